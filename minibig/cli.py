@@ -1,0 +1,164 @@
+"""The `minibig` command: submit, master, worker, status.
+
+`minibig submit job.py [args]` runs a plain Python job file as `__main__`.
+Without `--master` it first starts an embedded cluster (`--workers N`,
+default: the machine's cores) and stops it afterwards; either way it exports
+the cluster's URL as MINIBIG_MASTER, so every `Context()` in the job uses it,
+and ships the job's folder so that modules beside the job file import on the
+workers. Only the job writes to stdout; minibig's own messages go to stderr.
+A user's mistake (missing job file or input, unreachable master) is one line
+on stderr and exit status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import sys
+
+from minibig.errors import UserError
+
+USAGE = """minibig <command> [options]
+
+commands:
+  submit job.py [args]     run a job file on a cluster (embedded unless --master)
+  master                   start a master
+  worker --master URL      start a worker and join a master
+  status                   list a master's workers, jobs and stages
+"""
+
+
+def _fail(message: str) -> int:
+    print(f"minibig: error: {message}", file=sys.stderr)
+    return 2
+
+
+def submit(argv: list[str]) -> int:
+    """`minibig submit`: run a job file on a cluster."""
+    parser = argparse.ArgumentParser(prog="minibig submit", description="Run a job file on a cluster.")
+    parser.add_argument("--master", help="URL of a running master (default: start an embedded cluster)")
+    parser.add_argument("--workers", type=int, help="workers of the embedded cluster (default: cores)")
+    parser.add_argument("--py-files", default="",
+                        help="comma-separated .py/.zip files or folders to ship besides the job's folder")
+    parser.add_argument("job", help="the job file")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments given to the job")
+    opts = parser.parse_args(argv)
+    job = os.path.abspath(opts.job)
+    if not os.path.isfile(job):
+        return _fail(f"job file not found: {opts.job}")
+    job_dir = os.path.dirname(job)
+    py_files = [job_dir] + [os.path.abspath(p) for p in opts.py_files.split(",") if p]
+    os.environ["MINIBIG_PY_FILES"] = os.pathsep.join(py_files)
+    cluster = None
+    try:
+        if opts.master:
+            os.environ["MINIBIG_MASTER"] = opts.master
+        else:
+            cluster = _start_cluster(opts.workers)
+            os.environ["MINIBIG_MASTER"] = cluster.url
+        sys.argv = [job, *opts.args]
+        sys.path.insert(0, job_dir)
+        runpy.run_path(job, run_name="__main__")
+    except UserError as exc:
+        return _fail(str(exc))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    return 0
+
+
+def _start_cluster(workers: int | None):
+    from minibig.cluster.client import ClusterBackend
+    from minibig.cluster.local import LocalCluster
+    from minibig.conf import Conf
+    conf = Conf.from_env()
+    count = workers or int(os.environ.get("MINIBIG_WORKERS") or 0) or os.cpu_count() or 1
+    cluster = LocalCluster(count, conf)
+    try:
+        probe = ClusterBackend(cluster.url, conf, "minibig-submit", alive=cluster.alive)
+        probe.wait_for_workers(count, conf.startup_timeout)
+        probe.stop()
+    except BaseException:
+        cluster.kill()
+        raise
+    return cluster
+
+
+def status(argv: list[str]) -> int:
+    """`minibig status`: workers, jobs and stages of one or all local masters."""
+    import zmq
+    from minibig.cluster import protocol as P
+    from minibig.cluster.runtime import known_masters
+    parser = argparse.ArgumentParser(prog="minibig status", description="Show a cluster's state.")
+    parser.add_argument("--master", help="master URL (default: $MINIBIG_MASTER, or every master "
+                                         "running on this machine)")
+    parser.add_argument("--json", action="store_true", help="print the raw JSON")
+    parser.add_argument("--timeout", type=float, default=3.0)
+    opts = parser.parse_args(argv)
+    urls = [opts.master or os.environ.get("MINIBIG_MASTER")] if (
+        opts.master or os.environ.get("MINIBIG_MASTER")) else known_masters()
+    if not urls:
+        return _fail("no master is running on this machine (start one with `minibig master`, "
+                     "or pass --master URL)")
+    ctx = zmq.Context.instance()
+    code = 0
+    for url in urls:
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(url)
+        P.send(sock, P.STATUS)
+        if not sock.poll(int(opts.timeout * 1000)):
+            code = _fail(f"no minibig master answered at {url}")
+            sock.close()
+            continue
+        reply = P.recv(sock).header
+        sock.close()
+        print(json.dumps(reply, indent=2) if opts.json else format_status(reply))
+    return code
+
+
+def format_status(s: dict) -> str:
+    """A human-readable view of a master's status reply."""
+    lines = [f"master {s['url']}  up {s['uptime']}s  workers {len(s['workers'])}"]
+    lines.append(f"  {'WORKER':<28} {'HOST':<16} {'PID':>7} {'SLOTS':>5} {'RUNNING':>7} {'DONE':>6}")
+    for w in s["workers"]:
+        lines.append(f"  {w['id']:<28} {w['host']:<16} {w['pid']:>7} {w['slots']:>5} "
+                     f"{w['running']:>7} {w['tasks_done']:>6}")
+    for d in s["drivers"]:
+        lines.append(f"driver {d['id']} ({d['app']})")
+        for job in d["jobs"]:
+            lines.append(f"  job {job['id']}: {job['description']}")
+    for st in s["stages"]:
+        lines.append(f"  stage {st['key']} (job {st['job']}): {st['done']}/{st['tasks']} done, "
+                     f"{st['running']} running, {st['pending']} pending  {st['description']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `minibig` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "submit":
+            return submit(rest)
+        if command == "master":
+            from minibig.cluster.master import main as master_main
+            return master_main(rest)
+        if command == "worker":
+            from minibig.cluster.worker import main as worker_main
+            return worker_main(rest)
+        if command == "status":
+            return status(rest)
+    except UserError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    return _fail(f"unknown command {command!r}\n{USAGE}")
+

@@ -1,0 +1,73 @@
+"""`Context(master="inline")`: every task runs in the driver's own process.
+
+Same planner, same stage code (pickled and unpickled, so a closure behaves as
+it would on a worker), same shuffle files; tasks run one by one when the DAG
+scheduler asks for the next event. A failing task raises its exception right
+there, with its original traceback, so `pdb.pm()` lands in the user's frame.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from collections import deque
+
+import cloudpickle
+
+from minibig.cluster import protocol as P
+from minibig.task import TaskContext, run_task, failing_dataset
+
+
+class InlineBackend:
+    """Runs stages synchronously in this process."""
+
+    def __init__(self, conf, parallelism: int | None = None):
+        self.conf = conf
+        self.driver_id = f"i{uuid.uuid4().hex[:10]}"
+        self.work_dir = tempfile.mkdtemp(prefix="minibig-inline-")
+        self.default_parallelism = parallelism or os.cpu_count() or 1
+        self.queue: deque = deque()
+        self.host = socket.gethostname()
+
+    def submit_stage(self, header: dict, code: bytes, payloads: list) -> None:
+        stage = cloudpickle.loads(code)
+        for partition, payload in zip(header["partitions"], payloads):
+            self.queue.append((header, stage, partition, payload))
+
+    def _locations(self, header: dict) -> dict:
+        where = {"worker": "inline", "host": self.host, "addr": "", "dir": self.work_dir}
+        return {key: {str(m): where for m in range(n)} for key, n in header["shuffle_maps"].items()}
+
+    def next_event(self):
+        header, stage, partition, payload = self.queue.popleft()
+        ctx = TaskContext(partition=partition, attempt=0, stage_id=header["stage_id"],
+                          payloads=cloudpickle.loads(payload), locations=self._locations(header),
+                          work_dir=self.work_dir, worker_id="inline")
+        try:
+            fields, data = run_task(stage, ctx, self.conf.max_result_size)
+        except Exception as exc:
+            node = failing_dataset(exc, stage.rdd)
+            exc.add_note(f"minibig: task failed in stage {header['stage_id']}, partition "
+                         f"{partition} (inline); failing dataset: {node!r}")
+            self.queue.clear()
+            raise
+        return P.Message(P.TASK_RESULT, {
+            "stage_id": header["stage_id"], "taskset": f"{self.driver_id}/{header['taskset']}",
+            "partition": partition, "attempt": 0, "worker": "inline", **fields}, [data])
+
+    def cancel_job(self, job_id: int) -> None:
+        self.queue.clear()
+
+    def add_file(self, file_id: str, data: bytes) -> None:
+        """Modules are importable in the driver already."""
+
+    def drop_shuffles(self, keys: list) -> None:
+        from minibig.shuffle.blocks import drop
+        for key in keys:
+            drop(self.work_dir, key)
+
+    def stop(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""An embedded cluster: a master and N workers started by the driver.
+
+Each process is a fresh interpreter (`python -m minibig.cluster.master`,
+`... .worker`), started all at once so their imports overlap. The workers
+read the master's address from their stdin, and every process exits when its
+stdin closes: the driver holds the write ends, and the kernel closes them when
+the driver dies, even by SIGKILL, so an embedded cluster never outlives it.
+Workers run with a fixed PYTHONHASHSEED, so even a user type whose hash
+depends on strings partitions the same way in every worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+
+from minibig.errors import ClusterStartError
+
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _log_stream():
+    """Where workers' stdout goes: the driver's stderr, so that `minibig submit`
+    prints only the job's own output on stdout."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return subprocess.DEVNULL
+
+
+def _child_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONHASHSEED"] = "0"
+    paths = [_PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+class LocalCluster:
+    """A master and `workers` worker processes on this machine."""
+
+    def __init__(self, workers: int, conf, slots: int = 1):
+        self.conf = conf
+        env = _child_env()
+        common = ["--die-with-parent", "--worker-timeout", str(conf.worker_timeout)]
+        self.master = subprocess.Popen(
+            [sys.executable, "-m", "minibig.cluster.master", "--port", "0", *common],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.workers = [self._start_worker(slots, env, common) for _ in range(workers)]
+        self.url = self._read_master_url(conf.startup_timeout)
+        for worker in self.workers:
+            self._send_url(worker)
+
+    def _start_worker(self, slots: int, env: dict, common: list) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "minibig.cluster.worker", "--master", "-",
+             "--slots", str(slots), *common],
+            stdin=subprocess.PIPE, stdout=_log_stream(), env=env)
+
+    def _send_url(self, worker: subprocess.Popen) -> None:
+        worker.stdin.write((self.url + "\n").encode())
+        worker.stdin.flush()
+
+    def add_worker(self, slots: int = 1) -> subprocess.Popen:
+        """Start one more worker and join it to this cluster."""
+        worker = self._start_worker(slots, _child_env(),
+                                    ["--die-with-parent", "--worker-timeout", str(self.conf.worker_timeout)])
+        self._send_url(worker)
+        self.workers.append(worker)
+        return worker
+
+    def _read_master_url(self, timeout: float) -> str:
+        ready, _, _ = select.select([self.master.stdout], [], [], timeout)
+        line = self.master.stdout.readline() if ready else b""
+        if not line:
+            self.kill()
+            raise ClusterStartError("the embedded master did not start "
+                                    f"(exit code {self.master.poll()})")
+        return json.loads(line)["url"]
+
+    def shutdown(self) -> None:
+        """Tell the master to stop its workers and itself."""
+        import zmq
+        from minibig.cluster import protocol as P
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 1000)
+        sock.connect(self.url)
+        P.send(sock, P.SHUTDOWN)
+        sock.close()
+
+    def alive(self) -> bool:
+        """True while the master process runs."""
+        return self.master.poll() is None
+
+    def processes(self) -> list:
+        return [self.master, *self.workers]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Shut the cluster down; kill whatever has not exited within `timeout`."""
+        if self.alive():
+            self.shutdown()
+        deadline = time.monotonic() + timeout
+        for proc in self.processes():
+            try:
+                proc.wait(timeout=max(0.05, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._close_pipes()
+
+    def kill(self) -> None:
+        """Kill every process at once."""
+        for proc in self.processes():
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self.processes():
+            proc.wait()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for proc in self.processes():
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None and not pipe.closed:
+                    pipe.close()

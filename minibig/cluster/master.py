@@ -1,0 +1,432 @@
+"""The master: worker registry, heartbeats and task scheduling.
+
+One ROUTER socket serves everybody. Workers register, send heartbeats and
+report finished tasks; drivers say hello, submit stages as task sets and get
+each task's result forwarded to them. The master keeps:
+
+    workers      worker_id -> WorkerInfo (routing identity, slots, heartbeat)
+    drivers      driver_id -> DriverInfo (routing identity, heartbeat)
+    scheduler    the FIFO queue of task sets (`minibig.scheduler.taskset`)
+    map_outputs  shuffle key -> {map partition: worker_id}
+    files        file id -> zip bytes (a driver's modules, shipped to workers)
+
+It reads only message kinds and JSON headers. Code, payloads and results are
+opaque blobs that it forwards: the master never unpickles user code. A message
+it cannot parse is logged and dropped.
+
+A worker that misses heartbeats for `worker_timeout` seconds is lost: its
+running tasks go back to the queue and the drivers whose shuffle outputs it
+held are told (`outputs_lost`) so they can recompute them from lineage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import zmq
+
+from minibig.cluster import protocol as P
+from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
+                                     record_master, forget_master, setup_logging)
+from minibig.conf import Conf
+from minibig.scheduler.taskset import TaskScheduler, TaskSet
+
+log = logging.getLogger("minibig.master")
+
+
+@dataclass
+class WorkerInfo:
+    """What the master knows of one registered worker."""
+
+    worker_id: str
+    identity: bytes
+    host: str
+    pid: int
+    slots: int
+    block_addr: str
+    work_dir: str
+    last_seen: float
+    running: dict = field(default_factory=dict)   # (taskset key, partition, attempt) -> None
+    has_code: set = field(default_factory=set)
+    has_files: set = field(default_factory=set)
+    tasks_done: int = 0
+
+    @property
+    def free_slots(self) -> int:
+        return self.slots - len(self.running)
+
+    def location(self) -> dict:
+        """How a reduce task reaches this worker's shuffle blocks."""
+        return {"worker": self.worker_id, "host": self.host,
+                "addr": self.block_addr, "dir": self.work_dir}
+
+
+@dataclass
+class DriverInfo:
+    """A connected driver (a Context)."""
+
+    driver_id: str
+    identity: bytes
+    last_seen: float
+    app_name: str = ""
+    jobs: dict = field(default_factory=dict)      # job_id -> description
+
+
+class Master:
+    """Event loop of the master process."""
+
+    def __init__(self, conf: Conf, url: str):
+        self.conf = conf
+        self.url = url
+        self.workers: dict[str, WorkerInfo] = {}
+        self.drivers: dict[str, DriverInfo] = {}
+        self.scheduler = TaskScheduler()
+        self.map_outputs: dict[str, dict[int, str]] = {}
+        self.files: dict[str, bytes] = {}
+        self.shutting_down = False
+        self.started = time.time()
+
+    # -- plumbing ---------------------------------------------------------
+    def send(self, identity: bytes, kind: str, header=None, blobs=()) -> None:
+        P.send(self.sock, kind, header, blobs, identity=identity)
+
+    def to_driver(self, driver_id: str, kind: str, header=None, blobs=()) -> None:
+        driver = self.drivers.get(driver_id)
+        if driver is not None:
+            self.send(driver.identity, kind, header, blobs)
+
+    def serve(self, sock: zmq.Socket) -> None:
+        """Run until told to shut down."""
+        self.sock = sock
+        next_check = time.monotonic()
+        while True:
+            if sock.poll(timeout=int(self.conf.heartbeat_interval * 1000)):
+                try:
+                    msg = P.recv(sock, routed=True)
+                    self.handle(msg)
+                except P.ProtocolError as exc:
+                    log.warning("dropped a malformed message: %s", exc)
+                except Exception:          # a bad header must never kill the master
+                    log.exception("dropped a message that could not be handled")
+            if time.monotonic() >= next_check:
+                self.check_liveness()
+                next_check = time.monotonic() + self.conf.heartbeat_interval
+            if self.shutting_down and not self.workers:
+                return
+
+    def handle(self, msg: P.Message) -> None:
+        handler = getattr(self, "on_" + msg.kind, None)
+        if handler is None:
+            log.warning("dropped a message of unknown kind %r", msg.kind)
+            return
+        handler(msg)
+
+    # -- workers ----------------------------------------------------------
+    def on_register(self, msg: P.Message) -> None:
+        h = msg.header
+        wid = str(h["worker_id"])
+        old = self.workers.get(wid)
+        if old is not None:
+            self.lose_worker(wid, "re-registered")
+        self.workers[wid] = WorkerInfo(
+            wid, msg.identity, str(h["host"]), int(h["pid"]), max(1, int(h["slots"])),
+            str(h["block_addr"]), str(h["work_dir"]), time.monotonic())
+        log.info("worker %s registered (%s, %d slots)", wid, h["host"], int(h["slots"]))
+        self.send(msg.identity, P.REGISTERED, {"heartbeat_interval": self.conf.heartbeat_interval})
+        if self.shutting_down:
+            self.send(msg.identity, P.SHUTDOWN)
+        for driver in self.drivers.values():
+            self.send(driver.identity, P.WELCOME, self.cluster_info())
+        self.schedule()
+
+    def on_heartbeat(self, msg: P.Message) -> None:
+        now = time.monotonic()
+        if "worker_id" in msg.header:
+            worker = self.workers.get(msg.header["worker_id"])
+            if worker is None:
+                self.send(msg.identity, P.REREGISTER)
+            else:
+                worker.last_seen = now
+        elif "driver_id" in msg.header:
+            driver = self.drivers.get(msg.header["driver_id"])
+            if driver is not None:
+                driver.last_seen = now
+
+    def on_task_done(self, msg: P.Message) -> None:
+        h = msg.header
+        worker, taskset, partition, attempt = self.finish_attempt(h)
+        if taskset is None:
+            return
+        if not taskset.succeed(partition, attempt):
+            return                                  # a duplicate attempt: ignore
+        if taskset.writes_shuffle:
+            self.map_outputs.setdefault(taskset.writes_shuffle, {})[partition] = worker.worker_id
+        self.to_driver(taskset.driver_id, P.TASK_RESULT, {
+            "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
+            "partition": partition, "attempt": attempt, "worker": worker.worker_id,
+            "seconds": h.get("seconds"), "result_size": h.get("result_size", 0),
+        }, msg.blobs[:1])
+        if taskset.finished:
+            self.scheduler.remove(taskset.key)
+
+    def on_task_failed(self, msg: P.Message) -> None:
+        h = msg.header
+        worker, taskset, partition, attempt = self.finish_attempt(h)
+        if taskset is None or partition in taskset.done:
+            return
+        base = {"stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
+                "partition": partition, "attempt": attempt, "worker": worker.worker_id,
+                "host": worker.host}
+        fetch = h.get("fetch_failed")
+        if fetch:
+            # The stage cannot finish until the parent output is rebuilt: drop it
+            # and let the driver resubmit the parent's lost partitions first.
+            self.forget_map_output(fetch["shuffle"], int(fetch["map"]))
+            self.scheduler.remove(taskset.key)
+            self.to_driver(taskset.driver_id, P.FETCH_FAILED, {**base, **fetch})
+            return
+        if taskset.fail(partition, attempt):
+            log.info("task %s/%d attempt %d failed on %s; retrying",
+                     taskset.key, partition, attempt, worker.worker_id)
+            self.schedule()
+            return
+        self.scheduler.remove(taskset.key)
+        self.to_driver(taskset.driver_id, P.STAGE_FAILED,
+                       {**base, "error": h.get("error", "")}, msg.blobs[:1])
+
+    def finish_attempt(self, h: dict):
+        """Free the slot of a reported attempt; (worker, taskset, partition, attempt)."""
+        worker = self.workers.get(h.get("worker_id"))
+        if worker is None:
+            return None, None, None, None
+        key = (h["taskset"], int(h["partition"]), int(h["attempt"]))
+        worker.running.pop(key, None)
+        worker.tasks_done += 1
+        self.schedule()
+        taskset = self.scheduler.tasksets.get(key[0])
+        return worker, taskset, key[1], key[2]
+
+    def lose_worker(self, worker_id: str, reason: str) -> None:
+        worker = self.workers.pop(worker_id, None)
+        if worker is None:
+            return
+        log.log(logging.INFO if reason == "said goodbye" else logging.WARNING,
+                "worker %s lost: %s", worker_id, reason)
+        for key, partition, attempt in worker.running:
+            taskset = self.scheduler.tasksets.get(key)
+            if taskset is not None:
+                taskset.lose(partition, attempt)
+        lost: dict[str, list[int]] = {}
+        for shuffle, outputs in self.map_outputs.items():
+            gone = [m for m, w in outputs.items() if w == worker_id]
+            for m in gone:
+                del outputs[m]
+            if gone:
+                lost[shuffle] = gone
+        for shuffle, maps in lost.items():
+            self.to_driver(shuffle.split("/", 1)[0], P.OUTPUTS_LOST,
+                           {"shuffle": shuffle, "maps": maps, "worker": worker_id})
+        self.schedule()
+
+    def forget_map_output(self, shuffle: str, map_index: int) -> None:
+        self.map_outputs.get(shuffle, {}).pop(map_index, None)
+
+    # -- drivers ----------------------------------------------------------
+    def cluster_info(self) -> dict:
+        return {"workers": len(self.workers),
+                "slots": sum(w.slots for w in self.workers.values()),
+                "hosts": sorted({w.host for w in self.workers.values()})}
+
+    def on_hello(self, msg: P.Message) -> None:
+        did = str(msg.header["driver_id"])
+        self.drivers[did] = DriverInfo(did, msg.identity, time.monotonic(),
+                                       str(msg.header.get("app_name", "")))
+        self.send(msg.identity, P.WELCOME, self.cluster_info())
+
+    def on_add_file(self, msg: P.Message) -> None:
+        self.files[str(msg.header["file_id"])] = P.blob_bytes(msg.blobs[0])
+
+    def on_submit_stage(self, msg: P.Message) -> None:
+        h = msg.header
+        did = str(h["driver_id"])
+        if did not in self.drivers:
+            self.drivers[did] = DriverInfo(did, msg.identity, time.monotonic())
+        driver = self.drivers[did]
+        driver.last_seen = time.monotonic()
+        driver.jobs[int(h["job_id"])] = h.get("job_description", "")
+        partitions = [int(p) for p in h["partitions"]]
+        if len(msg.blobs) != len(partitions) + 1:
+            raise P.ProtocolError("submit_stage needs a code blob and one payload per task")
+        for shuffle in h.get("reads_shuffles", []):
+            outputs = self.map_outputs.get(shuffle, {})
+            missing = [m for m in range(int(h["shuffle_maps"][shuffle])) if m not in outputs]
+            if missing:
+                self.to_driver(did, P.FETCH_FAILED, {
+                    "stage_id": int(h["stage_id"]), "job_id": int(h["job_id"]),
+                    "taskset": f"{did}/{h['taskset']}",
+                    "shuffle": shuffle, "map": missing[0], "partition": None})
+                return
+        taskset = TaskSet(
+            key=f"{did}/{h['taskset']}", driver_id=did, job_id=int(h["job_id"]),
+            stage_id=int(h["stage_id"]), description=str(h.get("description", "")),
+            code=P.blob_bytes(msg.blobs[0]),
+            payloads={p: msg.blobs[i + 1] for i, p in enumerate(partitions)},
+            preferred={int(k): v for k, v in h.get("preferred", {}).items()},
+            reads_shuffles=list(h.get("reads_shuffles", [])),
+            writes_shuffle=h.get("writes_shuffle"), py_files=list(h.get("py_files", [])),
+            task_conf=dict(h.get("task_conf", {})),
+            max_attempts=int(h.get("max_attempts", self.conf.max_task_attempts)))
+        self.scheduler.add(taskset)
+        self.schedule()
+
+    def on_cancel_job(self, msg: P.Message) -> None:
+        did, job = str(msg.header["driver_id"]), int(msg.header["job_id"])
+        for key in [k for k, ts in self.scheduler.tasksets.items()
+                    if ts.driver_id == did and ts.job_id == job]:
+            self.scheduler.remove(key)
+        driver = self.drivers.get(did)
+        if driver is not None:
+            driver.jobs.pop(job, None)
+
+    def on_drop_shuffle(self, msg: P.Message) -> None:
+        for shuffle in msg.header.get("shuffles", []):
+            self.map_outputs.pop(shuffle, None)
+            for worker in self.workers.values():
+                self.send(worker.identity, P.DROP_SHUFFLE, {"shuffle": shuffle})
+
+    def drop_driver(self, driver_id: str) -> None:
+        self.drivers.pop(driver_id, None)
+        for key in [k for k, ts in self.scheduler.tasksets.items() if ts.driver_id == driver_id]:
+            self.scheduler.remove(key)
+        prefix = driver_id + "/"
+        shuffles = [s for s in self.map_outputs if s.startswith(prefix)]
+        for shuffle in shuffles:
+            del self.map_outputs[shuffle]
+        for worker in self.workers.values():
+            self.send(worker.identity, P.DROP_SHUFFLE, {"shuffle_prefix": prefix})
+
+    def on_bye(self, msg: P.Message) -> None:
+        if "worker_id" in msg.header:
+            worker = self.workers.get(msg.header["worker_id"])
+            if worker is not None and worker.identity == msg.identity:
+                self.lose_worker(worker.worker_id, "said goodbye")
+        elif "driver_id" in msg.header:
+            self.drop_driver(str(msg.header["driver_id"]))
+
+    def on_shutdown(self, msg: P.Message) -> None:
+        log.info("shutting down on request")
+        self.shutting_down = True
+        for worker in self.workers.values():
+            self.send(worker.identity, P.SHUTDOWN)
+
+    def on_status(self, msg: P.Message) -> None:
+        self.send(msg.identity, P.STATUS_REPLY, self.status())
+
+    def status(self) -> dict:
+        """A JSON-able snapshot for `minibig status`."""
+        now = time.monotonic()
+        tasksets = list(self.scheduler.tasksets.values())
+        return {
+            "url": self.url, "uptime": round(time.time() - self.started, 1),
+            "workers": [{"id": w.worker_id, "host": w.host, "pid": w.pid, "slots": w.slots,
+                         "running": len(w.running), "tasks_done": w.tasks_done,
+                         "last_heartbeat": round(now - w.last_seen, 2)}
+                        for w in self.workers.values()],
+            "drivers": [{"id": d.driver_id, "app": d.app_name,
+                         "jobs": [{"id": j, "description": desc} for j, desc in d.jobs.items()]}
+                        for d in self.drivers.values()],
+            "stages": [{"key": ts.key, "job": ts.job_id, "description": ts.description,
+                        "tasks": len(ts.payloads), "done": len(ts.done),
+                        "running": len(ts.running), "pending": len(ts.pending)}
+                       for ts in tasksets],
+        }
+
+    # -- scheduling -------------------------------------------------------
+    def schedule(self) -> None:
+        """Fill every free worker slot with a pending task."""
+        if not self.scheduler.has_pending():
+            return
+        for worker in list(self.workers.values()):
+            while worker.free_slots > 0:
+                picked = self.scheduler.next_task(worker.worker_id)
+                if picked is None:
+                    break
+                self.launch(worker, *picked)
+
+    def launch(self, worker: WorkerInfo, taskset: TaskSet, partition: int, attempt: int) -> None:
+        blobs, names = [taskset.payloads[partition]], ["payload"]
+        if taskset.key not in worker.has_code:
+            blobs.append(taskset.code)
+            names.append("code")
+            worker.has_code.add(taskset.key)
+        for fid in taskset.py_files:
+            if fid not in worker.has_files and fid in self.files:
+                blobs.append(self.files[fid])
+                names.append("file:" + fid)
+                worker.has_files.add(fid)
+        locations = {}
+        for shuffle in taskset.reads_shuffles:
+            outputs = self.map_outputs.get(shuffle, {})
+            locations[shuffle] = {str(m): self.workers[w].location()
+                                  for m, w in outputs.items() if w in self.workers}
+        worker.running[(taskset.key, partition, attempt)] = None
+        self.send(worker.identity, P.LAUNCH, {
+            "taskset": taskset.key, "stage_id": taskset.stage_id, "job_id": taskset.job_id,
+            "partition": partition, "attempt": attempt, "blobs": names,
+            "py_files": taskset.py_files, "locations": locations,
+            "writes_shuffle": taskset.writes_shuffle, "task_conf": taskset.task_conf,
+        }, blobs)
+
+    def check_liveness(self) -> None:
+        now = time.monotonic()
+        for wid, worker in list(self.workers.items()):
+            if now - worker.last_seen > self.conf.worker_timeout:
+                self.lose_worker(wid, f"no heartbeat for {now - worker.last_seen:.1f}s")
+        for did, driver in list(self.drivers.items()):
+            if now - driver.last_seen > self.conf.driver_timeout:
+                log.warning("driver %s lost: no heartbeat", did)
+                self.drop_driver(did)
+
+
+def main(argv=None) -> int:
+    """Entry point of `minibig master` and of embedded clusters."""
+    parser = argparse.ArgumentParser(prog="minibig master", description="Run a minibig master.")
+    parser.add_argument("--bind", default="127.0.0.1",
+                        help="address to listen on (default: loopback only)")
+    parser.add_argument("--port", type=int, default=7077, help="port (0: any free port)")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    setup_logging("master", args.verbose)
+    if args.die_with_parent:
+        die_with_parent()
+    conf = Conf.from_env(worker_timeout=args.worker_timeout)
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        url = bind_address(sock, args.bind, args.port)
+    except zmq.ZMQError as exc:
+        print(f"minibig master: cannot listen on {args.bind}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"url": url, "pid": os.getpid()}), flush=True)
+    record_master(url)
+    try:
+        Master(conf, url).serve(sock)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        forget_master(url)
+        sock.close(0)
+        ctx.term()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

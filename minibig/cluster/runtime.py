@@ -1,0 +1,130 @@
+"""Process-level helpers shared by the master and worker programs.
+
+Binding (loopback unless told otherwise), logging to stderr, the registry of
+masters running on this machine (so `minibig status` finds them), and the
+parent watch that makes an embedded cluster's processes exit by themselves
+when their driver dies, even by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import socket
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import zmq
+
+from minibig.errors import UserError
+
+
+def add_common_args(parser) -> None:
+    """Options every cluster process takes."""
+    parser.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+    parser.add_argument("--die-with-parent", action="store_true",
+                        help="exit when standard input closes (used by embedded clusters)")
+    parser.add_argument("--worker-timeout", type=float, default=10.0,
+                        help="seconds without heartbeat before a worker is declared lost")
+
+
+def setup_logging(name: str, verbose: bool) -> None:
+    """Log to stderr, quietly unless `verbose`."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format=f"%(asctime)s {name}[{os.getpid()}] %(levelname)s %(message)s")
+
+
+def die_with_parent() -> None:
+    """Exit as soon as standard input reaches end of file.
+
+    The embedded cluster's launcher keeps the write end of each child's stdin
+    pipe open; the kernel closes it when the driver dies for any reason, so
+    its processes never outlive it.
+    """
+    def watch():
+        try:
+            while os.read(0, 4096):      # raw reads: no buffer lock held at exit
+                pass
+        finally:
+            os._exit(0)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def read_line_from_stdin() -> str:
+    """One line from fd 0, read unbuffered so the rest of stdin stays unread."""
+    chunks = []
+    while True:
+        byte = os.read(0, 1)
+        if not byte or byte == b"\n":
+            return b"".join(chunks).decode().strip()
+        chunks.append(byte)
+
+
+def is_loopback(host: str) -> bool:
+    """True if `host` names this machine's loopback interface only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_address(sock: zmq.Socket, host: str, port: int) -> str:
+    """Bind `sock` on host:port (port 0: any free one); return the tcp:// URL.
+
+    Task payloads are code, so a socket reachable from other hosts must only
+    accept authenticated peers; until CurveZMQ keys are configured, minibig
+    refuses to listen beyond loopback.
+    """
+    if not is_loopback(host) and os.environ.get("MINIBIG_INSECURE_BIND") != "1":
+        raise UserError(
+            f"refusing to listen on {host}: anyone who reaches it could run code on the workers. "
+            "Bind to 127.0.0.1, or set MINIBIG_INSECURE_BIND=1 on a trusted private network.")
+    if port == 0:
+        port = sock.bind_to_random_port(f"tcp://{host}")
+    else:
+        sock.bind(f"tcp://{host}:{port}")
+    shown = host if host not in ("0.0.0.0", "*") else socket.gethostname()
+    return f"tcp://{shown}:{port}"
+
+
+def runtime_dir() -> Path:
+    """Per-user directory listing the masters running on this machine."""
+    path = Path(tempfile.gettempdir()) / f"minibig-{os.getuid()}" / "masters"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _entry(url: str) -> Path:
+    return runtime_dir() / (url.replace("/", "_").replace(":", "_") + ".json")
+
+
+def record_master(url: str) -> None:
+    """Note that a master serves `url` (for `minibig status`)."""
+    _entry(url).write_text(json.dumps({"url": url, "pid": os.getpid()}))
+
+
+def forget_master(url: str) -> None:
+    """Remove the note written by `record_master`."""
+    try:
+        _entry(url).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def known_masters() -> list[str]:
+    """URLs of masters on this machine whose process is still alive."""
+    urls = []
+    for entry in sorted(runtime_dir().glob("*.json")):
+        try:
+            info = json.loads(entry.read_text())
+            os.kill(int(info["pid"]), 0)
+            urls.append(info["url"])
+        except (OSError, ValueError, KeyError):
+            entry.unlink(missing_ok=True)
+    return urls

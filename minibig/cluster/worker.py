@@ -1,0 +1,231 @@
+"""The worker: runs tasks, keeps shuffle blocks, serves them to other workers.
+
+One thread owns every socket and runs the event loop:
+
+    master     DEALER to the master: register, heartbeats, launches, results
+    blocks     ROUTER bound on this host: other workers fetch shuffle blocks
+    done       PULL (inproc): finished tasks handed over by the task threads
+
+Tasks run on a pool of `slots` threads, so the loop keeps answering
+heartbeats and block requests while a task computes. A stage's code arrives
+once per worker (with its first task) and is unpickled once; the modules a
+driver ships (its job's folder, zipped) are put on `sys.path` before any of
+its code is unpickled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
+import cloudpickle
+import zmq
+
+from minibig.cluster import protocol as P
+from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
+                                     read_line_from_stdin, setup_logging)
+from minibig.errors import UserError
+from minibig.shuffle.blocks import drop
+from minibig.shuffle.reader import serve_block
+from minibig.task import TaskContext, describe_failure, run_task
+
+log = logging.getLogger("minibig.worker")
+
+STAGE_CODE_CACHE = 64
+
+
+class StageCodeCache:
+    """Stage code blobs by task set key, unpickled once on first use."""
+
+    def __init__(self):
+        self.blobs: OrderedDict[str, bytes] = OrderedDict()
+        self.loaded: dict[str, object] = {}
+        self.lock = threading.Lock()
+
+    def add(self, key: str, blob: bytes) -> None:
+        with self.lock:
+            self.blobs[key] = blob
+            while len(self.blobs) > STAGE_CODE_CACHE:
+                old, _ = self.blobs.popitem(last=False)
+                self.loaded.pop(old, None)
+
+    def get(self, key: str):
+        with self.lock:
+            if key not in self.loaded:
+                self.loaded[key] = cloudpickle.loads(self.blobs[key])
+            return self.loaded[key]
+
+
+class Worker:
+    """Event loop of one worker process."""
+
+    def __init__(self, master_url: str, slots: int, host: str, work_dir: str,
+                 heartbeat_interval: float = 0.5):
+        self.master_url = master_url
+        self.slots = slots
+        self.host = host
+        self.work_dir = work_dir
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.heartbeat_interval = heartbeat_interval
+        self.codes = StageCodeCache()
+        self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="task")
+        self.local = threading.local()
+        self.zctx = zmq.Context.instance()
+        self.stopping = False
+
+    def run(self) -> None:
+        """Register with the master and serve until told to shut down."""
+        self.master = self.zctx.socket(zmq.DEALER)
+        self.master.setsockopt(zmq.LINGER, 2000)
+        self.master.connect(self.master_url)
+        self.blocks = self.zctx.socket(zmq.ROUTER)
+        self.blocks.setsockopt(zmq.LINGER, 0)
+        self.block_addr = bind_address(self.blocks, self.host, 0)
+        self.done = self.zctx.socket(zmq.PULL)
+        self.done.bind(f"inproc://done-{self.worker_id}")
+        self.register()
+        poller = zmq.Poller()
+        for sock in (self.master, self.blocks, self.done):
+            poller.register(sock, zmq.POLLIN)
+        next_beat = time.monotonic()
+        while not self.stopping:
+            timeout = max(0.0, next_beat - time.monotonic())
+            for sock, _ in poller.poll(int(timeout * 1000) + 1):
+                try:
+                    if sock is self.master:
+                        self.on_master(P.recv(sock))
+                    elif sock is self.blocks:
+                        self.on_block_request(P.recv(sock, routed=True))
+                    else:
+                        self.master.send_multipart(sock.recv_multipart(copy=False), copy=False)
+                except P.ProtocolError as exc:
+                    log.warning("dropped a malformed message: %s", exc)
+                except Exception:
+                    log.exception("dropped a message that could not be handled")
+            if time.monotonic() >= next_beat:
+                P.send(self.master, P.HEARTBEAT, {"worker_id": self.worker_id})
+                next_beat = time.monotonic() + self.heartbeat_interval
+        P.send(self.master, P.BYE, {"worker_id": self.worker_id})
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def register(self) -> None:
+        P.send(self.master, P.REGISTER, {
+            "worker_id": self.worker_id, "host": socket.gethostname(), "pid": os.getpid(),
+            "slots": self.slots, "block_addr": self.block_addr, "work_dir": self.work_dir})
+
+    # -- messages from the master ---------------------------------------------
+    def on_master(self, msg: P.Message) -> None:
+        if msg.kind == P.LAUNCH:
+            self.on_launch(msg)
+        elif msg.kind == P.DROP_SHUFFLE:
+            drop(self.work_dir, msg.header.get("shuffle", ""), msg.header.get("shuffle_prefix", ""))
+        elif msg.kind == P.REREGISTER:
+            self.register()
+        elif msg.kind == P.SHUTDOWN:
+            self.stopping = True
+        elif msg.kind == P.REGISTERED:
+            self.heartbeat_interval = float(msg.header.get("heartbeat_interval", self.heartbeat_interval))
+        else:
+            log.warning("dropped a message of unknown kind %r", msg.kind)
+
+    def on_launch(self, msg: P.Message) -> None:
+        h = msg.header
+        names = h["blobs"]
+        if len(names) != len(msg.blobs):
+            raise P.ProtocolError("launch: blob names and blobs differ in number")
+        blobs = dict(zip(names, msg.blobs))
+        for name, blob in blobs.items():
+            if name == "code":
+                self.codes.add(h["taskset"], P.blob_bytes(blob))
+            elif name.startswith("file:"):
+                self.install_py_file(name[5:], P.blob_bytes(blob))
+        self.pool.submit(self.execute, h, P.blob_bytes(blobs["payload"]))
+
+    def install_py_file(self, file_id: str, data: bytes) -> None:
+        """Put a driver's zipped modules on sys.path (zipimport reads them)."""
+        path = os.path.join(self.work_dir, f"pyfiles-{file_id}.zip")
+        with open(path, "wb") as out:
+            out.write(data)
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+    def on_block_request(self, msg: P.Message) -> None:
+        kind, header, blobs = serve_block(self.work_dir, msg.header)
+        P.send(self.blocks, kind, header, blobs, identity=msg.identity)
+
+    # -- task threads ---------------------------------------------------------
+    def execute(self, h: dict, payload: bytes) -> None:
+        """Run one task on a pool thread and hand its outcome to the loop."""
+        report = {"worker_id": self.worker_id, "taskset": h["taskset"],
+                  "partition": h["partition"], "attempt": h["attempt"]}
+        code = None
+        try:
+            code = self.codes.get(h["taskset"])
+            conf = h.get("task_conf", {})
+            ctx = TaskContext(
+                partition=int(h["partition"]), attempt=int(h["attempt"]),
+                stage_id=int(h["stage_id"]), payloads=cloudpickle.loads(payload),
+                locations=h.get("locations", {}), work_dir=self.work_dir,
+                worker_id=self.worker_id,
+                shuffle_local_read=bool(conf.get("shuffle_local_read", True)))
+            fields, data = run_task(code, ctx, int(conf.get("max_result_size", 1 << 30)))
+            frames = P.encode(P.TASK_DONE, {**report, **fields}, [data])
+        except BaseException as exc:           # the user's exception, whatever it is
+            fields, blob = describe_failure(exc, code)
+            frames = P.encode(P.TASK_FAILED, {**report, **fields}, [blob])
+        self.outbox().send_multipart(frames, copy=False)
+
+    def outbox(self) -> zmq.Socket:
+        sock = getattr(self.local, "outbox", None)
+        if sock is None:
+            sock = self.zctx.socket(zmq.PUSH)
+            sock.connect(f"inproc://done-{self.worker_id}")
+            self.local.outbox = sock
+        return sock
+
+
+def main(argv=None) -> int:
+    """Entry point of `minibig worker`."""
+    parser = argparse.ArgumentParser(prog="minibig worker", description="Run a minibig worker.")
+    parser.add_argument("--master", required=True,
+                        help="master URL, e.g. tcp://127.0.0.1:7077 ('-': read it from stdin)")
+    parser.add_argument("--slots", type=int, default=1, help="tasks run at once (default 1)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address other workers reach this one at (default: loopback)")
+    parser.add_argument("--work-dir", default=None, help="folder for shuffle blocks (default: a temp dir)")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    setup_logging("worker", args.verbose)
+    master = args.master
+    if master == "-":
+        master = read_line_from_stdin()
+    if args.die_with_parent:
+        die_with_parent()
+    work_dir = args.work_dir or tempfile.mkdtemp(prefix="minibig-worker-")
+    os.makedirs(work_dir, exist_ok=True)
+    try:
+        Worker(master, max(1, args.slots), args.host, work_dir).run()
+    except UserError as exc:
+        print(f"minibig worker: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if args.work_dir is None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        zmq.Context.instance().destroy(linger=1000)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Configuration: one immutable-ish object that travels with the context.
+
+Every tunable of the engine lives here, with its default and a one-line reason.
+A `Conf` is built once by the driver (from keyword arguments and `MINIBIG_*`
+environment variables) and handed to the pieces that need it; nothing reads
+module-level mutable globals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+
+def _env_number(name: str, cast, default):
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else cast(raw)
+
+
+@dataclasses.dataclass
+class Conf:
+    """Settings of one driver and of the cluster processes it starts."""
+
+    #: Biggest total size of the results of one action sent back to the driver.
+    max_result_size: int = 1 << 30
+    #: Seconds between heartbeats of workers and drivers.
+    heartbeat_interval: float = 0.5
+    #: A worker silent for this long is declared lost.
+    worker_timeout: float = 10.0
+    #: A driver silent for this long has its stages cancelled and shuffles dropped.
+    driver_timeout: float = 60.0
+    #: Attempts of one task before its job fails (Spark's spark.task.maxFailures).
+    max_task_attempts: int = 4
+    #: How long to wait for a master to answer before giving up on it.
+    connect_timeout: float = 10.0
+    #: How long an embedded cluster may take for all its workers to register.
+    startup_timeout: float = 60.0
+    #: Byte size of a textFile split (Spark's local block size, 32 MiB).
+    split_size: int = 32 << 20
+    #: Read shuffle blocks of same-host workers straight from their disk.
+    shuffle_local_read: bool = True
+    #: Show stage/task progress on stderr when it is a terminal.
+    progress: bool = True
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Conf":
+        """Defaults, then `MINIBIG_*` environment variables, then `overrides`."""
+        conf = cls(
+            max_result_size=_env_number("MINIBIG_MAX_RESULT_SIZE", int, cls.max_result_size),
+            worker_timeout=_env_number("MINIBIG_WORKER_TIMEOUT", float, cls.worker_timeout),
+            max_task_attempts=_env_number("MINIBIG_MAX_TASK_ATTEMPTS", int, cls.max_task_attempts),
+            connect_timeout=_env_number("MINIBIG_CONNECT_TIMEOUT", float, cls.connect_timeout),
+            split_size=_env_number("MINIBIG_SPLIT_SIZE", int, cls.split_size),
+        )
+        return dataclasses.replace(conf, **overrides)

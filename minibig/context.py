@@ -1,0 +1,240 @@
+"""Context: the driver's entry point, as SparkContext is in PySpark.
+
+Which cluster a Context uses, in order of precedence:
+
+1. `master=` given: "inline" (tasks in this process), or a master's URL;
+2. `MINIBIG_MASTER` in the environment (set by `minibig submit`);
+3. otherwise an embedded cluster of `workers` processes (default: the
+   machine's cores, or `MINIBIG_WORKERS`), stopped with the Context.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import io
+import itertools
+import os
+import sys
+import zipfile
+
+from minibig.callsite import user_call_site
+from minibig.conf import Conf
+from minibig.errors import UserError
+from minibig.progress import Progress
+from minibig.rdd import ParallelCollectionRDD, UnionRDD
+from minibig.scheduler.dag import DAGScheduler
+
+
+def _show_user_errors_briefly() -> None:
+    """Make an uncaught UserError (bad path, unreachable master) one line, not a traceback."""
+    previous = sys.excepthook
+    if getattr(previous, "_minibig", False):
+        return
+
+    def hook(kind, value, tb):
+        if issubclass(kind, UserError):
+            print(f"minibig: error: {value}", file=sys.stderr)
+        else:
+            previous(kind, value, tb)
+    hook._minibig = True
+    sys.excepthook = hook
+
+
+class Context:
+    """A connection to a cluster, and the factory of datasets.
+
+    >>> with Context(master="inline") as local:
+    ...     local.parallelize(range(5), 2).map(lambda x: x * x).collect()
+    [0, 1, 4, 9, 16]
+    """
+
+    def __init__(self, master: str | None = None, workers: int | None = None,
+                 appName: str = "minibig", conf: Conf | None = None, **settings):
+        _show_user_errors_briefly()
+        self.conf = conf or Conf.from_env(**settings)
+        self.appName = appName
+        self._rdd_ids = itertools.count()
+        self._shuffle_ids = itertools.count()
+        self._py_file_ids: list[str] = []
+        self._cluster = None
+        self._stopped = False
+        master = master or os.environ.get("MINIBIG_MASTER") or None
+        if master == "inline":
+            from minibig.cluster.inline import InlineBackend
+            self._backend = InlineBackend(self.conf, workers)
+        elif master:
+            from minibig.cluster.client import ClusterBackend
+            self._backend = ClusterBackend(master, self.conf, appName)
+        else:
+            self._backend = self._start_embedded(workers)
+        self.master = master or self._cluster.url
+        self._driver_id = self._backend.driver_id
+        self._dag = DAGScheduler(self, self._backend, self.conf, Progress(self.conf.progress))
+        for path in filter(None, os.environ.get("MINIBIG_PY_FILES", "").split(os.pathsep)):
+            self.addPyFile(path)
+        atexit.register(self.stop)
+
+    def _start_embedded(self, workers: int | None):
+        from minibig.cluster.client import ClusterBackend
+        from minibig.cluster.local import LocalCluster
+        count = workers or int(os.environ.get("MINIBIG_WORKERS") or 0) or os.cpu_count() or 1
+        self._cluster = LocalCluster(count, self.conf)
+        try:
+            backend = ClusterBackend(self._cluster.url, self.conf, self.appName,
+                                     alive=self._cluster.alive)
+            backend.wait_for_workers(count, self.conf.startup_timeout)
+        except BaseException:
+            self._cluster.kill()
+            raise
+        return backend
+
+    # -- ids ------------------------------------------------------------------
+    def _new_rdd_id(self) -> int:
+        return next(self._rdd_ids)
+
+    def _new_shuffle_id(self) -> int:
+        return next(self._shuffle_ids)
+
+    # -- properties -----------------------------------------------------------
+    @property
+    def defaultParallelism(self) -> int:
+        """Total task slots of the cluster (one per worker unless a worker offers more)."""
+        return self._backend.default_parallelism
+
+    @property
+    def defaultMinPartitions(self) -> int:
+        """Default minimum number of partitions of textFile: min(defaultParallelism, 2)."""
+        return min(self.defaultParallelism, 2)
+
+    # -- creating datasets ------------------------------------------------------
+    def parallelize(self, c, numSlices: int | None = None):
+        """Distribute a local collection into numSlices partitions.
+
+        >>> sc.parallelize([1, 2, 3, 4, 5], 3).glom().collect()
+        [[1], [2, 3], [4, 5]]
+        """
+        n = max(1, int(numSlices or self.defaultParallelism))
+        data = c if isinstance(c, (range, list, tuple)) else list(c)
+        size = len(data)
+        slices = [data[i * size // n:(i + 1) * size // n] for i in range(n)]
+        return ParallelCollectionRDD(self, slices)
+
+    def range(self, start: int, end: int | None = None, step: int = 1, numSlices: int | None = None):
+        """Integers from start to end (exclusive), as Python's range.
+
+        >>> sc.range(5).collect()
+        [0, 1, 2, 3, 4]
+        >>> sc.range(2, 4).collect()
+        [2, 3]
+        """
+        if end is None:
+            start, end = 0, start
+        return self.parallelize(range(start, end, step), numSlices)
+
+    def emptyRDD(self):
+        """A dataset with no partition.
+
+        >>> sc.emptyRDD().count()
+        0
+        """
+        return ParallelCollectionRDD(self, [])
+
+    def textFile(self, name: str, minPartitions: int | None = None, use_unicode: bool = True):
+        """The lines of a file, a directory, a glob, or a comma-separated list of them.
+
+        Plain files are cut into byte ranges at line boundaries; `.gz`, `.bz2`
+        and `.xz` files are read whole, one partition each.
+        """
+        from minibig.io.textfile import TextFileRDD, expand_paths, plan_splits
+        files = expand_paths(name)
+        wanted = self.defaultMinPartitions if minPartitions is None else minPartitions
+        return TextFileRDD(self, plan_splits(files, wanted, self.conf.split_size), name)
+
+    def union(self, rdds: list):
+        """The records of several datasets.
+
+        >>> sc.union([sc.parallelize([1]), sc.parallelize([2, 3])]).collect()
+        [1, 2, 3]
+        """
+        return UnionRDD(self, list(rdds))
+
+    # -- running ------------------------------------------------------------------
+    def runJob(self, rdd, partitionFunc, partitions=None, allowLocal: bool = False) -> list:
+        """Run partitionFunc on the given partitions; flatten what it returns.
+
+        >>> myRDD = sc.parallelize(range(6), 3)
+        >>> sc.runJob(myRDD, lambda part: [x * x for x in part])
+        [0, 1, 4, 9, 16, 25]
+        >>> sc.runJob(myRDD, lambda part: [x * x for x in part], [0, 2], True)
+        [0, 1, 16, 25]
+        """
+        results = self._run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
+        return list(itertools.chain.from_iterable(results))
+
+    def _run_job(self, rdd, func, partitions=None) -> list:
+        """One result per partition, in the order of `partitions`."""
+        self._check_running()
+        if partitions is None:
+            partitions = range(rdd.getNumPartitions())
+        return self._dag.run_job(rdd, func, list(partitions), f"job at {user_call_site()}")
+
+    def _check_running(self) -> None:
+        if self._stopped:
+            raise ValueError("Cannot run a job: this Context has been stopped")
+
+    # -- shipping code -----------------------------------------------------------
+    def addPyFile(self, path: str) -> None:
+        """Make a .py file, a package folder, a folder of modules or a .zip importable on workers."""
+        path = os.path.abspath(path)
+        if path.endswith((".zip", ".egg")):
+            with open(path, "rb") as f:
+                data = f.read()
+        else:
+            data = _zip_modules(path)
+        file_id = hashlib.sha1(data).hexdigest()[:16]
+        if file_id not in self._py_file_ids:
+            self._backend.add_file(file_id, data)
+            self._py_file_ids.append(file_id)
+
+    # -- lifecycle ---------------------------------------------------------------
+    def stop(self) -> None:
+        """Release the cluster; an embedded one is shut down, leaving no process."""
+        if self._stopped:
+            return
+        self._stopped = True
+        atexit.unregister(self.stop)
+        try:
+            self._backend.stop()
+        finally:
+            if self._cluster is not None:
+                self._cluster.stop()
+
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<Context master={self.master} parallelism={self.defaultParallelism}>"
+
+
+def _zip_modules(path: str) -> bytes:
+    """Zip a module, a package, or the modules and packages of a folder."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        if os.path.isfile(path):
+            zf.write(path, os.path.basename(path))
+        else:
+            is_package = os.path.isfile(os.path.join(path, "__init__.py"))
+            base = os.path.dirname(path) if is_package else path
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__pycache__"))
+                                 and (root != path or is_package
+                                      or os.path.isfile(os.path.join(root, d, "__init__.py"))))
+                for name in sorted(files):
+                    if name.endswith(".py"):
+                        full = os.path.join(root, name)
+                        zf.write(full, os.path.relpath(full, base))
+    return buffer.getvalue()

@@ -1,0 +1,71 @@
+"""The engine's own exceptions.
+
+A user's exception raised inside a task is *not* wrapped in one of these: it is
+re-raised on the driver with its own type, and the context (stage, partition,
+attempt, worker, remote traceback, the line that created the dataset) is
+attached as exception notes. These types are for what the engine itself
+detects. `UserError` marks a mistake of the user (a missing path, an
+unreachable master): the command line prints its message as one line.
+"""
+
+from __future__ import annotations
+
+
+class MinibigError(Exception):
+    """Base class of every error raised by the engine itself."""
+
+
+class UserError(MinibigError):
+    """A mistake in how minibig was called; shown as one line, no traceback."""
+
+
+class InputPathError(UserError, FileNotFoundError):
+    """An input path or glob matches no file."""
+
+
+class OutputExistsError(UserError, FileExistsError):
+    """An output directory already exists."""
+
+
+class MasterUnreachableError(UserError, ConnectionError):
+    """No master answered at the given address."""
+
+
+class JobFileError(UserError):
+    """The job file given to `minibig submit` cannot be run."""
+
+
+class ClusterStartError(MinibigError):
+    """An embedded cluster's processes failed to start or register."""
+
+
+class PicklingError(MinibigError):
+    """User code or data could not be serialised; names the culprit."""
+
+
+class ResultTooLargeError(MinibigError):
+    """An action's results exceed `Conf.max_result_size`."""
+
+
+class TaskError(MinibigError):
+    """A task failed with an exception whose type could not be sent back."""
+
+
+class FetchFailedError(MinibigError):
+    """A reduce task could not fetch a shuffle block: its map output is lost."""
+
+    def __init__(self, shuffle_key: str, map_index: int, worker: str, reason: str = ""):
+        super().__init__(
+            f"shuffle {shuffle_key}: map output {map_index} on worker {worker} "
+            f"cannot be fetched{': ' + reason if reason else ''}"
+        )
+        self.shuffle_key = shuffle_key
+        self.map_index = map_index
+        self.worker = worker
+
+    def __reduce__(self):
+        return (FetchFailedError, (self.shuffle_key, self.map_index, self.worker))
+
+
+class JobAbortedError(MinibigError):
+    """A job was cancelled or lost its cluster before it finished."""

@@ -1,0 +1,1 @@
+"""Reading input files and committing output files."""

@@ -1,0 +1,1 @@
+"""Scheduling: stages in the driver (`dag`), tasks in the master (`taskset`)."""

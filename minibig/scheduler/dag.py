@@ -1,0 +1,284 @@
+"""The DAG scheduler: from an action on a dataset to stages run on the cluster.
+
+Runs in the driver. An action calls `run_job(rdd, func, partitions)`; the
+scheduler walks the lineage back from `rdd`, cutting it at every shuffle
+dependency. Each shuffle becomes a *shuffle map stage* (the pipeline of narrow
+transformations that feeds it, ending in writing shuffle blocks); the action
+itself is the *result stage*. A stage runs once all its parent stages'
+outputs are available. State, all plain:
+
+    shuffle_stages   shuffle id -> Stage, kept across jobs so a later action
+                     reuses shuffle outputs instead of recomputing them
+    available        shuffle key -> set of map partitions whose output exists
+    active           stage id -> Stage submitted to the master and not finished
+    waiting          stages whose parents are not all available yet
+
+Events from the master drive it: a task result marks a map output available
+(or stores an action's result); a failed task aborts the job with the user's
+exception re-raised in its own type; a fetch failure or a lost worker makes
+map outputs unavailable again, so the parent stage is resubmitted for just the
+lost partitions before the stage that needed them runs again (Spark's
+FetchFailed path).
+
+Example: `textFile -> flatMap -> map -> reduceByKey -> collect` is two
+stages: stage A (read, flatMap, map, combine, write blocks) and stage B
+(fetch blocks, merge, collect). B waits in `waiting` until every map partition
+of A is in `available`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+from dataclasses import dataclass, field
+
+import cloudpickle
+
+from minibig.cluster import protocol as P
+from minibig.errors import JobAbortedError, ResultTooLargeError, TaskError
+from minibig.serialization import dumps_stage
+from minibig.task import RESULT, SHUFFLE_MAP, StageCode
+
+MAX_STAGE_RESUBMITS = 8
+
+
+@dataclass(eq=False)
+class Stage:
+    """A set of tasks running the same pipeline on different partitions."""
+
+    id: int
+    kind: str
+    rdd: object
+    num_tasks: int
+    parents: list
+    func: object = None
+    dep: object = None
+    attempt: int = 0
+    code: bytes | None = None
+    resubmits: int = 0
+    partitions: list = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}.{self.attempt}"
+
+    def describe(self) -> str:
+        what = "ShuffleMapStage" if self.kind == SHUFFLE_MAP else "ResultStage"
+        return f"{what} {self.id} ({self.rdd.describe()} at {self.rdd.creation_site})"
+
+
+def shuffle_dependencies(rdd) -> list:
+    """The shuffle dependencies met walking back from `rdd` through narrow ones."""
+    found, seen, stack = [], set(), [rdd]
+    while stack:
+        node = stack.pop()
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        for dep in node.deps:
+            if hasattr(dep, "parents"):
+                stack.append(dep.rdd)
+            else:
+                found.append(dep)
+    return found
+
+
+def task_payloads(rdd, split: int) -> dict:
+    """{rdd id: payload} of every dataset the task of `split` reads in its stage."""
+    payloads, stack = {}, [(rdd, split)]
+    while stack:
+        node, part = stack.pop()
+        payload = node.task_payload(part)
+        if payload is not None:
+            payloads[node.id] = payload
+        for dep in node.deps:
+            if hasattr(dep, "parents"):
+                stack.extend((dep.rdd, p) for p in dep.parents(part))
+    return payloads
+
+
+class DAGScheduler:
+    """Turns actions into stages and runs them through a backend."""
+
+    def __init__(self, ctx, backend, conf, progress):
+        self.ctx = ctx
+        self.backend = backend
+        self.conf = conf
+        self.progress = progress
+        self.stage_ids = itertools.count()
+        self.job_ids = itertools.count()
+        self.shuffle_stages: dict[int, Stage] = {}
+        self.available: dict[str, set] = {}
+
+    # -- building stages ----------------------------------------------------
+    def map_stage(self, dep) -> Stage:
+        stage = self.shuffle_stages.get(dep.shuffle_id)
+        if stage is None:
+            parents = [self.map_stage(d) for d in shuffle_dependencies(dep.rdd)]
+            stage = Stage(next(self.stage_ids), SHUFFLE_MAP, dep.rdd, dep.num_maps, parents, dep=dep)
+            self.shuffle_stages[dep.shuffle_id] = stage
+            self.available.setdefault(dep.shuffle_key, set())
+        return stage
+
+    def missing(self, stage: Stage) -> list[int]:
+        """Partitions of a map stage whose output is not available."""
+        done = self.available[stage.dep.shuffle_key]
+        return [p for p in range(stage.num_tasks) if p not in done]
+
+    # -- running a job ------------------------------------------------------
+    def run_job(self, rdd, func, partitions: list[int], description: str) -> list:
+        """Run `func` over the given partitions of `rdd`; results in that order."""
+        job_id = next(self.job_ids)
+        parents = [self.map_stage(d) for d in shuffle_dependencies(rdd)]
+        final = Stage(next(self.stage_ids), RESULT, rdd, len(partitions), parents, func=func,
+                      partitions=list(partitions))
+        job = _Job(self, job_id, final, description)
+        try:
+            return job.run()
+        except BaseException:
+            self.backend.cancel_job(job_id)
+            raise
+        finally:
+            self.progress.finish()
+
+
+class _Job:
+    """The state of one running action."""
+
+    def __init__(self, dag: DAGScheduler, job_id: int, final: Stage, description: str):
+        self.dag = dag
+        self.job_id = job_id
+        self.final = final
+        self.description = description
+        self.results: dict[int, object] = {}
+        self.result_bytes = 0
+        self.active: dict[int, Stage] = {}
+        self.waiting: list[Stage] = []
+
+    def run(self) -> list:
+        if self.final.num_tasks == 0:
+            return []
+        self.submit(self.final)
+        while len(self.results) < self.final.num_tasks:
+            msg = self.dag.backend.next_event()
+            if msg is None:
+                raise JobAbortedError(f"job {self.job_id} ({self.description}): "
+                                      "the cluster went away")
+            self.handle(msg)
+        return [self.results[s] for s in self.final.partitions]
+
+    def submit(self, stage: Stage) -> None:
+        if stage.id in self.active or stage in self.waiting:
+            return
+        missing_parents = [p for p in stage.parents if self.dag.missing(p)]
+        if missing_parents:
+            for parent in missing_parents:
+                self.submit(parent)
+            self.waiting.append(stage)
+            return
+        if stage.kind == RESULT:
+            splits = [s for s in stage.partitions if s not in self.results]
+        else:
+            splits = self.dag.missing(stage)
+        if not splits:
+            self.stage_finished(stage)
+            return
+        self.launch(stage, splits)
+
+    def launch(self, stage: Stage, splits: list[int]) -> None:
+        dag = self.dag
+        if stage.code is None:
+            stage.code = dumps_stage(StageCode(stage.kind, stage.rdd, stage.func, stage.dep), stage.rdd)
+        payloads = [cloudpickle.dumps(task_payloads(stage.rdd, s), protocol=5) for s in splits]
+        reads = [p.dep for p in stage.parents]
+        header = {
+            "driver_id": dag.backend.driver_id, "job_id": self.job_id, "stage_id": stage.id,
+            "taskset": stage.key, "partitions": splits,
+            "description": stage.describe(), "job_description": self.description,
+            "reads_shuffles": [d.shuffle_key for d in reads],
+            "shuffle_maps": {d.shuffle_key: d.num_maps for d in reads},
+            "writes_shuffle": stage.dep.shuffle_key if stage.kind == SHUFFLE_MAP else None,
+            "py_files": list(dag.ctx._py_file_ids),
+            "max_attempts": dag.conf.max_task_attempts,
+            "task_conf": {"max_result_size": dag.conf.max_result_size,
+                          "shuffle_local_read": dag.conf.shuffle_local_read},
+        }
+        self.active[stage.id] = stage
+        dag.progress.stage_started(stage, len(splits))
+        dag.backend.submit_stage(header, stage.code, payloads)
+
+    def stage_finished(self, stage: Stage) -> None:
+        self.active.pop(stage.id, None)
+        self.dag.progress.stage_done(stage)
+        ready = [s for s in self.waiting if not any(self.dag.missing(p) for p in s.parents)]
+        for s in ready:
+            self.waiting.remove(s)
+            self.submit(s)
+
+    # -- events ---------------------------------------------------------------
+    def handle(self, msg: P.Message) -> None:
+        h = msg.header
+        if msg.kind == P.OUTPUTS_LOST:
+            self.dag.available.get(h["shuffle"], set()).difference_update(h["maps"])
+            return
+        stage = self.active.get(int(h.get("stage_id", -1)))
+        if stage is None or h.get("taskset") not in (None, f"{self.dag.backend.driver_id}/{stage.key}"):
+            return                                   # from an earlier attempt or job
+        if msg.kind == P.TASK_RESULT:
+            self.task_succeeded(stage, int(h["partition"]), msg.blobs[0])
+        elif msg.kind == P.STAGE_FAILED:
+            raise_task_failure(stage, h, msg.blobs[0])
+        elif msg.kind == P.FETCH_FAILED:
+            self.fetch_failed(stage, h)
+
+    def task_succeeded(self, stage: Stage, partition: int, blob) -> None:
+        dag = self.dag
+        if stage.kind == SHUFFLE_MAP:
+            dag.available[stage.dep.shuffle_key].add(partition)
+            done = stage.num_tasks - len(dag.missing(stage))
+        else:
+            self.result_bytes += len(blob)
+            if self.result_bytes > dag.conf.max_result_size:
+                raise ResultTooLargeError(
+                    f"{self.description}: results add up to more than "
+                    f"{dag.conf.max_result_size} bytes (Conf.max_result_size); reduce the "
+                    "data before collecting it, or write it out with saveAsTextFile")
+            self.results[partition] = pickle.loads(P.blob_bytes(blob))
+            done = len(self.results)
+        dag.progress.task_done(stage, done)
+        if done == stage.num_tasks:
+            self.stage_finished(stage)
+
+    def fetch_failed(self, stage: Stage, h: dict) -> None:
+        """A parent's map output is gone: rebuild it, then run this stage again."""
+        self.dag.available.get(h["shuffle"], set()).discard(int(h["map"]))
+        self.active.pop(stage.id, None)
+        stage.resubmits += 1
+        if stage.resubmits > MAX_STAGE_RESUBMITS:
+            raise JobAbortedError(f"{stage.describe()}: shuffle output kept getting lost "
+                                  f"({MAX_STAGE_RESUBMITS} resubmissions)")
+        stage.attempt += 1
+        self.submit(stage)
+
+
+def raise_task_failure(stage: Stage, h: dict, blob) -> None:
+    """Re-raise a task's exception on the driver, in its own type, with context."""
+    report = pickle.loads(P.blob_bytes(blob))
+    exc = None
+    if report.get("exception"):
+        try:
+            exc = pickle.loads(report["exception"])
+        except Exception:
+            exc = None
+    if not isinstance(exc, BaseException):
+        exc = TaskError(f"{report['type']}: {report['message']}")
+    note = (f"minibig: task failed in {stage.describe()}, partition {h.get('partition')}, "
+            f"attempt {h.get('attempt')}, on worker {h.get('worker')}")
+    if report.get("dataset"):
+        note += f"\nminibig: failing dataset: {report['dataset']}"
+    note += "\n--- remote traceback ---\n" + report.get("traceback", "").rstrip()
+    exc.add_note(note)
+    exc.minibig_context = {"stage": stage.id, "partition": h.get("partition"),
+                           "attempt": h.get("attempt"), "worker": h.get("worker"),
+                           "dataset": report.get("dataset"), "traceback": report.get("traceback")}
+    raise exc

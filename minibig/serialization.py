@@ -1,0 +1,72 @@
+"""Serialising user code, and saying exactly what could not be serialised.
+
+A stage is pickled once with cloudpickle. When that fails (a lock, a socket,
+an open file captured by a closure), `dumps_stage` searches the stage's
+datasets, their functions, and those functions' closure cells and globals for
+the first object that cannot be pickled, and names it with the dataset and
+the line that created it.
+"""
+
+from __future__ import annotations
+
+import cloudpickle
+
+from minibig.errors import PicklingError
+
+
+def _picklable(obj) -> bool:
+    try:
+        cloudpickle.dumps(obj)
+        return True
+    except Exception:
+        return False
+
+
+def _captured(fn):
+    """(name, value) pairs a function carries: closure cells and used globals."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    pairs = []
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            pairs.append((name, cell.cell_contents))
+        except ValueError:
+            pass
+    fn_globals = getattr(fn, "__globals__", {})
+    for name in code.co_names:
+        if name in fn_globals:
+            pairs.append((name, fn_globals[name]))
+    return pairs
+
+
+def find_unpicklable(fn, path: str, depth: int = 0):
+    """Describe the innermost object reachable from `fn` that will not pickle."""
+    for name, value in _captured(fn):
+        if _picklable(value):
+            continue
+        where = f"{path} -> {name!r}"
+        if callable(value) and depth < 4:
+            inner = find_unpicklable(value, where, depth + 1)
+            if inner:
+                return inner
+        return f"{type(value).__name__} object {where}"
+    return None
+
+
+def dumps_stage(stage_code, rdd) -> bytes:
+    """cloudpickle `stage_code`, or raise PicklingError naming the culprit."""
+    try:
+        return cloudpickle.dumps(stage_code, protocol=5)
+    except Exception as exc:
+        cause = exc
+    for node in rdd.lineage():
+        for fn in node.user_functions():
+            if _picklable(fn):
+                continue
+            fn_name = getattr(fn, "__qualname__", repr(fn))
+            culprit = find_unpicklable(fn, f"function {fn_name}") or f"function {fn_name}"
+            raise PicklingError(
+                f"cannot serialise {culprit}, used by {node.describe()} created at "
+                f"{node.creation_site}: {cause}") from cause
+    raise PicklingError(f"cannot serialise the stage of {rdd!r}: {cause}") from cause

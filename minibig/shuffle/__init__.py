@@ -1,0 +1,1 @@
+"""The shuffle: partitioning, map-side combine, block files and fetching."""

@@ -1,0 +1,123 @@
+"""What a task is, and how one runs on a worker.
+
+The driver serialises each stage once as a `StageCode`: the stage's last
+dataset (with its narrow lineage up to the shuffles it reads) and either the
+action's function (a result stage) or the shuffle dependency it writes (a
+shuffle map stage). Each task adds only its partition number and its payload
+(the slice of a parallelized collection, for instance).
+
+`run_task` computes the partition's records by pulling them through the
+pipeline of narrow transformations, then either applies the action's function
+or writes shuffle blocks. `describe_failure` packs an exception for the trip
+back to the driver, with the traceback and the dataset that raised it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import cloudpickle
+
+from minibig.errors import FetchFailedError, ResultTooLargeError
+from minibig.shuffle.reader import fetch_segments
+from minibig.shuffle.writer import write_shuffle
+
+SHUFFLE_MAP = "shuffle_map"
+RESULT = "result"
+
+
+@dataclass
+class StageCode:
+    """A stage as shipped to workers: pickled once, run by every task."""
+
+    kind: str                 # SHUFFLE_MAP or RESULT
+    rdd: object               # the stage's last RDD
+    func: object = None       # RESULT: iterator -> value
+    dep: object = None        # SHUFFLE_MAP: the ShuffleDependency written
+
+
+@dataclass
+class TaskContext:
+    """Everything a running task may ask of its worker."""
+
+    partition: int
+    attempt: int
+    stage_id: int
+    payloads: dict                        # rdd id -> payload for this task
+    locations: dict = field(default_factory=dict)
+    work_dir: str = ""
+    worker_id: str = "driver"
+    shuffle_local_read: bool = True
+
+    def fetch_shuffle(self, dep, reduce_index: int) -> list[bytes]:
+        """The serialised blocks of `dep` for one reduce partition."""
+        return fetch_segments(dep.shuffle_key, dep.num_maps, reduce_index,
+                              self.locations.get(dep.shuffle_key, {}), self.shuffle_local_read)
+
+
+def dumps_result(value) -> bytes:
+    """Serialise a task result: plain pickle, cloudpickle when that fails."""
+    try:
+        return pickle.dumps(value, protocol=5)
+    except Exception:
+        return cloudpickle.dumps(value, protocol=5)
+
+
+def run_task(code: StageCode, ctx: TaskContext, max_result_size: int) -> tuple[dict, bytes]:
+    """Run one task; return (header fields, result bytes)."""
+    started = time.perf_counter()
+    records = code.rdd.iterator(ctx.partition, ctx)
+    if code.kind == SHUFFLE_MAP:
+        sizes = write_shuffle(records, code.dep, ctx.work_dir, code.dep.shuffle_key, ctx.partition)
+        data = dumps_result(sizes)
+    else:
+        data = dumps_result(code.func(records))
+        if len(data) > max_result_size:
+            raise ResultTooLargeError(
+                f"the result of partition {ctx.partition} is {len(data)} bytes, over the "
+                f"limit of {max_result_size} (Conf.max_result_size); write it out with "
+                "saveAsTextFile or reduce it before collecting")
+    return {"seconds": round(time.perf_counter() - started, 6), "result_size": len(data)}, data
+
+
+def failing_dataset(exc: BaseException, rdd) -> object:
+    """The dataset whose user function raised `exc`, or `rdd` when unknown."""
+    codes = {}
+    for node in rdd.lineage():
+        for fn in node.user_functions():
+            code = getattr(fn, "__code__", None)
+            if code is not None:
+                codes.setdefault(code, node)
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    for frame, _ in reversed(frames):
+        if frame.f_code in codes:
+            return codes[frame.f_code]
+    return rdd
+
+
+def describe_failure(exc: BaseException, code: StageCode | None) -> tuple[dict, bytes]:
+    """Header fields and blob reporting a failed task to the driver."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    header = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+    if isinstance(exc, FetchFailedError):
+        header["fetch_failed"] = {"shuffle": exc.shuffle_key, "map": exc.map_index,
+                                  "worker": exc.worker}
+    site = ""
+    if code is not None:
+        try:
+            node = failing_dataset(exc, code.rdd)
+            site = f"{node.describe()} created at {node.creation_site}"
+        except Exception:
+            site = ""
+    report = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": str(exc),
+              "traceback": text, "dataset": site, "exception": None}
+    exc.__traceback__ = None
+    try:
+        report["exception"] = cloudpickle.dumps(exc)
+        pickle.loads(report["exception"])          # must also come back to life
+    except Exception:
+        report["exception"] = None
+    return header, pickle.dumps(report, protocol=5)
