@@ -18,6 +18,10 @@ import os
 import sys
 import zipfile
 
+import cloudpickle
+
+from minibig.accumulators import Accumulator, AccumulatorParam, default_param
+from minibig.broadcast import Broadcast
 from minibig.callsite import user_call_site
 from minibig.conf import Conf
 from minibig.errors import UserError
@@ -57,6 +61,11 @@ class Context:
         self._rdd_ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._py_file_ids: list[str] = []
+        self._broadcast_ids = itertools.count()
+        self._broadcasts: dict = {}
+        self._accumulator_ids = itertools.count()
+        self._accumulators: dict = {}
+        self._merged_partitions: set = set()
         self._cluster = None
         self._stopped = False
         master = master or os.environ.get("MINIBIG_MASTER") or None
@@ -158,6 +167,32 @@ class Context:
         [1, 2, 3]
         """
         return UnionRDD(self, list(rdds))
+
+    # -- shared variables ----------------------------------------------------------
+    def broadcast(self, value) -> Broadcast:
+        """Ship a read-only value once to each worker; read it with `.value`."""
+        bid = f"{self._driver_id}-b{next(self._broadcast_ids)}"
+        self._backend.add_file(bid, cloudpickle.dumps(value, protocol=5), broadcast=True)
+        handle = Broadcast(bid, value, self)
+        self._broadcasts[bid] = handle
+        return handle
+
+    def accumulator(self, value, accum_param: AccumulatorParam | None = None) -> Accumulator:
+        """A variable tasks add to; its `value` is read here, in the driver."""
+        aid = next(self._accumulator_ids)
+        acc = Accumulator(aid, value, accum_param or default_param(value))
+        self._accumulators[aid] = acc
+        return acc
+
+    def _merge_accumulators(self, stage_id: int, partition: int, updates: dict) -> None:
+        """Add a task's accumulator updates, once per stage partition."""
+        if not updates or (stage_id, partition) in self._merged_partitions:
+            return
+        self._merged_partitions.add((stage_id, partition))
+        for aid, value in updates.items():
+            acc = self._accumulators.get(aid)
+            if acc is not None:
+                acc.value = acc.accum_param.addInPlace(acc.value, value)
 
     # -- running ------------------------------------------------------------------
     def runJob(self, rdd, partitionFunc, partitions=None, allowLocal: bool = False) -> list:

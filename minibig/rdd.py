@@ -261,7 +261,7 @@ class RDD(PairRDDFunctions):
         seed = random.randrange(1 << 32) if seed is None else seed
 
         def pick(split, it):
-            rng = random.Random(seed ^ (split * 0x9E3779B1))
+            rng = random.Random(seed ^ split)
             if withReplacement:
                 import numpy
                 counts = numpy.random.default_rng(rng.randrange(1 << 32))
@@ -540,7 +540,7 @@ class ParallelCollectionRDD(RDD):
         return self._slices[split]
 
     def compute(self, split: int, task):
-        return iter(task.payloads[self.id])
+        return iter(task.payloads[(self.id, split)])
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import cloudpickle
 
+from minibig.accumulators import begin_task, end_task
 from minibig.errors import FetchFailedError, ResultTooLargeError
 from minibig.shuffle.reader import fetch_segments
 from minibig.shuffle.writer import write_shuffle
@@ -46,7 +47,7 @@ class TaskContext:
     partition: int
     attempt: int
     stage_id: int
-    payloads: dict                        # rdd id -> payload for this task
+    payloads: dict                        # (rdd id, split) -> payload for this task
     locations: dict = field(default_factory=dict)
     work_dir: str = ""
     worker_id: str = "driver"
@@ -66,15 +67,26 @@ def dumps_result(value) -> bytes:
         return cloudpickle.dumps(value, protocol=5)
 
 
+def load_stage(blob: bytes) -> StageCode:
+    """Unpickle a stage's code for one task (each task gets its own accumulators)."""
+    begin_task()
+    return cloudpickle.loads(blob)
+
+
 def run_task(code: StageCode, ctx: TaskContext, max_result_size: int) -> tuple[dict, bytes]:
-    """Run one task; return (header fields, result bytes)."""
+    """Run one task loaded by `load_stage`; return (header fields, result bytes).
+
+    The result bytes hold (value, accumulator updates); a shuffle map task's
+    value is the list of its segment sizes.
+    """
     started = time.perf_counter()
     records = code.rdd.iterator(ctx.partition, ctx)
     if code.kind == SHUFFLE_MAP:
-        sizes = write_shuffle(records, code.dep, ctx.work_dir, code.dep.shuffle_key, ctx.partition)
-        data = dumps_result(sizes)
+        value = write_shuffle(records, code.dep, ctx.work_dir, code.dep.shuffle_key, ctx.partition)
     else:
-        data = dumps_result(code.func(records))
+        value = code.func(records)
+    data = dumps_result((value, end_task()))
+    if code.kind == RESULT:
         if len(data) > max_result_size:
             raise ResultTooLargeError(
                 f"the result of partition {ctx.partition} is {len(data)} bytes, over the "
@@ -100,6 +112,7 @@ def failing_dataset(exc: BaseException, rdd) -> object:
 
 def describe_failure(exc: BaseException, code: StageCode | None) -> tuple[dict, bytes]:
     """Header fields and blob reporting a failed task to the driver."""
+    end_task()
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     header = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
     if isinstance(exc, FetchFailedError):

@@ -101,8 +101,11 @@ class ClusterBackend:
     def cancel_job(self, job_id: int) -> None:
         P.send(self.sock, P.CANCEL_JOB, {"driver_id": self.driver_id, "job_id": job_id})
 
-    def add_file(self, file_id: str, data: bytes) -> None:
+    def add_file(self, file_id: str, data: bytes, broadcast: bool = False) -> None:
         P.send(self.sock, P.ADD_FILE, {"file_id": file_id}, [data])
+
+    def drop_files(self, ids: list) -> None:
+        P.send(self.sock, P.DROP_FILES, {"files": ids})
 
     def drop_shuffles(self, keys: list) -> None:
         P.send(self.sock, P.DROP_SHUFFLE, {"shuffles": keys})

@@ -18,7 +18,8 @@ from collections import deque
 import cloudpickle
 
 from minibig.cluster import protocol as P
-from minibig.task import TaskContext, run_task, failing_dataset
+from minibig.broadcast import store_on_worker
+from minibig.task import TaskContext, failing_dataset, load_stage, run_task
 
 
 class InlineBackend:
@@ -33,16 +34,16 @@ class InlineBackend:
         self.host = socket.gethostname()
 
     def submit_stage(self, header: dict, code: bytes, payloads: list) -> None:
-        stage = cloudpickle.loads(code)
         for partition, payload in zip(header["partitions"], payloads):
-            self.queue.append((header, stage, partition, payload))
+            self.queue.append((header, code, partition, payload))
 
     def _locations(self, header: dict) -> dict:
         where = {"worker": "inline", "host": self.host, "addr": "", "dir": self.work_dir}
         return {key: {str(m): where for m in range(n)} for key, n in header["shuffle_maps"].items()}
 
     def next_event(self):
-        header, stage, partition, payload = self.queue.popleft()
+        header, code, partition, payload = self.queue.popleft()
+        stage = load_stage(code)
         ctx = TaskContext(partition=partition, attempt=0, stage_id=header["stage_id"],
                           payloads=cloudpickle.loads(payload), locations=self._locations(header),
                           work_dir=self.work_dir, worker_id="inline")
@@ -61,8 +62,14 @@ class InlineBackend:
     def cancel_job(self, job_id: int) -> None:
         self.queue.clear()
 
-    def add_file(self, file_id: str, data: bytes) -> None:
-        """Modules are importable in the driver already."""
+    def add_file(self, file_id: str, data: bytes, broadcast: bool = False) -> None:
+        """Broadcast values are kept as a worker would; modules import already."""
+        if broadcast:
+            store_on_worker(file_id, data)
+
+    def drop_files(self, ids: list) -> None:
+        from minibig.broadcast import drop_on_worker
+        drop_on_worker(ids)
 
     def drop_shuffles(self, keys: list) -> None:
         from minibig.shuffle.blocks import drop

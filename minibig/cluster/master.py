@@ -280,6 +280,7 @@ class Master:
             preferred={int(k): v for k, v in h.get("preferred", {}).items()},
             reads_shuffles=list(h.get("reads_shuffles", [])),
             writes_shuffle=h.get("writes_shuffle"), py_files=list(h.get("py_files", [])),
+            broadcasts=list(h.get("broadcasts", [])),
             task_conf=dict(h.get("task_conf", {})),
             max_attempts=int(h.get("max_attempts", self.conf.max_task_attempts)))
         self.scheduler.add(taskset)
@@ -300,10 +301,20 @@ class Master:
             for worker in self.workers.values():
                 self.send(worker.identity, P.DROP_SHUFFLE, {"shuffle": shuffle})
 
+    def on_drop_files(self, msg: P.Message) -> None:
+        ids = [str(f) for f in msg.header.get("files", [])]
+        for fid in ids:
+            self.files.pop(fid, None)
+        for worker in self.workers.values():
+            worker.has_files.difference_update(ids)
+            self.send(worker.identity, P.DROP_FILES, {"files": ids})
+
     def drop_driver(self, driver_id: str) -> None:
         self.drivers.pop(driver_id, None)
         for key in [k for k, ts in self.scheduler.tasksets.items() if ts.driver_id == driver_id]:
             self.scheduler.remove(key)
+        for fid in [f for f in self.files if f.startswith(driver_id + "-")]:
+            del self.files[fid]
         prefix = driver_id + "/"
         shuffles = [s for s in self.map_outputs if s.startswith(prefix)]
         for shuffle in shuffles:
@@ -365,11 +376,12 @@ class Master:
             blobs.append(taskset.code)
             names.append("code")
             worker.has_code.add(taskset.key)
-        for fid in taskset.py_files:
-            if fid not in worker.has_files and fid in self.files:
-                blobs.append(self.files[fid])
-                names.append("file:" + fid)
-                worker.has_files.add(fid)
+        for prefix, ids in (("pyfile:", taskset.py_files), ("bcast:", taskset.broadcasts)):
+            for fid in ids:
+                if fid not in worker.has_files and fid in self.files:
+                    blobs.append(self.files[fid])
+                    names.append(prefix + fid)
+                    worker.has_files.add(fid)
         locations = {}
         for shuffle in taskset.reads_shuffles:
             outputs = self.map_outputs.get(shuffle, {})

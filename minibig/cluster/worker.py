@@ -8,9 +8,10 @@ One thread owns every socket and runs the event loop:
 
 Tasks run on a pool of `slots` threads, so the loop keeps answering
 heartbeats and block requests while a task computes. A stage's code arrives
-once per worker (with its first task) and is unpickled once; the modules a
-driver ships (its job's folder, zipped) are put on `sys.path` before any of
-its code is unpickled.
+once per worker (with its first task) and is unpickled by each task, as in
+Spark, so each task has its own accumulators; broadcast values arrive once
+per worker too. The modules a driver ships (its job's folder, zipped) are put
+on `sys.path` before any of its code is unpickled.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from concurrent.futures import ThreadPoolExecutor
 import cloudpickle
 import zmq
 
+from minibig.broadcast import store_on_worker, drop_on_worker
 from minibig.cluster import protocol as P
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      read_line_from_stdin, setup_logging)
 from minibig.errors import UserError
 from minibig.shuffle.blocks import drop
 from minibig.shuffle.reader import serve_block
-from minibig.task import TaskContext, describe_failure, run_task
+from minibig.task import TaskContext, describe_failure, load_stage, run_task
 
 log = logging.getLogger("minibig.worker")
 
@@ -45,25 +47,21 @@ STAGE_CODE_CACHE = 64
 
 
 class StageCodeCache:
-    """Stage code blobs by task set key, unpickled once on first use."""
+    """The most recent stages' code blobs, by task set key."""
 
     def __init__(self):
         self.blobs: OrderedDict[str, bytes] = OrderedDict()
-        self.loaded: dict[str, object] = {}
         self.lock = threading.Lock()
 
     def add(self, key: str, blob: bytes) -> None:
         with self.lock:
             self.blobs[key] = blob
             while len(self.blobs) > STAGE_CODE_CACHE:
-                old, _ = self.blobs.popitem(last=False)
-                self.loaded.pop(old, None)
+                self.blobs.popitem(last=False)
 
-    def get(self, key: str):
+    def get(self, key: str) -> bytes:
         with self.lock:
-            if key not in self.loaded:
-                self.loaded[key] = cloudpickle.loads(self.blobs[key])
-            return self.loaded[key]
+            return self.blobs[key]
 
 
 class Worker:
@@ -129,6 +127,8 @@ class Worker:
             self.on_launch(msg)
         elif msg.kind == P.DROP_SHUFFLE:
             drop(self.work_dir, msg.header.get("shuffle", ""), msg.header.get("shuffle_prefix", ""))
+        elif msg.kind == P.DROP_FILES:
+            drop_on_worker(msg.header.get("files", []))
         elif msg.kind == P.REREGISTER:
             self.register()
         elif msg.kind == P.SHUTDOWN:
@@ -147,8 +147,10 @@ class Worker:
         for name, blob in blobs.items():
             if name == "code":
                 self.codes.add(h["taskset"], P.blob_bytes(blob))
-            elif name.startswith("file:"):
-                self.install_py_file(name[5:], P.blob_bytes(blob))
+            elif name.startswith("pyfile:"):
+                self.install_py_file(name[7:], P.blob_bytes(blob))
+            elif name.startswith("bcast:"):
+                store_on_worker(name[6:], P.blob_bytes(blob))
         self.pool.submit(self.execute, h, P.blob_bytes(blobs["payload"]))
 
     def install_py_file(self, file_id: str, data: bytes) -> None:
@@ -170,7 +172,7 @@ class Worker:
                   "partition": h["partition"], "attempt": h["attempt"]}
         code = None
         try:
-            code = self.codes.get(h["taskset"])
+            code = load_stage(self.codes.get(h["taskset"]))
             conf = h.get("task_conf", {})
             ctx = TaskContext(
                 partition=int(h["partition"]), attempt=int(h["attempt"]),

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import cloudpickle
 
+from minibig.broadcast import collect_ids_while
 from minibig.cluster import protocol as P
 from minibig.errors import JobAbortedError, ResultTooLargeError, TaskError
 from minibig.serialization import dumps_stage
@@ -55,6 +56,7 @@ class Stage:
     dep: object = None
     attempt: int = 0
     code: bytes | None = None
+    broadcasts: list = field(default_factory=list)
     resubmits: int = 0
     partitions: list = field(default_factory=list)
 
@@ -84,13 +86,13 @@ def shuffle_dependencies(rdd) -> list:
 
 
 def task_payloads(rdd, split: int) -> dict:
-    """{rdd id: payload} of every dataset the task of `split` reads in its stage."""
+    """{(rdd id, split): payload} of every partition the task of `split` reads."""
     payloads, stack = {}, [(rdd, split)]
     while stack:
         node, part = stack.pop()
         payload = node.task_payload(part)
         if payload is not None:
-            payloads[node.id] = payload
+            payloads[(node.id, part)] = payload
         for dep in node.deps:
             if hasattr(dep, "parents"):
                 stack.extend((dep.rdd, p) for p in dep.parents(part))
@@ -188,7 +190,8 @@ class _Job:
     def launch(self, stage: Stage, splits: list[int]) -> None:
         dag = self.dag
         if stage.code is None:
-            stage.code = dumps_stage(StageCode(stage.kind, stage.rdd, stage.func, stage.dep), stage.rdd)
+            code = StageCode(stage.kind, stage.rdd, stage.func, stage.dep)
+            stage.code, stage.broadcasts = collect_ids_while(lambda: dumps_stage(code, stage.rdd))
         payloads = [cloudpickle.dumps(task_payloads(stage.rdd, s), protocol=5) for s in splits]
         reads = [p.dep for p in stage.parents]
         header = {
@@ -198,7 +201,7 @@ class _Job:
             "reads_shuffles": [d.shuffle_key for d in reads],
             "shuffle_maps": {d.shuffle_key: d.num_maps for d in reads},
             "writes_shuffle": stage.dep.shuffle_key if stage.kind == SHUFFLE_MAP else None,
-            "py_files": list(dag.ctx._py_file_ids),
+            "py_files": list(dag.ctx._py_file_ids), "broadcasts": stage.broadcasts,
             "max_attempts": dag.conf.max_task_attempts,
             "task_conf": {"max_result_size": dag.conf.max_result_size,
                           "shuffle_local_read": dag.conf.shuffle_local_read},
@@ -233,17 +236,20 @@ class _Job:
 
     def task_succeeded(self, stage: Stage, partition: int, blob) -> None:
         dag = self.dag
-        if stage.kind == SHUFFLE_MAP:
-            dag.available[stage.dep.shuffle_key].add(partition)
-            done = stage.num_tasks - len(dag.missing(stage))
-        else:
+        if stage.kind == RESULT:
             self.result_bytes += len(blob)
             if self.result_bytes > dag.conf.max_result_size:
                 raise ResultTooLargeError(
                     f"{self.description}: results add up to more than "
                     f"{dag.conf.max_result_size} bytes (Conf.max_result_size); reduce the "
                     "data before collecting it, or write it out with saveAsTextFile")
-            self.results[partition] = pickle.loads(P.blob_bytes(blob))
+        value, updates = pickle.loads(P.blob_bytes(blob))
+        dag.ctx._merge_accumulators(stage.id, partition, updates)
+        if stage.kind == SHUFFLE_MAP:
+            dag.available[stage.dep.shuffle_key].add(partition)
+            done = stage.num_tasks - len(dag.missing(stage))
+        else:
+            self.results[partition] = value
             done = len(self.results)
         dag.progress.task_done(stage, done)
         if done == stage.num_tasks:

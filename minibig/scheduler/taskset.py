@@ -40,6 +40,7 @@ class TaskSet:
     reads_shuffles: list         # shuffle keys this stage fetches
     writes_shuffle: str | None   # shuffle key this stage produces, if a map stage
     py_files: list
+    broadcasts: list
     task_conf: dict
     max_attempts: int
     pending: deque = field(default_factory=deque)

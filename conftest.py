@@ -1,0 +1,24 @@
+"""Shared pytest fixtures: one real 2-worker cluster for the whole session.
+
+`sc` is a Context on an embedded cluster (a master and two worker processes);
+doctests in the package see it as `sc`, as PySpark's doctests do. Tests that
+kill or stop processes start their own cluster instead of using this one.
+"""
+
+import pytest
+
+from minibig import Context
+
+
+@pytest.fixture(scope="session")
+def sc():
+    """A Context on a real embedded cluster with 2 workers."""
+    ctx = Context(workers=2, appName="tests")
+    yield ctx
+    ctx.stop()
+
+
+@pytest.fixture(autouse=True)
+def _doctest_context(request, doctest_namespace):
+    if request.node.__class__.__name__ == "DoctestItem":
+        doctest_namespace["sc"] = request.getfixturevalue("sc")

@@ -1,0 +1,1 @@
+"""The cluster runtime: master, worker, wire protocol, embedded clusters."""

@@ -1,0 +1,79 @@
+"""Committing output files: all of a job's part files, or none of them.
+
+Tasks write `part-NNNNN` files under `<output>/_temporary/` with a name unique
+to their attempt, and return that name. When every partition has a committed
+attempt, the driver renames each partition's file into place, deletes
+`_temporary` (with whatever failed or duplicate attempts left there) and
+writes `_SUCCESS`. If the job fails, the output folder is removed, so a
+failed job never leaves a partial output behind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import uuid
+
+from minibig.errors import OutputExistsError
+
+TEMPORARY = "_temporary"
+
+
+def _codec_suffix(codec: str | None) -> str:
+    if not codec:
+        return ""
+    if "gzip" in codec.lower():
+        return ".gz"
+    raise ValueError(f"unsupported compression codec {codec!r} (supported: GzipCodec)")
+
+
+def prepare_output_dir(path: str) -> str:
+    """Create the output folder and its _temporary folder; refuse an existing one."""
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        raise OutputExistsError(f"output directory {path} already exists")
+    os.makedirs(os.path.join(path, TEMPORARY))
+    return path
+
+
+def write_records(path: str, split: int, records, suffix: str, to_bytes) -> str:
+    """Write one partition's records under _temporary; return the file's name there."""
+    name = f"part-{split:05d}{suffix}.{uuid.uuid4().hex}"
+    target = os.path.join(path, TEMPORARY, name)
+    opener = gzip.open if suffix == ".gz" else open
+    with opener(target, "wb") as out:
+        to_bytes(records, out)
+    return name
+
+
+def commit_job(path: str, names: list[str]) -> None:
+    """Rename each partition's attempt into place, drop _temporary, write _SUCCESS."""
+    temporary = os.path.join(path, TEMPORARY)
+    for name in names:
+        final = name.rsplit(".", 1)[0]
+        os.replace(os.path.join(temporary, name), os.path.join(path, final))
+    shutil.rmtree(temporary)
+    with open(os.path.join(path, "_SUCCESS"), "wb"):
+        pass
+
+
+def save_partitions(rdd, path: str, suffix: str, to_bytes) -> None:
+    """Run a job writing every partition of `rdd` with `to_bytes(records, file)`."""
+    path = prepare_output_dir(path)
+    try:
+        names = rdd.mapPartitionsWithIndex(
+            lambda split, it: [write_records(path, split, it, suffix, to_bytes)]).collect()
+        commit_job(path, names)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def _text_lines(records, out) -> None:
+    out.writelines(f"{r}\n".encode("utf-8", "surrogateescape") for r in records)
+
+
+def save_as_text_file(rdd, path: str, codec: str | None = None) -> None:
+    """saveAsTextFile: one str(record) per line, in part-NNNNN files."""
+    save_partitions(rdd, path, _codec_suffix(codec), _text_lines)
