@@ -23,10 +23,11 @@ from typing import Callable
 from minibig.callsite import user_call_site
 from minibig.dependency import ManyToOneDependency, OneToOneDependency, RangeDependency
 from minibig.pairs import PairRDDFunctions
+from minibig.persistence import PersistenceMixin
 from minibig.statcounter import StatCounter
 
 
-class RDD(PairRDDFunctions):
+class RDD(PairRDDFunctions, PersistenceMixin):
     """A lazy, partitioned dataset; subclasses say how a partition is computed.
 
     >>> sc.parallelize([1, 2, 3, 4], 2).map(lambda x: x * 2).collect()
@@ -58,6 +59,8 @@ class RDD(PairRDDFunctions):
     # -- engine hooks ---------------------------------------------------------
     def iterator(self, split: int, task):
         """The records of partition `split`, inside a running task."""
+        if self._persisted():
+            return task.persisted(self, split)
         return self.compute(split, task)
 
     def lineage(self):

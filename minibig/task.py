@@ -52,11 +52,29 @@ class TaskContext:
     work_dir: str = ""
     worker_id: str = "driver"
     shuffle_local_read: bool = True
+    driver_id: str = ""
+    blocks: object = None                 # the worker's BlockStore
+    cached: list = field(default_factory=list)   # block keys this task stored
+
+    def persisted(self, rdd, split: int):
+        """The records of a persisted partition: from the block store, or computed and kept."""
+        key = block_key(self.driver_id, rdd.id, split)
+        records = self.blocks.get(key)
+        if records is None:
+            records = list(rdd.compute(split, self))
+            if self.blocks.put(key, records, rdd.getStorageLevel()):
+                self.cached.append(key)
+        return iter(records)
 
     def fetch_shuffle(self, dep, reduce_index: int) -> list[bytes]:
         """The serialised blocks of `dep` for one reduce partition."""
         return fetch_segments(dep.shuffle_key, dep.num_maps, reduce_index,
                               self.locations.get(dep.shuffle_key, {}), self.shuffle_local_read)
+
+
+def block_key(driver_id: str, rdd_id: int, split: int) -> str:
+    """Name of a persisted partition in block stores and the master's registry."""
+    return f"{driver_id}/rdd{rdd_id}_{split}"
 
 
 def dumps_result(value) -> bytes:
@@ -92,7 +110,8 @@ def run_task(code: StageCode, ctx: TaskContext, max_result_size: int) -> tuple[d
                 f"the result of partition {ctx.partition} is {len(data)} bytes, over the "
                 f"limit of {max_result_size} (Conf.max_result_size); write it out with "
                 "saveAsTextFile or reduce it before collecting")
-    return {"seconds": round(time.perf_counter() - started, 6), "result_size": len(data)}, data
+    return {"seconds": round(time.perf_counter() - started, 6), "result_size": len(data),
+            "cached": ctx.cached}, data
 
 
 def failing_dataset(exc: BaseException, rdd) -> object:

@@ -107,6 +107,9 @@ class ClusterBackend:
     def drop_files(self, ids: list) -> None:
         P.send(self.sock, P.DROP_FILES, {"files": ids})
 
+    def drop_blocks(self, prefix: str) -> None:
+        P.send(self.sock, P.DROP_BLOCKS, {"prefix": prefix})
+
     def drop_shuffles(self, keys: list) -> None:
         P.send(self.sock, P.DROP_SHUFFLE, {"shuffles": keys})
 

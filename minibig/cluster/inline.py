@@ -19,6 +19,8 @@ import cloudpickle
 
 from minibig.cluster import protocol as P
 from minibig.broadcast import store_on_worker
+from minibig.cache import BlockStore
+from minibig.cluster.worker import default_memory_budget
 from minibig.task import TaskContext, failing_dataset, load_stage, run_task
 
 
@@ -32,6 +34,7 @@ class InlineBackend:
         self.default_parallelism = parallelism or os.cpu_count() or 1
         self.queue: deque = deque()
         self.host = socket.gethostname()
+        self.blocks = BlockStore(self.work_dir, default_memory_budget())
 
     def submit_stage(self, header: dict, code: bytes, payloads: list) -> None:
         for partition, payload in zip(header["partitions"], payloads):
@@ -46,7 +49,8 @@ class InlineBackend:
         stage = load_stage(code)
         ctx = TaskContext(partition=partition, attempt=0, stage_id=header["stage_id"],
                           payloads=cloudpickle.loads(payload), locations=self._locations(header),
-                          work_dir=self.work_dir, worker_id="inline")
+                          work_dir=self.work_dir, worker_id="inline", driver_id=self.driver_id,
+                          blocks=self.blocks)
         try:
             fields, data = run_task(stage, ctx, self.conf.max_result_size)
         except Exception as exc:
@@ -70,6 +74,9 @@ class InlineBackend:
     def drop_files(self, ids: list) -> None:
         from minibig.broadcast import drop_on_worker
         drop_on_worker(ids)
+
+    def drop_blocks(self, prefix: str) -> None:
+        self.blocks.drop(prefix)
 
     def drop_shuffles(self, keys: list) -> None:
         from minibig.shuffle.blocks import drop

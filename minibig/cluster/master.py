@@ -89,6 +89,7 @@ class Master:
         self.scheduler = TaskScheduler()
         self.map_outputs: dict[str, dict[int, str]] = {}
         self.files: dict[str, bytes] = {}
+        self.blocks: dict[str, set] = {}          # persisted partition -> worker ids
         self.shutting_down = False
         self.started = time.time()
 
@@ -165,6 +166,8 @@ class Master:
             return
         if not taskset.succeed(partition, attempt):
             return                                  # a duplicate attempt: ignore
+        for key in h.get("cached", []):
+            self.blocks.setdefault(key, set()).add(worker.worker_id)
         if taskset.writes_shuffle:
             self.map_outputs.setdefault(taskset.writes_shuffle, {})[partition] = worker.worker_id
         self.to_driver(taskset.driver_id, P.TASK_RESULT, {
@@ -222,6 +225,8 @@ class Master:
             taskset = self.scheduler.tasksets.get(key)
             if taskset is not None:
                 taskset.lose(partition, attempt)
+        for holders in self.blocks.values():
+            holders.discard(worker_id)
         lost: dict[str, list[int]] = {}
         for shuffle, outputs in self.map_outputs.items():
             gone = [m for m, w in outputs.items() if w == worker_id]
@@ -277,7 +282,7 @@ class Master:
             stage_id=int(h["stage_id"]), description=str(h.get("description", "")),
             code=P.blob_bytes(msg.blobs[0]),
             payloads={p: msg.blobs[i + 1] for i, p in enumerate(partitions)},
-            preferred={int(k): v for k, v in h.get("preferred", {}).items()},
+            preferred=self.preferred_workers(h.get("cache_keys", {})),
             reads_shuffles=list(h.get("reads_shuffles", [])),
             writes_shuffle=h.get("writes_shuffle"), py_files=list(h.get("py_files", [])),
             broadcasts=list(h.get("broadcasts", [])),
@@ -285,6 +290,17 @@ class Master:
             max_attempts=int(h.get("max_attempts", self.conf.max_task_attempts)))
         self.scheduler.add(taskset)
         self.schedule()
+
+    def preferred_workers(self, cache_keys: dict) -> dict:
+        """partition -> workers holding a persisted partition that the task reads."""
+        preferred = {}
+        for partition, keys in cache_keys.items():
+            holders = set()
+            for key in keys:
+                holders |= self.blocks.get(key, set())
+            if holders:
+                preferred[int(partition)] = sorted(holders)
+        return preferred
 
     def on_cancel_job(self, msg: P.Message) -> None:
         did, job = str(msg.header["driver_id"]), int(msg.header["job_id"])
@@ -301,6 +317,13 @@ class Master:
             for worker in self.workers.values():
                 self.send(worker.identity, P.DROP_SHUFFLE, {"shuffle": shuffle})
 
+    def on_drop_blocks(self, msg: P.Message) -> None:
+        prefix = str(msg.header["prefix"])
+        for key in [k for k in self.blocks if k.startswith(prefix)]:
+            del self.blocks[key]
+        for worker in self.workers.values():
+            self.send(worker.identity, P.DROP_BLOCKS, {"prefix": prefix})
+
     def on_drop_files(self, msg: P.Message) -> None:
         ids = [str(f) for f in msg.header.get("files", [])]
         for fid in ids:
@@ -315,6 +338,8 @@ class Master:
             self.scheduler.remove(key)
         for fid in [f for f in self.files if f.startswith(driver_id + "-")]:
             del self.files[fid]
+        for key in [k for k in self.blocks if k.startswith(driver_id + "/")]:
+            del self.blocks[key]
         prefix = driver_id + "/"
         shuffles = [s for s in self.map_outputs if s.startswith(prefix)]
         for shuffle in shuffles:

@@ -28,6 +28,7 @@ SUBMIT_STAGE = "submit_stage"
 CANCEL_JOB = "cancel_job"
 ADD_FILE = "add_file"        # {file_id} + [zip bytes]
 DROP_SHUFFLE = "drop_shuffle"
+DROP_BLOCKS = "drop_blocks"  # {prefix}: forget persisted partitions
 DROP_FILES = "drop_files"    # {files: [ids]}: forget shipped modules/broadcasts
 SHUTDOWN = "shutdown"        # stop the whole cluster (embedded clusters only)
 STATUS = "status"            # any client -> STATUS_REPLY

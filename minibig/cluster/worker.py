@@ -3,7 +3,7 @@
 One thread owns every socket and runs the event loop:
 
     master     DEALER to the master: register, heartbeats, launches, results
-    blocks     ROUTER bound on this host: other workers fetch shuffle blocks
+    block_server  ROUTER bound on this host: other workers fetch shuffle blocks
     done       PULL (inproc): finished tasks handed over by the task threads
 
 Tasks run on a pool of `slots` threads, so the loop keeps answering
@@ -33,6 +33,7 @@ import cloudpickle
 import zmq
 
 from minibig.broadcast import store_on_worker, drop_on_worker
+from minibig.cache import BlockStore
 from minibig.cluster import protocol as P
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      read_line_from_stdin, setup_logging)
@@ -68,7 +69,7 @@ class Worker:
     """Event loop of one worker process."""
 
     def __init__(self, master_url: str, slots: int, host: str, work_dir: str,
-                 heartbeat_interval: float = 0.5):
+                 memory: int, heartbeat_interval: float = 0.5):
         self.master_url = master_url
         self.slots = slots
         self.host = host
@@ -76,6 +77,7 @@ class Worker:
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.heartbeat_interval = heartbeat_interval
         self.codes = StageCodeCache()
+        self.blocks = BlockStore(work_dir, memory)
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="task")
         self.local = threading.local()
         self.zctx = zmq.Context.instance()
@@ -86,14 +88,14 @@ class Worker:
         self.master = self.zctx.socket(zmq.DEALER)
         self.master.setsockopt(zmq.LINGER, 2000)
         self.master.connect(self.master_url)
-        self.blocks = self.zctx.socket(zmq.ROUTER)
-        self.blocks.setsockopt(zmq.LINGER, 0)
-        self.block_addr = bind_address(self.blocks, self.host, 0)
+        self.block_server = self.zctx.socket(zmq.ROUTER)
+        self.block_server.setsockopt(zmq.LINGER, 0)
+        self.block_addr = bind_address(self.block_server, self.host, 0)
         self.done = self.zctx.socket(zmq.PULL)
         self.done.bind(f"inproc://done-{self.worker_id}")
         self.register()
         poller = zmq.Poller()
-        for sock in (self.master, self.blocks, self.done):
+        for sock in (self.master, self.block_server, self.done):
             poller.register(sock, zmq.POLLIN)
         next_beat = time.monotonic()
         while not self.stopping:
@@ -102,7 +104,7 @@ class Worker:
                 try:
                     if sock is self.master:
                         self.on_master(P.recv(sock))
-                    elif sock is self.blocks:
+                    elif sock is self.block_server:
                         self.on_block_request(P.recv(sock, routed=True))
                     else:
                         self.master.send_multipart(sock.recv_multipart(copy=False), copy=False)
@@ -127,6 +129,10 @@ class Worker:
             self.on_launch(msg)
         elif msg.kind == P.DROP_SHUFFLE:
             drop(self.work_dir, msg.header.get("shuffle", ""), msg.header.get("shuffle_prefix", ""))
+            if msg.header.get("shuffle_prefix"):
+                self.blocks.drop(msg.header["shuffle_prefix"])
+        elif msg.kind == P.DROP_BLOCKS:
+            self.blocks.drop(str(msg.header["prefix"]))
         elif msg.kind == P.DROP_FILES:
             drop_on_worker(msg.header.get("files", []))
         elif msg.kind == P.REREGISTER:
@@ -163,7 +169,7 @@ class Worker:
 
     def on_block_request(self, msg: P.Message) -> None:
         kind, header, blobs = serve_block(self.work_dir, msg.header)
-        P.send(self.blocks, kind, header, blobs, identity=msg.identity)
+        P.send(self.block_server, kind, header, blobs, identity=msg.identity)
 
     # -- task threads ---------------------------------------------------------
     def execute(self, h: dict, payload: bytes) -> None:
@@ -178,8 +184,8 @@ class Worker:
                 partition=int(h["partition"]), attempt=int(h["attempt"]),
                 stage_id=int(h["stage_id"]), payloads=cloudpickle.loads(payload),
                 locations=h.get("locations", {}), work_dir=self.work_dir,
-                worker_id=self.worker_id,
-                shuffle_local_read=bool(conf.get("shuffle_local_read", True)))
+                worker_id=self.worker_id, driver_id=h["taskset"].split("/", 1)[0],
+                blocks=self.blocks, shuffle_local_read=bool(conf.get("shuffle_local_read", True)))
             fields, data = run_task(code, ctx, int(conf.get("max_result_size", 1 << 30)))
             frames = P.encode(P.TASK_DONE, {**report, **fields}, [data])
         except BaseException as exc:           # the user's exception, whatever it is
@@ -196,6 +202,21 @@ class Worker:
         return sock
 
 
+def parse_size(text: str) -> int:
+    """'512m', '2g', '1048576' -> bytes."""
+    text = text.strip().lower()
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def default_memory_budget() -> int:
+    """Half the machine's memory, shared by its cores (one worker per core)."""
+    import psutil
+    return psutil.virtual_memory().total // 2 // (os.cpu_count() or 1)
+
+
 def main(argv=None) -> int:
     """Entry point of `minibig worker`."""
     parser = argparse.ArgumentParser(prog="minibig worker", description="Run a minibig worker.")
@@ -205,6 +226,9 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address other workers reach this one at (default: loopback)")
     parser.add_argument("--work-dir", default=None, help="folder for shuffle blocks (default: a temp dir)")
+    parser.add_argument("--memory", default=None,
+                        help="memory budget for persisted partitions, e.g. 512m or 2g "
+                             "(default: half the machine's memory shared by its cores)")
     add_common_args(parser)
     args = parser.parse_args(argv)
     setup_logging("worker", args.verbose)
@@ -216,7 +240,8 @@ def main(argv=None) -> int:
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="minibig-worker-")
     os.makedirs(work_dir, exist_ok=True)
     try:
-        Worker(master, max(1, args.slots), args.host, work_dir).run()
+        memory = parse_size(args.memory) if args.memory else default_memory_budget()
+        Worker(master, max(1, args.slots), args.host, work_dir, memory).run()
     except UserError as exc:
         print(f"minibig worker: {exc}", file=sys.stderr)
         return 1

@@ -38,7 +38,7 @@ from minibig.broadcast import collect_ids_while
 from minibig.cluster import protocol as P
 from minibig.errors import JobAbortedError, ResultTooLargeError, TaskError
 from minibig.serialization import dumps_stage
-from minibig.task import RESULT, SHUFFLE_MAP, StageCode
+from minibig.task import RESULT, SHUFFLE_MAP, StageCode, block_key
 
 MAX_STAGE_RESUBMITS = 8
 
@@ -97,6 +97,20 @@ def task_payloads(rdd, split: int) -> dict:
             if hasattr(dep, "parents"):
                 stack.extend((dep.rdd, p) for p in dep.parents(part))
     return payloads
+
+
+def persisted_blocks(rdd, split: int, driver_id: str) -> list[str]:
+    """Block keys of the persisted partitions the task of `split` reads, nearest first."""
+    keys, stack = [], [(rdd, split)]
+    while stack:
+        node, part = stack.pop()
+        if node._persisted():
+            keys.append(block_key(driver_id, node.id, part))
+            continue                     # a persisted partition hides its own lineage
+        for dep in node.deps:
+            if hasattr(dep, "parents"):
+                stack.extend((dep.rdd, p) for p in dep.parents(part))
+    return keys
 
 
 class DAGScheduler:
@@ -202,6 +216,8 @@ class _Job:
             "shuffle_maps": {d.shuffle_key: d.num_maps for d in reads},
             "writes_shuffle": stage.dep.shuffle_key if stage.kind == SHUFFLE_MAP else None,
             "py_files": list(dag.ctx._py_file_ids), "broadcasts": stage.broadcasts,
+            "cache_keys": {str(s): keys for s in splits
+                           if (keys := persisted_blocks(stage.rdd, s, dag.backend.driver_id))},
             "max_attempts": dag.conf.max_task_attempts,
             "task_conf": {"max_result_size": dag.conf.max_result_size,
                           "shuffle_local_read": dag.conf.shuffle_local_read},

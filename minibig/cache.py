@@ -1,0 +1,123 @@
+"""A worker's store of persisted partitions (Spark's BlockManager, in small).
+
+Blocks are whole partitions, keyed "<driver>/rdd<id>_<split>". Memory blocks
+are the records themselves (a list), counted against the worker's memory
+budget by an estimate of their size; disk blocks are pickled files in the
+worker's folder. Policy when a block does not fit in memory:
+
+    MEMORY_ONLY        evict least-recently-used memory blocks of other
+                       datasets; if it still does not fit, do not keep it
+                       (it is recomputed from lineage when needed again)
+    MEMORY_AND_DISK    write it to disk instead (and evicted blocks too)
+    DISK_ONLY          always on disk
+
+A block that is lost (its worker died, or it was evicted) is simply
+recomputed by the next task that needs it: lineage is the fault tolerance.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import threading
+from collections import OrderedDict
+
+SIZE_SAMPLE = 64
+
+
+def estimate_size(records: list) -> int:
+    """Rough in-memory size of a list of records, from a sample."""
+    if not records:
+        return 64
+    step = max(1, len(records) // SIZE_SAMPLE)
+    sample = records[::step]
+    per_record = sum(_deep_size(r) for r in sample) / len(sample)
+    return int(per_record * len(records)) + sys.getsizeof(records)
+
+
+def _deep_size(obj, depth: int = 0) -> int:
+    size = sys.getsizeof(obj)
+    if depth < 2 and isinstance(obj, (tuple, list)):
+        size += sum(_deep_size(x, depth + 1) for x in obj[:8]) * max(1, len(obj) // 8 or 1)
+    return size
+
+
+class BlockStore:
+    """Persisted partitions on one worker, in memory and on disk."""
+
+    def __init__(self, folder: str, memory_budget: int):
+        self.folder = os.path.join(folder, "blocks")
+        self.memory_budget = memory_budget
+        self.memory: OrderedDict[str, tuple[list, int]] = OrderedDict()
+        self.on_disk: set[str] = set()
+        self.used = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: str):
+        """The records of a block, or None."""
+        with self.lock:
+            if key in self.memory:
+                self.memory.move_to_end(key)
+                return self.memory[key][0]
+            if key not in self.on_disk:
+                return None
+        with open(self._path(key), "rb") as f:
+            return pickle.load(f)
+
+    def put(self, key: str, records: list, level) -> bool:
+        """Keep a computed block as `level` says; True if it was kept."""
+        if level.useMemory:
+            size = estimate_size(records)
+            with self.lock:
+                if self._make_room(size, key.rsplit("_", 1)[0], spill=level.useDisk):
+                    self.memory[key] = (records, size)
+                    self.used += size
+                    return True
+        if level.useDisk:
+            self._write(key, records)
+            return True
+        return False
+
+    def _make_room(self, size: int, dataset: str, spill: bool) -> bool:
+        if size > self.memory_budget:
+            return False
+        for victim in list(self.memory):
+            if self.used + size <= self.memory_budget:
+                break
+            if victim.startswith(dataset + "_"):
+                continue                    # never evict a sibling partition for this one
+            records, victim_size = self.memory.pop(victim)
+            self.used -= victim_size
+            if spill:
+                self._write(victim, records)
+        return self.used + size <= self.memory_budget
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.folder, key.replace("/", "_"))
+
+    def _write(self, key: str, records: list) -> None:
+        os.makedirs(self.folder, exist_ok=True)
+        tmp = self._path(key) + ".tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump(records, f, protocol=5)
+        os.replace(tmp, self._path(key))
+        with self.lock:
+            self.on_disk.add(key)
+
+    def drop(self, prefix: str) -> None:
+        """Forget every block whose key starts with `prefix` (one dataset, or a driver)."""
+        with self.lock:
+            for key in [k for k in self.memory if k.startswith(prefix)]:
+                self.used -= self.memory.pop(key)[1]
+            gone = [k for k in self.on_disk if k.startswith(prefix)]
+            self.on_disk.difference_update(gone)
+        for key in gone:
+            try:
+                os.unlink(self._path(key))
+            except FileNotFoundError:
+                pass
+
+    def keys(self) -> list[str]:
+        with self.lock:
+            return list(self.memory) + sorted(self.on_disk)

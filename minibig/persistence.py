@@ -1,0 +1,68 @@
+"""persist/cache/unpersist: keeping a dataset's partitions on the workers.
+
+Mixed into `RDD`. Persisting only marks the dataset; the first task that
+computes a partition keeps it in its worker's block store
+(`minibig.cache.BlockStore`), and later tasks on that worker read it from
+there. The master learns where blocks are and prefers those workers when it
+schedules tasks that read them.
+"""
+
+from __future__ import annotations
+
+from minibig.storagelevel import StorageLevel
+
+
+class PersistenceMixin:
+    """cache, persist, unpersist, getStorageLevel and is_cached."""
+
+    _storage_level = StorageLevel.NONE
+    is_cached = False
+
+    def cache(self):
+        """Keep the partitions in the workers' memory once computed (MEMORY_ONLY).
+
+        >>> rdd = sc.parallelize([1, 2, 3]).cache()
+        >>> rdd.is_cached, str(rdd.getStorageLevel())
+        (True, 'Memory Serialized 1x Replicated')
+        """
+        return self.persist(StorageLevel.MEMORY_ONLY)
+
+    def persist(self, storageLevel: StorageLevel = StorageLevel.MEMORY_ONLY):
+        """Keep the partitions once computed, as `storageLevel` says.
+
+        >>> from minibig.storagelevel import StorageLevel
+        >>> rdd = sc.parallelize(["b", "a", "c"]).persist(StorageLevel.MEMORY_AND_DISK)
+        >>> rdd.is_cached
+        True
+        """
+        current = self._storage_level
+        if current != StorageLevel.NONE and current != storageLevel:
+            raise ValueError(f"Cannot change the storage level of {self.describe()} from "
+                             f"{current} to {storageLevel}; unpersist it first")
+        self._storage_level = storageLevel
+        self.is_cached = True
+        return self
+
+    def unpersist(self, blocking: bool = False):
+        """Drop the kept partitions from every worker.
+
+        >>> rdd = sc.parallelize([1, 2]).cache()
+        >>> rdd.unpersist().is_cached
+        False
+        """
+        self._storage_level = StorageLevel.NONE
+        self.is_cached = False
+        self.ctx._backend.drop_blocks(f"{self.ctx._driver_id}/rdd{self.id}_")
+        return self
+
+    def getStorageLevel(self) -> StorageLevel:
+        """The storage level set by persist (StorageLevel.NONE if none).
+
+        >>> print(sc.parallelize([1, 2]).getStorageLevel())
+        Serialized 1x Replicated
+        """
+        return self._storage_level
+
+    def _persisted(self) -> bool:
+        level = self._storage_level
+        return level.useMemory or level.useDisk
