@@ -22,3 +22,12 @@ def sc():
 def _doctest_context(request, doctest_namespace):
     if request.node.__class__.__name__ == "DoctestItem":
         doctest_namespace["sc"] = request.getfixturevalue("sc")
+
+
+def pytest_collection_finish(session):
+    """Pickle test-module functions and classes by value: workers cannot import test files."""
+    import cloudpickle
+    modules = {item.module for item in session.items if getattr(item, "module", None) is not None}
+    for module in modules:
+        if module.__name__.startswith(("test_", "tests.")):
+            cloudpickle.register_pickle_by_value(module)

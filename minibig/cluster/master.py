@@ -33,7 +33,8 @@ import zmq
 
 from minibig.cluster import protocol as P
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
-                                     record_master, forget_master, setup_logging)
+                                     record_master, forget_master, setup_logging,
+                                     stop_on_sigterm)
 from minibig.conf import Conf
 from minibig.scheduler.taskset import TaskScheduler, TaskSet
 
@@ -56,6 +57,7 @@ class WorkerInfo:
     has_code: set = field(default_factory=set)
     has_files: set = field(default_factory=set)
     tasks_done: int = 0
+    code_sent: int = 0                            # stage code blobs shipped to it
 
     @property
     def free_slots(self) -> int:
@@ -372,6 +374,7 @@ class Master:
             "url": self.url, "uptime": round(time.time() - self.started, 1),
             "workers": [{"id": w.worker_id, "host": w.host, "pid": w.pid, "slots": w.slots,
                          "running": len(w.running), "tasks_done": w.tasks_done,
+                         "code_sent": w.code_sent,
                          "last_heartbeat": round(now - w.last_seen, 2)}
                         for w in self.workers.values()],
             "drivers": [{"id": d.driver_id, "app": d.app_name,
@@ -401,6 +404,7 @@ class Master:
             blobs.append(taskset.code)
             names.append("code")
             worker.has_code.add(taskset.key)
+            worker.code_sent += 1
         for prefix, ids in (("pyfile:", taskset.py_files), ("bcast:", taskset.broadcasts)):
             for fid in ids:
                 if fid not in worker.has_files and fid in self.files:
@@ -440,6 +444,7 @@ def main(argv=None) -> int:
     add_common_args(parser)
     args = parser.parse_args(argv)
     setup_logging("master", args.verbose)
+    stop_on_sigterm()
     if args.die_with_parent:
         die_with_parent()
     conf = Conf.from_env(worker_timeout=args.worker_timeout)

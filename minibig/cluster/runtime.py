@@ -38,6 +38,15 @@ def setup_logging(name: str, verbose: bool) -> None:
                         format=f"%(asctime)s {name}[{os.getpid()}] %(levelname)s %(message)s")
 
 
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so `kill` gives a clean shutdown."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def die_with_parent() -> None:
     """Exit as soon as standard input reaches end of file.
 

@@ -36,7 +36,7 @@ from minibig.broadcast import store_on_worker, drop_on_worker
 from minibig.cache import BlockStore
 from minibig.cluster import protocol as P
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
-                                     read_line_from_stdin, setup_logging)
+                                     read_line_from_stdin, setup_logging, stop_on_sigterm)
 from minibig.errors import UserError
 from minibig.shuffle.blocks import drop
 from minibig.shuffle.reader import serve_block
@@ -232,6 +232,7 @@ def main(argv=None) -> int:
     add_common_args(parser)
     args = parser.parse_args(argv)
     setup_logging("worker", args.verbose)
+    stop_on_sigterm()
     master = args.master
     if master == "-":
         master = read_line_from_stdin()

@@ -1,0 +1,69 @@
+"""Helpers for tests that start their own cluster processes.
+
+Every process a test starts is killed in `cleanup`, and `no_survivors`
+checks that none is left: a test of a distributed engine must not leak
+processes into the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import psutil
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def env(**extra) -> dict:
+    """Environment for a child python: the repo importable, no cluster inherited."""
+    e = dict(os.environ)
+    e.pop("MINIBIG_MASTER", None)
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, e.get("PYTHONPATH", "")]))
+    e.update({k: str(v) for k, v in extra.items()})
+    return e
+
+
+def start_master() -> tuple[subprocess.Popen, str]:
+    """`minibig master --port 0`; returns the process and its URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "minibig", "master", "--port", "0"],
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env())
+    line = proc.stdout.readline()
+    return proc, json.loads(line)["url"]
+
+
+def start_worker(url: str, *args: str) -> subprocess.Popen:
+    """`minibig worker --master URL`."""
+    return subprocess.Popen([sys.executable, "-m", "minibig", "worker", "--master", url, *args],
+                            stdin=subprocess.DEVNULL, env=env())
+
+
+def cleanup(procs, timeout: float = 10.0) -> None:
+    """Terminate, then kill, every process; wait for all of them."""
+    procs = [p for p in procs if p is not None]
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        for pipe in (p.stdin, p.stdout, p.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def wait_gone(pids, timeout: float) -> list[int]:
+    """Wait until the processes exit; return the pids still alive after `timeout`."""
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    return [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]

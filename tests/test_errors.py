@@ -1,0 +1,107 @@
+"""Failures come back to the driver as the user's own exception, with context,
+and the cluster stays up for the next job."""
+
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from minibig import Context
+from minibig.errors import InputPathError, PicklingError, ResultTooLargeError
+
+from support import REPO, env
+
+
+class NotMyFault(Exception):
+    """A user-defined exception type raised inside a task."""
+
+
+def test_user_exception_keeps_its_type_and_carries_context(sc):
+    rdd = sc.parallelize(range(10), 2).map(lambda x: 1 // (x - 7))   # the failing line
+    with pytest.raises(ZeroDivisionError) as info:
+        rdd.collect()
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "ResultStage" in notes and "partition 1" in notes and "on worker" in notes
+    assert "attempt" in notes
+    assert "test_errors.py:" in notes, "the user's line that created the failing dataset"
+    assert "remote traceback" in notes and "ZeroDivisionError" in notes
+    assert sc.parallelize(range(10), 2).sum() == 45, "the cluster runs the next job"
+
+
+def test_custom_exception_type_from_a_shuffle_stage(sc):
+    def explode(kv):
+        if kv[0] == 3:
+            raise NotMyFault(f"bad key {kv[0]}")
+        return kv
+    rdd = sc.parallelize([(i % 5, i) for i in range(50)], 3).map(explode).reduceByKey(lambda a, b: a + b)
+    with pytest.raises(NotMyFault, match="bad key 3") as info:
+        rdd.collect()
+    notes = "\n".join(info.value.__notes__)
+    assert "ShuffleMapStage" in notes
+    assert info.value.minibig_context["worker"]
+    assert sorted(sc.parallelize([1, 2, 3]).map(lambda x: (x, x)).reduceByKey(max).collect()) == \
+        [(1, 1), (2, 2), (3, 3)]
+
+
+def test_failing_dataset_is_named_not_the_last_one(sc):
+    bad = sc.parallelize(["1", "2", "x"], 1).map(lambda s: int(s))     # the failing dataset
+    good = bad.map(lambda v: v * 2).filter(lambda v: v > 0)
+    with pytest.raises(ValueError) as info:
+        good.count()
+    notes = "\n".join(info.value.__notes__)
+    line = next(n for n in notes.splitlines() if "failing dataset" in n)
+    assert f"[{bad.id}]" in line
+
+
+def test_unpicklable_closure_names_the_object(sc):
+    guard = threading.Lock()
+    rdd = sc.parallelize([1, 2]).map(lambda x: (guard, x))
+    with pytest.raises(PicklingError) as info:
+        rdd.collect()
+    message = str(info.value)
+    assert "'guard'" in message and "lock" in message.lower()
+    assert "test_errors.py:" in message
+
+
+def test_collect_bigger_than_the_limit_fails_clearly(sc):
+    with Context(master=sc.master, max_result_size=50_000) as small:
+        with pytest.raises(ResultTooLargeError, match="max_result_size"):
+            small.parallelize(range(100_000), 4).collect()
+        assert small.parallelize(range(100), 4).count() == 100
+
+
+def test_missing_input_path_is_a_clear_error(sc):
+    with pytest.raises(InputPathError, match="does not exist: /no/such/input"):
+        sc.textFile("/no/such/input")
+
+
+def _cli(*args, **extra):
+    return subprocess.run([sys.executable, "-m", "minibig", *args], capture_output=True, text=True,
+                          cwd=REPO, env=env(**extra), timeout=120)
+
+
+@pytest.mark.parametrize("args, extra, message", [
+    (["submit", "no_such_job.py"], {}, "job file not found: no_such_job.py"),
+    (["submit", "--workers", "1", "jobs/wordcount.py", "/no/such/file"], {},
+     "input path does not exist: /no/such/file"),
+    (["submit", "--master", "tcp://127.0.0.1:9", "jobs/wordcount.py"],
+     {"MINIBIG_CONNECT_TIMEOUT": "1"}, "no minibig master answered at tcp://127.0.0.1:9"),
+])
+def test_user_mistakes_are_one_line_without_traceback(args, extra, message):
+    done = _cli(*args, **extra)
+    assert done.returncode != 0
+    assert done.stdout == ""
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_user_code_error_in_submit_shows_the_traceback(tmp_path):
+    job = tmp_path / "bad_job.py"
+    job.write_text("from minibig import Context\n"
+                   "with Context() as sc:\n"
+                   "    sc.parallelize([1, 0], 2).map(lambda x: 1 / x).collect()\n")
+    done = _cli("submit", "--workers", "1", str(job))
+    assert done.returncode == 1
+    assert "ZeroDivisionError" in done.stderr and "remote traceback" in done.stderr

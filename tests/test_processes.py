@@ -1,0 +1,104 @@
+"""Cluster processes: start, join, status, clean stop, and no orphans ever."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+
+from minibig import Context
+
+from support import REPO, cleanup, env, start_master, start_worker, wait_gone
+
+
+def _descendants():
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def test_stop_leaves_no_process_behind():
+    before = _descendants()
+    with Context(workers=2) as ctx:
+        pids = [p.pid for p in ctx._cluster.processes()]
+        assert len(pids) == 3
+        assert ctx.parallelize(range(10)).count() == 10
+    assert wait_gone(pids, timeout=10) == []
+    assert _descendants() <= before
+
+
+def test_sigkill_of_the_driver_takes_the_embedded_cluster_down():
+    driver = subprocess.Popen(
+        [sys.executable, "-c",
+         "import json, sys\n"
+         "from minibig import Context\n"
+         "ctx = Context(workers=2)\n"
+         "print(json.dumps([p.pid for p in ctx._cluster.processes()]), flush=True)\n"
+         "sys.stdin.read()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env(), cwd=REPO)
+    try:
+        pids = json.loads(driver.stdout.readline())
+        assert all(psutil.pid_exists(pid) for pid in pids)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=10)
+        assert wait_gone(pids, timeout=10) == [], "embedded processes outlived their driver"
+    finally:
+        cleanup([driver])
+
+
+def test_standalone_master_workers_status_and_submit(tmp_path):
+    master, url = start_master()
+    workers = []
+    try:
+        workers = [start_worker(url), start_worker(url, "--slots", "2")]
+        with Context(master=url) as ctx:
+            ctx._backend.wait_for_workers(2, timeout=60)
+            assert ctx.defaultParallelism == 3
+            assert ctx.parallelize(range(100), 6).map(lambda x: x * x).sum() == sum(x * x for x in range(100))
+        status = subprocess.run([sys.executable, "-m", "minibig", "status", "--master", url, "--json"],
+                                capture_output=True, text=True, env=env(), timeout=60)
+        reply = json.loads(status.stdout)
+        assert len(reply["workers"]) == 2 and sum(w["slots"] for w in reply["workers"]) == 3
+        assert sum(w["tasks_done"] for w in reply["workers"]) >= 6
+        human = subprocess.run([sys.executable, "-m", "minibig", "status", "--master", url],
+                               capture_output=True, text=True, env=env(), timeout=60)
+        assert "workers 2" in human.stdout
+
+        (tmp_path / "helper_words.py").write_text("def shout(word):\n    return word.upper() + '!'\n")
+        (tmp_path / "job.py").write_text(
+            "import sys\n"
+            "from minibig import Context\n"
+            "import helper_words\n"
+            "with Context() as sc:\n"
+            "    words = sc.parallelize(sys.argv[1:], 2).map(helper_words.shout).collect()\n"
+            "print(' '.join(words))\n")
+        done = subprocess.run([sys.executable, "-m", "minibig", "submit", "--master", url,
+                               str(tmp_path / "job.py"), "a", "b", "c"],
+                              capture_output=True, text=True, env=env(), timeout=120, cwd=str(tmp_path.parent))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "A! B! C!\n", "only the job's output on stdout"
+    finally:
+        cleanup(workers + [master])
+
+
+def test_a_worker_that_joins_later_gets_work():
+    with Context(workers=1) as ctx:
+        assert ctx.defaultParallelism == 1
+        late = ctx._cluster.add_worker()
+        ctx._backend.wait_for_workers(2, timeout=60)
+        assert ctx.defaultParallelism == 2
+        pids = set(ctx.parallelize(range(40), 40).map(lambda _: os.getpid()).collect())
+        assert late.pid in pids
+
+
+def test_submit_embedded_cluster_prints_only_job_output():
+    done = subprocess.run([sys.executable, "-m", "minibig", "submit", "--workers", "2",
+                           "jobs/wordcount.py", "datasets/text/austen_persuasion.txt", "--top", "3"],
+                          capture_output=True, text=True, env=env(), cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["the", "to", "and"]
+    import collections
+    with open(os.path.join(REPO, "datasets/text/austen_persuasion.txt"), encoding="utf-8") as f:
+        counts = collections.Counter(w for line in f for w in line.split())
+    assert [int(line.split("\t")[1]) for line in lines] == [c for _, c in counts.most_common(3)]
