@@ -37,6 +37,14 @@ class Conf:
     startup_timeout: float = 60.0
     #: Byte size of a textFile split (Spark's local block size, 32 MiB).
     split_size: int = 32 << 20
+    #: Seconds a stage waits for a preferred worker before relaxing locality (Spark: 3 s).
+    locality_wait: float = 1.0
+    #: Back up straggling tasks on other workers (LATE).
+    speculation: bool = True
+    #: How the master shares slots between drivers: "FIFO" or "FAIR".
+    scheduler_mode: str = "FIFO"
+    #: Seconds a reduce task waits for a remote worker's shuffle block.
+    fetch_timeout: float = 30.0
     #: Read shuffle blocks of same-host workers straight from their disk.
     shuffle_local_read: bool = True
     #: Show stage/task progress on stderr when it is a terminal.

@@ -67,5 +67,9 @@ class FetchFailedError(MinibigError):
         return (FetchFailedError, (self.shuffle_key, self.map_index, self.worker))
 
 
+class TaskKilledError(MinibigError):
+    """Raised inside a task attempt that the master cancelled (another attempt won)."""
+
+
 class JobAbortedError(MinibigError):
     """A job was cancelled or lost its cluster before it finished."""

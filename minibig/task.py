@@ -55,6 +55,8 @@ class TaskContext:
     driver_id: str = ""
     blocks: object = None                 # the worker's BlockStore
     cached: list = field(default_factory=list)   # block keys this task stored
+    progress: float | None = None         # 0..1 where the input reader can tell
+    fetch_timeout: float = 30.0
 
     def persisted(self, rdd, split: int):
         """The records of a persisted partition: from the block store, or computed and kept."""
@@ -69,7 +71,8 @@ class TaskContext:
     def fetch_shuffle(self, dep, reduce_index: int) -> list[bytes]:
         """The serialised blocks of `dep` for one reduce partition."""
         return fetch_segments(dep.shuffle_key, dep.num_maps, reduce_index,
-                              self.locations.get(dep.shuffle_key, {}), self.shuffle_local_read)
+                              self.locations.get(dep.shuffle_key, {}), self.shuffle_local_read,
+                              self.fetch_timeout)
 
 
 def block_key(driver_id: str, rdd_id: int, split: int) -> str:
@@ -104,14 +107,16 @@ def run_task(code: StageCode, ctx: TaskContext, max_result_size: int) -> tuple[d
     else:
         value = code.func(records)
     data = dumps_result((value, end_task()))
-    if code.kind == RESULT:
-        if len(data) > max_result_size:
-            raise ResultTooLargeError(
-                f"the result of partition {ctx.partition} is {len(data)} bytes, over the "
-                f"limit of {max_result_size} (Conf.max_result_size); write it out with "
-                "saveAsTextFile or reduce it before collecting")
-    return {"seconds": round(time.perf_counter() - started, 6), "result_size": len(data),
-            "cached": ctx.cached}, data
+    fields = {"seconds": round(time.perf_counter() - started, 6), "result_size": len(data),
+              "cached": ctx.cached}
+    if code.kind == SHUFFLE_MAP:
+        fields["sizes"] = value              # lets the master place reducers near their input
+    elif len(data) > max_result_size:
+        raise ResultTooLargeError(
+            f"the result of partition {ctx.partition} is {len(data)} bytes, over the "
+            f"limit of {max_result_size} (Conf.max_result_size); write it out with "
+            "saveAsTextFile or reduce it before collecting")
+    return fields, data
 
 
 def failing_dataset(exc: BaseException, rdd) -> object:

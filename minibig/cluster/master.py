@@ -36,7 +36,8 @@ from minibig.cluster.runtime import (add_common_args, bind_address, die_with_par
                                      record_master, forget_master, setup_logging,
                                      stop_on_sigterm)
 from minibig.conf import Conf
-from minibig.scheduler.taskset import TaskScheduler, TaskSet
+from minibig.scheduler.placement import Exclusions, task_prefs
+from minibig.scheduler.taskset import Policy, TaskScheduler, TaskSet
 
 log = logging.getLogger("minibig.master")
 
@@ -53,7 +54,7 @@ class WorkerInfo:
     block_addr: str
     work_dir: str
     last_seen: float
-    running: dict = field(default_factory=dict)   # (taskset key, partition, attempt) -> None
+    running: dict = field(default_factory=dict)   # (taskset key, partition, attempt) -> locality
     has_code: set = field(default_factory=set)
     has_files: set = field(default_factory=set)
     tasks_done: int = 0
@@ -88,8 +89,13 @@ class Master:
         self.url = url
         self.workers: dict[str, WorkerInfo] = {}
         self.drivers: dict[str, DriverInfo] = {}
-        self.scheduler = TaskScheduler()
+        self.scheduler = TaskScheduler(
+            Policy(locality_wait=conf.locality_wait, speculation=conf.speculation),
+            conf.scheduler_mode)
+        self.exclusions = Exclusions()
         self.map_outputs: dict[str, dict[int, str]] = {}
+        self.map_sizes: dict[str, dict[int, list]] = {}   # shuffle -> map -> bytes per reducer
+        self.finished_jobs: list[dict] = []
         self.files: dict[str, bytes] = {}
         self.blocks: dict[str, set] = {}          # persisted partition -> worker ids
         self.shutting_down = False
@@ -156,6 +162,10 @@ class Master:
                 self.send(msg.identity, P.REREGISTER)
             else:
                 worker.last_seen = now
+                for key, partition, attempt, progress in msg.header.get("progress", []):
+                    taskset = self.scheduler.tasksets.get(key)
+                    if taskset is not None:
+                        taskset.report_progress(int(partition), int(attempt), float(progress))
         elif "driver_id" in msg.header:
             driver = self.drivers.get(msg.header["driver_id"])
             if driver is not None:
@@ -163,27 +173,46 @@ class Master:
 
     def on_task_done(self, msg: P.Message) -> None:
         h = msg.header
-        worker, taskset, partition, attempt = self.finish_attempt(h)
+        worker, taskset, partition, attempt, level = self.finish_attempt(h)
         if taskset is None:
             return
-        if not taskset.succeed(partition, attempt):
-            return                                  # a duplicate attempt: ignore
         for key in h.get("cached", []):
             self.blocks.setdefault(key, set()).add(worker.worker_id)
+        if not taskset.succeed(partition, attempt, time.monotonic()):
+            return                                  # a duplicate attempt: ignore
+        for other, where in taskset.other_attempts(partition):
+            self.cancel_attempt(taskset, partition, other, where)
         if taskset.writes_shuffle:
             self.map_outputs.setdefault(taskset.writes_shuffle, {})[partition] = worker.worker_id
+            self.map_sizes.setdefault(taskset.writes_shuffle, {})[partition] = h.get("sizes", [])
         self.to_driver(taskset.driver_id, P.TASK_RESULT, {
             "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
             "partition": partition, "attempt": attempt, "worker": worker.worker_id,
             "seconds": h.get("seconds"), "result_size": h.get("result_size", 0),
+            "locality": level,
         }, msg.blobs[:1])
         if taskset.finished:
-            self.scheduler.remove(taskset.key)
+            self.finish_taskset(taskset)
+
+    def cancel_attempt(self, taskset: TaskSet, partition: int, attempt: int, worker_id: str) -> None:
+        """Tell a worker to stop an attempt whose task another attempt finished."""
+        worker = self.workers.get(worker_id)
+        if worker is not None:
+            self.send(worker.identity, P.KILL_TASK,
+                      {"taskset": taskset.key, "partition": partition, "attempt": attempt})
+
+    def finish_taskset(self, taskset: TaskSet) -> None:
+        self.scheduler.remove(taskset.key)
+        self.finished_jobs.append({
+            "driver": taskset.driver_id, "job": taskset.job_id, "stage": taskset.key,
+            "description": taskset.description, "tasks": len(taskset.payloads),
+            "locality": dict(taskset.locality)})
+        del self.finished_jobs[:-200]
 
     def on_task_failed(self, msg: P.Message) -> None:
         h = msg.header
-        worker, taskset, partition, attempt = self.finish_attempt(h)
-        if taskset is None or partition in taskset.done:
+        worker, taskset, partition, attempt, _ = self.finish_attempt(h)
+        if taskset is None or partition in taskset.done or h.get("killed"):
             return
         base = {"stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
                 "partition": partition, "attempt": attempt, "worker": worker.worker_id,
@@ -196,7 +225,8 @@ class Master:
             self.scheduler.remove(taskset.key)
             self.to_driver(taskset.driver_id, P.FETCH_FAILED, {**base, **fetch})
             return
-        if taskset.fail(partition, attempt):
+        self.exclusions.record_failure(worker.worker_id, time.monotonic())
+        if taskset.fail(partition, attempt, worker.worker_id):
             log.info("task %s/%d attempt %d failed on %s; retrying",
                      taskset.key, partition, attempt, worker.worker_id)
             self.schedule()
@@ -206,16 +236,16 @@ class Master:
                        {**base, "error": h.get("error", "")}, msg.blobs[:1])
 
     def finish_attempt(self, h: dict):
-        """Free the slot of a reported attempt; (worker, taskset, partition, attempt)."""
+        """Free the slot of a reported attempt: (worker, taskset, partition, attempt, locality)."""
         worker = self.workers.get(h.get("worker_id"))
         if worker is None:
-            return None, None, None, None
-        key = (h["taskset"], int(h["partition"]), int(h["attempt"]))
-        worker.running.pop(key, None)
+            return None, None, None, None, None
+        key = (str(h["taskset"]), int(h["partition"]), int(h["attempt"]))
+        level = worker.running.pop(key, None)
         worker.tasks_done += 1
         self.schedule()
         taskset = self.scheduler.tasksets.get(key[0])
-        return worker, taskset, key[1], key[2]
+        return worker, taskset, key[1], key[2], level
 
     def lose_worker(self, worker_id: str, reason: str) -> None:
         worker = self.workers.pop(worker_id, None)
@@ -234,6 +264,7 @@ class Master:
             gone = [m for m, w in outputs.items() if w == worker_id]
             for m in gone:
                 del outputs[m]
+                self.map_sizes.get(shuffle, {}).pop(m, None)
             if gone:
                 lost[shuffle] = gone
         for shuffle, maps in lost.items():
@@ -243,6 +274,7 @@ class Master:
 
     def forget_map_output(self, shuffle: str, map_index: int) -> None:
         self.map_outputs.get(shuffle, {}).pop(map_index, None)
+        self.map_sizes.get(shuffle, {}).pop(map_index, None)
 
     # -- drivers ----------------------------------------------------------
     def cluster_info(self) -> dict:
@@ -284,7 +316,9 @@ class Master:
             stage_id=int(h["stage_id"]), description=str(h.get("description", "")),
             code=P.blob_bytes(msg.blobs[0]),
             payloads={p: msg.blobs[i + 1] for i, p in enumerate(partitions)},
-            preferred=self.preferred_workers(h.get("cache_keys", {})),
+            prefs=task_prefs(partitions, h, self.blocks, self.workers, self.map_outputs,
+                             self.map_sizes),
+            submitted=time.monotonic(),
             reads_shuffles=list(h.get("reads_shuffles", [])),
             writes_shuffle=h.get("writes_shuffle"), py_files=list(h.get("py_files", [])),
             broadcasts=list(h.get("broadcasts", [])),
@@ -292,17 +326,6 @@ class Master:
             max_attempts=int(h.get("max_attempts", self.conf.max_task_attempts)))
         self.scheduler.add(taskset)
         self.schedule()
-
-    def preferred_workers(self, cache_keys: dict) -> dict:
-        """partition -> workers holding a persisted partition that the task reads."""
-        preferred = {}
-        for partition, keys in cache_keys.items():
-            holders = set()
-            for key in keys:
-                holders |= self.blocks.get(key, set())
-            if holders:
-                preferred[int(partition)] = sorted(holders)
-        return preferred
 
     def on_cancel_job(self, msg: P.Message) -> None:
         did, job = str(msg.header["driver_id"]), int(msg.header["job_id"])
@@ -316,6 +339,7 @@ class Master:
     def on_drop_shuffle(self, msg: P.Message) -> None:
         for shuffle in msg.header.get("shuffles", []):
             self.map_outputs.pop(shuffle, None)
+            self.map_sizes.pop(shuffle, None)
             for worker in self.workers.values():
                 self.send(worker.identity, P.DROP_SHUFFLE, {"shuffle": shuffle})
 
@@ -346,6 +370,7 @@ class Master:
         shuffles = [s for s in self.map_outputs if s.startswith(prefix)]
         for shuffle in shuffles:
             del self.map_outputs[shuffle]
+            self.map_sizes.pop(shuffle, None)
         for worker in self.workers.values():
             self.send(worker.identity, P.DROP_SHUFFLE, {"shuffle_prefix": prefix})
 
@@ -382,23 +407,32 @@ class Master:
                         for d in self.drivers.values()],
             "stages": [{"key": ts.key, "job": ts.job_id, "description": ts.description,
                         "tasks": len(ts.payloads), "done": len(ts.done),
-                        "running": len(ts.running), "pending": len(ts.pending)}
+                        "running": len(ts.running), "pending": len(ts.pending),
+                        "locality": dict(ts.locality)}
                        for ts in tasksets],
+            "finished_stages": self.finished_jobs[-20:],
+            "excluded": self.exclusions.excluded(now),
         }
 
     # -- scheduling -------------------------------------------------------
     def schedule(self) -> None:
-        """Fill every free worker slot with a pending task."""
-        if not self.scheduler.has_pending():
+        """Fill free worker slots with pending tasks (and backups of stragglers)."""
+        if not self.scheduler.has_work():
             return
-        for worker in list(self.workers.values()):
+        now = time.monotonic()
+        usable = self.exclusions.usable(list(self.workers), now)
+        live = set(usable)
+        hosts = {self.workers[w].host for w in usable}
+        for wid in usable:
+            worker = self.workers[wid]
             while worker.free_slots > 0:
-                picked = self.scheduler.next_task(worker.worker_id)
+                picked = self.scheduler.next_task(wid, worker.host, now, live, hosts)
                 if picked is None:
                     break
                 self.launch(worker, *picked)
 
-    def launch(self, worker: WorkerInfo, taskset: TaskSet, partition: int, attempt: int) -> None:
+    def launch(self, worker: WorkerInfo, taskset: TaskSet, partition: int, attempt: int,
+               level: str, speculative: bool) -> None:
         blobs, names = [taskset.payloads[partition]], ["payload"]
         if taskset.key not in worker.has_code:
             blobs.append(taskset.code)
@@ -416,12 +450,15 @@ class Master:
             outputs = self.map_outputs.get(shuffle, {})
             locations[shuffle] = {str(m): self.workers[w].location()
                                   for m, w in outputs.items() if w in self.workers}
-        worker.running[(taskset.key, partition, attempt)] = None
+        worker.running[(taskset.key, partition, attempt)] = level
+        if speculative:
+            log.info("speculating %s/%d on %s", taskset.key, partition, worker.worker_id)
         self.send(worker.identity, P.LAUNCH, {
             "taskset": taskset.key, "stage_id": taskset.stage_id, "job_id": taskset.job_id,
             "partition": partition, "attempt": attempt, "blobs": names,
             "py_files": taskset.py_files, "locations": locations,
             "writes_shuffle": taskset.writes_shuffle, "task_conf": taskset.task_conf,
+            "locality": level,
         }, blobs)
 
     def check_liveness(self) -> None:
@@ -429,6 +466,7 @@ class Master:
         for wid, worker in list(self.workers.items()):
             if now - worker.last_seen > self.conf.worker_timeout:
                 self.lose_worker(wid, f"no heartbeat for {now - worker.last_seen:.1f}s")
+        self.schedule()                     # delay scheduling and speculation move with time
         for did, driver in list(self.drivers.items()):
             if now - driver.last_seen > self.conf.driver_timeout:
                 log.warning("driver %s lost: no heartbeat", did)
@@ -441,13 +479,19 @@ def main(argv=None) -> int:
     parser.add_argument("--bind", default="127.0.0.1",
                         help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=7077, help="port (0: any free port)")
+    parser.add_argument("--locality-wait", type=float, default=Conf.locality_wait,
+                        help="seconds a stage waits for a preferred worker before relaxing locality")
+    parser.add_argument("--no-speculation", action="store_true", help="never back up slow tasks")
+    parser.add_argument("--scheduler", choices=["FIFO", "FAIR"], default="FIFO",
+                        help="how task slots are shared between drivers (default FIFO)")
     add_common_args(parser)
     args = parser.parse_args(argv)
     setup_logging("master", args.verbose)
     stop_on_sigterm()
     if args.die_with_parent:
         die_with_parent()
-    conf = Conf.from_env(worker_timeout=args.worker_timeout)
+    conf = Conf.from_env(worker_timeout=args.worker_timeout, locality_wait=args.locality_wait,
+                         speculation=not args.no_speculation, scheduler_mode=args.scheduler)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 0)

@@ -47,6 +47,7 @@ TASK_FAILED = "task_failed"
 REGISTERED = "registered"
 REREGISTER = "reregister"
 LAUNCH = "launch"
+KILL_TASK = "kill_task"      # {taskset, partition, attempt}: another attempt won
 # Both directions / anyone
 HEARTBEAT = "heartbeat"
 BYE = "bye"

@@ -17,6 +17,7 @@ on `sys.path` before any of its code is unpickled.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
 import shutil
@@ -37,7 +38,7 @@ from minibig.cache import BlockStore
 from minibig.cluster import protocol as P
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      read_line_from_stdin, setup_logging, stop_on_sigterm)
-from minibig.errors import UserError
+from minibig.errors import TaskKilledError, UserError
 from minibig.shuffle.blocks import drop
 from minibig.shuffle.reader import serve_block
 from minibig.task import TaskContext, describe_failure, load_stage, run_task
@@ -80,6 +81,8 @@ class Worker:
         self.blocks = BlockStore(work_dir, memory)
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="task")
         self.local = threading.local()
+        self.active: dict[tuple, tuple[int, TaskContext]] = {}   # attempt -> (thread, ctx)
+        self.active_lock = threading.Lock()
         self.zctx = zmq.Context.instance()
         self.stopping = False
 
@@ -113,7 +116,8 @@ class Worker:
                 except Exception:
                     log.exception("dropped a message that could not be handled")
             if time.monotonic() >= next_beat:
-                P.send(self.master, P.HEARTBEAT, {"worker_id": self.worker_id})
+                P.send(self.master, P.HEARTBEAT, {"worker_id": self.worker_id,
+                                                  "progress": self.progress()})
                 next_beat = time.monotonic() + self.heartbeat_interval
         P.send(self.master, P.BYE, {"worker_id": self.worker_id})
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -131,6 +135,9 @@ class Worker:
             drop(self.work_dir, msg.header.get("shuffle", ""), msg.header.get("shuffle_prefix", ""))
             if msg.header.get("shuffle_prefix"):
                 self.blocks.drop(msg.header["shuffle_prefix"])
+        elif msg.kind == P.KILL_TASK:
+            h = msg.header
+            self.kill((h["taskset"], int(h["partition"]), int(h["attempt"])))
         elif msg.kind == P.DROP_BLOCKS:
             self.blocks.drop(str(msg.header["prefix"]))
         elif msg.kind == P.DROP_FILES:
@@ -174,24 +181,57 @@ class Worker:
     # -- task threads ---------------------------------------------------------
     def execute(self, h: dict, payload: bytes) -> None:
         """Run one task on a pool thread and hand its outcome to the loop."""
-        report = {"worker_id": self.worker_id, "taskset": h["taskset"],
-                  "partition": h["partition"], "attempt": h["attempt"]}
-        code = None
+        key = (h["taskset"], int(h["partition"]), int(h["attempt"]))
+        report = {"worker_id": self.worker_id, "taskset": key[0], "partition": key[1],
+                  "attempt": key[2]}
         try:
-            code = load_stage(self.codes.get(h["taskset"]))
-            conf = h.get("task_conf", {})
-            ctx = TaskContext(
-                partition=int(h["partition"]), attempt=int(h["attempt"]),
-                stage_id=int(h["stage_id"]), payloads=cloudpickle.loads(payload),
-                locations=h.get("locations", {}), work_dir=self.work_dir,
-                worker_id=self.worker_id, driver_id=h["taskset"].split("/", 1)[0],
-                blocks=self.blocks, shuffle_local_read=bool(conf.get("shuffle_local_read", True)))
-            fields, data = run_task(code, ctx, int(conf.get("max_result_size", 1 << 30)))
-            frames = P.encode(P.TASK_DONE, {**report, **fields}, [data])
-        except BaseException as exc:           # the user's exception, whatever it is
-            fields, blob = describe_failure(exc, code)
-            frames = P.encode(P.TASK_FAILED, {**report, **fields}, [blob])
+            frames = self.run_attempt(key, h, payload, report)
+        except TaskKilledError:                  # a kill that landed after the task ended
+            frames = P.encode(P.TASK_FAILED, {**report, "killed": True, "error": "killed"}, [b""])
         self.outbox().send_multipart(frames, copy=False)
+
+    def run_attempt(self, key: tuple, h: dict, payload: bytes, report: dict) -> list:
+        code = None
+        conf = h.get("task_conf", {})
+        try:
+            ctx = TaskContext(
+                partition=key[1], attempt=key[2], stage_id=int(h["stage_id"]),
+                payloads=cloudpickle.loads(payload), locations=h.get("locations", {}),
+                work_dir=self.work_dir, worker_id=self.worker_id,
+                driver_id=key[0].split("/", 1)[0], blocks=self.blocks,
+                shuffle_local_read=bool(conf.get("shuffle_local_read", True)),
+                fetch_timeout=float(conf.get("fetch_timeout", 30.0)))
+            with self.active_lock:
+                self.active[key] = (threading.get_ident(), ctx)
+            code = load_stage(self.codes.get(key[0]))
+            fields, data = run_task(code, ctx, int(conf.get("max_result_size", 1 << 30)))
+            self.forget(key)
+            return P.encode(P.TASK_DONE, {**report, **fields}, [data])
+        except TaskKilledError:
+            self.forget(key)
+            return P.encode(P.TASK_FAILED, {**report, "killed": True, "error": "killed"}, [b""])
+        except BaseException as exc:           # the user's exception, whatever it is
+            self.forget(key)
+            fields, blob = describe_failure(exc, code)
+            return P.encode(P.TASK_FAILED, {**report, **fields}, [blob])
+
+    def forget(self, key: tuple) -> None:
+        with self.active_lock:
+            self.active.pop(key, None)
+
+    def kill(self, key: tuple) -> None:
+        """Stop a running attempt by raising TaskKilledError in its thread."""
+        with self.active_lock:
+            entry = self.active.get(key)
+            if entry is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(entry[0]),
+                                                           ctypes.py_object(TaskKilledError))
+
+    def progress(self) -> list:
+        """[taskset, partition, attempt, progress] of running attempts that report it."""
+        with self.active_lock:
+            return [[*key, ctx.progress] for key, (_, ctx) in self.active.items()
+                    if ctx.progress is not None]
 
     def outbox(self) -> zmq.Socket:
         sock = getattr(self.local, "outbox", None)

@@ -220,7 +220,8 @@ class _Job:
                            if (keys := persisted_blocks(stage.rdd, s, dag.backend.driver_id))},
             "max_attempts": dag.conf.max_task_attempts,
             "task_conf": {"max_result_size": dag.conf.max_result_size,
-                          "shuffle_local_read": dag.conf.shuffle_local_read},
+                          "shuffle_local_read": dag.conf.shuffle_local_read,
+                          "fetch_timeout": dag.conf.fetch_timeout},
         }
         self.active[stage.id] = stage
         dag.progress.stage_started(stage, len(splits))

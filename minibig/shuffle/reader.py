@@ -19,11 +19,8 @@ from minibig.cluster import protocol as P
 from minibig.errors import FetchFailedError
 from minibig.shuffle.blocks import read_segment
 
-FETCH_TIMEOUT_MS = 60_000
-
-
 def fetch_segments(shuffle_key: str, num_maps: int, reduce_index: int, locations: dict,
-                   local_read: bool = True) -> list[bytes]:
+                   local_read: bool = True, timeout: float = 30.0) -> list[bytes]:
     """The serialised segments of one reduce partition, one per map task."""
     here = socket.gethostname()
     segments: list = [None] * num_maps
@@ -41,12 +38,13 @@ def fetch_segments(shuffle_key: str, num_maps: int, reduce_index: int, locations
             remote.setdefault(loc["addr"], []).append(m)
     for addr, maps in remote.items():
         worker = locations[str(maps[0])]["worker"]
-        for m, data in _fetch_remote(addr, shuffle_key, maps, reduce_index, worker):
+        for m, data in _fetch_remote(addr, shuffle_key, maps, reduce_index, worker, timeout):
             segments[m] = data
     return segments
 
 
-def _fetch_remote(addr: str, shuffle_key: str, maps: list, reduce_index: int, worker: str):
+def _fetch_remote(addr: str, shuffle_key: str, maps: list, reduce_index: int, worker: str,
+                  timeout: float):
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -55,7 +53,7 @@ def _fetch_remote(addr: str, shuffle_key: str, maps: list, reduce_index: int, wo
         for m in maps:
             P.send(sock, P.FETCH_BLOCK, {"shuffle": shuffle_key, "map": m, "reduce": reduce_index})
         for _ in maps:
-            if not sock.poll(FETCH_TIMEOUT_MS):
+            if not sock.poll(int(timeout * 1000)):
                 raise FetchFailedError(shuffle_key, maps[0], worker, f"no answer from {addr}")
             msg = P.recv(sock)
             m = int(msg.header["map"])
