@@ -158,7 +158,32 @@ class Context:
         from minibig.io.textfile import TextFileRDD, expand_paths, plan_splits
         files = expand_paths(name)
         wanted = self.defaultMinPartitions if minPartitions is None else minPartitions
-        return TextFileRDD(self, plan_splits(files, wanted, self.conf.split_size), name)
+        return TextFileRDD(self, plan_splits(files, wanted, self.conf.split_size), name,
+                           use_unicode)
+
+    def wholeTextFiles(self, path: str, minPartitions: int | None = None,
+                       use_unicode: bool = True):
+        """(path, content) pairs, one per file of a directory, glob or list of them.
+
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory(prefix="wholeTextFiles") as d:
+        ...     with open(os.path.join(d, "1.txt"), "w") as f:
+        ...         _ = f.write("123")
+        ...     with open(os.path.join(d, "2.txt"), "w") as f:
+        ...         _ = f.write("xyz")
+        ...     collected = sorted(sc.wholeTextFiles(d).collect())
+        >>> collected
+        [('.../1.txt', '123'), ('.../2.txt', 'xyz')]
+        """
+        from minibig.io.textfile import WholeTextFileRDD, expand_paths, plan_whole_files
+        wanted = self.defaultMinPartitions if minPartitions is None else minPartitions
+        return WholeTextFileRDD(self, plan_whole_files(expand_paths(path), wanted), path,
+                                use_unicode)
+
+    def pickleFile(self, name: str, minPartitions: int | None = None):
+        """The records saved by RDD.saveAsPickleFile (one partition per part file)."""
+        from minibig.io.pickled import pickle_file
+        return pickle_file(self, name)
 
     def union(self, rdds: list):
         """The records of several datasets.

@@ -1,9 +1,16 @@
 """Operations on datasets of (key, value) pairs, mixed into `RDD`.
 
-Everything by key is built on one primitive, `combineByKey`: a shuffle with
-an aggregator (map-side combine where the aggregation allows it) unless the
-data is already partitioned by the wanted partitioner, in which case the
-combine runs in place, without a shuffle.
+Aggregations by key are built on one primitive, `combineByKey`: a shuffle
+with an aggregator (map-side combine where the aggregation allows it) unless
+the data is already partitioned by the wanted partitioner, in which case the
+combine runs in place, without a shuffle. Joins are built on `cogroup`
+(`minibig.cogroup.CoGroupedRDD`), which shuffles only the parents not already
+partitioned by the target partitioner.
+
+Default partition counts follow PySpark: an operation by key without
+numPartitions keeps its parent's number of partitions; a cogroup or join
+keeps the parents' common partitioner, or else uses the sum of their
+partition counts (PySpark groups the union of the parents).
 """
 
 from __future__ import annotations
@@ -32,15 +39,18 @@ class PairRDDFunctions:
     """Key-value operations; `self` is an RDD of 2-tuples."""
 
     # -- shuffles ---------------------------------------------------------------
-    def partitionBy(self, numPartitions: int, partitionFunc: Callable = portable_hash):
+    def partitionBy(self, numPartitions: int | None, partitionFunc: Callable = portable_hash):
         """Partition by key with `partitionFunc(key) % numPartitions`.
+
+        The result remembers its partitioner: operations by key with the same
+        partitioner (same count, same function object) need no new shuffle.
 
         >>> pairs = sc.parallelize([1, 2, 3, 4, 2, 4, 1]).map(lambda x: (x, x))
         >>> sets = pairs.partitionBy(2).glom().collect()
         >>> len(set(sets[0]).intersection(set(sets[1])))
         0
         """
-        partitioner = Partitioner(numPartitions, partitionFunc)
+        partitioner = Partitioner(_default_partitions(self, numPartitions), partitionFunc)
         if self.partitioner == partitioner:
             return self
         return _shuffled(self, partitioner, None)
@@ -127,7 +137,12 @@ class PairRDDFunctions:
 
     def sortByKey(self, ascending: bool = True, numPartitions: int | None = None,
                   keyfunc: Callable = _identity):
-        """Sort by key; partition i holds keys before those of partition i + 1.
+        """Sort by keyfunc(key); partition i holds keys before those of partition i + 1.
+
+        A first job samples the keys to choose numPartitions - 1 boundaries
+        (a range partitioner); the shuffle then sends each key to its range and
+        each partition is sorted, so the partitions read in order are in total
+        order. An empty dataset is returned as it is, as in PySpark.
 
         >>> tmp = [('a', 1), ('b', 2), ('1', 3), ('d', 4), ('2', 5)]
         >>> sc.parallelize(tmp).sortByKey().first()
@@ -148,8 +163,24 @@ class PairRDDFunctions:
         if n <= 1:
             return self.coalesce(1).mapPartitions(sort_partition, True)
         bounds = _range_bounds(self, n, keyfunc)
+        if bounds is None:
+            return self
         partitioner = RangePartitioner(bounds, ascending, keyfunc)
         return _shuffled(self, partitioner, None).mapPartitions(sort_partition, True)
+
+    def repartitionAndSortWithinPartitions(self, numPartitions: int | None = None,
+                                           partitionFunc: Callable = portable_hash,
+                                           ascending: bool = True, keyfunc: Callable = _identity):
+        """partitionBy, then sort each partition by keyfunc(key), in one shuffle.
+
+        >>> rdd = sc.parallelize([(0, 5), (3, 8), (2, 6), (0, 8), (3, 8), (1, 3)])
+        >>> rdd2 = rdd.repartitionAndSortWithinPartitions(2, lambda x: x % 2, True)
+        >>> rdd2.glom().collect()
+        [[(0, 5), (0, 8), (2, 6)], [(1, 3), (3, 8), (3, 8)]]
+        """
+        def sort_partition(it):
+            return iter(sorted(it, key=lambda kv: keyfunc(kv[0]), reverse=not ascending))
+        return self.partitionBy(numPartitions, partitionFunc).mapPartitions(sort_partition, True)
 
     # -- per-value transformations ------------------------------------------------
     def mapValues(self, f: Callable):
@@ -190,21 +221,39 @@ class PairRDDFunctions:
     def cogroup(self, other, numPartitions: int | None = None):
         """For each key, the list of its values in self and in other.
 
+        Parents already partitioned by the result's partitioner are read in
+        place (narrow); only the others are shuffled (see `minibig.cogroup`).
+
         >>> x = sc.parallelize([("a", 1), ("b", 4)])
         >>> y = sc.parallelize([("a", 2)])
         >>> [(x, tuple(map(list, y))) for x, y in sorted(list(x.cogroup(y).collect()))]
         [('a', ([1], [2])), ('b', ([4], []))]
         """
-        n = numPartitions or max(self.getNumPartitions(), other.getNumPartitions())
-        left = self.mapValues(lambda v: (0, v))
-        right = other.mapValues(lambda v: (1, v))
+        return _cogroup([self, other], numPartitions)
 
-        def split(values):
-            sides = (ResultIterable(), ResultIterable())
-            for side, v in values:
-                sides[side].append(v)
-            return sides
-        return left.union(right).groupByKey(n).mapValues(split)
+    def groupWith(self, other, *others):
+        """cogroup of self with one or more datasets.
+
+        >>> w = sc.parallelize([("a", 5), ("b", 6)])
+        >>> x = sc.parallelize([("a", 1), ("b", 4)])
+        >>> y = sc.parallelize([("a", 2)])
+        >>> z = sc.parallelize([("b", 42)])
+        >>> [(x, tuple(map(list, y))) for x, y in sorted(list(w.groupWith(x, y, z).collect()))]
+        [('a', ([5], [1], [2], [])), ('b', ([6], [4], [], [42]))]
+        """
+        return _cogroup([self, other, *others], None)
+
+    def subtractByKey(self, other, numPartitions: int | None = None):
+        """The pairs of self whose key is not in other.
+
+        >>> x = sc.parallelize([("a", 1), ("b", 4), ("b", 5), ("a", 2)])
+        >>> y = sc.parallelize([("a", 3), ("c", None)])
+        >>> sorted(x.subtractByKey(y).collect())
+        [('b', 4), ('b', 5)]
+        """
+        return (self.cogroup(other, numPartitions)
+                .filter(lambda kv: len(kv[1][0]) > 0 and len(kv[1][1]) == 0)
+                .flatMapValues(lambda vw: vw[0]))
 
     def join(self, other, numPartitions: int | None = None):
         """Pairs (k, (v, w)) for every v of k in self and w of k in other.
@@ -260,6 +309,22 @@ class PairRDDFunctions:
         """
         return self.keys().countByValue()
 
+    def reduceByKeyLocally(self, func: Callable) -> dict:
+        """Merge each key's values with func and return them to the driver as a dict.
+
+        >>> from operator import add
+        >>> rdd = sc.parallelize([("a", 1), ("b", 1), ("a", 1)])
+        >>> sorted(rdd.reduceByKeyLocally(add).items())
+        [('a', 2), ('b', 1)]
+        """
+        from minibig.shuffle.writer import combine_values
+        aggregator = Aggregator(_identity, func, func)
+        merged: dict = {}
+        for part in self.mapPartitions(lambda it: [combine_values(it, aggregator)]).collect():
+            for key, value in part.items():
+                merged[key] = func(merged[key], value) if key in merged else value
+        return merged
+
     def collectAsMap(self) -> dict:
         """The pairs as a dict (later values win).
 
@@ -293,12 +358,19 @@ def _shuffled(rdd, partitioner, aggregator, map_side_combine: bool = False):
     return ShuffledRDD(rdd, ShuffleDependency(rdd, partitioner, aggregator, map_side_combine))
 
 
-def _range_bounds(rdd, n: int, keyfunc: Callable) -> list:
-    """n - 1 boundaries from a weighted sample of keys (one pass over the data).
+def _cogroup(rdds: list, numPartitions):
+    from minibig.cogroup import CoGroupedRDD, cogroup_partitioner
+    return CoGroupedRDD(rdds, cogroup_partitioner(rdds, numPartitions))
 
-    Each partition reports its size and a reservoir sample of its keys; a key
-    sampled from a partition of size S out of k samples stands for S / k keys,
-    as in Spark's RangePartitioner.
+
+def _range_bounds(rdd, n: int, keyfunc: Callable) -> list | None:
+    """n - 1 boundaries of keyfunc(key) from a weighted sample (None: no record).
+
+    One job: each partition reports its size and a reservoir sample of its
+    keys; a key sampled from a partition of size S out of k samples stands for
+    S / k keys, as in Spark's RangePartitioner. Bound i is the weighted
+    quantile (i + 1) / n. Bounds may repeat when a key is very frequent, which
+    leaves some partitions empty but keeps exactly n of them, as PySpark does.
     """
     import random
     per_partition = max(1, (20 * n * 3) // max(1, rdd.getNumPartitions()) + 1)
@@ -320,13 +392,14 @@ def _range_bounds(rdd, n: int, keyfunc: Callable) -> list:
         weight = seen / len(keys) if keys else 0
         weighted.extend((keyfunc(k), weight) for k in keys)
     if not weighted:
-        return []
+        return None
     weighted.sort(key=lambda kw: kw[0])
     step = sum(w for _, w in weighted) / n
-    bounds, acc, target = [], 0.0, step
+    bounds, acc = [], 0.0
     for key, weight in weighted:
         acc += weight
-        if acc >= target and len(bounds) < n - 1 and (not bounds or key > bounds[-1]):
+        while len(bounds) < n - 1 and acc >= step * (len(bounds) + 1):
             bounds.append(key)
-            target += step
+    while len(bounds) < n - 1:             # rounding left the last quantile short
+        bounds.append(weighted[-1][0])
     return bounds

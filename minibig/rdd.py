@@ -9,25 +9,52 @@ pipelined inside one task with Python's own iterators (`map`, `filter`,
 engine call.
 
 Key-value operations (reduceByKey, join, sortByKey, ...) live in
-`minibig.pairs` and are mixed into `RDD`, as PairRDDFunctions are in Spark.
+`minibig.pairs` and are mixed into `RDD`, as PairRDDFunctions are in Spark;
+so are the actions (`minibig.actions`), those on numbers (`minibig.numeric`),
+sampling (`minibig.sampling`) and persistence (`minibig.persistence`).
+Datasets built from two parents partition by partition (cartesian, zip, a
+union that keeps the partitioner) are in `minibig.zipped`.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
-import operator
 import random
 from typing import Callable
 
+from minibig.actions import ActionFunctions
 from minibig.callsite import user_call_site
 from minibig.dependency import ManyToOneDependency, OneToOneDependency, RangeDependency
+from minibig.numeric import NumericFunctions
 from minibig.pairs import PairRDDFunctions
 from minibig.persistence import PersistenceMixin
-from minibig.statcounter import StatCounter
+from minibig.sampling import SamplingFunctions
+from minibig.shuffle.hashing import portable_hash
 
 
-class RDD(PairRDDFunctions, PersistenceMixin):
+class _RDDId(int):
+    """An RDD's id: a plain int to the engine, and callable as PySpark's `rdd.id()`.
+
+    >>> rdd = sc.parallelize([1, 2])
+    >>> rdd.id() == rdd.id and rdd.map(str).id() > rdd.id()
+    True
+    """
+
+    def __call__(self) -> int:
+        return int(self)
+
+
+class _IdField:
+    """Keeps `rdd.id` an _RDDId whatever int is assigned to it."""
+
+    def __get__(self, rdd, owner=None):
+        return self if rdd is None else rdd.__dict__["_id"]
+
+    def __set__(self, rdd, value) -> None:
+        rdd.__dict__["_id"] = _RDDId(value)
+
+
+class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions, PersistenceMixin):
     """A lazy, partitioned dataset; subclasses say how a partition is computed.
 
     >>> sc.parallelize([1, 2, 3, 4], 2).map(lambda x: x * 2).collect()
@@ -88,6 +115,9 @@ class RDD(PairRDDFunctions, PersistenceMixin):
         return f"{self.describe()} at {self.creation_site}"
 
     # -- identity --------------------------------------------------------------
+    #: A unique id within the Context: `rdd.id()` as in PySpark (also usable as an int).
+    id = _IdField()
+
     def getNumPartitions(self) -> int:
         """Number of partitions.
 
@@ -97,11 +127,20 @@ class RDD(PairRDDFunctions, PersistenceMixin):
         return self._num_partitions
 
     def name(self):
-        """The name given with setName, or None."""
+        """The name given with setName, or None.
+
+        >>> rdd1 = sc.parallelize([1, 2])
+        >>> rdd1.setName('RDD1').name()
+        'RDD1'
+        """
         return self._name
 
     def setName(self, name: str) -> "RDD":
-        """Give this dataset a name shown in errors and progress."""
+        """Give this dataset a name shown in errors, progress and toDebugString.
+
+        >>> sc.parallelize([1, 2]).setName('RDD1').name()
+        'RDD1'
+        """
         self._name = name
         return self
 
@@ -111,7 +150,14 @@ class RDD(PairRDDFunctions, PersistenceMixin):
         return self.ctx
 
     def toDebugString(self) -> bytes:
-        """The lineage, one dataset per line, indented at shuffle boundaries."""
+        """The lineage, one dataset per line, indented at shuffle boundaries.
+
+        >>> print(sc.parallelize([1], 1).map(lambda x: (x, x)).groupByKey()
+        ...       .toDebugString().decode())
+        (1) ShuffledRDD [...] at ...
+          (1) PipelinedRDD [...] at ...
+          (1) ParallelCollectionRDD [...] at ...
+        """
         lines = []
 
         def walk(rdd, depth):
@@ -125,15 +171,19 @@ class RDD(PairRDDFunctions, PersistenceMixin):
     def mapPartitionsWithIndex(self, f: Callable, preservesPartitioning: bool = False) -> "RDD":
         """Apply f(index, iterator) to each partition.
 
-        >>> sc.parallelize([1, 2, 3, 4], 2).mapPartitionsWithIndex(lambda i, it: [i]).collect()
-        [0, 1]
+        >>> rdd = sc.parallelize([1, 2, 3, 4], 4)
+        >>> def f(splitIndex, iterator): yield splitIndex
+        >>> rdd.mapPartitionsWithIndex(f).sum()
+        6
         """
         return PipelinedRDD(self, f, f, preservesPartitioning)
 
     def mapPartitions(self, f: Callable, preservesPartitioning: bool = False) -> "RDD":
         """Apply f(iterator) to each partition.
 
-        >>> sc.parallelize([1, 2, 3, 4], 2).mapPartitions(lambda it: [sum(it)]).collect()
+        >>> rdd = sc.parallelize([1, 2, 3, 4], 2)
+        >>> def f(iterator): yield sum(iterator)
+        >>> rdd.mapPartitions(f).collect()
         [3, 7]
         """
         return PipelinedRDD(self, lambda _, it: f(it), f, preservesPartitioning)
@@ -149,8 +199,11 @@ class RDD(PairRDDFunctions, PersistenceMixin):
     def flatMap(self, f: Callable, preservesPartitioning: bool = False) -> "RDD":
         """Apply f to every record and flatten the iterables it returns.
 
-        >>> sorted(sc.parallelize([2, 3, 4]).flatMap(lambda x: range(1, x)).collect())
+        >>> rdd = sc.parallelize([2, 3, 4])
+        >>> sorted(rdd.flatMap(lambda x: range(1, x)).collect())
         [1, 1, 1, 2, 2, 3]
+        >>> sorted(rdd.flatMap(lambda x: [(x, x), (x, x)]).collect())
+        [(2, 2), (2, 2), (3, 3), (3, 3), (4, 4), (4, 4)]
         """
         # chain.from_iterable(map(...)) keeps the per-record loop in C.
         return PipelinedRDD(self, lambda _, it: itertools.chain.from_iterable(map(f, it)), f,
@@ -175,18 +228,28 @@ class RDD(PairRDDFunctions, PersistenceMixin):
     def keyBy(self, f: Callable) -> "RDD":
         """Pair each record with its key f(record).
 
-        >>> sc.parallelize(range(3)).keyBy(lambda x: x * x).collect()
-        [(0, 0), (1, 1), (4, 2)]
+        >>> x = sc.parallelize(range(0,3)).keyBy(lambda x: x*x)
+        >>> y = sc.parallelize(zip(range(0,5), range(0,5)))
+        >>> [(x, list(map(list, y))) for x, y in sorted(x.cogroup(y).collect())]
+        [(0, [[0], [0]]), (1, [[1], [1]]), (2, [[], [2]]), (3, [[], [3]]), (4, [[2], [4]])]
         """
         return self.map(lambda x: (f(x), x))
 
     def union(self, other: "RDD") -> "RDD":
         """The records of both datasets (duplicates kept).
 
+        Two datasets partitioned by the same partitioner give one with that
+        partitioner and as many partitions, partition i holding both
+        partitions i (Spark's partitioner-aware union); otherwise the
+        partitions of self come first, then those of other.
+
         >>> rdd = sc.parallelize([1, 1, 2, 3])
         >>> rdd.union(rdd).collect()
         [1, 1, 2, 3, 1, 1, 2, 3]
         """
+        if self.partitioner is not None and self.partitioner == other.partitioner:
+            from minibig.zipped import PartitionerAwareUnionRDD
+            return PartitionerAwareUnionRDD(self.ctx, [self, other])
         return UnionRDD(self.ctx, [self, other])
 
     def __add__(self, other: "RDD") -> "RDD":
@@ -200,6 +263,8 @@ class RDD(PairRDDFunctions, PersistenceMixin):
         >>> sc.parallelize([1, 2, 3, 4, 5], 3).coalesce(1).glom().collect()
         [[1, 2, 3, 4, 5]]
         """
+        if int(numPartitions) <= 0:
+            raise ValueError(f"Number of partitions ({numPartitions}) must be positive.")
         if shuffle:
             return self.repartition(numPartitions)
         n = self.getNumPartitions()
@@ -208,12 +273,22 @@ class RDD(PairRDDFunctions, PersistenceMixin):
         return CoalescedRDD(self, groups)
 
     def repartition(self, numPartitions: int) -> "RDD":
-        """Exactly numPartitions partitions, by a shuffle.
+        """Exactly numPartitions partitions, by a shuffle that spreads records evenly.
 
-        >>> sc.parallelize([1, 2, 3, 4, 5, 6, 7], 4).repartition(2).getNumPartitions()
+        >>> rdd = sc.parallelize([1,2,3,4,5,6,7], 4)
+        >>> sorted(rdd.glom().collect())
+        [[1], [2, 3], [4, 5], [6, 7]]
+        >>> len(rdd.repartition(2).glom().collect())
         2
+        >>> len(rdd.repartition(10).glom().collect())
+        10
         """
+        numPartitions = int(numPartitions)
+        if numPartitions <= 0:
+            raise ValueError(f"Number of partitions ({numPartitions}) must be positive.")
+
         def spread(split, it):
+            # Round robin from a per-partition starting point, as Spark does.
             rng = random.Random(split)
             position = rng.randrange(numPartitions)
             for record in it:
@@ -231,17 +306,94 @@ class RDD(PairRDDFunctions, PersistenceMixin):
         return (self.map(lambda x: (x, None))
                 .reduceByKey(lambda a, _: a, numPartitions).map(lambda kv: kv[0]))
 
-    def groupBy(self, f: Callable, numPartitions: int | None = None, partitionFunc=None) -> "RDD":
+    def groupBy(self, f: Callable, numPartitions: int | None = None,
+                partitionFunc: Callable = portable_hash) -> "RDD":
         """Group records by f(record).
 
-        >>> result = sc.parallelize([1, 1, 2, 3, 5, 8]).groupBy(lambda x: x % 2).collect()
+        >>> rdd = sc.parallelize([1, 1, 2, 3, 5, 8])
+        >>> result = rdd.groupBy(lambda x: x % 2).collect()
         >>> sorted([(x, sorted(y)) for (x, y) in result])
         [(0, [2, 8]), (1, [1, 1, 3, 5])]
         """
-        keyed = self.map(lambda x: (f(x), x))
-        if partitionFunc is None:
-            return keyed.groupByKey(numPartitions)
-        return keyed.groupByKey(numPartitions, partitionFunc)
+        return self.map(lambda x: (f(x), x)).groupByKey(numPartitions, partitionFunc)
+
+    def intersection(self, other: "RDD") -> "RDD":
+        """The distinct records found in both datasets.
+
+        >>> rdd1 = sc.parallelize([1, 10, 2, 3, 4, 5])
+        >>> rdd2 = sc.parallelize([1, 6, 2, 3, 7, 8])
+        >>> rdd1.intersection(rdd2).collect()
+        [1, 2, 3]
+        """
+        return (self.map(lambda v: (v, None)).cogroup(other.map(lambda v: (v, None)))
+                .filter(lambda kv: len(kv[1][0]) > 0 and len(kv[1][1]) > 0).keys())
+
+    def subtract(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
+        """The records of self not found in other (duplicates of self kept).
+
+        >>> x = sc.parallelize([("a", 1), ("b", 4), ("b", 5), ("a", 3)])
+        >>> y = sc.parallelize([("a", 3), ("c", None)])
+        >>> sorted(x.subtract(y).collect())
+        [('a', 1), ('b', 4), ('b', 5)]
+        """
+        return (self.map(lambda x: (x, True))
+                .subtractByKey(other.map(lambda x: (x, True)), numPartitions).keys())
+
+    def cartesian(self, other: "RDD") -> "RDD":
+        """Every pair (a, b) of a record a of self and b of other.
+
+        Partition i * m + j pairs partition i of self with partition j of
+        other (m partitions); no shuffle.
+
+        >>> rdd = sc.parallelize([1, 2])
+        >>> sorted(rdd.cartesian(rdd).collect())
+        [(1, 1), (1, 2), (2, 1), (2, 2)]
+        """
+        from minibig.zipped import CartesianRDD
+        return CartesianRDD(self, other)
+
+    def zip(self, other: "RDD") -> "RDD":
+        """Pairs (a, b) of the i-th records of self and other, partition by partition.
+
+        Both must have the same number of partitions and the same number of
+        records in each (true of two maps of one dataset); otherwise ValueError.
+
+        >>> x = sc.parallelize(range(0,5))
+        >>> y = sc.parallelize(range(1000, 1005))
+        >>> x.zip(y).collect()
+        [(0, 1000), (1, 1001), (2, 1002), (3, 1003), (4, 1004)]
+        """
+        from minibig.zipped import ZippedRDD
+        return ZippedRDD(self, other)
+
+    def zipWithIndex(self) -> "RDD":
+        """Pairs (record, index), indices following partition order then record order.
+
+        Runs a job to count each partition's records (unless there is one
+        partition), as PySpark does.
+
+        >>> sc.parallelize(["a", "b", "c", "d"], 3).zipWithIndex().collect()
+        [('a', 0), ('b', 1), ('c', 2), ('d', 3)]
+        """
+        starts = [0]
+        if self.getNumPartitions() > 1:
+            counts = self.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
+            for count in counts[:-1]:
+                starts.append(starts[-1] + count)
+        return self.mapPartitionsWithIndex(
+            lambda split, it: ((x, i) for i, x in enumerate(it, starts[split])))
+
+    def zipWithUniqueId(self) -> "RDD":
+        """Pairs (record, id): the k-th record of partition i gets k * n + i (n partitions).
+
+        Ids are unique but not consecutive; no job runs.
+
+        >>> sc.parallelize(["a", "b", "c", "d", "e"], 3).zipWithUniqueId().collect()
+        [('a', 0), ('b', 1), ('c', 4), ('d', 2), ('e', 5)]
+        """
+        n = self.getNumPartitions()
+        return self.mapPartitionsWithIndex(
+            lambda split, it: ((x, k * n + split) for k, x in enumerate(it)))
 
     def sortBy(self, keyfunc: Callable, ascending: bool = True, numPartitions: int | None = None) -> "RDD":
         """Sort by keyfunc(record), range-partitioned so partitions stay in order.
@@ -251,285 +403,6 @@ class RDD(PairRDDFunctions, PersistenceMixin):
         [('1', 3), ('2', 5), ('a', 1), ('b', 2), ('d', 4)]
         """
         return self.keyBy(keyfunc).sortByKey(ascending, numPartitions).values()
-
-    def sample(self, withReplacement: bool, fraction: float, seed: int | None = None) -> "RDD":
-        """A random sample: Bernoulli, or Poisson with replacement; reproducible with a seed.
-
-        >>> rdd = sc.parallelize(range(100), 4)
-        >>> 6 <= rdd.sample(False, 0.1, 81).count() <= 14
-        True
-        """
-        if fraction < 0:
-            raise ValueError("Fraction must be nonnegative")
-        seed = random.randrange(1 << 32) if seed is None else seed
-
-        def pick(split, it):
-            rng = random.Random(seed ^ split)
-            if withReplacement:
-                import numpy
-                counts = numpy.random.default_rng(rng.randrange(1 << 32))
-                for record in it:
-                    for _ in range(int(counts.poisson(fraction))):
-                        yield record
-            else:
-                for record in it:
-                    if rng.random() < fraction:
-                        yield record
-        return self.mapPartitionsWithIndex(pick, True)
-
-    # -- actions ----------------------------------------------------------------
-    def _run(self, func: Callable, partitions=None) -> list:
-        return self.ctx._run_job(self, func, partitions)
-
-    def collect(self) -> list:
-        """All records, in partition order.
-
-        >>> sc.parallelize([1, 2, 3], 2).collect()
-        [1, 2, 3]
-        """
-        return list(itertools.chain.from_iterable(self._run(list)))
-
-    def count(self) -> int:
-        """Number of records.
-
-        >>> sc.parallelize([2, 3, 4]).count()
-        3
-        """
-        return sum(self._run(lambda it: sum(1 for _ in it)))
-
-    def take(self, num: int) -> list:
-        """The first num records, scanning as few partitions as it can.
-
-        >>> sc.parallelize([2, 3, 4, 5, 6]).take(2)
-        [2, 3]
-        >>> sc.parallelize(range(100), 100).filter(lambda x: x > 90).take(3)
-        [91, 92, 93]
-        """
-        taken: list = []
-        total, scanned = self.getNumPartitions(), 0
-        while len(taken) < num and scanned < total:
-            batch = 1 if scanned == 0 else min(total - scanned, max(1, scanned * 4 if not taken
-                                                                        else scanned * 2))
-            wanted = num - len(taken)
-            parts = list(range(scanned, min(total, scanned + batch)))
-            for chunk in self._run(lambda it: list(itertools.islice(it, wanted)), parts):
-                taken.extend(chunk)
-            scanned += len(parts)
-        return taken[:num]
-
-    def first(self):
-        """The first record.
-
-        >>> sc.parallelize([2, 3, 4]).first()
-        2
-        """
-        found = self.take(1)
-        if not found:
-            raise ValueError("RDD is empty")
-        return found[0]
-
-    def isEmpty(self) -> bool:
-        """True if the dataset has no record.
-
-        >>> sc.parallelize([]).isEmpty()
-        True
-        """
-        return self.getNumPartitions() == 0 or len(self.take(1)) == 0
-
-    def reduce(self, f: Callable):
-        """Combine all records with an associative, commutative f.
-
-        >>> from operator import add
-        >>> sc.parallelize([1, 2, 3, 4, 5]).reduce(add)
-        15
-        """
-        empty = object()
-
-        def part(it):
-            acc = empty
-            for x in it:
-                acc = x if acc is empty else f(acc, x)
-            return [] if acc is empty else [acc]
-        values = list(itertools.chain.from_iterable(self._run(part)))
-        if not values:
-            raise ValueError("Can not reduce() empty RDD")
-        acc = values[0]
-        for x in values[1:]:
-            acc = f(acc, x)
-        return acc
-
-    def fold(self, zeroValue, op: Callable):
-        """Fold each partition from zeroValue, then the partial results.
-
-        >>> from operator import add
-        >>> sc.parallelize([1, 2, 3, 4, 5]).fold(0, add)
-        15
-        """
-        def part(it):
-            acc = zeroValue
-            for x in it:
-                acc = op(acc, x)
-            return acc
-        acc = zeroValue
-        for value in self._run(part):
-            acc = op(acc, value)
-        return acc
-
-    def aggregate(self, zeroValue, seqOp: Callable, combOp: Callable):
-        """Aggregate each partition with seqOp, then combine with combOp.
-
-        >>> seqOp = (lambda x, y: (x[0] + y, x[1] + 1))
-        >>> combOp = (lambda x, y: (x[0] + y[0], x[1] + y[1]))
-        >>> sc.parallelize([1, 2, 3, 4]).aggregate((0, 0), seqOp, combOp)
-        (10, 4)
-        """
-        def part(it):
-            acc = zeroValue
-            for x in it:
-                acc = seqOp(acc, x)
-            return acc
-        acc = zeroValue
-        for value in self._run(part):
-            acc = combOp(acc, value)
-        return acc
-
-    def sum(self):
-        """Sum of the records.
-
-        >>> sc.parallelize([1.0, 2.0, 3.0]).sum()
-        6.0
-        """
-        return self.fold(0, operator.add)
-
-    def max(self, key: Callable | None = None):
-        """Largest record.
-
-        >>> sc.parallelize([1.0, 5.0, 43.0, 10.0]).max()
-        43.0
-        """
-        return self.reduce(lambda a, b: max(a, b, key=key) if key else max(a, b))
-
-    def min(self, key: Callable | None = None):
-        """Smallest record.
-
-        >>> sc.parallelize([2.0, 5.0, 43.0, 10.0]).min()
-        2.0
-        """
-        return self.reduce(lambda a, b: min(a, b, key=key) if key else min(a, b))
-
-    def stats(self) -> StatCounter:
-        """Count, mean, variance, max and min in one pass.
-
-        >>> sc.parallelize([1, 2, 3]).stats()
-        (count: 3, mean: 2.0, stdev: 0.816496580927726, max: 3.0, min: 1.0)
-        """
-        return self.mapPartitions(lambda it: [StatCounter(it)]).reduce(StatCounter.mergeStats)
-
-    def mean(self) -> float:
-        """Arithmetic mean.
-
-        >>> sc.parallelize([1, 2, 3]).mean()
-        2.0
-        """
-        return self.stats().mean()
-
-    def variance(self) -> float:
-        """Population variance.
-
-        >>> sc.parallelize([1, 2, 3]).variance()
-        0.6666666666666666
-        """
-        return self.stats().variance()
-
-    def stdev(self) -> float:
-        """Population standard deviation.
-
-        >>> sc.parallelize([1, 2, 3]).stdev()
-        0.816496580927726
-        """
-        return self.stats().stdev()
-
-    def sampleVariance(self) -> float:
-        """Variance with N - 1 in the denominator.
-
-        >>> sc.parallelize([1, 2, 3]).sampleVariance()
-        1.0
-        """
-        return self.stats().sampleVariance()
-
-    def sampleStdev(self) -> float:
-        """Standard deviation with N - 1 in the denominator.
-
-        >>> sc.parallelize([1, 2, 3]).sampleStdev()
-        1.0
-        """
-        return self.stats().sampleStdev()
-
-    def countByValue(self) -> dict:
-        """How many times each record occurs.
-
-        >>> sorted(sc.parallelize([1, 2, 1, 2, 2], 2).countByValue().items())
-        [(1, 2), (2, 3)]
-        """
-        from collections import Counter, defaultdict
-        total: dict = defaultdict(int)
-        for counts in self._run(lambda it: Counter(it)):
-            for k, v in counts.items():
-                total[k] += v
-        return total
-
-    def top(self, num: int, key: Callable | None = None) -> list:
-        """The num largest records, largest first.
-
-        >>> sc.parallelize([10, 4, 2, 12, 3]).top(1)
-        [12]
-        >>> sc.parallelize([2, 3, 4, 5, 6], 2).top(2)
-        [6, 5]
-        """
-        parts = self._run(lambda it: heapq.nlargest(num, it, key=key))
-        return heapq.nlargest(num, itertools.chain.from_iterable(parts), key=key)
-
-    def takeOrdered(self, num: int, key: Callable | None = None) -> list:
-        """The num smallest records, smallest first.
-
-        >>> sc.parallelize([10, 1, 2, 9, 3, 4, 5, 6, 7]).takeOrdered(6)
-        [1, 2, 3, 4, 5, 6]
-        >>> sc.parallelize([10, 1, 2, 9, 3, 4, 5, 6, 7], 2).takeOrdered(6, key=lambda x: -x)
-        [10, 9, 7, 6, 5, 4]
-        """
-        parts = self._run(lambda it: heapq.nsmallest(num, it, key=key))
-        return heapq.nsmallest(num, itertools.chain.from_iterable(parts), key=key)
-
-    def foreach(self, f: Callable) -> None:
-        """Apply f to every record, on the workers.
-
-        >>> def f(x): print(x)
-        >>> sc.parallelize([1, 2, 3, 4, 5]).foreach(f)
-        """
-        def part(it):
-            for x in it:
-                f(x)
-            return None
-        self._run(part)
-
-    def foreachPartition(self, f: Callable) -> None:
-        """Apply f to each partition's iterator, on the workers.
-
-        >>> def f(iterator):
-        ...     for x in iterator:
-        ...          print(x)
-        >>> sc.parallelize([1, 2, 3, 4, 5]).foreachPartition(f)
-        """
-        self._run(lambda it: f(it) and None)
-
-    def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
-        """Write str(record) lines into part-NNNNN files under the folder `path`.
-
-        Files are written under temporary names and renamed when their task
-        commits; `_SUCCESS` marks a complete output. An existing folder is refused.
-        """
-        from minibig.io.output import save_as_text_file
-        save_as_text_file(self, path, compressionCodecClass)
 
 
 class ParallelCollectionRDD(RDD):

@@ -57,19 +57,24 @@ class StatCounter:
         return clone
 
     def count(self) -> int:
+        """How many values were merged."""
         return self.n
 
     def mean(self) -> float:
+        """Their mean (0.0 when there is none, as in PySpark)."""
         return self.mu
 
     def sum(self) -> float:
+        """Their sum."""
         return self.n * self.mu
 
-    def min(self):
-        return self.minValue
+    def min(self) -> float:
+        """The smallest value, as a float (inf when there is none)."""
+        return float(self.minValue)
 
-    def max(self):
-        return self.maxValue
+    def max(self) -> float:
+        """The largest value, as a float (-inf when there is none)."""
+        return float(self.maxValue)
 
     def variance(self) -> float:
         """Population variance (divides by N)."""
@@ -80,12 +85,15 @@ class StatCounter:
         return self.m2 / (self.n - 1) if self.n > 1 else float("nan")
 
     def stdev(self) -> float:
+        """Population standard deviation."""
         return math.sqrt(self.variance())
 
     def sampleStdev(self) -> float:
+        """Sample standard deviation."""
         return math.sqrt(self.sampleVariance())
 
     def asDict(self, sample: bool = False) -> dict:
+        """count, mean, sum, min, max, stdev and variance (sample ones if `sample`)."""
         return {"count": self.count(), "mean": self.mean(), "sum": self.sum(),
                 "min": self.min(), "max": self.max(),
                 "stdev": self.sampleStdev() if sample else self.stdev(),
@@ -93,4 +101,4 @@ class StatCounter:
 
     def __repr__(self) -> str:
         return (f"(count: {self.count()}, mean: {self.mean()}, stdev: {self.stdev()}, "
-                f"max: {float(self.max())}, min: {float(self.min())})")
+                f"max: {self.max()}, min: {self.min()})")

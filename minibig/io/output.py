@@ -70,8 +70,15 @@ def save_partitions(rdd, path: str, suffix: str, to_bytes) -> None:
         raise
 
 
+def _text_line(record) -> bytes:
+    # As PySpark: bytes are written as they are, anything else as str(record) in UTF-8.
+    if isinstance(record, (bytes, bytearray)):
+        return bytes(record) + b"\n"
+    return f"{record}\n".encode("utf-8", "surrogateescape")
+
+
 def _text_lines(records, out) -> None:
-    out.writelines(f"{r}\n".encode("utf-8", "surrogateescape") for r in records)
+    out.writelines(map(_text_line, records))
 
 
 def save_as_text_file(rdd, path: str, codec: str | None = None) -> None:

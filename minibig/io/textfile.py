@@ -1,12 +1,14 @@
-"""textFile: files cut into byte-range splits at line boundaries.
+"""textFile and wholeTextFiles: files cut into byte-range splits at line boundaries.
 
+A line ends at "\n", "\r\n" or a lone "\r", as in Hadoop's LineReader (and
+Python's universal newlines), and the terminator is not part of the record.
 A split [start, end) of a plain file owns every line whose first byte lies
-in it: a split that does not start at 0 skips the rest of the line it starts
-in (the previous split reads it to its end), and the last line of a split may
-run past `end`. Lines end at "\n", and a "\r" before it is stripped, as
-Hadoop's LineRecordReader does for "\r\n". Compressed files (.gz, .bz2, .xz) cannot be
-cut and become one split each. Split size follows Hadoop's rule:
-max(1, min(total / minPartitions, block size)).
+in it: a split that does not start at 0 first skips to the end of the line
+holding byte start - 1 (the previous split reads that line to its end), and
+the last line a split owns may run past `end`. So every line is read by
+exactly one split, whatever the split size, even one byte. Compressed files
+(.gz, .bz2, .xz) cannot be cut and become one split each. Split size follows
+Hadoop's rule: max(1, min(total / minPartitions, block size)).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import gzip
 import io
 import lzma
 import os
+import re
 
 from minibig.errors import InputPathError
 from minibig.rdd import RDD
@@ -67,58 +70,141 @@ def plan_splits(files: list[str], min_partitions: int, block_size: int) -> list[
     return splits
 
 
-def _decode_lines(data: bytes):
-    text = data.decode("utf-8", "replace")
-    lines = text.split("\n")
-    if "\r" in text:
-        lines = [l[:-1] if l.endswith("\r") else l for l in lines]
+_TERMINATOR = re.compile(rb"\r\n|\r|\n")
+_SPLIT_TEXT = re.compile("\r\n|\r|\n")
+SKIP_CHUNK = 64 << 10
+
+
+def _lines_of(block: bytes, use_unicode: bool) -> list:
+    """The lines of a block that ends at a terminator (or at the end of the file)."""
+    if use_unicode:
+        # Terminators are ASCII, so a block cut after one never splits a UTF-8 sequence.
+        text = block.decode("utf-8", "replace")
+        lines = text.split("\n") if "\r" not in text else _SPLIT_TEXT.split(text)
+    else:
+        lines = block.split(b"\n") if b"\r" not in block else _TERMINATOR.split(block)
+    if block.endswith((b"\n", b"\r")):
+        lines.pop()                       # the empty string after the final terminator
     return lines
 
 
-def read_split(path: str, start: int, end: int | None):
+def _first_line_start(f, start: int) -> int:
+    """Offset of the first line that begins at or after `start` (the file's size if none)."""
+    if start == 0:
+        return 0
+    pos = start - 1
+    f.seek(pos)
+    while True:
+        buf = f.read(SKIP_CHUNK)
+        if not buf:
+            return pos
+        match = _TERMINATOR.search(buf)
+        if match is not None:
+            after = pos + match.end()
+            if match.group() == b"\r" and match.end() == len(buf) and f.read(1) == b"\n":
+                after += 1                # a "\r\n" cut by the read
+            return after
+        pos += len(buf)
+
+
+def _complete_length(data: bytes) -> int:
+    """Length of the prefix of `data` made of whole lines (a final "\r" may still get its "\n")."""
+    last = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1))
+    return last + 1
+
+
+def read_split(path: str, start: int, end: int | None, use_unicode: bool = True):
     """The lines of one split, without their line terminators."""
     if end is None:
-        opener = _OPENERS[os.path.splitext(path)[1]]
-        with io.TextIOWrapper(opener(path, "rb"), encoding="utf-8", errors="replace",
-                              newline=None) as f:
-            for line in f:
-                yield line[:-1] if line.endswith("\n") else line
+        yield from _read_compressed(path, use_unicode)
         return
     with open(path, "rb") as f:
-        pos = start
-        if start > 0:
-            f.seek(start - 1)
-            pos = start - 1 + len(f.readline())
-        f.seek(pos)
-        carry = b""
-        while pos < end:
-            chunk = f.read(min(CHUNK, end - pos))
+        base = _first_line_start(f, start)     # file offset of data[0]
+        if base >= end:
+            return
+        f.seek(base)
+        data = b""
+        while True:
+            to_end = end - base - len(data)
+            chunk = f.read(min(CHUNK, to_end) if to_end > 0 else SKIP_CHUNK)
+            data += chunk
+            whole = len(data) if not chunk else _complete_length(data)
+            owned = end - base                 # lines starting before data[owned] are ours
+            if owned <= whole:
+                # The line holding byte owned - 1 is the split's last one.
+                match = _TERMINATOR.search(data, owned - 1)
+                yield from _lines_of(data[:match.end() if match else len(data)], use_unicode)
+                return
+            if whole:
+                yield from _lines_of(data[:whole], use_unicode)
+                data, base = data[whole:], base + whole
             if not chunk:
-                break
-            pos += len(chunk)
-            if pos >= end and not chunk.endswith(b"\n"):
-                chunk += f.readline()          # finish the line that crosses `end`
-            data = carry + chunk
-            cut = data.rfind(b"\n") + 1
-            if pos >= end:
-                cut = len(data)
-            carry = data[cut:]
-            if cut:
-                lines = _decode_lines(data[:cut])
-                if data[cut - 1:cut] == b"\n":
-                    lines.pop()                # the empty string after the final "\n"
-                yield from lines
-        if carry:
-            yield from _decode_lines(carry)
+                return
+
+
+def _read_compressed(path: str, use_unicode: bool):
+    opener = _OPENERS[os.path.splitext(path)[1]]
+    with io.TextIOWrapper(opener(path, "rb"), encoding="utf-8", errors="replace",
+                          newline=None) as f:
+        for line in f:
+            line = line[:-1] if line.endswith("\n") else line
+            yield line if use_unicode else line.encode("utf-8")
 
 
 class TextFileRDD(RDD):
     """One record per line of the input files."""
 
-    def __init__(self, ctx, splits: list[tuple], path: str):
+    def __init__(self, ctx, splits: list[tuple], path: str, use_unicode: bool = True):
         super().__init__(ctx, [], len(splits))
         self.splits = splits
+        self.use_unicode = use_unicode
         self._name = path
 
     def compute(self, split: int, task):
-        return read_split(*self.splits[split])
+        path, start, end = self.splits[split]
+        return read_split(path, start, end, self.use_unicode)
+
+
+def plan_whole_files(files: list[str], min_partitions: int) -> list[list[str]]:
+    """Neighbouring files packed into groups of about total / minPartitions bytes."""
+    sizes = [os.path.getsize(f) for f in files]
+    target = max(1, -(-sum(sizes) // max(1, min_partitions)))
+    groups: list[list[str]] = []
+    filled = 0
+    for f, size in zip(files, sizes):
+        if not groups or (filled + size > target and groups[-1]):
+            groups.append([])
+            filled = 0
+        groups[-1].append(f)
+        filled += size
+    return groups
+
+
+def read_whole(path: str) -> bytes:
+    """A file's bytes, decompressed if its name says it is compressed."""
+    opener = _OPENERS.get(os.path.splitext(path)[1], open)
+    with opener(path, "rb") as f:
+        return f.read()
+
+
+class WholeTextFileRDD(RDD):
+    """One (path, content) record per file, as Spark's wholeTextFiles.
+
+    Paths read "file:/absolute/path", as Spark writes local paths. A
+    partition reads a group of whole files; a file is never cut.
+    """
+
+    def __init__(self, ctx, groups: list[list[str]], path: str, use_unicode: bool = True):
+        super().__init__(ctx, [], len(groups))
+        self.groups = groups
+        self.use_unicode = use_unicode
+        self._name = path
+
+    def compute(self, split: int, task):
+        for path in self.groups[split]:
+            name = "file:" + os.path.abspath(path)
+            data = read_whole(path)
+            if self.use_unicode:
+                yield name, data.decode("utf-8", "replace")
+            else:
+                yield name.encode("utf-8"), data

@@ -1,0 +1,83 @@
+"""CoGroupedRDD: the values of each key in several datasets, side by side.
+
+The base of cogroup, groupWith, join and its outer variants, subtractByKey
+and intersection. For each parent the dependency is chosen by partitioning:
+
+* a parent already partitioned by the target partitioner has each key's
+  pairs in partition i already, so partition i reads the parent's partition i
+  through a `OneToOneDependency`: a narrow dependency, pipelined in the same
+  task, no shuffle;
+* any other parent is shuffled by the target partitioner (a
+  `ShuffleDependency` without map-side combine: every value is kept).
+
+So a join of two datasets co-partitioned by one partitioner (for instance
+both from `partitionBy(n)`, or a reduceByKey and a mapValues of it) runs
+without a shuffle, and its result keeps the partitioner. The DAG scheduler
+handles a dataset whose dependencies mix both kinds: it waits for the
+shuffles and pipelines the narrow parents.
+
+A parent given twice (`rdd.cogroup(rdd)`) is read, or shuffled, once.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from minibig.dependency import OneToOneDependency, Partitioner, ShuffleDependency
+from minibig.pairs import ResultIterable
+from minibig.rdd import RDD
+from minibig.shuffle.hashing import portable_hash
+from minibig.shuffle.reader import read_batches
+
+
+def cogroup_partitioner(rdds: list, numPartitions: int | None) -> Partitioner:
+    """The partitioner of a cogroup of `rdds`, following PySpark's defaults.
+
+    Without numPartitions: the parents' common partitioner when they all have
+    the same one, otherwise hashing into as many partitions as the parents
+    have in all (PySpark cogroups the union of the parents, whose partition
+    count is that sum).
+    """
+    if numPartitions is None:
+        first = rdds[0].partitioner
+        if first is not None and all(r.partitioner == first for r in rdds):
+            return first
+        numPartitions = sum(r.getNumPartitions() for r in rdds)
+    return Partitioner(int(numPartitions), portable_hash)
+
+
+class CoGroupedRDD(RDD):
+    """(key, (values in rdds[0], values in rdds[1], ...)) for every key in any of rdds."""
+
+    def __init__(self, rdds: list, partitioner: Partitioner):
+        deps, sides = [], []
+        by_parent: dict = {}
+        for rdd in rdds:
+            if rdd.id not in by_parent:
+                by_parent[rdd.id] = len(deps)
+                if rdd.partitioner == partitioner:
+                    deps.append(OneToOneDependency(rdd))
+                else:
+                    deps.append(ShuffleDependency(rdd, partitioner))
+            sides.append(by_parent[rdd.id])
+        super().__init__(rdds[0].ctx, deps, partitioner.numPartitions, partitioner)
+        # sides[s] is the dependency that feeds side s of every group.
+        self.sides = sides
+
+    def _records(self, dep, split: int, task):
+        if isinstance(dep, ShuffleDependency):
+            return itertools.chain.from_iterable(read_batches(task.fetch_shuffle(dep, split)))
+        return dep.rdd.iterator(split, task)
+
+    def compute(self, split: int, task):
+        width = len(self.sides)
+        groups: dict = {}
+        for index, dep in enumerate(self.deps):
+            targets = [side for side, d in enumerate(self.sides) if d == index]
+            for key, value in self._records(dep, split, task):
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = tuple(ResultIterable() for _ in range(width))
+                for side in targets:
+                    group[side].append(value)
+        return iter(groups.items())
