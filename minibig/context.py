@@ -116,6 +116,16 @@ class Context:
         """Default minimum number of partitions of textFile: min(defaultParallelism, 2)."""
         return min(self.defaultParallelism, 2)
 
+    @property
+    def lastJob(self):
+        """Summary of the last action: stages, tasks, seconds, tasks per locality level.
+
+        >>> _ = sc.parallelize(range(4), 2).count()
+        >>> sc.lastJob.tasks, sc.lastJob.stages
+        (2, 1)
+        """
+        return self._dag.last_job
+
     # -- creating datasets ------------------------------------------------------
     def parallelize(self, c, numSlices: int | None = None):
         """Distribute a local collection into numSlices partitions.

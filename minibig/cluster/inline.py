@@ -61,7 +61,8 @@ class InlineBackend:
             raise
         return P.Message(P.TASK_RESULT, {
             "stage_id": header["stage_id"], "taskset": f"{self.driver_id}/{header['taskset']}",
-            "partition": partition, "attempt": 0, "worker": "inline", **fields}, [data])
+            "partition": partition, "attempt": 0, "worker": "inline", "locality": "PROCESS_LOCAL",
+            **fields}, [data])
 
     def cancel_job(self, job_id: int) -> None:
         self.queue.clear()

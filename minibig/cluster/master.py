@@ -399,7 +399,7 @@ class Master:
             "url": self.url, "uptime": round(time.time() - self.started, 1),
             "workers": [{"id": w.worker_id, "host": w.host, "pid": w.pid, "slots": w.slots,
                          "running": len(w.running), "tasks_done": w.tasks_done,
-                         "code_sent": w.code_sent,
+                         "code_sent": w.code_sent, "block_addr": w.block_addr,
                          "last_heartbeat": round(now - w.last_seen, 2)}
                         for w in self.workers.values()],
             "drivers": [{"id": d.driver_id, "app": d.app_name,

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import itertools
 import pickle
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import cloudpickle
@@ -41,6 +43,27 @@ from minibig.serialization import dumps_stage
 from minibig.task import RESULT, SHUFFLE_MAP, StageCode, block_key
 
 MAX_STAGE_RESUBMITS = 8
+
+
+@dataclass
+class JobSummary:
+    """What one action cost: stages, tasks, time, and where tasks ran."""
+
+    job_id: int
+    description: str
+    stages: int = 0
+    tasks: int = 0
+    seconds: float = 0.0
+    locality: Counter = field(default_factory=Counter)
+
+    def share(self, level: str) -> float:
+        """Fraction of the job's tasks that ran at locality `level`."""
+        return self.locality[level] / self.tasks if self.tasks else 0.0
+
+    def __str__(self) -> str:
+        levels = ", ".join(f"{k} {v}" for k, v in sorted(self.locality.items()))
+        return (f"job {self.job_id} ({self.description}): {self.stages} stages, {self.tasks} tasks "
+                f"in {self.seconds:.3f}s; locality: {levels or '-'}")
 
 
 @dataclass(eq=False)
@@ -125,6 +148,7 @@ class DAGScheduler:
         self.job_ids = itertools.count()
         self.shuffle_stages: dict[int, Stage] = {}
         self.available: dict[str, set] = {}
+        self.last_job: JobSummary | None = None
 
     # -- building stages ----------------------------------------------------
     def map_stage(self, dep) -> Stage:
@@ -149,12 +173,15 @@ class DAGScheduler:
         final = Stage(next(self.stage_ids), RESULT, rdd, len(partitions), parents, func=func,
                       partitions=list(partitions))
         job = _Job(self, job_id, final, description)
+        started = time.perf_counter()
         try:
             return job.run()
         except BaseException:
             self.backend.cancel_job(job_id)
             raise
         finally:
+            job.summary.seconds = time.perf_counter() - started
+            self.last_job = job.summary
             self.progress.finish()
 
 
@@ -166,6 +193,7 @@ class _Job:
         self.job_id = job_id
         self.final = final
         self.description = description
+        self.summary = JobSummary(job_id, description)
         self.results: dict[int, object] = {}
         self.result_bytes = 0
         self.active: dict[int, Stage] = {}
@@ -224,6 +252,7 @@ class _Job:
                           "fetch_timeout": dag.conf.fetch_timeout},
         }
         self.active[stage.id] = stage
+        self.summary.stages += 1
         dag.progress.stage_started(stage, len(splits))
         dag.backend.submit_stage(header, stage.code, payloads)
 
@@ -245,6 +274,8 @@ class _Job:
         if stage is None or h.get("taskset") not in (None, f"{self.dag.backend.driver_id}/{stage.key}"):
             return                                   # from an earlier attempt or job
         if msg.kind == P.TASK_RESULT:
+            self.summary.tasks += 1
+            self.summary.locality[h.get("locality") or "ANY"] += 1
             self.task_succeeded(stage, int(h["partition"]), msg.blobs[0])
         elif msg.kind == P.STAGE_FAILED:
             raise_task_failure(stage, h, msg.blobs[0])

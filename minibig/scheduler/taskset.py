@@ -136,7 +136,7 @@ class TaskSet:
                 self.level += 1
             elif now - self.last_launch >= wait:
                 self.level += 1
-                self.last_launch = now
+                self.last_launch += wait     # a long wait may relax several levels at once
             else:
                 break
         return self.level
@@ -212,9 +212,10 @@ class TaskSet:
             elapsed = now - attempt.started
             if attempt.progress and attempt.progress > 0:
                 left = elapsed * (1 - attempt.progress) / attempt.progress
-            else:
-                left = elapsed
-            if elapsed + left > threshold and elapsed > policy.speculation_min_seconds:
+                total = elapsed + left
+            else:                          # no progress reported: Spark's rule, elapsed time
+                left = total = elapsed
+            if total > threshold and elapsed > policy.speculation_min_seconds:
                 candidates.append((left, partition))
         return [p for _, p in sorted(candidates, reverse=True)[:room]]
 

@@ -1,0 +1,46 @@
+"""Building blocks for fault-injection tests: tasks that announce themselves
+and wait for the test's go-ahead, so a test kills or stops a worker at an
+exact moment without sleeping."""
+
+from __future__ import annotations
+
+import os
+import time
+
+
+def announce_and_wait(folder: str, tag: str, release: str | None = None, limit: float = 120.0) -> int:
+    """Inside a task: write `<tag>-<pid>-<n>` into `folder`, then wait for `release` to exist."""
+    pid = os.getpid()
+    name = os.path.join(folder, f"{tag}-{pid}-{time.monotonic_ns()}")
+    with open(name + ".tmp", "w") as f:
+        f.write(str(pid))
+    os.replace(name + ".tmp", name)
+    deadline = time.monotonic() + limit
+    while release and not os.path.exists(release):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{release} never appeared")
+        time.sleep(0.005)
+    return pid
+
+
+def wait_for_marker(folder: str, tag: str, timeout: float = 120.0, count: int = 1) -> list[int]:
+    """In the test: pids of the first `count` tasks that announced `tag`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [int(n.split("-")[1]) for n in sorted(os.listdir(folder))
+                if n.startswith(tag + "-") and not n.endswith(".tmp")]
+        if len(pids) >= count:
+            return pids
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no task announced {tag!r} within {timeout}s")
+        time.sleep(0.01)
+
+
+def markers(folder: str, tag: str) -> list[str]:
+    """Every marker written for `tag`."""
+    return [n for n in os.listdir(folder) if n.startswith(tag + "-") and not n.endswith(".tmp")]
+
+
+def touch(path: str) -> None:
+    with open(path, "w"):
+        pass

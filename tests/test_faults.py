@@ -1,0 +1,155 @@
+"""Fault injection on real processes: a killed or stopped worker costs time,
+never the answer.
+
+Tasks announce themselves with marker files and wait for the test's
+go-ahead (tests/faults.py), so each test kills a worker at an exact moment
+without sleeping. Each cluster here is its own, with a short heartbeat timeout.
+"""
+
+import collections
+import operator
+import os
+import signal
+import threading
+
+import cloudpickle
+import pytest
+
+import faults
+from minibig import Context
+from support import cleanup  # noqa: F401  (keeps the helpers importable together)
+
+cloudpickle.register_pickle_by_value(faults)
+
+PAIRS = [(i % 13, i) for i in range(2600)]
+EXPECTED = {k: sum(v for kk, v in PAIRS if kk == k) for k in range(13)}
+
+
+def run_in_thread(fn):
+    """Start fn() on a thread; return a function that joins it and returns its result."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+
+    def join(timeout=240):
+        thread.join(timeout)
+        assert not thread.is_alive(), "the job did not finish"
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+    return join
+
+
+@pytest.fixture
+def cluster():
+    ctx = Context(workers=3, worker_timeout=3.0, fetch_timeout=3.0, appName="faults")
+    yield ctx
+    ctx.stop()
+
+
+def worker_pids(ctx):
+    return [p.pid for p in ctx._cluster.workers]
+
+
+def test_worker_killed_during_a_map_stage(cluster, tmp_path):
+    release = str(tmp_path / "go")
+
+    def mapper(kv):
+        faults.announce_and_wait(str(tmp_path), "map", release)
+        return kv
+    rdd = cluster.parallelize(PAIRS, 12).map(mapper).reduceByKey(operator.add)
+    join = run_in_thread(lambda: dict(rdd.collect()))
+    victim = faults.wait_for_marker(str(tmp_path), "map")[0]
+    os.kill(victim, signal.SIGKILL)
+    faults.touch(release)
+    assert join() == EXPECTED
+
+
+def test_worker_killed_during_a_reduce_stage(cluster, tmp_path):
+    release = str(tmp_path / "go")
+
+    def after_shuffle(kv):
+        faults.announce_and_wait(str(tmp_path), "reduce", release)
+        return kv
+    rdd = cluster.parallelize(PAIRS, 6).reduceByKey(operator.add, 6).map(after_shuffle)
+    join = run_in_thread(lambda: dict(rdd.collect()))
+    victim = faults.wait_for_marker(str(tmp_path), "reduce")[0]
+    os.kill(victim, signal.SIGKILL)
+    faults.touch(release)
+    assert join() == EXPECTED
+
+
+def test_lost_map_outputs_are_recomputed_for_the_lost_partitions_only(tmp_path):
+    with Context(workers=3, worker_timeout=3.0, fetch_timeout=3.0,
+                 shuffle_local_read=False) as ctx:
+        def tagged(split, records):
+            faults.announce_and_wait(str(tmp_path), f"p{split}")
+            return records
+        summed = ctx.parallelize(PAIRS, 6).mapPartitionsWithIndex(tagged).reduceByKey(operator.add, 4)
+        assert dict(summed.collect()) == EXPECTED
+        runs = collections.Counter(n.split("-")[0] for n in os.listdir(tmp_path))
+        pid_of = {}
+        for name in os.listdir(tmp_path):
+            tag, pid = name.split("-")[:2]
+            pid_of[tag] = int(pid)
+        victim = pid_of["p0"]
+        lost = {tag for tag, pid in pid_of.items() if pid == victim}
+        os.kill(victim, signal.SIGKILL)
+        before = collections.Counter(n.split("-")[0] for n in os.listdir(tmp_path))
+        assert dict(summed.collect()) == EXPECTED, "the reused shuffle lost outputs; answer must hold"
+        after = collections.Counter(n.split("-")[0] for n in os.listdir(tmp_path))
+        rerun = {tag for tag in after if after[tag] > before[tag]}
+        assert rerun == lost, "only the map partitions of the dead worker run again"
+        assert sum(runs.values()) == 6
+
+
+def test_a_task_failing_on_one_worker_only_succeeds_elsewhere(cluster):
+    bad = worker_pids(cluster)[0]
+
+    def picky(kv):
+        if os.getpid() == bad:
+            raise OSError("this worker's disk is broken")
+        return kv
+    got = dict(cluster.parallelize(PAIRS, 9).map(picky).reduceByKey(operator.add).collect())
+    assert got == EXPECTED
+
+
+def test_a_stopped_worker_is_worked_around_by_speculation(tmp_path):
+    with Context(workers=3, worker_timeout=600.0, appName="straggler") as ctx:
+        release = str(tmp_path / "go")
+
+        def slow_once(x):
+            if x == 0:
+                faults.announce_and_wait(str(tmp_path), "straggler", release)
+            return x * 2
+        join = run_in_thread(lambda: ctx.parallelize(range(24), 24).map(slow_once).sum())
+        straggler = faults.wait_for_marker(str(tmp_path), "straggler")[0]
+        os.kill(straggler, signal.SIGSTOP)
+        try:
+            faults.touch(release)      # the backup copy of task 0 may now finish
+            assert join() == sum(x * 2 for x in range(24))
+            assert ctx.defaultParallelism == 3
+        finally:
+            os.kill(straggler, signal.SIGCONT)
+
+
+def test_a_worker_joining_mid_job_gets_work(tmp_path):
+    with Context(workers=1, appName="late-joiner") as ctx:
+        release = str(tmp_path / "go")
+
+        def gated(x):
+            faults.announce_and_wait(str(tmp_path), "task", release)
+            return os.getpid()
+        join = run_in_thread(lambda: set(ctx.parallelize(range(12), 12).map(gated).collect()))
+        faults.wait_for_marker(str(tmp_path), "task")
+        late = ctx._cluster.add_worker()
+        faults.wait_for_marker(str(tmp_path), "task", count=2)
+        faults.touch(release)
+        pids = join()
+        assert late.pid in pids and len(pids) == 2
