@@ -47,8 +47,11 @@ class LocalCluster:
         self.conf = conf
         env = _child_env()
         common = ["--die-with-parent", "--worker-timeout", str(conf.worker_timeout)]
+        policy = ["--locality-wait", str(conf.locality_wait), "--scheduler", conf.scheduler_mode.upper()]
+        if not conf.speculation:
+            policy.append("--no-speculation")
         self.master = subprocess.Popen(
-            [sys.executable, "-m", "minibig.cluster.master", "--port", "0", *common],
+            [sys.executable, "-m", "minibig.cluster.master", "--port", "0", *common, *policy],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.workers = [self._start_worker(slots, env, common) for _ in range(workers)]
         self.url = self._read_master_url(conf.startup_timeout)
