@@ -113,8 +113,13 @@ def _complete_length(data: bytes) -> int:
     return last + 1
 
 
-def read_split(path: str, start: int, end: int | None, use_unicode: bool = True):
-    """The lines of one split, without their line terminators."""
+def read_split(path: str, start: int, end: int | None, use_unicode: bool = True,
+               on_progress=None):
+    """The lines of one split, without their line terminators.
+
+    `on_progress(fraction)`, if given, hears how much of the split has been
+    read after each chunk (the scheduler's speculation uses it).
+    """
     if end is None:
         yield from _read_compressed(path, use_unicode)
         return
@@ -128,6 +133,8 @@ def read_split(path: str, start: int, end: int | None, use_unicode: bool = True)
             to_end = end - base - len(data)
             chunk = f.read(min(CHUNK, to_end) if to_end > 0 else SKIP_CHUNK)
             data += chunk
+            if on_progress is not None:
+                on_progress(min(1.0, (base + len(data) - start) / max(1, end - start)))
             whole = len(data) if not chunk else _complete_length(data)
             owned = end - base                 # lines starting before data[owned] are ours
             if owned <= whole:
@@ -162,7 +169,8 @@ class TextFileRDD(RDD):
 
     def compute(self, split: int, task):
         path, start, end = self.splits[split]
-        return read_split(path, start, end, self.use_unicode)
+        return read_split(path, start, end, self.use_unicode,
+                          on_progress=lambda fraction: setattr(task, "progress", fraction))
 
 
 def plan_whole_files(files: list[str], min_partitions: int) -> list[list[str]]:
