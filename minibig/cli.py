@@ -134,8 +134,20 @@ def format_status(s: dict) -> str:
             lines.append(f"  job {job['id']}: {job['description']}")
     for st in s["stages"]:
         lines.append(f"  stage {st['key']} (job {st['job']}): {st['done']}/{st['tasks']} done, "
-                     f"{st['running']} running, {st['pending']} pending  {st['description']}")
+                     f"{st['running']} running, {st['pending']} pending  {st['description']}"
+                     f"  [{_levels(st['locality'])}]")
+    if s.get("finished_stages"):
+        lines.append("recently finished stages:")
+        for st in s["finished_stages"][-10:]:
+            lines.append(f"  {st['stage']} (job {st['job']}): {st['tasks']} tasks  "
+                         f"[{_levels(st['locality'])}]  {st['description']}")
+    if s.get("excluded"):
+        lines.append("excluded workers: " + ", ".join(s["excluded"]))
     return "\n".join(lines)
+
+
+def _levels(counts: dict) -> str:
+    return ", ".join(f"{level} {n}" for level, n in sorted(counts.items())) or "no task launched"
 
 
 def main(argv: list[str] | None = None) -> int:

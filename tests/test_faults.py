@@ -153,3 +153,33 @@ def test_a_worker_joining_mid_job_gets_work(tmp_path):
         faults.touch(release)
         pids = join()
         assert late.pid in pids and len(pids) == 2
+
+
+def test_speculation_and_retries_commit_each_partition_once(tmp_path):
+    """A backup attempt and its original both finish: one output file, one count."""
+    out = tmp_path / "out"
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with Context(workers=3, worker_timeout=600.0, appName="exactly-once") as ctx:
+        counted = ctx.accumulator(0)
+        release = str(tmp_path / "go")
+
+        def record(split, records):
+            records = list(records)
+            counted.add(len(records))
+            if split == 0:
+                faults.announce_and_wait(str(markers), "first", release)
+            return iter(records)
+        data = ctx.parallelize(range(240), 24).mapPartitionsWithIndex(record)
+        join = run_in_thread(lambda: data.saveAsTextFile(str(out)))
+        straggler = faults.wait_for_marker(str(markers), "first")[0]
+        os.kill(straggler, signal.SIGSTOP)
+        try:
+            faults.touch(release)
+            join()
+        finally:
+            os.kill(straggler, signal.SIGCONT)
+        lines = ctx.textFile(str(out)).collect()
+    assert sorted(map(int, lines)) == list(range(240)), "no record lost or written twice"
+    assert sorted(os.listdir(out)) == ["_SUCCESS"] + [f"part-{i:05d}" for i in range(24)]
+    assert counted.value == 240, "accumulator updates counted once per partition"
