@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import time
 import uuid
 
 from minibig.errors import OutputExistsError
@@ -53,9 +54,24 @@ def commit_job(path: str, names: list[str]) -> None:
     for name in names:
         final = name.rsplit(".", 1)[0]
         os.replace(os.path.join(temporary, name), os.path.join(path, final))
-    shutil.rmtree(temporary)
+    remove_tree(temporary)
     with open(os.path.join(path, "_SUCCESS"), "wb"):
         pass
+
+
+def remove_tree(path: str, attempts: int = 40) -> None:
+    """Remove a folder, again if a straggling attempt wrote into it meanwhile.
+
+    A speculative or cancelled task attempt may still be creating its file
+    while the folder is removed; the removal then fails on a non-empty
+    folder, and is retried. Once the folder is gone, a late attempt cannot
+    open its file (the folder is not re-created), so nothing is left behind.
+    """
+    for _ in range(attempts):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
+        time.sleep(0.05)
 
 
 def save_partitions(rdd, path: str, suffix: str, to_bytes) -> None:
@@ -66,7 +82,7 @@ def save_partitions(rdd, path: str, suffix: str, to_bytes) -> None:
             lambda split, it: [write_records(path, split, it, suffix, to_bytes)]).collect()
         commit_job(path, names)
     except BaseException:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
         raise
 
 
