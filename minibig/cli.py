@@ -27,6 +27,8 @@ commands:
   master                   start a master
   worker --master URL      start a worker and join a master
   status                   list a master's workers, jobs and stages
+  bench job.py [args]      speedup vs worker count (--workers 1,2,4 --repeat 3 --compare), with a plot
+  keygen FILE              make a cluster key, for masters and workers reachable from other hosts
 """
 
 
@@ -40,11 +42,14 @@ def submit(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="minibig submit", description="Run a job file on a cluster.")
     parser.add_argument("--master", help="URL of a running master (default: start an embedded cluster)")
     parser.add_argument("--workers", type=int, help="workers of the embedded cluster (default: cores)")
+    parser.add_argument("--key-file", help="the cluster's key file, for a keyed cluster")
     parser.add_argument("--py-files", default="",
                         help="comma-separated .py/.zip files or folders to ship besides the job's folder")
     parser.add_argument("job", help="the job file")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments given to the job")
     opts = parser.parse_args(argv)
+    from minibig.cluster.security import use_key_file
+    use_key_file(opts.key_file)
     job = os.path.abspath(opts.job)
     if not os.path.isfile(job):
         return _fail(f"job file not found: {opts.job}")
@@ -88,28 +93,39 @@ def _start_cluster(workers: int | None):
     return cluster
 
 
+def keygen(argv: list[str]) -> int:
+    """`minibig keygen FILE`: write a new cluster key (CurveZMQ key pair)."""
+    from minibig.cluster.security import generate_key_file
+    parser = argparse.ArgumentParser(prog="minibig keygen", description=keygen.__doc__)
+    parser.add_argument("file", help="where to write the key (owner-readable only)")
+    opts = parser.parse_args(argv)
+    generate_key_file(opts.file)
+    print(f"wrote cluster key {opts.file}: give it to the master, each worker and each driver "
+          "(--key-file or MINIBIG_KEY_FILE)", file=sys.stderr)
+    return 0
+
+
 def status(argv: list[str]) -> int:
     """`minibig status`: workers, jobs and stages of one or all local masters."""
-    import zmq
     from minibig.cluster import protocol as P
     from minibig.cluster.runtime import known_masters
+    from minibig.cluster.security import dealer, use_key_file
     parser = argparse.ArgumentParser(prog="minibig status", description="Show a cluster's state.")
     parser.add_argument("--master", help="master URL (default: $MINIBIG_MASTER, or every master "
                                          "running on this machine)")
     parser.add_argument("--json", action="store_true", help="print the raw JSON")
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--key-file", help="the cluster's key file, for a keyed cluster")
     opts = parser.parse_args(argv)
+    use_key_file(opts.key_file)
     urls = [opts.master or os.environ.get("MINIBIG_MASTER")] if (
         opts.master or os.environ.get("MINIBIG_MASTER")) else known_masters()
     if not urls:
         return _fail("no master is running on this machine (start one with `minibig master`, "
                      "or pass --master URL)")
-    ctx = zmq.Context.instance()
     code = 0
     for url in urls:
-        sock = ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(url)
+        sock = dealer(url)
         P.send(sock, P.STATUS)
         if not sock.poll(int(opts.timeout * 1000)):
             code = _fail(f"no minibig master answered at {url}")
@@ -168,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
             return worker_main(rest)
         if command == "status":
             return status(rest)
+        if command == "bench":
+            from minibig.benchmark import main as bench_main
+            return bench_main(rest)
+        if command == "keygen":
+            return keygen(rest)
     except UserError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

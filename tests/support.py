@@ -18,9 +18,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def env(**extra) -> dict:
-    """Environment for a child python: the repo importable, no cluster inherited."""
+    """Environment for a child python: the repo importable, no cluster or key inherited."""
     e = dict(os.environ)
     e.pop("MINIBIG_MASTER", None)
+    e.pop("MINIBIG_KEY_FILE", None)
     e["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, e.get("PYTHONPATH", "")]))
     e.update({k: str(v) for k, v in extra.items()})
     return e

@@ -13,9 +13,8 @@ import threading
 import time
 import uuid
 
-import zmq
-
 from minibig.cluster import protocol as P
+from minibig.cluster.security import dealer
 from minibig.errors import ClusterStartError, JobAbortedError, MasterUnreachableError
 
 
@@ -27,10 +26,7 @@ class ClusterBackend:
         self.conf = conf
         self.alive = alive or (lambda: True)
         self.driver_id = f"d{uuid.uuid4().hex[:10]}"
-        self.zctx = zmq.Context.instance()
-        self.sock = self.zctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 1000)
-        self.sock.connect(url)
+        self.sock = dealer(url, linger=1000)
         self.info = {"workers": 0, "slots": 0, "hosts": []}
         self.stopped = threading.Event()
         P.send(self.sock, P.HELLO, {"driver_id": self.driver_id, "app_name": app_name,
@@ -74,9 +70,7 @@ class ClusterBackend:
             self._receive(P.WELCOME, min(left, 0.5))
 
     def _heartbeat(self) -> None:
-        sock = self.zctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(self.url)
+        sock = dealer(self.url)
         try:
             while not self.stopped.wait(self.conf.heartbeat_interval):
                 P.send(sock, P.HEARTBEAT, {"driver_id": self.driver_id})

@@ -87,11 +87,9 @@ class LocalCluster:
 
     def shutdown(self) -> None:
         """Tell the master to stop its workers and itself."""
-        import zmq
         from minibig.cluster import protocol as P
-        sock = zmq.Context.instance().socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 1000)
-        sock.connect(self.url)
+        from minibig.cluster.security import dealer
+        sock = dealer(self.url, linger=1000)
         P.send(sock, P.SHUTDOWN)
         sock.close()
 

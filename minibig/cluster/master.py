@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import zmq
 
 from minibig.cluster import protocol as P
+from minibig.cluster.security import use_key_file
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      record_master, forget_master, setup_logging,
                                      stop_on_sigterm)
@@ -487,6 +488,7 @@ def main(argv=None) -> int:
     add_common_args(parser)
     args = parser.parse_args(argv)
     setup_logging("master", args.verbose)
+    use_key_file(args.key_file)
     stop_on_sigterm()
     if args.die_with_parent:
         die_with_parent()

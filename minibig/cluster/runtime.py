@@ -30,6 +30,8 @@ def add_common_args(parser) -> None:
                         help="exit when standard input closes (used by embedded clusters)")
     parser.add_argument("--worker-timeout", type=float, default=10.0,
                         help="seconds without heartbeat before a worker is declared lost")
+    parser.add_argument("--key-file", help="the cluster's key file (`minibig keygen`): required "
+                                           "to listen beyond loopback")
 
 
 def setup_logging(name: str, verbose: bool) -> None:
@@ -87,13 +89,17 @@ def bind_address(sock: zmq.Socket, host: str, port: int) -> str:
     """Bind `sock` on host:port (port 0: any free one); return the tcp:// URL.
 
     Task payloads are code, so a socket reachable from other hosts must only
-    accept authenticated peers; until CurveZMQ keys are configured, minibig
-    refuses to listen beyond loopback.
+    accept authenticated peers: with a cluster key it speaks CurveZMQ and
+    admits key holders only; without one, minibig refuses to listen beyond
+    loopback.
     """
-    if not is_loopback(host) and os.environ.get("MINIBIG_INSECURE_BIND") != "1":
+    from minibig.cluster.security import cluster_key, secure_server
+    if not is_loopback(host) and cluster_key() is None:
         raise UserError(
-            f"refusing to listen on {host}: anyone who reaches it could run code on the workers. "
-            "Bind to 127.0.0.1, or set MINIBIG_INSECURE_BIND=1 on a trusted private network.")
+            f"refusing to listen on {host} without a cluster key: anyone who reaches it could "
+            "run code on the workers. Make one with `minibig keygen cluster.key` and pass "
+            "--key-file cluster.key to the master, the workers and the drivers.")
+    secure_server(sock)
     if port == 0:
         port = sock.bind_to_random_port(f"tcp://{host}")
     else:

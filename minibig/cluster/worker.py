@@ -36,6 +36,7 @@ import zmq
 from minibig.broadcast import store_on_worker, drop_on_worker
 from minibig.cache import BlockStore
 from minibig.cluster import protocol as P
+from minibig.cluster.security import dealer, use_key_file
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      read_line_from_stdin, setup_logging, stop_on_sigterm)
 from minibig.errors import TaskKilledError, UserError
@@ -88,9 +89,7 @@ class Worker:
 
     def run(self) -> None:
         """Register with the master and serve until told to shut down."""
-        self.master = self.zctx.socket(zmq.DEALER)
-        self.master.setsockopt(zmq.LINGER, 2000)
-        self.master.connect(self.master_url)
+        self.master = dealer(self.master_url, linger=2000, ctx=self.zctx)
         self.block_server = self.zctx.socket(zmq.ROUTER)
         self.block_server.setsockopt(zmq.LINGER, 0)
         self.block_addr = bind_address(self.block_server, self.host, 0)
@@ -272,6 +271,7 @@ def main(argv=None) -> int:
     add_common_args(parser)
     args = parser.parse_args(argv)
     setup_logging("worker", args.verbose)
+    use_key_file(args.key_file)
     stop_on_sigterm()
     master = args.master
     if master == "-":

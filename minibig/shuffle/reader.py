@@ -13,9 +13,8 @@ from __future__ import annotations
 import pickle
 import socket
 
-import zmq
-
 from minibig.cluster import protocol as P
+from minibig.cluster.security import dealer
 from minibig.errors import FetchFailedError
 from minibig.shuffle.blocks import read_segment
 
@@ -45,10 +44,7 @@ def fetch_segments(shuffle_key: str, num_maps: int, reduce_index: int, locations
 
 def _fetch_remote(addr: str, shuffle_key: str, maps: list, reduce_index: int, worker: str,
                   timeout: float):
-    ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(addr)
+    sock = dealer(addr)
     try:
         for m in maps:
             P.send(sock, P.FETCH_BLOCK, {"shuffle": shuffle_key, "map": m, "reduce": reduce_index})
