@@ -38,6 +38,29 @@ class ActionFunctions:
         """
         return sum(self._run(lambda it: sum(1 for _ in it)))
 
+    def countApprox(self, timeout: int, confidence: float = 0.95) -> int:
+        """The number of records; minibig always answers exactly (within any timeout).
+
+        >>> rdd = sc.parallelize(range(1000), 10)
+        >>> rdd.countApprox(1000, 1.0)
+        1000
+        """
+        return self.count()
+
+    def countApproxDistinct(self, relativeSD: float = 0.05) -> int:
+        """The number of distinct records; exact here (a shuffle), so within any relativeSD.
+
+        >>> n = sc.parallelize(range(1000)).map(str).countApproxDistinct()
+        >>> 900 < n < 1100
+        True
+        >>> n = sc.parallelize([i % 20 for i in range(1000)]).countApproxDistinct()
+        >>> 16 < n < 24
+        True
+        """
+        if relativeSD < 0.000017:
+            raise ValueError("relativeSD should be greater than 0.000017")
+        return self.distinct().count()
+
     def take(self, num: int) -> list:
         """The first num records, scanning as few partitions as it can.
 

@@ -253,6 +253,11 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         return UnionRDD(self.ctx, [self, other])
 
     def __add__(self, other: "RDD") -> "RDD":
+        """`rdd + other` is `rdd.union(other)`.
+
+        >>> (sc.parallelize([1, 1, 2, 3]) + sc.parallelize([4])).collect()
+        [1, 1, 2, 3, 4]
+        """
         return self.union(other)
 
     def coalesce(self, numPartitions: int, shuffle: bool = False) -> "RDD":
@@ -401,8 +406,54 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> tmp = [('a', 1), ('b', 2), ('1', 3), ('d', 4), ('2', 5)]
         >>> sc.parallelize(tmp).sortBy(lambda x: x[0]).collect()
         [('1', 3), ('2', 5), ('a', 1), ('b', 2), ('d', 4)]
+        >>> sc.parallelize(tmp).sortBy(lambda x: x[1]).collect()
+        [('a', 1), ('b', 2), ('1', 3), ('d', 4), ('2', 5)]
         """
         return self.keyBy(keyfunc).sortByKey(ascending, numPartitions).values()
+
+    def pipe(self, command: str, env: dict | None = None, checkCode: bool = False) -> "RDD":
+        """Feed each partition, one str(record) per line, to a command; its output lines.
+
+        The command runs on the workers, once per partition, split with
+        shlex (no shell) and with the environment `env` (empty by default,
+        as in PySpark). With checkCode, a non-zero exit status fails the task.
+
+        >>> sc.parallelize(['1', '2', '', '3']).pipe('cat').collect()
+        ['1', '2', '', '3']
+        """
+        def run(it):
+            import shlex
+            import subprocess
+            import threading
+            proc = subprocess.Popen(shlex.split(command), env=env or {},
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            failure: list = []
+
+            def feed():
+                # A thread writes while this generator reads, so neither pipe fills up.
+                try:
+                    for record in it:
+                        proc.stdin.write((str(record).rstrip("\n") + "\n").encode("utf-8"))
+                except BrokenPipeError:
+                    pass
+                except BaseException as exc:        # re-raised in the task below
+                    failure.append(exc)
+                finally:
+                    try:
+                        proc.stdin.close()
+                    except BrokenPipeError:
+                        pass
+            writer = threading.Thread(target=feed, daemon=True)
+            writer.start()
+            for line in proc.stdout:
+                yield line.rstrip(b"\n").decode("utf-8")
+            writer.join()
+            code = proc.wait()
+            if failure:
+                raise failure[0]
+            if checkCode and code:
+                raise RuntimeError(f"Pipe function `{command}' exited with error code {code}")
+        return self.mapPartitions(run)
 
 
 class ParallelCollectionRDD(RDD):

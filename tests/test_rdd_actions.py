@@ -242,3 +242,11 @@ def test_a_users_exception_keeps_its_type(sc):
 def test_reduce_is_functools_reduce_for_associative_functions(sc):
     data = list(range(1, 30))
     assert sc.parallelize(data, 4).reduce(operator.mul) == functools.reduce(operator.mul, data)
+
+
+@SETTINGS
+@given(data=lists, n=slices)
+def test_count_approx_answers_exactly(sc, data, n):
+    rdd = sc.parallelize(data, n)
+    assert rdd.countApprox(100) == len(data)
+    assert rdd.countApproxDistinct() == len(set(data))

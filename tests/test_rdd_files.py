@@ -126,12 +126,18 @@ def test_save_as_text_file_round_trip_with_bytes_and_unicode(sc, tmp_path):
     assert sc.textFile(str(out)).collect() == expected
 
 
-def test_save_as_text_file_with_gzip_codec(sc, tmp_path):
-    out = tmp_path / "gz"
-    sc.parallelize(["a", "b", "c"], 2).saveAsTextFile(
-        str(out), "org.apache.hadoop.io.compress.GzipCodec")
-    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.gz", "part-00001.gz"]
-    assert sc.textFile(str(out)).collect() == ["a", "b", "c"]
+@pytest.mark.parametrize("codec, suffix", [("org.apache.hadoop.io.compress.GzipCodec", ".gz"),
+                                           ("org.apache.hadoop.io.compress.BZip2Codec", ".bz2")])
+def test_save_as_text_file_with_a_codec(sc, tmp_path, codec, suffix):
+    out = tmp_path / "compressed"
+    sc.parallelize(["a", "b", "ü"], 2).saveAsTextFile(str(out), codec)
+    assert sorted(os.listdir(out)) == ["_SUCCESS", f"part-00000{suffix}", f"part-00001{suffix}"]
+    assert sc.textFile(str(out)).collect() == ["a", "b", "ü"]
+
+
+def test_save_as_text_file_refuses_an_unknown_codec(sc, tmp_path):
+    with pytest.raises(ValueError, match="codec"):
+        sc.parallelize(["a"]).saveAsTextFile(str(tmp_path / "x"), "com.example.Snappy")
 
 
 def test_save_of_an_empty_dataset_writes_only_success(sc, tmp_path):

@@ -250,3 +250,14 @@ def test_random_split_refuses_bad_weights(sc):
         sc.parallelize([1]).randomSplit([1, -1])
     with pytest.raises(ValueError):
         sc.parallelize([1]).randomSplit([0, 0])
+
+
+def test_pipe_through_a_command_on_the_workers(sc):
+    data = ["a", "ünïcode 東京", "", 3, "line\n"]
+    assert sc.parallelize(data, 3).pipe("cat").collect() == ["a", "ünïcode 東京", "", "3", "line"]
+    greeting = sc.parallelize(["x"], 1).pipe("sh -c 'echo $GREETING'", env={"GREETING": "hi"})
+    assert greeting.collect() == ["hi"]
+    assert sc.parallelize([], 2).pipe("cat").collect() == []
+    assert sc.parallelize([1], 1).pipe("false").collect() == []
+    with pytest.raises(RuntimeError, match="exited with error code 1"):
+        sc.parallelize([1], 1).pipe("false", checkCode=True).collect()

@@ -10,6 +10,7 @@ failed job never leaves a partial output behind.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import os
 import shutil
@@ -26,7 +27,10 @@ def _codec_suffix(codec: str | None) -> str:
         return ""
     if "gzip" in codec.lower():
         return ".gz"
-    raise ValueError(f"unsupported compression codec {codec!r} (supported: GzipCodec)")
+    if "bzip2" in codec.lower():
+        return ".bz2"
+    raise ValueError(f"unsupported compression codec {codec!r} "
+                     "(supported: GzipCodec, BZip2Codec)")
 
 
 def prepare_output_dir(path: str) -> str:
@@ -42,7 +46,7 @@ def write_records(path: str, split: int, records, suffix: str, to_bytes) -> str:
     """Write one partition's records under _temporary; return the file's name there."""
     name = f"part-{split:05d}{suffix}.{uuid.uuid4().hex}"
     target = os.path.join(path, TEMPORARY, name)
-    opener = gzip.open if suffix == ".gz" else open
+    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(suffix, open)
     with opener(target, "wb") as out:
         to_bytes(records, out)
     return name
