@@ -37,8 +37,8 @@ class Conf:
     startup_timeout: float = 60.0
     #: Byte size of a textFile split (Spark's local block size, 32 MiB).
     split_size: int = 32 << 20
-    #: Seconds a stage waits for a preferred worker before relaxing locality (Spark: 3 s).
-    locality_wait: float = 1.0
+    #: Seconds a stage waits for a preferred worker before relaxing locality (as Spark).
+    locality_wait: float = 3.0
     #: Back up straggling tasks on other workers (LATE).
     speculation: bool = True
     #: How the master shares slots between drivers: "FIFO" or "FAIR".

@@ -3,9 +3,12 @@
 `task_prefs` turns what the master knows into each task's preferences:
 
 - a persisted partition the task reads: the workers holding it, and their
-  hosts (PROCESS_LOCAL / NODE_LOCAL);
-- a shuffle it reads: the worker that wrote at least a fifth of that
-  reducer's input, and its host (Spark's REDUCER_PREF_LOCS_FRACTION);
+  hosts (PROCESS_LOCAL / NODE_LOCAL); cached data wins over everything else,
+  since missing it means computing it again;
+- otherwise, a shuffle it reads: the host of the worker that wrote at least
+  a fifth of that reducer's input (Spark's REDUCER_PREF_LOCS_FRACTION). A
+  host, not the worker: any worker there reads the blocks straight from disk,
+  so a busy writer must not hold its reducers back;
 - an input file split: the hosts the driver names (`input_hosts`).
 
 `Exclusions` keeps a worker on which tasks keep failing out of scheduling for
@@ -31,12 +34,13 @@ def task_prefs(partitions: list, header: dict, blocks: dict, workers: dict,
         pref = Prefs()
         for key in cache_keys.get(str(p), []):
             pref.workers |= blocks.get(key, set())
-        for shuffle in header.get("reads_shuffles", []):
-            writer = _main_writer(p, map_outputs.get(shuffle, {}), map_sizes.get(shuffle, {}))
-            if writer is not None:
-                pref.workers.add(writer)
         pref.workers &= set(workers)
         pref.hosts = {workers[w].host for w in pref.workers} | set(input_hosts.get(str(p), []))
+        if not pref.workers:
+            for shuffle in header.get("reads_shuffles", []):
+                writer = _main_writer(p, map_outputs.get(shuffle, {}), map_sizes.get(shuffle, {}))
+                if writer is not None and writer in workers:
+                    pref.hosts.add(workers[writer].host)
         if pref.workers or pref.hosts:
             prefs[p] = pref
     return prefs

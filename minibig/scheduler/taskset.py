@@ -68,7 +68,7 @@ class Attempt:
 class Policy:
     """The scheduling knobs, from the master's Conf."""
 
-    locality_wait: float = 1.0
+    locality_wait: float = 3.0
     speculation: bool = True
     speculation_quantile: float = 0.75
     speculation_multiplier: float = 1.5
