@@ -27,6 +27,21 @@ def word_counts(sc, path):
               .reduceByKey(add))
 
 
+def baseline(argv):
+    """The same count in plain Python, one process: `minibig bench --compare`'s baseline."""
+    from collections import Counter
+    from minibig.io.textfile import expand_paths
+    parser = argparse.ArgumentParser()
+    parser.add_argument("input", nargs="?", default=os.path.normpath(SHIPPED_TEXT))
+    parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--output")
+    counts = Counter()
+    for path in expand_paths(parser.parse_args(argv).input):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                counts.update(line.split())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", nargs="?", default=os.path.normpath(SHIPPED_TEXT),

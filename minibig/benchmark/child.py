@@ -1,0 +1,64 @@
+"""One measured run, in a fresh interpreter: `python -m minibig.benchmark.child`.
+
+    python -m minibig.benchmark.child RESULT.json submit MASTER_URL JOB [args]
+    python -m minibig.benchmark.child RESULT.json call FUNCTION JOB [args]
+
+`submit` runs the job file exactly as `minibig submit --master MASTER_URL`
+does, against a cluster the runner started beforehand; `call` loads the job
+file as a module (its `if __name__ == "__main__"` block does not run) and
+calls `FUNCTION(args)`, e.g. `baseline` or `dask_version`. The clock starts
+after the interpreter has started and minibig is imported, and stops when the
+job returns; the seconds go to RESULT.json, never to stdout, which belongs to
+the job (the runner discards it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+import time
+
+
+def _run_submit(master: str, job: str, args: list[str]) -> int:
+    from minibig.cli import submit
+    return submit(["--master", master, job, *args])
+
+
+def _run_call(function: str, job: str, args: list[str]) -> int:
+    sys.argv = [job, *args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(job)))
+    namespace = runpy.run_path(job, run_name="__minibig_bench__")
+    fn = namespace.get(function)
+    if not callable(fn):
+        raise SystemExit(f"{job} defines no function {function}(argv)")
+    start = time.perf_counter()
+    try:
+        fn(list(args))
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            raise
+    return time.perf_counter() - start
+
+
+def main(argv: list[str]) -> int:
+    """Run one measurement and write {"seconds": ...} to the result file."""
+    result, mode, what, job, *args = argv
+    import minibig  # noqa: F401  imported before the clock starts, as every run needs it
+    if mode == "submit":
+        start = time.perf_counter()
+        code = _run_submit(what, job, args)
+        seconds = time.perf_counter() - start
+    elif mode == "call":
+        seconds, code = _run_call(what, job, args), 0
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    if code == 0:
+        with open(result, "w") as out:
+            json.dump({"seconds": seconds}, out)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,58 @@
+"""The speedup curve as a PNG: measured, ideal, and Amdahl's fit.
+
+matplotlib is an optional extra (`pip install minibig[bench]`); without it
+`plot_speedup` returns None and the caller prints a one-line note. It is
+imported here only, with the non-interactive Agg backend, so a benchmark
+never needs a display.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+
+
+def available() -> bool:
+    """True when matplotlib can be imported."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def plot_speedup(path: str, rows: list[dict], fit, title: str) -> str | None:
+    """Draw speedup against workers into `path`; None when matplotlib is missing."""
+    if not available():
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workers = np.array([r["workers"] for r in rows], dtype=float)
+    base_workers = workers.min()
+    base_median = rows[0]["median_s"]
+    measured = np.array([r["speedup"] for r in rows])
+    # The spread of each count's runs, as speedups against the baseline's median.
+    low = measured - np.array([base_median / r["max_s"] for r in rows])
+    high = np.array([base_median / r["min_s"] for r in rows]) - measured
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    span = np.linspace(base_workers, max(workers.max(), base_workers * 2), 200)
+    ax.plot(span, span / base_workers, linestyle="--", color="0.55", label="ideal (linear)")
+    if fit is not None:
+        ax.plot(span, [fit.predict_speedup(w / base_workers) for w in span], color="tab:orange",
+                label=f"Amdahl fit, serial fraction {fit.serial_fraction:.2f}")
+    ax.errorbar(workers, measured, yerr=[np.maximum(low, 0), np.maximum(high, 0)], marker="o",
+                color="tab:blue", capsize=4, label="measured (median, min-max)")
+    cores = os.cpu_count() or 1
+    if base_workers < cores < span.max():
+        ax.axvline(cores, color="0.8", linestyle=":", label=f"{cores} cores")
+    ax.set_xlabel("workers")
+    ax.set_ylabel(f"speedup over {int(base_workers)} worker{'s' if base_workers > 1 else ''}")
+    ax.set_xticks(workers)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,128 @@
+"""The results of `minibig bench`: one table, printed and written as CSV and JSON.
+
+A row per worker count holds the raw run times (so anyone can recompute the
+rest), their median, min and max, and, from the medians, the speedup over the
+smallest worker count, the parallel efficiency and the Karp–Flatt serial
+fraction (see `amdahl`). The JSON file adds the Amdahl fit, the --compare
+engines, what exactly was timed, and the machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import statistics
+import time
+
+from minibig.benchmark import amdahl
+
+CSV_FIELDS = ["workers", "runs", "median_s", "min_s", "max_s", "speedup", "efficiency",
+              "karp_flatt", "startup_median_s", "times_s"]
+
+
+def scaling_rows(series) -> list[dict]:
+    """One dict per worker count (ascending), with the derived numbers."""
+    series = sorted(series, key=lambda s: s.workers)
+    base = series[0]
+    base_median = statistics.median(base.times)
+    rows = []
+    for s in series:
+        median = statistics.median(s.times)
+        relative = s.workers / base.workers
+        speedup = amdahl.speedup(base_median, median)
+        rows.append({
+            "workers": s.workers,
+            "runs": len(s.times),
+            "times_s": list(s.times),
+            "median_s": median,
+            "min_s": min(s.times),
+            "max_s": max(s.times),
+            "speedup": speedup,
+            "efficiency": amdahl.efficiency(speedup, relative),
+            "karp_flatt": amdahl.karp_flatt(speedup, relative),
+            "startup_median_s": statistics.median(s.startups) if s.startups else None,
+        })
+    return rows
+
+
+def peer_rows(peers, reference_median: float) -> list[dict]:
+    """The --compare engines: median time and how many times slower than minibig."""
+    rows = []
+    for s in peers:
+        median = statistics.median(s.times) if s.times else None
+        rows.append({
+            "engine": s.engine, "label": s.label, "workers": s.workers, "times_s": list(s.times),
+            "median_s": median, "min_s": min(s.times) if s.times else None,
+            "max_s": max(s.times) if s.times else None,
+            "slower_than_minibig": median / reference_median if median else None, "note": s.note,
+        })
+    return rows
+
+
+def _fmt(value, spec: str, missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def format_table(rows: list[dict], fit) -> str:
+    """The scaling table and the Amdahl fit as text."""
+    lines = [f"{'workers':>7} {'median':>9} {'min':>9} {'max':>9} {'speedup':>8} "
+             f"{'efficiency':>10} {'Karp-Flatt':>10} {'start-up':>9}"]
+    for r in rows:
+        lines.append(f"{r['workers']:>7} {r['median_s']:>8.3f}s {r['min_s']:>8.3f}s {r['max_s']:>8.3f}s "
+                     f"{r['speedup']:>7.2f}x {r['efficiency']:>10.0%} {_fmt(r['karp_flatt'], '.3f'):>10} "
+                     f"{_fmt(r['startup_median_s'], '.2f'):>8}s")
+    if fit is None:
+        lines.append("Amdahl fit: needs at least two worker counts")
+    else:
+        limit = "unbounded" if fit.serial_fraction == 0 else f"{fit.max_speedup:.1f}x"
+        lines.append(f"Amdahl fit (least squares over the medians): serial fraction f = "
+                     f"{fit.serial_fraction:.3f} (T = {fit.serial_seconds:.3f} s + {fit.parallel_seconds:.3f} s"
+                     f" / r), speedup limit 1/f = {limit}, rms residual {fit.rms_residual:.3f} s")
+    return "\n".join(lines)
+
+
+def format_peers(peers: list[dict], reference: dict) -> str:
+    """The --compare table: every engine's median and its ratio to minibig."""
+    name = f"minibig, {reference['workers']} workers"
+    lines = [f"{'engine':<40} {'median':>9}   time / minibig's job time"]
+    lines.append(f"{name + ' (job time)':<40} {reference['median_s']:>8.3f}s   1.00")
+    if reference.get("startup_median_s") is not None:
+        total = reference["median_s"] + reference["startup_median_s"]
+        lines.append(f"{name + ' + cluster start-up':<40} {total:>8.3f}s   "
+                     f"{total / reference['median_s']:.2f}")
+    for p in peers:
+        label = p["label"] + (f", {p['workers']} workers" if p["engine"] != "baseline" else "")
+        if p["median_s"] is None:
+            lines.append(f"{label:<40} {'':>9}   {p['note']}")
+            continue
+        ratio = p["slower_than_minibig"]
+        verdict = f"minibig {ratio:.2f}x faster" if ratio >= 1 else f"minibig {1 / ratio:.2f}x slower"
+        lines.append(f"{label:<40} {p['median_s']:>8.3f}s   {ratio:.2f}  ({verdict})")
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    """Where the numbers were taken."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine()}
+
+
+def write_csv(path: str, rows: list[dict]) -> None:
+    """The scaling table as CSV, one line per worker count (times joined by ';')."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for r in rows:
+            line = {k: ("" if r[k] is None else r[k]) for k in CSV_FIELDS}
+            line["times_s"] = ";".join(f"{t:.6f}" for t in r["times_s"])
+            writer.writerow(line)
+
+
+def write_json(path: str, document: dict) -> None:
+    """The whole result (settings, table, fit, peers, machine) as JSON."""
+    document = dict(document, machine=machine(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    with open(path, "w") as f:
+        json.dump(document, f, indent=2)
+        f.write("\n")

@@ -1,0 +1,166 @@
+"""How `minibig bench` measures: a fresh cluster and a fresh driver for every run.
+
+For one run at N workers the runner
+
+1. starts an embedded cluster of N workers the way `minibig submit` does
+   (`minibig.cli._start_cluster`: a master and N worker processes, waiting
+   until every worker has registered) and times that as the *start-up*;
+2. runs the job in a fresh interpreter, `python -m minibig.benchmark.child`,
+   which runs the job file exactly as `minibig submit --master URL` would,
+   with stdout discarded; the child times the job itself, from running the
+   job file to its return, after its interpreter has started and imported
+   minibig, so the *job time* holds neither process start-up nor cluster
+   start-up;
+3. stops the cluster.
+
+Runs are interleaved across worker counts (1, 2, 4, 1, 2, 4, ...) so that
+noise from other load on the machine spreads over all counts instead of
+landing on one, and one untimed warm-up run first fills the page cache and
+writes the bytecode caches.
+
+For `--compare`, a job file may define plain functions that do the same work
+elsewhere: `baseline(argv)` (plain Python, one process), `dask_version(argv)`
+and `pyspark_version(argv)`. Each is called in a fresh interpreter with the
+job's arguments, its whole body timed (including its own imports and engine
+start-up), with MINIBIG_BENCH_WORKERS set to the worker count to use. An
+engine whose package is not importable, or that the job does not define, is
+skipped with a note; one that fails is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from minibig.errors import UserError
+
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+#: Engines of --compare: (function a job defines, package it needs, label).
+PEERS = [
+    ("baseline", None, "plain Python, 1 process"),
+    ("dask_version", "dask", "Dask"),
+    ("pyspark_version", "pyspark", "PySpark"),
+]
+
+
+class BenchError(UserError):
+    """A measured run failed; the message carries the end of its stderr."""
+
+
+@dataclass
+class Series:
+    """The runs of one engine at one worker count."""
+
+    engine: str
+    workers: int
+    label: str = ""
+    times: list[float] = field(default_factory=list)
+    startups: list[float] = field(default_factory=list)
+    note: str = ""
+
+
+def _child_env(workers: int) -> dict:
+    env = dict(os.environ)
+    paths = [_PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["MINIBIG_BENCH_WORKERS"] = str(workers)
+    env.pop("MINIBIG_MASTER", None)
+    return env
+
+
+def _run_child(args: list[str], workers: int, timeout: float) -> float:
+    """Run the child with `args`; return the seconds it measured."""
+    with tempfile.TemporaryDirectory(prefix="minibig-bench-") as tmp:
+        result = os.path.join(tmp, "result.json")
+        with open(os.path.join(tmp, "stderr"), "w+b") as err:
+            cmd = [sys.executable, "-m", "minibig.benchmark.child", result, *args]
+            try:
+                code = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=err, env=_child_env(workers), timeout=timeout).returncode
+            except subprocess.TimeoutExpired:
+                raise BenchError(f"a run took longer than --timeout {timeout:g} s") from None
+            err.seek(0)
+            lines = err.read().decode("utf-8", "replace").strip().splitlines()
+        if code != 0 or not os.path.exists(result):
+            # The job's traceback (from its last "Traceback" line), or the end of stderr.
+            starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+            tail = lines[starts[-1]:] if starts else lines
+            what = " ".join(args[:1] + args[2:3])
+            raise BenchError(f"a run ({what}, workers={workers}) exited with status {code}:\n  "
+                             + "\n  ".join(tail[-30:]))
+        with open(result) as f:
+            return float(json.load(f)["seconds"])
+
+
+def measure_minibig(job: str, job_args: list[str], workers: int, timeout: float) -> tuple[float, float]:
+    """(job seconds, cluster start-up seconds) of one run on a fresh N-worker cluster."""
+    from minibig.cli import _start_cluster
+    start = time.perf_counter()
+    cluster = _start_cluster(workers)
+    startup = time.perf_counter() - start
+    try:
+        seconds = _run_child(["submit", cluster.url, job, *job_args], workers, timeout)
+    finally:
+        cluster.stop()
+    return seconds, startup
+
+
+def measure_function(job: str, function: str, job_args: list[str], workers: int, timeout: float) -> float:
+    """Seconds of one call of `function(job_args)` from the job file, in a fresh interpreter."""
+    return _run_child(["call", function, job, *job_args], workers, timeout)
+
+
+def defined_functions(job: str) -> set[str]:
+    """Names of the top-level functions of a job file, read without running it."""
+    with open(job, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), filename=job)
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def run_scaling(job: str, job_args: list[str], worker_counts: list[int], repeat: int,
+                warmup: int, timeout: float, log) -> list[Series]:
+    """Every repeat at every worker count, interleaved; one Series per count."""
+    series = {n: Series("minibig", n, f"minibig, {n} worker{'s' if n > 1 else ''}") for n in worker_counts}
+    for i in range(warmup):
+        log(f"warm-up run {i + 1}/{warmup} at {worker_counts[0]} workers")
+        measure_minibig(job, job_args, worker_counts[0], timeout)
+    for r in range(repeat):
+        for n in worker_counts:
+            seconds, startup = measure_minibig(job, job_args, n, timeout)
+            series[n].times.append(seconds)
+            series[n].startups.append(startup)
+            log(f"run {r + 1}/{repeat}, {n} workers: {seconds:.3f} s (+ {startup:.2f} s cluster start-up)")
+    return [series[n] for n in worker_counts]
+
+
+def run_peers(job: str, job_args: list[str], workers: int, repeat: int, timeout: float, log) -> list[Series]:
+    """The --compare engines the job defines and the machine has; skipped ones carry a note."""
+    defined = defined_functions(job)
+    out = []
+    for function, package, label in PEERS:
+        s = Series(function, 1 if package is None else workers, label)
+        out.append(s)
+        if function not in defined:
+            s.note = f"skipped: {os.path.basename(job)} defines no {function}(argv)"
+        elif package and importlib.util.find_spec(package) is None:
+            s.note = f"skipped: {package} is not installed (pip install {package})"
+        if s.note:
+            log(f"{label}: {s.note}")
+            continue
+        try:
+            for r in range(repeat):
+                s.times.append(measure_function(job, function, job_args, workers, timeout))
+                log(f"{label}, run {r + 1}/{repeat}: {s.times[-1]:.3f} s")
+        except BenchError as exc:
+            s.times.clear()
+            s.note = "failed: " + str(exc).splitlines()[-1].strip()
+            log(f"{label}: {s.note}")
+    return out
