@@ -158,13 +158,18 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
           (1) PipelinedRDD [...] at ...
           (1) ParallelCollectionRDD [...] at ...
         """
-        lines = []
-
-        def walk(rdd, depth):
-            lines.append("  " * depth + f"({rdd.getNumPartitions()}) {rdd!r}")
-            for dep in rdd.deps:
-                walk(dep.rdd, depth + (0 if hasattr(dep, "parents") else 1))
-        walk(self, 0)
+        lines, shown, stack = [], set(), [(self, 0)]
+        while stack:                 # a loop, not recursion: lineages of iterative jobs are long
+            rdd, depth = stack.pop()
+            line = "  " * depth + f"({rdd.getNumPartitions()}) {rdd!r}"
+            if rdd.id in shown:
+                # A shared ancestor (self-join, iterations) is expanded once only.
+                lines.append(line + " (shown above)")
+                continue
+            shown.add(rdd.id)
+            lines.append(line)
+            stack.extend((dep.rdd, depth + (0 if hasattr(dep, "parents") else 1))
+                         for dep in reversed(rdd.deps))
         return "\n".join(lines).encode("utf-8")
 
     # -- narrow transformations -----------------------------------------------
