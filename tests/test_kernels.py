@@ -170,6 +170,24 @@ def test_kernels_are_cached_on_disk_and_loaded_by_the_next_process(tmp_path):
     assert any(name.endswith(".nbi") for _, _, files in os.walk(tmp_path) for name in files)
 
 
+def test_kernels_compile_without_a_disk_cache_when_no_cache_folder_is_writable(monkeypatch):
+    # numba raises RuntimeError at decoration when no cache locator works; simulate that.
+    real_njit, tried = K.njit, []
+
+    def njit(**options):
+        tried.append(options.get("cache", False))
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real_njit(**options)
+
+    monkeypatch.setattr(K, "njit", njit)
+    monkeypatch.setattr(K.numba.config, "CACHE_DIR", "")
+    double = K._kernel(lambda x: 2 * x)
+    assert double(21) == 42
+    assert tried == [True, True, False]                 # in-tree/user cache, private temp folder, none
+    assert K.numba.config.CACHE_DIR == K._private_cache_dir()
+
+
 def test_import_minibig_does_not_import_numba():
     script = ("import sys, minibig, minibig.shuffle.writer, minibig.shuffle.reader, minibig.cli\n"
               "print('numba' in sys.modules)")
