@@ -200,8 +200,16 @@ class Context:
 
         >>> sc.union([sc.parallelize([1]), sc.parallelize([2, 3])]).collect()
         [1, 2, 3]
+        >>> a = sc.parallelize([(1, "a")]).partitionBy(2)
+        >>> sc.union([a, a.mapValues(str.upper)]).partitioner == a.partitioner
+        True
         """
-        return UnionRDD(self, list(rdds))
+        rdds = list(rdds)
+        partitioners = {r.partitioner for r in rdds}
+        if len(rdds) > 1 and len(partitioners) == 1 and None not in partitioners:
+            from minibig.zipped import PartitionerAwareUnionRDD
+            return PartitionerAwareUnionRDD(self, rdds)
+        return UnionRDD(self, rdds)
 
     # -- shared variables ----------------------------------------------------------
     def broadcast(self, value) -> Broadcast:
