@@ -1,6 +1,6 @@
 """Benchmark: the numba shuffle kernels against the per-record Python they replace.
 
-    python bench/kernels.py                # about half a minute on 2 cores
+    python bench/kernels.py                # about 15 seconds on 2 cores
     python bench/kernels.py --cold         # also time compiling every kernel from scratch
 
 Prints, from one run:

@@ -335,6 +335,8 @@ def test_min_max_skip_nan_and_empty_aggregation():
     assert len(keys) == 0 and values.size == 0
     with pytest.raises(ValueError):
         C.aggregate(np.array([1]), np.array([1]), "median")
+    with pytest.raises(ValueError):
+        C.aggregate(np.array([1]), None, "sum")
 
 
 # -- merging sorted runs -------------------------------------------------------------

@@ -176,6 +176,8 @@ def _values_array(values, n: int, op: str) -> tuple[np.ndarray, int]:
         return np.ones(n, dtype=np.int64), K.SUM              # a count is a sum of ones
     if op not in K.OPS:
         raise ValueError(f"unknown aggregation {op!r} (sum, min, max or count)")
+    if values is None:
+        raise ValueError(f"{op!r} needs values (only 'count' does without)")
     values = np.asarray(values.to_numpy(zero_copy_only=False)
                         if isinstance(values, (pa.Array, pa.ChunkedArray)) else values)
     if len(values) != n:
