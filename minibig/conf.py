@@ -27,6 +27,8 @@ class Conf:
     heartbeat_interval: float = 0.5
     #: A worker silent for this long is declared lost.
     worker_timeout: float = 10.0
+    #: A driver whose master stays silent this long aborts its running job.
+    master_timeout: float = 30.0
     #: A driver silent for this long has its stages cancelled and shuffles dropped.
     driver_timeout: float = 60.0
     #: Attempts of one task before its job fails (Spark's spark.task.maxFailures).

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 
 from minibig import Context
 
@@ -102,3 +103,19 @@ def test_submit_embedded_cluster_prints_only_job_output():
     with open(os.path.join(REPO, "datasets/text/austen_persuasion.txt"), encoding="utf-8") as f:
         counts = collections.Counter(w for line in f for w in line.split())
     assert [int(line.split("\t")[1]) for line in lines] == [c for _, c in counts.most_common(3)]
+
+
+def test_a_driver_whose_master_dies_fails_its_job_with_a_clear_error():
+    from minibig.errors import JobAbortedError
+    master, url = start_master()
+    worker = start_worker(url)
+    try:
+        with Context(master=url, master_timeout=3.0) as ctx:
+            ctx._backend.wait_for_workers(1, timeout=60)
+            assert ctx.parallelize(range(4)).count() == 4
+            master.kill()
+            master.wait()
+            with pytest.raises(JobAbortedError, match="stopped answering"):
+                ctx.parallelize(range(4)).count()
+    finally:
+        cleanup([worker, master])

@@ -38,6 +38,7 @@ class ClusterBackend:
                 f"no minibig master answered at {url} within {conf.connect_timeout:g}s "
                 "(is `minibig master` running there?)")
         self.info = welcome.header
+        self.master_seen = time.monotonic()
         self.beats = threading.Thread(target=self._heartbeat, name="driver-heartbeat", daemon=True)
         self.beats.start()
 
@@ -70,12 +71,19 @@ class ClusterBackend:
             self._receive(P.WELCOME, min(left, 0.5))
 
     def _heartbeat(self) -> None:
+        """Beat every heartbeat_interval; note when the master last answered."""
         sock = dealer(self.url)
         try:
             while not self.stopped.wait(self.conf.heartbeat_interval):
                 P.send(sock, P.HEARTBEAT, {"driver_id": self.driver_id})
+                while sock.poll(0):
+                    sock.recv_multipart()
+                    self.master_seen = time.monotonic()
         finally:
             sock.close(0)
+
+    def _master_silent_for(self) -> float:
+        return time.monotonic() - self.master_seen
 
     def submit_stage(self, header: dict, code: bytes, payloads: list) -> None:
         P.send(self.sock, P.SUBMIT_STAGE, header, [code, *payloads])
@@ -91,6 +99,9 @@ class ClusterBackend:
                 return msg
             if not self.alive():
                 raise JobAbortedError("the embedded cluster's master has exited")
+            if self._master_silent_for() > self.conf.master_timeout:
+                raise JobAbortedError(f"the master at {self.url} stopped answering "
+                                      f"({self._master_silent_for():.0f}s without a heartbeat)")
 
     def cancel_job(self, job_id: int) -> None:
         P.send(self.sock, P.CANCEL_JOB, {"driver_id": self.driver_id, "job_id": job_id})

@@ -171,6 +171,7 @@ class Master:
             driver = self.drivers.get(msg.header["driver_id"])
             if driver is not None:
                 driver.last_seen = now
+            self.send(msg.identity, P.HEARTBEAT)      # the driver's proof that we are alive
 
     def on_task_done(self, msg: P.Message) -> None:
         h = msg.header
