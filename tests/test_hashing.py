@@ -60,3 +60,7 @@ def test_reduce_by_key_on_two_workers_puts_each_key_in_one_partition(sc):
     assert sorted(seen) == sorted(keys)
     for index, part in enumerate(parts):
         assert all(portable_hash(k) % 3 == index and v == 3 for k, v in part)
+
+
+def test_nan_hashes_the_same_in_every_process():
+    assert portable_hash(float("nan")) == portable_hash(float("-nan")) == 0

@@ -3,7 +3,7 @@
 Python's `hash()` of `str` and `bytes` is salted per process
 (PYTHONHASHSEED), so two workers would send one key to two reducers. The
 partitioners use `portable_hash` instead: CRC-32 of the UTF-8 bytes for
-strings, Python's own (unsalted) hash for numbers, and a deterministic mix for
+strings, Python's own (unsalted) hash for numbers (0 for NaN), and a deterministic mix for
 tuples and frozensets, as PySpark's `portable_hash` does for tuples.
 
 >>> portable_hash("spark") == portable_hash("spark")
@@ -31,7 +31,8 @@ def portable_hash(key) -> int:
     if kind is bytes or kind is bytearray or kind is memoryview:
         return crc32(key)
     if kind is float:
-        return hash(key) & _MASK
+        # hash(nan) is the object's id since Python 3.10: not portable; all NaNs hash to 0.
+        return 0 if key != key else hash(key) & _MASK
     if isinstance(key, tuple):
         value = 0x345678
         for item in key:
