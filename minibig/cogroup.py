@@ -17,17 +17,22 @@ handles a dataset whose dependencies mix both kinds: it waits for the
 shuffles and pipelines the narrow parents.
 
 A parent given twice (`rdd.cogroup(rdd)`) is read, or shuffled, once.
+
+The groups are built in an `ExternalMap` (the combiner of a key is the tuple
+of its value lists), so a cogroup or join bigger than the task's memory
+budget spills to disk and merges back instead of running out of memory.
 """
 
 from __future__ import annotations
 
 import itertools
 
-from minibig.dependency import OneToOneDependency, Partitioner, ShuffleDependency
+from minibig.dependency import Aggregator, OneToOneDependency, Partitioner, ShuffleDependency
 from minibig.pairs import ResultIterable
 from minibig.rdd import RDD
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.reader import read_batches
+from minibig.shuffle.spill import ExternalMap
 
 
 def cogroup_partitioner(rdds: list, numPartitions: int | None) -> Partitioner:
@@ -71,13 +76,24 @@ class CoGroupedRDD(RDD):
 
     def compute(self, split: int, task):
         width = len(self.sides)
-        groups: dict = {}
+
+        def create(tagged):
+            group = tuple(ResultIterable() for _ in range(width))
+            return add(group, tagged)
+
+        def add(group, tagged):
+            targets, value = tagged
+            for side in targets:
+                group[side].append(value)
+            return group
+
+        def merge(group, other):
+            for mine, theirs in zip(group, other):
+                mine.extend(theirs)
+            return group
+        groups = ExternalMap(Aggregator(create, add, merge), task.memory_budget, task.spill_dir)
         for index, dep in enumerate(self.deps):
-            targets = [side for side, d in enumerate(self.sides) if d == index]
-            for key, value in self._records(dep, split, task):
-                group = groups.get(key)
-                if group is None:
-                    group = groups[key] = tuple(ResultIterable() for _ in range(width))
-                for side in targets:
-                    group[side].append(value)
-        return iter(groups.items())
+            targets = tuple(side for side, d in enumerate(self.sides) if d == index)
+            groups.insert_values((key, (targets, value))
+                                 for key, value in self._records(dep, split, task))
+        return groups.items()

@@ -51,6 +51,9 @@ class Conf:
     shuffle_local_read: bool = True
     #: Show stage/task progress on stderr when it is a terminal.
     progress: bool = True
+    #: Memory budget of each embedded worker in bytes (`minibig worker --memory`), shared by
+    #: its task slots for shuffles and by its cached partitions; None: the worker's default.
+    worker_memory: int | None = None
 
     @classmethod
     def from_env(cls, **overrides) -> "Conf":
@@ -61,5 +64,6 @@ class Conf:
             max_task_attempts=_env_number("MINIBIG_MAX_TASK_ATTEMPTS", int, cls.max_task_attempts),
             connect_timeout=_env_number("MINIBIG_CONNECT_TIMEOUT", float, cls.connect_timeout),
             split_size=_env_number("MINIBIG_SPLIT_SIZE", int, cls.split_size),
+            worker_memory=_env_number("MINIBIG_WORKER_MEMORY", int, cls.worker_memory),
         )
         return dataclasses.replace(conf, **overrides)

@@ -73,3 +73,33 @@ class TaskKilledError(MinibigError):
 
 class JobAbortedError(MinibigError):
     """A job was cancelled or lost its cluster before it finished."""
+
+
+class MemoryBudgetError(MinibigError):
+    """One record, or one key's group, is bigger than a task's memory budget.
+
+    Everything else a shuffle holds spills to disk; a single record or a single
+    group of values cannot be cut, so it fails the task with this error instead
+    of letting the operating system kill the worker.
+    """
+
+    def __init__(self, what: str, key, size: int, budget: int):
+        shown = repr(key)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(
+            f"{what} of key {shown} is about {size} bytes, over the task's memory budget of "
+            f"{budget} bytes; give workers more memory (`minibig worker --memory`, "
+            "Conf.worker_memory) or keep groups small (reduceByKey or aggregateByKey "
+            "instead of groupByKey)")
+        self.what, self.key_repr, self.size, self.budget = what, shown, size, budget
+
+    def __reduce__(self):
+        return (MemoryBudgetError, (self.what, _Shown(self.key_repr), self.size, self.budget))
+
+
+class _Shown(str):
+    """A key already shown with repr (so that re-raising does not quote it twice)."""
+
+    def __repr__(self) -> str:
+        return str(self)

@@ -70,11 +70,10 @@ class PairRDDFunctions:
                              numPartitions, partitionFunc, map_side_combine=True)
 
     def _combine(self, aggregator: Aggregator, numPartitions, partitionFunc, map_side_combine: bool):
-        from minibig.shuffle.writer import combine_values
         partitioner = Partitioner(_default_partitions(self, numPartitions), partitionFunc)
         if self.partitioner == partitioner:
             # Already partitioned this way: every key's values sit in one partition.
-            return self.mapPartitions(lambda it: iter(combine_values(it, aggregator).items()), True)
+            return self.mapPartitions(lambda it: _combine_in_task(it, aggregator), True)
         return _shuffled(self, partitioner, aggregator, map_side_combine)
 
     def reduceByKey(self, func: Callable, numPartitions: int | None = None,
@@ -159,7 +158,7 @@ class PairRDDFunctions:
         n = _default_partitions(self, numPartitions)
 
         def sort_partition(it):
-            return iter(sorted(it, key=lambda kv: keyfunc(kv[0]), reverse=not ascending))
+            return _sort_in_task(it, keyfunc, ascending)
         if n <= 1:
             return self.coalesce(1).mapPartitions(sort_partition, True)
         bounds = _range_bounds(self, n, keyfunc)
@@ -179,7 +178,7 @@ class PairRDDFunctions:
         [[(0, 5), (0, 8), (2, 6)], [(1, 3), (3, 8), (3, 8)]]
         """
         def sort_partition(it):
-            return iter(sorted(it, key=lambda kv: keyfunc(kv[0]), reverse=not ascending))
+            return _sort_in_task(it, keyfunc, ascending)
         return self.partitionBy(numPartitions, partitionFunc).mapPartitions(sort_partition, True)
 
     # -- per-value transformations ------------------------------------------------
@@ -320,7 +319,7 @@ class PairRDDFunctions:
         from minibig.shuffle.writer import combine_values
         aggregator = Aggregator(_identity, func, func)
         merged: dict = {}
-        for part in self.mapPartitions(lambda it: [combine_values(it, aggregator)]).collect():
+        for part in self.mapPartitions(lambda it: [dict(combine_values(it, aggregator))]).collect():
             for key, value in part.items():
                 merged[key] = func(merged[key], value) if key in merged else value
         return merged
@@ -350,6 +349,27 @@ class PairRDDFunctions:
             part = self.partitioner.partition_of(key)
             return list(itertools.chain.from_iterable(values.ctx._run_job(values, list, [part])))
         return values.collect()
+
+
+def _task_memory():
+    """(memory budget, spill folder factory) of the running task; (None, None) outside one."""
+    from minibig.task import current_task
+    task = current_task()
+    return (None, None) if task is None else (task.memory_budget, task.spill_dir)
+
+
+def _combine_in_task(records, aggregator):
+    """combine_values within the running task's memory budget (spilling past it)."""
+    from minibig.shuffle.writer import combine_values
+    budget, spill_dir = _task_memory()
+    return combine_values(records, aggregator, budget, spill_dir)
+
+
+def _sort_in_task(records, keyfunc, ascending: bool):
+    """Records sorted by keyfunc(key), stably, within the running task's memory budget."""
+    from minibig.shuffle.spill import ExternalSorter
+    budget, spill_dir = _task_memory()
+    return ExternalSorter(lambda kv: keyfunc(kv[0]), not ascending, budget, spill_dir).sort(records)
 
 
 def _shuffled(rdd, partitioner, aggregator, map_side_combine: bool = False):

@@ -6,15 +6,18 @@ import itertools
 
 from minibig.rdd import RDD
 from minibig.shuffle.reader import read_batches
-from minibig.shuffle.writer import combine_values, merge_combiners
+from minibig.shuffle.spill import ExternalMap
 
 
 class ShuffledRDD(RDD):
     """Partition i holds the records every map task sent to reducer i.
 
-    With an aggregator the records are merged by key here: combiners from the
+    With an aggregator the records are merged by key here, within the task's
+    memory budget (an `ExternalMap`, which spills to disk): combiners from the
     map-side combine are merged with `merge_combiners`; raw values (no map-side
     combine, as in groupByKey) are folded with `create_combiner`/`merge_value`.
+    Segments are read one batch at a time, so without an aggregator records
+    stream through.
     """
 
     def __init__(self, prev: RDD, dep):
@@ -26,10 +29,11 @@ class ShuffledRDD(RDD):
         return [] if agg is None else [agg.create_combiner, agg.merge_value, agg.merge_combiners]
 
     def compute(self, split: int, task):
-        batches = read_batches(task.fetch_shuffle(self.dep, split))
+        records = itertools.chain.from_iterable(read_batches(task.fetch_shuffle(self.dep, split)))
         agg = self.dep.aggregator
         if agg is None:
-            return itertools.chain.from_iterable(batches)
+            return records
+        combined = ExternalMap(agg, task.memory_budget, task.spill_dir)
         if self.dep.map_side_combine:
-            return iter(merge_combiners(batches, agg).items())
-        return iter(combine_values(itertools.chain.from_iterable(batches), agg).items())
+            return combined.insert_combiners(records).items()
+        return combined.insert_values(records).items()

@@ -8,22 +8,30 @@ shuffle map stage). Each task adds only its partition number and its payload
 
 `run_task` computes the partition's records by pulling them through the
 pipeline of narrow transformations, then either applies the action's function
-or writes shuffle blocks. `describe_failure` packs an exception for the trip
+or writes shuffle blocks. While it runs, the task is the thread's
+`current_task()` (PySpark's TaskContext.get()), so code below a
+`mapPartitions` (sorting a partition, combining in place) can find the
+task's memory budget and spill folder; the folder is removed when the task
+ends, whatever the outcome. `describe_failure` packs an exception for the trip
 back to the driver, with the traceback and the dataset that raised it.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
+import threading
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 
 import cloudpickle
 
 from minibig.accumulators import begin_task, end_task
 from minibig.errors import FetchFailedError, ResultTooLargeError
-from minibig.shuffle.reader import fetch_segments
+from minibig.shuffle.reader import CHUNK, fetch_segments
 from minibig.shuffle.writer import write_shuffle
 
 SHUFFLE_MAP = "shuffle_map"
@@ -57,6 +65,23 @@ class TaskContext:
     cached: list = field(default_factory=list)   # block keys this task stored
     progress: float | None = None         # 0..1 where the input reader can tell
     fetch_timeout: float = 30.0
+    memory_budget: int = 0                # bytes of shuffle data held before spilling; 0: no limit
+    spill_folder: str | None = None       # created on first use, removed when the task ends
+
+    def spill_dir(self) -> str:
+        """This task's folder for spilled runs: `<work_dir>/spill/<task>/`, made on first use."""
+        if self.spill_folder is None:
+            root = os.path.join(self.work_dir or _fallback_dir(), "spill")
+            name = f"s{self.stage_id}-p{self.partition}-a{self.attempt}-{uuid.uuid4().hex[:8]}"
+            os.makedirs(os.path.join(root, name))
+            self.spill_folder = os.path.join(root, name)
+        return self.spill_folder
+
+    def release(self) -> None:
+        """Delete the task's spilled runs."""
+        if self.spill_folder is not None:
+            shutil.rmtree(self.spill_folder, ignore_errors=True)
+            self.spill_folder = None
 
     def persisted(self, rdd, split: int):
         """The records of a persisted partition: from the block store, or computed and kept."""
@@ -68,11 +93,25 @@ class TaskContext:
                 self.cached.append(key)
         return iter(records)
 
-    def fetch_shuffle(self, dep, reduce_index: int) -> list[bytes]:
-        """The serialised blocks of `dep` for one reduce partition."""
+    def fetch_shuffle(self, dep, reduce_index: int):
+        """The segments of `dep` for one reduce partition, one by one (see `read_batches`)."""
+        chunk = min(CHUNK, max(1 << 18, self.memory_budget // 16)) if self.memory_budget else CHUNK
         return fetch_segments(dep.shuffle_key, dep.num_maps, reduce_index,
                               self.locations.get(dep.shuffle_key, {}), self.shuffle_local_read,
-                              self.fetch_timeout)
+                              self.fetch_timeout, chunk, self.spill_dir)
+
+
+_current = threading.local()
+
+
+def current_task() -> TaskContext | None:
+    """The task running on this thread, or None outside a task."""
+    return getattr(_current, "task", None)
+
+
+def _fallback_dir() -> str:
+    import tempfile
+    return tempfile.gettempdir()
 
 
 def block_key(driver_id: str, rdd_id: int, split: int) -> str:
@@ -101,11 +140,17 @@ def run_task(code: StageCode, ctx: TaskContext, max_result_size: int) -> tuple[d
     value is the list of its segment sizes.
     """
     started = time.perf_counter()
-    records = code.rdd.iterator(ctx.partition, ctx)
-    if code.kind == SHUFFLE_MAP:
-        value = write_shuffle(records, code.dep, ctx.work_dir, code.dep.shuffle_key, ctx.partition)
-    else:
-        value = code.func(records)
+    _current.task = ctx
+    try:
+        records = code.rdd.iterator(ctx.partition, ctx)
+        if code.kind == SHUFFLE_MAP:
+            value = write_shuffle(records, code.dep, ctx.work_dir, code.dep.shuffle_key,
+                                  ctx.partition, ctx.memory_budget, ctx.spill_dir)
+        else:
+            value = code.func(records)
+    finally:
+        _current.task = None
+        ctx.release()
     data = dumps_result((value, end_task()))
     fields = {"seconds": round(time.perf_counter() - started, 6), "result_size": len(data),
               "cached": ctx.cached}

@@ -34,7 +34,8 @@ class InlineBackend:
         self.default_parallelism = parallelism or os.cpu_count() or 1
         self.queue: deque = deque()
         self.host = socket.gethostname()
-        self.blocks = BlockStore(self.work_dir, default_memory_budget())
+        self.memory = conf.worker_memory or default_memory_budget()
+        self.blocks = BlockStore(self.work_dir, self.memory)
 
     def submit_stage(self, header: dict, code: bytes, payloads: list) -> None:
         for partition, payload in zip(header["partitions"], payloads):
@@ -50,7 +51,7 @@ class InlineBackend:
         ctx = TaskContext(partition=partition, attempt=0, stage_id=header["stage_id"],
                           payloads=cloudpickle.loads(payload), locations=self._locations(header),
                           work_dir=self.work_dir, worker_id="inline", driver_id=self.driver_id,
-                          blocks=self.blocks)
+                          blocks=self.blocks, memory_budget=self.memory)
         try:
             fields, data = run_task(stage, ctx, self.conf.max_result_size)
         except Exception as exc:

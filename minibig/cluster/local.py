@@ -59,9 +59,11 @@ class LocalCluster:
             self._send_url(worker)
 
     def _start_worker(self, slots: int, env: dict, common: list) -> subprocess.Popen:
+        memory = getattr(self.conf, "worker_memory", None)
+        extra = ["--memory", str(int(memory))] if memory else []
         return subprocess.Popen(
             [sys.executable, "-m", "minibig.cluster.worker", "--master", "-",
-             "--slots", str(slots), *common],
+             "--slots", str(slots), *extra, *common],
             stdin=subprocess.PIPE, stdout=_log_stream(), env=env)
 
     def _send_url(self, worker: subprocess.Popen) -> None:

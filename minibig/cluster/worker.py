@@ -80,6 +80,8 @@ class Worker:
         self.heartbeat_interval = heartbeat_interval
         self.codes = StageCodeCache()
         self.blocks = BlockStore(work_dir, memory)
+        # Each task slot gets an equal share of the budget for its shuffle data.
+        self.task_memory = max(1, memory // max(1, slots))
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="task")
         self.local = threading.local()
         self.active: dict[tuple, tuple[int, TaskContext]] = {}   # attempt -> (thread, ctx)
@@ -199,7 +201,8 @@ class Worker:
                 work_dir=self.work_dir, worker_id=self.worker_id,
                 driver_id=key[0].split("/", 1)[0], blocks=self.blocks,
                 shuffle_local_read=bool(conf.get("shuffle_local_read", True)),
-                fetch_timeout=float(conf.get("fetch_timeout", 30.0)))
+                fetch_timeout=float(conf.get("fetch_timeout", 30.0)),
+                memory_budget=self.task_memory)
             with self.active_lock:
                 self.active[key] = (threading.get_ident(), ctx)
             code = load_stage(self.codes.get(key[0]))
@@ -266,7 +269,8 @@ def main(argv=None) -> int:
                         help="address other workers reach this one at (default: loopback)")
     parser.add_argument("--work-dir", default=None, help="folder for shuffle blocks (default: a temp dir)")
     parser.add_argument("--memory", default=None,
-                        help="memory budget for persisted partitions, e.g. 512m or 2g "
+                        help="memory budget for persisted partitions and for shuffles (shared "
+                             "by the task slots; past it shuffles spill to disk), e.g. 512m or 2g "
                              "(default: half the machine's memory shared by its cores)")
     add_common_args(parser)
     args = parser.parse_args(argv)
@@ -281,6 +285,8 @@ def main(argv=None) -> int:
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="minibig-worker-")
     os.makedirs(work_dir, exist_ok=True)
     try:
+        from minibig.shuffle.sizing import pin_mmap_threshold
+        pin_mmap_threshold()                  # freed shuffle buffers go back to the OS
         memory = parse_size(args.memory) if args.memory else default_memory_budget()
         Worker(master, max(1, args.slots), args.host, work_dir, memory).run()
     except UserError as exc:

@@ -1,77 +1,221 @@
-"""The reduce side of a shuffle: find each map output and fetch its segment.
+"""The reduce side of a shuffle: find each map output and stream its segment.
 
 A reduce task gets, in its launch message, where every map output of the
-shuffles it reads lives (worker, host, block address, work dir). Outputs on
-a worker of the same host are read straight from that worker's disk; others
-are requested from the owning worker's block server over ZeroMQ, all at once,
-so that the transfers overlap. A missing output raises `FetchFailedError`,
-which makes the driver rebuild the lost map partitions from lineage.
+shuffles it reads lives (worker, host, block address, work dir).
+`fetch_segments` yields the task's segments one by one, in map order, so
+that a reducer holds one segment's batch at a time, never the whole shuffle:
+
+* an output on a worker of the same host is read straight from that
+  worker's disk: the segment is an open file range (`FileSegment`);
+* other outputs are requested from the owning worker's block server over
+  ZeroMQ, at most `WINDOW` requests in flight so that transfers overlap
+  with the reducer's work. A request asks for at most `chunk` bytes: a
+  segment that fits comes back as bytes; a bigger one (Spark's "fetch to
+  disk" of large blocks) is fetched chunk after chunk into a file of the
+  task's spill folder and read from there, then deleted.
+
+A segment is a sequence of pickled batches; `read_batches` loads them until
+the segment ends. A missing output raises `FetchFailedError`, which makes
+the driver rebuild the lost map partitions from lineage.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import pickle
 import socket
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+import zmq
 
 from minibig.cluster import protocol as P
 from minibig.cluster.security import dealer
 from minibig.errors import FetchFailedError
-from minibig.shuffle.blocks import read_segment
+from minibig.shuffle.blocks import read_segment_range, segment_bounds
+
+WINDOW = 4                    # remote requests in flight
+CHUNK = 4 << 20               # biggest reply of a block server
+
+
+@dataclass
+class FileSegment:
+    """A segment read from a file: [start, end) of `file` (deleted after reading if `temp`)."""
+
+    file: object
+    start: int
+    end: int
+    temp: bool = False
+
 
 def fetch_segments(shuffle_key: str, num_maps: int, reduce_index: int, locations: dict,
-                   local_read: bool = True, timeout: float = 30.0) -> list[bytes]:
-    """The serialised segments of one reduce partition, one per map task."""
+                   local_read: bool = True, timeout: float = 30.0, chunk: int = CHUNK,
+                   spill_dir=None):
+    """The segments of one reduce partition, one per map task, in map order (a generator).
+
+    `spill_dir()` gives a folder for big remote segments (a temporary folder if None).
+    """
     here = socket.gethostname()
-    segments: list = [None] * num_maps
-    remote: dict[str, list[int]] = {}
+    remote = []
     for m in range(num_maps):
         loc = locations.get(str(m))
         if loc is None:
             raise FetchFailedError(shuffle_key, m, "?", "no known location")
-        if local_read and loc["host"] == here:
-            data = read_segment(loc["dir"], shuffle_key, m, reduce_index)
-            if data is None:
-                raise FetchFailedError(shuffle_key, m, loc["worker"], "missing on disk")
-            segments[m] = data
-        else:
-            remote.setdefault(loc["addr"], []).append(m)
-    for addr, maps in remote.items():
-        worker = locations[str(maps[0])]["worker"]
-        for m, data in _fetch_remote(addr, shuffle_key, maps, reduce_index, worker, timeout):
-            segments[m] = data
-    return segments
-
-
-def _fetch_remote(addr: str, shuffle_key: str, maps: list, reduce_index: int, worker: str,
-                  timeout: float):
-    sock = dealer(addr)
+        if not (local_read and loc["host"] == here):
+            remote.append(m)
+    fetcher = _RemoteFetcher(shuffle_key, reduce_index, locations, remote, timeout, chunk,
+                             spill_dir) if remote else None
     try:
-        for m in maps:
-            P.send(sock, P.FETCH_BLOCK, {"shuffle": shuffle_key, "map": m, "reduce": reduce_index})
-        for _ in maps:
-            if not sock.poll(int(timeout * 1000)):
-                raise FetchFailedError(shuffle_key, maps[0], worker, f"no answer from {addr}")
+        for m in range(num_maps):
+            if fetcher is not None and m in fetcher.wanted:
+                yield fetcher.get(m)
+            else:
+                yield _local_segment(shuffle_key, m, reduce_index, locations[str(m)])
+    finally:
+        if fetcher is not None:
+            fetcher.close()
+
+
+def _local_segment(shuffle_key: str, m: int, reduce_index: int, loc: dict) -> FileSegment | bytes:
+    bounds = segment_bounds(loc["dir"], shuffle_key, m, reduce_index)
+    if bounds is None:
+        raise FetchFailedError(shuffle_key, m, loc["worker"], "missing on disk")
+    path, start, end = bounds
+    if start == end:
+        return b""
+    try:
+        return FileSegment(open(path, "rb"), start, end)
+    except FileNotFoundError:
+        raise FetchFailedError(shuffle_key, m, loc["worker"], "missing on disk") from None
+
+
+class _RemoteFetcher:
+    """Requests of remote segments: a window of them in flight, big ones in chunks.
+
+    State: `pending` maps not requested yet (map order), `partial` segments
+    being fetched to a file (map -> [file, path, bytes got]), `done` segments
+    fetched and not yet consumed, `inflight` map -> address of its request.
+    """
+
+    def __init__(self, shuffle_key, reduce_index, locations, maps, timeout, chunk, spill_dir):
+        self.shuffle_key, self.reduce_index, self.locations = shuffle_key, reduce_index, locations
+        self.wanted = set(maps)
+        self.pending = deque(maps)
+        self.timeout, self.chunk, self.spill_dir = timeout, max(1, int(chunk)), spill_dir
+        self.sockets: dict[str, zmq.Socket] = {}
+        self.poller = zmq.Poller()
+        self.inflight: dict[int, str] = {}
+        self.partial: dict[int, list] = {}
+        self.done: dict[int, object] = {}
+
+    def get(self, m: int):
+        while m not in self.done:
+            while len(self.inflight) < WINDOW and self.pending:
+                nxt = self.pending.popleft()
+                self._request(nxt, 0)
+            self._receive()
+        return self.done.pop(m)
+
+    def _request(self, m: int, offset: int) -> None:
+        addr = self.locations[str(m)]["addr"]
+        sock = self.sockets.get(addr)
+        if sock is None:
+            sock = self.sockets[addr] = dealer(addr)
+            self.poller.register(sock, zmq.POLLIN)
+        P.send(sock, P.FETCH_BLOCK, {"shuffle": self.shuffle_key, "map": m,
+                                     "reduce": self.reduce_index, "offset": offset,
+                                     "length": self.chunk})
+        self.inflight[m] = addr
+
+    def _receive(self) -> None:
+        ready = dict(self.poller.poll(int(self.timeout * 1000)))
+        if not ready:
+            m = min(self.inflight)
+            raise FetchFailedError(self.shuffle_key, m, self.locations[str(m)]["worker"],
+                                   f"no answer from {self.inflight[m]}")
+        for sock in ready:
             msg = P.recv(sock)
             m = int(msg.header["map"])
+            worker = self.locations[str(m)]["worker"]
             if msg.kind != P.BLOCK:
-                raise FetchFailedError(shuffle_key, m, worker, "block server has no such output")
-            yield m, P.blob_bytes(msg.blobs[0])
-    finally:
-        sock.close(0)
+                raise FetchFailedError(self.shuffle_key, m, worker, "block server has no such output")
+            data = P.blob_bytes(msg.blobs[0])
+            total, offset = int(msg.header.get("total", len(data))), int(msg.header.get("offset", 0))
+            if offset == 0 and len(data) == total:
+                self.inflight.pop(m, None)
+                self.done[m] = data
+                continue
+            if m not in self.partial:
+                folder = self.spill_dir() if self.spill_dir else _temp_dir()
+                path = os.path.join(folder, f"fetch-{m}-{uuid.uuid4().hex[:8]}")
+                self.partial[m] = [open(path, "w+b"), path, 0]
+            state = self.partial[m]
+            if offset != state[2]:
+                raise FetchFailedError(self.shuffle_key, m, worker, "chunks out of order")
+            state[0].write(data)
+            state[2] += len(data)
+            if state[2] >= total:
+                self.inflight.pop(m, None)
+                del self.partial[m]
+                state[0].flush()
+                self.done[m] = FileSegment(state[0], 0, total, temp=True)
+                os.unlink(state[1])              # the open file stays readable until closed
+            else:
+                self._request(m, state[2])
+
+    def close(self) -> None:
+        for sock in self.sockets.values():
+            sock.close(0)
+        for state in self.partial.values():
+            state[0].close()
+            try:
+                os.unlink(state[1])
+            except FileNotFoundError:
+                pass
+        for segment in self.done.values():
+            if isinstance(segment, FileSegment):
+                segment.file.close()
+
+
+def _temp_dir() -> str:
+    import tempfile
+    return tempfile.mkdtemp(prefix="minibig-fetch-")
 
 
 def read_batches(segments):
-    """Unpickle non-empty segments into lists of records, one list per segment."""
-    for data in segments:
-        if data:
-            yield pickle.loads(data)
+    """The batches (lists of records) of each segment, in order; a segment holds
+    one or more pickles back to back."""
+    for segment in segments:
+        if isinstance(segment, FileSegment):
+            f, end = segment.file, segment.end
+            try:
+                f.seek(segment.start)
+                while f.tell() < end:
+                    yield pickle.load(f)
+            finally:
+                f.close()
+        elif segment:
+            f = io.BytesIO(segment)
+            end = len(segment)
+            while f.tell() < end:
+                yield pickle.load(f)
 
 
 def serve_block(work_dir: str, header: dict):
-    """Answer a FETCH_BLOCK request: (kind, header, blobs)."""
-    data = read_segment(work_dir, str(header["shuffle"]), int(header["map"]), int(header["reduce"]))
-    reply = {"map": int(header["map"])}
-    if data is None:
-        return P.NO_BLOCK, reply, []
-    return P.BLOCK, reply, [data]
+    """Answer a FETCH_BLOCK request: (kind, header, blobs).
 
+    The request may name a byte range (offset, length) of the segment; the
+    reply says where its bytes start and how big the whole segment is.
+    """
+    length = header.get("length")
+    found = read_segment_range(work_dir, str(header["shuffle"]), int(header["map"]),
+                               int(header["reduce"]), int(header.get("offset", 0)),
+                               None if length is None else int(length))
+    reply = {"map": int(header["map"])}
+    if found is None:
+        return P.NO_BLOCK, reply, []
+    data, total = found
+    reply.update(offset=int(header.get("offset", 0)), total=total)
+    return P.BLOCK, reply, [data]

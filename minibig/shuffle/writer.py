@@ -1,63 +1,209 @@
-"""The map side of a shuffle: combine, partition, serialise, write.
+"""The map side of a shuffle: combine, partition, serialise, write — within a budget.
 
 With an aggregator and map-side combine (reduceByKey, combineByKey,
-aggregateByKey, foldByKey) the task first folds its records into one
-combiner per key, so only one record per distinct key leaves the task; then
-records are split by the partitioner into one bucket per reducer, and each
-bucket is pickled as a single list (one `pickle.dumps` per bucket, not per
-record).
+aggregateByKey, foldByKey) the task folds its records into one combiner per
+key (an `ExternalMap`); without one (groupByKey, partitionBy, sortByKey) it
+splits the records into one bucket per reducer. Either way the task's memory
+budget bounds what it holds. State of a `MapOutputWriter`:
+
+    buckets   records not yet written, one list per reducer
+    runs      spilled runs: (file, offsets) where partition p's batches are
+              bytes [offsets[p], offsets[p + 1]) of the file
+
+When the estimated size reaches the budget, everything in memory is written
+as one run, partition after partition, each as pickled batches of a few
+thousand records. The combine spills the same way: its partial combiners go
+to their partitions as they are (a key may then reach a reducer in several
+partial combiners, which the reducer merges anyway, as Hadoop's per-spill
+combiner does), so a map task never merges its own spills back. At the end
+the output file is written segment by segment: partition p is the bytes of
+every run's section p copied as they are, then the batches still in memory.
+So a segment is a sequence of pickled batches, and nothing is ever held as
+one big bytes object.
 """
 
 from __future__ import annotations
 
+import itertools
 import pickle
 
-from minibig.shuffle.blocks import write_output
+from minibig.errors import MemoryBudgetError
+from minibig.shuffle.blocks import write_output_stream
+from minibig.shuffle.sizing import SizeTracker, estimate
+from minibig.shuffle.spill import ExternalMap, batch_records, effective_budget, new_run_path
 
-
+_COPY = 1 << 20
 _MISSING = object()
 
 
-def combine_values(records, aggregator) -> dict:
-    """Fold (key, value) records into {key: combiner}."""
-    create, merge = aggregator.create_combiner, aggregator.merge_value
-    combined = {}
-    get = combined.get
-    for key, value in records:
-        old = get(key, _MISSING)
-        combined[key] = create(value) if old is _MISSING else merge(old, value)
-    return combined
+def combine_values(records, aggregator, budget: int | None = None, spill_dir=None):
+    """Fold (key, value) records into (key, combiner) pairs (an iterator).
 
+    Without a budget the fold stays in memory; with one it spills sorted runs
+    into `spill_dir()` and merges them back (see `minibig.shuffle.spill`).
 
-def merge_combiners(batches, aggregator) -> dict:
-    """Fold batches of (key, combiner) pairs into {key: combiner}."""
-    merge = aggregator.merge_combiners
-    combined = {}
-    get = combined.get
-    for batch in batches:
-        for key, comb in batch:
+    >>> from minibig.dependency import Aggregator
+    >>> sorted(combine_values([("a", 1), ("b", 2), ("a", 3)], Aggregator(int, max, max)))
+    [('a', 3), ('b', 2)]
+    """
+    if budget is None:
+        create, merge = aggregator.create_combiner, aggregator.merge_value
+        combined: dict = {}
+        get = combined.get
+        for key, value in records:
             old = get(key, _MISSING)
-            combined[key] = comb if old is _MISSING else merge(old, comb)
-    return combined
+            combined[key] = create(value) if old is _MISSING else merge(old, value)
+        return iter(combined.items())
+    return ExternalMap(aggregator, budget, spill_dir).insert_values(records).items()
 
 
-def partition_records(records, partitioner) -> list[list]:
-    """Split (key, value) records into one list per reduce partition."""
-    n = partitioner.numPartitions
-    if n == 1:
-        return [list(records)]
-    buckets = [[] for _ in range(n)]
-    appenders = [b.append for b in buckets]
-    part = partitioner.partition_of
-    for record in records:
-        appenders[part(record[0])](record)
-    return buckets
+class MapOutputWriter:
+    """One map task's records, bucketed by reducer, spilled as runs past the budget."""
+
+    def __init__(self, partitioner, budget: int | None, spill_dir):
+        self.n = partitioner.numPartitions
+        self.part = partitioner.partition_of
+        self.budget = effective_budget(budget)
+        self.spill_dir = spill_dir
+        self.buckets: list[list] = [[] for _ in range(self.n)]
+        self.count = 0
+        self.runs: list[tuple[str, list[int]]] = []
+        self.tracker = SizeTracker(self.budget)
+
+    def insert(self, records) -> None:
+        """Bucket (key, value) records by partition, spilling when over budget."""
+        it, tracker, buckets = iter(records), self.tracker, self.buckets
+        part = self.part
+        while True:
+            chunk = list(itertools.islice(it, tracker.chunk))
+            if not chunk:
+                return
+            if self.n == 1:
+                buckets[0].extend(chunk)
+            else:
+                appenders = [b.append for b in buckets]
+                for record in chunk:
+                    appenders[part(record[0])](record)
+            self.count += len(chunk)
+            size = estimate(chunk[-1])
+            if size > self.budget:
+                raise MemoryBudgetError("a record", chunk[-1][0], size, self.budget)
+            tracker.sample(size)
+            total = int(self.count * (tracker.mean + 8)) + 56 * self.n
+            if total >= self.budget:
+                self.spill_buckets()
+                tracker.next_chunk(0, 0)
+            else:
+                tracker.next_chunk(total, len(chunk))
+
+    def _batches(self, records: list):
+        step = batch_records(self.tracker.mean, self.budget)
+        for start in range(0, len(records), step):
+            yield records[start:start + step]
+
+    def _write_run(self, batches_of) -> None:
+        path = new_run_path(self.spill_dir(), "shuffle")
+        offsets = []
+        with open(path, "wb") as f:
+            for p in range(self.n):
+                offsets.append(f.tell())
+                for batch in batches_of(p):
+                    pickle.dump(batch, f, protocol=5)
+            offsets.append(f.tell())
+        self.runs.append((path, offsets))
+        self.tracker.reset()
+
+    def spill_buckets(self) -> None:
+        """Write the buckets out as one run and empty them."""
+        def batches_of(p):
+            yield from self._batches(self.buckets[p])
+            self.buckets[p].clear()             # free this partition before the next one
+        self._write_run(batches_of)
+        self.count = 0
+
+    def spill_dict(self, combined: dict) -> None:
+        """Write a map-side combine's dict out as one run, emptying it."""
+        by_part = self._keys_by_partition(combined)
+
+        def batches_of(p):
+            keys = by_part[p]
+            for batch in self._batches(keys):
+                yield [(k, combined.pop(k)) for k in batch]
+            keys.clear()
+        self._write_run(batches_of)
+
+    def _keys_by_partition(self, combined: dict) -> list[list]:
+        if self.n == 1:
+            return [list(combined)]
+        by_part: list[list] = [[] for _ in range(self.n)]
+        appenders = [b.append for b in by_part]
+        part = self.part
+        for key in combined:
+            appenders[part(key)](key)
+        return by_part
+
+    def commit(self, work_dir: str, shuffle_key: str, map_index: int,
+               combined: dict | None = None) -> list[int]:
+        """Write the output file: each partition's spilled sections, then what is in
+        memory (the buckets, or the combine's dict); return the segments' sizes."""
+        if combined is not None:
+            by_part = self._keys_by_partition(combined)
+
+            def memory_batches(p):
+                for batch in self._batches(by_part[p]):
+                    yield [(k, combined[k]) for k in batch]
+        else:
+            def memory_batches(p):
+                yield from self._batches(self.buckets[p])
+        runs = [(open(path, "rb"), offsets) for path, offsets in self.runs]
+
+        def write_segment(p, out):
+            for f, offsets in runs:
+                _copy_range(f, offsets[p], offsets[p + 1], out)
+            for batch in memory_batches(p):
+                pickle.dump(batch, out, protocol=5)
+            if combined is None:
+                self.buckets[p] = []
+        try:
+            return write_output_stream(work_dir, shuffle_key, map_index, self.n, write_segment)
+        finally:
+            for f, _ in runs:
+                f.close()
+            for path, _ in self.runs:
+                _unlink(path)
+            self.runs = []
 
 
-def write_shuffle(records, dep, work_dir: str, shuffle_key: str, map_index: int) -> list[int]:
+def _copy_range(src, start: int, end: int, out) -> None:
+    src.seek(start)
+    left = end - start
+    while left > 0:
+        data = src.read(min(_COPY, left))
+        if not data:
+            raise OSError("a spilled shuffle run ended early")
+        out.write(data)
+        left -= len(data)
+
+
+def _unlink(path: str) -> None:
+    import os
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def write_shuffle(records, dep, work_dir: str, shuffle_key: str, map_index: int,
+                  budget: int | None = None, spill_dir=None) -> list[int]:
     """Run the map side of `dep` over `records`; return each segment's size."""
+    if spill_dir is None:
+        import tempfile
+        spill_dir = tempfile.gettempdir
+    writer = MapOutputWriter(dep.partitioner, budget, spill_dir)
     if dep.aggregator is not None and dep.map_side_combine:
-        records = combine_values(records, dep.aggregator).items()
-    buckets = partition_records(records, dep.partitioner)
-    segments = [pickle.dumps(b, protocol=5) if b else b"" for b in buckets]
-    return write_output(work_dir, shuffle_key, map_index, segments)
+        combine = ExternalMap(dep.aggregator, budget, spill_dir, spill=writer.spill_dict)
+        writer.tracker = combine.tracker        # batch sizes follow the combiners' sizes
+        combine.insert_values(records)
+        return writer.commit(work_dir, shuffle_key, map_index, combined=combine.map)
+    writer.insert(records)
+    return writer.commit(work_dir, shuffle_key, map_index)

@@ -1,0 +1,315 @@
+"""Combining and sorting within a memory budget: sorted runs on disk, merged back.
+
+Two structures hold a task's shuffle data in memory and spill it when the
+budget is reached (estimated by `minibig.shuffle.sizing`):
+
+`ExternalMap` (Spark's ExternalAppendOnlyMap) folds (key, value) records into
+one combiner per key, in a dict. Keys may be of any hashable type, mixed and
+unorderable, so a spilled run is sorted by `portable_hash(key)` — a number —
+and equal keys are found by equality among the few keys of one hash. When
+the dict's estimated size reaches the budget its entries are written, sorted
+by hash, as a run of pickled batches and the dict starts empty. Once
+anything spilled, the rest spills too at the end, and `items()` merges the
+runs with `heapq.merge` on the hash (ties go to the earlier run, so a key's
+values keep their arrival order), folding the combiners of equal keys with
+`merge_combiners`. More than `FAN_IN` runs are first merged into fewer runs,
+so the merge never holds more than `FAN_IN` batches.
+
+`ExternalSorter` sorts records by a key function (sortByKey keys are
+orderable by definition): a buffer sorted and written as a run when full,
+the runs merged with `heapq.merge`, which is stable, so the output equals a
+stable sort of the input.
+
+State of each: the in-memory dict or list, `runs` (paths of spilled runs, in
+spill order), and a `SizeTracker`. What cannot spill fails with
+`MemoryBudgetError`: a record, or the merged group of one key, whose
+estimated size exceeds the budget. Runs live in the task's spill folder
+(`<work_dir>/spill/<task>/`), which the task removes when it ends, whatever
+the outcome; a finished merge deletes its runs at once.
+
+Batches are small enough that FAN_IN of them fit in half the budget; each is
+pickled straight into the run file (pickle frames, no whole-run bytes).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import pickle
+import sys
+import uuid
+from operator import itemgetter
+
+import numpy as np
+
+from minibig.errors import MemoryBudgetError
+from minibig.shuffle.hashing import portable_hash
+from minibig.shuffle.sizing import SizeTracker, estimate
+
+FAN_IN = 16                   # runs merged at once
+UNLIMITED = 1 << 62
+# Bytes per entry a spill needs on top of the entries themselves: the list of
+# keys, their hashes and the sort order (three 8-byte slots).
+SPILL_OVERHEAD = 24
+_MISSING = object()
+_first = itemgetter(0)
+
+
+def effective_budget(budget: int | None) -> int:
+    """A task's budget in bytes; 0 or None means no limit."""
+    return int(budget) if budget else UNLIMITED
+
+
+def batch_records(mean_size: float, budget: int) -> int:
+    """Records per pickled batch: FAN_IN batches fill at most half the budget."""
+    per_batch = budget // (2 * FAN_IN)
+    return int(max(16, min(65536, per_batch // max(16.0, mean_size))))
+
+
+def new_run_path(folder: str, kind: str) -> str:
+    """A fresh file name for a spilled run in `folder`."""
+    return os.path.join(folder, f"{kind}-{uuid.uuid4().hex[:12]}.run")
+
+
+def read_run(path: str, delete: bool = True):
+    """The batches of a run file, one after another; the file is deleted at the end."""
+    try:
+        with open(path, "rb") as f:
+            while True:
+                try:
+                    yield pickle.load(f)
+                except EOFError:
+                    return
+    finally:
+        if delete:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+class ExternalMap:
+    """{key: combiner} that spills hash-sorted runs to disk past its budget.
+
+    `spill` replaces the default spill (hash-sorted run) with a callable that
+    takes the dict and empties it: the map side of a shuffle writes spilled
+    combiners straight into its partitioned output instead.
+    """
+
+    def __init__(self, aggregator, budget: int | None, spill_dir, spill=None):
+        self.create = aggregator.create_combiner
+        self.merge_value = aggregator.merge_value
+        self.merge_combiners = aggregator.merge_combiners
+        self.budget = effective_budget(budget)
+        self.spill_dir = spill_dir
+        self.map: dict = {}
+        self.runs: list[str] = []
+        self.spills = 0
+        self.tracker = SizeTracker(self.budget)
+        # Not `spill or self._spill_run`: a bound method kept on self is a reference
+        # cycle, and the dict would then wait for the cyclic GC to be freed.
+        self._spill = spill
+
+    # -- filling ------------------------------------------------------------------
+    def insert_values(self, records) -> "ExternalMap":
+        """Fold raw (key, value) records with createCombiner / mergeValue."""
+        self._fold(records, self.create, self.merge_value)
+        return self
+
+    def insert_combiners(self, pairs) -> "ExternalMap":
+        """Fold (key, combiner) pairs with mergeCombiners."""
+        self._fold(pairs, None, self.merge_combiners)
+        return self
+
+    def _fold(self, records, create, merge) -> None:
+        d, it, tracker = self.map, iter(records), self.tracker
+        get = d.get
+        while True:
+            chunk = list(itertools.islice(it, tracker.chunk))
+            if not chunk:
+                return
+            if create is None:
+                for key, comb in chunk:
+                    old = get(key, _MISSING)
+                    d[key] = comb if old is _MISSING else merge(old, comb)
+            else:
+                for key, value in chunk:
+                    old = get(key, _MISSING)
+                    d[key] = create(value) if old is _MISSING else merge(old, value)
+            key = chunk[-1][0]
+            entry = estimate(key) + estimate(d[key])
+            if entry > self.budget:
+                raise MemoryBudgetError("the group", key, entry, self.budget)
+            tracker.sample(entry)
+            size = self.estimated_size()
+            if size >= self.budget:
+                self.spill()
+                tracker.next_chunk(0, 0)
+            else:
+                tracker.next_chunk(size, len(chunk))
+
+    def estimated_size(self) -> int:
+        """Bytes the dict holds, with what spilling it would need."""
+        d = self.map
+        return sys.getsizeof(d) + int(len(d) * (self.tracker.mean + SPILL_OVERHEAD))
+
+    # -- spilling -----------------------------------------------------------------
+    def spill(self) -> None:
+        """Write the in-memory entries out and start again with an empty dict."""
+        if self.map:
+            (self._spill or self._spill_run)(self.map)
+            self.spills += 1
+        self.map.clear()                          # in place: the fold loop holds the dict
+        self.tracker.reset()
+
+    def _spill_run(self, d: dict) -> None:
+        keys = list(d)
+        hashes = np.fromiter(map(portable_hash, keys), dtype=np.int64, count=len(keys))
+        order = np.argsort(hashes, kind="stable")
+        step = batch_records(self.tracker.mean, self.budget)
+        path = new_run_path(self.spill_dir(), "map")
+        with open(path, "wb") as f:
+            for start in range(0, len(keys), step):
+                rows = order[start:start + step]
+                batch_keys = [keys[i] for i in rows.tolist()]
+                pickle.dump((hashes[rows].tolist(), batch_keys, [d.pop(k) for k in batch_keys]),
+                            f, protocol=5)
+        self.runs.append(path)
+
+    # -- reading ------------------------------------------------------------------
+    def items(self):
+        """Every (key, combiner): straight from the dict, or merged from the runs."""
+        if not self.runs:
+            return iter(self.map.items())
+        self.spill()
+        while len(self.runs) > FAN_IN:                # merge the oldest runs into one
+            head, self.runs = self.runs[:FAN_IN], self.runs[FAN_IN:]
+            self.runs.insert(0, self._write_merged(head))
+        runs, self.runs = self.runs, []
+        return (kc for _, kc in self._merge(runs))
+
+    def _write_merged(self, runs: list) -> str:
+        path = new_run_path(self.spill_dir(), "merged")
+        step = batch_records(self.tracker.mean, self.budget)
+        with open(path, "wb") as f:
+            merged = self._merge(runs)
+            while True:
+                batch = list(itertools.islice(merged, step))
+                if not batch:
+                    break
+                pickle.dump(([h for h, _ in batch], [kc[0] for _, kc in batch],
+                             [kc[1] for _, kc in batch]), f, protocol=5)
+        return path
+
+    def _merge(self, runs: list):
+        """(hash, (key, combiner)) of the runs merged, each key once, in hash order.
+
+        A merged combiner is measured (`estimate`) when its shallow size is
+        over budget / 1024 — a group that grows big by its number of items,
+        which is how a hot key's group grows — and on every 64th merge
+        otherwise: measuring each one would cost more than the merge.
+        """
+        streams = [_run_entries(path) for path in runs]
+        merge, budget = self.merge_combiners, self.budget
+        shallow_limit = budget >> 10
+        merges = 0
+        current, keys, combs = None, [], []
+        for h, key, comb in heapq.merge(*streams, key=_first):
+            if h != current:
+                for pair in zip(keys, combs):
+                    yield current, pair
+                current, keys, combs = h, [key], [comb]
+                continue
+            for i, seen in enumerate(keys):
+                if seen is key or seen == key:
+                    combs[i] = merged = merge(combs[i], comb)
+                    merges += 1
+                    if sys.getsizeof(merged) > shallow_limit or not merges & 63:
+                        size = estimate(merged)
+                        if size > budget:
+                            raise MemoryBudgetError("the group", key, size, budget)
+                    break
+            else:
+                keys.append(key)
+                combs.append(comb)
+        for pair in zip(keys, combs):
+            yield current, pair
+
+
+def _run_entries(path: str):
+    for hashes, keys, combs in read_run(path):
+        yield from zip(hashes, keys, combs)
+
+
+class ExternalSorter:
+    """Sorts records by `key` (reversed if asked), spilling sorted runs past its budget."""
+
+    def __init__(self, key, reverse: bool, budget: int | None, spill_dir):
+        self.key, self.reverse = key, reverse
+        self.budget = effective_budget(budget)
+        self.spill_dir = spill_dir
+        self.buffer: list = []
+        self.runs: list[str] = []
+        self.spills = 0
+        self.tracker = SizeTracker(self.budget)
+
+    def sort(self, records):
+        """An iterator over `records` in order."""
+        buffer, it, tracker = self.buffer, iter(records), self.tracker
+        while True:
+            chunk = list(itertools.islice(it, tracker.chunk))
+            if not chunk:
+                break
+            buffer.extend(chunk)
+            size = estimate(chunk[-1])
+            if size > self.budget:
+                raise MemoryBudgetError("a record", _key_of(chunk[-1]), size, self.budget)
+            tracker.sample(size)
+            total = sys.getsizeof(buffer) + int(len(buffer) * (tracker.mean + SPILL_OVERHEAD))
+            if total >= self.budget:
+                self._spill()
+                buffer = self.buffer
+                tracker.next_chunk(0, 0)
+            else:
+                tracker.next_chunk(total, len(chunk))
+        if not self.runs:
+            buffer.sort(key=self.key, reverse=self.reverse)
+            self.buffer = []
+            return iter(buffer)
+        self._spill()
+        while len(self.runs) > FAN_IN:
+            head, self.runs = self.runs[:FAN_IN], self.runs[FAN_IN:]
+            self.runs.insert(0, self._write_run(self._merge(head)))
+        runs, self.runs = self.runs, []
+        return self._merge(runs)
+
+    def _spill(self) -> None:
+        buffer, self.buffer = self.buffer, []
+        if not buffer:
+            return
+        buffer.sort(key=self.key, reverse=self.reverse)
+        self.runs.append(self._write_run(iter(buffer), buffer))
+        self.spills += 1
+        self.tracker.reset()
+
+    def _write_run(self, records, owned: list | None = None) -> str:
+        path = new_run_path(self.spill_dir(), "sort")
+        step = batch_records(self.tracker.mean, self.budget)
+        with open(path, "wb") as f:
+            while True:
+                batch = list(itertools.islice(records, step))
+                if not batch:
+                    break
+                pickle.dump(batch, f, protocol=5)
+        if owned is not None:
+            owned.clear()
+        return path
+
+    def _merge(self, runs: list):
+        streams = [itertools.chain.from_iterable(read_run(path)) for path in runs]
+        return heapq.merge(*streams, key=self.key, reverse=self.reverse)
+
+
+def _key_of(record):
+    return record[0] if isinstance(record, tuple) and len(record) == 2 else record
