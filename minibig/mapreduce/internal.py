@@ -1,0 +1,292 @@
+"""The internal data path: how pairs travel from mapper to combiner to reducer.
+
+In Hadoop Streaming (and mrjob) every pair between two phases is written as
+a line by INTERNAL_PROTOCOL and read back by the next phase, so what a
+combiner or reducer sees is exactly what the protocol can express: with
+JSON, tuples arrive as lists and dict keys as strings. Keys are grouped,
+partitioned and sorted as *encoded* bytes: two keys are the same key when
+their encodings are equal, and a reducer sees its keys in the byte order of
+their encodings.
+
+minibig keeps that observable behaviour without encoding every record:
+
+`JSONPath` (INTERNAL_PROTOCOL is exactly JSONProtocol, the default)
+    A pair whose key is a `str` and whose value is a str, int, float, bool
+    or None survives a JSON round trip unchanged, so it travels as the
+    Python objects themselves; the map side groups such pairs in a dict by
+    their key, one type check and one dict lookup per pair. Any other key is
+    replaced by its JSON text (bytes, which can never equal a `str` key), and
+    any other value by its JSON round trip, at the moment it is produced, so
+    grouping, partitioning and what the user's code receives match mrjob.
+    The reduce side orders its keys by their JSON text, computed once per
+    distinct key.
+
+`LinePath` (any other internal protocol, e.g. PickleProtocol or a custom one)
+    Exactly Hadoop Streaming's contract: each pair is written as a line, the
+    line's key field (up to the first tab) groups, partitions and sorts it,
+    and each phase reads the lines back with the protocol.
+
+Both give the same interface to the tasks:
+
+    group(pairs, groups)        map side: add pairs to {identity: [stored values]}
+    flat(pairs)                 map side: [(identity, stored value)], ungrouped
+    merge(records)              reduce side: the groups from what every map task sent
+    order(groups)               identities in the order of their encoded keys
+    sort_values(stored)         order one key's values by their encoding (SORT_VALUES)
+    keyed(ids, stored, pos)     (key, iterator of values) as the user's code sees them
+    roundtrip(key, value)       a pair as the next step's mapper will see it
+
+>>> path = JSONPath()
+>>> groups = {}
+>>> path.group([("a", 1), ("a", (2, 3)), ((1, "x"), 4), ([1, "x"], 5), (7, None)], groups)
+>>> [(identity, groups[identity]) for identity in path.order(groups)]
+[('a', [1, [2, 3]]), (b'7', [None]), (b'[1, "x"]', [4, 5])]
+>>> path.decode(b'[1, "x"]', [4, 5])[0]
+[1, 'x']
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import repeat, starmap
+from operator import itemgetter
+from json.encoder import encode_basestring_ascii
+
+from minibig.mapreduce.protocols import JSONProtocol, json_text
+
+#: Types a JSON round trip gives back unchanged (bool and float included).
+PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+
+def path_for(protocol):
+    """The data path for an internal protocol instance."""
+    if type(protocol) is JSONProtocol:
+        return JSONPath()
+    return LinePath(protocol)
+
+
+def merge(records) -> dict:
+    """The reduce side's groups: {identity: [stored values]} from what map tasks sent.
+
+    A map task sends a key's values either as one record per value,
+    `(identity, value)`, or all at once, `(identity, [values], None)`.
+    """
+    groups: dict = {}
+    get = groups.get
+    for record in records:
+        identity = record[0]
+        stored = get(identity)
+        if len(record) == 2:
+            if stored is None:
+                groups[identity] = [record[1]]
+            else:
+                stored.append(record[1])
+        elif stored is None:
+            groups[identity] = record[1]
+        else:
+            stored.extend(record[1])
+    return groups
+
+
+def grouped_records(groups: dict):
+    """Shuffle records sending each group whole: (identity, [values], None)."""
+    return zip(groups.keys(), groups.values(), repeat(None))
+
+
+class JSONPath:
+    """Python objects between phases, with JSON round trips only where they change something."""
+
+    merge = staticmethod(merge)
+
+    def group(self, pairs, groups: dict) -> None:
+        """Add (key, value) pairs to `groups` (the map side's hot loop).
+
+        While every key seen is a `str`, a key that finds its group needs no
+        check: only a `str` (or a subclass, which encodes the same) equals a
+        `str`. So keys are checked once per new group; the first key of any
+        other type (or an unhashable one) switches to checking every pair.
+        Values are checked one by one.
+        """
+        pairs = iter(pairs)
+        get = groups.get
+        plain = PLAIN_TYPES
+        add_other = self.add_other
+        for key, value in pairs:
+            if type(value) in plain:
+                try:
+                    stored = get(key)
+                except TypeError:                 # unhashable: a list or dict key
+                    add_other(groups, key, value)
+                    break
+                if stored is not None:
+                    stored.append(value)
+                    continue
+                if type(key) is str:
+                    groups[key] = [value]
+                    continue
+            add_other(groups, key, value)
+            if not isinstance(key, str):
+                break
+        else:
+            return
+        for key, value in pairs:
+            if type(key) is str and type(value) in plain:
+                stored = get(key)
+                if stored is None:
+                    groups[key] = [value]
+                else:
+                    stored.append(value)
+            else:
+                add_other(groups, key, value)
+
+    def add_other(self, groups: dict, key, value) -> None:
+        """Add a pair whose key is not a str or whose value is not plain."""
+        key, value = self.stored_pair(key, value)
+        stored = groups.get(key)
+        if stored is None:
+            groups[key] = [value]
+        else:
+            stored.append(value)
+
+    def flat(self, pairs) -> list:
+        """[(identity, stored value)] for each pair, without grouping them.
+
+        Checked in bulk: the usual list of (str, number) tuples is returned as is.
+        """
+        out = pairs if type(pairs) is list else list(pairs)
+        try:
+            plain = (set(map(len, out)) <= {2} and set(map(type, map(_first, out))) <= {str}
+                     and PLAIN_TYPES.issuperset(map(type, map(_second, out))))
+        except TypeError:
+            plain = False
+        if plain:
+            return out
+        stored_pair = self.stored_pair
+        return [(key, value) if type(key) is str and type(value) in PLAIN_TYPES
+                else stored_pair(key, value) for key, value in out]
+
+    @staticmethod
+    def stored_pair(key, value) -> tuple:
+        """(identity, value) of a pair: a str key as is, any other key as its JSON text."""
+        if isinstance(key, str):
+            key = str(key)                        # a str subclass encodes as its str
+        else:
+            key = json_text(key).encode("ascii")
+        if type(value) not in PLAIN_TYPES:
+            value = json.loads(json_text(value))
+        return key, value
+
+    @staticmethod
+    def sort_key(identity) -> str:
+        """The key's JSON text: reducers see keys in this order."""
+        if type(identity) is str:
+            return encode_basestring_ascii(identity)
+        return identity.decode("ascii")
+
+    def order(self, groups: dict) -> list:
+        """The identities of `groups` in the order of their JSON texts."""
+        if set(map(type, groups)) <= {str}:
+            return sorted(groups, key=encode_basestring_ascii)
+        return sorted(groups, key=self.sort_key)
+
+    @staticmethod
+    def sort_values(stored: list) -> None:
+        """Order one key's values by their JSON text (SORT_VALUES)."""
+        stored.sort(key=json_text)
+
+    @staticmethod
+    def key_of(identity):
+        """The key a combiner or reducer receives for an identity."""
+        return identity if type(identity) is str else json.loads(identity)
+
+    def decode(self, identity, stored: list):
+        """(key, values iterator) as the user's combiner or reducer receives them."""
+        return self.key_of(identity), iter(stored)
+
+    def keyed(self, identities: list, stored, position):
+        """(key, values iterator) for each identity and its stored values, iterated in C.
+
+        `position` can tell which key was current if the user's code fails.
+        """
+        counter = position.track_keys(identities, self.key_of)
+        counted = map(_second, zip(counter, identities))
+        keys = counted if set(map(type, identities)) <= {str} else map(self.key_of, counted)
+        return zip(keys, map(iter, stored))
+
+    @staticmethod
+    def roundtrip(key, value) -> tuple:
+        """(key, value) after a JSON round trip (for the next step's mapper)."""
+        if type(key) not in PLAIN_TYPES:
+            key = json.loads(json_text(key))
+        if type(value) not in PLAIN_TYPES:
+            value = json.loads(json_text(value))
+        return key, value
+
+
+class LinePath:
+    """Encoded lines between phases, grouped by their key field: Hadoop Streaming's contract."""
+
+    merge = staticmethod(merge)
+
+    def __init__(self, protocol):
+        self.read = protocol.read
+        self.write = protocol.write
+
+    def line(self, key, value) -> bytes:
+        """One pair as a line of bytes."""
+        line = self.write(key, value)
+        if type(line) is not bytes:
+            line = line.encode("utf-8") if isinstance(line, str) else bytes(line)
+        return line
+
+    def group(self, pairs, groups: dict) -> None:
+        """Write each pair as a line and group the lines by their key field."""
+        get = groups.get
+        for identity, line in self._flat(pairs):
+            stored = get(identity)
+            if stored is None:
+                groups[identity] = [line]
+            else:
+                stored.append(line)
+
+    def flat(self, pairs) -> list:
+        """[(key field, line)] for each pair, without grouping them."""
+        return list(self._flat(pairs))
+
+    def _flat(self, pairs):
+        as_line = self.line
+        for key, value in pairs:
+            line = as_line(key, value)
+            tab = line.find(b"\t")
+            yield (line if tab < 0 else line[:tab]), line
+
+    @staticmethod
+    def order(groups: dict) -> list:
+        """Key fields in byte order: Hadoop sorts keys as bytes."""
+        return sorted(groups)
+
+    @staticmethod
+    def sort_values(stored: list) -> None:
+        """Order one key's lines, hence its values, as bytes (SORT_VALUES)."""
+        stored.sort()
+
+    def decode(self, identity, stored: list):
+        """(key, values iterator), each line read back with the protocol."""
+        read = self.read
+        key = read(stored[0])[0]
+        return key, (read(line)[1] for line in stored)
+
+    def keyed(self, identities: list, stored, position):
+        """(key, values iterator) for each key field and its stored lines."""
+        read = self.read
+        stored = list(stored)
+        first_lines = dict(zip(identities, map(_first, stored)))
+        counter = position.track_keys(identities, lambda identity: read(first_lines[identity])[0])
+        decode = self.decode
+        return starmap(decode, zip(map(_second, zip(counter, identities)), stored))
+
+    def roundtrip(self, key, value) -> tuple:
+        """(key, value) written and read back with the protocol."""
+        return tuple(self.read(self.line(key, value)))
