@@ -49,9 +49,24 @@ SLACK = 0.25
 SLACK_BYTES = 8 << 20
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def small():
-    """A 2-worker cluster whose workers each have a 16 MiB memory budget."""
+    """A fresh 2-worker cluster whose workers each have a 16 MiB memory budget.
+
+    Fresh for each test: a worker keeps some memory it once used (allocator
+    arenas), which would hide part of the next test's growth over its baseline.
+    """
+    ctx = Context(workers=WORKERS, worker_memory=BUDGET, max_task_attempts=1,
+                  appName="test_spill", progress=False)
+    try:
+        yield ctx
+    finally:
+        ctx.stop()
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """One cluster like `small`, for the tests that measure no memory."""
     ctx = Context(workers=WORKERS, worker_memory=BUDGET, max_task_attempts=1,
                   appName="test_spill", progress=False)
     try:
@@ -65,12 +80,16 @@ def _where(_):
     return os.getpid(), current_task().work_dir
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def work_dirs(small):
-    """{worker pid: work dir}, found by running tasks until both workers answered."""
+    """{worker pid: work dir} of `small`'s workers."""
+    return _work_dirs(small)
+
+
+def _work_dirs(ctx) -> dict:
     found: dict = {}
-    for _ in range(20):
-        found.update(small.parallelize(range(16), 16).map(_where).collect())
+    for _ in range(20):                     # run tasks until both workers answered
+        found.update(ctx.parallelize(range(16), 16).map(_where).collect())
         if len(found) == WORKERS:
             return found
     pytest.fail(f"tasks ran on {len(found)} workers only")
@@ -112,6 +131,8 @@ class Watch:
         return [peak - base for peak, base in zip(self.peak, self.base)]
 
     def check(self) -> None:
+        print(f"peak RSS growth per worker (MiB): {[round(g / 2**20, 1) for g in self.growth()]}, "
+              f"budget {BUDGET >> 20} MiB; most spill files at once: {self.most_spill_files}")
         assert self.most_spill_files > 0, "no spill file appeared during the job"
         assert not any(_spill_files(d) for d in self.dirs), "spill files left after the job"
         limit = BUDGET * (1 + SLACK) + SLACK_BYTES
@@ -134,6 +155,12 @@ def _records_for(nbytes: int, record) -> int:
     return nbytes // estimate(record)
 
 
+def _count_and_wrong(rdd, is_wrong) -> tuple[int, int]:
+    """(records, records for which is_wrong holds), in one pass on the workers."""
+    return rdd.map(lambda r: (1, int(bool(is_wrong(r))))).fold(
+        (0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+
+
 def test_reduce_by_key_with_more_distinct_keys_than_fit(small, watch):
     k = _records_for(SHUFFLE_BYTES, (10**6, 10**6)) // 2
     n = 2 * k                               # every key twice, from two different map tasks
@@ -143,9 +170,8 @@ def test_reduce_by_key_with_more_distinct_keys_than_fit(small, watch):
         return r if r % 3 else str(r)       # ints and strings: keys that cannot be ordered
     with watch:
         sums = small.range(n, numSlices=8).map(lambda x: (key(x), x)).reduceByKey(operator.add, 4)
-        wrong = sums.filter(lambda kv: kv[1] != 2 * int(kv[0]) + k).count()
-        count = sums.count()
-    assert (wrong, count) == (0, k)
+        count, wrong = _count_and_wrong(sums, lambda kv: kv[1] != 2 * int(kv[0]) + k)
+    assert (count, wrong) == (k, 0)
     watch.check()
 
 
@@ -154,9 +180,9 @@ def test_group_by_key_bigger_than_the_budget(small, watch):
     n = 3 * k
     with watch:
         groups = small.range(n, numSlices=8).map(lambda x: (x % k, x)).groupByKey(4)
-        wrong = groups.filter(lambda kv: list(kv[1]) != [kv[0], kv[0] + k, kv[0] + 2 * k]).count()
-        count = groups.count()
-    assert (wrong, count) == (0, k)         # and each key's values in arrival order
+        count, wrong = _count_and_wrong(
+            groups, lambda kv: list(kv[1]) != [kv[0], kv[0] + k, kv[0] + 2 * k])
+    assert (count, wrong) == (k, 0)         # and each key's values in arrival order
     watch.check()
 
 
@@ -192,34 +218,36 @@ def test_join_bigger_than_the_budget(small, watch):
         left = small.range(n, numSlices=8).map(lambda x: (x % k, x))
         right = small.range(k, numSlices=4).map(lambda x: (x, -x))
         joined = left.join(right, 4)
-        wrong = joined.filter(lambda kv: kv[1][0] % k != kv[0] or kv[1][1] != -kv[0]).count()
-        count = joined.count()
-    assert (wrong, count) == (0, n)
+        count, wrong = _count_and_wrong(
+            joined, lambda kv: kv[1][0] % k != kv[0] or kv[1][1] != -kv[0])
+    assert (count, wrong) == (n, 0)
     watch.check()
 
 
-def test_remote_fetch_in_chunks_streams_big_segments(small, work_dirs):
+def test_remote_fetch_in_chunks_streams_big_segments(shared):
     # Read every block through the block servers, in chunks of 1 MiB (budget / 16).
+    work_dirs = _work_dirs(shared)
     n = 60_000
-    with Context(master=small.master, shuffle_local_read=False, progress=False) as remote:
+    with Context(master=shared.master, shuffle_local_read=False, progress=False) as remote:
         got = (remote.range(n, numSlices=2).map(lambda x: (x % 1000, b"%0200d" % x))
                .groupByKey(2).mapValues(len).collect())
     assert sorted(got) == [(i, n // 1000) for i in range(1000)]
     assert not any(_spill_files(d) for d in work_dirs.values())
 
 
-def test_a_group_bigger_than_the_budget_fails_with_its_size(small, work_dirs):
+def test_a_group_bigger_than_the_budget_fails_with_its_size(shared):
+    work_dirs = _work_dirs(shared)
     n = 600_000                             # one key: ~24 MiB of values
     with pytest.raises(MemoryBudgetError, match=r"the group of key 0 is about \d+ bytes, over "
                                                  r"the task's memory budget of 16777216 bytes"):
-        small.range(n, numSlices=4).map(lambda x: (0, x)).groupByKey(2).count()
+        shared.range(n, numSlices=4).map(lambda x: (0, x)).groupByKey(2).count()
     time.sleep(0.2)
     assert not any(_spill_files(d) for d in work_dirs.values())
 
 
-def test_a_record_bigger_than_the_budget_fails_with_its_key(small):
+def test_a_record_bigger_than_the_budget_fails_with_its_key(shared):
     with pytest.raises(MemoryBudgetError, match="a record of key 'huge'"):
-        small.parallelize([0], 1).map(lambda _: ("huge", b"x" * (BUDGET + 1))).groupByKey().count()
+        shared.parallelize([0], 1).map(lambda _: ("huge", b"x" * (BUDGET + 1))).groupByKey().count()
 
 
 # -- the structures, in this process ---------------------------------------------------------
