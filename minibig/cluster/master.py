@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import zmq
 
 from minibig.cluster import protocol as P
-from minibig.cluster.security import use_key_file
+from minibig.cluster.security import stop_authenticators, use_key_file
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      record_master, forget_master, setup_logging,
                                      stop_on_sigterm)
@@ -513,6 +513,7 @@ def main(argv=None) -> int:
     finally:
         forget_master(url)
         sock.close(0)
+        stop_authenticators()
         ctx.term()
     return 0
 

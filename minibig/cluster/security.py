@@ -84,6 +84,13 @@ def secure_server(sock: zmq.Socket) -> None:
     sock.curve_server = True
 
 
+def stop_authenticators() -> None:
+    """Stop the ZAP threads, so the process's ZeroMQ context can terminate."""
+    while _authenticators:
+        _, auth = _authenticators.popitem()
+        auth.stop()
+
+
 def dealer(url: str, linger: int = 0, ctx: zmq.Context | None = None) -> zmq.Socket:
     """A DEALER connected to `url`, authenticated with the cluster key when there is one."""
     sock = (ctx or zmq.Context.instance()).socket(zmq.DEALER)

@@ -36,7 +36,7 @@ import zmq
 from minibig.broadcast import store_on_worker, drop_on_worker
 from minibig.cache import BlockStore
 from minibig.cluster import protocol as P
-from minibig.cluster.security import dealer, use_key_file
+from minibig.cluster.security import dealer, stop_authenticators, use_key_file
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      read_line_from_stdin, setup_logging, stop_on_sigterm)
 from minibig.errors import TaskKilledError, UserError
@@ -297,6 +297,7 @@ def main(argv=None) -> int:
     finally:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
+        stop_authenticators()
         zmq.Context.instance().destroy(linger=1000)
     return 0
 
