@@ -77,15 +77,18 @@ def test_minibig_submit_with_an_embedded_cluster():
     assert word == "the" and count > 3000
 
 
-def test_a_failing_job_exits_non_zero_with_context_on_stderr(tmp_path):
+def test_a_failing_job_exits_non_zero_with_context_on_stderr(sc, tmp_path):
     data = tmp_path / "in.txt"
     data.write_text("fine\nstill fine\nboom here\n")
-    done = cli(sys.executable, RAISING, str(data), "-r", "inline")
-    assert done.returncode == 1
-    assert done.stdout == b""
-    err = done.stderr.decode()
-    assert "ValueError: mapper met 'boom'" in err
-    assert f"step 1 of 1, mapper MRRaisingJob.mapper, input {data} line 3" in err
+    for where in (["-r", "inline"], ["--master", sc.master]):
+        done = cli(sys.executable, RAISING, str(data), *where)
+        assert done.returncode == 1
+        assert done.stdout == b""
+        err = done.stderr.decode()
+        assert "ValueError: mapper met 'boom'" in err
+        assert f"step 1 of 1, mapper MRRaisingJob.mapper, input {data} line 3" in err
+        assert 'mr_raising_job.py", line 17, in mapper' in err     # the user's frame
+    assert "remote traceback" in err and "scheduler/dag.py" not in err   # no driver stack
 
 
 def test_help_and_bad_options():

@@ -48,7 +48,7 @@ Both give the same interface to the tasks:
 from __future__ import annotations
 
 import json
-from itertools import repeat, starmap
+from itertools import compress, repeat, starmap
 from operator import itemgetter
 from json.encoder import encode_basestring_ascii
 
@@ -90,9 +90,17 @@ def merge(records) -> dict:
     return groups
 
 
-def grouped_records(groups: dict):
-    """Shuffle records sending each group whole: (identity, [values], None)."""
-    return zip(groups.keys(), groups.values(), repeat(None))
+def grouped_records(identities, stored: list) -> list:
+    """Shuffle records for whole groups: (identity, value) for a single value,
+    (identity, [values], None) for more (built in C)."""
+    sizes = list(map(len, stored))
+    single = list(map((1).__eq__, sizes))
+    if all(single):
+        return list(zip(identities, map(_first, stored)))
+    many = list(map((1).__lt__, sizes))
+    records = list(zip(compress(identities, single), map(_first, compress(stored, single))))
+    records.extend(zip(compress(identities, many), compress(stored, many), repeat(None)))
+    return records
 
 
 class JSONPath:

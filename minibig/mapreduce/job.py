@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 
 from minibig.mapreduce.counters import increment
 from minibig.mapreduce.options import add_runner_args, raising_parser
@@ -339,8 +340,21 @@ class MRJob:
 
     @classmethod
     def run(cls) -> None:
-        """Run the job from the command line (`python job.py ...`, `minibig submit job.py ...`)."""
-        cls().execute()
+        """Run the job from the command line (`python job.py ...`, `minibig submit job.py ...`).
+
+        A failure of the job's code in a worker's task is printed without the
+        driver's stack, which says nothing about it: the exception, the step,
+        phase and input or key, and the worker's traceback; the exit status
+        is 1. (With -r inline the task ran here: the whole traceback shows.)
+        """
+        try:
+            cls().execute()
+        except Exception as exc:
+            if not hasattr(exc, "minibig_context"):
+                raise
+            print("".join(traceback.format_exception_only(type(exc), exc)).rstrip(),
+                  file=sys.stderr)
+            sys.exit(1)
 
     def execute(self) -> None:
         """Run the whole job and stream its output to stdout (unless -o or --no-cat-output)."""

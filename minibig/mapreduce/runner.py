@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import sys
+import sysconfig
 import tempfile
 
 from minibig.mapreduce.counters import CounterParam, format_counters
@@ -57,18 +58,34 @@ def _stdin_lines(stream) -> list[str]:
     return [line.rstrip(b"\r").decode("utf-8", "replace") for line in lines]
 
 
+def _user_module(module) -> bool:
+    """True for a module of the user's own code: not minibig, not installed, not the stdlib."""
+    name = getattr(module, "__name__", "")
+    path = getattr(module, "__file__", None)
+    if not path or name == "__main__" or name == "minibig" or name.startswith("minibig."):
+        return False
+    installed = {os.path.abspath(p) + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                 if (p := sysconfig.get_paths().get(key))}
+    return not os.path.abspath(path).startswith(tuple(installed))
+
+
 def _ship_job_code(sc, job_cls) -> None:
-    """Make the job's class and the modules beside it available to the workers."""
+    """Make the job's classes and the modules beside its file available to the workers.
+
+    The modules that define the job class and its bases are pickled by value
+    when they are the user's own (workers may not be able to import them);
+    the job file's folder is shipped with addPyFile, for what they import.
+    """
     import cloudpickle
-    module = sys.modules.get(job_cls.__module__)
-    if module is not None and module.__name__ != "__main__" \
-            and not module.__name__.startswith("minibig."):
-        try:
-            cloudpickle.register_pickle_by_value(module)
-        except (ValueError, TypeError):
-            pass
+    for cls in job_cls.__mro__:
+        module = sys.modules.get(cls.__module__)
+        if module is not None and _user_module(module):
+            try:
+                cloudpickle.register_pickle_by_value(module)
+            except (ValueError, TypeError):
+                pass
     script = job_cls.mr_job_script()
-    if script and not sc.master == "inline":
+    if script and sc.master != "inline":
         folder = os.path.dirname(os.path.abspath(script))
         shipped = os.environ.get("MINIBIG_PY_FILES", "").split(os.pathsep)
         if folder not in shipped and os.path.isdir(folder):

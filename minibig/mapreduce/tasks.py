@@ -321,7 +321,7 @@ class MapTask(StepTask):
                     if step["combiner"] is not None:
                         output = self.combined(step, path, groups, pos)
                     else:
-                        output = grouped_records(groups)
+                        output = grouped_records(list(groups), list(groups.values()))
             else:
                 pairs = list(stream)
                 protocol = job.output_protocol()
@@ -380,13 +380,14 @@ class MapTask(StepTask):
         combiner = step["combiner"]
         threshold = self.combine_min_values
         if threshold <= 1:
-            identities, stored, rest = list(groups), groups.values(), ()
+            identities, stored, rest = list(groups), groups.values(), []
         else:
             enough = list(map(threshold.__le__, map(len, groups.values())))
             identities = list(compress(groups, enough))
             stored = list(compress(groups.values(), enough))
             few = list(map(operator.not_, enough))
-            rest = zip(compress(groups, few), compress(groups.values(), few), repeat(None))
+            rest = grouped_records(list(compress(groups, few)),
+                                   list(compress(groups.values(), few)))
         body = chain.from_iterable(starmap(_as_generator(combiner),
                                            path.keyed(identities, stored, pos)))
         records = path.flat(chain(_hook(pos, "combiner_init", step["combiner_init"]),
