@@ -115,14 +115,17 @@ class JSONPath:
         check: only a `str` (or a subclass, which encodes the same) equals a
         `str`. So keys are checked once per new group; the first key of any
         other type (or an unhashable one) switches to checking every pair.
-        Values are checked one by one.
+        Values are checked one by one, except a value that is the very object
+        checked just before (mappers often emit one constant, like 1).
         """
         pairs = iter(pairs)
         get = groups.get
         plain = PLAIN_TYPES
         add_other = self.add_other
+        checked = None                            # the last value found plain
         for key, value in pairs:
-            if type(value) in plain:
+            if value is checked or type(value) in plain:
+                checked = value                   # `yield word, 1`: one object, checked once
                 try:
                     stored = get(key)
                 except TypeError:                 # unhashable: a list or dict key
