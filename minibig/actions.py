@@ -383,3 +383,17 @@ class ActionFunctions:
         """
         from minibig.io.pickled import save_as_pickle_file
         save_as_pickle_file(self, path, batchSize)
+
+    def saveAsBinaryRecords(self, path: str) -> None:
+        """Write each record's bytes as they are, back to back, into part files under `path`.
+
+        The writing side of `sc.binaryRecords`; committed as saveAsTextFile.
+
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     sc.parallelize([b"abc", b"def"], 2).saveAsBinaryRecords(os.path.join(d, "o"))
+        ...     sc.binaryRecords(os.path.join(d, "o"), 3).collect()
+        [b'abc', b'def']
+        """
+        from minibig.io.binary import save_as_binary_records
+        save_as_binary_records(self, path)

@@ -195,6 +195,14 @@ class Context:
         from minibig.io.pickled import pickle_file
         return pickle_file(self, name)
 
+    def binaryRecords(self, path: str, recordLength: int, minPartitions: int | None = None):
+        """Every recordLength bytes of the files as one `bytes` record (fixed-length records).
+
+        Files are cut into splits at record boundaries; see `minibig.io.binary`.
+        """
+        from minibig.io.binary import binary_records
+        return binary_records(self, path, recordLength, minPartitions)
+
     def union(self, rdds: list):
         """The records of several datasets.
 

@@ -8,6 +8,7 @@ lineage at shuffle dependencies and nowhere else.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Callable
 
@@ -56,7 +57,6 @@ class RangePartitioner(Partitioner):
         self.keyfunc = keyfunc
 
     def partition_of(self, key) -> int:
-        from bisect import bisect_left
         index = bisect_left(self.bounds, self.keyfunc(key))
         return index if self.ascending else self.numPartitions - 1 - index
 

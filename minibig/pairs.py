@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import operator
 from typing import Callable
 
 from minibig.dependency import Aggregator, Partitioner, RangePartitioner
@@ -369,7 +370,8 @@ def _sort_in_task(records, keyfunc, ascending: bool):
     """Records sorted by keyfunc(key), stably, within the running task's memory budget."""
     from minibig.shuffle.spill import ExternalSorter
     budget, spill_dir = _task_memory()
-    return ExternalSorter(lambda kv: keyfunc(kv[0]), not ascending, budget, spill_dir).sort(records)
+    key = operator.itemgetter(0) if keyfunc is _identity else (lambda kv: keyfunc(kv[0]))
+    return ExternalSorter(key, not ascending, budget, spill_dir).sort(records)
 
 
 def _shuffled(rdd, partitioner, aggregator, map_side_combine: bool = False):
@@ -391,22 +393,31 @@ def _range_bounds(rdd, n: int, keyfunc: Callable) -> list | None:
     S / k keys, as in Spark's RangePartitioner. Bound i is the weighted
     quantile (i + 1) / n. Bounds may repeat when a key is very frequent, which
     leaves some partitions empty but keeps exactly n of them, as PySpark does.
+
+    The reservoir is filled by Li's "Algorithm L": it draws how many records
+    to skip before the next one to keep, and the skipped records are passed
+    over by `itertools.islice` in C, so sampling costs next to nothing per
+    record (the records are counted by a `zip` with `itertools.count`).
     """
+    import math
     import random
     per_partition = max(1, (20 * n * 3) // max(1, rdd.getNumPartitions()) + 1)
 
     def sample(split, it):
         rng = random.Random(split)
-        reservoir, seen = [], 0
-        for kv in it:
-            seen += 1
-            if len(reservoir) < per_partition:
-                reservoir.append(kv[0])
-            else:
-                j = rng.randrange(seen)
-                if j < per_partition:
-                    reservoir[j] = kv[0]
-        return [(seen, reservoir)]
+        counter = itertools.count()
+        stream = zip(counter, it)        # the counter runs one ahead once `it` is exhausted
+        reservoir = [kv[0] for _, kv in itertools.islice(stream, per_partition)]
+        if len(reservoir) == per_partition:
+            w = math.exp(math.log(rng.random() or 1e-300) / per_partition)
+            while True:
+                skip = int(math.log(rng.random() or 1e-300) / math.log1p(-w)) if w < 1 else 0
+                taken = next(itertools.islice(stream, skip, None), None)
+                if taken is None:
+                    break
+                reservoir[rng.randrange(per_partition)] = taken[1][0]
+                w *= math.exp(math.log(rng.random() or 1e-300) / per_partition)
+        return [(next(counter) - 1, reservoir)]
     weighted = []
     for seen, keys in rdd.mapPartitionsWithIndex(sample).collect():
         weight = seen / len(keys) if keys else 0

@@ -24,6 +24,8 @@ one big bytes object.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 import pickle
 
@@ -62,7 +64,7 @@ class MapOutputWriter:
 
     def __init__(self, partitioner, budget: int | None, spill_dir):
         self.n = partitioner.numPartitions
-        self.part = partitioner.partition_of
+        self.part = _partition_function(partitioner)
         self.budget = effective_budget(budget)
         self.spill_dir = spill_dir
         self.buckets: list[list] = [[] for _ in range(self.n)]
@@ -172,6 +174,16 @@ class MapOutputWriter:
             for path, _ in self.runs:
                 _unlink(path)
             self.runs = []
+
+
+def _partition_function(partitioner):
+    """partitioner.partition_of, or an equal but faster function for sortByKey's default."""
+    from minibig.dependency import RangePartitioner
+    from minibig.pairs import _identity
+    if (type(partitioner) is RangePartitioner and partitioner.ascending
+            and partitioner.keyfunc is _identity):
+        return functools.partial(bisect.bisect_left, partitioner.bounds)
+    return partitioner.partition_of
 
 
 def _copy_range(src, start: int, end: int, out) -> None:
