@@ -424,3 +424,17 @@ def test_unencodable_output_is_named(sc):
     with pytest.raises(TypeError, match="not JSON serializable") as info:
         run(MRSet, sc=sc, stdin=b"x\n")
     assert "JSONProtocol cannot write the output pair ('x', {1, 2})" in notes(info.value)
+
+
+def test_jobconf_maps_and_a_step_own_reducers(sc, tmp_path):
+    pairs, runner = run(MRCountersJob, PERSUASION, "-D", "mapreduce.job.maps=5", sc=sc)
+    assert runner.counters()[0]["tasks"]["mapper"] == 5          # at least 5 map tasks: 5 splits
+
+    class MROneReducer(MRWordFreqCount):
+        def steps(self):
+            return [MRStep(mapper=self.mapper, reducer=self.reducer,
+                           jobconf={"mapreduce.job.reduces": "1"})]
+
+    out = tmp_path / "out"
+    run(MROneReducer, PERSUASION, "-o", str(out), "--num-reducers", "3", sc=sc)
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000"]   # the step's jobconf wins

@@ -349,6 +349,10 @@ class MRJob:
         """
         try:
             cls().execute()
+        except BrokenPipeError:                   # `python job.py ... | head`: stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except Exception as exc:
             if not hasattr(exc, "minibig_context"):
                 raise

@@ -17,10 +17,10 @@ then `_SUCCESS`). A map-only step adds no shuffle. Each step counts into its
 own accumulator, so `counters()` gives one dict per step, as mrjob does.
 
 The job's class travels inside the stage code: pickled by value when it
-comes from `__main__` or from a module the workers cannot import (the
-runner registers the job's module with cloudpickle), and the folder of the
-job's file is shipped with `addPyFile`, so modules beside it import on the
-workers, as with `minibig submit`.
+comes from `__main__` or from the user's own modules (the runner registers
+the modules of the job class and its bases with cloudpickle), and the folder
+of the job's file is shipped with `addPyFile`, so modules beside it import
+on the workers, as with `minibig submit`.
 """
 
 from __future__ import annotations
@@ -139,8 +139,7 @@ class MRJobRunner:
                 rdd = rdd.partitionBy(reducers).mapPartitionsWithIndex(ReduceTask(
                     spec, n, len(steps), counters, final=last, sort_values=bool(job.sort_values())))
                 rdd.setName(f"{name} step {n + 1}/{len(steps)} reducer")
-                log.debug("step %d: %d map tasks, %d reducers", n + 1,
-                          rdd.deps[0].rdd.getNumPartitions() if rdd.deps else -1, reducers)
+                log.debug("step %d: %d reducers", n + 1, reducers)
         log.info("Running %s: %d step(s) on %s", name, len(steps), sc.master)
         if self._output_dir:
             from minibig.io.output import save_partitions
