@@ -24,6 +24,7 @@ sys.path[:0] = [os.path.join(HERE, "jobs"), os.path.join(REPO, "jobs")]
 from minibig.mapreduce import MRJob, MRStep  # noqa: E402
 from mr_combiner_shape_job import MRCombinerShapeJob  # noqa: E402
 from mr_counters_job import MRCountersJob  # noqa: E402
+from mr_flaky_job import MRFlakyJob  # noqa: E402
 from mr_hooks_job import MRHooksJob  # noqa: E402
 from mr_inverted_index import MRInvertedIndex  # noqa: E402
 from mr_json_keys_job import MRJSONKeysJob  # noqa: E402
@@ -183,6 +184,14 @@ def test_counters_are_exact(sc):
     assert 1 <= c["tasks"]["combiner calls"] <= map_tasks * len(lengths)
     assert c["lengths"] == {"distinct": len(lengths)}
     assert c["group; with comma"] == {"name; with comma": 2 * len(lengths)}
+
+
+def test_counters_count_once_when_a_task_is_retried(sc, small_text, tmp_path):
+    marker = tmp_path / "failed-once"
+    pairs, runner = run(MRFlakyJob, small_text, "--marker", str(marker), sc=sc)
+    assert marker.exists()                                  # an attempt did fail
+    assert dict(pairs) == {"the cat sat": 1, "on the mat": 1, "": 1, "the end boom": 1}
+    assert runner.counters() == [{"lines": {"seen": 4}}]
 
 
 def test_counters_one_dict_per_step(sc):

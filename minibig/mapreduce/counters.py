@@ -23,9 +23,11 @@ class CounterParam(AccumulatorParam):
     """Accumulates nested `{group: {counter: amount}}` dicts by adding amounts."""
 
     def zero(self, value) -> dict:
+        """No counters yet."""
         return {}
 
     def addInPlace(self, value1: dict, value2: dict) -> dict:
+        """Add every amount of `value2` into `value1`; return `value1`."""
         for group, counters in value2.items():
             mine = value1.setdefault(group, {})
             for name, amount in counters.items():

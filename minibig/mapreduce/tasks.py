@@ -36,7 +36,7 @@ import itertools
 import operator
 import threading
 from dataclasses import dataclass, field
-from itertools import chain, compress, repeat, starmap
+from itertools import chain, compress, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
@@ -397,6 +397,7 @@ class MapTask(StepTask):
         return records
 
     def where(self, pos: Position, split: int) -> dict:
+        """The context of a failure, with the input file and line for the mapper."""
         context = super().where(pos, split)
         if pos.phase.startswith("mapper") and pos.counter is not None:
             index = next(pos.counter) - 1          # 1-based position of the current record
