@@ -167,6 +167,13 @@ class MRJobRunner:
                     "mappers, combiners and reducers, not shell commands")
             if n > 0 and step["mapper_raw"]:
                 raise ValueError(f"step {n + 1}: mapper_raw is only possible in the first step")
+        job = self._job
+        for what, value in (("HADOOP_INPUT_FORMAT", job.HADOOP_INPUT_FORMAT),
+                            ("HADOOP_OUTPUT_FORMAT", job.HADOOP_OUTPUT_FORMAT),
+                            ("PARTITIONER", job.partitioner())):
+            if value:
+                log.warning("%s = %r is ignored: minibig reads text lines and hash-partitions "
+                            "keys", what, value)
         return steps
 
     def _context(self):
