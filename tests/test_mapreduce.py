@@ -282,6 +282,46 @@ def test_generic_protocol_path_gives_the_same_answer(sc):
     assert sorted(fast) == sorted(slow)
 
 
+def _protocol_cases():
+    from minibig.mapreduce import protocols as P
+    nested = {"b": [2.5, None, True, "é\t\n"]}
+    return [
+        (P.JSONProtocol, ["a", 1], nested, (["a", 1], nested)),
+        (P.JSONProtocol, (1, "x"), (2, 3), ([1, "x"], [2, 3])),     # JSON has no tuples
+        (P.JSONProtocol, 7, {1: "int key"}, (7, {"1": "int key"})),  # nor int object keys
+        (P.JSONValueProtocol, "dropped", nested, (None, nested)),
+        (P.PickleProtocol, (1, "a\tb"), {frozenset({1}): b"\n"}, ((1, "a\tb"), {frozenset({1}): b"\n"})),
+        (P.PickleValueProtocol, "dropped", {2, 3}, (None, {2, 3})),
+        (P.ReprProtocol, (1, "a"), {1: {2}, "r": range(3), "s": set()},
+         ((1, "a"), {1: {2}, "r": range(3), "s": set()})),
+        (P.ReprValueProtocol, "dropped", [1.5, None, frozenset({"x"})],
+         (None, [1.5, None, frozenset({"x"})])),
+        (P.RawProtocol, "key", "value\twith tab", ("key", "value\twith tab")),
+        (P.RawProtocol, "key only", None, ("key only", None)),
+        (P.RawValueProtocol, "dropped", "a line", (None, "a line")),
+        (P.TextProtocol, "é", "ü", ("é", "ü")),
+        (P.BytesProtocol, b"k", b"\xff", (b"k", b"\xff")),
+        (P.BytesValueProtocol, None, b"raw \xff", (None, b"raw \xff")),
+    ]
+
+
+@pytest.mark.parametrize("protocol, key, value, expected", _protocol_cases(),
+                         ids=lambda x: x.__name__ if isinstance(x, type) else None)
+def test_each_protocol_round_trips(protocol, key, value, expected):
+    line = protocol().write(key, value)
+    assert isinstance(line, bytes) and b"\n" not in line
+    assert protocol().read(line) == expected
+
+
+def test_protocol_line_formats():
+    from minibig.mapreduce import JSONProtocol, RawValueProtocol, ReprProtocol
+    assert JSONProtocol().write("word", [1, "é"]) == b'"word"\t[1, "\\u00e9"]'
+    assert ReprProtocol().write("k", (1,)) == b"'k'\t(1,)"
+    assert RawValueProtocol().read(b"caf\xe9") == (None, "café")    # latin-1 fallback
+    with pytest.raises(ValueError):
+        ReprProtocol().read(b"'k'\t__import__('os')")               # not a literal
+
+
 @pytest.mark.parametrize("internal, output, expected", [
     ("json", "json", "list/str/5"),
     ("pickle", "json", "tuple/frozenset/5"),
