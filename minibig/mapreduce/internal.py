@@ -14,7 +14,9 @@ minibig keeps that observable behaviour without encoding every record:
     A pair whose key is a `str` and whose value is a str, int, float, bool
     or None survives a JSON round trip unchanged, so it travels as the
     Python objects themselves; the map side groups such pairs in a dict by
-    their key, one type check and one dict lookup per pair. Any other key is
+    their key: one dict lookup per pair, a type check per value (skipped
+    when a mapper emits the same constant object again) and one per new
+    key (see `JSONPath.group`). Any other key is
     replaced by its JSON text (bytes, which can never equal a `str` key), and
     any other value by its JSON round trip, at the moment it is produced, so
     grouping, partitioning and what the user's code receives match mrjob.
@@ -49,8 +51,8 @@ from __future__ import annotations
 
 import json
 from itertools import compress, repeat, starmap
-from operator import itemgetter
 from json.encoder import encode_basestring_ascii
+from operator import itemgetter
 
 from minibig.mapreduce.protocols import JSONProtocol, json_text
 

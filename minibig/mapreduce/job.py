@@ -49,15 +49,6 @@ from minibig.mapreduce.tasks import building_task_job
 log = logging.getLogger("minibig.mapreduce")
 
 
-def _to_lines(chunks):
-    """Lines (without newline) from byte chunks that may cut lines anywhere."""
-    for block in _line_blocks(chunks):
-        lines = block.split(b"\n")
-        if block.endswith(b"\n"):
-            lines.pop()
-        yield from lines
-
-
 def _line_blocks(chunks, size: int = 1 << 20):
     """Blocks of whole lines (about `size` bytes each) from arbitrary byte chunks."""
     pending = []
@@ -119,7 +110,8 @@ class MRJob:
     SORT_VALUES = None
     #: Hadoop-style settings for every step, e.g. {"mapreduce.job.reduces": "4"}.
     JOBCONF: dict = {}
-    #: Accepted for mrjob compatibility; minibig has no Hadoop formats or partitioners.
+    #: Accepted for mrjob compatibility and ignored with a warning (input is text lines,
+    #: keys are hash-partitioned).
     HADOOP_INPUT_FORMAT = None
     HADOOP_OUTPUT_FORMAT = None
     PARTITIONER = None
