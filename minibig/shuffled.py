@@ -29,8 +29,14 @@ class ShuffledRDD(RDD):
         return [] if agg is None else [agg.create_combiner, agg.merge_value, agg.merge_combiners]
 
     def compute(self, split: int, task):
-        records = itertools.chain.from_iterable(read_batches(task.fetch_shuffle(self.dep, split)))
         agg = self.dep.aggregator
+        if agg is not None and self.dep.map_side_combine:
+            from minibig.shuffle.arrowpath import columnar_op, combine_columnar
+            op = columnar_op(self.dep)
+            if op is not None:             # numeric reduceByKey: Arrow frames, kernels
+                return combine_columnar(read_batches(task.fetch_shuffle(self.dep, split), True),
+                                        op, agg, task.memory_budget, task.spill_dir)
+        records = itertools.chain.from_iterable(read_batches(task.fetch_shuffle(self.dep, split)))
         if agg is None:
             return records
         combined = ExternalMap(agg, task.memory_budget, task.spill_dir)

@@ -146,6 +146,8 @@ def watch(small, work_dirs):
     """A Watch whose baseline is taken after a warm-up shuffle (imports, stage code)."""
     small.range(2000, numSlices=4).map(lambda x: (x % 7, x)).groupByKey(2).count()
     small.range(2000, numSlices=4).map(lambda x: (x % 7, x)).sortByKey(True, 2).count()
+    # The columnar path's libraries (pyarrow, the numba kernels) load on first use.
+    small.range(40_000, numSlices=2).map(lambda x: (x, x)).reduceByKey(operator.add, 2).count()
     time.sleep(0.3)
     return Watch(small, work_dirs)
 
@@ -171,6 +173,17 @@ def test_reduce_by_key_with_more_distinct_keys_than_fit(small, watch):
     with watch:
         sums = small.range(n, numSlices=8).map(lambda x: (key(x), x)).reduceByKey(operator.add, 4)
         count, wrong = _count_and_wrong(sums, lambda kv: kv[1] != 2 * int(kv[0]) + k)
+    assert (count, wrong) == (k, 0)
+    watch.check()
+
+
+def test_numeric_reduce_by_key_on_the_columnar_path(small, watch):
+    # Int keys and values: the combined dicts travel as Arrow frames.
+    k = _records_for(SHUFFLE_BYTES, (10**6, 10**6)) // 2
+    n = 2 * k
+    with watch:
+        sums = small.range(n, numSlices=8).map(lambda x: (x % k, x)).reduceByKey(operator.add, 4)
+        count, wrong = _count_and_wrong(sums, lambda kv: kv[1] != 2 * kv[0] + k)
     assert (count, wrong) == (k, 0)
     watch.check()
 

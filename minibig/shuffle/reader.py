@@ -184,23 +184,34 @@ def _temp_dir() -> str:
     return tempfile.mkdtemp(prefix="minibig-fetch-")
 
 
-def read_batches(segments):
+def read_batches(segments, frames: bool = False):
     """The batches (lists of records) of each segment, in order; a segment holds
-    one or more pickles back to back."""
+    one or more pickles back to back.
+
+    A pickled `bytes` is a columnar frame (`minibig.shuffle.arrowpath`): it is
+    turned into a list of records, or given as it is if `frames`.
+    """
     for segment in segments:
         if isinstance(segment, FileSegment):
             f, end = segment.file, segment.end
             try:
                 f.seek(segment.start)
                 while f.tell() < end:
-                    yield pickle.load(f)
+                    yield _batch(pickle.load(f), frames)
             finally:
                 f.close()
         elif segment:
             f = io.BytesIO(segment)
             end = len(segment)
             while f.tell() < end:
-                yield pickle.load(f)
+                yield _batch(pickle.load(f), frames)
+
+
+def _batch(loaded, frames: bool):
+    if type(loaded) is bytes and not frames:
+        from minibig.shuffle.arrowpath import frame_records
+        return frame_records(loaded)
+    return loaded
 
 
 def serve_block(work_dir: str, header: dict):

@@ -19,7 +19,9 @@ combiner does), so a map task never merges its own spills back. At the end
 the output file is written segment by segment: partition p is the bytes of
 every run's section p copied as they are, then the batches still in memory.
 So a segment is a sequence of pickled batches, and nothing is ever held as
-one big bytes object.
+one big bytes object. A numeric reduceByKey writes its combined dicts as
+Arrow IPC frames instead (pickled `bytes` in the same segments), cut by
+reducer with the kernels: the columnar path, `minibig.shuffle.arrowpath`.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class MapOutputWriter:
         self.count = 0
         self.runs: list[tuple[str, list[int]]] = []
         self.tracker = SizeTracker(self.budget)
+        self.columnar = False         # a combine's dict may go out as Arrow frames
 
     def insert(self, records) -> None:
         """Bucket (key, value) records by partition, spilling when over budget."""
@@ -125,6 +128,10 @@ class MapOutputWriter:
 
     def spill_dict(self, combined: dict) -> None:
         """Write a map-side combine's dict out as one run, emptying it."""
+        frames = self._frames(combined)
+        if frames is not None:
+            self.spill_frames(frames)
+            return
         by_part = self._keys_by_partition(combined)
 
         def batches_of(p):
@@ -133,6 +140,16 @@ class MapOutputWriter:
                 yield [(k, combined.pop(k)) for k in batch]
             keys.clear()
         self._write_run(batches_of)
+
+    def _frames(self, combined: dict) -> list | None:
+        if not self.columnar:
+            return None
+        from minibig.shuffle.arrowpath import dict_frames
+        return dict_frames(combined, self.n)
+
+    def spill_frames(self, frames: list) -> None:
+        """Write one frame (a columnar block, or None) per partition out as one run."""
+        self._write_run(lambda p: [] if frames[p] is None else [frames[p]])
 
     def _keys_by_partition(self, combined: dict) -> list[list]:
         if self.n == 1:
@@ -145,10 +162,16 @@ class MapOutputWriter:
         return by_part
 
     def commit(self, work_dir: str, shuffle_key: str, map_index: int,
-               combined: dict | None = None) -> list[int]:
+               combined: dict | None = None, frames: list | None = None) -> list[int]:
         """Write the output file: each partition's spilled sections, then what is in
-        memory (the buckets, or the combine's dict); return the segments' sizes."""
-        if combined is not None:
+        memory (the buckets, the combine's dict, or one columnar frame per
+        partition); return the segments' sizes."""
+        if combined is not None and frames is None:
+            frames = self._frames(combined)
+        if frames is not None:
+            def memory_batches(p):
+                return [] if frames[p] is None else [frames[p]]
+        elif combined is not None:
             by_part = self._keys_by_partition(combined)
 
             def memory_batches(p):
@@ -164,8 +187,10 @@ class MapOutputWriter:
                 _copy_range(f, offsets[p], offsets[p + 1], out)
             for batch in memory_batches(p):
                 pickle.dump(batch, out, protocol=5)
-            if combined is None:
+            if combined is None and frames is None:
                 self.buckets[p] = []
+            elif frames is not None:
+                frames[p] = None
         try:
             return write_output_stream(work_dir, shuffle_key, map_index, self.n, write_segment)
         finally:
@@ -213,6 +238,8 @@ def write_shuffle(records, dep, work_dir: str, shuffle_key: str, map_index: int,
         spill_dir = tempfile.gettempdir
     writer = MapOutputWriter(dep.partitioner, budget, spill_dir)
     if dep.aggregator is not None and dep.map_side_combine:
+        from minibig.shuffle.arrowpath import columnar_op
+        writer.columnar = columnar_op(dep) is not None
         combine = ExternalMap(dep.aggregator, budget, spill_dir, spill=writer.spill_dict)
         writer.tracker = combine.tracker        # batch sizes follow the combiners' sizes
         combine.insert_values(records)
