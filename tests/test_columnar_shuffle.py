@@ -6,7 +6,9 @@ results in map order — so float sums must be equal bit for bit, types
 (int, float, bool) must survive, and integer sums past int64 must stay exact
 Python ints. Every map task holds at least `MIN_GROUPS` keys (each of the 4
 slices has every key once) so that the combined dicts reach the columnar
-path's checks and, where the types allow, travel as Arrow frames.
+path's checks and, where the types allow, travel as Arrow frames; the
+workers load the kernels first, since a fresh worker keeps dicts smaller
+than `MIN_GROUPS_COLD` on the pickled path.
 """
 
 from __future__ import annotations
@@ -24,6 +26,25 @@ from minibig.shuffle import arrowpath
 from minibig.shuffle.arrowpath import MIN_GROUPS, combine_columnar, to_frame
 
 SLICES = 4
+
+
+def _load_kernels(_):
+    import os
+    import sys
+    import minibig.shuffle.kernels  # noqa: F401
+    return os.getpid(), "minibig.shuffle.kernels" in sys.modules
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _kernels_loaded_on_every_worker(sc):
+    """Run tiny tasks until every worker has loaded the kernels (bounded)."""
+    seen = set()
+    for _ in range(20):
+        seen |= {pid for pid, loaded in sc.parallelize(range(8), 8).map(_load_kernels).collect()
+                 if loaded}
+        if len(seen) >= sc.defaultParallelism:
+            return
+    pytest.fail(f"only {len(seen)} workers loaded the kernels")
 
 
 def engine_order_fold(pairs: list, func, slices: int = SLICES) -> dict:
