@@ -199,7 +199,9 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> sorted(sc.parallelize(["b", "a", "c"]).map(lambda x: (x, 1)).collect())
         [('a', 1), ('b', 1), ('c', 1)]
         """
-        return PipelinedRDD(self, lambda _, it: map(f, it), f, preservesPartitioning)
+        mapped = PipelinedRDD(self, lambda _, it: map(f, it), f, preservesPartitioning)
+        mapped.kind = "map"                  # lets the shuffle count (k, 1) pairs in C
+        return mapped
 
     def flatMap(self, f: Callable, preservesPartitioning: bool = False) -> "RDD":
         """Apply f to every record and flatten the iterables it returns.
@@ -482,6 +484,8 @@ class ParallelCollectionRDD(RDD):
 
 class PipelinedRDD(RDD):
     """A narrow transformation: f(split, parent iterator), run in the parent's task."""
+
+    kind = "pipelined"                       # "map" for RDD.map (see shuffle/fusion.py)
 
     def __init__(self, prev: RDD, f: Callable, user_fn, preserves_partitioning: bool = False):
         super().__init__(prev.ctx, [OneToOneDependency(prev)], prev.getNumPartitions(),

@@ -32,6 +32,7 @@ import cloudpickle
 from minibig.accumulators import begin_task, end_task
 from minibig.errors import FetchFailedError, ResultTooLargeError
 from minibig.shuffle.reader import CHUNK, fetch_segments
+from minibig.shuffle.fusion import counted_input
 from minibig.shuffle.writer import write_shuffle
 
 SHUFFLE_MAP = "shuffle_map"
@@ -142,12 +143,14 @@ def run_task(code: StageCode, ctx: TaskContext, max_result_size: int) -> tuple[d
     started = time.perf_counter()
     _current.task = ctx
     try:
-        records = code.rdd.iterator(ctx.partition, ctx)
         if code.kind == SHUFFLE_MAP:
-            value = write_shuffle(records, code.dep, ctx.work_dir, code.dep.shuffle_key,
-                                  ctx.partition, ctx.memory_budget, ctx.spill_dir)
+            counted = counted_input(code.rdd, code.dep)
+            source = counted if counted is not None else code.rdd
+            value = write_shuffle(source.iterator(ctx.partition, ctx), code.dep, ctx.work_dir,
+                                  code.dep.shuffle_key, ctx.partition, ctx.memory_budget,
+                                  ctx.spill_dir, keys_only=counted is not None)
         else:
-            value = code.func(records)
+            value = code.func(code.rdd.iterator(ctx.partition, ctx))
     finally:
         _current.task = None
         ctx.release()

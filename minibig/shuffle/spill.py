@@ -39,6 +39,7 @@ import os
 import pickle
 import sys
 import uuid
+from collections import _count_elements   # Counter's C counting loop, works on any dict
 from operator import itemgetter
 
 import numpy as np
@@ -117,6 +118,16 @@ class ExternalMap:
         self._fold(records, self.create, self.merge_value)
         return self
 
+    def insert_ones(self, keys) -> "ExternalMap":
+        """Count keys, as if folding (key, 1) with operator.add: the C loop of Counter."""
+        d, it, tracker = self.map, iter(keys), self.tracker
+        while True:
+            chunk = list(itertools.islice(it, tracker.chunk))
+            if not chunk:
+                return self
+            _count_elements(d, chunk)
+            self._after_chunk(chunk[-1], len(chunk))
+
     def insert_combiners(self, pairs) -> "ExternalMap":
         """Fold (key, combiner) pairs with mergeCombiners."""
         self._fold(pairs, None, self.merge_combiners)
@@ -137,17 +148,21 @@ class ExternalMap:
                 for key, value in chunk:
                     old = get(key, _MISSING)
                     d[key] = create(value) if old is _MISSING else merge(old, value)
-            key = chunk[-1][0]
-            entry = estimate(key) + estimate(d[key])
-            if entry > self.budget:
-                raise MemoryBudgetError("the group", key, entry, self.budget)
-            tracker.sample(entry)
-            size = self.estimated_size()
-            if size >= self.budget:
-                self.spill()
-                tracker.next_chunk(0, 0)
-            else:
-                tracker.next_chunk(size, len(chunk))
+            self._after_chunk(chunk[-1][0], len(chunk))
+
+    def _after_chunk(self, key, count: int) -> None:
+        """Sample the size of the last key's entry; spill when past the budget."""
+        tracker = self.tracker
+        entry = estimate(key) + estimate(self.map[key])
+        if entry > self.budget:
+            raise MemoryBudgetError("the group", key, entry, self.budget)
+        tracker.sample(entry)
+        size = self.estimated_size()
+        if size >= self.budget:
+            self.spill()
+            tracker.next_chunk(0, 0)
+        else:
+            tracker.next_chunk(size, count)
 
     def estimated_size(self) -> int:
         """Bytes the dict holds, with what spilling it would need."""

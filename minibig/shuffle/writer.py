@@ -30,6 +30,7 @@ import bisect
 import functools
 import itertools
 import pickle
+from zlib import crc32
 
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.blocks import write_output_stream
@@ -67,6 +68,7 @@ class MapOutputWriter:
     def __init__(self, partitioner, budget: int | None, spill_dir):
         self.n = partitioner.numPartitions
         self.part = _partition_function(partitioner)
+        self.hash_partitioned = _is_hash_partitioner(partitioner)
         self.budget = effective_budget(budget)
         self.spill_dir = spill_dir
         self.buckets: list[list] = [[] for _ in range(self.n)]
@@ -156,10 +158,17 @@ class MapOutputWriter:
             return [list(combined)]
         by_part: list[list] = [[] for _ in range(self.n)]
         appenders = [b.append for b in by_part]
-        part = self.part
-        for key in combined:
-            appenders[part(key)](key)
+        for key, p in zip(combined, self._partitions_of(combined)):
+            appenders[p](key)
         return by_part
+
+    def _partitions_of(self, keys):
+        """The partition of each key; string keys under portable_hash in one C-level pass."""
+        if self.hash_partitioned and set(map(type, keys)) == {str}:
+            n = self.n
+            # portable_hash of a str is the CRC-32 of its UTF-8 bytes (see hashing.py).
+            return [crc32(k.encode("utf-8", "surrogatepass")) % n for k in keys]
+        return map(self.part, keys)
 
     def commit(self, work_dir: str, shuffle_key: str, map_index: int,
                combined: dict | None = None, frames: list | None = None) -> list[int]:
@@ -201,6 +210,13 @@ class MapOutputWriter:
             self.runs = []
 
 
+def _is_hash_partitioner(partitioner) -> bool:
+    """True for a plain Partitioner over portable_hash (reduceByKey's default)."""
+    from minibig.dependency import Partitioner
+    from minibig.shuffle.hashing import portable_hash
+    return type(partitioner) is Partitioner and partitioner.partitionFunc is portable_hash
+
+
 def _partition_function(partitioner):
     """partitioner.partition_of, or an equal but faster function for sortByKey's default."""
     from minibig.dependency import RangePartitioner
@@ -231,8 +247,12 @@ def _unlink(path: str) -> None:
 
 
 def write_shuffle(records, dep, work_dir: str, shuffle_key: str, map_index: int,
-                  budget: int | None = None, spill_dir=None) -> list[int]:
-    """Run the map side of `dep` over `records`; return each segment's size."""
+                  budget: int | None = None, spill_dir=None, keys_only: bool = False) -> list[int]:
+    """Run the map side of `dep` over `records`; return each segment's size.
+
+    `keys_only`: the records are keys, each standing for (key, 1) under
+    reduceByKey(add) (see `minibig.shuffle.fusion`), and are counted in C.
+    """
     if spill_dir is None:
         import tempfile
         spill_dir = tempfile.gettempdir
@@ -242,7 +262,10 @@ def write_shuffle(records, dep, work_dir: str, shuffle_key: str, map_index: int,
         writer.columnar = columnar_op(dep) is not None
         combine = ExternalMap(dep.aggregator, budget, spill_dir, spill=writer.spill_dict)
         writer.tracker = combine.tracker        # batch sizes follow the combiners' sizes
-        combine.insert_values(records)
+        if keys_only:
+            combine.insert_ones(records)
+        else:
+            combine.insert_values(records)
         return writer.commit(work_dir, shuffle_key, map_index, combined=combine.map)
     writer.insert(records)
     return writer.commit(work_dir, shuffle_key, map_index)

@@ -1,0 +1,64 @@
+"""Counting in C: `map(lambda k: (k, 1))` feeding `reduceByKey(add)`.
+
+The commonest shuffle in big-data teaching is word count's
+
+    words.map(lambda word: (word, 1)).reduceByKey(operator.add)
+
+Run as written, each record costs a call of the lambda, a tuple, and a
+Python-level fold into the combiner dict: more than twice what
+`collections.Counter` needs for the whole word. When the stage ends in exactly
+that shape, the map task instead counts the keys of the map's *input* with
+`collections._count_elements` (the C loop behind Counter), which gives the
+same combiners, in the same first-seen order, with the same int values.
+
+Recognised, and nothing else:
+
+- the stage's last dataset is a `map` (not persisted) whose function has one
+  positional argument, no closure, and a body that is exactly
+  `return (arg, 1)` with the int constant 1 (not True, not 1.0);
+- the shuffle's aggregator is reduceByKey's: identity create_combiner and
+  `operator.add` to merge values and combiners, with map-side combine.
+
+Anything else takes the general path, so the user's answer never depends on
+whether the shortcut applied. `MINIBIG_FUSION=0` turns it off (to measure it).
+"""
+
+from __future__ import annotations
+
+import dis
+import inspect
+import operator
+import os
+
+_IGNORED = {"RESUME", "NOP", "CACHE", "EXTENDED_ARG"}
+
+
+def pairs_with_one(fn) -> bool:
+    """True if `fn` is `lambda x: (x, 1)` in effect (by its bytecode)."""
+    code = getattr(fn, "__code__", None)
+    if code is None or getattr(fn, "__closure__", None) or getattr(fn, "__defaults__", None):
+        return False
+    if code.co_argcount != 1 or code.co_kwonlyargcount or \
+            code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS | inspect.CO_GENERATOR):
+        return False
+    ops = [i for i in dis.get_instructions(code) if i.opname not in _IGNORED]
+    shape = [(i.opname, i.argval) for i in ops]
+    if shape != [("LOAD_FAST", code.co_varnames[0]), ("LOAD_CONST", 1), ("BUILD_TUPLE", 2),
+                 ("RETURN_VALUE", None)]:
+        return False
+    return type(ops[1].argval) is int
+
+
+def counted_input(rdd, dep):
+    """The dataset whose records to count as keys, if `rdd` feeding `dep` is word count's shape."""
+    from minibig.pairs import _identity
+    from minibig.rdd import PipelinedRDD
+    agg = dep.aggregator
+    if os.environ.get("MINIBIG_FUSION", "1") == "0" or agg is None or not dep.map_side_combine:
+        return None
+    if agg.create_combiner is not _identity or agg.merge_value is not operator.add \
+            or agg.merge_combiners is not operator.add:
+        return None
+    if type(rdd) is not PipelinedRDD or getattr(rdd, "kind", None) != "map" or rdd._persisted():
+        return None
+    return rdd.prev if pairs_with_one(rdd.user_fn) else None
