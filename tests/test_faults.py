@@ -183,3 +183,19 @@ def test_speculation_and_retries_commit_each_partition_once(tmp_path):
     assert sorted(map(int, lines)) == list(range(240)), "no record lost or written twice"
     assert sorted(os.listdir(out)) == ["_SUCCESS"] + [f"part-{i:05d}" for i in range(24)]
     assert counted.value == 240, "accumulator updates counted once per partition"
+
+
+def test_cached_partitions_of_a_killed_worker_are_recomputed_from_lineage(cluster):
+    computed = cluster.accumulator(0)
+
+    def tag(x):
+        computed.add(1)
+        return (x % 7, x, os.getpid())
+    cached = cluster.parallelize(range(700), 12).map(tag).cache()
+    holders = collections.Counter(pid for _, _, pid in cached.collect())
+    assert computed.value == 700 and len(holders) >= 2
+    victim = holders.most_common(1)[0][0]
+    os.kill(victim, signal.SIGKILL)
+    got = dict(cached.map(lambda t: (t[0], t[1])).reduceByKey(operator.add).collect())
+    assert got == {k: sum(x for x in range(700) if x % 7 == k) for k in range(7)}
+    assert dict(cached.map(lambda t: (t[0], t[1])).reduceByKey(operator.add).collect()) == got
