@@ -68,3 +68,19 @@ def wait_gone(pids, timeout: float) -> list[int]:
             pass
     _, alive = psutil.wait_procs(procs, timeout=timeout)
     return [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def lineage_shuffles(rdd) -> set:
+    """Shuffle ids anywhere in the lineage of `rdd` (across stage boundaries)."""
+    from minibig.dependency import ShuffleDependency
+    seen, stack, found = set(), [rdd], set()
+    while stack:
+        node = stack.pop()
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        for dep in node.deps:
+            if isinstance(dep, ShuffleDependency):
+                found.add(dep.shuffle_id)
+            stack.append(dep.rdd)
+    return found

@@ -15,7 +15,7 @@ from contextlib import redirect_stdout
 
 import cloudpickle
 
-from minibig.dependency import ShuffleDependency
+from support import lineage_shuffles
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,19 +31,7 @@ def load_job(name):
 
 def shuffles_added(rdd, before) -> int:
     """Shuffles in the lineage of `rdd` that are not in the lineage of `before`."""
-    def shuffles(root):
-        seen, stack, found = set(), [root], set()
-        while stack:
-            node = stack.pop()
-            if node.id in seen:
-                continue
-            seen.add(node.id)
-            for dep in node.deps:
-                if isinstance(dep, ShuffleDependency):
-                    found.add(dep.shuffle_id)
-                stack.append(dep.rdd)
-        return found
-    return len(shuffles(rdd) - shuffles(before))
+    return len(lineage_shuffles(rdd) - lineage_shuffles(before))
 
 
 def test_inverted_index_finds_the_book_of_each_name(sc):

@@ -7,22 +7,14 @@ inside a map, which count each record once per time it is computed.
 
 import operator
 
-from minibig.dependency import RangePartitioner, ShuffleDependency
+from minibig.dependency import RangePartitioner
 from minibig.scheduler.dag import shuffle_dependencies
+from support import lineage_shuffles
 
 
 def all_shuffles(rdd) -> int:
     """Every shuffle in the whole lineage of `rdd`."""
-    seen, stack, count = set(), [rdd], 0
-    while stack:
-        node = stack.pop()
-        if node.id in seen:
-            continue
-        seen.add(node.id)
-        for dep in node.deps:
-            count += isinstance(dep, ShuffleDependency)
-            stack.append(dep.rdd)
-    return count
+    return len(lineage_shuffles(rdd))
 
 
 def pairs(sc, n=4, size=200):
