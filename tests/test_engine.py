@@ -111,7 +111,6 @@ def test_shuffle_blocks_fetched_over_the_network(sc):
 
 
 def test_stage_code_is_shipped_once_per_worker(sc):
-    from minibig.cli import status  # noqa: F401  (the status reply is what we read)
     import zmq
     from minibig.cluster import protocol as P
 

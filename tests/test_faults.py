@@ -17,7 +17,6 @@ import pytest
 
 import faults
 from minibig import Context
-from support import cleanup  # noqa: F401  (keeps the helpers importable together)
 
 cloudpickle.register_pickle_by_value(faults)
 
