@@ -95,6 +95,7 @@ class Master:
             conf.scheduler_mode)
         self.exclusions = Exclusions()
         self.map_outputs: dict[str, dict[int, str]] = {}
+        self.outputs_version = 0                  # bumped whenever map_outputs changes
         self.map_sizes: dict[str, dict[int, list]] = {}   # shuffle -> map -> bytes per reducer
         self.finished_jobs: list[dict] = []
         self.files: dict[str, bytes] = {}
@@ -186,6 +187,7 @@ class Master:
             self.cancel_attempt(taskset, partition, other, where)
         if taskset.writes_shuffle:
             self.map_outputs.setdefault(taskset.writes_shuffle, {})[partition] = worker.worker_id
+            self.outputs_version += 1
             self.map_sizes.setdefault(taskset.writes_shuffle, {})[partition] = h.get("sizes", [])
         self.to_driver(taskset.driver_id, P.TASK_RESULT, {
             "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
@@ -262,6 +264,7 @@ class Master:
         for holders in self.blocks.values():
             holders.discard(worker_id)
         lost: dict[str, list[int]] = {}
+        self.outputs_version += 1
         for shuffle, outputs in self.map_outputs.items():
             gone = [m for m, w in outputs.items() if w == worker_id]
             for m in gone:
@@ -276,6 +279,7 @@ class Master:
 
     def forget_map_output(self, shuffle: str, map_index: int) -> None:
         self.map_outputs.get(shuffle, {}).pop(map_index, None)
+        self.outputs_version += 1
         self.map_sizes.get(shuffle, {}).pop(map_index, None)
 
     # -- drivers ----------------------------------------------------------
@@ -341,6 +345,7 @@ class Master:
     def on_drop_shuffle(self, msg: P.Message) -> None:
         for shuffle in msg.header.get("shuffles", []):
             self.map_outputs.pop(shuffle, None)
+            self.outputs_version += 1
             self.map_sizes.pop(shuffle, None)
             for worker in self.workers.values():
                 self.send(worker.identity, P.DROP_SHUFFLE, {"shuffle": shuffle})
@@ -370,6 +375,7 @@ class Master:
             del self.blocks[key]
         prefix = driver_id + "/"
         shuffles = [s for s in self.map_outputs if s.startswith(prefix)]
+        self.outputs_version += 1
         for shuffle in shuffles:
             del self.map_outputs[shuffle]
             self.map_sizes.pop(shuffle, None)
@@ -447,21 +453,28 @@ class Master:
                     blobs.append(self.files[fid])
                     names.append(prefix + fid)
                     worker.has_files.add(fid)
-        locations = {}
-        for shuffle in taskset.reads_shuffles:
-            outputs = self.map_outputs.get(shuffle, {})
-            locations[shuffle] = {str(m): self.workers[w].location()
-                                  for m, w in outputs.items() if w in self.workers}
         worker.running[(taskset.key, partition, attempt)] = level
         if speculative:
             log.info("speculating %s/%d on %s", taskset.key, partition, worker.worker_id)
         self.send(worker.identity, P.LAUNCH, {
             "taskset": taskset.key, "stage_id": taskset.stage_id, "job_id": taskset.job_id,
             "partition": partition, "attempt": attempt, "blobs": names,
-            "py_files": taskset.py_files, "locations": locations,
+            "py_files": taskset.py_files, "locations": self.shuffle_locations(taskset),
             "writes_shuffle": taskset.writes_shuffle, "task_conf": taskset.task_conf,
             "locality": level,
         }, blobs)
+
+    def shuffle_locations(self, taskset: TaskSet) -> dict:
+        """Where the map outputs a task set reads live; built once per change, not per task."""
+        cached = taskset.locations
+        if cached is None or cached[0] != self.outputs_version:
+            locations = {}
+            for shuffle in taskset.reads_shuffles:
+                outputs = self.map_outputs.get(shuffle, {})
+                locations[shuffle] = {str(m): self.workers[w].location()
+                                      for m, w in outputs.items() if w in self.workers}
+            cached = taskset.locations = (self.outputs_version, locations)
+        return cached[1]
 
     def check_liveness(self) -> None:
         now = time.monotonic()

@@ -105,6 +105,7 @@ class TaskSet:
     locality: Counter = field(default_factory=Counter)
     level: int = 0               # index into LEVELS: how far delay scheduling has relaxed
     last_launch: float = 0.0
+    locations: tuple | None = None   # (map outputs version, shuffle locations), master's cache
 
     LEVELS = (PROCESS_LOCAL, NODE_LOCAL, ANY)
 
