@@ -146,15 +146,7 @@ class ActionFunctions:
         >>> sc.parallelize([1, 2, 3, 4, 5]).fold(0, add)
         15
         """
-        def part(it):
-            acc = zeroValue
-            for x in it:
-                acc = op(acc, x)
-            return acc
-        acc = zeroValue
-        for value in self._run(part):
-            acc = op(acc, value)
-        return acc
+        return self.aggregate(zeroValue, op, op)
 
     def aggregate(self, zeroValue, seqOp: Callable, combOp: Callable):
         """Aggregate each partition with seqOp, then combine with combOp.
