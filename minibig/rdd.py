@@ -24,7 +24,8 @@ from typing import Callable
 
 from minibig.actions import ActionFunctions
 from minibig.callsite import user_call_site
-from minibig.dependency import ManyToOneDependency, OneToOneDependency, RangeDependency
+from minibig.dependency import (ManyToOneDependency, NarrowDependency, OneToOneDependency,
+                                RangeDependency)
 from minibig.numeric import NumericFunctions
 from minibig.pairs import PairRDDFunctions
 from minibig.persistence import PersistenceMixin
@@ -98,7 +99,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
             if node.id in seen:
                 continue
             seen[node.id] = node
-            stack.extend(d.rdd for d in node.deps if hasattr(d, "parents"))
+            stack.extend(d.rdd for d in node.deps if isinstance(d, NarrowDependency))
         return list(seen.values())
 
     def __getstate__(self):
@@ -168,7 +169,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
                 continue
             shown.add(rdd.id)
             lines.append(line)
-            stack.extend((dep.rdd, depth + (0 if hasattr(dep, "parents") else 1))
+            stack.extend((dep.rdd, depth + (0 if isinstance(dep, NarrowDependency) else 1))
                          for dep in reversed(rdd.deps))
         return "\n".join(lines).encode("utf-8")
 

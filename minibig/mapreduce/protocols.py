@@ -192,6 +192,16 @@ class BytesValueProtocol:
         return value
 
 
+def _text(line) -> str:
+    """A line as str: UTF-8, or latin-1 when that fails (as mrjob reads text)."""
+    if isinstance(line, (bytes, bytearray)):
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError:
+            return line.decode("latin_1")
+    return line
+
+
 class TextProtocol:
     """Key and value are str joined by a tab (UTF-8); a line without a tab reads as (line, None).
 
@@ -200,11 +210,7 @@ class TextProtocol:
 
     def read(self, line):
         """Split the decoded line at its first tab."""
-        if isinstance(line, (bytes, bytearray)):
-            try:
-                line = line.decode("utf-8")
-            except UnicodeDecodeError:
-                line = line.decode("latin_1")
+        line = _text(line)
         key, tab, value = line.partition("\t")
         return key, (value if tab else None)
 
@@ -218,11 +224,7 @@ class TextValueProtocol:
 
     def read(self, line):
         """(None, line) as str (UTF-8, or latin-1 when that fails)."""
-        if isinstance(line, (bytes, bytearray)):
-            try:
-                line = line.decode("utf-8")
-            except UnicodeDecodeError:
-                line = line.decode("latin_1")
+        line = _text(line)
         return None, line
 
     def write(self, key, value) -> bytes:

@@ -263,6 +263,26 @@ class StepTask:
                 context["key"] = key
         return context
 
+    def streamed(self, split: int, records, pos: Position, pairs_of, after=None):
+        """Generator of this task's pairs, re-encoded for the next step's mapper.
+
+        `pairs_of(job, step, records, pos)` makes the pairs; a failure is
+        annotated with the step and phase, `after()` runs however it ends, and
+        the counters are reported once the pairs are all out.
+        """
+        job, step = self.job_and_step()
+        roundtrip = path_for(job.internal_protocol()).roundtrip
+        try:
+            for key, value in pairs_of(job, step, records, pos):
+                yield roundtrip(key, value)
+        except Exception as exc:
+            self.annotate(exc, pos, split)
+            raise
+        finally:
+            if after is not None:
+                after()
+        self.finish(job)
+
     def annotate(self, exc: BaseException, pos: Position, split: int) -> None:
         """Add the step, phase and input (or key) to a user's exception, once."""
         from minibig.errors import FetchFailedError
@@ -336,16 +356,7 @@ class MapTask(StepTask):
 
     def run_streaming(self, split: int, records):
         """Generator of a map-only step's pairs for the next step (not the last one)."""
-        job, step = self.job_and_step()
-        pos = Position()
-        roundtrip = path_for(job.internal_protocol()).roundtrip
-        try:
-            for key, value in self.mapped(job, step, records, pos):
-                yield roundtrip(key, value)
-        except Exception as exc:
-            self.annotate(exc, pos, split)
-            raise
-        self.finish(job)
+        return self.streamed(split, records, Position(), self.mapped)
 
     def mapped(self, job, step, records, pos: Position):
         """The stream of the mapper's pairs, with mapper_init's before and mapper_final's after."""
@@ -482,15 +493,5 @@ class ReduceTask(StepTask):
 
     def run_streaming(self, split: int, records):
         """Generator of the reducer's pairs for the next step's mapper."""
-        job, step = self.job_and_step()
-        pos = Position(phase="shuffle read")
-        roundtrip = path_for(job.internal_protocol()).roundtrip
-        try:
-            for key, value in self.reduced(job, step, records, pos):
-                yield roundtrip(key, value)
-        except Exception as exc:
-            self.annotate(exc, pos, split)
-            raise
-        finally:
-            paused_gc.thaw()
-        self.finish(job)
+        return self.streamed(split, records, Position(phase="shuffle read"), self.reduced,
+                             after=paused_gc.thaw)

@@ -38,6 +38,7 @@ import cloudpickle
 
 from minibig.broadcast import collect_ids_while
 from minibig.cluster import protocol as P
+from minibig.dependency import NarrowDependency
 from minibig.errors import JobAbortedError, ResultTooLargeError, TaskError
 from minibig.serialization import dumps_stage
 from minibig.task import RESULT, SHUFFLE_MAP, StageCode, block_key
@@ -94,46 +95,44 @@ class Stage:
 
 def shuffle_dependencies(rdd) -> list:
     """The shuffle dependencies met walking back from `rdd` through narrow ones."""
-    found, seen, stack = [], set(), [rdd]
+    return [dep for node in rdd.lineage() for dep in node.deps
+            if not isinstance(dep, NarrowDependency)]
+
+
+def narrow_partitions(rdd, split: int, stop=lambda node: False):
+    """(dataset, partition) pairs the task of `split` computes, walking narrow
+    dependencies back from (rdd, split); a node for which `stop` is true is
+    yielded but not walked past."""
+    stack = [(rdd, split)]
     while stack:
-        node = stack.pop()
-        if node.id in seen:
+        node, part = stack.pop()
+        yield node, part
+        if stop(node):
             continue
-        seen.add(node.id)
         for dep in node.deps:
-            if hasattr(dep, "parents"):
-                stack.append(dep.rdd)
-            else:
-                found.append(dep)
-    return found
+            if isinstance(dep, NarrowDependency):
+                stack.extend((dep.rdd, p) for p in dep.parents(part))
 
 
 def task_payloads(rdd, split: int) -> dict:
     """{(rdd id, split): payload} of every partition the task of `split` reads."""
-    payloads, stack = {}, [(rdd, split)]
-    while stack:
-        node, part = stack.pop()
+    payloads = {}
+    for node, part in narrow_partitions(rdd, split):
         payload = node.task_payload(part)
         if payload is not None:
             payloads[(node.id, part)] = payload
-        for dep in node.deps:
-            if hasattr(dep, "parents"):
-                stack.extend((dep.rdd, p) for p in dep.parents(part))
     return payloads
 
 
 def persisted_blocks(rdd, split: int, driver_id: str) -> list[str]:
-    """Block keys of the persisted partitions the task of `split` reads, nearest first."""
-    keys, stack = [], [(rdd, split)]
-    while stack:
-        node, part = stack.pop()
-        if node._persisted():
-            keys.append(block_key(driver_id, node.id, part))
-            continue                     # a persisted partition hides its own lineage
-        for dep in node.deps:
-            if hasattr(dep, "parents"):
-                stack.extend((dep.rdd, p) for p in dep.parents(part))
-    return keys
+    """Block keys of the persisted partitions the task of `split` reads, nearest first.
+
+    A persisted partition hides its own lineage: the walk stops there.
+    """
+    def persisted(node):
+        return node._persisted()
+    return [block_key(driver_id, node.id, part)
+            for node, part in narrow_partitions(rdd, split, stop=persisted) if persisted(node)]
 
 
 class DAGScheduler:
