@@ -40,7 +40,8 @@ from itertools import chain, compress, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
-from minibig.mapreduce.internal import grouped_records, path_for
+from minibig.mapreduce.fusion import count_split_words, split_words_constant
+from minibig.mapreduce.internal import JSONPath, grouped_records, path_for
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
 
 _first = itemgetter(0)
@@ -333,17 +334,16 @@ class MapTask(StepTask):
         pos = Position()
         path = path_for(job.internal_protocol())
         try:
-            stream = self.mapped(job, step, records, pos)
             if self.shuffle:
                 groups: dict = {}
                 with paused_gc:
-                    path.group(stream, groups)
+                    self.group_mapped(job, step, records, pos, path, groups)
                     if step["combiner"] is not None:
                         output = self.combined(step, path, groups, pos)
                     else:
                         output = grouped_records(list(groups), list(groups.values()))
             else:
-                pairs = list(stream)
+                pairs = list(self.mapped(job, step, records, pos))
                 protocol = job.output_protocol()
                 pos.phase, pos.func = "output", type(protocol).__name__
                 output = [encode_output(protocol, pairs)]
@@ -358,10 +358,33 @@ class MapTask(StepTask):
         """Generator of a map-only step's pairs for the next step (not the last one)."""
         return self.streamed(split, records, Position(), self.mapped)
 
+    def group_mapped(self, job, step, records, pos: Position, path, groups: dict) -> None:
+        """Add the mapper's pairs (and its hooks') to `groups`, by key.
+
+        Word count's split-and-emit mapper is counted in C instead of run
+        (see `minibig.mapreduce.fusion`); every other mapper runs as written.
+        """
+        counted, constant = False, None
+        if self.step_num == 0 and not step["mapper_raw"] and step["mapper"] is not None \
+                and type(job.input_protocol()) is TextValueProtocol and type(path) is JSONPath:
+            counted, constant = split_words_constant(step["mapper"])
+        if not counted:
+            path.group(self.mapped(job, step, records, pos), groups)
+            return
+        path.group(_hook(pos, "mapper_init", step["mapper_init"]), groups)
+        pos.phase, pos.func = "mapper", _name(step["mapper"])
+        count_split_words(self.numbered(records, pos), groups, constant)
+        path.group(_hook(pos, "mapper_final", step["mapper_final"]), groups)
+
+    @staticmethod
+    def numbered(records, pos: Position):
+        """`records`, counted as they are read, so a failure can name its input line."""
+        pos.counter = counter = itertools.count(1)
+        return map(_second, zip(counter, records))
+
     def mapped(self, job, step, records, pos: Position):
         """The stream of the mapper's pairs, with mapper_init's before and mapper_final's after."""
-        pos.counter = counter = itertools.count(1)
-        counted = map(_second, zip(counter, records))
+        counted = self.numbered(records, pos)
         mapper = step["mapper_raw"] or step["mapper"]
         if self.step_num == 0 and not step["mapper_raw"]:
             protocol = job.input_protocol()

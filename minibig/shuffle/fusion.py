@@ -31,6 +31,27 @@ import operator
 import os
 
 _IGNORED = {"RESUME", "NOP", "CACHE", "EXTENDED_ARG"}
+_JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
+
+
+def instruction_shape(code) -> list[tuple[str, object]]:
+    """(opname, argument) of each instruction of `code` that does something.
+
+    Local variables are given as their index from the first non-argument
+    local (arguments negative), so names do not matter; jump targets are left
+    out (the shapes compared share their layout).
+    """
+    shape = []
+    for instr in dis.get_instructions(code):
+        if instr.opname in _IGNORED:
+            continue
+        arg = instr.argval
+        if instr.opcode in dis.haslocal:
+            arg = code.co_varnames.index(arg) - code.co_argcount
+        elif instr.opcode in _JUMPS:
+            arg = None
+        shape.append((instr.opname, arg))
+    return shape
 
 
 def pairs_with_one(fn) -> bool:
@@ -41,12 +62,10 @@ def pairs_with_one(fn) -> bool:
     if code.co_argcount != 1 or code.co_kwonlyargcount or \
             code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS | inspect.CO_GENERATOR):
         return False
-    ops = [i for i in dis.get_instructions(code) if i.opname not in _IGNORED]
-    shape = [(i.opname, i.argval) for i in ops]
-    if shape != [("LOAD_FAST", code.co_varnames[0]), ("LOAD_CONST", 1), ("BUILD_TUPLE", 2),
-                 ("RETURN_VALUE", None)]:
+    shape = instruction_shape(code)
+    if shape != [("LOAD_FAST", -1), ("LOAD_CONST", 1), ("BUILD_TUPLE", 2), ("RETURN_VALUE", None)]:
         return False
-    return type(ops[1].argval) is int
+    return type(shape[1][1]) is int
 
 
 def counted_input(rdd, dep):
