@@ -4,9 +4,9 @@ Shows an iterative job: the link lists are built once (a `groupByKey`
 shuffle) and cached, then every iteration joins them with the current ranks,
 sends each page's rank to its neighbours (`flatMap`), and sums the
 contributions (`reduceByKey`). This is the textbook version, with ranks
-starting at 1.0 and `rank = 0.15 + 0.85 * sum(contributions)`; for ranks that
-follow networkx's definition (dangling pages, ranks summing to 1) use
-`minibig.graph.pagerank`.
+starting at 1.0 and `rank = 0.15 + 0.85 * sum(contributions)` (pages without out-links lose
+their rank, as in Spark's example); for ranks that follow networkx's
+definition (dangling pages, ranks summing to 1) see `jobs/mr_pagerank.py`.
 
     python jobs/pagerank.py                        # datasets/graphs/roget.txt, 10 iterations
     minibig submit --workers 2 jobs/pagerank.py datasets/graphs/wormnet.txt --iterations 20 --undirected
@@ -49,17 +49,82 @@ def pagerank(sc, path, iterations=10, undirected=False):
     return ranks
 
 
-def main():
+def options(argv=None):
+    """The command line of the job (and of its --compare versions)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", nargs="?", default=os.path.normpath(SHIPPED_GRAPH), help="edge file")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--undirected", action="store_true", help="read each edge both ways")
     parser.add_argument("--top", type=int, default=10)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def print_top(pairs):
+    for page, rank in pairs:
+        print(f"{page}\t{rank:.6f}")
+
+
+def baseline(argv):
+    """The same algorithm in plain Python, one process: `minibig bench --compare`'s baseline."""
+    from collections import defaultdict
+    from heapq import nsmallest
+    args = options(argv)
+    links = defaultdict(set)
+    with open(args.input, encoding="utf-8") as f:
+        for line in f:
+            for src, dst in parse_edges(line, args.undirected):
+                links[src].add(dst)
+    ranks = dict.fromkeys(links, 1.0)
+    for _ in range(args.iterations):
+        sums = defaultdict(float)
+        for page, neighbours in links.items():
+            share = ranks[page] / len(neighbours)
+            for dst in neighbours:
+                sums[dst] += share
+        ranks = {page: 0.15 + 0.85 * total for page, total in sums.items()}
+    print_top(nsmallest(args.top, ranks.items(), key=lambda pr: (-pr[1], pr[0])))
+
+
+def pyspark_version(argv):
+    """Spark's own RDD PageRank example on the same file, local[N] (`--compare`)."""
+    from pyspark import SparkConf, SparkContext
+
+    from minibig.benchmark import engine_started
+    args = options(argv)
+    workers = int(os.environ.get("MINIBIG_BENCH_WORKERS", "2"))
+    conf = (SparkConf().setMaster(f"local[{workers}]").setAppName("pagerank")
+            .set("spark.ui.enabled", "false"))
+    sc = SparkContext(conf=conf)
+    sc.setLogLevel("ERROR")
+    engine_started()
+    undirected = args.undirected
+    try:
+        def edges(line):
+            fields = line.split()
+            if len(fields) < 2 or line.startswith("#"):
+                return []
+            return [(fields[0], fields[1]), (fields[1], fields[0])] if undirected else [(fields[0], fields[1])]
+
+        def sends(page):
+            neighbours, rank = page[1]
+            share = rank / len(neighbours)
+            return [(dst, share) for dst in neighbours]
+
+        links = sc.textFile(args.input).flatMap(edges).distinct().groupByKey().cache()
+        ranks = links.map(lambda page: (page[0], 1.0))
+        for _ in range(args.iterations):
+            ranks = (links.join(ranks).flatMap(sends).reduceByKey(add)
+                     .mapValues(lambda total: 0.15 + 0.85 * total))
+        print_top(ranks.takeOrdered(args.top, key=lambda pr: (-pr[1], pr[0])))
+    finally:
+        sc.stop()
+
+
+def main():
+    args = options()
     with Context(appName="pagerank") as sc:
         ranks = pagerank(sc, args.input, args.iterations, args.undirected)
-        for page, rank in ranks.takeOrdered(args.top, key=lambda pr: (-pr[1], pr[0])):
-            print(f"{page}\t{rank:.6f}")
+        print_top(ranks.takeOrdered(args.top, key=lambda pr: (-pr[1], pr[0])))
 
 
 if __name__ == "__main__":

@@ -27,34 +27,100 @@ def word_counts(sc, path):
               .reduceByKey(add))
 
 
-def baseline(argv):
-    """The same count in plain Python, one process: `minibig bench --compare`'s baseline."""
-    from collections import Counter
-    from minibig.io.textfile import expand_paths
-    parser = argparse.ArgumentParser()
-    parser.add_argument("input", nargs="?", default=os.path.normpath(SHIPPED_TEXT))
-    parser.add_argument("--top", type=int, default=10)
-    parser.add_argument("--output")
-    counts = Counter()
-    for path in expand_paths(parser.parse_args(argv).input):
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                counts.update(line.split())
+def by_count(word_count):
+    """Sort key: most frequent first, then alphabetical."""
+    return -word_count[1], word_count[0]
 
 
-def main():
+def options(argv=None):
+    """The command line of the job (and of its --compare versions)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", nargs="?", default=os.path.normpath(SHIPPED_TEXT),
                         help="file, folder or glob to count (default: the shipped novels)")
     parser.add_argument("--top", type=int, default=10, help="how many of the most frequent words to print")
     parser.add_argument("--output", help="also save every count under this (new) folder")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def print_top(pairs):
+    for word, count in pairs:
+        print(f"{word}\t{count}")
+
+
+def bench_workers():
+    """How many workers `minibig bench --compare` gives the other engines."""
+    return int(os.environ.get("MINIBIG_BENCH_WORKERS", "2"))
+
+
+def baseline(argv):
+    """The same count in plain Python, one process: `minibig bench --compare`'s baseline."""
+    from collections import Counter
+    from heapq import nsmallest
+
+    from minibig.io.textfile import expand_paths
+    args = options(argv)
+    counts = Counter()
+    for path in expand_paths(args.input):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                counts.update(line.split())
+    print_top(nsmallest(args.top, counts.items(), key=by_count))
+
+
+def dask_version(argv):
+    """The same count with a Dask bag on a pool of N processes (`--compare`)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from heapq import nsmallest
+
+    import dask.bag as db
+
+    from minibig.benchmark import engine_started
+    from minibig.io.textfile import expand_paths
+    args = options(argv)
+    workers = bench_workers()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(abs, range(workers)))            # the processes are up: start-up ends
+        engine_started()
+        lines = db.read_text(expand_paths(args.input), blocksize="32MiB")   # minibig's split size
+        counts = lines.str.split().flatten().frequencies()
+        if args.output:
+            counts.map(lambda wc: f"{wc[0]}\t{wc[1]}").to_textfiles(os.path.join(args.output, "*.txt"),
+                                                                   compute_kwargs={"pool": pool})
+        print_top(nsmallest(args.top, counts.compute(scheduler="processes", pool=pool), key=by_count))
+
+
+def pyspark_version(argv):
+    """The same pipeline on PySpark's RDDs, local[N] (`--compare`)."""
+    from pyspark import SparkConf, SparkContext
+
+    from minibig.benchmark import engine_started
+    from minibig.io.textfile import expand_paths
+    args = options(argv)
+    conf = (SparkConf().setMaster(f"local[{bench_workers()}]").setAppName("wordcount")
+            .set("spark.ui.enabled", "false"))
+    sc = SparkContext(conf=conf)
+    sc.setLogLevel("ERROR")
+    engine_started()
+    try:
+        counts = (sc.textFile(",".join(expand_paths(args.input)))
+                    .flatMap(lambda line: line.split())
+                    .map(lambda word: (word, 1))
+                    .reduceByKey(add))
+        if args.output:
+            counts.saveAsTextFile(args.output)
+        print_top(counts.takeOrdered(args.top, key=lambda wc: (-wc[1], wc[0])))
+    finally:
+        sc.stop()
+
+
+def main():
+    args = options()
     with Context(appName="wordcount") as sc:
         counts = word_counts(sc, args.input)
         if args.output:
             counts.saveAsTextFile(args.output)
-        for word, count in counts.takeOrdered(args.top, key=lambda wc: (-wc[1], wc[0])):
-            print(f"{word}\t{count}")
+        print_top(counts.takeOrdered(args.top, key=by_count))
 
 
 if __name__ == "__main__":

@@ -178,3 +178,36 @@ def test_job_functions_are_found_without_running_the_job(tmp_path):
     job = tmp_path / "j.py"
     job.write_text("raise SystemExit('must not run')\ndef baseline(argv):\n    pass\nclass dask_version: pass\n")
     assert runner.defined_functions(str(job)) == {"baseline"}
+
+
+def test_peer_ratios_leave_start_up_out_unless_asked():
+    peers = [runner.Series("pyspark_version", 2, "PySpark", times=[30.0, 20.0, 40.0], startups=[4.0, 5.0, 3.0]),
+             runner.Series("baseline", 1, "plain", times=[12.0]),
+             runner.Series("dask_version", 2, "Dask", note="skipped: dask is not installed")]
+    minibig = {"workers": 2, "median_s": 10.0, "startup_median_s": 0.5}
+    spark, plain, dask = report.peer_rows(peers, minibig)
+    assert spark["median_s"] == 30.0 and spark["startup_median_s"] == 4.0
+    assert spark["slower_than_minibig"] == pytest.approx(3.0)
+    assert spark["slower_with_startup"] == pytest.approx(34.0 / 10.5)
+    assert plain["slower_with_startup"] == pytest.approx(12.0 / 10.5)     # its start-up is in its time
+    assert dask["median_s"] is None and dask["slower_with_startup"] is None
+    table = report.format_peers([spark, plain, dask], minibig)
+    assert "minibig 3.00x faster" in table and "3.24" in table and "skipped: dask" in table
+
+
+def test_a_peer_that_marks_its_engine_started_reports_start_up_apart(tmp_path):
+    """The child times a --compare function from `engine_started()` on; before it is start-up."""
+    job = tmp_path / "marks.py"
+    job.write_text(
+        "import os\n"
+        "def baseline(argv):\n"
+        "    from minibig.benchmark import engine_started\n"
+        "    open(argv[0], 'w').write('engine up')\n"
+        "    engine_started()\n"
+        "    sum(range(10 ** 5))\n")
+    seconds, startup = runner.measure_function(str(job), "baseline", [str(tmp_path / "flag")], 2, 120)
+    assert (tmp_path / "flag").read_text() == "engine up"
+    assert seconds > 0 and startup is not None and startup >= 0
+    job.write_text("def baseline(argv):\n    sum(range(10 ** 5))\n")
+    seconds, startup = runner.measure_function(str(job), "baseline", [], 2, 120)
+    assert seconds > 0 and startup is None

@@ -11,7 +11,8 @@ and writes `DIR/NAME.csv`, `DIR/NAME.json` and the speedup curve
 `--compare` also times the job's `baseline`, `dask_version` and
 `pyspark_version` functions, when it defines them and the packages are
 installed, at the largest worker count, and prints each one's ratio to
-minibig.
+minibig; a function that calls `engine_started()` once its engine is up
+has the time before that reported as start-up, not job time.
 
 Options may come before or after the job's own arguments; everything after
 `--` goes to the job verbatim (for a job option that clashes with one of
@@ -23,6 +24,25 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+
+_engine_ready_at: float | None = None
+
+
+def engine_started() -> None:
+    """Mark, from a --compare function, that its engine is up: its job time starts here.
+
+    What the function did before (starting a SparkContext's JVM, a process
+    pool) is reported as its start-up, as minibig's cluster start-up is.
+    """
+    global _engine_ready_at
+    _engine_ready_at = time.perf_counter()
+
+
+def engine_ready_at() -> float | None:
+    """When the running --compare function called `engine_started`, if it did."""
+    return _engine_ready_at
+
 
 #: The options of `minibig bench` and how many values each takes.
 BENCH_OPTIONS = {"--workers": 1, "--repeat": 1, "--warmup": 1, "--out": 1, "--name": 1,
@@ -105,7 +125,7 @@ def main(argv: list[str]) -> int:
     peers = []
     if opts.compare:
         peers = report.peer_rows(runner.run_peers(job, job_args, rows[-1]["workers"], opts.repeat,
-                                                  opts.timeout, log), rows[-1]["median_s"])
+                                                  opts.timeout, log), rows[-1])
 
     cores = os.cpu_count() or 1
     what = ("job time: from running the job file to its end, in a fresh driver process against a "

@@ -8,7 +8,8 @@ does, against a cluster the runner started beforehand; `call` loads the job
 file as a module (its `if __name__ == "__main__"` block does not run) and
 calls `FUNCTION(args)`, e.g. `baseline` or `dask_version`. The clock starts
 after the interpreter has started and minibig is imported, and stops when the
-job returns; the seconds go to RESULT.json, never to stdout, which belongs to
+job returns (for a function that calls `minibig.benchmark.engine_started()`,
+the job time starts there and the time before it is its start-up); the seconds go to RESULT.json, never to stdout, which belongs to
 the job (the runner discards it).
 """
 
@@ -26,7 +27,9 @@ def _run_submit(master: str, job: str, args: list[str]) -> int:
     return submit(["--master", master, job, *args])
 
 
-def _run_call(function: str, job: str, args: list[str]) -> int:
+def _run_call(function: str, job: str, args: list[str]) -> tuple[float, float | None]:
+    """(job seconds, start-up seconds or None) of one call of `function(args)`."""
+    import minibig.benchmark as bench
     sys.argv = [job, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(job)))
     namespace = runpy.run_path(job, run_name="__minibig_bench__")
@@ -39,24 +42,28 @@ def _run_call(function: str, job: str, args: list[str]) -> int:
     except SystemExit as exc:
         if exc.code not in (None, 0):
             raise
-    return time.perf_counter() - start
+    end, ready = time.perf_counter(), bench.engine_ready_at()
+    if ready is None:
+        return end - start, None
+    return end - ready, ready - start
 
 
 def main(argv: list[str]) -> int:
-    """Run one measurement and write {"seconds": ...} to the result file."""
+    """Run one measurement and write {"seconds": ..., "startup": ...} to the result file."""
     result, mode, what, job, *args = argv
     import minibig  # noqa: F401  imported before the clock starts, as every run needs it
+    startup = None
     if mode == "submit":
         start = time.perf_counter()
         code = _run_submit(what, job, args)
         seconds = time.perf_counter() - start
     elif mode == "call":
-        seconds, code = _run_call(what, job, args), 0
+        (seconds, startup), code = _run_call(what, job, args), 0
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     if code == 0:
         with open(result, "w") as out:
-            json.dump({"seconds": seconds}, out)
+            json.dump({"seconds": seconds, "startup": startup}, out)
     return code
 
 

@@ -47,22 +47,38 @@ def scaling_rows(series) -> list[dict]:
     return rows
 
 
-def peer_rows(peers, reference_median: float) -> list[dict]:
-    """The --compare engines: median time and how many times slower than minibig."""
+def peer_rows(peers, reference: dict) -> list[dict]:
+    """The --compare engines: median times and how many times slower than minibig.
+
+    `reference` is minibig's scaling row at the same worker count. The ratio
+    is of job times (each engine's start-up left out, where it reported one);
+    `slower_with_startup` compares job plus start-up on both sides.
+    """
     rows = []
     for s in peers:
         median = statistics.median(s.times) if s.times else None
-        rows.append({
+        startup = statistics.median(s.startups) if s.startups else None
+        row = {
             "engine": s.engine, "label": s.label, "workers": s.workers, "times_s": list(s.times),
             "median_s": median, "min_s": min(s.times) if s.times else None,
-            "max_s": max(s.times) if s.times else None,
-            "slower_than_minibig": median / reference_median if median else None, "note": s.note,
-        })
+            "max_s": max(s.times) if s.times else None, "startups_s": list(s.startups),
+            "startup_median_s": startup,
+            "slower_than_minibig": median / reference["median_s"] if median else None,
+            "slower_with_startup": None, "note": s.note,
+        }
+        ours = reference.get("startup_median_s")
+        if median and ours is not None:          # no start-up reported: it is in the job time
+            row["slower_with_startup"] = (median + (startup or 0.0)) / (reference["median_s"] + ours)
+        rows.append(row)
     return rows
 
 
 def _fmt(value, spec: str, missing: str = "-") -> str:
     return missing if value is None else format(value, spec)
+
+
+def _seconds(value) -> str:
+    return f"{'-':>9}" if value is None else f"{value:>8.2f}s"
 
 
 def format_table(rows: list[dict], fit) -> str:
@@ -84,22 +100,20 @@ def format_table(rows: list[dict], fit) -> str:
 
 
 def format_peers(peers: list[dict], reference: dict) -> str:
-    """The --compare table: every engine's median and its ratio to minibig."""
+    """The --compare table: every engine's job time, start-up and ratios to minibig."""
     name = f"minibig, {reference['workers']} workers"
-    lines = [f"{'engine':<40} {'median':>9}   time / minibig's job time"]
-    lines.append(f"{name + ' (job time)':<40} {reference['median_s']:>8.3f}s   1.00")
-    if reference.get("startup_median_s") is not None:
-        total = reference["median_s"] + reference["startup_median_s"]
-        lines.append(f"{name + ' + cluster start-up':<40} {total:>8.3f}s   "
-                     f"{total / reference['median_s']:.2f}")
+    lines = [f"{'engine':<34} {'job time':>9} {'start-up':>9}   {'job / minibig':<30} with start-up"]
+    lines.append(f"{name:<34} {reference['median_s']:>8.3f}s "
+                 f"{_seconds(reference.get('startup_median_s'))}   1.00")
     for p in peers:
         label = p["label"] + (f", {p['workers']} workers" if p["engine"] != "baseline" else "")
         if p["median_s"] is None:
-            lines.append(f"{label:<40} {'':>9}   {p['note']}")
+            lines.append(f"{label:<34} {'':>9} {'':>9}   {p['note']}")
             continue
         ratio = p["slower_than_minibig"]
         verdict = f"minibig {ratio:.2f}x faster" if ratio >= 1 else f"minibig {1 / ratio:.2f}x slower"
-        lines.append(f"{label:<40} {p['median_s']:>8.3f}s   {ratio:.2f}  ({verdict})")
+        lines.append(f"{label:<34} {p['median_s']:>8.3f}s {_seconds(p['startup_median_s'])}   "
+                     f"{f'{ratio:.2f}  ({verdict})':<30} {_fmt(p['slower_with_startup'], '.2f')}")
     return "\n".join(lines)
 
 

@@ -21,8 +21,11 @@ writes the bytecode caches.
 For `--compare`, a job file may define plain functions that do the same work
 elsewhere: `baseline(argv)` (plain Python, one process), `dask_version(argv)`
 and `pyspark_version(argv)`. Each is called in a fresh interpreter with the
-job's arguments, its whole body timed (including its own imports and engine
-start-up), with MINIBIG_BENCH_WORKERS set to the worker count to use. An
+job's arguments, with MINIBIG_BENCH_WORKERS set to the worker count to use;
+its whole body is timed, unless it calls `minibig.benchmark.engine_started()`
+once its engine is up (a SparkContext made, a process pool started): then
+the time before that is its start-up and the job time starts there, as
+minibig's job time excludes its cluster's start-up. An
 engine whose package is not importable, or that the job does not define, is
 skipped with a note; one that fails is reported, not fatal.
 """
@@ -76,8 +79,8 @@ def _child_env(workers: int) -> dict:
     return env
 
 
-def _run_child(args: list[str], workers: int, timeout: float) -> float:
-    """Run the child with `args`; return the seconds it measured."""
+def _run_child(args: list[str], workers: int, timeout: float) -> tuple[float, float | None]:
+    """Run the child with `args`; return the (job, start-up or None) seconds it measured."""
     with tempfile.TemporaryDirectory(prefix="minibig-bench-") as tmp:
         result = os.path.join(tmp, "result.json")
         with open(os.path.join(tmp, "stderr"), "w+b") as err:
@@ -97,7 +100,8 @@ def _run_child(args: list[str], workers: int, timeout: float) -> float:
             raise BenchError(f"a run ({what}, workers={workers}) exited with status {code}:\n  "
                              + "\n  ".join(tail[-30:]))
         with open(result) as f:
-            return float(json.load(f)["seconds"])
+            measured = json.load(f)
+        return float(measured["seconds"]), measured.get("startup")
 
 
 def measure_minibig(job: str, job_args: list[str], workers: int, timeout: float) -> tuple[float, float]:
@@ -107,14 +111,16 @@ def measure_minibig(job: str, job_args: list[str], workers: int, timeout: float)
     cluster = _start_cluster(workers)
     startup = time.perf_counter() - start
     try:
-        seconds = _run_child(["submit", cluster.url, job, *job_args], workers, timeout)
+        seconds, _ = _run_child(["submit", cluster.url, job, *job_args], workers, timeout)
     finally:
         cluster.stop()
     return seconds, startup
 
 
-def measure_function(job: str, function: str, job_args: list[str], workers: int, timeout: float) -> float:
-    """Seconds of one call of `function(job_args)` from the job file, in a fresh interpreter."""
+def measure_function(job: str, function: str, job_args: list[str], workers: int,
+                     timeout: float) -> tuple[float, float | None]:
+    """(job seconds, start-up seconds or None) of one call of `function(job_args)` from the
+    job file, in a fresh interpreter."""
     return _run_child(["call", function, job, *job_args], workers, timeout)
 
 
@@ -157,10 +163,15 @@ def run_peers(job: str, job_args: list[str], workers: int, repeat: int, timeout:
             continue
         try:
             for r in range(repeat):
-                s.times.append(measure_function(job, function, job_args, workers, timeout))
-                log(f"{label}, run {r + 1}/{repeat}: {s.times[-1]:.3f} s")
+                seconds, startup = measure_function(job, function, job_args, workers, timeout)
+                s.times.append(seconds)
+                if startup is not None:
+                    s.startups.append(startup)
+                log(f"{label}, run {r + 1}/{repeat}: {seconds:.3f} s"
+                    + ("" if startup is None else f" (+ {startup:.2f} s start-up)"))
         except BenchError as exc:
             s.times.clear()
+            s.startups.clear()
             s.note = "failed: " + str(exc).splitlines()[-1].strip()
             log(f"{label}: {s.note}")
     return out
