@@ -35,10 +35,10 @@ def start_master() -> tuple[subprocess.Popen, str]:
     return proc, json.loads(line)["url"]
 
 
-def start_worker(url: str, *args: str) -> subprocess.Popen:
-    """`minibig worker --master URL`."""
+def start_worker(url: str, *args: str, **environ) -> subprocess.Popen:
+    """`minibig worker --master URL`, with `environ` added to its environment."""
     return subprocess.Popen([sys.executable, "-m", "minibig", "worker", "--master", url, *args],
-                            stdin=subprocess.DEVNULL, env=env())
+                            stdin=subprocess.DEVNULL, env=env(**environ))
 
 
 def cleanup(procs, timeout: float = 10.0) -> None:

@@ -82,6 +82,40 @@ def test_standalone_master_workers_status_and_submit(tmp_path):
         cleanup(workers + [master])
 
 
+def test_a_killed_workers_scratch_folder_is_removed_by_the_next_worker(tmp_path):
+    """SIGKILL leaves a worker no time to clean up; the next worker on the machine does."""
+    import glob
+    from minibig.cluster.workdir import sweep_abandoned
+
+    master, url = start_master()
+    first = second = None
+    try:
+        first = start_worker(url, TMPDIR=tmp_path)
+        with Context(master=url) as ctx:
+            ctx._backend.wait_for_workers(1, timeout=60)
+            pairs = ctx.parallelize(range(1000), 4).map(lambda x: (x % 7, x)).reduceByKey(int.__add__)
+            assert sorted(pairs.collect()) == sorted(
+                (k, sum(x for x in range(1000) if x % 7 == k)) for k in range(7))
+        (left,) = glob.glob(str(tmp_path / "minibig-worker-*"))
+        assert os.listdir(left) != [".owner"], "the job wrote shuffle blocks there"
+        assert sweep_abandoned(str(tmp_path)) == [], "a live worker's folder is kept"
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        assert os.path.isdir(left)
+
+        second = start_worker(url, TMPDIR=tmp_path)
+        with Context(master=url) as ctx:
+            ctx._backend.wait_for_workers(1, timeout=60)        # registered: it swept first
+            assert ctx.parallelize(range(10), 2).count() == 10
+        assert not os.path.exists(left)
+        (own,) = glob.glob(str(tmp_path / "minibig-worker-*"))
+        second.terminate()
+        second.wait(timeout=30)
+        assert not os.path.exists(own), "a worker that stops cleanly removes its own folder"
+    finally:
+        cleanup([master, first, second])
+
+
 def test_a_worker_that_joins_later_gets_work():
     with Context(workers=1) as ctx:
         assert ctx.defaultParallelism == 1

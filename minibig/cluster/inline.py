@@ -9,9 +9,7 @@ there, with its original traceback, so `pdb.pm()` lands in the user's frame.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import tempfile
 import uuid
 from collections import deque
 
@@ -21,6 +19,7 @@ from minibig.cluster import protocol as P
 from minibig.broadcast import store_on_worker
 from minibig.cache import BlockStore
 from minibig.cluster.worker import default_memory_budget
+from minibig.cluster.workdir import WorkDir
 from minibig.task import TaskContext, failing_dataset, load_stage, run_task
 
 
@@ -30,7 +29,8 @@ class InlineBackend:
     def __init__(self, conf, parallelism: int | None = None):
         self.conf = conf
         self.driver_id = f"i{uuid.uuid4().hex[:10]}"
-        self.work_dir = tempfile.mkdtemp(prefix="minibig-inline-")
+        self.scratch = WorkDir("minibig-inline-")
+        self.work_dir = self.scratch.path
         self.default_parallelism = parallelism or os.cpu_count() or 1
         self.queue: deque = deque()
         self.host = socket.gethostname()
@@ -86,4 +86,4 @@ class InlineBackend:
             drop(self.work_dir, key)
 
     def stop(self) -> None:
-        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.scratch.release()

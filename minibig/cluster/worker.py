@@ -20,10 +20,8 @@ import argparse
 import ctypes
 import logging
 import os
-import shutil
 import socket
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -37,6 +35,7 @@ from minibig.broadcast import store_on_worker, drop_on_worker
 from minibig.cache import BlockStore
 from minibig.cluster import protocol as P
 from minibig.cluster.security import dealer, stop_authenticators, use_key_file
+from minibig.cluster.workdir import WorkDir, sweep_abandoned
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      read_line_from_stdin, setup_logging, stop_on_sigterm)
 from minibig.errors import TaskKilledError, UserError
@@ -282,8 +281,14 @@ def main(argv=None) -> int:
         master = read_line_from_stdin()
     if args.die_with_parent:
         die_with_parent()
-    work_dir = args.work_dir or tempfile.mkdtemp(prefix="minibig-worker-")
-    os.makedirs(work_dir, exist_ok=True)
+    scratch = None
+    if args.work_dir is None:
+        sweep_abandoned()                     # folders left by killed workers on this machine
+        scratch = WorkDir()
+        work_dir = scratch.path
+    else:
+        work_dir = args.work_dir
+        os.makedirs(work_dir, exist_ok=True)
     try:
         from minibig.shuffle.sizing import pin_mmap_threshold
         pin_mmap_threshold()                  # freed shuffle buffers go back to the OS
@@ -295,8 +300,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if args.work_dir is None:
-            shutil.rmtree(work_dir, ignore_errors=True)
+        if scratch is not None:
+            scratch.release()
         stop_authenticators()
         zmq.Context.instance().destroy(linger=1000)
     return 0
