@@ -66,8 +66,13 @@ class TaskContext:
     cached: list = field(default_factory=list)   # block keys this task stored
     progress: float | None = None         # 0..1 where the input reader can tell
     fetch_timeout: float = 30.0
-    memory_budget: int = 0                # bytes of shuffle data held before spilling; 0: no limit
+    memory_pool: object = None            # the worker's MemoryPool; None: no limit
     spill_folder: str | None = None       # created on first use, removed when the task ends
+
+    @property
+    def memory_budget(self) -> int:
+        """Bytes this task's shuffles may hold before spilling (0: no limit), reserved on first use."""
+        return 0 if self.memory_pool is None else self.memory_pool.reserve(self)
 
     def spill_dir(self) -> str:
         """This task's folder for spilled runs: `<work_dir>/spill/<task>/`, made on first use."""
@@ -79,10 +84,12 @@ class TaskContext:
         return self.spill_folder
 
     def release(self) -> None:
-        """Delete the task's spilled runs."""
+        """Delete the task's spilled runs and give its memory back to the worker."""
         if self.spill_folder is not None:
             shutil.rmtree(self.spill_folder, ignore_errors=True)
             self.spill_folder = None
+        if self.memory_pool is not None:
+            self.memory_pool.release(self)
 
     def persisted(self, rdd, split: int):
         """The records of a persisted partition: from the block store, or computed and kept."""
@@ -90,7 +97,7 @@ class TaskContext:
         records = self.blocks.get(key)
         if records is None:
             records = list(rdd.compute(split, self))
-            if self.blocks.put(key, records, rdd.getStorageLevel()):
+            if self.blocks.put(key, records, rdd.getStorageLevel(), self):
                 self.cached.append(key)
         return iter(records)
 

@@ -237,6 +237,41 @@ def test_join_bigger_than_the_budget(small, watch):
     watch.check()
 
 
+def _memory_of_worker(_):
+    from minibig.task import current_task
+    task = current_task()
+    return os.getpid(), task.blocks.used, task.memory_pool.storage
+
+
+def _cached_bytes(ctx) -> dict:
+    """{worker pid: bytes of cached blocks it holds in memory}, asked of the workers."""
+    found: dict = {}
+    for _ in range(20):
+        for pid, used, storage in ctx.parallelize(range(16), 16).map(_memory_of_worker).collect():
+            assert used == storage, "the block store and the memory pool disagree"
+            found[pid] = used
+        if len(found) == WORKERS:
+            return found
+    pytest.fail(f"tasks ran on {len(found)} workers only")
+
+
+def test_cached_blocks_and_a_shuffle_share_one_budget(small, watch):
+    """Storage and shuffles draw on one budget: a full cache shrinks the shuffle's share."""
+    record = (10**6, b"%090d" % 0)
+    per_part = _records_for(7 << 20, record)
+    cached = small.range(4 * per_part, numSlices=4).map(lambda x: (x, b"%090d" % x)).cache()
+    k = _records_for(SHUFFLE_BYTES, (10**6, 10**6)) // 2
+    with watch:
+        assert cached.count() == 4 * per_part
+        held = _cached_bytes(small)
+        sums = small.range(2 * k, numSlices=8).map(lambda x: (x % k, x)).reduceByKey(operator.add, 4)
+        count, wrong = _count_and_wrong(sums, lambda kv: kv[1] != 2 * kv[0] + k)
+    assert (count, wrong) == (k, 0)
+    assert sum(held.values()) >= 3 * (7 << 20), f"the cache held only {held}"
+    assert _cached_bytes(small) == held, "a shuffle does not evict cached blocks"
+    watch.check()
+
+
 def test_remote_fetch_in_chunks_streams_big_segments(shared):
     # Read every block through the block servers, in chunks of 1 MiB (budget / 16).
     work_dirs = _work_dirs(shared)

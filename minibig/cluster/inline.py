@@ -20,6 +20,7 @@ from minibig.broadcast import store_on_worker
 from minibig.cache import BlockStore
 from minibig.cluster.worker import default_memory_budget
 from minibig.cluster.workdir import WorkDir
+from minibig.memory import MemoryPool
 from minibig.task import TaskContext, failing_dataset, load_stage, run_task
 
 
@@ -35,7 +36,8 @@ class InlineBackend:
         self.queue: deque = deque()
         self.host = socket.gethostname()
         self.memory = conf.worker_memory or default_memory_budget()
-        self.blocks = BlockStore(self.work_dir, self.memory)
+        self.pool = MemoryPool(self.memory, 1)         # one task at a time
+        self.blocks = BlockStore(self.work_dir, self.pool)
 
     def submit_stage(self, header: dict, code: bytes, payloads: list) -> None:
         for partition, payload in zip(header["partitions"], payloads):
@@ -51,7 +53,7 @@ class InlineBackend:
         ctx = TaskContext(partition=partition, attempt=0, stage_id=header["stage_id"],
                           payloads=cloudpickle.loads(payload), locations=self._locations(header),
                           work_dir=self.work_dir, worker_id="inline", driver_id=self.driver_id,
-                          blocks=self.blocks, memory_budget=self.memory)
+                          blocks=self.blocks, memory_pool=self.pool)
         try:
             fields, data = run_task(stage, ctx, self.conf.max_result_size)
         except Exception as exc:

@@ -39,6 +39,7 @@ from minibig.cluster.workdir import WorkDir, sweep_abandoned
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      read_line_from_stdin, setup_logging, stop_on_sigterm)
 from minibig.errors import TaskKilledError, UserError
+from minibig.memory import MemoryPool
 from minibig.shuffle.blocks import drop
 from minibig.shuffle.reader import serve_block
 from minibig.task import TaskContext, describe_failure, load_stage, run_task
@@ -78,9 +79,9 @@ class Worker:
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.heartbeat_interval = heartbeat_interval
         self.codes = StageCodeCache()
-        self.blocks = BlockStore(work_dir, memory)
+        self.memory = MemoryPool(memory, slots)
+        self.blocks = BlockStore(work_dir, self.memory)
         # Each task slot gets an equal share of the budget for its shuffle data.
-        self.task_memory = max(1, memory // max(1, slots))
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="task")
         self.local = threading.local()
         self.active: dict[tuple, tuple[int, TaskContext]] = {}   # attempt -> (thread, ctx)
@@ -201,7 +202,7 @@ class Worker:
                 driver_id=key[0].split("/", 1)[0], blocks=self.blocks,
                 shuffle_local_read=bool(conf.get("shuffle_local_read", True)),
                 fetch_timeout=float(conf.get("fetch_timeout", 30.0)),
-                memory_budget=self.task_memory)
+                memory_pool=self.memory)
             with self.active_lock:
                 self.active[key] = (threading.get_ident(), ctx)
             code = load_stage(self.codes.get(key[0]))
