@@ -54,6 +54,9 @@ class Conf:
     #: Memory budget of each embedded worker in bytes (`minibig worker --memory`), shared by
     #: its task slots for shuffles and by its cached partitions; None: the worker's default.
     worker_memory: int | None = None
+    #: Drop the shuffle files and cached partitions of datasets the driver has freed
+    #: (Spark's ContextCleaner); off, they stay until the driver stops.
+    cleaner: bool = True
 
     @classmethod
     def from_env(cls, **overrides) -> "Conf":
@@ -65,5 +68,6 @@ class Conf:
             connect_timeout=_env_number("MINIBIG_CONNECT_TIMEOUT", float, cls.connect_timeout),
             split_size=_env_number("MINIBIG_SPLIT_SIZE", int, cls.split_size),
             worker_memory=_env_number("MINIBIG_WORKER_MEMORY", int, cls.worker_memory),
+            cleaner=os.environ.get("MINIBIG_CLEANER", "1") != "0",
         )
         return dataclasses.replace(conf, **overrides)

@@ -23,6 +23,7 @@ import cloudpickle
 from minibig.accumulators import Accumulator, AccumulatorParam, default_param
 from minibig.broadcast import Broadcast
 from minibig.callsite import user_call_site
+from minibig.cleaner import ContextCleaner
 from minibig.conf import Conf
 from minibig.errors import UserError
 from minibig.progress import Progress
@@ -80,6 +81,7 @@ class Context:
         self.master = master or self._cluster.url
         self._driver_id = self._backend.driver_id
         self._dag = DAGScheduler(self, self._backend, self.conf, Progress(self.conf.progress))
+        self._cleaner = ContextCleaner(self) if self.conf.cleaner else None
         for path in filter(None, os.environ.get("MINIBIG_PY_FILES", "").split(os.pathsep)):
             self.addPyFile(path)
         atexit.register(self.stop)
@@ -261,6 +263,8 @@ class Context:
     def _run_job(self, rdd, func, partitions=None) -> list:
         """One result per partition, in the order of `partitions`."""
         self._check_running()
+        if self._cleaner is not None:
+            self._cleaner.clean()
         if partitions is None:
             partitions = range(rdd.getNumPartitions())
         return self._dag.run_job(rdd, func, list(partitions), f"job at {user_call_site()}")

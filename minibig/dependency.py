@@ -134,6 +134,8 @@ class ShuffleDependency(Dependency):
         self.shuffle_id = rdd.ctx._new_shuffle_id()
         self.shuffle_key = f"{rdd.ctx._driver_id}/s{self.shuffle_id}"
         self.num_maps = rdd.getNumPartitions()
+        if rdd.ctx._cleaner is not None:
+            rdd.ctx._cleaner.track_shuffle(self)
 
     def __getstate__(self):
         # Tasks need the partitioner, aggregator and shuffle identity only: the

@@ -39,6 +39,8 @@ class PersistenceMixin:
         if current != StorageLevel.NONE and current != storageLevel:
             raise ValueError(f"Cannot change the storage level of {self.describe()} from "
                              f"{current} to {storageLevel}; unpersist it first")
+        if current == StorageLevel.NONE and self.ctx._cleaner is not None:
+            self.ctx._cleaner.track_persisted(self)
         self._storage_level = storageLevel
         self.is_cached = True
         return self

@@ -7,9 +7,12 @@ transformations that feeds it, ending in writing shuffle blocks); the action
 itself is the *result stage*. A stage runs once all its parent stages'
 outputs are available. State, all plain:
 
-    shuffle_stages   shuffle id -> Stage, kept across jobs so a later action
-                     reuses shuffle outputs instead of recomputing them
-    available        shuffle key -> set of map partitions whose output exists
+    shuffle_stages   shuffle id -> Stage while some job holds it (weakly: a
+                     Stage holds its dependency, which must be free to go;
+                     see `minibig.cleaner`)
+    available        shuffle key -> set of map partitions whose output exists,
+                     kept across jobs so a later action reuses shuffle outputs
+                     instead of recomputing them, until the shuffle is cleaned
     active           stage id -> Stage submitted to the master and not finished
     waiting          stages whose parents are not all available yet
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import itertools
 import pickle
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -145,7 +149,7 @@ class DAGScheduler:
         self.progress = progress
         self.stage_ids = itertools.count()
         self.job_ids = itertools.count()
-        self.shuffle_stages: dict[int, Stage] = {}
+        self.shuffle_stages: weakref.WeakValueDictionary[int, Stage] = weakref.WeakValueDictionary()
         self.available: dict[str, set] = {}
         self.last_job: JobSummary | None = None
 
@@ -158,6 +162,11 @@ class DAGScheduler:
             self.shuffle_stages[dep.shuffle_id] = stage
             self.available.setdefault(dep.shuffle_key, set())
         return stage
+
+    def forget_shuffle(self, shuffle_id: int, shuffle_key: str) -> None:
+        """The shuffle's dependency is gone (see `minibig.cleaner`): drop what is known of it."""
+        self.shuffle_stages.pop(shuffle_id, None)
+        self.available.pop(shuffle_key, None)
 
     def missing(self, stage: Stage) -> list[int]:
         """Partitions of a map stage whose output is not available."""
