@@ -78,6 +78,8 @@ class BlockStore:
                 if evicted is not None:
                     self.memory[key] = (records, size, level.useDisk)
                     self._add_used(size)
+            # Outside the lock: a task reading a victim meanwhile finds no block and
+            # recomputes it, as for any evicted block.
             for victim, victim_records in evicted or ():
                 self._write(victim, victim_records)
             if evicted is not None:

@@ -1,16 +1,21 @@
 """Spark's ContextCleaner, in small: what no dataset can reach any more is removed from the cluster.
 
-An iterative job (PageRank's loop, k-means) makes new shuffles every round
-and drops the datasets of the round before. Their shuffle files would stay
-on the workers' disks, and the master's table of map outputs would keep
-growing, until the driver stops. So every shuffle dependency, and every
-persisted dataset, is watched with `weakref.finalize`: once Python frees it
-(no dataset of the driver's refers to it, so no later job can read it), its
-key is queued here. The queue is drained on the driver's own thread before
-each job and at `stop` (`clean`): the backend tells the master, which
-forgets the map outputs and has every worker delete the files or blocks.
-Finalizers only append to a deque, which is safe from any thread and from
-inside the garbage collector.
+A driver that lives long (a notebook, a service, a loop of jobs) makes new
+shuffles and cached datasets all the time and lets most of them go. Their
+files would stay on the workers' disks, and the master's table of map
+outputs would keep growing, until the driver stops. So every shuffle
+dependency, and every persisted dataset, is watched with `weakref.finalize`:
+once Python frees it (no dataset of the driver's refers to it, so no later
+job can read it), its key is queued here. The queue is drained on the
+driver's own thread before each job (`clean`): the backend tells the master,
+which forgets the map outputs and has every worker delete the files or
+blocks. Finalizers only append to a deque, which is safe from any thread and
+from inside the garbage collector. (When the driver stops, the master drops
+all it has anyway.)
+
+As in Spark, a shuffle stays while any live dataset's lineage reaches it:
+the rounds of an iterative job (PageRank's `ranks`) go once its result is
+freed, or earlier if the job cuts its lineage.
 
 `Context(cleaner=False)` (or `MINIBIG_CLEANER=0`) keeps everything until
 the driver stops, as before.

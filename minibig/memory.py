@@ -11,13 +11,16 @@ under one lock:
   shuffle's budget (it spills sooner, which costs time, not answers) down to
   that floor. A task that never shuffles reserves nothing.
 - A block may be cached in memory while it fits in M minus what the *other*
-  running tasks reserved (`storage_limit`); the storing task's own
-  reservation does not count, since its shuffle is over by the time it
-  stores the partition it computed. Past that, least recently used blocks are
-  evicted (to disk for MEMORY_AND_DISK), as before.
+  running tasks reserved (`storage_limit`). The storing task's own
+  reservation does not count: a task caches the partition it has computed,
+  and a shuffle read that produced it is over by then (were it counted, a
+  one-slot worker could never cache the output of a shuffle). Past that,
+  least recently used blocks are evicted (to disk for MEMORY_AND_DISK).
 
-So cached blocks and reservations stay within M, except that reservations
-at their floor may take the worker up to 1.25 M while the cache is full.
+So cached blocks and reservations stay within M, but for two excesses:
+reservations at their floor while the cache is full (up to 1.25 M), and a
+map task that caches its input and then writes its shuffle, whose own
+reservation comes on top (up to one slot's share more).
 """
 
 from __future__ import annotations

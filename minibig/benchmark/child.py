@@ -9,8 +9,9 @@ file as a module (its `if __name__ == "__main__"` block does not run) and
 calls `FUNCTION(args)`, e.g. `baseline` or `dask_version`. The clock starts
 after the interpreter has started and minibig is imported, and stops when the
 job returns (for a function that calls `minibig.benchmark.engine_started()`,
-the job time starts there and the time before it is its start-up); the seconds go to RESULT.json, never to stdout, which belongs to
-the job (the runner discards it).
+the job time starts there and the time before it is its start-up); the
+seconds go to RESULT.json, never to stdout, which belongs to the job (the
+runner discards it).
 """
 
 from __future__ import annotations
