@@ -41,13 +41,19 @@ def instruction_shape(code) -> list[tuple[str, object]]:
     local (arguments negative), so names do not matter; jump targets are left
     out (the shapes compared share their layout).
     """
+    def position(name):
+        if name in code.co_varnames:
+            return code.co_varnames.index(name) - code.co_argcount
+        return name                               # a cell variable: kept by name
+
     shape = []
     for instr in dis.get_instructions(code):
         if instr.opname in _IGNORED:
             continue
         arg = instr.argval
         if instr.opcode in dis.haslocal:
-            arg = code.co_varnames.index(arg) - code.co_argcount
+            # Python 3.13's LOAD_FAST_LOAD_FAST and kin name two locals at once.
+            arg = tuple(map(position, arg)) if isinstance(arg, tuple) else position(arg)
         elif instr.opcode in _JUMPS:
             arg = None
         shape.append((instr.opname, arg))
