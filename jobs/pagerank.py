@@ -60,6 +60,7 @@ def options(argv=None):
 
 
 def print_top(pairs):
+    """Print (page, rank) pairs, one per line."""
     for page, rank in pairs:
         print(f"{page}\t{rank:.6f}")
 

@@ -43,6 +43,7 @@ def options(argv=None):
 
 
 def print_top(pairs):
+    """Print (word, count) pairs, one per line."""
     for word, count in pairs:
         print(f"{word}\t{count}")
 
@@ -120,7 +121,8 @@ def main():
         counts = word_counts(sc, args.input)
         if args.output:
             counts.saveAsTextFile(args.output)
-        print_top(counts.takeOrdered(args.top, key=by_count))
+        # A lambda, not by_count: it travels to the workers by value however the job is run.
+        print_top(counts.takeOrdered(args.top, key=lambda wc: (-wc[1], wc[0])))
 
 
 if __name__ == "__main__":
