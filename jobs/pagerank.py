@@ -79,6 +79,8 @@ def baseline(argv):
     for _ in range(args.iterations):
         sums = defaultdict(float)
         for page, neighbours in links.items():
+            if page not in ranks:
+                continue                  # received nothing last round: the join drops it
             share = ranks[page] / len(neighbours)
             for dst in neighbours:
                 sums[dst] += share
@@ -88,37 +90,17 @@ def baseline(argv):
 
 def pyspark_version(argv):
     """Spark's own RDD PageRank example on the same file, local[N] (`--compare`)."""
-    from pyspark import SparkConf, SparkContext
-
-    from minibig.benchmark import engine_started
+    from minibig.benchmark.peers import spark_context
     args = options(argv)
-    workers = int(os.environ.get("MINIBIG_BENCH_WORKERS", "2"))
-    conf = (SparkConf().setMaster(f"local[{workers}]").setAppName("pagerank")
-            .set("spark.ui.enabled", "false"))
-    sc = SparkContext(conf=conf)
-    sc.setLogLevel("ERROR")
-    engine_started()
     undirected = args.undirected
-    try:
-        def edges(line):
-            fields = line.split()
-            if len(fields) < 2 or line.startswith("#"):
-                return []
-            return [(fields[0], fields[1]), (fields[1], fields[0])] if undirected else [(fields[0], fields[1])]
-
-        def sends(page):
-            neighbours, rank = page[1]
-            share = rank / len(neighbours)
-            return [(dst, share) for dst in neighbours]
-
-        links = sc.textFile(args.input).flatMap(edges).distinct().groupByKey().cache()
+    with spark_context("pagerank", py_files=[__file__]) as sc:
+        links = (sc.textFile(args.input).flatMap(lambda line: parse_edges(line, undirected))
+                   .distinct().groupByKey().cache())
         ranks = links.map(lambda page: (page[0], 1.0))
         for _ in range(args.iterations):
-            ranks = (links.join(ranks).flatMap(sends).reduceByKey(add)
+            ranks = (links.join(ranks).flatMap(lambda page: contributions(*page[1])).reduceByKey(add)
                      .mapValues(lambda total: 0.15 + 0.85 * total))
         print_top(ranks.takeOrdered(args.top, key=lambda pr: (-pr[1], pr[0])))
-    finally:
-        sc.stop()
 
 
 def main():

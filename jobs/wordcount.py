@@ -48,11 +48,6 @@ def print_top(pairs):
         print(f"{word}\t{count}")
 
 
-def bench_workers():
-    """How many workers `minibig bench --compare` gives the other engines."""
-    return int(os.environ.get("MINIBIG_BENCH_WORKERS", "2"))
-
-
 def baseline(argv):
     """The same count in plain Python, one process: `minibig bench --compare`'s baseline."""
     from collections import Counter
@@ -70,19 +65,14 @@ def baseline(argv):
 
 def dask_version(argv):
     """The same count with a Dask bag on a pool of N processes (`--compare`)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
     from heapq import nsmallest
 
     import dask.bag as db
 
-    from minibig.benchmark import engine_started
+    from minibig.benchmark.peers import process_pool
     from minibig.io.textfile import expand_paths
     args = options(argv)
-    workers = bench_workers()
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(abs, range(workers)))            # the processes are up: start-up ends
-        engine_started()
+    with process_pool() as pool:
         lines = db.read_text(expand_paths(args.input), blocksize="32MiB")   # minibig's split size
         counts = lines.str.split().flatten().frequencies()
         if args.output:
@@ -93,17 +83,10 @@ def dask_version(argv):
 
 def pyspark_version(argv):
     """The same pipeline on PySpark's RDDs, local[N] (`--compare`)."""
-    from pyspark import SparkConf, SparkContext
-
-    from minibig.benchmark import engine_started
+    from minibig.benchmark.peers import spark_context
     from minibig.io.textfile import expand_paths
     args = options(argv)
-    conf = (SparkConf().setMaster(f"local[{bench_workers()}]").setAppName("wordcount")
-            .set("spark.ui.enabled", "false"))
-    sc = SparkContext(conf=conf)
-    sc.setLogLevel("ERROR")
-    engine_started()
-    try:
+    with spark_context("wordcount") as sc:
         counts = (sc.textFile(",".join(expand_paths(args.input)))
                     .flatMap(lambda line: line.split())
                     .map(lambda word: (word, 1))
@@ -111,8 +94,6 @@ def pyspark_version(argv):
         if args.output:
             counts.saveAsTextFile(args.output)
         print_top(counts.takeOrdered(args.top, key=lambda wc: (-wc[1], wc[0])))
-    finally:
-        sc.stop()
 
 
 def main():

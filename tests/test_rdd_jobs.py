@@ -78,3 +78,28 @@ def test_log_analytics_matches_a_plain_count_of_the_log(sc):
     assert job.parse("2025-06-24 14:36:25 upgrade libudev1:amd64 1.0 2.0") == (
         "2025-06-24 14:36:25", "upgrade", "libudev1:amd64", "2.0")
     assert job.parse("garbage") is None
+
+
+def _printed(fn, argv) -> list[str]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        fn(argv)
+    return out.getvalue().splitlines()
+
+
+def test_pagerank_and_its_plain_python_baseline_agree(sc):
+    """`minibig bench --compare` times the baseline against the job: they must compute the same."""
+    job = load_job("pagerank")
+    for graph, undirected in (("roget.txt", False), ("karate.txt", True)):
+        path = os.path.join(REPO, "datasets", "graphs", graph)
+        args = [path, "--iterations", "6", "--top", "8"] + (["--undirected"] if undirected else [])
+        ranks = job.pagerank(sc, path, 6, undirected).takeOrdered(8, key=lambda pr: (-pr[1], pr[0]))
+        expected = [f"{page}\t{rank:.6f}" for page, rank in ranks]
+        assert _printed(job.baseline, args) == expected
+
+
+def test_word_count_and_its_plain_python_baseline_agree(sc):
+    job = load_job("wordcount")
+    path = os.path.join(REPO, "datasets", "text", "austen_persuasion.txt")
+    counts = job.word_counts(sc, path).takeOrdered(5, key=lambda wc: (-wc[1], wc[0]))
+    assert _printed(job.baseline, [path, "--top", "5"]) == [f"{w}\t{c}" for w, c in counts]

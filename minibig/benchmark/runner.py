@@ -42,6 +42,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from minibig.benchmark.peers import WORKERS_ENV
 from minibig.errors import UserError
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -74,7 +75,7 @@ def _child_env(workers: int) -> dict:
     env = dict(os.environ)
     paths = [_PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    env["MINIBIG_BENCH_WORKERS"] = str(workers)
+    env[WORKERS_ENV] = str(workers)
     env.pop("MINIBIG_MASTER", None)
     return env
 
