@@ -26,6 +26,8 @@ from __future__ import annotations
 import weakref
 from collections import deque
 
+from minibig.task import block_prefix
+
 
 class ContextCleaner:
     """Queues the shuffles and persisted datasets that Python has freed; drops them in `clean`."""
@@ -42,7 +44,7 @@ class ContextCleaner:
 
     def track_persisted(self, rdd) -> None:
         """Drop `rdd`'s cached partitions once `rdd` is freed."""
-        prefix = f"{self._driver_id}/rdd{rdd.id}_"
+        prefix = block_prefix(self._driver_id, rdd.id)
         weakref.finalize(rdd, self._queue.append, ("blocks", rdd.id, prefix))
 
     def pending(self) -> int:

@@ -10,6 +10,7 @@ schedules tasks that read them.
 from __future__ import annotations
 
 from minibig.storagelevel import StorageLevel
+from minibig.task import block_prefix
 
 
 class PersistenceMixin:
@@ -54,7 +55,7 @@ class PersistenceMixin:
         """
         self._storage_level = StorageLevel.NONE
         self.is_cached = False
-        self.ctx._backend.drop_blocks(f"{self.ctx._driver_id}/rdd{self.id}_")
+        self.ctx._backend.drop_blocks(block_prefix(self.ctx._driver_id, self.id))
         return self
 
     def getStorageLevel(self) -> StorageLevel:

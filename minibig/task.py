@@ -32,7 +32,6 @@ import cloudpickle
 from minibig.accumulators import begin_task, end_task
 from minibig.errors import FetchFailedError, ResultTooLargeError
 from minibig.shuffle.reader import CHUNK, fetch_segments
-from minibig.shuffle.fusion import counted_input
 from minibig.shuffle.writer import write_shuffle
 
 SHUFFLE_MAP = "shuffle_map"
@@ -47,6 +46,8 @@ class StageCode:
     rdd: object               # the stage's last RDD
     func: object = None       # RESULT: iterator -> value
     dep: object = None        # SHUFFLE_MAP: the ShuffleDependency written
+    counted: object = None    # SHUFFLE_MAP: the dataset whose records are counted as keys
+                              # instead of running the stage's last map (shuffle.fusion)
 
 
 @dataclass
@@ -122,9 +123,14 @@ def _fallback_dir() -> str:
     return tempfile.gettempdir()
 
 
+def block_prefix(driver_id: str, rdd_id: int) -> str:
+    """The start of the names of every persisted partition of one dataset."""
+    return f"{driver_id}/rdd{rdd_id}_"
+
+
 def block_key(driver_id: str, rdd_id: int, split: int) -> str:
     """Name of a persisted partition in block stores and the master's registry."""
-    return f"{driver_id}/rdd{rdd_id}_{split}"
+    return f"{block_prefix(driver_id, rdd_id)}{split}"
 
 
 def dumps_result(value) -> bytes:
@@ -151,11 +157,10 @@ def run_task(code: StageCode, ctx: TaskContext, max_result_size: int) -> tuple[d
     _current.task = ctx
     try:
         if code.kind == SHUFFLE_MAP:
-            counted = counted_input(code.rdd, code.dep)
-            source = counted if counted is not None else code.rdd
+            source = code.counted if code.counted is not None else code.rdd
             value = write_shuffle(source.iterator(ctx.partition, ctx), code.dep, ctx.work_dir,
                                   code.dep.shuffle_key, ctx.partition, ctx.memory_budget,
-                                  ctx.spill_dir, keys_only=counted is not None)
+                                  ctx.spill_dir, keys_only=code.counted is not None)
         else:
             value = code.func(code.rdd.iterator(ctx.partition, ctx))
     finally:

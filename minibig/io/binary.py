@@ -23,8 +23,7 @@ import struct
 from functools import lru_cache
 
 from minibig.io.output import save_partitions
-from minibig.io.textfile import expand_paths
-from minibig.rdd import RDD
+from minibig.io.textfile import FileSplitRDD, expand_paths
 
 READ_RECORDS = 8192            # records read from the file at once
 
@@ -76,19 +75,15 @@ def _splitter(record_length: int, count: int) -> struct.Struct:
     return struct.Struct(f"{record_length}s" * count)
 
 
-class BinaryRecordsRDD(RDD):
+class BinaryRecordsRDD(FileSplitRDD):
     """One `bytes` record per `record_length` bytes of the input files."""
 
     def __init__(self, ctx, splits: list[tuple], record_length: int, path: str):
-        super().__init__(ctx, [], len(splits))
-        self.splits = splits
+        super().__init__(ctx, splits, path)
         self.record_length = record_length
-        self._name = path
 
-    def compute(self, split: int, task):
-        path, start, end = self.splits[split]
-        return read_records(path, start, end, self.record_length,
-                            on_progress=lambda fraction: setattr(task, "progress", fraction))
+    def read(self, path: str, start: int, end: int, on_progress):
+        return read_records(path, start, end, self.record_length, on_progress=on_progress)
 
 
 def binary_records(ctx, path: str, record_length: int,

@@ -158,19 +158,36 @@ def _read_compressed(path: str, use_unicode: bool):
             yield line if use_unicode else line.encode("utf-8")
 
 
-class TextFileRDD(RDD):
-    """One record per line of the input files."""
+class FileSplitRDD(RDD):
+    """One partition per (path, start, end) byte range of the input files.
 
-    def __init__(self, ctx, splits: list[tuple], path: str, use_unicode: bool = True):
+    Subclasses say how a range becomes records (`read`); the task's progress
+    follows the bytes read, for speculation's progress rates.
+    """
+
+    def __init__(self, ctx, splits: list[tuple], path: str):
         super().__init__(ctx, [], len(splits))
         self.splits = splits
-        self.use_unicode = use_unicode
         self._name = path
 
     def compute(self, split: int, task):
         path, start, end = self.splits[split]
-        return read_split(path, start, end, self.use_unicode,
-                          on_progress=lambda fraction: setattr(task, "progress", fraction))
+        return self.read(path, start, end, lambda fraction: setattr(task, "progress", fraction))
+
+    def read(self, path: str, start: int, end: int, on_progress):
+        """The records of bytes [start, end) of `path`."""
+        raise NotImplementedError
+
+
+class TextFileRDD(FileSplitRDD):
+    """One record per line of the input files."""
+
+    def __init__(self, ctx, splits: list[tuple], path: str, use_unicode: bool = True):
+        super().__init__(ctx, splits, path)
+        self.use_unicode = use_unicode
+
+    def read(self, path: str, start: int, end: int, on_progress):
+        return read_split(path, start, end, self.use_unicode, on_progress=on_progress)
 
 
 def plan_whole_files(files: list[str], min_partitions: int) -> list[list[str]]:

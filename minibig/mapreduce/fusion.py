@@ -27,18 +27,19 @@ Recognised, and nothing else:
 
 `mapper_init` and `mapper_final` run around it as usual. Anything else takes
 the general path, so the answer never depends on whether this applied.
+The driver decides once per step (`counted_mapper`); map tasks only follow.
 `MINIBIG_FUSION=0` turns it off (to measure it), as for the RDD shortcut.
 """
 
 from __future__ import annotations
 
 import inspect
-import os
 from collections import _count_elements
 from itertools import chain
 
-from minibig.mapreduce.internal import PLAIN_TYPES
-from minibig.shuffle.fusion import instruction_shape
+from minibig.mapreduce.internal import PLAIN_TYPES, JSONPath, path_for
+from minibig.mapreduce.protocols import TextValueProtocol
+from minibig.shuffle.fusion import fusion_enabled, instruction_shape
 
 
 def _reference(self, _, line):
@@ -51,10 +52,21 @@ _CONSTANT_AT = next(i for i, (op, arg) in enumerate(_REFERENCE_SHAPE)
                     if op == "LOAD_CONST" and arg == 1)
 
 
+def counted_mapper(job, step, step_num: int) -> tuple[bool, object]:
+    """(True, constant) if step `step_num` of `job` is to count its mapper's words in C.
+
+    Decided once, by the driver, when it builds the step's map tasks.
+    """
+    if step_num or step["mapper_raw"] or step["mapper"] is None or not fusion_enabled():
+        return False, None
+    if type(job.input_protocol()) is not TextValueProtocol or \
+            not isinstance(path_for(job.internal_protocol()), JSONPath):
+        return False, None
+    return split_words_constant(step["mapper"])
+
+
 def split_words_constant(mapper) -> tuple[bool, object]:
     """(True, constant) if `mapper` is word count's split-and-emit mapper, else (False, None)."""
-    if os.environ.get("MINIBIG_FUSION", "1") == "0":
-        return False, None
     fn = getattr(mapper, "__func__", mapper)
     code = getattr(fn, "__code__", None)
     if code is None or getattr(fn, "__closure__", None):

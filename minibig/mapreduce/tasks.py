@@ -40,8 +40,8 @@ from itertools import chain, compress, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
-from minibig.mapreduce.fusion import count_split_words, split_words_constant
-from minibig.mapreduce.internal import JSONPath, grouped_records, path_for
+from minibig.mapreduce.fusion import count_split_words
+from minibig.mapreduce.internal import grouped_records, path_for
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
 
 _first = itemgetter(0)
@@ -249,6 +249,13 @@ class StepTask:
         job = self.spec.make_job()
         return job, job.steps()[self.step_num]
 
+    @staticmethod
+    def output_block(job, pairs: list, pos: Position) -> list[bytes]:
+        """The last phase's pairs as one block of OUTPUT_PROTOCOL lines."""
+        protocol = job.output_protocol()
+        pos.phase, pos.func = "output", type(protocol).__name__
+        return [encode_output(protocol, pairs)]
+
     def finish(self, job) -> None:
         """Report the task's counters to the step's accumulator."""
         if job._counters:
@@ -317,11 +324,13 @@ class MapTask(StepTask):
     """
 
     def __init__(self, spec, step_num, num_steps, counters, final, shuffle: bool,
-                 sources: list | None = None, combine_min_values: int = 1):
+                 sources: list | None = None, combine_min_values: int = 1,
+                 counted: tuple[bool, object] = (False, None)):
         super().__init__(spec, step_num, num_steps, counters, final)
         self.shuffle = shuffle
         self.sources = sources
         self.combine_min_values = combine_min_values
+        self.counted = counted          # (count the mapper's words in C?, its constant)
 
     def __call__(self, split: int, records):
         if self.shuffle or self.final:
@@ -343,10 +352,7 @@ class MapTask(StepTask):
                     else:
                         output = grouped_records(list(groups), list(groups.values()))
             else:
-                pairs = list(self.mapped(job, step, records, pos))
-                protocol = job.output_protocol()
-                pos.phase, pos.func = "output", type(protocol).__name__
-                output = [encode_output(protocol, pairs)]
+                output = self.output_block(job, list(self.mapped(job, step, records, pos)), pos)
         except Exception as exc:
             paused_gc.thaw()
             self.annotate(exc, pos, split)
@@ -364,10 +370,7 @@ class MapTask(StepTask):
         Word count's split-and-emit mapper is counted in C instead of run
         (see `minibig.mapreduce.fusion`); every other mapper runs as written.
         """
-        counted, constant = False, None
-        if self.step_num == 0 and not step["mapper_raw"] and step["mapper"] is not None \
-                and type(job.input_protocol()) is TextValueProtocol and type(path) is JSONPath:
-            counted, constant = split_words_constant(step["mapper"])
+        counted, constant = self.counted
         if not counted:
             path.group(self.mapped(job, step, records, pos), groups)
             return
@@ -502,10 +505,7 @@ class ReduceTask(StepTask):
         job, step = self.job_and_step()
         pos = Position(phase="shuffle read")
         try:
-            pairs = list(self.reduced(job, step, records, pos))
-            protocol = job.output_protocol()
-            pos.phase, pos.func = "output", type(protocol).__name__
-            output = [encode_output(protocol, pairs)]
+            output = self.output_block(job, list(self.reduced(job, step, records, pos)), pos)
         except Exception as exc:
             self.annotate(exc, pos, split)
             raise

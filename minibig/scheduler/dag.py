@@ -45,6 +45,7 @@ from minibig.cluster import protocol as P
 from minibig.dependency import NarrowDependency
 from minibig.errors import JobAbortedError, ResultTooLargeError, TaskError
 from minibig.serialization import dumps_stage
+from minibig.shuffle.fusion import counted_input
 from minibig.task import RESULT, SHUFFLE_MAP, StageCode, block_key
 
 MAX_STAGE_RESUBMITS = 8
@@ -240,7 +241,8 @@ class _Job:
     def launch(self, stage: Stage, splits: list[int]) -> None:
         dag = self.dag
         if stage.code is None:
-            code = StageCode(stage.kind, stage.rdd, stage.func, stage.dep)
+            counted = counted_input(stage.rdd, stage.dep) if stage.kind == SHUFFLE_MAP else None
+            code = StageCode(stage.kind, stage.rdd, stage.func, stage.dep, counted)
             stage.code, stage.broadcasts = collect_ids_while(lambda: dumps_stage(code, stage.rdd))
         payloads = [cloudpickle.dumps(task_payloads(stage.rdd, s), protocol=5) for s in splits]
         reads = [p.dep for p in stage.parents]

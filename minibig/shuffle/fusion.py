@@ -19,8 +19,10 @@ Recognised, and nothing else:
 - the shuffle's aggregator is reduceByKey's: identity create_combiner and
   `operator.add` to merge values and combiners, with map-side combine.
 
-Anything else takes the general path, so the user's answer never depends on
-whether the shortcut applied. `MINIBIG_FUSION=0` turns it off (to measure it).
+The driver decides once per stage, when it pickles the stage's code
+(`StageCode.counted`); map tasks only follow. Anything else takes the general
+path, so the user's answer never depends on whether the shortcut applied.
+`MINIBIG_FUSION=0` in the driver's environment turns it off (to measure it).
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ def instruction_shape(code) -> list[tuple[str, object]]:
     return shape
 
 
+def fusion_enabled() -> bool:
+    """False when `MINIBIG_FUSION=0` asks for the general paths (to measure the shortcuts)."""
+    return os.environ.get("MINIBIG_FUSION", "1") != "0"
+
+
 def pairs_with_one(fn) -> bool:
     """True if `fn` is `lambda x: (x, 1)` in effect (by its bytecode)."""
     code = getattr(fn, "__code__", None)
@@ -79,7 +86,7 @@ def counted_input(rdd, dep):
     from minibig.pairs import _identity
     from minibig.rdd import PipelinedRDD
     agg = dep.aggregator
-    if os.environ.get("MINIBIG_FUSION", "1") == "0" or agg is None or not dep.map_side_combine:
+    if not fusion_enabled() or agg is None or not dep.map_side_combine:
         return None
     if agg.create_combiner is not _identity or agg.merge_value is not operator.add \
             or agg.merge_combiners is not operator.add:

@@ -323,6 +323,24 @@ def _grow(a):
     return np.concatenate((a, np.empty_like(a)))
 
 
+@_kernel(inline=True)
+def _table_size(n):
+    """Groups room for `n` rows to start with: a power of two from 16 to 1024 (grown on demand)."""
+    size = 16
+    while size < min(n, 1024):
+        size *= 2
+    return size
+
+
+@_kernel(inline=True)
+def _add_group(ids, hashes, acc, g, ident, h, value):
+    """Store group `g` (growing the arrays when full); return the arrays."""
+    if g == len(ids):
+        ids, hashes, acc = _grow(ids), _grow(hashes), _grow(acc)
+    ids[g], hashes[g], acc[g] = ident, h, value
+    return ids, hashes, acc
+
+
 @_kernel
 def _rehash(hashes, ngroups, capacity, skip):
     """A fresh probe table of `capacity` slots holding groups 0..ngroups-1 but `skip`."""
@@ -361,9 +379,7 @@ def sort_aggregate_int64(keys, values, op):
 def hash_aggregate_int64(keys, values, op):
     """Group int64 keys in a hash table; return (unique keys in first-seen order, folded values)."""
     n = len(keys)
-    size = 16
-    while size < min(n, 1024):
-        size *= 2
+    size = _table_size(n)
     capacity = 2 * size                               # the table stays at most half full
     slots = np.full(capacity, _EMPTY, dtype=np.int64)
     gkeys = np.empty(size, dtype=np.int64)
@@ -377,9 +393,7 @@ def hash_aggregate_int64(keys, values, op):
         while True:
             g = slots[j]
             if g == _EMPTY:
-                if ngroups == len(gkeys):
-                    gkeys, ghash, acc = _grow(gkeys), _grow(ghash), _grow(acc)
-                gkeys[ngroups], ghash[ngroups], acc[ngroups] = key, h, values[i]
+                gkeys, ghash, acc = _add_group(gkeys, ghash, acc, ngroups, key, h, values[i])
                 slots[j] = ngroups
                 ngroups += 1
                 if 2 * ngroups > capacity:
@@ -413,9 +427,7 @@ def hash_aggregate_binary(offsets, data, validity, bit_offset, values, op):
     keys form one group), groups in order of first appearance.
     """
     n = len(offsets) - 1
-    size = 16
-    while size < min(n, 1024):
-        size *= 2
+    size = _table_size(n)
     capacity = 2 * size
     slots = np.full(capacity, _EMPTY, dtype=np.int64)
     grows = np.empty(size, dtype=np.int64)
@@ -427,10 +439,8 @@ def hash_aggregate_binary(offsets, data, validity, bit_offset, values, op):
         if not _is_valid(validity, bit_offset, i):
             if null_group < 0:
                 null_group = ngroups
-                if ngroups == len(grows):
-                    grows, ghash, acc = _grow(grows), _grow(ghash), _grow(acc)
                 # The null group never enters the probe table: its hash is unused.
-                grows[ngroups], ghash[ngroups], acc[ngroups] = i, np.uint64(0), values[i]
+                grows, ghash, acc = _add_group(grows, ghash, acc, ngroups, i, np.uint64(0), values[i])
                 ngroups += 1
                 if 2 * ngroups > capacity:
                     capacity *= 2
@@ -443,9 +453,7 @@ def hash_aggregate_binary(offsets, data, validity, bit_offset, values, op):
         while True:
             g = slots[j]
             if g == _EMPTY:
-                if ngroups == len(grows):
-                    grows, ghash, acc = _grow(grows), _grow(ghash), _grow(acc)
-                grows[ngroups], ghash[ngroups], acc[ngroups] = i, h, values[i]
+                grows, ghash, acc = _add_group(grows, ghash, acc, ngroups, i, h, values[i])
                 slots[j] = ngroups
                 ngroups += 1
                 if 2 * ngroups > capacity:

@@ -8,6 +8,17 @@ ran on all keys, some keys, or none. A counter records the combiner calls.
 from minibig.mapreduce import MRJob
 
 
+def total_and_count(values) -> list:
+    """[sum, how many] of word lengths, from raw lengths and [sum, how many] partials alike."""
+    total = count = 0
+    for value in values:
+        if isinstance(value, list):
+            total, count = total + value[0], count + value[1]
+        else:
+            total, count = total + value, count + 1
+    return [total, count]
+
+
 class MRCombinerShapeJob(MRJob):
 
     def mapper(self, _, line):
@@ -16,22 +27,10 @@ class MRCombinerShapeJob(MRJob):
 
     def combiner(self, letter, values):
         self.increment_counter("combiner", "calls")
-        total = count = 0
-        for value in values:
-            if isinstance(value, list):
-                total, count = total + value[0], count + value[1]
-            else:
-                total, count = total + value, count + 1
-        yield letter, [total, count]
+        yield letter, total_and_count(values)
 
     def reducer(self, letter, values):
-        total = count = 0
-        for value in values:
-            if isinstance(value, list):
-                total, count = total + value[0], count + value[1]
-            else:
-                total, count = total + value, count + 1
-        yield letter, [total, count]
+        yield letter, total_and_count(values)
 
 
 if __name__ == "__main__":
