@@ -256,18 +256,22 @@ def _cached_bytes(ctx) -> dict:
 
 
 def test_cached_blocks_and_a_shuffle_share_one_budget(small, watch):
-    """Storage and shuffles draw on one budget: a full cache shrinks the shuffle's share."""
+    """Storage and shuffles draw on one budget: a full cache shrinks the shuffle's share.
+
+    Two cached partitions of 14 MiB: wherever the scheduler puts them, at
+    least one worker holds 14 MiB of its 16 (a second does not fit beside it).
+    """
     record = (10**6, b"%090d" % 0)
-    per_part = _records_for(7 << 20, record)
-    cached = small.range(4 * per_part, numSlices=4).map(lambda x: (x, b"%090d" % x)).cache()
+    per_part = _records_for(14 << 20, record)
+    cached = small.range(2 * per_part, numSlices=2).map(lambda x: (x, b"%090d" % x)).cache()
     k = _records_for(SHUFFLE_BYTES, (10**6, 10**6)) // 2
     with watch:
-        assert cached.count() == 4 * per_part
+        assert cached.count() == 2 * per_part
         held = _cached_bytes(small)
         sums = small.range(2 * k, numSlices=8).map(lambda x: (x % k, x)).reduceByKey(operator.add, 4)
         count, wrong = _count_and_wrong(sums, lambda kv: kv[1] != 2 * kv[0] + k)
     assert (count, wrong) == (k, 0)
-    assert sum(held.values()) >= 3 * (7 << 20), f"the cache held only {held}"
+    assert max(held.values()) >= 13 << 20, f"no worker's cache is nearly full: {held}"
     assert _cached_bytes(small) == held, "a shuffle does not evict cached blocks"
     watch.check()
 
