@@ -61,7 +61,9 @@ class MRPageRank(MRJob):
     # -- the graph: vertex -> sorted out-links ------------------------------------
     def mapper_edges(self, _, line):
         fields = line.split("#", 1)[0].split()
-        if len(fields) >= 2:
+        if len(fields) == 1:
+            raise ValueError(f"not an edge (expected 'src dst [weight]'): {line!r}")
+        if fields:
             src, dst = fields[0], fields[1]
             yield src, dst
             yield dst, None                     # a vertex without out-links exists too

@@ -24,8 +24,10 @@ SHIPPED_GRAPH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "
 def parse_edges(line, undirected=False):
     """(src, dst) pairs of one 'src dst [weight]' line; nothing for comments and blanks."""
     fields = line.split()
-    if len(fields) < 2 or line.startswith("#"):
+    if not fields or line.startswith("#"):
         return []
+    if len(fields) == 1:
+        raise ValueError(f"not an edge (expected 'src dst [weight]'): {line!r}")
     return [(fields[0], fields[1]), (fields[1], fields[0])] if undirected else [(fields[0], fields[1])]
 
 

@@ -568,3 +568,14 @@ def test_jobconf_maps_and_a_step_own_reducers(sc, tmp_path):
     out = tmp_path / "out"
     run(MROneReducer, PERSUASION, "-o", str(out), "--num-reducers", "3", sc=sc)
     assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000"]   # the step's jobconf wins
+
+
+def test_pagerank_names_a_malformed_edge_line(sc, tmp_path):
+    graph = tmp_path / "graph.txt"
+    graph.write_text("1 2\n2 3\n\n# a comment\n3\n3 1\n")
+    with pytest.raises(ValueError, match=r"not an edge \(expected 'src dst \[weight\]'\): '3'") as info:
+        run(MRPageRank, str(graph), "--iterations", "1", sc=sc)
+    assert f"input {graph} line 5" in notes(info.value)
+    graph.write_text("1 2\n2 3\n\n# a comment\n3 1\n")
+    pairs, _ = run(MRPageRank, str(graph), "--iterations", "1", sc=sc)
+    assert sorted(k for k, _ in pairs) == ["1", "2", "3"]

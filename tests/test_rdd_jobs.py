@@ -14,6 +14,7 @@ import sys
 from contextlib import redirect_stdout
 
 import cloudpickle
+import pytest
 
 from support import lineage_shuffles
 
@@ -103,3 +104,13 @@ def test_word_count_and_its_plain_python_baseline_agree(sc):
     path = os.path.join(REPO, "datasets", "text", "austen_persuasion.txt")
     counts = job.word_counts(sc, path).takeOrdered(5, key=lambda wc: (-wc[1], wc[0]))
     assert _printed(job.baseline, [path, "--top", "5"]) == [f"{w}\t{c}" for w, c in counts]
+
+
+def test_pagerank_refuses_a_malformed_edge_line_and_the_cluster_stays_up(sc, tmp_path):
+    job = load_job("pagerank")
+    graph = tmp_path / "graph.txt"
+    graph.write_text("1 2\n2 3\n\n# a comment\n3\n3 1\n")
+    with pytest.raises(ValueError, match=r"not an edge .*: '3'"):
+        job.pagerank(sc, str(graph), 2).collect()
+    graph.write_text("1 2\n2 3\n\n# a comment\n3 1\n")
+    assert sorted(job.pagerank(sc, str(graph), 2).keys().collect()) == ["1", "2", "3"]
