@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-import cloudpickle
+from minibig import serialization
 
 _pickled = threading.local()           # driver: ids met while pickling a stage
 _worker_blobs: dict[str, bytes] = {}   # worker: broadcast id -> pickled value
@@ -86,5 +86,5 @@ def _load_on_worker(bid: str):
         if bid not in _worker_values:
             if bid not in _worker_blobs:
                 raise RuntimeError(f"broadcast {bid} was not shipped to this worker")
-            _worker_values[bid] = cloudpickle.loads(_worker_blobs[bid])
+            _worker_values[bid] = serialization.loads(_worker_blobs[bid])
         return _worker_values[bid]

@@ -18,7 +18,7 @@ import os
 import runpy
 import sys
 
-from minibig.errors import UserError
+from minibig.errors import UserError, format_user_traceback
 
 USAGE = """minibig <command> [options]
 
@@ -70,6 +70,11 @@ def submit(argv: list[str]) -> int:
         return _fail(str(exc))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:              # the job's own failure: show the job's frames
+        sys.stderr.write(format_user_traceback(exc))
+        return 1
     finally:
         if cluster is not None:
             cluster.stop()

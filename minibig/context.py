@@ -18,7 +18,7 @@ import os
 import sys
 import zipfile
 
-import cloudpickle
+from minibig import serialization
 
 from minibig.accumulators import Accumulator, AccumulatorParam, default_param
 from minibig.broadcast import Broadcast
@@ -225,7 +225,7 @@ class Context:
     def broadcast(self, value) -> Broadcast:
         """Ship a read-only value once to each worker; read it with `.value`."""
         bid = f"{self._driver_id}-b{next(self._broadcast_ids)}"
-        self._backend.add_file(bid, cloudpickle.dumps(value, protocol=5), broadcast=True)
+        self._backend.add_file(bid, serialization.dumps(value), broadcast=True)
         handle = Broadcast(bid, value, self)
         self._broadcasts[bid] = handle
         return handle

@@ -10,6 +10,46 @@ unreachable master): the command line prints its message as one line.
 
 from __future__ import annotations
 
+import os
+import traceback
+
+_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _is_engine_frame(frame: traceback.FrameSummary) -> bool:
+    """Frames of minibig itself and of runpy: they say how user code was reached."""
+    name = frame.filename
+    return name.startswith(_ENGINE_DIR) or name in ("<frozen runpy>", "<string>") or \
+        os.path.basename(name) == "runpy.py"
+
+
+def format_user_traceback(exc: BaseException) -> str:
+    """`exc`'s traceback (and its causes') showing the user's frames only.
+
+    Engine frames are left out whenever a frame of the user's is there, so a
+    failed job leads with the user's own lines; an error inside minibig
+    itself (no user frame at all) keeps every frame. Notes (stage,
+    partition, worker, remote traceback) follow the exception as usual.
+    """
+    parts = []
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        frames = traceback.extract_tb(exc.__traceback__)
+        mine = [f for f in frames if not _is_engine_frame(f)]
+        frames = mine or frames
+        text = "".join(traceback.format_exception_only(type(exc), exc))
+        if frames:
+            text = ("Traceback (most recent call last):\n"
+                    + "".join(traceback.format_list(frames)) + text)
+        parts.append(text)
+        cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        if cause is not None:
+            parts.append("\nThe above was raised while handling:\n\n" if exc.__cause__ is None
+                         else "\nThe above was directly caused by:\n\n")
+        exc = cause
+    return "".join(parts)
+
 
 class MinibigError(Exception):
     """Base class of every error raised by the engine itself."""

@@ -1,5 +1,13 @@
 """Serialising user code, and saying exactly what could not be serialised.
 
+Everything minibig ships that may hold code goes through `dumps`: cloudpickle,
+except that a code object travels as its `marshal` form, so a function
+pickled by value keeps its file name and line numbers (cloudpickle 3.1
+renames them all to `<dynamic-code>`, and remote tracebacks would stop naming
+the user's file). marshal is the format of `.pyc` files: it holds every
+constant a compiled code object can carry, and is read by the same
+interpreter version, which by-value pickles need anyway.
+
 A stage is pickled once with cloudpickle. When that fails (a lock, a socket,
 an open file captured by a closure), `dumps_stage` searches the stage's
 datasets, their functions, and those functions' closure cells and globals for
@@ -9,14 +17,44 @@ the line that created it.
 
 from __future__ import annotations
 
+import io
+import marshal
+import types
+from collections import ChainMap
+
 import cloudpickle
 
 from minibig.errors import PicklingError
 
 
+def _load_code(data: bytes) -> types.CodeType:
+    """Rebuild a code object shipped by `_reduce_code`."""
+    return marshal.loads(data)
+
+
+def _reduce_code(code: types.CodeType):
+    return _load_code, (marshal.dumps(code),)
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle's pickler, with code objects kept whole (file name included)."""
+
+    dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
+
+
+def dumps(obj, protocol: int = 5) -> bytes:
+    """Pickle `obj` with cloudpickle, keeping the file and lines of its functions' code."""
+    out = io.BytesIO()
+    _Pickler(out, protocol=protocol).dump(obj)
+    return out.getvalue()
+
+
+loads = cloudpickle.loads
+
+
 def _picklable(obj) -> bool:
     try:
-        cloudpickle.dumps(obj)
+        dumps(obj)
         return True
     except Exception:
         return False
@@ -57,7 +95,7 @@ def find_unpicklable(fn, path: str, depth: int = 0):
 def dumps_stage(stage_code, rdd) -> bytes:
     """cloudpickle `stage_code`, or raise PicklingError naming the culprit."""
     try:
-        return cloudpickle.dumps(stage_code, protocol=5)
+        return dumps(stage_code)
     except Exception as exc:
         cause = exc
     for node in rdd.lineage():

@@ -27,10 +27,10 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 
-import cloudpickle
+from minibig import serialization
 
 from minibig.accumulators import begin_task, end_task
-from minibig.errors import FetchFailedError, ResultTooLargeError
+from minibig.errors import FetchFailedError, ResultTooLargeError, format_user_traceback
 from minibig.shuffle.reader import CHUNK, fetch_segments
 from minibig.shuffle.writer import write_shuffle
 
@@ -138,13 +138,13 @@ def dumps_result(value) -> bytes:
     try:
         return pickle.dumps(value, protocol=5)
     except Exception:
-        return cloudpickle.dumps(value, protocol=5)
+        return serialization.dumps(value)
 
 
 def load_stage(blob: bytes) -> StageCode:
     """Unpickle a stage's code for one task (each task gets its own accumulators)."""
     begin_task()
-    return cloudpickle.loads(blob)
+    return serialization.loads(blob)
 
 
 def run_task(code: StageCode, ctx: TaskContext, max_result_size: int) -> tuple[dict, bytes]:
@@ -202,7 +202,7 @@ def failing_dataset(exc: BaseException, rdd) -> object:
 def describe_failure(exc: BaseException, code: StageCode | None) -> tuple[dict, bytes]:
     """Header fields and blob reporting a failed task to the driver."""
     end_task()
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = format_user_traceback(exc)
     header = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
     if isinstance(exc, FetchFailedError):
         header["fetch_failed"] = {"shuffle": exc.shuffle_key, "map": exc.map_index,
@@ -218,7 +218,7 @@ def describe_failure(exc: BaseException, code: StageCode | None) -> tuple[dict, 
               "traceback": text, "dataset": site, "exception": None}
     exc.__traceback__ = None
     try:
-        report["exception"] = cloudpickle.dumps(exc)
+        report["exception"] = serialization.dumps(exc)
         pickle.loads(report["exception"])          # must also come back to life
     except Exception:
         report["exception"] = None

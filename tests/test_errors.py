@@ -105,3 +105,50 @@ def test_user_code_error_in_submit_shows_the_traceback(tmp_path):
     done = _cli("submit", "--workers", "1", str(job))
     assert done.returncode == 1
     assert "ZeroDivisionError" in done.stderr and "remote traceback" in done.stderr
+
+
+def test_failed_submit_leads_with_the_users_frames_local_and_remote(tmp_path):
+    """Both tracebacks name the job file and line, and leave out the engine's frames."""
+    job = tmp_path / "badjob.py"
+    job.write_text("from minibig import Context\n"
+                   "\n"
+                   "def parse(line):\n"
+                   "    return int(line)\n"
+                   "\n"
+                   "with Context() as sc:\n"
+                   "    sc.parallelize(['1', 'x'], 2).map(parse).collect()\n")
+    done = _cli("submit", "--workers", "1", str(job))
+    assert done.returncode == 1
+    err = done.stderr
+    assert err.startswith("Traceback (most recent call last):")
+    assert f'File "{job}", line 7, in <module>' in err            # the driver's frame
+    assert f'File "{job}", line 4, in parse' in err               # the worker's frame
+    assert "dynamic-code" not in err
+    for engine in ("runpy", "minibig/cli.py", "scheduler/dag.py", "cluster/worker.py", "task.py"):
+        assert engine not in err, engine
+
+
+def test_code_shipped_by_value_keeps_its_file_and_lines(tmp_path):
+    """cloudpickle 3.1 renames by-value code to <dynamic-code>; minibig's pickler must not."""
+    from minibig.serialization import dumps
+    mod = tmp_path / "shipped_mod.py"
+    mod.write_text("def outer():\n"
+                   "    def inner(x):\n"
+                   "        return 1 // x\n"
+                   "    return inner\n")
+    script = (
+        "import sys, cloudpickle, pickle\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import shipped_mod\n"
+        "cloudpickle.register_pickle_by_value(shipped_mod)\n"
+        "from minibig.serialization import dumps\n"
+        "sys.stdout.buffer.write(dumps(shipped_mod.outer()))\n")
+    blob = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True,
+                          env=env()).stdout
+    # Loaded in another process, where the module is not importable.
+    load = "import sys, pickle; f = pickle.loads(sys.stdin.buffer.read()); f(0)"
+    done = subprocess.run([sys.executable, "-c", load], input=blob, capture_output=True,
+                          env=env())
+    err = done.stderr.decode()
+    assert f'File "{mod}", line 3, in inner' in err
+    assert dumps(len)     # builtins still pickle by reference

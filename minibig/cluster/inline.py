@@ -13,7 +13,7 @@ import socket
 import uuid
 from collections import deque
 
-import cloudpickle
+from minibig import serialization
 
 from minibig.cluster import protocol as P
 from minibig.broadcast import store_on_worker
@@ -51,7 +51,7 @@ class InlineBackend:
         header, code, partition, payload = self.queue.popleft()
         stage = load_stage(code)
         ctx = TaskContext(partition=partition, attempt=0, stage_id=header["stage_id"],
-                          payloads=cloudpickle.loads(payload), locations=self._locations(header),
+                          payloads=serialization.loads(payload), locations=self._locations(header),
                           work_dir=self.work_dir, worker_id="inline", driver_id=self.driver_id,
                           blocks=self.blocks, memory_pool=self.pool)
         try:

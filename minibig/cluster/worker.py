@@ -28,7 +28,7 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
-import cloudpickle
+from minibig import serialization
 import zmq
 
 from minibig.broadcast import store_on_worker, drop_on_worker
@@ -197,7 +197,7 @@ class Worker:
         try:
             ctx = TaskContext(
                 partition=key[1], attempt=key[2], stage_id=int(h["stage_id"]),
-                payloads=cloudpickle.loads(payload), locations=h.get("locations", {}),
+                payloads=serialization.loads(payload), locations=h.get("locations", {}),
                 work_dir=self.work_dir, worker_id=self.worker_id,
                 driver_id=key[0].split("/", 1)[0], blocks=self.blocks,
                 shuffle_local_read=bool(conf.get("shuffle_local_read", True)),

@@ -38,7 +38,7 @@ import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 
-import cloudpickle
+from minibig import serialization
 
 from minibig.broadcast import collect_ids_while
 from minibig.cluster import protocol as P
@@ -244,7 +244,7 @@ class _Job:
             counted = counted_input(stage.rdd, stage.dep) if stage.kind == SHUFFLE_MAP else None
             code = StageCode(stage.kind, stage.rdd, stage.func, stage.dep, counted)
             stage.code, stage.broadcasts = collect_ids_while(lambda: dumps_stage(code, stage.rdd))
-        payloads = [cloudpickle.dumps(task_payloads(stage.rdd, s), protocol=5) for s in splits]
+        payloads = [serialization.dumps(task_payloads(stage.rdd, s)) for s in splits]
         reads = [p.dep for p in stage.parents]
         header = {
             "driver_id": dag.backend.driver_id, "job_id": self.job_id, "stage_id": stage.id,
