@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "jobs"))
 from terasort import RECORD, KEY, parse_size, teragen, terasort, teravalidate  # noqa: E402
 
 from minibig import Context  # noqa: E402
-from minibig.io.textfile import expand_paths  # noqa: E402
+from minibig.rdd.textfile import expand_paths  # noqa: E402
 
 
 def numpy_sort(inp: str, out: str) -> None:

@@ -11,7 +11,7 @@ not lone times):
   with make_runner) against the same RDD pipeline collected to the driver
   (the MRJob's output comes back to the driver too), and their ratio; and
   against the RDD pipeline on its general per-record path (the value 1 read
-  from a global, so minibig.shuffle.fusion does not count the words in C);
+  from a global, so minibig.rdd.fusion does not count the words in C);
 - the ratios between them, and the end-to-end time of a tiny job (start an
   embedded 2-worker cluster, count 10 items, stop), in-process and as a whole
   `python -c` run.

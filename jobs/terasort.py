@@ -143,7 +143,7 @@ def _scan_file(path: str, check_order: bool) -> dict:
 
 def summarize(sc, path: str, check_order: bool) -> list[dict]:
     """_scan_file of every part file under `path`, in file order, one task each."""
-    from minibig.io.textfile import expand_paths
+    from minibig.rdd.textfile import expand_paths
     files = expand_paths(path)
     return sc.parallelize(files, max(1, len(files))).map(
         lambda f: _scan_file(f, check_order)).collect()

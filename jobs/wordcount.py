@@ -53,7 +53,7 @@ def baseline(argv):
     from collections import Counter
     from heapq import nsmallest
 
-    from minibig.io.textfile import expand_paths
+    from minibig.rdd.textfile import expand_paths
     args = options(argv)
     counts = Counter()
     for path in expand_paths(args.input):
@@ -70,7 +70,7 @@ def dask_version(argv):
     import dask.bag as db
 
     from minibig.benchmark.peers import process_pool
-    from minibig.io.textfile import expand_paths
+    from minibig.rdd.textfile import expand_paths
     args = options(argv)
     with process_pool() as pool:
         lines = db.read_text(expand_paths(args.input), blocksize="32MiB")   # minibig's split size
@@ -84,7 +84,7 @@ def dask_version(argv):
 def pyspark_version(argv):
     """The same pipeline on PySpark's RDDs, local[N] (`--compare`)."""
     from minibig.benchmark.peers import spark_context
-    from minibig.io.textfile import expand_paths
+    from minibig.rdd.textfile import expand_paths
     args = options(argv)
     with spark_context("wordcount") as sc:
         counts = (sc.textFile(",".join(expand_paths(args.input)))

@@ -48,7 +48,7 @@ def submit(argv: list[str]) -> int:
     parser.add_argument("job", help="the job file")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments given to the job")
     opts = parser.parse_args(argv)
-    from minibig.cluster.security import use_key_file
+    from minibig.net.security import use_key_file
     use_key_file(opts.key_file)
     job = os.path.abspath(opts.job)
     if not os.path.isfile(job):
@@ -100,7 +100,7 @@ def _start_cluster(workers: int | None):
 
 def keygen(argv: list[str]) -> int:
     """`minibig keygen FILE`: write a new cluster key (CurveZMQ key pair)."""
-    from minibig.cluster.security import generate_key_file
+    from minibig.net.security import generate_key_file
     parser = argparse.ArgumentParser(prog="minibig keygen", description=keygen.__doc__)
     parser.add_argument("file", help="where to write the key (owner-readable only)")
     opts = parser.parse_args(argv)
@@ -112,9 +112,9 @@ def keygen(argv: list[str]) -> int:
 
 def status(argv: list[str]) -> int:
     """`minibig status`: workers, jobs and stages of one or all local masters."""
-    from minibig.cluster import protocol as P
+    from minibig.net import protocol as P
     from minibig.cluster.runtime import known_masters
-    from minibig.cluster.security import dealer, use_key_file
+    from minibig.net.security import dealer, use_key_file
     parser = argparse.ArgumentParser(prog="minibig status", description="Show a cluster's state.")
     parser.add_argument("--master", help="master URL (default: $MINIBIG_MASTER, or every master "
                                          "running on this machine)")

@@ -72,7 +72,7 @@ def wait_gone(pids, timeout: float) -> list[int]:
 
 def lineage_shuffles(rdd) -> set:
     """Shuffle ids anywhere in the lineage of `rdd` (across stage boundaries)."""
-    from minibig.dependency import ShuffleDependency
+    from minibig.core.dependency import ShuffleDependency
     seen, stack, found = set(), [rdd], set()
     while stack:
         node = stack.pop()

@@ -22,7 +22,7 @@ DEADLINE = 60.0
 
 
 def _worker_state(_):
-    from minibig.task import current_task
+    from minibig.core.task import current_task
     task = current_task()
     root = os.path.join(task.work_dir, "shuffle")
     shuffles = sorted(os.listdir(root)) if os.path.isdir(root) else []

@@ -20,8 +20,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from minibig.dependency import Aggregator
-from minibig.pairs import _identity
+from minibig.core.dependency import Aggregator
+from minibig.rdd.pairs import _identity
 from minibig.shuffle import arrowpath
 from minibig.shuffle.arrowpath import MIN_GROUPS, combine_columnar, to_frame
 

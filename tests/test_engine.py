@@ -112,7 +112,7 @@ def test_shuffle_blocks_fetched_over_the_network(sc):
 
 def test_stage_code_is_shipped_once_per_worker(sc):
     import zmq
-    from minibig.cluster import protocol as P
+    from minibig.net import protocol as P
 
     def code_sent():
         sock = zmq.Context.instance().socket(zmq.DEALER)
@@ -207,7 +207,7 @@ def test_union_and_chained_shuffles(sc):
 
 def test_counting_shortcut_gives_the_general_paths_answer(sc, tmp_path):
     """map(lambda w: (w, 1)).reduceByKey(add) is counted in C; the answer must not change."""
-    from minibig.shuffle.fusion import pairs_with_one
+    from minibig.rdd.fusion import pairs_with_one
     words = (WORDS * 50) + [1, 2, 2, (3, "x"), None, "ünïcode"] * 7
     assert pairs_with_one(lambda w: (w, 1)) and not pairs_with_one(lambda w: (w, True))
     fused = sc.parallelize(words, 4).map(lambda w: (w, 1)).reduceByKey(operator.add)

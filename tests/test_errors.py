@@ -130,7 +130,7 @@ def test_failed_submit_leads_with_the_users_frames_local_and_remote(tmp_path):
 
 def test_code_shipped_by_value_keeps_its_file_and_lines(tmp_path):
     """cloudpickle 3.1 renames by-value code to <dynamic-code>; minibig's pickler must not."""
-    from minibig.serialization import dumps
+    from minibig.core.serialization import dumps
     mod = tmp_path / "shipped_mod.py"
     mod.write_text("def outer():\n"
                    "    def inner(x):\n"
@@ -141,7 +141,7 @@ def test_code_shipped_by_value_keeps_its_file_and_lines(tmp_path):
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
         "import shipped_mod\n"
         "cloudpickle.register_pickle_by_value(shipped_mod)\n"
-        "from minibig.serialization import dumps\n"
+        "from minibig.core.serialization import dumps\n"
         "sys.stdout.buffer.write(dumps(shipped_mod.outer()))\n")
     blob = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True,
                           env=env()).stdout

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from minibig.cache import BlockStore, estimate_size
-from minibig.memory import MemoryPool
-from minibig.storagelevel import StorageLevel
+from minibig.core.cache import BlockStore, estimate_size
+from minibig.core.memory import MemoryPool
+from minibig.core.storagelevel import StorageLevel
 
 MiB = 1 << 20
 

@@ -2,7 +2,7 @@
 
 import io
 
-from minibig.progress import Progress
+from minibig.core.progress import Progress
 
 
 class Terminal(io.StringIO):

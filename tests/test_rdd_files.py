@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from minibig import Context
 from minibig.errors import InputPathError
-from minibig.io.textfile import TextFileRDD, expand_paths, plan_splits
+from minibig.rdd.textfile import TextFileRDD, expand_paths, plan_splits
 
 SETTINGS = settings(max_examples=25, deadline=None)
 

@@ -7,8 +7,8 @@ inside a map, which count each record once per time it is computed.
 
 import operator
 
-from minibig.dependency import RangePartitioner
-from minibig.scheduler.dag import shuffle_dependencies
+from minibig.core.dependency import RangePartitioner
+from minibig.core.dag import shuffle_dependencies
 from support import lineage_shuffles
 
 

@@ -8,9 +8,9 @@ import pytest
 import zmq
 
 from minibig import Context
-from minibig.cluster import protocol as P
-from minibig.scheduler.placement import Exclusions
-from minibig.scheduler.taskset import (ANY, NO_PREF, NODE_LOCAL, PROCESS_LOCAL, Policy, Prefs,
+from minibig.net import protocol as P
+from minibig.cluster.placement import Exclusions
+from minibig.cluster.taskset import (ANY, NO_PREF, NODE_LOCAL, PROCESS_LOCAL, Policy, Prefs,
                                        TaskSet)
 
 

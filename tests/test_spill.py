@@ -36,7 +36,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from minibig import Context
-from minibig.dependency import Aggregator
+from minibig.core.dependency import Aggregator
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.sizing import estimate
@@ -76,7 +76,7 @@ def shared():
 
 
 def _where(_):
-    from minibig.task import current_task
+    from minibig.core.task import current_task
     return os.getpid(), current_task().work_dir
 
 
@@ -238,7 +238,7 @@ def test_join_bigger_than_the_budget(small, watch):
 
 
 def _memory_of_worker(_):
-    from minibig.task import current_task
+    from minibig.core.task import current_task
     task = current_task()
     return os.getpid(), task.blocks.used, task.memory_pool.storage
 

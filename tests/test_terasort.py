@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from minibig.io.binary import plan_record_splits
+from minibig.rdd.binary import plan_record_splits
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "jobs"))

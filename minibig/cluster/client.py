@@ -13,8 +13,8 @@ import threading
 import time
 import uuid
 
-from minibig.cluster import protocol as P
-from minibig.cluster.security import dealer
+from minibig.net import protocol as P
+from minibig.net.security import dealer
 from minibig.errors import ClusterStartError, JobAbortedError, MasterUnreachableError
 
 

@@ -13,15 +13,15 @@ import socket
 import uuid
 from collections import deque
 
-from minibig import serialization
+from minibig.core import serialization
 
-from minibig.cluster import protocol as P
-from minibig.broadcast import store_on_worker
-from minibig.cache import BlockStore
+from minibig.net import protocol as P
+from minibig.core.broadcast import store_on_worker
+from minibig.core.cache import BlockStore
 from minibig.cluster.worker import default_memory_budget
 from minibig.cluster.workdir import WorkDir
-from minibig.memory import MemoryPool
-from minibig.task import TaskContext, failing_dataset, load_stage, run_task
+from minibig.core.memory import MemoryPool
+from minibig.core.task import TaskContext, failing_dataset, load_stage, run_task
 
 
 class InlineBackend:
@@ -76,7 +76,7 @@ class InlineBackend:
             store_on_worker(file_id, data)
 
     def drop_files(self, ids: list) -> None:
-        from minibig.broadcast import drop_on_worker
+        from minibig.core.broadcast import drop_on_worker
         drop_on_worker(ids)
 
     def drop_blocks(self, prefix: str) -> None:

@@ -89,8 +89,8 @@ class LocalCluster:
 
     def shutdown(self) -> None:
         """Tell the master to stop its workers and itself."""
-        from minibig.cluster import protocol as P
-        from minibig.cluster.security import dealer
+        from minibig.net import protocol as P
+        from minibig.net.security import dealer
         sock = dealer(self.url, linger=1000)
         P.send(sock, P.SHUTDOWN)
         sock.close()

@@ -6,7 +6,7 @@ each task's result forwarded to them. The master keeps:
 
     workers      worker_id -> WorkerInfo (routing identity, slots, heartbeat)
     drivers      driver_id -> DriverInfo (routing identity, heartbeat)
-    scheduler    the FIFO queue of task sets (`minibig.scheduler.taskset`)
+    scheduler    the FIFO queue of task sets (`minibig.cluster.taskset`)
     map_outputs  shuffle key -> {map partition: worker_id}
     files        file id -> zip bytes (a driver's modules, shipped to workers)
 
@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from minibig.cluster import protocol as P
-from minibig.cluster.security import stop_authenticators, use_key_file
+from minibig.net import protocol as P
+from minibig.net.security import stop_authenticators, use_key_file
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      record_master, forget_master, setup_logging,
                                      stop_on_sigterm)
 from minibig.conf import Conf
-from minibig.scheduler.placement import Exclusions, task_prefs
-from minibig.scheduler.taskset import Policy, TaskScheduler, TaskSet
+from minibig.cluster.placement import Exclusions, task_prefs
+from minibig.cluster.taskset import Policy, TaskScheduler, TaskSet
 
 log = logging.getLogger("minibig.master")
 

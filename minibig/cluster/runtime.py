@@ -93,7 +93,7 @@ def bind_address(sock: zmq.Socket, host: str, port: int) -> str:
     admits key holders only; without one, minibig refuses to listen beyond
     loopback.
     """
-    from minibig.cluster.security import cluster_key, secure_server
+    from minibig.net.security import cluster_key, secure_server
     if not is_loopback(host) and cluster_key() is None:
         raise UserError(
             f"refusing to listen on {host} without a cluster key: anyone who reaches it could "

@@ -28,21 +28,21 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
-from minibig import serialization
+from minibig.core import serialization
 import zmq
 
-from minibig.broadcast import store_on_worker, drop_on_worker
-from minibig.cache import BlockStore
-from minibig.cluster import protocol as P
-from minibig.cluster.security import dealer, stop_authenticators, use_key_file
+from minibig.core.broadcast import store_on_worker, drop_on_worker
+from minibig.core.cache import BlockStore
+from minibig.net import protocol as P
+from minibig.net.security import dealer, stop_authenticators, use_key_file
 from minibig.cluster.workdir import WorkDir, sweep_abandoned
 from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
                                      read_line_from_stdin, setup_logging, stop_on_sigterm)
 from minibig.errors import TaskKilledError, UserError
-from minibig.memory import MemoryPool
+from minibig.core.memory import MemoryPool
 from minibig.shuffle.blocks import drop
 from minibig.shuffle.reader import serve_block
-from minibig.task import TaskContext, describe_failure, load_stage, run_task
+from minibig.core.task import TaskContext, describe_failure, load_stage, run_task
 
 log = logging.getLogger("minibig.worker")
 

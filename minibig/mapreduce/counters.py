@@ -16,7 +16,7 @@ counter names become semicolons.
 
 from __future__ import annotations
 
-from minibig.accumulators import AccumulatorParam
+from minibig.core.accumulators import AccumulatorParam
 
 
 class CounterParam(AccumulatorParam):

@@ -39,7 +39,7 @@ from itertools import chain
 
 from minibig.mapreduce.internal import PLAIN_TYPES, JSONPath, path_for
 from minibig.mapreduce.protocols import TextValueProtocol
-from minibig.shuffle.fusion import fusion_enabled, instruction_shape
+from minibig.rdd.fusion import fusion_enabled, instruction_shape
 
 
 def _reference(self, _, line):

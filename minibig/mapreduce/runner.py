@@ -144,7 +144,7 @@ class MRJobRunner:
                 log.debug("step %d: %d reducers", n + 1, reducers)
         log.info("Running %s: %d step(s) on %s", name, len(steps), sc.master)
         if self._output_dir:
-            from minibig.io.output import save_partitions
+            from minibig.core.output import save_partitions
             save_partitions(rdd, self._output_dir, "", write_blocks)
             log.info("Output in %s", self._output_dir)
         else:
@@ -197,7 +197,7 @@ class MRJobRunner:
     # -- input -----------------------------------------------------------------------
     def _input(self, sc, first_step, conf: dict):
         """The first step's input dataset and, per partition, where it comes from."""
-        from minibig.io.textfile import expand_paths
+        from minibig.rdd.textfile import expand_paths
         paths = list(self._opts.args) or ["-"]
         use_stdin = "-" in paths
         files = [p for p in paths if p != "-"]

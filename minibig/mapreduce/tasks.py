@@ -463,7 +463,7 @@ def _lines_before(sources: list, file_path: str, start: int) -> int:
     if not start:
         return 0
     try:
-        from minibig.io.textfile import read_split
+        from minibig.rdd.textfile import read_split
         return sum(sum(1 for _ in read_split(p, s, e)) for kind, p, s, e in
                    (src for src in sources if src[0] == "file")
                    if p == file_path and s < start)

@@ -69,8 +69,8 @@ _OPS = {operator.add: "sum", builtins.min: "min", builtins.max: "max"}
 
 def columnar_op(dep) -> str | None:
     """'sum', 'min' or 'max' when `dep` may take the columnar path, else None."""
-    from minibig.dependency import Partitioner
-    from minibig.pairs import _identity
+    from minibig.core.dependency import Partitioner
+    from minibig.rdd.pairs import _identity
     from minibig.shuffle.hashing import portable_hash
     agg = dep.aggregator
     if agg is None or type(dep.partitioner) is not Partitioner:

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import zmq
 
-from minibig.cluster import protocol as P
-from minibig.cluster.security import dealer
+from minibig.net import protocol as P
+from minibig.net.security import dealer
 from minibig.errors import FetchFailedError
 from minibig.shuffle.blocks import read_segment_range, segment_bounds
 

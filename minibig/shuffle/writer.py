@@ -47,7 +47,7 @@ def combine_values(records, aggregator, budget: int | None = None, spill_dir=Non
     Without a budget the fold stays in memory; with one it spills sorted runs
     into `spill_dir()` and merges them back (see `minibig.shuffle.spill`).
 
-    >>> from minibig.dependency import Aggregator
+    >>> from minibig.core.dependency import Aggregator
     >>> sorted(combine_values([("a", 1), ("b", 2), ("a", 3)], Aggregator(int, max, max)))
     [('a', 3), ('b', 2)]
     """
@@ -212,15 +212,15 @@ class MapOutputWriter:
 
 def _is_hash_partitioner(partitioner) -> bool:
     """True for a plain Partitioner over portable_hash (reduceByKey's default)."""
-    from minibig.dependency import Partitioner
+    from minibig.core.dependency import Partitioner
     from minibig.shuffle.hashing import portable_hash
     return type(partitioner) is Partitioner and partitioner.partitionFunc is portable_hash
 
 
 def _partition_function(partitioner):
     """partitioner.partition_of, or an equal but faster function for sortByKey's default."""
-    from minibig.dependency import RangePartitioner
-    from minibig.pairs import _identity
+    from minibig.core.dependency import RangePartitioner
+    from minibig.rdd.pairs import _identity
     if (type(partitioner) is RangePartitioner and partitioner.ascending
             and partitioner.keyfunc is _identity):
         return functools.partial(bisect.bisect_left, partitioner.bounds)
@@ -251,7 +251,7 @@ def write_shuffle(records, dep, work_dir: str, shuffle_key: str, map_index: int,
     """Run the map side of `dep` over `records`; return each segment's size.
 
     `keys_only`: the records are keys, each standing for (key, 1) under
-    reduceByKey(add) (see `minibig.shuffle.fusion`), and are counted in C.
+    reduceByKey(add) (see `minibig.rdd.fusion`), and are counted in C.
     """
     if spill_dir is None:
         import tempfile

@@ -4,7 +4,7 @@ Aggregations by key are built on one primitive, `combineByKey`: a shuffle
 with an aggregator (map-side combine where the aggregation allows it) unless
 the data is already partitioned by the wanted partitioner, in which case the
 combine runs in place, without a shuffle. Joins are built on `cogroup`
-(`minibig.cogroup.CoGroupedRDD`), which shuffles only the parents not already
+(`minibig.rdd.cogroup.CoGroupedRDD`), which shuffles only the parents not already
 partitioned by the target partitioner.
 
 Default partition counts follow PySpark: an operation by key without
@@ -20,7 +20,7 @@ import itertools
 import operator
 from typing import Callable
 
-from minibig.dependency import Aggregator, Partitioner, RangePartitioner
+from minibig.core.dependency import Aggregator, Partitioner, RangePartitioner
 from minibig.shuffle.hashing import portable_hash
 
 
@@ -222,7 +222,7 @@ class PairRDDFunctions:
         """For each key, the list of its values in self and in other.
 
         Parents already partitioned by the result's partitioner are read in
-        place (narrow); only the others are shuffled (see `minibig.cogroup`).
+        place (narrow); only the others are shuffled (see `minibig.rdd.cogroup`).
 
         >>> x = sc.parallelize([("a", 1), ("b", 4)])
         >>> y = sc.parallelize([("a", 2)])
@@ -354,7 +354,7 @@ class PairRDDFunctions:
 
 def _task_memory():
     """(memory budget, spill folder factory) of the running task; (None, None) outside one."""
-    from minibig.task import current_task
+    from minibig.core.task import current_task
     task = current_task()
     return (None, None) if task is None else (task.memory_budget, task.spill_dir)
 
@@ -375,13 +375,13 @@ def _sort_in_task(records, keyfunc, ascending: bool):
 
 
 def _shuffled(rdd, partitioner, aggregator, map_side_combine: bool = False):
-    from minibig.dependency import ShuffleDependency
-    from minibig.shuffled import ShuffledRDD
+    from minibig.core.dependency import ShuffleDependency
+    from minibig.rdd.shuffled import ShuffledRDD
     return ShuffledRDD(rdd, ShuffleDependency(rdd, partitioner, aggregator, map_side_combine))
 
 
 def _cogroup(rdds: list, numPartitions):
-    from minibig.cogroup import CoGroupedRDD, cogroup_partitioner
+    from minibig.rdd.cogroup import CoGroupedRDD, cogroup_partitioner
     return CoGroupedRDD(rdds, cogroup_partitioner(rdds, numPartitions))
 
 

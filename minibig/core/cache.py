@@ -3,7 +3,7 @@
 Blocks are whole partitions, keyed "<driver>/rdd<id>_<split>". Memory blocks
 are the records themselves (a list), counted by an estimate of their size
 against the worker's memory budget, which running shuffles share
-(`minibig.memory.MemoryPool`); disk blocks are pickled files in the worker's
+(`minibig.core.memory.MemoryPool`); disk blocks are pickled files in the worker's
 folder. Policy when a block does not fit in memory:
 
     MEMORY_ONLY        evict least-recently-used memory blocks of other

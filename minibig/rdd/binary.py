@@ -22,8 +22,8 @@ import os
 import struct
 from functools import lru_cache
 
-from minibig.io.output import save_partitions
-from minibig.io.textfile import FileSplitRDD, expand_paths
+from minibig.core.output import save_partitions
+from minibig.rdd.textfile import FileSplitRDD, expand_paths
 
 READ_RECORDS = 8192            # records read from the file at once
 

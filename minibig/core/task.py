@@ -27,9 +27,9 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 
-from minibig import serialization
+from minibig.core import serialization
 
-from minibig.accumulators import begin_task, end_task
+from minibig.core.accumulators import begin_task, end_task
 from minibig.errors import FetchFailedError, ResultTooLargeError, format_user_traceback
 from minibig.shuffle.reader import CHUNK, fetch_segments
 from minibig.shuffle.writer import write_shuffle

@@ -14,7 +14,7 @@ import operator
 from bisect import bisect_right
 from typing import Callable
 
-from minibig.statcounter import StatCounter
+from minibig.rdd.statcounter import StatCounter
 
 
 def _comparable(x) -> bool:

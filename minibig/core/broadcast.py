@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from minibig import serialization
+from minibig.core import serialization
 
 _pickled = threading.local()           # driver: ids met while pickling a stage
 _worker_blobs: dict[str, bytes] = {}   # worker: broadcast id -> pickled value

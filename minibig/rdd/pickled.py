@@ -2,7 +2,7 @@
 
 A part file is a sequence of pickles, each one a list of up to `batchSize`
 records (PySpark's default batch is 10), written through the same committer
-as saveAsTextFile (`minibig.io.output.save_partitions`), so a failed job
+as saveAsTextFile (`minibig.core.output.save_partitions`), so a failed job
 leaves nothing behind. Reading unpickles the lists one after the other: a part
 file is one partition, as a file of pickles cannot be cut at an arbitrary
 byte. Only read pickle files you trust: unpickling runs code.
@@ -13,9 +13,9 @@ from __future__ import annotations
 import itertools
 import pickle
 
-from minibig.io.output import save_partitions
-from minibig.io.textfile import expand_paths
-from minibig.rdd import RDD
+from minibig.core.output import save_partitions
+from minibig.rdd.textfile import expand_paths
+from minibig.rdd.base import RDD
 
 
 def _batches(records, size: int):

@@ -2,15 +2,15 @@
 
 Mixed into `RDD`. Persisting only marks the dataset; the first task that
 computes a partition keeps it in its worker's block store
-(`minibig.cache.BlockStore`), and later tasks on that worker read it from
+(`minibig.core.cache.BlockStore`), and later tasks on that worker read it from
 there. The master learns where blocks are and prefers those workers when it
 schedules tasks that read them.
 """
 
 from __future__ import annotations
 
-from minibig.storagelevel import StorageLevel
-from minibig.task import block_prefix
+from minibig.core.storagelevel import StorageLevel
+from minibig.core.task import block_prefix
 
 
 class PersistenceMixin:
@@ -31,7 +31,7 @@ class PersistenceMixin:
     def persist(self, storageLevel: StorageLevel = StorageLevel.MEMORY_ONLY):
         """Keep the partitions once computed, as `storageLevel` says.
 
-        >>> from minibig.storagelevel import StorageLevel
+        >>> from minibig.core.storagelevel import StorageLevel
         >>> rdd = sc.parallelize(["b", "a", "c"]).persist(StorageLevel.MEMORY_AND_DISK)
         >>> rdd.is_cached
         True

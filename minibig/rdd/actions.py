@@ -5,7 +5,7 @@ Each action hands the dataset and a function of one partition's iterator to
 result travels back: `count` sends a number per partition, `top` and
 `takeOrdered` send at most `num` records per partition, `take` scans as few
 partitions as it can. Output actions (`saveAsTextFile`, `saveAsPickleFile`)
-write through the committer of `minibig.io.output`.
+write through the committer of `minibig.core.output`.
 """
 
 from __future__ import annotations
@@ -357,7 +357,7 @@ class ActionFunctions:
         >>> import shutil
         >>> for t in (tempFile, tempFile2, tempFile3): shutil.rmtree(t.name)
         """
-        from minibig.io.output import save_as_text_file
+        from minibig.core.output import save_as_text_file
         save_as_text_file(self, path, compressionCodecClass)
 
     def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:
@@ -373,7 +373,7 @@ class ActionFunctions:
         ['1', '2', 'rdd', 'spark']
         >>> import shutil; shutil.rmtree(tmpFile.name)
         """
-        from minibig.io.pickled import save_as_pickle_file
+        from minibig.rdd.pickled import save_as_pickle_file
         save_as_pickle_file(self, path, batchSize)
 
     def saveAsBinaryRecords(self, path: str) -> None:
@@ -387,5 +387,5 @@ class ActionFunctions:
         ...     sc.binaryRecords(os.path.join(d, "o"), 3).collect()
         [b'abc', b'def']
         """
-        from minibig.io.binary import save_as_binary_records
+        from minibig.rdd.binary import save_as_binary_records
         save_as_binary_records(self, path)

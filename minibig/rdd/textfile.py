@@ -22,7 +22,7 @@ import os
 import re
 
 from minibig.errors import InputPathError
-from minibig.rdd import RDD
+from minibig.rdd.base import RDD
 
 CHUNK = 4 << 20
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}

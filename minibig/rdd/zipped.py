@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import itertools
 
-from minibig.dependency import NarrowDependency, OneToOneDependency
-from minibig.rdd import RDD
+from minibig.core.dependency import NarrowDependency, OneToOneDependency
+from minibig.rdd.base import RDD
 
 
 class _GridDependency(NarrowDependency):

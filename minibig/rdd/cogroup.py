@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import itertools
 
-from minibig.dependency import Aggregator, OneToOneDependency, Partitioner, ShuffleDependency
-from minibig.pairs import ResultIterable
-from minibig.rdd import RDD
+from minibig.core.dependency import Aggregator, OneToOneDependency, Partitioner, ShuffleDependency
+from minibig.rdd.pairs import ResultIterable
+from minibig.rdd.base import RDD
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.reader import read_batches
 from minibig.shuffle.spill import ExternalMap

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from minibig.rdd import RDD
+from minibig.rdd.base import RDD
 from minibig.shuffle.reader import read_batches
 from minibig.shuffle.spill import ExternalMap
 

@@ -83,8 +83,8 @@ def pairs_with_one(fn) -> bool:
 
 def counted_input(rdd, dep):
     """The dataset whose records to count as keys, if `rdd` feeding `dep` is word count's shape."""
-    from minibig.pairs import _identity
-    from minibig.rdd import PipelinedRDD
+    from minibig.rdd.pairs import _identity
+    from minibig.rdd.base import PipelinedRDD
     agg = dep.aggregator
     if not fusion_enabled() or agg is None or not dep.map_side_combine:
         return None

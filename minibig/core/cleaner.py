@@ -26,7 +26,7 @@ from __future__ import annotations
 import weakref
 from collections import deque
 
-from minibig.task import block_prefix
+from minibig.core.task import block_prefix
 
 
 class ContextCleaner:

@@ -18,17 +18,17 @@ import os
 import sys
 import zipfile
 
-from minibig import serialization
+from minibig.core import serialization
 
-from minibig.accumulators import Accumulator, AccumulatorParam, default_param
-from minibig.broadcast import Broadcast
-from minibig.callsite import user_call_site
-from minibig.cleaner import ContextCleaner
+from minibig.core.accumulators import Accumulator, AccumulatorParam, default_param
+from minibig.core.broadcast import Broadcast
+from minibig.core.callsite import user_call_site
+from minibig.core.cleaner import ContextCleaner
 from minibig.conf import Conf
 from minibig.errors import UserError
-from minibig.progress import Progress
-from minibig.rdd import ParallelCollectionRDD, UnionRDD
-from minibig.scheduler.dag import DAGScheduler
+from minibig.core.progress import Progress
+from minibig.rdd.base import ParallelCollectionRDD, UnionRDD
+from minibig.core.dag import DAGScheduler
 
 
 def _show_user_errors_briefly() -> None:
@@ -167,7 +167,7 @@ class Context:
         Plain files are cut into byte ranges at line boundaries; `.gz`, `.bz2`
         and `.xz` files are read whole, one partition each.
         """
-        from minibig.io.textfile import TextFileRDD, expand_paths, plan_splits
+        from minibig.rdd.textfile import TextFileRDD, expand_paths, plan_splits
         files = expand_paths(name)
         wanted = self.defaultMinPartitions if minPartitions is None else minPartitions
         return TextFileRDD(self, plan_splits(files, wanted, self.conf.split_size), name,
@@ -187,22 +187,22 @@ class Context:
         >>> collected
         [('.../1.txt', '123'), ('.../2.txt', 'xyz')]
         """
-        from minibig.io.textfile import WholeTextFileRDD, expand_paths, plan_whole_files
+        from minibig.rdd.textfile import WholeTextFileRDD, expand_paths, plan_whole_files
         wanted = self.defaultMinPartitions if minPartitions is None else minPartitions
         return WholeTextFileRDD(self, plan_whole_files(expand_paths(path), wanted), path,
                                 use_unicode)
 
     def pickleFile(self, name: str, minPartitions: int | None = None):
         """The records saved by RDD.saveAsPickleFile (one partition per part file)."""
-        from minibig.io.pickled import pickle_file
+        from minibig.rdd.pickled import pickle_file
         return pickle_file(self, name)
 
     def binaryRecords(self, path: str, recordLength: int, minPartitions: int | None = None):
         """Every recordLength bytes of the files as one `bytes` record (fixed-length records).
 
-        Files are cut into splits at record boundaries; see `minibig.io.binary`.
+        Files are cut into splits at record boundaries; see `minibig.rdd.binary`.
         """
-        from minibig.io.binary import binary_records
+        from minibig.rdd.binary import binary_records
         return binary_records(self, path, recordLength, minPartitions)
 
     def union(self, rdds: list):
@@ -217,7 +217,7 @@ class Context:
         rdds = list(rdds)
         partitioners = {r.partitioner for r in rdds}
         if len(rdds) > 1 and len(partitioners) == 1 and None not in partitioners:
-            from minibig.zipped import PartitionerAwareUnionRDD
+            from minibig.rdd.zipped import PartitionerAwareUnionRDD
             return PartitionerAwareUnionRDD(self, rdds)
         return UnionRDD(self, rdds)
 

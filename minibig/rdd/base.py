@@ -9,11 +9,11 @@ pipelined inside one task with Python's own iterators (`map`, `filter`,
 engine call.
 
 Key-value operations (reduceByKey, join, sortByKey, ...) live in
-`minibig.pairs` and are mixed into `RDD`, as PairRDDFunctions are in Spark;
-so are the actions (`minibig.actions`), those on numbers (`minibig.numeric`),
-sampling (`minibig.sampling`) and persistence (`minibig.persistence`).
+`minibig.rdd.pairs` and are mixed into `RDD`, as PairRDDFunctions are in Spark;
+so are the actions (`minibig.rdd.actions`), those on numbers (`minibig.rdd.numeric`),
+sampling (`minibig.rdd.sampling`) and persistence (`minibig.rdd.persistence`).
 Datasets built from two parents partition by partition (cartesian, zip, a
-union that keeps the partitioner) are in `minibig.zipped`.
+union that keeps the partitioner) are in `minibig.rdd.zipped`.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ import itertools
 import random
 from typing import Callable
 
-from minibig.actions import ActionFunctions
-from minibig.callsite import user_call_site
-from minibig.dependency import (ManyToOneDependency, NarrowDependency, OneToOneDependency,
+from minibig.rdd.actions import ActionFunctions
+from minibig.core.callsite import user_call_site
+from minibig.core.dependency import (ManyToOneDependency, NarrowDependency, OneToOneDependency,
                                 RangeDependency)
-from minibig.numeric import NumericFunctions
-from minibig.pairs import PairRDDFunctions
-from minibig.persistence import PersistenceMixin
-from minibig.sampling import SamplingFunctions
+from minibig.rdd.numeric import NumericFunctions
+from minibig.rdd.pairs import PairRDDFunctions
+from minibig.rdd.persistence import PersistenceMixin
+from minibig.rdd.sampling import SamplingFunctions
 from minibig.shuffle.hashing import portable_hash
 
 
@@ -256,7 +256,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         [1, 1, 2, 3, 1, 1, 2, 3]
         """
         if self.partitioner is not None and self.partitioner == other.partitioner:
-            from minibig.zipped import PartitionerAwareUnionRDD
+            from minibig.rdd.zipped import PartitionerAwareUnionRDD
             return PartitionerAwareUnionRDD(self.ctx, [self, other])
         return UnionRDD(self.ctx, [self, other])
 
@@ -362,7 +362,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> sorted(rdd.cartesian(rdd).collect())
         [(1, 1), (1, 2), (2, 1), (2, 2)]
         """
-        from minibig.zipped import CartesianRDD
+        from minibig.rdd.zipped import CartesianRDD
         return CartesianRDD(self, other)
 
     def zip(self, other: "RDD") -> "RDD":
@@ -376,7 +376,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> x.zip(y).collect()
         [(0, 1000), (1, 1001), (2, 1002), (3, 1003), (4, 1004)]
         """
-        from minibig.zipped import ZippedRDD
+        from minibig.rdd.zipped import ZippedRDD
         return ZippedRDD(self, other)
 
     def zipWithIndex(self) -> "RDD":

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 
-from minibig.scheduler.taskset import Prefs
+from minibig.cluster.taskset import Prefs
 
 REDUCER_PREF_FRACTION = 0.2
 

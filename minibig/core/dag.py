@@ -9,7 +9,7 @@ outputs are available. State, all plain:
 
     shuffle_stages   shuffle id -> Stage while some job holds it (weakly: a
                      Stage holds its dependency, which must be free to go;
-                     see `minibig.cleaner`)
+                     see `minibig.core.cleaner`)
     available        shuffle key -> set of map partitions whose output exists,
                      kept across jobs so a later action reuses shuffle outputs
                      instead of recomputing them, until the shuffle is cleaned
@@ -38,15 +38,15 @@ import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 
-from minibig import serialization
+from minibig.core import serialization
 
-from minibig.broadcast import collect_ids_while
-from minibig.cluster import protocol as P
-from minibig.dependency import NarrowDependency
+from minibig.core.broadcast import collect_ids_while
+from minibig.net import protocol as P
+from minibig.core.dependency import NarrowDependency
 from minibig.errors import JobAbortedError, ResultTooLargeError, TaskError
-from minibig.serialization import dumps_stage
-from minibig.shuffle.fusion import counted_input
-from minibig.task import RESULT, SHUFFLE_MAP, StageCode, block_key
+from minibig.core.serialization import dumps_stage
+from minibig.rdd.fusion import counted_input
+from minibig.core.task import RESULT, SHUFFLE_MAP, StageCode, block_key
 
 MAX_STAGE_RESUBMITS = 8
 
@@ -165,7 +165,7 @@ class DAGScheduler:
         return stage
 
     def forget_shuffle(self, shuffle_id: int, shuffle_key: str) -> None:
-        """The shuffle's dependency is gone (see `minibig.cleaner`): drop what is known of it."""
+        """The shuffle's dependency is gone (see `minibig.core.cleaner`): drop what is known of it."""
         self.shuffle_stages.pop(shuffle_id, None)
         self.available.pop(shuffle_key, None)
 

@@ -1,1 +1,0 @@
-"""Reading input files and committing output files."""

@@ -1,0 +1,2 @@
+"""PySpark's RDD API on the engine: lazy datasets, their transformations and actions,
+and the Context that starts or joins a cluster."""

@@ -1,1 +1,0 @@
-"""Scheduling: stages in the driver (`dag`), tasks in the master (`taskset`)."""
