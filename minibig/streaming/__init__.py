@@ -1,0 +1,24 @@
+"""Event-time stream processing with Flink's semantics (see ``api.py`` for the user API).
+
+Modules, one job each: ``windows`` (assigners), ``watermarks`` (generation,
+combining, idleness), ``elements`` (what a channel carries), ``functions``
+(what a window computes), ``operators`` and ``window_operator`` (physical
+operators), ``instance`` (an operator with its input valve), ``routing``
+(key partitioning), ``sources`` and ``source_reader``, ``plan`` (the logical
+DAG), ``physical`` (plan node to operator), ``local`` (the in-process
+executor), ``metrics``, ``state``, ``errors``.
+"""
+
+from minibig.streaming.api import (Collected, DataStream, KeyedStream, StreamingContext, WindowedStream,
+                                   WindowResultStream)
+from minibig.streaming.errors import StreamError
+from minibig.streaming.functions import AggregateFunction
+from minibig.streaming.sources import (DirectorySource, GeneratorSource, IterableSource, SocketSource, Source,
+                                       TailFileSource)
+from minibig.streaming.state import ValueState
+from minibig.streaming.windows import SessionWindow, SlidingWindow, TumblingWindow, WindowAssigner
+
+__all__ = ["StreamingContext", "DataStream", "KeyedStream", "WindowedStream", "WindowResultStream", "Collected",
+           "TumblingWindow", "SlidingWindow", "SessionWindow", "WindowAssigner", "AggregateFunction",
+           "ValueState", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
+           "TailFileSource", "SocketSource"]

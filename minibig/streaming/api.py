@@ -1,0 +1,270 @@
+"""The user API: ``StreamingContext`` and the streams it builds (Flink's names).
+
+Each call adds a node to the context's logical ``Plan``; ``ssc.run()``
+executes it (in this process for now, see ``local.py``) and fills the
+``collect()`` handles.
+
+>>> from minibig.streaming import StreamingContext, TumblingWindow
+>>> ssc = StreamingContext(sc)
+>>> events = [("a", 1), ("b", 2), ("a", 4), ("a", 12)]
+>>> out = (ssc.source(events, timestamp=lambda e: e[1])
+...           .key_by(lambda e: e[0])
+...           .window(TumblingWindow(10))
+...           .count()
+...           .collect())
+>>> metrics = ssc.run()
+>>> sorted(out.result())
+[('a', 0, 10, 2), ('a', 10, 20, 1), ('b', 0, 10, 1)]
+"""
+
+from __future__ import annotations
+
+from minibig.streaming.metrics import JobMetrics
+from minibig.streaming.plan import Edge, Node, Plan
+from minibig.streaming.sources import IterableSource, Source
+from minibig.streaming.windows import WindowAssigner
+
+
+class StreamingContext:
+    """The entry point of a streaming job: sources, then ``run()``.
+
+    ``parallelism`` is the number of instances of each keyed operator;
+    ``clock`` (seconds, monotonic) drives processing time and idleness.
+    """
+
+    def __init__(self, sc=None, parallelism: int = 2, clock=None, batch_size: int = 1024):
+        self.sc = sc
+        self.parallelism = parallelism
+        self.clock = clock
+        self.batch_size = batch_size
+        self.plan = Plan()
+        self._collected: dict[int, "Collected"] = {}
+        self._metrics: JobMetrics | None = None
+
+    def source(self, data, timestamp=None, max_out_of_orderness=0, idle_timeout=None,
+               parallelism: int = 1) -> "DataStream":
+        """A stream of ``data`` (an iterable, read once now, or a ``Source``).
+
+        ``timestamp(record)`` gives event time (a number); without it, the
+        arrival time. The source's watermark trails its largest timestamp by
+        ``max_out_of_orderness``; after ``idle_timeout`` seconds without data
+        it stops holding back the operators it feeds.
+
+        >>> ssc = StreamingContext(sc)
+        >>> out = ssc.source([3, 1, 2], timestamp=lambda x: x).collect()
+        >>> _ = ssc.run(); out.result()
+        [3, 1, 2]
+        """
+        if not isinstance(data, Source):
+            data = IterableSource(data)
+        node = self.plan.add("source", (), parallelism, source=data, timestamp=timestamp,
+                             max_out_of_orderness=max_out_of_orderness, idle_timeout=idle_timeout)
+        return DataStream(self, node)
+
+    def run(self, timeout: float | None = None) -> JobMetrics:
+        """Run the job until every source ends (or ``timeout``, then drain); returns its metrics."""
+        from minibig.streaming.local import LocalExecutor
+        executor = LocalExecutor(self.plan, clock=self.clock, batch_size=self.batch_size)
+        executor.open()
+        try:
+            executor.run(timeout=timeout)
+        finally:
+            executor.close()
+        for sink_id, handle in self._collected.items():
+            handle._values = executor.collected(sink_id)
+        self._metrics = executor.metrics()
+        return self._metrics
+
+    @property
+    def metrics(self) -> JobMetrics | None:
+        """The last run's metrics (``late_records`` and the rest, per operator)."""
+        return self._metrics
+
+
+class DataStream:
+    """A stream of records; each method adds an operator and returns the new stream."""
+
+    def __init__(self, ssc: StreamingContext, node: Node):
+        self.ssc = ssc
+        self.node = node
+
+    def _narrow(self, kind: str, f, stream_class=None) -> "DataStream":
+        node = self.ssc.plan.add(kind, (Edge(self.node.id),), self.node.parallelism, f=f)
+        return (stream_class or DataStream)(self.ssc, node)
+
+    def map(self, f) -> "DataStream":
+        """``f(record)`` for each record.
+
+        >>> ssc = StreamingContext(sc)
+        >>> out = ssc.source([1, 2], timestamp=lambda x: x).map(lambda x: x * 10).collect()
+        >>> _ = ssc.run(); out.result()
+        [10, 20]
+        """
+        return self._narrow("map", f)
+
+    def flat_map(self, f) -> "DataStream":
+        """Every item of ``f(record)``, each with the record's timestamp.
+
+        >>> ssc = StreamingContext(sc)
+        >>> out = ssc.source(["a b", "c"], timestamp=len).flat_map(str.split).collect()
+        >>> _ = ssc.run(); out.result()
+        ['a', 'b', 'c']
+        """
+        return self._narrow("flat_map", f)
+
+    def filter(self, f) -> "DataStream":
+        """The records for which ``f(record)`` is true.
+
+        >>> ssc = StreamingContext(sc)
+        >>> out = ssc.source(range(5), timestamp=int).filter(lambda x: x % 2).collect()
+        >>> _ = ssc.run(); out.result()
+        [1, 3]
+        """
+        return self._narrow("filter", f)
+
+    def key_by(self, f) -> "KeyedStream":
+        """Each record as ``(f(record), record)``; the key must be hashable.
+
+        >>> ssc = StreamingContext(sc)
+        >>> out = ssc.source(["ab", "c"], timestamp=len).key_by(len).collect()
+        >>> _ = ssc.run(); out.result()
+        [(2, 'ab'), (1, 'c')]
+        """
+        return self._narrow("key_by", f, KeyedStream)
+
+    def union(self, *others: "DataStream") -> "DataStream":
+        """The records of this stream and ``others``; the watermark is the least of theirs.
+
+        >>> ssc = StreamingContext(sc)
+        >>> a = ssc.source([1], timestamp=int); b = ssc.source([2], timestamp=int)
+        >>> out = a.union(b).collect()
+        >>> _ = ssc.run(); sorted(out.result())
+        [1, 2]
+        """
+        streams = (self,) + others
+        parallelism = max(s.node.parallelism for s in streams)
+        edges = tuple(Edge(s.node.id, partitioning="forward" if s.node.parallelism == parallelism else "rebalance")
+                      for s in streams)
+        node = self.ssc.plan.add("union", edges, parallelism)
+        keyed = all(isinstance(s, KeyedStream) for s in streams)
+        return (KeyedStream if keyed else DataStream)(self.ssc, node)
+
+    def collect(self) -> "Collected":
+        """A sink: its ``result()`` is every record that reached it, after ``ssc.run()``."""
+        node = self.ssc.plan.add("collect", (Edge(self.node.id, partitioning="rebalance"),), 1)
+        handle = Collected(node.name)
+        self.ssc._collected[node.id] = handle
+        return handle
+
+
+class KeyedStream(DataStream):
+    """A stream of ``(key, record)`` pairs: windows, keyed state and joins partition by key."""
+
+    def _keyed(self, kind: str, inputs: tuple[Edge, ...], stream_class, **spec):
+        node = self.ssc.plan.add(kind, inputs, self.ssc.parallelism, **spec)
+        return stream_class(self.ssc, node)
+
+    def window(self, assigner: WindowAssigner, max_out_of_orderness=0, allowed_lateness=0) -> "WindowedStream":
+        """Windows per key; the operator's watermark trails its input's by ``max_out_of_orderness``."""
+        if not isinstance(assigner, WindowAssigner):
+            raise TypeError(f"window() needs a window assigner, got {assigner!r}")
+        return WindowedStream(self, assigner, max_out_of_orderness, allowed_lateness)
+
+    def map_with_state(self, f) -> DataStream:
+        """``f(state, record)`` per record, ``state`` a ValueState of the record's key.
+
+        >>> ssc = StreamingContext(sc)
+        >>> def running_total(state, record):
+        ...     state.update(state.value(0) + record)
+        ...     return state.value()
+        >>> out = (ssc.source([1, 2, 3], timestamp=int).key_by(lambda x: "k")
+        ...           .map_with_state(running_total).collect())
+        >>> _ = ssc.run(); out.result()
+        [1, 3, 6]
+        """
+        return self._keyed("stateful_map", (Edge(self.node.id, partitioning="hash"),), DataStream, f=f)
+
+    def join(self, other: "KeyedStream", assigner: WindowAssigner, max_out_of_orderness=0,
+             allowed_lateness=0) -> "WindowResultStream":
+        """Inner join per key and window: ``(key, start, end, (left, right))`` for every pair.
+
+        >>> from minibig.streaming import TumblingWindow
+        >>> ssc = StreamingContext(sc)
+        >>> left = ssc.source([("a", 1)], timestamp=lambda r: r[1]).key_by(lambda r: r[0])
+        >>> right = ssc.source([("a", 5), ("b", 6)], timestamp=lambda r: r[1]).key_by(lambda r: r[0])
+        >>> out = left.join(right, TumblingWindow(10)).collect()
+        >>> _ = ssc.run(); out.result()
+        [('a', 0, 10, (('a', 1), ('a', 5)))]
+        """
+        if not isinstance(other, KeyedStream):
+            raise TypeError("join() needs another keyed stream (use key_by first)")
+        edges = (Edge(self.node.id, partitioning="hash", input_index=0),
+                 Edge(other.node.id, partitioning="hash", input_index=1))
+        return self._keyed("join", edges, WindowResultStream, function="join", assigner=assigner,
+                           max_out_of_orderness=max_out_of_orderness, allowed_lateness=allowed_lateness)
+
+
+class WindowedStream:
+    """A keyed stream cut into windows; ``reduce``, ``aggregate``, ``process`` or ``count`` it."""
+
+    def __init__(self, keyed: KeyedStream, assigner, max_out_of_orderness, allowed_lateness):
+        self.keyed = keyed
+        self.assigner = assigner
+        self.max_out_of_orderness = max_out_of_orderness
+        self.allowed_lateness = allowed_lateness
+
+    def _apply(self, function: str, f=None) -> "WindowResultStream":
+        return self.keyed._keyed(
+            "window", (Edge(self.keyed.node.id, partitioning="hash"),), WindowResultStream,
+            function=function, f=f, assigner=self.assigner,
+            max_out_of_orderness=self.max_out_of_orderness, allowed_lateness=self.allowed_lateness)
+
+    def reduce(self, f) -> "WindowResultStream":
+        """``(key, start, end, record)``, ``f(a, b)`` folding the window's records (associative)."""
+        return self._apply("reduce", f)
+
+    def aggregate(self, aggregate) -> "WindowResultStream":
+        """``(key, start, end, get_result(acc))`` with a Flink-style ``AggregateFunction``."""
+        from minibig.streaming.functions import AggregateWindowFunction
+        AggregateWindowFunction(aggregate)          # refuse a wrong object now, not mid-stream
+        return self._apply("aggregate", aggregate)
+
+    def process(self, f) -> "WindowResultStream":
+        """``(key, start, end, f(key, (start, end), records))`` with all the window's records."""
+        return self._apply("process", f)
+
+    def count(self) -> "WindowResultStream":
+        """``(key, start, end, number of records)``."""
+        return self._apply("count")
+
+
+class WindowResultStream(DataStream):
+    """The results of a window operator, with its late-data side output."""
+
+    def late(self) -> KeyedStream:
+        """Records every window refused, as they came (``(key, record)``).
+
+        >>> from minibig.streaming import TumblingWindow
+        >>> ssc = StreamingContext(sc)
+        >>> counts = (ssc.source([5, 15, 3], timestamp=int).key_by(lambda x: "k")
+        ...              .window(TumblingWindow(10)).count())
+        >>> late = counts.late().collect()
+        >>> metrics = ssc.run(); late.result(), metrics["late_records"]
+        ([('k', 3)], 1)
+        """
+        node = self.ssc.plan.add("side_output", (Edge(self.node.id, output="late"),), self.node.parallelism)
+        return KeyedStream(self.ssc, node)
+
+
+class Collected:
+    """The handle of a ``collect()`` sink; ``result()`` after ``ssc.run()``."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._values = None
+
+    def result(self) -> list:
+        """The collected records (in arrival order at the sink)."""
+        if self._values is None:
+            raise RuntimeError(f"{self.name}: the job has not run yet (call ssc.run())")
+        return self._values

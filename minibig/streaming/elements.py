@@ -1,0 +1,69 @@
+"""What flows on a channel between two operator instances.
+
+A channel carries batches (plain lists) of *items*, in order:
+
+- a **record** is the tuple ``(timestamp, value)``; after ``key_by`` the value
+  is the pair ``(key, record)``;
+- a **watermark** is a bare number (``int`` or ``float``; ``math.inf`` at the
+  end of a finite stream). A watermark ``W`` promises that no more records
+  with ``timestamp < W`` will follow on that channel.
+
+Operators tell the two apart with ``type(item) is tuple``: cheaper than an
+object per watermark, and a record is always a tuple.
+
+Besides batches the runtime sends **signals** (``IDLE``, ``END``) one at a
+time; operators never see them, the operator instance's watermark valve does
+(see ``instance.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+from minibig.streaming.errors import StreamError
+
+
+class Signal:
+    """A control message on a channel: ``IDLE`` (no data for a while) or ``END``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+    def __reduce__(self):
+        # A singleton: unpickling gives back the module's own object, so `is` works.
+        return self.name
+
+
+IDLE = Signal("IDLE")
+END = Signal("END")
+
+
+def checked_timestamp(timestamp, operator: str, record):
+    """``timestamp`` if it is a real number (not bool, not NaN), else a StreamError."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, Real):
+        raise StreamError(operator, record,
+                          f"timestamp must be a number, got {type(timestamp).__name__} {timestamp!r}")
+    if timestamp != timestamp:
+        raise StreamError(operator, record, "timestamp is NaN")
+    return timestamp
+
+
+def max_timestamp(end):
+    """The largest timestamp inside a window ``[start, end)`` (Flink's ``maxTimestamp``).
+
+    A window's results carry it, so a downstream window of the same size puts
+    them in the same window: ``end - 1`` for integer bounds, the float just
+    below ``end`` otherwise.
+
+    >>> max_timestamp(10), max_timestamp(1.5) < 1.5
+    (9, True)
+    """
+    if type(end) is int:
+        return end - 1
+    return math.nextafter(end, -math.inf)

@@ -1,0 +1,256 @@
+"""Physical operators: the logic of one parallel instance, driven by a runtime.
+
+The interface a runtime (the local executor now, a worker task later) drives:
+
+    op.open(ctx)                              once, before anything else
+    op.process_batch(items, input_index)      -> {output_tag: [items]}
+    op.on_watermark(watermark)                -> {output_tag: [items]}
+    op.on_processing_time(now)                -> {output_tag: [items]}
+    op.end_input()                            -> {output_tag: [items]}, after the +inf watermark
+    op.snapshot() -> bytes / op.restore(bytes)   aligned checkpoints
+    op.close()
+
+``items`` is a batch in the channel format of ``elements.py``: records
+``(timestamp, value)`` and watermarks (bare numbers) in order. The watermarks
+an operator receives are already combined over its input channels and never
+go back (the instance's ``WatermarkValve`` does that), so an operator keeps
+one watermark. Every operator forwards watermarks downstream after the
+results they caused. Outputs are per tag: ``"main"``, and ``"late"`` for
+window operators. Errors in user functions become a ``StreamError`` naming
+the operator and the record.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import cloudpickle
+
+from minibig.streaming.errors import StreamError
+from minibig.streaming.state import ValueState
+
+
+@dataclass
+class OperatorContext:
+    """What an instance knows about where it runs."""
+
+    name: str
+    index: int = 0
+    parallelism: int = 1
+    clock: Callable[[], float] = None
+    counters: Counter = field(default_factory=Counter)
+
+
+class Operator:
+    """Base of the physical operators (see the module docstring for the protocol)."""
+
+    outputs = ("main",)
+
+    def __init__(self, name: str):
+        self.name = name
+        self.ctx = None
+        self.counters = Counter()
+
+    def open(self, ctx: OperatorContext) -> None:
+        """Attach the instance's context (clock, counters)."""
+        self.ctx = ctx
+        self.counters = ctx.counters
+
+    def process_batch(self, items: list, input_index: int = 0) -> dict:
+        """Handle a batch of records and watermarks from input ``input_index``."""
+        raise NotImplementedError
+
+    def on_watermark(self, watermark) -> dict:
+        """Handle a combined watermark alone."""
+        return self.process_batch([watermark], 0)
+
+    def on_processing_time(self, now) -> dict:
+        """The processing-time clock reached ``now`` (processing-time windows fire)."""
+        return {}
+
+    def end_input(self) -> dict:
+        """Every input ended; the +inf watermark has been processed."""
+        return {}
+
+    def state(self):
+        """The operator's state as plain data (override when stateful)."""
+        return None
+
+    def load(self, state) -> None:
+        """Back to a ``state()`` (override when stateful)."""
+
+    def snapshot(self) -> bytes:
+        """The state, serialized: independent of later changes."""
+        return cloudpickle.dumps(self.state())
+
+    def restore(self, snapshot: bytes) -> None:
+        """Replace the state with a ``snapshot()``."""
+        self.load(cloudpickle.loads(snapshot))
+
+    def close(self) -> None:
+        """Release what ``open`` took."""
+
+    def failure(self, record, exc: BaseException) -> StreamError:
+        """A StreamError naming this operator and ``record``, for ``raise ... from exc``."""
+        if isinstance(exc, StreamError):
+            return exc
+        return StreamError(self.name, record, f"{type(exc).__name__}: {exc}")
+
+
+class MapOperator(Operator):
+    """``f(value)`` for each record; the timestamp stays."""
+
+    def __init__(self, name, f):
+        super().__init__(name)
+        self.f = f
+
+    def process_batch(self, items, input_index=0):
+        f = self.f
+        out = []
+        append = out.append
+        item = None
+        try:
+            for item in items:
+                if type(item) is tuple:
+                    append((item[0], f(item[1])))
+                else:
+                    append(item)
+        except Exception as exc:
+            raise self.failure(item, exc) from exc
+        return {"main": out}
+
+
+class FlatMapOperator(Operator):
+    """Every value of ``f(value)``, each with the record's timestamp."""
+
+    def __init__(self, name, f):
+        super().__init__(name)
+        self.f = f
+
+    def process_batch(self, items, input_index=0):
+        f = self.f
+        out = []
+        append = out.append
+        item = None
+        try:
+            for item in items:
+                if type(item) is tuple:
+                    ts = item[0]
+                    for value in f(item[1]):
+                        append((ts, value))
+                else:
+                    append(item)
+        except Exception as exc:
+            raise self.failure(item, exc) from exc
+        return {"main": out}
+
+
+class FilterOperator(Operator):
+    """The records whose value satisfies ``f``."""
+
+    def __init__(self, name, f):
+        super().__init__(name)
+        self.f = f
+
+    def process_batch(self, items, input_index=0):
+        f = self.f
+        item = None
+        try:
+            out = [item for item in items if type(item) is not tuple or f(item[1])]
+        except Exception as exc:
+            raise self.failure(item, exc) from exc
+        return {"main": out}
+
+
+class KeyByOperator(Operator):
+    """Turns each value into ``(f(value), value)``; the key must be hashable."""
+
+    def __init__(self, name, f):
+        super().__init__(name)
+        self.f = f
+
+    def process_batch(self, items, input_index=0):
+        f = self.f
+        out = []
+        append = out.append
+        item = None
+        try:
+            for item in items:
+                if type(item) is tuple:
+                    value = item[1]
+                    key = f(value)
+                    hash(key)               # an unhashable key fails here, named, not in a later dict
+                    append((item[0], (key, value)))
+                else:
+                    append(item)
+        except Exception as exc:
+            raise StreamError(self.name, item, f"cannot key the record: {type(exc).__name__}: {exc}") from exc
+        return {"main": out}
+
+
+class ForwardOperator(Operator):
+    """Passes records and watermarks through: a union's merge point."""
+
+    def process_batch(self, items, input_index=0):
+        return {"main": list(items)}
+
+
+class StatefulMapOperator(Operator):
+    """``f(state, record)`` on a keyed stream, ``state`` a ValueState of the record's key.
+
+    Emits what ``f`` returns (an unkeyed stream), with the record's timestamp.
+    """
+
+    def __init__(self, name, f):
+        super().__init__(name)
+        self.f = f
+        self.values: dict = {}
+
+    def process_batch(self, items, input_index=0):
+        f = self.f
+        state = ValueState(self.values)
+        out = []
+        append = out.append
+        count = 0
+        item = None
+        try:
+            for item in items:
+                if type(item) is tuple:
+                    key, record = item[1]
+                    state.key = key
+                    append((item[0], f(state, record)))
+                    count += 1
+                else:
+                    append(item)
+        except Exception as exc:
+            raise self.failure(item, exc) from exc
+        self.counters["records_in"] += count
+        return {"main": out}
+
+    def state(self):
+        return self.values
+
+    def load(self, state):
+        self.values = dict(state)
+
+
+class CollectOperator(Operator):
+    """A sink that keeps every value it receives, for the driver to read."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.values: list = []
+
+    def process_batch(self, items, input_index=0):
+        before = len(self.values)
+        self.values.extend(item[1] for item in items if type(item) is tuple)
+        self.counters["records_in"] += len(self.values) - before
+        return {}
+
+    def state(self):
+        return self.values
+
+    def load(self, state):
+        self.values = list(state)

@@ -1,0 +1,52 @@
+"""From a plan node to the objects that run it: one per parallel instance.
+
+``make_operator(node)`` builds the physical operator of a non-source node;
+``make_source_reader(node, index)`` the reader of a source instance. Every
+runtime (the local executor now, worker tasks later) builds through here so
+all of them run the same operators.
+"""
+
+from __future__ import annotations
+
+from minibig.streaming import functions as fn
+from minibig.streaming.operators import (CollectOperator, FilterOperator, FlatMapOperator,
+                                         ForwardOperator, KeyByOperator, MapOperator, Operator,
+                                         StatefulMapOperator)
+from minibig.streaming.plan import Node
+from minibig.streaming.source_reader import SourceReader
+from minibig.streaming.window_operator import WindowOperator
+
+_SIMPLE = {"map": MapOperator, "flat_map": FlatMapOperator, "filter": FilterOperator,
+           "key_by": KeyByOperator, "stateful_map": StatefulMapOperator}
+
+_WINDOW_FUNCTIONS = {
+    "reduce": lambda spec: fn.ReduceFunction(spec["f"]),
+    "aggregate": lambda spec: fn.AggregateWindowFunction(spec["f"]),
+    "process": lambda spec: fn.ProcessFunction(spec["f"]),
+    "count": lambda spec: fn.CountFunction(),
+    "join": lambda spec: fn.JoinFunction(),
+}
+
+
+def make_operator(node: Node) -> Operator:
+    """A fresh physical operator for one instance of ``node`` (not a source)."""
+    spec = node.spec
+    if node.kind in _SIMPLE:
+        return _SIMPLE[node.kind](node.name, spec["f"])
+    if node.kind in ("union", "side_output"):
+        return ForwardOperator(node.name)
+    if node.kind == "collect":
+        return CollectOperator(node.name)
+    if node.kind in ("window", "join"):
+        function = _WINDOW_FUNCTIONS[spec["function"]](spec)
+        return WindowOperator(node.name, spec["assigner"], function,
+                              spec["max_out_of_orderness"], spec["allowed_lateness"])
+    raise ValueError(f"{node.name}: no physical operator for kind {node.kind!r}")
+
+
+def make_source_reader(node: Node, index: int) -> SourceReader:
+    """The reader of source instance ``index`` (its own copy of the source)."""
+    spec = node.spec
+    source = spec["source"].split(index, node.parallelism)
+    return SourceReader(node.name, source, spec["timestamp"], spec["max_out_of_orderness"],
+                        spec["idle_timeout"])

@@ -1,0 +1,96 @@
+"""A source instance at work: timestamps, watermarks and idleness for one Source.
+
+``SourceReader.poll`` turns the raw records of a ``Source`` into channel
+items (``elements.py``): each record becomes ``(timestamp(record), record)``
+and is followed by the source's watermark whenever it rises (largest
+timestamp so far minus ``max_out_of_orderness``). When the source finishes
+the batch ends with the ``+inf`` watermark and the signal is ``END``; when it
+has delivered nothing for ``idle_timeout`` seconds of processing time the
+signal is ``IDLE`` (once, until data flows again). Without a timestamp
+function a record's timestamp is its ingestion time (the clock).
+"""
+
+from __future__ import annotations
+
+import math
+
+from minibig.streaming.elements import END, IDLE, checked_timestamp
+from minibig.streaming.errors import StreamError
+from minibig.streaming.sources import Source
+from minibig.streaming.watermarks import BoundedOutOfOrderness, IdlenessDetector
+
+
+class SourceReader:
+    """One parallel instance of a source operator: ``poll`` -> ``(items, signal)``."""
+
+    def __init__(self, name: str, source: Source, timestamp=None, max_out_of_orderness=0,
+                 idle_timeout=None):
+        self.name = name
+        self.source = source
+        self.timestamp = timestamp
+        self.generator = BoundedOutOfOrderness(max_out_of_orderness)
+        self.idle_timeout = idle_timeout
+        self.ended = False
+        self.idleness = None
+        self.clock = None
+
+    def open(self, clock) -> None:
+        """Start the source; ``clock`` gives processing time in seconds."""
+        self.clock = clock
+        self.source.open(clock)
+        self.idleness = IdlenessDetector(self.idle_timeout, clock)
+
+    def poll(self, max_records: int):
+        """Items ready now, and ``None``, ``IDLE`` or ``END``."""
+        if self.ended:
+            return [], None
+        raw = self.source.poll(max_records)
+        items = self._stamp(raw) if raw else []
+        if raw:
+            self.idleness.record_seen()
+        if self.source.finished:
+            self.ended = True
+            items.append(math.inf)
+            return items, END
+        if not raw and self.idleness.became_idle():
+            return items, IDLE
+        return items, None
+
+    def _stamp(self, raw: list) -> list:
+        timestamp, delay = self.timestamp, self.generator.delay
+        highest = self.generator.max_timestamp
+        items = []
+        append = items.append
+        record = None
+        try:
+            for record in raw:
+                ts = self.clock() if timestamp is None else timestamp(record)
+                if type(ts) is not int and type(ts) is not float or ts != ts:
+                    ts = checked_timestamp(ts, self.name, record)
+                append((ts, record))
+                if ts > highest:
+                    highest = ts
+                    append(ts - delay)
+        except StreamError:
+            raise
+        except Exception as exc:
+            raise StreamError(self.name, record,
+                              f"the timestamp function raised {type(exc).__name__}: {exc}") from exc
+        finally:
+            self.generator.max_timestamp = highest
+        return items
+
+    def snapshot(self) -> dict:
+        """Offset and watermark state, for a checkpoint."""
+        return {"offset": self.source.offset(), "max_timestamp": self.generator.max_timestamp,
+                "ended": self.ended}
+
+    def restore(self, snapshot: dict) -> None:
+        """Rewind to a ``snapshot()``."""
+        self.source.seek(snapshot["offset"])
+        self.generator.max_timestamp = snapshot["max_timestamp"]
+        self.ended = snapshot["ended"]
+
+    def close(self) -> None:
+        """Close the source."""
+        self.source.close()

@@ -1,0 +1,97 @@
+"""Window assigners: which windows ``[start, end)`` a timestamp belongs to.
+
+Windows are aligned to ``offset`` (0 by default), as in Flink: a tumbling
+window of size 10 holding timestamp 17 is ``[10, 20)``; a sliding window of
+size 10 and slide 5 puts 3 into ``[-5, 5)`` and ``[0, 10)`` (sliding windows
+may start before 0). Python's floored ``%`` makes this right for negative
+timestamps too. Session windows start as ``[t, t + gap)`` per record and
+merge when they overlap or touch; the window operator does the merging.
+
+``processing_time=True`` makes the operator assign by the worker's clock at
+arrival instead of the record's event time.
+
+>>> TumblingWindow(10).assign(17)
+[(10, 20)]
+>>> SlidingWindow(10, 5).assign(3)
+[(0, 10), (-5, 5)]
+>>> SessionWindow(30).assign(100)
+[(100, 130)]
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+
+def _positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+class WindowAssigner:
+    """Base of the assigners: ``assign(timestamp) -> [(start, end), ...]``."""
+
+    merging = False
+
+    def __init__(self, processing_time: bool = False):
+        self.processing_time = processing_time
+
+    def assign(self, timestamp) -> list[tuple]:
+        """The windows ``(start, end)`` that hold ``timestamp``, latest first."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+
+class TumblingWindow(WindowAssigner):
+    """Fixed-size windows that do not overlap: ``[k*size + offset, (k+1)*size + offset)``."""
+
+    def __init__(self, size, offset=0, processing_time: bool = False):
+        _positive("size", size)
+        super().__init__(processing_time)
+        self.size = size
+        self.offset = offset
+        self.slide = size
+
+    def assign(self, timestamp) -> list[tuple]:
+        """The one window holding ``timestamp``."""
+        start = timestamp - (timestamp - self.offset) % self.size
+        return [(start, start + self.size)]
+
+
+class SlidingWindow(WindowAssigner):
+    """Windows of ``size`` starting every ``slide``; a timestamp is in ``ceil(size/slide)`` of them."""
+
+    def __init__(self, size, slide, offset=0, processing_time: bool = False):
+        _positive("size", size)
+        _positive("slide", slide)
+        super().__init__(processing_time)
+        self.size = size
+        self.slide = slide
+        self.offset = offset
+
+    def assign(self, timestamp) -> list[tuple]:
+        """Every window holding ``timestamp``, the latest start first."""
+        start = timestamp - (timestamp - self.offset) % self.slide
+        windows = []
+        while start > timestamp - self.size:
+            windows.append((start, start + self.size))
+            start -= self.slide
+        return windows
+
+
+class SessionWindow(WindowAssigner):
+    """Per-key sessions: records closer than ``gap`` apart share a window."""
+
+    merging = True
+
+    def __init__(self, gap, processing_time: bool = False):
+        _positive("gap", gap)
+        super().__init__(processing_time)
+        self.gap = gap
+
+    def assign(self, timestamp) -> list[tuple]:
+        """The record's own session ``[t, t + gap)``, before merging."""
+        return [(timestamp, timestamp + self.gap)]
