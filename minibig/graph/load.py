@@ -1,0 +1,284 @@
+"""Reading edges: text files, Parquet, and Python iterables, into one `EdgeList`.
+
+An edge file has one edge per line, `src dst [weight]`, fields separated by
+spaces or tabs; `#` starts a comment line; blank lines are skipped; a `.gz`
+file is read through gzip. Reading is done by pyarrow's multi-threaded CSV
+reader, never by a Python loop over lines:
+
+* fast path: the leading comment lines are skipped and the rest is read with
+  the file's one delimiter (a tab or a space, taken from the first edge);
+* exact path, when the fast path cannot be sure (several spaces in a row,
+  a comment in the middle, a line with a wrong number of fields): every line
+  is read whole and split on whitespace by Arrow's compute kernels, which also
+  give a wrong line's number. Both paths give the same edges.
+
+Then, as in a networkx DiGraph: duplicate edges collapse into one and the
+last line's weight wins (`add_edge` overwrites); self-loops stay; with
+`directed=False` each line is an edge both ways (so `u v 1` then `v u 2`
+leaves weight 2 on both directions, as networkx's Graph does).
+
+Ids: when both id columns are all integers the ids are int, otherwise str.
+A malformed line (one field, more than three, a weight that is not a
+number) raises `ValueError` naming the file and the line number.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from minibig.graph.ids import VertexIndex
+
+_FIELD_ERROR = "expected 'src dst [weight]'"
+
+
+@dataclass
+class EdgeList:
+    """Deduplicated edges over dense vertex indices, sorted by (src, dst).
+
+    `weight` is None when the input had no weights (every edge weighs 1).
+    """
+
+    index: VertexIndex
+    src: np.ndarray          # int64 dense indices
+    dst: np.ndarray          # int64 dense indices
+    weight: np.ndarray | None
+
+    @property
+    def num_vertices(self) -> int:
+        """Number of distinct vertices."""
+        return len(self.index)
+
+    @property
+    def num_edges(self) -> int:
+        """Number of distinct directed edges."""
+        return len(self.src)
+
+    def weights_or_ones(self) -> np.ndarray:
+        """The weights, or an array of 1.0 for an unweighted graph."""
+        return self.weight if self.weight is not None else np.ones(len(self.src))
+
+
+def read_edge_file(path: str, directed: bool = True) -> EdgeList:
+    """Edges of a `src dst [weight]` text file (or `.gz`); see the module docstring."""
+    path = os.fspath(path)
+    columns = _read_fast(path)
+    if columns is None:
+        columns = _read_exact(path)
+    src, dst, weight = columns
+    return edges_from_columns(src, dst, weight, directed=directed, source=path)
+
+
+def read_edge_parquet(path: str, directed: bool = True) -> EdgeList:
+    """Edges of a Parquet file (or dataset folder) with columns `src`, `dst` and optionally `weight`."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    table = pq.read_table(path)
+    missing = {"src", "dst"} - set(table.column_names)
+    if missing:
+        raise ValueError(f"{path}: Parquet edges need columns src and dst; missing {sorted(missing)}")
+    weight = None
+    if "weight" in table.column_names:
+        weight = pc.cast(table.column("weight"), "float64").to_numpy()
+    return edges_from_columns(table.column("src"), table.column("dst"), weight,
+                              directed=directed, source=path)
+
+
+def edges_from_tuples(edges, directed: bool = True) -> EdgeList:
+    """Edges from an iterable of `(src, dst)` or `(src, dst, weight)` tuples (all of one shape)."""
+    import pyarrow as pa
+    rows = [tuple(e) for e in edges]
+    widths = {len(r) for r in rows}
+    if widths - {2, 3} or len(widths) > 1:
+        raise ValueError(f"edges must all be (src, dst) or all (src, dst, weight) tuples; got lengths {sorted(widths)}")
+    src = [r[0] for r in rows]
+    dst = [r[1] for r in rows]
+    weight = np.array([r[2] for r in rows], dtype=np.float64) if widths == {3} else None
+    kind = _id_kind(src + dst)
+    return edges_from_columns(pa.array(src, kind), pa.array(dst, kind), weight, directed=directed,
+                              source="edge list")
+
+
+def edges_from_columns(src, dst, weight, directed: bool = True, source: str = "edges") -> EdgeList:
+    """Index, orient and deduplicate edge columns (pyarrow arrays of int or str ids)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    src, dst = _as_id_columns(src, dst)
+    if len(src) and (pc.any(pc.is_null(src)).as_py() or pc.any(pc.is_null(dst)).as_py()):
+        raise ValueError(f"{source}: an edge has a missing (null) vertex id")
+    if weight is not None:
+        weight = np.asarray(weight, dtype=np.float64)
+    if len(src) == 0:
+        index = VertexIndex(np.zeros(0, np.int64) if pa.types.is_integer(src.type) else np.zeros(0, object))
+        return EdgeList(index, np.zeros(0, np.int64), np.zeros(0, np.int64), weight)
+    index, (s, d) = VertexIndex.from_arrow(src, dst)
+    if not directed:
+        s, d = _both_ways(s, d), _both_ways(d, s)
+        weight = None if weight is None else np.repeat(weight, 2)
+    s, d, weight = _collapse_duplicates(s, d, weight, len(index))
+    return EdgeList(index, s, d, weight)
+
+
+def _both_ways(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a0 b0 a1 b1 ...: each line's two directions stay at its place in line order."""
+    return np.stack((a, b), axis=1).reshape(-1)
+
+
+def _collapse_duplicates(src, dst, weight, n):
+    """One edge per (src, dst), the last occurrence's weight, sorted by (src, dst)."""
+    key = src * np.int64(n) + dst                    # n < 3e9 keeps it inside int64
+    reversed_key = key[::-1]
+    unique, first_in_reversed = np.unique(reversed_key, return_index=True)
+    last = len(key) - 1 - first_in_reversed
+    return src[last], dst[last], (None if weight is None else weight[last])
+
+
+def _as_id_columns(src, dst):
+    """Both columns int64 when both are integers, else both str."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    src, dst = pa.chunked_array([src]) if isinstance(src, pa.Array) else src, dst
+    dst = pa.chunked_array([dst]) if isinstance(dst, pa.Array) else dst
+    if not isinstance(src, pa.ChunkedArray):
+        src = pa.chunked_array([pa.array(src)])
+    if not isinstance(dst, pa.ChunkedArray):
+        dst = pa.chunked_array([pa.array(dst)])
+    if pa.types.is_integer(src.type) and pa.types.is_integer(dst.type):
+        return pc.cast(src, pa.int64()), pc.cast(dst, pa.int64())
+    as_int = [_strings_as_ints(c) for c in (src, dst)]
+    if all(c is not None for c in as_int):
+        return as_int[0], as_int[1]
+    return pc.cast(src, pa.string()), pc.cast(dst, pa.string())
+
+
+def _strings_as_ints(column):
+    """An int64 column when every value of a column is an integer, else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    if pa.types.is_integer(column.type):
+        return pc.cast(column, pa.int64())
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return None
+    # int64 cast accepts exactly optional-sign digits; anything else (1.5, 1e3, x) stays str
+    if not pc.all(pc.match_substring_regex(column, r"^[+-]?[0-9]+$")).as_py():
+        return None
+    try:
+        return pc.cast(column, pa.int64())
+    except (pa.ArrowInvalid, OverflowError):
+        return None
+
+
+def _id_kind(ids):
+    import pyarrow as pa
+    if all(type(v) is int or isinstance(v, np.integer) for v in ids):
+        return pa.int64()
+    if all(isinstance(v, str) for v in ids):
+        return pa.string()
+    raise TypeError("vertex ids must be all integers or all strings, not a mix: "
+                    f"{sorted({type(v).__name__ for v in ids})}")
+
+
+# -- text files ------------------------------------------------------------
+
+def _head_lines(path: str, count: int = 10_000) -> list[str]:
+    import pyarrow as pa
+    with pa.input_stream(path, compression="detect") as stream:
+        data = stream.read(1 << 20)
+    return data.decode("utf-8", "replace").splitlines()[:count]
+
+
+def _read_fast(path: str):
+    """(src, dst, weight) read with the file's single delimiter, or None when unsure."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv
+    head = _head_lines(path)
+    skip = 0
+    while skip < len(head) and (not head[skip].strip() or head[skip].lstrip().startswith("#")):
+        skip += 1
+    if skip == len(head):
+        return None
+    first = head[skip]
+    delimiter = "\t" if "\t" in first else " "
+    width = len(first.split(delimiter))
+    if width not in (2, 3) or first != first.strip() or "  " in first:
+        return None
+    names = ["src", "dst", "weight"][:width]
+    types = {"src": pa.string(), "dst": pa.string(), "weight": pa.float64()}
+    try:
+        table = csv.read_csv(
+            path,
+            read_options=csv.ReadOptions(skip_rows=skip, column_names=names, block_size=1 << 24),
+            parse_options=csv.ParseOptions(delimiter=delimiter, quote_char=False, escape_char=False,
+                                           ignore_empty_lines=True),
+            convert_options=csv.ConvertOptions(column_types={n: types[n] for n in names},
+                                               strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    src, dst = table.column("src"), table.column("dst")
+    for column in (src, dst):
+        # an empty field (doubled delimiter, trailing space) or a comment line: let the exact path judge
+        if len(column) and (pc.any(pc.equal(column, "")).as_py()
+                            or pc.any(pc.starts_with(column, "#")).as_py()
+                            or pc.any(pc.match_substring_regex(column, r"\s")).as_py()):
+            return None
+    weight = None
+    if width == 3:
+        w = table.column("weight")
+        if w.null_count:
+            return None
+        weight = w.to_numpy()
+    return src, dst, weight
+
+
+def _read_exact(path: str):
+    """(src, dst, weight) from whole lines split on any whitespace; errors name the line."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv
+    table = csv.read_csv(
+        path,
+        read_options=csv.ReadOptions(column_names=["line"], block_size=1 << 24),
+        parse_options=csv.ParseOptions(delimiter="\x00", quote_char=False, escape_char=False,
+                                       ignore_empty_lines=False, newlines_in_values=False),
+        convert_options=csv.ConvertOptions(column_types={"line": pa.string()},
+                                           strings_can_be_null=False, quoted_strings_can_be_null=False))
+    lines = table.column("line").combine_chunks()
+    fields = pc.utf8_split_whitespace(lines)
+    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+    first = pc.utf8_ltrim_whitespace(lines)
+    comment = pc.starts_with(first, "#").to_numpy(zero_copy_only=False)
+    edge_line = (counts > 0) & ~comment
+    bad = edge_line & ((counts < 2) | (counts > 3))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{path}, line {row + 1}: {_FIELD_ERROR}, got {lines[row].as_py()!r}")
+    rows = np.flatnonzero(edge_line)
+    fields = fields.take(pa.array(rows))
+    counts = counts[rows]
+    src = pc.list_element(fields, 0)
+    dst = pc.list_element(fields, 1)
+    weight = None
+    if (counts == 3).any():
+        raw = pc.list_element(fields.filter(pa.array(counts == 3)), 2)
+        try:
+            values = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:
+            at = _first_non_number(raw.to_pylist())
+            row = int(rows[np.flatnonzero(counts == 3)[at]])
+            raise ValueError(f"{path}, line {row + 1}: weight {raw[at].as_py()!r} is not a number "
+                             f"({_FIELD_ERROR})") from None
+        weight = np.ones(len(rows))
+        weight[counts == 3] = values
+    return src, dst, weight
+
+
+def _first_non_number(texts: list[str]) -> int:
+    for i, text in enumerate(texts):
+        try:
+            float(text)
+        except ValueError:
+            return i
+    raise AssertionError("Arrow refused a weight column that Python parses")

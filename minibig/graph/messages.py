@@ -1,0 +1,195 @@
+"""Messages of vectorised programs: numpy arrays, combined on the sender, routed by owner.
+
+A batch of messages is `Messages(dst, values)`: `dst` an int64 array of dense
+global indices, `values` an array whose first axis matches (1-D for scalars,
+2-D for fixed-size tuples). A superstep's outbox is a dict
+`{destination partition: Messages}` and the next superstep's inbox is the
+list of the batches addressed to one partition, in any order.
+
+Combining: with a combiner ("sum", "min" or "max") the messages a partition
+sends to one vertex become one message before they leave it, and the
+receiver reduces again over the batches of all senders. Both reductions are
+commutative and associative, so the answer does not depend on how messages
+were grouped or ordered (floating-point sums up to rounding). Without a
+combiner (None) every message is delivered, grouped by receiving vertex.
+
+Sending along every out-edge (or in-edge) is the common case, so each
+partition caches an `EdgePlan` per direction: the distinct destinations of
+its edges, already ordered by owner partition, and each edge's slot among
+them. Combining is then one `bincount` (sum) or one pass of a numba kernel
+(min/max), and splitting by owner is slicing: no sort per superstep.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+COMBINERS = ("sum", "min", "max")
+
+
+class Messages(NamedTuple):
+    """A batch of messages: destination dense indices and one value (row) per message."""
+
+    dst: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.dst)
+
+
+class EdgePlan(NamedTuple):
+    """Distinct destinations of a partition's edges in one direction, grouped by owner."""
+
+    targets: np.ndarray       # distinct destination dense indices, ordered by (owner, index)
+    slot: np.ndarray          # per edge: position of its destination in `targets`
+    bounds: np.ndarray        # targets[bounds[p]:bounds[p+1]] are owned by partition p
+
+
+def check_combiner(combiner) -> None:
+    """`ValueError` unless `combiner` is one of COMBINERS or None."""
+    if combiner is not None and combiner not in COMBINERS:
+        raise ValueError(f"combiner must be one of {COMBINERS} or None, not {combiner!r}")
+
+
+def edge_plan(part, direction: str) -> EdgePlan:
+    """The cached `EdgePlan` of a partition's "out" (to out_dst) or "in" (to in_src) edges."""
+    key = "plan_" + direction
+    if key not in part.cache:
+        targets_of_edges = part.out_dst if direction == "out" else part.in_src
+        distinct, slot = np.unique(targets_of_edges, return_inverse=True)
+        order = np.argsort(part.owner[distinct], kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        targets = distinct[order]
+        bounds = np.searchsorted(part.owner[targets], np.arange(part.num_partitions + 1))
+        part.cache[key] = EdgePlan(targets, rank[slot.reshape(-1)], bounds)
+    return part.cache[key]
+
+
+def reduce_by_slot(slots: np.ndarray, values: np.ndarray, num_slots: int, combiner: str):
+    """(combined value per slot, number of values per slot) for slots in [0, num_slots)."""
+    counts = np.bincount(slots, minlength=num_slots)
+    if combiner == "sum":
+        if values.ndim == 1 and values.dtype.kind == "f":
+            return np.bincount(slots, weights=values, minlength=num_slots).astype(values.dtype), counts
+        out = np.zeros((num_slots,) + values.shape[1:], dtype=values.dtype)
+        np.add.at(out, slots, values)
+        return out, counts
+    if values.ndim != 1:
+        raise ValueError(f"the {combiner!r} combiner needs scalar messages, got shape {values.shape[1:]}")
+    from minibig.graph import kernels
+    kernel = kernels.segment_min if combiner == "min" else kernels.segment_max
+    identity = _identity(values.dtype, combiner)
+    return kernel(slots.astype(np.int64), values, num_slots, identity)
+
+
+def _identity(dtype, combiner):
+    if dtype.kind == "f":
+        return np.inf if combiner == "min" else -np.inf
+    info = np.iinfo(dtype)
+    return info.max if combiner == "min" else info.min
+
+
+def combine(batch: Messages, combiner: str) -> Messages:
+    """One message per distinct destination (ascending), reduced with `combiner`."""
+    if len(batch) == 0:
+        return batch
+    targets, slots = np.unique(batch.dst, return_inverse=True)
+    combined, _ = reduce_by_slot(slots.reshape(-1), batch.values, len(targets), combiner)
+    return Messages(targets, combined)
+
+
+def split_by_owner(batch: Messages, owner: np.ndarray, num_partitions: int) -> dict[int, Messages]:
+    """The batch cut into one batch per destination partition (empty ones left out)."""
+    if len(batch) == 0:
+        return {}
+    owners = owner[batch.dst]
+    order = np.argsort(owners, kind="stable")
+    bounds = np.searchsorted(owners[order], np.arange(num_partitions + 1))
+    out = {}
+    for p in range(num_partitions):
+        if bounds[p + 1] > bounds[p]:
+            take = order[bounds[p]:bounds[p + 1]]
+            out[p] = Messages(batch.dst[take], batch.values[take])
+    return out
+
+
+def send_along_plan(plan: EdgePlan, edge_values: np.ndarray, edge_mask, combiner) -> dict[int, Messages]:
+    """Messages along a partition's edges, one per edge (where `edge_mask`), combined per target."""
+    slots = plan.slot
+    if edge_mask is not None:
+        slots, edge_values = slots[edge_mask], edge_values[edge_mask]
+    if combiner is None:
+        order = np.argsort(slots, kind="stable")
+        slots, edge_values = slots[order], edge_values[order]
+        bounds = np.searchsorted(slots, plan.bounds)
+        dst = plan.targets[slots]
+        return {p: Messages(dst[bounds[p]:bounds[p + 1]], edge_values[bounds[p]:bounds[p + 1]])
+                for p in range(len(plan.bounds) - 1) if bounds[p + 1] > bounds[p]}
+    combined, counts = reduce_by_slot(slots, edge_values, len(plan.targets), combiner)
+    out = {}
+    for p in range(len(plan.bounds) - 1):
+        lo, hi = plan.bounds[p], plan.bounds[p + 1]
+        sent = np.flatnonzero(counts[lo:hi]) + lo
+        if len(sent):
+            out[p] = Messages(plan.targets[sent], combined[sent])
+    return out
+
+
+def merge_outboxes(outboxes: list[dict[int, Messages]], combiner) -> dict[int, Messages]:
+    """One batch per destination partition from several sends (combined again when there is a combiner)."""
+    merged: dict[int, list[Messages]] = {}
+    for outbox in outboxes:
+        for p, batch in outbox.items():
+            merged.setdefault(p, []).append(batch)
+    result = {}
+    for p, batches in merged.items():
+        batch = batches[0] if len(batches) == 1 else concat(batches)
+        if combiner is not None and len(batches) > 1:
+            batch = combine(batch, combiner)
+        result[p] = batch
+    return result
+
+
+def concat(batches: list[Messages]) -> Messages:
+    """All batches as one (empty float64 batch when there are none)."""
+    batches = [b for b in batches if len(b)]
+    if not batches:
+        return Messages(np.zeros(0, np.int64), np.zeros(0))
+    if len(batches) == 1:
+        return batches[0]
+    return Messages(np.concatenate([b.dst for b in batches]), np.concatenate([b.values for b in batches]))
+
+
+class Inbox(NamedTuple):
+    """The messages of one partition's superstep, by local vertex.
+
+    With a combiner: `values[i]` is vertex i's combined message (the
+    combiner's identity when `count[i] == 0`). Without: vertex i's messages
+    are `values[indptr[i]:indptr[i+1]]`.
+    """
+
+    count: np.ndarray
+    values: np.ndarray
+    indptr: np.ndarray | None
+
+
+def deliver(part, batches: list[Messages], combiner, dtype=np.float64) -> Inbox:
+    """Group the batches addressed to `part` by receiving vertex (reducing them with the combiner)."""
+    n = len(part)
+    batch = concat(batches)
+    wrong = batch.dst[part.owner[batch.dst] != part.index] if len(batch) else batch.dst
+    if len(wrong):
+        raise ValueError(f"partition {part.index} was delivered a message for vertex {int(wrong[0])}, "
+                         f"owned by partition {int(part.owner[wrong[0]])}")
+    local = part.local[batch.dst].astype(np.int64)
+    if combiner is not None:
+        values = batch.values if len(batch) else np.zeros(0, dtype)
+        combined, counts = reduce_by_slot(local, values, n, combiner)
+        return Inbox(counts, combined, None)
+    order = np.argsort(local, kind="stable")
+    counts = np.bincount(local, minlength=n)
+    values = batch.values[order] if len(batch) else np.zeros(0, dtype)
+    return Inbox(counts, values, np.concatenate(([0], np.cumsum(counts))))

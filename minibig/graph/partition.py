@@ -1,0 +1,159 @@
+"""One partition of a graph as numpy arrays: what a worker keeps in memory.
+
+A `Partition` holds the vertices a partitioner gave it and their edges:
+
+    vertices   int64[n]      dense global indices, ascending (local i <-> vertices[i])
+    ids        [n]           the same vertices' original ids (int64 or object str)
+    out_indptr int64[n+1]    CSR of out-edges: vertex i's edges are out_indptr[i]:out_indptr[i+1]
+    out_dst    int64[m]      dense index of each out-edge's destination, ascending per vertex
+    out_weight float64[m]    its weight (1.0 in an unweighted graph)
+    in_indptr, in_src, in_weight   the same for in-edges (edges whose destination is here)
+    owner      int32[N]      partition of every dense index (the routing table, shared)
+    local      int32[N]      local position of every dense index inside its owner
+    values     [n]           the vertex values of the program being run (None between runs)
+    active     bool[n]       not halted
+
+`owner` and `local` cover the whole graph, so a sender computes the partition
+of a message's destination with `owner[dst]` and a receiver its local slot
+with `local[dst]`: routing and delivery are numpy indexing. They are built
+once by `build_partitions` and the same arrays are shared by every partition
+of a process (each pickled copy carries them: 8 bytes per vertex).
+
+Derived structures (message plans of `messages.py`) are cached on the object
+but never pickled: `snapshot` and pickling drop them, and they are rebuilt on
+first use.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from minibig.graph.load import EdgeList
+from minibig.graph.partitioning import partitions_of
+
+
+@dataclass(eq=False)
+class Partition:
+    """The vertices of one partition, their out- and in-edges as CSR, and run state."""
+
+    index: int
+    num_partitions: int
+    num_vertices: int                 # of the whole graph (N)
+    vertices: np.ndarray
+    ids: np.ndarray
+    out_indptr: np.ndarray
+    out_dst: np.ndarray
+    out_weight: np.ndarray
+    in_indptr: np.ndarray
+    in_src: np.ndarray
+    in_weight: np.ndarray
+    owner: np.ndarray
+    local: np.ndarray
+    weighted: bool = False
+    partitioner: object = None        # the callable that cut the graph (vertex id -> partition)
+    values: np.ndarray | None = None
+    active: np.ndarray | None = None
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.vertices)
+
+    def __repr__(self) -> str:
+        return (f"Partition({self.index}/{self.num_partitions}: {len(self)} vertices, "
+                f"{len(self.out_dst)} out-edges, {len(self.in_src)} in-edges)")
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["cache"] = {}                          # derived; rebuilt where it is used
+        return state
+
+    @property
+    def out_degree(self) -> np.ndarray:
+        """Number of out-edges of each local vertex."""
+        return np.diff(self.out_indptr)
+
+    @property
+    def in_degree(self) -> np.ndarray:
+        """Number of in-edges of each local vertex."""
+        return np.diff(self.in_indptr)
+
+    @property
+    def out_src_local(self) -> np.ndarray:
+        """Local index of the source of every out-edge (cached)."""
+        if "out_src_local" not in self.cache:
+            self.cache["out_src_local"] = np.repeat(np.arange(len(self), dtype=np.int64), self.out_degree)
+        return self.cache["out_src_local"]
+
+    @property
+    def in_dst_local(self) -> np.ndarray:
+        """Local index of the destination of every in-edge (cached)."""
+        if "in_dst_local" not in self.cache:
+            self.cache["in_dst_local"] = np.repeat(np.arange(len(self), dtype=np.int64), self.in_degree)
+        return self.cache["in_dst_local"]
+
+    def fresh(self) -> "Partition":
+        """A copy sharing the topology arrays, with no values or flags: the start of a new run."""
+        return Partition(**{**self.__dict__, "values": None, "active": None, "cache": self.cache})
+
+
+def build_partitions(edges: EdgeList, num_partitions: int, partitioner) -> list[Partition]:
+    """Cut `edges` into `num_partitions` partitions, vertex v going to `partitioner(original id of v)`."""
+    n = edges.num_vertices
+    owner = partitions_of(partitioner, edges.index.ids).astype(np.int32) if n else np.zeros(0, np.int32)
+    if n and (owner.min() < 0 or owner.max() >= num_partitions):
+        bad = int(np.flatnonzero((owner < 0) | (owner >= num_partitions))[0])
+        raise ValueError(f"partitioner put vertex {edges.index.original(bad)!r} in partition "
+                         f"{owner[bad]}, outside [0, {num_partitions})")
+    local = np.zeros(n, np.int32)
+    members = [np.flatnonzero(owner == p) for p in range(num_partitions)]
+    for vertices in members:
+        local[vertices] = np.arange(len(vertices), dtype=np.int32)
+    weight = edges.weights_or_ones()
+    out_groups = _group_edges(edges.src, edges.dst, weight, owner, num_partitions)
+    in_order = np.lexsort((edges.src, edges.dst))    # by destination, then source
+    in_groups = _group_edges(edges.dst[in_order], edges.src[in_order], weight[in_order], owner, num_partitions)
+    parts = []
+    for p, vertices in enumerate(members):
+        out_key, out_other, out_w = out_groups[p]
+        in_key, in_other, in_w = in_groups[p]
+        parts.append(Partition(
+            index=p, num_partitions=num_partitions, num_vertices=n, vertices=vertices,
+            ids=edges.index.ids[vertices],
+            out_indptr=_indptr(local[out_key], len(vertices)), out_dst=out_other, out_weight=out_w,
+            in_indptr=_indptr(local[in_key], len(vertices)), in_src=in_other, in_weight=in_w,
+            owner=owner, local=local, weighted=edges.weight is not None, partitioner=partitioner))
+    return parts
+
+
+def _group_edges(key, other, weight, owner, num_partitions):
+    """Split edges sorted by `key` into per-partition (key, other, weight), keeping the order."""
+    part_of_edge = owner[key] if len(key) else np.zeros(0, np.int32)
+    order = np.argsort(part_of_edge, kind="stable")
+    bounds = np.searchsorted(part_of_edge[order], np.arange(num_partitions + 1))
+    groups = []
+    for p in range(num_partitions):
+        take = order[bounds[p]:bounds[p + 1]]
+        groups.append((key[take], other[take], weight[take]))
+    return groups
+
+
+def _indptr(local_keys: np.ndarray, n: int) -> np.ndarray:
+    return np.concatenate(([0], np.cumsum(np.bincount(local_keys, minlength=n)))).astype(np.int64)
+
+
+def snapshot(state, inbox=None) -> bytes:
+    """A checkpoint of one partition's state and the messages waiting for its next superstep.
+
+    Works for a `Partition` and a `PregelPartition`; derived caches are left
+    out. The bytes are self-contained (pickle protocol 5).
+    """
+    return pickle.dumps((state, inbox), protocol=5)
+
+
+def restore(blob: bytes):
+    """The `(state, inbox)` a `snapshot` saved."""
+    state, inbox = pickle.loads(blob)
+    return state, inbox
