@@ -201,11 +201,12 @@ class WindowOperator(Operator):
         if touching:
             touching.sort(key=lambda s: s[0])
             session = touching[0]
+            old_end = session[1]
             for other in touching[1:]:
+                session[1] = max(session[1], other[1])
                 session[2] = self.function.merge(session[2], other[2])
                 other[3] = False
                 sessions.remove(other)
-            old_end = session[1]
             session[0] = min(session[0], start)
             session[1] = max(session[1], end)
         else:

@@ -1,0 +1,171 @@
+"""Windowed streams against the reference model (tests/streaming_reference.py).
+
+Seeded random streams, out of order and with late records, through the local
+executor with two window instances and small source batches, compared
+window by window: every firing's values, in firing order, the late side
+output and the late counters.
+"""
+
+import random
+
+import pytest
+
+from minibig.streaming import (AggregateFunction, SessionWindow, SlidingWindow, StreamingContext,
+                               TumblingWindow)
+from tests import streaming_reference as ref
+
+
+def random_events(seed, n=400, keys=4, disorder=6, late_share=0.08, very_late=40):
+    """``(timestamp, key, i)``: mostly rising, some out of order, some very late; ``i`` unique."""
+    rng = random.Random(seed)
+    events, clock = [], 0
+    for i in range(n):
+        clock += rng.randint(0, 2)
+        timestamp = clock - rng.randint(0, disorder)
+        if rng.random() < late_share:
+            timestamp -= rng.randint(disorder, very_late)
+        events.append((timestamp, f"k{rng.randrange(keys)}", i))
+    return events
+
+
+def run_windowed(events, assigner, source_delay=0, window_delay=0, lateness=0, batch_size=7):
+    ssc = StreamingContext(parallelism=2, batch_size=batch_size)
+    result = (ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=source_delay)
+                 .key_by(lambda e: e[1])
+                 .window(assigner, max_out_of_orderness=window_delay, allowed_lateness=lateness)
+                 .process(lambda key, window, records: sorted(r[2] for r in records)))
+    out, late = result.collect(), result.late().collect()
+    metrics = ssc.run()
+    fired = {}
+    for key, start, end, values in out.result():
+        fired.setdefault((key, start, end), []).append(values)
+    return fired, sorted((key, record[2]) for key, record in late.result()), metrics
+
+
+def expected(model):
+    return ref.by_window(model.emitted, sorted), sorted(model.late)
+
+
+def arrivals_of(events):
+    return [ref.Arrival(0, ts, key, i) for ts, key, i in events]
+
+
+def check(events, assigner, model, **options):
+    fired, late, metrics = run_windowed(events, assigner, **options)
+    want_fired, want_late = expected(model)
+    assert fired == want_fired
+    assert late == want_late
+    assert metrics["late_records"] == len(want_late)
+    assert metrics["late_window_refusals"] == model.refusals
+
+
+@pytest.mark.parametrize("seed,size,source_delay,window_delay,lateness", [
+    (1, 10, 0, 0, 0), (2, 10, 3, 2, 0), (3, 7, 5, 0, 8), (4, 25, 0, 4, 30), (5, 1, 2, 0, 3)])
+def test_tumbling_windows_match_the_reference(seed, size, source_delay, window_delay, lateness):
+    events = random_events(seed)
+    arrivals = arrivals_of(events)
+    marks = ref.watermarks(arrivals, {}, 1, source_delay, window_delay)
+    model = ref.fixed_windows(arrivals, marks, size, size, lateness)
+    assert model.late or lateness > 0, "the stream should exercise late records"
+    check(events, TumblingWindow(size), model, source_delay=source_delay,
+          window_delay=window_delay, lateness=lateness)
+
+
+@pytest.mark.parametrize("seed,size,slide,delay,lateness", [
+    (11, 10, 5, 0, 0), (12, 12, 4, 3, 0), (13, 10, 3, 2, 6), (14, 6, 6, 0, 0), (15, 20, 1, 1, 2)])
+def test_sliding_windows_match_the_reference(seed, size, slide, delay, lateness):
+    events = random_events(seed, n=250)
+    arrivals = arrivals_of(events)
+    marks = ref.watermarks(arrivals, {}, 1, delay, 0)
+    model = ref.fixed_windows(arrivals, marks, size, slide, lateness)
+    check(events, SlidingWindow(size, slide), model, source_delay=delay, lateness=lateness)
+
+
+def test_sliding_record_late_for_some_windows_only_is_kept_in_the_others():
+    # Watermark 12 after the second record: [0, 10) is closed, [5, 15) is open.
+    events = [(1, "a", 0), (12, "a", 1), (7, "a", 2)]
+    fired, late, metrics = run_windowed(events, SlidingWindow(10, 5))
+    assert fired[("a", 5, 15)] == [[1, 2]]
+    assert fired[("a", 0, 10)] == [[0]]
+    assert late == []
+    assert metrics["late_window_refusals"] == 1 and metrics["late_records"] == 0
+
+
+def test_sliding_windows_start_before_zero():
+    fired, _, _ = run_windowed([(2, "a", 0)], SlidingWindow(10, 5))
+    assert sorted(fired) == [("a", -5, 5), ("a", 0, 10)]
+
+
+@pytest.mark.parametrize("seed,gap,delay,lateness", [(21, 3, 0, 0), (22, 5, 4, 0), (23, 2, 2, 10), (24, 8, 1, 3)])
+def test_session_windows_match_the_reference(seed, gap, delay, lateness):
+    events = random_events(seed, n=300, keys=3)
+    arrivals = arrivals_of(events)
+    marks = ref.watermarks(arrivals, {}, 1, delay, 0)
+    model = ref.sessions(arrivals, marks, gap, lateness)
+    check(events, SessionWindow(gap), model, source_delay=delay, lateness=lateness)
+
+
+def test_sessions_that_touch_merge():
+    events = [(0, "a", 0), (10, "a", 1), (5, "a", 2), (30, "a", 3)]
+    fired, _, _ = run_windowed(events, SessionWindow(5), source_delay=10)
+    assert fired == {("a", 0, 15): [[0, 1, 2]], ("a", 30, 35): [[3]]}
+
+
+def test_allowed_lateness_fires_the_window_again_with_the_updated_value():
+    events = [(1, "a", 0), (3, "a", 1), (11, "a", 2), (4, "a", 3), (25, "a", 4), (5, "a", 5)]
+    fired, late, metrics = run_windowed(events, TumblingWindow(10), lateness=10)
+    # W=11 fires [0,10); 4 arrives within lateness: fires again; W=25 >= 10+10 drops it: 5 is late.
+    assert fired[("a", 0, 10)] == [[0, 1], [0, 1, 3]]
+    assert late == [("a", 5)]
+    assert metrics["late_records"] == 1
+
+
+def test_float_timestamps_and_negative_times():
+    events = [(-2.5, "a", 0), (-0.5, "a", 1), (0.25, "a", 2), (1.75, "b", 3)]
+    fired, _, _ = run_windowed(events, TumblingWindow(1.0))
+    assert fired == {("a", -3.0, -2.0): [[0]], ("a", -1.0, 0.0): [[1]], ("a", 0.0, 1.0): [[2]],
+                     ("b", 1.0, 2.0): [[3]]}
+
+
+class Mean(AggregateFunction):
+    def create_accumulator(self):
+        return (0, 0)
+
+    def add(self, value, acc):
+        return (acc[0] + value[2], acc[1] + 1)
+
+    def merge(self, a, b):
+        return (a[0] + b[0], a[1] + b[1])
+
+    def get_result(self, acc):
+        return acc[0] / acc[1]
+
+
+@pytest.mark.parametrize("assigner", [TumblingWindow(10), SlidingWindow(10, 5), SessionWindow(4)])
+def test_reduce_aggregate_and_count_agree_with_process(assigner):
+    events = random_events(31, n=200)
+    ssc = StreamingContext(parallelism=2, batch_size=16)
+    keyed = ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=3).key_by(lambda e: e[1])
+    window = keyed.window(assigner, allowed_lateness=5)
+    lists = window.process(lambda key, w, records: [r[2] for r in records]).collect()
+    sums = window.reduce(lambda a, b: (a[0], a[1], a[2] + b[2])).collect()
+    means = window.aggregate(Mean()).collect()
+    counts = window.count().collect()
+    ssc.run()
+    assert sorted((k, s, e, sum(v)) for k, s, e, v in lists.result()) == sorted(
+        (k, s, e, v[2]) for k, s, e, v in sums.result())
+    assert sorted((k, s, e, len(v)) for k, s, e, v in lists.result()) == sorted(counts.result())
+    assert sorted((k, s, e, sum(v) / len(v)) for k, s, e, v in lists.result()) == sorted(means.result())
+
+
+def test_windows_chain_downstream():
+    """Results carry their window's largest timestamp, so a second window of the same size regroups them."""
+    events = [(t, f"k{t % 3}", t) for t in range(30)]
+    ssc = StreamingContext(parallelism=2)
+    per_key = (ssc.source(events, timestamp=lambda e: e[0]).key_by(lambda e: e[1])
+                  .window(TumblingWindow(10)).count())
+    totals = (per_key.key_by(lambda r: "all").window(TumblingWindow(10))
+                     .reduce(lambda a, b: ("all", a[1], a[2], a[3] + b[3])).collect())
+    metrics = ssc.run()
+    assert sorted((s, e, v[3]) for _, s, e, v in totals.result()) == [(0, 10, 10), (10, 20, 10), (20, 30, 10)]
+    assert metrics["late_records"] == 0
