@@ -16,7 +16,9 @@ Definitions (the whole package relies on them):
   the source with the ``IDLE`` signal) or ended. A channel that becomes
   active again only counts once its watermark has caught up with the
   combined one (Flink's "aligned" rule), so it cannot stall the others.
-  When every channel is idle the watermark stays where it is.
+  When no channel is active (each is idle, or ended while another is idle)
+  the watermark stays where it is: an idle source may still resume, so the
+  ended ones alone do not flush everything with ``+inf``.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ class WatermarkValve:
     def on_end(self, channel: int):
         """``channel`` ended: its watermark is ``+inf`` from now on."""
         self.ended[channel] = True
+        self.idle[channel] = False
+        self.aligned[channel] = True
         self.watermarks[channel] = math.inf
         return self._recompute()
 
@@ -133,8 +137,9 @@ class WatermarkValve:
     def _recompute(self):
         counted = [w for w, idle, aligned in zip(self.watermarks, self.idle, self.aligned)
                    if aligned and not idle]
-        if not counted:
-            return None
+        if not counted or (math.inf in counted and not self.all_ended
+                           and all(w == math.inf for w in counted)):
+            return None         # only ended channels speak: an idle one may still resume
         lowest = min(counted)
         if lowest > self.combined:
             self.combined = lowest

@@ -1,0 +1,158 @@
+"""Watermarks: generation, the minimum over inputs, idle and ended inputs, unions."""
+
+import math
+import random
+
+import pytest
+
+from minibig.streaming import Source, StreamingContext, TumblingWindow
+from minibig.streaming.elements import END, IDLE
+from minibig.streaming.instance import OperatorInstance
+from minibig.streaming.operators import ForwardOperator, OperatorContext
+from minibig.streaming.watermarks import BoundedOutOfOrderness, WatermarkValve
+from tests import streaming_reference as ref
+
+
+def test_generator_trails_the_largest_timestamp_and_never_goes_back():
+    gen = BoundedOutOfOrderness(5)
+    assert [gen.observe(t) for t in (10, 7, 12, 12, 3)] == [5, None, 7, None, None]
+    assert gen.current == 7
+
+
+def test_valve_is_the_minimum_and_never_goes_back():
+    valve = WatermarkValve(2)
+    assert valve.on_watermark(0, 10) is None          # channel 1 still at -inf
+    assert valve.on_watermark(1, 4) == 4
+    assert valve.on_watermark(1, 20) == 10
+    assert valve.on_watermark(0, 8) is None and valve.combined == 10
+
+
+def test_ended_and_idle_channels_do_not_hold_the_minimum_back():
+    valve = WatermarkValve(3)
+    valve.on_watermark(0, 5)
+    valve.on_watermark(1, 9)
+    assert valve.on_end(2) == 5                       # channel 2 no longer at -inf
+    assert valve.combined == 5
+    assert valve.on_idle(0) == 9
+    assert not valve.all_quiet
+    assert valve.on_end(1) is None and valve.all_quiet  # 0 idle, 1 and 2 ended
+    assert valve.on_end(0) == math.inf and valve.all_ended
+
+
+def test_a_channel_back_from_idle_counts_only_once_it_caught_up():
+    valve = WatermarkValve(2)
+    valve.on_watermark(0, 3)
+    valve.on_idle(0)
+    valve.on_watermark(1, 50)
+    assert valve.combined == 50
+    valve.on_data(0)                                  # back, behind: does not stall channel 1
+    assert valve.on_watermark(0, 20) is None
+    assert valve.on_watermark(1, 60) == 60
+    assert valve.on_watermark(0, 55) is None          # still behind 60: ignored
+    assert valve.on_watermark(0, 65) is None          # caught up: counts again
+    assert valve.on_watermark(1, 70) == 65
+
+
+def test_instance_forwards_idle_only_when_every_channel_is_quiet_and_end_when_all_ended():
+    instance = OperatorInstance(ForwardOperator("f"), [0, 0], OperatorContext("f"))
+    instance.open()
+    assert instance.receive(0, [(1, "x"), 1]) == {"main": [(1, "x")]}
+    assert instance.receive(1, [(4, "y"), 4]) == {"main": [(4, "y"), 1]}
+    outputs, forward = instance.signal(1, IDLE)
+    assert forward is None
+    outputs, forward = instance.signal(0, IDLE)
+    assert forward is IDLE
+    instance.signal(0, END)
+    outputs, forward = instance.signal(1, END)
+    assert forward is END and outputs["main"][-1] == math.inf
+
+
+class ScriptedSource(Source):
+    """A source whose polls follow a script; each poll moves the shared clock one second."""
+
+    def __init__(self, script, clock):
+        self.script, self.clock_box, self.step = list(script), clock, 0
+
+    def split(self, index, parallelism):
+        return self                       # keep the shared clock (the default split copies)
+
+    @property
+    def finished(self):
+        return self.step >= len(self.script)
+
+    def poll(self, max_records):
+        self.clock_box[0] += 1
+        records = self.script[self.step]
+        self.step += 1
+        return records
+
+    def offset(self):
+        return self.step
+
+    def seek(self, offset):
+        self.step = offset
+
+
+def run_with_a_stalling_source(idle_timeout):
+    clock = [0.0]
+    ssc = StreamingContext(parallelism=2, batch_size=10, clock=lambda: clock[0])
+    busy = ssc.source([(t, "a") for t in range(100)], timestamp=lambda e: e[0])
+    stalling = ssc.source(ScriptedSource([[], [], [], [], [(5, "b")]], clock),
+                          timestamp=lambda e: e[0], idle_timeout=idle_timeout)
+    counts = busy.union(stalling).key_by(lambda e: e[1]).window(TumblingWindow(10)).count()
+    out, late = counts.collect(), counts.late().collect()
+    metrics = ssc.run()
+    return sorted(out.result()), late.result(), metrics
+
+
+def test_an_idle_source_does_not_hold_back_the_windows():
+    out, late, metrics = run_with_a_stalling_source(idle_timeout=2)
+    assert late == [("b", (5, "b"))] and metrics["late_records"] == 1
+    assert ("a", 0, 10, 10) in out and not any(key == "b" for key, *_ in out)
+
+
+def test_without_idleness_a_silent_source_holds_the_watermark_back():
+    out, late, metrics = run_with_a_stalling_source(idle_timeout=None)
+    assert late == [] and ("b", 0, 10, 1) in out
+
+
+def interleave(streams, batch):
+    """Arrivals in the local executor's order: each source polls ``batch`` records in turn."""
+    arrivals, ends_after, positions = [], {}, [0] * len(streams)
+    ended = [False] * len(streams)
+    while not all(ended):
+        for s, events in enumerate(streams):
+            if ended[s]:
+                continue
+            chunk = events[positions[s]:positions[s] + batch]
+            positions[s] += len(chunk)
+            arrivals.extend(ref.Arrival(s, ts, key, i) for ts, key, i in chunk)
+            if positions[s] >= len(events):
+                ended[s] = True
+                ends_after.setdefault(len(arrivals) - 1, []).append(s)
+    return arrivals, ends_after
+
+
+@pytest.mark.parametrize("seed", [41, 42, 43])
+def test_union_watermark_is_the_minimum_of_its_inputs(seed):
+    rng = random.Random(seed)
+    fast = [(i * 3 - rng.randint(0, 4), f"k{rng.randrange(3)}", i) for i in range(120)]
+    slow = [(i - rng.randint(0, 9), f"k{rng.randrange(3)}", 1000 + i) for i in range(150)]
+    batch = 6
+    ssc = StreamingContext(parallelism=2, batch_size=batch)
+    a = ssc.source(fast, timestamp=lambda e: e[0], max_out_of_orderness=2)
+    b = ssc.source(slow, timestamp=lambda e: e[0], max_out_of_orderness=2)
+    result = (a.union(b).key_by(lambda e: e[1]).window(TumblingWindow(10))
+              .process(lambda k, w, rs: sorted(r[2] for r in rs)))
+    out, late = result.collect(), result.late().collect()
+    metrics = ssc.run()
+
+    arrivals, ends_after = interleave([fast, slow], batch)
+    marks = ref.watermarks(arrivals, ends_after, 2, 2, 0)
+    model = ref.fixed_windows(arrivals, marks, 10, 10, 0)
+    fired = {}
+    for key, start, end, values in out.result():
+        fired.setdefault((key, start, end), []).append(values)
+    assert fired == ref.by_window(model.emitted, sorted)
+    assert sorted((k, r[2]) for k, r in late.result()) == sorted(model.late)
+    assert metrics["late_records"] == len(model.late)
