@@ -1,0 +1,179 @@
+"""Whole jobs on the local executor: joins, keyed state, processing time, replay,
+checkpoints, plans that travel, and errors that name the operator and the record."""
+
+import random
+import subprocess
+import sys
+
+import pytest
+
+from minibig.streaming import (SessionWindow, SlidingWindow, Source, StreamError, StreamingContext,
+                               TumblingWindow)
+from minibig.streaming.local import LocalExecutor
+from minibig.streaming.plan import Plan
+
+
+def seeded(seed, n, keys=3, spread=3):
+    rng = random.Random(seed)
+    return [(i - rng.randint(0, spread), f"k{rng.randrange(keys)}", i) for i in range(n)]
+
+
+def test_windowed_join_pairs_every_left_and_right_of_a_key_and_window():
+    left, right = seeded(1, 80), seeded(2, 60)
+    ssc = StreamingContext(parallelism=2, batch_size=5)
+    a = ssc.source(left, timestamp=lambda e: e[0], max_out_of_orderness=3).key_by(lambda e: e[1])
+    b = ssc.source(right, timestamp=lambda e: e[0], max_out_of_orderness=3).key_by(lambda e: e[1])
+    joined = a.join(b, TumblingWindow(10)).collect()
+    metrics = ssc.run()
+    window = lambda t: t - t % 10
+    want = sorted((l[1], window(l[0]), window(l[0]) + 10, (l, r)) for l in left for r in right
+                  if l[1] == r[1] and window(l[0]) == window(r[0]))
+    assert sorted(joined.result()) == want and metrics["late_records"] == 0
+
+
+def test_keyed_state_keeps_one_running_value_per_key():
+    events = seeded(3, 200, keys=5)
+
+    def running_count(state, record):
+        state.update(state.value(0) + 1)
+        return (record[1], record[2], state.value())
+
+    ssc = StreamingContext(parallelism=2, batch_size=9)
+    out = ssc.source(events, timestamp=lambda e: e[0]).key_by(lambda e: e[1]).map_with_state(running_count).collect()
+    ssc.run()
+    seen, want = {}, []
+    for _, key, i in events:
+        seen[key] = seen.get(key, 0) + 1
+        want.append((key, i, seen[key]))
+    assert sorted(out.result()) == sorted(want)
+
+
+def test_processing_time_windows_use_the_clock_at_arrival():
+    clock = [0.0]
+    arrivals = {0: ["a", "b"], 1: ["a"], 12: ["a"], 25: ["b", "b"]}
+
+    class TickingSource(Source):
+        """At tick t (the fake clock's time) yields ``arrivals[t]``."""
+
+        def __init__(self):
+            self.tick = 0
+
+        def split(self, index, parallelism):
+            return self
+
+        @property
+        def finished(self):
+            return self.tick > 30
+
+        def poll(self, max_records):
+            clock[0] = self.tick
+            records = arrivals.get(self.tick, [])
+            self.tick += 1
+            return records
+
+        def offset(self):
+            return self.tick
+
+        def seek(self, offset):
+            self.tick = offset
+
+    ssc = StreamingContext(parallelism=2, clock=lambda: clock[0])
+    out = (ssc.source(TickingSource()).key_by(lambda r: r)
+              .window(TumblingWindow(10, processing_time=True)).count().collect())
+    ssc.run()
+    assert sorted(out.result()) == [("a", 0, 10, 2), ("a", 10, 20, 1), ("b", 0, 10, 1), ("b", 20, 30, 2)]
+
+
+def sessions_job(events):
+    ssc = StreamingContext(parallelism=2, batch_size=8)
+    result = (ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=2).key_by(lambda e: e[1])
+                 .window(SessionWindow(3), allowed_lateness=4).count())
+    return ssc, result.collect(), result.late().collect()
+
+
+def test_a_finite_stream_replays_to_the_same_answer():
+    events = seeded(4, 300, spread=12)
+    runs = []
+    for _ in range(2):
+        ssc, out, late = sessions_job(events)
+        ssc.run()
+        runs.append((out.result(), late.result()))
+    assert runs[0] == runs[1] and runs[0][1], "expected late records in this stream"
+    ssc.run()                                    # the same context runs again from the start
+    assert (out.result(), late.result()) == runs[0]
+
+
+@pytest.mark.parametrize("stop_after", [1, 7, 20])
+def test_restoring_a_checkpoint_gives_the_failure_free_output(stop_after):
+    events = seeded(5, 300, spread=12)
+    ssc, out, late = sessions_job(events)
+    ssc.run()
+    want = (sorted(out.result()), sorted(late.result()))
+
+    first = LocalExecutor(ssc.plan, batch_size=8)
+    first.open()
+    first.run(max_rounds=stop_after)
+    checkpoint = first.checkpoint()
+    first.run(max_rounds=3)                     # work after the checkpoint, then "killed"
+    second = LocalExecutor(Plan.from_bytes(ssc.plan.to_bytes()), batch_size=8)
+    second.open()
+    second.restore(checkpoint)
+    second.run()
+    got = (sorted(second.collected(ssc.plan.sinks[0])), sorted(second.collected(ssc.plan.sinks[1])))
+    assert got == want
+
+
+def test_a_plan_travels_pickled_and_runs_the_same():
+    events = seeded(6, 150)
+    ssc = StreamingContext(parallelism=3, batch_size=4)
+    (ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=3).key_by(lambda e: e[1])
+        .window(SlidingWindow(10, 5)).reduce(lambda a, b: (a[0], a[1], a[2] + b[2])).collect())
+    outputs = []
+    for plan in (ssc.plan, Plan.from_bytes(ssc.plan.to_bytes())):
+        executor = LocalExecutor(plan, batch_size=4)
+        executor.open()
+        executor.run()
+        outputs.append(executor.collected(plan.sinks[0]))
+    assert outputs[0] == outputs[1] and outputs[0]
+
+
+def run_expecting_error(build):
+    ssc = StreamingContext(parallelism=2)
+    build(ssc).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    return caught.value
+
+
+def test_a_timestamp_function_that_raises_names_the_source_and_the_record():
+    error = run_expecting_error(lambda ssc: ssc.source([{"t": 1}, {"x": 2}], timestamp=lambda r: r["t"]))
+    assert error.operator == "source-0" and error.record == {"x": 2}
+    assert isinstance(error.__cause__, KeyError) and "{'x': 2}" in str(error)
+
+
+@pytest.mark.parametrize("bad", ["7", None, float("nan"), True])
+def test_a_timestamp_that_is_not_a_number_is_an_error(bad):
+    error = run_expecting_error(lambda ssc: ssc.source([("r", bad)], timestamp=lambda r: r[1]))
+    assert error.operator == "source-0" and error.record == ("r", bad)
+
+
+def test_a_record_that_cannot_be_keyed_names_key_by_and_the_record():
+    error = run_expecting_error(lambda ssc: ssc.source([(1, "a"), (2,)], timestamp=lambda r: r[0])
+                                .key_by(lambda r: r[1]))
+    assert error.operator == "key_by-1" and error.record == (2, (2,))
+    error = run_expecting_error(lambda ssc: ssc.source([(1, ["unhashable"])], timestamp=lambda r: r[0])
+                                .key_by(lambda r: r[1]))
+    assert error.operator == "key_by-1" and "cannot key" in str(error)
+
+
+def test_a_failing_user_function_names_its_operator():
+    error = run_expecting_error(lambda ssc: ssc.source([1, 0], timestamp=int).map(lambda x: 1 / x))
+    assert error.operator == "map-1" and error.record == (0, 0)
+    assert isinstance(error.__cause__, ZeroDivisionError)
+
+
+def test_importing_streaming_adds_no_numba_pyarrow_or_zmq():
+    code = ("import sys, minibig; before = set(sys.modules); import minibig.streaming; "
+            "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('numba', 'pyarrow', 'zmq')))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
