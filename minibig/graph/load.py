@@ -241,16 +241,17 @@ def _read_exact(path: str):
     table = csv.read_csv(
         path,
         read_options=csv.ReadOptions(column_names=["line"], block_size=1 << 24),
-        parse_options=csv.ParseOptions(delimiter="\x00", quote_char=False, escape_char=False,
+        parse_options=csv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False,
                                        ignore_empty_lines=False, newlines_in_values=False),
         convert_options=csv.ConvertOptions(column_types={"line": pa.string()},
                                            strings_can_be_null=False, quoted_strings_can_be_null=False))
     lines = table.column("line").combine_chunks()
-    fields = pc.utf8_split_whitespace(lines)
+    trimmed = pc.utf8_trim_whitespace(lines)         # so that splitting gives no empty first/last field
+    fields = pc.utf8_split_whitespace(trimmed)
     counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
-    first = pc.utf8_ltrim_whitespace(lines)
-    comment = pc.starts_with(first, "#").to_numpy(zero_copy_only=False)
-    edge_line = (counts > 0) & ~comment
+    blank = pc.equal(pc.utf8_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    comment = pc.starts_with(trimmed, "#").to_numpy(zero_copy_only=False)
+    edge_line = ~blank & ~comment
     bad = edge_line & ((counts < 2) | (counts > 3))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])

@@ -1,0 +1,103 @@
+"""Edge files, Parquet and tuples load into the same deduplicated, dense-indexed edges as networkx sees."""
+
+import gzip
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from minibig.graph import Graph
+from minibig.graph.load import edges_from_tuples, read_edge_file, read_edge_parquet
+
+from graph_oracles import DATASETS, SHIPPED_GRAPHS, nx_from_file
+
+
+def edge_dict(edges):
+    """{(src, dst): weight} under original ids."""
+    ids = edges.index.ids
+    weights = edges.weights_or_ones()
+    return {(ids[s].item() if hasattr(ids[s], "item") else ids[s],
+             ids[d].item() if hasattr(ids[d], "item") else ids[d]): w
+            for s, d, w in zip(edges.src, edges.dst, weights)}
+
+
+def write(tmp_path, text, name="g.txt"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_GRAPHS))
+def test_shipped_graphs_load_as_networkx_reads_them(name):
+    path = f"{DATASETS}/{name}.txt"
+    undirected = SHIPPED_GRAPHS[name]
+    edges = read_edge_file(path, directed=not undirected)
+    G = nx_from_file(path, directed=not undirected).to_directed()
+    assert sorted(edges.index.ids.tolist()) == sorted(G.nodes)
+    assert edge_dict(edges) == {(u, v): d["weight"] for u, v, d in G.edges(data=True)}
+
+
+def test_duplicates_collapse_and_the_last_weight_wins(tmp_path):
+    edges = read_edge_file(write(tmp_path, "1 2 5\n2 3 1\n1 2 7\n"))
+    assert edge_dict(edges) == {(1, 2): 7.0, (2, 3): 1.0}
+
+
+def test_undirected_reads_each_line_both_ways_and_keeps_self_loops_once(tmp_path):
+    edges = read_edge_file(write(tmp_path, "1 2 1\n2 1 4\n3 3 2\n"), directed=False)
+    assert edge_dict(edges) == {(1, 2): 4.0, (2, 1): 4.0, (3, 3): 2.0}
+
+
+def test_comments_blank_lines_tabs_and_runs_of_spaces(tmp_path):
+    text = "# header\n\n1\t2\n  # indented comment\n3    4   0.5\n\t5 6  \n# tail\n"
+    edges = read_edge_file(write(tmp_path, text))
+    assert edge_dict(edges) == {(1, 2): 1.0, (3, 4): 0.5, (5, 6): 1.0}
+
+
+def test_gzip_file(tmp_path):
+    path = tmp_path / "g.txt.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("# c\na b\nb c\n")
+    edges = read_edge_file(str(path))
+    assert edge_dict(edges) == {("a", "b"): 1.0, ("b", "c"): 1.0}
+
+
+def test_ids_are_int_only_when_every_id_is_an_integer(tmp_path):
+    assert read_edge_file(write(tmp_path, "1 2\n-3 4\n")).index.ids.dtype == np.int64
+    mixed = read_edge_file(write(tmp_path, "1 2\nx 1\n", "m.txt"))
+    assert mixed.index.ids.tolist() == ["1", "2", "x"]
+    assert read_edge_file(write(tmp_path, "1.5 2\n", "f.txt")).index.ids.tolist() == ["1.5", "2"]
+
+
+@pytest.mark.parametrize("text, line, what", [
+    ("1 2\n3\n4 5\n", 2, "expected 'src dst"),
+    ("# c\n1 2\n1 2 3 4\n", 3, "expected 'src dst"),
+    ("1 2 1\n1 3 heavy\n", 2, "not a number"),
+])
+def test_a_malformed_line_is_an_error_naming_file_and_line(tmp_path, text, line, what):
+    path = write(tmp_path, text)
+    with pytest.raises(ValueError, match=rf"g\.txt, line {line}: .*{what}"):
+        read_edge_file(path)
+
+
+def test_parquet_and_tuples_give_the_same_edges_as_text(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rows = [("a", "b", 2.0), ("b", "c", 1.0), ("a", "b", 3.0)]
+    pq.write_table(pa.table({"src": [r[0] for r in rows], "dst": [r[1] for r in rows],
+                             "weight": [r[2] for r in rows]}), tmp_path / "e.parquet")
+    text = read_edge_file(write(tmp_path, "".join(f"{a} {b} {w}\n" for a, b, w in rows)))
+    assert edge_dict(read_edge_parquet(str(tmp_path / "e.parquet"))) == edge_dict(text)
+    assert edge_dict(edges_from_tuples(rows)) == edge_dict(text)
+
+
+def test_tuples_must_not_mix_int_and_str_ids():
+    with pytest.raises(TypeError, match="all integers or all strings"):
+        edges_from_tuples([(1, "a")])
+
+
+def test_graph_counts_and_lookup():
+    g = Graph.from_edge_file(None, f"{DATASETS}/karate.txt", directed=False, num_partitions=3)
+    assert (g.num_vertices, g.num_edges, g.weighted) == (34, 156, False)
+    assert g.dense(33) == 33 and g.vertex_ids()[:3] == [0, 1, 2]
+    with pytest.raises(KeyError, match="99"):
+        g.dense(99)
