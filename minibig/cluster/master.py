@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import os
+import pickle
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,8 +40,17 @@ from minibig.cluster.runtime import (add_common_args, bind_address, die_with_par
 from minibig.conf import Conf
 from minibig.cluster.placement import Exclusions, task_prefs
 from minibig.cluster.taskset import Policy, TaskScheduler, TaskSet
+from minibig.errors import JobAbortedError
 
 log = logging.getLogger("minibig.master")
+
+
+def engine_failure_report(error: str) -> bytes:
+    """A failure report (as `describe_failure` packs one) for an error of the engine itself:
+    the driver raises it as JobAbortedError."""
+    return pickle.dumps({"type": "minibig.errors.JobAbortedError", "message": error,
+                         "traceback": "", "dataset": "",
+                         "exception": pickle.dumps(JobAbortedError(error))}, protocol=5)
 
 
 @dataclass
@@ -59,6 +69,7 @@ class WorkerInfo:
     has_code: set = field(default_factory=set)
     has_files: set = field(default_factory=set)
     tasks_done: int = 0
+    reserved: int = 0                             # task memory reserved, per its last heartbeat
     code_sent: int = 0                            # stage code blobs shipped to it
 
     @property
@@ -120,11 +131,10 @@ class Master:
             if sock.poll(timeout=int(self.conf.heartbeat_interval * 1000)):
                 try:
                     msg = P.recv(sock, routed=True)
-                    self.handle(msg)
                 except P.ProtocolError as exc:
                     log.warning("dropped a malformed message: %s", exc)
-                except Exception:          # a bad header must never kill the master
-                    log.exception("dropped a message that could not be handled")
+                else:
+                    self.handle_safely(msg)
             if time.monotonic() >= next_check:
                 self.check_liveness()
                 next_check = time.monotonic() + self.conf.heartbeat_interval
@@ -137,6 +147,43 @@ class Master:
             log.warning("dropped a message of unknown kind %r", msg.kind)
             return
         handler(msg)
+
+    def handle_safely(self, msg: P.Message) -> None:
+        """Handle a message; if that fails, fail what it was about instead of dropping it.
+
+        A dropped submit or task report would leave a driver waiting forever,
+        so the stage or the attempt it names fails the usual way.
+        """
+        try:
+            self.handle(msg)
+        except Exception as exc:           # a bad header must never kill the master
+            log.exception("could not handle a %s message", msg.kind)
+            try:
+                self.fail_what_message_was_about(msg, exc)
+            except Exception:
+                log.exception("could not report the failure of a %s message", msg.kind)
+
+    def fail_what_message_was_about(self, msg: P.Message, exc: Exception) -> None:
+        h = msg.header if isinstance(msg.header, dict) else {}
+        error = f"the master could not handle a {msg.kind} message: {type(exc).__name__}: {exc}"
+        if msg.kind == P.SUBMIT_STAGE:
+            did = str(h.get("driver_id", ""))
+            key = f"{did}/{h.get('taskset')}"
+            self.scheduler.remove(key)
+            self.send(msg.identity, P.STAGE_FAILED, {
+                "stage_id": h.get("stage_id"), "job_id": h.get("job_id"), "taskset": key,
+                "partition": None, "error": error}, [engine_failure_report(error)])
+        elif msg.kind in (P.TASK_DONE, P.TASK_FAILED):
+            worker = self.workers.get(h.get("worker_id"))
+            taskset = self.scheduler.tasksets.get(str(h.get("taskset")))
+            if worker is None or taskset is None:
+                return
+            partition, attempt = int(h["partition"]), int(h["attempt"])
+            worker.running.pop((taskset.key, partition, attempt), None)
+            if partition not in taskset.done:       # done: its result already went out
+                self.fail_task(worker, taskset, partition, attempt, error,
+                               engine_failure_report(error))
+                self.schedule()
 
     # -- workers ----------------------------------------------------------
     def on_register(self, msg: P.Message) -> None:
@@ -164,6 +211,7 @@ class Master:
                 self.send(msg.identity, P.REREGISTER)
             else:
                 worker.last_seen = now
+                worker.reserved = int(msg.header.get("reserved", 0))
                 for key, partition, attempt, progress in msg.header.get("progress", []):
                     taskset = self.scheduler.tasksets.get(key)
                     if taskset is not None:
@@ -181,20 +229,23 @@ class Master:
             return
         for key in h.get("cached", []):
             self.blocks.setdefault(key, set()).add(worker.worker_id)
+        result = {
+            "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
+            "partition": partition, "attempt": attempt, "worker": worker.worker_id,
+            "seconds": h.get("seconds"), "result_size": h.get("result_size", 0),
+            "locality": level,
+        }
+        if len(msg.blobs) != 1:
+            raise P.ProtocolError("task_done needs one result blob")
         if not taskset.succeed(partition, attempt, time.monotonic()):
             return                                  # a duplicate attempt: ignore
+        self.to_driver(taskset.driver_id, P.TASK_RESULT, result, msg.blobs[:1])
         for other, where in taskset.other_attempts(partition):
             self.cancel_attempt(taskset, partition, other, where)
         if taskset.writes_shuffle:
             self.map_outputs.setdefault(taskset.writes_shuffle, {})[partition] = worker.worker_id
             self.outputs_version += 1
             self.map_sizes.setdefault(taskset.writes_shuffle, {})[partition] = h.get("sizes", [])
-        self.to_driver(taskset.driver_id, P.TASK_RESULT, {
-            "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
-            "partition": partition, "attempt": attempt, "worker": worker.worker_id,
-            "seconds": h.get("seconds"), "result_size": h.get("result_size", 0),
-            "locality": level,
-        }, msg.blobs[:1])
         if taskset.finished:
             self.finish_taskset(taskset)
 
@@ -218,6 +269,8 @@ class Master:
         worker, taskset, partition, attempt, _ = self.finish_attempt(h)
         if taskset is None or partition in taskset.done or h.get("killed"):
             return
+        if len(msg.blobs) != 1:
+            raise P.ProtocolError("task_failed needs one report blob")
         base = {"stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
                 "partition": partition, "attempt": attempt, "worker": worker.worker_id,
                 "host": worker.host}
@@ -225,19 +278,31 @@ class Master:
         if fetch:
             # The stage cannot finish until the parent output is rebuilt: drop it
             # and let the driver resubmit the parent's lost partitions first.
-            self.forget_map_output(fetch["shuffle"], int(fetch["map"]))
             self.scheduler.remove(taskset.key)
+            self.forget_map_output(fetch["shuffle"], int(fetch["map"]))
+            if fetch.get("worker") in self.workers:
+                # Like Spark, distrust every output of a worker that failed a fetch:
+                # dropping them one fetch failure at a time would cost one stage
+                # resubmission per map output and abort the job after a few.
+                self.forget_outputs_of(str(fetch["worker"]))
             self.to_driver(taskset.driver_id, P.FETCH_FAILED, {**base, **fetch})
             return
+        self.fail_task(worker, taskset, partition, attempt, h.get("error", ""), msg.blobs[0])
+        self.schedule()
+
+    def fail_task(self, worker: WorkerInfo, taskset: TaskSet, partition: int, attempt: int,
+                  error: str, report) -> None:
+        """An attempt failed: queue it again, or fail its stage after max_attempts."""
         self.exclusions.record_failure(worker.worker_id, time.monotonic())
         if taskset.fail(partition, attempt, worker.worker_id):
             log.info("task %s/%d attempt %d failed on %s; retrying",
                      taskset.key, partition, attempt, worker.worker_id)
-            self.schedule()
             return
         self.scheduler.remove(taskset.key)
-        self.to_driver(taskset.driver_id, P.STAGE_FAILED,
-                       {**base, "error": h.get("error", "")}, msg.blobs[:1])
+        self.to_driver(taskset.driver_id, P.STAGE_FAILED, {
+            "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
+            "partition": partition, "attempt": attempt, "worker": worker.worker_id,
+            "host": worker.host, "error": error}, [report])
 
     def finish_attempt(self, h: dict):
         """Free the slot of a reported attempt: (worker, taskset, partition, attempt, locality)."""
@@ -263,6 +328,11 @@ class Master:
                 taskset.lose(partition, attempt)
         for holders in self.blocks.values():
             holders.discard(worker_id)
+        self.forget_outputs_of(worker_id)
+        self.schedule()
+
+    def forget_outputs_of(self, worker_id: str) -> None:
+        """Every map output `worker_id` wrote is gone: tell the drivers, and run them again."""
         lost: dict[str, list[int]] = {}
         self.outputs_version += 1
         for shuffle, outputs in self.map_outputs.items():
@@ -275,7 +345,29 @@ class Master:
         for shuffle, maps in lost.items():
             self.to_driver(shuffle.split("/", 1)[0], P.OUTPUTS_LOST,
                            {"shuffle": shuffle, "maps": maps, "worker": worker_id})
-        self.schedule()
+        for shuffle, maps in lost.items():
+            self.rerun_lost_outputs(shuffle, maps)
+
+    def rerun_lost_outputs(self, shuffle: str, maps: list[int]) -> None:
+        """A map stage still running whose finished outputs were lost must make them again.
+
+        Its driver counts the stage done only once every output exists, so a
+        lost output nobody re-runs hangs the job. The task set re-runs those
+        it has tasks for (Spark's executorLost); for others (it was submitted
+        for a few partitions after a FetchFailed) its driver resubmits the
+        stage for every missing partition.
+        """
+        for taskset in [ts for ts in self.scheduler.tasksets.values()
+                        if ts.writes_shuffle == shuffle]:
+            foreign = [m for m in maps if m not in taskset.payloads]
+            if not foreign:
+                for m in maps:
+                    taskset.rerun(m)
+                continue
+            self.scheduler.remove(taskset.key)
+            self.to_driver(taskset.driver_id, P.FETCH_FAILED, {
+                "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
+                "shuffle": shuffle, "map": foreign[0], "partition": None})
 
     def forget_map_output(self, shuffle: str, map_index: int) -> None:
         self.map_outputs.get(shuffle, {}).pop(map_index, None)
@@ -408,6 +500,7 @@ class Master:
             "workers": [{"id": w.worker_id, "host": w.host, "pid": w.pid, "slots": w.slots,
                          "running": len(w.running), "tasks_done": w.tasks_done,
                          "code_sent": w.code_sent, "block_addr": w.block_addr,
+                         "work_dir": w.work_dir, "reserved": w.reserved,
                          "last_heartbeat": round(now - w.last_seen, 2)}
                         for w in self.workers.values()],
             "drivers": [{"id": d.driver_id, "app": d.app_name,
@@ -441,19 +534,27 @@ class Master:
 
     def launch(self, worker: WorkerInfo, taskset: TaskSet, partition: int, attempt: int,
                level: str, speculative: bool) -> None:
+        """Send one attempt to a worker; if that fails, the attempt fails (and is retried)."""
+        try:
+            self.send_launch(worker, taskset, partition, attempt, level, speculative)
+        except Exception as exc:
+            log.exception("could not launch %s/%d on %s", taskset.key, partition, worker.worker_id)
+            error = f"the master could not launch the task: {type(exc).__name__}: {exc}"
+            self.fail_task(worker, taskset, partition, attempt, error, engine_failure_report(error))
+
+    def send_launch(self, worker: WorkerInfo, taskset: TaskSet, partition: int, attempt: int,
+                    level: str, speculative: bool) -> None:
         blobs, names = [taskset.payloads[partition]], ["payload"]
+        files = []
         if taskset.key not in worker.has_code:
             blobs.append(taskset.code)
             names.append("code")
-            worker.has_code.add(taskset.key)
-            worker.code_sent += 1
         for prefix, ids in (("pyfile:", taskset.py_files), ("bcast:", taskset.broadcasts)):
             for fid in ids:
                 if fid not in worker.has_files and fid in self.files:
                     blobs.append(self.files[fid])
                     names.append(prefix + fid)
-                    worker.has_files.add(fid)
-        worker.running[(taskset.key, partition, attempt)] = level
+                    files.append(fid)
         if speculative:
             log.info("speculating %s/%d on %s", taskset.key, partition, worker.worker_id)
         self.send(worker.identity, P.LAUNCH, {
@@ -463,6 +564,11 @@ class Master:
             "writes_shuffle": taskset.writes_shuffle, "task_conf": taskset.task_conf,
             "locality": level,
         }, blobs)
+        worker.running[(taskset.key, partition, attempt)] = level
+        if "code" in names:
+            worker.has_code.add(taskset.key)
+            worker.code_sent += 1
+        worker.has_files.update(files)
 
     def shuffle_locations(self, taskset: TaskSet) -> dict:
         """Where the map outputs a task set reads live; built once per change, not per task."""

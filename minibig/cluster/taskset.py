@@ -27,7 +27,8 @@ sits in another worker's memory unless that worker stays busy.
 **Retries.** A failed attempt goes back to the front of the queue and is not
 retried on the worker where it failed (unless no other worker is left) until
 it has failed `max_attempts` times; then the set is aborted. An attempt lost
-with its worker goes back without counting as a failure.
+with its worker goes back without counting as a failure, and so does a
+finished map task whose output was on that worker (`rerun`).
 
 **Speculation** (LATE, Zaharia et al. 2008). Once `quantile` of the tasks
 have finished, a running attempt whose estimated time to finish — from its
@@ -234,6 +235,8 @@ class TaskSet:
         if partition in self.done:
             return False
         self.done.add(partition)
+        if partition in self.pending:        # an attempt lost with a worker that came back
+            self.pending.remove(partition)
         if stopped is not None:
             self.durations.append(now - stopped.started)
         return True
@@ -254,6 +257,13 @@ class TaskSet:
         if partition not in self.running and partition not in self.pending:
             self.pending.appendleft(partition)
         return True
+
+    def rerun(self, partition: int) -> None:
+        """A finished task's output was lost with its worker: run the task again."""
+        if partition in self.done:
+            self.done.discard(partition)
+            if partition not in self.running and partition not in self.pending:
+                self.pending.appendleft(partition)
 
     def lose(self, partition: int, attempt: int) -> None:
         """The attempt's worker died: run the task again, not as a failure."""

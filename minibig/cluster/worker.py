@@ -20,6 +20,7 @@ import argparse
 import ctypes
 import logging
 import os
+import pickle
 import socket
 import sys
 import threading
@@ -69,6 +70,55 @@ class StageCodeCache:
 
 class Worker:
     """Event loop of one worker process."""
+def _raise_in_thread(thread_id: int, exc_type) -> None:
+    """Raise `exc_type` in another thread at its next bytecode (None: cancel a pending one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), None if exc_type is None else ctypes.py_object(exc_type))
+
+
+class KillSwitch:
+    """Stops one attempt: TaskKilledError raised in its thread, only while it runs the task.
+
+    The exception is asynchronous, so it could land anywhere, in particular in
+    the cleanup that releases the task's memory and spill folder. Instead of
+    checking a flag at safe points (which cannot stop a user function stuck in
+    one long call) the kill is allowed only between `arm` and `disarm`;
+    `disarm` cancels a kill sent but not yet raised, and the worker releases
+    the task's resources only after it (`Worker.execute`). A kill that comes
+    before the attempt starts stops it from starting.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.thread: int | None = None        # the attempt's thread while it may be killed
+        self.killed = False
+        self.ctx: TaskContext | None = None
+
+    def arm(self) -> bool:
+        """The calling thread starts the attempt; False if it was killed already."""
+        with self.lock:
+            if self.killed:
+                return False
+            self.thread = threading.get_ident()
+            return True
+
+    def kill(self) -> None:
+        """Stop the attempt (at most one exception, never during cleanup)."""
+        with self.lock:
+            if not self.killed:
+                self.killed = True
+                if self.thread is not None:
+                    _raise_in_thread(self.thread, TaskKilledError)
+
+    def disarm(self) -> bool:
+        """No kill can land in the calling thread once this returns; True if one was asked."""
+        with self.lock:
+            if self.thread is not None and self.killed:
+                _raise_in_thread(self.thread, None)
+            self.thread = None
+            return self.killed
+
+
 
     def __init__(self, master_url: str, slots: int, host: str, work_dir: str,
                  memory: int, heartbeat_interval: float = 0.5):
@@ -84,7 +134,7 @@ class Worker:
         # Each task slot gets an equal share of the budget for its shuffle data.
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="task")
         self.local = threading.local()
-        self.active: dict[tuple, tuple[int, TaskContext]] = {}   # attempt -> (thread, ctx)
+        self.active: dict[tuple, KillSwitch] = {}   # launched attempts, queued or running
         self.active_lock = threading.Lock()
         self.zctx = zmq.Context.instance()
         self.stopping = False
@@ -118,7 +168,8 @@ class Worker:
                     log.exception("dropped a message that could not be handled")
             if time.monotonic() >= next_beat:
                 P.send(self.master, P.HEARTBEAT, {"worker_id": self.worker_id,
-                                                  "progress": self.progress()})
+                                                  "progress": self.progress(),
+                                                  "reserved": self.reserved_bytes()})
                 next_beat = time.monotonic() + self.heartbeat_interval
         P.send(self.master, P.BYE, {"worker_id": self.worker_id})
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -131,7 +182,7 @@ class Worker:
     # -- messages from the master ---------------------------------------------
     def on_master(self, msg: P.Message) -> None:
         if msg.kind == P.LAUNCH:
-            self.on_launch(msg)
+            self.on_launch_or_report(msg)
         elif msg.kind == P.DROP_SHUFFLE:
             drop(self.work_dir, msg.header.get("shuffle", ""), msg.header.get("shuffle_prefix", ""))
             if msg.header.get("shuffle_prefix"):
@@ -157,6 +208,20 @@ class Worker:
         names = h["blobs"]
         if len(names) != len(msg.blobs):
             raise P.ProtocolError("launch: blob names and blobs differ in number")
+    def on_launch_or_report(self, msg: P.Message) -> None:
+        """Start a launched attempt; one that cannot start is reported failed, not dropped
+        (the master would keep its slot busy and its job waiting forever)."""
+        try:
+            self.on_launch(msg)
+        except Exception as exc:
+            h = msg.header
+            log.exception("could not start a launched task")
+            if not all(k in h for k in ("taskset", "partition", "attempt")):
+                raise P.ProtocolError("launch: no taskset, partition and attempt") from exc
+            key = (h["taskset"], int(h["partition"]), int(h["attempt"]))
+            self.forget(key)
+            self.master.send_multipart(failure_frames(self.report_of(key), exc), copy=False)
+
         blobs = dict(zip(names, msg.blobs))
         for name, blob in blobs.items():
             if name == "code":
@@ -165,7 +230,11 @@ class Worker:
                 self.install_py_file(name[7:], P.blob_bytes(blob))
             elif name.startswith("bcast:"):
                 store_on_worker(name[6:], P.blob_bytes(blob))
-        self.pool.submit(self.execute, h, P.blob_bytes(blobs["payload"]))
+        key = (h["taskset"], int(h["partition"]), int(h["attempt"]))
+        switch = KillSwitch()
+        with self.active_lock:
+            self.active[key] = switch
+        self.pool.submit(self.execute, key, h, P.blob_bytes(blobs["payload"]), switch)
 
     def install_py_file(self, file_id: str, data: bytes) -> None:
         """Put a driver's zipped modules on sys.path (zipimport reads them)."""
@@ -180,22 +249,40 @@ class Worker:
         P.send(self.block_server, kind, header, blobs, identity=msg.identity)
 
     # -- task threads ---------------------------------------------------------
-    def execute(self, h: dict, payload: bytes) -> None:
-        """Run one task on a pool thread and hand its outcome to the loop."""
-        key = (h["taskset"], int(h["partition"]), int(h["attempt"]))
-        report = {"worker_id": self.worker_id, "taskset": key[0], "partition": key[1],
-                  "attempt": key[2]}
-        try:
-            frames = self.run_attempt(key, h, payload, report)
-        except TaskKilledError:                  # a kill that landed after the task ended
-            frames = P.encode(P.TASK_FAILED, {**report, "killed": True, "error": "killed"}, [b""])
-        self.outbox().send_multipart(frames, copy=False)
+    def report_of(self, key: tuple) -> dict:
+        return {"worker_id": self.worker_id, "taskset": key[0], "partition": key[1],
+                "attempt": key[2]}
 
-    def run_attempt(self, key: tuple, h: dict, payload: bytes, report: dict) -> list:
+    def execute(self, key: tuple, h: dict, payload: bytes, switch: KillSwitch) -> None:
+        """Run one attempt on a pool thread and hand its outcome to the loop, always."""
+        report = self.report_of(key)
+        outcome = None                           # the report's frames, or what stopped it
+        try:
+            if switch.arm():
+                outcome = self.run_attempt(key, h, payload, report, switch)
+        except BaseException as exc:             # never leave the master waiting for a report
+            outcome = exc
+        try:
+            killed = switch.disarm()
+        except TaskKilledError:                  # the kill landed on the way here
+            killed = switch.disarm()
+        # From here no kill can land: releasing cannot be cut short.
+        if switch.ctx is not None:
+            switch.ctx.release()
+        self.forget(key)
+        if isinstance(outcome, BaseException) and not isinstance(outcome, TaskKilledError):
+            outcome = failure_frames(report, outcome)
+        if not isinstance(outcome, list) or killed and outcome[0] != P.TASK_DONE.encode():
+            outcome = P.encode(P.TASK_FAILED, {**report, "killed": True, "error": "killed"}, [b""])
+        self.outbox().send_multipart(outcome, copy=False)
+
+    def run_attempt(self, key: tuple, h: dict, payload: bytes, report: dict,
+                    switch: KillSwitch) -> list:
+        """Run the task; the frames reporting its outcome (TaskKilledError if killed)."""
         code = None
         conf = h.get("task_conf", {})
         try:
-            ctx = TaskContext(
+            switch.ctx = TaskContext(
                 partition=key[1], attempt=key[2], stage_id=int(h["stage_id"]),
                 payloads=serialization.loads(payload), locations=h.get("locations", {}),
                 work_dir=self.work_dir, worker_id=self.worker_id,
@@ -203,37 +290,36 @@ class Worker:
                 shuffle_local_read=bool(conf.get("shuffle_local_read", True)),
                 fetch_timeout=float(conf.get("fetch_timeout", 30.0)),
                 memory_pool=self.memory)
-            with self.active_lock:
-                self.active[key] = (threading.get_ident(), ctx)
             code = load_stage(self.codes.get(key[0]))
-            fields, data = run_task(code, ctx, int(conf.get("max_result_size", 1 << 30)))
-            self.forget(key)
+            fields, data = run_task(code, switch.ctx, int(conf.get("max_result_size", 1 << 30)))
             return P.encode(P.TASK_DONE, {**report, **fields}, [data])
         except TaskKilledError:
-            self.forget(key)
-            return P.encode(P.TASK_FAILED, {**report, "killed": True, "error": "killed"}, [b""])
+            raise
         except BaseException as exc:           # the user's exception, whatever it is
-            self.forget(key)
-            fields, blob = describe_failure(exc, code)
-            return P.encode(P.TASK_FAILED, {**report, **fields}, [blob])
+            return failure_frames(report, exc, code)
 
     def forget(self, key: tuple) -> None:
         with self.active_lock:
             self.active.pop(key, None)
 
     def kill(self, key: tuple) -> None:
-        """Stop a running attempt by raising TaskKilledError in its thread."""
+        """Stop a launched attempt (see KillSwitch); nothing if it has ended."""
         with self.active_lock:
-            entry = self.active.get(key)
-            if entry is not None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(entry[0]),
-                                                           ctypes.py_object(TaskKilledError))
+            switch = self.active.get(key)
+        if switch is not None:
+            switch.kill()
+
+    def reserved_bytes(self) -> int:
+        """Memory reserved by tasks' shuffles right now (0 when no task holds any)."""
+        with self.memory.lock:
+            return sum(self.memory.reserved.values())
 
     def progress(self) -> list:
         """[taskset, partition, attempt, progress] of running attempts that report it."""
         with self.active_lock:
-            return [[*key, ctx.progress] for key, (_, ctx) in self.active.items()
-                    if ctx.progress is not None]
+            switches = list(self.active.items())
+        return [[*key, s.ctx.progress] for key, s in switches
+                if s.ctx is not None and s.ctx.progress is not None]
 
     def outbox(self) -> zmq.Socket:
         sock = getattr(self.local, "outbox", None)
@@ -249,6 +335,19 @@ def parse_size(text: str) -> int:
     text = text.strip().lower()
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
     if text and text[-1] in units:
+def failure_frames(report: dict, exc: BaseException, code=None) -> list:
+    """TASK_FAILED frames for `exc`, even when the exception cannot describe itself."""
+    try:
+        fields, blob = describe_failure(exc, code)
+        return P.encode(P.TASK_FAILED, {**report, **fields}, [blob])
+    except Exception as bad:               # e.g. its __str__ raises: report its type at least
+        name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        message = f"(the exception could not be described: {type(bad).__name__}: {bad})"
+        blob = pickle.dumps({"type": name, "message": message, "traceback": "", "dataset": "",
+                             "exception": None}, protocol=5)
+        return P.encode(P.TASK_FAILED, {**report, "error": f"{name}: {message}"[:2000]}, [blob])
+
+
         return int(float(text[:-1]) * units[text[-1]])
     return int(text)
 
