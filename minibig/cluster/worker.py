@@ -68,8 +68,6 @@ class StageCodeCache:
             return self.blobs[key]
 
 
-class Worker:
-    """Event loop of one worker process."""
 def _raise_in_thread(thread_id: int, exc_type) -> None:
     """Raise `exc_type` in another thread at its next bytecode (None: cancel a pending one)."""
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
@@ -119,6 +117,8 @@ class KillSwitch:
             return self.killed
 
 
+class Worker:
+    """Event loop of one worker process."""
 
     def __init__(self, master_url: str, slots: int, host: str, work_dir: str,
                  memory: int, heartbeat_interval: float = 0.5):
@@ -203,11 +203,6 @@ class KillSwitch:
         else:
             log.warning("dropped a message of unknown kind %r", msg.kind)
 
-    def on_launch(self, msg: P.Message) -> None:
-        h = msg.header
-        names = h["blobs"]
-        if len(names) != len(msg.blobs):
-            raise P.ProtocolError("launch: blob names and blobs differ in number")
     def on_launch_or_report(self, msg: P.Message) -> None:
         """Start a launched attempt; one that cannot start is reported failed, not dropped
         (the master would keep its slot busy and its job waiting forever)."""
@@ -222,6 +217,11 @@ class KillSwitch:
             self.forget(key)
             self.master.send_multipart(failure_frames(self.report_of(key), exc), copy=False)
 
+    def on_launch(self, msg: P.Message) -> None:
+        h = msg.header
+        names = h["blobs"]
+        if len(names) != len(msg.blobs):
+            raise P.ProtocolError("launch: blob names and blobs differ in number")
         blobs = dict(zip(names, msg.blobs))
         for name, blob in blobs.items():
             if name == "code":
@@ -330,11 +330,6 @@ class KillSwitch:
         return sock
 
 
-def parse_size(text: str) -> int:
-    """'512m', '2g', '1048576' -> bytes."""
-    text = text.strip().lower()
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    if text and text[-1] in units:
 def failure_frames(report: dict, exc: BaseException, code=None) -> list:
     """TASK_FAILED frames for `exc`, even when the exception cannot describe itself."""
     try:
@@ -348,6 +343,11 @@ def failure_frames(report: dict, exc: BaseException, code=None) -> list:
         return P.encode(P.TASK_FAILED, {**report, "error": f"{name}: {message}"[:2000]}, [blob])
 
 
+def parse_size(text: str) -> int:
+    """'512m', '2g', '1048576' -> bytes."""
+    text = text.strip().lower()
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    if text and text[-1] in units:
         return int(float(text[:-1]) * units[text[-1]])
     return int(text)
 
