@@ -6,8 +6,10 @@ default: the machine's cores) and stops it afterwards; either way it exports
 the cluster's URL as MINIBIG_MASTER, so every `Context()` in the job uses it,
 and ships the job's folder so that modules beside the job file import on the
 workers. Only the job writes to stdout; minibig's own messages go to stderr.
-A user's mistake (missing job file or input, unreachable master) is one line
-on stderr and exit status 2, without a traceback.
+A user's mistake (missing job file or input, unreachable master, a bad
+option value) is one line on stderr and exit status 2, without a traceback.
+Output cut short by its reader (`minibig status | head`) ends quietly with
+status 141, as a program killed by SIGPIPE does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import runpy
 import sys
 
-from minibig.errors import UserError, format_user_traceback
+from minibig.errors import InvalidArgumentError, UserError, format_user_traceback
 
 USAGE = """minibig <command> [options]
 
@@ -32,9 +34,20 @@ commands:
 """
 
 
+BROKEN_PIPE_STATUS = 128 + 13           # what a shell reports for a SIGPIPE death
+
+
 def _fail(message: str) -> int:
     print(f"minibig: error: {message}", file=sys.stderr)
     return 2
+
+
+def _reader_went_away() -> int:
+    """stdout's reader closed it: stop quietly, and let exit not flush into the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE_STATUS
 
 
 def submit(argv: list[str]) -> int:
@@ -48,8 +61,13 @@ def submit(argv: list[str]) -> int:
     parser.add_argument("job", help="the job file")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments given to the job")
     opts = parser.parse_args(argv)
+    from minibig.cluster.local import worker_count
+    from minibig.cluster.runtime import check_master_url
     from minibig.net.security import use_key_file
     use_key_file(opts.key_file)
+    if opts.master:
+        check_master_url(opts.master)
+    count = None if opts.master else worker_count(opts.workers, "--workers")
     job = os.path.abspath(opts.job)
     if not os.path.isfile(job):
         return _fail(f"job file not found: {opts.job}")
@@ -61,7 +79,7 @@ def submit(argv: list[str]) -> int:
         if opts.master:
             os.environ["MINIBIG_MASTER"] = opts.master
         else:
-            cluster = _start_cluster(opts.workers)
+            cluster = _start_cluster(count)
             os.environ["MINIBIG_MASTER"] = cluster.url
         sys.argv = [job, *opts.args]
         sys.path.insert(0, job_dir)
@@ -70,7 +88,7 @@ def submit(argv: list[str]) -> int:
         return _fail(str(exc))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError):
         raise
     except BaseException as exc:              # the job's own failure: show the job's frames
         sys.stderr.write(format_user_traceback(exc))
@@ -81,12 +99,11 @@ def submit(argv: list[str]) -> int:
     return 0
 
 
-def _start_cluster(workers: int | None):
+def _start_cluster(count: int):
     from minibig.cluster.client import ClusterBackend
     from minibig.cluster.local import LocalCluster
     from minibig.conf import Conf
     conf = Conf.from_env()
-    count = workers or int(os.environ.get("MINIBIG_WORKERS") or 0) or os.cpu_count() or 1
     cluster = LocalCluster(count, conf)
     try:
         probe = ClusterBackend(cluster.url, conf, "minibig-submit", alive=cluster.alive)
@@ -113,8 +130,8 @@ def keygen(argv: list[str]) -> int:
 def status(argv: list[str]) -> int:
     """`minibig status`: workers, jobs and stages of one or all local masters."""
     from minibig.net import protocol as P
-    from minibig.cluster.runtime import known_masters
-    from minibig.net.security import dealer, use_key_file
+    from minibig.cluster.runtime import check_master_url, known_masters
+    from minibig.net.security import dealer, unanswered_hint, use_key_file
     parser = argparse.ArgumentParser(prog="minibig status", description="Show a cluster's state.")
     parser.add_argument("--master", help="master URL (default: $MINIBIG_MASTER, or every master "
                                          "running on this machine)")
@@ -123,8 +140,15 @@ def status(argv: list[str]) -> int:
     parser.add_argument("--key-file", help="the cluster's key file, for a keyed cluster")
     opts = parser.parse_args(argv)
     use_key_file(opts.key_file)
-    urls = [opts.master or os.environ.get("MINIBIG_MASTER")] if (
-        opts.master or os.environ.get("MINIBIG_MASTER")) else known_masters()
+    if opts.timeout <= 0:
+        raise InvalidArgumentError(f"--timeout {opts.timeout:g}: expected a number of seconds "
+                                   "above 0")
+    if opts.master:
+        urls = [check_master_url(opts.master)]
+    elif os.environ.get("MINIBIG_MASTER"):
+        urls = [check_master_url(os.environ["MINIBIG_MASTER"], "MINIBIG_MASTER")]
+    else:
+        urls = known_masters()
     if not urls:
         return _fail("no master is running on this machine (start one with `minibig master`, "
                      "or pass --master URL)")
@@ -133,7 +157,8 @@ def status(argv: list[str]) -> int:
         sock = dealer(url)
         P.send(sock, P.STATUS)
         if not sock.poll(int(opts.timeout * 1000)):
-            code = _fail(f"no minibig master answered at {url}")
+            code = _fail(f"no minibig master answered at {url} within {opts.timeout:g}s "
+                         f"({unanswered_hint()})")
             sock.close()
             continue
         reply = P.recv(sock).header
@@ -198,5 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     return _fail(f"unknown command {command!r}\n{USAGE}")
 

@@ -59,6 +59,10 @@ class UserError(MinibigError):
     """A mistake in how minibig was called; shown as one line, no traceback."""
 
 
+class InvalidArgumentError(UserError, ValueError):
+    """A bad value for an option or argument (a worker count, a port, a master URL)."""
+
+
 class InputPathError(UserError, FileNotFoundError):
     """An input path or glob matches no file."""
 

@@ -14,7 +14,7 @@ import time
 import uuid
 
 from minibig.net import protocol as P
-from minibig.net.security import dealer
+from minibig.net.security import dealer, unanswered_hint
 from minibig.errors import ClusterStartError, JobAbortedError, MasterUnreachableError
 
 
@@ -36,7 +36,7 @@ class ClusterBackend:
             self.sock.close(0)
             raise MasterUnreachableError(
                 f"no minibig master answered at {url} within {conf.connect_timeout:g}s "
-                "(is `minibig master` running there?)")
+                f"({unanswered_hint()})")
         self.info = welcome.header
         self.master_seen = time.monotonic()
         self.beats = threading.Thread(target=self._heartbeat, name="driver-heartbeat", daemon=True)

@@ -7,6 +7,12 @@ stdin closes: the driver holds the write ends, and the kernel closes them when
 the driver dies, even by SIGKILL, so an embedded cluster never outlives it.
 Workers run with a fixed PYTHONHASHSEED, so even a user type whose hash
 depends on strings partitions the same way in every worker.
+
+How many workers: `worker_count` decides, and refuses what the machine
+cannot run. Past 4 per core (8 at least, for teaching on small laptops) more
+processes only time-slice the same cores, and each idle worker holds about
+40 MiB, so the count must also fit in free memory at 64 MiB each; a larger
+cluster is started by hand with `minibig worker`, on as many hosts as needed.
 """
 
 from __future__ import annotations
@@ -18,9 +24,49 @@ import subprocess
 import sys
 import time
 
-from minibig.errors import ClusterStartError
+from minibig.errors import ClusterStartError, InvalidArgumentError
+
+WORKERS_PER_CORE = 4
+MIN_WORKER_LIMIT = 8
+WORKER_MEMORY = 64 << 20       # an idle worker's RSS is about 40 MiB
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def max_embedded_workers() -> int:
+    """The most workers an embedded cluster may start on this machine."""
+    import psutil
+    by_cores = max(MIN_WORKER_LIMIT, WORKERS_PER_CORE * (os.cpu_count() or 1))
+    by_memory = psutil.virtual_memory().available // WORKER_MEMORY
+    return max(1, min(by_cores, by_memory))
+
+
+def check_worker_count(count, source: str = "--workers", limit: int | None = None) -> int:
+    """`count` as an int if it is a whole number from 1 to `limit`; InvalidArgumentError otherwise."""
+    if isinstance(count, bool) or not isinstance(count, int):
+        try:
+            count = int(str(count).strip())
+        except ValueError:
+            raise InvalidArgumentError(f"{source}={count!r}: not a number of workers; "
+                                       "expected a whole number, at least 1") from None
+    if count < 1:
+        raise InvalidArgumentError(f"{source}={count}: a cluster needs at least 1 worker")
+    if limit is not None and count > limit:
+        raise InvalidArgumentError(
+            f"{source}={count}: an embedded cluster on this machine takes 1 to {limit} workers "
+            f"({WORKERS_PER_CORE} per core, {WORKER_MEMORY >> 20} MiB of free memory each); "
+            "start more with `minibig master` and `minibig worker`")
+    return count
+
+
+def worker_count(workers=None, source: str = "workers") -> int:
+    """Workers of an embedded cluster: `workers`, else $MINIBIG_WORKERS, else one per core."""
+    limit = max_embedded_workers()
+    if workers is not None:
+        return check_worker_count(workers, source, limit)
+    if os.environ.get("MINIBIG_WORKERS"):
+        return check_worker_count(os.environ["MINIBIG_WORKERS"], "MINIBIG_WORKERS", limit)
+    return min(os.cpu_count() or 1, limit)
 
 
 def _log_stream():

@@ -34,7 +34,7 @@ import zmq
 
 from minibig.net import protocol as P
 from minibig.net.security import stop_authenticators, use_key_file
-from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
+from minibig.cluster.runtime import (add_common_args, bind_address, check_port, die_with_parent,
                                      record_master, forget_master, setup_logging,
                                      stop_on_sigterm)
 from minibig.conf import Conf
@@ -608,6 +608,7 @@ def main(argv=None) -> int:
     add_common_args(parser)
     args = parser.parse_args(argv)
     setup_logging("master", args.verbose)
+    check_port(args.port)                 # a UserError: `minibig` prints it as one line
     use_key_file(args.key_file)
     stop_on_sigterm()
     if args.die_with_parent:

@@ -12,15 +12,21 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import zmq
 
-from minibig.errors import UserError
+from minibig.errors import InvalidArgumentError, MasterUnreachableError, UserError
+
+MAX_PORT = 65535
+CONNECT_RETRY_EVERY = 5.0        # seconds between "still waiting" reports while connecting
+_MASTER_URL = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>[0-9]+)")
 
 
 def add_common_args(parser) -> None:
@@ -73,6 +79,58 @@ def read_line_from_stdin() -> str:
         if not byte or byte == b"\n":
             return b"".join(chunks).decode().strip()
         chunks.append(byte)
+
+
+def check_port(port: int, option: str = "--port") -> int:
+    """`port` if it is a TCP port number or 0 (any free port); InvalidArgumentError otherwise."""
+    if not 0 <= port <= MAX_PORT:
+        raise InvalidArgumentError(f"{option} {port}: not a TCP port; expected 0 (any free "
+                                   f"port) to {MAX_PORT}")
+    return port
+
+
+def check_master_url(url: str, source: str = "--master") -> str:
+    """`url` if it is a master's address, tcp://HOST:PORT; InvalidArgumentError otherwise.
+
+    ZeroMQ would raise a bare ZMQError on connect, or (for a port past
+    65535) quietly connect somewhere else, so the address is checked first.
+    """
+    match = _MASTER_URL.fullmatch(str(url).strip())
+    if match is None or not 1 <= int(match["port"]) <= MAX_PORT:
+        raise InvalidArgumentError(
+            f"{source} {url!r}: not a master URL; expected tcp://HOST:PORT with a port from "
+            f"1 to {MAX_PORT}, e.g. tcp://127.0.0.1:7077")
+    return str(url).strip()
+
+
+def wait_for_master(url: str, timeout: float, log: logging.Logger) -> None:
+    """Return once a master answers at `url`; MasterUnreachableError after `timeout` seconds.
+
+    Asks for the master's status (as `minibig status` does) and says on the
+    log every few seconds that it is still waiting, so a worker started
+    before its master, or pointed at a wrong address, is never silent.
+    """
+    from minibig.net import protocol as P
+    from minibig.net.security import dealer, unanswered_hint
+    deadline = time.monotonic() + timeout
+    every = min(CONNECT_RETRY_EVERY, timeout / 2)
+    sock = dealer(url)
+    try:
+        log.info("connecting to the master at %s", url)
+        while True:
+            P.send(sock, P.STATUS)     # queued until connected; extra answers are dropped
+            left = deadline - time.monotonic()
+            if sock.poll(int(max(0.0, min(every, left)) * 1000) + 1):
+                log.info("the master at %s answered", url)
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise MasterUnreachableError(
+                    f"no minibig master answered at {url} within {timeout:g}s "
+                    f"(--connect-timeout; {unanswered_hint()})")
+            log.warning("no answer yet from the master at %s; retrying for %.0fs more", url, left)
+    finally:
+        sock.close(0)
 
 
 def is_loopback(host: str) -> bool:

@@ -37,9 +37,10 @@ from minibig.core.cache import BlockStore
 from minibig.net import protocol as P
 from minibig.net.security import dealer, stop_authenticators, use_key_file
 from minibig.cluster.workdir import WorkDir, sweep_abandoned
-from minibig.cluster.runtime import (add_common_args, bind_address, die_with_parent,
-                                     read_line_from_stdin, setup_logging, stop_on_sigterm)
-from minibig.errors import TaskKilledError, UserError
+from minibig.cluster.runtime import (add_common_args, bind_address, check_master_url,
+                                     die_with_parent, read_line_from_stdin, setup_logging,
+                                     stop_on_sigterm, wait_for_master)
+from minibig.errors import InvalidArgumentError, TaskKilledError, UserError
 from minibig.core.memory import MemoryPool
 from minibig.shuffle.blocks import drop
 from minibig.shuffle.reader import serve_block
@@ -344,12 +345,18 @@ def failure_frames(report: dict, exc: BaseException, code=None) -> list:
 
 
 def parse_size(text: str) -> int:
-    """'512m', '2g', '1048576' -> bytes."""
-    text = text.strip().lower()
+    """'512m', '2g', '1048576' -> bytes; InvalidArgumentError for anything else."""
+    clean = text.strip().lower()
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
+    try:
+        size = (int(float(clean[:-1]) * units[clean[-1]]) if clean and clean[-1] in units
+                else int(clean))
+    except ValueError:
+        size = 0
+    if size <= 0:
+        raise InvalidArgumentError(f"--memory {text!r}: expected a size above 0 in bytes, or "
+                                   "with a unit k, m, g or t (e.g. 512m, 2g)")
+    return size
 
 
 def default_memory_budget() -> int:
@@ -367,6 +374,10 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address other workers reach this one at (default: loopback)")
     parser.add_argument("--work-dir", default=None, help="folder for shuffle blocks (default: a temp dir)")
+    parser.add_argument("--connect-timeout", type=float, default=30.0,
+                        help="seconds to wait for the master to answer before giving up "
+                             "(default 30: time enough for a master started at the same "
+                             "moment, short enough that a wrong address is reported soon)")
     parser.add_argument("--memory", default=None,
                         help="memory budget for persisted partitions and for shuffles (shared "
                              "by the task slots; past it shuffles spill to disk), e.g. 512m or 2g "
@@ -379,8 +390,16 @@ def main(argv=None) -> int:
     master = args.master
     if master == "-":
         master = read_line_from_stdin()
+    check_master_url(master, "--master")
+    if args.slots < 1:
+        raise InvalidArgumentError(f"--slots {args.slots}: a worker runs at least 1 task at once")
+    if not args.connect_timeout > 0:
+        raise InvalidArgumentError(f"--connect-timeout {args.connect_timeout:g}: expected a "
+                                   "number of seconds above 0")
+    memory = parse_size(args.memory) if args.memory else default_memory_budget()
     if args.die_with_parent:
         die_with_parent()
+    wait_for_master(master, args.connect_timeout, log)
     scratch = None
     if args.work_dir is None:
         sweep_abandoned()                     # folders left by killed workers on this machine
@@ -392,8 +411,7 @@ def main(argv=None) -> int:
     try:
         from minibig.shuffle.sizing import pin_mmap_threshold
         pin_mmap_threshold()                  # freed shuffle buffers go back to the OS
-        memory = parse_size(args.memory) if args.memory else default_memory_budget()
-        Worker(master, max(1, args.slots), args.host, work_dir, memory).run()
+        Worker(master, args.slots, args.host, work_dir, memory).run()
     except UserError as exc:
         print(f"minibig worker: {exc}", file=sys.stderr)
         return 1

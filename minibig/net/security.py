@@ -59,6 +59,15 @@ def use_key_file(path: str | None) -> None:
         cluster_key()                  # fail now, with a clear message, if it is unreadable
 
 
+def unanswered_hint() -> str:
+    """What to check when a master does not answer: a keyed master ignores keyless peers."""
+    if cluster_key() is None:
+        return ("is `minibig master` running there? is the cluster keyed? pass --key-file "
+                f"(or set {KEY_ENV})")
+    return ("is `minibig master` running there? is the key file the cluster's? "
+            f"(using {os.environ[KEY_ENV]})")
+
+
 class _OnlyClusterMembers:
     def __init__(self, public: bytes):
         self.public = public

@@ -6,6 +6,10 @@ Which cluster a Context uses, in order of precedence:
 2. `MINIBIG_MASTER` in the environment (set by `minibig submit`);
 3. otherwise an embedded cluster of `workers` processes (default: the
    machine's cores, or `MINIBIG_WORKERS`), stopped with the Context.
+
+A master URL that is not tcp://HOST:PORT, or a worker count that is not a
+whole number from 1 to what this machine can run, is refused at once with
+an InvalidArgumentError (a ValueError), before any process starts.
 """
 
 from __future__ import annotations
@@ -46,6 +50,18 @@ def _show_user_errors_briefly() -> None:
     sys.excepthook = hook
 
 
+def _chosen_master(master: str | None) -> str | None:
+    """"inline", a checked master URL (from `master` or $MINIBIG_MASTER), or None: embedded."""
+    from minibig.cluster.runtime import check_master_url
+    if master == "inline":
+        return master
+    if master:
+        return check_master_url(master, "master")
+    if os.environ.get("MINIBIG_MASTER"):
+        return check_master_url(os.environ["MINIBIG_MASTER"], "MINIBIG_MASTER")
+    return None
+
+
 class Context:
     """A connection to a cluster, and the factory of datasets.
 
@@ -69,7 +85,10 @@ class Context:
         self._merged_partitions: set = set()
         self._cluster = None
         self._stopped = False
-        master = master or os.environ.get("MINIBIG_MASTER") or None
+        master = _chosen_master(master)
+        if workers is not None and master is not None:
+            from minibig.cluster.local import check_worker_count
+            workers = check_worker_count(workers, "workers")
         if master == "inline":
             from minibig.cluster.inline import InlineBackend
             self._backend = InlineBackend(self.conf, workers)
@@ -88,8 +107,8 @@ class Context:
 
     def _start_embedded(self, workers: int | None):
         from minibig.cluster.client import ClusterBackend
-        from minibig.cluster.local import LocalCluster
-        count = workers or int(os.environ.get("MINIBIG_WORKERS") or 0) or os.cpu_count() or 1
+        from minibig.cluster.local import LocalCluster, worker_count
+        count = worker_count(workers)
         self._cluster = LocalCluster(count, self.conf)
         try:
             backend = ClusterBackend(self._cluster.url, self.conf, self.appName,
