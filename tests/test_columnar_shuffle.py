@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from minibig.core.dependency import Aggregator
-from minibig.rdd.pairs import _identity
+from minibig.shuffle.partitioners import reducing
 from minibig.shuffle import arrowpath
 from minibig.shuffle.arrowpath import MIN_GROUPS, combine_columnar, to_frame
 
@@ -115,7 +115,7 @@ def test_values_that_must_keep_python_semantics(sc, make):
 
 
 def test_the_reducer_hands_over_to_the_row_path_past_its_budget():
-    agg = Aggregator(_identity, operator.add, operator.add)
+    agg = reducing(operator.add)
     frames = [to_frame(np.arange(i, i + 5000, dtype=np.int64), np.ones(5000, dtype=np.int64))
               for i in range(0, 20000, 2500)]
     batches = [frames[0], [(0, 10), ("x", 1)], *frames[1:]]
@@ -130,7 +130,7 @@ def test_the_reducer_hands_over_to_the_row_path_past_its_budget():
 
 
 def test_frames_of_another_value_type_go_to_the_row_path():
-    agg = Aggregator(_identity, operator.add, operator.add)
+    agg = reducing(operator.add)
     ints = to_frame(np.arange(3, dtype=np.int64), np.array([1, 2, 3], dtype=np.int64))
     floats = to_frame(np.arange(3, dtype=np.int64), np.array([0.5, 0.5, 0.5]))
     got = dict(combine_columnar(iter([ints, floats]), "sum", agg, None, None))

@@ -21,7 +21,8 @@ from minibig.core.cache import BlockStore
 from minibig.cluster.worker import default_memory_budget
 from minibig.cluster.workdir import WorkDir
 from minibig.core.memory import MemoryPool
-from minibig.core.task import TaskContext, failing_dataset, load_stage, run_task
+from minibig.core.resident import ResidentStore
+from minibig.core.task import TaskContext, load_stage, run_task
 
 
 class InlineBackend:
@@ -38,6 +39,7 @@ class InlineBackend:
         self.memory = conf.worker_memory or default_memory_budget()
         self.pool = MemoryPool(self.memory, 1)         # one task at a time
         self.blocks = BlockStore(self.work_dir, self.pool)
+        self.resident = ResidentStore()
 
     def submit_stage(self, header: dict, code: bytes, payloads: list) -> None:
         for partition, payload in zip(header["partitions"], payloads):
@@ -53,13 +55,13 @@ class InlineBackend:
         ctx = TaskContext(partition=partition, attempt=0, stage_id=header["stage_id"],
                           payloads=serialization.loads(payload), locations=self._locations(header),
                           work_dir=self.work_dir, worker_id="inline", driver_id=self.driver_id,
-                          blocks=self.blocks, memory_pool=self.pool)
+                          blocks=self.blocks, resident=self.resident, memory_pool=self.pool)
         try:
             fields, data = run_task(stage, ctx, self.conf.max_result_size)
         except Exception as exc:
-            node = failing_dataset(exc, stage.rdd)
+            site = stage.failure_site(exc)
             exc.add_note(f"minibig: task failed in stage {header['stage_id']}, partition "
-                         f"{partition} (inline); failing dataset: {node!r}")
+                         f"{partition} (inline)" + (f"; failing dataset: {site}" if site else ""))
             self.queue.clear()
             raise
         return P.Message(P.TASK_RESULT, {
@@ -81,6 +83,7 @@ class InlineBackend:
 
     def drop_blocks(self, prefix: str) -> None:
         self.blocks.drop(prefix)
+        self.resident.drop(prefix)
 
     def drop_shuffles(self, keys: list) -> None:
         from minibig.shuffle.blocks import drop

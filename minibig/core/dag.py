@@ -39,16 +39,21 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from minibig.core import serialization
-
 from minibig.core.broadcast import collect_ids_while
-from minibig.net import protocol as P
 from minibig.core.dependency import NarrowDependency
-from minibig.errors import JobAbortedError, ResultTooLargeError, TaskError
 from minibig.core.serialization import dumps_stage
-from minibig.rdd.fusion import counted_input
-from minibig.core.task import RESULT, SHUFFLE_MAP, StageCode, block_key
+from minibig.core.stages import ResultCode, ShuffleMapCode
+from minibig.core.task import TaskCode, block_key
+from minibig.errors import FetchFailedError, JobAbortedError, ResultTooLargeError, TaskError
+from minibig.net import protocol as P
 
 MAX_STAGE_RESUBMITS = 8
+
+# Stage kinds: an RDD stage writing a shuffle, an RDD action, or tasks of a
+# TaskCode given directly (a graph superstep, a streaming operator).
+SHUFFLE_MAP = "shuffle_map"
+RESULT = "result"
+CODE = "code"
 
 
 @dataclass
@@ -88,14 +93,37 @@ class Stage:
     broadcasts: list = field(default_factory=list)
     resubmits: int = 0
     partitions: list = field(default_factory=list)
+    task_code: TaskCode | None = None     # CODE stages: what their tasks run
+    task_set: dict = field(default_factory=dict)   # CODE stages: see DAGScheduler.run_code
 
     @property
     def key(self) -> str:
         return f"{self.id}.{self.attempt}"
 
     def describe(self) -> str:
+        if self.kind == CODE:
+            return f"Stage {self.id} ({self.task_set['description']})"
         what = "ShuffleMapStage" if self.kind == SHUFFLE_MAP else "ResultStage"
         return f"{what} {self.id} ({self.rdd.describe()} at {self.rdd.creation_site})"
+
+    def build_code(self) -> TaskCode:
+        """The task code this stage ships."""
+        if self.kind == CODE:
+            return self.task_code
+        if self.kind == RESULT:
+            return ResultCode(self.rdd, self.func)
+        return ShuffleMapCode(self.rdd, self.dep, getattr(self.dep, "counted_source", None))
+
+    def serialize_code(self) -> bytes:
+        if self.kind == CODE:
+            return serialization.dumps(self.task_code)
+        return dumps_stage(self.build_code(), self.rdd)
+
+    def task_payload_blobs(self, splits: list[int]) -> list[bytes]:
+        if self.kind == CODE:
+            per_task = self.task_set.get("payloads") or {}
+            return [serialization.dumps({"task": per_task.get(s)}) for s in splits]
+        return [serialization.dumps(task_payloads(self.rdd, s)) for s in splits]
 
 
 def shuffle_dependencies(rdd) -> list:
@@ -181,12 +209,36 @@ class DAGScheduler:
         parents = [self.map_stage(d) for d in shuffle_dependencies(rdd)]
         final = Stage(next(self.stage_ids), RESULT, rdd, len(partitions), parents, func=func,
                       partitions=list(partitions))
-        job = _Job(self, job_id, final, description)
+        return self._run(_Job(self, job_id, final, description))
+
+    def run_code(self, code: TaskCode, partitions: list[int], description: str, *,
+                 payloads: dict | None = None, reads: list = (), writes=None,
+                 prefer: dict | None = None) -> list:
+        """Run `code` as one task per partition; its values, in partition order.
+
+        For computations that are not RDD lineages (a graph superstep, a
+        streaming operator): no parent stages, no lineage recovery. Each
+        task finds `payloads[partition]` as `ctx.payloads["task"]`;
+        `reads` are shuffles (objects with `shuffle_key` and `num_maps`)
+        its tasks fetch with `ctx.fetch_shuffle`; `writes` is one such
+        shuffle its tasks write (the master records where); `prefer` maps
+        a partition to block keys whose holder it should run on (the keys
+        a task lists in `ctx.cached`). A lost shuffle input raises
+        `FetchFailedError`: the caller decides how to recover.
+        """
+        job_id = next(self.job_ids)
+        stage = Stage(next(self.stage_ids), CODE, None, len(partitions), [], dep=writes,
+                      partitions=list(partitions), task_code=code,
+                      task_set={"description": description, "payloads": payloads or {},
+                                "reads": list(reads), "prefer": prefer or {}})
+        return self._run(_Job(self, job_id, stage, description))
+
+    def _run(self, job: "_Job") -> list:
         started = time.perf_counter()
         try:
             return job.run()
         except BaseException:
-            self.backend.cancel_job(job_id)
+            self.backend.cancel_job(job.job_id)
             raise
         finally:
             job.summary.seconds = time.perf_counter() - started
@@ -229,7 +281,7 @@ class _Job:
                 self.submit(parent)
             self.waiting.append(stage)
             return
-        if stage.kind == RESULT:
+        if stage.kind in (RESULT, CODE):
             splits = [s for s in stage.partitions if s not in self.results]
         else:
             splits = self.dag.missing(stage)
@@ -241,21 +293,18 @@ class _Job:
     def launch(self, stage: Stage, splits: list[int]) -> None:
         dag = self.dag
         if stage.code is None:
-            counted = counted_input(stage.rdd, stage.dep) if stage.kind == SHUFFLE_MAP else None
-            code = StageCode(stage.kind, stage.rdd, stage.func, stage.dep, counted)
-            stage.code, stage.broadcasts = collect_ids_while(lambda: dumps_stage(code, stage.rdd))
-        payloads = [serialization.dumps(task_payloads(stage.rdd, s)) for s in splits]
-        reads = [p.dep for p in stage.parents]
+            stage.code, stage.broadcasts = collect_ids_while(stage.serialize_code)
+        payloads = stage.task_payload_blobs(splits)
+        reads = [p.dep for p in stage.parents] + stage.task_set.get("reads", [])
         header = {
             "driver_id": dag.backend.driver_id, "job_id": self.job_id, "stage_id": stage.id,
             "taskset": stage.key, "partitions": splits,
             "description": stage.describe(), "job_description": self.description,
             "reads_shuffles": [d.shuffle_key for d in reads],
             "shuffle_maps": {d.shuffle_key: d.num_maps for d in reads},
-            "writes_shuffle": stage.dep.shuffle_key if stage.kind == SHUFFLE_MAP else None,
+            "writes_shuffle": stage.dep.shuffle_key if stage.dep is not None else None,
             "py_files": list(dag.ctx._py_file_ids), "broadcasts": stage.broadcasts,
-            "cache_keys": {str(s): keys for s in splits
-                           if (keys := persisted_blocks(stage.rdd, s, dag.backend.driver_id))},
+            "cache_keys": self.preferred_blocks(stage, splits),
             "max_attempts": dag.conf.max_task_attempts,
             "task_conf": {"max_result_size": dag.conf.max_result_size,
                           "shuffle_local_read": dag.conf.shuffle_local_read,
@@ -265,6 +314,14 @@ class _Job:
         self.summary.stages += 1
         dag.progress.stage_started(stage, len(splits))
         dag.backend.submit_stage(header, stage.code, payloads)
+
+    def preferred_blocks(self, stage: Stage, splits: list[int]) -> dict:
+        """{partition: block keys} a task should run next to (PROCESS_LOCAL)."""
+        if stage.kind == CODE:
+            prefer = stage.task_set.get("prefer", {})
+            return {str(s): list(prefer[s]) for s in splits if prefer.get(s)}
+        return {str(s): keys for s in splits
+                if (keys := persisted_blocks(stage.rdd, s, self.dag.backend.driver_id))}
 
     def stage_finished(self, stage: Stage) -> None:
         self.active.pop(stage.id, None)
@@ -294,7 +351,7 @@ class _Job:
 
     def task_succeeded(self, stage: Stage, partition: int, blob) -> None:
         dag = self.dag
-        if stage.kind == RESULT:
+        if stage.kind != SHUFFLE_MAP:
             self.result_bytes += len(blob)
             if self.result_bytes > dag.conf.max_result_size:
                 raise ResultTooLargeError(
@@ -315,6 +372,9 @@ class _Job:
 
     def fetch_failed(self, stage: Stage, h: dict) -> None:
         """A parent's map output is gone: rebuild it, then run this stage again."""
+        if stage.kind == CODE:                    # no lineage here: the caller recovers
+            raise FetchFailedError(h["shuffle"], int(h["map"]), str(h.get("worker")),
+                                   f"needed by {stage.describe()}")
         self.dag.available.get(h["shuffle"], set()).discard(int(h["map"]))
         self.active.pop(stage.id, None)
         stage.resubmits += 1

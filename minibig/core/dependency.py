@@ -1,4 +1,4 @@
-"""How a dataset depends on its parents, and how keys map to partitions.
+"""How a dataset depends on its parents (partitioners and aggregators: `minibig.shuffle.partitioners`).
 
 A *narrow* dependency lets a child partition be computed from a few parent
 partitions in the same task (map, filter, union); a *shuffle* dependency needs
@@ -8,73 +8,10 @@ lineage at shuffle dependencies and nowhere else.
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from dataclasses import dataclass
-from typing import Callable
+from minibig.shuffle.partitioners import Aggregator, Partitioner, RangePartitioner
 
-from minibig.shuffle.hashing import portable_hash
-
-
-class Partitioner:
-    """Maps a key to a partition: `partitionFunc(key) % numPartitions`.
-
-    Two partitioners are equal when they have the same number of partitions
-    and the same function, as in PySpark; equal partitioners make a later
-    shuffle by key unnecessary.
-    """
-
-    def __init__(self, numPartitions: int, partitionFunc: Callable = portable_hash):
-        self.numPartitions = int(numPartitions)
-        self.partitionFunc = partitionFunc
-
-    def partition_of(self, key) -> int:
-        """The partition index of `key`."""
-        return self.partitionFunc(key) % self.numPartitions
-
-    def __call__(self, key) -> int:
-        return self.partition_of(key)
-
-    def __eq__(self, other) -> bool:
-        return (isinstance(other, Partitioner) and type(other) is type(self)
-                and other.numPartitions == self.numPartitions
-                and other.partitionFunc == self.partitionFunc)
-
-    def __hash__(self) -> int:
-        return hash((self.numPartitions, id(self.partitionFunc)))
-
-
-class RangePartitioner(Partitioner):
-    """Sends keys to partitions by sorted boundaries (for sortByKey).
-
-    `bounds` holds numPartitions - 1 upper bounds, taken from a sample of the
-    keys, so that the partitions come out about the same size.
-    """
-
-    def __init__(self, bounds: list, ascending: bool = True, keyfunc: Callable = lambda k: k):
-        super().__init__(len(bounds) + 1, portable_hash)
-        self.bounds = bounds
-        self.ascending = ascending
-        self.keyfunc = keyfunc
-
-    def partition_of(self, key) -> int:
-        index = bisect_left(self.bounds, self.keyfunc(key))
-        return index if self.ascending else self.numPartitions - 1 - index
-
-    def __eq__(self, other) -> bool:
-        return (isinstance(other, RangePartitioner) and other.bounds == self.bounds
-                and other.ascending == self.ascending and other.keyfunc == self.keyfunc)
-
-    def __hash__(self) -> int:
-        return hash((self.numPartitions, self.ascending))
-
-
-@dataclass
-class Aggregator:
-    """The three functions of combineByKey."""
-
-    create_combiner: Callable
-    merge_value: Callable
-    merge_combiners: Callable
+__all__ = ["Aggregator", "Partitioner", "RangePartitioner", "Dependency", "NarrowDependency",
+           "OneToOneDependency", "RangeDependency", "ManyToOneDependency", "ShuffleDependency"]
 
 
 class Dependency:
@@ -133,6 +70,9 @@ class ShuffleDependency(Dependency):
         self.map_side_combine = map_side_combine and aggregator is not None
         self.shuffle_id = rdd.ctx._new_shuffle_id()
         self.shuffle_key = f"{rdd.ctx._driver_id}/s{self.shuffle_id}"
+        # A dataset whose records the map tasks count as keys instead of
+        # running the stage's last map (set by the RDD layer: minibig.rdd.fusion).
+        self.counted_source = None
         self.num_maps = rdd.getNumPartitions()
         if rdd.ctx._cleaner is not None:
             rdd.ctx._cleaner.track_shuffle(self)
@@ -143,4 +83,5 @@ class ShuffleDependency(Dependency):
         # narrow pipeline, however long the history before the shuffle.
         state = self.__dict__.copy()
         state.pop("rdd", None)
+        state.pop("counted_source", None)         # travels in the stage's code instead
         return state

@@ -1,19 +1,27 @@
 """What a task is, and how one runs on a worker.
 
-The driver serialises each stage once as a `StageCode`: the stage's last
-dataset (with its narrow lineage up to the shuffles it reads) and either the
-action's function (a result stage) or the shuffle dependency it writes (a
-shuffle map stage). Each task adds only its partition number and its payload
-(the slice of a parallelized collection, for instance).
+The task protocol. A stage ships one `TaskCode` object, pickled once and
+unpickled by each of its tasks; the worker calls `run_task(code, ctx)`,
+which calls `code.run(ctx)` with the task's `TaskContext` (its partition,
+attempt, payload, memory budget, spill folder, block stores, shuffle
+locations) and sends the value back to the driver. The engine runs a task
+without knowing which API made it:
 
-`run_task` computes the partition's records by pulling them through the
-pipeline of narrow transformations, then either applies the action's function
-or writes shuffle blocks. While it runs, the task is the thread's
-`current_task()` (PySpark's TaskContext.get()), so code below a
-`mapPartitions` (sorting a partition, combining in place) can find the
-task's memory budget and spill folder; the folder is removed when the task
-ends, whatever the outcome. `describe_failure` packs an exception for the trip
-back to the driver, with the traceback and the dataset that raised it.
+    minibig.core.stages     an RDD stage's tasks: compute a partition through
+                            its narrow pipeline, then apply the action's
+                            function (ResultCode) or write shuffle blocks
+                            (ShuffleMapCode)
+    minibig.graph           a superstep on one graph partition kept in the
+                            worker's `resident` store between supersteps
+    minibig.streaming       a long-running operator instance
+
+While it runs, the task is the thread's `current_task()` (PySpark's
+TaskContext.get()), so code below a `mapPartitions` (sorting a partition,
+combining in place) can find the task's memory budget and spill folder; the
+folder is removed when the task ends, whatever the outcome.
+`describe_failure` packs an exception for the trip back to the driver, with
+the user's frames of the traceback and, when the code can tell, the dataset
+that raised it.
 """
 
 from __future__ import annotations
@@ -21,33 +29,39 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import tempfile
 import threading
 import time
-import traceback
 import uuid
 from dataclasses import dataclass, field
 
 from minibig.core import serialization
-
 from minibig.core.accumulators import begin_task, end_task
 from minibig.errors import FetchFailedError, ResultTooLargeError, format_user_traceback
 from minibig.shuffle.reader import CHUNK, fetch_segments
-from minibig.shuffle.writer import write_shuffle
-
-SHUFFLE_MAP = "shuffle_map"
-RESULT = "result"
 
 
-@dataclass
-class StageCode:
-    """A stage as shipped to workers: pickled once, run by every task."""
+class TaskCode:
+    """What a stage's tasks run: one object shipped once per stage.
 
-    kind: str                 # SHUFFLE_MAP or RESULT
-    rdd: object               # the stage's last RDD
-    func: object = None       # RESULT: iterator -> value
-    dep: object = None        # SHUFFLE_MAP: the ShuffleDependency written
-    counted: object = None    # SHUFFLE_MAP: the dataset whose records are counted as keys
-                              # instead of running the stage's last map (shuffle.fusion)
+    Subclasses implement `run`; the others have defaults. Attributes hold
+    what every task of the stage shares (the pipeline, the program); what
+    differs per task arrives in `ctx` (partition, payloads).
+    """
+
+    returns_to_driver = True      # False: the value is for the master only (shuffle sizes)
+
+    def run(self, ctx: "TaskContext"):
+        """Compute this task's value (pickled back to the driver)."""
+        raise NotImplementedError
+
+    def result_fields(self, value) -> dict:
+        """Header fields the master reads from a finished task (e.g. shuffle sizes)."""
+        return {}
+
+    def failure_site(self, exc: BaseException) -> str:
+        """Where in the user's program a failure came from ('' when unknown)."""
+        return ""
 
 
 @dataclass
@@ -63,7 +77,8 @@ class TaskContext:
     worker_id: str = "driver"
     shuffle_local_read: bool = True
     driver_id: str = ""
-    blocks: object = None                 # the worker's BlockStore
+    blocks: object = None                 # the worker's BlockStore (cached partitions)
+    resident: object = None               # the worker's ResidentStore (state kept across tasks)
     cached: list = field(default_factory=list)   # block keys this task stored
     progress: float | None = None         # 0..1 where the input reader can tell
     fetch_timeout: float = 30.0
@@ -119,7 +134,6 @@ def current_task() -> TaskContext | None:
 
 
 def _fallback_dir() -> str:
-    import tempfile
     return tempfile.gettempdir()
 
 
@@ -141,37 +155,28 @@ def dumps_result(value) -> bytes:
         return serialization.dumps(value)
 
 
-def load_stage(blob: bytes) -> StageCode:
+def load_stage(blob: bytes) -> TaskCode:
     """Unpickle a stage's code for one task (each task gets its own accumulators)."""
     begin_task()
     return serialization.loads(blob)
 
 
-def run_task(code: StageCode, ctx: TaskContext, max_result_size: int) -> tuple[dict, bytes]:
+def run_task(code: TaskCode, ctx: TaskContext, max_result_size: int) -> tuple[dict, bytes]:
     """Run one task loaded by `load_stage`; return (header fields, result bytes).
 
-    The result bytes hold (value, accumulator updates); a shuffle map task's
-    value is the list of its segment sizes.
+    The result bytes hold (value, accumulator updates).
     """
     started = time.perf_counter()
     _current.task = ctx
     try:
-        if code.kind == SHUFFLE_MAP:
-            source = code.counted if code.counted is not None else code.rdd
-            value = write_shuffle(source.iterator(ctx.partition, ctx), code.dep, ctx.work_dir,
-                                  code.dep.shuffle_key, ctx.partition, ctx.memory_budget,
-                                  ctx.spill_dir, keys_only=code.counted is not None)
-        else:
-            value = code.func(code.rdd.iterator(ctx.partition, ctx))
+        value = code.run(ctx)
     finally:
         _current.task = None
         ctx.release()
     data = dumps_result((value, end_task()))
     fields = {"seconds": round(time.perf_counter() - started, 6), "result_size": len(data),
-              "cached": ctx.cached}
-    if code.kind == SHUFFLE_MAP:
-        fields["sizes"] = value              # lets the master place reducers near their input
-    elif len(data) > max_result_size:
+              "cached": ctx.cached, **code.result_fields(value)}
+    if code.returns_to_driver and len(data) > max_result_size:
         raise ResultTooLargeError(
             f"the result of partition {ctx.partition} is {len(data)} bytes, over the "
             f"limit of {max_result_size} (Conf.max_result_size); write it out with "
@@ -179,27 +184,7 @@ def run_task(code: StageCode, ctx: TaskContext, max_result_size: int) -> tuple[d
     return fields, data
 
 
-def failing_dataset(exc: BaseException, rdd) -> object:
-    """The dataset whose user function raised `exc`, or `rdd` when unknown.
-
-    Found by matching the traceback's frames against the code of each
-    dataset's functions, so it costs nothing per record; a builtin passed
-    directly (`map(int)`) has no frame, and then the stage's last dataset is named.
-    """
-    codes = {}
-    for node in rdd.lineage():
-        for fn in node.user_functions():
-            code = getattr(fn, "__code__", None)
-            if code is not None:
-                codes.setdefault(code, node)
-    frames = list(traceback.walk_tb(exc.__traceback__))
-    for frame, _ in reversed(frames):
-        if frame.f_code in codes:
-            return codes[frame.f_code]
-    return rdd
-
-
-def describe_failure(exc: BaseException, code: StageCode | None) -> tuple[dict, bytes]:
+def describe_failure(exc: BaseException, code: TaskCode | None) -> tuple[dict, bytes]:
     """Header fields and blob reporting a failed task to the driver."""
     end_task()
     text = format_user_traceback(exc)
@@ -210,9 +195,8 @@ def describe_failure(exc: BaseException, code: StageCode | None) -> tuple[dict, 
     site = ""
     if code is not None:
         try:
-            node = failing_dataset(exc, code.rdd)
-            site = f"{node.describe()} created at {node.creation_site}"
-        except Exception:
+            site = code.failure_site(exc)
+        except Exception:                 # naming the site is best effort; the error is not
             site = ""
     report = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": str(exc),
               "traceback": text, "dataset": site, "exception": None}

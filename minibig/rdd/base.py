@@ -486,7 +486,7 @@ class ParallelCollectionRDD(RDD):
 class PipelinedRDD(RDD):
     """A narrow transformation: f(split, parent iterator), run in the parent's task."""
 
-    kind = "pipelined"                       # "map" for RDD.map (see shuffle/fusion.py)
+    kind = "pipelined"                       # "map" for RDD.map (see rdd/fusion.py)
 
     def __init__(self, prev: RDD, f: Callable, user_fn, preserves_partitioning: bool = False):
         super().__init__(prev.ctx, [OneToOneDependency(prev)], prev.getNumPartitions(),

@@ -20,7 +20,7 @@ Recognised, and nothing else:
   `operator.add` to merge values and combiners, with map-side combine.
 
 The driver decides once per stage, when it pickles the stage's code
-(`StageCode.counted`); map tasks only follow. Anything else takes the general
+(`ShuffleDependency.counted_source`); map tasks only follow. Anything else takes the general
 path, so the user's answer never depends on whether the shortcut applied.
 `MINIBIG_FUSION=0` in the driver's environment turns it off (to measure it).
 """
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dis
 import inspect
-import operator
 import os
 
 _IGNORED = {"RESUME", "NOP", "CACHE", "EXTENDED_ARG"}
@@ -83,14 +82,9 @@ def pairs_with_one(fn) -> bool:
 
 def counted_input(rdd, dep):
     """The dataset whose records to count as keys, if `rdd` feeding `dep` is word count's shape."""
-    from minibig.rdd.pairs import _identity
-    from minibig.rdd.base import PipelinedRDD
     agg = dep.aggregator
-    if not fusion_enabled() or agg is None or not dep.map_side_combine:
+    if not fusion_enabled() or agg is None or not dep.map_side_combine or agg.op != "sum":
         return None
-    if agg.create_combiner is not _identity or agg.merge_value is not operator.add \
-            or agg.merge_combiners is not operator.add:
-        return None
-    if type(rdd) is not PipelinedRDD or getattr(rdd, "kind", None) != "map" or rdd._persisted():
+    if getattr(rdd, "kind", None) != "map" or rdd._persisted():      # a PipelinedRDD's map
         return None
     return rdd.prev if pairs_with_one(rdd.user_fn) else None

@@ -20,16 +20,14 @@ import itertools
 import operator
 from typing import Callable
 
-from minibig.core.dependency import Aggregator, Partitioner, RangePartitioner
+from minibig.core.dependency import ShuffleDependency
+from minibig.rdd.fusion import counted_input
 from minibig.shuffle.hashing import portable_hash
+from minibig.shuffle.partitioners import Aggregator, Partitioner, RangePartitioner, identity, reducing
 
 
 class ResultIterable(list):
     """The values of one key after groupByKey (a list)."""
-
-
-def _identity(x):
-    return x
 
 
 def _default_partitions(rdd, numPartitions):
@@ -86,7 +84,7 @@ class PairRDDFunctions:
         >>> sorted(rdd.reduceByKey(add).collect())
         [('a', 2), ('b', 1)]
         """
-        return self.combineByKey(_identity, func, func, numPartitions, partitionFunc)
+        return self._combine(reducing(func), numPartitions, partitionFunc, map_side_combine=True)
 
     def foldByKey(self, zeroValue, func: Callable, numPartitions: int | None = None,
                   partitionFunc: Callable = portable_hash):
@@ -136,7 +134,7 @@ class PairRDDFunctions:
                              map_side_combine=False)
 
     def sortByKey(self, ascending: bool = True, numPartitions: int | None = None,
-                  keyfunc: Callable = _identity):
+                  keyfunc: Callable = identity):
         """Sort by keyfunc(key); partition i holds keys before those of partition i + 1.
 
         A first job samples the keys to choose numPartitions - 1 boundaries
@@ -170,7 +168,7 @@ class PairRDDFunctions:
 
     def repartitionAndSortWithinPartitions(self, numPartitions: int | None = None,
                                            partitionFunc: Callable = portable_hash,
-                                           ascending: bool = True, keyfunc: Callable = _identity):
+                                           ascending: bool = True, keyfunc: Callable = identity):
         """partitionBy, then sort each partition by keyfunc(key), in one shuffle.
 
         >>> rdd = sc.parallelize([(0, 5), (3, 8), (2, 6), (0, 8), (3, 8), (1, 3)])
@@ -318,7 +316,7 @@ class PairRDDFunctions:
         [('a', 2), ('b', 1)]
         """
         from minibig.shuffle.writer import combine_values
-        aggregator = Aggregator(_identity, func, func)
+        aggregator = reducing(func)
         merged: dict = {}
         for part in self.mapPartitions(lambda it: [dict(combine_values(it, aggregator))]).collect():
             for key, value in part.items():
@@ -370,14 +368,15 @@ def _sort_in_task(records, keyfunc, ascending: bool):
     """Records sorted by keyfunc(key), stably, within the running task's memory budget."""
     from minibig.shuffle.spill import ExternalSorter
     budget, spill_dir = _task_memory()
-    key = operator.itemgetter(0) if keyfunc is _identity else (lambda kv: keyfunc(kv[0]))
+    key = operator.itemgetter(0) if keyfunc is identity else (lambda kv: keyfunc(kv[0]))
     return ExternalSorter(key, not ascending, budget, spill_dir).sort(records)
 
 
 def _shuffled(rdd, partitioner, aggregator, map_side_combine: bool = False):
-    from minibig.core.dependency import ShuffleDependency
     from minibig.rdd.shuffled import ShuffledRDD
-    return ShuffledRDD(rdd, ShuffleDependency(rdd, partitioner, aggregator, map_side_combine))
+    dep = ShuffleDependency(rdd, partitioner, aggregator, map_side_combine)
+    dep.counted_source = counted_input(rdd, dep)
+    return ShuffledRDD(rdd, dep)
 
 
 def _cogroup(rdds: list, numPartitions):

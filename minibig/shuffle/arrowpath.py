@@ -54,6 +54,7 @@ import sys
 
 import numpy as np
 
+from minibig.shuffle.partitioners import is_hash_partitioner
 from minibig.shuffle.spill import ExternalMap, effective_budget
 
 CHUNK = 65536
@@ -64,27 +65,16 @@ INT_SUM_LIMIT = float(2 ** 62)
 # count: 2.4M keys over 8 map tasks came out 0.4-0.8 s slower on a fresh cluster).
 MIN_GROUPS = 10_000
 MIN_GROUPS_COLD = 1_000_000
-_OPS = {operator.add: "sum", builtins.min: "min", builtins.max: "max"}
 
 
 def columnar_op(dep) -> str | None:
     """'sum', 'min' or 'max' when `dep` may take the columnar path, else None."""
-    from minibig.core.dependency import Partitioner
-    from minibig.rdd.pairs import _identity
-    from minibig.shuffle.hashing import portable_hash
     agg = dep.aggregator
-    if agg is None or type(dep.partitioner) is not Partitioner:
+    if agg is None or agg.op is None or not is_hash_partitioner(dep.partitioner):
         return None
     if os.environ.get("MINIBIG_SHUFFLE_COLUMNAR", "1") == "0":
         return None
-    if dep.partitioner.partitionFunc is not portable_hash or agg.create_combiner is not _identity:
-        return None
-    if agg.merge_value is not agg.merge_combiners:
-        return None
-    try:
-        return _OPS.get(agg.merge_value)
-    except TypeError:                             # an unhashable merge function
-        return None
+    return agg.op
 
 
 def to_columns(combined: dict):

@@ -34,6 +34,7 @@ from zlib import crc32
 
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.blocks import write_output_stream
+from minibig.shuffle.partitioners import RangePartitioner, identity, is_hash_partitioner
 from minibig.shuffle.sizing import SizeTracker, estimate
 from minibig.shuffle.spill import ExternalMap, batch_records, effective_budget, new_run_path
 
@@ -68,7 +69,7 @@ class MapOutputWriter:
     def __init__(self, partitioner, budget: int | None, spill_dir):
         self.n = partitioner.numPartitions
         self.part = _partition_function(partitioner)
-        self.hash_partitioned = _is_hash_partitioner(partitioner)
+        self.hash_partitioned = is_hash_partitioner(partitioner)
         self.budget = effective_budget(budget)
         self.spill_dir = spill_dir
         self.buckets: list[list] = [[] for _ in range(self.n)]
@@ -210,19 +211,10 @@ class MapOutputWriter:
             self.runs = []
 
 
-def _is_hash_partitioner(partitioner) -> bool:
-    """True for a plain Partitioner over portable_hash (reduceByKey's default)."""
-    from minibig.core.dependency import Partitioner
-    from minibig.shuffle.hashing import portable_hash
-    return type(partitioner) is Partitioner and partitioner.partitionFunc is portable_hash
-
-
 def _partition_function(partitioner):
     """partitioner.partition_of, or an equal but faster function for sortByKey's default."""
-    from minibig.core.dependency import RangePartitioner
-    from minibig.rdd.pairs import _identity
     if (type(partitioner) is RangePartitioner and partitioner.ascending
-            and partitioner.keyfunc is _identity):
+            and partitioner.keyfunc is identity):
         return functools.partial(bisect.bisect_left, partitioner.bounds)
     return partitioner.partition_of
 

@@ -1,0 +1,84 @@
+"""The two kinds of task an RDD stage runs (Spark's ShuffleMapTask and ResultTask).
+
+Both compute one partition of the stage's last dataset by pulling records
+through its pipeline of narrow transformations (`rdd.iterator(split, ctx)`),
+then either apply the action's function (`ResultCode`) or write the shuffle
+blocks a later stage reads (`ShuffleMapCode`). They are the RDD API's
+implementation of the task protocol of `minibig.core.task`; the DAG
+scheduler builds them, and knows datasets only through `deps`, `lineage()`,
+`iterator()`, `task_payload()` and `user_functions()`.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+from minibig.core.task import TaskCode
+from minibig.shuffle.writer import write_shuffle
+
+
+@dataclass
+class ResultCode(TaskCode):
+    """An action's task: `func` over the records of one partition of `rdd`."""
+
+    rdd: object
+    func: object
+
+    def run(self, ctx):
+        return self.func(self.rdd.iterator(ctx.partition, ctx))
+
+    def failure_site(self, exc):
+        return dataset_site(exc, self.rdd)
+
+
+@dataclass
+class ShuffleMapCode(TaskCode):
+    """A map task: the records of one partition of `rdd`, written as shuffle blocks of `dep`.
+
+    `counted` is a dataset whose records are counted as keys instead of
+    running the stage's last map (`ShuffleDependency.counted_source`).
+    """
+
+    rdd: object
+    dep: object
+    counted: object = None
+    returns_to_driver = False
+
+    def run(self, ctx):
+        source = self.counted if self.counted is not None else self.rdd
+        return write_shuffle(source.iterator(ctx.partition, ctx), self.dep, ctx.work_dir,
+                             self.dep.shuffle_key, ctx.partition, ctx.memory_budget,
+                             ctx.spill_dir, keys_only=self.counted is not None)
+
+    def result_fields(self, value):
+        return {"sizes": value}              # lets the master place reducers near their input
+
+    def failure_site(self, exc):
+        return dataset_site(exc, self.rdd)
+
+
+def dataset_site(exc: BaseException, rdd) -> str:
+    """'<dataset> created at <file:line>' for the dataset whose function raised `exc`."""
+    node = failing_dataset(exc, rdd)
+    return f"{node.describe()} created at {node.creation_site}"
+
+
+def failing_dataset(exc: BaseException, rdd) -> object:
+    """The dataset whose user function raised `exc`, or `rdd` when unknown.
+
+    Found by matching the traceback's frames against the code of each
+    dataset's functions, so it costs nothing per record; a builtin passed
+    directly (`map(int)`) has no frame, and then the stage's last dataset is named.
+    """
+    codes = {}
+    for node in rdd.lineage():
+        for fn in node.user_functions():
+            code = getattr(fn, "__code__", None)
+            if code is not None:
+                codes.setdefault(code, node)
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    for frame, _ in reversed(frames):
+        if frame.f_code in codes:
+            return codes[frame.f_code]
+    return rdd

@@ -1,0 +1,107 @@
+"""How keys map to partitions, and how a key's values combine.
+
+These are the shuffle's own plan objects: the RDD layer builds them, the
+shuffle writer and reader use them, and both agree on them by type and by
+the operator they carry, never by recognising a user's function.
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+from bisect import bisect_left
+from dataclasses import dataclass
+from typing import Callable
+
+from minibig.shuffle.hashing import portable_hash
+
+
+def identity(x):
+    """The identity function: the default key function and reduceByKey's combiner."""
+    return x
+
+
+class Partitioner:
+    """Maps a key to a partition: `partitionFunc(key) % numPartitions`.
+
+    Two partitioners are equal when they have the same number of partitions
+    and the same function, as in PySpark; equal partitioners make a later
+    shuffle by key unnecessary.
+    """
+
+    def __init__(self, numPartitions: int, partitionFunc: Callable = portable_hash):
+        self.numPartitions = int(numPartitions)
+        self.partitionFunc = partitionFunc
+
+    def partition_of(self, key) -> int:
+        """The partition index of `key`."""
+        return self.partitionFunc(key) % self.numPartitions
+
+    def __call__(self, key) -> int:
+        return self.partition_of(key)
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, Partitioner) and type(other) is type(self)
+                and other.numPartitions == self.numPartitions
+                and other.partitionFunc == self.partitionFunc)
+
+    def __hash__(self) -> int:
+        return hash((self.numPartitions, id(self.partitionFunc)))
+
+
+class RangePartitioner(Partitioner):
+    """Sends keys to partitions by sorted boundaries (for sortByKey).
+
+    `bounds` holds numPartitions - 1 upper bounds, taken from a sample of the
+    keys, so that the partitions come out about the same size.
+    """
+
+    def __init__(self, bounds: list, ascending: bool = True, keyfunc: Callable = identity):
+        super().__init__(len(bounds) + 1, portable_hash)
+        self.bounds = bounds
+        self.ascending = ascending
+        self.keyfunc = keyfunc
+
+    def partition_of(self, key) -> int:
+        index = bisect_left(self.bounds, self.keyfunc(key))
+        return index if self.ascending else self.numPartitions - 1 - index
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, RangePartitioner) and other.bounds == self.bounds
+                and other.ascending == self.ascending and other.keyfunc == self.keyfunc)
+
+    def __hash__(self) -> int:
+        return hash((self.numPartitions, self.ascending))
+
+
+@dataclass
+class Aggregator:
+    """The three functions of combineByKey, and the operator they stand for.
+
+    `op` is "sum", "min" or "max" when the API was given `operator.add`,
+    `min` or `max` with identity as the combiner (reduceByKey(add)): the
+    shuffle may then fold numeric values in columns. It is decided from the
+    operator object the caller passed, never from the text of a function.
+    """
+
+    create_combiner: Callable
+    merge_value: Callable
+    merge_combiners: Callable
+    op: str | None = None
+
+
+_OPERATORS = {operator.add: "sum", builtins.min: "min", builtins.max: "max"}
+
+
+def reducing(func: Callable) -> Aggregator:
+    """The aggregator of reduceByKey(func): values combined pairwise with `func`."""
+    try:
+        op = _OPERATORS.get(func)
+    except TypeError:                          # an unhashable callable
+        op = None
+    return Aggregator(identity, func, func, op)
+
+
+def is_hash_partitioner(partitioner) -> bool:
+    """True for a plain Partitioner over portable_hash (reduceByKey's default)."""
+    return type(partitioner) is Partitioner and partitioner.partitionFunc is portable_hash
