@@ -42,6 +42,7 @@ from minibig.cluster.runtime import (add_common_args, bind_address, check_master
                                      stop_on_sigterm, wait_for_master)
 from minibig.errors import InvalidArgumentError, TaskKilledError, UserError
 from minibig.core.memory import MemoryPool
+from minibig.core.resident import ResidentStore
 from minibig.shuffle.blocks import drop
 from minibig.shuffle.reader import serve_block
 from minibig.core.task import TaskContext, describe_failure, load_stage, run_task
@@ -132,6 +133,7 @@ class Worker:
         self.codes = StageCodeCache()
         self.memory = MemoryPool(memory, slots)
         self.blocks = BlockStore(work_dir, self.memory)
+        self.resident = ResidentStore()
         # Each task slot gets an equal share of the budget for its shuffle data.
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="task")
         self.local = threading.local()
@@ -186,13 +188,15 @@ class Worker:
             self.on_launch_or_report(msg)
         elif msg.kind == P.DROP_SHUFFLE:
             drop(self.work_dir, msg.header.get("shuffle", ""), msg.header.get("shuffle_prefix", ""))
-            if msg.header.get("shuffle_prefix"):
+            if msg.header.get("shuffle_prefix"):           # the driver is gone
                 self.blocks.drop(msg.header["shuffle_prefix"])
+                self.resident.drop(msg.header["shuffle_prefix"])
         elif msg.kind == P.KILL_TASK:
             h = msg.header
             self.kill((h["taskset"], int(h["partition"]), int(h["attempt"])))
         elif msg.kind == P.DROP_BLOCKS:
             self.blocks.drop(str(msg.header["prefix"]))
+            self.resident.drop(str(msg.header["prefix"]))
         elif msg.kind == P.DROP_FILES:
             drop_on_worker(msg.header.get("files", []))
         elif msg.kind == P.REREGISTER:
@@ -287,7 +291,7 @@ class Worker:
                 partition=key[1], attempt=key[2], stage_id=int(h["stage_id"]),
                 payloads=serialization.loads(payload), locations=h.get("locations", {}),
                 work_dir=self.work_dir, worker_id=self.worker_id,
-                driver_id=key[0].split("/", 1)[0], blocks=self.blocks,
+                driver_id=key[0].split("/", 1)[0], blocks=self.blocks, resident=self.resident,
                 shuffle_local_read=bool(conf.get("shuffle_local_read", True)),
                 fetch_timeout=float(conf.get("fetch_timeout", 30.0)),
                 memory_pool=self.memory)
