@@ -10,8 +10,8 @@ Tasks run on a pool of `slots` threads, so the loop keeps answering
 heartbeats and block requests while a task computes. A stage's code arrives
 once per worker (with its first task) and is unpickled by each task, as in
 Spark, so each task has its own accumulators; broadcast values arrive once
-per worker too. The modules a driver ships (its job's folder, zipped) are put
-on `sys.path` before any of its code is unpickled.
+per worker too. The modules a driver ships (its job's folder, zipped) are
+what its tasks import, whatever other drivers shipped (`cluster/pyfiles.py`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from minibig.core.broadcast import store_on_worker, drop_on_worker
 from minibig.core.cache import BlockStore
 from minibig.net import protocol as P
 from minibig.net.security import dealer, stop_authenticators, use_key_file
+from minibig.cluster.pyfiles import CodeSets
 from minibig.cluster.workdir import WorkDir, sweep_abandoned
 from minibig.cluster.runtime import (add_common_args, bind_address, check_master_url,
                                      die_with_parent, read_line_from_stdin, setup_logging,
@@ -133,6 +134,7 @@ class Worker:
         self.codes = StageCodeCache()
         self.memory = MemoryPool(memory, slots)
         self.blocks = BlockStore(work_dir, self.memory)
+        self.code_sets = CodeSets(work_dir)
         self.resident = ResidentStore()
         # Each task slot gets an equal share of the budget for its shuffle data.
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="task")
@@ -239,15 +241,17 @@ class Worker:
         switch = KillSwitch()
         with self.active_lock:
             self.active[key] = switch
-        self.pool.submit(self.execute, key, h, P.blob_bytes(blobs["payload"]), switch)
+        self.pool.submit(self.execute_with_its_code, key, h, P.blob_bytes(blobs["payload"]),
+                         switch)
 
     def install_py_file(self, file_id: str, data: bytes) -> None:
-        """Put a driver's zipped modules on sys.path (zipimport reads them)."""
-        path = os.path.join(self.work_dir, f"pyfiles-{file_id}.zip")
-        with open(path, "wb") as out:
-            out.write(data)
-        if path not in sys.path:
-            sys.path.insert(0, path)
+        """Keep a driver's zipped modules; its tasks import them (see cluster/pyfiles.py)."""
+        self.code_sets.install(file_id, data)
+
+    def execute_with_its_code(self, key: tuple, h: dict, payload: bytes, switch) -> None:
+        """`execute`, seeing the modules the launching driver shipped and no other driver's."""
+        with self.code_sets.entered(h.get("py_files")):
+            self.execute(key, h, payload, switch)
 
     def on_block_request(self, msg: P.Message) -> None:
         kind, header, blobs = serve_block(self.work_dir, msg.header)
@@ -344,8 +348,19 @@ def failure_frames(report: dict, exc: BaseException, code=None) -> list:
         name = f"{type(exc).__module__}.{type(exc).__qualname__}"
         message = f"(the exception could not be described: {type(bad).__name__}: {bad})"
         blob = pickle.dumps({"type": name, "message": message, "traceback": "", "dataset": "",
-                             "exception": None}, protocol=5)
+                             "exception": _pickled_or_none(exc)}, protocol=5)
         return P.encode(P.TASK_FAILED, {**report, "error": f"{name}: {message}"[:2000]}, [blob])
+
+
+def _pickled_or_none(exc: BaseException) -> bytes | None:
+    """The exception pickled so that the driver raises it in its own type, if it can be."""
+    try:
+        exc.__traceback__ = None
+        blob = serialization.dumps(exc)
+        pickle.loads(blob)
+        return blob
+    except Exception:
+        return None
 
 
 def parse_size(text: str) -> int:
