@@ -66,6 +66,7 @@ class JobSummary:
     tasks: int = 0
     seconds: float = 0.0
     locality: Counter = field(default_factory=Counter)
+    counters: Counter = field(default_factory=Counter)   # engine counters tasks reported
 
     def share(self, level: str) -> float:
         """Fraction of the job's tasks that ran at locality `level`."""
@@ -359,7 +360,7 @@ class _Job:
                     f"{dag.conf.max_result_size} bytes (Conf.max_result_size); reduce the "
                     "data before collecting it, or write it out with saveAsTextFile")
         value, updates = pickle.loads(P.blob_bytes(blob))
-        dag.ctx._merge_accumulators(stage.id, partition, updates)
+        self.summary.counters.update(dag.ctx._merge_accumulators(stage.id, partition, updates))
         if stage.kind == SHUFFLE_MAP:
             dag.available[stage.dep.shuffle_key].add(partition)
             done = stage.num_tasks - len(dag.missing(stage))

@@ -18,9 +18,11 @@ import atexit
 import hashlib
 import io
 import itertools
+import logging
 import os
 import sys
 import zipfile
+from collections import Counter
 
 from minibig.core import serialization
 
@@ -48,6 +50,16 @@ def _show_user_errors_briefly() -> None:
             previous(kind, value, tb)
     hook._minibig = True
     sys.excepthook = hook
+
+
+def _warn_of_replaced_input(summary) -> None:
+    """Say when a job read input that is not UTF-8 (textFile replaced it with U+FFFD)."""
+    replaced = summary.counters.get("replaced_characters", 0) if summary is not None else 0
+    if replaced:
+        logging.getLogger("minibig").warning(
+            "%s read input that is not UTF-8: %d undecodable byte sequences became U+FFFD "
+            "(sc.lastJob.counters['replaced_characters']); sc.binaryRecords reads "
+            "bytes as they are", summary.description, replaced)
 
 
 def _chosen_master(master: str | None) -> str | None:
@@ -82,6 +94,7 @@ class Context:
         self._broadcasts: dict = {}
         self._accumulator_ids = itertools.count()
         self._accumulators: dict = {}
+        self._job_counters: dict[int, str] = {}      # accumulator id -> lastJob.counters name
         self._merged_partitions: set = set()
         self._cluster = None
         self._stopped = False
@@ -184,7 +197,9 @@ class Context:
         """The lines of a file, a directory, a glob, or a comma-separated list of them.
 
         Plain files are cut into byte ranges at line boundaries; `.gz`, `.bz2`
-        and `.xz` files are read whole, one partition each.
+        and `.xz` files are read whole, one partition each. Lines are `str`, or
+        UTF-8 `bytes` with use_unicode=False; bytes that are not UTF-8 become
+        U+FFFD, counted in `lastJob.counters["replaced_characters"]`.
         """
         from minibig.rdd.textfile import TextFileRDD, expand_paths, plan_splits
         files = expand_paths(name)
@@ -256,15 +271,25 @@ class Context:
         self._accumulators[aid] = acc
         return acc
 
-    def _merge_accumulators(self, stage_id: int, partition: int, updates: dict) -> None:
-        """Add a task's accumulator updates, once per stage partition."""
+    def _job_counter(self, name: str) -> Accumulator:
+        """An engine accumulator whose task updates also add up in `lastJob.counters[name]`."""
+        acc = self.accumulator(0)
+        self._job_counters[acc.aid] = name
+        return acc
+
+    def _merge_accumulators(self, stage_id: int, partition: int, updates: dict) -> Counter:
+        """Add a task's accumulator updates, once per stage partition; its job counters."""
+        counters: Counter = Counter()
         if not updates or (stage_id, partition) in self._merged_partitions:
-            return
+            return counters
         self._merged_partitions.add((stage_id, partition))
         for aid, value in updates.items():
             acc = self._accumulators.get(aid)
             if acc is not None:
                 acc.value = acc.accum_param.addInPlace(acc.value, value)
+            if aid in self._job_counters and value:
+                counters[self._job_counters[aid]] += value
+        return counters
 
     # -- running ------------------------------------------------------------------
     def runJob(self, rdd, partitionFunc, partitions=None, allowLocal: bool = False) -> list:
@@ -286,7 +311,10 @@ class Context:
             self._cleaner.clean()
         if partitions is None:
             partitions = range(rdd.getNumPartitions())
-        return self._dag.run_job(rdd, func, list(partitions), f"job at {user_call_site()}")
+        try:
+            return self._dag.run_job(rdd, func, list(partitions), f"job at {user_call_site()}")
+        finally:
+            _warn_of_replaced_input(self._dag.last_job)
 
     def _check_running(self) -> None:
         if self._stopped:

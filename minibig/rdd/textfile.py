@@ -9,6 +9,13 @@ the last line a split owns may run past `end`. So every line is read by
 exactly one split, whatever the split size, even one byte. Compressed files
 (.gz, .bz2, .xz) cannot be cut and become one split each. Split size follows
 Hadoop's rule: max(1, min(total / minPartitions, block size)).
+
+Input is UTF-8. As in PySpark (whose JVM decodes each line with Hadoop's
+Text, replacing what is not UTF-8), each undecodable byte sequence becomes
+U+FFFD, both in `str` lines and, with use_unicode=False, in the UTF-8
+encoded `bytes` lines. Unlike PySpark, not silently: every replacement is
+counted in the job's summary (`sc.lastJob.counters["replaced_characters"]`)
+and the driver logs a warning naming how many.
 """
 
 from __future__ import annotations
@@ -16,7 +23,6 @@ from __future__ import annotations
 import bz2
 import glob
 import gzip
-import io
 import lzma
 import os
 import re
@@ -25,6 +31,8 @@ from minibig.errors import InputPathError
 from minibig.rdd.base import RDD
 
 CHUNK = 4 << 20
+REPLACED = "replaced_characters"         # the job counter of U+FFFD put for undecodable bytes
+_FFFD = "\ufffd".encode("utf-8")
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
@@ -75,11 +83,28 @@ _SPLIT_TEXT = re.compile("\r\n|\r|\n")
 SKIP_CHUNK = 64 << 10
 
 
-def _lines_of(block: bytes, use_unicode: bool) -> list:
-    """The lines of a block that ends at a terminator (or at the end of the file)."""
+def decode_counting(data: bytes) -> tuple[str, int]:
+    """`data` decoded as UTF-8, each undecodable sequence as U+FFFD; and how many were replaced."""
+    try:
+        return data.decode("utf-8"), 0
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "replace")
+        # A U+FFFD already in the input is the valid sequence EF BF BD: not a replacement.
+        return text, text.count("\ufffd") - data.count(_FFFD)
+
+
+def _lines_of(block: bytes, use_unicode: bool, on_replaced=None) -> list:
+    """The lines of a block that ends at a terminator (or at the end of the file).
+
+    Terminators are ASCII, so a block cut after one never splits a UTF-8 sequence.
+    """
+    if use_unicode or not block.isascii():
+        text, replaced = decode_counting(block)
+        if replaced and on_replaced is not None:
+            on_replaced(replaced)
+        if not use_unicode:
+            block = text.encode("utf-8") if replaced else block
     if use_unicode:
-        # Terminators are ASCII, so a block cut after one never splits a UTF-8 sequence.
-        text = block.decode("utf-8", "replace")
         lines = text.split("\n") if "\r" not in text else _SPLIT_TEXT.split(text)
     else:
         lines = block.split(b"\n") if b"\r" not in block else _TERMINATOR.split(block)
@@ -114,14 +139,15 @@ def _complete_length(data: bytes) -> int:
 
 
 def read_split(path: str, start: int, end: int | None, use_unicode: bool = True,
-               on_progress=None):
+               on_progress=None, on_replaced=None):
     """The lines of one split, without their line terminators.
 
     `on_progress(fraction)`, if given, hears how much of the split has been
-    read after each chunk (the scheduler's speculation uses it).
+    read after each chunk (the scheduler's speculation uses it);
+    `on_replaced(n)` hears of each n undecodable sequences put as U+FFFD.
     """
     if end is None:
-        yield from _read_compressed(path, use_unicode)
+        yield from _read_compressed(path, use_unicode, on_replaced)
         return
     with open(path, "rb") as f:
         base = _first_line_start(f, start)     # file offset of data[0]
@@ -140,22 +166,29 @@ def read_split(path: str, start: int, end: int | None, use_unicode: bool = True,
             if owned <= whole:
                 # The line holding byte owned - 1 is the split's last one.
                 match = _TERMINATOR.search(data, owned - 1)
-                yield from _lines_of(data[:match.end() if match else len(data)], use_unicode)
+                yield from _lines_of(data[:match.end() if match else len(data)], use_unicode,
+                                     on_replaced)
                 return
             if whole:
-                yield from _lines_of(data[:whole], use_unicode)
+                yield from _lines_of(data[:whole], use_unicode, on_replaced)
                 data, base = data[whole:], base + whole
             if not chunk:
                 return
 
 
-def _read_compressed(path: str, use_unicode: bool):
-    opener = _OPENERS[os.path.splitext(path)[1]]
-    with io.TextIOWrapper(opener(path, "rb"), encoding="utf-8", errors="replace",
-                          newline=None) as f:
-        for line in f:
-            line = line[:-1] if line.endswith("\n") else line
-            yield line if use_unicode else line.encode("utf-8")
+def _read_compressed(path: str, use_unicode: bool, on_replaced=None):
+    """The lines of a whole compressed file, read a chunk of its decompressed bytes at a time."""
+    with _OPENERS[os.path.splitext(path)[1]](path, "rb") as f:
+        data = b""
+        while True:
+            chunk = f.read(CHUNK)
+            data += chunk
+            whole = len(data) if not chunk else _complete_length(data)
+            if whole:
+                yield from _lines_of(data[:whole], use_unicode, on_replaced)
+                data = data[whole:]
+            if not chunk:
+                return
 
 
 class FileSplitRDD(RDD):
@@ -185,9 +218,11 @@ class TextFileRDD(FileSplitRDD):
     def __init__(self, ctx, splits: list[tuple], path: str, use_unicode: bool = True):
         super().__init__(ctx, splits, path)
         self.use_unicode = use_unicode
+        self.replaced = ctx._job_counter(REPLACED)
 
     def read(self, path: str, start: int, end: int, on_progress):
-        return read_split(path, start, end, self.use_unicode, on_progress=on_progress)
+        return read_split(path, start, end, self.use_unicode, on_progress=on_progress,
+                          on_replaced=self.replaced.add)
 
 
 def plan_whole_files(files: list[str], min_partitions: int) -> list[list[str]]:
@@ -223,13 +258,16 @@ class WholeTextFileRDD(RDD):
         super().__init__(ctx, [], len(groups))
         self.groups = groups
         self.use_unicode = use_unicode
+        self.replaced = ctx._job_counter(REPLACED)
         self._name = path
 
     def compute(self, split: int, task):
         for path in self.groups[split]:
             name = "file:" + os.path.abspath(path)
             data = read_whole(path)
+            text, replaced = decode_counting(data)
+            self.replaced.add(replaced)
             if self.use_unicode:
-                yield name, data.decode("utf-8", "replace")
+                yield name, text
             else:
-                yield name.encode("utf-8"), data
+                yield name.encode("utf-8"), text.encode("utf-8") if replaced else data
