@@ -2,10 +2,8 @@
 
 Policy. The executor builds, per plan node, its parallel instances: a
 ``SourceReader`` per source instance, an ``OperatorInstance`` per other
-instance, and for every producing instance one ``Route`` per consumer edge.
-Channels: a consumer instance has one input channel per producing instance
-that can reach it (a forward edge: one; hash or rebalance: all of them),
-numbered in plan order.
+instance, and for every producing instance one ``Route`` per consumer edge
+(channels and routes as ``topology.py`` numbers them).
 
 It then runs *rounds* until every source has ended: each source instance in
 plan order polls up to ``batch_size`` raw records, and what it produced is
@@ -38,6 +36,7 @@ from minibig.streaming.operators import OperatorContext
 from minibig.streaming.physical import make_operator, make_source_reader
 from minibig.streaming.plan import Plan
 from minibig.streaming.routing import Route
+from minibig.streaming.topology import number_channels, routes_of
 
 _IDLE_SLEEP = 0.001
 
@@ -58,7 +57,7 @@ class LocalExecutor:
     # -- building ---------------------------------------------------------------------
 
     def _build(self) -> None:
-        channels = self._number_channels()
+        channels = number_channels(self.plan)
         for node in self.plan.topological_order():
             if node.kind == "source":
                 self.readers[node.id] = [make_source_reader(node, i) for i in range(node.parallelism)]
@@ -69,29 +68,7 @@ class LocalExecutor:
                     for i in range(node.parallelism)]
         for node in self.plan.topological_order():
             for index in range(node.parallelism):
-                self.routes[(node.id, index)] = self._routes_of(node, index, channels)
-
-    def _number_channels(self) -> dict:
-        """``channels[node][instance]`` = ``[(input_index, (edge position, producer_index)), ...]``."""
-        channels = {}
-        for node in self.plan.topological_order():
-            per_instance = [[] for _ in range(node.parallelism)]
-            for position, edge in enumerate(node.inputs):
-                producers = self.plan.nodes[edge.node].parallelism
-                for target in range(node.parallelism):
-                    sources = [target] if edge.partitioning == "forward" else range(producers)
-                    per_instance[target].extend((edge.input_index, (position, k)) for k in sources)
-            channels[node.id] = per_instance
-        return channels
-
-    def _routes_of(self, node, index, channels) -> list[Route]:
-        routes = []
-        for consumer, position, edge in self.plan.consumers(node.id):
-            at = [next((c for c, (_, origin) in enumerate(channels[consumer.id][t]) if origin == (position, index)), None)
-                  for t in range(consumer.parallelism)]
-            routes.append(Route(consumer.id, consumer.name, edge.output, edge.partitioning,
-                                consumer.parallelism, index, at))
-        return routes
+                self.routes[(node.id, index)] = routes_of(self.plan, node, index, channels)
 
     # -- running ----------------------------------------------------------------------
 
