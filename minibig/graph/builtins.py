@@ -1,8 +1,11 @@
-"""The built-in algorithms on a `Graph`: {vertex id: value} dicts under the user's ids.
+"""The built-in algorithms on a `Graph`: `(vertex id, value)` pairs under the user's ids.
 
-Each function builds its vectorised program (`algorithms.py`), runs it, and
-names the results by original vertex id. The cluster phase will return the
-same pairs as an RDD of `(vertex, value)`.
+Each function builds its vectorised program (`algorithms.py`), runs it (on
+the workers of the graph's `sc`), and names the results by original vertex
+id. They come back as an RDD of `(vertex, value)` with as many partitions as
+the graph; on a graph without `sc` (or with `engine="local"`), as a
+`{vertex: value}` dict. Options (`engine`, `max_supersteps`,
+`checkpoint_every`, ...) go to `Graph.run`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ def pagerank(g, damping: float = 0.85, max_iter: int = 100, tol: float = 1e-6, p
     if personalization is not None:
         personal = _personal_vector(g, personalization)
     program = PageRank(g.num_vertices, damping, max_iter, tol, weighted=weight, personal=personal)
-    return g.values(g.run(program, **options), program)
+    return _result(g, g.values(g.run(program, **options), program), options)
 
 
 def personalized_pagerank(g, personalization: dict, **kwargs) -> dict:
@@ -43,36 +46,44 @@ def connected_components(g, **options) -> dict:
     program = ConnectedComponents()
     labels = g.values(g.run(program, **options), program)
     ids = g.index.ids
-    return {v: (int(ids[label]) if g.index.is_int else ids[label]) for v, label in labels.items()}
+    return _result(g, {v: (int(ids[label]) if g.index.is_int else ids[label]) for v, label in labels.items()},
+                   options)
 
 
 def sssp(g, source, weight: bool = True, **options) -> dict:
     """Shortest-path distance from `source` (edge weights when the graph has them, else 1); inf if unreachable."""
     program = ShortestPaths(g.dense(source), weighted=weight and g.weighted)
-    return g.values(g.run(program, **options), program)
+    return _result(g, g.values(g.run(program, **options), program), options)
 
 
 def bfs(g, source, **options) -> dict:
     """Hop count from `source` along out-edges (int), inf when unreachable."""
     program = ShortestPaths(g.dense(source), weighted=False)
     depths = g.values(g.run(program, **options), program)
-    return {v: (int(d) if d != math.inf else math.inf) for v, d in depths.items()}
+    return _result(g, {v: (int(d) if d != math.inf else math.inf) for v, d in depths.items()}, options)
 
 
 def label_propagation(g, iterations: int = 10, **options) -> dict:
     """Graphalytics community detection by label propagation; labels are vertex ids."""
     program = LabelPropagation(iterations)
     labels = g.values(g.run(program, **options), program)
-    return {v: g.index.original(label) for v, label in labels.items()}
+    return _result(g, {v: g.index.original(label) for v, label in labels.items()}, options)
 
 
 def triangle_count(g, **options) -> dict:
     """Triangles through each vertex of the undirected simple graph underneath."""
     program = Triangles()
-    return g.values(g.run(program, **options), program)
+    return _result(g, g.values(g.run(program, **options), program), options)
 
 
 def local_clustering_coefficient(g, **options) -> dict:
     """Graphalytics local clustering coefficient of each vertex."""
     program = LocalClustering()
-    return g.values(g.run(program, **options), program)
+    return _result(g, g.values(g.run(program, **options), program), options)
+
+
+def _result(g, values: dict, options: dict):
+    """The pairs as an RDD on the graph's context, or the dict itself when run in this process."""
+    if g.sc is None or options.get("engine") == "local":
+        return values
+    return g.sc.parallelize(list(values.items()), g.num_partitions)

@@ -4,10 +4,12 @@
     g.num_vertices, g.num_edges, g.partitions[0]
 
 A Graph holds the vertex index (original ids <-> dense indices), the
-deduplicated edges, and the partitions cut by the partitioner. `sc` is kept
-for the cluster runner; until a cluster runner is attached, `run` executes
-the supersteps in this process with the same per-partition functions the
-workers will call (`local.run_local`).
+deduplicated edges, and the partitions cut by the partitioner (on the
+driver). `run` executes the supersteps on the workers of `sc`
+(`cluster.run_cluster`: each worker keeps its partitions between
+supersteps); with `sc=None`, or `engine="local"`, it runs them in this
+process with the same per-partition functions (`local.run_local`), and the
+built-ins then return dicts instead of RDDs.
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ class Graph:
     @classmethod
     def from_edges(cls, sc, edges, directed: bool = True, num_partitions: int | None = None,
                    partitioner=None) -> "Graph":
-        """A graph from an iterable of `(src, dst)` or `(src, dst, weight)` tuples."""
+        """A graph from `(src, dst)` or `(src, dst, weight)` tuples: an iterable, or an RDD of them."""
+        if hasattr(edges, "collect") and hasattr(edges, "getNumPartitions"):
+            edges = edges.collect()               # the driver cuts the partitions
         return cls(sc, edges_from_tuples(edges, directed), num_partitions, partitioner, directed)
 
     @property
@@ -77,10 +81,18 @@ class Graph:
         """The dense index of one vertex id (`KeyError` if the graph lacks it)."""
         return int(self.index.to_dense([vertex])[0])
 
-    def run(self, program, **options):
-        """Run a program to its end; returns a `local.LocalRun` (states, supersteps, last barrier)."""
-        from minibig.graph.local import run_local
-        return run_local(self.partitions, program, index=self.index, **options)
+    def run(self, program, engine: str | None = None, **options):
+        """Run a program to its end, on the cluster of `sc` (a `cluster.ClusterRun`) or, with
+        `engine="local"` or no `sc`, in this process (a `local.LocalRun`).
+
+        Options: `max_supersteps`, `combine_on_sender`, `checkpoint_every`
+        (supersteps between checkpoints; 0 or None: none); `shuffle_seed` (local only).
+        """
+        if (engine or ("cluster" if self.sc is not None else "local")) == "local":
+            from minibig.graph.local import run_local
+            return run_local(self.partitions, program, index=self.index, **options)
+        from minibig.graph.cluster import run_cluster
+        return run_cluster(self, program, **options)
 
     def values(self, run, program) -> dict:
         """{vertex id: value} from the final states of a run of `program`."""
@@ -88,7 +100,9 @@ class Graph:
         from minibig.graph.vectorized import VectorProgram
         program = as_runnable(program)
         out = {}
-        for state in run.states:
+        for ids, outputs in getattr(run, "outputs", ()):       # a cluster run
+            out.update(zip(ids, outputs))
+        for state in getattr(run, "states", ()):
             if isinstance(program, VectorProgram):
                 out.update(zip(state.ids.tolist(), np.asarray(program.output(state)).tolist()))
             else:

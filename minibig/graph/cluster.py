@@ -1,0 +1,189 @@
+"""The bulk-synchronous loop of a graph run on a cluster, driven from the driver.
+
+    run = run_cluster(graph, program, max_supersteps=None, checkpoint_every=10)
+    run.outputs        # per partition: (vertex ids, output values)
+
+The driver ships each partition once (`LoadCode`; the master remembers
+which worker holds it), then runs every superstep as one `run_code` call of
+`SuperstepCode` with `prefer={p: [its resident key]}`: no lineage, no
+planning. Messages go worker to worker through the superstep's shuffle;
+what comes back is one small `StepReport` per partition, from which the
+driver runs the barrier (`master_step`) and starts the next superstep. A
+superstep's shuffle is dropped once the next one has read it.
+
+Checkpoints: every `checkpoint_every` supersteps the tasks of superstep s
+also return their partition's state and inbox as it was before s (values
+and halt flags for a vectorised program, the whole partition for a Pregel
+one, which may mutate); the driver keeps them with the aggregates superstep
+s received, so a worker's death never loses a checkpoint. When a superstep
+finds a partition gone (`GraphStateLostError`) or a message block gone
+(`FetchFailedError`), the driver drops that generation's resident
+partitions and shuffles, loads every partition again with the last
+checkpoint (onto whichever workers are alive; a new generation of keys, so
+a stale copy can never be read) and runs again from that superstep.
+Superstep 0 is the free checkpoint: the partitions as loaded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from minibig.errors import FetchFailedError, TaskError
+from minibig.graph.barrier import Barrier, SuperstepResult, master_step
+from minibig.graph.errors import GraphRunError, GraphStateLostError
+from minibig.graph.superstep import as_runnable
+from minibig.graph.tasks import LoadCode, OutputCode, ShuffleRef, SuperstepCode, resident_key
+
+DEFAULT_CHECKPOINT_EVERY = 10
+MAX_ROLLBACKS = 8
+DROP_BATCH = 32                  # shuffles dropped in one message to the master
+
+_run_ids = itertools.count()
+
+
+@dataclass
+class Checkpoint:
+    """Where a rollback resumes: before `superstep`, with the aggregates it received."""
+
+    superstep: int
+    aggregates: dict
+    blobs: list | None           # per partition (None: the partitions as loaded)
+
+
+@dataclass
+class ClusterRun:
+    """A finished run: each partition's (ids, outputs), and how it went."""
+
+    outputs: list
+    supersteps: int
+    barrier: Barrier
+    rollbacks: int = 0
+    timings: dict = field(default_factory=dict)   # "load", "supersteps", "output" seconds
+
+
+def run_cluster(graph, program, *, max_supersteps: int | None = None, combine_on_sender: bool = True,
+                checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY) -> ClusterRun:
+    """Run `program` on the workers of `graph.sc` to its end; see the module docstring."""
+    return _Run(graph, as_runnable(program), max_supersteps, combine_on_sender, checkpoint_every).run()
+
+
+class _Run:
+    """One run's driver-side state: generation, checkpoint, shuffles to drop."""
+
+    def __init__(self, graph, program, max_supersteps, combine_on_sender, checkpoint_every):
+        self.graph, self.program = graph, program
+        self.dag = graph.sc._dag
+        self.backend = graph.sc._backend
+        self.base = f"{graph.sc._driver_id}/graph{next(_run_ids)}g"
+        self.max_supersteps = max_supersteps
+        self.combine_on_sender = combine_on_sender
+        self.every = checkpoint_every or 0
+        self.parts = list(range(graph.num_partitions))
+        self.generation = 0
+        self.rollbacks = 0
+        self.written: list[str] = []             # shuffles of this generation not dropped yet
+        self.timings = {"load": 0.0, "supersteps": 0.0, "output": 0.0}
+        self.barrier: Barrier | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.base}{self.generation}/"
+
+    def shuffle(self, superstep: int) -> ShuffleRef:
+        return ShuffleRef(f"{self.prefix}s{superstep}", len(self.parts))
+
+    def run(self) -> ClusterRun:
+        checkpoint = Checkpoint(0, {}, None)
+        try:
+            self.load(checkpoint)
+            superstep, aggregates, reads = 0, {}, None
+            while True:
+                try:
+                    reports = self.superstep(superstep, aggregates, reads)
+                    if reports is None:                  # halted: read the values
+                        return self.finish(superstep)
+                except (GraphStateLostError, FetchFailedError) as exc:
+                    self.roll_back(checkpoint, exc)
+                    superstep, aggregates, reads = checkpoint.superstep, checkpoint.aggregates, None
+                    continue
+                taken, barrier = reports
+                if taken is not None:
+                    checkpoint = Checkpoint(superstep, aggregates, taken)
+                self.barrier = barrier
+                aggregates, reads = barrier.aggregates, self.shuffle(superstep)
+                superstep += 1
+        finally:
+            self.drop_shuffles(everything=True)
+            self.backend.drop_blocks(self.base)
+
+    def load(self, checkpoint: Checkpoint) -> None:
+        started = time.perf_counter()
+        blobs = checkpoint.blobs or [None] * len(self.parts)
+        payloads = {p: (self.graph.partitions[p], blobs[p], checkpoint.superstep) for p in self.parts}
+        code = LoadCode(self.prefix, self.program, self.graph.index)
+        self.dag.run_code(code, self.parts, f"graph {self.base} load", payloads=payloads)
+        self.timings["load"] += time.perf_counter() - started
+
+    def superstep(self, superstep: int, aggregates: dict, reads: ShuffleRef | None):
+        """Run one superstep; (checkpoint blobs or None, barrier), or None once halted before it."""
+        if self.barrier is not None and self.barrier.halt:
+            return None
+        started = time.perf_counter()
+        writes = self.shuffle(superstep)
+        take = bool(self.every) and superstep > 0 and superstep % self.every == 0
+        code = SuperstepCode(self.prefix, self.program, superstep, aggregates, reads, writes,
+                             self.combine_on_sender, take)
+        self.written.append(writes.shuffle_key)
+        reports = self.dag.run_code(code, self.parts, f"graph {self.base} superstep {superstep}",
+                                    reads=[reads] if reads is not None else [], writes=writes,
+                                    prefer={p: [resident_key(self.prefix, p)] for p in self.parts})
+        raise_user_errors(reports)
+        results = [SuperstepResult(r.partition, superstep, {}, r.aggregates, r.active, r.messages_sent)
+                   for r in reports]
+        barrier = master_step(self.program, superstep, results, self.max_supersteps)
+        self.drop_shuffles()
+        self.timings["supersteps"] += time.perf_counter() - started
+        return ([r.checkpoint for r in reports] if take else None), barrier
+
+    def finish(self, supersteps: int) -> ClusterRun:
+        started = time.perf_counter()
+        outputs = self.dag.run_code(OutputCode(self.prefix, self.program), self.parts,
+                                    f"graph {self.base} output",
+                                    prefer={p: [resident_key(self.prefix, p)] for p in self.parts})
+        self.timings["output"] += time.perf_counter() - started
+        return ClusterRun(outputs, supersteps, self.barrier, self.rollbacks, self.timings)
+
+    def roll_back(self, checkpoint: Checkpoint, exc: BaseException) -> None:
+        """Forget this generation everywhere and load the checkpoint as the next one."""
+        self.rollbacks += 1
+        if self.rollbacks > MAX_ROLLBACKS:
+            raise GraphRunError(f"graph run {self.base}: partitions lost {self.rollbacks} times; "
+                                f"last: {exc}") from exc
+        self.drop_shuffles(everything=True)
+        self.backend.drop_blocks(self.prefix)
+        self.generation += 1
+        self.barrier = None
+        self.load(checkpoint)
+
+    def drop_shuffles(self, everything: bool = False) -> None:
+        """Drop the shuffles already read (all of them with `everything`), a batch at a time."""
+        keep = 0 if everything else 1                  # the last one is the next superstep's inbox
+        done = self.written[:len(self.written) - keep]
+        if done and (everything or len(done) >= DROP_BATCH):
+            self.backend.drop_shuffles(done)
+            del self.written[:len(done)]
+
+
+def raise_user_errors(reports: list) -> None:
+    """Raise the first exception a partition's program raised, with the worker's traceback."""
+    for report in reports:
+        if report.error is None:
+            continue
+        exc, text = report.error
+        if exc is None:
+            exc = TaskError(text.strip().splitlines()[-1] if text.strip() else "vertex program failed")
+        exc.add_note(f"minibig: vertex program failed in partition {report.partition}\n"
+                     f"--- remote traceback ---\n{text.rstrip()}")
+        raise exc
