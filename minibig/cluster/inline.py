@@ -13,16 +13,16 @@ import socket
 import uuid
 from collections import deque
 
-from minibig.core import serialization
-
-from minibig.net import protocol as P
-from minibig.core.broadcast import store_on_worker
-from minibig.core.cache import BlockStore
-from minibig.cluster.worker import default_memory_budget
 from minibig.cluster.workdir import WorkDir
+from minibig.cluster.worker import default_memory_budget
+from minibig.core import serialization
+from minibig.core.broadcast import drop_on_worker, store_on_worker
+from minibig.core.cache import BlockStore
 from minibig.core.memory import MemoryPool
 from minibig.core.resident import ResidentStore
 from minibig.core.task import TaskContext, load_stage, run_task
+from minibig.net import protocol as P
+from minibig.shuffle.blocks import drop
 
 
 class InlineBackend:
@@ -78,7 +78,6 @@ class InlineBackend:
             store_on_worker(file_id, data)
 
     def drop_files(self, ids: list) -> None:
-        from minibig.core.broadcast import drop_on_worker
         drop_on_worker(ids)
 
     def drop_blocks(self, prefix: str) -> None:
@@ -86,7 +85,6 @@ class InlineBackend:
         self.resident.drop(prefix)
 
     def drop_shuffles(self, keys: list) -> None:
-        from minibig.shuffle.blocks import drop
         for key in keys:
             drop(self.work_dir, key)
 

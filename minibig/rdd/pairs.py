@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import operator
+import random
 from typing import Callable
 
 from minibig.core.dependency import ShuffleDependency
+from minibig.core.task import current_task
 from minibig.rdd.fusion import counted_input
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.partitioners import Aggregator, Partitioner, RangePartitioner, identity, reducing
+from minibig.shuffle.spill import ExternalSorter
+from minibig.shuffle.writer import combine_values
 
 
 class ResultIterable(list):
@@ -315,7 +320,6 @@ class PairRDDFunctions:
         >>> sorted(rdd.reduceByKeyLocally(add).items())
         [('a', 2), ('b', 1)]
         """
-        from minibig.shuffle.writer import combine_values
         aggregator = reducing(func)
         merged: dict = {}
         for part in self.mapPartitions(lambda it: [dict(combine_values(it, aggregator))]).collect():
@@ -352,35 +356,32 @@ class PairRDDFunctions:
 
 def _task_memory():
     """(memory budget, spill folder factory) of the running task; (None, None) outside one."""
-    from minibig.core.task import current_task
     task = current_task()
     return (None, None) if task is None else (task.memory_budget, task.spill_dir)
 
 
 def _combine_in_task(records, aggregator):
     """combine_values within the running task's memory budget (spilling past it)."""
-    from minibig.shuffle.writer import combine_values
     budget, spill_dir = _task_memory()
     return combine_values(records, aggregator, budget, spill_dir)
 
 
 def _sort_in_task(records, keyfunc, ascending: bool):
     """Records sorted by keyfunc(key), stably, within the running task's memory budget."""
-    from minibig.shuffle.spill import ExternalSorter
     budget, spill_dir = _task_memory()
     key = operator.itemgetter(0) if keyfunc is identity else (lambda kv: keyfunc(kv[0]))
     return ExternalSorter(key, not ascending, budget, spill_dir).sort(records)
 
 
 def _shuffled(rdd, partitioner, aggregator, map_side_combine: bool = False):
-    from minibig.rdd.shuffled import ShuffledRDD
+    from minibig.rdd.shuffled import ShuffledRDD   # a subclass of RDD, whose mixin this is
     dep = ShuffleDependency(rdd, partitioner, aggregator, map_side_combine)
     dep.counted_source = counted_input(rdd, dep)
     return ShuffledRDD(rdd, dep)
 
 
 def _cogroup(rdds: list, numPartitions):
-    from minibig.rdd.cogroup import CoGroupedRDD, cogroup_partitioner
+    from minibig.rdd.cogroup import CoGroupedRDD, cogroup_partitioner   # an RDD subclass: see _shuffled
     return CoGroupedRDD(rdds, cogroup_partitioner(rdds, numPartitions))
 
 
@@ -398,8 +399,6 @@ def _range_bounds(rdd, n: int, keyfunc: Callable) -> list | None:
     over by `itertools.islice` in C, so sampling costs next to nothing per
     record (the records are counted by a `zip` with `itertools.count`).
     """
-    import math
-    import random
     per_partition = max(1, (20 * n * 3) // max(1, rdd.getNumPartitions()) + 1)
 
     def sample(split, it):

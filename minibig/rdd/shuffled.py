@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 from minibig.rdd.base import RDD
+from minibig.shuffle.arrowpath import columnar_op, combine_columnar
 from minibig.shuffle.reader import read_batches
 from minibig.shuffle.spill import ExternalMap
 
@@ -31,7 +32,6 @@ class ShuffledRDD(RDD):
     def compute(self, split: int, task):
         agg = self.dep.aggregator
         if agg is not None and self.dep.map_side_combine:
-            from minibig.shuffle.arrowpath import columnar_op, combine_columnar
             op = columnar_op(self.dep)
             if op is not None:             # numeric reduceByKey: Arrow frames, kernels
                 return combine_columnar(read_batches(task.fetch_shuffle(self.dep, split), True),

@@ -119,7 +119,7 @@ def pairs_of(keys, values):
 def _concat(parts: list):
     if isinstance(parts[0], np.ndarray):
         return np.concatenate(parts)
-    import pyarrow as pa
+    import pyarrow as pa              # heavy: loaded by the first columnar shuffle only
     return pa.concat_arrays(parts)
 
 
@@ -166,7 +166,7 @@ class ColumnarCombiner:
         """Fold the queued columns into the state."""
         if not self.pending:
             return
-        from minibig.shuffle.columnar import aggregate
+        from minibig.shuffle.columnar import aggregate   # loads numba: only where it pays
         parts = ([] if self.keys is None else [(self.keys, self.values)]) + self.pending
         keys = _concat([k for k, _ in parts])
         values = np.concatenate([v for _, v in parts])
@@ -195,7 +195,7 @@ class ColumnarCombiner:
 
 def to_frame(keys, values) -> bytes:
     """An Arrow IPC stream of one record batch (key, value)."""
-    import pyarrow as pa
+    import pyarrow as pa              # heavy: loaded by the first columnar shuffle only
     batch = pa.record_batch([pa.array(keys), pa.array(values)], names=["key", "value"])
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
@@ -205,7 +205,7 @@ def to_frame(keys, values) -> bytes:
 
 def from_frame(frame: bytes):
     """(keys, values) of a frame: a numpy int64 array or an Arrow string array, and numpy values."""
-    import pyarrow as pa
+    import pyarrow as pa              # heavy: loaded by the first columnar shuffle only
     table = pa.ipc.open_stream(frame).read_all()
     keys = table.column("key").combine_chunks()
     values = table.column("value").to_numpy()
@@ -236,8 +236,8 @@ def dict_frames(combined: dict, n: int) -> list | None:
 
 def _partitioned(columns, n: int) -> list:
     """One Arrow frame (or None) per reduce partition."""
-    import pyarrow as pa
-    from minibig.shuffle.columnar import partition_batch
+    import pyarrow as pa              # heavy: loaded by the first columnar shuffle only
+    from minibig.shuffle.columnar import partition_batch   # loads numba: only where it pays
     keys, values = columns
     perm, offsets = partition_batch(keys, n)
     frames = []

@@ -25,6 +25,7 @@ import io
 import os
 import pickle
 import socket
+import tempfile
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import zmq
 from minibig.net import protocol as P
 from minibig.net.security import dealer
 from minibig.errors import FetchFailedError
+from minibig.shuffle.arrowpath import frame_records
 from minibig.shuffle.blocks import read_segment_range, segment_bounds
 
 WINDOW = 4                    # remote requests in flight
@@ -180,7 +182,6 @@ class _RemoteFetcher:
 
 
 def _temp_dir() -> str:
-    import tempfile
     return tempfile.mkdtemp(prefix="minibig-fetch-")
 
 
@@ -209,7 +210,6 @@ def read_batches(segments, frames: bool = False):
 
 def _batch(loaded, frames: bool):
     if type(loaded) is bytes and not frames:
-        from minibig.shuffle.arrowpath import frame_records
         return frame_records(loaded)
     return loaded
 

@@ -36,6 +36,8 @@ mapped and unmapped as they come and go.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import sys
 
 _getsizeof = sys.getsizeof
@@ -132,8 +134,6 @@ _M_MMAP_THRESHOLD = -3
 
 def pin_mmap_threshold(threshold: int = 1 << 20) -> bool:
     """Fix glibc's mmap threshold (no dynamic raise); True where it applied (Linux glibc)."""
-    import ctypes
-    import ctypes.util
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -29,10 +29,13 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import os
 import pickle
+import tempfile
 from zlib import crc32
 
 from minibig.errors import MemoryBudgetError
+from minibig.shuffle.arrowpath import columnar_op, dict_frames
 from minibig.shuffle.blocks import write_output_stream
 from minibig.shuffle.partitioners import RangePartitioner, identity, is_hash_partitioner
 from minibig.shuffle.sizing import SizeTracker, estimate
@@ -147,7 +150,6 @@ class MapOutputWriter:
     def _frames(self, combined: dict) -> list | None:
         if not self.columnar:
             return None
-        from minibig.shuffle.arrowpath import dict_frames
         return dict_frames(combined, self.n)
 
     def spill_frames(self, frames: list) -> None:
@@ -231,7 +233,6 @@ def _copy_range(src, start: int, end: int, out) -> None:
 
 
 def _unlink(path: str) -> None:
-    import os
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -246,11 +247,9 @@ def write_shuffle(records, dep, work_dir: str, shuffle_key: str, map_index: int,
     reduceByKey(add) (see `minibig.rdd.fusion`), and are counted in C.
     """
     if spill_dir is None:
-        import tempfile
         spill_dir = tempfile.gettempdir
     writer = MapOutputWriter(dep.partitioner, budget, spill_dir)
     if dep.aggregator is not None and dep.map_side_combine:
-        from minibig.shuffle.arrowpath import columnar_op
         writer.columnar = columnar_op(dep) is not None
         combine = ExternalMap(dep.aggregator, budget, spill_dir, spill=writer.spill_dict)
         writer.tracker = combine.tracker        # batch sizes follow the combiners' sizes
