@@ -30,10 +30,21 @@ class StreamingContext:
 
     ``parallelism`` is the number of instances of each keyed operator;
     ``clock`` (seconds, monotonic) drives processing time and idleness.
+    With ``sc`` a Context on a cluster, ``run()`` runs the job on its
+    workers (``cluster.py``): ``checkpoint_interval`` seconds between
+    checkpoints (None: none), ``max_restarts`` recoveries from lost tasks,
+    ``on_checkpoint(cid)`` called on the driver when one completes.
     """
 
-    def __init__(self, sc=None, parallelism: int = 2, clock=None, batch_size: int = 1024):
+    def __init__(self, sc=None, parallelism: int = 2, clock=None, batch_size: int = 1024,
+                 checkpoint_interval: float | None = None, max_restarts: int = 3,
+                 task_timeout: float = 3.0, on_checkpoint=None):
         self.sc = sc
+        self.checkpoint_interval = checkpoint_interval
+        self.max_restarts = max_restarts
+        self.task_timeout = task_timeout
+        self.on_checkpoint = on_checkpoint
+        self.executor = None
         self.parallelism = parallelism
         self.clock = clock
         self.batch_size = batch_size
@@ -62,18 +73,35 @@ class StreamingContext:
         return DataStream(self, node)
 
     def run(self, timeout: float | None = None) -> JobMetrics:
-        """Run the job until every source ends (or ``timeout``, then drain); returns its metrics."""
-        from minibig.streaming.local import LocalExecutor
-        executor = LocalExecutor(self.plan, clock=self.clock, batch_size=self.batch_size)
-        executor.open()
-        try:
+        """Run the job until every source ends (or ``timeout``, then drain); returns its metrics.
+
+        On the cluster's workers when ``sc`` is a Context on a cluster, else in this process.
+        """
+        if self._on_cluster():
+            from minibig.streaming.cluster import ClusterExecutor
+            executor = ClusterExecutor(self.sc, self.plan, batch_size=self.batch_size, clock=self.clock,
+                                       checkpoint_interval=self.checkpoint_interval,
+                                       max_restarts=self.max_restarts, task_timeout=self.task_timeout,
+                                       on_checkpoint=self.on_checkpoint)
+            self.executor = executor
             executor.run(timeout=timeout)
-        finally:
-            executor.close()
+        else:
+            from minibig.streaming.local import LocalExecutor
+            executor = LocalExecutor(self.plan, clock=self.clock, batch_size=self.batch_size)
+            self.executor = executor
+            executor.open()
+            try:
+                executor.run(timeout=timeout)
+            finally:
+                executor.close()
         for sink_id, handle in self._collected.items():
             handle._values = executor.collected(sink_id)
         self._metrics = executor.metrics()
         return self._metrics
+
+    def _on_cluster(self) -> bool:
+        backend = getattr(self.sc, "_backend", None)
+        return backend is not None and type(backend).__name__ == "ClusterBackend"
 
     @property
     def metrics(self) -> JobMetrics | None:

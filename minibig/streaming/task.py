@@ -1,0 +1,238 @@
+"""A streaming job's task on a worker: one long-running ``TaskCode`` per slot.
+
+``StreamTaskCode`` carries the pickled plan (shipped once for all tasks);
+each task's payload says which one it is (``index``), the generation, the
+driver's control address and, after a failure, this task's parts of the
+checkpoint to resume from. ``run(ctx)``:
+
+1. builds its dataflow (``runtime.TaskDataflow``), binds its data PULL and
+   says ``hello`` to the driver with that address; waits for the ``table``
+   of every task's address (bounded) and connects a PUSH to each other task;
+2. loops until its dataflow has finished: control messages from the driver
+   (trigger, commit, drain, abort); batches from other tasks; its outboxes
+   to other tasks, sent without blocking; its sources, polled only while
+   every outbox is empty (backpressure: a full queue to a slow consumer
+   stops the sources feeding it, while the task keeps draining its own
+   inbox so two tasks sending to each other never deadlock); the
+   processing-time clock;
+3. reports ``done`` with its final parts and counters, or ``error`` with the
+   exception (and returns normally, so the master does not retry a task
+   whose failure is the user's); ``abort`` or a silent driver ends it too.
+
+A heartbeat thread with its own socket beats to the driver, which answers:
+the driver notices a lost task, the task a lost driver.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from collections import deque
+
+import zmq
+
+from minibig.core import serialization
+from minibig.core.task import TaskCode
+from minibig.errors import format_user_traceback
+from minibig.streaming import wire
+from minibig.streaming.plan import Plan
+from minibig.streaming.runtime import TaskDataflow
+
+BEAT_EVERY = 0.2            # seconds between a task's heartbeats
+PACK_MAX = 64               # items per data message at most
+IDLE_WAIT_MS = 2            # poll wait when nothing moved
+
+
+class StreamTaskCode(TaskCode):
+    """The code of every task of one streaming job (see the module docstring)."""
+
+    def __init__(self, plan_bytes: bytes, batch_size: int, clock, start_timeout: float,
+                 driver_timeout: float):
+        self.plan_bytes = plan_bytes
+        self.batch_size = batch_size
+        self.clock = clock
+        self.start_timeout = start_timeout
+        self.driver_timeout = driver_timeout
+
+    def run(self, ctx):
+        """Run task ``ctx.payloads["task"]["index"]`` until its dataflow ends; a small status dict."""
+        job = ctx.payloads["task"]
+        task = StreamTask(self, Plan.from_bytes(self.plan_bytes), job)
+        try:
+            return task.run()
+        finally:
+            task.close()
+
+
+class StreamTask:
+    """The sockets and the loop of one task."""
+
+    def __init__(self, code: StreamTaskCode, plan: Plan, job: dict):
+        self.code = code
+        self.index = job["index"]
+        self.gen = job["gen"]
+        self.restore = job.get("restore")
+        self.zmq = zmq.Context.instance()    # shared: a keyed cluster's authenticator lives in it
+        self.linger = 0
+        self.control = wire.control_client(job["driver"], self.zmq)
+        self.pull, self.address = wire.data_server(self.zmq)
+        self.push: dict[int, zmq.Socket] = {}
+        self.outbox: dict[int, deque] = {}
+        self.stuck: dict[int, bytes] = {}       # a packed message the peer's queue refused
+        self.driver_seen = time.monotonic()
+        self.stopping = threading.Event()
+        self.beats = threading.Thread(target=self._beat, args=(job["driver"],), daemon=True,
+                                      name=f"stream-beat-{self.index}")
+        self.flow = TaskDataflow(plan, self.index, self._remote, self._report, code.clock, code.batch_size)
+
+    # -- talking ----------------------------------------------------------------------
+
+    def _report(self, kind: str, **fields) -> None:
+        self.control.send(wire.pack(kind, self.gen, index=self.index, **fields))
+
+    def _remote(self, target: int, item) -> None:
+        self.outbox[target].append(item)
+
+    def _beat(self, url: str) -> None:
+        sock = wire.control_client(url, self.zmq)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            while not self.stopping.wait(BEAT_EVERY):
+                sock.send(wire.pack("beat", self.gen, index=self.index))
+                while sock.poll(0):
+                    sock.recv()
+                    self.driver_seen = time.monotonic()
+        finally:
+            sock.close(0)
+
+    # -- running ----------------------------------------------------------------------
+
+    def run(self) -> dict:
+        """Start, loop, report; the status of the task."""
+        self.beats.start()
+        try:
+            self._report("hello", address=self.address)
+            table = self._wait_for_table()
+            if table is None:
+                return {"status": "aborted"}
+            for peer, url in enumerate(table):
+                if peer != self.index:
+                    self.push[peer] = wire.data_client(url, self.zmq)
+                    self.outbox[peer] = deque()
+            self.flow.open(self.restore)
+            status = self._loop()
+            if status == "done":
+                self._flush_all()
+                self.linger = 10_000          # what zmq still holds must reach the peers
+                self._report("done", parts=self.flow.final_parts(), counters=self.flow.counters())
+            return {"status": status}
+        except Exception as exc:
+            self._report_error(exc)
+            return {"status": "error"}
+
+    def _wait_for_table(self):
+        deadline = time.monotonic() + self.code.start_timeout
+        while time.monotonic() < deadline:
+            if self.control.poll(100):
+                msg = wire.unpack(self.control.recv())
+                if msg["kind"] == "table":
+                    return msg["addresses"]
+                if msg["kind"] == "abort":
+                    return None
+            if self._driver_silent():
+                return None
+        raise TimeoutError(f"stream task {self.index}: no address table from the driver within "
+                           f"{self.code.start_timeout:g}s")
+
+    def _driver_silent(self) -> bool:
+        return time.monotonic() - self.driver_seen > self.code.driver_timeout
+
+    def _loop(self) -> str:
+        flow = self.flow
+        poller = zmq.Poller()
+        poller.register(self.control, zmq.POLLIN)
+        poller.register(self.pull, zmq.POLLIN)
+        while True:
+            moved = False
+            while self.control.poll(0):
+                verdict = self._on_control(wire.unpack(self.control.recv()))
+                if verdict is not None:
+                    return verdict
+            for _ in range(PACK_MAX):
+                try:
+                    blob = self.pull.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                moved = True
+                for node_id, channel, payload in pickle.loads(blob):
+                    flow.arrive(node_id, channel, payload)
+            moved |= self._flush_outboxes()
+            if not any(self.outbox.values()) and not self.stuck:
+                moved |= flow.poll_sources()
+                moved |= self._flush_outboxes()
+            flow.tick()
+            if flow.finished and not any(self.outbox.values()) and not self.stuck:
+                return "done"
+            if self._driver_silent():
+                return "driver lost"
+            if not moved:
+                poller.poll(IDLE_WAIT_MS)
+
+    def _on_control(self, msg: dict):
+        if msg["gen"] != self.gen or msg["kind"] == "abort":
+            return "aborted"
+        kind = msg["kind"]
+        if kind == "trigger":
+            self.flow.trigger(msg["cid"])
+        elif kind == "commit":
+            self.flow.commit(msg["cid"])
+        elif kind == "drain":
+            self.flow.drain_sources()
+        return None
+
+    def _flush_outboxes(self) -> bool:
+        sent = False
+        for peer, box in self.outbox.items():
+            while peer in self.stuck or box:
+                blob = self.stuck.pop(peer, None)
+                if blob is None:
+                    batch = [box.popleft() for _ in range(min(PACK_MAX, len(box)))]
+                    blob = pickle.dumps(batch, protocol=5)
+                try:
+                    self.push[peer].send(blob, zmq.NOBLOCK)
+                    sent = True
+                except zmq.Again:
+                    self.stuck[peer] = blob
+                    break
+        return sent
+
+    def _flush_all(self) -> None:
+        """Send what is queued to other tasks (they still expect it), bounded by the driver's liveness."""
+        while any(self.outbox.values()) or self.stuck:
+            if not self._flush_outboxes():
+                if self._driver_silent():
+                    return
+                time.sleep(0.001)
+
+    def _report_error(self, exc: BaseException) -> None:
+        text = format_user_traceback(exc)
+        try:
+            blob = serialization.dumps(exc)
+            pickle.loads(blob)
+        except Exception:
+            blob = None
+        self._report("error", exception=blob, message=f"{type(exc).__name__}: {exc}", traceback=text)
+
+    def close(self) -> None:
+        """Stop the heartbeat, close the dataflow and every socket."""
+        self.stopping.set()
+        if self.beats.is_alive():
+            self.beats.join(timeout=2)
+        try:
+            self.flow.close()
+        finally:
+            for sock in self.push.values():
+                sock.close(self.linger)
+            self.pull.close(0)
+            self.control.close()      # its linger lets the last report leave
