@@ -64,3 +64,89 @@ def test_reduce_by_key_on_two_workers_puts_each_key_in_one_partition(sc):
 
 def test_nan_hashes_the_same_in_every_process():
     assert portable_hash(float("nan")) == portable_hash(float("-nan")) == 0
+
+
+# -- keys that are not plain str/number/tuple -----------------------------------------
+
+RICH_PROBE = '''
+import collections, dataclasses, datetime, decimal, enum, fractions, json
+from minibig.shuffle.hashing import portable_hash
+class Color(enum.Enum):
+    RED = "red"
+class Level(enum.IntEnum):
+    LOW = 1
+@dataclasses.dataclass(frozen=True)
+class Point:
+    name: str
+    x: int
+Pair = collections.namedtuple("Pair", "a b")
+utc = datetime.timezone.utc
+keys = [Color.RED, Level.LOW, Point("p", 1), Pair("x", "y"), datetime.date(2024, 1, 2),
+        datetime.datetime(2024, 1, 2, 3, tzinfo=utc), datetime.time(1, 2),
+        datetime.timedelta(days=1), decimal.Decimal("1.5"), fractions.Fraction(1, 3), 1 + 2j,
+        (Color.RED, Point("q", 2))]
+print(json.dumps([portable_hash(k) for k in keys]))
+'''
+
+
+def test_enum_dataclass_and_datetime_keys_hash_the_same_under_any_hash_seed():
+    def run(seed):
+        out = subprocess.run([sys.executable, "-c", RICH_PROBE], capture_output=True, text=True,
+                             env=env(PYTHONHASHSEED=seed), timeout=60, check=True).stdout
+        return json.loads(out)
+    assert run("1") == run("2") == run("77")
+
+
+def test_keys_that_compare_equal_hash_equal():
+    import datetime
+    import decimal
+    import enum
+    from collections import namedtuple
+
+    class Level(enum.IntEnum):
+        LOW = 1
+
+    class Mode(str, enum.Enum):             # str mixin: str() is "Mode.READ", equality is "r"
+        READ = "r"
+    Pair = namedtuple("Pair", "a b")
+    east = datetime.timezone(datetime.timedelta(hours=2))
+    equal_pairs = [(Level.LOW, 1), (Mode.READ, "r"), (Pair("x", 1), ("x", 1)),
+                   (decimal.Decimal(2), 2), (2.0, 2),
+                   (datetime.datetime(2024, 1, 1, 12, tzinfo=datetime.timezone.utc),
+                    datetime.datetime(2024, 1, 1, 14, tzinfo=east))]
+    for a, b in equal_pairs:
+        assert a == b and portable_hash(a) == portable_hash(b), (a, b)
+
+
+def test_dataclass_hash_follows_its_compared_fields():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Tagged:
+        value: int
+        note: str = dataclasses.field(default="", compare=False)
+    assert portable_hash(Tagged(1, "a")) == portable_hash(Tagged(1, "b"))
+    assert portable_hash(Tagged(1)) != portable_hash(Tagged(2))
+
+
+def test_keys_without_a_portable_hash_are_refused_naming_the_type():
+    import dataclasses
+    import pytest
+
+    class Plain:
+        pass
+
+    class OwnHash:
+        def __hash__(self):
+            return hash("salted")
+
+    @dataclasses.dataclass
+    class Mutable:
+        x: int
+    for key, name in ((Plain(), "Plain"), (OwnHash(), "OwnHash"), (("ok", Plain()), "Plain")):
+        with pytest.raises(TypeError, match=f"{name}'.*partitionFunc"):
+            portable_hash(key)
+    with pytest.raises(TypeError, match="unhashable key type .*Mutable"):
+        portable_hash(Mutable(1))
+    with pytest.raises(TypeError, match="unhashable"):
+        portable_hash([1, 2])

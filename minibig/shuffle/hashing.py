@@ -1,22 +1,60 @@
 """A hash of keys that is the same in every process and on every run.
 
-Python's `hash()` of `str` and `bytes` is salted per process
-(PYTHONHASHSEED), so two workers would send one key to two reducers. The
-partitioners use `portable_hash` instead: CRC-32 of the UTF-8 bytes for
-strings, Python's own (unsalted) hash for numbers (0 for NaN), and a deterministic mix for
-tuples and frozensets, as PySpark's `portable_hash` does for tuples.
+Python's `hash()` of `str`, `bytes`, `datetime` and of every object whose
+`__hash__` reaches one of those (an Enum member, a frozen dataclass, a user
+class hashing its name) is salted per process (PYTHONHASHSEED), so two
+workers would send one key to two reducers and reduceByKey would return
+several rows for it. The partitioners use `portable_hash` instead; it never
+calls a salted hash:
+
+    str, bytes          CRC-32 of the UTF-8 bytes / of the bytes
+    numbers             Python's numeric hash, which is not salted and equal
+                        for equal numbers of any type (1 == 1.0 == Decimal(1));
+                        every NaN hashes to 0
+    None                0
+    tuple, namedtuple   a deterministic mix of the items (PySpark's), so a
+                        namedtuple hashes as the plain tuple it equals
+    frozenset           the xor of the items' hashes
+    subclasses of str, bytes, int, float (IntEnum, StrEnum, numpy.str_,
+                        numpy.float64) hash as the plain value they equal
+    Enum member         the mix of its class's qualified name and its name
+                        (a Flag's value: a composite flag has no single name)
+    dataclass           the mix of its class's qualified name and the tuple of
+                        the fields its generated __eq__ compares
+    date, datetime, time, timedelta
+                        the integer they stand for (an aware datetime as UTC)
+    numpy scalars       as the Python scalar `.item()` gives
+
+Anything else is refused with a TypeError that names the type: an object
+hashed by identity never meets an equal key from another record, and a
+user's `__hash__` cannot be trusted, since it usually hashes a str and so
+is salted. Such a key should be turned into one of the kinds above, or
+the shuffle given a `partitionFunc` of the user's own.
 
 >>> portable_hash("spark") == portable_hash("spark")
 True
 >>> portable_hash(None), portable_hash(7), portable_hash((1, "a")) == portable_hash((1, "a"))
 (0, 7, True)
+>>> import enum
+>>> Color = enum.Enum("Color", "RED GREEN")
+>>> portable_hash(Color.RED) == portable_hash(Color.RED) != portable_hash(Color.GREEN)
+True
+>>> portable_hash(object())
+Traceback (most recent call last):
+...
+TypeError: portable_hash: a key of type 'builtins.object' has no process-independent hash ...
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import enum
+import numbers
 from zlib import crc32
 
 _MASK = (1 << 63) - 1
+_MICROSECOND = datetime.timedelta(microseconds=1)
 
 
 def portable_hash(key) -> int:
@@ -34,18 +72,96 @@ def portable_hash(key) -> int:
         # hash(nan) is the object's id since Python 3.10: not portable; all NaNs hash to 0.
         return 0 if key != key else hash(key) & _MASK
     if isinstance(key, tuple):
-        value = 0x345678
-        for item in key:
-            value = ((value ^ portable_hash(item)) * 1000003) & _MASK
-        return value ^ len(key)
+        return _mix_items(key)
     if isinstance(key, frozenset):
         value = 0
         for item in key:
             value ^= portable_hash(item)
         return value
-    for base in (str, bytes, int, float):             # subclasses of the plain kinds
-        if isinstance(key, base):
-            return portable_hash(base(key))
-    # Other objects: their own __hash__, which embedded workers make stable by
-    # running with a fixed PYTHONHASHSEED.
-    return hash(key) & _MASK
+    return _other_hash(key)
+
+
+def _mix_items(items) -> int:
+    value = 0x345678
+    for item in items:
+        value = ((value ^ portable_hash(item)) * 1000003) & _MASK
+    return value ^ len(items)
+
+
+def _type_hash(kind: type) -> int:
+    return crc32(f"{kind.__module__}.{kind.__qualname__}".encode("utf-8", "surrogatepass"))
+
+
+def _other_hash(key) -> int:
+    """The hash of a key that is not a plain str, number, bytes, tuple or frozenset."""
+    # Subclasses of the plain kinds equal their plain value (IntEnum.A == 1), so they
+    # hash as it; read the value through the base's own methods, not an overridden __str__.
+    if isinstance(key, str):
+        return crc32(str.encode(key, "utf-8", "surrogatepass"))
+    if isinstance(key, (bytes, bytearray)):
+        return crc32(key)
+    if isinstance(key, int):
+        return int.__hash__(key) & _MASK
+    if isinstance(key, float):
+        return 0 if key != key else float.__hash__(key) & _MASK
+    if isinstance(key, enum.Enum):
+        member = key._value_ if isinstance(key, enum.Flag) else key._name_
+        return _mix_items((_type_hash(type(key)), member))
+    if (dataclasses.is_dataclass(key) and not isinstance(key, type)
+            and key.__dataclass_params__.eq):
+        _require_hashable(key)
+        fields = tuple(getattr(key, f.name) for f in dataclasses.fields(key) if f.compare)
+        return _mix_items((_type_hash(type(key)), fields))
+    if isinstance(key, (datetime.date, datetime.time, datetime.timedelta)):
+        return _time_hash(key)
+    if isinstance(key, numbers.Number):
+        # Decimal, Fraction, complex, numpy integers: the numeric hash is not salted.
+        return 0 if key != key else hash(key) & _MASK
+    if type(key).__module__ == "numpy" and hasattr(key, "item"):
+        return portable_hash(key.item())          # numpy.bool_, numpy.datetime64, ...
+    _require_hashable(key)
+    raise TypeError(
+        f"portable_hash: a key of type {_type_name(key)!r} has no process-independent hash "
+        "(its hash is its identity, or a __hash__ that may depend on PYTHONHASHSEED); "
+        "use a str, number, tuple, Enum or dataclass key, or pass partitionFunc=")
+
+
+def _time_hash(key) -> int:
+    """Dates and times as the integer they stand for; aware ones in UTC, as they compare."""
+    if isinstance(key, datetime.datetime):
+        offset = key.utcoffset()
+        naive = key.replace(tzinfo=None) - (offset or datetime.timedelta())
+        return _mix_items((offset is not None, (naive - datetime.datetime.min) // _MICROSECOND))
+    if isinstance(key, datetime.date):
+        return _mix_items(("date", key.toordinal()))
+    if isinstance(key, datetime.timedelta):
+        return _mix_items(("timedelta", key // _MICROSECOND))
+    offset = key.utcoffset()
+    micros = ((key.hour * 60 + key.minute) * 60 + key.second) * 1_000_000 + key.microsecond
+    if offset is not None:
+        micros -= offset // _MICROSECOND
+    return _mix_items(("time", offset is not None, micros))
+
+
+def _require_hashable(key) -> None:
+    if type(key).__hash__ is None:
+        raise TypeError(f"portable_hash: unhashable key type {_type_name(key)!r}: a key must be "
+                        "hashable (a tuple rather than a list, a frozen dataclass, ...)")
+
+
+def _type_name(key) -> str:
+    kind = type(key)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def local_hash(key) -> int:
+    """`portable_hash`, or Python's own hash for keys it refuses: for orders that never
+    leave one process (a task sorting its spilled runs), where a salted hash is fine.
+
+    >>> local_hash("a") == portable_hash("a"), local_hash(local_hash) >= 0
+    (True, True)
+    """
+    try:
+        return portable_hash(key)
+    except TypeError:
+        return hash(key) & _MASK

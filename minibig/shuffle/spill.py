@@ -5,7 +5,7 @@ budget is reached (estimated by `minibig.shuffle.sizing`):
 
 `ExternalMap` (Spark's ExternalAppendOnlyMap) folds (key, value) records into
 one combiner per key, in a dict. Keys may be of any hashable type, mixed and
-unorderable, so a spilled run is sorted by `portable_hash(key)` — a number —
+unorderable, so a spilled run is sorted by `local_hash(key)` — a number —
 and equal keys are found by equality among the few keys of one hash. When
 the dict's estimated size reaches the budget its entries are written, sorted
 by hash, as a run of pickled batches and the dict starts empty. Once
@@ -45,7 +45,7 @@ from operator import itemgetter
 import numpy as np
 
 from minibig.errors import MemoryBudgetError
-from minibig.shuffle.hashing import portable_hash
+from minibig.shuffle.hashing import local_hash
 from minibig.shuffle.sizing import SizeTracker, estimate
 
 FAN_IN = 16                   # runs merged at once
@@ -180,7 +180,7 @@ class ExternalMap:
 
     def _spill_run(self, d: dict) -> None:
         keys = list(d)
-        hashes = np.fromiter(map(portable_hash, keys), dtype=np.int64, count=len(keys))
+        hashes = np.fromiter(map(local_hash, keys), dtype=np.int64, count=len(keys))
         order = np.argsort(hashes, kind="stable")
         step = batch_records(self.tracker.mean, self.budget)
         path = new_run_path(self.spill_dir(), "map")
