@@ -1,0 +1,99 @@
+"""Streaming jobs on the cluster's workers give the local executor's output.
+
+Each job runs twice, on the ``LocalExecutor`` (the oracle, itself checked
+against the plain-Python reference in the other streaming tests) and on the
+shared 2-worker cluster; outputs are compared as multisets (the sink's
+arrival order depends on how the workers interleave), metrics exactly.
+Chosen streams have one source per keyed input or no late data, where a
+distributed run must match the local one exactly.
+"""
+
+import random
+
+import pytest
+
+from minibig.streaming import (SessionWindow, SlidingWindow, StreamError, StreamingContext,
+                               TumblingWindow)
+
+
+def seeded(seed, n, keys=3, spread=3):
+    rng = random.Random(seed)
+    return [(i - rng.randint(0, spread), f"k{rng.randrange(keys)}", i) for i in range(n)]
+
+
+def both(sc, build, **options):
+    """``build(ssc)`` -> collect handles; their results and metrics, local then on the cluster."""
+    runs = []
+    for context in (None, sc):
+        both.last = ssc = None
+        ssc = StreamingContext(context, **{"parallelism": 2, "batch_size": 16, **options})
+        handles = build(ssc)
+        metrics = ssc.run()
+        runs.append(([sorted(h.result(), key=repr) for h in handles], metrics.by_operator))
+        both.last = ssc
+    return runs
+
+
+def test_sliding_windows_with_late_data_match_the_local_run(sc):
+    events = seeded(1, 3000, keys=7, spread=25)
+
+    def build(ssc):
+        out = (ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=2).key_by(lambda e: e[1])
+                  .window(SlidingWindow(10, 5), allowed_lateness=1).count())
+        return out.collect(), out.late().collect()
+    local, cluster = both(sc, build)
+    assert local == cluster and local[0][1], "expected late records in this stream"
+
+
+def test_sessions_and_keyed_state_match_the_local_run(sc):
+    events = seeded(2, 1500, keys=5, spread=6)
+
+    def running_total(state, record):
+        state.update(state.value(0) + record[2])
+        return (record[1], state.value())
+
+    def build(ssc):
+        keyed = ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=2).key_by(lambda e: e[1])
+        sessions = keyed.window(SessionWindow(3), allowed_lateness=4).count()
+        return sessions.collect(), sessions.late().collect(), keyed.map_with_state(running_total).collect()
+    local, cluster = both(sc, build)
+    assert local == cluster
+
+
+def test_a_windowed_join_of_two_sources_matches_the_local_run(sc):
+    left, right = seeded(3, 400), seeded(4, 300)
+
+    def build(ssc):
+        a = ssc.source(left, timestamp=lambda e: e[0], max_out_of_orderness=3).key_by(lambda e: e[1])
+        b = ssc.source(right, timestamp=lambda e: e[0], max_out_of_orderness=3).key_by(lambda e: e[1])
+        return (a.join(b, TumblingWindow(10)).collect(),)
+    local, cluster = both(sc, build)
+    assert local == cluster and local[0][0]
+
+
+def test_checkpoints_during_the_run_leave_the_output_unchanged(sc):
+    events = seeded(5, 4000, keys=9, spread=8)
+
+    def build(ssc):
+        out = (ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=3).key_by(lambda e: e[1])
+                  .window(TumblingWindow(50)).reduce(lambda a, b: (a[0], a[1], a[2] + b[2])))
+        return out.collect(), out.late().collect()
+    local, cluster = both(sc, build, batch_size=4, checkpoint_interval=0.01)
+    assert local == cluster and both.last.executor.checkpoints >= 3
+
+
+def test_a_failing_user_function_names_its_operator_and_the_cluster_stays_up(sc):
+    ssc = StreamingContext(sc, parallelism=2)
+    ssc.source([1, 2, 0, 3], timestamp=int).key_by(lambda x: x % 2).map_with_state(lambda s, x: 1 / x).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    assert caught.value.operator == "stateful_map-2" and caught.value.record == (0, (0, 0))
+    assert "ZeroDivisionError" in str(caught.value) and "streaming task" in str(caught.value.__notes__)
+    assert sc.parallelize(range(10), 2).sum() == 45
+
+
+def test_a_job_wider_than_the_cluster_is_refused(sc):
+    ssc = StreamingContext(sc, parallelism=sc.defaultParallelism + 1)
+    ssc.source([1], timestamp=int).key_by(lambda x: x).map_with_state(lambda s, x: x).collect()
+    with pytest.raises(ValueError, match="task slots"):
+        ssc.run()
