@@ -1,0 +1,127 @@
+"""Graph runs on the real cluster (`sc`: a master and two worker processes) against networkx.
+
+The partitions live on the workers between supersteps; these tests check
+the answers (the same oracles as the in-process tests), that built-ins
+return RDDs of (vertex, value), that superstep counts are right, that the
+state really stays on the workers (PROCESS_LOCAL tasks), and that the
+inline backend runs the same loop.
+"""
+
+import math
+
+import pytest
+
+from minibig import Context
+from minibig.graph import (Graph, VectorProgram, bfs, connected_components, label_propagation, pagerank,
+                           sssp, triangle_count)
+from minibig.graph.algorithms import ShortestPaths
+from minibig.graph.examples import (GASComponents, GASPageRank, GASShortestPaths, PregelComponents,
+                                    PregelPageRank, PregelShortestPaths)
+
+from graph_oracles import (DATASETS, check_components, check_distances, check_label_propagation, check_pagerank,
+                           check_triangles, nx_from_edges, nx_from_file, random_edges)
+
+TIGHT = dict(tol=1e-10, max_iter=1000)
+
+
+@pytest.fixture(scope="module")
+def roget(sc):
+    path = f"{DATASETS}/roget.txt"
+    return Graph.from_edge_file(sc, path), nx_from_file(path)
+
+
+@pytest.fixture(scope="module")
+def wormnet(sc):
+    path = f"{DATASETS}/wormnet.txt"
+    return Graph.from_edge_file(sc, path, directed=False, num_partitions=3), nx_from_file(path, directed=False)
+
+
+def test_builtins_return_rdds_that_meet_the_oracles(sc, roget):
+    g, G = roget
+    ranks = pagerank(g, **TIGHT)
+    assert ranks.getNumPartitions() == g.num_partitions
+    check_pagerank(ranks.collectAsMap(), G)
+    check_components(connected_components(g).collectAsMap(), G)
+    check_distances(sssp(g, 1).collectAsMap(), G, 1, weighted=False)
+    depths = bfs(g, 1).collectAsMap()
+    check_distances(depths, G, 1, weighted=False)
+    assert all(isinstance(d, int) or d == math.inf for d in depths.values())
+
+
+def test_weighted_undirected_file_on_three_partitions(wormnet):
+    g, G = wormnet
+    check_components(connected_components(g).collectAsMap(), G)
+    source = min(G)
+    check_distances(sssp(g, source).collectAsMap(), G, source, weighted=True)
+    check_triangles(triangle_count(g).collectAsMap(), G)
+    check_label_propagation(label_propagation(g, iterations=3).collectAsMap(), G, 3)
+
+
+@pytest.mark.parametrize("string_ids", [False, True])
+def test_seeded_random_graphs_with_dangling_vertices_and_self_loops(sc, string_ids):
+    edges = random_edges(seed=7, n=300, m=1200, string_ids=string_ids, weighted=True, dangling=25)
+    g, G = Graph.from_edges(sc, edges, num_partitions=4), nx_from_edges(edges)
+    source = "v0" if string_ids else 0
+    check_pagerank(pagerank(g, **TIGHT).collectAsMap(), G)
+    check_pagerank(pagerank(g, weight=True, **TIGHT).collectAsMap(), G, weight="weight")
+    check_components(connected_components(g).collectAsMap(), G)
+    check_distances(sssp(g, source).collectAsMap(), G, source, weighted=True)
+    check_distances(bfs(g, source).collectAsMap(), G, source, weighted=False)
+
+
+def test_graph_from_an_rdd_of_edges(sc):
+    edges = random_edges(seed=3, n=80, m=300)
+    g = Graph.from_edges(sc, sc.parallelize(edges, 3))
+    check_components(connected_components(g).collectAsMap(), nx_from_edges(edges))
+
+
+def test_pregel_and_gas_examples_on_the_cluster(sc, roget):
+    g, G = roget
+    program = PregelPageRank(**TIGHT)
+    check_pagerank(g.values(g.run(program), program), G)
+    path = f"{DATASETS}/karate.txt"        # PowerGraph's PageRank has no dangling mass: an undirected graph
+    karate, K = Graph.from_edge_file(sc, path, directed=False), nx_from_file(path, directed=False)
+    program = GASPageRank(karate.num_vertices, tol=1e-13)
+    check_pagerank({v: r for v, (r, _) in karate.values(karate.run(program), program).items()}, K)
+    for program in (PregelComponents(), GASComponents()):
+        check_components(g.values(g.run(program), program), G)
+    for program in (PregelShortestPaths(1), GASShortestPaths(1)):
+        check_distances(g.values(g.run(program), program), G, 1, weighted=False)
+
+
+def test_sssp_along_a_path_takes_n_supersteps_with_state_kept_on_the_workers(sc):
+    n = 200
+    g = Graph.from_edges(sc, [(i, i + 1) for i in range(n - 1)])
+    program = ShortestPaths(0, weighted=False)
+    run = g.run(program, checkpoint_every=50)
+    assert run.supersteps == n and run.barrier.reason == "converged" and run.rollbacks == 0
+    assert g.values(run, program) == {i: float(i) for i in range(n)}
+    assert sc.lastJob.share("PROCESS_LOCAL") == 1.0         # the output tasks ran where the state is
+
+
+class Exploding(VectorProgram):
+    """Raises in superstep 2, on the partition holding vertex 0."""
+
+    def init(self, part):
+        part.values = part.vertices.astype(float)
+
+    def compute(self, part, ctx):
+        if ctx.superstep == 2 and 0 in part.vertices:
+            raise ZeroDivisionError("superstep 2 says no")
+        ctx.send_along_out_edges(part.values[part.out_src_local])
+
+
+def test_an_error_in_a_vertex_program_comes_back_in_its_own_type(sc):
+    g = Graph.from_edges(sc, [(0, 1), (1, 0), (2, 3)])
+    with pytest.raises(ZeroDivisionError, match="superstep 2 says no") as info:
+        g.run(Exploding())
+    assert "vertex program failed" in "\n".join(getattr(info.value, "__notes__", []))
+    assert dict(connected_components(g).collect()) == {0: 0, 1: 0, 2: 2, 3: 2}   # the cluster is fine
+
+
+def test_inline_backend_runs_the_same_loop():
+    with Context(master="inline", workers=2, progress=False) as inline:
+        path = f"{DATASETS}/karate.txt"
+        g, G = Graph.from_edge_file(inline, path, directed=False), nx_from_file(path, directed=False)
+        check_pagerank(pagerank(g, checkpoint_every=3, **TIGHT).collectAsMap(), G)
+        check_distances(sssp(g, 1).collectAsMap(), G, 1, weighted=False)
