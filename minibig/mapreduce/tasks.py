@@ -6,19 +6,22 @@ A step becomes two narrow functions of the engine around one shuffle:
                 mapper_init, mapper (or mapper_raw) on every input pair,
                 mapper_final; then, if the step has a reduce side, group the
                 pairs by key in a dict (see `internal`) and run the combiner
-                once over each key's values, combiner_init/_final around it
+                over each key's values, combiner_init/_final around it. The
+                dict may hold a quarter of the task's memory budget: past
+                it, it is combined and sent, and a new one starts (see `memory`)
     (shuffle)   partitionBy(num_reducers): hash of the key, the engine's own
-                map output files and fetch
-    ReduceTask  mapPartitionsWithIndex over one reducer's partition: merge the
-                groups sent by every map task, order the keys by their encoded
-                form, and run reducer_init, reducer(key, values) per key,
-                reducer_final
+                map output files and fetch, spilling past the budget
+    ReduceTask  mapPartitionsWithIndex over one reducer's partition: sort what
+                every map task sent by the encoded key, within the budget
+                (the engine's ExternalSorter), and run reducer_init,
+                reducer(key, values) per key as the sorted records stream
+                by, reducer_final
 
 Each task builds its own job instance from the job class and the command
 line (`JobSpec.make_job`), as every Hadoop task runs the job script anew,
 so state a job keeps in `self` between `*_init`, the calls and `*_final`
 belongs to one task. The last phase of the last step encodes its pairs with
-OUTPUT_PROTOCOL into one block of lines per partition; other phases hand
+OUTPUT_PROTOCOL into blocks of lines (`OUTPUT_PAIRS` pairs each); other phases hand
 Python pairs to the next step in the same task, after the round trip through
 INTERNAL_PROTOCOL that mrjob would do.
 
@@ -30,7 +33,6 @@ the phase and function, and the input file and line (mapper) or the key
 
 from __future__ import annotations
 
-import gc
 import inspect
 import itertools
 import operator
@@ -40,12 +42,15 @@ from itertools import chain, compress, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
-from minibig.mapreduce.fusion import count_split_words
+from minibig.mapreduce.fusion import add_counts, count_words
 from minibig.mapreduce.internal import grouped_records, path_for
+from minibig.mapreduce.memory import POINTER, GroupsMeter, task_memory, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
 
 _first = itemgetter(0)
 _second = itemgetter(1)
+#: Output pairs encoded into one block (a few hundred KiB of objects for small pairs).
+OUTPUT_PAIRS = 4096
 _building = threading.local()
 
 
@@ -79,7 +84,8 @@ class Position:
     """Where a task is, to name it if the job's code fails.
 
     `counter` counts the mapper's input records; `keys` and `key_counter`
-    follow the keys fed to the combiner or reducer (both iterated in C).
+    follow the keys fed to the combiner (both iterated in C); `current` is
+    the key the reducer is at.
     """
 
     phase: str = "setup"
@@ -88,6 +94,7 @@ class Position:
     keys: list | None = None
     key_counter: object = None
     key_of: object = None
+    current: tuple = (False, None)
 
     def track_keys(self, keys: list, key_of):
         """Start following `keys`; returns the counter to zip with them."""
@@ -95,10 +102,15 @@ class Position:
         self.key_counter = itertools.count(1)
         return self.key_counter
 
+    def reached(self, key) -> None:
+        """The reducer is at `key` now (keys streamed from the sorted shuffle)."""
+        self.keys = None
+        self.current = (True, key)
+
     def current_key(self) -> tuple[bool, object]:
         """(True, key) while a key's values are being processed, else (False, None)."""
         if self.keys is None:
-            return False, None
+            return self.current
         index = next(self.key_counter) - 2        # the counter ran one past the current key
         if 0 <= index < len(self.keys):
             try:
@@ -138,6 +150,13 @@ def _enter(pos: Position, phase: str, fn):
     pos.phase, pos.func = phase, _name(fn) if fn is not None else "(identity)"
     return
     yield
+
+
+def _handed_over(groups: dict, pos: Position):
+    """Yield `groups` to be combined and sent, then put the position back in the mapper."""
+    phase = pos.phase, pos.func
+    yield groups
+    pos.phase, pos.func = phase
 
 
 def _identity_reducer(key, values):
@@ -188,52 +207,6 @@ def _name_culprit(exc: BaseException, protocol, pairs: list) -> None:
             return
 
 
-class _PausedGC:
-    """Keep the cyclic garbage collector off the groups a task builds.
-
-    A task holds hundreds of thousands of value lists, none in a cycle (they
-    are freed by reference counting); every automatic collection would walk
-    all of them again, and again as they age. So the collector is paused
-    while they are built, and what was built is then frozen out of its sight
-    (`gc.freeze`) until the task's output has been consumed (`thaw`).
-    Counted, so concurrent tasks of one worker resume it when the last ends.
-    """
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.depth = 0
-        self.was_enabled = True
-
-    def __enter__(self):
-        with self.lock:
-            if self.depth == 0:
-                self.was_enabled = gc.isenabled()
-                gc.disable()
-            self.depth += 1
-
-    def __exit__(self, *exc):
-        with self.lock:
-            self.depth -= 1
-            gc.freeze()
-            if self.depth == 0 and self.was_enabled:
-                gc.enable()
-
-    @staticmethod
-    def thaw() -> None:
-        """Give frozen objects back to the collector (they are usually gone by then)."""
-        gc.unfreeze()
-
-    def thawing(self, records):
-        """Iterate `records`, then thaw."""
-        try:
-            yield from records
-        finally:
-            self.thaw()
-
-
-paused_gc = _PausedGC()
-
-
 class StepTask:
     """Common part of a step's map side and reduce side."""
 
@@ -249,12 +222,29 @@ class StepTask:
         job = self.spec.make_job()
         return job, job.steps()[self.step_num]
 
-    @staticmethod
-    def output_block(job, pairs: list, pos: Position) -> list[bytes]:
-        """The last phase's pairs as one block of OUTPUT_PROTOCOL lines."""
+    def output(self, split: int, records, pos: Position, pairs_of):
+        """Generator of the last phase's output: blocks of OUTPUT_PROTOCOL lines.
+
+        `pairs_of(job, step, records, pos)` makes the pairs, encoded
+        `OUTPUT_PAIRS` at a time, so a partition's output is never held
+        whole (`-o DIR` writes each block as it comes).
+        """
+        job, step = self.job_and_step()
         protocol = job.output_protocol()
-        pos.phase, pos.func = "output", type(protocol).__name__
-        return [encode_output(protocol, pairs)]
+        pairs = iter(pairs_of(job, step, records, pos))
+        try:
+            while True:
+                batch = list(itertools.islice(pairs, OUTPUT_PAIRS))
+                if not batch:
+                    break
+                phase = pos.phase, pos.func
+                pos.phase, pos.func = "output", type(protocol).__name__
+                yield encode_output(protocol, batch)
+                pos.phase, pos.func = phase
+        except Exception as exc:
+            self.annotate(exc, pos, split)
+            raise
+        self.finish(job)
 
     def finish(self, job) -> None:
         """Report the task's counters to the step's accumulator."""
@@ -271,12 +261,12 @@ class StepTask:
                 context["key"] = key
         return context
 
-    def streamed(self, split: int, records, pos: Position, pairs_of, after=None):
+    def streamed(self, split: int, records, pos: Position, pairs_of):
         """Generator of this task's pairs, re-encoded for the next step's mapper.
 
         `pairs_of(job, step, records, pos)` makes the pairs; a failure is
-        annotated with the step and phase, `after()` runs however it ends, and
-        the counters are reported once the pairs are all out.
+        annotated with the step and phase, and the counters are reported once
+        the pairs are all out.
         """
         job, step = self.job_and_step()
         roundtrip = path_for(job.internal_protocol()).roundtrip
@@ -286,9 +276,6 @@ class StepTask:
         except Exception as exc:
             self.annotate(exc, pos, split)
             raise
-        finally:
-            if after is not None:
-                after()
         self.finish(job)
 
     def annotate(self, exc: BaseException, pos: Position, split: int) -> None:
@@ -333,51 +320,94 @@ class MapTask(StepTask):
         self.counted = counted          # (count the mapper's words in C?, its constant)
 
     def __call__(self, split: int, records):
-        if self.shuffle or self.final:
-            return iter(self.run(split, records))
+        if self.shuffle:
+            return self.run_shuffle(split, records)
+        if self.final:
+            return self.output(split, records, Position(), self.mapped)
         return self.run_streaming(split, records)
 
-    def run(self, split: int, records) -> list:
-        """This map task's output records: groups for the shuffle, or the output block."""
+    def run_shuffle(self, split: int, records):
+        """Generator of this map task's shuffle records, one batch of groups after another."""
         job, step = self.job_and_step()
         pos = Position()
         path = path_for(job.internal_protocol())
         try:
-            if self.shuffle:
-                groups: dict = {}
-                with paused_gc:
-                    self.group_mapped(job, step, records, pos, path, groups)
-                    if step["combiner"] is not None:
-                        output = self.combined(step, path, groups, pos)
-                    else:
-                        output = grouped_records(list(groups), list(groups.values()))
-            else:
-                output = self.output_block(job, list(self.mapped(job, step, records, pos)), pos)
+            for batch in self.shuffle_batches(job, step, records, pos, path):
+                yield from batch
         except Exception as exc:
-            paused_gc.thaw()
             self.annotate(exc, pos, split)
             raise
         self.finish(job)
-        return paused_gc.thawing(output) if self.shuffle else output
 
     def run_streaming(self, split: int, records):
         """Generator of a map-only step's pairs for the next step (not the last one)."""
         return self.streamed(split, records, Position(), self.mapped)
 
-    def group_mapped(self, job, step, records, pos: Position, path, groups: dict) -> None:
-        """Add the mapper's pairs (and its hooks') to `groups`, by key.
+    def shuffle_batches(self, job, step, records, pos: Position, path):
+        """Lists of shuffle records: each batch of groups, through the combiner if there is one.
 
-        Word count's split-and-emit mapper is counted in C instead of run
-        (see `minibig.mapreduce.fusion`); every other mapper runs as written.
+        combiner_init runs before the first batch's combiner calls (once the
+        first batch is full: after mapper_final when there is only one) and
+        combiner_final after the last batch's.
         """
-        counted, constant = self.counted
-        if not counted:
-            path.group(self.mapped(job, step, records, pos), groups)
+        batches = self.group_batches(job, step, records, pos, path)
+        combiner = step["combiner"]
+        if combiner is None:
+            for groups in batches:
+                yield grouped_records(list(groups), list(groups.values()))
             return
+        for n, groups in enumerate(batches):
+            if n == 0:
+                yield path.flat(_hook(pos, "combiner_init", step["combiner_init"]))
+            yield self.combined(combiner, path, groups, pos)
+        yield path.flat(_hook(pos, "combiner_final", step["combiner_final"]))
+
+    def group_batches(self, job, step, records, pos: Position, path):
+        """The mapper's pairs (and its hooks') grouped by key, one dict at a time.
+
+        One dict for the whole input unless it reaches its share of the task's
+        memory budget (see `minibig.mapreduce.memory`); then it goes out and
+        a new one starts. Word count's split-and-emit mapper is counted in C
+        instead of run (see `minibig.mapreduce.fusion`); every other mapper
+        runs as written.
+        """
+        meter = GroupsMeter(task_memory()[0])
+        if self.counted[0]:
+            yield from self.counted_batches(step, records, pos, path, meter)
+            return
+        pairs = self.mapped(job, step, records, pos)
+        groups: dict = {}
+        while True:
+            chunk = list(itertools.islice(pairs, meter.chunk))
+            if not chunk:
+                break
+            path.group(chunk, groups)
+            key, value = chunk[-1]
+            if meter.full(groups, key, value_size(value), len(chunk)):
+                yield from _handed_over(groups, pos)
+                groups = {}
+        yield groups
+
+    def counted_batches(self, step, records, pos: Position, path, meter: GroupsMeter):
+        """`group_batches` for the counted mapper: the lines' words counted chunk by chunk."""
+        constant = self.counted[1]
+        groups: dict = {}
         path.group(_hook(pos, "mapper_init", step["mapper_init"]), groups)
         pos.phase, pos.func = "mapper", _name(step["mapper"])
-        count_split_words(self.numbered(records, pos), groups, constant)
+        lines = self.numbered(records, pos)
+        counts: dict = {}
+        while True:
+            chunk = list(itertools.islice(lines, meter.chunk))
+            if not chunk:
+                break
+            words, last = count_words(chunk, counts)
+            if meter.full(counts, last, POINTER, words):     # one constant: a slot per word
+                add_counts(groups, counts, constant)
+                yield from _handed_over(groups, pos)
+                groups = {}
+        add_counts(groups, counts, constant)
         path.group(_hook(pos, "mapper_final", step["mapper_final"]), groups)
+        yield groups
 
     @staticmethod
     def numbered(records, pos: Position):
@@ -406,15 +436,13 @@ class MapTask(StepTask):
                      _enter(pos, "mapper", mapper), body,
                      _hook(pos, "mapper_final", step["mapper_final"]))
 
-    def combined(self, step, path, groups: dict, pos: Position) -> list:
+    def combined(self, combiner, path, groups: dict, pos: Position) -> list:
         """Shuffle records after running the combiner over the keys with enough values.
 
         A key with fewer than `combine_min_values` values is sent as it is:
         calling the combiner costs more than sending a few values (combiners
         may run zero or more times, so the reducer is right either way).
-        combiner_init and combiner_final run once, around the calls.
         """
-        combiner = step["combiner"]
         threshold = self.combine_min_values
         if threshold <= 1:
             identities, stored, rest = list(groups), groups.values(), []
@@ -427,9 +455,7 @@ class MapTask(StepTask):
                                    list(compress(groups.values(), few)))
         body = chain.from_iterable(starmap(_as_generator(combiner),
                                            path.keyed(identities, stored, pos)))
-        records = path.flat(chain(_hook(pos, "combiner_init", step["combiner_init"]),
-                                  _enter(pos, "combiner", combiner), body,
-                                  _hook(pos, "combiner_final", step["combiner_final"])))
+        records = path.flat(chain(_enter(pos, "combiner", combiner), body))
         records.extend(rest)
         return records
 
@@ -472,49 +498,31 @@ def _lines_before(sources: list, file_path: str, start: int) -> int:
 
 
 class ReduceTask(StepTask):
-    """The reduce side of one step: merge, sort keys, reducer (with hooks), then output."""
+    """The reduce side of one step: sort by key, reducer (with hooks), then output."""
 
     def __init__(self, spec, step_num, num_steps, counters, final, sort_values: bool):
         super().__init__(spec, step_num, num_steps, counters, final)
         self.sort_values = sort_values
 
     def __call__(self, split: int, records):
+        pos = Position(phase="shuffle read")
         if self.final:
-            return iter(self.run(split, records))
-        return self.run_streaming(split, records)
+            return self.output(split, records, pos, self.reduced)
+        return self.streamed(split, records, pos, self.reduced)
 
     def reduced(self, job, step, records, pos: Position):
-        """The stream of the reducer's pairs over this partition's keys, in order, with hooks."""
+        """The stream of the reducer's pairs over this partition's keys, in order, with hooks.
+
+        What every map task sent is sorted at once, within the task's memory
+        budget (see `minibig.mapreduce.internal`); each key's values then
+        stream from the sorted records to the reducer.
+        """
         path = path_for(job.internal_protocol())
-        with paused_gc:
-            groups = path.merge(records)
-            order = path.order(groups)
-            if self.sort_values:
-                for stored in groups.values():
-                    path.sort_values(stored)
+        groups = path.grouped(records, self.sort_values, *task_memory())
         reducer = step["reducer"]
         body = chain.from_iterable(starmap(
             _identity_reducer if reducer is None else _as_generator(reducer),
-            path.keyed(order, map(groups.__getitem__, order), pos)))
+            path.keyed_groups(groups, pos)))
         return chain(_hook(pos, "reducer_init", step["reducer_init"]),
                      _enter(pos, "reducer", reducer), body,
                      _hook(pos, "reducer_final", step["reducer_final"]))
-
-    def run(self, split: int, records) -> list:
-        """The last step's output block for this partition."""
-        job, step = self.job_and_step()
-        pos = Position(phase="shuffle read")
-        try:
-            output = self.output_block(job, list(self.reduced(job, step, records, pos)), pos)
-        except Exception as exc:
-            self.annotate(exc, pos, split)
-            raise
-        finally:
-            paused_gc.thaw()
-        self.finish(job)
-        return output
-
-    def run_streaming(self, split: int, records):
-        """Generator of the reducer's pairs for the next step's mapper."""
-        return self.streamed(split, records, Position(phase="shuffle read"), self.reduced,
-                             after=paused_gc.thaw)
