@@ -25,7 +25,10 @@ Recognised, and nothing else:
 - the step is the job's first, reads text lines (`TextValueProtocol`, so the
   value is a `str`), has no `mapper_raw`, and its internal protocol is JSON.
 
-`mapper_init` and `mapper_final` run around it as usual. Anything else takes
+`mapper_init` and `mapper_final` run around it as usual. The map task
+counts its lines chunk by chunk into one dict of counts (`count_words`) and
+turns the counts into groups (`add_counts`) when they go out: at the end, or
+when they reach the task's memory budget (see `minibig.mapreduce.memory`). Anything else takes
 the general path, so the answer never depends on whether this applied.
 The driver decides once per step (`counted_mapper`); map tasks only follow.
 `MINIBIG_FUSION=0` turns it off (to measure it), as for the RDD shortcut.
@@ -87,18 +90,31 @@ def split_words_constant(mapper) -> tuple[bool, object]:
     return True, constant
 
 
-def count_split_words(lines, groups: dict, constant) -> None:
-    """Add `(word, constant)` for every word of every line to `groups`, counted in C."""
-    counts: dict = {}
-    _count_elements(counts, chain.from_iterable(map(str.split, lines)))
+def count_words(lines, counts: dict):
+    """Count the words of `lines` into `counts`, in C; return (how many, the last one or None)."""
+    words = list(chain.from_iterable(map(str.split, lines)))
+    _count_elements(counts, words)
+    return len(words), (words[-1] if words else None)
+
+
+def add_counts(groups: dict, counts: dict, constant) -> None:
+    """Add `[constant] * count` for every counted word to `groups`; empty `counts`."""
     one = [constant]
     if not groups:
         groups.update(zip(counts, map(one.__mul__, counts.values())))
-        return
-    get = groups.get
-    for word, count in counts.items():
-        stored = get(word)
-        if stored is None:
-            groups[word] = one * count
-        else:
-            stored.extend(one * count)
+    else:
+        get = groups.get
+        for word, count in counts.items():
+            stored = get(word)
+            if stored is None:
+                groups[word] = one * count
+            else:
+                stored.extend(one * count)
+    counts.clear()
+
+
+def count_split_words(lines, groups: dict, constant) -> None:
+    """Add `(word, constant)` for every word of every line to `groups`, counted in C."""
+    counts: dict = {}
+    count_words(lines, counts)
+    add_counts(groups, counts, constant)

@@ -20,8 +20,7 @@ minibig keeps that observable behaviour without encoding every record:
     replaced by its JSON text (bytes, which can never equal a `str` key), and
     any other value by its JSON round trip, at the moment it is produced, so
     grouping, partitioning and what the user's code receives match mrjob.
-    The reduce side orders its keys by their JSON text, computed once per
-    distinct key.
+    The reduce side orders what it receives by the keys' JSON texts.
 
 `LinePath` (any other internal protocol, e.g. PickleProtocol or a custom one)
     Exactly Hadoop Streaming's contract: each pair is written as a line, the
@@ -32,16 +31,26 @@ Both give the same interface to the tasks:
 
     group(pairs, groups)        map side: add pairs to {identity: [stored values]}
     flat(pairs)                 map side: [(identity, stored value)], ungrouped
-    merge(records)              reduce side: the groups from what every map task sent
-    order(groups)               identities in the order of their encoded keys
-    sort_values(stored)         order one key's values by their encoding (SORT_VALUES)
-    keyed(ids, stored, pos)     (key, iterator of values) as the user's code sees them
+    keyed(ids, stored, pos)     map side: (key, iterator of values) for the combiner
+    grouped(records, sort_values, budget, spill_dir)
+                                reduce side: (identity, iterator of stored values) per
+                                key, keys in the order of their encoding, and with
+                                SORT_VALUES each key's values too
+    keyed_groups(groups, pos)   reduce side: (key, iterator of values) for the reducer
     roundtrip(key, value)       a pair as the next step's mapper will see it
+
+The reduce side is Hadoop's: what every map task sent is sorted by the
+encoded key (by the encoded key, then the encoded value, with SORT_VALUES)
+in the engine's `ExternalSorter`, which spills sorted runs past the task's
+memory budget and merges them back, stably; equal keys are then adjacent and
+each key's values stream to the reducer in the order they arrived. So a
+partition, or one key's values, may be bigger than the budget.
 
 >>> path = JSONPath()
 >>> groups = {}
 >>> path.group([("a", 1), ("a", (2, 3)), ((1, "x"), 4), ([1, "x"], 5), (7, None)], groups)
->>> [(identity, groups[identity]) for identity in path.order(groups)]
+>>> records = grouped_records(list(groups), list(groups.values()))
+>>> [(identity, list(values)) for identity, values in path.grouped(records, False)]
 [('a', [1, [2, 3]]), (b'7', [None]), (b'[1, "x"]', [4, 5])]
 >>> path.decode(b'[1, "x"]', [4, 5])[0]
 [1, 'x']
@@ -50,11 +59,12 @@ Both give the same interface to the tasks:
 from __future__ import annotations
 
 import json
-from itertools import compress, repeat, starmap
+from itertools import chain, compress, groupby, repeat, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
 from minibig.mapreduce.protocols import JSONProtocol, json_text
+from minibig.shuffle.spill import ExternalSorter
 
 #: Types a JSON round trip gives back unchanged (bool and float included).
 PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
@@ -69,27 +79,35 @@ def path_for(protocol):
     return LinePath(protocol)
 
 
-def merge(records) -> dict:
-    """The reduce side's groups: {identity: [stored values]} from what map tasks sent.
+def record_values(record) -> tuple | list:
+    """The values a shuffle record carries.
 
     A map task sends a key's values either as one record per value,
     `(identity, value)`, or all at once, `(identity, [values], None)`.
     """
-    groups: dict = {}
-    get = groups.get
-    for record in records:
-        identity = record[0]
-        stored = get(identity)
-        if len(record) == 2:
-            if stored is None:
-                groups[identity] = [record[1]]
-            else:
-                stored.append(record[1])
-        elif stored is None:
-            groups[identity] = record[1]
-        else:
-            stored.extend(record[1])
-    return groups
+    return record[1] if len(record) == 3 else (record[1],)
+
+
+def _one_per_value(record):
+    return (record,) if len(record) == 2 else zip(repeat(record[0]), record[1])
+
+
+def sorted_groups(records, order, one_per_value: bool, budget=None, spill_dir=None):
+    """(identity, iterator of stored values) per key of `records`, sorted by `order`.
+
+    The records are sorted at once, within `budget` (the engine's
+    `ExternalSorter`: sorted runs spilled into `spill_dir()`, merged back
+    stably); the groups are then read from the sorted stream one by one.
+    `one_per_value` splits the records into one per value first, for an
+    `order` that looks at the value too.
+    """
+    if one_per_value:
+        records = chain.from_iterable(map(_one_per_value, records))
+    ordered = ExternalSorter(order, False, budget, spill_dir).sort(records)
+    if one_per_value:
+        return ((identity, map(_second, group)) for identity, group in groupby(ordered, _first))
+    return ((identity, chain.from_iterable(map(record_values, group)))
+            for identity, group in groupby(ordered, _first))
 
 
 def grouped_records(identities, stored: list) -> list:
@@ -107,8 +125,6 @@ def grouped_records(identities, stored: list) -> list:
 
 class JSONPath:
     """Python objects between phases, with JSON round trips only where they change something."""
-
-    merge = staticmethod(merge)
 
     def group(self, pairs, groups: dict) -> None:
         """Add (key, value) pairs to `groups` (the map side's hot loop).
@@ -198,16 +214,27 @@ class JSONPath:
             return encode_basestring_ascii(identity)
         return identity.decode("ascii")
 
-    def order(self, groups: dict) -> list:
-        """The identities of `groups` in the order of their JSON texts."""
-        if set(map(type, groups)) <= {str}:
-            return sorted(groups, key=encode_basestring_ascii)
-        return sorted(groups, key=self.sort_key)
+    @classmethod
+    def record_order(cls, record) -> str:
+        """A shuffle record's place on the reduce side: its key's JSON text."""
+        return cls.sort_key(record[0])
 
-    @staticmethod
-    def sort_values(stored: list) -> None:
-        """Order one key's values by their JSON text (SORT_VALUES)."""
-        stored.sort(key=json_text)
+    @classmethod
+    def value_order(cls, record) -> str:
+        """A one-value record's place with SORT_VALUES: its key's, then its value's JSON text.
+
+        One string, the two joined by NUL (which JSON text never holds raw, so
+        it orders as the pair would): a sort holds one key per record at once.
+        """
+        return cls.sort_key(record[0]) + "\0" + json_text(record[1])
+
+    def grouped(self, records, sort_values: bool, budget=None, spill_dir=None):
+        """Reduce side: (identity, values) per key, in the order of the keys' JSON texts.
+
+        Values keep their arrival order, or with SORT_VALUES follow their JSON text.
+        """
+        order = self.value_order if sort_values else self.record_order
+        return sorted_groups(records, order, sort_values, budget, spill_dir)
 
     @staticmethod
     def key_of(identity):
@@ -228,6 +255,14 @@ class JSONPath:
         keys = counted if set(map(type, identities)) <= {str} else map(self.key_of, counted)
         return zip(keys, map(iter, stored))
 
+    def keyed_groups(self, groups, position):
+        """(key, values iterator) for each of `grouped`'s groups, as the reducer sees them."""
+        key_of = self.key_of
+        for identity, values in groups:
+            key = key_of(identity)
+            position.reached(key)
+            yield key, values
+
     @staticmethod
     def roundtrip(key, value) -> tuple:
         """(key, value) after a JSON round trip (for the next step's mapper)."""
@@ -240,8 +275,6 @@ class JSONPath:
 
 class LinePath:
     """Encoded lines between phases, grouped by their key field: Hadoop Streaming's contract."""
-
-    merge = staticmethod(merge)
 
     def __init__(self, protocol):
         self.read = protocol.read
@@ -276,14 +309,12 @@ class LinePath:
             yield (line if tab < 0 else line[:tab]), line
 
     @staticmethod
-    def order(groups: dict) -> list:
-        """Key fields in byte order: Hadoop sorts keys as bytes."""
-        return sorted(groups)
-
-    @staticmethod
-    def sort_values(stored: list) -> None:
-        """Order one key's lines, hence its values, as bytes (SORT_VALUES)."""
-        stored.sort()
+    def grouped(records, sort_values: bool, budget=None, spill_dir=None):
+        """Reduce side: (key field, lines) per key, key fields in byte order (Hadoop
+        sorts keys as bytes); with SORT_VALUES each key's lines in byte order too."""
+        # (key field, line) tuples compare as the key field, then the line.
+        order = None if sort_values else _first
+        return sorted_groups(records, order, sort_values, budget, spill_dir)
 
     def decode(self, identity, stored: list):
         """(key, values iterator), each line read back with the protocol."""
@@ -299,6 +330,15 @@ class LinePath:
         counter = position.track_keys(identities, lambda identity: read(first_lines[identity])[0])
         decode = self.decode
         return starmap(decode, zip(map(_second, zip(counter, identities)), stored))
+
+    def keyed_groups(self, groups, position):
+        """(key, values iterator) for each of `grouped`'s groups, each line read back."""
+        read = self.read
+        for _, lines in groups:
+            first = next(lines)
+            key = read(first)[0]
+            position.reached(key)
+            yield key, (read(line)[1] for line in chain((first,), lines))
 
     def roundtrip(self, key, value) -> tuple:
         """(key, value) written and read back with the protocol."""
