@@ -1,0 +1,72 @@
+"""A worker killed in the middle of a graph run: the run rolls back to its last checkpoint
+on the surviving worker and still meets the networkx oracle.
+
+The program announces superstep 6 with a marker file and waits for the
+test's go-ahead (tests/faults.py), so the kill lands mid-superstep without
+sleeping. The cluster is this test's own, with a short heartbeat timeout.
+"""
+
+import os
+import signal
+import threading
+
+import cloudpickle
+import pytest
+
+import faults
+from minibig import Context
+from minibig.graph import Graph
+from minibig.graph.algorithms import PageRank
+
+from graph_oracles import DATASETS, check_pagerank, nx_from_file
+
+cloudpickle.register_pickle_by_value(faults)
+
+KILL_AT = 6
+
+
+class AnnouncingPageRank(PageRank):
+    """PageRank whose superstep KILL_AT announces itself and waits for `release`."""
+
+    def __init__(self, n, folder, release, **options):
+        super().__init__(n, **options)
+        self.folder, self.release = folder, release
+
+    def compute(self, part, ctx):
+        if ctx.superstep == KILL_AT:
+            faults.announce_and_wait(self.folder, "superstep", self.release)
+        super().compute(part, ctx)
+
+
+@pytest.fixture
+def cluster():
+    ctx = Context(workers=2, worker_timeout=2.0, fetch_timeout=3.0, appName="graph-faults", progress=False)
+    yield ctx
+    ctx.stop()
+
+
+def test_worker_killed_mid_pagerank_rolls_back_to_the_checkpoint(cluster, tmp_path):
+    path = f"{DATASETS}/roget.txt"
+    g, G = Graph.from_edge_file(cluster, path, num_partitions=4), nx_from_file(path)
+    release = str(tmp_path / "go")
+    program = AnnouncingPageRank(g.num_vertices, str(tmp_path), release, tol=1e-10, max_iter=1000)
+    box = {}
+
+    def target():
+        try:
+            box["run"] = g.run(program, checkpoint_every=3)
+        except BaseException as exc:
+            box["error"] = exc
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    victim = faults.wait_for_marker(str(tmp_path), "superstep")[0]
+    os.kill(victim, signal.SIGKILL)
+    faults.touch(release)
+    thread.join(120)
+    assert not thread.is_alive(), "the run did not finish"
+    if "error" in box:
+        raise box["error"]
+    run = box["run"]
+    assert run.rollbacks >= 1
+    assert len(faults.markers(str(tmp_path), "superstep")) > 1        # superstep 6 ran again
+    check_pagerank(g.values(run, program), G)
