@@ -1,10 +1,20 @@
-"""StorageLevel: where `persist` keeps a dataset's partitions (PySpark's names)."""
+"""StorageLevel: where `persist` keeps a dataset's partitions (PySpark's names).
+
+`deserialized` says what a memory block is, and minibig keeps it so (see
+`minibig.core.cache`): False (every level but MEMORY_AND_DISK_DESER, as in
+PySpark) keeps the pickled records, each task reading a fresh copy, so no
+task can change what a later one reads; True keeps the record objects
+themselves, shared by the tasks that read them: faster, and mutating them
+changes the cache. Disk blocks are always pickled.
+"""
 
 from __future__ import annotations
 
 
 class StorageLevel:
     """Flags for persisting a dataset: disk, memory, off-heap, deserialised, replicas.
+
+    `replication` above 1 is accepted for PySpark compatibility; each block is kept once.
 
     >>> StorageLevel.MEMORY_AND_DISK
     StorageLevel(True, True, False, False, 1)

@@ -3,8 +3,9 @@
 Mixed into `RDD`. Persisting only marks the dataset; the first task that
 computes a partition keeps it in its worker's block store
 (`minibig.core.cache.BlockStore`), and later tasks on that worker read it from
-there. The master learns where blocks are and prefers those workers when it
-schedules tasks that read them.
+there (serialized, unless the level says deserialized: see
+`minibig.core.storagelevel`). The master learns where blocks are and
+prefers those workers when it schedules tasks that read them.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ class PersistenceMixin:
         return self
 
     def getStorageLevel(self) -> StorageLevel:
-        """The storage level set by persist (StorageLevel.NONE if none).
+        """The storage level set by persist (StorageLevel.NONE if none): what the workers keep.
+
+        Serialized levels (all but MEMORY_AND_DISK_DESER) keep pickled records,
+        so a task mutating what it read never changes what a later task reads.
 
         >>> print(sc.parallelize([1, 2]).getStorageLevel())
         Serialized 1x Replicated
