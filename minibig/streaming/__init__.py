@@ -4,7 +4,8 @@ Modules, one job each: ``windows`` (assigners), ``watermarks`` (generation,
 combining, idleness), ``elements`` (what a channel carries), ``functions``
 (what a window computes), ``operators`` and ``window_operator`` (physical
 operators), ``instance`` (an operator with its input valve), ``routing``
-(key partitioning), ``sources`` and ``source_reader``, ``plan`` (the logical
+(key partitioning), ``sources``, ``redis_source`` and ``source_reader``,
+``sinks`` (two-phase commit sinks: files, Redis Streams), ``plan`` (the logical
 DAG), ``physical`` (plan node to operator), ``local`` (the in-process
 executor), ``metrics``, ``state``, ``errors``.
 """
@@ -13,6 +14,8 @@ from minibig.streaming.api import (Collected, DataStream, KeyedStream, Streaming
                                    WindowResultStream)
 from minibig.streaming.errors import StreamError
 from minibig.streaming.functions import AggregateFunction
+from minibig.streaming.sinks import FileSink, RedisStreamSink, Sink
+from minibig.streaming.redis_source import RedisStreamSource
 from minibig.streaming.sources import (DirectorySource, GeneratorSource, IterableSource, SocketSource, Source,
                                        TailFileSource)
 from minibig.streaming.state import ValueState
@@ -21,4 +24,4 @@ from minibig.streaming.windows import SessionWindow, SlidingWindow, TumblingWind
 __all__ = ["StreamingContext", "DataStream", "KeyedStream", "WindowedStream", "WindowResultStream", "Collected",
            "TumblingWindow", "SlidingWindow", "SessionWindow", "WindowAssigner", "AggregateFunction",
            "ValueState", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
-           "TailFileSource", "SocketSource"]
+           "TailFileSource", "SocketSource", "RedisStreamSource", "Sink", "FileSink", "RedisStreamSink"]

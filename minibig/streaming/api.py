@@ -1,8 +1,9 @@
 """The user API: ``StreamingContext`` and the streams it builds (Flink's names).
 
 Each call adds a node to the context's logical ``Plan``; ``ssc.run()``
-executes it (in this process for now, see ``local.py``) and fills the
-``collect()`` handles.
+executes it (on the cluster's workers, ``cluster.py``, or in this process,
+``local.py``), fills the ``collect()`` handles and commits the sinks
+(``sink_to``, ``sinks.py``).
 
 >>> from minibig.streaming import StreamingContext, TumblingWindow
 >>> ssc = StreamingContext(sc)
@@ -176,6 +177,31 @@ class DataStream:
         node = self.ssc.plan.add("union", edges, parallelism)
         keyed = all(isinstance(s, KeyedStream) for s in streams)
         return (KeyedStream if keyed else DataStream)(self.ssc, node)
+
+    def sink_to(self, sink) -> None:
+        """Write the stream to ``sink`` (Flink's ``sink_to``): a ``FileSink``, a ``RedisStreamSink``.
+
+        One sink instance per instance of this stream. What it writes
+        becomes visible when the checkpoint after it completes (and at the end
+        of a finite stream), so a restored job writes every record exactly once.
+
+        >>> import os, tempfile
+        >>> from minibig.streaming import FileSink
+        >>> out = os.path.join(tempfile.mkdtemp(), "out")
+        >>> ssc = StreamingContext(sc)
+        >>> ssc.source([1, 2, 3], timestamp=int).map(lambda x: x * 10).sink_to(FileSink(out))
+        >>> _ = ssc.run(); sorted(os.listdir(out))
+        ['_SUCCESS', 'part-00000-000001']
+        """
+        from minibig.streaming.sinks import Sink
+        if not isinstance(sink, Sink):
+            raise TypeError(f"sink_to() needs a sink (FileSink, RedisStreamSink), got {sink!r}")
+        self.ssc.plan.add("sink", (Edge(self.node.id),), self.node.parallelism, sink=sink)
+
+    def write_text(self, path) -> None:
+        """``sink_to(FileSink(path))``: ``str(record)`` per line in part files under ``path``."""
+        from minibig.streaming.sinks import FileSink
+        self.sink_to(FileSink(path))
 
     def collect(self) -> "Collected":
         """A sink: its ``result()`` is every record that reached it, after ``ssc.run()``."""

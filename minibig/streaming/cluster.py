@@ -7,11 +7,13 @@ slot: task ``i`` runs instance ``i`` of every operator, see ``runtime.py``);
 thread binds a control ROUTER (``wire.py``), hands the tasks each other's
 data addresses once all have said hello, and then:
 
-- **collects**: sink values arrive tagged with an epoch (the checkpoint
-  that follows them); ``pending[epoch]`` holds them until that checkpoint
-  completes (or the job ends), then they join ``committed``. The sink is
-  transactional per checkpoint: values of an epoch that a failure cut short
-  are dropped and made again after the restore.
+- **commits**: what sinks hand over arrives tagged with an epoch (the
+  checkpoint that follows it); ``pending[epoch]`` holds it until that
+  checkpoint completes (or the job ends), then each sink's committer
+  commits it (``sinks.py``: collected values, renamed files, a Redis
+  transaction). Sinks are transactional per checkpoint: what an epoch that
+  a failure cut short made is dropped (``discard``) and made again after
+  the restore.
 - **checkpoints**: every ``checkpoint_interval`` seconds it sends
   ``trigger(cid)`` (one checkpoint at a time); a checkpoint completes when
   every task has acknowledged it with its snapshot parts (a finished task's
@@ -48,6 +50,7 @@ import zmq
 from minibig.errors import JobAbortedError
 from minibig.streaming import wire
 from minibig.streaming.metrics import JobMetrics
+from minibig.streaming.physical import make_committer
 from minibig.streaming.task import StreamTaskCode
 
 POLL_MS = 20
@@ -69,7 +72,7 @@ class ClusterExecutor:
         self.on_checkpoint = on_checkpoint
         self.code = StreamTaskCode(plan.to_bytes(), batch_size, clock, start_timeout,
                                    driver_timeout=max(task_timeout, 3.0))
-        self.committed: dict[int, list] = {sink: [] for sink in plan.sinks}
+        self.committers = {n: make_committer(plan.nodes[n]) for n in plan.committing()}
         self.completed = None                 # {"cid", "parts": {index: parts}} of the last checkpoint
         self.counters: dict[int, dict] = {}
         self.checkpoints = 0                  # completed checkpoints, all generations
@@ -89,19 +92,25 @@ class ClusterExecutor:
         self.sock, self.address = wire.control_server(zmq.Context.instance())
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
+            for committer in self.committers.values():
+                committer.open()
             gen = 0
             while not _Generation(self, gen, deadline).run():
                 self.restarts += 1
                 if self.restarts > self.max_restarts:
                     raise JobAbortedError(f"the streaming job lost a task {self.restarts} times; "
                                           f"giving up (max_restarts={self.max_restarts})")
+                for committer in self.committers.values():
+                    committer.discard()
                 gen += 1
+            for committer in self.committers.values():
+                committer.finish()
         finally:
             self.sock.close(0)
 
     def collected(self, sink_id: int) -> list:
         """A collect sink's committed values."""
-        return self.committed[sink_id]
+        return self.committers[sink_id].values
 
     def metrics(self) -> JobMetrics:
         """Counters of every instance, per operator (restored ones included)."""
@@ -274,7 +283,7 @@ class _Generation:
     def _commit_epochs(self, upto) -> None:
         for epoch in sorted(e for e in self.pending if upto is None or e <= upto):
             for sink, values in self.pending.pop(epoch).items():
-                self.ex.committed[sink].extend(values)
+                self.ex.committers[sink].commit(epoch, values)
 
     def _finish(self) -> None:
         self._commit_epochs(None)

@@ -21,7 +21,8 @@ executor of the same plan back at that cut.
 
 ``run(timeout=...)`` stops waiting on sources that never end (a tailed
 file, a socket) after ``timeout`` seconds: they are ended then, the ``+inf``
-watermark fires what is left ("stop with drain").
+watermark fires what is left ("stop with drain"). File and Redis sinks
+commit once, when the run ends (there are no checkpoints here).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from minibig.streaming.elements import END, Signal
 from minibig.streaming.instance import OperatorInstance
 from minibig.streaming.metrics import JobMetrics
 from minibig.streaming.operators import OperatorContext
-from minibig.streaming.physical import make_operator, make_source_reader
+from minibig.streaming.physical import make_committer, make_operator, make_source_reader
 from minibig.streaming.plan import Plan
 from minibig.streaming.routing import Route
 from minibig.streaming.topology import number_channels, routes_of
@@ -52,6 +53,8 @@ class LocalExecutor:
         self.instances: dict[int, list[OperatorInstance]] = {}
         self.routes: dict[tuple[int, int], list[Route]] = {}
         self.queue: deque = deque()
+        self.committers = {n: make_committer(plan.nodes[n]) for n in plan.committing()
+                           if plan.nodes[n].kind == "sink"}
         self._build()
 
     # -- building ---------------------------------------------------------------------
@@ -73,7 +76,9 @@ class LocalExecutor:
     # -- running ----------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open every reader and instance."""
+        """Open every committer, reader and instance."""
+        for committer in self.committers.values():
+            committer.open()
         for readers in self.readers.values():
             for reader in readers:
                 reader.open(self.clock)
@@ -93,8 +98,18 @@ class LocalExecutor:
             if not progressed:
                 if deadline is not None and self.clock() >= deadline:
                     self.drain()
-                    return
+                    break
                 time.sleep(_IDLE_SLEEP)
+        self.commit_sinks()
+
+    def commit_sinks(self) -> None:
+        """The stream ended: every file or Redis sink commits what it made, as one epoch."""
+        for node_id, committer in self.committers.items():
+            for instance in self.instances[node_id]:
+                values = instance.operator.take(boundary=True)
+                if values:
+                    committer.commit(1, values)
+            committer.finish()
 
     @property
     def finished(self) -> bool:

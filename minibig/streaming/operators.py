@@ -236,7 +236,18 @@ class StatefulMapOperator(Operator):
         self.values = dict(state)
 
 
-class CollectOperator(Operator):
+class SinkOperator(Operator):
+    """A sink's instance: hands what the current epoch produced to the driver (``sinks.py``)."""
+
+    def take(self, boundary: bool) -> list:
+        """What to hand over now; ``boundary``: a checkpoint barrier or the end of the input."""
+        raise NotImplementedError
+
+
+RESULTS_FLUSH = 4096          # records a sink hands over before a boundary, at most
+
+
+class CollectOperator(SinkOperator):
     """A sink that keeps every value it receives, for the driver to read."""
 
     def __init__(self, name):
@@ -248,6 +259,12 @@ class CollectOperator(Operator):
         self.values.extend(item[1] for item in items if type(item) is tuple)
         self.counters["records_in"] += len(self.values) - before
         return {}
+
+    def take(self, boundary):
+        if not self.values or (not boundary and len(self.values) < RESULTS_FLUSH):
+            return []
+        values, self.values = self.values, []
+        return values
 
     def state(self):
         return self.values

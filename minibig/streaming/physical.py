@@ -1,7 +1,8 @@
 """From a plan node to the objects that run it: one per parallel instance.
 
 ``make_operator(node)`` builds the physical operator of a non-source node;
-``make_source_reader(node, index)`` the reader of a source instance. Every
+``make_source_reader(node, index)`` the reader of a source instance;
+``make_committer(node)`` the driver's half of a sink. Every
 runtime (the local executor now, worker tasks later) builds through here so
 all of them run the same operators.
 """
@@ -13,6 +14,7 @@ from minibig.streaming.operators import (CollectOperator, FilterOperator, FlatMa
                                          ForwardOperator, KeyByOperator, MapOperator, Operator,
                                          StatefulMapOperator)
 from minibig.streaming.plan import Node
+from minibig.streaming.sinks import CollectCommitter
 from minibig.streaming.source_reader import SourceReader
 from minibig.streaming.window_operator import WindowOperator
 
@@ -37,11 +39,18 @@ def make_operator(node: Node) -> Operator:
         return ForwardOperator(node.name)
     if node.kind == "collect":
         return CollectOperator(node.name)
+    if node.kind == "sink":
+        return spec["sink"].operator(node.name)
     if node.kind in ("window", "join"):
         function = _WINDOW_FUNCTIONS[spec["function"]](spec)
         return WindowOperator(node.name, spec["assigner"], function,
                               spec["max_out_of_orderness"], spec["allowed_lateness"])
     raise ValueError(f"{node.name}: no physical operator for kind {node.kind!r}")
+
+
+def make_committer(node: Node):
+    """The driver's committer of a ``collect`` or ``sink`` node (``sinks.py``)."""
+    return CollectCommitter() if node.kind == "collect" else node.spec["sink"].committer()
 
 
 def make_source_reader(node: Node, index: int) -> SourceReader:

@@ -16,7 +16,9 @@ included), so the driver can ship it whole:
   parallelism), ``"hash"`` (by the record's key, ``portable_hash(key) %
   parallelism``), ``"rebalance"`` (round robin; to a single instance when
   parallelism is 1). Watermarks and signals go to every instance.
-- ``sinks``: ids of the ``collect`` nodes, whose values the driver reads.
+- ``sinks``: ids of the ``collect`` nodes, whose values the driver reads;
+  ``committing()``: every node with a committer in the driver (``collect``
+  and ``sink`` nodes, whose ``spec["sink"]`` is a ``sinks.Sink``).
 
 Narrow operators (map, flat_map, filter, key_by) take their input's
 parallelism and a forward edge: they are chained to it, as in Flink, so a
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 import cloudpickle
 
 KINDS = ("source", "map", "flat_map", "filter", "key_by", "union", "side_output", "window",
-         "stateful_map", "join", "collect")
+         "stateful_map", "join", "collect", "sink")
 PARTITIONINGS = ("forward", "hash", "rebalance")
 
 
@@ -84,6 +86,10 @@ class Plan:
             raise ValueError(f"unknown partitioning {edge.partitioning!r}")
         if edge.partitioning == "forward" and self.nodes[edge.node].parallelism != parallelism:
             raise ValueError("a forward edge needs equal parallelism on both ends")
+
+    def committing(self) -> list[int]:
+        """Ids of the nodes whose output the driver commits: ``collect`` and ``sink`` nodes."""
+        return [n.id for n in self.nodes.values() if n.kind in ("collect", "sink")]
 
     def consumers(self, node_id: int) -> list[tuple[Node, int, Edge]]:
         """The nodes reading ``node_id``: ``(node, position of the edge in its inputs, edge)``."""

@@ -15,11 +15,11 @@ snapshots once the barrier is aligned on its channels (``barriers.py``),
 then forwards it. An instance (or reader) that has finished has no barrier
 to wait for: its final state is its snapshot for every later checkpoint.
 When every reader and instance of the task has its part for ``cid``, the
-task reports ``ack`` with the parts. A ``collect`` sink hands its values to
-the driver tagged with the *epoch* they belong to (the checkpoint that
-follows them) before it snapshots, so its state is empty at a checkpoint
-and the driver commits an epoch's values only when that checkpoint
-completes (a transactional sink). Counters travel in the parts, so a
+task reports ``ack`` with the parts. A sink (``collect``, files, Redis)
+hands what it made to the driver tagged with the *epoch* it belongs to (the
+checkpoint that follows it) before it snapshots, so its state is empty at a
+checkpoint and the driver commits an epoch only when that checkpoint
+completes (a two-phase commit, see ``sinks.py``). Counters travel in the parts, so a
 restored job's metrics are the failure-free run's.
 """
 
@@ -32,11 +32,10 @@ from collections import deque
 from minibig.streaming.barriers import Aligner, Barrier
 from minibig.streaming.elements import END, Signal
 from minibig.streaming.instance import OperatorInstance
-from minibig.streaming.operators import CollectOperator, OperatorContext
+from minibig.streaming.operators import OperatorContext, SinkOperator
 from minibig.streaming.physical import make_operator, make_source_reader
 from minibig.streaming.topology import number_channels, routes_of
 
-RESULTS_FLUSH = 4096          # sink values sent to the driver in one message at most
 
 
 class TaskDataflow:
@@ -192,13 +191,13 @@ class TaskDataflow:
             if payload is END:
                 self._maybe_aligned(node_id)
                 if instance.valve.all_ended:
-                    self._flush_sink(node_id)
+                    self._flush_sink(node_id, boundary=True)
                     self._snapshot_finished()
         else:
             outputs = instance.receive(channel, payload)
             if outputs:
                 self._emit(node_id, outputs, None)
-            self._flush_sink(node_id, RESULTS_FLUSH)
+            self._flush_sink(node_id, boundary=False)
 
     def _maybe_aligned(self, node_id: int) -> None:
         aligner = self.aligners[node_id]
@@ -215,10 +214,12 @@ class TaskDataflow:
 
     # -- sinks ------------------------------------------------------------------------
 
-    def _flush_sink(self, node_id: int, at_least: int = 1) -> None:
+    def _flush_sink(self, node_id: int, boundary: bool) -> None:
         operator = self.instances[node_id].operator
-        if isinstance(operator, CollectOperator) and len(operator.values) >= at_least:
-            values, operator.values = operator.values, []
+        if not isinstance(operator, SinkOperator):
+            return
+        values = operator.take(boundary)
+        if values:
             epoch = self.snapshotted.get(f"op{node_id}", 0) + 1
             self.report("results", sink=node_id, epoch=epoch, values=values)
 
@@ -252,7 +253,7 @@ class TaskDataflow:
                 self._snapshot_instance(node_id, self.pending)
 
     def _snapshot_instance(self, node_id: int, cid: int) -> None:
-        self._flush_sink(node_id)
+        self._flush_sink(node_id, boundary=True)
         instance = self.instances[node_id]
         self._put_part(cid, f"op{node_id}", self.instance_part(instance))
 
