@@ -44,3 +44,34 @@ def markers(folder: str, tag: str) -> list[str]:
 def touch(path: str) -> None:
     with open(path, "w"):
         pass
+
+
+def wait_until(predicate, what: str, timeout: float = 60.0):
+    """In the test: poll `predicate` until it returns something true; its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout}s")
+        time.sleep(0.02)
+
+
+def master_status(url: str, timeout: float = 10.0) -> dict:
+    """The master's status snapshot (what `minibig status --json` prints)."""
+    from minibig.net import protocol as P
+    from minibig.net.security import dealer
+    sock = dealer(url)
+    try:
+        P.send(sock, P.STATUS)
+        if not sock.poll(int(timeout * 1000)):
+            raise TimeoutError(f"the master at {url} did not answer status within {timeout}s")
+        return P.recv(sock).header
+    finally:
+        sock.close(0)
+
+
+def pids_of(folder: str, tag: str) -> set[int]:
+    """Pids of the processes that announced `tag`."""
+    return {int(n.split("-")[1]) for n in markers(folder, tag)}
