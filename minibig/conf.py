@@ -57,6 +57,11 @@ class Conf:
     #: Drop the shuffle files and cached partitions of datasets the driver has freed
     #: (Spark's ContextCleaner); off, they stay until the driver stops.
     cleaner: bool = True
+    #: Folder where the master writes each application's event log (Spark's
+    #: spark.eventLog.dir; docs/event-log.md); None: no log.
+    event_log: str | None = None
+    #: Embedded clusters serve the web UI on a free loopback port (`sc.uiWebUrl`).
+    ui: bool = True
 
     @classmethod
     def from_env(cls, **overrides) -> "Conf":
@@ -69,5 +74,7 @@ class Conf:
             split_size=_env_number("MINIBIG_SPLIT_SIZE", int, cls.split_size),
             worker_memory=_env_number("MINIBIG_WORKER_MEMORY", int, cls.worker_memory),
             cleaner=os.environ.get("MINIBIG_CLEANER", "1") != "0",
+            event_log=os.environ.get("MINIBIG_EVENT_LOG") or None,
+            ui=os.environ.get("MINIBIG_UI", "1") != "0",
         )
         return dataclasses.replace(conf, **overrides)
