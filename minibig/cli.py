@@ -170,10 +170,12 @@ def status(argv: list[str]) -> int:
 def format_status(s: dict) -> str:
     """A human-readable view of a master's status reply."""
     lines = [f"master {s['url']}  up {s['uptime']}s  workers {len(s['workers'])}"]
-    lines.append(f"  {'WORKER':<28} {'HOST':<16} {'PID':>7} {'SLOTS':>5} {'RUNNING':>7} {'DONE':>6}")
+    lines.append(f"  {'WORKER':<28} {'HOST':<16} {'PID':>7} {'SLOTS':>5} {'MEMORY':>7} "
+                 f"{'RUNNING':>7} {'DONE':>6} {'BLOCKS':>6} {'SHUFFLE':>7}  BLOCK SERVER")
     for w in s["workers"]:
         lines.append(f"  {w['id']:<28} {w['host']:<16} {w['pid']:>7} {w['slots']:>5} "
-                     f"{w['running']:>7} {w['tasks_done']:>6}")
+                     f"{_size(w.get('memory', 0)):>7} {w['running']:>7} {w['tasks_done']:>6} "
+                     f"{w.get('blocks', 0):>6} {w.get('map_outputs', 0):>7}  {w['block_addr']}")
     for d in s["drivers"]:
         lines.append(f"driver {d['id']} ({d['app']})")
         for job in d["jobs"]:
@@ -190,6 +192,16 @@ def format_status(s: dict) -> str:
     if s.get("excluded"):
         lines.append("excluded workers: " + ", ".join(s["excluded"]))
     return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    """Bytes as a short size (512M, 2.0G); '-' when unknown."""
+    if not n:
+        return "-"
+    for unit, scale in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}" if n < 10 * scale else f"{n // scale}{unit}"
+    return f"{n}B"
 
 
 def _levels(counts: dict) -> str:

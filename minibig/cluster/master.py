@@ -71,6 +71,7 @@ class WorkerInfo:
     tasks_done: int = 0
     reserved: int = 0                             # task memory reserved, per its last heartbeat
     code_sent: int = 0                            # stage code blobs shipped to it
+    memory: int = 0                               # its memory budget in bytes (0: not said)
 
     @property
     def free_slots(self) -> int:
@@ -194,7 +195,8 @@ class Master:
             self.lose_worker(wid, "re-registered")
         self.workers[wid] = WorkerInfo(
             wid, msg.identity, str(h["host"]), int(h["pid"]), max(1, int(h["slots"])),
-            str(h["block_addr"]), str(h["work_dir"]), time.monotonic())
+            str(h["block_addr"]), str(h["work_dir"]), time.monotonic(),
+            memory=int(h.get("memory", 0)))
         log.info("worker %s registered (%s, %d slots)", wid, h["host"], int(h["slots"]))
         self.send(msg.identity, P.REGISTERED, {"heartbeat_interval": self.conf.heartbeat_interval})
         if self.shutting_down:
@@ -500,7 +502,10 @@ class Master:
             "workers": [{"id": w.worker_id, "host": w.host, "pid": w.pid, "slots": w.slots,
                          "running": len(w.running), "tasks_done": w.tasks_done,
                          "code_sent": w.code_sent, "block_addr": w.block_addr,
-                         "work_dir": w.work_dir, "reserved": w.reserved,
+                         "work_dir": w.work_dir, "reserved": w.reserved, "memory": w.memory,
+                         "blocks": sum(w.worker_id in held for held in self.blocks.values()),
+                         "map_outputs": sum(w.worker_id == held for outputs in
+                                            self.map_outputs.values() for held in outputs.values()),
                          "last_heartbeat": round(now - w.last_seen, 2)}
                         for w in self.workers.values()],
             "drivers": [{"id": d.driver_id, "app": d.app_name,

@@ -39,8 +39,9 @@ from minibig.net.security import dealer, stop_authenticators, use_key_file
 from minibig.cluster.pyfiles import CodeSets
 from minibig.cluster.workdir import WorkDir, sweep_abandoned
 from minibig.cluster.runtime import (add_common_args, bind_address, check_master_url,
-                                     die_with_parent, read_line_from_stdin, setup_logging,
-                                     stop_on_sigterm, wait_for_master)
+                                     check_port, die_with_parent, is_loopback,
+                                     read_line_from_stdin, setup_logging, stop_on_sigterm,
+                                     wait_for_master)
 from minibig.errors import InvalidArgumentError, TaskKilledError, UserError
 from minibig.core.memory import MemoryPool
 from minibig.core.resident import ResidentStore
@@ -124,10 +125,13 @@ class Worker:
     """Event loop of one worker process."""
 
     def __init__(self, master_url: str, slots: int, host: str, work_dir: str,
-                 memory: int, heartbeat_interval: float = 0.5):
+                 memory: int, heartbeat_interval: float = 0.5, block_port: int = 0):
         self.master_url = master_url
         self.slots = slots
         self.host = host
+        self.block_port = block_port              # 0: any free port
+        self.memory_budget = memory
+        self.host_id = host_identity(f"tcp://{host}:{block_port}")   # run() knows it for sure
         self.work_dir = work_dir
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.heartbeat_interval = heartbeat_interval
@@ -149,7 +153,8 @@ class Worker:
         self.master = dealer(self.master_url, linger=2000, ctx=self.zctx)
         self.block_server = self.zctx.socket(zmq.ROUTER)
         self.block_server.setsockopt(zmq.LINGER, 0)
-        self.block_addr = bind_address(self.block_server, self.host, 0)
+        self.block_addr = bind_address(self.block_server, self.host, self.block_port)
+        self.host_id = host_identity(self.block_addr)
         self.done = self.zctx.socket(zmq.PULL)
         self.done.bind(f"inproc://done-{self.worker_id}")
         self.register()
@@ -181,8 +186,9 @@ class Worker:
 
     def register(self) -> None:
         P.send(self.master, P.REGISTER, {
-            "worker_id": self.worker_id, "host": socket.gethostname(), "pid": os.getpid(),
-            "slots": self.slots, "block_addr": self.block_addr, "work_dir": self.work_dir})
+            "worker_id": self.worker_id, "host": self.host_id, "pid": os.getpid(),
+            "slots": self.slots, "block_addr": self.block_addr, "work_dir": self.work_dir,
+            "memory": self.memory_budget})
 
     # -- messages from the master ---------------------------------------------
     def on_master(self, msg: P.Message) -> None:
@@ -296,7 +302,7 @@ class Worker:
                 payloads=serialization.loads(payload), locations=h.get("locations", {}),
                 work_dir=self.work_dir, worker_id=self.worker_id,
                 driver_id=key[0].split("/", 1)[0], blocks=self.blocks, resident=self.resident,
-                shuffle_local_read=bool(conf.get("shuffle_local_read", True)),
+                shuffle_local_read=bool(conf.get("shuffle_local_read", True)), host=self.host_id,
                 fetch_timeout=float(conf.get("fetch_timeout", 30.0)),
                 memory_pool=self.memory)
             code = load_stage(self.codes.get(key[0]))
@@ -337,6 +343,22 @@ class Worker:
             sock.connect(f"inproc://done-{self.worker_id}")
             self.local.outbox = sock
         return sock
+
+
+def host_identity(block_addr: str) -> str:
+    """The name this worker's host goes by for placement and same-host shuffle reads.
+
+    Two workers are on one host when each may read the other's work dir. The
+    machine's name cannot tell: cloned machines, containers and network
+    namespaces often share one while their disks are apart. The address other
+    workers reach this one at can: on loopback, it shares this machine with
+    every other loopback worker (its name then); beyond, its address names it.
+
+    >>> host_identity("tcp://10.0.0.7:7078")
+    '10.0.0.7'
+    """
+    address = block_addr.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return socket.gethostname() if is_loopback(address) else address
 
 
 def failure_frames(report: dict, exc: BaseException, code=None) -> list:
@@ -392,6 +414,10 @@ def main(argv=None) -> int:
     parser.add_argument("--slots", type=int, default=1, help="tasks run at once (default 1)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address other workers reach this one at (default: loopback)")
+    parser.add_argument("--block-port", type=int, default=0,
+                        help="port of this worker's block server, which other workers fetch "
+                             "shuffle blocks from (default 0: any free port; fix one so that a "
+                             "firewall can let it through)")
     parser.add_argument("--work-dir", default=None, help="folder for shuffle blocks (default: a temp dir)")
     parser.add_argument("--connect-timeout", type=float, default=30.0,
                         help="seconds to wait for the master to answer before giving up "
@@ -415,6 +441,7 @@ def main(argv=None) -> int:
     if not args.connect_timeout > 0:
         raise InvalidArgumentError(f"--connect-timeout {args.connect_timeout:g}: expected a "
                                    "number of seconds above 0")
+    check_port(args.block_port, "--block-port")
     memory = parse_size(args.memory) if args.memory else default_memory_budget()
     if args.die_with_parent:
         die_with_parent()
@@ -430,7 +457,7 @@ def main(argv=None) -> int:
     try:
         from minibig.shuffle.sizing import pin_mmap_threshold
         pin_mmap_threshold()                  # freed shuffle buffers go back to the OS
-        Worker(master, args.slots, args.host, work_dir, memory).run()
+        Worker(master, args.slots, args.host, work_dir, memory, block_port=args.block_port).run()
     except UserError as exc:
         print(f"minibig worker: {exc}", file=sys.stderr)
         return 1

@@ -76,6 +76,7 @@ class TaskContext:
     work_dir: str = ""
     worker_id: str = "driver"
     shuffle_local_read: bool = True
+    host: str = ""                        # the worker's host id: same-host blocks are read from disk
     driver_id: str = ""
     blocks: object = None                 # the worker's BlockStore (cached partitions)
     resident: object = None               # the worker's ResidentStore (state kept across tasks)
@@ -122,7 +123,7 @@ class TaskContext:
         chunk = min(CHUNK, max(1 << 18, self.memory_budget // 16)) if self.memory_budget else CHUNK
         return fetch_segments(dep.shuffle_key, dep.num_maps, reduce_index,
                               self.locations.get(dep.shuffle_key, {}), self.shuffle_local_read,
-                              self.fetch_timeout, chunk, self.spill_dir)
+                              self.fetch_timeout, chunk, self.spill_dir, self.host)
 
 
 _current = threading.local()

@@ -6,7 +6,11 @@ shuffles it reads lives (worker, host, block address, work dir).
 that a reducer holds one segment's batch at a time, never the whole shuffle:
 
 * an output on a worker of the same host is read straight from that
-  worker's disk: the segment is an open file range (`FileSegment`);
+  worker's disk: the segment is an open file range (`FileSegment`). "Same
+  host" is the reducer's host id (`host`, what its worker registered, see
+  `cluster/worker.py: host_identity`) equal to the writer's, never the
+  machine's name, which cloned machines, containers and network namespaces
+  share while their disks are apart;
 * other outputs are requested from the owning worker's block server over
   ZeroMQ, at most `WINDOW` requests in flight so that transfers overlap
   with the reducer's work. A request asks for at most `chunk` bytes: a
@@ -54,12 +58,13 @@ class FileSegment:
 
 def fetch_segments(shuffle_key: str, num_maps: int, reduce_index: int, locations: dict,
                    local_read: bool = True, timeout: float = 30.0, chunk: int = CHUNK,
-                   spill_dir=None):
+                   spill_dir=None, host: str = ""):
     """The segments of one reduce partition, one per map task, in map order (a generator).
 
-    `spill_dir()` gives a folder for big remote segments (a temporary folder if None).
+    `spill_dir()` gives a folder for big remote segments (a temporary folder if None);
+    `host` is the reducer's host id ("": this machine's name, as the inline backend says).
     """
-    here = socket.gethostname()
+    here = host or socket.gethostname()
     remote = []
     for m in range(num_maps):
         loc = locations.get(str(m))
