@@ -96,6 +96,10 @@ class LocalCluster:
         policy = ["--locality-wait", str(conf.locality_wait), "--scheduler", conf.scheduler_mode.upper()]
         if not conf.speculation:
             policy.append("--no-speculation")
+        if conf.ui:
+            policy += ["--ui-port", "0"]          # the web UI, on a free loopback port
+        if conf.event_log:
+            policy += ["--event-log", os.path.abspath(conf.event_log)]
         self.master = subprocess.Popen(
             [sys.executable, "-m", "minibig.cluster.master", "--port", "0", *common, *policy],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
@@ -131,7 +135,9 @@ class LocalCluster:
             self.kill()
             raise ClusterStartError("the embedded master did not start "
                                     f"(exit code {self.master.poll()})")
-        return json.loads(line)["url"]
+        info = json.loads(line)
+        self.ui_url = info.get("ui")              # the master's web UI, when it serves one
+        return info["url"]
 
     def shutdown(self) -> None:
         """Tell the master to stop its workers and itself."""

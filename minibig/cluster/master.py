@@ -38,6 +38,7 @@ from minibig.cluster.runtime import (add_common_args, bind_address, check_port, 
                                      record_master, forget_master, setup_logging,
                                      stop_on_sigterm)
 from minibig.conf import Conf
+from minibig.cluster.eventlog import EventRecorder
 from minibig.cluster.placement import Exclusions, task_prefs
 from minibig.cluster.taskset import Policy, TaskScheduler, TaskSet
 from minibig.errors import JobAbortedError
@@ -114,6 +115,7 @@ class Master:
         self.blocks: dict[str, set] = {}          # persisted partition -> worker ids
         self.shutting_down = False
         self.started = time.time()
+        self.events = EventRecorder(self, conf.event_log)   # the event log and the web UI
 
     # -- plumbing ---------------------------------------------------------
     def send(self, identity: bytes, kind: str, header=None, blobs=()) -> None:
@@ -139,6 +141,7 @@ class Master:
             if time.monotonic() >= next_check:
                 self.check_liveness()
                 next_check = time.monotonic() + self.conf.heartbeat_interval
+            self.events.tick()
             if self.shutting_down and not self.workers:
                 return
 
@@ -198,6 +201,7 @@ class Master:
             str(h["block_addr"]), str(h["work_dir"]), time.monotonic(),
             memory=int(h.get("memory", 0)))
         log.info("worker %s registered (%s, %d slots)", wid, h["host"], int(h["slots"]))
+        self.events.worker_added(self.workers[wid])
         self.send(msg.identity, P.REGISTERED, {"heartbeat_interval": self.conf.heartbeat_interval})
         if self.shutting_down:
             self.send(msg.identity, P.SHUTDOWN)
@@ -239,6 +243,7 @@ class Master:
         }
         if len(msg.blobs) != 1:
             raise P.ProtocolError("task_done needs one result blob")
+        self.events.task_done(taskset, partition, attempt, h)
         if not taskset.succeed(partition, attempt, time.monotonic()):
             return                                  # a duplicate attempt: ignore
         self.to_driver(taskset.driver_id, P.TASK_RESULT, result, msg.blobs[:1])
@@ -269,6 +274,7 @@ class Master:
     def on_task_failed(self, msg: P.Message) -> None:
         h = msg.header
         worker, taskset, partition, attempt, _ = self.finish_attempt(h)
+        self.events.task_failed(taskset, h)
         if taskset is None or partition in taskset.done or h.get("killed"):
             return
         if len(msg.blobs) != 1:
@@ -300,6 +306,7 @@ class Master:
             log.info("task %s/%d attempt %d failed on %s; retrying",
                      taskset.key, partition, attempt, worker.worker_id)
             return
+        self.events.stage_aborted(taskset, error)
         self.scheduler.remove(taskset.key)
         self.to_driver(taskset.driver_id, P.STAGE_FAILED, {
             "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
@@ -324,6 +331,7 @@ class Master:
             return
         log.log(logging.INFO if reason == "said goodbye" else logging.WARNING,
                 "worker %s lost: %s", worker_id, reason)
+        self.events.worker_lost(worker, reason)
         for key, partition, attempt in worker.running:
             taskset = self.scheduler.tasksets.get(key)
             if taskset is not None:
@@ -386,6 +394,7 @@ class Master:
         did = str(msg.header["driver_id"])
         self.drivers[did] = DriverInfo(did, msg.identity, time.monotonic(),
                                        str(msg.header.get("app_name", "")))
+        self.events.app_start(did, msg.header)
         self.send(msg.identity, P.WELCOME, self.cluster_info())
 
     def on_add_file(self, msg: P.Message) -> None:
@@ -425,6 +434,7 @@ class Master:
             task_conf=dict(h.get("task_conf", {})),
             max_attempts=int(h.get("max_attempts", self.conf.max_task_attempts)))
         self.scheduler.add(taskset)
+        self.events.stage_submitted(taskset, h)
         self.schedule()
 
     def on_cancel_job(self, msg: P.Message) -> None:
@@ -435,6 +445,7 @@ class Master:
         driver = self.drivers.get(did)
         if driver is not None:
             driver.jobs.pop(job, None)
+        self.events.job_cancelled(did, job)
 
     def on_drop_shuffle(self, msg: P.Message) -> None:
         for shuffle in msg.header.get("shuffles", []):
@@ -460,6 +471,7 @@ class Master:
             self.send(worker.identity, P.DROP_FILES, {"files": ids})
 
     def drop_driver(self, driver_id: str) -> None:
+        self.events.app_end(driver_id)
         self.drivers.pop(driver_id, None)
         for key in [k for k, ts in self.scheduler.tasksets.items() if ts.driver_id == driver_id]:
             self.scheduler.remove(key)
@@ -499,6 +511,7 @@ class Master:
         tasksets = list(self.scheduler.tasksets.values())
         return {
             "url": self.url, "uptime": round(time.time() - self.started, 1),
+            "ui": self.events.ui_url,
             "workers": [{"id": w.worker_id, "host": w.host, "pid": w.pid, "slots": w.slots,
                          "running": len(w.running), "tasks_done": w.tasks_done,
                          "code_sent": w.code_sent, "block_addr": w.block_addr,
@@ -570,6 +583,7 @@ class Master:
             "locality": level,
         }, blobs)
         worker.running[(taskset.key, partition, attempt)] = level
+        self.events.task_start(worker, taskset, partition, attempt, level, speculative)
         if "code" in names:
             worker.has_code.add(taskset.key)
             worker.code_sent += 1
@@ -610,6 +624,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-speculation", action="store_true", help="never back up slow tasks")
     parser.add_argument("--scheduler", choices=["FIFO", "FAIR"], default="FIFO",
                         help="how task slots are shared between drivers (default FIFO)")
+    parser.add_argument("--event-log", metavar="DIR", default=None,
+                        help="write each application's event log into DIR (docs/event-log.md)")
+    parser.add_argument("--ui-port", type=int, default=None,
+                        help="serve the web UI on this port (0: any free port; default: no UI)")
+    parser.add_argument("--ui-bind", default="127.0.0.1",
+                        help="address the web UI listens on (default: loopback only)")
     add_common_args(parser)
     args = parser.parse_args(argv)
     setup_logging("master", args.verbose)
@@ -619,7 +639,8 @@ def main(argv=None) -> int:
     if args.die_with_parent:
         die_with_parent()
     conf = Conf.from_env(worker_timeout=args.worker_timeout, locality_wait=args.locality_wait,
-                         speculation=not args.no_speculation, scheduler_mode=args.scheduler)
+                         speculation=not args.no_speculation, scheduler_mode=args.scheduler,
+                         **({"event_log": args.event_log} if args.event_log else {}))
     ctx = zmq.Context()
     sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
@@ -629,13 +650,17 @@ def main(argv=None) -> int:
     except zmq.ZMQError as exc:
         print(f"minibig master: cannot listen on {args.bind}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"url": url, "pid": os.getpid()}), flush=True)
+    master = Master(conf, url)
+    if args.ui_port is not None:
+        master.events.start_ui(args.ui_bind, args.ui_port)
+    print(json.dumps({"url": url, "pid": os.getpid(), "ui": master.events.ui_url}), flush=True)
     record_master(url)
     try:
-        Master(conf, url).serve(sock)
+        master.serve(sock)
     except KeyboardInterrupt:
         pass
     finally:
+        master.events.close()
         forget_master(url)
         sock.close(0)
         stop_authenticators()

@@ -307,6 +307,8 @@ class _Job:
             "py_files": list(dag.ctx._py_file_ids), "broadcasts": stage.broadcasts,
             "cache_keys": self.preferred_blocks(stage, splits),
             "max_attempts": dag.conf.max_task_attempts,
+            # For the event log and the web UI: the stage graph, and which stage ends the job.
+            "parents": [p.id for p in stage.parents], "final": stage is self.final,
             "task_conf": {"max_result_size": dag.conf.max_result_size,
                           "shuffle_local_read": dag.conf.shuffle_local_read,
                           "fetch_timeout": dag.conf.fetch_timeout},

@@ -1,0 +1,215 @@
+"""The web UI's HTTP server: JSON endpoints and the pages in `static/`.
+
+It runs on the standard library's ThreadingHTTPServer (no dependency, no
+hand-written HTTP parsing) in threads of its own. In a master it must never
+slow the event loop or share the loop's mutable state, so the loop only
+hands it things (`LiveSource`): each event goes into a thread-safe queue as
+it happens, and every half second the loop publishes a fresh status
+snapshot (the dict `minibig status --json` prints), which is never mutated
+afterwards. The HTTP threads fold the queued events into their own
+`RunState` under their own lock when a request comes. `minibig history`
+serves the same pages from event logs (`HistorySource`).
+
+    GET /                      the single-page UI (index.html, app.js, style.css)
+    GET /api/overview          workers, applications and jobs
+    GET /api/job?app=A&job=N   a job: stages with parents, task attempts, timeline
+    GET /api/stage?app=A&stage=S&attempt=K   one stage attempt and its tasks
+    GET /api/status            the master's status snapshot, as `minibig status --json`
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+import queue
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qs, urlparse
+
+from minibig.ui.events import log_files, read_events
+from minibig.ui.state import RunState
+
+log = logging.getLogger("minibig.ui")
+
+STATIC = resources.files("minibig.ui") / "static"
+STATIC_FILES = {"/": "index.html", "/index.html": "index.html", "/app.js": "app.js",
+                "/style.css": "style.css"}
+
+
+class ProcessStats:
+    """CPU and memory of worker processes on this host, through psutil."""
+
+    def __init__(self):
+        self.procs: dict = {}
+        self.host = socket.gethostname()
+
+    def of(self, worker: dict) -> dict:
+        """{cpu_percent, rss_bytes} of a worker's process, or {} when it is not on this host."""
+        import psutil
+        pid = worker.get("pid")
+        if not pid or worker.get("host") != self.host:
+            return {}
+        try:
+            proc = self.procs.get(pid)
+            if proc is None:
+                # cpu_percent compares with the previous call: keep the Process.
+                proc = self.procs[pid] = psutil.Process(pid)
+            return {"cpu_percent": proc.cpu_percent(None), "rss_bytes": proc.memory_info().rss}
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            self.procs.pop(pid, None)
+            return {}
+
+
+class LiveSource:
+    """What a running master shows: its events as they happen, its status twice a second."""
+
+    mode = "live"
+
+    def __init__(self):
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.status: dict = {}
+        self.lock = threading.Lock()
+        self.state = RunState()
+        self.stats = ProcessStats()
+
+    def post(self, ev: dict) -> None:
+        """Called by the master's loop for every event."""
+        self.events.put(ev)
+
+    def publish(self, status: dict) -> None:
+        """Called by the master's loop: a fresh snapshot, never mutated afterwards."""
+        self.status = status
+
+    def read(self, view):
+        """`view(state, status, stats)` with every event so far folded in."""
+        with self.lock:
+            while True:
+                try:
+                    self.state.apply(self.events.get_nowait())
+                except queue.Empty:
+                    break
+            return view(self.state, self.status, self.stats)
+
+
+class HistorySource:
+    """What `minibig history DIR` shows: the event logs in DIR, re-read when they change."""
+
+    mode = "history"
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self.lock = threading.Lock()
+        self.state = RunState(max_jobs=10 ** 9)
+        self.seen = None
+        self.stats = ProcessStats()
+
+    def _signature(self) -> list:
+        return [(p, os.stat(p).st_size) for p in log_files(self.directory) if os.path.exists(p)]
+
+    def read(self, view):
+        """`view(state, {}, stats)` over every log in the folder."""
+        with self.lock:
+            signature = self._signature()
+            if signature != self.seen:
+                state = RunState(max_jobs=10 ** 9)
+                for path, _ in signature:
+                    for ev in read_events(path):
+                        state.apply(ev)
+                self.state, self.seen = state, signature
+            return view(self.state, {}, self.stats)
+
+
+def workers_view(state: RunState, status: dict, stats: ProcessStats) -> list[dict]:
+    """Workers as the master sees them now, then those the events saw leave."""
+    live = {w["id"]: w for w in status.get("workers", [])}
+    rows = []
+    for wid, w in state.workers.items():
+        row = {**w, **live.get(wid, {}), "alive": w["removed"] is None}
+        if wid in live:
+            row.update(stats.of(row))
+        rows.append(row)
+    for wid, w in live.items():             # registered before the UI started
+        if wid not in state.workers:
+            rows.append({**w, "alive": True, **stats.of(w)})
+    return rows
+
+
+def overview(mode: str):
+    def view(state: RunState, status: dict, stats: ProcessStats) -> dict:
+        master = {k: status.get(k) for k in ("url", "uptime", "ui", "excluded")}
+        return {"mode": mode, "master": master, "workers": workers_view(state, status, stats),
+                **{k: v for k, v in state.overview().items() if k != "workers"}}
+    return view
+
+
+class Handler(BaseHTTPRequestHandler):
+    """GET only: static files and JSON views of the server's source."""
+
+    server_version = "minibig-ui"
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        source = self.server.source
+        try:
+            if url.path in STATIC_FILES:
+                return self.send_static(STATIC_FILES[url.path])
+            if url.path == "/api/overview":
+                return self.send_json(source.read(overview(source.mode)))
+            if url.path == "/api/status":
+                return self.send_json(source.read(lambda state, status, stats: status))
+            if url.path == "/api/job":
+                app, job = query["app"], int(query["job"])
+                return self.send_json(source.read(lambda state, *_: state.job_view(app, job)))
+            if url.path == "/api/stage":
+                app, stage, attempt = query["app"], int(query["stage"]), int(query.get("attempt", 0))
+                return self.send_json(source.read(
+                    lambda state, *_: state.stage_view(app, stage, attempt)))
+        except (KeyError, ValueError) as exc:
+            return self.send_error(400, f"bad query: {exc}")
+        self.send_error(404)
+
+    def send_json(self, value) -> None:
+        if value is None:
+            return self.send_error(404)
+        self.send_body(json.dumps(value).encode(), "application/json")
+
+    def send_static(self, name: str) -> None:
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        self.send_body((STATIC / name).read_bytes(), kind + "; charset=utf-8")
+
+    def send_body(self, body: bytes, kind: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args) -> None:      # noqa: A002 (the stdlib's name)
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+def serve(source, host: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server of `source` on host:port (0: any free port), not yet serving."""
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    server.source = source
+    return server
+
+
+def url_of(server: ThreadingHTTPServer) -> str:
+    """The address a browser reaches the server at."""
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/"
+
+
+def serve_in_thread(source, host: str, port: int) -> tuple[ThreadingHTTPServer, str]:
+    """Start serving `source` on a daemon thread; (server, its URL)."""
+    server = serve(source, host, port)
+    threading.Thread(target=server.serve_forever, name="web-ui", daemon=True).start()
+    return server, url_of(server)
