@@ -8,6 +8,8 @@ timed), then prints a table of median, min and max times, speedup, parallel
 efficiency and the Karp–Flatt serial fraction, fits Amdahl's law (`amdahl`),
 and writes `DIR/NAME.csv`, `DIR/NAME.json` and the speedup curve
 `DIR/NAME.png` (`report`, `plot`; NAME defaults to the job file's name).
+`--timeline` adds one more run per worker count, untimed, with an event log,
+and draws its task timeline as `DIR/NAME-timeline-wN.png` (`timeline`).
 `--compare` also times the job's `baseline`, `dask_version` and
 `pyspark_version` functions, when it defines them and the packages are
 installed, at the largest worker count, and prints each one's ratio to
@@ -98,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="folder for NAME.csv, NAME.json and NAME.png (default bench/results)")
     parser.add_argument("--name", help="file name stem of the results (default: the job file's)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one run may take (default 600)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="also run the job once more per worker count with an event log, and draw "
+                             "its task timeline (DIR/NAME-timeline-wN.png)")
     return parser
 
 
@@ -156,5 +161,9 @@ def main(argv: list[str]) -> int:
         written.append(stem + ".png")
     else:
         print("note: matplotlib is not installed, so no plot (pip install 'minibig[bench]')")
+    if opts.timeline and plot.available():
+        from minibig.benchmark.timeline import record_timelines
+        written += record_timelines(job, job_args, opts.workers, stem,
+                                    f"{name}: tasks ({cores}-core machine)", opts.timeout, log)
     print("wrote " + ", ".join(written))
     return 0

@@ -197,3 +197,15 @@ def timeline(job: dict, tasks: list[dict]) -> dict:
             for t in tasks]
     return {"rows": [f"{w} #{s}" for w, s in rows], "bars": bars,
             "duration": round(now - origin, 6)}
+
+
+def app_timeline(state: RunState, app: str) -> dict:
+    """The timeline of every job of an application, from its first job's start."""
+    jobs = sorted((j for j in state.jobs.values() if j["app"] == app), key=lambda j: j["start"])
+    if not jobs:
+        return {"rows": [], "bars": [], "duration": 0.0, "jobs": []}
+    ends = [j["end"] for j in jobs if j["end"] is not None]
+    span = {"start": jobs[0]["start"], "end": max(ends) if len(ends) == len(jobs) else None}
+    tasks = sorted((t for t in state.tasks.values() if t["app"] == app), key=lambda t: t["start"])
+    return {**timeline(span, tasks),
+            "jobs": [{"job": j["job"], "start": round(j["start"] - span["start"], 6)} for j in jobs]}
