@@ -56,7 +56,9 @@ def run_in_thread(fn):
 def test_finished_map_outputs_of_a_worker_killed_mid_stage_are_made_again(tmp_path):
     """The issue's hang: the dead worker held finished outputs of the running map stage."""
     folder, release = str(tmp_path), str(tmp_path / "go")
-    with Context(workers=2, worker_timeout=3.0, appName="lost-outputs") as ctx:
+    # No speculation: a backup of the dead worker's task could finish the stage
+    # before the loss is noticed, and the lost outputs would never be waited for.
+    with Context(workers=2, worker_timeout=3.0, speculation=False, appName="lost-outputs") as ctx:
         def gated(split, records):
             if split < 4:
                 faults.announce_and_wait(folder, "done")
@@ -140,8 +142,9 @@ class Unsayable(Exception):
 def test_an_exception_that_cannot_describe_itself_fails_the_job(sc):
     def bad(x):
         raise Unsayable()
+    join = run_in_thread(lambda: sc.parallelize(range(4), 2).map(bad).collect())
     with pytest.raises(Unsayable):
-        sc.parallelize(range(4), 2).map(bad).collect()
+        join()
     assert sc.parallelize(range(10), 2).sum() == 45, "the cluster serves the next job"
 
 
