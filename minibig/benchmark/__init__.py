@@ -48,7 +48,7 @@ def engine_ready_at() -> float | None:
 
 #: The options of `minibig bench` and how many values each takes.
 BENCH_OPTIONS = {"--workers": 1, "--repeat": 1, "--warmup": 1, "--out": 1, "--name": 1,
-                 "--timeout": 1, "--compare": 0, "-h": 0, "--help": 0}
+                 "--timeout": 1, "--compare": 0, "--timeline": 0, "-h": 0, "--help": 0}
 
 
 def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
