@@ -30,6 +30,7 @@ commands:
   worker --master URL      start a worker and join a master
   status                   list a master's workers, jobs and stages
   bench job.py [args]      speedup vs worker count (--workers 1,2,4 --repeat 3 --compare), with a plot
+  history DIR              the web UI over the event logs in DIR (`submit --event-log DIR`)
   keygen FILE              make a cluster key, for masters and workers reachable from other hosts
 """
 
@@ -58,6 +59,8 @@ def submit(argv: list[str]) -> int:
     parser.add_argument("--key-file", help="the cluster's key file, for a keyed cluster")
     parser.add_argument("--py-files", default="",
                         help="comma-separated .py/.zip files or folders to ship besides the job's folder")
+    parser.add_argument("--event-log", metavar="DIR",
+                        help="the embedded cluster writes the job's event log into DIR (docs/event-log.md)")
     parser.add_argument("job", help="the job file")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments given to the job")
     opts = parser.parse_args(argv)
@@ -74,6 +77,11 @@ def submit(argv: list[str]) -> int:
     job_dir = os.path.dirname(job)
     py_files = [job_dir] + [os.path.abspath(p) for p in opts.py_files.split(",") if p]
     os.environ["MINIBIG_PY_FILES"] = os.pathsep.join(py_files)
+    if opts.event_log:
+        if opts.master:
+            return _fail("--event-log is for the embedded cluster: a running master writes the "
+                         "event log given to `minibig master --event-log DIR`")
+        os.environ["MINIBIG_EVENT_LOG"] = os.path.abspath(opts.event_log)
     cluster = None
     try:
         if opts.master:
@@ -113,6 +121,32 @@ def _start_cluster(count: int):
         cluster.kill()
         raise
     return cluster
+
+
+def history(argv: list[str]) -> int:
+    """`minibig history DIR`: the web UI over the event logs in DIR, finished or running."""
+    from minibig.ui.server import HistorySource, serve, url_of
+    parser = argparse.ArgumentParser(prog="minibig history", description=history.__doc__)
+    parser.add_argument("dir", help="the event log folder (`--event-log DIR`)")
+    parser.add_argument("--port", type=int, default=18080, help="port (default 18080; 0: any free port)")
+    parser.add_argument("--bind", default="127.0.0.1", help="address (default: loopback only)")
+    opts = parser.parse_args(argv)
+    if not os.path.isdir(opts.dir):
+        return _fail(f"no event log folder at {opts.dir}")
+    try:
+        server = serve(HistorySource(opts.dir), opts.bind, opts.port)
+    except OSError as exc:
+        return _fail(f"cannot serve on {opts.bind}:{opts.port}: {exc}")
+    print(url_of(server), flush=True)
+    print(f"minibig: the event logs of {opts.dir}, at {url_of(server)} (Ctrl-C stops)",
+          file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 def keygen(argv: list[str]) -> int:
@@ -231,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             return bench_main(rest)
         if command == "keygen":
             return keygen(rest)
+        if command == "history":
+            return history(rest)
     except UserError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
