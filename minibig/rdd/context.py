@@ -160,6 +160,18 @@ class Context:
         """
         return self._dag.last_job
 
+    @property
+    def uiWebUrl(self) -> str | None:
+        """The URL of the embedded cluster's web UI (as PySpark's), or None.
+
+        `Context(event_log=DIR)` (or MINIBIG_EVENT_LOG) also makes the embedded
+        master write each job's events into DIR, for `minibig history DIR`.
+
+        >>> sc.uiWebUrl.startswith("http://127.0.0.1:")
+        True
+        """
+        return getattr(self._cluster, "ui_url", None)
+
     # -- creating datasets ------------------------------------------------------
     def parallelize(self, c, numSlices: int | None = None):
         """Distribute a local collection into numSlices partitions.
