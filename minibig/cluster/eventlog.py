@@ -150,6 +150,8 @@ class EventRecorder:
     def app_end(self, app: str, reason: str = "stopped") -> None:
         if not self.enabled:
             return
+        for key in [k for k, start in self.attempts.items() if start["app"] == app]:
+            self._task_end(key, "killed", error=f"the application ended ({reason})")
         for (a, job) in [k for k in self.jobs if k[0] == app]:
             self._job_end(a, job, "cancelled", f"the application ended ({reason})")
         self.starts.pop(app, None)

@@ -1,0 +1,101 @@
+"""The event log (docs/event-log.md): what a job writes, and a killed worker replayed.
+
+Each test runs its own embedded cluster with `Context(event_log=DIR)`; the
+killed-worker log is served by a real `minibig history` process.
+"""
+
+import glob
+import json
+import operator
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import cloudpickle
+
+import faults
+from minibig import Context
+from minibig.ui.events import VERSION, read_events
+from support import cleanup, env
+
+cloudpickle.register_pickle_by_value(faults)
+
+
+def only_log(folder) -> list[dict]:
+    paths = glob.glob(os.path.join(folder, "*.jsonl"))
+    assert len(paths) == 1 and not glob.glob(os.path.join(folder, "*.inprogress")), os.listdir(folder)
+    return read_events(paths[0])
+
+
+def test_a_job_writes_versioned_events_from_app_start_to_app_end(tmp_path):
+    folder = str(tmp_path / "log")
+    with Context(workers=2, event_log=folder, appName="logged") as sc:
+        pairs = sc.parallelize(range(200), 4).map(lambda x: (x % 5, x))
+        assert dict(pairs.reduceByKey(operator.add, 2).collect())[0] == sum(range(0, 200, 5))
+        summary = sc.lastJob
+    events = only_log(folder)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "app_start" and kinds[-1] == "app_end"
+    assert all(e["v"] == VERSION for e in events)
+    assert kinds.count("worker_added") == 2
+    assert kinds.count("job_start") == kinds.count("job_end") == 1
+    assert [e["result"] for e in events if e["event"] == "job_end"] == ["succeeded"]
+    stages = [e for e in events if e["event"] == "stage_submitted"]
+    assert len(stages) == summary.stages == 2
+    assert stages[1]["parents"] == [stages[0]["stage"]] and stages[1]["final"]
+    starts = [e for e in events if e["event"] == "task_start"]
+    ends = [e for e in events if e["event"] == "task_end"]
+    assert len(starts) == len(ends) == summary.tasks == 6
+    assert {e["locality"] for e in starts} <= set(summary.locality)
+    assert all(e["worker"] and e["slot"] == 0 and not e["speculative"] for e in starts)
+    assert all(e["result"] == "success" and e["duration"] >= e["run_seconds"] >= 0 for e in ends)
+    written = sum(e["shuffle_write_bytes"] for e in ends if e["stage"] == stages[0]["stage"])
+    assert written == sum(e["shuffle_read_bytes"] for e in starts if e["stage"] == stages[1]["stage"])
+
+
+def get(url, path):
+    with urllib.request.urlopen(url + path, timeout=10) as response:
+        return json.load(response)
+
+
+def test_a_killed_workers_lost_tasks_and_retries_replay_in_history(tmp_path):
+    folder, release = str(tmp_path / "log"), str(tmp_path / "go")
+
+    def mapper(x):
+        faults.announce_and_wait(str(tmp_path), "map", release)
+        return x
+    # No speculation: the lost attempt is retried because its worker is declared lost.
+    with Context(workers=2, worker_timeout=2.0, speculation=False, event_log=folder,
+                 appName="killed") as sc:
+        box = {}
+        thread = threading.Thread(target=lambda: box.update(n=sc.parallelize(range(40), 4)
+                                                            .map(mapper).count()))
+        thread.start()
+        victim = faults.wait_for_marker(str(tmp_path), "map")[0]
+        os.kill(victim, signal.SIGKILL)
+        faults.touch(release)
+        thread.join(120)
+        assert box["n"] == 40
+        app = sc._driver_id
+    history = subprocess.Popen([sys.executable, "-m", "minibig", "history", folder, "--port", "0"],
+                               stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env())
+    try:
+        url = history.stdout.readline().decode().strip()
+        overview = get(url, "api/overview")
+        assert overview["mode"] == "history"
+        lost = [w for w in overview["workers"] if not w["alive"]]
+        assert len(lost) == 1 and "heartbeat" in lost[0]["reason"]
+        job = get(url, f"api/job?app={app}&job=0")
+        tasks = job["tasks"]
+        gone = [t for t in tasks if t["result"] == "lost"]
+        assert gone and all(t["worker"] == lost[0]["id"] for t in gone)
+        for t in gone:          # each lost task was retried, and its retry succeeded elsewhere
+            assert any(r["partition"] == t["partition"] and r["attempt"] > t["attempt"]
+                       and r["result"] == "success" and r["worker"] != t["worker"] for r in tasks)
+        assert job["job"]["result"] == "succeeded" and job["job"]["lost"] == len(gone)
+        assert any(b["result"] == "lost" for b in job["timeline"]["bars"])
+    finally:
+        cleanup([history])

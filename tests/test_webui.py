@@ -1,0 +1,108 @@
+"""The web UI against a real cluster running real jobs: HTTP endpoints and a real browser.
+
+The shared `sc` cluster serves the UI on a free loopback port (`sc.uiWebUrl`).
+The master makes a task's events before it forwards the task's result, so once
+an action returns its job's end is in the UI: no test waits for it.
+"""
+
+import json
+import operator
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import urllib.request
+
+import cloudpickle
+
+import faults
+
+cloudpickle.register_pickle_by_value(faults)
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
+
+
+def get(sc, path):
+    with urllib.request.urlopen(sc.uiWebUrl + path, timeout=10) as response:
+        assert response.status == 200
+        return json.load(response)
+
+
+def latest_job(sc) -> dict:
+    jobs = [j for j in get(sc, "api/overview")["jobs"] if j["app"] == sc._driver_id]
+    return max(jobs, key=lambda j: j["job"])
+
+
+def word_count(sc):
+    lines = sc.parallelize(["a b c a", "b c d", "a a e"] * 50, 6)
+    return dict(lines.flatMap(str.split).map(lambda w: (w, 1)).reduceByKey(operator.add, 3).collect())
+
+
+def test_the_job_endpoints_match_sc_lastJob(sc):
+    assert word_count(sc)["a"] == 200
+    summary = sc.lastJob
+    job = latest_job(sc)
+    assert job["result"] == "succeeded"
+    assert (job["stages"], job["succeeded"]) == (summary.stages, summary.tasks)
+    assert job["locality"] == dict(summary.locality)
+    view = get(sc, f"api/job?app={sc._driver_id}&job={job['job']}")
+    mapper, reducer = view["stages"]
+    assert (mapper["tasks"], reducer["tasks"]) == (6, 3)
+    assert reducer["parents"] == [mapper["stage"]] and mapper["parents"] == []
+    assert mapper["shuffle_write_bytes"] == reducer["shuffle_read_bytes"] > 0
+    assert all(t["result"] == "success" and t["duration"] >= 0 for t in view["tasks"])
+    assert {t["worker"] for t in view["tasks"]} <= {w["id"] for w in get(sc, "api/overview")["workers"]}
+    assert len(view["timeline"]["bars"]) == len(view["tasks"])
+    stage = get(sc, f"api/stage?app={sc._driver_id}&stage={reducer['stage']}&attempt=0")
+    assert sorted(t["partition"] for t in stage["tasks"]) == [0, 1, 2]
+
+
+def test_the_status_endpoint_is_the_masters_status(sc):
+    status = faults.wait_until(lambda: get(sc, "api/status").get("workers") and get(sc, "api/status"),
+                               "a status snapshot", timeout=10)
+    assert status["ui"] == sc.uiWebUrl and status["url"] == sc.master
+    assert len(status["workers"]) == 2
+
+
+def test_a_running_job_shows_live_then_finishes(sc, tmp_path):
+    release = str(tmp_path / "go")
+
+    def slow(x):
+        faults.announce_and_wait(str(tmp_path), "task", release)
+        return x
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(n=sc.parallelize(range(4), 2).map(slow).count()))
+    thread.start()
+    try:
+        faults.wait_for_marker(str(tmp_path), "task")
+        running = latest_job(sc)
+        assert running["result"] == "running" and running["running"] >= 1
+    finally:
+        faults.touch(release)
+        thread.join(60)
+    assert box["n"] == 4
+    assert latest_job(sc)["result"] == "succeeded"
+
+
+def chromium(url: str, *extra: str) -> subprocess.CompletedProcess:
+    """Headless chromium on `url` with a throwaway profile."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert binary, "chromium is needed (`.ci/run` installs it: apt-get install chromium)"
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url],
+                              capture_output=True, text=True, timeout=90)
+
+
+def test_the_job_page_renders_in_a_browser_without_errors(sc):
+    word_count(sc)
+    job = latest_job(sc)
+    done = chromium(f"{sc.uiWebUrl}#/job/{sc._driver_id}/{job['job']}", "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
+    assert "ShuffleMapStage" in done.stdout and "ResultStage" in done.stdout
+    assert 'class="timeline"' in done.stdout and 'class="dag"' in done.stdout
+    assert "succeeded" in done.stdout
