@@ -86,7 +86,7 @@ def test_a_killed_workers_lost_tasks_and_retries_replay_in_history(tmp_path):
         url = history.stdout.readline().decode().strip()
         overview = get(url, "api/overview")
         assert overview["mode"] == "history"
-        lost = [w for w in overview["workers"] if not w["alive"]]
+        lost = [w for w in overview["workers"] if w["removed"]]
         assert len(lost) == 1 and "heartbeat" in lost[0]["reason"]
         job = get(url, f"api/job?app={app}&job=0")
         tasks = job["tasks"]

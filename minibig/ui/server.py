@@ -128,7 +128,9 @@ def workers_view(state: RunState, status: dict, stats: ProcessStats) -> list[dic
     live = {w["id"]: w for w in status.get("workers", [])}
     rows = []
     for wid, w in state.workers.items():
-        row = {**w, **live.get(wid, {}), "alive": w["removed"] is None}
+        # A log says when a worker left, not whether one still runs: None ("-") there.
+        alive = w["removed"] is None if status or w["removed"] else None
+        row = {**w, **live.get(wid, {}), "alive": alive}
         if wid in live:
             row.update(stats.of(row))
         rows.append(row)

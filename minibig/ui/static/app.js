@@ -67,7 +67,8 @@ async function overviewPage() {
       <td class="num">${w.running ?? "–"}</td><td class="num">${w.tasks_done ?? "–"}</td>
       <td class="num">${w.cpu_percent === undefined ? "–" : w.cpu_percent.toFixed(0) + " %"}</td>
       <td class="num">${bytes(w.rss_bytes)}</td><td class="num">${w.blocks ?? "–"}</td>
-      <td class="${w.alive ? "succeeded" : "lost"}">${w.alive ? "alive" : "lost: " + esc(w.reason)}</td>
+      <td class="${w.alive ? "succeeded" : w.alive === null ? "" : "lost"}">${
+        w.alive ? "alive" : w.alive === null ? "–" : "gone: " + esc(w.reason)}</td>
     </tr>`);
   const jobs = data.jobs.map(j => `<tr>
       <td><a href="#/job/${encodeURIComponent(j.app)}/${j.job}">${esc(j.app)} / ${j.job}</a></td>
