@@ -23,7 +23,13 @@ from minibig import Context
 from minibig.core.task import current_task
 from minibig.errors import JobAbortedError
 from minibig.net import protocol as P
-from minibig.net.security import dealer
+from minibig.net.security import dealer, stop_authenticators
+
+try:
+    from minibig.net.security import secure_server
+except ImportError:                   # before clusters were keyed: nothing to secure
+    def secure_server(sock):
+        pass
 
 cloudpickle.register_pickle_by_value(faults)
 
@@ -169,9 +175,10 @@ def test_stage_code_that_cannot_be_unpickled_on_workers_fails_the_job(sc):
 
 def test_a_launch_the_worker_cannot_start_is_reported_failed(tmp_path):
     """A real worker, a stand-in master: a malformed launch gets a task_failed, not silence."""
-    zctx = zmq.Context.instance()
+    zctx = zmq.Context()
     router = zctx.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
+    secure_server(router)                         # workers talk only to a keyed master
     port = router.bind_to_random_port("tcp://127.0.0.1")
     worker = support.start_worker(f"tcp://127.0.0.1:{port}", "--work-dir", str(tmp_path))
     try:
@@ -187,6 +194,8 @@ def test_a_launch_the_worker_cannot_start_is_reported_failed(tmp_path):
     finally:
         support.cleanup([worker])
         router.close(0)
+        stop_authenticators()
+        zctx.term()
 
 
 def _registration(router):
