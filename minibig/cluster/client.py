@@ -4,6 +4,16 @@
 master's events one at a time. A thread with its own socket sends the
 driver's heartbeats, so a master notices a dead driver and frees its stages
 and shuffle files even while the driver is busy between actions.
+
+Several jobs may run at once, from several threads (as PySpark runs jobs
+from several threads). One socket serves them all, so every use of it holds
+`lock` (zmq sockets are not thread-safe), and events are routed: each job
+has a queue (`jobs`, job id -> deque, from `start_job` to `end_job`); a
+job's thread that finds its queue empty becomes the one reader of the socket
+(`reading`) for a poll, and puts each message it reads into the queue of
+the job it names (`job_id`), or of every job for an OUTPUTS_LOST, which is
+about a shuffle; a message for no running job (a late attempt of a finished
+one) is dropped. The other threads wait on `events` for their queue.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 
 from minibig.net import protocol as P
 from minibig.net.security import dealer, unanswered_hint
@@ -29,6 +40,10 @@ class ClusterBackend:
         self.sock = dealer(url, linger=1000)
         self.info = {"workers": 0, "slots": 0, "hosts": []}
         self.stopped = threading.Event()
+        self.lock = threading.Lock()              # held for every use of self.sock
+        self.events = threading.Condition()       # guards jobs and reading
+        self.jobs: dict[int, deque] = {}
+        self.reading = False
         P.send(self.sock, P.HELLO, {"driver_id": self.driver_id, "app_name": app_name,
                                     "host": socket.gethostname()})
         welcome = self._receive(P.WELCOME, conf.connect_timeout)
@@ -49,13 +64,27 @@ class ClusterBackend:
     def _receive(self, kind: str, timeout: float):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.sock.poll(int(max(0.0, deadline - time.monotonic()) * 1000) + 1):
-                msg = P.recv(self.sock)
-                if msg.kind == P.WELCOME:
-                    self.info = msg.header
-                if msg.kind == kind:
-                    return msg
+            msg = self._read(deadline - time.monotonic())
+            if msg is not None and msg.kind == kind:
+                return msg
         return None
+
+    def _read(self, timeout: float):
+        """One message from the master within `timeout` seconds, or None.
+
+        Polls in short slices, letting go of the socket between them, so
+        another thread's submit or cancel waits a slice at most.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if self.sock.poll(int(min(0.02, max(0.0, deadline - time.monotonic())) * 1000) + 1):
+                    msg = P.recv(self.sock)
+                    if msg.kind == P.WELCOME:
+                        self.info = msg.header
+                    return msg
+            if time.monotonic() >= deadline:
+                return None
 
     def wait_for_workers(self, count: int, timeout: float) -> None:
         """Block until `count` workers have registered."""
@@ -85,42 +114,96 @@ class ClusterBackend:
     def _master_silent_for(self) -> float:
         return time.monotonic() - self.master_seen
 
-    def submit_stage(self, header: dict, code: bytes, payloads: list) -> None:
-        P.send(self.sock, P.SUBMIT_STAGE, header, [code, *payloads])
+    def _send(self, kind: str, header: dict, blobs: list = ()) -> None:
+        with self.lock:
+            P.send(self.sock, kind, header, list(blobs))
 
-    def next_event(self):
-        """The next message about this driver's stages (blocks)."""
+    def submit_stage(self, header: dict, code: bytes, payloads: list) -> None:
+        """Send a stage's tasks to the master (its events go to job `header['job_id']`)."""
+        self._send(P.SUBMIT_STAGE, header, [code, *payloads])
+
+    # -- events, routed to their job ----------------------------------------------
+    def start_job(self, job_id: int) -> None:
+        """Open the queue of a job's events (before its first stage is submitted)."""
+        with self.events:
+            self.jobs[job_id] = deque()
+
+    def end_job(self, job_id: int) -> None:
+        """Close a job's queue: its late events are dropped."""
+        with self.events:
+            self.jobs.pop(job_id, None)
+
+    def post(self, job_id: int, msg: P.Message) -> None:
+        """Put a message of the driver's own in a job's queue (the DAG scheduler waking it)."""
+        with self.events:
+            if job_id in self.jobs:
+                self.jobs[job_id].append(msg)
+                self.events.notify_all()
+
+    def next_event(self, job_id: int):
+        """The next message about job `job_id`'s stages (blocks)."""
         while True:
-            if self.sock.poll(500):
-                msg = P.recv(self.sock)
-                if msg.kind == P.WELCOME:
-                    self.info = msg.header
-                    continue
-                return msg
+            with self.events:
+                queue = self.jobs[job_id]
+                while not queue and self.reading:
+                    self.events.wait(0.5)
+                if queue:
+                    return queue.popleft()
+                self.reading = True
+            try:
+                msg = self._read(0.5)
+            finally:
+                with self.events:
+                    self.reading = False
+                    self.events.notify_all()
+            if msg is not None:
+                self._route(msg)
+                continue
             if not self.alive():
                 raise JobAbortedError("the embedded cluster's master has exited")
             if self._master_silent_for() > self.conf.master_timeout:
                 raise JobAbortedError(f"the master at {self.url} stopped answering "
                                       f"({self._master_silent_for():.0f}s without a heartbeat)")
 
+    def _route(self, msg: P.Message) -> None:
+        if msg.kind == P.WELCOME:
+            return
+        with self.events:
+            if msg.kind == P.OUTPUTS_LOST:            # about a shuffle: every job may read it
+                targets = list(self.jobs.values())
+            else:
+                try:
+                    queue = self.jobs.get(int(msg.header.get("job_id", -1)))
+                except (TypeError, ValueError):
+                    queue = None
+                targets = [] if queue is None else [queue]
+            for queue in targets:
+                queue.append(msg)
+            self.events.notify_all()
+
     def cancel_job(self, job_id: int) -> None:
-        P.send(self.sock, P.CANCEL_JOB, {"driver_id": self.driver_id, "job_id": job_id})
+        """Ask the master to stop a job's tasks."""
+        self._send(P.CANCEL_JOB, {"driver_id": self.driver_id, "job_id": job_id})
 
     def add_file(self, file_id: str, data: bytes, broadcast: bool = False) -> None:
-        P.send(self.sock, P.ADD_FILE, {"file_id": file_id}, [data])
+        """Ship a file (a broadcast value, a zip of modules) to every worker."""
+        self._send(P.ADD_FILE, {"file_id": file_id}, [data])
 
     def drop_files(self, ids: list) -> None:
-        P.send(self.sock, P.DROP_FILES, {"files": ids})
+        """Delete shipped files from the workers."""
+        self._send(P.DROP_FILES, {"files": ids})
 
     def drop_blocks(self, prefix: str) -> None:
-        P.send(self.sock, P.DROP_BLOCKS, {"prefix": prefix})
+        """Drop cached partitions whose key starts with `prefix` from every worker."""
+        self._send(P.DROP_BLOCKS, {"prefix": prefix})
 
     def drop_shuffles(self, keys: list) -> None:
-        P.send(self.sock, P.DROP_SHUFFLE, {"shuffles": keys})
+        """Forget shuffles' map outputs and delete their files."""
+        self._send(P.DROP_SHUFFLE, {"shuffles": keys})
 
     def stop(self) -> None:
         """Say goodbye (the master drops this driver's shuffles) and close."""
         self.stopped.set()
-        P.send(self.sock, P.BYE, {"driver_id": self.driver_id})
+        self._send(P.BYE, {"driver_id": self.driver_id})
         self.beats.join(timeout=2)
         self.sock.close()

@@ -4,12 +4,18 @@ Same planner, same stage code (pickled and unpickled, so a closure behaves as
 it would on a worker), same shuffle files; tasks run one by one when the DAG
 scheduler asks for the next event. A failing task raises its exception right
 there, with its original traceback, so `pdb.pm()` lands in the user's frame.
+
+Jobs from several threads each have their own queue of tasks (`jobs`, job
+id -> deque): a job's thread runs only its own job's tasks, and waits on
+`events` while its queue is empty (its stage waits for a shuffle another
+job is computing, until the DAG scheduler `post`s it a wake-up).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections import deque
 
@@ -34,7 +40,8 @@ class InlineBackend:
         self.scratch = WorkDir("minibig-inline-")
         self.work_dir = self.scratch.path
         self.default_parallelism = parallelism or os.cpu_count() or 1
-        self.queue: deque = deque()
+        self.jobs: dict[int, deque] = {}          # job id -> its tasks and posted events
+        self.events = threading.Condition()
         self.host = socket.gethostname()
         self.memory = conf.worker_memory or default_memory_budget()
         self.pool = MemoryPool(self.memory, 1)         # one task at a time
@@ -42,15 +49,44 @@ class InlineBackend:
         self.resident = ResidentStore()
 
     def submit_stage(self, header: dict, code: bytes, payloads: list) -> None:
-        for partition, payload in zip(header["partitions"], payloads):
-            self.queue.append((header, code, partition, payload))
+        """Queue a stage's tasks for its job's thread to run."""
+        with self.events:
+            queue = self.jobs.setdefault(int(header["job_id"]), deque())
+            for partition, payload in zip(header["partitions"], payloads):
+                queue.append((header, code, partition, payload))
+            self.events.notify_all()
+
+    def start_job(self, job_id: int) -> None:
+        """Open a job's queue."""
+        with self.events:
+            self.jobs[job_id] = deque()
+
+    def end_job(self, job_id: int) -> None:
+        """Forget a job's queue and what is left in it."""
+        with self.events:
+            self.jobs.pop(job_id, None)
+
+    def post(self, job_id: int, msg: P.Message) -> None:
+        """Give a job a message of the driver's own (a wake-up from the DAG scheduler)."""
+        with self.events:
+            if job_id in self.jobs:
+                self.jobs[job_id].append(msg)
+                self.events.notify_all()
 
     def _locations(self, header: dict) -> dict:
         where = {"worker": "inline", "host": self.host, "addr": "", "dir": self.work_dir}
         return {key: {str(m): where for m in range(n)} for key, n in header["shuffle_maps"].items()}
 
-    def next_event(self):
-        header, code, partition, payload = self.queue.popleft()
+    def next_event(self, job_id: int):
+        """Run the job's next task and return its result (or return a posted message)."""
+        with self.events:
+            queue = self.jobs[job_id]
+            while not queue:
+                self.events.wait(0.5)
+            item = queue.popleft()
+        if isinstance(item, P.Message):
+            return item
+        header, code, partition, payload = item
         stage = load_stage(code)
         ctx = TaskContext(partition=partition, attempt=0, stage_id=header["stage_id"],
                           payloads=serialization.loads(payload), locations=self._locations(header),
@@ -62,15 +98,19 @@ class InlineBackend:
             site = stage.failure_site(exc)
             exc.add_note(f"minibig: task failed in stage {header['stage_id']}, partition "
                          f"{partition} (inline)" + (f"; failing dataset: {site}" if site else ""))
-            self.queue.clear()
+            self.cancel_job(job_id)
             raise
         return P.Message(P.TASK_RESULT, {
-            "stage_id": header["stage_id"], "taskset": f"{self.driver_id}/{header['taskset']}",
+            "stage_id": header["stage_id"], "job_id": job_id,
+            "taskset": f"{self.driver_id}/{header['taskset']}",
             "partition": partition, "attempt": 0, "worker": "inline", "locality": "PROCESS_LOCAL",
             **fields}, [data])
 
     def cancel_job(self, job_id: int) -> None:
-        self.queue.clear()
+        """Drop the job's tasks not run yet."""
+        with self.events:
+            if job_id in self.jobs:
+                self.jobs[job_id].clear()
 
     def add_file(self, file_id: str, data: bytes, broadcast: bool = False) -> None:
         """Broadcast values are kept as a worker would; modules import already."""

@@ -13,8 +13,25 @@ outputs are available. State, all plain:
     available        shuffle key -> set of map partitions whose output exists,
                      kept across jobs so a later action reuses shuffle outputs
                      instead of recomputing them, until the shuffle is cleaned
-    active           stage id -> Stage submitted to the master and not finished
-    waiting          stages whose parents are not all available yet
+    computing        shuffle id -> the job running that shuffle's map stage
+    active           (per job) stage id -> Stage submitted and not finished
+    waiting          (per job) stages whose parents are not all available yet
+
+Jobs run concurrently, one per calling thread (PySpark runs jobs from
+several threads; the master shares the cluster between their task sets).
+Each job blocks in its own thread on `backend.next_event(job_id)`, which
+hands it only its own events; everything else a job does — planning,
+launching, handling an event — holds `lock`, so the shared state above
+changes under one lock. Two jobs needing the same shuffle never both run
+it: the first to launch its map stage owns it (`computing`); the other
+waits, as a *watcher* of the owner, until the owner posts it a WAKE (the
+stage finished, or the owner ended without finishing it), then re-plans
+its waiting stages: the shuffle is available, or it is free for it to run.
+`last_job` is the summary of the calling thread's last job (the last
+finished job of any thread, for a thread that ran none).
+
+Planning never recurses: lineages of iterative jobs are thousands of
+shuffles long, so the stage graph is built and walked with explicit stacks.
 
 Events from the master drive it: a task result marks a map output available
 (or stores an action's result); a failed task aborts the job with the user's
@@ -33,6 +50,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
+import threading
 import time
 import weakref
 from collections import Counter
@@ -54,6 +72,10 @@ MAX_STAGE_RESUBMITS = 8
 SHUFFLE_MAP = "shuffle_map"
 RESULT = "result"
 CODE = "code"
+
+# A driver-local event (never on the wire): a job that waited on another job's
+# shuffle should look at its waiting stages again.
+WAKE = "driver_wake"
 
 
 @dataclass
@@ -96,6 +118,7 @@ class Stage:
     partitions: list = field(default_factory=list)
     task_code: TaskCode | None = None     # CODE stages: what their tasks run
     task_set: dict = field(default_factory=dict)   # CODE stages: see DAGScheduler.run_code
+    launched_by: int | None = None        # the job that last submitted its tasks
 
     @property
     def key(self) -> str:
@@ -177,26 +200,52 @@ class DAGScheduler:
         self.backend = backend
         self.conf = conf
         self.progress = progress
+        self.lock = threading.RLock()           # every piece of shared state below
         self.stage_ids = itertools.count()
         self.job_ids = itertools.count()
         self.shuffle_stages: weakref.WeakValueDictionary[int, Stage] = weakref.WeakValueDictionary()
         self.available: dict[str, set] = {}
-        self.last_job: JobSummary | None = None
+        self.computing: dict[int, "_Job"] = {}
+        self._last_finished: JobSummary | None = None
+        self._thread_last = threading.local()
+
+    @property
+    def last_job(self) -> JobSummary | None:
+        """This thread's last job, or the last finished job when this thread ran none."""
+        return getattr(self._thread_last, "summary", None) or self._last_finished
 
     # -- building stages ----------------------------------------------------
     def map_stage(self, dep) -> Stage:
-        stage = self.shuffle_stages.get(dep.shuffle_id)
-        if stage is None:
-            parents = [self.map_stage(d) for d in shuffle_dependencies(dep.rdd)]
-            stage = Stage(next(self.stage_ids), SHUFFLE_MAP, dep.rdd, dep.num_maps, parents, dep=dep)
-            self.shuffle_stages[dep.shuffle_id] = stage
-            self.available.setdefault(dep.shuffle_key, set())
-        return stage
+        """The stage writing shuffle `dep`, made (with its missing ancestors) if need be.
+
+        A walk with a stack, each stage made after its parents: a lineage of
+        thousands of shuffles would overflow Python's recursion limit.
+        """
+        made: dict[int, Stage] = {}              # strong references: shuffle_stages is weak
+        parents_of: dict[int, list] = {}
+        stack = [dep]
+        while stack:
+            d = stack[-1]
+            if d.shuffle_id in made or self.shuffle_stages.get(d.shuffle_id) is not None:
+                made.setdefault(d.shuffle_id, self.shuffle_stages.get(d.shuffle_id))
+                stack.pop()
+                continue
+            if d.shuffle_id not in parents_of:
+                parents_of[d.shuffle_id] = shuffle_dependencies(d.rdd)
+                stack.extend(p for p in parents_of[d.shuffle_id] if p.shuffle_id not in made)
+                continue
+            stack.pop()
+            parents = [made[p.shuffle_id] for p in parents_of[d.shuffle_id]]
+            stage = Stage(next(self.stage_ids), SHUFFLE_MAP, d.rdd, d.num_maps, parents, dep=d)
+            self.shuffle_stages[d.shuffle_id] = made[d.shuffle_id] = stage
+            self.available.setdefault(d.shuffle_key, set())
+        return made[dep.shuffle_id]
 
     def forget_shuffle(self, shuffle_id: int, shuffle_key: str) -> None:
         """The shuffle's dependency is gone (see `minibig.core.cleaner`): drop what is known of it."""
-        self.shuffle_stages.pop(shuffle_id, None)
-        self.available.pop(shuffle_key, None)
+        with self.lock:
+            self.shuffle_stages.pop(shuffle_id, None)
+            self.available.pop(shuffle_key, None)
 
     def missing(self, stage: Stage) -> list[int]:
         """Partitions of a map stage whose output is not available."""
@@ -206,10 +255,11 @@ class DAGScheduler:
     # -- running a job ------------------------------------------------------
     def run_job(self, rdd, func, partitions: list[int], description: str) -> list:
         """Run `func` over the given partitions of `rdd`; results in that order."""
-        job_id = next(self.job_ids)
-        parents = [self.map_stage(d) for d in shuffle_dependencies(rdd)]
-        final = Stage(next(self.stage_ids), RESULT, rdd, len(partitions), parents, func=func,
-                      partitions=list(partitions))
+        with self.lock:
+            job_id = next(self.job_ids)
+            parents = [self.map_stage(d) for d in shuffle_dependencies(rdd)]
+            final = Stage(next(self.stage_ids), RESULT, rdd, len(partitions), parents, func=func,
+                          partitions=list(partitions))
         return self._run(_Job(self, job_id, final, description))
 
     def run_code(self, code: TaskCode, partitions: list[int], description: str, *,
@@ -227,8 +277,9 @@ class DAGScheduler:
         a task lists in `ctx.cached`). A lost shuffle input raises
         `FetchFailedError`: the caller decides how to recover.
         """
-        job_id = next(self.job_ids)
-        stage = Stage(next(self.stage_ids), CODE, None, len(partitions), [], dep=writes,
+        with self.lock:
+            job_id, stage_id = next(self.job_ids), next(self.stage_ids)
+        stage = Stage(stage_id, CODE, None, len(partitions), [], dep=writes,
                       partitions=list(partitions), task_code=code,
                       task_set={"description": description, "payloads": payloads or {},
                                 "reads": list(reads), "prefer": prefer or {}})
@@ -243,8 +294,23 @@ class DAGScheduler:
             raise
         finally:
             job.summary.seconds = time.perf_counter() - started
-            self.last_job = job.summary
-            self.progress.finish()
+            self._thread_last.summary = self._last_finished = job.summary
+            with self.lock:
+                self.progress.finish()
+
+    def release(self, job: "_Job", shuffle_id: int | None = None) -> None:
+        """`job` no longer runs shuffle `shuffle_id` (None: any): wake the jobs waiting on it.
+
+        Called with `lock` held.
+        """
+        owned = [sid for sid, owner in self.computing.items()
+                 if owner is job and shuffle_id in (None, sid)]
+        for sid in owned:
+            del self.computing[sid]
+        if owned or shuffle_id is None:
+            for watcher in job.watchers:
+                self.backend.post(watcher.job_id, P.Message(WAKE, {"job_id": watcher.job_id}))
+            job.watchers.clear()
 
 
 class _Job:
@@ -260,39 +326,65 @@ class _Job:
         self.result_bytes = 0
         self.active: dict[int, Stage] = {}
         self.waiting: list[Stage] = []
+        self.watchers: set = set()              # jobs waiting for a shuffle this job runs
 
     def run(self) -> list:
         if self.final.num_tasks == 0:
             return []
-        self.submit(self.final)
-        while len(self.results) < self.final.num_tasks:
-            msg = self.dag.backend.next_event()
-            if msg is None:
-                raise JobAbortedError(f"job {self.job_id} ({self.description}): "
-                                      "the cluster went away")
-            self.handle(msg)
-        return [self.results[s] for s in self.final.partitions]
+        backend, lock = self.dag.backend, self.dag.lock
+        backend.start_job(self.job_id)
+        try:
+            with lock:
+                self.submit(self.final)
+            while len(self.results) < self.final.num_tasks:
+                msg = backend.next_event(self.job_id)
+                if msg is None:
+                    raise JobAbortedError(f"job {self.job_id} ({self.description}): "
+                                          "the cluster went away")
+                with lock:
+                    self.handle(msg)
+            return [self.results[s] for s in self.final.partitions]
+        finally:
+            with lock:
+                self.dag.release(self)
+            backend.end_job(self.job_id)
 
-    def submit(self, stage: Stage) -> None:
-        if stage.id in self.active or stage in self.waiting:
-            return
-        missing_parents = [p for p in stage.parents if self.dag.missing(p)]
-        if missing_parents:
-            for parent in missing_parents:
-                self.submit(parent)
-            self.waiting.append(stage)
-            return
-        if stage.kind in (RESULT, CODE):
-            splits = [s for s in stage.partitions if s not in self.results]
-        else:
-            splits = self.dag.missing(stage)
-        if not splits:
-            self.stage_finished(stage)
-            return
-        self.launch(stage, splits)
+    def submit(self, *stages: Stage) -> None:
+        """Launch each stage whose parents are available; make the missing parents first.
+
+        A worklist, not recursion (lineages are long). A map stage another
+        job is running is not launched twice: this job becomes its watcher.
+        """
+        todo = list(stages)
+        while todo:
+            stage = todo.pop()
+            if stage.id in self.active or stage in self.waiting:
+                continue
+            missing_parents = [p for p in stage.parents if self.dag.missing(p)]
+            if missing_parents:
+                self.waiting.append(stage)
+                todo.extend(missing_parents)
+                continue
+            if stage.kind in (RESULT, CODE):
+                splits = [s for s in stage.partitions if s not in self.results]
+            else:
+                splits = self.dag.missing(stage)
+            if not splits:
+                todo.extend(self.finish_stage(stage))
+                continue
+            owner = self.dag.computing.get(stage.dep.shuffle_id) if stage.kind == SHUFFLE_MAP else None
+            if owner is not None and owner is not self:
+                owner.watchers.add(self)              # WAKE comes when the owner is done with it
+                continue
+            self.launch(stage, splits)
 
     def launch(self, stage: Stage, splits: list[int]) -> None:
         dag = self.dag
+        if stage.kind == SHUFFLE_MAP:
+            dag.computing[stage.dep.shuffle_id] = self
+            if stage.launched_by not in (None, self.job_id):
+                stage.attempt += 1            # a new task set: the last one was another job's
+        stage.launched_by = self.job_id
         if stage.code is None:
             stage.code, stage.broadcasts = collect_ids_while(stage.serialize_code)
         payloads = stage.task_payload_blobs(splits)
@@ -327,18 +419,28 @@ class _Job:
                 if (keys := persisted_blocks(stage.rdd, s, self.dag.backend.driver_id))}
 
     def stage_finished(self, stage: Stage) -> None:
+        self.submit(*self.finish_stage(stage))
+
+    def finish_stage(self, stage: Stage) -> list[Stage]:
+        """Mark a stage done; return the waiting stages it made ready."""
         self.active.pop(stage.id, None)
         self.dag.progress.stage_done(stage)
+        if stage.kind == SHUFFLE_MAP:
+            self.dag.release(self, stage.dep.shuffle_id)
         ready = [s for s in self.waiting if not any(self.dag.missing(p) for p in s.parents)]
         for s in ready:
             self.waiting.remove(s)
-            self.submit(s)
+        return ready
 
     # -- events ---------------------------------------------------------------
     def handle(self, msg: P.Message) -> None:
         h = msg.header
         if msg.kind == P.OUTPUTS_LOST:
             self.dag.available.get(h["shuffle"], set()).difference_update(h["maps"])
+            return
+        if msg.kind == WAKE:                    # a shuffle this job waited on: plan again
+            waiting, self.waiting = self.waiting, []
+            self.submit(*waiting)
             return
         stage = self.active.get(int(h.get("stage_id", -1)))
         if stage is None or h.get("taskset") not in (None, f"{self.dag.backend.driver_id}/{stage.key}"):
