@@ -20,7 +20,11 @@ class ActionFunctions:
     """collect, count, take, reduce, fold, aggregate, top, foreach, save...; `self` is an RDD."""
 
     def _run(self, func: Callable, partitions=None) -> list:
-        return self.ctx._run_job(self, func, partitions)
+        results = self.ctx._run_job(self, func, partitions)
+        # Datasets marked by checkpoint()/localCheckpoint() are written and cut now.
+        from minibig.rdd.checkpoint import after_action
+        after_action(self)
+        return results
 
     def collect(self) -> list:
         """All records, in partition order.

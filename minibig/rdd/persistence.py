@@ -15,7 +15,7 @@ from minibig.core.task import block_prefix
 
 
 class PersistenceMixin:
-    """cache, persist, unpersist, getStorageLevel and is_cached."""
+    """cache, persist, unpersist, getStorageLevel, is_cached and checkpointing."""
 
     _storage_level = StorageLevel.NONE
     is_cached = False
@@ -69,6 +69,94 @@ class PersistenceMixin:
         Serialized 1x Replicated
         """
         return self._storage_level
+
+    # -- checkpointing (minibig.rdd.checkpoint) ---------------------------------------
+    #: PySpark's attribute: True once checkpoint() or localCheckpoint() marked the dataset.
+    is_checkpointed = False
+    _checkpoint_kind: str | None = None
+    _checkpoint_file: str | None = None
+
+    def checkpoint(self) -> None:
+        """Mark for checkpointing: after the next action, saved to files in the folder of
+        sc.setCheckpointDir and cut from its parents. Persist it first, or saving it
+        computes it again.
+
+        >>> import tempfile
+        >>> sc.setCheckpointDir(tempfile.mkdtemp())
+        >>> rdd = sc.range(5)
+        >>> rdd.is_checkpointed
+        False
+        >>> rdd.getCheckpointFile() == None
+        True
+
+        >>> rdd.checkpoint()
+        >>> rdd.is_checkpointed
+        True
+        >>> rdd.getCheckpointFile() == None
+        True
+
+        >>> rdd.count()
+        5
+        >>> rdd.is_checkpointed
+        True
+        >>> rdd.getCheckpointFile() == None
+        False
+        """
+        from minibig.rdd.checkpoint import mark
+        mark(self, "reliable")
+
+    def localCheckpoint(self) -> None:
+        """Mark for local checkpointing: after the next action, kept in the workers' block
+        stores (MEMORY_AND_DISK) and cut from its parents. Faster than checkpoint(), but
+        a partition lost with its worker cannot be recomputed.
+
+        >>> rdd = sc.range(5)
+        >>> rdd.isLocallyCheckpointed()
+        False
+
+        >>> rdd.localCheckpoint()
+        >>> rdd.isLocallyCheckpointed()
+        True
+        """
+        from minibig.rdd.checkpoint import mark
+        mark(self, "local")
+
+    def isCheckpointed(self) -> bool:
+        """Whether the dataset has been checkpointed (written, and its lineage cut).
+
+        >>> rdd = sc.range(5)
+        >>> rdd.isCheckpointed()
+        False
+        """
+        from minibig.rdd.checkpoint import CheckpointedRDD
+        return isinstance(self, CheckpointedRDD)
+
+    def isLocallyCheckpointed(self) -> bool:
+        """Whether localCheckpoint() marked the dataset.
+
+        >>> rdd = sc.range(5)
+        >>> rdd.isLocallyCheckpointed()
+        False
+        """
+        return self._checkpoint_kind == "local"
+
+    def getCheckpointFile(self) -> str | None:
+        """The folder this dataset was checkpointed to (None before, or when local).
+
+        >>> rdd = sc.range(5)
+        >>> rdd.checkpoint()
+        >>> rdd.isCheckpointed()
+        False
+        >>> rdd.getCheckpointFile() == None
+        True
+        >>> rdd.count()
+        5
+        >>> rdd.isCheckpointed()
+        True
+        >>> rdd.getCheckpointFile() == None
+        False
+        """
+        return self._checkpoint_file
 
     def _persisted(self) -> bool:
         level = self._storage_level
