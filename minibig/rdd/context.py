@@ -160,6 +160,25 @@ class Context:
         """
         return self._dag.last_job
 
+    # -- checkpointing ----------------------------------------------------------
+    def setCheckpointDir(self, dirName: str) -> None:
+        """Set the folder under which checkpoint() writes datasets (as in PySpark, a
+        new folder inside it for this context; it must be visible to every worker).
+
+        >>> import tempfile
+        >>> sc.setCheckpointDir(tempfile.mkdtemp())
+        >>> sc.getCheckpointDir() is not None
+        True
+        """
+        import uuid
+        path = os.path.join(os.path.abspath(os.path.expanduser(str(dirName))), str(uuid.uuid4()))
+        os.makedirs(path)
+        self._checkpoint_dir = path
+
+    def getCheckpointDir(self) -> str | None:
+        """The folder checkpoint() writes under, or None when setCheckpointDir was not called."""
+        return getattr(self, "_checkpoint_dir", None)
+
     @property
     def uiWebUrl(self) -> str | None:
         """The URL of the embedded cluster's web UI (as PySpark's), or None.
