@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import warnings
 from typing import Callable
 
 from minibig.rdd.actions import ActionFunctions
@@ -183,6 +184,18 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         6
         """
         return PipelinedRDD(self, f, f, preservesPartitioning)
+
+    def mapPartitionsWithSplit(self, f: Callable, preservesPartitioning: bool = False) -> "RDD":
+        """Deprecated alias of mapPartitionsWithIndex (PySpark warns with a FutureWarning).
+
+        >>> rdd = sc.parallelize([1, 2, 3, 4], 4)
+        >>> def f(splitIndex, iterator): yield splitIndex
+        >>> rdd.mapPartitionsWithSplit(f).sum()
+        6
+        """
+        warnings.warn("mapPartitionsWithSplit is deprecated; use mapPartitionsWithIndex instead",
+                      FutureWarning, stacklevel=2)
+        return self.mapPartitionsWithIndex(f, preservesPartitioning)
 
     def mapPartitions(self, f: Callable, preservesPartitioning: bool = False) -> "RDD":
         """Apply f(iterator) to each partition.

@@ -17,6 +17,39 @@ from typing import Callable
 from minibig.rdd.statcounter import StatCounter
 
 
+class BoundedFloat(float):
+    """A value from an approximate job, with its confidence and its low and high bounds.
+
+    minibig's approximate actions always wait for every partition (within any
+    timeout), so their answers are exact: confidence 1.0, low == high == the value,
+    as Spark's evaluators report a finished job.
+
+    >>> BoundedFloat(100.0, 0.95, 95.0, 105.0)
+    100.0
+    >>> b = BoundedFloat(100.0, 0.95, 95.0, 105.0)
+    >>> b.confidence, b.low, b.high
+    (0.95, 95.0, 105.0)
+    """
+
+    confidence: float
+    low: float
+    high: float
+
+    def __new__(cls, mean: float, confidence: float, low: float, high: float) -> "BoundedFloat":
+        obj = float.__new__(cls, mean)
+        obj.confidence = confidence
+        obj.low = low
+        obj.high = high
+        return obj
+
+    def __reduce__(self):
+        return BoundedFloat, (float(self), self.confidence, self.low, self.high)
+
+
+def _exact(value: float) -> BoundedFloat:
+    return BoundedFloat(value, 1.0, value, value)
+
+
 def _comparable(x) -> bool:
     """Not None and not NaN: what histogram counts."""
     return x is not None and not (isinstance(x, float) and math.isnan(x))
@@ -32,6 +65,26 @@ class NumericFunctions:
         6.0
         """
         return self.mapPartitions(lambda it: [sum(it)]).fold(0, operator.add)
+
+    def sumApprox(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:
+        """The sum as a BoundedFloat; minibig waits for every partition, so it is exact.
+
+        >>> rdd = sc.parallelize(range(1000), 10)
+        >>> r = sum(range(1000))
+        >>> abs(rdd.sumApprox(1000) - r) / r < 0.05
+        True
+        """
+        return _exact(float(self.mapPartitions(lambda it: [float(sum(it))]).fold(0.0, operator.add)))
+
+    def meanApprox(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:
+        """The mean as a BoundedFloat; minibig waits for every partition, so it is exact.
+
+        >>> rdd = sc.parallelize(range(1000), 10)
+        >>> r = sum(range(1000)) / 1000.0
+        >>> abs(rdd.meanApprox(1000) - r) / r < 0.05
+        True
+        """
+        return _exact(float(self.map(float).stats().mean()))
 
     def max(self, key: Callable | None = None):
         """Largest record, or the one with the largest key(record).

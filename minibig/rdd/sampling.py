@@ -164,10 +164,19 @@ class SamplingFunctions:
         5
         >>> len(rdd.takeSample(False, 15, 3))
         10
+        >>> import sys
+        >>> sc.range(0, 10).takeSample(False, sys.maxsize)
+        Traceback (most recent call last):
+            ...
+        ValueError: Sample size cannot be greater than ...
         """
+        # As PySpark: refused before any job, whatever the dataset holds.
+        max_sample = sys.maxsize - int(10 * math.sqrt(sys.maxsize))
         if num < 0:
             raise ValueError("Sample size cannot be negative.")
-        if num == 0:
+        if num > max_sample:
+            raise ValueError(f"Sample size cannot be greater than {max_sample}.")
+        if num == 0 or self.getNumPartitions() == 0:
             return []
         total = self.count()
         if total == 0:
@@ -177,9 +186,6 @@ class SamplingFunctions:
             everything = self.collect()
             rng.shuffle(everything)
             return everything
-        if num > sys.maxsize - int(10 * math.sqrt(sys.maxsize)):
-            raise ValueError("Sample size cannot be greater than "
-                             f"{sys.maxsize - int(10 * math.sqrt(sys.maxsize))}.")
         fraction = fraction_for_sample_size(num, total, withReplacement)
         picked = self.sample(withReplacement, fraction, rng.randrange(sys.maxsize)).collect()
         while len(picked) < num:
