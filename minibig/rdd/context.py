@@ -82,6 +82,14 @@ class Context:
     [0, 1, 4, 9, 16]
     """
 
+    def __new__(cls, *args, **kwargs):
+        # `minibig submit --engine spark` runs the same job file on PySpark: a SparkContext shim.
+        from minibig.rdd.spark_shim import engine, engine_context
+        if engine() != "minibig":
+            _show_user_errors_briefly()
+            return engine_context(*args, **kwargs)
+        return super().__new__(cls)
+
     def __init__(self, master: str | None = None, workers: int | None = None,
                  appName: str = "minibig", conf: Conf | None = None, **settings):
         _show_user_errors_briefly()

@@ -1,0 +1,167 @@
+"""The same job on PySpark: `Context(...)` as a thin shim over a SparkContext.
+
+`minibig submit --engine spark[=URL] job.py` sets `MINIBIG_ENGINE=spark`
+(and `MINIBIG_SPARK_MASTER`, the Spark master to use) before it runs the job;
+then every `Context(...)` in the job returns a `SparkEngineContext` instead
+(the hook is `Context.__new__` in `rdd/context.py`). The shim starts a
+SparkContext and forwards the Context API to it, unchanged:
+
+    parallelize, range, emptyRDD, textFile, wholeTextFiles, pickleFile,
+    binaryRecords, union, broadcast, accumulator, runJob, addPyFile, stop,
+    defaultParallelism, defaultMinPartitions, appName, master, `with`
+
+The datasets are PySpark's own RDDs, broadcasts and accumulators: the job's
+transformations and actions run on Spark and nothing of minibig's engine is
+involved. The Spark master is, in order: `MINIBIG_SPARK_MASTER` (what submit
+was given, e.g. spark://HOST:7077), else `local[N]` with N the Context's
+`workers=` or the machine's cores. Spark's own settings stay Spark's:
+`spark-defaults.conf`, or `PYSPARK_SUBMIT_ARGS="--conf k=v pyspark-shell"`.
+
+What only minibig has raises `MinibigOnlyError` (a UserError, so `minibig
+submit` prints one line, and a NotImplementedError), naming the feature:
+`sc.lastJob`, `Context(master="inline")` or a minibig master URL, minibig's
+settings (`Context(worker_memory=...)`, a `Conf`). RDD methods that only
+minibig has (`saveAsBinaryRecords`) fail in PySpark with its AttributeError.
+
+pyspark is imported only when a SparkEngineContext starts: it is an optional
+extra (`pip install minibig[compare]`, and Java 17+).
+
+>>> SparkEngineContext(master="inline")
+Traceback (most recent call last):
+...
+minibig.rdd.spark_shim.MinibigOnlyError: Context(master='inline') (every task in the driver process) is minibig-only: under --engine spark the job runs on Spark's master (local[N] or --engine spark=URL)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from minibig.errors import InvalidArgumentError, UserError
+
+#: Which engine a Context runs on: "minibig" (default) or "spark". Set by `minibig submit --engine`.
+ENGINE_ENV = "MINIBIG_ENGINE"
+#: The Spark master URL a shimmed Context uses (set by `minibig submit --engine spark[=URL]`).
+SPARK_MASTER_ENV = "MINIBIG_SPARK_MASTER"
+ENGINES = ("minibig", "spark")
+
+# Context names that only minibig has, and what to use on Spark instead.
+MINIBIG_ONLY = {
+    "lastJob": "sc.lastJob (the last job's stages, tasks and locality); on Spark see its web UI "
+               "or sc.statusTracker()",
+    "conf": "sc.conf (minibig's settings); on Spark use sc.getConf()",
+}
+
+
+class MinibigOnlyError(UserError, NotImplementedError):
+    """A job asked the Spark engine for something only minibig's engine has."""
+
+    def __init__(self, feature: str):
+        super().__init__(f"{feature} is minibig-only: under --engine spark the job runs on "
+                         f"Spark's master (local[N] or --engine spark=URL)")
+
+
+def engine() -> str:
+    """The engine `Context()` runs on now: $MINIBIG_ENGINE, "minibig" by default."""
+    name = os.environ.get(ENGINE_ENV) or "minibig"
+    if name not in ENGINES:
+        raise InvalidArgumentError(f"{ENGINE_ENV}={name!r}: expected one of {', '.join(ENGINES)}")
+    return name
+
+
+def spark_master(workers: int | None = None) -> str:
+    """$MINIBIG_SPARK_MASTER, else local[N]: N = `workers` or the machine's cores."""
+    return os.environ.get(SPARK_MASTER_ENV) or f"local[{workers or os.cpu_count() or 1}]"
+
+
+def _refuse_minibig_options(master, conf, settings) -> None:
+    """Context arguments that configure minibig's own engine have no meaning on Spark."""
+    if master == "inline":
+        raise MinibigOnlyError("Context(master='inline') (every task in the driver process)")
+    if master:
+        raise MinibigOnlyError(f"Context(master={master!r}) (a minibig master)")
+    if conf is not None or settings:
+        names = ", ".join(sorted(settings)) or "conf"
+        raise MinibigOnlyError(f"Context({names}=...) (minibig's engine settings)")
+
+
+class SparkEngineContext:
+    """minibig's Context API forwarded to a PySpark SparkContext; datasets are PySpark RDDs."""
+
+    # minibig Context names that SparkContext has with the same meaning: forwarded as they are.
+    _FORWARDED = frozenset({
+        "parallelize", "range", "emptyRDD", "textFile", "wholeTextFiles", "pickleFile",
+        "binaryRecords", "union", "broadcast", "accumulator", "runJob",
+        "defaultParallelism", "defaultMinPartitions", "appName", "master",
+    })
+
+    def __init__(self, master: str | None = None, workers: int | None = None,
+                 appName: str = "minibig", conf=None, **settings):
+        _refuse_minibig_options(master, conf, settings)
+        from pyspark import SparkConf, SparkContext
+        master = spark_master(workers)
+        if master.startswith("local"):
+            # PySpark's default is whatever `python3` is on PATH; local executors should run
+            # the driver's own interpreter (its version and packages), as minibig's workers do.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        spark_conf = SparkConf().setMaster(master).setAppName(appName)
+        self._sc = SparkContext(conf=spark_conf)
+        self._shipped = tempfile.TemporaryDirectory(prefix="minibig-spark-")
+        try:
+            # As on minibig, the job's folder (and --py-files) import on the executors.
+            for path in filter(None, os.environ.get("MINIBIG_PY_FILES", "").split(os.pathsep)):
+                self.addPyFile(path)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def sparkContext(self):
+        """The PySpark SparkContext behind this Context."""
+        return self._sc
+
+    def addPyFile(self, path: str) -> None:
+        """Ship a .py, .zip or .egg file as Spark does, or a folder of modules zipped (minibig's rule)."""
+        path = os.path.abspath(path)
+        if os.path.isdir(path):
+            from minibig.rdd.context import _zip_modules
+            zipped = os.path.join(self._shipped.name, f"{len(os.listdir(self._shipped.name))}-"
+                                                      f"{os.path.basename(path) or 'root'}.zip")
+            with open(zipped, "wb") as f:
+                f.write(_zip_modules(path))
+            path = zipped
+        self._sc.addPyFile(path)
+
+    def stop(self) -> None:
+        """Stop the SparkContext (and its JVM's executors); safe to call twice."""
+        try:
+            self._sc.stop()
+        finally:
+            self._shipped.cleanup()
+
+    def __enter__(self) -> "SparkEngineContext":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __getattr__(self, name: str):
+        # Only called for names not found on the shim itself.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in MINIBIG_ONLY:
+            raise MinibigOnlyError(MINIBIG_ONLY[name])
+        from minibig.rdd.context import Context
+        if name not in self._FORWARDED and hasattr(Context, name):
+            raise MinibigOnlyError(f"sc.{name}")
+        # The rest of SparkContext's API is there too, for a job on its way to Spark.
+        return getattr(self._sc, name)
+
+    def __repr__(self) -> str:
+        return f"<Context engine=spark master={self._sc.master} parallelism={self._sc.defaultParallelism}>"
+
+
+def engine_context(*args, **kwargs) -> SparkEngineContext:
+    """What `Context(*args, **kwargs)` returns when the engine is not minibig's."""
+    return SparkEngineContext(*args, **kwargs)
