@@ -16,6 +16,13 @@ involved. The Spark master is, in order: `MINIBIG_SPARK_MASTER` (what submit
 was given, e.g. spark://HOST:7077), else `local[N]` with N the Context's
 `workers=` or the machine's cores. Spark's own settings stay Spark's:
 `spark-defaults.conf`, or `PYSPARK_SUBMIT_ARGS="--conf k=v pyspark-shell"`.
+The rest of SparkContext's API is forwarded too, for a job on its way to Spark.
+
+Two things PySpark's own launchers do, done here: on a local master the
+executors run the driver's interpreter (`PYSPARK_PYTHON`, unless set), and
+`minibig submit` restarts itself with `PYTHONHASHSEED=0` unless the seed is
+set, because PySpark partitions by Python's hash() and the driver
+(`lookup`, `partitionBy`) must hash strings as the executors do.
 
 What only minibig has raises `MinibigOnlyError` (a UserError, so `minibig
 submit` prints one line, and a NotImplementedError), naming the feature:
@@ -29,7 +36,7 @@ extra (`pip install minibig[compare]`, and Java 17+).
 >>> SparkEngineContext(master="inline")
 Traceback (most recent call last):
 ...
-minibig.rdd.spark_shim.MinibigOnlyError: Context(master='inline') (every task in the driver process) is minibig-only: under --engine spark the job runs on Spark's master (local[N] or --engine spark=URL)
+minibig.rdd.spark_shim.MinibigOnlyError: Context(master='inline') is minibig-only, and this job runs on Spark (--engine spark): Spark's master is local[N] or the URL of --engine spark=URL
 """
 
 from __future__ import annotations
@@ -48,18 +55,19 @@ ENGINES = ("minibig", "spark")
 
 # Context names that only minibig has, and what to use on Spark instead.
 MINIBIG_ONLY = {
-    "lastJob": "sc.lastJob (the last job's stages, tasks and locality); on Spark see its web UI "
-               "or sc.statusTracker()",
-    "conf": "sc.conf (minibig's settings); on Spark use sc.getConf()",
+    "lastJob": "see Spark's web UI or sc.statusTracker()",
+    "conf": "Spark's settings are sc.getConf()",
 }
+SPARK_MASTER_HINT = "Spark's master is local[N] or the URL of --engine spark=URL"
+SPARK_SETTINGS_HINT = "give Spark its own (spark-defaults.conf, PYSPARK_SUBMIT_ARGS)"
 
 
 class MinibigOnlyError(UserError, NotImplementedError):
     """A job asked the Spark engine for something only minibig's engine has."""
 
-    def __init__(self, feature: str):
-        super().__init__(f"{feature} is minibig-only: under --engine spark the job runs on "
-                         f"Spark's master (local[N] or --engine spark=URL)")
+    def __init__(self, feature: str, instead: str | None = None):
+        super().__init__(f"{feature} is minibig-only, and this job runs on Spark (--engine spark)"
+                         + (f": {instead}" if instead else ""))
 
 
 def engine() -> str:
@@ -77,13 +85,11 @@ def spark_master(workers: int | None = None) -> str:
 
 def _refuse_minibig_options(master, conf, settings) -> None:
     """Context arguments that configure minibig's own engine have no meaning on Spark."""
-    if master == "inline":
-        raise MinibigOnlyError("Context(master='inline') (every task in the driver process)")
     if master:
-        raise MinibigOnlyError(f"Context(master={master!r}) (a minibig master)")
+        raise MinibigOnlyError(f"Context(master={master!r})", SPARK_MASTER_HINT)
     if conf is not None or settings:
         names = ", ".join(sorted(settings)) or "conf"
-        raise MinibigOnlyError(f"Context({names}=...) (minibig's engine settings)")
+        raise MinibigOnlyError(f"Context({names}=...)", SPARK_SETTINGS_HINT)
 
 
 class SparkEngineContext:
@@ -151,7 +157,7 @@ class SparkEngineContext:
         if name.startswith("_"):
             raise AttributeError(name)
         if name in MINIBIG_ONLY:
-            raise MinibigOnlyError(MINIBIG_ONLY[name])
+            raise MinibigOnlyError(f"sc.{name}", MINIBIG_ONLY[name])
         from minibig.rdd.context import Context
         if name not in self._FORWARDED and hasattr(Context, name):
             raise MinibigOnlyError(f"sc.{name}")
