@@ -3,25 +3,47 @@
 Every process a test starts is killed in `cleanup`, and `no_survivors`
 checks that none is left: a test of a distributed engine must not leak
 processes into the next one.
+
+Clusters started by hand are keyed like a user's: the test session makes
+one key (`minibig keygen`'s format, 0600 in a 0700 folder of its own, never
+the user's ~/.config) and names it in MINIBIG_KEY_FILE, for this process's
+Contexts and for every child `env()` builds. There is no unkeyed test path.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import psutil
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _session_key() -> str:
+    """A fresh cluster key for this test session, removed at exit."""
+    from minibig.net.security import generate_key_file
+    folder = tempfile.mkdtemp(prefix="minibig-test-key-")
+    atexit.register(shutil.rmtree, folder, True)
+    return generate_key_file(os.path.join(folder, "cluster.key"))
+
+
+KEY_FILE = _session_key()
+os.environ["MINIBIG_KEY_FILE"] = KEY_FILE
+os.environ.pop("MINIBIG_INSECURE", None)
+
+
 def env(**extra) -> dict:
-    """Environment for a child python: the repo importable, no cluster or key inherited."""
+    """Environment for a child python: the repo importable, no cluster inherited, the test key."""
     e = dict(os.environ)
     e.pop("MINIBIG_MASTER", None)
-    e.pop("MINIBIG_KEY_FILE", None)
+    e.pop("MINIBIG_INSECURE", None)
+    e["MINIBIG_KEY_FILE"] = KEY_FILE
     e["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, e.get("PYTHONPATH", "")]))
     e.update({k: str(v) for k, v in extra.items()})
     return e

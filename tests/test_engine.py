@@ -111,13 +111,11 @@ def test_shuffle_blocks_fetched_over_the_network(sc):
 
 
 def test_stage_code_is_shipped_once_per_worker(sc):
-    import zmq
     from minibig.net import protocol as P
+    from minibig.net.security import dealer
 
     def code_sent():
-        sock = zmq.Context.instance().socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(sc.master)
+        sock = dealer(sc.master)
         P.send(sock, P.STATUS)
         assert sock.poll(10_000)
         reply = P.recv(sock).header

@@ -5,10 +5,10 @@ import random
 import threading
 
 import pytest
-import zmq
 
 from minibig import Context
 from minibig.net import protocol as P
+from minibig.net.security import dealer
 from minibig.cluster.placement import Exclusions
 from minibig.cluster.taskset import (ANY, NO_PREF, NODE_LOCAL, PROCESS_LOCAL, Policy, Prefs,
                                        TaskSet)
@@ -137,9 +137,7 @@ def test_two_drivers_share_a_master_and_one_failure_does_not_disturb_the_other(s
 
 
 def _status(url):
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(url)
+    sock = dealer(url)
     P.send(sock, P.STATUS)
     assert sock.poll(20_000), "the master stopped answering"
     reply = P.recv(sock).header
@@ -167,10 +165,7 @@ def test_random_and_truncated_frames_do_not_break_the_cluster(sc, seed):
     targets = [sc.master] + [w["block_addr"] for w in status["workers"]]
     socks = []
     for addr in targets:
-        sock = zmq.Context.instance().socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(addr)
-        socks.append(sock)
+        socks.append(dealer(addr))      # holds the cluster's key: past the handshake
     for _ in range(300):
         rng.choice(socks).send_multipart(_garbage(rng))
     for sock in socks:

@@ -8,6 +8,12 @@ the driver dies, even by SIGKILL, so an embedded cluster never outlives it.
 Workers run with a fixed PYTHONHASHSEED, so even a user type whose hash
 depends on strings partitions the same way in every worker.
 
+Every embedded cluster is keyed (`minibig.net.security`): the driver's
+embedded key goes to each process as the first line on the same stdin pipe
+(`--key-file -`), which no other user can read, and never touches argv, the
+environment or the disk. Under --insecure (MINIBIG_INSECURE=1) the processes
+run unkeyed, told so explicitly.
+
 How many workers: `worker_count` decides, and refuses what the machine
 cannot run. Past 4 per core (8 at least, for teaching on small laptops) more
 processes only time-slice the same cores, and each idle worker holds about
@@ -25,6 +31,7 @@ import sys
 import time
 
 from minibig.errors import ClusterStartError, InvalidArgumentError
+from minibig.net.security import embedded_key, forget_cluster, key_text, remember_cluster
 
 WORKERS_PER_CORE = 4
 MIN_WORKER_LIMIT = 8
@@ -91,8 +98,10 @@ class LocalCluster:
 
     def __init__(self, workers: int, conf, slots: int = 1):
         self.conf = conf
+        self.key = embedded_key()
+        self.url = None
         env = _child_env()
-        common = ["--die-with-parent", "--worker-timeout", str(conf.worker_timeout)]
+        common = self._common_args()
         policy = ["--locality-wait", str(conf.locality_wait), "--scheduler", conf.scheduler_mode.upper()]
         if not conf.speculation:
             policy.append("--no-speculation")
@@ -103,18 +112,32 @@ class LocalCluster:
         self.master = subprocess.Popen(
             [sys.executable, "-m", "minibig.cluster.master", "--port", "0", *common, *policy],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._send_key(self.master)
         self.workers = [self._start_worker(slots, env, common) for _ in range(workers)]
         self.url = self._read_master_url(conf.startup_timeout)
+        remember_cluster(self.url, self.key)
         for worker in self.workers:
             self._send_url(worker)
+
+    def _common_args(self) -> list:
+        keying = ["--key-file", "-"] if self.key is not None else ["--insecure"]
+        return ["--die-with-parent", "--worker-timeout", str(self.conf.worker_timeout), *keying]
+
+    def _send_key(self, proc: subprocess.Popen) -> None:
+        """Hand the cluster key to a child on its stdin (see the module doc)."""
+        if self.key is not None:
+            proc.stdin.write(key_text(self.key).encode())
+            proc.stdin.flush()
 
     def _start_worker(self, slots: int, env: dict, common: list) -> subprocess.Popen:
         memory = getattr(self.conf, "worker_memory", None)
         extra = ["--memory", str(int(memory))] if memory else []
-        return subprocess.Popen(
+        worker = subprocess.Popen(
             [sys.executable, "-m", "minibig.cluster.worker", "--master", "-",
              "--slots", str(slots), *extra, *common],
             stdin=subprocess.PIPE, stdout=_log_stream(), env=env)
+        self._send_key(worker)
+        return worker
 
     def _send_url(self, worker: subprocess.Popen) -> None:
         worker.stdin.write((self.url + "\n").encode())
@@ -122,8 +145,7 @@ class LocalCluster:
 
     def add_worker(self, slots: int = 1) -> subprocess.Popen:
         """Start one more worker and join it to this cluster."""
-        worker = self._start_worker(slots, _child_env(),
-                                    ["--die-with-parent", "--worker-timeout", str(self.conf.worker_timeout)])
+        worker = self._start_worker(slots, _child_env(), self._common_args())
         self._send_url(worker)
         self.workers.append(worker)
         return worker
@@ -181,3 +203,5 @@ class LocalCluster:
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None and not pipe.closed:
                     pipe.close()
+        if self.url is not None:
+            forget_cluster(self.url)

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 import zmq
 
 from minibig.net import protocol as P
-from minibig.net.security import stop_authenticators, use_key_file
+from minibig.net.security import stop_authenticators
 from minibig.cluster.runtime import (add_common_args, bind_address, check_port, die_with_parent,
                                      record_master, forget_master, setup_logging,
-                                     stop_on_sigterm)
+                                     stop_on_sigterm, use_cluster_key)
 from minibig.conf import Conf
 from minibig.cluster.eventlog import EventRecorder
 from minibig.cluster.placement import Exclusions, task_prefs
@@ -93,6 +93,7 @@ class DriverInfo:
     last_seen: float
     app_name: str = ""
     jobs: dict = field(default_factory=dict)      # job_id -> description
+    files: set = field(default_factory=set)       # ids of the files it shipped
 
 
 class Master:
@@ -398,7 +399,12 @@ class Master:
         self.send(msg.identity, P.WELCOME, self.cluster_info())
 
     def on_add_file(self, msg: P.Message) -> None:
-        self.files[str(msg.header["file_id"])] = P.blob_bytes(msg.blobs[0])
+        driver = next((d for d in self.drivers.values() if d.identity == msg.identity), None)
+        if driver is None or len(msg.blobs) != 1:
+            raise P.ProtocolError("add_file: one blob, from a driver that said hello")
+        fid = str(msg.header["file_id"])
+        self.files[fid] = P.blob_bytes(msg.blobs[0])
+        driver.files.add(fid)                     # freed with its last driver (drop_driver)
 
     def on_submit_stage(self, msg: P.Message) -> None:
         h = msg.header
@@ -472,10 +478,14 @@ class Master:
 
     def drop_driver(self, driver_id: str) -> None:
         self.events.app_end(driver_id)
-        self.drivers.pop(driver_id, None)
+        driver = self.drivers.pop(driver_id, None)
         for key in [k for k, ts in self.scheduler.tasksets.items() if ts.driver_id == driver_id]:
             self.scheduler.remove(key)
-        for fid in [f for f in self.files if f.startswith(driver_id + "-")]:
+        shipped = driver.files if driver is not None else set()
+        still_used = set().union(*(d.files for d in self.drivers.values()))
+        freed = [f for f in self.files if f.startswith(driver_id + "-")
+                 or f in shipped and f not in still_used]  # content-addressed zips may be shared
+        for fid in freed:
             del self.files[fid]
         for key in [k for k in self.blocks if k.startswith(driver_id + "/")]:
             del self.blocks[key]
@@ -487,6 +497,9 @@ class Master:
             self.map_sizes.pop(shuffle, None)
         for worker in self.workers.values():
             self.send(worker.identity, P.DROP_SHUFFLE, {"shuffle_prefix": prefix})
+            if freed:
+                worker.has_files.difference_update(freed)
+                self.send(worker.identity, P.DROP_FILES, {"files": freed})
 
     def on_bye(self, msg: P.Message) -> None:
         if "worker_id" in msg.header:
@@ -634,7 +647,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     setup_logging("master", args.verbose)
     check_port(args.port)                 # a UserError: `minibig` prints it as one line
-    use_key_file(args.key_file)
+    use_cluster_key(args)
     stop_on_sigterm()
     if args.die_with_parent:
         die_with_parent()

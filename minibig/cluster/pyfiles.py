@@ -17,6 +17,11 @@ same bytes share it). Before a task runs it enters its code set:
 - no zip at all (a driver that ships nothing): it runs at once, with
   whatever set is loaded.
 
+When the master says a driver's zips are no longer used (DROP_FILES, once
+its last driver is gone), they leave the disk and the kept sets; a zip of
+the loaded set stays until no task of that set runs (its modules may still
+import from it), and then the set is unloaded.
+
 Waiting tasks enter in arrival order, so neither driver starves the other.
 The cost: on one worker, tasks of two drivers shipping different code do
 not overlap (each still runs on every free slot of other workers). Limits:
@@ -51,6 +56,7 @@ class CodeSets:
         self.running = 0
         self.queue: deque = deque()
         self.kept: OrderedDict[tuple, dict] = OrderedDict()
+        self.doomed: set = set()        # dropped zips of the loaded set: removed at the next switch
         self.cond = threading.Condition()
 
     def install(self, file_id: str, data: bytes) -> None:
@@ -60,6 +66,31 @@ class CodeSets:
         with open(tmp, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
+        with self.cond:
+            self.doomed.discard(file_id)
+
+    def drop(self, file_ids) -> None:
+        """Free shipped zips no driver uses any more (see the module doc)."""
+        with self.cond:
+            for fid in file_ids:
+                if fid in self.loaded:
+                    self.doomed.add(fid)
+                else:
+                    self._remove(fid)
+            self._unload_doomed()
+
+    def _unload_doomed(self) -> None:
+        """Once no task runs, unload a set holding dropped zips (removing them)."""
+        if self.doomed and self.running == 0:
+            self._switch(())
+
+    def _remove(self, file_id: str) -> None:
+        for code_set in [s for s in self.kept if file_id in s]:
+            del self.kept[code_set]
+        try:
+            os.unlink(zip_path(self.work_dir, file_id))
+        except FileNotFoundError:
+            pass
 
     @contextmanager
     def entered(self, file_ids):
@@ -90,6 +121,7 @@ class CodeSets:
             return
         with self.cond:
             self.running -= 1
+            self._unload_doomed()
             self.cond.notify_all()
 
     def _switch(self, wanted: tuple) -> None:
@@ -104,6 +136,9 @@ class CodeSets:
             sys.modules.setdefault(name, module)
         importlib.invalidate_caches()
         self.loaded = wanted
+        for fid in self.doomed - set(wanted):
+            self._remove(fid)
+        self.doomed &= set(wanted)
 
     def _unload(self, file_ids: set) -> dict:
         """Take the modules imported from these zips out of sys.modules, and the zips off sys.path."""

@@ -1,8 +1,9 @@
 """Process-level helpers shared by the master and worker programs.
 
-Binding (loopback unless told otherwise), logging to stderr, the registry of
-masters running on this machine (so `minibig status` finds them), and the
-parent watch that makes an embedded cluster's processes exit by themselves
+Binding (loopback unless told otherwise), choosing the cluster key, logging
+to stderr, the registry of masters running on this machine (so `minibig
+status` finds them; owner-only files in an owner-only folder, since a
+master's address is where to aim an attack), and the parent watch that makes an embedded cluster's processes exit by themselves
 when their driver dies, even by SIGKILL.
 """
 
@@ -14,6 +15,7 @@ import logging
 import os
 import re
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -36,8 +38,25 @@ def add_common_args(parser) -> None:
                         help="exit when standard input closes (used by embedded clusters)")
     parser.add_argument("--worker-timeout", type=float, default=10.0,
                         help="seconds without heartbeat before a worker is declared lost")
-    parser.add_argument("--key-file", help="the cluster's key file (`minibig keygen`): required "
-                                           "to listen beyond loopback")
+    parser.add_argument("--key-file", help="the cluster's key file (default: $MINIBIG_KEY_FILE, "
+                                           "else ~/.config/minibig/cluster.key, which `minibig "
+                                           "keygen` writes); '-': read the key from stdin")
+    parser.add_argument("--insecure", action="store_true",
+                        help="run without a key: no authentication, no encryption, loopback only; "
+                             "any user of this machine can then run code as you")
+
+
+def use_cluster_key(args) -> None:
+    """Choose the process's key from --key-file / --insecure; UserError if none is usable.
+
+    `--key-file -` reads the key as the first line of stdin: that is how an
+    embedded cluster's driver hands over its key, unseen by other users.
+    """
+    from minibig.net.security import parse_key, use_key, use_key_file
+    if args.key_file == "-":
+        use_key(parse_key(read_line_from_stdin(), "the key on standard input"))
+    else:
+        use_key_file(args.key_file, args.insecure)
 
 
 def setup_logging(name: str, verbose: bool) -> None:
@@ -152,12 +171,12 @@ def bind_address(sock: zmq.Socket, host: str, port: int) -> str:
     loopback.
     """
     from minibig.net.security import cluster_key, secure_server
-    if not is_loopback(host) and cluster_key() is None:
+    key = cluster_key()
+    if not is_loopback(host) and key is None:
         raise UserError(
-            f"refusing to listen on {host} without a cluster key: anyone who reaches it could "
-            "run code on the workers. Make one with `minibig keygen cluster.key` and pass "
-            "--key-file cluster.key to the master, the workers and the drivers.")
-    secure_server(sock)
+            f"refusing to listen on {host} with --insecure: anyone who reaches it could "
+            "run code on the workers. Make a key with `minibig keygen`, and drop --insecure.")
+    secure_server(sock, key)
     if port == 0:
         port = sock.bind_to_random_port(f"tcp://{host}")
     else:
@@ -167,9 +186,21 @@ def bind_address(sock: zmq.Socket, host: str, port: int) -> str:
 
 
 def runtime_dir() -> Path:
-    """Per-user directory listing the masters running on this machine."""
-    path = Path(tempfile.gettempdir()) / f"minibig-{os.getuid()}" / "masters"
-    path.mkdir(parents=True, exist_ok=True)
+    """Per-user directory listing the masters running on this machine: the user's alone.
+
+    It sits in the shared temp folder, so another user could have made it
+    first: it is used only if this user owns it, and made 0700 if it is not.
+    """
+    base = Path(tempfile.gettempdir()) / f"minibig-{os.getuid()}"
+    path = base / "masters"
+    for folder in (base, path):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+        if info.st_uid != os.getuid() or not stat.S_ISDIR(info.st_mode):
+            raise UserError(f"{folder} belongs to another user or is not a folder: remove it "
+                            "(minibig lists this user's masters there)")
+        if info.st_mode & 0o077:
+            folder.chmod(0o700)
     return path
 
 
@@ -179,7 +210,10 @@ def _entry(url: str) -> Path:
 
 def record_master(url: str) -> None:
     """Note that a master serves `url` (for `minibig status`)."""
-    _entry(url).write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    fd = os.open(_entry(url), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(fd, 0o600)              # an older minibig may have left it world-readable
+        f.write(json.dumps({"url": url, "pid": os.getpid()}))
 
 
 def forget_master(url: str) -> None:

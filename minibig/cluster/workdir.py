@@ -9,8 +9,13 @@ and it means the same across PID namespaces sharing the folder), and every
 worker that starts on the machine first removes the folders whose lock it
 can take: their owners are gone.
 
-The lock file is locked under a temporary name and then renamed into place,
-so a sweeper never finds an `.owner` that nobody holds yet.
+The folder is made under a name sweepers ignore, its `.owner` locked inside,
+and only then renamed into place, so a sweeper never finds a folder without
+a held `.owner` that is not abandoned. A folder with the prefix, this
+user's, and no `.owner` at all is debris: a task still running when its
+worker removed the folder made it again (with `os.makedirs`). It is swept
+too. Folders are 0700 (`mkdtemp`), and the worker's umask keeps what it
+writes inside 0600.
 """
 
 from __future__ import annotations
@@ -31,11 +36,11 @@ class WorkDir:
     def __init__(self, prefix: str = PREFIXES[0], root: str | None = None):
         if prefix not in PREFIXES:
             raise ValueError(f"unknown scratch folder prefix {prefix!r}")
-        self.path = tempfile.mkdtemp(prefix=prefix, dir=root)
-        pending = os.path.join(self.path, OWNER + ".new")
-        self._fd = os.open(pending, os.O_RDWR | os.O_CREAT, 0o600)
+        pending = tempfile.mkdtemp(prefix="." + prefix, dir=root)      # 0700
+        self._fd = os.open(os.path.join(pending, OWNER), os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.rename(pending, os.path.join(self.path, OWNER))
+        self.path = os.path.join(os.path.dirname(pending), os.path.basename(pending)[1:])
+        os.rename(pending, self.path)        # mkdtemp's random part keeps the name unique
 
     def release(self) -> None:
         """Remove the folder and drop the lock."""
@@ -53,8 +58,13 @@ def sweep_abandoned(root: str | None = None) -> list[str]:
     for path in sorted(p for prefix in PREFIXES for p in glob.glob(os.path.join(base, prefix + "*"))):
         try:
             fd = os.open(os.path.join(path, OWNER), os.O_RDWR)
+        except FileNotFoundError:
+            if _is_mine(path):            # debris of a removed folder (see the module doc)
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+            continue
         except OSError:
-            continue                      # no owner file: made by hand, or by an older minibig
+            continue                      # another user's
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -65,3 +75,11 @@ def sweep_abandoned(root: str | None = None) -> list[str]:
         finally:
             os.close(fd)
     return removed
+
+
+def _is_mine(path: str) -> bool:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return info.st_uid == os.getuid() and os.path.isdir(path) and not os.path.islink(path)

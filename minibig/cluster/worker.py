@@ -35,10 +35,10 @@ import zmq
 from minibig.core.broadcast import store_on_worker, drop_on_worker
 from minibig.core.cache import BlockStore
 from minibig.net import protocol as P
-from minibig.net.security import dealer, stop_authenticators, use_key_file
+from minibig.net.security import dealer, stop_authenticators
 from minibig.cluster.pyfiles import CodeSets
 from minibig.cluster.workdir import WorkDir, sweep_abandoned
-from minibig.cluster.runtime import (add_common_args, bind_address, check_master_url,
+from minibig.cluster.runtime import (add_common_args, bind_address, check_master_url, use_cluster_key,
                                      check_port, die_with_parent, is_loopback,
                                      read_line_from_stdin, setup_logging, stop_on_sigterm,
                                      wait_for_master)
@@ -207,6 +207,7 @@ class Worker:
             self.resident.drop(str(msg.header["prefix"]))
         elif msg.kind == P.DROP_FILES:
             drop_on_worker(msg.header.get("files", []))
+            self.code_sets.drop([str(f) for f in msg.header.get("files", [])])
         elif msg.kind == P.REREGISTER:
             self.register()
         elif msg.kind == P.SHUTDOWN:
@@ -430,7 +431,8 @@ def main(argv=None) -> int:
     add_common_args(parser)
     args = parser.parse_args(argv)
     setup_logging("worker", args.verbose)
-    use_key_file(args.key_file)
+    os.umask(0o077)               # scratch, shuffle and cached files: the owner's alone
+    use_cluster_key(args)
     stop_on_sigterm()
     master = args.master
     if master == "-":

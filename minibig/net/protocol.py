@@ -10,12 +10,22 @@ Every message is one ZeroMQ multipart message:
 The master reads only `kind` and `header`; blobs (user code and data) pass
 through it unopened, so the master never unpickles anything. A frame that does
 not parse raises `ProtocolError`, which receivers log and drop.
+
+Bounds: no frame may exceed MINIBIG_MAX_FRAME_BYTES (default 2 GiB, above
+the largest result `max_result_size` lets through) and no message may have
+more than MINIBIG_MAX_FRAMES frames (default 131072: a stage of that many
+tasks). ZeroMQ itself drops the connection of a peer that sends a bigger
+frame (`MAXMSGSIZE`, set on every socket by `limit_socket`), before the
+frame is buffered; `recv` refuses a message of too many frames, keeping
+none of them; `send` refuses to send either, with an error saying which
+setting to raise.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 
 import zmq
@@ -57,8 +67,44 @@ BLOCK = "block"
 NO_BLOCK = "no_block"
 
 
+MAX_FRAME_BYTES_ENV = "MINIBIG_MAX_FRAME_BYTES"
+MAX_FRAMES_ENV = "MINIBIG_MAX_FRAMES"
+DEFAULT_MAX_FRAME_BYTES = 2 << 30
+DEFAULT_MAX_FRAMES = 1 << 17
+
+
 class ProtocolError(ValueError):
     """A message that does not follow the wire format."""
+
+
+class MessageTooLargeError(ProtocolError):
+    """A message past the configured bounds (MINIBIG_MAX_FRAME_BYTES, MINIBIG_MAX_FRAMES)."""
+
+
+def _limit(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise MessageTooLargeError(f"{name}={raw!r}: expected a whole number above 0")
+    return value
+
+
+def max_frame_bytes() -> int:
+    """The largest frame any socket accepts (MINIBIG_MAX_FRAME_BYTES)."""
+    return _limit(MAX_FRAME_BYTES_ENV, DEFAULT_MAX_FRAME_BYTES)
+
+
+def max_frames() -> int:
+    """The most frames one message may have (MINIBIG_MAX_FRAMES)."""
+    return _limit(MAX_FRAMES_ENV, DEFAULT_MAX_FRAMES)
+
+
+def limit_socket(sock: zmq.Socket) -> None:
+    """Make ZeroMQ drop a peer that sends a frame past `max_frame_bytes`, before buffering it."""
+    sock.setsockopt(zmq.MAXMSGSIZE, max_frame_bytes())
 
 
 @dataclass
@@ -99,15 +145,52 @@ def send(sock: zmq.Socket, kind: str, header: dict | None = None, blobs=(),
          identity: bytes | None = None) -> None:
     """Send one message; `identity` routes it through a ROUTER socket."""
     frames = encode(kind, header, blobs)
+    check_size(kind, frames)
     if identity is not None:
         frames.insert(0, identity)
     sock.send_multipart(frames, copy=False)
 
 
+def check_size(kind: str, frames: list) -> None:
+    """MessageTooLargeError if a message to send is past the bounds its receiver enforces."""
+    if len(frames) > max_frames():
+        raise MessageTooLargeError(
+            f"a {kind} message of {len(frames)} frames is past the limit of {max_frames()} "
+            f"(fewer partitions, or raise {MAX_FRAMES_ENV} on every process)")
+    limit = max_frame_bytes()
+    for frame in frames:
+        size = frame.nbytes if isinstance(frame, memoryview) else len(frame)
+        if size > limit:
+            raise MessageTooLargeError(
+                f"a {kind} message carries {size} bytes in one frame, past the limit of {limit} "
+                f"(raise {MAX_FRAME_BYTES_ENV} on every process)")
+
+
+def recv_frames(sock: zmq.Socket) -> list:
+    """The frames of one message; MessageTooLargeError (the message consumed) past `max_frames`.
+
+    Frames past the limit are read and dropped one by one, so a message of
+    a million frames never becomes a list of a million Python objects.
+    """
+    limit = max_frames()
+    frames = [sock.recv(copy=True)]
+    count = 1
+    while sock.getsockopt(zmq.RCVMORE):
+        frame = sock.recv(copy=True)
+        count += 1
+        if count <= limit:
+            frames.append(frame)
+        elif count == limit + 1:
+            frames.clear()
+    if count > limit:
+        raise MessageTooLargeError(f"refused a message of {count} frames: the limit is {limit} "
+                                   f"({MAX_FRAMES_ENV})")
+    return frames
+
+
 def recv(sock: zmq.Socket, routed: bool = False) -> Message:
     """Receive and decode one message (may raise ProtocolError)."""
-    frames = sock.recv_multipart(copy=True)
-    return decode(frames, routed)
+    return decode(recv_frames(sock), routed)
 
 
 def blob_bytes(frame) -> bytes:
