@@ -31,7 +31,7 @@ commands:
   status                   list a master's workers, jobs and stages
   bench job.py [args]      speedup vs worker count (--workers 1,2,4 --repeat 3 --compare), with a plot
   history DIR              the web UI over the event logs in DIR (`submit --event-log DIR`)
-  keygen FILE              make a cluster key, for masters and workers reachable from other hosts
+  keygen [FILE]            make the cluster key every process uses (default ~/.config/minibig/cluster.key)
 """
 
 
@@ -56,7 +56,10 @@ def submit(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="minibig submit", description="Run a job file on a cluster.")
     parser.add_argument("--master", help="URL of a running master (default: start an embedded cluster)")
     parser.add_argument("--workers", type=int, help="workers of the embedded cluster (default: cores)")
-    parser.add_argument("--key-file", help="the cluster's key file, for a keyed cluster")
+    parser.add_argument("--key-file", help="the cluster's key file, with --master (default: "
+                                           "$MINIBIG_KEY_FILE, else ~/.config/minibig/cluster.key)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="no key: unauthenticated and unencrypted, open to every local user")
     parser.add_argument("--py-files", default="",
                         help="comma-separated .py/.zip files or folders to ship besides the job's folder")
     parser.add_argument("--event-log", metavar="DIR",
@@ -67,7 +70,8 @@ def submit(argv: list[str]) -> int:
     from minibig.cluster.local import worker_count
     from minibig.cluster.runtime import check_master_url
     from minibig.net.security import use_key_file
-    use_key_file(opts.key_file)
+    if opts.master or opts.insecure:          # an embedded cluster makes its own key
+        use_key_file(opts.key_file, opts.insecure)
     if opts.master:
         check_master_url(opts.master)
     count = None if opts.master else worker_count(opts.workers, "--workers")
@@ -153,11 +157,14 @@ def keygen(argv: list[str]) -> int:
     """`minibig keygen FILE`: write a new cluster key (CurveZMQ key pair)."""
     from minibig.net.security import generate_key_file
     parser = argparse.ArgumentParser(prog="minibig keygen", description=keygen.__doc__)
-    parser.add_argument("file", help="where to write the key (owner-readable only)")
+    parser.add_argument("file", nargs="?", help="where to write the key, owner-readable only "
+                                                "(default: ~/.config/minibig/cluster.key, which "
+                                                "every minibig process reads)")
     opts = parser.parse_args(argv)
-    generate_key_file(opts.file)
-    print(f"wrote cluster key {opts.file}: give it to the master, each worker and each driver "
-          "(--key-file or MINIBIG_KEY_FILE)", file=sys.stderr)
+    path = generate_key_file(opts.file)
+    print(f"wrote cluster key {path}: copy it (owner-readable only) to every host of the "
+          "cluster; processes read it there, or where --key-file / MINIBIG_KEY_FILE says",
+          file=sys.stderr)
     return 0
 
 
@@ -171,9 +178,11 @@ def status(argv: list[str]) -> int:
                                          "running on this machine)")
     parser.add_argument("--json", action="store_true", help="print the raw JSON")
     parser.add_argument("--timeout", type=float, default=3.0)
-    parser.add_argument("--key-file", help="the cluster's key file, for a keyed cluster")
+    parser.add_argument("--key-file", help="the cluster's key file (default: $MINIBIG_KEY_FILE, "
+                                           "else ~/.config/minibig/cluster.key)")
+    parser.add_argument("--insecure", action="store_true", help="ask an --insecure master")
     opts = parser.parse_args(argv)
-    use_key_file(opts.key_file)
+    use_key_file(opts.key_file, opts.insecure)
     if opts.timeout <= 0:
         raise InvalidArgumentError(f"--timeout {opts.timeout:g}: expected a number of seconds "
                                    "above 0")
