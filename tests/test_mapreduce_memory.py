@@ -1,7 +1,7 @@
 """MRJob grouping, combining and sorting stay within the workers' memory budget.
 
 The cluster is test_spill.py's: 2 real worker processes with a 16 MiB budget
-each (`--memory`), 32 MiB in all, watched the same way (each worker's peak
+each (`--memory`), 32 MiB in all, watched by its `Watch` (each worker's peak
 RSS growth over its idle RSS within its budget + 25% + 8 MiB, spill files
 seen during the job and none left after it). Each job's groups, by the
 engine's own estimate (`minibig.shuffle.sizing.estimate` of every key's
@@ -17,7 +17,7 @@ import os
 import random
 
 import pytest
-from test_spill import BUDGET, WORKERS, Watch, _work_dirs
+from test_spill import BUDGET, WORKERS, Watch
 
 from minibig import Context
 from minibig.mapreduce import MRJob
@@ -118,6 +118,22 @@ def _output(folder) -> dict:
                 pairs.update((json.loads(k), json.loads(v))
                              for k, v in (line.rstrip("\n").split("\t") for line in f))
     return pairs
+
+
+def _where(_):
+    from minibig.core.task import current_task
+    return os.getpid(), current_task().work_dir
+
+
+def _work_dirs(ctx) -> dict:
+    """{worker pid: work dir} (defined here: a function of test_spill's would not
+    travel to the workers unless test_spill is collected too)."""
+    found: dict = {}
+    for _ in range(20):
+        found.update(ctx.parallelize(range(16), 16).map(_where).collect())
+        if len(found) == WORKERS:
+            return found
+    pytest.fail(f"tasks ran on {len(found)} workers only")
 
 
 def _watch(ctx, tmp_path) -> Watch:
