@@ -5,7 +5,9 @@ Without `--master` it first starts an embedded cluster (`--workers N`,
 default: the machine's cores) and stops it afterwards; either way it exports
 the cluster's URL as MINIBIG_MASTER, so every `Context()` in the job uses it,
 and ships the job's folder so that modules beside the job file import on the
-workers. Only the job writes to stdout; minibig's own messages go to stderr.
+workers. `--engine spark[=URL]` runs the same job file on PySpark instead
+(`Context()` is then a SparkContext shim: `minibig/rdd/spark_shim.py`).
+Only the job writes to stdout; minibig's own messages go to stderr.
 A user's mistake (missing job file or input, unreachable master, a bad
 option value) is one line on stderr and exit status 2, without a traceback.
 Output cut short by its reader (`minibig status | head`) ends quietly with
@@ -55,6 +57,9 @@ def submit(argv: list[str]) -> int:
     """`minibig submit`: run a job file on a cluster."""
     parser = argparse.ArgumentParser(prog="minibig submit", description="Run a job file on a cluster.")
     parser.add_argument("--master", help="URL of a running master (default: start an embedded cluster)")
+    parser.add_argument("--engine", default="minibig", metavar="minibig|spark[=URL]",
+                        help="run the job on minibig (default), or unchanged on PySpark: on local[N] "
+                             "(N = --workers or cores), or on the Spark master URL given")
     parser.add_argument("--workers", type=int, help="workers of the embedded cluster (default: cores)")
     parser.add_argument("--key-file", help="the cluster's key file, with --master (default: "
                                            "$MINIBIG_KEY_FILE, else ~/.config/minibig/cluster.key)")
@@ -70,11 +75,14 @@ def submit(argv: list[str]) -> int:
     from minibig.cluster.local import worker_count
     from minibig.cluster.runtime import check_master_url
     from minibig.net.security import use_key_file
-    if opts.master or opts.insecure:          # an embedded cluster makes its own key
-        use_key_file(opts.key_file, opts.insecure)
+    spark = _spark_master(opts)
+    if spark and "PYTHONHASHSEED" not in os.environ:
+        _restart_with_fixed_hash_seed(argv)
+    if not spark and (opts.master or opts.insecure):   # Spark's security is Spark's; an
+        use_key_file(opts.key_file, opts.insecure)      # embedded cluster makes its own key
     if opts.master:
         check_master_url(opts.master)
-    count = None if opts.master else worker_count(opts.workers, "--workers")
+    count = None if opts.master or spark else worker_count(opts.workers, "--workers")
     job = os.path.abspath(opts.job)
     if not os.path.isfile(job):
         return _fail(f"job file not found: {opts.job}")
@@ -87,8 +95,11 @@ def submit(argv: list[str]) -> int:
                          "event log given to `minibig master --event-log DIR`")
         os.environ["MINIBIG_EVENT_LOG"] = os.path.abspath(opts.event_log)
     cluster = None
+    os.environ["MINIBIG_ENGINE"] = "spark" if spark else "minibig"
     try:
-        if opts.master:
+        if spark:
+            os.environ["MINIBIG_SPARK_MASTER"] = spark     # Context() is then a SparkContext shim
+        elif opts.master:
             os.environ["MINIBIG_MASTER"] = opts.master
         else:
             cluster = _start_cluster(count)
@@ -109,6 +120,31 @@ def submit(argv: list[str]) -> int:
         if cluster is not None:
             cluster.stop()
     return 0
+
+
+def _spark_master(opts) -> str | None:
+    """The Spark master of `--engine spark[=URL]` (local[N]: N = --workers or cores); None for minibig."""
+    from minibig.cluster.local import worker_count
+    name, _, url = opts.engine.partition("=")
+    if opts.engine == "minibig":
+        return None
+    if name != "spark":
+        raise InvalidArgumentError(f"--engine: expected minibig, spark or spark=URL, not {opts.engine!r}")
+    if opts.master:
+        raise InvalidArgumentError("--master names a minibig master; give a Spark master as --engine spark=URL")
+    return url or f"local[{worker_count(opts.workers, '--workers')}]"
+
+
+def _restart_with_fixed_hash_seed(argv: list[str]) -> None:
+    """Run this submit again in a Python whose str hash is fixed, as Spark's launchers do.
+
+    PySpark partitions by Python's hash(): the driver (lookup, partitionBy)
+    must hash as its executors do, and a process's seed is chosen at start.
+    """
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "minibig", "submit", *argv], env)
 
 
 def _start_cluster(count: int):
