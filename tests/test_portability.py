@@ -41,7 +41,8 @@ from support import env, wait_gone
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOBS = os.path.join(REPO, "jobs")
 DATA = os.path.join(REPO, "datasets")
-TIMEOUT = 300                     # seconds for any one child process (a JVM start is ~5-10 s)
+TIMEOUT = 300                     # seconds for any one child process
+SPARK_TIMEOUT = 600               # the whole Spark batch: a JVM start (5-10 s), then every job
 
 # RDD jobs run on both engines: name -> arguments ({out} is the engine's own output folder).
 # Inputs are cut down where Spark's cost per job (~0.5 s a stage) would dominate the suite.
@@ -169,7 +170,7 @@ def spark_runs(tmp_path_factory):
     with open(base / "batch.log", "w") as log:
         batch = subprocess.run([sys.executable, __file__, str(base / "spec.json")], cwd=REPO,
                                env=env(PYSPARK_SUBMIT_ARGS=submit_args, PYTHONHASHSEED=0),
-                               stdout=log, stderr=subprocess.STDOUT, timeout=TIMEOUT)
+                               stdout=log, stderr=subprocess.STDOUT, timeout=SPARK_TIMEOUT)
     assert batch.returncode == 0, (base / "batch.log").read_text()[-5000:]
     statuses = json.loads((base / "statuses.json").read_text())
     runs = {}
