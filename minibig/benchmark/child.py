@@ -4,7 +4,8 @@
     python -m minibig.benchmark.child RESULT.json call FUNCTION JOB [args]
 
 `submit` runs the job file exactly as `minibig submit --master MASTER_URL`
-does, against a cluster the runner started beforehand; `call` loads the job
+does, against a cluster the runner started beforehand (whose key the runner
+writes as the first line of stdin, as to the cluster's own processes); `call` loads the job
 file as a module (its `if __name__ == "__main__"` block does not run) and
 calls `FUNCTION(args)`, e.g. `baseline` or `dask_version`. The clock starts
 after the interpreter has started and minibig is imported, and stops when the
@@ -24,7 +25,12 @@ import time
 
 
 def _run_submit(master: str, job: str, args: list[str]) -> int:
+    """The job on the runner's embedded cluster, whose key comes first on stdin (none: insecure)."""
     from minibig.cli import submit
+    from minibig.net.security import parse_key, use_key
+    line = sys.stdin.readline().strip()
+    if line:
+        use_key(parse_key(line, "the key on standard input"))
     return submit(["--master", master, job, *args])
 
 

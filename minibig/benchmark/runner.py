@@ -80,14 +80,15 @@ def _child_env(workers: int) -> dict:
     return env
 
 
-def _run_child(args: list[str], workers: int, timeout: float) -> tuple[float, float | None]:
-    """Run the child with `args`; return the (job, start-up or None) seconds it measured."""
+def _run_child(args: list[str], workers: int, timeout: float,
+               stdin: bytes = b"") -> tuple[float, float | None]:
+    """Run the child with `args` and `stdin`; return the (job, start-up or None) seconds it measured."""
     with tempfile.TemporaryDirectory(prefix="minibig-bench-") as tmp:
         result = os.path.join(tmp, "result.json")
         with open(os.path.join(tmp, "stderr"), "w+b") as err:
             cmd = [sys.executable, "-m", "minibig.benchmark.child", result, *args]
             try:
-                code = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                code = subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL,
                                       stderr=err, env=_child_env(workers), timeout=timeout).returncode
             except subprocess.TimeoutExpired:
                 raise BenchError(f"a run took longer than --timeout {timeout:g} s") from None
@@ -108,11 +109,13 @@ def _run_child(args: list[str], workers: int, timeout: float) -> tuple[float, fl
 def measure_minibig(job: str, job_args: list[str], workers: int, timeout: float) -> tuple[float, float]:
     """(job seconds, cluster start-up seconds) of one run on a fresh N-worker cluster."""
     from minibig.cli import _start_cluster
+    from minibig.net.security import key_text
     start = time.perf_counter()
     cluster = _start_cluster(workers)
     startup = time.perf_counter() - start
     try:
-        seconds, _ = _run_child(["submit", cluster.url, job, *job_args], workers, timeout)
+        key = key_text(cluster.key).encode() if cluster.key else b"\n"   # as its processes get it
+        seconds, _ = _run_child(["submit", cluster.url, job, *job_args], workers, timeout, key)
     finally:
         cluster.stop()
     return seconds, startup
