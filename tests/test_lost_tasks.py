@@ -26,10 +26,19 @@ from minibig.net import protocol as P
 from minibig.net.security import dealer, stop_authenticators
 
 try:
-    from minibig.net.security import secure_server
+    from minibig.net.security import load_key_file, secure_server
 except ImportError:                   # before clusters were keyed: nothing to secure
-    def secure_server(sock):
+    def secure_server(sock, key=None):
         pass
+
+    def load_key_file(path):
+        return None
+
+
+def worker_key():
+    """The key the workers `support` starts hold (other tests may change this process's)."""
+    path = getattr(support, "KEY_FILE", None)
+    return load_key_file(path) if path else None
 
 cloudpickle.register_pickle_by_value(faults)
 
@@ -178,7 +187,7 @@ def test_a_launch_the_worker_cannot_start_is_reported_failed(tmp_path):
     zctx = zmq.Context()
     router = zctx.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
-    secure_server(router)                         # workers talk only to a keyed master
+    secure_server(router, worker_key())           # workers talk only to a keyed master
     port = router.bind_to_random_port("tcp://127.0.0.1")
     worker = support.start_worker(f"tcp://127.0.0.1:{port}", "--work-dir", str(tmp_path))
     try:
