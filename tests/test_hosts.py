@@ -48,16 +48,21 @@ class HostsCluster:
                  extra_hosts: int = 0, speculation: bool = True, locality_wait: float = 3.0):
         self.net = netns.Network(scratch / "hosts")
         self.key = os.environ["MINIBIG_KEY_FILE"]          # the driver's key too
-        subprocess.run([sys.executable, "-m", "minibig", "keygen", self.key], check=True,
-                       env=support.env(), capture_output=True, timeout=60)
-        self.master_host = self.net.add_host()
-        self.workers = [self.net.add_host() for _ in range(workers)]
-        self.extra = [self.net.add_host() for _ in range(extra_hosts)]
-        self.url = self._start_master(worker_timeout, speculation, locality_wait)
-        for i, host in enumerate(self.workers, 1):
-            self.start_worker(host, f"h{i}", slots)
-        self.sc = Context(master=self.url, appName="hosts", fetch_timeout=3.0, progress=False)
-        self.sc._backend.wait_for_workers(workers, 60)
+        self.sc = None
+        try:
+            subprocess.run([sys.executable, "-m", "minibig", "keygen", self.key], check=True,
+                           env=support.env(), capture_output=True, timeout=60)
+            self.master_host = self.net.add_host()
+            self.workers = [self.net.add_host() for _ in range(workers)]
+            self.extra = [self.net.add_host() for _ in range(extra_hosts)]
+            self.url = self._start_master(worker_timeout, speculation, locality_wait)
+            for i, host in enumerate(self.workers, 1):
+                self.start_worker(host, f"h{i}", slots)
+            self.sc = Context(master=self.url, appName="hosts", fetch_timeout=3.0, progress=False)
+            self.sc._backend.wait_for_workers(workers, 60)
+        except BaseException:
+            self.close()                                  # a half-built network goes too
+            raise
 
     def _start_master(self, worker_timeout: float, speculation: bool, locality_wait: float) -> str:
         proc = self.master_host.popen(
@@ -78,11 +83,14 @@ class HostsCluster:
                    env=support.env(MB_TEST_HOST=name))
 
     def status(self) -> dict:
+        """The master's status snapshot (as `minibig status --json`)."""
         return faults.master_status(self.url)
 
     def close(self) -> None:
+        """Stop the driver, then kill every host's processes and remove the network."""
         try:
-            self.sc.stop()
+            if self.sc is not None:
+                self.sc.stop()
         finally:
             self.net.close()
 
