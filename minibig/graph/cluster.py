@@ -6,10 +6,17 @@
 The driver ships each partition once (`LoadCode`; the master remembers
 which worker holds it), then runs every superstep as one `run_code` call of
 `SuperstepCode` with `prefer={p: [its resident key]}`: no lineage, no
-planning. Messages go worker to worker through the superstep's shuffle;
-what comes back is one small `StepReport` per partition, from which the
-driver runs the barrier (`master_step`) and starts the next superstep. A
-superstep's shuffle is dropped once the next one has read it.
+planning. What comes back is one small `StepReport` per partition, from
+which the driver runs the barrier (`master_step`) and starts the next
+superstep.
+
+Messages: small outboxes come back in the reports and go out again in the
+next superstep's task payloads (`tasks`: inline), so a superstep of a few
+messages touches no file; when some partition's outbox is over
+`INLINE_LIMIT` the outboxes held on the workers are written as a shuffle
+(`FlushCode`) and read from there, and while outboxes stay that big the
+supersteps write their shuffle directly. A superstep's shuffle is dropped
+once the next one has read it.
 
 Checkpoints: every `checkpoint_every` supersteps the tasks of superstep s
 also return their partition's state and inbox as it was before s (values
@@ -34,11 +41,15 @@ from minibig.errors import FetchFailedError, TaskError
 from minibig.graph.barrier import Barrier, SuperstepResult, master_step
 from minibig.graph.errors import GraphRunError, GraphStateLostError
 from minibig.graph.superstep import as_runnable
-from minibig.graph.tasks import LoadCode, OutputCode, ShuffleRef, SuperstepCode, resident_key
+from minibig.graph.tasks import (FlushCode, LoadCode, OutputCode, ShuffleRef, SuperstepCode,
+                                 resident_key)
 
 DEFAULT_CHECKPOINT_EVERY = 10
 MAX_ROLLBACKS = 8
 DROP_BATCH = 32                  # shuffles dropped in one message to the master
+# Bytes of outbox a task returns through the driver: past it, a worker-to-worker shuffle
+# (one file write and read per partition) costs less than two hops through the driver.
+INLINE_LIMIT = 256 * 1024
 
 _run_ids = itertools.count()
 
@@ -86,6 +97,7 @@ class _Run:
         self.written: list[str] = []             # shuffles of this generation not dropped yet
         self.timings = {"load": 0.0, "supersteps": 0.0, "output": 0.0}
         self.barrier: Barrier | None = None
+        self.big = False                         # the last outboxes were over INLINE_LIMIT
 
     @property
     def prefix(self) -> str:
@@ -98,21 +110,21 @@ class _Run:
         checkpoint = Checkpoint(0, {}, None)
         try:
             self.load(checkpoint)
-            superstep, aggregates, reads = 0, {}, None
+            superstep, aggregates, inbox = 0, {}, None
             while True:
                 try:
-                    reports = self.superstep(superstep, aggregates, reads)
+                    reports = self.superstep(superstep, aggregates, inbox)
                     if reports is None:                  # halted: read the values
                         return self.finish(superstep)
+                    taken, barrier, inbox = reports
                 except (GraphStateLostError, FetchFailedError) as exc:
                     self.roll_back(checkpoint, exc)
-                    superstep, aggregates, reads = checkpoint.superstep, checkpoint.aggregates, None
+                    superstep, aggregates, inbox = checkpoint.superstep, checkpoint.aggregates, None
                     continue
-                taken, barrier = reports
                 if taken is not None:
                     checkpoint = Checkpoint(superstep, aggregates, taken)
                 self.barrier = barrier
-                aggregates, reads = barrier.aggregates, self.shuffle(superstep)
+                aggregates = barrier.aggregates
                 superstep += 1
         finally:
             self.drop_shuffles(everything=True)
@@ -126,32 +138,65 @@ class _Run:
         self.dag.run_code(code, self.parts, f"graph {self.base} load", payloads=payloads)
         self.timings["load"] += time.perf_counter() - started
 
-    def superstep(self, superstep: int, aggregates: dict, reads: ShuffleRef | None):
-        """Run one superstep; (checkpoint blobs or None, barrier), or None once halted before it."""
+    def superstep(self, superstep: int, aggregates: dict, inbox):
+        """Run one superstep; (checkpoint blobs or None, barrier, next inbox), or None once halted.
+
+        `inbox` is where the superstep's messages are: None (the resident
+        inbox), a ShuffleRef, or per partition the inline segments sent to it.
+        """
         if self.barrier is not None and self.barrier.halt:
             return None
         started = time.perf_counter()
-        writes = self.shuffle(superstep)
+        writes = self.shuffle(superstep) if self.big else None
         take = bool(self.every) and superstep > 0 and superstep % self.every == 0
+        reads = inbox if isinstance(inbox, ShuffleRef) else None
         code = SuperstepCode(self.prefix, self.program, superstep, aggregates, reads, writes,
-                             self.combine_on_sender, take)
-        self.written.append(writes.shuffle_key)
+                             len(self.parts), self.combine_on_sender, take, INLINE_LIMIT)
+        if writes is not None:
+            self.written.append(writes.shuffle_key)
         reports = self.dag.run_code(code, self.parts, f"graph {self.base} superstep {superstep}",
+                                    payloads=inbox if isinstance(inbox, dict) else None,
                                     reads=[reads] if reads is not None else [], writes=writes,
-                                    prefer={p: [resident_key(self.prefix, p)] for p in self.parts})
+                                    prefer=self.prefer())
         raise_user_errors(reports)
         results = [SuperstepResult(r.partition, superstep, {}, r.aggregates, r.active, r.messages_sent)
                    for r in reports]
         barrier = master_step(self.program, superstep, results, self.max_supersteps)
+        self.big = any(sum(r.sizes) > INLINE_LIMIT for r in reports)
+        if writes is not None:
+            following = writes
+        elif barrier.halt:                   # nobody reads these messages
+            following = None
+        elif any(r.held for r in reports):
+            following = self.flush(superstep)
+        else:
+            following = self.inline_inboxes(reports)
         self.drop_shuffles()
         self.timings["supersteps"] += time.perf_counter() - started
-        return ([r.checkpoint for r in reports] if take else None), barrier
+        return ([r.checkpoint for r in reports] if take else None), barrier, following
+
+    def prefer(self) -> dict:
+        """Run each partition's task where the partition lives."""
+        return {p: [resident_key(self.prefix, p)] for p in self.parts}
+
+    def flush(self, superstep: int) -> ShuffleRef:
+        """Write the outboxes the workers held back as `superstep`'s shuffle."""
+        writes = self.shuffle(superstep)
+        self.written.append(writes.shuffle_key)
+        self.dag.run_code(FlushCode(self.prefix, superstep, writes), self.parts,
+                          f"graph {self.base} superstep {superstep} messages",
+                          writes=writes, prefer=self.prefer())
+        return writes
+
+    def inline_inboxes(self, reports: list) -> dict:
+        """Per partition, the segments sent to it, in sending-partition order."""
+        ordered = sorted(reports, key=lambda r: r.partition)
+        return {q: [r.segments[q] for r in ordered if r.segments[q]] for q in self.parts}
 
     def finish(self, supersteps: int) -> ClusterRun:
         started = time.perf_counter()
         outputs = self.dag.run_code(OutputCode(self.prefix, self.program), self.parts,
-                                    f"graph {self.base} output",
-                                    prefer={p: [resident_key(self.prefix, p)] for p in self.parts})
+                                    f"graph {self.base} output", prefer=self.prefer())
         self.timings["output"] += time.perf_counter() - started
         return ClusterRun(outputs, supersteps, self.barrier, self.rollbacks, self.timings)
 
@@ -165,6 +210,7 @@ class _Run:
         self.backend.drop_blocks(self.prefix)
         self.generation += 1
         self.barrier = None
+        self.big = False
         self.load(checkpoint)
 
     def drop_shuffles(self, everything: bool = False) -> None:

@@ -7,18 +7,32 @@ partition's later tasks there. Three kinds of task:
 
     LoadCode       put a partition (shipped by the driver, possibly with a
                    checkpoint to resume from) in the resident store
-    SuperstepCode  one superstep of one partition: read the inbox the other
-                   partitions wrote in the previous superstep, run
-                   `run_superstep`, write this superstep's outbox as one
-                   shuffle map output whose reducer p is partition p; return
-                   only the small `StepReport` (aggregates, counts,
-                   optionally a checkpoint) to the driver
+    SuperstepCode  one superstep of one partition: take the inbox the other
+                   partitions sent in the previous superstep, run
+                   `run_superstep`, send this superstep's outbox; return a
+                   small `StepReport` (aggregates, counts, optionally a
+                   checkpoint, and a small outbox itself) to the driver
+    FlushCode      write the outboxes a superstep held back as its shuffle
     OutputCode     the final value of every vertex of a partition
 
-Messages travel worker to worker as shuffle blocks (`shuffle.blocks`): the
-segment for partition p holds one pickled `(batch, mutations)` pair, or
-nothing. Reading them back is `ctx.fetch_shuffle` + `read_batches`, in map
-(sending partition) order, which is the order Pregel's mutations need.
+An outbox is one segment per receiving partition: one pickled
+`(batch, mutations)` pair, or nothing. Segments travel one of two ways,
+the same way for every partition of a superstep (`SuperstepCode.writes`):
+
+    inline   (writes None) the task keeps its segments in its resident entry
+             and, when they total at most `inline_limit` bytes, returns them
+             in its report; the driver hands partition q the segments sent
+             to it in its next task's payload. No file is touched, which is
+             most of a small superstep's cost. When some partition's outbox
+             was bigger, the driver runs `FlushCode`, which writes every
+             held outbox as the superstep's shuffle, and the next superstep
+             reads that instead.
+    shuffle  (writes a ShuffleRef) the task writes its outbox as one shuffle
+             map output whose reducer p is partition p: the driver chooses
+             this when the last superstep's outboxes were big.
+
+Either way the inbox is read in sending-partition order, the order Pregel's
+mutations need.
 
 A task that does not find its partition at the expected superstep (its
 worker died and the master ran it elsewhere) raises `GraphStateLostError`;
@@ -59,6 +73,7 @@ class Resident:
     superstep: int                    # the next superstep this state is ready for
     inbox: list | None = None         # messages for that superstep, when loaded from a checkpoint
     mutations: list = field(default_factory=list)
+    held: list | None = None          # inline mode: this superstep's outbox segments, until flushed
 
 
 @dataclass
@@ -72,6 +87,8 @@ class StepReport:
     sizes: list                       # bytes of the outbox segment for each partition
     checkpoint: bytes | None = None   # state and inbox before this superstep, when asked
     error: object = None              # (exception or None, formatted traceback) from user code
+    segments: list | None = None      # inline: the outbox (bytes or None per partition), if small
+    held: bool = False                # inline: the outbox was too big to return; flush it
 
 
 def checkpoint_blob(state, inbox: list, mutations: list) -> bytes:
@@ -118,27 +135,27 @@ class LoadCode(TaskCode):
 
 @dataclass
 class SuperstepCode(TaskCode):
-    """One superstep of every partition; see the module docstring."""
+    """One superstep of every partition; see the module docstring.
+
+    The payload is the inline inbox: the segments sent to this partition, in
+    sending order (None: the inbox is `reads`, or the resident one a
+    checkpoint loaded).
+    """
 
     prefix: str
     program: object
     superstep: int
     aggregates: dict
-    reads: ShuffleRef | None          # the previous superstep's messages (None: the resident inbox)
-    writes: ShuffleRef
+    reads: ShuffleRef | None          # the previous superstep's message shuffle, if it had one
+    writes: ShuffleRef | None         # this superstep's shuffle (None: inline)
+    partitions: int                   # how many partitions the graph has
     combine_on_sender: bool = True
     checkpoint: bool = False
+    inline_limit: int = 0             # bytes of outbox a task may return in its report
 
     def run(self, ctx):
-        entry = ctx.resident.get(resident_key(self.prefix, ctx.partition))
-        if entry is None or entry.superstep != self.superstep:
-            found = "nothing" if entry is None else f"superstep {entry.superstep}"
-            raise GraphStateLostError(f"partition {ctx.partition} of {self.prefix} is not on worker "
-                                      f"{ctx.worker_id} at superstep {self.superstep} (found {found})")
-        if self.reads is None:
-            inbox, mutations = entry.inbox or [], entry.mutations
-        else:
-            inbox, mutations = read_messages(ctx, self.reads)
+        entry = find_resident(ctx, self.prefix, self.superstep)
+        inbox, mutations = self.inbox(ctx, entry)
         blob = checkpoint_blob(entry.state, inbox, mutations) if self.checkpoint else None
         try:
             result = run_superstep(entry.state, self.program, inbox, self.superstep, self.aggregates,
@@ -146,13 +163,58 @@ class SuperstepCode(TaskCode):
         except Exception as exc:             # the user's error: no retry elsewhere would help
             entry.superstep = -1             # the state is half-updated: never run on it again
             return StepReport(ctx.partition, {}, 0, 0, [], error=_user_error(exc))
-        sizes = write_messages(ctx, self.writes, result.outbox, result.mutations)
         entry.superstep, entry.inbox, entry.mutations = self.superstep + 1, None, []
         sent = result.messages_sent + sum(len(m) for m in result.mutations.values())
-        return StepReport(ctx.partition, result.aggregates, result.active, sent, sizes, blob)
+        report = StepReport(ctx.partition, result.aggregates, result.active, sent, [], blob)
+        if self.writes is not None:
+            report.sizes = write_messages(ctx, self.writes, result.outbox, result.mutations)
+            return report
+        segments = outbox_segments(self.partitions, result.outbox, result.mutations)
+        report.sizes = [len(s) if s else 0 for s in segments]
+        entry.held = segments
+        if sum(report.sizes) <= self.inline_limit:
+            report.segments = segments
+        else:
+            report.held = True
+        return report
+
+    def inbox(self, ctx, entry) -> tuple[list, list]:
+        """(message batches, mutation requests) for this superstep, from wherever they are."""
+        entry.held = None                    # last superstep's outbox has been delivered
+        if self.reads is not None:
+            return read_messages(ctx, self.reads)
+        segments = ctx.payloads.get("task")
+        if segments is None:
+            return entry.inbox or [], entry.mutations
+        return decode_segments(segments)
 
     def result_fields(self, value):
         return {"sizes": value.sizes}        # lets the master place readers near big outboxes
+
+
+@dataclass
+class FlushCode(TaskCode):
+    """Write the outbox an inline superstep held back as that superstep's shuffle."""
+
+    prefix: str
+    superstep: int                    # the superstep that held the outboxes
+    writes: ShuffleRef
+
+    def run(self, ctx):
+        entry = find_resident(ctx, self.prefix, self.superstep + 1)
+        if entry.held is None:
+            raise GraphStateLostError(f"partition {ctx.partition} of {self.prefix} holds no outbox "
+                                      f"of superstep {self.superstep} on worker {ctx.worker_id}")
+        segments, entry.held = entry.held, None
+
+        def segment(p, out):
+            if segments[p]:
+                out.write(segments[p])
+        return write_output_stream(ctx.work_dir, self.writes.shuffle_key, ctx.partition,
+                                   self.writes.num_maps, segment)
+
+    def result_fields(self, value):
+        return {"sizes": value}
 
 
 @dataclass
@@ -178,6 +240,37 @@ class OutputCode(TaskCode):
 def resident_key(prefix: str, partition: int) -> str:
     """The resident-store key of one partition of a run generation."""
     return f"{prefix}p{partition}"
+
+
+def find_resident(ctx, prefix: str, superstep: int) -> Resident:
+    """This task's partition, ready for `superstep`; `GraphStateLostError` when it is not here."""
+    entry = ctx.resident.get(resident_key(prefix, ctx.partition))
+    if entry is None or entry.superstep != superstep:
+        found = "nothing" if entry is None else f"superstep {entry.superstep}"
+        raise GraphStateLostError(f"partition {ctx.partition} of {prefix} is not on worker "
+                                  f"{ctx.worker_id} at superstep {superstep} (found {found})")
+    return entry
+
+
+def outbox_segments(partitions: int, outbox: dict, mutations: dict) -> list:
+    """The outbox as one pickled `(batch, mutations)` per receiving partition (None: nothing)."""
+    segments = [None] * partitions
+    for p in set(outbox) | set(mutations):
+        batch, requests = outbox.get(p), mutations.get(p) or []
+        if batch is not None or requests:
+            segments[p] = pickle.dumps((batch, requests), protocol=5)
+    return segments
+
+
+def decode_segments(segments: list) -> tuple[list, list]:
+    """(message batches, mutation requests) of inline segments, in the order given."""
+    inbox, mutations = [], []
+    for segment in segments:
+        batch, requests = pickle.loads(segment)
+        if batch is not None:
+            inbox.append(batch)
+        mutations.extend(requests)
+    return inbox, mutations
 
 
 def read_messages(ctx, ref: ShuffleRef) -> tuple[list, list]:

@@ -1,0 +1,59 @@
+"""Graph benchmark: the cost of one superstep, from SSSP along a path (one superstep per vertex).
+
+    python bench/graph_superstep.py --vertices 1000 --workers 2
+
+A path of n vertices takes n supersteps of SSSP with one message each, so
+the run time divided by the supersteps is the per-superstep overhead of the
+engine: the `run_code` round trip, message delivery, barrier. Printed: the
+run time, the supersteps, milliseconds per superstep, and (for scale) an
+empty `run_code` of the same number of tasks measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def time_path_sssp(sc, vertices: int, partitions: int) -> tuple[float, int]:
+    """(seconds, supersteps) of unweighted SSSP from one end of a path of `vertices`."""
+    from minibig.graph import Graph
+    from minibig.graph.algorithms import ShortestPaths
+    g = Graph.from_edges(sc, [(i, i + 1) for i in range(vertices - 1)], num_partitions=partitions)
+    started = time.perf_counter()
+    run = g.run(ShortestPaths(g.dense(0), weighted=False), checkpoint_every=0)
+    return time.perf_counter() - started, run.supersteps
+
+
+def time_empty_run_code(sc, partitions: int, rounds: int) -> float:
+    """Seconds per `run_code` of `partitions` tasks that do nothing (the engine's floor)."""
+    from minibig.core.task import TaskCode
+
+    class Nothing(TaskCode):
+        def run(self, ctx):
+            return None
+
+    started = time.perf_counter()
+    for _ in range(rounds):
+        sc._dag.run_code(Nothing(), list(range(partitions)), "empty")
+    return (time.perf_counter() - started) / rounds
+
+
+def main(argv=None) -> None:
+    from minibig import Context
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vertices", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--partitions", type=int, default=2)
+    args = parser.parse_args(argv)
+    with Context(workers=args.workers, progress=False, appName="bench-graph-superstep") as sc:
+        time_empty_run_code(sc, args.partitions, 20)                   # warm up
+        empty = time_empty_run_code(sc, args.partitions, 200)
+        seconds, supersteps = time_path_sssp(sc, args.vertices, args.partitions)
+    print(f"SSSP on a {args.vertices}-vertex path, {args.workers} worker(s), {args.partitions} partitions: "
+          f"{seconds:.2f}s, {supersteps} supersteps = {1000 * seconds / supersteps:.2f} ms/superstep; "
+          f"empty run_code: {1000 * empty:.2f} ms ({seconds / supersteps / empty:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
