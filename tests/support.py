@@ -38,6 +38,21 @@ os.environ["MINIBIG_KEY_FILE"] = KEY_FILE
 os.environ.pop("MINIBIG_INSECURE", None)
 
 
+def key_file_for(url: str) -> str:
+    """A 0600 copy of the key of an embedded cluster this process started, for child drivers.
+
+    An embedded cluster's key lives in its driver's memory only; a test whose
+    child processes join the `sc` fixture's cluster hands them this copy.
+    """
+    from minibig.net.security import cluster_key, key_text
+    path = os.path.join(os.path.dirname(KEY_FILE), url.replace("/", "_").replace(":", "_") + ".key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key_text(cluster_key(url)))
+    return path
+
+
 def env(**extra) -> dict:
     """Environment for a child python: the repo importable, no cluster inherited, the test key."""
     e = dict(os.environ)

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from support import REPO, env
+from support import REPO, env, key_file_for
 
 WORD_FREQ = os.path.join(REPO, "jobs", "mr_word_freq.py")
 RAISING = os.path.join(REPO, "tests", "jobs", "mr_raising_job.py")
@@ -21,8 +21,10 @@ PERSUASION = os.path.join(REPO, "datasets", "text", "austen_persuasion.txt")
 TIMEOUT = 120
 
 
-def cli(*args, stdin: bytes = b"") -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), input=stdin, capture_output=True, env=env(),
+def cli(*args, stdin: bytes = b"", joins: str | None = None) -> subprocess.CompletedProcess:
+    """Run a command; `joins`: the URL of this process's embedded cluster it needs the key of."""
+    keyed = env(MINIBIG_KEY_FILE=key_file_for(joins)) if joins else env()
+    return subprocess.run(list(args), input=stdin, capture_output=True, env=keyed,
                           cwd=REPO, timeout=TIMEOUT)
 
 
@@ -43,7 +45,7 @@ def parsed(stdout: bytes) -> dict:
 
 
 def test_python_job_py_prints_only_the_output(sc):
-    done = cli(sys.executable, WORD_FREQ, PERSUASION, "--master", sc.master)
+    done = cli(sys.executable, WORD_FREQ, PERSUASION, "--master", sc.master, joins=sc.master)
     assert done.returncode == 0, done.stderr.decode()
     assert parsed(done.stdout) == counts_of(PERSUASION)
     assert b"Running MRWordFreqCount" in done.stderr
@@ -59,7 +61,7 @@ def test_python_job_py_reads_stdin_inline():
 def test_minibig_submit_to_a_running_cluster_writes_part_files(sc, tmp_path):
     out = tmp_path / "out"
     done = cli(sys.executable, "-m", "minibig", "submit", "--master", sc.master, WORD_FREQ,
-               PERSUASION, "-o", str(out), "--num-reducers", "3")
+               PERSUASION, "-o", str(out), "--num-reducers", "3", joins=sc.master)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout == b""                             # -o: nothing on stdout
     assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000", "part-00001", "part-00002"]
@@ -81,7 +83,7 @@ def test_a_failing_job_exits_non_zero_with_context_on_stderr(sc, tmp_path):
     data = tmp_path / "in.txt"
     data.write_text("fine\nstill fine\nboom here\n")
     for where in (["-r", "inline"], ["--master", sc.master]):
-        done = cli(sys.executable, RAISING, str(data), *where)
+        done = cli(sys.executable, RAISING, str(data), *where, joins=sc.master)
         assert done.returncode == 1
         assert done.stdout == b""
         err = done.stderr.decode()

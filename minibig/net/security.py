@@ -205,7 +205,8 @@ def unanswered_hint() -> str:
     """What to check when a master does not answer: a keyed master ignores other keys' peers."""
     if insecure():
         return "is `minibig master` running there? a keyed master ignores --insecure peers"
-    return f"is `minibig master` running there? is the key the cluster's? (using {key_path()})"
+    return ("is `minibig master` running there? a keyed master ignores peers without its key: "
+            f"is {key_path()} the cluster's? (--key-file, {KEY_ENV})")
 
 
 class _OnlyClusterMembers:
