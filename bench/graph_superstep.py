@@ -4,9 +4,10 @@
 
 A path of n vertices takes n supersteps of SSSP with one message each, so
 the run time divided by the supersteps is the per-superstep overhead of the
-engine: the `run_code` round trip, message delivery, barrier. Printed: the
-run time, the supersteps, milliseconds per superstep, and (for scale) an
-empty `run_code` of the same number of tasks measured in the same run.
+engine: the `run_code` round trip, message delivery, barrier. Printed, in
+one run: milliseconds per superstep with inline messages (the default) and
+with every superstep's messages forced through shuffle files (the earlier
+path), and, for scale, an empty `run_code` of the same number of tasks.
 """
 
 from __future__ import annotations
@@ -15,14 +16,22 @@ import argparse
 import time
 
 
-def time_path_sssp(sc, vertices: int, partitions: int) -> tuple[float, int]:
-    """(seconds, supersteps) of unweighted SSSP from one end of a path of `vertices`."""
-    from minibig.graph import Graph
+def time_path_sssp(sc, vertices: int, partitions: int, inline: bool = True) -> tuple[float, int]:
+    """(seconds, supersteps) of unweighted SSSP from one end of a path of `vertices`.
+
+    `inline=False` sends every superstep's messages through shuffle files.
+    """
+    from minibig.graph import Graph, cluster
     from minibig.graph.algorithms import ShortestPaths
     g = Graph.from_edges(sc, [(i, i + 1) for i in range(vertices - 1)], num_partitions=partitions)
-    started = time.perf_counter()
-    run = g.run(ShortestPaths(g.dense(0), weighted=False), checkpoint_every=0)
-    return time.perf_counter() - started, run.supersteps
+    saved = cluster.INLINE_LIMIT
+    cluster.INLINE_LIMIT = saved if inline else -1      # every outbox "too big": the shuffle path
+    try:
+        started = time.perf_counter()
+        run = g.run(ShortestPaths(g.dense(0), weighted=False), checkpoint_every=0)
+        return time.perf_counter() - started, run.supersteps
+    finally:
+        cluster.INLINE_LIMIT = saved
 
 
 def time_empty_run_code(sc, partitions: int, rounds: int) -> float:
@@ -49,10 +58,14 @@ def main(argv=None) -> None:
     with Context(workers=args.workers, progress=False, appName="bench-graph-superstep") as sc:
         time_empty_run_code(sc, args.partitions, 20)                   # warm up
         empty = time_empty_run_code(sc, args.partitions, 200)
-        seconds, supersteps = time_path_sssp(sc, args.vertices, args.partitions)
-    print(f"SSSP on a {args.vertices}-vertex path, {args.workers} worker(s), {args.partitions} partitions: "
-          f"{seconds:.2f}s, {supersteps} supersteps = {1000 * seconds / supersteps:.2f} ms/superstep; "
-          f"empty run_code: {1000 * empty:.2f} ms ({seconds / supersteps / empty:.2f}x)")
+        inline, supersteps = time_path_sssp(sc, args.vertices, args.partitions)
+        files, _ = time_path_sssp(sc, args.vertices, args.partitions, inline=False)
+    per = {name: seconds / supersteps for name, seconds in (("inline", inline), ("files", files))}
+    print(f"SSSP on a {args.vertices}-vertex path ({supersteps} supersteps), {args.workers} worker(s), "
+          f"{args.partitions} partitions: inline messages {1000 * per['inline']:.2f} ms/superstep, "
+          f"through shuffle files {1000 * per['files']:.2f} ms/superstep "
+          f"({per['files'] / per['inline']:.2f}x); empty run_code {1000 * empty:.2f} ms "
+          f"(inline superstep = {per['inline'] / empty:.2f}x empty run_code)")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import pytest
 from minibig import Context
 from minibig.graph import (Graph, VectorProgram, bfs, connected_components, label_propagation, pagerank,
                            sssp, triangle_count)
+from minibig.graph import cluster
 from minibig.graph.algorithms import ShortestPaths
 from minibig.graph.examples import (GASComponents, GASPageRank, GASShortestPaths, PregelComponents,
                                     PregelPageRank, PregelShortestPaths)
@@ -97,6 +98,26 @@ def test_sssp_along_a_path_takes_n_supersteps_with_state_kept_on_the_workers(sc)
     assert run.supersteps == n and run.barrier.reason == "converged" and run.rollbacks == 0
     assert g.values(run, program) == {i: float(i) for i in range(n)}
     assert sc.lastJob.share("PROCESS_LOCAL") == 1.0         # the output tasks ran where the state is
+
+
+@pytest.mark.parametrize("limit", [-1, 600])
+def test_big_outboxes_go_through_shuffle_files_and_small_ones_inline(sc, roget, monkeypatch, limit):
+    """-1: every outbox is "big" (held, flushed, then written directly); 600 bytes: SSSP's
+    frontier grows past it and shrinks again, so the run switches paths both ways."""
+    g, G = roget
+    modes = []
+    monkeypatch.setattr(cluster, "INLINE_LIMIT", limit)
+    flush, superstep = cluster._Run.flush, cluster._Run.superstep
+    monkeypatch.setattr(cluster._Run, "flush", lambda self, s: modes.append("flush") or flush(self, s))
+    monkeypatch.setattr(cluster._Run, "superstep",
+                        lambda self, *a: modes.append("files" if self.big else "inline") or superstep(self, *a))
+    check_distances(sssp(g, 1).collectAsMap(), G, 1, weighted=False)
+    assert {"inline", "flush", "files"} <= set(modes)
+    if limit > 0:
+        assert modes.index("inline", modes.index("files")) > 0     # back to inline once quiet
+    for program in (PregelShortestPaths(1), ShortestPaths(g.dense(1), weighted=False)):
+        check_distances(g.values(g.run(program, checkpoint_every=2), program), G, 1, weighted=False)
+    check_pagerank(pagerank(g, **TIGHT).collectAsMap(), G)
 
 
 class Exploding(VectorProgram):

@@ -68,6 +68,11 @@ def edge_plan(part, direction: str) -> EdgePlan:
     return part.cache[key]
 
 
+# Below this many values a min/max reduction stays in numpy: loading the numba kernels costs a
+# worker one to two seconds once, which a small graph (or a quiet superstep) should not pay.
+SMALL_REDUCE = 4096
+
+
 def reduce_by_slot(slots: np.ndarray, values: np.ndarray, num_slots: int, combiner: str):
     """(combined value per slot, number of values per slot) for slots in [0, num_slots)."""
     counts = np.bincount(slots, minlength=num_slots)
@@ -79,9 +84,13 @@ def reduce_by_slot(slots: np.ndarray, values: np.ndarray, num_slots: int, combin
         return out, counts
     if values.ndim != 1:
         raise ValueError(f"the {combiner!r} combiner needs scalar messages, got shape {values.shape[1:]}")
+    identity = _identity(values.dtype, combiner)
+    if len(values) <= SMALL_REDUCE:      # numpy's ufunc.at is fast enough; numba's first load is not
+        out = np.full(num_slots, identity, dtype=values.dtype)
+        (np.minimum if combiner == "min" else np.maximum).at(out, slots, values)
+        return out, counts
     from minibig.graph import kernels
     kernel = kernels.segment_min if combiner == "min" else kernels.segment_max
-    identity = _identity(values.dtype, combiner)
     return kernel(slots.astype(np.int64), values, num_slots, identity)
 
 
