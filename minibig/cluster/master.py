@@ -438,7 +438,8 @@ class Master:
             writes_shuffle=h.get("writes_shuffle"), py_files=list(h.get("py_files", [])),
             broadcasts=list(h.get("broadcasts", [])),
             task_conf=dict(h.get("task_conf", {})),
-            max_attempts=int(h.get("max_attempts", self.conf.max_task_attempts)))
+            max_attempts=int(h.get("max_attempts", self.conf.max_task_attempts)),
+            speculation=bool(h.get("speculation", True)))
         self.scheduler.add(taskset)
         self.events.stage_submitted(taskset, h)
         self.schedule()

@@ -107,6 +107,7 @@ class TaskSet:
     level: int = 0               # index into LEVELS: how far delay scheduling has relaxed
     last_launch: float = 0.0
     locations: tuple | None = None   # (map outputs version, shuffle locations), master's cache
+    speculation: bool = True     # False: the stage asked for no backup copies
 
     LEVELS = (PROCESS_LOCAL, NODE_LOCAL, ANY)
 
@@ -195,7 +196,7 @@ class TaskSet:
 
     def stragglers(self, now: float, policy: Policy) -> list[int]:
         """Running tasks worth a backup copy, longest estimated time left first."""
-        if not policy.speculation or not self.durations:
+        if not (policy.speculation and self.speculation) or not self.durations:
             return []
         if len(self.done) < policy.speculation_quantile * len(self.payloads):
             return []

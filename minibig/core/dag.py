@@ -264,7 +264,7 @@ class DAGScheduler:
 
     def run_code(self, code: TaskCode, partitions: list[int], description: str, *,
                  payloads: dict | None = None, reads: list = (), writes=None,
-                 prefer: dict | None = None) -> list:
+                 prefer: dict | None = None, speculate: bool = True) -> list:
         """Run `code` as one task per partition; its values, in partition order.
 
         For computations that are not RDD lineages (a graph superstep, a
@@ -275,14 +275,17 @@ class DAGScheduler:
         shuffle its tasks write (the master records where); `prefer` maps
         a partition to block keys whose holder it should run on (the keys
         a task lists in `ctx.cached`). A lost shuffle input raises
-        `FetchFailedError`: the caller decides how to recover.
+        `FetchFailedError`: the caller decides how to recover. `speculate=False`
+        keeps the master from backing up slow tasks (a task whose state lives
+        on one worker cannot run anywhere else).
         """
         with self.lock:
             job_id, stage_id = next(self.job_ids), next(self.stage_ids)
         stage = Stage(stage_id, CODE, None, len(partitions), [], dep=writes,
                       partitions=list(partitions), task_code=code,
                       task_set={"description": description, "payloads": payloads or {},
-                                "reads": list(reads), "prefer": prefer or {}})
+                                "reads": list(reads), "prefer": prefer or {},
+                                "speculation": speculate})
         return self._run(_Job(self, job_id, stage, description))
 
     def _run(self, job: "_Job") -> list:
@@ -399,6 +402,7 @@ class _Job:
             "py_files": list(dag.ctx._py_file_ids), "broadcasts": stage.broadcasts,
             "cache_keys": self.preferred_blocks(stage, splits),
             "max_attempts": dag.conf.max_task_attempts,
+            "speculation": stage.task_set.get("speculation", True),
             # For the event log and the web UI: the stage graph, and which stage ends the job.
             "parents": [p.id for p in stage.parents], "final": stage is self.final,
             "task_conf": {"max_result_size": dag.conf.max_result_size,
