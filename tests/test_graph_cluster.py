@@ -146,3 +146,28 @@ def test_inline_backend_runs_the_same_loop():
         g, G = Graph.from_edge_file(inline, path, directed=False), nx_from_file(path, directed=False)
         check_pagerank(pagerank(g, checkpoint_every=3, **TIGHT).collectAsMap(), G)
         check_distances(sssp(g, 1).collectAsMap(), G, 1, weighted=False)
+
+
+def test_graph_stages_ask_the_master_for_no_backup_copies(sc, monkeypatch):
+    """A superstep's state lives on one worker: a speculative copy elsewhere could only fail."""
+    from minibig.cluster.taskset import Policy, TaskSet
+    asked = []
+    run_code = sc._dag.run_code
+    monkeypatch.setattr(sc._dag, "run_code", lambda *a, **k: asked.append(k.get("speculate", True))
+                        or run_code(*a, **k))
+    g = Graph.from_edges(sc, [(i, i + 1) for i in range(9)], num_partitions=2)
+    check_distances(sssp(g, 0).collectAsMap(), nx_from_edges([(i, i + 1) for i in range(9)]), 0,
+                    weighted=False)
+    graph_stages = asked[:-1]                              # the last one: the RDD's collect
+    assert graph_stages and not any(graph_stages)
+    # The master's side: a task set that asked for none never names a straggler.
+    ts = TaskSet("d/1.0", "d", 1, 1, "graph", b"", {p: b"" for p in range(4)}, {}, [], None, [], [],
+                 {}, 4, speculation=False)
+    policy = Policy(speculation_min_seconds=0.1)
+    for _ in range(4):
+        ts.take_task("w1", "h1", 0.0, policy, {"w1", "w2"}, {"h1", "h2"})
+    for p in range(1, 4):
+        ts.succeed(p, 0, 1.0)
+    assert ts.stragglers(10.0, policy) == []
+    ts.speculation = True
+    assert ts.stragglers(10.0, policy) == [0]

@@ -135,7 +135,7 @@ class _Run:
         blobs = checkpoint.blobs or [None] * len(self.parts)
         payloads = {p: (self.graph.partitions[p], blobs[p], checkpoint.superstep) for p in self.parts}
         code = LoadCode(self.prefix, self.program, self.graph.index)
-        self.dag.run_code(code, self.parts, f"graph {self.base} load", payloads=payloads)
+        self.dag.run_code(code, self.parts, f"graph {self.base} load", payloads=payloads, speculate=False)
         self.timings["load"] += time.perf_counter() - started
 
     def superstep(self, superstep: int, aggregates: dict, inbox):
@@ -157,7 +157,7 @@ class _Run:
         reports = self.dag.run_code(code, self.parts, f"graph {self.base} superstep {superstep}",
                                     payloads=inbox if isinstance(inbox, dict) else None,
                                     reads=[reads] if reads is not None else [], writes=writes,
-                                    prefer=self.prefer())
+                                    prefer=self.prefer(), speculate=False)
         raise_user_errors(reports)
         results = [SuperstepResult(r.partition, superstep, {}, r.aggregates, r.active, r.messages_sent)
                    for r in reports]
@@ -176,7 +176,11 @@ class _Run:
         return ([r.checkpoint for r in reports] if take else None), barrier, following
 
     def prefer(self) -> dict:
-        """Run each partition's task where the partition lives."""
+        """Run each partition's task where the partition lives.
+
+        Graph stages also pass `speculate=False`: a backup copy on another
+        worker finds no state, fails, and counts against that worker.
+        """
         return {p: [resident_key(self.prefix, p)] for p in self.parts}
 
     def flush(self, superstep: int) -> ShuffleRef:
@@ -185,7 +189,7 @@ class _Run:
         self.written.append(writes.shuffle_key)
         self.dag.run_code(FlushCode(self.prefix, superstep, writes), self.parts,
                           f"graph {self.base} superstep {superstep} messages",
-                          writes=writes, prefer=self.prefer())
+                          writes=writes, prefer=self.prefer(), speculate=False)
         return writes
 
     def inline_inboxes(self, reports: list) -> dict:
@@ -196,7 +200,7 @@ class _Run:
     def finish(self, supersteps: int) -> ClusterRun:
         started = time.perf_counter()
         outputs = self.dag.run_code(OutputCode(self.prefix, self.program), self.parts,
-                                    f"graph {self.base} output", prefer=self.prefer())
+                                    f"graph {self.base} output", prefer=self.prefer(), speculate=False)
         self.timings["output"] += time.perf_counter() - started
         return ClusterRun(outputs, supersteps, self.barrier, self.rollbacks, self.timings)
 
