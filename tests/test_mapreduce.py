@@ -425,78 +425,8 @@ def test_plain_functions_and_identity_steps(sc):
     assert pairs == [("a", 2), ("b", 1)]
 
 
-# -- word count's mapper, counted in C (minibig.mapreduce.fusion) ----------------------------
-def _shapes():
-    def word_count(self, _, line):
-        for word in line.split():
-            yield word, 1
-
-    def other_names(self, key, text):
-        "A docstring changes nothing."
-        for token in text.split():
-            yield (token, None)
-
-    def plain_function(_, line):
-        for word in line.split():
-            yield word, 1.5
-
-    def lowered(self, _, line):
-        for word in line.split():
-            yield word.lower(), 1
-
-    def split_on_comma(self, _, line):
-        for word in line.split(","):
-            yield word, 1
-
-    def tuple_value(self, _, line):
-        for word in line.split():
-            yield word, (1, 2)
-
-    def yields_line(self, _, line):
-        for word in line.split():
-            yield line, 1
-
-    def counts_too(self, _, line):
-        for word in line.split():
-            self.increment_counter("g", "c")
-            yield word, 1
-
-    job = MRWordFreqCount(args=[])
-    bind = word_count.__get__(job)
-    return [(bind, (True, 1)), (other_names.__get__(job), (True, None)),
-            (plain_function, (True, 1.5)), (word_count, (False, None)),
-            (lowered.__get__(job), (False, None)), (split_on_comma.__get__(job), (False, None)),
-            (tuple_value.__get__(job), (False, None)), (yields_line.__get__(job), (False, None)),
-            (counts_too.__get__(job), (False, None)), (job.mapper, (True, 1))]
-
-
-@pytest.mark.parametrize("mapper, expected", _shapes())
-def test_only_the_split_and_emit_mapper_shape_is_recognised(mapper, expected):
-    from minibig.mapreduce.fusion import split_words_constant
-    assert split_words_constant(mapper) == expected
-
-
-def test_counted_words_group_exactly_as_the_mappers_pairs_would():
-    """Same groups, same first-seen key order, same value objects, after a mapper_init's pairs."""
-    import random
-
-    from minibig.mapreduce.fusion import count_split_words
-    from minibig.mapreduce.internal import JSONPath
-    rng = random.Random(7)
-    alphabet = ["a", "b", "ab", "ü", "日本", "x\u00a0y", "\t", " ", "\u2003", "\n", "Z"]
-    lines = ["".join(rng.choices(alphabet, k=rng.randrange(0, 30))) for _ in range(3000)]
-    for constant in (1, "one", None, 2.5, True):
-        general, counted = {}, {}
-        for groups in (general, counted):
-            JSONPath().group([("b", "init"), ((1, 2), "init")], groups)
-        JSONPath().group(((word, constant) for line in lines for word in line.split()), general)
-        count_split_words(iter(lines), counted, constant)
-        assert list(counted) == list(general)
-        assert counted == general
-        assert all(type(v) is type(constant) for key in counted for v in counted[key][1:])
-
-
-def test_counted_mapper_job_with_hooks_matches_plain_python(sc):
+# -- word count's split-and-emit mapper, with hooks around it ----------------------------------
+def test_split_words_mapper_job_with_hooks_matches_plain_python(sc):
     pairs, _ = run(MRSplitWordsJob, PERSUASION, "--num-reducers", "3",
                    "-D", "mapreduce.job.maps=3", sc=sc)
     expected = {word: [count, []] for word, count in words_of(PERSUASION).items()}

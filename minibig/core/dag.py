@@ -136,7 +136,7 @@ class Stage:
             return self.task_code
         if self.kind == RESULT:
             return ResultCode(self.rdd, self.func)
-        return ShuffleMapCode(self.rdd, self.dep, getattr(self.dep, "counted_source", None))
+        return ShuffleMapCode(self.rdd, self.dep)
 
     def serialize_code(self) -> bytes:
         if self.kind == CODE:

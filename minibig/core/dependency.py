@@ -70,9 +70,6 @@ class ShuffleDependency(Dependency):
         self.map_side_combine = map_side_combine and aggregator is not None
         self.shuffle_id = rdd.ctx._new_shuffle_id()
         self.shuffle_key = f"{rdd.ctx._driver_id}/s{self.shuffle_id}"
-        # A dataset whose records the map tasks count as keys instead of
-        # running the stage's last map (set by the RDD layer: minibig.rdd.fusion).
-        self.counted_source = None
         self.num_maps = rdd.getNumPartitions()
         if rdd.ctx._cleaner is not None:
             rdd.ctx._cleaner.track_shuffle(self)
@@ -83,5 +80,4 @@ class ShuffleDependency(Dependency):
         # narrow pipeline, however long the history before the shuffle.
         state = self.__dict__.copy()
         state.pop("rdd", None)
-        state.pop("counted_source", None)         # travels in the stage's code instead
         return state

@@ -34,22 +34,16 @@ class ResultCode(TaskCode):
 
 @dataclass
 class ShuffleMapCode(TaskCode):
-    """A map task: the records of one partition of `rdd`, written as shuffle blocks of `dep`.
-
-    `counted` is a dataset whose records are counted as keys instead of
-    running the stage's last map (`ShuffleDependency.counted_source`).
-    """
+    """A map task: the records of one partition of `rdd`, written as shuffle blocks of `dep`."""
 
     rdd: object
     dep: object
-    counted: object = None
     returns_to_driver = False
 
     def run(self, ctx):
-        source = self.counted if self.counted is not None else self.rdd
-        return write_shuffle(source.iterator(ctx.partition, ctx), self.dep, ctx.work_dir,
+        return write_shuffle(self.rdd.iterator(ctx.partition, ctx), self.dep, ctx.work_dir,
                              self.dep.shuffle_key, ctx.partition, ctx.memory_budget,
-                             ctx.spill_dir, keys_only=self.counted is not None)
+                             ctx.spill_dir)
 
     def result_fields(self, value):
         return {"sizes": value}              # lets the master place reducers near their input

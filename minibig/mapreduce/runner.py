@@ -33,7 +33,6 @@ import sysconfig
 import tempfile
 
 from minibig.mapreduce.counters import CounterParam, format_counters
-from minibig.mapreduce.fusion import counted_mapper
 from minibig.mapreduce.options import (combine_min_values_from, command_line_jobconf, maps_from,
                                        reducers_from)
 from minibig.mapreduce.tasks import JobSpec, MapTask, ReduceTask
@@ -133,8 +132,7 @@ class MRJobRunner:
             rdd = rdd.mapPartitionsWithIndex(MapTask(
                 spec, n, len(steps), counters, final=last and not shuffle, shuffle=shuffle,
                 sources=sources if n == 0 else None,
-                combine_min_values=combine_min_values_from({**conf, **step.jobconf}),
-                counted=counted_mapper(job, step, n)))
+                combine_min_values=combine_min_values_from({**conf, **step.jobconf})))
             rdd.setName(f"{name} step {n + 1}/{len(steps)} mapper")
             if shuffle:
                 reducers = self._reducers(sc, conf, step)

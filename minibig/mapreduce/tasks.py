@@ -42,9 +42,8 @@ from itertools import chain, compress, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
-from minibig.mapreduce.fusion import add_counts, count_words
 from minibig.mapreduce.internal import grouped_records, path_for
-from minibig.mapreduce.memory import POINTER, GroupsMeter, task_memory, value_size
+from minibig.mapreduce.memory import GroupsMeter, task_memory, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
 
 _first = itemgetter(0)
@@ -311,13 +310,11 @@ class MapTask(StepTask):
     """
 
     def __init__(self, spec, step_num, num_steps, counters, final, shuffle: bool,
-                 sources: list | None = None, combine_min_values: int = 1,
-                 counted: tuple[bool, object] = (False, None)):
+                 sources: list | None = None, combine_min_values: int = 1):
         super().__init__(spec, step_num, num_steps, counters, final)
         self.shuffle = shuffle
         self.sources = sources
         self.combine_min_values = combine_min_values
-        self.counted = counted          # (count the mapper's words in C?, its constant)
 
     def __call__(self, split: int, records):
         if self.shuffle:
@@ -367,14 +364,9 @@ class MapTask(StepTask):
 
         One dict for the whole input unless it reaches its share of the task's
         memory budget (see `minibig.mapreduce.memory`); then it goes out and
-        a new one starts. Word count's split-and-emit mapper is counted in C
-        instead of run (see `minibig.mapreduce.fusion`); every other mapper
-        runs as written.
+        a new one starts.
         """
         meter = GroupsMeter(task_memory()[0])
-        if self.counted[0]:
-            yield from self.counted_batches(step, records, pos, path, meter)
-            return
         pairs = self.mapped(job, step, records, pos)
         groups: dict = {}
         while True:
@@ -386,27 +378,6 @@ class MapTask(StepTask):
             if meter.full(groups, key, value_size(value), len(chunk)):
                 yield from _handed_over(groups, pos)
                 groups = {}
-        yield groups
-
-    def counted_batches(self, step, records, pos: Position, path, meter: GroupsMeter):
-        """`group_batches` for the counted mapper: the lines' words counted chunk by chunk."""
-        constant = self.counted[1]
-        groups: dict = {}
-        path.group(_hook(pos, "mapper_init", step["mapper_init"]), groups)
-        pos.phase, pos.func = "mapper", _name(step["mapper"])
-        lines = self.numbered(records, pos)
-        counts: dict = {}
-        while True:
-            chunk = list(itertools.islice(lines, meter.chunk))
-            if not chunk:
-                break
-            words, last = count_words(chunk, counts)
-            if meter.full(counts, last, POINTER, words):     # one constant: a slot per word
-                add_counts(groups, counts, constant)
-                yield from _handed_over(groups, pos)
-                groups = {}
-        add_counts(groups, counts, constant)
-        path.group(_hook(pos, "mapper_final", step["mapper_final"]), groups)
         yield groups
 
     @staticmethod

@@ -213,9 +213,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> sorted(sc.parallelize(["b", "a", "c"]).map(lambda x: (x, 1)).collect())
         [('a', 1), ('b', 1), ('c', 1)]
         """
-        mapped = PipelinedRDD(self, lambda _, it: map(f, it), f, preservesPartitioning)
-        mapped.kind = "map"                  # lets the shuffle count (k, 1) pairs in C
-        return mapped
+        return PipelinedRDD(self, lambda _, it: map(f, it), f, preservesPartitioning)
 
     def flatMap(self, f: Callable, preservesPartitioning: bool = False) -> "RDD":
         """Apply f to every record and flatten the iterables it returns.
@@ -498,8 +496,6 @@ class ParallelCollectionRDD(RDD):
 
 class PipelinedRDD(RDD):
     """A narrow transformation: f(split, parent iterator), run in the parent's task."""
-
-    kind = "pipelined"                       # "map" for RDD.map (see rdd/fusion.py)
 
     def __init__(self, prev: RDD, f: Callable, user_fn, preserves_partitioning: bool = False):
         super().__init__(prev.ctx, [OneToOneDependency(prev)], prev.getNumPartitions(),

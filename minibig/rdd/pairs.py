@@ -24,7 +24,6 @@ from typing import Callable
 
 from minibig.core.dependency import ShuffleDependency
 from minibig.core.task import current_task
-from minibig.rdd.fusion import counted_input
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.partitioners import Aggregator, Partitioner, RangePartitioner, identity, reducing
 from minibig.shuffle.spill import ExternalSorter
@@ -375,9 +374,7 @@ def _sort_in_task(records, keyfunc, ascending: bool):
 
 def _shuffled(rdd, partitioner, aggregator, map_side_combine: bool = False):
     from minibig.rdd.shuffled import ShuffledRDD   # a subclass of RDD, whose mixin this is
-    dep = ShuffleDependency(rdd, partitioner, aggregator, map_side_combine)
-    dep.counted_source = counted_input(rdd, dep)
-    return ShuffledRDD(rdd, dep)
+    return ShuffledRDD(rdd, ShuffleDependency(rdd, partitioner, aggregator, map_side_combine))
 
 
 def _cogroup(rdds: list, numPartitions):

@@ -55,6 +55,31 @@ UNLIMITED = 1 << 62
 SPILL_OVERHEAD = 24
 _MISSING = object()
 _first = itemgetter(0)
+_second = itemgetter(1)
+
+
+def fold_sum(d: dict, chunk: list) -> None:
+    """Fold (key, value) pairs into `d` as reduceByKey(operator.add) does.
+
+    The same as `d[k] = v if k is new else d[k] + v` for every pair, in the
+    cheapest loop the chunk's values allow, decided by their types only:
+    all the int 1 (a count): Counter's C loop; all ints: `get(k, 0) + v`
+    (0 + v is v for an int, not for a bool, float -0.0, str or list);
+    anything else: the same fold without the zero.
+    """
+    values = list(map(_second, chunk))
+    kinds = set(map(type, values))
+    if kinds == {int} and values.count(1) == len(values):
+        _count_elements(d, map(_first, chunk))
+        return
+    get = d.get
+    if kinds == {int}:
+        for key, value in chunk:
+            d[key] = get(key, 0) + value
+        return
+    for key, value in chunk:
+        old = get(key, _MISSING)
+        d[key] = value if old is _MISSING else old + value
 
 
 def effective_budget(budget: int | None) -> int:
@@ -95,13 +120,18 @@ class ExternalMap:
 
     `spill` replaces the default spill (hash-sorted run) with a callable that
     takes the dict and empties it: the map side of a shuffle writes spilled
-    combiners straight into its partitioned output instead.
+    combiners straight into its partitioned output instead. The fold is
+    specialised by the aggregator's operator (`Aggregator.op`), never by the
+    functions' code: reduceByKey(add)'s values and combiners fold with
+    `fold_sum`, everything else with createCombiner / mergeValue /
+    mergeCombiners.
     """
 
     def __init__(self, aggregator, budget: int | None, spill_dir, spill=None):
         self.create = aggregator.create_combiner
         self.merge_value = aggregator.merge_value
         self.merge_combiners = aggregator.merge_combiners
+        self.op = aggregator.op
         self.budget = effective_budget(budget)
         self.spill_dir = spill_dir
         self.map: dict = {}
@@ -118,16 +148,6 @@ class ExternalMap:
         self._fold(records, self.create, self.merge_value)
         return self
 
-    def insert_ones(self, keys) -> "ExternalMap":
-        """Count keys, as if folding (key, 1) with operator.add: the C loop of Counter."""
-        d, it, tracker = self.map, iter(keys), self.tracker
-        while True:
-            chunk = list(itertools.islice(it, tracker.chunk))
-            if not chunk:
-                return self
-            _count_elements(d, chunk)
-            self._after_chunk(chunk[-1], len(chunk))
-
     def insert_combiners(self, pairs) -> "ExternalMap":
         """Fold (key, combiner) pairs with mergeCombiners."""
         self._fold(pairs, None, self.merge_combiners)
@@ -140,7 +160,9 @@ class ExternalMap:
             chunk = list(itertools.islice(it, tracker.chunk))
             if not chunk:
                 return
-            if create is None:
+            if self.op == "sum":              # reduceByKey(add): values and combiners alike
+                fold_sum(d, chunk)
+            elif create is None:
                 for key, comb in chunk:
                     old = get(key, _MISSING)
                     d[key] = comb if old is _MISSING else merge(old, comb)

@@ -42,7 +42,6 @@ from minibig.shuffle.sizing import SizeTracker, estimate
 from minibig.shuffle.spill import ExternalMap, batch_records, effective_budget, new_run_path
 
 _COPY = 1 << 20
-_MISSING = object()
 
 
 def combine_values(records, aggregator, budget: int | None = None, spill_dir=None):
@@ -55,14 +54,6 @@ def combine_values(records, aggregator, budget: int | None = None, spill_dir=Non
     >>> sorted(combine_values([("a", 1), ("b", 2), ("a", 3)], Aggregator(int, max, max)))
     [('a', 3), ('b', 2)]
     """
-    if budget is None:
-        create, merge = aggregator.create_combiner, aggregator.merge_value
-        combined: dict = {}
-        get = combined.get
-        for key, value in records:
-            old = get(key, _MISSING)
-            combined[key] = create(value) if old is _MISSING else merge(old, value)
-        return iter(combined.items())
     return ExternalMap(aggregator, budget, spill_dir).insert_values(records).items()
 
 
@@ -240,12 +231,8 @@ def _unlink(path: str) -> None:
 
 
 def write_shuffle(records, dep, work_dir: str, shuffle_key: str, map_index: int,
-                  budget: int | None = None, spill_dir=None, keys_only: bool = False) -> list[int]:
-    """Run the map side of `dep` over `records`; return each segment's size.
-
-    `keys_only`: the records are keys, each standing for (key, 1) under
-    reduceByKey(add) (see `minibig.rdd.fusion`), and are counted in C.
-    """
+                  budget: int | None = None, spill_dir=None) -> list[int]:
+    """Run the map side of `dep` over `records`; return each segment's size."""
     if spill_dir is None:
         spill_dir = tempfile.gettempdir
     writer = MapOutputWriter(dep.partitioner, budget, spill_dir)
@@ -253,10 +240,7 @@ def write_shuffle(records, dep, work_dir: str, shuffle_key: str, map_index: int,
         writer.columnar = columnar_op(dep) is not None
         combine = ExternalMap(dep.aggregator, budget, spill_dir, spill=writer.spill_dict)
         writer.tracker = combine.tracker        # batch sizes follow the combiners' sizes
-        if keys_only:
-            combine.insert_ones(records)
-        else:
-            combine.insert_values(records)
+        combine.insert_values(records)
         return writer.commit(work_dir, shuffle_key, map_index, combined=combine.map)
     writer.insert(records)
     return writer.commit(work_dir, shuffle_key, map_index)

@@ -1,4 +1,4 @@
-"""Word count's mapper shape (counted in C) with a str constant and hooks around it."""
+"""Word count's split-and-emit mapper shape with a str constant and hooks around it."""
 
 from minibig.mapreduce import MRJob
 
