@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 
 from minibig.rdd.base import RDD
-from minibig.shuffle.arrowpath import columnar_op, combine_columnar
 from minibig.shuffle.reader import read_batches
+from minibig.shuffle.partitioners import columnar_op
 from minibig.shuffle.spill import ExternalMap
 
 
@@ -34,6 +34,7 @@ class ShuffledRDD(RDD):
         if agg is not None and self.dep.map_side_combine:
             op = columnar_op(self.dep)
             if op is not None:             # numeric reduceByKey: Arrow frames, kernels
+                from minibig.shuffle.arrowpath import combine_columnar   # numpy: only here
                 return combine_columnar(read_batches(task.fetch_shuffle(self.dep, split), True),
                                         op, agg, task.memory_budget, task.spill_dir)
         records = itertools.chain.from_iterable(read_batches(task.fetch_shuffle(self.dep, split)))

@@ -54,7 +54,7 @@ import sys
 
 import numpy as np
 
-from minibig.shuffle.partitioners import is_hash_partitioner
+from minibig.shuffle.partitioners import columnar_op  # noqa: F401  (re-exported)
 from minibig.shuffle.spill import ExternalMap, effective_budget
 
 CHUNK = 65536
@@ -65,16 +65,6 @@ INT_SUM_LIMIT = float(2 ** 62)
 # count: 2.4M keys over 8 map tasks came out 0.4-0.8 s slower on a fresh cluster).
 MIN_GROUPS = 10_000
 MIN_GROUPS_COLD = 1_000_000
-
-
-def columnar_op(dep) -> str | None:
-    """'sum', 'min' or 'max' when `dep` may take the columnar path, else None."""
-    agg = dep.aggregator
-    if agg is None or agg.op is None or not is_hash_partitioner(dep.partitioner):
-        return None
-    if os.environ.get("MINIBIG_SHUFFLE_COLUMNAR", "1") == "0":
-        return None
-    return agg.op
 
 
 def to_columns(combined: dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import operator
+import os
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Callable
@@ -105,3 +106,16 @@ def reducing(func: Callable) -> Aggregator:
 def is_hash_partitioner(partitioner) -> bool:
     """True for a plain Partitioner over portable_hash (reduceByKey's default)."""
     return type(partitioner) is Partitioner and partitioner.partitionFunc is portable_hash
+
+
+def columnar_op(dep) -> str | None:
+    """'sum', 'min' or 'max' when `dep` may take the columnar path, else None.
+
+    Here, not in `minibig.shuffle.arrowpath`, so that deciding costs no numpy import.
+    """
+    agg = dep.aggregator
+    if agg is None or agg.op is None or not is_hash_partitioner(dep.partitioner):
+        return None
+    if os.environ.get("MINIBIG_SHUFFLE_COLUMNAR", "1") == "0":
+        return None
+    return agg.op

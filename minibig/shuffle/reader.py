@@ -39,7 +39,6 @@ import zmq
 from minibig.net import protocol as P
 from minibig.net.security import dealer
 from minibig.errors import FetchFailedError
-from minibig.shuffle.arrowpath import frame_records
 from minibig.shuffle.blocks import read_segment_range, segment_bounds
 
 WINDOW = 4                    # remote requests in flight
@@ -215,6 +214,7 @@ def read_batches(segments, frames: bool = False):
 
 def _batch(loaded, frames: bool):
     if type(loaded) is bytes and not frames:
+        from minibig.shuffle.arrowpath import frame_records   # numpy: only for Arrow frames
         return frame_records(loaded)
     return loaded
 

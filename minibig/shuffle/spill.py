@@ -42,7 +42,6 @@ import uuid
 from collections import _count_elements   # Counter's C counting loop, works on any dict
 from operator import itemgetter
 
-import numpy as np
 
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.hashing import local_hash
@@ -201,6 +200,7 @@ class ExternalMap:
         self.tracker.reset()
 
     def _spill_run(self, d: dict) -> None:
+        import numpy as np                        # only a spill needs it: the worker starts without
         keys = list(d)
         hashes = np.fromiter(map(local_hash, keys), dtype=np.int64, count=len(keys))
         order = np.argsort(hashes, kind="stable")

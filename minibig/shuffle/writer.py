@@ -35,9 +35,8 @@ import tempfile
 from zlib import crc32
 
 from minibig.errors import MemoryBudgetError
-from minibig.shuffle.arrowpath import columnar_op, dict_frames
 from minibig.shuffle.blocks import write_output_stream
-from minibig.shuffle.partitioners import RangePartitioner, identity, is_hash_partitioner
+from minibig.shuffle.partitioners import RangePartitioner, columnar_op, identity, is_hash_partitioner
 from minibig.shuffle.sizing import SizeTracker, estimate
 from minibig.shuffle.spill import ExternalMap, batch_records, effective_budget, new_run_path
 
@@ -141,6 +140,7 @@ class MapOutputWriter:
     def _frames(self, combined: dict) -> list | None:
         if not self.columnar:
             return None
+        from minibig.shuffle.arrowpath import dict_frames   # numpy and Arrow: only when columnar
         return dict_frames(combined, self.n)
 
     def spill_frames(self, frames: list) -> None:
