@@ -83,8 +83,8 @@ class EventRecorder:
         return bool(self.log_dir) or self.live is not None
 
     # -- sinks ------------------------------------------------------------------------
-    def start_ui(self, host: str, port: int) -> str:
-        """Serve the web UI on host:port (0: a free port) from a thread; its URL."""
+    def start_ui(self, host: str, port: int, announce: bool = True) -> str:
+        """Serve the web UI on host:port (0: a free port) from a thread; its URL (on stderr if `announce`)."""
         from minibig.cluster.runtime import is_loopback
         from minibig.errors import InvalidArgumentError
         from minibig.net.security import cluster_key
@@ -101,7 +101,8 @@ class EventRecorder:
         self.live = live
         for ev in self.joined.values():
             self.live.post(ev)
-        print(f"minibig: web UI at {self.ui_url}", file=sys.stderr, flush=True)
+        if announce:
+            print(f"minibig: web UI at {self.ui_url}", file=sys.stderr, flush=True)
         return self.ui_url
 
     @guarded

@@ -666,7 +666,9 @@ def main(argv=None) -> int:
         return 1
     master = Master(conf, url)
     if args.ui_port is not None:
-        master.events.start_ui(args.ui_bind, args.ui_port)
+        # An embedded cluster's driver learns the URL from the start-up line (sc.uiWebUrl);
+        # only a master started by hand says it on stderr.
+        master.events.start_ui(args.ui_bind, args.ui_port, announce=not args.die_with_parent)
     print(json.dumps({"url": url, "pid": os.getpid(), "ui": master.events.ui_url}), flush=True)
     record_master(url)
     try:
