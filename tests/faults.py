@@ -5,6 +5,7 @@ exact moment without sleeping."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 
@@ -75,3 +76,25 @@ def master_status(url: str, timeout: float = 10.0) -> dict:
 def pids_of(folder: str, tag: str) -> set[int]:
     """Pids of the processes that announced `tag`."""
     return {int(n.split("-")[1]) for n in markers(folder, tag)}
+
+
+def run_in_thread(fn, timeout: float = 240.0):
+    """Start fn() on a daemon thread; a function join(timeout, what) that waits for it
+    (bounded), fails the test naming `what` if it hung, and returns its value or raises its error."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+
+    def join(limit: float = timeout, what: str = "the job"):
+        thread.join(max(0.0, limit))
+        assert not thread.is_alive(), f"{what} did not finish within {limit:.0f}s"
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+    return join

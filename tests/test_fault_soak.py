@@ -15,7 +15,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import cloudpickle
@@ -50,18 +49,6 @@ def two_stage_job(ctx, folder: str):
             .reduceByKey(operator.add, REDUCES).mapPartitionsWithIndex(tagged))
 
 
-def start_thread(fn):
-    """Run fn() on a daemon thread; (thread, box) where box gets its value or error."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, box
 
 
 def test_random_worker_kills_never_change_the_answer(tmp_path):
@@ -77,7 +64,7 @@ def test_random_worker_kills_never_change_the_answer(tmp_path):
                 folder = tmp_path / f"run{run}"
                 folder.mkdir()
                 k = rng.randrange(1, MAPS + REDUCES + 1)
-                thread, box = start_thread(lambda: dict(two_stage_job(ctx, str(folder)).collect()))
+                join = faults.run_in_thread(lambda: dict(two_stage_job(ctx, str(folder)).collect()))
                 started = time.monotonic()
                 faults.wait_for_marker(str(folder), "task", count=k, timeout=RUN_TIMEOUT)
                 alive = [w for w in workers if w.poll() is None]
@@ -88,10 +75,8 @@ def test_random_worker_kills_never_change_the_answer(tmp_path):
                 replacement = support.start_worker(url)
                 workers.append(replacement)
                 procs.append(replacement)
-                thread.join(max(0.0, RUN_TIMEOUT - (time.monotonic() - started)))
-                assert not thread.is_alive(), f"run {run} (seed {seed}, kill after task {k}) hung"
-                if "error" in box:
-                    raise box["error"]
-                assert box["value"] == EXPECTED, f"run {run} (seed {seed}): wrong answer"
+                value = join(RUN_TIMEOUT - (time.monotonic() - started),
+                             f"run {run} (seed {seed}, kill after task {k})")
+                assert value == EXPECTED, f"run {run} (seed {seed}): wrong answer"
     finally:
         support.cleanup(procs)

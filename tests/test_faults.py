@@ -10,7 +10,6 @@ import collections
 import operator
 import os
 import signal
-import threading
 
 import cloudpickle
 import pytest
@@ -24,25 +23,6 @@ PAIRS = [(i % 13, i) for i in range(2600)]
 EXPECTED = {k: sum(v for kk, v in PAIRS if kk == k) for k in range(13)}
 
 
-def run_in_thread(fn):
-    """Start fn() on a thread; return a function that joins it and returns its result."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-
-    def join(timeout=240):
-        thread.join(timeout)
-        assert not thread.is_alive(), "the job did not finish"
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-    return join
 
 
 @pytest.fixture
@@ -63,7 +43,7 @@ def test_worker_killed_during_a_map_stage(cluster, tmp_path):
         faults.announce_and_wait(str(tmp_path), "map", release)
         return kv
     rdd = cluster.parallelize(PAIRS, 12).map(mapper).reduceByKey(operator.add)
-    join = run_in_thread(lambda: dict(rdd.collect()))
+    join = faults.run_in_thread(lambda: dict(rdd.collect()))
     victim = faults.wait_for_marker(str(tmp_path), "map")[0]
     os.kill(victim, signal.SIGKILL)
     faults.touch(release)
@@ -77,7 +57,7 @@ def test_worker_killed_during_a_reduce_stage(cluster, tmp_path):
         faults.announce_and_wait(str(tmp_path), "reduce", release)
         return kv
     rdd = cluster.parallelize(PAIRS, 6).reduceByKey(operator.add, 6).map(after_shuffle)
-    join = run_in_thread(lambda: dict(rdd.collect()))
+    join = faults.run_in_thread(lambda: dict(rdd.collect()))
     victim = faults.wait_for_marker(str(tmp_path), "reduce")[0]
     os.kill(victim, signal.SIGKILL)
     faults.touch(release)
@@ -127,7 +107,7 @@ def test_a_stopped_worker_is_worked_around_by_speculation(tmp_path):
             if x == 0:
                 faults.announce_and_wait(str(tmp_path), "straggler", release)
             return x * 2
-        join = run_in_thread(lambda: ctx.parallelize(range(24), 24).map(slow_once).sum())
+        join = faults.run_in_thread(lambda: ctx.parallelize(range(24), 24).map(slow_once).sum())
         straggler = faults.wait_for_marker(str(tmp_path), "straggler")[0]
         os.kill(straggler, signal.SIGSTOP)
         try:
@@ -145,7 +125,7 @@ def test_a_worker_joining_mid_job_gets_work(tmp_path):
         def gated(x):
             faults.announce_and_wait(str(tmp_path), "task", release)
             return os.getpid()
-        join = run_in_thread(lambda: set(ctx.parallelize(range(12), 12).map(gated).collect()))
+        join = faults.run_in_thread(lambda: set(ctx.parallelize(range(12), 12).map(gated).collect()))
         faults.wait_for_marker(str(tmp_path), "task")
         late = ctx._cluster.add_worker()
         faults.wait_for_marker(str(tmp_path), "task", count=2)
@@ -170,7 +150,7 @@ def test_speculation_and_retries_commit_each_partition_once(tmp_path):
                 faults.announce_and_wait(str(markers), "first", release)
             return iter(records)
         data = ctx.parallelize(range(240), 24).mapPartitionsWithIndex(record)
-        join = run_in_thread(lambda: data.saveAsTextFile(str(out)))
+        join = faults.run_in_thread(lambda: data.saveAsTextFile(str(out)))
         straggler = faults.wait_for_marker(str(markers), "first")[0]
         os.kill(straggler, signal.SIGSTOP)
         try:

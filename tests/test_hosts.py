@@ -195,7 +195,7 @@ def test_a_host_that_dies_mid_job_costs_time_not_the_answer(hosts, tmp_path):
             yield record
     job = cluster.sc.parallelize(PAIRS, 4).reduceByKey(add, 4) \
         .mapPartitions(held_on("h2", markers)).mapPartitions(count)
-    result = run_in_thread(job.collect)
+    result = faults.run_in_thread(job.collect)
     faults.wait_for_marker(markers, "holdh2", timeout=60)
     assert cluster.workers[1].kill_all(), "the host had processes to kill"
     assert dict(result()) == EXPECTED
@@ -222,7 +222,7 @@ def test_a_partitioned_host_that_heals_is_fenced_or_rejoins_and_nothing_counts_t
             faults.announce_and_wait(markers, "rerun", release=rerun)
         return f"{i} {this_host()}"
     out = str(tmp_path / "out")
-    job = run_in_thread(lambda: cluster.sc.parallelize(range(8), 8).map(step).saveAsTextFile(out))
+    job = faults.run_in_thread(lambda: cluster.sc.parallelize(range(8), 8).map(step).saveAsTextFile(out))
     faults.wait_for_marker(markers, "late", timeout=60)
     victim = cluster.workers[1]
     victim.cut()
@@ -325,24 +325,3 @@ while time.monotonic() < deadline:
 print(json.dumps({{what: s in answered for what, s in asked.items()}}))
 """
 
-
-def run_in_thread(fn):
-    """Start fn() on a thread; a function that joins it (bounded) and returns its result."""
-    import threading
-    box = {}
-
-    def target():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-
-    def join(timeout=120):
-        thread.join(timeout)
-        assert not thread.is_alive(), "the job did not finish"
-        if "error" in box:
-            raise box["error"]
-        return box.get("value")
-    return join

@@ -47,25 +47,6 @@ EXPECTED = {k: sum(v for kk, v in PAIRS if kk == k) for k in range(13)}
 JOB_TIMEOUT = 120
 
 
-def run_in_thread(fn):
-    """Start fn() on a thread; return a function that joins it and returns its result."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-
-    def join(timeout=JOB_TIMEOUT):
-        thread.join(timeout)
-        assert not thread.is_alive(), "the job did not finish: a task was lost"
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-    return join
 
 
 def test_finished_map_outputs_of_a_worker_killed_mid_stage_are_made_again(tmp_path):
@@ -81,7 +62,7 @@ def test_finished_map_outputs_of_a_worker_killed_mid_stage_are_made_again(tmp_pa
                 faults.announce_and_wait(folder, "held", release)
             return records
         rdd = ctx.parallelize(PAIRS, 12).mapPartitionsWithIndex(gated).reduceByKey(operator.add, 3)
-        join = run_in_thread(lambda: dict(rdd.collect()))
+        join = faults.run_in_thread(lambda: dict(rdd.collect()))
         held = faults.wait_for_marker(folder, "held", count=2)   # splits 0-3 are all done
         victim = next(pid for pid in held if pid in faults.pids_of(folder, "done"))
         os.kill(victim, signal.SIGKILL)
@@ -100,7 +81,7 @@ def test_tasks_waiting_for_locality_on_a_killed_worker_run_elsewhere(tmp_path):
         def gated(record):
             faults.announce_and_wait(folder, "task", release)
             return record[:2]
-        join = run_in_thread(lambda: dict(cached.map(gated).reduceByKey(operator.add).collect()))
+        join = faults.run_in_thread(lambda: dict(cached.map(gated).reduceByKey(operator.add).collect()))
         victim = faults.wait_for_marker(folder, "task")[0]
         os.kill(victim, signal.SIGKILL)
         faults.touch(release)
@@ -114,7 +95,7 @@ def test_the_original_of_a_speculated_task_dies_and_its_copy_wins(tmp_path):
             if x == 0:
                 faults.announce_and_wait(folder, f"a{current_task().attempt}", release)
             return x * 2
-        join = run_in_thread(lambda: ctx.parallelize(range(24), 24).map(slow_first).sum())
+        join = faults.run_in_thread(lambda: ctx.parallelize(range(24), 24).map(slow_first).sum())
         original = faults.wait_for_marker(folder, "a0")[0]
         faults.wait_for_marker(folder, "a1")          # the backup copy has started
         os.kill(original, signal.SIGKILL)
@@ -137,7 +118,7 @@ def test_a_fetch_failure_from_a_killed_worker_rebuilds_all_its_outputs_at_once(t
             return records
         rdd = (ctx.parallelize(PAIRS, 18).mapPartitionsWithIndex(mapped)
                .reduceByKey(operator.add, 3).mapPartitionsWithIndex(reduced))
-        join = run_in_thread(lambda: dict(rdd.collect()))
+        join = faults.run_in_thread(lambda: dict(rdd.collect()))
         faults.wait_for_marker(folder, "reduce")      # every map output is written
         writers = collections.Counter(int(n.split("-")[1]) for n in faults.markers(folder, "map"))
         victim = writers.most_common(1)[0][0]
@@ -157,7 +138,7 @@ class Unsayable(Exception):
 def test_an_exception_that_cannot_describe_itself_fails_the_job(sc):
     def bad(x):
         raise Unsayable()
-    join = run_in_thread(lambda: sc.parallelize(range(4), 2).map(bad).collect())
+    join = faults.run_in_thread(lambda: sc.parallelize(range(4), 2).map(bad).collect(), JOB_TIMEOUT)
     with pytest.raises(Unsayable):
         join()
     assert sc.parallelize(range(10), 2).sum() == 45, "the cluster serves the next job"

@@ -22,14 +22,14 @@ import socket
 import threading
 import time
 import uuid
-from collections import deque
 
+from minibig.cluster.jobqueues import JobQueues
 from minibig.net import protocol as P
 from minibig.net.security import dealer, unanswered_hint
 from minibig.errors import ClusterStartError, JobAbortedError, MasterUnreachableError
 
 
-class ClusterBackend:
+class ClusterBackend(JobQueues):
     """A driver's connection to one master."""
 
     def __init__(self, url: str, conf, app_name: str = "", alive=None):
@@ -41,8 +41,7 @@ class ClusterBackend:
         self.info = {"workers": 0, "slots": 0, "hosts": []}
         self.stopped = threading.Event()
         self.lock = threading.Lock()              # held for every use of self.sock
-        self.events = threading.Condition()       # guards jobs and reading
-        self.jobs: dict[int, deque] = {}
+        JobQueues.__init__(self)                  # self.events also guards self.reading
         self.reading = False
         P.send(self.sock, P.HELLO, {"driver_id": self.driver_id, "app_name": app_name,
                                     "host": socket.gethostname()})
@@ -123,23 +122,6 @@ class ClusterBackend:
         self._send(P.SUBMIT_STAGE, header, [code, *payloads])
 
     # -- events, routed to their job ----------------------------------------------
-    def start_job(self, job_id: int) -> None:
-        """Open the queue of a job's events (before its first stage is submitted)."""
-        with self.events:
-            self.jobs[job_id] = deque()
-
-    def end_job(self, job_id: int) -> None:
-        """Close a job's queue: its late events are dropped."""
-        with self.events:
-            self.jobs.pop(job_id, None)
-
-    def post(self, job_id: int, msg: P.Message) -> None:
-        """Put a message of the driver's own in a job's queue (the DAG scheduler waking it)."""
-        with self.events:
-            if job_id in self.jobs:
-                self.jobs[job_id].append(msg)
-                self.events.notify_all()
-
     def next_event(self, job_id: int):
         """The next message about job `job_id`'s stages (blocks)."""
         while True:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import uuid
 from collections import deque
 
+from minibig.cluster.jobqueues import JobQueues
 from minibig.cluster.workdir import WorkDir
 from minibig.cluster.worker import default_memory_budget
 from minibig.core import serialization
@@ -31,7 +31,7 @@ from minibig.net import protocol as P
 from minibig.shuffle.blocks import drop
 
 
-class InlineBackend:
+class InlineBackend(JobQueues):
     """Runs stages synchronously in this process."""
 
     def __init__(self, conf, parallelism: int | None = None):
@@ -40,8 +40,7 @@ class InlineBackend:
         self.scratch = WorkDir("minibig-inline-")
         self.work_dir = self.scratch.path
         self.default_parallelism = parallelism or os.cpu_count() or 1
-        self.jobs: dict[int, deque] = {}          # job id -> its tasks and posted events
-        self.events = threading.Condition()
+        JobQueues.__init__(self)                  # job id -> its tasks and posted events
         self.host = socket.gethostname()
         self.memory = conf.worker_memory or default_memory_budget()
         self.pool = MemoryPool(self.memory, 1)         # one task at a time
@@ -55,23 +54,6 @@ class InlineBackend:
             for partition, payload in zip(header["partitions"], payloads):
                 queue.append((header, code, partition, payload))
             self.events.notify_all()
-
-    def start_job(self, job_id: int) -> None:
-        """Open a job's queue."""
-        with self.events:
-            self.jobs[job_id] = deque()
-
-    def end_job(self, job_id: int) -> None:
-        """Forget a job's queue and what is left in it."""
-        with self.events:
-            self.jobs.pop(job_id, None)
-
-    def post(self, job_id: int, msg: P.Message) -> None:
-        """Give a job a message of the driver's own (a wake-up from the DAG scheduler)."""
-        with self.events:
-            if job_id in self.jobs:
-                self.jobs[job_id].append(msg)
-                self.events.notify_all()
 
     def _locations(self, header: dict) -> dict:
         where = {"worker": "inline", "host": self.host, "addr": "", "dir": self.work_dir}
