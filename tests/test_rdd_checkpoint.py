@@ -68,6 +68,18 @@ def test_six_hundred_chained_shuffles_plan_and_run(sc):
     assert sorted(rdd.collect()) == [(k, 10) for k in range(10)]
 
 
+def test_six_hundred_reduce_by_keys_by_one_partitioner_pickle_and_run(sc):
+    """The issue's case: after the first, each reduceByKey is narrow (same partitioner),
+    so the stage is a 600-deep pipeline: it must pickle and run, not hit the recursion limit."""
+    pairs = [(i % 7, 1) for i in range(100)]
+    rdd = sc.parallelize(pairs, 4)
+    for _ in range(600):
+        rdd = rdd.reduceByKey(operator.add)
+    expected = {k: sum(v for kk, v in pairs if kk == k) for k in range(7)}
+    assert dict(rdd.collect()) == expected
+    assert sc.lastJob.stages == 2                 # one shuffle, then the narrow chain
+
+
 @pytest.mark.parametrize("local", [False, True])
 def test_an_iterative_job_checkpointed_every_n_rounds_plans_a_bounded_lineage(
         sc, checkpoint_dir, local):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import marshal
+import sys
 import types
 from collections import ChainMap
 
@@ -50,6 +51,24 @@ def dumps(obj, protocol: int = 5) -> bytes:
 
 
 loads = cloudpickle.loads
+
+# Frames a narrow pipeline of n datasets may need: pickling nests a few calls per
+# dataset (the object, its state dict, its parent), and computing a partition
+# nests iterator/compute calls and then one generator frame per dataset.
+FRAMES_PER_DATASET = 8
+
+
+def ensure_recursion_limit(datasets: int) -> None:
+    """Raise Python's recursion limit so a pipeline of `datasets` narrow steps fits.
+
+    A job that chains hundreds of narrow steps (600 reduceByKey calls by one
+    partitioner are 599 mapPartitions) is deep, not wrong. The limit is
+    process-wide and only ever raised here, never lowered, so one thread
+    cannot pull it from under another's deep pipeline.
+    """
+    needed = 1000 + FRAMES_PER_DATASET * datasets
+    if sys.getrecursionlimit() < needed:
+        sys.setrecursionlimit(needed)
 
 
 def _picklable(obj) -> bool:
@@ -94,6 +113,7 @@ def find_unpicklable(fn, path: str, depth: int = 0):
 
 def dumps_stage(stage_code, rdd) -> bytes:
     """cloudpickle `stage_code`, or raise PicklingError naming the culprit."""
+    ensure_recursion_limit(len(rdd.lineage()))
     try:
         return dumps(stage_code)
     except Exception as exc:

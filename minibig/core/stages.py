@@ -14,6 +14,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 
+from minibig.core.serialization import ensure_recursion_limit
 from minibig.core.task import TaskCode
 from minibig.shuffle.writer import write_shuffle
 
@@ -26,6 +27,7 @@ class ResultCode(TaskCode):
     func: object
 
     def run(self, ctx):
+        ensure_recursion_limit(len(self.rdd.lineage()))
         return self.func(self.rdd.iterator(ctx.partition, ctx))
 
     def failure_site(self, exc):
@@ -41,6 +43,7 @@ class ShuffleMapCode(TaskCode):
     returns_to_driver = False
 
     def run(self, ctx):
+        ensure_recursion_limit(len(self.rdd.lineage()))
         return write_shuffle(self.rdd.iterator(ctx.partition, ctx), self.dep, ctx.work_dir,
                              self.dep.shuffle_key, ctx.partition, ctx.memory_budget,
                              ctx.spill_dir)
