@@ -124,3 +124,14 @@ def test_context_refuses_more_workers_than_the_machine_allows():
     too_many = max_embedded_workers() + 1
     with pytest.raises(InvalidArgumentError, match=f"workers={too_many}: .* 1 to "):
         Context(workers=too_many)
+
+
+def test_minibig_master_inline_in_the_environment_runs_in_process(monkeypatch):
+    """MINIBIG_MASTER=inline means Context(master="inline"); a bad value is named with its source."""
+    monkeypatch.setenv("MINIBIG_MASTER", "inline")
+    with Context() as ctx:
+        assert ctx.master == "inline"
+        assert ctx.parallelize(range(10), 2).sum() == 45
+    monkeypatch.setenv("MINIBIG_MASTER", "localhost:7077")
+    with pytest.raises(InvalidArgumentError, match="MINIBIG_MASTER 'localhost:7077'"):
+        Context()

@@ -65,13 +65,12 @@ def _warn_of_replaced_input(summary) -> None:
 def _chosen_master(master: str | None) -> str | None:
     """"inline", a checked master URL (from `master` or $MINIBIG_MASTER), or None: embedded."""
     from minibig.cluster.runtime import check_master_url
-    if master == "inline":
-        return master
-    if master:
-        return check_master_url(master, "master")
-    if os.environ.get("MINIBIG_MASTER"):
-        return check_master_url(os.environ["MINIBIG_MASTER"], "MINIBIG_MASTER")
-    return None
+    source = "master"
+    if not master and os.environ.get("MINIBIG_MASTER"):
+        master, source = os.environ["MINIBIG_MASTER"], "MINIBIG_MASTER"
+    if not master or master == "inline":
+        return master or None
+    return check_master_url(master, source)
 
 
 class Context:
