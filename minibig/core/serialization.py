@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import marshal
 import sys
+import threading
 import types
 from collections import ChainMap
 
@@ -56,6 +57,7 @@ loads = cloudpickle.loads
 # dataset (the object, its state dict, its parent), and computing a partition
 # nests iterator/compute calls and then one generator frame per dataset.
 FRAMES_PER_DATASET = 8
+_recursion_lock = threading.Lock()
 
 
 def ensure_recursion_limit(datasets: int) -> None:
@@ -67,8 +69,9 @@ def ensure_recursion_limit(datasets: int) -> None:
     cannot pull it from under another's deep pipeline.
     """
     needed = 1000 + FRAMES_PER_DATASET * datasets
-    if sys.getrecursionlimit() < needed:
-        sys.setrecursionlimit(needed)
+    with _recursion_lock:                 # two task threads must not lower each other's raise
+        if sys.getrecursionlimit() < needed:
+            sys.setrecursionlimit(needed)
 
 
 def _picklable(obj) -> bool:
