@@ -177,3 +177,11 @@ def test_importing_streaming_adds_no_numba_pyarrow_or_zmq():
             "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('numba', 'pyarrow', 'zmq')))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"
+
+
+def test_a_failing_filter_names_the_record_it_failed_on():
+    from minibig.streaming.operators import FilterOperator
+    op = FilterOperator("filter-1", lambda v: 10 // v > 1)
+    with pytest.raises(StreamError) as info:
+        op.process_batch([(1, 2), (2, 0), (3, 5)])
+    assert info.value.operator == "filter-1" and info.value.record == (2, 0)

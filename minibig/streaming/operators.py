@@ -156,9 +156,13 @@ class FilterOperator(Operator):
 
     def process_batch(self, items, input_index=0):
         f = self.f
+        out = []
+        append = out.append
         item = None
         try:
-            out = [item for item in items if type(item) is not tuple or f(item[1])]
+            for item in items:              # a loop, not a comprehension: `item` names the failure
+                if type(item) is not tuple or f(item[1]):
+                    append(item)
         except Exception as exc:
             raise self.failure(item, exc) from exc
         return {"main": out}
