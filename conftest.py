@@ -25,9 +25,17 @@ def _doctest_context(request, doctest_namespace):
 
 
 def pytest_collection_finish(session):
-    """Pickle test-module functions and classes by value: workers cannot import test files."""
+    """Pickle test-module functions and classes by value: workers cannot import test files.
+
+    `faults` (the fault-injection helpers tasks call) is pickled by value too,
+    once here for every test module that imported it.
+    """
+    import sys
+
     import cloudpickle
     modules = {item.module for item in session.items if getattr(item, "module", None) is not None}
     for module in modules:
         if module.__name__.startswith(("test_", "tests.")):
             cloudpickle.register_pickle_by_value(module)
+    if "faults" in sys.modules:
+        cloudpickle.register_pickle_by_value(sys.modules["faults"])

@@ -14,14 +14,12 @@ import sys
 import threading
 import urllib.request
 
-import cloudpickle
 
 import faults
 from minibig import Context
 from minibig.ui.events import VERSION, read_events
 from support import cleanup, env
 
-cloudpickle.register_pickle_by_value(faults)
 
 
 def only_log(folder) -> list[dict]:

@@ -17,13 +17,11 @@ import subprocess
 import sys
 import time
 
-import cloudpickle
 
 import faults
 import support
 from minibig import Context
 
-cloudpickle.register_pickle_by_value(faults)
 
 RUNS = 10
 RUN_TIMEOUT = 60.0

@@ -11,13 +11,11 @@ import operator
 import os
 import signal
 
-import cloudpickle
 import pytest
 
 import faults
 from minibig import Context
 
-cloudpickle.register_pickle_by_value(faults)
 
 PAIRS = [(i % 13, i) for i in range(2600)]
 EXPECTED = {k: sum(v for kk, v in PAIRS if kk == k) for k in range(13)}

@@ -10,7 +10,6 @@ import os
 import signal
 import threading
 
-import cloudpickle
 import pytest
 
 import faults
@@ -20,7 +19,6 @@ from minibig.graph.algorithms import PageRank
 
 from graph_oracles import DATASETS, check_pagerank, nx_from_file
 
-cloudpickle.register_pickle_by_value(faults)
 
 KILL_AT = 6
 

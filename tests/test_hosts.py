@@ -30,7 +30,6 @@ import netns
 import support
 from minibig import Context
 
-cloudpickle.register_pickle_by_value(faults)
 
 REASON = netns.unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no network namespaces: {REASON}")

@@ -40,7 +40,6 @@ def worker_key():
     path = getattr(support, "KEY_FILE", None)
     return load_key_file(path) if path else None
 
-cloudpickle.register_pickle_by_value(faults)
 
 PAIRS = [(i % 13, i) for i in range(1300)]
 EXPECTED = {k: sum(v for kk, v in PAIRS if kk == k) for k in range(13)}

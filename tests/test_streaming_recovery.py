@@ -19,37 +19,8 @@ import faults
 EVENTS = [(i - (i * 7919) % 9, f"k{(i * 31) % 11}", i) for i in range(6000)]
 
 
-class PausingSource(Source):
-    """``EVENTS``, pausing after ``pause_at`` records until the file ``release`` exists."""
-
-    def __init__(self, folder, pause_at):
-        self.folder, self.pause_at, self.position = folder, pause_at, 0
-
-    def split(self, index, parallelism):
-        return PausingSource(self.folder, self.pause_at) if index == 0 else super().split(index, parallelism)
-
-    @property
-    def finished(self):
-        return self.position >= len(EVENTS)
-
-    def poll(self, max_records):
-        if self.position >= self.pause_at and not os.path.exists(os.path.join(self.folder, "release")):
-            open(os.path.join(self.folder, "paused"), "a").close()
-            return []
-        end = min(self.position + max_records, len(EVENTS) if self.position >= self.pause_at else self.pause_at)
-        batch = EVENTS[self.position:end]
-        self.position = end
-        return batch
-
-    def offset(self):
-        return self.position
-
-    def seek(self, offset):
-        self.position = offset
-
-
 def build(ssc, folder):
-    keyed = (ssc.source(PausingSource(folder, 2500), timestamp=lambda e: e[0], max_out_of_orderness=3)
+    keyed = (ssc.source(faults.PausingSource(EVENTS, folder, 2500), timestamp=lambda e: e[0], max_out_of_orderness=3)
                 .key_by(lambda e: e[1]))
     counts = keyed.window(TumblingWindow(40)).reduce(lambda a, b: (a[0], a[1], a[2] + b[2]))
     totals = keyed.map_with_state(lambda state, e: (e[1], state.update(state.value(0) + 1) or state.value()))

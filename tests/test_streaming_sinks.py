@@ -102,35 +102,6 @@ def stream_values(client, stream) -> list[str]:
 # -- a source that pauses halfway -------------------------------------------------------
 
 
-class PausingSource(Source):
-    """``EVENTS``, pausing after ``pause_at`` records until the file ``release`` exists."""
-
-    def __init__(self, folder, pause_at):
-        self.folder, self.pause_at, self.position = folder, pause_at, 0
-
-    def split(self, index, parallelism):
-        return PausingSource(self.folder, self.pause_at) if index == 0 else super().split(index, parallelism)
-
-    @property
-    def finished(self):
-        return self.position >= len(EVENTS)
-
-    def poll(self, max_records):
-        if self.position >= self.pause_at and not os.path.exists(os.path.join(self.folder, "release")):
-            open(os.path.join(self.folder, "paused"), "a").close()
-            return []
-        end = min(self.position + max_records, len(EVENTS) if self.position >= self.pause_at else self.pause_at)
-        batch = EVENTS[self.position:end]
-        self.position = end
-        return batch
-
-    def offset(self):
-        return self.position
-
-    def seek(self, offset):
-        self.position = offset
-
-
 def windowed_counts(ssc, source):
     """``(key, start, end, count)`` per tumbling window of 40, from ``EVENTS``-shaped records."""
     return (ssc.source(source, timestamp=lambda e: e[0], max_out_of_orderness=3)
@@ -237,7 +208,7 @@ def test_a_killed_worker_never_loses_or_repeats_a_sink_record(kind, tmp_path, cl
 
     faults.touch(os.path.join(folder, "release"))
     oracle = StreamingContext(parallelism=2, batch_size=50)
-    windowed_counts(oracle, PausingSource(folder, 2500)).sink_to(sink("oracle"))
+    windowed_counts(oracle, faults.PausingSource(EVENTS, folder, 2500)).sink_to(sink("oracle"))
     oracle.run()
     os.remove(os.path.join(folder, "release"))
 
@@ -254,7 +225,7 @@ def test_a_killed_worker_never_loses_or_repeats_a_sink_record(kind, tmp_path, cl
 
         ssc = StreamingContext(ctx, parallelism=2, batch_size=50, checkpoint_interval=0.05,
                                task_timeout=1.0, on_checkpoint=on_checkpoint)
-        windowed_counts(ssc, PausingSource(folder, 2500)).sink_to(sink("killed"))
+        windowed_counts(ssc, faults.PausingSource(EVENTS, folder, 2500)).sink_to(sink("killed"))
         ssc.run(timeout=120)
         assert killed and ssc.executor.restarts == 1
         want = sorted(committed("oracle"))

@@ -14,11 +14,9 @@ import tempfile
 import threading
 import urllib.request
 
-import cloudpickle
 
 import faults
 
-cloudpickle.register_pickle_by_value(faults)
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -134,6 +134,12 @@ def current_task() -> TaskContext | None:
     return getattr(_current, "task", None)
 
 
+def task_memory() -> tuple[int | None, object]:
+    """(memory budget, spill folder factory) of the running task; (None, None) outside one."""
+    task = current_task()
+    return (None, None) if task is None else (task.memory_budget, task.spill_dir)
+
+
 def _fallback_dir() -> str:
     return tempfile.gettempdir()
 

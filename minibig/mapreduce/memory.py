@@ -38,13 +38,6 @@ LIST_HEADER = 56              # sys.getsizeof([])
 _SMOOTHING = 0.125
 
 
-def task_memory() -> tuple[int | None, object]:
-    """(memory budget, spill folder factory) of the running task; (None, None) outside one."""
-    from minibig.core.task import current_task
-    task = current_task()
-    return (None, None) if task is None else (task.memory_budget, task.spill_dir)
-
-
 def value_size(value) -> int:
     """Bytes one more value adds to a group: its slot, and itself unless it is shared."""
     if value is None or value is True or value is False or \

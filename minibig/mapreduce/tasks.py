@@ -43,7 +43,8 @@ from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
 from minibig.mapreduce.internal import grouped_records, path_for
-from minibig.mapreduce.memory import GroupsMeter, task_memory, value_size
+from minibig.core.task import task_memory
+from minibig.mapreduce.memory import GroupsMeter, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
 
 _first = itemgetter(0)

@@ -23,7 +23,7 @@ import random
 from typing import Callable
 
 from minibig.core.dependency import ShuffleDependency
-from minibig.core.task import current_task
+from minibig.core.task import task_memory
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.partitioners import Aggregator, Partitioner, RangePartitioner, identity, reducing
 from minibig.shuffle.spill import ExternalSorter
@@ -353,21 +353,15 @@ class PairRDDFunctions:
         return values.collect()
 
 
-def _task_memory():
-    """(memory budget, spill folder factory) of the running task; (None, None) outside one."""
-    task = current_task()
-    return (None, None) if task is None else (task.memory_budget, task.spill_dir)
-
-
 def _combine_in_task(records, aggregator):
     """combine_values within the running task's memory budget (spilling past it)."""
-    budget, spill_dir = _task_memory()
+    budget, spill_dir = task_memory()
     return combine_values(records, aggregator, budget, spill_dir)
 
 
 def _sort_in_task(records, keyfunc, ascending: bool):
     """Records sorted by keyfunc(key), stably, within the running task's memory budget."""
-    budget, spill_dir = _task_memory()
+    budget, spill_dir = task_memory()
     key = operator.itemgetter(0) if keyfunc is identity else (lambda kv: keyfunc(kv[0]))
     return ExternalSorter(key, not ascending, budget, spill_dir).sort(records)
 
