@@ -171,3 +171,12 @@ def test_graph_stages_ask_the_master_for_no_backup_copies(sc, monkeypatch):
     assert ts.stragglers(10.0, policy) == []
     ts.speculation = True
     assert ts.stragglers(10.0, policy) == [0]
+
+
+def test_a_superstep_task_header_carries_its_counts_for_the_web_ui():
+    """The master records `result_fields` in its task events: superstep, messages, active vertices."""
+    from minibig.graph.tasks import StepReport, SuperstepCode
+    code = SuperstepCode("d/graph0g0/", ShortestPaths(0), 7, {}, None, None, 2)
+    fields = code.result_fields(StepReport(1, {}, active=3, messages_sent=5, sizes=[0, 40]))
+    assert fields == {"sizes": [0, 40], "superstep": 7, "messages_sent": 5, "active_vertices": 3}
+    assert all(type(fields[k]) is int for k in ("superstep", "messages_sent", "active_vertices"))

@@ -189,7 +189,10 @@ class SuperstepCode(TaskCode):
         return decode_segments(segments)
 
     def result_fields(self, value):
-        return {"sizes": value.sizes}        # lets the master place readers near big outboxes
+        """Outbox sizes (the master places readers near big outboxes) and the superstep's
+        counts, which the master records in its task events for the web UI."""
+        return {"sizes": value.sizes, "superstep": self.superstep,
+                "messages_sent": int(value.messages_sent), "active_vertices": int(value.active)}
 
 
 @dataclass
