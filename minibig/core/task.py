@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from minibig.core import serialization
 from minibig.core.accumulators import begin_task, end_task
+from minibig.core.taskmetrics import SpillMeter, gc_seconds
 from minibig.errors import FetchFailedError, ResultTooLargeError, format_user_traceback
 from minibig.shuffle.reader import CHUNK, fetch_segments
 
@@ -85,6 +86,8 @@ class TaskContext:
     fetch_timeout: float = 30.0
     memory_pool: object = None            # the worker's MemoryPool; None: no limit
     spill_folder: str | None = None       # created on first use, removed when the task ends
+    spill_meter: object = None            # counts the bytes spilled into it (taskmetrics)
+    spilled_bytes: int = 0                # known once the task releases its folder
 
     @property
     def memory_budget(self) -> int:
@@ -98,11 +101,13 @@ class TaskContext:
             name = f"s{self.stage_id}-p{self.partition}-a{self.attempt}-{uuid.uuid4().hex[:8]}"
             os.makedirs(os.path.join(root, name))
             self.spill_folder = os.path.join(root, name)
+            self.spill_meter = SpillMeter(self.spill_folder)
         return self.spill_folder
 
     def release(self) -> None:
         """Delete the task's spilled runs and give its memory back to the worker."""
         if self.spill_folder is not None:
+            self.spilled_bytes += self.spill_meter.close()
             shutil.rmtree(self.spill_folder, ignore_errors=True)
             self.spill_folder = None
         if self.memory_pool is not None:
@@ -171,9 +176,10 @@ def load_stage(blob: bytes) -> TaskCode:
 def run_task(code: TaskCode, ctx: TaskContext, max_result_size: int) -> tuple[dict, bytes]:
     """Run one task loaded by `load_stage`; return (header fields, result bytes).
 
-    The result bytes hold (value, accumulator updates).
+    The result bytes hold (value, accumulator updates). The header has the
+    task's own time, its GC time and the bytes it spilled (`taskmetrics`).
     """
-    started = time.perf_counter()
+    started, gc_before = time.perf_counter(), gc_seconds()
     _current.task = ctx
     try:
         value = code.run(ctx)
@@ -182,7 +188,8 @@ def run_task(code: TaskCode, ctx: TaskContext, max_result_size: int) -> tuple[di
         ctx.release()
     data = dumps_result((value, end_task()))
     fields = {"seconds": round(time.perf_counter() - started, 6), "result_size": len(data),
-              "cached": ctx.cached, **code.result_fields(value)}
+              "cached": ctx.cached, "gc_seconds": round(gc_seconds() - gc_before, 6),
+              "spill_bytes": ctx.spilled_bytes, **code.result_fields(value)}
     if code.returns_to_driver and len(data) > max_result_size:
         raise ResultTooLargeError(
             f"the result of partition {ctx.partition} is {len(data)} bytes, over the "
