@@ -86,6 +86,8 @@ class TaskContext:
     fetch_timeout: float = 30.0
     memory_pool: object = None            # the worker's MemoryPool; None: no limit
     spill_folder: str | None = None       # created on first use, removed when the task ends
+    block_addr: str = ""                  # the worker's block server, which serves its work dir's outputs
+    live: dict | None = None              # a long-running task's latest metrics; heartbeats carry them
     spill_meter: object = None            # counts the bytes spilled into it (taskmetrics)
     spilled_bytes: int = 0                # known once the task releases its folder
 
