@@ -39,6 +39,7 @@ from minibig.cluster.runtime import (add_common_args, bind_address, check_port, 
                                      stop_on_sigterm, use_cluster_key)
 from minibig.conf import Conf
 from minibig.cluster.eventlog import EventRecorder
+from minibig.cluster.live_streams import StreamBoard
 from minibig.cluster.placement import Exclusions, task_prefs
 from minibig.cluster.taskset import Policy, TaskScheduler, TaskSet
 from minibig.errors import JobAbortedError
@@ -73,6 +74,8 @@ class WorkerInfo:
     reserved: int = 0                             # task memory reserved, per its last heartbeat
     code_sent: int = 0                            # stage code blobs shipped to it
     memory: int = 0                               # its memory budget in bytes (0: not said)
+    cpu_percent: float | None = None              # its process's CPU use, per its last heartbeat
+    rss_bytes: int | None = None                  # its process's resident memory, likewise
 
     @property
     def free_slots(self) -> int:
@@ -104,6 +107,7 @@ class Master:
         self.url = url
         self.workers: dict[str, WorkerInfo] = {}
         self.drivers: dict[str, DriverInfo] = {}
+        self.streams = StreamBoard()                  # running streaming jobs' operator metrics
         self.scheduler = TaskScheduler(
             Policy(locality_wait=conf.locality_wait, speculation=conf.speculation),
             conf.scheduler_mode)
@@ -219,6 +223,9 @@ class Master:
             else:
                 worker.last_seen = now
                 worker.reserved = int(msg.header.get("reserved", 0))
+                worker.cpu_percent = msg.header.get("cpu_percent", worker.cpu_percent)
+                worker.rss_bytes = msg.header.get("rss_bytes", worker.rss_bytes)
+                self.streams.update(msg.header.get("streams", []))
                 for key, partition, attempt, progress in msg.header.get("progress", []):
                     taskset = self.scheduler.tasksets.get(key)
                     if taskset is not None:
@@ -530,6 +537,7 @@ class Master:
                          "running": len(w.running), "tasks_done": w.tasks_done,
                          "code_sent": w.code_sent, "block_addr": w.block_addr,
                          "work_dir": w.work_dir, "reserved": w.reserved, "memory": w.memory,
+                         "cpu_percent": w.cpu_percent, "rss_bytes": w.rss_bytes,
                          "blocks": sum(w.worker_id in held for held in self.blocks.values()),
                          "map_outputs": sum(w.worker_id == held for outputs in
                                             self.map_outputs.values() for held in outputs.values()),
@@ -545,6 +553,7 @@ class Master:
                        for ts in tasksets],
             "finished_stages": self.finished_jobs[-20:],
             "excluded": self.exclusions.excluded(now),
+            "streams": self.streams.summary(self.scheduler.tasksets),
         }
 
     # -- scheduling -------------------------------------------------------

@@ -29,9 +29,10 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
-from minibig.core import serialization
+import psutil
 import zmq
 
+from minibig.core import serialization
 from minibig.core.broadcast import store_on_worker, drop_on_worker
 from minibig.core.cache import BlockStore
 from minibig.net import protocol as P
@@ -47,6 +48,7 @@ from minibig.core.memory import MemoryPool
 from minibig.core.resident import ResidentStore
 from minibig.shuffle.blocks import drop
 from minibig.shuffle.reader import serve_block
+from minibig.shuffle.sizing import pin_mmap_threshold
 from minibig.core.task import TaskContext, describe_failure, load_stage, run_task
 
 log = logging.getLogger("minibig.worker")
@@ -147,6 +149,8 @@ class Worker:
         self.active_lock = threading.Lock()
         self.zctx = zmq.Context.instance()
         self.stopping = False
+        self.process = psutil.Process()
+        self.process.cpu_percent(None)            # the first call starts the measure
 
     def run(self) -> None:
         """Register with the master and serve until told to shut down."""
@@ -179,7 +183,9 @@ class Worker:
             if time.monotonic() >= next_beat:
                 P.send(self.master, P.HEARTBEAT, {"worker_id": self.worker_id,
                                                   "progress": self.progress(),
-                                                  "reserved": self.reserved_bytes()})
+                                                  "reserved": self.reserved_bytes(),
+                                                  "streams": self.live_metrics(),
+                                                  **self.usage()})
                 next_beat = time.monotonic() + self.heartbeat_interval
         P.send(self.master, P.BYE, {"worker_id": self.worker_id})
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -305,7 +311,7 @@ class Worker:
                 driver_id=key[0].split("/", 1)[0], blocks=self.blocks, resident=self.resident,
                 shuffle_local_read=bool(conf.get("shuffle_local_read", True)), host=self.host_id,
                 fetch_timeout=float(conf.get("fetch_timeout", 30.0)),
-                memory_pool=self.memory)
+                memory_pool=self.memory, block_addr=self.block_addr)
             code = load_stage(self.codes.get(key[0]))
             fields, data = run_task(code, switch.ctx, int(conf.get("max_result_size", 1 << 30)))
             return P.encode(P.TASK_DONE, {**report, **fields}, [data])
@@ -336,6 +342,21 @@ class Worker:
             switches = list(self.active.items())
         return [[*key, s.ctx.progress] for key, s in switches
                 if s.ctx is not None and s.ctx.progress is not None]
+
+    def live_metrics(self) -> list:
+        """What running long-lived tasks (streaming) publish, each tagged with its taskset."""
+        with self.active_lock:
+            switches = list(self.active.items())
+        return [{**s.ctx.live, "taskset": key[0]} for key, s in switches
+                if s.ctx is not None and s.ctx.live is not None]
+
+    def usage(self) -> dict:
+        """This process's CPU percent since the last heartbeat and its resident memory."""
+        try:
+            return {"cpu_percent": self.process.cpu_percent(None),
+                    "rss_bytes": self.process.memory_info().rss}
+        except psutil.Error:
+            return {}
 
     def outbox(self) -> zmq.Socket:
         sock = getattr(self.local, "outbox", None)
@@ -403,7 +424,6 @@ def parse_size(text: str) -> int:
 
 def default_memory_budget() -> int:
     """Half the machine's memory, shared by its cores (one worker per core)."""
-    import psutil
     return psutil.virtual_memory().total // 2 // (os.cpu_count() or 1)
 
 
@@ -457,7 +477,6 @@ def main(argv=None) -> int:
         work_dir = args.work_dir
         os.makedirs(work_dir, exist_ok=True)
     try:
-        from minibig.shuffle.sizing import pin_mmap_threshold
         pin_mmap_threshold()                  # freed shuffle buffers go back to the OS
         Worker(master, args.slots, args.host, work_dir, memory, block_port=args.block_port).run()
     except UserError as exc:
