@@ -4,6 +4,7 @@ Each test runs its own embedded cluster with `Context(event_log=DIR)`; the
 killed-worker log is served by a real `minibig history` process.
 """
 
+import gc
 import glob
 import json
 import operator
@@ -17,7 +18,8 @@ import urllib.request
 
 import faults
 from minibig import Context
-from minibig.ui.events import VERSION, read_events
+from minibig.core.task import TaskContext
+from minibig.ui.events import FORMAT, VERSION, read_events
 from support import cleanup, env
 
 
@@ -98,3 +100,47 @@ def test_a_killed_workers_lost_tasks_and_retries_replay_in_history(tmp_path):
         assert any(b["result"] == "lost" for b in job["timeline"]["bars"])
     finally:
         cleanup([history])
+
+
+def churn(x):
+    """Cyclic garbage and a collection: the task spends measurable time in GC."""
+    for _ in range(1000):
+        a = []
+        a.append(a)
+    gc.collect()
+    return x
+
+
+def test_tasks_record_the_bytes_they_spilled_and_their_gc_time(tmp_path):
+    folder = str(tmp_path / "log")
+    # A 2 MiB budget: 100 000 distinct keys spill on both sides of the shuffle.
+    with Context(workers=1, worker_memory=2 << 20, event_log=folder, speculation=False) as sc:
+        pairs = sc.parallelize(range(100_000), 2).map(lambda x: (x % 50_000, 1))
+        assert sorted(set(pairs.reduceByKey(operator.add, 2).values().collect())) == [2]
+        assert sc.parallelize(range(4), 2).map(churn).count() == 4
+        assert sc.parallelize(range(4), 2).count() == 4
+    events = only_log(folder)
+    assert events[0]["format"] == FORMAT
+    ends = [e for e in events if e["event"] == "task_end"]
+    by_job = {job: [e for e in ends if e["job"] == job] for job in (0, 1, 2)}
+    assert all(e["spill_bytes"] > 0 for e in by_job[0])
+    assert all(e["spill_bytes"] == 0 for e in by_job[1] + by_job[2])
+    assert all(e["gc_seconds"] > 0 for e in by_job[1])
+    assert all(e["gc_seconds"] >= 0 for e in ends)
+
+
+def test_a_tasks_spilled_bytes_count_the_files_it_deleted_and_those_left(tmp_path):
+    ctx = TaskContext(partition=0, attempt=0, stage_id=0, payloads={}, work_dir=str(tmp_path))
+    sizes = [1000, 2345, 17]
+    paths = []
+    for n, size in enumerate(sizes):
+        paths.append(os.path.join(ctx.spill_dir(), f"run{n}"))
+        with open(paths[-1], "wb") as f:
+            f.write(b"x" * size)
+    os.unlink(paths[0])                       # a merged run, deleted while the task runs
+    os.remove(paths[1])
+    outside = tmp_path / "elsewhere"
+    outside.write_bytes(b"y" * 99)
+    os.unlink(outside)                        # not the task's: not counted
+    ctx.release()
+    assert ctx.spilled_bytes == sum(sizes) and not os.listdir(tmp_path / "spill")

@@ -37,7 +37,11 @@ import logging
 import sys
 import time
 
-from minibig.ui.events import LogFile, event
+from minibig.cluster.runtime import is_loopback
+from minibig.errors import InvalidArgumentError
+from minibig.net.security import cluster_key
+from minibig.ui.events import FORMAT, GRAPH_FIELDS, LogFile, event
+from minibig.ui.server import LiveSource, serve_in_thread
 
 log = logging.getLogger("minibig.master")
 
@@ -85,10 +89,6 @@ class EventRecorder:
     # -- sinks ------------------------------------------------------------------------
     def start_ui(self, host: str, port: int, announce: bool = True) -> str:
         """Serve the web UI on host:port (0: a free port) from a thread; its URL (on stderr if `announce`)."""
-        from minibig.cluster.runtime import is_loopback
-        from minibig.errors import InvalidArgumentError
-        from minibig.net.security import cluster_key
-        from minibig.ui.server import LiveSource, serve_in_thread
         if not is_loopback(host) and cluster_key() is None:
             # The same rule as the master's own port: nothing beyond loopback without a key.
             raise InvalidArgumentError(f"--ui-bind {host}: refusing to serve the web UI beyond "
@@ -142,7 +142,7 @@ class EventRecorder:
     def app_start(self, app: str, header: dict) -> None:
         if self.enabled:
             ev = event("app_start", app=app, name=str(header.get("app_name", "")),
-                       host=str(header.get("host", "")), master=self.master.url)
+                       host=str(header.get("host", "")), master=self.master.url, format=FORMAT)
             self.starts[app] = ev
             if self.live is not None:
                 self.live.post(ev)
@@ -278,7 +278,9 @@ class EventRecorder:
         sizes = header.get("sizes") or []
         self._task_end((taskset.key, partition, attempt), "success" if first else "superseded",
                        run_seconds=header.get("seconds"), result_size=header.get("result_size"),
-                       shuffle_write_bytes=sum(int(s) for s in sizes) if sizes else None)
+                       shuffle_write_bytes=sum(int(s) for s in sizes) if sizes else None,
+                       gc_seconds=header.get("gc_seconds"), spill_bytes=header.get("spill_bytes"),
+                       **{k: header[k] for k in GRAPH_FIELDS if k in header})
         if first and len(taskset.done) + 1 == len(taskset.payloads):
             final = taskset.key in self.finals
             self._stage_end(taskset, "succeeded")

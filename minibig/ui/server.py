@@ -11,7 +11,8 @@ afterwards. The HTTP threads fold the queued events into their own
 serves the same pages from event logs (`HistorySource`).
 
     GET /                      the single-page UI (index.html, app.js, style.css)
-    GET /api/overview          workers, applications and jobs
+    GET /api/overview          workers, applications, jobs, graph runs and streams
+    GET /api/graph?app=A&run=R a graph run: its supersteps, messages and active vertices
     GET /api/job?app=A&job=N   a job: stages with parents, task attempts, timeline
     GET /api/stage?app=A&stage=S&attempt=K   one stage attempt and its tasks
     GET /api/status            the master's status snapshot, as `minibig status --json`
@@ -31,6 +32,7 @@ from importlib import resources
 from urllib.parse import parse_qs, urlparse
 
 from minibig.ui.events import log_files, read_events
+from minibig.ui.graphs import graph_runs, graph_view
 from minibig.ui.state import RunState
 
 log = logging.getLogger("minibig.ui")
@@ -144,7 +146,8 @@ def overview(mode: str):
     def view(state: RunState, status: dict, stats: ProcessStats) -> dict:
         master = {k: status.get(k) for k in ("url", "uptime", "ui", "excluded")}
         return {"mode": mode, "master": master, "workers": workers_view(state, status, stats),
-                **{k: v for k, v in state.overview().items() if k != "workers"}}
+                **{k: v for k, v in state.overview().items() if k != "workers"},
+                "graphs": graph_runs(state), "streams": status.get("streams", [])}
     return view
 
 
@@ -167,6 +170,9 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/api/job":
                 app, job = query["app"], int(query["job"])
                 return self.send_json(source.read(lambda state, *_: state.job_view(app, job)))
+            if url.path == "/api/graph":
+                app, run = query["app"], query["run"]
+                return self.send_json(source.read(lambda state, *_: graph_view(state, app, run)))
             if url.path == "/api/stage":
                 app, stage, attempt = query["app"], int(query["stage"]), int(query.get("attempt", 0))
                 return self.send_json(source.read(

@@ -22,6 +22,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from minibig.ui.events import GRAPH_FIELDS
+
 MAX_JOBS = 200
 
 
@@ -100,7 +102,7 @@ class RunState:
             "speculative": bool(ev.get("speculative")), "start": ev["time"], "end": None,
             "result": "running", "duration": None, "run_seconds": None, "result_size": None,
             "shuffle_read_bytes": ev.get("shuffle_read_bytes"), "shuffle_write_bytes": None,
-            "error": None}
+            "gc_seconds": None, "spill_bytes": None, "error": None}
 
     def _on_task_end(self, ev):
         task = self.tasks.get(_task_key(ev))
@@ -109,7 +111,9 @@ class RunState:
         task.update(end=ev["time"], result=ev.get("result", "success"),
                     duration=ev.get("duration"), run_seconds=ev.get("run_seconds"),
                     result_size=ev.get("result_size"), error=ev.get("error"),
-                    shuffle_write_bytes=ev.get("shuffle_write_bytes"))
+                    shuffle_write_bytes=ev.get("shuffle_write_bytes"),
+                    gc_seconds=ev.get("gc_seconds"), spill_bytes=ev.get("spill_bytes"),
+                    **{k: ev[k] for k in GRAPH_FIELDS if k in ev})
 
     def _forget_old_jobs(self) -> None:
         while len(self.jobs) > self.max_jobs:
@@ -177,7 +181,9 @@ def summarize(tasks) -> dict:
             "speculative": sum(t["speculative"] for t in tasks),
             "locality": dict(Counter(t["locality"] or "ANY" for t in done)),
             "shuffle_read_bytes": sum(t["shuffle_read_bytes"] or 0 for t in done),
-            "shuffle_write_bytes": sum(t["shuffle_write_bytes"] or 0 for t in done)}
+            "shuffle_write_bytes": sum(t["shuffle_write_bytes"] or 0 for t in done),
+            "spill_bytes": sum(t["spill_bytes"] or 0 for t in done),
+            "gc_seconds": round(sum(t["gc_seconds"] or 0 for t in done), 6)}
 
 
 def timeline(job: dict, tasks: list[dict]) -> dict:

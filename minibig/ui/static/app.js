@@ -87,7 +87,126 @@ async function overviewPage() {
     <h2>Jobs</h2>${table([["job"], ["description"], ["status"], ["duration", "num"],
       ["stages", "num"], ["progress"], ["tasks", "num"], ["failed/lost", "num"],
       ["locality"]], jobs)}
+    ${data.streams.length ? "<h2>Streams</h2>" + streamsTable(data.streams) : ""}
+    ${data.graphs.length ? "<h2>Graph runs</h2>" + graphsTable(data.graphs) : ""}
     <h2>Applications</h2>${table([["id"], ["name"], ["host"], ["started"], ["ended"]], apps)}`;
+}
+
+// -- graph runs -------------------------------------------------------------------
+function graphHref(app, run) {
+  return `#/graph/${encodeURIComponent(app)}/${encodeURIComponent(run)}`;
+}
+
+function graphLink(app, description) {
+  // A graph run's jobs are described "graph <run> superstep <n>" (minibig/ui/graphs.py).
+  const match = /^graph (\S+) /.exec(description || "");
+  const run = match && match[1].startsWith(app + "/") ? match[1].slice(app.length + 1) : match && match[1];
+  return match ? `<p><a href="${graphHref(app, run)}">the graph run's supersteps</a></p>` : "";
+}
+
+function graphsTable(runs) {
+  const rows = runs.map(g => `<tr>
+      <td><a href="${graphHref(g.app, g.run)}">${esc(g.run)}</a></td>
+      <td class="${esc(g.result)}">${esc(g.result)}</td><td class="num">${g.supersteps}</td>
+      <td class="num">${g.messages_sent}</td><td class="num">${seconds(g.duration)}</td></tr>`);
+  return table([["run"], ["status"], ["supersteps", "num"], ["messages", "num"],
+    ["duration", "num"]], rows);
+}
+
+async function graphPage(app, run) {
+  const [data, overview] = await Promise.all([
+    getJSON(`api/graph?app=${encodeURIComponent(app)}&run=${encodeURIComponent(run)}`),
+    getJSON("api/overview")]);
+  setHeader(overview);
+  if (!data) return `<h1>Graph run ${esc(run)}</h1><p class="muted">No such graph run (yet).</p>`;
+  const jobHref = job => `#/job/${encodeURIComponent(app)}/${job}`;
+  const phase = (name, ref) => ref ? `<li>${name}<b><a href="${jobHref(ref.job)}">${seconds(ref.duration)}</a></b></li>` : "";
+  const steps = data.steps.map(s => `<tr>
+      <td class="num"><a href="${jobHref(s.job)}">${s.superstep}</a></td>
+      <td class="${esc(s.result)}">${esc(s.result)}</td><td class="num">${s.tasks}</td>
+      <td class="num">${s.messages_sent}</td><td class="num">${s.active_vertices}</td>
+      <td class="num">${bytes(s.message_bytes)}</td><td class="num">${seconds(s.duration)}</td>
+      <td class="num hide-small">${s.runs > 1 ? s.runs + " (rolled back)" : s.runs}</td></tr>`);
+  const series = key => data.steps.map(s => ({x: s.superstep, y: s[key] || 0}));
+  return `<h1>Graph run ${esc(run)}</h1>
+    <ul class="facts">
+      <li>status<b class="${esc(data.result)}">${esc(data.result)}</b></li>
+      <li>supersteps<b>${data.supersteps}</b></li>
+      <li>messages<b>${data.messages_sent}</b></li>
+      <li>duration<b>${seconds(data.duration)}</b></li>
+      ${phase("load", data.load)}${phase("output", data.output)}
+    </ul>
+    <div class="charts">
+      <div class="card">${barsSVG("messages sent per superstep", series("messages_sent"), String, 0)}</div>
+      <div class="card">${barsSVG("active vertices per superstep", series("active_vertices"), String, 2)}</div>
+      <div class="card">${barsSVG("duration per superstep", series("duration"), seconds, 1)}</div>
+    </div>
+    <h2>Supersteps</h2>${table([["superstep", "num"], ["status"], ["tasks", "num"],
+      ["messages", "num"], ["active vertices", "num"], ["message bytes", "num"],
+      ["duration", "num"], ["runs", "num"]], steps)}`;
+}
+
+// -- streams (the master's status["streams"]) ----------------------------------------
+function percent(value) {
+  if (value === null || value === undefined) return "–";
+  return typeof value === "number" ? (100 * value).toFixed(0) + " %" : esc(value);
+}
+
+function rate(value) {
+  return value === null || value === undefined ? "–" : Number(value).toFixed(1) + "/s";
+}
+
+function backpressure(value) {
+  // A fraction of time the operator waited on its downstream (0..1); a word passes as it is.
+  if (typeof value !== "number") return esc(value ?? "–");
+  const level = value >= 0.5 ? "high" : value >= 0.1 ? "low" : "ok";
+  return `<span class="bp ${level}" title="${level}">${progress(Math.round(100 * value), 100)}
+    ${percent(value)}</span>`;
+}
+
+function checkpoint(c) {
+  return c ? `#${esc(c.id)} at ${when(c.at)}, ${seconds(c.duration_s)}, ${bytes(c.bytes)}` : "none yet";
+}
+
+function streamsTable(streams) {
+  const rows = streams.map(st => {
+    const ops = st.operators || [];
+    const lag = Math.max(0, ...ops.map(o => o.watermark_lag_s || 0));
+    const rateIn = ops.length ? ops[0].rate_in : null;
+    return `<tr><td><a href="#/streams">${esc(st.name)}</a></td><td>${esc(st.app)}</td>
+      <td class="num">${ops.length}</td><td class="num">${rate(rateIn)}</td>
+      <td class="num">${seconds(ops.length ? lag : null)}</td>
+      <td class="hide-small">${checkpoint(st.last_checkpoint)}</td></tr>`;
+  });
+  return table([["stream"], ["app"], ["operators", "num"], ["rate in", "num"],
+    ["max watermark lag", "num"], ["last checkpoint"]], rows);
+}
+
+function streamCard(st) {
+  const ops = (st.operators || []).map(o => `<tr>
+      <td>${esc(o.name)}</td><td class="num">${esc(o.parallelism)}</td>
+      <td class="num">${esc(o.records_in)}</td><td class="num">${esc(o.records_out)}</td>
+      <td class="num">${rate(o.rate_in)}</td>
+      <td class="num hide-small">${o.watermark === null || o.watermark === undefined ? "–" : when(o.watermark)}</td>
+      <td class="num">${seconds(o.watermark_lag_s)}</td><td>${backpressure(o.backpressure)}</td></tr>`);
+  return `<section class="stream"><h2>${esc(st.name)} <span class="muted">${esc(st.app)}</span></h2>
+    <ul class="facts"><li>last checkpoint<b>${checkpoint(st.last_checkpoint)}</b></li>
+      <li>updated<b>${when(st.updated)}</b></li></ul>
+    ${table([["operator"], ["parallelism", "num"], ["records in", "num"], ["records out", "num"],
+      ["rate in", "num"], ["watermark", "num"], ["watermark lag", "num"], ["backpressure"]], ops)}
+    <div class="card">${barsSVG("rate in per operator (records/s)",
+      (st.operators || []).map(o => ({x: o.name, y: o.rate_in || 0})), v => v.toFixed(1), 3)}</div>
+    </section>`;
+}
+
+async function streamsPage() {
+  const data = await getJSON("api/overview");
+  setHeader(data);
+  if (!data.streams.length) {
+    return `<h1>Streams</h1><p class="muted">No stream is running${
+      data.mode === "history" ? " (event logs hold jobs, not streams)" : ""}.</p>`;
+  }
+  return `<h1>Streams</h1>` + data.streams.map(streamCard).join("");
 }
 
 async function jobPage(app, job) {
@@ -106,6 +225,8 @@ async function jobPage(app, job) {
       <td class="num">${seconds(s.completed ? s.completed - s.submitted : null)}</td>
       <td class="num hide-small">${bytes(s.shuffle_read_bytes)}</td>
       <td class="num hide-small">${bytes(s.shuffle_write_bytes)}</td>
+      <td class="num hide-small">${bytes(s.spill_bytes)}</td>
+      <td class="num hide-small">${seconds(s.gc_seconds)}</td>
       <td class="hide-small">${levels(s.locality)}</td></tr>`);
   return `<h1>Job ${esc(app)} / ${j.job}</h1>
     <ul class="facts">
@@ -116,12 +237,14 @@ async function jobPage(app, job) {
       <li>failed / lost<b>${j.failed} / ${j.lost}</b></li>
       <li>speculative<b>${j.speculative}</b></li>
       <li>locality<b>${levels(j.locality)}</b></li>
-    </ul>
+      <li>spilled<b>${bytes(j.spill_bytes)}</b></li>
+      <li>GC<b>${seconds(j.gc_seconds)}</b></li>
+    </ul>${graphLink(app, j.description)}
     <p class="muted">${esc(j.description)}${j.error ? " — " + esc(j.error) : ""}</p>
     <h2>Stages</h2><div class="card scroll">${dagSVG(data.stages)}</div>
     ${table([["stage"], ["description"], ["parents"], ["status"], ["progress"], ["tasks", "num"],
       ["failed/lost", "num"], ["speculative", "num"], ["duration", "num"], ["shuffle read", "num"],
-      ["shuffle write", "num"], ["locality"]], stages)}
+      ["shuffle write", "num"], ["spill", "num"], ["GC", "num"], ["locality"]], stages)}
     <h2>Timeline</h2><div class="card scroll">${timelineSVG(data.timeline)}</div>`;
 }
 
@@ -140,6 +263,8 @@ async function stagePage(app, stage, attempt) {
       <td class="num hide-small">${bytes(t.result_size)}</td>
       <td class="num hide-small">${bytes(t.shuffle_read_bytes)}</td>
       <td class="num hide-small">${bytes(t.shuffle_write_bytes)}</td>
+      <td class="num hide-small">${bytes(t.spill_bytes)}</td>
+      <td class="num hide-small">${seconds(t.gc_seconds)}</td>
       <td class="desc">${esc(t.error || "")}</td></tr>`);
   return `<h1>Stage ${s.stage}.${s.attempt} of <a href="#/job/${encodeURIComponent(app)}/${s.job}">job ${s.job}</a></h1>
     <ul class="facts">
@@ -149,14 +274,39 @@ async function stagePage(app, stage, attempt) {
       <li>failed / lost<b>${s.failed} / ${s.lost}</b></li>
       <li>parents<b>${s.parents.length ? s.parents.join(", ") : "–"}</b></li>
       <li>locality<b>${levels(s.locality)}</b></li>
+      <li>spilled<b>${bytes(s.spill_bytes)}</b></li>
+      <li>GC<b>${seconds(s.gc_seconds)}</b></li>
     </ul>
     <p class="muted">${esc(s.description)}</p>
     <h2>Task attempts</h2>${table([["partition", "num"], ["attempt", "num"], ["worker slot"],
       ["locality"], ["speculative"], ["result"], ["duration", "num"], ["run", "num"],
-      ["result size", "num"], ["shuffle read", "num"], ["shuffle write", "num"], ["error"]], tasks)}`;
+      ["result size", "num"], ["shuffle read", "num"], ["shuffle write", "num"], ["spill", "num"],
+      ["GC", "num"], ["error"]], tasks)}`;
 }
 
 // -- pictures ---------------------------------------------------------------------
+function barsSVG(title, points, label, colour) {
+  // A small bar chart: one bar per point {x, y}, its value above it.
+  const W = 420, H = 180, LEFT = 8, TOP = 36, BOTTOM = 22;
+  const top = Math.max(1e-9, ...points.map(p => p.y));
+  const step = (W - 2 * LEFT) / Math.max(1, points.length);
+  const bw = Math.max(2, step * 0.7);
+  let out = `<svg class="bars" viewBox="0 0 ${W} ${H}" width="100%"><text x="${LEFT}" y="14" class="title">${esc(title)}</text>`;
+  points.forEach((p, i) => {
+    const h = (H - TOP - BOTTOM) * p.y / top;
+    const x = LEFT + i * step + (step - bw) / 2, y = H - BOTTOM - h;
+    out += `<rect x="${x}" y="${y}" width="${bw}" height="${Math.max(h, 0.5)}" fill="${PALETTE[colour % PALETTE.length]}">
+      <title>${esc(p.x)}: ${esc(label(p.y))}</title></rect>`;
+    if (points.length <= 24) {
+      out += `<text x="${x + bw / 2}" y="${y - 3}" text-anchor="middle" class="muted">${esc(label(p.y))}</text>`;
+    }
+    if (points.length <= 24 || i % Math.ceil(points.length / 12) === 0) {
+      out += `<text x="${x + bw / 2}" y="${H - 6}" text-anchor="middle">${esc(p.x)}</text>`;
+    }
+  });
+  return out + (points.length ? "" : `<text x="${LEFT}" y="${H / 2}">nothing yet</text>`) + "</svg>";
+}
+
 function dagSVG(stages) {
   // One box per stage (its latest attempt), left to right by depth from the roots.
   const latest = new Map();
@@ -257,6 +407,8 @@ function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (parts[0] === "job" && parts.length >= 3) return () => jobPage(parts[1], parts[2]);
   if (parts[0] === "stage" && parts.length >= 4) return () => stagePage(parts[1], parts[2], parts[3]);
+  if (parts[0] === "graph" && parts.length >= 3) return () => graphPage(parts[1], parts[2]);
+  if (parts[0] === "streams") return streamsPage;
   return overviewPage;
 }
 

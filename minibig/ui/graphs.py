@@ -1,0 +1,99 @@
+"""Graph runs in the web UI: a run's supersteps, folded from its jobs.
+
+A graph run (minibig.graph on a cluster) runs each phase as a job of one
+stage, described "graph <run> load", "graph <run> superstep <n>", "graph
+<run> superstep <n> messages" (writing held-back messages out) and "graph
+<run> output". Each superstep task reports `superstep`, `messages_sent`
+and `active_vertices` (GRAPH_FIELDS), so a superstep's numbers are the sums
+over its partitions' successful attempts. A superstep that ran more than
+once (the run rolled back to a checkpoint after losing a worker) shows its
+last run, and counts its runs.
+"""
+
+from __future__ import annotations
+
+import re
+
+from minibig.ui.state import RunState
+
+PHASE = re.compile(r"^graph (?P<run>\S+) (?:(?P<phase>load|output)|"
+                   r"superstep (?P<step>\d+)(?P<messages> messages)?)$")
+
+
+def _phases(state: RunState):
+    """(app, run, phase or superstep number, is a message flush, job) of every graph job."""
+    for job in state.jobs.values():
+        match = PHASE.match(job["description"])
+        if match:
+            step = match["phase"] or int(match["step"])
+            # The run's name starts with its driver's id ("<app>/graph0g"): the app says that.
+            run = match["run"].removeprefix(job["app"] + "/")
+            yield job["app"], run, step, bool(match["messages"]), job
+
+
+def _span(jobs: list[dict]) -> tuple[float, float | None]:
+    start = min(j["start"] for j in jobs)
+    ends = [j["end"] for j in jobs]
+    return start, (None if None in ends else max(ends))
+
+
+def graph_runs(state: RunState) -> list[dict]:
+    """Every graph run, newest first: its app, run id, supersteps, messages, time and status."""
+    runs: dict = {}
+    for app, run, step, _, job in _phases(state):
+        runs.setdefault((app, run), []).append((step, job))
+    rows = []
+    for (app, run), phases in runs.items():
+        view = graph_view(state, app, run, phases)
+        rows.append({k: view[k] for k in ("app", "run", "start", "end", "duration", "result",
+                                          "supersteps", "messages_sent")})
+    return sorted(rows, key=lambda r: r["start"], reverse=True)
+
+
+def graph_view(state: RunState, app: str, run: str, phases: list | None = None) -> dict | None:
+    """One graph run: a row per superstep (messages, active vertices, duration) and its phases."""
+    if phases is None:
+        phases = [(step, job) for a, r, step, _, job in _phases(state) if (a, r) == (app, run)]
+    if not phases:
+        return None
+    steps: dict = {}
+    for step, job in sorted(phases, key=lambda p: p[1]["start"]):
+        if isinstance(step, int):
+            steps.setdefault(step, []).append(job)
+    supersteps = [_superstep(state, n, jobs) for n, jobs in sorted(steps.items())]
+    jobs = [job for _, job in phases]
+    start, end = _span(jobs)
+    results = {j["result"] for j in jobs}
+    result = next((r for r in ("failed", "cancelled", "running") if r in results), "succeeded")
+    named = {step: job for step, job in phases if isinstance(step, str)}
+    return {"app": app, "run": run, "start": start, "end": end,
+            "duration": None if end is None else round(end - start, 6), "result": result,
+            "supersteps": len(supersteps),
+            "messages_sent": sum(s["messages_sent"] for s in supersteps),
+            "load": _job_ref(named.get("load")), "output": _job_ref(named.get("output")),
+            "steps": supersteps}
+
+
+def _job_ref(job: dict | None) -> dict | None:
+    if job is None:
+        return None
+    end = job["end"]
+    return {"job": job["job"], "result": job["result"],
+            "duration": None if end is None else round(end - job["start"], 6)}
+
+
+def _superstep(state: RunState, n: int, jobs: list[dict]) -> dict:
+    """Superstep `n` from its jobs (the superstep itself, then any message flush; runs in order)."""
+    runs = [j for j in jobs if PHASE.match(j["description"])["messages"] is None]
+    last = runs[-1] if runs else jobs[-1]
+    mine = [j for j in jobs if j["start"] >= last["start"]]
+    # The flush job's tasks carry no counts: they write out what the superstep's tasks counted.
+    tasks = [t for t in state.job_tasks(last["app"], last["job"])
+             if t["result"] == "success" and t.get("superstep") == n]
+    start, end = _span(mine)
+    return {"superstep": n, "job": last["job"], "runs": len(runs), "result": last["result"],
+            "tasks": len(tasks), "flushed": len(mine) > 1,
+            "messages_sent": sum(t.get("messages_sent") or 0 for t in tasks),
+            "active_vertices": sum(t.get("active_vertices") or 0 for t in tasks),
+            "message_bytes": sum(t["shuffle_write_bytes"] or 0 for t in tasks),
+            "start": start, "duration": None if end is None else round(end - start, 6)}
