@@ -1,5 +1,6 @@
-"""A worker killed in the middle of a graph run: the run rolls back to its last checkpoint
-on the surviving worker and still meets the networkx oracle.
+"""A worker killed in the middle of a graph run: the workers load the file again (the
+victim held partitions of it), the run rolls back to its last checkpoint on the surviving
+worker and still meets the networkx oracle.
 
 The program announces superstep 6 with a marker file and waits for the
 test's go-ahead (tests/faults.py), so the kill lands mid-superstep without
@@ -66,5 +67,6 @@ def test_worker_killed_mid_pagerank_rolls_back_to_the_checkpoint(cluster, tmp_pa
         raise box["error"]
     run = box["run"]
     assert run.rollbacks >= 1
+    assert g.on_workers.generation >= 1          # the workers loaded the file again: partitions died
     assert len(faults.markers(str(tmp_path), "superstep")) > 1        # superstep 6 ran again
     check_pagerank(g.values(run, program), G)

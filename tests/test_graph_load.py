@@ -101,3 +101,65 @@ def test_graph_counts_and_lookup():
     assert g.dense(33) == 33 and g.vertex_ids()[:3] == [0, 1, 2]
     with pytest.raises(KeyError, match="99"):
         g.dense(99)
+
+
+# -- the workers load the file -----------------------------------------------------------------
+
+PARTITION_ARRAYS = ("vertices", "ids", "out_indptr", "out_dst", "out_weight", "in_indptr", "in_src",
+                    "in_weight", "owner", "local")
+
+
+def messy_edge_text(seed: int, lines: int = 400) -> str:
+    """Edges in every layout the reader accepts, duplicates with changing weights, self-loops."""
+    rng = np.random.default_rng(seed)
+    out = ["# a header comment", ""]
+    for i in range(lines):
+        u, v, w = rng.integers(0, 60), rng.integers(0, 60), round(float(rng.random()), 3)
+        layout = i * 4 // lines                  # each quarter (roughly a byte range) its own layout
+        out.append([f"{u}\t{v}\t{w}", f"{u} {v}", f"  {u}   {v}  {w} ", f"{u} {u} {w}"][layout])
+        if i % 97 == 0:
+            out += ["# a comment in the middle", ""]
+    return "\n".join(out) + "\n"
+
+
+def assert_same_partitions(ours, theirs):
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert (a.index, a.num_partitions, a.num_vertices, a.weighted) == \
+            (b.index, b.num_partitions, b.num_vertices, b.weighted)
+        for name in PARTITION_ARRAYS:
+            assert getattr(a, name).tolist() == getattr(b, name).tolist(), name
+
+
+@pytest.mark.parametrize("parts, directed", [(1, True), (3, False), (7, True)])
+def test_the_workers_cut_a_file_as_the_driver_does(sc, tmp_path, parts, directed):
+    """Byte ranges split lines of every layout; the last line's weight wins across ranges."""
+    path = write(tmp_path, messy_edge_text(parts))
+    g = Graph.from_edge_file(sc, path, directed=directed, num_partitions=parts)
+    assert g.edges is None and g._partitions is None           # nothing of the graph on the driver
+    reference = Graph.from_edge_file(None, path, directed=directed, num_partitions=parts)
+    assert (g.num_vertices, g.num_edges, g.weighted) == \
+        (reference.num_vertices, reference.num_edges, reference.weighted)
+    assert_same_partitions(g.partitions, reference.partitions)
+    assert g.index.ids.tolist() == reference.index.ids.tolist()
+
+
+def test_the_workers_read_str_ids_when_any_range_has_one_and_gz_whole(sc, tmp_path):
+    text = "".join(f"{i:03d} {i + 1:03d}\n" for i in range(300)) + "x 007\n"   # "007" stays "007"
+    for path in (write(tmp_path, text), str(tmp_path / "g.txt.gz")):
+        if path.endswith(".gz"):
+            with gzip.open(path, "wt") as f:
+                f.write(text)
+        g = Graph.from_edge_file(sc, path, num_partitions=4)
+        reference = Graph.from_edge_file(None, path, num_partitions=4)
+        assert g.index.ids.tolist() == reference.index.ids.tolist()
+        assert "007" in g.index.ids.tolist() and "x" in g.index.ids.tolist()
+        assert_same_partitions(g.partitions, reference.partitions)
+
+
+def test_a_malformed_line_in_a_later_byte_range_names_its_line_in_the_file(sc, tmp_path):
+    lines = [f"{i} {i + 1}" for i in range(500)]
+    lines[420] = "420 421 heavy"
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"g\.txt, line 421: weight 'heavy' is not a number"):
+        Graph.from_edge_file(sc, path, num_partitions=4)

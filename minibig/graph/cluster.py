@@ -131,12 +131,26 @@ class _Run:
             self.backend.drop_blocks(self.base)
 
     def load(self, checkpoint: Checkpoint) -> None:
+        """Put every partition, at `checkpoint`, in its worker's resident store for this run."""
         started = time.perf_counter()
-        blobs = checkpoint.blobs or [None] * len(self.parts)
-        payloads = {p: (self.graph.partitions[p], blobs[p], checkpoint.superstep) for p in self.parts}
-        code = LoadCode(self.prefix, self.program, self.graph.index)
-        self.dag.run_code(code, self.parts, f"graph {self.base} load", payloads=payloads, speculate=False)
+        try:
+            self.place(checkpoint)
+        except GraphStateLostError:              # a worker died with a partition the workers loaded
+            self.graph.on_workers.reload()
+            self.place(checkpoint)
         self.timings["load"] += time.perf_counter() - started
+
+    def place(self, checkpoint: Checkpoint) -> None:
+        blobs = checkpoint.blobs or [None] * len(self.parts)
+        loaded = self.graph.on_workers
+        if loaded is None:                       # the driver holds the partitions: ship them
+            payloads = {p: (self.graph.partitions[p], blobs[p], checkpoint.superstep) for p in self.parts}
+            code, prefer = LoadCode(self.prefix, self.program, self.graph.index), None
+        else:
+            payloads = {p: (None, blobs[p], checkpoint.superstep) for p in self.parts}
+            code, prefer = LoadCode(self.prefix, self.program, graph_key=loaded.key), loaded.prefer()
+        self.dag.run_code(code, self.parts, f"graph {self.base} load", payloads=payloads, prefer=prefer,
+                          speculate=False)
 
     def superstep(self, superstep: int, aggregates: dict, inbox):
         """Run one superstep; (checkpoint blobs or None, barrier, next inbox), or None once halted.

@@ -3,9 +3,12 @@
     g = Graph.from_edge_file(sc, "datasets/graphs/roget.txt", num_partitions=4)
     g.num_vertices, g.num_edges, g.partitions[0]
 
-A Graph holds the vertex index (original ids <-> dense indices), the
-deduplicated edges, and the partitions cut by the partitioner (on the
-driver). `run` executes the supersteps on the workers of `sc`
+A Graph read from an edge file with a cluster is loaded by the workers
+(`distload.py`): they keep the partitions, and the driver only their
+counts (the vertex index and the partitions are fetched if asked for).
+Otherwise (no `sc`, Parquet, tuples, an RDD) the driver holds the vertex
+index, the deduplicated edges and the partitions cut by the partitioner,
+and ships them to the workers at each run. `run` executes the supersteps on the workers of `sc`
 (`cluster.run_cluster`: each worker keeps its partitions between
 supersteps); with `sc=None`, or `engine="local"`, it runs them in this
 process with the same per-partition functions (`local.run_local`), and the
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minibig.graph.distload import WorkerGraph
 from minibig.graph.load import EdgeList, edges_from_tuples, read_edge_file, read_edge_parquet
 from minibig.graph.partition import build_partitions
 from minibig.graph.partitioning import HashPartitioner
@@ -24,15 +28,20 @@ from minibig.graph.partitioning import HashPartitioner
 class Graph:
     """A graph cut into partitions; see the module docstring."""
 
-    def __init__(self, sc, edges: EdgeList, num_partitions: int | None = None, partitioner=None,
-                 directed: bool = True):
+    def __init__(self, sc, edges: EdgeList | None, num_partitions: int | None = None, partitioner=None,
+                 directed: bool = True, on_workers: WorkerGraph | None = None):
         self.sc = sc
-        self.edges = edges
-        self.index = edges.index
         self.directed = directed
+        self.on_workers = on_workers
+        if on_workers is not None:               # the workers loaded it: nothing is on the driver
+            self.edges, self._index, self._partitions = None, None, None
+            self.num_partitions, self.partitioner = on_workers.num_partitions, on_workers.partitioner
+            return
+        self.edges = edges
+        self._index = edges.index
         self.num_partitions = num_partitions or _default_parallelism(sc)
         self.partitioner = partitioner or HashPartitioner(self.num_partitions)
-        self.partitions = build_partitions(edges, self.num_partitions, self.partitioner)
+        self._partitions = build_partitions(edges, self.num_partitions, self.partitioner)
 
     def __repr__(self) -> str:
         return (f"Graph({self.num_vertices} vertices, {self.num_edges} edges, "
@@ -41,8 +50,17 @@ class Graph:
     @classmethod
     def from_edge_file(cls, sc, path: str, directed: bool = True, num_partitions: int | None = None,
                        partitioner=None) -> "Graph":
-        """A graph from a `src dst [weight]` text file (`.gz` too); see `load.py` for the format."""
-        return cls(sc, read_edge_file(path, directed), num_partitions, partitioner, directed)
+        """A graph from a `src dst [weight]` text file (`.gz` too); see `load.py` for the format.
+
+        With a cluster (`sc`), the workers read the file, each its byte range, and keep the
+        partitions (`distload.py`): the path must be readable where the workers run.
+        """
+        if sc is None:
+            return cls(sc, read_edge_file(path, directed), num_partitions, partitioner, directed)
+        num_partitions = num_partitions or _default_parallelism(sc)
+        partitioner = partitioner or HashPartitioner(num_partitions)
+        return cls(sc, None, directed=directed,
+                   on_workers=WorkerGraph(sc, path, directed, num_partitions, partitioner))
 
     @classmethod
     def from_parquet(cls, sc, path: str, directed: bool = True, num_partitions: int | None = None,
@@ -61,17 +79,32 @@ class Graph:
     @property
     def num_vertices(self) -> int:
         """Number of vertices."""
-        return self.edges.num_vertices
+        return self.on_workers.num_vertices if self.on_workers else self.edges.num_vertices
 
     @property
     def num_edges(self) -> int:
         """Number of distinct directed edges (an undirected edge counts twice, a self-loop once)."""
-        return self.edges.num_edges
+        return self.on_workers.num_edges if self.on_workers else self.edges.num_edges
 
     @property
     def weighted(self) -> bool:
         """Whether the input gave weights."""
-        return self.edges.weight is not None
+        return self.on_workers.weighted if self.on_workers else self.edges.weight is not None
+
+    @property
+    def index(self):
+        """The `VertexIndex` (original ids <-> dense indices); fetched from a worker when the
+        workers loaded the graph."""
+        if self._index is None:
+            self._index = self.on_workers.index()
+        return self._index
+
+    @property
+    def partitions(self) -> list:
+        """The `Partition`s; fetched from the workers when they loaded the graph (a local run)."""
+        if self._partitions is None:
+            self._partitions = self.on_workers.partitions()
+        return self._partitions
 
     def vertex_ids(self) -> list:
         """All vertex ids, ascending."""

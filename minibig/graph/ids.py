@@ -20,6 +20,10 @@ is made of integers, `str` otherwise (a file mixing "7" and "x" has str ids).
 from __future__ import annotations
 
 import numpy as np
+# pyarrow at the top: only graph users import minibig.graph (a worker imports it with its
+# first graph task), so the engine's start-up never pays for it.
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 class VertexIndex:
@@ -50,8 +54,6 @@ class VertexIndex:
         `np.unique` on tens of millions of ids: hashing, then sorting only the
         distinct ids.
         """
-        import pyarrow as pa
-        import pyarrow.compute as pc
         joined = pa.chunked_array([chunk for column in columns for chunk in _chunks(column)])
         unique = pc.unique(joined)
         unique = unique.take(pc.sort_indices(unique))
@@ -102,5 +104,4 @@ def _as_id_array(ids, like: np.ndarray | None = None) -> np.ndarray:
 
 
 def _chunks(column):
-    import pyarrow as pa
     return column.chunks if isinstance(column, pa.ChunkedArray) else [column]

@@ -28,6 +28,11 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+# pyarrow at the top: only graph users import minibig.graph (a worker imports it with its
+# first graph task), so the engine's start-up never pays for it.
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv
 
 from minibig.graph.ids import VertexIndex
 
@@ -61,20 +66,37 @@ class EdgeList:
         return self.weight if self.weight is not None else np.ones(len(self.src))
 
 
+class EdgeLineError(ValueError):
+    """A malformed line of an edge file: `name`, `line` (1-based) and what was wrong."""
+
+    def __init__(self, name: str, line: int, detail: str):
+        super().__init__(f"{name}, line {line}: {detail}")
+        self.name, self.line, self.detail = name, line, detail
+
+    def __reduce__(self):
+        return EdgeLineError, (self.name, self.line, self.detail)
+
+
 def read_edge_file(path: str, directed: bool = True) -> EdgeList:
     """Edges of a `src dst [weight]` text file (or `.gz`); see the module docstring."""
     path = os.fspath(path)
-    columns = _read_fast(path)
-    if columns is None:
-        columns = _read_exact(path)
-    src, dst, weight = columns
+    src, dst, weight = read_edge_columns(path, path)
     return edges_from_columns(src, dst, weight, directed=directed, source=path)
+
+
+def read_edge_columns(source, name: str):
+    """(src, dst, weight) of edge text: `source` is a path (`.gz` too) or a `pyarrow.Buffer`
+    holding whole lines; `src` and `dst` are string columns, `weight` a float64 array or
+    None. A malformed line raises `EdgeLineError` naming `name` and the line within `source`."""
+    columns = _read_fast(source)
+    if columns is None:
+        columns = _read_exact(source, name)
+    return columns
 
 
 def read_edge_parquet(path: str, directed: bool = True) -> EdgeList:
     """Edges of a Parquet file (or dataset folder) with columns `src`, `dst` and optionally `weight`."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq        # only Parquet input needs it (0.1 s to import)
     table = pq.read_table(path)
     missing = {"src", "dst"} - set(table.column_names)
     if missing:
@@ -88,7 +110,6 @@ def read_edge_parquet(path: str, directed: bool = True) -> EdgeList:
 
 def edges_from_tuples(edges, directed: bool = True) -> EdgeList:
     """Edges from an iterable of `(src, dst)` or `(src, dst, weight)` tuples (all of one shape)."""
-    import pyarrow as pa
     rows = [tuple(e) for e in edges]
     widths = {len(r) for r in rows}
     if widths - {2, 3} or len(widths) > 1:
@@ -103,8 +124,6 @@ def edges_from_tuples(edges, directed: bool = True) -> EdgeList:
 
 def edges_from_columns(src, dst, weight, directed: bool = True, source: str = "edges") -> EdgeList:
     """Index, orient and deduplicate edge columns (pyarrow arrays of int or str ids)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
     src, dst = _as_id_columns(src, dst)
     if len(src) and (pc.any(pc.is_null(src)).as_py() or pc.any(pc.is_null(dst)).as_py()):
         raise ValueError(f"{source}: an edge has a missing (null) vertex id")
@@ -117,7 +136,7 @@ def edges_from_columns(src, dst, weight, directed: bool = True, source: str = "e
     if not directed:
         s, d = _both_ways(s, d), _both_ways(d, s)
         weight = None if weight is None else np.repeat(weight, 2)
-    s, d, weight = _collapse_duplicates(s, d, weight, len(index))
+    s, d, weight = collapse_duplicates(s, d, weight, len(index))
     return EdgeList(index, s, d, weight)
 
 
@@ -126,7 +145,7 @@ def _both_ways(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack((a, b), axis=1).reshape(-1)
 
 
-def _collapse_duplicates(src, dst, weight, n):
+def collapse_duplicates(src, dst, weight, n):
     """One edge per (src, dst), the last occurrence's weight, sorted by (src, dst)."""
     key = src * np.int64(n) + dst                    # n < 3e9 keeps it inside int64
     reversed_key = key[::-1]
@@ -137,26 +156,27 @@ def _collapse_duplicates(src, dst, weight, n):
 
 def _as_id_columns(src, dst):
     """Both columns int64 when both are integers, else both str."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    src, dst = pa.chunked_array([src]) if isinstance(src, pa.Array) else src, dst
-    dst = pa.chunked_array([dst]) if isinstance(dst, pa.Array) else dst
-    if not isinstance(src, pa.ChunkedArray):
-        src = pa.chunked_array([pa.array(src)])
-    if not isinstance(dst, pa.ChunkedArray):
-        dst = pa.chunked_array([pa.array(dst)])
-    if pa.types.is_integer(src.type) and pa.types.is_integer(dst.type):
-        return pc.cast(src, pa.int64()), pc.cast(dst, pa.int64())
-    as_int = [_strings_as_ints(c) for c in (src, dst)]
+    src, dst = as_chunked(src), as_chunked(dst)
+    as_int = [strings_as_ints(c) for c in (src, dst)]
     if all(c is not None for c in as_int):
         return as_int[0], as_int[1]
-    return pc.cast(src, pa.string()), pc.cast(dst, pa.string())
+    return as_id_kind(src, False), as_id_kind(dst, False)
 
 
-def _strings_as_ints(column):
+def as_chunked(column):
+    """A pyarrow ChunkedArray of `column` (an Array, a ChunkedArray or a sequence)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column
+    return pa.chunked_array([column if isinstance(column, pa.Array) else pa.array(column)])
+
+
+def as_id_kind(column, is_int: bool):
+    """An id column cast to int64 (`is_int`) or to str."""
+    return pc.cast(column, pa.int64() if is_int else pa.string())
+
+
+def strings_as_ints(column):
     """An int64 column when every value of a column is an integer, else None."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
     if pa.types.is_integer(column.type):
         return pc.cast(column, pa.int64())
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
@@ -171,7 +191,6 @@ def _strings_as_ints(column):
 
 
 def _id_kind(ids):
-    import pyarrow as pa
     if all(type(v) is int or isinstance(v, np.integer) for v in ids):
         return pa.int64()
     if all(isinstance(v, str) for v in ids):
@@ -182,19 +201,23 @@ def _id_kind(ids):
 
 # -- text files ------------------------------------------------------------
 
-def _head_lines(path: str, count: int = 10_000) -> list[str]:
-    import pyarrow as pa
-    with pa.input_stream(path, compression="detect") as stream:
-        data = stream.read(1 << 20)
+def _open(source):
+    """What pyarrow's CSV reader reads: a path as it is (it decompresses `.gz`), a Buffer's reader."""
+    return pa.BufferReader(source) if isinstance(source, pa.Buffer) else source
+
+
+def _head_lines(source, count: int = 10_000) -> list[str]:
+    if isinstance(source, pa.Buffer):
+        data = source[:1 << 20].to_pybytes()
+    else:
+        with pa.input_stream(source, compression="detect") as stream:
+            data = stream.read(1 << 20)
     return data.decode("utf-8", "replace").splitlines()[:count]
 
 
-def _read_fast(path: str):
+def _read_fast(source):
     """(src, dst, weight) read with the file's single delimiter, or None when unsure."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from pyarrow import csv
-    head = _head_lines(path)
+    head = _head_lines(source)
     skip = 0
     while skip < len(head) and (not head[skip].strip() or head[skip].lstrip().startswith("#")):
         skip += 1
@@ -209,7 +232,7 @@ def _read_fast(path: str):
     types = {"src": pa.string(), "dst": pa.string(), "weight": pa.float64()}
     try:
         table = csv.read_csv(
-            path,
+            _open(source),
             read_options=csv.ReadOptions(skip_rows=skip, column_names=names, block_size=1 << 24),
             parse_options=csv.ParseOptions(delimiter=delimiter, quote_char=False, escape_char=False,
                                            ignore_empty_lines=True),
@@ -233,13 +256,12 @@ def _read_fast(path: str):
     return src, dst, weight
 
 
-def _read_exact(path: str):
+def _read_exact(source, name: str):
     """(src, dst, weight) from whole lines split on any whitespace; errors name the line."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from pyarrow import csv
+    if isinstance(source, pa.Buffer) and not source.size:
+        return pa.array([], pa.string()), pa.array([], pa.string()), None
     table = csv.read_csv(
-        path,
+        _open(source),
         read_options=csv.ReadOptions(column_names=["line"], block_size=1 << 24),
         parse_options=csv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False,
                                        ignore_empty_lines=False, newlines_in_values=False),
@@ -255,7 +277,7 @@ def _read_exact(path: str):
     bad = edge_line & ((counts < 2) | (counts > 3))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{path}, line {row + 1}: {_FIELD_ERROR}, got {lines[row].as_py()!r}")
+        raise EdgeLineError(name, row + 1, f"{_FIELD_ERROR}, got {lines[row].as_py()!r}")
     rows = np.flatnonzero(edge_line)
     fields = fields.take(pa.array(rows))
     counts = counts[rows]
@@ -269,8 +291,8 @@ def _read_exact(path: str):
         except pa.ArrowInvalid:
             at = _first_non_number(raw.to_pylist())
             row = int(rows[np.flatnonzero(counts == 3)[at]])
-            raise ValueError(f"{path}, line {row + 1}: weight {raw[at].as_py()!r} is not a number "
-                             f"({_FIELD_ERROR})") from None
+            raise EdgeLineError(name, row + 1, f"weight {raw[at].as_py()!r} is not a number "
+                                               f"({_FIELD_ERROR})") from None
         weight = np.ones(len(rows))
         weight[counts == 3] = values
     return src, dst, weight

@@ -101,31 +101,44 @@ class Partition:
 
 def build_partitions(edges: EdgeList, num_partitions: int, partitioner) -> list[Partition]:
     """Cut `edges` into `num_partitions` partitions, vertex v going to `partitioner(original id of v)`."""
-    n = edges.num_vertices
-    owner = partitions_of(partitioner, edges.index.ids).astype(np.int32) if n else np.zeros(0, np.int32)
-    if n and (owner.min() < 0 or owner.max() >= num_partitions):
-        bad = int(np.flatnonzero((owner < 0) | (owner >= num_partitions))[0])
-        raise ValueError(f"partitioner put vertex {edges.index.original(bad)!r} in partition "
-                         f"{owner[bad]}, outside [0, {num_partitions})")
-    local = np.zeros(n, np.int32)
-    members = [np.flatnonzero(owner == p) for p in range(num_partitions)]
-    for vertices in members:
-        local[vertices] = np.arange(len(vertices), dtype=np.int32)
+    owner, local = routing_tables(edges.index, num_partitions, partitioner)
     weight = edges.weights_or_ones()
     out_groups = _group_edges(edges.src, edges.dst, weight, owner, num_partitions)
     in_order = np.lexsort((edges.src, edges.dst))    # by destination, then source
     in_groups = _group_edges(edges.dst[in_order], edges.src[in_order], weight[in_order], owner, num_partitions)
-    parts = []
-    for p, vertices in enumerate(members):
-        out_key, out_other, out_w = out_groups[p]
-        in_key, in_other, in_w = in_groups[p]
-        parts.append(Partition(
-            index=p, num_partitions=num_partitions, num_vertices=n, vertices=vertices,
-            ids=edges.index.ids[vertices],
-            out_indptr=_indptr(local[out_key], len(vertices)), out_dst=out_other, out_weight=out_w,
-            in_indptr=_indptr(local[in_key], len(vertices)), in_src=in_other, in_weight=in_w,
-            owner=owner, local=local, weighted=edges.weight is not None, partitioner=partitioner))
-    return parts
+    return [make_partition(p, num_partitions, edges.index.ids, owner, local, out_groups[p], in_groups[p],
+                           edges.weight is not None, partitioner)
+            for p in range(num_partitions)]
+
+
+def routing_tables(index, num_partitions: int, partitioner) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, local) of every dense index: its partition, and its position inside it."""
+    n = len(index)
+    owner = partitions_of(partitioner, index.ids).astype(np.int32) if n else np.zeros(0, np.int32)
+    if n and (owner.min() < 0 or owner.max() >= num_partitions):
+        bad = int(np.flatnonzero((owner < 0) | (owner >= num_partitions))[0])
+        raise ValueError(f"partitioner put vertex {index.original(bad)!r} in partition "
+                         f"{owner[bad]}, outside [0, {num_partitions})")
+    local = np.zeros(n, np.int32)
+    for p in range(num_partitions):
+        vertices = np.flatnonzero(owner == p)
+        local[vertices] = np.arange(len(vertices), dtype=np.int32)
+    return owner, local
+
+
+def make_partition(p: int, num_partitions: int, ids: np.ndarray, owner: np.ndarray, local: np.ndarray,
+                   out_edges: tuple, in_edges: tuple, weighted: bool, partitioner) -> Partition:
+    """Partition p from its vertices' out-edges `(src, dst, weight)` sorted by (src, dst) and
+    in-edges `(dst, src, weight)` sorted by (dst, src), all in dense indices."""
+    vertices = np.flatnonzero(owner == p)
+    out_key, out_other, out_w = out_edges
+    in_key, in_other, in_w = in_edges
+    return Partition(
+        index=p, num_partitions=num_partitions, num_vertices=len(ids), vertices=vertices,
+        ids=ids[vertices],
+        out_indptr=_indptr(local[out_key], len(vertices)), out_dst=out_other, out_weight=out_w,
+        in_indptr=_indptr(local[in_key], len(vertices)), in_src=in_other, in_weight=in_w,
+        owner=owner, local=local, weighted=weighted, partitioner=partitioner)
 
 
 def _group_edges(key, other, weight, owner, num_partitions):

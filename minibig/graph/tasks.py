@@ -50,6 +50,7 @@ import numpy as np
 
 from minibig.core.task import TaskCode
 from minibig.errors import format_user_traceback
+from minibig.graph.distload import partition_key
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.partition import Partition
 from minibig.graph.superstep import prepare, run_superstep
@@ -114,16 +115,22 @@ def apply_checkpoint(state, blob: bytes):
 class LoadCode(TaskCode):
     """Put partition `ctx.partition` into the worker's resident store.
 
-    The payload is `(Partition, checkpoint blob or None, superstep)`.
+    The payload is `(Partition or None, checkpoint blob or None, superstep)`;
+    None: the workers loaded the graph (`distload.py`) and the partition is
+    the resident one under `graph_key`.
     """
 
     prefix: str                       # "<driver>/graph<run>g<generation>/"
     program: object
     index: object = None              # the VertexIndex, for per-vertex programs
+    graph_key: str | None = None      # where a graph the workers loaded keeps its partitions
 
     def run(self, ctx):
         part, blob, superstep = ctx.payloads["task"]
-        state = prepare(part, self.program, self.index)
+        index = self.index
+        if part is None:
+            part, index = self.loaded(ctx)
+        state = prepare(part, self.program, index)
         inbox, mutations = [], []
         if blob is not None:
             state, inbox, mutations = apply_checkpoint(state, blob)
@@ -131,6 +138,14 @@ class LoadCode(TaskCode):
         ctx.resident.put(key, Resident(state, superstep, inbox, mutations))
         ctx.cached.append(key)
         return ctx.worker_id
+
+    def loaded(self, ctx):
+        """(Partition, VertexIndex) the workers loaded; `GraphStateLostError` when not here."""
+        entry = ctx.resident.get(partition_key(self.graph_key, ctx.partition))
+        if entry is None:
+            raise GraphStateLostError(f"partition {ctx.partition} of graph {self.graph_key} is not on "
+                                      f"worker {ctx.worker_id}")
+        return entry
 
 
 @dataclass
