@@ -19,6 +19,7 @@ import networkx as nx
 
 import faults
 from minibig.graph import Graph, sssp
+from minibig.streaming import StreamingContext, TumblingWindow
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -146,3 +147,38 @@ def test_a_graph_runs_supersteps_show_their_messages_in_a_browser(sc, tmp_path):
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not console, console
     assert "Supersteps" in done.stdout and done.stdout.count('class="bars"') == 3
+
+
+STREAM_EVENTS = [(i, f"k{i % 7}", i) for i in range(600)]
+STREAM_PAUSE = 400
+
+
+def test_a_running_streams_operators_show_in_a_browser(sc, tmp_path):
+    folder = str(tmp_path)
+    ssc = StreamingContext(sc, parallelism=2, batch_size=50, checkpoint_interval=0.1, name="ui-counts")
+    got = (ssc.source(faults.PausingSource(STREAM_EVENTS, folder, STREAM_PAUSE), timestamp=lambda e: e[0])
+              .key_by(lambda e: e[1]).window(TumblingWindow(100)).count().collect())
+    join = faults.run_in_thread(lambda: ssc.run(timeout=120))
+    try:
+        def paused_and_seen():
+            # The source has read everything before its pause, and a checkpoint is taken.
+            streams = [s for s in get(sc, "api/overview")["streams"] if s["name"] == "ui-counts"]
+            if not streams or streams[0]["last_checkpoint"] is None:
+                return None
+            source = streams[0]["operators"][0]
+            return streams[0] if source["records_in"] == STREAM_PAUSE else None
+        stream = faults.wait_until(paused_and_seen, "the UI showing the stream before its pause")
+        done = chromium(f"{sc.uiWebUrl}#/streams", "--dump-dom")
+    finally:
+        faults.touch(os.path.join(folder, "release"))
+    join(120, "the streaming job")
+    # Oracle: 600 events, timestamps 0..599, in windows of 100 per key.
+    assert sum(count for *_, count in got.result()) == len(STREAM_EVENTS)
+    assert stream["app"] == sc._driver_id
+    assert [op["name"].split("-")[0] for op in stream["operators"]] == ["source", "key_by", "window", "collect"]
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
+    assert "ui-counts" in done.stdout and "backpressure" in done.stdout
+    assert all(op["name"] in done.stdout for op in stream["operators"])
+    assert f'<td class="num">{STREAM_PAUSE}</td>' in done.stdout       # the source's records in

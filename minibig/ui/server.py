@@ -25,7 +25,6 @@ import logging
 import mimetypes
 import os
 import queue
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -42,30 +41,6 @@ STATIC_FILES = {"/": "index.html", "/index.html": "index.html", "/app.js": "app.
                 "/style.css": "style.css"}
 
 
-class ProcessStats:
-    """CPU and memory of worker processes on this host, through psutil."""
-
-    def __init__(self):
-        self.procs: dict = {}
-        self.host = socket.gethostname()
-
-    def of(self, worker: dict) -> dict:
-        """{cpu_percent, rss_bytes} of a worker's process, or {} when it is not on this host."""
-        import psutil
-        pid = worker.get("pid")
-        if not pid or worker.get("host") != self.host:
-            return {}
-        try:
-            proc = self.procs.get(pid)
-            if proc is None:
-                # cpu_percent compares with the previous call: keep the Process.
-                proc = self.procs[pid] = psutil.Process(pid)
-            return {"cpu_percent": proc.cpu_percent(None), "rss_bytes": proc.memory_info().rss}
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            self.procs.pop(pid, None)
-            return {}
-
-
 class LiveSource:
     """What a running master shows: its events as they happen, its status twice a second."""
 
@@ -76,7 +51,6 @@ class LiveSource:
         self.status: dict = {}
         self.lock = threading.Lock()
         self.state = RunState()
-        self.stats = ProcessStats()
 
     def post(self, ev: dict) -> None:
         """Called by the master's loop for every event."""
@@ -87,14 +61,14 @@ class LiveSource:
         self.status = status
 
     def read(self, view):
-        """`view(state, status, stats)` with every event so far folded in."""
+        """`view(state, status)` with every event so far folded in."""
         with self.lock:
             while True:
                 try:
                     self.state.apply(self.events.get_nowait())
                 except queue.Empty:
                     break
-            return view(self.state, self.status, self.stats)
+            return view(self.state, self.status)
 
 
 class HistorySource:
@@ -107,13 +81,12 @@ class HistorySource:
         self.lock = threading.Lock()
         self.state = RunState(max_jobs=10 ** 9)
         self.seen = None
-        self.stats = ProcessStats()
 
     def _signature(self) -> list:
         return [(p, os.stat(p).st_size) for p in log_files(self.directory) if os.path.exists(p)]
 
     def read(self, view):
-        """`view(state, {}, stats)` over every log in the folder."""
+        """`view(state, {})` over every log in the folder."""
         with self.lock:
             signature = self._signature()
             if signature != self.seen:
@@ -122,30 +95,31 @@ class HistorySource:
                     for ev in read_events(path):
                         state.apply(ev)
                 self.state, self.seen = state, signature
-            return view(self.state, {}, self.stats)
+            return view(self.state, {})
 
 
-def workers_view(state: RunState, status: dict, stats: ProcessStats) -> list[dict]:
-    """Workers as the master sees them now, then those the events saw leave."""
+def workers_view(state: RunState, status: dict) -> list[dict]:
+    """Workers as the master sees them now, then those the events saw leave.
+
+    A live worker's CPU and memory are in the master's status: each worker's
+    heartbeat carries its own process's, whatever host it runs on.
+    """
     live = {w["id"]: w for w in status.get("workers", [])}
     rows = []
     for wid, w in state.workers.items():
         # A log says when a worker left, not whether one still runs: None ("-") there.
         alive = w["removed"] is None if status or w["removed"] else None
-        row = {**w, **live.get(wid, {}), "alive": alive}
-        if wid in live:
-            row.update(stats.of(row))
-        rows.append(row)
+        rows.append({**w, **live.get(wid, {}), "alive": alive})
     for wid, w in live.items():             # registered before the UI started
         if wid not in state.workers:
-            rows.append({**w, "alive": True, **stats.of(w)})
+            rows.append({**w, "alive": True})
     return rows
 
 
 def overview(mode: str):
-    def view(state: RunState, status: dict, stats: ProcessStats) -> dict:
+    def view(state: RunState, status: dict) -> dict:
         master = {k: status.get(k) for k in ("url", "uptime", "ui", "excluded")}
-        return {"mode": mode, "master": master, "workers": workers_view(state, status, stats),
+        return {"mode": mode, "master": master, "workers": workers_view(state, status),
                 **{k: v for k, v in state.overview().items() if k != "workers"},
                 "graphs": graph_runs(state), "streams": status.get("streams", [])}
     return view
@@ -166,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/api/overview":
                 return self.send_json(source.read(overview(source.mode)))
             if url.path == "/api/status":
-                return self.send_json(source.read(lambda state, status, stats: status))
+                return self.send_json(source.read(lambda state, status: status))
             if url.path == "/api/job":
                 app, job = query["app"], int(query["job"])
                 return self.send_json(source.read(lambda state, *_: state.job_view(app, job)))

@@ -187,13 +187,14 @@ function streamCard(st) {
       <td>${esc(o.name)}</td><td class="num">${esc(o.parallelism)}</td>
       <td class="num">${esc(o.records_in)}</td><td class="num">${esc(o.records_out)}</td>
       <td class="num">${rate(o.rate_in)}</td>
-      <td class="num hide-small">${o.watermark === null || o.watermark === undefined ? "–" : when(o.watermark)}</td>
+      <td class="num hide-small">${o.watermark ?? "–"}</td>
       <td class="num">${seconds(o.watermark_lag_s)}</td><td>${backpressure(o.backpressure)}</td></tr>`);
   return `<section class="stream"><h2>${esc(st.name)} <span class="muted">${esc(st.app)}</span></h2>
     <ul class="facts"><li>last checkpoint<b>${checkpoint(st.last_checkpoint)}</b></li>
       <li>updated<b>${when(st.updated)}</b></li></ul>
     ${table([["operator"], ["parallelism", "num"], ["records in", "num"], ["records out", "num"],
-      ["rate in", "num"], ["watermark", "num"], ["watermark lag", "num"], ["backpressure"]], ops)}
+      ["rate in", "num"], ["watermark (event time)", "num"], ["watermark lag", "num"],
+      ["backpressure"]], ops)}
     <div class="card">${barsSVG("rate in per operator (records/s)",
       (st.operators || []).map(o => ({x: o.name, y: o.rate_in || 0})), v => v.toFixed(1), 3)}</div>
     </section>`;
