@@ -236,6 +236,7 @@ def secure_server(sock: zmq.Socket, key: ClusterKey | None = None) -> None:
         return
     ctx = sock.context
     if id(ctx) not in _authenticators:
+        # zmq.auth loads asyncio (tens of ms): only listening processes need it, drivers do not
         from zmq.auth.thread import ThreadAuthenticator
         auth = ThreadAuthenticator(ctx, log=logging.getLogger("minibig.zap"))
         auth.start()
