@@ -20,6 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "jobs"))
+sys.path.insert(0, os.path.join(HERE, ".."))          # minibig itself, when it is not installed
 
 
 def time_scipy(path: str, directed: bool, iterations: int) -> float:

@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 from minibig.core.task import TaskCode
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.ids import VertexIndex
-from minibig.graph.load import (EdgeLineError, as_chunked, as_id_kind, collapse_duplicates,
+from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates,
                                 read_edge_columns, strings_as_ints)
 from minibig.graph.partition import make_partition, routing_tables
 from minibig.graph.partitioning import partitions_of
@@ -120,6 +120,30 @@ def _line_start(f, pos: int) -> int:
 
 
 @dataclass
+class Range:
+    """One byte range, parsed: its distinct ids and each edge as positions in them."""
+
+    lines: int
+    distinct: object              # Arrow string array of the distinct ids as written
+    as_ints: np.ndarray | None    # the same ids as int64, when all are integers (may repeat: 7, 007)
+    src: np.ndarray               # int32 positions in `distinct`
+    dst: np.ndarray
+    weight: np.ndarray | None
+
+
+def parse_range(spec: Spec, r: int) -> Range:
+    """Read and parse range r; string work happens once per distinct id, not per edge."""
+    (src, dst, weight), lines = spec.columns(r)
+    src, dst = as_chunked(src), as_chunked(dst)
+    distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, pa.string()))
+    positions = [pc.index_in(c, value_set=distinct).to_numpy(zero_copy_only=False).astype(np.int32)
+                 for c in (src, dst)]
+    ints = strings_as_ints(pa.chunked_array([distinct])) if len(distinct) else None
+    as_ints = np.asarray(ints.to_numpy(), np.int64) if ints is not None else None
+    return Range(lines, distinct, as_ints, positions[0], positions[1], weight)
+
+
+@dataclass
 class ReadCode(TaskCode):
     """Stage 1: parse byte range `ctx.partition`, keep it resident, report on it."""
 
@@ -128,15 +152,14 @@ class ReadCode(TaskCode):
     def run(self, ctx):
         r = ctx.partition
         try:
-            (src, dst, weight), lines = self.spec.columns(r)
+            parsed = parse_range(self.spec, r)
         except EdgeLineError as exc:
             return RangeReport(0, 0, False, False, error=(exc.line, exc.detail))
-        ints = [strings_as_ints(as_chunked(c)) if len(c) else None for c in (src, dst)]
-        is_int = len(src) == 0 or all(c is not None for c in ints)
         key = f"{self.spec.key}r{r}"
-        ctx.resident.put(key, (src, dst, weight, ints if is_int and len(src) else None))
+        ctx.resident.put(key, parsed)
         ctx.cached.append(key)
-        return RangeReport(lines, len(src), is_int, weight is not None)
+        is_int = not len(parsed.src) or parsed.as_ints is not None
+        return RangeReport(parsed.lines, len(parsed.src), is_int, parsed.weight is not None)
 
 
 @dataclass
@@ -150,38 +173,32 @@ class RouteCode(TaskCode):
 
     def run(self, ctx):
         r = ctx.partition
-        raw = ctx.resident.pop(f"{self.spec.key}r{r}")
-        if raw is None:                               # the reading worker died: read it again here
-            (src, dst, weight), _ = self.spec.columns(r)
-            raw = (src, dst, weight, None)
-        src, dst = self.id_columns(raw)
-        weight = raw[2]
+        parsed = ctx.resident.pop(f"{self.spec.key}r{r}")
+        if parsed is None:                            # the reading worker died: read it again here
+            parsed = parse_range(self.spec, r)
+        distinct = self.ids(parsed)
+        src, dst, weight = parsed.src, parsed.dst, parsed.weight
         if self.weighted and weight is None:
             weight = np.ones(len(src))
         if not self.spec.directed:
             src, dst, weight = both_ways(src, dst, weight)
-        distinct = _distinct(src, dst)
         owners = _owners(self.spec.partitioner, distinct, self.spec.num_partitions)
-        out_owner, in_owner = (owners[_positions(c, distinct)] for c in (src, dst))
-        out_groups = _groups(out_owner, self.spec.num_partitions)
-        in_groups = _groups(in_owner, self.spec.num_partitions)
+        out_groups = _groups(owners[src], self.spec.num_partitions)
+        in_groups = _groups(owners[dst], self.spec.num_partitions)
 
         def segment(q, out):
-            out_take, in_take = out_groups[q], in_groups[q]
-            pickle.dump((distinct,
-                         (_take(src, out_take), _take(dst, out_take), _take(weight, out_take)),
-                         (_take(dst, in_take), _take(src, in_take), _take(weight, in_take))),
+            o, i = out_groups[q], in_groups[q]
+            pickle.dump((distinct, (src[o], dst[o], _take(weight, o)), (dst[i], src[i], _take(weight, i))),
                         out, protocol=5)
         return write_output_stream(ctx.work_dir, self.writes.shuffle_key, r, self.spec.num_partitions, segment)
 
-    def id_columns(self, raw):
-        """src and dst as int64 numpy arrays (int graphs) or Arrow string arrays."""
-        src, dst, _, ints = raw
-        if self.is_int:
-            pair = ints if ints is not None else [as_id_kind(as_chunked(c), True) for c in (src, dst)]
-            return tuple(np.asarray(c.to_numpy(), dtype=np.int64) if len(c) else np.zeros(0, np.int64)
-                         for c in pair)
-        return tuple(as_chunked(c).cast(pa.string()).combine_chunks() for c in (src, dst))
+    def ids(self, parsed: Range):
+        """The range's distinct ids in the graph's kind: int64 numpy, or an Arrow string array."""
+        if not self.is_int:
+            return parsed.distinct
+        if parsed.as_ints is None:                    # an empty range
+            return np.zeros(0, np.int64)
+        return parsed.as_ints
 
     def result_fields(self, value):
         return {"sizes": value}
@@ -199,12 +216,12 @@ class BuildCode(TaskCode):
         q = ctx.partition
         pieces = list(read_batches(ctx.fetch_shuffle(self.reads, q)))
         index, lookup = _index([distinct for distinct, _, _ in pieces])
+        dense = [_dense(distinct, lookup) for distinct, _, _ in pieces]   # range's positions -> dense
+        out_edges = _numbered([out for _, out, _ in pieces], dense, self.weighted)
+        in_edges = _numbered([inn for _, _, inn in pieces], dense, self.weighted)
         n = len(index)
-        out_edges = _numbered([out for _, out, _ in pieces], lookup, self.weighted)
-        in_edges = _numbered([inn for _, _, inn in pieces], lookup, self.weighted)
-        out_edges = collapse_duplicates(*out_edges, n)       # sorted by (src, dst), last line wins
-        in_edges = collapse_duplicates(*in_edges, n)         # sorted by (dst, src)
-        out_edges, in_edges = _with_weights(out_edges), _with_weights(in_edges)
+        out_edges = _with_weights(collapse_duplicates(*out_edges, n))   # by (src, dst), last line wins
+        in_edges = _with_weights(collapse_duplicates(*in_edges, n))     # by (dst, src)
         owner, local = routing_tables(index, self.spec.num_partitions, self.spec.partitioner)
         part = make_partition(q, self.spec.num_partitions, index.ids, owner, local, out_edges, in_edges,
                               self.weighted, self.spec.partitioner)
@@ -324,49 +341,24 @@ def _raise_line_error(path: str, reports: list) -> None:
         before += report.lines
 
 
-def both_ways(src, dst, weight):
+def both_ways(src: np.ndarray, dst: np.ndarray, weight):
     """Each edge then its reverse, in line order (undirected reading)."""
-    n = len(src)
-    order = np.stack((np.arange(n), np.arange(n) + n), axis=1).reshape(-1)
-    return (_take(_concat(src, dst), order), _take(_concat(dst, src), order),
+    return (np.stack((src, dst), axis=1).reshape(-1), np.stack((dst, src), axis=1).reshape(-1),
             None if weight is None else np.repeat(weight, 2))
 
 
-def _concat(a, b):
-    if isinstance(a, np.ndarray):
-        return np.concatenate((a, b))
-    return pa.concat_arrays([a, b])
-
-
 def _take(column, rows: np.ndarray):
-    if column is None:
-        return None
-    if isinstance(column, np.ndarray):
-        return column[rows]
-    return column.take(pa.array(rows, pa.int64()))
-
-
-def _distinct(src, dst):
-    """The distinct ids of both columns, in no particular order."""
-    if isinstance(src, np.ndarray):
-        return pc.unique(pa.array(np.concatenate((src, dst)))).to_numpy()
-    return pc.unique(pa.concat_arrays([src, dst]))
-
-
-def _positions(column, distinct) -> np.ndarray:
-    """Where each id of `column` is in `distinct`."""
-    values = pa.array(distinct) if isinstance(distinct, np.ndarray) else distinct
-    return pc.index_in(pa.array(column) if isinstance(column, np.ndarray) else column,
-                       value_set=values).to_numpy(zero_copy_only=False).astype(np.int64)
+    return None if column is None else column[rows]
 
 
 def _owners(partitioner, distinct, num_partitions: int) -> np.ndarray:
     """The owner partition of every distinct id; a ValueError names an id put outside."""
-    ids = distinct if isinstance(distinct, np.ndarray) else distinct.to_numpy(zero_copy_only=False)
-    owners = partitions_of(partitioner, ids)
+    owners = partitions_of(partitioner, distinct)
     bad = np.flatnonzero((owners < 0) | (owners >= num_partitions))
     if len(bad):
-        raise ValueError(f"partitioner put vertex {ids[bad[0]]!r} in partition {owners[bad[0]]}, "
+        vertex = distinct[int(bad[0])]
+        vertex = vertex.as_py() if isinstance(vertex, pa.Scalar) else vertex.item()
+        raise ValueError(f"partitioner put vertex {vertex!r} in partition {owners[bad[0]]}, "
                          f"outside [0, {num_partitions})")
     return owners
 
@@ -390,22 +382,19 @@ def _index(pieces: list) -> tuple[VertexIndex, object]:
     return VertexIndex(ids if len(ids) else np.zeros(0, object)), joined
 
 
-def _numbered(edges: list, lookup, weighted: bool):
+def _numbered(edges: list, dense: list, weighted: bool):
     """(key, other, weight) of the ranges' edges, concatenated in range order, as dense indices."""
-    key = _dense([e[0] for e in edges], lookup)
-    other = _dense([e[1] for e in edges], lookup)
+    key = np.concatenate([d[e[0]] for e, d in zip(edges, dense)]) if edges else np.zeros(0, np.int64)
+    other = np.concatenate([d[e[1]] for e, d in zip(edges, dense)]) if edges else np.zeros(0, np.int64)
     weight = np.concatenate([e[2] for e in edges]) if weighted and edges else None
     return key, other, weight
 
 
-def _dense(columns: list, lookup) -> np.ndarray:
-    """Positions of the ids of `columns` in the sorted `lookup`."""
-    if not columns:
-        return np.zeros(0, np.int64)
+def _dense(distinct, lookup) -> np.ndarray:
+    """The dense index of each of a range's distinct ids (positions in the sorted `lookup`)."""
     if isinstance(lookup, np.ndarray):
-        return np.searchsorted(lookup, np.concatenate(columns)).astype(np.int64)
-    return pc.index_in(pa.chunked_array(columns, pa.string()), value_set=lookup) \
-        .to_numpy(zero_copy_only=False).astype(np.int64)
+        return np.searchsorted(lookup, distinct).astype(np.int64)
+    return pc.index_in(distinct, value_set=lookup).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _with_weights(edges: tuple) -> tuple:

@@ -206,13 +206,16 @@ def _open(source):
     return pa.BufferReader(source) if isinstance(source, pa.Buffer) else source
 
 
-def _head_lines(source, count: int = 10_000) -> list[str]:
+def _head_lines(source, size: int = 1 << 16) -> list[str]:
+    """The whole lines in the first `size` bytes (the fast path looks for its first edge there)."""
     if isinstance(source, pa.Buffer):
-        data = source[:1 << 20].to_pybytes()
+        data = source[:size].to_pybytes()
     else:
         with pa.input_stream(source, compression="detect") as stream:
-            data = stream.read(1 << 20)
-    return data.decode("utf-8", "replace").splitlines()[:count]
+            data = stream.read(size)
+    if len(data) == size:                                # the last line may be cut: drop it
+        data = data[:data.rfind(b"\n") + 1]
+    return data.decode("utf-8", "replace").splitlines()
 
 
 def _read_fast(source):
@@ -242,10 +245,12 @@ def _read_fast(source):
         return None
     src, dst = table.column("src"), table.column("dst")
     for column in (src, dst):
-        # an empty field (doubled delimiter, trailing space) or a comment line: let the exact path judge
-        if len(column) and (pc.any(pc.equal(column, "")).as_py()
-                            or pc.any(pc.starts_with(column, "#")).as_py()
-                            or pc.any(pc.match_substring_regex(column, r"\s")).as_py()):
+        # an empty field (doubled delimiter, trailing space) or a comment line: let the exact path
+        # judge; checked on the distinct values (ids repeat: a few times fewer strings to scan)
+        values = pc.unique(column)
+        if len(values) and (pc.any(pc.equal(values, "")).as_py()
+                            or pc.any(pc.starts_with(values, "#")).as_py()
+                            or pc.any(pc.match_substring_regex(values, r"\s")).as_py()):
             return None
     weight = None
     if width == 3:

@@ -9,8 +9,8 @@ agrees on the owner of a vertex, including one created by a mutation.
 
 `partitions_of(partitioner, ids)` computes the owners of many ids at once:
 numpy for the hash partitioner on int ids (Python's int hash re-done in
-vectorised form), one CRC-32 per distinct id for str ids (done once, at load
-time), one call per id for a custom partitioner.
+vectorised form), a numba CRC-32 over the UTF-8 bytes for str ids, one call
+per id for a custom partitioner.
 
 >>> p = HashPartitioner(4)
 >>> [p(v) for v in (0, 5, -1, "a")] == partitions_of(p, [0, 5, -1]).tolist() + [p("a")]
@@ -19,9 +19,8 @@ True
 
 from __future__ import annotations
 
-from zlib import crc32
-
 import numpy as np
+import pyarrow as pa          # a hard dependency of minibig.graph (see load.py)
 
 from minibig.shuffle.hashing import portable_hash
 
@@ -56,19 +55,42 @@ class HashPartitioner:
 
 def partitions_of(partitioner, ids) -> np.ndarray:
     """Owner partition (int64) of every id in `ids`, vectorised where the partitioner allows."""
-    ids = ids if isinstance(ids, np.ndarray) else np.asarray(list(ids), dtype=_dtype_of(ids))
+    if not isinstance(ids, (np.ndarray, pa.Array, pa.ChunkedArray)):
+        ids = np.asarray(list(ids), dtype=_dtype_of(ids))
     vectorised = getattr(partitioner, "partitions_of", None)
     if vectorised is not None:
         return np.asarray(vectorised(ids), dtype=np.int64)
     return np.fromiter((partitioner(v) for v in ids.tolist()), dtype=np.int64, count=len(ids))
 
 
-def portable_hashes(ids: np.ndarray) -> np.ndarray:
-    """`portable_hash` of every id, as int64: numpy for ints, one CRC-32 per id for str."""
-    if ids.dtype.kind in "iu":
+def portable_hashes(ids) -> np.ndarray:
+    """`portable_hash` of every id, as int64: numpy for ints, a numba CRC-32 over the UTF-8
+    bytes for str (a numpy object array or an Arrow string array)."""
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
         return _int_hashes(ids.astype(np.int64))
-    return np.fromiter((crc32(v.encode("utf-8", "surrogatepass")) if type(v) is str else portable_hash(v)
-                        for v in ids.tolist()), dtype=np.int64, count=len(ids))
+    strings = _as_arrow_strings(ids)
+    if strings is None:                     # not all str: one portable_hash per id
+        return np.fromiter((portable_hash(v) for v in ids.tolist()), dtype=np.int64, count=len(ids))
+    # numba is imported here, not at the top: only str ids need this kernel (and numba takes
+    # a second to import)
+    from minibig.graph.kernels import crc32_strings
+    _, offsets, data = strings.buffers()
+    offset_type = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    offsets = np.frombuffer(offsets, offset_type, len(strings) + 1, strings.offset * offset_type().itemsize)
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return crc32_strings(offsets, data)
+
+
+def _as_arrow_strings(ids):
+    """ids as an Arrow string array without nulls, or None when some id is not a str."""
+    if isinstance(ids, (pa.Array, pa.ChunkedArray)):
+        strings = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        ok = pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type)
+        return strings if ok and not strings.null_count else None
+    try:
+        return pa.array(ids, pa.string(), from_pandas=False) if len(ids) else pa.array([], pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):     # not str, or a lone surrogate
+        return None
 
 
 def _int_hashes(x: np.ndarray) -> np.ndarray:
