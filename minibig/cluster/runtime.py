@@ -162,8 +162,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bind_address(sock: zmq.Socket, host: str, port: int) -> str:
+def bind_address(sock: zmq.Socket, host: str, port: int, key=None) -> str:
     """Bind `sock` on host:port (port 0: any free one); return the tcp:// URL.
+
+    `key`: the cluster key to admit (default: this process's, see `cluster_key`).
 
     Task payloads are code, so a socket reachable from other hosts must only
     accept authenticated peers: with a cluster key it speaks CurveZMQ and
@@ -171,7 +173,7 @@ def bind_address(sock: zmq.Socket, host: str, port: int) -> str:
     loopback.
     """
     from minibig.net.security import cluster_key, secure_server
-    key = cluster_key()
+    key = key or cluster_key()
     if not is_loopback(host) and key is None:
         raise UserError(
             f"refusing to listen on {host} with --insecure: anyone who reaches it could "

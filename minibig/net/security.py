@@ -255,6 +255,13 @@ def secure_client(sock: zmq.Socket, url: str) -> None:
         sock.curve_publickey, sock.curve_secretkey = key
 
 
+def stop_authenticator(ctx: zmq.Context) -> None:
+    """Stop the ZAP thread `secure_server` started for `ctx` (a context of its own), if any."""
+    auth = _authenticators.pop(id(ctx), None)
+    if auth is not None:
+        auth.stop()
+
+
 def stop_authenticators() -> None:
     """Stop the ZAP threads, so the process's ZeroMQ context can terminate."""
     while _authenticators:
