@@ -21,6 +21,7 @@ import json
 import os
 import runpy
 import sys
+import time
 
 from minibig.errors import InvalidArgumentError, UserError, format_user_traceback
 
@@ -250,11 +251,13 @@ def format_status(s: dict) -> str:
     """A human-readable view of a master's status reply."""
     lines = [f"master {s['url']}  up {s['uptime']}s  workers {len(s['workers'])}"]
     lines.append(f"  {'WORKER':<28} {'HOST':<16} {'PID':>7} {'SLOTS':>5} {'MEMORY':>7} "
-                 f"{'RUNNING':>7} {'DONE':>6} {'BLOCKS':>6} {'SHUFFLE':>7}  BLOCK SERVER")
+                 f"{'RUNNING':>7} {'DONE':>6} {'BLOCKS':>6} {'SHUFFLE':>7} {'CPU':>5} {'RSS':>6}"
+                 "  BLOCK SERVER")
     for w in s["workers"]:
         lines.append(f"  {w['id']:<28} {w['host']:<16} {w['pid']:>7} {w['slots']:>5} "
                      f"{_size(w.get('memory', 0)):>7} {w['running']:>7} {w['tasks_done']:>6} "
-                     f"{w.get('blocks', 0):>6} {w.get('map_outputs', 0):>7}  {w['block_addr']}")
+                     f"{w.get('blocks', 0):>6} {w.get('map_outputs', 0):>7} {_percent(w.get('cpu_percent')):>5} "
+                     f"{_size(w.get('rss_bytes') or 0):>6}  {w['block_addr']}")
     for d in s["drivers"]:
         lines.append(f"driver {d['id']} ({d['app']})")
         for job in d["jobs"]:
@@ -270,7 +273,28 @@ def format_status(s: dict) -> str:
                          f"[{_levels(st['locality'])}]  {st['description']}")
     if s.get("excluded"):
         lines.append("excluded workers: " + ", ".join(s["excluded"]))
+    lines.extend(format_streams(s.get("streams", [])))
     return "\n".join(lines)
+
+
+def format_streams(streams: list) -> list[str]:
+    """Lines of the running streaming jobs: one row per operator, then the last checkpoint."""
+    lines = []
+    for st in streams:
+        lines.append(f"stream {st['name']} (driver {st['app']})")
+        lines.append(f"  {'OPERATOR':<24} {'PAR':>3} {'IN':>10} {'OUT':>10} {'IN/S':>9} "
+                     f"{'WATERMARK':>14} {'LAG S':>8} {'BACKPRESSURE':>12}")
+        for op in st["operators"]:
+            lag = "-" if op["watermark_lag_s"] is None else f"{op['watermark_lag_s']:.3g}"
+            mark = "-" if op["watermark"] is None else f"{op['watermark']:g}"
+            lines.append(f"  {op['name']:<24} {op['parallelism']:>3} {op['records_in']:>10} "
+                         f"{op['records_out']:>10} {op['rate_in']:>9.0f} {mark:>14} {lag:>8} "
+                         f"{op['backpressure']:>11.0%}")
+        cp = st.get("last_checkpoint")
+        lines.append("  last checkpoint: " + ("none" if not cp else
+                     f"{cp['id']} at {time.strftime('%H:%M:%S', time.localtime(cp['at']))}, "
+                     f"{cp['duration_s'] * 1000:.0f} ms, {_size(cp['bytes'])}"))
+    return lines
 
 
 def _size(n: int) -> str:
@@ -281,6 +305,11 @@ def _size(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.1f}{unit}" if n < 10 * scale else f"{n // scale}{unit}"
     return f"{n}B"
+
+
+def _percent(value) -> str:
+    """A CPU percent as '87%'; '-' when unknown."""
+    return "-" if value is None else f"{value:.0f}%"
 
 
 def _levels(counts: dict) -> str:

@@ -35,12 +35,15 @@ class StreamingContext:
     workers (``cluster.py``): ``checkpoint_interval`` seconds between
     checkpoints (None: none), ``max_restarts`` recoveries from lost tasks,
     ``on_checkpoint(cid)`` called on the driver when one completes.
+    ``name`` is what ``minibig status`` calls the running job (default: the
+    Context's appName).
     """
 
     def __init__(self, sc=None, parallelism: int = 2, clock=None, batch_size: int = 1024,
                  checkpoint_interval: float | None = None, max_restarts: int = 3,
-                 task_timeout: float = 3.0, on_checkpoint=None):
+                 task_timeout: float = 3.0, on_checkpoint=None, name: str | None = None):
         self.sc = sc
+        self.name = name or getattr(sc, "appName", None) or "stream"
         self.checkpoint_interval = checkpoint_interval
         self.max_restarts = max_restarts
         self.task_timeout = task_timeout
@@ -83,7 +86,7 @@ class StreamingContext:
             executor = ClusterExecutor(self.sc, self.plan, batch_size=self.batch_size, clock=self.clock,
                                        checkpoint_interval=self.checkpoint_interval,
                                        max_restarts=self.max_restarts, task_timeout=self.task_timeout,
-                                       on_checkpoint=self.on_checkpoint)
+                                       on_checkpoint=self.on_checkpoint, name=self.name)
             self.executor = executor
             executor.run(timeout=timeout)
         else:

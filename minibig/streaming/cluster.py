@@ -44,10 +44,12 @@ import ctypes
 import pickle
 import threading
 import time
+import uuid
 
 import zmq
 
 from minibig.errors import JobAbortedError
+from minibig.net.security import cluster_key, stop_authenticator
 from minibig.streaming import wire
 from minibig.streaming.metrics import JobMetrics
 from minibig.streaming.physical import make_committer
@@ -61,8 +63,10 @@ class ClusterExecutor:
     """A plan on the workers of ``sc``'s cluster (see the module docstring)."""
 
     def __init__(self, sc, plan, batch_size=1024, clock=None, checkpoint_interval=None,
-                 max_restarts=3, task_timeout=3.0, start_timeout=60.0, on_checkpoint=None):
+                 max_restarts=3, task_timeout=3.0, start_timeout=60.0, on_checkpoint=None,
+                 name: str = "stream"):
         self.sc = sc
+        self.name = name
         self.plan = plan
         self.parallelism = max(node.parallelism for node in plan.nodes.values())
         self.checkpoint_interval = checkpoint_interval
@@ -71,9 +75,17 @@ class ClusterExecutor:
         self.start_timeout = start_timeout
         self.on_checkpoint = on_checkpoint
         self.code = StreamTaskCode(plan.to_bytes(), batch_size, clock, start_timeout,
-                                   driver_timeout=max(task_timeout, 3.0))
+                                   driver_timeout=max(task_timeout, 3.0), name=name,
+                                   job_id=uuid.uuid4().hex[:10])
         self.committers = {n: make_committer(plan.nodes[n]) for n in plan.committing()}
-        self.completed = None                 # {"cid", "parts": {index: parts}} of the last checkpoint
+        # The last completed checkpoint: {"cid", "parts": {index: {"stored", "blob"}}}: where
+        # each task's worker stored its parts, and the driver's copy (``snapshots.py``).
+        self.completed = None
+        self.last_checkpoint = None           # {"id", "at", "duration_s", "bytes"} of it
+        self.suspects: set[str] = set()       # workers whose tasks were lost: their disks are not read
+        self.task_workers: dict[int, str] = {}   # index -> worker id, this generation
+        self.restored_from: list[tuple] = []  # (generation, index, "disk" | "driver")
+        self.failures: list[dict] = []        # {"in_flight", "restored"}: checkpoint ids at each restart
         self.counters: dict[int, dict] = {}
         self.checkpoints = 0                  # completed checkpoints, all generations
         self.restarts = 0
@@ -89,9 +101,13 @@ class ClusterExecutor:
     def run(self, timeout: float | None = None) -> None:
         """Run until every source ends (``timeout``: then drain); recover from lost tasks."""
         self.check_slots()
-        self.sock, self.address = wire.control_server(zmq.Context.instance())
+        master_url = getattr(self.sc._backend, "url", None)
+        zctx = zmq.Context()                      # its own: see wire.control_server
+        self.sock = None
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
+            self.sock, self.address = wire.control_server(zctx, wire.driver_host(master_url),
+                                                          cluster_key(master_url))
             for committer in self.committers.values():
                 committer.open()
             gen = 0
@@ -106,7 +122,10 @@ class ClusterExecutor:
             for committer in self.committers.values():
                 committer.finish()
         finally:
-            self.sock.close(0)
+            if self.sock is not None:
+                self.sock.close(0)
+            stop_authenticator(zctx)
+            zctx.term()
 
     def collected(self, sink_id: int) -> list:
         """A collect sink's committed values."""
@@ -135,9 +154,11 @@ class _Generation:
         self.table_sent = False
         self.error = None
         self.failure = None
+        self.restart = False                      # a task could not read its snapshot
         base = ex.completed["cid"] if ex.completed else 0
         self.next_cid = base + 1
         self.in_flight = None
+        self.triggered_at = None
         self.next_trigger = None
 
     # -- the job thread ---------------------------------------------------------------
@@ -148,7 +169,11 @@ class _Generation:
         for i in range(ex.parallelism):
             restore = None
             if ex.completed is not None:
-                restore = {"cid": ex.completed["cid"], "parts": ex.completed["parts"][i]}
+                part = ex.completed["parts"][i]
+                stored = part["stored"]
+                fallback = stored is None or stored["worker"] in ex.suspects
+                restore = {"cid": ex.completed["cid"], "stored": stored,
+                           "blob": part["blob"] if fallback else None}
             payloads[i] = {"index": i, "gen": self.gen, "driver": ex.address, "restore": restore}
 
         def job():
@@ -189,8 +214,10 @@ class _Generation:
                             f"started within {ex.start_timeout:g}s: the cluster has fewer free slots "
                             "than the job's parallelism")
                     continue
-                if self._lost(now):
+                if self.restart or self._lost(now):
                     self._stop()
+                    self.ex.failures.append({"in_flight": self.in_flight, "restored":
+                                             self.ex.completed["cid"] if self.ex.completed else 0})
                     return False
                 self._maybe_trigger(now)
                 if self.deadline is not None and now >= self.deadline and not self.drained:
@@ -203,7 +230,9 @@ class _Generation:
     def _lost(self, now: float) -> bool:
         if not self.thread.is_alive() and len(self.done) < self.ex.parallelism:
             return True
-        return any(now - self.seen[i] > self.ex.task_timeout for i in self.identities if i not in self.done)
+        lost = [i for i in self.identities if i not in self.done and now - self.seen[i] > self.ex.task_timeout]
+        self.ex.suspects.update(self.ex.task_workers[i] for i in lost if i in self.ex.task_workers)
+        return bool(lost)
 
     def _on_message(self, identity: bytes, blob: bytes) -> None:
         msg = wire.unpack(blob)
@@ -216,24 +245,30 @@ class _Generation:
             self.seen[index] = time.monotonic()
             self.ex.sock.send_multipart([identity, wire.pack("beat", self.gen)])
         elif kind == "hello":
-            self._on_hello(identity, index, msg["address"])
+            self._on_hello(identity, index, msg)
         elif kind == "results":
             self.pending.setdefault(msg["epoch"], {}).setdefault(msg["sink"], []).extend(msg["values"])
         elif kind == "ack":
-            self._on_ack(index, msg["cid"], msg["parts"])
+            self._on_ack(index, msg["cid"], {"stored": msg["stored"], "blob": msg["blob"]})
         elif kind == "done":
-            self.done[index] = msg["parts"]
+            self.done[index] = {"stored": None, "blob": msg["blob"]}
             self.ex.counters[index] = msg["counters"]
             self._check_complete()
+        elif kind == "lost_snapshot":
+            self.ex.suspects.add(msg["worker"])
+            self.restart = True
         elif kind == "error":
             self.error = _remote_error(msg, index)
 
-    def _on_hello(self, identity: bytes, index: int, address: str) -> None:
+    def _on_hello(self, identity: bytes, index: int, msg: dict) -> None:
         if index in self.identities or self.table_sent:     # a rerun or backup of a started task
             self.ex.sock.send_multipart([identity, wire.pack("abort", self.gen)])
             return
         self.identities[index] = identity
-        self.addresses[index] = address
+        self.addresses[index] = msg["address"]
+        self.ex.task_workers[index] = msg["worker"]
+        if msg.get("restored_from"):
+            self.ex.restored_from.append((self.gen, index, msg["restored_from"]))
         self.seen[index] = time.monotonic()
         if len(self.addresses) == self.ex.parallelism:
             table = [self.addresses[i] for i in range(self.ex.parallelism)]
@@ -253,6 +288,7 @@ class _Generation:
         if self.in_flight is not None or self.next_trigger is None or now < self.next_trigger:
             return
         self.in_flight = self.next_cid
+        self.triggered_at = now
         self.next_cid += 1
         self._broadcast("trigger", cid=self.in_flight)
         self._check_complete()
@@ -271,11 +307,14 @@ class _Generation:
             return
         ex = self.ex
         ex.completed = {"cid": cid, "parts": got}
+        ex.last_checkpoint = {"id": cid, "at": time.time(),
+                              "duration_s": round(time.monotonic() - self.triggered_at, 4),
+                              "bytes": sum(len(part["blob"]) for part in got.values())}
         ex.checkpoints += 1
         self.acks.pop(cid, None)
         self.in_flight = None
         self._commit_epochs(cid)
-        self._broadcast("commit", cid=cid)
+        self._broadcast("commit", cid=cid, info=ex.last_checkpoint)
         self.next_trigger = time.monotonic() + ex.checkpoint_interval
         if ex.on_checkpoint is not None:
             ex.on_checkpoint(cid)

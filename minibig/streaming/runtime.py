@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from operator import countOf
 
 from minibig.streaming.barriers import Aligner, Barrier
 from minibig.streaming.elements import END, Signal
@@ -45,11 +46,13 @@ class TaskDataflow:
     **fields)`` sends a control message to the driver.
     """
 
-    def __init__(self, plan, index: int, remote, report, clock=None, batch_size: int = 1024):
+    def __init__(self, plan, index: int, remote, report, clock=None, batch_size: int = 1024,
+                 on_snapshot=None):
         self.plan = plan
         self.index = index
         self.remote = remote
         self.report = report
+        self.on_snapshot = on_snapshot or (lambda cid, parts: report("ack", cid=cid, parts=parts))
         self.clock = clock or time.monotonic
         self.batch_size = batch_size
         self.readers: dict[int, object] = {}
@@ -62,6 +65,12 @@ class TaskDataflow:
         self.acked = 0                          # last checkpoint acknowledged (or restored)
         self.pending = None                     # the checkpoint being taken, if any
         self.offsets: dict[int, dict] = {}      # cid -> {reader node: source offset}
+        # Live metrics (``live.py``): records per node and the last watermark a node received;
+        # kept apart from the operators' counters, which checkpoints restore exactly.
+        self.records_in: dict[int, int] = {}
+        self.records_out: dict[int, int] = {}
+        self.last_watermark: dict[int, object] = {}
+        self.consumed: dict[int, set] = {}      # node -> the outputs some route reads
         self._build()
 
     def _build(self) -> None:
@@ -78,6 +87,8 @@ class TaskDataflow:
                     make_operator(node), inputs, OperatorContext(node.name, i, node.parallelism, self.clock))
                 self.aligners[node.id] = Aligner(len(inputs))
             self.routes[node.id] = routes_of(self.plan, node, i, channels)
+            self.records_in[node.id] = self.records_out[node.id] = 0
+            self.consumed[node.id] = {route.output for route in self.routes[node.id]}
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -159,6 +170,9 @@ class TaskDataflow:
             self._arrive(*local.popleft())
 
     def _emit(self, node_id: int, outputs: dict, control) -> None:
+        for tag, items in outputs.items():
+            if tag in self.consumed[node_id]:         # a side output nobody reads is not sent
+                self.records_out[node_id] += countOf(map(type, items), tuple)
         for route in self.routes[node_id]:
             items = outputs.get(route.output)
             if items:
@@ -194,6 +208,9 @@ class TaskDataflow:
                     self._flush_sink(node_id, boundary=True)
                     self._snapshot_finished()
         else:
+            self.records_in[node_id] += countOf(map(type, payload), tuple)
+            if payload and type(payload[-1]) is not tuple:
+                self.last_watermark[node_id] = payload[-1]
             outputs = instance.receive(channel, payload)
             if outputs:
                 self._emit(node_id, outputs, None)
@@ -271,13 +288,28 @@ class TaskDataflow:
             self.acked = cid
             if self.pending == cid:
                 self.pending = None
-            self.report("ack", cid=cid, parts=parts)
+            self.on_snapshot(cid, parts)
 
     def final_parts(self) -> dict:
         """Every part as it stands (the task has finished): its snapshot for any later checkpoint."""
         parts = {f"src{n}": r.snapshot() for n, r in self.readers.items()}
         parts.update({f"op{n}": self.instance_part(i) for n, i in self.instances.items()})
         return parts
+
+    def watermark(self, node_id: int):
+        """The watermark instance ``node_id`` of this task is at (None before the first)."""
+        if node_id in self.readers:
+            reader = self.readers[node_id]
+            return math.inf if reader.ended else reader.generator.current
+        instance = self.instances[node_id]
+        if not instance.single:
+            return instance.valve.combined
+        return self.last_watermark.get(node_id)
+
+    def remote_nodes(self) -> set[int]:
+        """The nodes of this task that send to other tasks (a full channel holds them back)."""
+        return {node_id for node_id, routes in self.routes.items()
+                if any(t != self.index for route in routes for t in route.targets())}
 
     def counters(self) -> dict:
         """``{operator name: counters}`` of this task's instances."""

@@ -34,10 +34,12 @@ import zmq
 
 from minibig.core import serialization
 from minibig.core.task import TaskCode
-from minibig.errors import format_user_traceback
+from minibig.errors import FetchFailedError, format_user_traceback
 from minibig.streaming import wire
+from minibig.streaming.live import PUBLISH_EVERY, LiveMetrics
 from minibig.streaming.plan import Plan
 from minibig.streaming.runtime import TaskDataflow
+from minibig.streaming.snapshots import drop_snapshot, read_snapshot, snapshot_key, write_snapshot
 
 BEAT_EVERY = 0.2            # seconds between a task's heartbeats
 PACK_MAX = 64               # items per data message at most
@@ -48,7 +50,9 @@ class StreamTaskCode(TaskCode):
     """The code of every task of one streaming job (see the module docstring)."""
 
     def __init__(self, plan_bytes: bytes, batch_size: int, clock, start_timeout: float,
-                 driver_timeout: float):
+                 driver_timeout: float, name: str = "stream", job_id: str = "job"):
+        self.name = name                      # what ``minibig status`` calls the job
+        self.job_id = job_id                  # unique per run: names its snapshots
         self.plan_bytes = plan_bytes
         self.batch_size = batch_size
         self.clock = clock
@@ -58,7 +62,7 @@ class StreamTaskCode(TaskCode):
     def run(self, ctx):
         """Run task ``ctx.payloads["task"]["index"]`` until its dataflow ends; a small status dict."""
         job = ctx.payloads["task"]
-        task = StreamTask(self, Plan.from_bytes(self.plan_bytes), job)
+        task = StreamTask(self, Plan.from_bytes(self.plan_bytes), job, ctx)
         try:
             return task.run()
         finally:
@@ -68,15 +72,16 @@ class StreamTaskCode(TaskCode):
 class StreamTask:
     """The sockets and the loop of one task."""
 
-    def __init__(self, code: StreamTaskCode, plan: Plan, job: dict):
+    def __init__(self, code: StreamTaskCode, plan: Plan, job: dict, ctx):
         self.code = code
+        self.ctx = ctx
         self.index = job["index"]
         self.gen = job["gen"]
         self.restore = job.get("restore")
         self.zmq = zmq.Context.instance()    # shared: a keyed cluster's authenticator lives in it
         self.linger = 0
         self.control = wire.control_client(job["driver"], self.zmq)
-        self.pull, self.address = wire.data_server(self.zmq)
+        self.pull, self.address = wire.data_server(self.zmq, wire.task_host(ctx.host))
         self.push: dict[int, zmq.Socket] = {}
         self.outbox: dict[int, deque] = {}
         self.stuck: dict[int, bytes] = {}       # a packed message the peer's queue refused
@@ -84,7 +89,17 @@ class StreamTask:
         self.stopping = threading.Event()
         self.beats = threading.Thread(target=self._beat, args=(job["driver"],), daemon=True,
                                       name=f"stream-beat-{self.index}")
-        self.flow = TaskDataflow(plan, self.index, self._remote, self._report, code.clock, code.batch_size)
+        self.flow = TaskDataflow(plan, self.index, self._remote, self._report, code.clock, code.batch_size,
+                                 on_snapshot=self._on_snapshot)
+        self.live = LiveMetrics(self.flow, ctx.driver_id, code.name, self.gen)
+        self.next_publish = 0.0
+        # This worker's disk keeps the snapshots (``snapshots.py``); an in-process
+        # backend has no block server, and then the driver's copy is the only one.
+        self.disk = None
+        if ctx.work_dir and ctx.block_addr:
+            self.disk = {"worker": ctx.worker_id, "host": ctx.host, "addr": ctx.block_addr,
+                         "dir": ctx.work_dir}
+        self.stored: dict[int, str] = {}       # cid -> key of this task's snapshot on this worker
 
     # -- talking ----------------------------------------------------------------------
 
@@ -112,7 +127,11 @@ class StreamTask:
         """Start, loop, report; the status of the task."""
         self.beats.start()
         try:
-            self._report("hello", address=self.address)
+            restore, restored_from = self._restore_parts()
+            if restore is False:
+                return {"status": "aborted"}
+            self._report("hello", address=self.address, worker=self.ctx.worker_id,
+                         restored_from=restored_from)
             table = self._wait_for_table()
             if table is None:
                 return {"status": "aborted"}
@@ -120,16 +139,58 @@ class StreamTask:
                 if peer != self.index:
                     self.push[peer] = wire.data_client(url, self.zmq)
                     self.outbox[peer] = deque()
-            self.flow.open(self.restore)
+            self.flow.open(restore)
             status = self._loop()
             if status == "done":
                 self._flush_all()
                 self.linger = 10_000          # what zmq still holds must reach the peers
-                self._report("done", parts=self.flow.final_parts(), counters=self.flow.counters())
+                self._report("done", blob=pickle.dumps(self.flow.final_parts(), protocol=5),
+                             counters=self.flow.counters())
             return {"status": status}
         except Exception as exc:
             self._report_error(exc)
             return {"status": "error"}
+
+    def _restore_parts(self):
+        """(``{"cid", "parts"}`` to resume from or None, where they came from); False: unreadable.
+
+        The driver hands its copy of the parts only when the worker that
+        stored them is gone; otherwise they are read from that worker's disk
+        (this one's, or through its block server). A failed read tells the
+        driver, which restarts the job with its copy."""
+        restore = self.restore
+        if restore is None:
+            return None, None
+        if restore.get("blob") is not None:
+            return {"cid": restore["cid"], "parts": pickle.loads(restore["blob"])}, "driver"
+        try:
+            parts = read_snapshot(restore["stored"], self.ctx.host)
+        except FetchFailedError as exc:
+            self._report("lost_snapshot", worker=restore["stored"]["worker"], message=str(exc))
+            return False, None
+        return {"cid": restore["cid"], "parts": parts}, "disk"
+
+    def _on_snapshot(self, cid: int, parts: dict) -> None:
+        """Every part of checkpoint ``cid`` is here: store it on this worker, acknowledge."""
+        if self.disk is None:
+            self._report("ack", cid=cid, stored=None, blob=pickle.dumps(parts, protocol=5))
+            return
+        key = snapshot_key(self.ctx.driver_id, self.code.job_id, cid, self.index)
+        stored, blob = write_snapshot(self.disk, key, parts)
+        self.stored[cid] = key
+        self._report("ack", cid=cid, stored=stored, blob=blob)
+
+    def _on_commit(self, cid: int, info: dict | None) -> None:
+        """Checkpoint ``cid`` completed: sources trim, older snapshots here go."""
+        self.flow.commit(cid)
+        self.live.last_checkpoint = info
+        for old in [c for c in self.stored if c < cid]:
+            drop_snapshot(self.ctx.work_dir, self.stored.pop(old))
+
+    def _publish(self, now: float) -> None:
+        """Put a sample of the live metrics where the worker's heartbeat finds it."""
+        self.ctx.live = self.live.sample(now)
+        self.next_publish = now + PUBLISH_EVERY
 
     def _wait_for_table(self):
         deadline = time.monotonic() + self.code.start_timeout
@@ -172,6 +233,9 @@ class StreamTask:
                 moved |= flow.poll_sources()
                 moved |= self._flush_outboxes()
             flow.tick()
+            now = time.monotonic()
+            if now >= self.next_publish:
+                self._publish(now)
             if flow.finished and not any(self.outbox.values()) and not self.stuck:
                 return "done"
             if self._driver_silent():
@@ -186,7 +250,7 @@ class StreamTask:
         if kind == "trigger":
             self.flow.trigger(msg["cid"])
         elif kind == "commit":
-            self.flow.commit(msg["cid"])
+            self._on_commit(msg["cid"], msg.get("info"))
         elif kind == "drain":
             self.flow.drain_sources()
         return None
@@ -205,6 +269,10 @@ class StreamTask:
                 except zmq.Again:
                     self.stuck[peer] = blob
                     break
+        if self.stuck:
+            self.live.blocked(time.monotonic())
+        elif self.live.blocked_since is not None:
+            self.live.unblocked(time.monotonic())
         return sent
 
     def _flush_all(self) -> None:

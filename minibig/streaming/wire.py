@@ -22,19 +22,50 @@ when there is one (``minibig.net.security``):
 from __future__ import annotations
 
 import pickle
+import socket
 
 import zmq
 
+from minibig.cluster.runtime import bind_address, is_loopback
 from minibig.net.security import cluster_key, dealer
-from minibig.cluster.runtime import bind_address
 
 DATA_HWM = 32              # messages queued per direction between two tasks
 LOOPBACK = "127.0.0.1"
 
 
-def listen_host() -> str:
-    """Loopback, or every interface when the cluster is keyed (then it is authenticated)."""
-    return "0.0.0.0" if cluster_key() is not None else LOOPBACK
+def url_host(url: str | None) -> str:
+    """The host part of ``tcp://host:port`` ("" for None or an in-process URL).
+
+    >>> url_host("tcp://10.0.0.7:7077"), url_host(None)
+    ('10.0.0.7', '')
+    """
+    if not url or "://" not in url:
+        return ""
+    return url.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
+
+
+def driver_host(master_url: str | None) -> str:
+    """Where the driver's control socket listens: loopback unless the cluster is beyond it.
+
+    A master on loopback (or an in-process one) means every task runs on this
+    machine; a master elsewhere means tasks on other hosts must reach the
+    driver, so it listens on every interface (``bind_address`` then insists
+    on the cluster key).
+    """
+    host = url_host(master_url)
+    return LOOPBACK if not host or is_loopback(host) else "0.0.0.0"
+
+
+def task_host(worker_host: str) -> str:
+    """Where a task's data socket listens: the interface its worker serves blocks on.
+
+    ``worker_host`` is the worker's host id (``TaskContext.host``): the
+    machine's name for a loopback worker, else the address other workers
+    reach it at.
+    """
+    if not worker_host or worker_host == socket.gethostname() or is_loopback(worker_host):
+        return LOOPBACK
+    return worker_host
 
 
 def pack(kind: str, gen: int, **fields) -> bytes:
@@ -47,11 +78,16 @@ def unpack(blob: bytes) -> dict:
     return pickle.loads(blob)
 
 
-def control_server(ctx: zmq.Context) -> tuple[zmq.Socket, str]:
-    """The driver's ROUTER and its address."""
+def control_server(ctx: zmq.Context, host: str = LOOPBACK, key=None) -> tuple[zmq.Socket, str]:
+    """The driver's ROUTER on ``host`` (``driver_host``), admitting ``key``, and its address.
+
+    ``ctx`` should be the job's own context: its authenticator admits one key,
+    and a driver may run jobs on clusters with different keys (an embedded one
+    and a standalone one) one after the other.
+    """
     sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
-    return sock, bind_address(sock, listen_host(), 0)
+    return sock, bind_address(sock, host, 0, key)
 
 
 def control_client(url: str, ctx: zmq.Context) -> zmq.Socket:
@@ -59,12 +95,12 @@ def control_client(url: str, ctx: zmq.Context) -> zmq.Socket:
     return dealer(url, linger=2000, ctx=ctx)
 
 
-def data_server(ctx: zmq.Context) -> tuple[zmq.Socket, str]:
-    """A task's PULL for the batches other tasks send it, and its address."""
+def data_server(ctx: zmq.Context, host: str = LOOPBACK) -> tuple[zmq.Socket, str]:
+    """A task's PULL on ``host`` (``task_host``) for the batches other tasks send it, and its address."""
     sock = ctx.socket(zmq.PULL)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVHWM, DATA_HWM)
-    return sock, bind_address(sock, listen_host(), 0)
+    return sock, bind_address(sock, host, 0)
 
 
 def data_client(url: str, ctx: zmq.Context) -> zmq.Socket:

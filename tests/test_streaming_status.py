@@ -1,0 +1,90 @@
+"""A running streaming job as `minibig status` shows it: per-operator records,
+rates, watermarks and backpressure, the last checkpoint, and each worker's
+CPU and memory, on a real master with two workers.
+
+The source pauses halfway (``faults.PausingSource``) so the job is running
+while the test reads the master's status; the test waits (bounded) for the
+status to show exactly the records read before the pause, then releases it.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from minibig import Context
+from minibig.streaming import StreamingContext, TumblingWindow
+
+import faults
+from streaming_reference import failure_free
+from support import cleanup, env, start_master, start_worker
+
+EVENTS = [(i - (i * 7919) % 9, f"k{(i * 31) % 11}", i) for i in range(4000)]
+PAUSE_AT = 1500
+
+
+def build(ssc, folder):
+    return (ssc.source(faults.PausingSource(EVENTS, folder, PAUSE_AT), timestamp=lambda e: e[0],
+                       max_out_of_orderness=3)
+               .key_by(lambda e: e[1]).window(TumblingWindow(40)).count().collect())
+
+
+def stream_of(url: str, name: str):
+    streams = [s for s in faults.master_status(url)["streams"] if s["name"] == name]
+    return streams[0] if streams else None
+
+
+def test_status_shows_a_running_streams_operators_and_the_workers_use(tmp_path):
+    folder = str(tmp_path)
+    _, want = failure_free(build, folder, parallelism=2, batch_size=50)
+
+    master, url = start_master()
+    workers = []
+    try:
+        workers = [start_worker(url), start_worker(url)]
+        with Context(master=url, appName="status-test") as ctx:
+            ctx._backend.wait_for_workers(2, timeout=60)
+            ssc = StreamingContext(ctx, parallelism=2, batch_size=50, checkpoint_interval=0.1, name="counts")
+            got = build(ssc, folder)
+            join = faults.run_in_thread(lambda: ssc.run(timeout=120))
+
+            def paused_and_seen():
+                stream = stream_of(url, "counts")
+                if stream is None or stream["last_checkpoint"] is None:
+                    return None
+                window, collect = stream["operators"][2:]
+                steady = window["records_in"] == PAUSE_AT and collect["records_in"] == window["records_out"]
+                return stream if steady else None
+            stream = faults.wait_until(paused_and_seen, "the status showing every record before the pause")
+            status = faults.master_status(url)
+            human = subprocess.run([sys.executable, "-m", "minibig", "status", "--master", url],
+                                   capture_output=True, text=True, env=env(), timeout=60)
+            faults.touch(os.path.join(folder, "release"))
+            join(120, "the streaming job")
+            assert sorted(got.result()) == sorted(want.result())
+            faults.wait_until(lambda: stream_of(url, "counts") is None, "the ended stream leaving the status")
+
+        assert stream["app"] == ctx._driver_id
+        ops = stream["operators"]
+        assert [op["name"].split("-")[0] for op in ops] == ["source", "key_by", "window", "collect"]
+        source, key_by, window, collect = ops
+        assert [op["parallelism"] for op in ops] == [1, 1, 2, 1]
+        assert source["records_in"] == source["records_out"] == PAUSE_AT
+        assert key_by["records_in"] == key_by["records_out"] == PAUSE_AT
+        assert collect["records_in"] == window["records_out"]
+        marks = [e[0] for e in EVENTS[:PAUSE_AT]]
+        assert source["watermark"] == max(marks) - 3
+        assert window["watermark"] <= source["watermark"]
+        assert abs(window["watermark_lag_s"] - (time.time() - window["watermark"])) < 60
+        assert all(0.0 <= op["backpressure"] <= 1.0 and op["rate_in"] >= 0 for op in ops)
+        checkpoint = stream["last_checkpoint"]
+        assert checkpoint["id"] >= 1 and checkpoint["bytes"] > 0 and checkpoint["duration_s"] >= 0
+        assert abs(checkpoint["at"] - time.time()) < 120
+        assert all(w["rss_bytes"] > 0 and w["cpu_percent"] >= 0 for w in status["workers"])
+        json.dumps(status)                                       # what --json prints
+        assert human.returncode == 0, human.stderr
+        assert "stream counts" in human.stdout and "last checkpoint:" in human.stdout
+        assert any(line.split()[0] == window["name"] for line in human.stdout.splitlines() if line.strip())
+    finally:
+        cleanup([*workers, master])
