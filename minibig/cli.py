@@ -166,6 +166,8 @@ def _start_cluster(count: int):
 
 def history(argv: list[str]) -> int:
     """`minibig history DIR`: the web UI over the event logs in DIR, finished or running."""
+    # Imported by this command only: every worker process starts through this module,
+    # and http.server would add ~80 ms to each worker's start.
     from minibig.ui.server import HistorySource, serve, url_of
     parser = argparse.ArgumentParser(prog="minibig history", description=history.__doc__)
     parser.add_argument("dir", help="the event log folder (`--event-log DIR`)")
@@ -335,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "status":
             return status(rest)
         if command == "bench":
+            # Imported by this command only: it brings numpy, which a worker starts without.
             from minibig.benchmark import main as bench_main
             return bench_main(rest)
         if command == "keygen":
