@@ -65,6 +65,7 @@ def test_status_shows_a_running_streams_operators_and_the_workers_use(tmp_path):
             assert sorted(got.result()) == sorted(want.result())
             faults.wait_until(lambda: stream_of(url, "counts") is None, "the ended stream leaving the status")
 
+        assert ssc.executor.address.startswith("tcp://127.0.0.1:")    # a keyed cluster on loopback
         assert stream["app"] == ctx._driver_id
         ops = stream["operators"]
         assert [op["name"].split("-")[0] for op in ops] == ["source", "key_by", "window", "collect"]

@@ -16,16 +16,22 @@ data addresses once all have said hello, and then:
   the restore.
 - **checkpoints**: every ``checkpoint_interval`` seconds it sends
   ``trigger(cid)`` (one checkpoint at a time); a checkpoint completes when
-  every task has acknowledged it with its snapshot parts (a finished task's
-  final parts stand for it). Snapshots are kept here, in the driver: the one
-  place that survives any worker's death (a driver failure ends the job
-  anyway). ``commit(cid)`` then lets sources drop what they keep for replay.
+  every task has acknowledged it (a finished task's final parts stand for
+  it). A task stores its snapshot on its worker's disk and acknowledges with
+  the location (``snapshots.py``); the ack also carries the blob, and the
+  driver keeps that copy of the last completed checkpoint as the durable
+  fallback: the one place that survives any worker's death (a driver failure
+  ends the job anyway). ``commit(cid, info)`` then lets sources drop what
+  they keep for replay and tasks drop older snapshots; ``info`` (id, time,
+  duration, bytes) is what ``minibig status`` shows as the last checkpoint.
 - **recovers**: a task whose heartbeats stop for ``task_timeout`` seconds is
   lost (its worker died). The coordinator aborts the generation's other
   tasks, waits for ``run_code`` to end (the master reruns the lost task on a
   free slot, which is answered ``abort``), and starts a new generation of
-  ``P`` tasks from the last completed checkpoint: operators restored,
-  sources rewound, sink epochs after it dropped. So the collected output is
+  ``P`` tasks from the last completed checkpoint (one in flight is
+  abandoned, whatever parts of it were taken): operators restored (from
+  the workers' disks; from the driver's copy for a task whose worker was
+  lost or whose read failed), sources rewound, sink epochs after it dropped. So the collected output is
   the failure-free run's, nothing lost or twice. The new tasks need ``P``
   slots: a replacement worker, or spare slots (the job does not rescale,
   keyed state is partitioned by ``P``); after ``start_timeout`` seconds

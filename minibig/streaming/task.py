@@ -19,6 +19,13 @@ checkpoint to resume from. ``run(ctx)``:
    exception (and returns normally, so the master does not retry a task
    whose failure is the user's); ``abort`` or a silent driver ends it too.
 
+Before its ``hello`` a restored task loads its parts (``snapshots.py``):
+the driver's copy when it sent one, else from the worker that stored them.
+Each checkpoint's parts go to this worker's disk, and the ``ack`` says
+where. About once a second the loop puts a sample of its live metrics
+(``live.py``) on ``ctx.live``, which the worker's heartbeat carries to the
+master for ``minibig status``.
+
 A heartbeat thread with its own socket beats to the driver, which answers:
 the driver notices a lost task, the task a lost driver.
 """

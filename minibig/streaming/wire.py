@@ -1,7 +1,8 @@
 """The sockets and messages of a streaming job on the cluster.
 
 Two kinds of traffic, both ZeroMQ, both authenticated with the cluster key
-when there is one (``minibig.net.security``):
+when there is one (``minibig.net.security``), both listening on loopback
+unless the cluster is bound elsewhere (``driver_host``, ``task_host``):
 
 - **control**: the driver binds a ROUTER; each task connects a DEALER (and
   its heartbeat thread another). A message is one pickled dict with
@@ -51,6 +52,9 @@ def driver_host(master_url: str | None) -> str:
     machine; a master elsewhere means tasks on other hosts must reach the
     driver, so it listens on every interface (``bind_address`` then insists
     on the cluster key).
+
+    >>> driver_host("tcp://127.0.0.1:7077"), driver_host("tcp://10.0.0.7:7077")
+    ('127.0.0.1', '0.0.0.0')
     """
     host = url_host(master_url)
     return LOOPBACK if not host or is_loopback(host) else "0.0.0.0"
@@ -62,6 +66,9 @@ def task_host(worker_host: str) -> str:
     ``worker_host`` is the worker's host id (``TaskContext.host``): the
     machine's name for a loopback worker, else the address other workers
     reach it at.
+
+    >>> task_host(socket.gethostname()), task_host("10.0.0.7")
+    ('127.0.0.1', '10.0.0.7')
     """
     if not worker_host or worker_host == socket.gethostname() or is_loopback(worker_host):
         return LOOPBACK
