@@ -75,25 +75,15 @@ class CoGroupedRDD(RDD):
         return dep.rdd.iterator(split, task)
 
     def compute(self, split: int, task):
-        width = len(self.sides)
-
-        def create(tagged):
-            group = tuple(ResultIterable() for _ in range(width))
-            return add(group, tagged)
-
-        def add(group, tagged):
-            targets, value = tagged
-            for side in targets:
-                group[side].append(value)
-            return group
-
         def merge(group, other):
             for mine, theirs in zip(group, other):
                 mine.extend(theirs)
             return group
-        groups = ExternalMap(Aggregator(create, add, merge), task.memory_budget, task.spill_dir)
+        # Only merge is called through the aggregator (merging spilled groups); the
+        # values go straight into their side's list (`insert_sides`).
+        groups = ExternalMap(Aggregator(None, None, merge), task.memory_budget, task.spill_dir)
+        width = len(self.sides)
         for index, dep in enumerate(self.deps):
-            targets = tuple(side for side, d in enumerate(self.sides) if d == index)
-            groups.insert_values((key, (targets, value))
-                                 for key, value in self._records(dep, split, task))
+            sides = tuple(side for side, d in enumerate(self.sides) if d == index)
+            groups.insert_sides(self._records(dep, split, task), sides, width, ResultIterable)
         return groups.items()

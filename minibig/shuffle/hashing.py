@@ -51,6 +51,8 @@ import dataclasses
 import datetime
 import enum
 import numbers
+from itertools import repeat
+from operator import and_, mod
 from zlib import crc32
 
 _MASK = (1 << 63) - 1
@@ -79,6 +81,26 @@ def portable_hash(key) -> int:
             value ^= portable_hash(item)
         return value
     return _other_hash(key)
+
+
+def hash_partitions(keys: list, n: int) -> list:
+    """`[portable_hash(k) % n for k in keys]`, in C-level passes when the keys are all
+    `str` or all `int`: the partitioning of a batch of records (a third of the
+    per-record cost of calling the partitioner).
+
+    >>> hash_partitions(["a", "b", 3], 7) == [portable_hash(k) % 7 for k in ["a", "b", 3]]
+    True
+    """
+    kinds = set(map(type, keys))
+    if kinds == {str}:
+        try:
+            # str.encode's default is UTF-8: the bytes portable_hash takes, but strict.
+            return list(map(mod, map(crc32, map(str.encode, keys)), repeat(n)))
+        except UnicodeEncodeError:               # a lone surrogate: surrogatepass, key by key
+            pass
+    elif kinds == {int}:
+        return list(map(mod, map(and_, map(hash, keys), repeat(_MASK)), repeat(n)))
+    return [portable_hash(k) % n for k in keys]
 
 
 def _mix_items(items) -> int:

@@ -63,7 +63,8 @@ def fold_sum(d: dict, chunk: list) -> None:
     The same as `d[k] = v if k is new else d[k] + v` for every pair, in the
     cheapest loop the chunk's values allow, decided by their types only:
     all the int 1 (a count): Counter's C loop; all ints: `get(k, 0) + v`
-    (0 + v is v for an int, not for a bool, float -0.0, str or list);
+    (0 + v is v for an int, not for a bool, float -0.0, str or list); all
+    floats: `get(k, -0.0) + v` (-0.0 + v is v for every float);
     anything else: the same fold without the zero.
     """
     values = list(map(_second, chunk))
@@ -75,6 +76,11 @@ def fold_sum(d: dict, chunk: list) -> None:
     if kinds == {int}:
         for key, value in chunk:
             d[key] = get(key, 0) + value
+        return
+    if kinds == {float}:
+        # -0.0 is the identity of float addition (-0.0 + x is x, signed zeros and NaN included).
+        for key, value in chunk:
+            d[key] = get(key, -0.0) + value
         return
     for key, value in chunk:
         old = get(key, _MISSING)
@@ -151,6 +157,33 @@ class ExternalMap:
         """Fold (key, combiner) pairs with mergeCombiners."""
         self._fold(pairs, None, self.merge_combiners)
         return self
+
+    def insert_sides(self, records, sides: tuple, width: int, list_type=list) -> "ExternalMap":
+        """A cogroup's fold: append the value of each (key, value) record to the lists
+        `group[s]`, s in `sides`, of its key's group: a tuple of `width` lists of
+        `list_type`, made when the key is new. Spilled groups are merged by the
+        aggregator's merge_combiners; values keep their arrival order."""
+        d, it, tracker = self.map, iter(records), self.tracker
+        get = d.get
+        only = sides[0] if len(sides) == 1 else None
+        while True:
+            chunk = list(itertools.islice(it, tracker.chunk))
+            if not chunk:
+                return self
+            if only is not None and width == 2:          # a join: no loop to build the group
+                for key, value in chunk:
+                    group = get(key)
+                    if group is None:
+                        group = d[key] = (list_type(), list_type())
+                    group[only].append(value)
+            else:
+                for key, value in chunk:
+                    group = get(key)
+                    if group is None:
+                        group = d[key] = tuple([list_type() for _ in range(width)])
+                    for side in sides:
+                        group[side].append(value)
+            self._after_chunk(chunk[-1][0], len(chunk))
 
     def _fold(self, records, create, merge) -> None:
         d, it, tracker = self.map, iter(records), self.tracker

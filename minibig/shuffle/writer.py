@@ -32,15 +32,17 @@ import itertools
 import os
 import pickle
 import tempfile
-from zlib import crc32
+from operator import itemgetter
 
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.blocks import write_output_stream
+from minibig.shuffle.hashing import hash_partitions
 from minibig.shuffle.partitioners import RangePartitioner, columnar_op, identity, is_hash_partitioner
 from minibig.shuffle.sizing import SizeTracker, estimate
 from minibig.shuffle.spill import ExternalMap, batch_records, effective_budget, new_run_path
 
 _COPY = 1 << 20
+_first = itemgetter(0)
 
 
 def combine_values(records, aggregator, budget: int | None = None, spill_dir=None):
@@ -74,7 +76,6 @@ class MapOutputWriter:
     def insert(self, records) -> None:
         """Bucket (key, value) records by partition, spilling when over budget."""
         it, tracker, buckets = iter(records), self.tracker, self.buckets
-        part = self.part
         while True:
             chunk = list(itertools.islice(it, tracker.chunk))
             if not chunk:
@@ -83,8 +84,8 @@ class MapOutputWriter:
                 buckets[0].extend(chunk)
             else:
                 appenders = [b.append for b in buckets]
-                for record in chunk:
-                    appenders[part(record[0])](record)
+                for record, p in zip(chunk, self._partitions_of(list(map(_first, chunk)))):
+                    appenders[p](record)
             self.count += len(chunk)
             size = estimate(chunk[-1])
             if size > self.budget:
@@ -157,11 +158,9 @@ class MapOutputWriter:
         return by_part
 
     def _partitions_of(self, keys):
-        """The partition of each key; string keys under portable_hash in one C-level pass."""
-        if self.hash_partitioned and set(map(type, keys)) == {str}:
-            n = self.n
-            # portable_hash of a str is the CRC-32 of its UTF-8 bytes (see hashing.py).
-            return [crc32(k.encode("utf-8", "surrogatepass")) % n for k in keys]
+        """The partition of each key: under portable_hash a batch at a time (`hash_partitions`)."""
+        if self.hash_partitioned:
+            return hash_partitions(keys, self.n)
         return map(self.part, keys)
 
     def commit(self, work_dir: str, shuffle_key: str, map_index: int,

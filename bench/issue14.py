@@ -1,0 +1,170 @@
+"""Every target of issue 14 measured in one run, so that the ratios are comparable.
+
+On a noisy shared machine only ratios taken within one run mean anything;
+this script takes them all in one, interleaved, `--repeat` times, keeping
+each measurement's minimum:
+
+    ways      the five ways of writing word count and the MRJob
+              (`bench/wordcount_ways.py`), 2 workers, whole job collected to
+              the driver, against the hand-written Pool(2)
+    scaling   `pairs_add` on a 1-worker cluster against the 2-worker one
+    pagerank  `jobs/pagerank.py`'s RDD PageRank, 2 workers, against its
+              plain-Python dict baseline in one process
+    tiny      a whole `python -c` process: start a 2-worker cluster, count
+              10 items, stop
+
+    python bench/issue14.py --corpus datasets/big/vocab.txt --slice-mb 40 \\
+        --graph datasets/big/debian.txt --repeat 2
+
+`--slice-mb` takes the first N MB of the corpus (cut at a line end) into a
+temporary file, for a machine shared with other work where the whole corpus
+makes a run too long. Results go to bench/results/issue14.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "jobs"))
+sys.path.insert(0, HERE)
+
+import cloudpickle  # noqa: E402
+import pagerank as pagerank_job  # noqa: E402
+import wordcount_ways  # noqa: E402
+
+from minibig import Context  # noqa: E402
+
+# The workers cannot import modules from jobs/ and bench/: their functions travel by value.
+cloudpickle.register_pickle_by_value(pagerank_job)
+cloudpickle.register_pickle_by_value(wordcount_ways)
+
+TINY = ("from minibig import Context\n"
+        "with Context(workers=2) as sc:\n"
+        "    assert sc.parallelize(range(10)).count() == 10\n")
+
+
+def slice_corpus(path: str, megabytes: float) -> str:
+    """The first `megabytes` MB of `path`, ended at a line end, in a temporary file."""
+    with open(path, "rb") as f:
+        head = f.read(int(megabytes * 1e6))
+        head += f.readline()
+    out = os.path.join(tempfile.gettempdir(), f"issue14-{os.getpid()}.txt")
+    with open(out, "wb") as f:
+        f.write(head)
+    return out
+
+
+def timed(fn, *args):
+    """(seconds, result) of one call."""
+    started = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - started, result
+
+
+def tiny_process() -> float:
+    """Seconds of one whole tiny-job process, interpreter start included."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", TINY], cwd=ROOT, check=True)
+    return time.perf_counter() - started
+
+
+def rdd_pagerank(sc, graph: str, iterations: int) -> list:
+    ranks = pagerank_job.pagerank(sc, graph, iterations)
+    return ranks.takeOrdered(10, key=lambda pr: (-pr[1], pr[0]))
+
+
+def dict_pagerank(graph: str, iterations: int) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        pagerank_job.baseline([graph, "--iterations", str(iterations)])
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default=os.path.join(ROOT, "datasets", "big", "vocab.txt"))
+    parser.add_argument("--slice-mb", type=float, default=0, help="use the first N MB only")
+    parser.add_argument("--graph", default=os.path.join(ROOT, "datasets", "big", "debian.txt"))
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--parts", default="ways,scaling,pagerank,tiny")
+    parser.add_argument("--ways", default=",".join(wordcount_ways.WAYS))
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "issue14.json"))
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    corpus = slice_corpus(args.corpus, args.slice_mb) if args.slice_mb else args.corpus
+    best: dict[str, float] = collections.defaultdict(lambda: float("inf"))
+
+    def keep(name, seconds):
+        best[name] = min(best[name], seconds)
+
+    ways = [w for w in args.ways.split(",") if w]
+    try:
+        with Context(workers=2, appName="issue14") as sc2, Context(workers=1, appName="issue14-1") as sc1:
+            for round_ in range(args.repeat):
+                answer = None
+                if parts & {"ways", "scaling"}:
+                    seconds, answer = timed(wordcount_ways.pool_wordcount, corpus, 2)
+                    keep("pool", seconds)
+                if "ways" in parts:
+                    for name in ways:
+                        seconds, got = timed(wordcount_ways.WAYS[name], sc2, corpus)
+                        keep(name, seconds)
+                        assert got == answer, f"{name} disagrees with the Pool"
+                if "scaling" in parts:
+                    seconds, got = timed(wordcount_ways.pairs_add, sc1, corpus)
+                    keep("pairs_add_1worker", seconds)
+                    assert got == answer
+                    seconds, got = timed(wordcount_ways.pairs_add, sc2, corpus)
+                    keep("pairs_add", seconds)
+                if "pagerank" in parts:
+                    keep("pagerank_rdd", timed(rdd_pagerank, sc2, args.graph, args.iterations)[0])
+                    keep("pagerank_dicts", timed(dict_pagerank, args.graph, args.iterations)[0])
+                if "tiny" in parts:
+                    keep("tiny_process", tiny_process())
+                print(f"round {round_ + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in best.items()),
+                      file=sys.stderr, flush=True)
+    finally:
+        if corpus != args.corpus:
+            os.unlink(corpus)
+    ratios = {}
+    if "pool" in best:
+        for name in ways + ["mrjob"]:
+            if name in best:
+                ratios[f"{name}/pool"] = best[name] / best["pool"]
+        chosen = [best[w] for w in ways if w in best and w != "mrjob"]
+        if chosen:
+            ratios["slowest/fastest way"] = max(chosen) / min(chosen)
+        if "mrjob" in best and "pairs_add" in best:
+            ratios["mrjob/pairs_add"] = best["mrjob"] / best["pairs_add"]
+    if "pairs_add_1worker" in best:
+        ratios["speedup 1->2 workers"] = best["pairs_add_1worker"] / best["pairs_add"]
+    if "pagerank_rdd" in best:
+        ratios["pagerank rdd/dicts"] = best["pagerank_rdd"] / best["pagerank_dicts"]
+    for name, seconds in best.items():
+        print(f"{name:<22} {seconds:8.3f} s")
+    for name, ratio in ratios.items():
+        print(f"{name:<22} {ratio:8.2f}")
+    result = {"corpus": os.path.basename(args.corpus), "slice_mb": args.slice_mb,
+              "graph": os.path.basename(args.graph), "repeat": args.repeat,
+              "load_average": os.getloadavg(),
+              "seconds": {k: round(v, 3) for k, v in best.items()},
+              "ratios": {k: round(v, 2) for k, v in ratios.items()}}
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
