@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from minibig.benchmark import amdahl, main, plot, report, runner, split_argv
+from minibig.benchmark import amdahl, cgroups, main, plot, report, runner, split_argv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = os.path.join(ROOT, "datasets", "text", "austen_persuasion.txt")
@@ -211,3 +211,122 @@ def test_a_peer_that_marks_its_engine_started_reports_start_up_apart(tmp_path):
     job.write_text("def baseline(argv):\n    sum(range(10 ** 5))\n")
     seconds, startup = runner.measure_function(str(job), "baseline", [], 2, 120)
     assert seconds > 0 and startup is None
+
+
+# -- weak scaling and CPU quotas: real runs -----------------------------------------
+RECORDING_JOB = """\
+import json, os, sys
+from minibig import Context
+from minibig.benchmark import input_scale
+record, scale_arg, copies = sys.argv[1:4]
+sc = Context()
+lines = sc.textFile(copies).count()
+cgroups = sorted(set(sc.parallelize(range(8), 8).map(lambda _: open("/proc/self/cgroup").read()).collect()))
+with open(record, "a") as f:
+    f.write(json.dumps({"arg": scale_arg, "env": input_scale(), "lines": lines,
+                        "workers": sc.defaultParallelism, "cgroups": cgroups}) + "\\n")
+"""
+
+
+def recorded(path) -> list[dict]:
+    return sorted((json.loads(line) for line in open(path)), key=lambda r: r["workers"])
+
+
+def test_weak_scaling_grows_the_input_with_the_workers_and_fits_gustafson(tmp_path):
+    job, record = tmp_path / "weak.py", tmp_path / "record.jsonl"
+    job.write_text(RECORDING_JOB)
+    lines = sum(1 for _ in open(TEXT, encoding="utf-8"))
+    out = bench(str(job), str(record), "{scale}", "{copies:%s}" % TEXT, "--weak", "--workers", "1,2",
+                "--repeat", "1", "--warmup", "0", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    runs = recorded(record)
+    assert [(r["workers"], r["arg"], r["env"], r["lines"]) for r in runs] == \
+        [(1, "1", 1.0, lines), (2, "2", 2.0, 2 * lines)]
+    doc = json.loads((tmp_path / "weak.json").read_text())
+    assert doc["weak"] and "weak scaling" in doc["title"] and doc["title"] in out.stdout
+    t1, t2 = (r["median_s"] for r in doc["rows"])
+    assert doc["rows"][1]["scale"] == 2 and doc["rows"][1]["speedup"] == pytest.approx(2 * t1 / t2)
+    assert doc["rows"][1]["efficiency"] == pytest.approx(t1 / t2) and doc["rows"][1]["karp_flatt"] is None
+    # Two points fit Gustafson exactly: S = 2 - alpha, within [0, 1].
+    assert doc["gustafson"]["alpha"] == pytest.approx(min(1.0, max(0.0, 2 - 2 * t1 / t2)))
+    assert "Gustafson fit" in out.stdout and "Amdahl fit" in out.stdout
+
+
+def quota_or_skip():
+    try:
+        return cgroups.find_cpu_controller()
+    except cgroups.CgroupError as exc:
+        pytest.skip(f"this machine offers no usable cgroup cpu controller: {exc}")
+
+
+def test_cpu_quota_runs_each_worker_in_its_own_limited_cgroup(tmp_path):
+    version, parent = quota_or_skip()
+    job, record = tmp_path / "quota.py", tmp_path / "record.jsonl"
+    job.write_text(RECORDING_JOB)
+    out = bench(str(job), str(record), "x", TEXT, "--cpu-quota", "0.3", "--workers", "1,2",
+                "--repeat", "1", "--warmup", "0", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    for run in recorded(record):
+        # Each worker process sits in a group of its own under the bench's group.
+        groups = {cgroups.own_cgroups(text)["cpu" if version == "v1" else ""] for text in run["cgroups"]}
+        assert len(groups) == run["workers"] and all("/minibig-bench-" in g for g in groups), groups
+    doc = json.loads((tmp_path / "quota.json").read_text())
+    assert doc["cpu_quota"] == 0.3 and "limited to 0.3 CPU" in doc["title"] and doc["title"] in out.stdout
+    assert all(len(r["throttled"][0]) == r["workers"] for r in doc["rows"])
+    assert all(w["nr_periods"] > 0 for r in doc["rows"] for w in r["throttled"][0])
+    assert not [n for n in os.listdir(parent) if n.startswith("minibig-bench-")]      # cleaned up
+
+
+BUSY = """\
+import sys, time
+sys.stdin.read()                       # placed in its cgroup by now
+cpu, wall = time.process_time(), time.monotonic()
+while time.monotonic() - wall < 1.0:
+    pass
+print((time.process_time() - cpu) / (time.monotonic() - wall))
+"""
+
+
+def test_a_quota_holds_a_busy_process_to_its_share_of_a_cpu():
+    quota_or_skip()
+    with cgroups.CpuQuota(0.2) as quota:
+        proc = subprocess.Popen([sys.executable, "-c", BUSY], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        quota.limit(proc.pid)
+        share = float(proc.communicate("", timeout=30)[0])
+        stats = quota.stats()
+    assert share < 0.2 + 0.08 and stats[0]["nr_throttled"] > 0
+    assert not os.path.exists(quota.base)
+
+
+def test_no_cgroup_cpu_controller_is_one_clear_error(tmp_path):
+    with pytest.raises(cgroups.CgroupError, match="needs a cgroup cpu controller.*no cgroup file system"):
+        cgroups.find_cpu_controller([], {})
+    v2 = cgroups.mounts(f"cgroup2 {tmp_path} cgroup2 rw,relatime 0 0\n")
+    (tmp_path / "cgroup.controllers").write_text("memory pids\n")
+    with pytest.raises(cgroups.CgroupError, match="offers no cpu controller"):
+        cgroups.find_cpu_controller(v2, {"": "/"})
+    with pytest.raises(cgroups.CgroupError, match="below the kernel's minimum"):
+        cgroups.quota_us(0.001)
+
+
+def test_gustafson_fit_recovers_alpha_of_exact_data():
+    workers = [1, 2, 4, 8]
+    for alpha in (0.0, 0.1, 0.5, 1.0):
+        fit = amdahl.fit_gustafson(workers, [p - alpha * (p - 1) for p in workers])
+        assert fit.alpha == pytest.approx(alpha) and fit.rms_residual == pytest.approx(0, abs=1e-12)
+    assert amdahl.fit_gustafson([2, 2], [1.0, 1.0]) is None
+    # Amdahl on weak runs fits the time per unit of input: flat times give f = 0 there.
+    assert amdahl.fit_amdahl_weak([1, 2, 4], [3.0, 3.0, 3.0]).serial_fraction == pytest.approx(0)
+
+
+def test_scaled_arguments_fill_in_the_scale_and_copies(tmp_path):
+    data = tmp_path / "in.txt"
+    data.write_text("a\nb\n")
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    args = runner.scaled_args(["--n", "{scale}000", "{copies:%s}" % data, "plain"], 3, str(folder))
+    assert args[:2] == ["--n", "3000"] and args[3] == "plain"
+    assert sorted(open(os.path.join(args[2], n)).read() for n in os.listdir(args[2])) == ["a\nb\n"] * 3
+    with pytest.raises(runner.BenchError, match="not a whole number"):
+        runner.scaled_args(["{copies:%s}" % data], 1.5, str(folder))

@@ -23,11 +23,16 @@ import runpy
 import sys
 import time
 
+# The driver's side of the engine is imported before the clock starts, as every
+# run needs it (`import minibig` alone is lazy and would move it into the job).
+import minibig.rdd.context  # noqa: F401
+from minibig.benchmark.jobapi import engine_ready_at
+from minibig.cli import submit
+from minibig.net.security import parse_key, use_key
+
 
 def _run_submit(master: str, job: str, args: list[str]) -> int:
     """The job on the runner's embedded cluster, whose key comes first on stdin (none: insecure)."""
-    from minibig.cli import submit
-    from minibig.net.security import parse_key, use_key
     line = sys.stdin.readline().strip()
     if line:
         use_key(parse_key(line, "the key on standard input"))
@@ -36,7 +41,6 @@ def _run_submit(master: str, job: str, args: list[str]) -> int:
 
 def _run_call(function: str, job: str, args: list[str]) -> tuple[float, float | None]:
     """(job seconds, start-up seconds or None) of one call of `function(args)`."""
-    import minibig.benchmark as bench
     sys.argv = [job, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(job)))
     namespace = runpy.run_path(job, run_name="__minibig_bench__")
@@ -49,7 +53,7 @@ def _run_call(function: str, job: str, args: list[str]) -> tuple[float, float | 
     except SystemExit as exc:
         if exc.code not in (None, 0):
             raise
-    end, ready = time.perf_counter(), bench.engine_ready_at()
+    end, ready = time.perf_counter(), engine_ready_at()
     if ready is None:
         return end - start, None
     return end - ready, ready - start
@@ -58,9 +62,6 @@ def _run_call(function: str, job: str, args: list[str]) -> tuple[float, float | 
 def main(argv: list[str]) -> int:
     """Run one measurement and write {"seconds": ..., "startup": ...} to the result file."""
     result, mode, what, job, *args = argv
-    # The driver's side of the engine is imported before the clock starts, as every
-    # run needs it (`import minibig` alone is lazy and would move it into the job).
-    import minibig.rdd.context  # noqa: F401
     startup = None
     if mode == "submit":
         start = time.perf_counter()

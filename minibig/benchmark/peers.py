@@ -10,23 +10,16 @@ as for minibig, only the job itself counts as job time:
         with spark_context("wordcount") as sc:
             ...
 
-PySpark and Dask are imported only when used: they are optional extras.
+PySpark is imported only when used: it is an optional extra.
 """
 
 from __future__ import annotations
 
-import os
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
-from minibig.benchmark import engine_started
-
-#: The environment variable that carries the worker count to a --compare function.
-WORKERS_ENV = "MINIBIG_BENCH_WORKERS"
-
-
-def peer_workers() -> int:
-    """How many workers (processes, cores) the other engines get."""
-    return int(os.environ.get(WORKERS_ENV, "2"))
+from minibig.benchmark.jobapi import engine_started, peer_workers
 
 
 @contextmanager
@@ -36,7 +29,7 @@ def spark_context(app_name: str, py_files: list[str] = ()):
     `py_files` (e.g. the job file itself) are shipped to Spark's Python
     workers, so functions of the job's module can be used in its RDDs.
     """
-    from pyspark import SparkConf, SparkContext
+    from pyspark import SparkConf, SparkContext     # an optional extra (minibig[compare])
     conf = (SparkConf().setMaster(f"local[{peer_workers()}]").setAppName(app_name)
             .set("spark.ui.enabled", "false"))
     sc = SparkContext(conf=conf, pyFiles=list(py_files))
@@ -51,8 +44,6 @@ def spark_context(app_name: str, py_files: list[str] = ()):
 @contextmanager
 def process_pool():
     """N started worker processes (for Dask's processes scheduler); job time starts once they are up."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
     workers = peer_workers()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(abs, range(workers)))            # every process has started

@@ -19,11 +19,15 @@ def available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def plot_speedup(path: str, rows: list[dict], fit, title: str) -> str | None:
-    """Draw speedup against workers into `path`; None when matplotlib is missing."""
+def plot_speedup(path: str, rows: list[dict], fit, title: str, gustafson=None,
+                 weak: bool = False) -> str | None:
+    """Draw speedup against workers into `path`; None when matplotlib is missing.
+
+    Weak scaling (`weak`): the scaled speedups, with Gustafson's fit beside Amdahl's.
+    """
     if not available():
         return None
-    import matplotlib
+    import matplotlib                     # an optional extra (minibig[bench]): only for plots
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -31,9 +35,11 @@ def plot_speedup(path: str, rows: list[dict], fit, title: str) -> str | None:
     base_workers = workers.min()
     base_median = rows[0]["median_s"]
     measured = np.array([r["speedup"] for r in rows])
-    # The spread of each count's runs, as speedups against the baseline's median.
-    low = measured - np.array([base_median / r["max_s"] for r in rows])
-    high = np.array([base_median / r["min_s"] for r in rows]) - measured
+    # The spread of each count's runs, as speedups against the baseline's median
+    # (scaled by the input's growth under weak scaling).
+    grow = workers / base_workers if weak else np.ones_like(workers)
+    low = measured - grow * np.array([base_median / r["max_s"] for r in rows])
+    high = grow * np.array([base_median / r["min_s"] for r in rows]) - measured
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     span = np.linspace(base_workers, max(workers.max(), base_workers * 2), 200)
@@ -41,13 +47,17 @@ def plot_speedup(path: str, rows: list[dict], fit, title: str) -> str | None:
     if fit is not None:
         ax.plot(span, [fit.predict_speedup(w / base_workers) for w in span], color="tab:orange",
                 label=f"Amdahl fit, serial fraction {fit.serial_fraction:.2f}")
+    if gustafson is not None:
+        ax.plot(span, [gustafson.predict_speedup(w / base_workers) for w in span], color="tab:green",
+                label=f"Gustafson fit, serial fraction {gustafson.alpha:.2f}")
     ax.errorbar(workers, measured, yerr=[np.maximum(low, 0), np.maximum(high, 0)], marker="o",
                 color="tab:blue", capsize=4, label="measured (median, min-max)")
     cores = os.cpu_count() or 1
     if base_workers < cores < span.max():
         ax.axvline(cores, color="0.8", linestyle=":", label=f"{cores} cores")
     ax.set_xlabel("workers")
-    ax.set_ylabel(f"speedup over {int(base_workers)} worker{'s' if base_workers > 1 else ''}")
+    ax.set_ylabel(f"{'scaled ' if weak else ''}speedup over {int(base_workers)} "
+                  f"worker{'s' if base_workers > 1 else ''}")
     ax.set_xticks(workers)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)

@@ -3,7 +3,10 @@
 A row per worker count holds the raw run times (so anyone can recompute the
 rest), their median, min and max, and, from the medians, the speedup over the
 smallest worker count, the parallel efficiency and the Karp–Flatt serial
-fraction (see `amdahl`). The JSON file adds the Amdahl fit, the --compare
+fraction (see `amdahl`). Under weak scaling a row also has its input's
+multiplier, and the speedup is the scaled speedup r T(p0) / T(p) (so the
+efficiency is T(p0) / T(p)); Karp–Flatt, a fixed-size measure, is left out.
+Under a CPU quota a row has how long the quota throttled its workers. The JSON file adds the Amdahl fit, the --compare
 engines, what exactly was timed, and the machine.
 """
 
@@ -18,11 +21,16 @@ import time
 
 from minibig.benchmark import amdahl
 
-CSV_FIELDS = ["workers", "runs", "median_s", "min_s", "max_s", "speedup", "efficiency",
-              "karp_flatt", "startup_median_s", "times_s"]
+CSV_FIELDS = ["workers", "scale", "runs", "median_s", "min_s", "max_s", "speedup", "efficiency",
+              "karp_flatt", "startup_median_s", "throttled_median_s", "times_s"]
 
 
-def scaling_rows(series) -> list[dict]:
+def _throttled_seconds(run: list[dict]) -> float:
+    """Seconds one run's workers were held back by their quota, all workers together."""
+    return sum(w["throttled_s"] for w in run)
+
+
+def scaling_rows(series, weak: bool = False) -> list[dict]:
     """One dict per worker count (ascending), with the derived numbers."""
     series = sorted(series, key=lambda s: s.workers)
     base = series[0]
@@ -31,9 +39,12 @@ def scaling_rows(series) -> list[dict]:
     for s in series:
         median = statistics.median(s.times)
         relative = s.workers / base.workers
-        speedup = amdahl.speedup(base_median, median)
+        speedup = (amdahl.scaled_speedup(base_median, median, relative) if weak
+                   else amdahl.speedup(base_median, median))
+        throttled = [_throttled_seconds(run) for run in s.throttled]
         rows.append({
             "workers": s.workers,
+            "scale": s.scale,
             "runs": len(s.times),
             "times_s": list(s.times),
             "median_s": median,
@@ -41,8 +52,10 @@ def scaling_rows(series) -> list[dict]:
             "max_s": max(s.times),
             "speedup": speedup,
             "efficiency": amdahl.efficiency(speedup, relative),
-            "karp_flatt": amdahl.karp_flatt(speedup, relative),
+            "karp_flatt": None if weak else amdahl.karp_flatt(speedup, relative),
             "startup_median_s": statistics.median(s.startups) if s.startups else None,
+            "throttled_median_s": statistics.median(throttled) if throttled else None,
+            "throttled": list(s.throttled),
         })
     return rows
 
@@ -81,21 +94,39 @@ def _seconds(value) -> str:
     return f"{'-':>9}" if value is None else f"{value:>8.2f}s"
 
 
-def format_table(rows: list[dict], fit) -> str:
-    """The scaling table and the Amdahl fit as text."""
-    lines = [f"{'workers':>7} {'median':>9} {'min':>9} {'max':>9} {'speedup':>8} "
-             f"{'efficiency':>10} {'Karp-Flatt':>10} {'start-up':>9}"]
+def format_table(rows: list[dict], fit, gustafson=None, title: str = "", weak: bool = False) -> str:
+    """The scaling table, its title, and the Amdahl (and, weak, Gustafson) fits as text."""
+    quota = any(r["throttled_median_s"] is not None for r in rows)
+    head = (f"{'workers':>7} " + (f"{'input':>6} " if weak else "") +
+            f"{'median':>9} {'min':>9} {'max':>9} " +
+            (f"{'scaled speedup':>14} {'weak eff.':>10}" if weak else
+             f"{'speedup':>8} {'efficiency':>10} {'Karp-Flatt':>10}") +
+            f" {'start-up':>9}" + (f" {'throttled':>10}" if quota else ""))
+    lines = ([title] if title else []) + [head]
     for r in rows:
-        lines.append(f"{r['workers']:>7} {r['median_s']:>8.3f}s {r['min_s']:>8.3f}s {r['max_s']:>8.3f}s "
-                     f"{r['speedup']:>7.2f}x {r['efficiency']:>10.0%} {_fmt(r['karp_flatt'], '.3f'):>10} "
-                     f"{_fmt(r['startup_median_s'], '.2f'):>8}s")
+        line = f"{r['workers']:>7} " + (f"{'x' + format(r['scale'], 'g'):>6} " if weak else "")
+        line += f"{r['median_s']:>8.3f}s {r['min_s']:>8.3f}s {r['max_s']:>8.3f}s "
+        line += (f"{r['speedup']:>13.2f}x {r['efficiency']:>10.0%}" if weak else
+                 f"{r['speedup']:>7.2f}x {r['efficiency']:>10.0%} {_fmt(r['karp_flatt'], '.3f'):>10}")
+        line += f" {_fmt(r['startup_median_s'], '.2f'):>8}s"
+        if quota:
+            line += f" {_fmt(r['throttled_median_s'], '.2f'):>9}s"
+        lines.append(line)
     if fit is None:
         lines.append("Amdahl fit: needs at least two worker counts")
     else:
         limit = "unbounded" if fit.serial_fraction == 0 else f"{fit.max_speedup:.1f}x"
-        lines.append(f"Amdahl fit (least squares over the medians): serial fraction f = "
+        over = "the medians per unit of input, T / r" if weak else "the medians"
+        lines.append(f"Amdahl fit (least squares over {over}): serial fraction f = "
                      f"{fit.serial_fraction:.3f} (T = {fit.serial_seconds:.3f} s + {fit.parallel_seconds:.3f} s"
                      f" / r), speedup limit 1/f = {limit}, rms residual {fit.rms_residual:.3f} s")
+    if gustafson is not None:
+        lines.append(f"Gustafson fit (least squares over the scaled speedups): serial fraction "
+                     f"alpha = {gustafson.alpha:.3f} (S = r - alpha (r - 1)), "
+                     f"rms residual {gustafson.rms_residual:.3f}")
+    if quota:
+        lines.append("throttled: seconds the workers of a run were held back by their CPU quota "
+                     "(median over runs, all workers together)")
     return "\n".join(lines)
 
 

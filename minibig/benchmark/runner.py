@@ -13,6 +13,17 @@ For one run at N workers the runner
    start-up;
 3. stops the cluster.
 
+Two settings change what a run is (`Setup`):
+
+- weak scaling (`--weak`): the input grows with the workers. A run at r
+  times the smallest worker count gets `MINIBIG_BENCH_SCALE=r` in its
+  environment (`minibig.benchmark.input_scale()`), `{scale}` in a job
+  argument becomes r, and an argument `{copies:PATH}` becomes a temporary
+  folder of r links to PATH (a text input read r times over);
+- a CPU quota (`--cpu-quota Q`): once the cluster is up, each worker
+  process is moved into a cgroup of its own allowed Q CPUs (`cgroups`),
+  and the runs record how often the quota throttled it.
+
 Runs are interleaved across worker counts (1, 2, 4, 1, 2, 4, ...) so that
 noise from other load on the machine spreads over all counts instead of
 landing on one, and one untimed warm-up run first fills the page cache and
@@ -33,6 +44,7 @@ skipped with a note; one that fails is reported, not fatal.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import json
 import os
@@ -40,10 +52,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import re
 from dataclasses import dataclass, field
 
-from minibig.benchmark.peers import WORKERS_ENV
+from minibig.benchmark.cgroups import CpuQuota
+from minibig.benchmark.jobapi import SCALE_ENV, WORKERS_ENV
+from minibig.cli import _start_cluster
 from minibig.errors import UserError
+from minibig.net.security import key_text
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -69,10 +85,55 @@ class Series:
     times: list[float] = field(default_factory=list)
     startups: list[float] = field(default_factory=list)
     note: str = ""
+    scale: float = 1.0                    # the input's multiplier (weak scaling)
+    throttled: list = field(default_factory=list)   # per run, each worker's cpu.stat (a quota)
 
 
-def _child_env(workers: int) -> dict:
+@dataclass
+class Setup:
+    """How every run of a benchmark is made: weak scaling, a CPU quota per worker."""
+
+    weak: bool = False
+    cpu_quota: float | None = None
+    base_workers: int = 1                 # weak scaling: the count that gets the input as given
+
+    def scale(self, workers: int) -> float:
+        """The input's multiplier at `workers` workers."""
+        return workers / self.base_workers if self.weak else 1.0
+
+
+_COPIES = re.compile(r"^\{copies:(.+)\}$")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def scaled_args(job_args: list[str], scale: float, folder: str) -> list[str]:
+    """The job's arguments for a run at `scale`: `{scale}` and `{copies:PATH}` filled in."""
+    out = []
+    for arg in job_args:
+        copies = _COPIES.match(arg)
+        if copies:
+            path = os.path.abspath(copies[1])
+            if not os.path.exists(path):
+                raise BenchError(f"{arg}: no such input {path}")
+            if not float(scale).is_integer():
+                raise BenchError(f"{arg}: {scale:g} copies is not a whole number (choose worker "
+                                 "counts that are multiples of the smallest)")
+            target = os.path.join(folder, "copies-" + str(len(out)))
+            os.makedirs(target)
+            for i in range(int(scale)):
+                os.symlink(path, os.path.join(target, f"{i:04d}-{os.path.basename(path)}"))
+            out.append(target)
+        else:
+            out.append(arg.replace("{scale}", _number(scale)))
+    return out
+
+
+def _child_env(workers: int, scale: float = 1.0) -> dict:
     env = dict(os.environ)
+    env[SCALE_ENV] = _number(scale)
     paths = [_PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env[WORKERS_ENV] = str(workers)
@@ -81,7 +142,7 @@ def _child_env(workers: int) -> dict:
 
 
 def _run_child(args: list[str], workers: int, timeout: float,
-               stdin: bytes = b"") -> tuple[float, float | None]:
+               stdin: bytes = b"", scale: float = 1.0) -> tuple[float, float | None]:
     """Run the child with `args` and `stdin`; return the (job, start-up or None) seconds it measured."""
     with tempfile.TemporaryDirectory(prefix="minibig-bench-") as tmp:
         result = os.path.join(tmp, "result.json")
@@ -89,7 +150,7 @@ def _run_child(args: list[str], workers: int, timeout: float,
             cmd = [sys.executable, "-m", "minibig.benchmark.child", result, *args]
             try:
                 code = subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL,
-                                      stderr=err, env=_child_env(workers), timeout=timeout).returncode
+                                      stderr=err, env=_child_env(workers, scale), timeout=timeout).returncode
             except subprocess.TimeoutExpired:
                 raise BenchError(f"a run took longer than --timeout {timeout:g} s") from None
             err.seek(0)
@@ -106,19 +167,27 @@ def _run_child(args: list[str], workers: int, timeout: float,
         return float(measured["seconds"]), measured.get("startup")
 
 
-def measure_minibig(job: str, job_args: list[str], workers: int, timeout: float) -> tuple[float, float]:
-    """(job seconds, cluster start-up seconds) of one run on a fresh N-worker cluster."""
-    from minibig.cli import _start_cluster
-    from minibig.net.security import key_text
-    start = time.perf_counter()
-    cluster = _start_cluster(workers)
-    startup = time.perf_counter() - start
-    try:
-        key = key_text(cluster.key).encode() if cluster.key else b"\n"   # as its processes get it
-        seconds, _ = _run_child(["submit", cluster.url, job, *job_args], workers, timeout, key)
-    finally:
-        cluster.stop()
-    return seconds, startup
+def measure_minibig(job: str, job_args: list[str], workers: int, timeout: float,
+                    setup: Setup | None = None) -> tuple[float, float, list | None]:
+    """(job seconds, cluster start-up seconds, the workers' cpu.stat under a quota or None)
+    of one run on a fresh N-worker cluster."""
+    setup = setup or Setup()
+    scale = setup.scale(workers)
+    with tempfile.TemporaryDirectory(prefix="minibig-bench-input-") as inputs, \
+            contextlib.ExitStack() as stack:
+        args = scaled_args(job_args, scale, inputs)
+        quota = stack.enter_context(CpuQuota(setup.cpu_quota)) if setup.cpu_quota else None
+        start = time.perf_counter()
+        cluster = _start_cluster(workers)
+        startup = time.perf_counter() - start
+        try:
+            for worker in cluster.workers if quota else ():
+                quota.limit(worker.pid)
+            key = key_text(cluster.key).encode() if cluster.key else b"\n"   # as its processes get it
+            seconds, _ = _run_child(["submit", cluster.url, job, *args], workers, timeout, key, scale)
+        finally:
+            cluster.stop()
+        return seconds, startup, quota.stats() if quota else None
 
 
 def measure_function(job: str, function: str, job_args: list[str], workers: int,
@@ -136,18 +205,24 @@ def defined_functions(job: str) -> set[str]:
 
 
 def run_scaling(job: str, job_args: list[str], worker_counts: list[int], repeat: int,
-                warmup: int, timeout: float, log) -> list[Series]:
+                warmup: int, timeout: float, log, setup: Setup | None = None) -> list[Series]:
     """Every repeat at every worker count, interleaved; one Series per count."""
-    series = {n: Series("minibig", n, f"minibig, {n} worker{'s' if n > 1 else ''}") for n in worker_counts}
+    setup = setup or Setup()
+    series = {n: Series("minibig", n, f"minibig, {n} worker{'s' if n > 1 else ''}",
+                        scale=setup.scale(n)) for n in worker_counts}
     for i in range(warmup):
         log(f"warm-up run {i + 1}/{warmup} at {worker_counts[0]} workers")
-        measure_minibig(job, job_args, worker_counts[0], timeout)
+        measure_minibig(job, job_args, worker_counts[0], timeout, setup)
     for r in range(repeat):
         for n in worker_counts:
-            seconds, startup = measure_minibig(job, job_args, n, timeout)
+            seconds, startup, throttled = measure_minibig(job, job_args, n, timeout, setup)
             series[n].times.append(seconds)
             series[n].startups.append(startup)
-            log(f"run {r + 1}/{repeat}, {n} workers: {seconds:.3f} s (+ {startup:.2f} s cluster start-up)")
+            if throttled is not None:
+                series[n].throttled.append(throttled)
+            input_note = f", input x{_number(setup.scale(n))}" if setup.weak else ""
+            log(f"run {r + 1}/{repeat}, {n} workers{input_note}: {seconds:.3f} s "
+                f"(+ {startup:.2f} s cluster start-up)")
     return [series[n] for n in worker_counts]
 
 

@@ -17,6 +17,8 @@ import contextlib
 import os
 import tempfile
 
+from minibig.benchmark.plot import available
+from minibig.benchmark.runner import Setup, measure_minibig
 from minibig.ui.events import log_files, read_events
 from minibig.ui.state import RunState, app_timeline
 
@@ -35,10 +37,9 @@ def load_state(directory: str) -> RunState:
 
 def plot_timeline(path: str, tl: dict, title: str) -> str | None:
     """Draw a timeline (`app_timeline`'s dict) into `path`; None when matplotlib is missing."""
-    from minibig.benchmark.plot import available
     if not available():
         return None
-    import matplotlib
+    import matplotlib                     # an optional extra (minibig[bench]): only for plots
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -87,14 +88,13 @@ def _event_log_in(directory: str):
 
 
 def record_timelines(job: str, job_args: list[str], worker_counts: list[int], stem: str,
-                     title: str, timeout: float, log) -> list[str]:
+                     title: str, timeout: float, log, setup: Setup | None = None) -> list[str]:
     """One untimed run per worker count with an event log; the PNGs drawn from the logs."""
-    from minibig.benchmark.runner import measure_minibig
     written = []
     for n in worker_counts:
         with tempfile.TemporaryDirectory(prefix="minibig-timeline-") as folder:
             with _event_log_in(folder):
-                measure_minibig(job, job_args, n, timeout)
+                measure_minibig(job, job_args, n, timeout, setup)
             state = load_state(folder)
         apps = [a for a in state.apps if any(j["app"] == a for j in state.jobs.values())]
         if not apps:
