@@ -37,6 +37,8 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
+import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +48,8 @@ import pyarrow.compute as pc
 from minibig.core.task import TaskCode
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.ids import VertexIndex
-from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates,
+from minibig.graph.messages import distinct_and_inverse
+from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, run_ends,
                                 read_edge_columns, strings_as_ints)
 from minibig.graph.partition import make_partition, routing_tables
 from minibig.graph.partitioning import partitions_of
@@ -87,14 +90,14 @@ class Spec:
     num_partitions: int
     partitioner: object
 
-    def columns(self, r: int):
-        """(src, dst, weight) of range r (string ids), and its line count."""
+    def columns(self, r: int, as_strings: bool = False):
+        """(src, dst, weight) of range r (int64 or string ids), and its line count."""
         start, end = self.ranges[r]
         if end < 0:                                   # .gz: one reader, the file's own line numbers
-            return read_edge_columns(self.path, self.path), 0
+            return read_edge_columns(self.path, self.path, as_strings), 0
         data = read_range(self.path, start, end)
         lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-        return read_edge_columns(pa.py_buffer(data), self.path), lines
+        return read_edge_columns(pa.py_buffer(data), self.path, as_strings), lines
 
 
 def read_range(path: str, start: int, end: int) -> bytes:
@@ -124,23 +127,47 @@ class Range:
     """One byte range, parsed: its distinct ids and each edge as positions in them."""
 
     lines: int
-    distinct: object              # Arrow string array of the distinct ids as written
+    distinct: object              # Arrow array of the distinct ids: int64, or string as written
     as_ints: np.ndarray | None    # the same ids as int64, when all are integers (may repeat: 7, 007)
     src: np.ndarray               # int32 positions in `distinct`
     dst: np.ndarray
     weight: np.ndarray | None
 
+    def ids(self, is_int: bool):
+        """The distinct ids in the graph's kind: int64 numpy, or an Arrow string array."""
+        if is_int:
+            return self.as_ints if self.as_ints is not None else np.zeros(0, np.int64)
+        return self.distinct
 
-def parse_range(spec: Spec, r: int) -> Range:
+
+def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
     """Read and parse range r; string work happens once per distinct id, not per edge."""
-    (src, dst, weight), lines = spec.columns(r)
+    (src, dst, weight), lines = spec.columns(r, as_strings)
     src, dst = as_chunked(src), as_chunked(dst)
-    distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, pa.string()))
+    kind = pa.int64() if pa.types.is_integer(src.type) and pa.types.is_integer(dst.type) else pa.string()
+    src, dst = src.cast(kind), dst.cast(kind)
+    if kind == pa.int64() and _compact(src, dst):
+        values = np.concatenate([np.asarray(c.to_numpy(), np.int64) for c in (src, dst)])
+        low = values.min()
+        distinct, inverse = distinct_and_inverse(values - low, int(values.max() - low) + 1)
+        distinct += low
+        inverse = inverse.astype(np.int32)
+        return Range(lines, pa.array(distinct), distinct, inverse[:len(src)], inverse[len(src):], weight)
+    distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, kind))
     positions = [pc.index_in(c, value_set=distinct).to_numpy(zero_copy_only=False).astype(np.int32)
                  for c in (src, dst)]
     ints = strings_as_ints(pa.chunked_array([distinct])) if len(distinct) else None
     as_ints = np.asarray(ints.to_numpy(), np.int64) if ints is not None else None
     return Range(lines, distinct, as_ints, positions[0], positions[1], weight)
+
+
+def _compact(src, dst) -> bool:
+    """Whether int ids span a range small enough to number by marking an array (no hashing)."""
+    if not len(src):
+        return False
+    low = min(pc.min(src).as_py(), pc.min(dst).as_py())
+    high = max(pc.max(src).as_py(), pc.max(dst).as_py())
+    return high - low < 2 * (len(src) + len(dst)) + (1 << 20)
 
 
 @dataclass
@@ -176,7 +203,9 @@ class RouteCode(TaskCode):
         parsed = ctx.resident.pop(f"{self.spec.key}r{r}")
         if parsed is None:                            # the reading worker died: read it again here
             parsed = parse_range(self.spec, r)
-        distinct = self.ids(parsed)
+        if not self.is_int and pa.types.is_integer(parsed.distinct.type):
+            parsed = parse_range(self.spec, r, as_strings=True)   # other ranges made the ids str
+        distinct = parsed.ids(self.is_int)
         src, dst, weight = parsed.src, parsed.dst, parsed.weight
         if self.weighted and weight is None:
             weight = np.ones(len(src))
@@ -191,14 +220,6 @@ class RouteCode(TaskCode):
             pickle.dump((distinct, (src[o], dst[o], _take(weight, o)), (dst[i], src[i], _take(weight, i))),
                         out, protocol=5)
         return write_output_stream(ctx.work_dir, self.writes.shuffle_key, r, self.spec.num_partitions, segment)
-
-    def ids(self, parsed: Range):
-        """The range's distinct ids in the graph's kind: int64 numpy, or an Arrow string array."""
-        if not self.is_int:
-            return parsed.distinct
-        if parsed.as_ints is None:                    # an empty range
-            return np.zeros(0, np.int64)
-        return parsed.as_ints
 
     def result_fields(self, value):
         return {"sizes": value}
@@ -257,9 +278,13 @@ class WorkerGraph:
     def __init__(self, sc, path: str, directed: bool, num_partitions: int, partitioner):
         self.sc, self.path, self.directed = sc, os.fspath(path), directed
         self.num_partitions, self.partitioner = num_partitions, partitioner
-        self.name = f"{sc._driver_id}/edges{next(_graph_ids)}g"
+        self.name = f"{sc._driver_id}/edges{next(_graph_ids)}-g"      # "-": edges1- is no prefix of edges10-
         self.generation = -1
         self.load()
+        # A graph nobody can reach any more leaves nothing on the workers (not at exit: the
+        # context's stop clears the workers then).
+        self._forget = weakref.finalize(self, _drop_quietly, sc._backend, self.name)
+        self._forget.atexit = False
 
     @property
     def key(self) -> str:
@@ -276,13 +301,15 @@ class WorkerGraph:
         self.load()
 
     def load(self) -> None:
-        """Run the three stages; set the vertex and edge counts."""
+        """Run the three stages; set the vertex and edge counts and `timings` (seconds per stage)."""
         dag, parts = self.sc._dag, list(range(self.num_partitions))
         self.generation += 1
         spec = Spec(self.key, self.path, _byte_ranges(self.path, self.num_partitions), self.directed,
                     self.num_partitions, self.partitioner)
         ranges = list(range(len(spec.ranges)))
+        clock = _Clock()
         reports = dag.run_code(ReadCode(spec), ranges, f"graph load {self.path}: read", speculate=False)
+        self.timings = {"read": clock.lap()}
         _raise_line_error(self.path, reports)
         is_int = all(r.is_int for r in reports)
         self.weighted = any(r.weighted for r in reports)
@@ -291,8 +318,10 @@ class WorkerGraph:
             dag.run_code(RouteCode(spec, is_int, self.weighted, shuffle), ranges,
                          f"graph load {self.path}: route", writes=shuffle,
                          prefer={r: [f"{self.key}r{r}"] for r in ranges}, speculate=False)
+            self.timings["route"] = clock.lap()
             built = dag.run_code(BuildCode(spec, self.weighted, shuffle), parts,
                                  f"graph load {self.path}: build", reads=[shuffle], speculate=False)
+            self.timings["build"] = clock.lap()
         finally:
             self.sc._backend.drop_shuffles([shuffle.shuffle_key])
         self.num_vertices = built[0][2] if built else 0
@@ -320,6 +349,25 @@ class WorkerGraph:
     def drop(self) -> None:
         """Forget the partitions on the workers."""
         self.sc._backend.drop_blocks(self.key)
+
+
+def _drop_quietly(backend, name: str) -> None:
+    try:
+        backend.drop_blocks(name)
+    except Exception:             # the context stopped first: its workers, and the partitions, are gone
+        pass
+
+
+class _Clock:
+    """Seconds since the last lap."""
+
+    def __init__(self):
+        self.last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        seconds, self.last = now - self.last, now
+        return round(seconds, 4)
 
 
 def _byte_ranges(path: str, count: int) -> list:
@@ -365,6 +413,8 @@ def _owners(partitioner, distinct, num_partitions: int) -> np.ndarray:
 
 def _groups(owner: np.ndarray, num_partitions: int) -> list:
     """Per partition, the rows it owns, in row order."""
+    if num_partitions <= 1 << 16:                     # numpy sorts 16-bit keys by radix: O(n)
+        owner = owner.astype(np.uint16)
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(num_partitions + 1))
     return [order[bounds[q]:bounds[q + 1]] for q in range(num_partitions)]
@@ -374,7 +424,8 @@ def _index(pieces: list) -> tuple[VertexIndex, object]:
     """The sorted union of every range's distinct ids, and the same ids to look up in
     (the numpy array of int ids, or an Arrow array of str ids)."""
     if pieces and isinstance(pieces[0], np.ndarray):
-        ids = np.unique(np.concatenate(pieces)).astype(np.int64)
+        ids = np.sort(np.concatenate(pieces).astype(np.int64))
+        ids = ids[run_ends(ids)]
         return VertexIndex(ids), ids
     joined = pc.unique(pa.chunked_array(pieces, pa.string()))
     joined = joined.take(pc.sort_indices(joined))
