@@ -19,6 +19,8 @@ the barrier has arrived on every channel, so nothing is in flight.
 
 from __future__ import annotations
 
+from operator import countOf
+
 from minibig.streaming.elements import END, IDLE, Signal
 from minibig.streaming.operators import Operator, OperatorContext
 from minibig.streaming.watermarks import WatermarkValve
@@ -44,6 +46,15 @@ class OperatorInstance:
             return self.operator.process_batch(items, self.channel_inputs[0])
         valve = self.valve
         valve.on_data(channel)
+        records = countOf(map(type, items), tuple)
+        if records == len(items):
+            return self.operator.process_batch(items, self.channel_inputs[channel])
+        if records == len(items) - 1 and type(items[-1]) is not tuple:
+            # The common batch (sources send a watermark at its end only): records as they
+            # are, then the combined watermark if this one raised it.
+            watermark = valve.on_watermark(channel, items[-1])
+            batch = items[:-1] if watermark is None else [*items[:-1], watermark]
+            return self.operator.process_batch(batch, self.channel_inputs[channel])
         combined = []
         append = combined.append
         for item in items:

@@ -2,8 +2,14 @@
 
 ``SourceReader.poll`` turns the raw records of a ``Source`` into channel
 items (``elements.py``): each record becomes ``(timestamp(record), record)``
-and is followed by the source's watermark whenever it rises (largest
-timestamp so far minus ``max_out_of_orderness``). When the source finishes
+and the source's watermark (largest timestamp so far minus
+``max_out_of_orderness``) follows whenever it rises. It is sent before the
+next record that it could make late (timestamp at or below it) and at the
+end of the batch, not after every record: a record above the watermark
+is late for none of its windows (each ends after it), touches no session
+the watermark closes, and fires nothing, so where the watermark sits
+between such records changes no result, while a watermark per record
+doubled what every operator and exchange handled. When the source finishes
 the batch ends with the ``+inf`` watermark and the signal is ``END``; when it
 has delivered nothing for ``idle_timeout`` seconds of processing time the
 signal is ``IDLE`` (once, until data flows again). Without a timestamp
@@ -59,6 +65,7 @@ class SourceReader:
     def _stamp(self, raw: list) -> list:
         timestamp, delay = self.timestamp, self.generator.delay
         highest = self.generator.max_timestamp
+        told = pending = highest - delay          # the channel's watermark, and the one to send
         items = []
         append = items.append
         record = None
@@ -67,10 +74,15 @@ class SourceReader:
                 ts = self.clock() if timestamp is None else timestamp(record)
                 if type(ts) is not int and type(ts) is not float or ts != ts:
                     ts = checked_timestamp(ts, self.name, record)
+                if ts <= pending and pending > told:
+                    append(pending)               # this record may be late for it: it goes first
+                    told = pending
                 append((ts, record))
                 if ts > highest:
                     highest = ts
-                    append(ts - delay)
+                    pending = ts - delay
+            if pending > told:
+                append(pending)
         except StreamError:
             raise
         except Exception as exc:

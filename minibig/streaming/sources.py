@@ -135,6 +135,7 @@ class GeneratorSource(Source):
         self.position = index          # the next record number this instance makes
         self.started = None
         self._block = None
+        self._names = None
 
     def split(self, index, parallelism):
         return GeneratorSource(self.count, self.keys, self.step, self.disorder, self.seed,
@@ -155,20 +156,35 @@ class GeneratorSource(Source):
             emitted = (self.position - self.index) // self.parallelism
             due = int((self.clock() - self.started) * self.rate) - emitted
             max_records = min(max_records, max(due, 0))
+        end = min(limit, self.position + max(max_records, 0) * self.parallelism)
         batch = []
-        while len(batch) < max_records and self.position < limit:
-            batch.append(self._record(self.position))
-            self.position += self.parallelism
+        pos, every, step = self.position, self.parallelism, self.step
+        while pos < end:
+            block = pos // self.BLOCK
+            base = block * self.BLOCK
+            stop = min(end, base + self.BLOCK)
+            rows = self._rows(block)[pos - base:stop - base:every]
+            batch += [(i * step - jitter, key, 1) for i, (key, jitter) in zip(range(pos, stop, every), rows)]
+            pos += len(rows) * every
+        self.position = pos
         return batch
 
-    def _record(self, i):
-        block, within = divmod(i, self.BLOCK)
+    def _rows(self, block):
+        """``(key, jitter)`` of the records of ``block``, made once per block from its seed."""
         if self._block is None or self._block[0] != block:
             rng = random.Random(self.seed * 1_000_003 + block)
-            self._block = (block, [(rng.randrange(self.keys), rng.random()) for _ in range(self.BLOCK)])
-        key, jitter = self._block[1][within]
-        timestamp = i * self.step - (int(jitter * (self.disorder + 1)) if self.disorder else 0)
-        return (timestamp, f"k{key}", 1)
+            random_ = rng.random
+            spread = self.disorder + 1 if self.disorder else 0
+            keys = self.keys
+            if keys <= self.BLOCK * 64:                # one name per key, made once
+                if self._names is None:
+                    self._names = [f"k{n}" for n in range(keys)]
+                names = self._names
+                rows = [(names[int(random_() * keys)], int(random_() * spread)) for _ in range(self.BLOCK)]
+            else:
+                rows = [(f"k{int(random_() * keys)}", int(random_() * spread)) for _ in range(self.BLOCK)]
+            self._block = (block, rows)
+        return self._block[1]
 
     def offset(self):
         return self.position

@@ -85,6 +85,11 @@ class WatermarkValve:
     aligned (its watermark has reached the combined one). ``combined`` only
     rises. Each ``on_*`` method returns the new combined watermark when it
     rose, else None.
+
+    ``exact`` says ``combined`` is the minimum over the counted channels
+    (aligned, not idle) as they stand: then a watermark that does not rise,
+    or that rises on a channel above the minimum, changes nothing and needs
+    no recomputation (the common case: a watermark follows most records).
     """
 
     def __init__(self, channels: int):
@@ -95,9 +100,18 @@ class WatermarkValve:
         self.ended = [False] * channels
         self.aligned = [True] * channels
         self.combined = NEG_INF
+        self.exact = False
 
     def on_watermark(self, channel: int, watermark):
         """A watermark arrived on ``channel`` (it also makes the channel active)."""
+        if self.exact and self.aligned[channel] and not self.idle[channel]:
+            old = self.watermarks[channel]
+            if watermark <= old:
+                return None
+            self.watermarks[channel] = watermark
+            if old > self.combined:                 # another channel holds the minimum
+                return None
+            return self._recompute()
         self.idle[channel] = False
         if watermark > self.watermarks[channel]:
             self.watermarks[channel] = watermark
@@ -110,6 +124,7 @@ class WatermarkValve:
         if self.idle[channel]:
             self.idle[channel] = False
             self.aligned[channel] = self.watermarks[channel] >= self.combined
+            self.exact = False
 
     def on_idle(self, channel: int):
         """``channel`` announced it is idle: it stops holding the minimum back."""
@@ -139,8 +154,10 @@ class WatermarkValve:
                    if aligned and not idle]
         if not counted or (math.inf in counted and not self.all_ended
                            and all(w == math.inf for w in counted)):
+            self.exact = False
             return None         # only ended channels speak: an idle one may still resume
         lowest = min(counted)
+        self.exact = True       # counted channels are at or above combined: it rises to lowest
         if lowest > self.combined:
             self.combined = lowest
             return lowest
@@ -155,3 +172,4 @@ class WatermarkValve:
         """Back to a checkpointed ``state()``."""
         for name, value in state.items():
             setattr(self, name, list(value) if isinstance(value, list) else value)
+        self.exact = False
