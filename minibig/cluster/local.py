@@ -30,8 +30,11 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 from minibig.errors import ClusterStartError, InvalidArgumentError
-from minibig.net.security import embedded_key, forget_cluster, key_text, remember_cluster
+from minibig.net import protocol as P
+from minibig.net.security import dealer, embedded_key, forget_cluster, key_text, remember_cluster
 
 WORKERS_PER_CORE = 4
 MIN_WORKER_LIMIT = 8
@@ -42,7 +45,6 @@ _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 
 def max_embedded_workers() -> int:
     """The most workers an embedded cluster may start on this machine."""
-    import psutil
     by_cores = max(MIN_WORKER_LIMIT, WORKERS_PER_CORE * (os.cpu_count() or 1))
     by_memory = psutil.virtual_memory().available // WORKER_MEMORY
     return max(1, min(by_cores, by_memory))
@@ -163,8 +165,6 @@ class LocalCluster:
 
     def shutdown(self) -> None:
         """Tell the master to stop its workers and itself."""
-        from minibig.net import protocol as P
-        from minibig.net.security import dealer
         sock = dealer(self.url, linger=1000)
         P.send(sock, P.SHUTDOWN)
         sock.close()

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import stat
 import sys
@@ -25,6 +26,9 @@ from pathlib import Path
 import zmq
 
 from minibig.errors import InvalidArgumentError, MasterUnreachableError, UserError
+from minibig.net import protocol as P
+from minibig.net.security import (cluster_key, dealer, parse_key, secure_server, unanswered_hint,
+                                  use_key, use_key_file)
 
 MAX_PORT = 65535
 CONNECT_RETRY_EVERY = 5.0        # seconds between "still waiting" reports while connecting
@@ -52,7 +56,6 @@ def use_cluster_key(args) -> None:
     `--key-file -` reads the key as the first line of stdin: that is how an
     embedded cluster's driver hands over its key, unseen by other users.
     """
-    from minibig.net.security import parse_key, use_key, use_key_file
     if args.key_file == "-":
         use_key(parse_key(read_line_from_stdin(), "the key on standard input"))
     else:
@@ -67,7 +70,6 @@ def setup_logging(name: str, verbose: bool) -> None:
 
 def stop_on_sigterm() -> None:
     """Turn SIGTERM into KeyboardInterrupt, so `kill` gives a clean shutdown."""
-    import signal
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
@@ -129,8 +131,6 @@ def wait_for_master(url: str, timeout: float, log: logging.Logger) -> None:
     log every few seconds that it is still waiting, so a worker started
     before its master, or pointed at a wrong address, is never silent.
     """
-    from minibig.net import protocol as P
-    from minibig.net.security import dealer, unanswered_hint
     deadline = time.monotonic() + timeout
     every = min(CONNECT_RETRY_EVERY, timeout / 2)
     sock = dealer(url)
@@ -172,7 +172,6 @@ def bind_address(sock: zmq.Socket, host: str, port: int, key=None) -> str:
     admits key holders only; without one, minibig refuses to listen beyond
     loopback.
     """
-    from minibig.net.security import cluster_key, secure_server
     key = key or cluster_key()
     if not is_loopback(host) and key is None:
         raise UserError(

@@ -43,6 +43,7 @@ import traceback
 from minibig.mapreduce.counters import increment
 from minibig.mapreduce.options import add_runner_args, raising_parser
 from minibig.mapreduce.protocols import JSONProtocol, RawValueProtocol
+from minibig.mapreduce.runner import MRJobRunner
 from minibig.mapreduce.step import STEP_FUNCS, MRStep
 from minibig.mapreduce.tasks import building_task_job
 
@@ -310,7 +311,6 @@ class MRJob:
     # -- running ------------------------------------------------------------------
     def make_runner(self):
         """A runner for this job, per its arguments (-r, --master, -o, ...); use it with `with`."""
-        from minibig.mapreduce.runner import MRJobRunner
         return MRJobRunner(self)
 
     def parse_output(self, chunks):

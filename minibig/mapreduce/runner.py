@@ -32,10 +32,15 @@ import sys
 import sysconfig
 import tempfile
 
+import cloudpickle
+
+from minibig.core.output import save_partitions
 from minibig.mapreduce.counters import CounterParam, format_counters
 from minibig.mapreduce.options import (combine_min_values_from, command_line_jobconf, maps_from,
                                        reducers_from)
 from minibig.mapreduce.tasks import JobSpec, MapTask, ReduceTask
+from minibig.rdd.context import Context
+from minibig.rdd.textfile import expand_paths
 
 log = logging.getLogger("minibig.mapreduce")
 
@@ -76,7 +81,6 @@ def _ship_job_code(sc, job_cls) -> None:
     when they are the user's own (workers may not be able to import them);
     the job file's folder is shipped with addPyFile, for what they import.
     """
-    import cloudpickle
     for cls in job_cls.__mro__:
         module = sys.modules.get(cls.__module__)
         if module is not None and _user_module(module):
@@ -142,7 +146,6 @@ class MRJobRunner:
                 log.debug("step %d: %d reducers", n + 1, reducers)
         log.info("Running %s: %d step(s) on %s", name, len(steps), sc.master)
         if self._output_dir:
-            from minibig.core.output import save_partitions
             save_partitions(rdd, self._output_dir, "", write_blocks)
             log.info("Output in %s", self._output_dir)
         else:
@@ -177,7 +180,6 @@ class MRJobRunner:
         return steps
 
     def _context(self):
-        from minibig import Context
         runner = self._opts.runner or "local"
         name = type(self._job).__name__
         if runner == "inline":
@@ -195,7 +197,6 @@ class MRJobRunner:
     # -- input -----------------------------------------------------------------------
     def _input(self, sc, first_step, conf: dict):
         """The first step's input dataset and, per partition, where it comes from."""
-        from minibig.rdd.textfile import expand_paths
         paths = list(self._opts.args) or ["-"]
         use_stdin = "-" in paths
         files = [p for p in paths if p != "-"]

@@ -42,10 +42,12 @@ from itertools import chain, compress, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
+from minibig.errors import FetchFailedError
 from minibig.mapreduce.internal import grouped_records, path_for
 from minibig.core.task import task_memory
 from minibig.mapreduce.memory import GroupsMeter, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
+from minibig.rdd.textfile import read_split
 
 _first = itemgetter(0)
 _second = itemgetter(1)
@@ -280,7 +282,6 @@ class StepTask:
 
     def annotate(self, exc: BaseException, pos: Position, split: int) -> None:
         """Add the step, phase and input (or key) to a user's exception, once."""
-        from minibig.errors import FetchFailedError
         if isinstance(exc, FetchFailedError) or hasattr(exc, "mapreduce_context"):
             return
         context = self.where(pos, split)
@@ -461,7 +462,6 @@ def _lines_before(sources: list, file_path: str, start: int) -> int:
     if not start:
         return 0
     try:
-        from minibig.rdd.textfile import read_split
         return sum(sum(1 for _ in read_split(p, s, e)) for kind, p, s, e in
                    (src for src in sources if src[0] == "file")
                    if p == file_path and s < start)

@@ -13,7 +13,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections import Counter, defaultdict
 from typing import Callable
+
+from minibig.core.output import save_as_text_file
+from minibig.rdd.saving import save_as_binary_records, save_as_pickle_file
 
 
 class ActionFunctions:
@@ -21,7 +25,8 @@ class ActionFunctions:
 
     def _run(self, func: Callable, partitions=None) -> list:
         results = self.ctx._run_job(self, func, partitions)
-        # Datasets marked by checkpoint()/localCheckpoint() are written and cut now.
+        # Datasets marked by checkpoint()/localCheckpoint() are written and cut now. Imported
+        # here: checkpoint.py defines an RDD subclass, and RDD is built from this mixin.
         from minibig.rdd.checkpoint import after_action
         after_action(self)
         return results
@@ -248,7 +253,6 @@ class ActionFunctions:
         >>> sorted(sc.parallelize([1, 2, 1, 2, 2], 2).countByValue().items())
         [(1, 2), (2, 3)]
         """
-        from collections import Counter, defaultdict
         total: dict = defaultdict(int)
         for counts in self._run(lambda it: Counter(it)):
             for k, v in counts.items():
@@ -361,7 +365,6 @@ class ActionFunctions:
         >>> import shutil
         >>> for t in (tempFile, tempFile2, tempFile3): shutil.rmtree(t.name)
         """
-        from minibig.core.output import save_as_text_file
         save_as_text_file(self, path, compressionCodecClass)
 
     def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:
@@ -377,7 +380,6 @@ class ActionFunctions:
         ['1', '2', 'rdd', 'spark']
         >>> import shutil; shutil.rmtree(tmpFile.name)
         """
-        from minibig.rdd.pickled import save_as_pickle_file
         save_as_pickle_file(self, path, batchSize)
 
     def saveAsBinaryRecords(self, path: str) -> None:
@@ -391,5 +393,4 @@ class ActionFunctions:
         ...     sc.binaryRecords(os.path.join(d, "o"), 3).collect()
         [b'abc', b'def']
         """
-        from minibig.rdd.binary import save_as_binary_records
         save_as_binary_records(self, path)

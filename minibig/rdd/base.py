@@ -14,12 +14,24 @@ so are the actions (`minibig.rdd.actions`), those on numbers (`minibig.rdd.numer
 sampling (`minibig.rdd.sampling`) and persistence (`minibig.rdd.persistence`).
 Datasets built from two parents partition by partition (cartesian, zip, a
 union that keeps the partitioner) are in `minibig.rdd.zipped`.
+
+Why a few imports sit inside methods: the mixins' and RDD's methods build
+subclasses of RDD (pairs: ShuffledRDD and CoGroupedRDD; persistence and
+actions: CheckpointedRDD; RDD itself: the zipped datasets), and a
+subclass's module must import RDD, which is made of those mixins. Python
+resolves that cycle only at call time, so those imports wait for the call.
+A registry of constructors would only hide the same cycle behind an import
+order someone must remember: the cycle is the RDD's design (Spark's
+RDD.scala builds its subclasses the same way).
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import shlex
+import subprocess
+import threading
 import warnings
 from typing import Callable
 
@@ -267,7 +279,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         [1, 1, 2, 3, 1, 1, 2, 3]
         """
         if self.partitioner is not None and self.partitioner == other.partitioner:
-            from minibig.rdd.zipped import PartitionerAwareUnionRDD
+            from minibig.rdd.zipped import PartitionerAwareUnionRDD  # an RDD subclass: see the module's docstring
             return PartitionerAwareUnionRDD(self.ctx, [self, other])
         return UnionRDD(self.ctx, [self, other])
 
@@ -373,7 +385,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> sorted(rdd.cartesian(rdd).collect())
         [(1, 1), (1, 2), (2, 1), (2, 2)]
         """
-        from minibig.rdd.zipped import CartesianRDD
+        from minibig.rdd.zipped import CartesianRDD  # an RDD subclass: see the module's docstring
         return CartesianRDD(self, other)
 
     def zip(self, other: "RDD") -> "RDD":
@@ -387,7 +399,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> x.zip(y).collect()
         [(0, 1000), (1, 1001), (2, 1002), (3, 1003), (4, 1004)]
         """
-        from minibig.rdd.zipped import ZippedRDD
+        from minibig.rdd.zipped import ZippedRDD  # an RDD subclass: see the module's docstring
         return ZippedRDD(self, other)
 
     def zipWithIndex(self) -> "RDD":
@@ -441,9 +453,6 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         ['1', '2', '', '3']
         """
         def run(it):
-            import shlex
-            import subprocess
-            import threading
             proc = subprocess.Popen(shlex.split(command), env=env or {},
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             failure: list = []

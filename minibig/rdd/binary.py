@@ -8,7 +8,7 @@ rule, as textFile: max(1, min(total / minPartitions, block size)), rounded
 down to whole records), so a record is never cut. A file whose size is not a
 multiple of the record length is refused when the dataset is made.
 
-`save_as_binary_records(rdd, path)` (`RDD.saveAsBinaryRecords`) writes each
+`save_as_binary_records(rdd, path)` (`RDD.saveAsBinaryRecords`, in `minibig.rdd.saving`) writes each
 record's bytes as they are, one after the other, in part-NNNNN files,
 through the same committer as saveAsTextFile: all of them, or none.
 
@@ -17,12 +17,10 @@ TeraSort's 100-byte records are the example (`jobs/terasort.py`).
 
 from __future__ import annotations
 
-import itertools
 import os
 import struct
 from functools import lru_cache
 
-from minibig.core.output import save_partitions
 from minibig.rdd.textfile import FileSplitRDD, expand_paths
 
 READ_RECORDS = 8192            # records read from the file at once
@@ -92,26 +90,3 @@ def binary_records(ctx, path: str, record_length: int,
     wanted = ctx.defaultMinPartitions if min_partitions is None else min_partitions
     splits = plan_record_splits(expand_paths(path), int(record_length), wanted, ctx.conf.split_size)
     return BinaryRecordsRDD(ctx, splits, int(record_length), path)
-
-
-def _write_bytes(records, out) -> None:
-    # Joined a few thousand at a time: one write call per block, not per record.
-    it = iter(records)
-    while True:
-        block = list(itertools.islice(it, READ_RECORDS))
-        if not block:
-            return
-        out.write(b"".join(block))
-
-
-def save_as_binary_records(rdd, path: str) -> None:
-    """Write every record's bytes, with nothing between them, into part files under `path`.
-
-    >>> import os, tempfile
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     out = os.path.join(d, "out")
-    ...     save_as_binary_records(sc.parallelize([b"ab", b"cd", b"ef"], 2), out)
-    ...     sorted(sc.binaryRecords(out, 2).collect())
-    [b'ab', b'cd', b'ef']
-    """
-    save_partitions(rdd, path, "", _write_bytes)

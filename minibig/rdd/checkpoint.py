@@ -34,6 +34,7 @@ import weakref
 
 from minibig.core.storagelevel import StorageLevel
 from minibig.rdd.base import RDD
+from minibig.rdd.saving import read_pickle_file, save_as_pickle_file
 
 # Attributes a dataset keeps once truncated; every other one (parents,
 # functions, slices) goes, so nothing of the old lineage stays reachable.
@@ -50,7 +51,6 @@ class CheckpointedRDD(RDD):
 
     def compute(self, split: int, task):
         if self._checkpoint_parts is not None:
-            from minibig.rdd.pickled import read_pickle_file
             return read_pickle_file(self._checkpoint_parts[split])
         raise RuntimeError(
             f"partition {split} of {self.describe()} was locally checkpointed and its cached "
@@ -119,7 +119,6 @@ def marked_in_lineage(rdd, pending) -> list:
 def write(rdd) -> None:
     """Save `rdd` as its mark says, then cut its lineage."""
     if rdd._checkpoint_kind == "reliable":
-        from minibig.rdd.pickled import save_as_pickle_file
         path = os.path.join(checkpoint_dir(rdd.ctx), f"rdd-{rdd.id}")
         save_as_pickle_file(rdd, path)
         parts = sorted(f for f in os.listdir(path) if f.startswith("part-"))

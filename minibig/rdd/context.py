@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import io
 import itertools
 import logging
 import os
 import sys
-import zipfile
+import uuid
 from collections import Counter
 
+from minibig.cluster.client import ClusterBackend
+from minibig.cluster.inline import InlineBackend
+from minibig.cluster.local import LocalCluster, check_worker_count, worker_count
+from minibig.cluster.runtime import check_master_url
 from minibig.core import serialization
-
 from minibig.core.accumulators import Accumulator, AccumulatorParam, default_param
 from minibig.core.broadcast import Broadcast
 from minibig.core.callsite import user_call_site
@@ -34,6 +36,13 @@ from minibig.conf import Conf
 from minibig.errors import UserError
 from minibig.core.progress import Progress
 from minibig.rdd.base import ParallelCollectionRDD, UnionRDD
+from minibig.rdd.binary import binary_records
+from minibig.rdd.pickled import pickle_file
+from minibig.rdd.shipping import zip_modules
+from minibig.rdd.spark_shim import engine, engine_context
+from minibig.rdd.textfile import (TextFileRDD, WholeTextFileRDD, expand_paths, plan_splits,
+                                  plan_whole_files)
+from minibig.rdd.zipped import PartitionerAwareUnionRDD
 from minibig.core.dag import DAGScheduler
 
 
@@ -64,7 +73,6 @@ def _warn_of_replaced_input(summary) -> None:
 
 def _chosen_master(master: str | None) -> str | None:
     """"inline", a checked master URL (from `master` or $MINIBIG_MASTER), or None: embedded."""
-    from minibig.cluster.runtime import check_master_url
     source = "master"
     if not master and os.environ.get("MINIBIG_MASTER"):
         master, source = os.environ["MINIBIG_MASTER"], "MINIBIG_MASTER"
@@ -83,10 +91,9 @@ class Context:
 
     def __new__(cls, *args, **kwargs):
         # `minibig submit --engine spark` runs the same job file on PySpark: a SparkContext shim.
-        from minibig.rdd.spark_shim import engine, engine_context
         if engine() != "minibig":
             _show_user_errors_briefly()
-            return engine_context(*args, **kwargs)
+            return engine_context(*args, minibig_api=cls, **kwargs)
         return super().__new__(cls)
 
     def __init__(self, master: str | None = None, workers: int | None = None,
@@ -107,13 +114,10 @@ class Context:
         self._stopped = False
         master = _chosen_master(master)
         if workers is not None and master is not None:
-            from minibig.cluster.local import check_worker_count
             workers = check_worker_count(workers, "workers")
         if master == "inline":
-            from minibig.cluster.inline import InlineBackend
             self._backend = InlineBackend(self.conf, workers)
         elif master:
-            from minibig.cluster.client import ClusterBackend
             self._backend = ClusterBackend(master, self.conf, appName)
         else:
             self._backend = self._start_embedded(workers)
@@ -126,8 +130,6 @@ class Context:
         atexit.register(self.stop)
 
     def _start_embedded(self, workers: int | None):
-        from minibig.cluster.client import ClusterBackend
-        from minibig.cluster.local import LocalCluster, worker_count
         count = worker_count(workers)
         self._cluster = LocalCluster(count, self.conf)
         try:
@@ -177,7 +179,6 @@ class Context:
         >>> sc.getCheckpointDir() is not None
         True
         """
-        import uuid
         path = os.path.join(os.path.abspath(os.path.expanduser(str(dirName))), str(uuid.uuid4()))
         os.makedirs(path)
         self._checkpoint_dir = path
@@ -239,7 +240,6 @@ class Context:
         UTF-8 `bytes` with use_unicode=False; bytes that are not UTF-8 become
         U+FFFD, counted in `lastJob.counters["replaced_characters"]`.
         """
-        from minibig.rdd.textfile import TextFileRDD, expand_paths, plan_splits
         files = expand_paths(name)
         wanted = self.defaultMinPartitions if minPartitions is None else minPartitions
         return TextFileRDD(self, plan_splits(files, wanted, self.conf.split_size), name,
@@ -259,14 +259,12 @@ class Context:
         >>> collected
         [('.../1.txt', '123'), ('.../2.txt', 'xyz')]
         """
-        from minibig.rdd.textfile import WholeTextFileRDD, expand_paths, plan_whole_files
         wanted = self.defaultMinPartitions if minPartitions is None else minPartitions
         return WholeTextFileRDD(self, plan_whole_files(expand_paths(path), wanted), path,
                                 use_unicode)
 
     def pickleFile(self, name: str, minPartitions: int | None = None):
         """The records saved by RDD.saveAsPickleFile (one partition per part file)."""
-        from minibig.rdd.pickled import pickle_file
         return pickle_file(self, name)
 
     def binaryRecords(self, path: str, recordLength: int, minPartitions: int | None = None):
@@ -274,7 +272,6 @@ class Context:
 
         Files are cut into splits at record boundaries; see `minibig.rdd.binary`.
         """
-        from minibig.rdd.binary import binary_records
         return binary_records(self, path, recordLength, minPartitions)
 
     def union(self, rdds: list):
@@ -289,7 +286,6 @@ class Context:
         rdds = list(rdds)
         partitioners = {r.partitioner for r in rdds}
         if len(rdds) > 1 and len(partitioners) == 1 and None not in partitioners:
-            from minibig.rdd.zipped import PartitionerAwareUnionRDD
             return PartitionerAwareUnionRDD(self, rdds)
         return UnionRDD(self, rdds)
 
@@ -366,7 +362,7 @@ class Context:
             with open(path, "rb") as f:
                 data = f.read()
         else:
-            data = _zip_modules(path)
+            data = zip_modules(path)
         file_id = hashlib.sha1(data).hexdigest()[:16]
         if file_id not in self._py_file_ids:
             self._backend.add_file(file_id, data)
@@ -393,23 +389,3 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<Context master={self.master} parallelism={self.defaultParallelism}>"
-
-
-def _zip_modules(path: str) -> bytes:
-    """Zip a module, a package, or the modules and packages of a folder."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        if os.path.isfile(path):
-            zf.write(path, os.path.basename(path))
-        else:
-            is_package = os.path.isfile(os.path.join(path, "__init__.py"))
-            base = os.path.dirname(path) if is_package else path
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__pycache__"))
-                                 and (root != path or is_package
-                                      or os.path.isfile(os.path.join(root, d, "__init__.py"))))
-                for name in sorted(files):
-                    if name.endswith(".py"):
-                        full = os.path.join(root, name)
-                        zf.write(full, os.path.relpath(full, base))
-    return buffer.getvalue()

@@ -367,7 +367,7 @@ def _sort_in_task(records, keyfunc, ascending: bool):
 
 
 def _shuffled(rdd, partitioner, aggregator, map_side_combine: bool = False):
-    from minibig.rdd.shuffled import ShuffledRDD   # a subclass of RDD, whose mixin this is
+    from minibig.rdd.shuffled import ShuffledRDD   # a subclass of RDD, whose mixin this is (minibig.rdd.base)
     return ShuffledRDD(rdd, ShuffleDependency(rdd, partitioner, aggregator, map_side_combine))
 
 

@@ -102,7 +102,7 @@ class PersistenceMixin:
         >>> rdd.getCheckpointFile() == None
         False
         """
-        from minibig.rdd.checkpoint import mark
+        from minibig.rdd.checkpoint import mark   # defines an RDD subclass: see minibig.rdd.base
         mark(self, "reliable")
 
     def localCheckpoint(self) -> None:
@@ -118,7 +118,7 @@ class PersistenceMixin:
         >>> rdd.isLocallyCheckpointed()
         True
         """
-        from minibig.rdd.checkpoint import mark
+        from minibig.rdd.checkpoint import mark   # see above
         mark(self, "local")
 
     def isCheckpointed(self) -> bool:
@@ -128,7 +128,7 @@ class PersistenceMixin:
         >>> rdd.isCheckpointed()
         False
         """
-        from minibig.rdd.checkpoint import CheckpointedRDD
+        from minibig.rdd.checkpoint import CheckpointedRDD   # an RDD subclass: see above
         return isinstance(self, CheckpointedRDD)
 
     def isLocallyCheckpointed(self) -> bool:

@@ -10,42 +10,9 @@ byte. Only read pickle files you trust: unpickling runs code.
 
 from __future__ import annotations
 
-import itertools
-import pickle
-
-from minibig.core.output import save_partitions
-from minibig.rdd.textfile import expand_paths
 from minibig.rdd.base import RDD
-
-
-def _batches(records, size: int):
-    it = iter(records)
-    while True:
-        batch = list(itertools.islice(it, size))
-        if not batch:
-            return
-        yield batch
-
-
-def save_as_pickle_file(rdd, path: str, batch_size: int = 10) -> None:
-    """Write every partition of `rdd` as pickled lists of `batch_size` records."""
-    size = max(1, int(batch_size))
-
-    def write(records, out):
-        for batch in _batches(records, size):
-            pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
-    save_partitions(rdd, path, "", write)
-
-
-def read_pickle_file(path: str):
-    """The records of one part file written by save_as_pickle_file."""
-    with open(path, "rb") as f:
-        while True:
-            try:
-                batch = pickle.load(f)
-            except EOFError:
-                return
-            yield from batch
+from minibig.rdd.saving import read_pickle_file
+from minibig.rdd.textfile import expand_paths
 
 
 class PickleFileRDD(RDD):

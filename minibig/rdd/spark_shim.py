@@ -46,6 +46,7 @@ import sys
 import tempfile
 
 from minibig.errors import InvalidArgumentError, UserError
+from minibig.rdd.shipping import zip_modules
 
 #: Which engine a Context runs on: "minibig" (default) or "spark". Set by `minibig submit --engine`.
 ENGINE_ENV = "MINIBIG_ENGINE"
@@ -105,7 +106,7 @@ class SparkEngineContext:
     def __init__(self, master: str | None = None, workers: int | None = None,
                  appName: str = "minibig", conf=None, **settings):
         _refuse_minibig_options(master, conf, settings)
-        from pyspark import SparkConf, SparkContext
+        from pyspark import SparkConf, SparkContext   # optional and heavy (a JVM): only on --engine spark
         master = spark_master(workers)
         if master.startswith("local"):
             # PySpark's default is whatever `python3` is on PATH; local executors should run
@@ -131,11 +132,10 @@ class SparkEngineContext:
         """Ship a .py, .zip or .egg file as Spark does, or a folder of modules zipped (minibig's rule)."""
         path = os.path.abspath(path)
         if os.path.isdir(path):
-            from minibig.rdd.context import _zip_modules
             zipped = os.path.join(self._shipped.name, f"{len(os.listdir(self._shipped.name))}-"
                                                       f"{os.path.basename(path) or 'root'}.zip")
             with open(zipped, "wb") as f:
-                f.write(_zip_modules(path))
+                f.write(zip_modules(path))
             path = zipped
         self._sc.addPyFile(path)
 
@@ -158,8 +158,8 @@ class SparkEngineContext:
             raise AttributeError(name)
         if name in MINIBIG_ONLY:
             raise MinibigOnlyError(f"sc.{name}", MINIBIG_ONLY[name])
-        from minibig.rdd.context import Context
-        if name not in self._FORWARDED and hasattr(Context, name):
+        minibig_api = self.__dict__.get("_minibig_api")
+        if name not in self._FORWARDED and minibig_api is not None and hasattr(minibig_api, name):
             raise MinibigOnlyError(f"sc.{name}")
         # The rest of SparkContext's API is there too, for a job on its way to Spark.
         return getattr(self._sc, name)
@@ -168,6 +168,13 @@ class SparkEngineContext:
         return f"<Context engine=spark master={self._sc.master} parallelism={self._sc.defaultParallelism}>"
 
 
-def engine_context(*args, **kwargs) -> SparkEngineContext:
-    """What `Context(*args, **kwargs)` returns when the engine is not minibig's."""
-    return SparkEngineContext(*args, **kwargs)
+def engine_context(*args, minibig_api: type | None = None, **kwargs) -> SparkEngineContext:
+    """What `Context(*args, **kwargs)` returns when the engine is not minibig's.
+
+    `minibig_api` is minibig's Context class: a name it has and the shim does not
+    forward is refused as minibig-only (passed in, so this module need not import
+    the Context, which imports it).
+    """
+    context = SparkEngineContext(*args, **kwargs)
+    context._minibig_api = minibig_api
+    return context

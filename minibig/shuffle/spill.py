@@ -45,6 +45,7 @@ from operator import itemgetter
 
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.hashing import local_hash
+from minibig.shuffle.partitioners import identity
 from minibig.shuffle.sizing import SizeTracker, estimate
 
 FAN_IN = 16                   # runs merged at once
@@ -194,7 +195,7 @@ class ExternalMap:
                 return
             if self.op == "sum":              # reduceByKey(add): values and combiners alike
                 fold_sum(d, chunk)
-            elif create is None:
+            elif create is None or create is identity:   # reduceByKey(f): a value is its combiner
                 for key, comb in chunk:
                     old = get(key, _MISSING)
                     d[key] = comb if old is _MISSING else merge(old, comb)
