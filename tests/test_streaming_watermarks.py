@@ -9,6 +9,8 @@ from minibig.streaming import Source, StreamingContext, TumblingWindow
 from minibig.streaming.elements import END, IDLE
 from minibig.streaming.instance import OperatorInstance
 from minibig.streaming.operators import ForwardOperator, OperatorContext
+from minibig.streaming.source_reader import SourceReader
+from minibig.streaming.sources import IterableSource
 from minibig.streaming.watermarks import BoundedOutOfOrderness, WatermarkValve
 from tests import streaming_reference as ref
 
@@ -17,6 +19,25 @@ def test_generator_trails_the_largest_timestamp_and_never_goes_back():
     gen = BoundedOutOfOrderness(5)
     assert [gen.observe(t) for t in (10, 7, 12, 12, 3)] == [5, None, 7, None, None]
     assert gen.current == 7
+
+
+def test_a_source_sends_its_watermark_before_a_record_it_could_make_late_and_at_the_batch_end():
+    reader = SourceReader("source-0", IterableSource([10, 11, 12, 9, 7, 20, 21]), timestamp=lambda t: t,
+                          max_out_of_orderness=2)
+    reader.open(lambda: 0.0)
+    items, _ = reader.poll(100)
+    # 10, 11, 12 are above every watermark so far; 9 is not above 10 (12 - 2): it goes after it
+    assert items == [(10, 10), (11, 11), (12, 12), 10, (9, 9), (7, 7), (20, 20), (21, 21), 19, math.inf]
+
+
+def test_valve_skips_nothing_when_the_minimum_channel_moves_after_idleness():
+    valve = WatermarkValve(2)
+    assert valve.on_watermark(0, 5) is None and valve.on_watermark(1, 3) == 3
+    assert valve.on_idle(1) == 5                       # channel 0 alone: 5
+    valve.on_data(1)                                   # back, below the combined: not counted yet
+    assert valve.on_watermark(0, 9) == 9
+    assert valve.on_watermark(1, 9) is None and valve.on_watermark(1, 12) is None
+    assert valve.on_watermark(0, 11) == 11 and valve.on_watermark(0, 15) == 12
 
 
 def test_valve_is_the_minimum_and_never_goes_back():
