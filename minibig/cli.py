@@ -23,7 +23,10 @@ import runpy
 import sys
 import time
 
+from minibig.cluster.runtime import check_master_url, known_masters
 from minibig.errors import InvalidArgumentError, UserError, format_user_traceback
+from minibig.net import protocol as P
+from minibig.net.security import dealer, unanswered_hint, use_key_file
 
 USAGE = """minibig <command> [options]
 
@@ -208,10 +211,7 @@ def keygen(argv: list[str]) -> int:
 
 
 def status(argv: list[str]) -> int:
-    """`minibig status`: workers, jobs and stages of one or all local masters."""
-    from minibig.net import protocol as P
-    from minibig.cluster.runtime import check_master_url, known_masters
-    from minibig.net.security import dealer, unanswered_hint, use_key_file
+    """`minibig status`: workers, jobs, stages and streams of one or all local masters."""
     parser = argparse.ArgumentParser(prog="minibig status", description="Show a cluster's state.")
     parser.add_argument("--master", help="master URL (default: $MINIBIG_MASTER, or every master "
                                          "running on this machine)")

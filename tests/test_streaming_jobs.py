@@ -10,6 +10,7 @@ import pytest
 from minibig.streaming import (SessionWindow, SlidingWindow, Source, StreamError, StreamingContext,
                                TumblingWindow)
 from minibig.streaming.local import LocalExecutor
+from minibig.streaming.operators import FilterOperator
 from minibig.streaming.plan import Plan
 
 
@@ -180,7 +181,6 @@ def test_importing_streaming_adds_no_numba_pyarrow_or_zmq():
 
 
 def test_a_failing_filter_names_the_record_it_failed_on():
-    from minibig.streaming.operators import FilterOperator
     op = FilterOperator("filter-1", lambda v: 10 // v > 1)
     with pytest.raises(StreamError) as info:
         op.process_batch([(1, 2), (2, 0), (3, 5)])

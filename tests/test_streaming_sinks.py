@@ -23,6 +23,7 @@ from minibig import Context
 from minibig.errors import OutputExistsError
 from minibig.streaming import (FileSink, RedisStreamSink, RedisStreamSource, Source, StreamingContext,
                                TumblingWindow)
+from minibig.streaming.operators import OperatorContext
 from minibig.streaming.sinks import read_committed
 
 import faults
@@ -237,7 +238,6 @@ def test_a_killed_worker_never_loses_or_repeats_a_sink_record(kind, tmp_path, cl
 
 
 def test_file_sink_discards_an_epoch_its_checkpoint_never_covered(tmp_path):
-    from minibig.streaming.operators import OperatorContext
     sink = FileSink(tmp_path / "out")
     committer = sink.committer()
     committer.open()

@@ -20,8 +20,11 @@ executes it (on the cluster's workers, ``cluster.py``, or in this process,
 
 from __future__ import annotations
 
+from minibig.streaming.functions import AggregateWindowFunction
+from minibig.streaming.local import LocalExecutor
 from minibig.streaming.metrics import JobMetrics
 from minibig.streaming.plan import Edge, Node, Plan
+from minibig.streaming.sinks import FileSink, Sink
 from minibig.streaming.sources import IterableSource, Source
 from minibig.streaming.windows import WindowAssigner
 
@@ -82,6 +85,7 @@ class StreamingContext:
         On the cluster's workers when ``sc`` is a Context on a cluster, else in this process.
         """
         if self._on_cluster():
+            # zmq comes with it: `import minibig.streaming` and local jobs stay without it
             from minibig.streaming.cluster import ClusterExecutor
             executor = ClusterExecutor(self.sc, self.plan, batch_size=self.batch_size, clock=self.clock,
                                        checkpoint_interval=self.checkpoint_interval,
@@ -90,7 +94,6 @@ class StreamingContext:
             self.executor = executor
             executor.run(timeout=timeout)
         else:
-            from minibig.streaming.local import LocalExecutor
             executor = LocalExecutor(self.plan, clock=self.clock, batch_size=self.batch_size)
             self.executor = executor
             executor.open()
@@ -196,14 +199,12 @@ class DataStream:
         >>> _ = ssc.run(); sorted(os.listdir(out))
         ['_SUCCESS', 'part-00000-000001']
         """
-        from minibig.streaming.sinks import Sink
         if not isinstance(sink, Sink):
             raise TypeError(f"sink_to() needs a sink (FileSink, RedisStreamSink), got {sink!r}")
         self.ssc.plan.add("sink", (Edge(self.node.id),), self.node.parallelism, sink=sink)
 
     def write_text(self, path) -> None:
         """``sink_to(FileSink(path))``: ``str(record)`` per line in part files under ``path``."""
-        from minibig.streaming.sinks import FileSink
         self.sink_to(FileSink(path))
 
     def collect(self) -> "Collected":
@@ -282,7 +283,6 @@ class WindowedStream:
 
     def aggregate(self, aggregate) -> "WindowResultStream":
         """``(key, start, end, get_result(acc))`` with a Flink-style ``AggregateFunction``."""
-        from minibig.streaming.functions import AggregateWindowFunction
         AggregateWindowFunction(aggregate)          # refuse a wrong object now, not mid-stream
         return self._apply("aggregate", aggregate)
 

@@ -240,7 +240,7 @@ def _redis_value(value):
 def redis_client(url: str):
     """A ``redis.Redis`` for ``url``; a clear error when the client is not installed."""
     try:
-        import redis
+        import redis          # optional (minibig[redis]): only Redis sources and sinks need it
     except ImportError as exc:
         raise ImportError("Redis Streams sources and sinks need the redis client: "
                           "pip install 'minibig[redis]' (or pip install redis)") from exc
