@@ -18,13 +18,13 @@ import argparse
 import time
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv
 
 
 def load_edges(path: str, directed: bool = True):
     """(src, dst, ids): int64 index arrays over 0..n-1 and the sorted original ids, read with pyarrow."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from pyarrow import csv
     skip, delimiter = 0, " "
     with pa.input_stream(path, compression="detect") as stream:
         head = stream.read(1 << 16).decode("utf-8", "replace").splitlines()
@@ -49,7 +49,7 @@ def load_edges(path: str, directed: bool = True):
 def pagerank_scipy(src: np.ndarray, dst: np.ndarray, n: int, damping: float = 0.85, max_iter: int = 100,
                    tol: float = 1e-6) -> tuple[np.ndarray, int]:
     """networkx.pagerank (unweighted) by scipy.sparse power iteration; returns (ranks, iterations)."""
-    import scipy.sparse as sp
+    import scipy.sparse as sp        # here: scipy is a test dependency, not minibig's
     A = sp.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
     A.data[:] = 1.0                                  # duplicates collapse, as in a DiGraph
     out = np.asarray(A.sum(axis=1)).ravel()

@@ -15,14 +15,17 @@ from __future__ import annotations
 import argparse
 import time
 
+from minibig import Context
+from minibig.core.task import TaskCode
+from minibig.graph import Graph, cluster
+from minibig.graph.algorithms import ShortestPaths
+
 
 def time_path_sssp(sc, vertices: int, partitions: int, inline: bool = True) -> tuple[float, int]:
     """(seconds, supersteps) of unweighted SSSP from one end of a path of `vertices`.
 
     `inline=False` sends every superstep's messages through shuffle files.
     """
-    from minibig.graph import Graph, cluster
-    from minibig.graph.algorithms import ShortestPaths
     g = Graph.from_edges(sc, [(i, i + 1) for i in range(vertices - 1)], num_partitions=partitions)
     saved = cluster.INLINE_LIMIT
     cluster.INLINE_LIMIT = saved if inline else -1      # every outbox "too big": the shuffle path
@@ -36,8 +39,6 @@ def time_path_sssp(sc, vertices: int, partitions: int, inline: bool = True) -> t
 
 def time_empty_run_code(sc, partitions: int, rounds: int) -> float:
     """Seconds per `run_code` of `partitions` tasks that do nothing (the engine's floor)."""
-    from minibig.core.task import TaskCode
-
     class Nothing(TaskCode):
         def run(self, ctx):
             return None
@@ -49,7 +50,6 @@ def time_empty_run_code(sc, partitions: int, rounds: int) -> float:
 
 
 def main(argv=None) -> None:
-    from minibig import Context
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vertices", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)

@@ -19,6 +19,8 @@ import sys
 import time
 
 import numpy as np
+import pyarrow as pa
+from pyarrow import csv
 
 A, B, C = 0.57, 0.19, 0.19
 
@@ -47,8 +49,6 @@ def rmat_edges(scale: int, edgefactor: int = 16, seed: int = 1, a: float = A, b:
 
 def write_edges(path: str, src: np.ndarray, dst: np.ndarray, header: str) -> None:
     """`src dst` lines through pyarrow's CSV writer (a Python loop would take minutes)."""
-    import pyarrow as pa
-    from pyarrow import csv
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(header.encode())

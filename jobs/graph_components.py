@@ -10,6 +10,12 @@ import sys
 import time
 from collections import Counter
 
+import numpy as np
+
+from minibig import Context
+from minibig.graph import Graph, connected_components
+from minibig.graph.examples import GASComponents, PregelComponents
+
 SHIPPED_GRAPH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "datasets", "graphs", "roget.txt")
 
 
@@ -25,8 +31,6 @@ def options(argv=None):
 
 def components(sc, args) -> dict:
     """{vertex: component label}."""
-    from minibig.graph import Graph, connected_components
-    from minibig.graph.examples import GASComponents, PregelComponents
     g = Graph.from_edge_file(sc, args.input, directed=not args.undirected)
     if args.program == "vector":
         return connected_components(g).collectAsMap()
@@ -45,7 +49,8 @@ def print_sizes(labels: dict, top: int) -> None:
 def baseline(argv):
     """scipy.sparse.csgraph in one process, pyarrow loading."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-    import numpy as np
+    # imported here: scipy is a test dependency, not minibig's, and bench/ is on the path only
+    # from the line above
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components as scipy_components
     from graph_baselines import load_edges
@@ -60,7 +65,6 @@ def baseline(argv):
 
 
 def main(argv=None):
-    from minibig import Context
     args = options(argv)
     with Context(appName="graph-components") as sc:
         started = time.perf_counter()

@@ -12,6 +12,10 @@ import os
 import sys
 import time
 
+from minibig import Context
+from minibig.graph import Graph, pagerank
+from minibig.graph.examples import GASPageRank, PregelPageRank
+
 SHIPPED_GRAPH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "datasets", "graphs", "roget.txt")
 
 
@@ -30,8 +34,6 @@ def options(argv=None):
 
 def ranks(sc, args):
     """{vertex: rank} of the graph in args.input."""
-    from minibig.graph import Graph, pagerank
-    from minibig.graph.examples import GASPageRank, PregelPageRank
     g = Graph.from_edge_file(sc, args.input, directed=not args.undirected)
     if args.program == "vector":
         return pagerank(g, max_iter=args.iterations, tol=args.tol).collectAsMap()
@@ -50,6 +52,8 @@ def print_top(result: dict, top: int) -> None:
 def baseline(argv):
     """scipy.sparse power iteration in one process, pyarrow loading (bench/graph_baselines.py)."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+    # imported here: bench/ is on the path only from the line above, and it needs scipy (a test
+    # dependency, not minibig's)
     from graph_baselines import load_edges, pagerank_scipy
     args = options(argv)
     src, dst, ids = load_edges(args.input, directed=not args.undirected)
@@ -58,7 +62,6 @@ def baseline(argv):
 
 
 def main(argv=None):
-    from minibig import Context
     args = options(argv)
     with Context(appName="graph-pagerank") as sc:
         started = time.perf_counter()

@@ -10,6 +10,11 @@ import os
 import sys
 import time
 
+from minibig import Context
+from minibig.graph import Graph, sssp
+from minibig.graph.examples import GASShortestPaths, PregelShortestPaths
+from minibig.graph.load import read_edge_file
+
 SHIPPED_GRAPH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "datasets", "graphs", "roget.txt")
 
 
@@ -30,8 +35,6 @@ def source_id(text: str, is_int: bool):
 
 def distances(sc, args) -> dict:
     """{vertex: distance from the source}."""
-    from minibig.graph import Graph, sssp
-    from minibig.graph.examples import GASShortestPaths, PregelShortestPaths
     g = Graph.from_edge_file(sc, args.input, directed=not args.undirected)
     source = source_id(args.source, g.index.is_int)
     if args.program == "vector":
@@ -48,11 +51,9 @@ def summarise(dist: dict) -> None:
 
 def baseline(argv):
     """scipy.sparse.csgraph Dijkstra in one process (plain text reading of the weights)."""
-    import numpy as np
+    # imported here: scipy is a test dependency, not minibig's
     import scipy.sparse as sp
     from scipy.sparse.csgraph import dijkstra
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-    from minibig.graph.load import read_edge_file
     args = options(argv)
     edges = read_edge_file(args.input, directed=not args.undirected)
     n = edges.num_vertices
@@ -62,7 +63,6 @@ def baseline(argv):
 
 
 def main(argv=None):
-    from minibig import Context
     args = options(argv)
     with Context(appName="graph-sssp") as sc:
         started = time.perf_counter()

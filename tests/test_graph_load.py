@@ -147,7 +147,8 @@ def test_the_workers_cut_a_file_as_the_driver_does(sc, tmp_path, parts, directed
 
 
 def test_the_workers_read_str_ids_when_any_range_has_one_and_gz_whole(sc, tmp_path):
-    text = "".join(f"{i:03d} {i + 1:03d}\n" for i in range(300)) + "x 007\n7 x\n"   # "007" stays "007"
+    text = ("".join(f"{i:03d} {i + 1:03d}\n" for i in range(300))
+            + "x 007\n#comment line\n7 x\n")                  # "007" stays "007"; "#comment" is no id
     for path in (write(tmp_path, text), str(tmp_path / "g.txt.gz")):
         if path.endswith(".gz"):
             with gzip.open(path, "wt") as f:
@@ -155,7 +156,7 @@ def test_the_workers_read_str_ids_when_any_range_has_one_and_gz_whole(sc, tmp_pa
         g = Graph.from_edge_file(sc, path, num_partitions=4)
         reference = Graph.from_edge_file(None, path, num_partitions=4)
         assert g.index.ids.tolist() == reference.index.ids.tolist()
-        assert {"007", "7", "x"} <= set(g.index.ids.tolist())
+        assert {"007", "7", "x"} <= set(g.index.ids.tolist()) and "#comment" not in g.index.ids.tolist()
         assert_same_partitions(g.partitions, reference.partitions)
 
 

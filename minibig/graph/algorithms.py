@@ -162,7 +162,7 @@ class LabelPropagation(VectorProgram):
         part.active = np.ones(len(part), dtype=bool)
 
     def compute(self, part, ctx) -> None:
-        from minibig.graph.kernels import segment_mode
+        from minibig.graph.kernels import segment_mode      # numba: loaded only by programs that use it
         if ctx.superstep > 0:
             segment = np.repeat(np.arange(len(part)), ctx.count)
             order = np.lexsort((ctx.messages, segment))
@@ -186,7 +186,7 @@ class _WedgeCheck(VectorProgram):
         part.active = np.ones(len(part), dtype=bool)
 
     def compute(self, part, ctx) -> None:
-        from minibig.graph import kernels
+        from minibig.graph import kernels                   # numba: loaded only by programs that use it
         if ctx.superstep == 0:
             indptr, nbrs = neighbourhoods(part)
             centre, u, w = kernels.wedges(indptr, nbrs, part.vertices)
@@ -233,7 +233,7 @@ class LocalClustering(_WedgeCheck):
 def neighbourhoods(part):
     """CSR (indptr, sorted dense ids) of every local vertex's in- and out-neighbours, itself excluded."""
     if "neighbourhoods" not in part.cache:
-        from minibig.graph.kernels import union_neighbours
+        from minibig.graph.kernels import union_neighbours  # numba: loaded only when needed
         in_order = np.lexsort((part.in_src, part.in_dst_local))
         part.cache["neighbourhoods"] = union_neighbours(part.out_indptr, part.out_dst, part.in_indptr,
                                                         part.in_src[in_order], part.vertices)

@@ -18,7 +18,9 @@ stages, each one `run_code` call:
                both ways when undirected, and writes one shuffle map output:
                to partition q the out-edges of the vertices q owns (by the
                partitioner, on the original ids), their in-edges, and the
-               range's distinct ids (to every q: the ids are all-gathered).
+               range's distinct ids with their owners (to every q: the ids
+               are all-gathered); an edge travels as two int32 positions in
+               its range's distinct ids.
     BuildCode  partition q reads its segments in range order, which is line
                order. The sorted union of the distinct ids is the graph's
                `VertexIndex`, the same on every worker, so every worker
@@ -49,9 +51,9 @@ from minibig.core.task import TaskCode
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.ids import VertexIndex
 from minibig.graph.messages import distinct_and_inverse
-from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, run_ends,
-                                read_edge_columns, strings_as_ints)
-from minibig.graph.partition import make_partition, routing_tables
+from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, doubtful, read_edge_columns,
+                                read_exact, run_ends, strings_as_ints)
+from minibig.graph.partition import local_positions, make_partition
 from minibig.graph.partitioning import partitions_of
 from minibig.shuffle.blocks import write_output_stream
 from minibig.shuffle.reader import read_batches
@@ -91,13 +93,15 @@ class Spec:
     partitioner: object
 
     def columns(self, r: int, as_strings: bool = False):
-        """(src, dst, weight) of range r (int64 or string ids), and its line count."""
+        """(src, dst, weight) of range r (int64 or string ids, unchecked: see `parse_range`),
+        its line count, and what to read it from again."""
         start, end = self.ranges[r]
         if end < 0:                                   # .gz: one reader, the file's own line numbers
-            return read_edge_columns(self.path, self.path, as_strings), 0
+            return read_edge_columns(self.path, self.path, as_strings, check=False), 0, self.path
         data = read_range(self.path, start, end)
         lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-        return read_edge_columns(pa.py_buffer(data), self.path, as_strings), lines
+        source = pa.py_buffer(data)
+        return read_edge_columns(source, self.path, as_strings, check=False), lines, source
 
 
 def read_range(path: str, start: int, end: int) -> bytes:
@@ -142,23 +146,35 @@ class Range:
 
 def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
     """Read and parse range r; string work happens once per distinct id, not per edge."""
-    (src, dst, weight), lines = spec.columns(r, as_strings)
+    (src, dst, weight), lines, source = spec.columns(r, as_strings)
     src, dst = as_chunked(src), as_chunked(dst)
-    kind = pa.int64() if pa.types.is_integer(src.type) and pa.types.is_integer(dst.type) else pa.string()
-    src, dst = src.cast(kind), dst.cast(kind)
-    if kind == pa.int64() and _compact(src, dst):
-        values = np.concatenate([np.asarray(c.to_numpy(), np.int64) for c in (src, dst)])
-        low = values.min()
-        distinct, inverse = distinct_and_inverse(values - low, int(values.max() - low) + 1)
-        distinct += low
-        inverse = inverse.astype(np.int32)
-        return Range(lines, pa.array(distinct), distinct, inverse[:len(src)], inverse[len(src):], weight)
-    distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, kind))
+    if pa.types.is_integer(src.type) and pa.types.is_integer(dst.type):
+        src, dst = src.cast(pa.int64()), dst.cast(pa.int64())
+        if _compact(src, dst):
+            return _numbered_by_marking(lines, src, dst, weight)
+        distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, pa.int64()))
+    else:
+        src, dst = src.cast(pa.string()), dst.cast(pa.string())
+        distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, pa.string()))
+        if doubtful(distinct):                        # the fast reader misread a line: read it whole
+            src, dst, weight = read_exact(source, spec.path)
+            src, dst = as_chunked(src), as_chunked(dst)
+            distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, pa.string()))
     positions = [pc.index_in(c, value_set=distinct).to_numpy(zero_copy_only=False).astype(np.int32)
                  for c in (src, dst)]
     ints = strings_as_ints(pa.chunked_array([distinct])) if len(distinct) else None
     as_ints = np.asarray(ints.to_numpy(), np.int64) if ints is not None else None
     return Range(lines, distinct, as_ints, positions[0], positions[1], weight)
+
+
+def _numbered_by_marking(lines: int, src, dst, weight) -> Range:
+    """A range of int ids in a compact span: distinct ids and positions without hashing."""
+    values = np.concatenate([np.asarray(c.to_numpy(), np.int64) for c in (src, dst)])
+    low = values.min()
+    distinct, inverse = distinct_and_inverse(values - low, int(values.max() - low) + 1)
+    distinct += low
+    inverse = inverse.astype(np.int32)
+    return Range(lines, pa.array(distinct), distinct, inverse[:len(src)], inverse[len(src):], weight)
 
 
 def _compact(src, dst) -> bool:
@@ -217,8 +233,8 @@ class RouteCode(TaskCode):
 
         def segment(q, out):
             o, i = out_groups[q], in_groups[q]
-            pickle.dump((distinct, (src[o], dst[o], _take(weight, o)), (dst[i], src[i], _take(weight, i))),
-                        out, protocol=5)
+            pickle.dump((distinct, owners, (src[o], dst[o], _take(weight, o)),
+                         (dst[i], src[i], _take(weight, i))), out, protocol=5)
         return write_output_stream(ctx.work_dir, self.writes.shuffle_key, r, self.spec.num_partitions, segment)
 
     def result_fields(self, value):
@@ -236,14 +252,17 @@ class BuildCode(TaskCode):
     def run(self, ctx):
         q = ctx.partition
         pieces = list(read_batches(ctx.fetch_shuffle(self.reads, q)))
-        index, lookup = _index([distinct for distinct, _, _ in pieces])
-        dense = [_dense(distinct, lookup) for distinct, _, _ in pieces]   # range's positions -> dense
-        out_edges = _numbered([out for _, out, _ in pieces], dense, self.weighted)
-        in_edges = _numbered([inn for _, _, inn in pieces], dense, self.weighted)
+        index, lookup = _index([piece[0] for piece in pieces])
+        dense = [_dense(piece[0], lookup) for piece in pieces]    # a range's positions -> dense indices
+        out_edges = _numbered([piece[2] for piece in pieces], dense, self.weighted)
+        in_edges = _numbered([piece[3] for piece in pieces], dense, self.weighted)
         n = len(index)
         out_edges = _with_weights(collapse_duplicates(*out_edges, n))   # by (src, dst), last line wins
         in_edges = _with_weights(collapse_duplicates(*in_edges, n))     # by (dst, src)
-        owner, local = routing_tables(index, self.spec.num_partitions, self.spec.partitioner)
+        owner = np.zeros(n, np.int32)             # as the ranges found it: no id is hashed twice
+        for ids, piece in zip(dense, pieces):
+            owner[ids] = piece[1]
+        local = local_positions(owner, self.spec.num_partitions)
         part = make_partition(q, self.spec.num_partitions, index.ids, owner, local, out_edges, in_edges,
                               self.weighted, self.spec.partitioner)
         key = partition_key(self.spec.key, q)

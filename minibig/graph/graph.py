@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from minibig.graph.cluster import run_cluster
 from minibig.graph.distload import WorkerGraph
 from minibig.graph.load import EdgeList, edges_from_tuples, read_edge_file, read_edge_parquet
+from minibig.graph.local import run_local
 from minibig.graph.partition import build_partitions
 from minibig.graph.partitioning import HashPartitioner
+from minibig.graph.superstep import as_runnable
+from minibig.graph.vectorized import VectorProgram
 
 
 class Graph:
@@ -122,15 +126,11 @@ class Graph:
         (supersteps between checkpoints; 0 or None: none); `shuffle_seed` (local only).
         """
         if (engine or ("cluster" if self.sc is not None else "local")) == "local":
-            from minibig.graph.local import run_local
             return run_local(self.partitions, program, index=self.index, **options)
-        from minibig.graph.cluster import run_cluster
         return run_cluster(self, program, **options)
 
     def values(self, run, program) -> dict:
         """{vertex id: value} from the final states of a run of `program`."""
-        from minibig.graph.superstep import as_runnable
-        from minibig.graph.vectorized import VectorProgram
         program = as_runnable(program)
         out = {}
         for ids, outputs in getattr(run, "outputs", ()):       # a cluster run

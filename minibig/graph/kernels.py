@@ -130,31 +130,3 @@ def union_neighbours(out_indptr, out_dst, in_indptr, in_src, vertices):
         indptr[i + 1] = k
     return indptr, merged[:k]
 
-
-def _crc32_table() -> np.ndarray:
-    table = np.zeros(256, np.uint32)
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (0xEDB88320 ^ (c >> 1)) if c & 1 else (c >> 1)
-        table[n] = c
-    return table
-
-
-_CRC32_TABLE = _crc32_table()
-
-
-@numba.njit(cache=True)
-def _crc32_strings(offsets, data, table):
-    out = np.empty(len(offsets) - 1, np.int64)
-    for i in range(len(offsets) - 1):
-        c = np.uint32(0xFFFFFFFF)
-        for j in range(offsets[i], offsets[i + 1]):
-            c = table[(c ^ data[j]) & 0xFF] ^ (c >> np.uint32(8))
-        out[i] = np.int64(c ^ np.uint32(0xFFFFFFFF))
-    return out
-
-
-def crc32_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """zlib.crc32 of each string of an Arrow string array's buffers (value offsets, UTF-8 bytes)."""
-    return _crc32_strings(offsets, data, _CRC32_TABLE)

@@ -86,15 +86,32 @@ def read_edge_file(path: str, directed: bool = True) -> EdgeList:
     return edges_from_columns(src, dst, weight, directed=directed, source=path)
 
 
-def read_edge_columns(source, name: str, as_strings: bool = False):
+def read_edge_columns(source, name: str, as_strings: bool = False, check: bool = True):
     """(src, dst, weight) of edge text: `source` is a path (`.gz` too) or a `pyarrow.Buffer`
     holding whole lines; `src` and `dst` are int64 columns when the ids are all integers (and
     not `as_strings`), else string columns as written; `weight` a float64 array or None. A
-    malformed line raises `EdgeLineError` naming `name` and the line within `source`."""
-    columns = _read_fast(source, as_strings)
+    malformed line raises `EdgeLineError` naming `name` and the line within `source`.
+
+    `check=False` leaves string ids unchecked: the caller then calls `doubtful` on their
+    distinct values and, when it says so, `read_exact` (it has the distinct values anyway).
+    """
+    columns = _read_fast(source, as_strings, check)
     if columns is None:
         columns = _read_exact(source, name)
     return columns
+
+
+def read_exact(source, name: str):
+    """(src, dst, weight) of edge text, every line split on whitespace (the slow, sure path)."""
+    return _read_exact(source, name)
+
+
+def doubtful(values) -> bool:
+    """Whether string ids read by the fast path show that it misread the lines: an empty
+    field (a doubled delimiter, a trailing space), a comment line, a space inside."""
+    return bool(len(values)) and (pc.any(pc.equal(values, "")).as_py()
+                                  or pc.any(pc.starts_with(values, "#")).as_py()
+                                  or pc.any(pc.match_substring_regex(values, r"\s")).as_py())
 
 
 def read_edge_parquet(path: str, directed: bool = True) -> EdgeList:
@@ -234,7 +251,7 @@ def _head_lines(source, size: int = 1 << 16) -> list[str]:
     return data.decode("utf-8", "replace").splitlines()
 
 
-def _read_fast(source, as_strings: bool = False):
+def _read_fast(source, as_strings: bool = False, check: bool = True):
     """(src, dst, weight) read with the file's single delimiter, or None when unsure."""
     head = _head_lines(source)
     skip = 0
@@ -257,14 +274,9 @@ def _read_fast(source, as_strings: bool = False):
     if table is None:
         return None
     src, dst = table.column("src"), table.column("dst")
-    for column in (src, dst):
-        # an empty field (doubled delimiter, trailing space) or a comment line: let the exact path
-        # judge; checked on the distinct values (ids repeat: a few times fewer strings to scan)
-        values = pc.unique(column)
-        if len(values) and (pc.any(pc.equal(values, "")).as_py()
-                            or pc.any(pc.starts_with(values, "#")).as_py()
-                            or pc.any(pc.match_substring_regex(values, r"\s")).as_py()):
-            return None
+    # checked on the distinct values (ids repeat: a few times fewer strings to scan)
+    if check and any(doubtful(pc.unique(column)) for column in (src, dst)):
+        return None                                  # let the exact path judge
     return _columns_of(table, width)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from minibig.graph.barrier import Barrier, master_step
 from minibig.graph.messages import Messages
+from minibig.graph.partition import restore, snapshot
 from minibig.graph.pregel import PyMessages
 from minibig.graph.superstep import as_runnable, prepare, run_superstep
 
@@ -80,6 +81,5 @@ def _shuffled(inbox: list, rng: random.Random) -> list:
 
 def _through_checkpoint(states, inboxes):
     """Snapshot and restore every partition, as a recovery from the checkpoint would."""
-    from minibig.graph.partition import restore, snapshot
     restored = [restore(snapshot(state, inbox)) for state, inbox in zip(states, inboxes)]
     return [s for s, _ in restored], [i for _, i in restored]

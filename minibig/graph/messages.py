@@ -112,7 +112,7 @@ def reduce_by_slot(slots: np.ndarray, values: np.ndarray, num_slots: int, combin
         out = np.full(num_slots, identity, dtype=values.dtype)
         (np.minimum if combiner == "min" else np.maximum).at(out, slots, values)
         return out, counts
-    from minibig.graph import kernels
+    from minibig.graph import kernels        # numba: a worker loads it only for big min/max reductions
     kernel = kernels.segment_min if combiner == "min" else kernels.segment_max
     return kernel(slots.astype(np.int64), values, num_slots, identity)
 

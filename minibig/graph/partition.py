@@ -119,11 +119,16 @@ def routing_tables(index, num_partitions: int, partitioner) -> tuple[np.ndarray,
         bad = int(np.flatnonzero((owner < 0) | (owner >= num_partitions))[0])
         raise ValueError(f"partitioner put vertex {index.original(bad)!r} in partition "
                          f"{owner[bad]}, outside [0, {num_partitions})")
-    local = np.zeros(n, np.int32)
+    return owner, local_positions(owner, num_partitions)
+
+
+def local_positions(owner: np.ndarray, num_partitions: int) -> np.ndarray:
+    """Position of every dense index among the vertices of its owner partition."""
+    local = np.zeros(len(owner), np.int32)
     for p in range(num_partitions):
         vertices = np.flatnonzero(owner == p)
         local[vertices] = np.arange(len(vertices), dtype=np.int32)
-    return owner, local
+    return local
 
 
 def make_partition(p: int, num_partitions: int, ids: np.ndarray, owner: np.ndarray, local: np.ndarray,

@@ -9,7 +9,7 @@ agrees on the owner of a vertex, including one created by a mutation.
 
 `partitions_of(partitioner, ids)` computes the owners of many ids at once:
 numpy for the hash partitioner on int ids (Python's int hash re-done in
-vectorised form), a numba CRC-32 over the UTF-8 bytes for str ids, one call
+vectorised form), a vectorised CRC-32 over the UTF-8 bytes for str ids, one call
 per id for a custom partitioner.
 
 >>> p = HashPartitioner(4)
@@ -64,21 +64,50 @@ def partitions_of(partitioner, ids) -> np.ndarray:
 
 
 def portable_hashes(ids) -> np.ndarray:
-    """`portable_hash` of every id, as int64: numpy for ints, a numba CRC-32 over the UTF-8
-    bytes for str (a numpy object array or an Arrow string array)."""
+    """`portable_hash` of every id, as int64: numpy for ints, a CRC-32 over the UTF-8 bytes
+    for str (a numpy object array or an Arrow string array)."""
     if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
         return _int_hashes(ids.astype(np.int64))
     strings = _as_arrow_strings(ids)
     if strings is None:                     # not all str: one portable_hash per id
         return np.fromiter((portable_hash(v) for v in ids.tolist()), dtype=np.int64, count=len(ids))
-    # numba is imported here, not at the top: only str ids need this kernel (and numba takes
-    # a second to import)
-    from minibig.graph.kernels import crc32_strings
     _, offsets, data = strings.buffers()
     offset_type = np.int64 if pa.types.is_large_string(strings.type) else np.int32
     offsets = np.frombuffer(offsets, offset_type, len(strings) + 1, strings.offset * offset_type().itemsize)
     data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
-    return crc32_strings(offsets, data)
+    return crc32_strings(offsets.astype(np.int64), data)
+
+
+def crc32_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """zlib.crc32 of every string of an Arrow string array's buffers (offsets, UTF-8 bytes).
+
+    Vectorised across the strings, one byte position at a time: the strings
+    sorted longest first, so the ones still going at position j are a prefix.
+    numpy, not numba: a worker's first numba call costs a second, more than
+    hashing a few million ids this way.
+    """
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    order = np.argsort(-lengths, kind="stable")
+    starts, lengths = starts[order], lengths[order]
+    crc = np.full(len(order), 0xFFFFFFFF, np.uint32)
+    going = len(order)
+    for j in range(int(lengths[0]) if len(order) else 0):
+        going = int(np.searchsorted(-lengths, -j, side="left"))   # lengths[:going] > j
+        c = crc[:going]
+        crc[:going] = _CRC_TABLE[(c ^ data[starts[:going] + j]) & 0xFF] ^ (c >> np.uint32(8))
+    out = np.empty(len(order), np.int64)
+    out[order] = (crc ^ np.uint32(0xFFFFFFFF)).astype(np.int64)
+    return out
+
+
+def _crc_table() -> np.ndarray:
+    c = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        c = np.where(c & 1, np.uint32(0xEDB88320) ^ (c >> np.uint32(1)), c >> np.uint32(1)).astype(np.uint32)
+    return c
+
+
+_CRC_TABLE = _crc_table()
 
 
 def _as_arrow_strings(ids):

@@ -50,6 +50,7 @@ import numpy as np
 
 from minibig.graph.aggregators import fold
 from minibig.graph.barrier import NUM_VERTICES, SuperstepResult
+from minibig.graph.partitioning import HashPartitioner
 
 # Pregel's order of mutations (Malewicz et al. 2010, section 3.3).
 _MUTATION_ORDER = {"remove_edge": 0, "remove_vertex": 1, "add_vertex": 2, "add_edge": 3}
@@ -114,7 +115,6 @@ class PregelPartition:
     @classmethod
     def from_partition(cls, part, index=None) -> "PregelPartition":
         """The per-vertex view of a loaded `Partition` (`index` gives original ids, else dense ones)."""
-        from minibig.graph.partitioning import HashPartitioner
         if index is None:
             names, partitioner = np.arange(part.num_vertices), _DenseOwner(part.owner)
         else:

@@ -54,6 +54,7 @@ from minibig.graph.distload import partition_key
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.partition import Partition
 from minibig.graph.superstep import prepare, run_superstep
+from minibig.graph.vectorized import VectorProgram
 from minibig.shuffle.blocks import write_output_stream
 from minibig.shuffle.reader import read_batches
 
@@ -243,7 +244,6 @@ class OutputCode(TaskCode):
     program: object
 
     def run(self, ctx):
-        from minibig.graph.vectorized import VectorProgram
         entry = ctx.resident.get(resident_key(self.prefix, ctx.partition))
         if entry is None:
             raise GraphStateLostError(f"partition {ctx.partition} of {self.prefix} is not on "
