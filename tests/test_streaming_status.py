@@ -5,6 +5,7 @@ CPU and memory, on a real master with two workers.
 The source pauses halfway (``faults.PausingSource``) so the job is running
 while the test reads the master's status; the test waits (bounded) for the
 status to show exactly the records read before the pause, then releases it.
+A second job has a slow keyed operator: its producer shows backpressure.
 """
 
 import json
@@ -14,6 +15,7 @@ import sys
 import time
 
 from minibig import Context
+from minibig.shuffle.hashing import portable_hash
 from minibig.streaming import StreamingContext, TumblingWindow
 
 import faults
@@ -89,3 +91,34 @@ def test_status_shows_a_running_streams_operators_and_the_workers_use(tmp_path):
         assert any(line.split()[0] == window["name"] for line in human.stdout.splitlines() if line.strip())
     finally:
         cleanup([*workers, master])
+
+
+def test_a_slow_consumer_shows_as_backpressure_on_its_producer(tmp_path):
+    """Every key goes to the keyed operator's instance 1, which is slow while the file
+    `slow` exists: task 0's key_by fills the channel to task 1 and waits on it."""
+    slow = str(tmp_path / "slow")
+    faults.touch(slow)
+    keys = [k for k in (f"k{n}" for n in range(50)) if portable_hash(k) % 2 == 1][:4]
+    events = [(i, keys[i % len(keys)]) for i in range(4000)]
+
+    def work(state, event):
+        if os.path.exists(slow):
+            time.sleep(0.005)                # the workload: a slow operator, not a wait
+        state.update(state.value(0) + 1)
+        return event[1], state.value()
+
+    with Context(workers=2, appName="backpressure") as ctx:
+        ssc = StreamingContext(ctx, parallelism=2, batch_size=50, name="slow")
+        out = (ssc.source(events, timestamp=lambda e: e[0]).map(lambda e: (*e, "x" * 20_000))
+                  .key_by(lambda e: e[1]).map_with_state(work).collect())
+        join = faults.run_in_thread(lambda: ssc.run(timeout=120))
+
+        def key_by_waiting():
+            streams = faults.master_status(ctx._cluster.url)["streams"]
+            ops = [op for s in streams if s["name"] == "slow" for op in s["operators"]]
+            return [op for op in ops if op["name"].startswith("key_by") and op["backpressure"] >= 0.5]
+        waiting = faults.wait_until(key_by_waiting, "backpressure on key_by")
+        os.remove(slow)
+        join(120, "the streaming job")
+    assert waiting[0]["backpressure"] <= 1.0
+    assert sorted(out.result()) == sorted((k, n) for k in keys for n in range(1, 1001))
