@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import os
-import random
 import socket
 from pathlib import Path
 
@@ -110,6 +109,10 @@ class IterableSource(Source):
         self.position = offset
 
 
+_GOLDEN = 0x9E3779B97F4A7C15        # 2**64 / golden ratio: Fibonacci hashing
+_MASK64 = (1 << 64) - 1
+
+
 class GeneratorSource(Source):
     """Seeded synthetic events for benchmarks: record ``i`` is ``(timestamp, key, 1)``.
 
@@ -125,8 +128,6 @@ class GeneratorSource(Source):
     [0, 1, 2]
     """
 
-    BLOCK = 1024
-
     def __init__(self, count=None, keys=100, step=1, disorder=0, seed=0, rate=None,
                  index=0, parallelism=1):
         self.count, self.keys, self.step, self.disorder = count, keys, step, disorder
@@ -134,7 +135,6 @@ class GeneratorSource(Source):
         self.index, self.parallelism = index, parallelism
         self.position = index          # the next record number this instance makes
         self.started = None
-        self._block = None
         self._names = None
 
     def split(self, index, parallelism):
@@ -157,34 +157,27 @@ class GeneratorSource(Source):
             due = int((self.clock() - self.started) * self.rate) - emitted
             max_records = min(max_records, max(due, 0))
         end = min(limit, self.position + max(max_records, 0) * self.parallelism)
-        batch = []
-        pos, every, step = self.position, self.parallelism, self.step
-        while pos < end:
-            block = pos // self.BLOCK
-            base = block * self.BLOCK
-            stop = min(end, base + self.BLOCK)
-            rows = self._rows(block)[pos - base:stop - base:every]
-            batch += [(i * step - jitter, key, 1) for i, (key, jitter) in zip(range(pos, stop, every), rows)]
-            pos += len(rows) * every
-        self.position = pos
+        batch = self._records(self.position, end) if self.position < end else []
+        self.position += len(batch) * self.parallelism
         return batch
 
-    def _rows(self, block):
-        """``(key, jitter)`` of the records of ``block``, made once per block from its seed."""
-        if self._block is None or self._block[0] != block:
-            rng = random.Random(self.seed * 1_000_003 + block)
-            random_ = rng.random
-            spread = self.disorder + 1 if self.disorder else 0
-            keys = self.keys
-            if keys <= self.BLOCK * 64:                # one name per key, made once
-                if self._names is None:
-                    self._names = [f"k{n}" for n in range(keys)]
-                names = self._names
-                rows = [(names[int(random_() * keys)], int(random_() * spread)) for _ in range(self.BLOCK)]
-            else:
-                rows = [(f"k{int(random_() * keys)}", int(random_() * spread)) for _ in range(self.BLOCK)]
-            self._block = (block, rows)
-        return self._block[1]
+    def _records(self, start, end):
+        """Records ``start, start + parallelism, ...`` below ``end``, each from ``(seed, i)`` alone.
+
+        A multiplicative (Fibonacci) hash of ``i`` and the seed: its top 32 bits
+        pick the key, lower ones the jitter; an instance computes only its own
+        records, and a split stream is the whole one dealt out."""
+        keys, step, every = self.keys, self.step, self.parallelism
+        spread = self.disorder + 1 if self.disorder else 1
+        salt = (self.seed * 0x632BE59BD9B4E019 + 0x2545F4914F6CDD1D) & _MASK64
+        if keys <= 1 << 16:
+            if self._names is None:
+                self._names = [f"k{n}" for n in range(keys)]
+            names = self._names
+            return [(i * step - ((h := ((i + salt) * _GOLDEN) & _MASK64) >> 8 & 0xFFFFFF) % spread,
+                     names[(h >> 32) % keys], 1) for i in range(start, end, every)]
+        return [(i * step - ((h := ((i + salt) * _GOLDEN) & _MASK64) >> 8 & 0xFFFFFF) % spread,
+                 f"k{(h >> 32) % keys}", 1) for i in range(start, end, every)]
 
     def offset(self):
         return self.position
