@@ -116,7 +116,9 @@ def messy_edge_text(seed: int, lines: int = 400) -> str:
     rng = np.random.default_rng(seed)
     out = ["# a header comment", ""]
     for i in range(lines):
-        u, v, w = rng.integers(0, 60), rng.integers(0, 60), round(float(rng.random()), 3)
+        u, v, w = rng.integers(-20, 40), rng.integers(-20, 40), round(float(rng.random()), 3)
+        if i % 50 == 0 and i < lines // 2:          # far-apart ids: the first half's ranges hash them
+            v = 10**15 + i
         layout = i * 4 // lines                  # each quarter (roughly a byte range) its own layout
         out.append([f"{u}\t{v}\t{w}", f"{u} {v}", f"  {u}   {v}  {w} ", f"{u} {u} {w}"][layout])
         if i % 97 == 0:
@@ -176,3 +178,13 @@ def test_a_graph_nobody_holds_leaves_nothing_on_the_workers():
         del g
         gc.collect()
         assert not any("/edges" in key for key in inline._backend.resident.keys())
+
+
+def test_the_workers_cut_by_a_custom_partitioner_and_name_a_vertex_it_misplaces(sc, tmp_path):
+    path = write(tmp_path, "".join(f"{i} {(i * 7) % 20}\n" for i in range(20)))
+    g = Graph.from_edge_file(sc, path, num_partitions=2, partitioner=lambda v: int(v >= 10))
+    assert g.partitions[0].ids.tolist() == list(range(10))
+    assert_same_partitions(g.partitions, Graph.from_edge_file(None, path, num_partitions=2,
+                                                              partitioner=lambda v: int(v >= 10)).partitions)
+    with pytest.raises(ValueError, match=r"partitioner put vertex 19 in partition 2, outside \[0, 2\)"):
+        Graph.from_edge_file(sc, path, num_partitions=2, partitioner=lambda v: 2 if v == 19 else 0)

@@ -50,7 +50,6 @@ import pyarrow.compute as pc
 from minibig.core.task import TaskCode
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.ids import VertexIndex
-from minibig.graph.messages import distinct_and_inverse
 from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, doubtful, read_edge_columns,
                                 read_exact, run_ends, strings_as_ints)
 from minibig.graph.partition import local_positions, make_partition
@@ -150,8 +149,9 @@ def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
     src, dst = as_chunked(src), as_chunked(dst)
     if pa.types.is_integer(src.type) and pa.types.is_integer(dst.type):
         src, dst = src.cast(pa.int64()), dst.cast(pa.int64())
-        if _compact(src, dst):
-            return _numbered_by_marking(lines, src, dst, weight)
+        span = _span(src, dst)
+        if span is not None:
+            return _numbered_by_marking(lines, src, dst, weight, *span)
         distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, pa.int64()))
     else:
         src, dst = src.cast(pa.string()), dst.cast(pa.string())
@@ -167,23 +167,29 @@ def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
     return Range(lines, distinct, as_ints, positions[0], positions[1], weight)
 
 
-def _numbered_by_marking(lines: int, src, dst, weight) -> Range:
-    """A range of int ids in a compact span: distinct ids and positions without hashing."""
-    values = np.concatenate([np.asarray(c.to_numpy(), np.int64) for c in (src, dst)])
-    low = values.min()
-    distinct, inverse = distinct_and_inverse(values - low, int(values.max() - low) + 1)
+def _numbered_by_marking(lines: int, src, dst, weight, low: int, high: int) -> Range:
+    """A range of int ids in the span [low, high]: distinct ids and positions without hashing."""
+    src, dst = (np.asarray(c.to_numpy(), np.int64) for c in (src, dst))
+    if low:
+        src, dst = src - low, dst - low
+    seen = np.zeros(high - low + 1, dtype=bool)
+    seen[src] = True
+    seen[dst] = True
+    distinct = np.flatnonzero(seen)
+    position = np.zeros(len(seen), dtype=np.int32)
+    position[distinct] = np.arange(len(distinct), dtype=np.int32)
     distinct += low
-    inverse = inverse.astype(np.int32)
-    return Range(lines, pa.array(distinct), distinct, inverse[:len(src)], inverse[len(src):], weight)
+    return Range(lines, pa.array(distinct), distinct, position[src], position[dst], weight)
 
 
-def _compact(src, dst) -> bool:
-    """Whether int ids span a range small enough to number by marking an array (no hashing)."""
+def _span(src, dst) -> tuple[int, int] | None:
+    """(lowest, highest) int id when they are close enough to number the ids by marking an
+    array (no hashing), else None."""
     if not len(src):
-        return False
+        return None
     low = min(pc.min(src).as_py(), pc.min(dst).as_py())
     high = max(pc.max(src).as_py(), pc.max(dst).as_py())
-    return high - low < 2 * (len(src) + len(dst)) + (1 << 20)
+    return (low, high) if high - low < 2 * (len(src) + len(dst)) + (1 << 20) else None
 
 
 @dataclass

@@ -173,8 +173,8 @@ def collapse_duplicates(src, dst, weight, n):
     # np.sort and a mask, not np.unique: numpy 2's np.unique hashes first (20x slower on 8M keys)
     if weight is None:                               # no weight to choose: any duplicate will do
         key = np.sort(key)
-        key = key[run_ends(key)]
-        return key // np.int64(n), key % np.int64(n), None
+        src, dst = np.divmod(key[run_ends(key)], np.int64(n))
+        return src, dst, None
     order = np.argsort(key, kind="stable")           # equal keys stay in line order: keep the last
     last = order[run_ends(key[order])]
     return src[last], dst[last], weight[last]
