@@ -10,11 +10,15 @@ the user's function is written.
 from __future__ import annotations
 
 import collections
+import gc
 import operator
+import pickle
 import random
+import threading
 
 import pytest
 
+from minibig.core.serialization import loads_without_gc
 from minibig.rdd.pairs import ResultIterable
 from minibig.shuffle.hashing import hash_partitions, portable_hash
 from minibig.shuffle.partitioners import Aggregator, identity, reducing
@@ -214,3 +218,28 @@ def test_partition_by_sends_each_key_where_portable_hash_says(sc, keys):
 def test_a_record_that_is_not_a_pair_fails_the_shuffle_with_its_type(sc):
     with pytest.raises(TypeError):
         sc.parallelize([("a", 1), 5], 1).partitionBy(2).collect()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_loads_without_gc_gives_the_value_and_restores_the_collector(enabled):
+    value = [("w%d" % i, (i, [i])) for i in range(1000)]
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        results, start = [], threading.Barrier(4)
+
+        def load():
+            start.wait(timeout=10)
+            results.append(loads_without_gc(pickle.dumps(value)))
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert results == [value] * 4
+        assert gc.isenabled() is enabled
+        with pytest.raises(pickle.UnpicklingError):
+            loads_without_gc(b"not a pickle")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()

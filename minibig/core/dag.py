@@ -467,7 +467,7 @@ class _Job:
                     f"{self.description}: results add up to more than "
                     f"{dag.conf.max_result_size} bytes (Conf.max_result_size); reduce the "
                     "data before collecting it, or write it out with saveAsTextFile")
-        value, updates = pickle.loads(P.blob_bytes(blob))
+        value, updates = serialization.loads_without_gc(P.blob_bytes(blob))
         self.summary.counters.update(dag.ctx._merge_accumulators(stage.id, partition, updates))
         if stage.kind == SHUFFLE_MAP:
             dag.available[stage.dep.shuffle_key].add(partition)

@@ -17,8 +17,10 @@ the line that created it.
 
 from __future__ import annotations
 
+import gc
 import io
 import marshal
+import pickle
 import sys
 import threading
 import types
@@ -58,6 +60,35 @@ loads = cloudpickle.loads
 # nests iterator/compute calls and then one generator frame per dataset.
 FRAMES_PER_DATASET = 8
 _recursion_lock = threading.Lock()
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0              # threads inside loads_without_gc
+_gc_was_enabled = False      # the collector's state before the first of them
+
+
+def loads_without_gc(data):
+    """pickle.loads with the cyclic garbage collector paused.
+
+    Unpickling a million tuples allocates a million containers, and the
+    collector runs a young collection every 700 of them, each finding
+    nothing to free (30-50% of the load of an action's result). Several
+    threads may pause it at once; the last one out restores the state the
+    first one found.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        return pickle.loads(data)
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def ensure_recursion_limit(datasets: int) -> None:
