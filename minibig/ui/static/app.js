@@ -84,11 +84,11 @@ async function overviewPage() {
   return `<h1>Cluster</h1>
     <h2>Workers</h2>${table([["worker"], ["host"], ["slots", "num"], ["running", "num"],
       ["tasks done", "num"], ["CPU", "num"], ["memory", "num"], ["blocks", "num"], ["state"]], workers)}
+    ${data.streams.length ? "<h2>Streams</h2>" + streamsTable(data.streams) : ""}
+    ${data.graphs.length ? "<h2>Graph runs</h2>" + graphsTable(data.graphs) : ""}
     <h2>Jobs</h2>${table([["job"], ["description"], ["status"], ["duration", "num"],
       ["stages", "num"], ["progress"], ["tasks", "num"], ["failed/lost", "num"],
       ["locality"]], jobs)}
-    ${data.streams.length ? "<h2>Streams</h2>" + streamsTable(data.streams) : ""}
-    ${data.graphs.length ? "<h2>Graph runs</h2>" + graphsTable(data.graphs) : ""}
     <h2>Applications</h2>${table([["id"], ["name"], ["host"], ["started"], ["ended"]], apps)}`;
 }
 
@@ -152,6 +152,13 @@ function percent(value) {
   return typeof value === "number" ? (100 * value).toFixed(0) + " %" : esc(value);
 }
 
+function lag(op) {
+  // The lag is "now minus the watermark": meaningful when event time is seconds since the epoch.
+  if (op.watermark === null || op.watermark === undefined) return "–";
+  return op.watermark > 1e9 ? seconds(op.watermark_lag_s) :
+    `<span class="muted" title="event time is not seconds since the epoch">n/a</span>`;
+}
+
 function rate(value) {
   return value === null || value === undefined ? "–" : Number(value).toFixed(1) + "/s";
 }
@@ -171,11 +178,11 @@ function checkpoint(c) {
 function streamsTable(streams) {
   const rows = streams.map(st => {
     const ops = st.operators || [];
-    const lag = Math.max(0, ...ops.map(o => o.watermark_lag_s || 0));
+    const slowest = ops.reduce((a, o) => (o.watermark_lag_s ?? -1) > (a?.watermark_lag_s ?? -1) ? o : a, null);
     const rateIn = ops.length ? ops[0].rate_in : null;
     return `<tr><td><a href="#/streams">${esc(st.name)}</a></td><td>${esc(st.app)}</td>
       <td class="num">${ops.length}</td><td class="num">${rate(rateIn)}</td>
-      <td class="num">${seconds(ops.length ? lag : null)}</td>
+      <td class="num">${slowest ? lag(slowest) : "–"}</td>
       <td class="hide-small">${checkpoint(st.last_checkpoint)}</td></tr>`;
   });
   return table([["stream"], ["app"], ["operators", "num"], ["rate in", "num"],
@@ -188,15 +195,17 @@ function streamCard(st) {
       <td class="num">${esc(o.records_in)}</td><td class="num">${esc(o.records_out)}</td>
       <td class="num">${rate(o.rate_in)}</td>
       <td class="num hide-small">${o.watermark ?? "–"}</td>
-      <td class="num">${seconds(o.watermark_lag_s)}</td><td>${backpressure(o.backpressure)}</td></tr>`);
+      <td class="num">${lag(o)}</td><td>${backpressure(o.backpressure)}</td></tr>`);
   return `<section class="stream"><h2>${esc(st.name)} <span class="muted">${esc(st.app)}</span></h2>
     <ul class="facts"><li>last checkpoint<b>${checkpoint(st.last_checkpoint)}</b></li>
       <li>updated<b>${when(st.updated)}</b></li></ul>
     ${table([["operator"], ["parallelism", "num"], ["records in", "num"], ["records out", "num"],
       ["rate in", "num"], ["watermark (event time)", "num"], ["watermark lag", "num"],
       ["backpressure"]], ops)}
-    <div class="card">${barsSVG("rate in per operator (records/s)",
+    <div class="charts"><div class="card">${barsSVG("rate in per operator (records/s)",
       (st.operators || []).map(o => ({x: o.name, y: o.rate_in || 0})), v => v.toFixed(1), 3)}</div>
+      <div class="card">${barsSVG("backpressure per operator (%)",
+      (st.operators || []).map(o => ({x: o.name, y: 100 * (o.backpressure || 0)})), v => v.toFixed(0), 8)}</div></div>
     </section>`;
 }
 
