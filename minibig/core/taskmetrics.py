@@ -62,8 +62,12 @@ def _on_audit(event: str, args: tuple) -> None:
     if event != "os.remove" or not _watched:
         return
     path, dir_fd = args
-    if dir_fd != -1 or not isinstance(path, str):
+    if dir_fd != -1:
         return                        # relative to a folder descriptor: not a spill's unlink
+    try:
+        path = os.fsdecode(path)      # str, bytes or a path-like object, as given to os.remove
+    except TypeError:
+        return
     meter = _watched.get(os.path.dirname(path))
     if meter is not None:
         meter.bytes += _size(path)
