@@ -8,6 +8,7 @@ Modules, one job each:
 
     ids.py           original vertex ids <-> dense global indices
     load.py          edge files (pyarrow CSV), Parquet, tuples -> EdgeList
+    distload.py      an edge file loaded by the workers (byte ranges, routed edges)
     partitioning.py  vertex id -> partition (portable hash, pluggable)
     partition.py     Partition: one partition's CSR arrays; snapshot/restore
     messages.py      numpy message batches: combine on the sender, route by owner
