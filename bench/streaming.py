@@ -114,6 +114,7 @@ def main(argv=None) -> None:
     report = {}
     for workers in args.workers:
         with Context(workers=workers, appName="bench-streaming") as sc:
+            throughput(sc, workers, args.events // 10, args.keys)      # warm-up: imports, first pickles
             plain, plain_cpu = throughput(sc, workers, args.events, args.keys)
             checkpointed, checkpointed_cpu = throughput(sc, workers, args.events, args.keys,
                                                         checkpoint_interval=1.0)
