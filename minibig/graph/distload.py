@@ -1,15 +1,18 @@
 """Loading an edge file on the workers: the driver never holds the graph.
 
-    data = load_on_workers(sc, path, directed, num_partitions, partitioner)
-    data.key, data.num_vertices, data.num_edges, data.weighted
+    data = WorkerGraph(sc, path, directed, num_partitions, partitioner)
+    data.key, data.num_vertices, data.num_edges, data.weighted, data.timings
 
 The file is cut into byte ranges, one per partition (a `.gz` file is one
-range, read whole by one worker); every worker must see the path. Three
-stages, each one `run_code` call:
+range, read whole by one worker); every worker must see the path (made
+absolute on the driver). Three stages, each one `run_code` call:
 
     ReadCode   task r reads the lines that start in byte range r with
-               pyarrow's CSV reader (`load.read_edge_columns`) and keeps the
-               columns in its worker's resident store. It reports its line
+               pyarrow's CSV reader (`load.read_edge_columns`), numbers the
+               range's distinct ids (Arrow's hash kernels; int ids in a
+               compact span by marking an array) and keeps the range, as
+               positions in its distinct ids, in its worker's resident
+               store. String work happens once per distinct id. It reports its line
                count, whether its ids are all integers, whether it has
                weights, or its malformed line (the driver adds the lines of
                the earlier ranges to name it in the file).
@@ -329,7 +332,7 @@ class WorkerGraph:
         """Run the three stages; set the vertex and edge counts and `timings` (seconds per stage)."""
         dag, parts = self.sc._dag, list(range(self.num_partitions))
         self.generation += 1
-        spec = Spec(self.key, self.path, _byte_ranges(self.path, self.num_partitions), self.directed,
+        spec = Spec(self.key, os.path.abspath(self.path), _byte_ranges(self.path, self.num_partitions), self.directed,
                     self.num_partitions, self.partitioner)
         ranges = list(range(len(spec.ranges)))
         clock = _Clock()
