@@ -167,7 +167,7 @@ def main(argv: list[str]) -> int:
         "gustafson": gustafson.to_dict() if gustafson else None, "compare": peers,
     })
     written = [stem + ".csv", stem + ".json"]
-    if plot.plot_speedup(stem + ".png", rows, fit, title, gustafson, weak=opts.weak):
+    if plot.plot_speedup(stem + ".png", rows, fit, title, gustafson, weak=opts.weak, quota=opts.cpu_quota):
         written.append(stem + ".png")
     else:
         print("note: matplotlib is not installed, so no plot (pip install 'minibig[bench]')")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import textwrap
 
 import numpy as np
 
@@ -20,10 +21,12 @@ def available() -> bool:
 
 
 def plot_speedup(path: str, rows: list[dict], fit, title: str, gustafson=None,
-                 weak: bool = False) -> str | None:
+                 weak: bool = False, quota: float | None = None) -> str | None:
     """Draw speedup against workers into `path`; None when matplotlib is missing.
 
-    Weak scaling (`weak`): the scaled speedups, with Gustafson's fit beside Amdahl's.
+    Weak scaling (`weak`): the scaled speedups, with Gustafson's fit beside
+    Amdahl's. Under a CPU quota per worker the dotted line marks the worker
+    count that fills the machine's cores (cores / quota), not the cores.
     """
     if not available():
         return None
@@ -53,13 +56,15 @@ def plot_speedup(path: str, rows: list[dict], fit, title: str, gustafson=None,
     ax.errorbar(workers, measured, yerr=[np.maximum(low, 0), np.maximum(high, 0)], marker="o",
                 color="tab:blue", capsize=4, label="measured (median, min-max)")
     cores = os.cpu_count() or 1
-    if base_workers < cores < span.max():
-        ax.axvline(cores, color="0.8", linestyle=":", label=f"{cores} cores")
+    full = cores / quota if quota else cores
+    if base_workers < full <= span.max():
+        label = (f"{cores} cores = {full:g} workers x {quota:g} CPU" if quota else f"{cores} cores")
+        ax.axvline(full, color="0.8", linestyle=":", label=label)
     ax.set_xlabel("workers")
     ax.set_ylabel(f"{'scaled ' if weak else ''}speedup over {int(base_workers)} "
                   f"worker{'s' if base_workers > 1 else ''}")
     ax.set_xticks(workers)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 80), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()

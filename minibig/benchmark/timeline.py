@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import textwrap
 
 from minibig.benchmark.plot import available
 from minibig.benchmark.runner import Setup, measure_minibig
@@ -61,7 +62,7 @@ def plot_timeline(path: str, tl: dict, title: str) -> str | None:
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, max(tl["duration"], 1e-3))
     ax.set_xlabel("seconds since the first job started")
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 100), fontsize=9)
     handles = [Patch(color=STAGE_COLORS[s % len(STAGE_COLORS)], label=f"stage {s}") for s in stages[:12]]
     handles += [Patch(facecolor="white", edgecolor="black", label="speculative"),
                 Patch(facecolor="white", edgecolor="red", hatch="///", label="failed / lost")]
