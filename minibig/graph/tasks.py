@@ -15,9 +15,11 @@ partition's later tasks there. Three kinds of task:
     FlushCode      write the outboxes a superstep held back as its shuffle
     OutputCode     the final value of every vertex of a partition
 
-An outbox is one segment per receiving partition: one pickled
-`(batch, mutations)` pair, or nothing. Segments travel one of two ways,
-the same way for every partition of a superstep (`SuperstepCode.writes`):
+The messages a partition sends itself stay in its resident entry, never
+pickled (with 2 partitions, about half of them). The rest of an outbox is
+one segment per receiving partition: one pickled `(sender, batch,
+mutations)`, or nothing. Segments travel one of two ways, the same way for
+every partition of a superstep (`SuperstepCode.writes`):
 
     inline   (writes None) the task keeps its segments in its resident entry
              and, when they total at most `inline_limit` bytes, returns them
@@ -31,8 +33,8 @@ the same way for every partition of a superstep (`SuperstepCode.writes`):
              map output whose reducer p is partition p: the driver chooses
              this when the last superstep's outboxes were big.
 
-Either way the inbox is read in sending-partition order, the order Pregel's
-mutations need.
+Either way the inbox is read in sending-partition order (the own batch in
+its place), the order Pregel's mutations need.
 
 A task that does not find its partition at the expected superstep (its
 worker died and the master ran it elsewhere) raises `GraphStateLostError`;
@@ -76,6 +78,7 @@ class Resident:
     inbox: list | None = None         # messages for that superstep, when loaded from a checkpoint
     mutations: list = field(default_factory=list)
     held: list | None = None          # inline mode: this superstep's outbox segments, until flushed
+    own: object = None                # the batch this partition sent itself: it never leaves memory
 
 
 @dataclass
@@ -182,10 +185,11 @@ class SuperstepCode(TaskCode):
         entry.superstep, entry.inbox, entry.mutations = self.superstep + 1, None, []
         sent = result.messages_sent + sum(len(m) for m in result.mutations.values())
         report = StepReport(ctx.partition, result.aggregates, result.active, sent, [], blob)
+        entry.own = result.outbox.pop(ctx.partition, None)    # no pickle, no file for these
         if self.writes is not None:
             report.sizes = write_messages(ctx, self.writes, result.outbox, result.mutations)
             return report
-        segments = outbox_segments(self.partitions, result.outbox, result.mutations)
+        segments = outbox_segments(self.partitions, ctx.partition, result.outbox, result.mutations)
         report.sizes = [len(s) if s else 0 for s in segments]
         entry.held = segments
         if sum(report.sizes) <= self.inline_limit:
@@ -195,14 +199,18 @@ class SuperstepCode(TaskCode):
         return report
 
     def inbox(self, ctx, entry) -> tuple[list, list]:
-        """(message batches, mutation requests) for this superstep, from wherever they are."""
+        """(message batches, mutation requests) for this superstep, from wherever they are,
+        in sending-partition order (the batch this partition sent itself in its place)."""
         entry.held = None                    # last superstep's outbox has been delivered
+        own, entry.own = entry.own, None
         if self.reads is not None:
-            return read_messages(ctx, self.reads)
-        segments = ctx.payloads.get("task")
-        if segments is None:
-            return entry.inbox or [], entry.mutations
-        return decode_segments(segments)
+            received = read_messages(ctx, self.reads)
+        else:
+            segments = ctx.payloads.get("task")
+            if segments is None:             # loaded from a checkpoint
+                return entry.inbox or [], entry.mutations
+            received = [pickle.loads(segment) for segment in segments]
+        return in_sending_order(received, ctx.partition, own)
 
     def result_fields(self, value):
         """Outbox sizes (the master places readers near big outboxes) and the superstep's
@@ -270,35 +278,35 @@ def find_resident(ctx, prefix: str, superstep: int) -> Resident:
     return entry
 
 
-def outbox_segments(partitions: int, outbox: dict, mutations: dict) -> list:
-    """The outbox as one pickled `(batch, mutations)` per receiving partition (None: nothing)."""
+def outbox_segments(partitions: int, sender: int, outbox: dict, mutations: dict) -> list:
+    """The outbox as one pickled `(sender, batch, mutations)` per receiving partition (None: nothing)."""
     segments = [None] * partitions
     for p in set(outbox) | set(mutations):
         batch, requests = outbox.get(p), mutations.get(p) or []
         if batch is not None or requests:
-            segments[p] = pickle.dumps((batch, requests), protocol=5)
+            segments[p] = pickle.dumps((sender, batch, requests), protocol=5)
     return segments
 
 
-def decode_segments(segments: list) -> tuple[list, list]:
-    """(message batches, mutation requests) of inline segments, in the order given."""
+def in_sending_order(received: list, receiver: int, own) -> tuple[list, list]:
+    """(message batches, mutation requests) of `(sender, batch, requests)` triples given in
+    sending order, with the receiver's own batch put where its sends belong."""
     inbox, mutations = [], []
-    for segment in segments:
-        batch, requests = pickle.loads(segment)
+    for sender, batch, requests in received:
+        if own is not None and sender > receiver:
+            inbox.append(own)
+            own = None
         if batch is not None:
             inbox.append(batch)
         mutations.extend(requests)
+    if own is not None:
+        inbox.append(own)
     return inbox, mutations
 
 
-def read_messages(ctx, ref: ShuffleRef) -> tuple[list, list]:
-    """(message batches, mutation requests) sent to this partition, in sending-partition order."""
-    inbox, mutations = [], []
-    for batch, requests in read_batches(ctx.fetch_shuffle(ref, ctx.partition)):
-        if batch is not None:
-            inbox.append(batch)
-        mutations.extend(requests)
-    return inbox, mutations
+def read_messages(ctx, ref: ShuffleRef) -> list:
+    """The `(sender, batch, requests)` sent to this partition, in sending-partition order."""
+    return list(read_batches(ctx.fetch_shuffle(ref, ctx.partition)))
 
 
 def write_messages(ctx, ref: ShuffleRef, outbox: dict, mutations: dict) -> list[int]:
@@ -306,7 +314,7 @@ def write_messages(ctx, ref: ShuffleRef, outbox: dict, mutations: dict) -> list[
     def segment(p, out):
         batch, requests = outbox.get(p), mutations.get(p) or []
         if batch is not None or requests:
-            pickle.dump((batch, requests), out, protocol=5)
+            pickle.dump((ctx.partition, batch, requests), out, protocol=5)
     return write_output_stream(ctx.work_dir, ref.shuffle_key, ctx.partition, ref.num_maps, segment)
 
 
