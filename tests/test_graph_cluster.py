@@ -180,3 +180,12 @@ def test_a_superstep_task_header_carries_its_counts_for_the_web_ui():
     fields = code.result_fields(StepReport(1, {}, active=3, messages_sent=5, sizes=[0, 40]))
     assert fields == {"sizes": [0, 40], "superstep": 7, "messages_sent": 5, "active_vertices": 3}
     assert all(type(fields[k]) is int for k in ("superstep", "messages_sent", "active_vertices"))
+
+
+def test_the_batch_a_partition_sent_itself_keeps_its_place_in_sending_order():
+    """Pregel's mutations (and a reproducible float sum) need the inbox in sending-partition order."""
+    from minibig.graph.tasks import in_sending_order
+    received = [(0, "from 0", ["m0"]), (1, None, ["m1"]), (3, "from 3", [])]
+    assert in_sending_order(received, 2, "own") == (["from 0", "own", "from 3"], ["m0", "m1"])
+    assert in_sending_order(received, 3, "own") == (["from 0", "from 3", "own"], ["m0", "m1"])
+    assert in_sending_order(received, 2, None) == (["from 0", "from 3"], ["m0", "m1"])
