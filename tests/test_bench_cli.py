@@ -274,6 +274,7 @@ def test_cpu_quota_runs_each_worker_in_its_own_limited_cgroup(tmp_path):
     assert doc["cpu_quota"] == 0.3 and "limited to 0.3 CPU" in doc["title"] and doc["title"] in out.stdout
     assert all(len(r["throttled"][0]) == r["workers"] for r in doc["rows"])
     assert all(w["nr_periods"] > 0 for r in doc["rows"] for w in r["throttled"][0])
+    assert all(0 <= r["throttled_share"] <= 1 for r in doc["rows"])
     assert not [n for n in os.listdir(parent) if n.startswith("minibig-bench-")]      # cleaned up
 
 

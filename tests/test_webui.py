@@ -114,7 +114,7 @@ def test_the_job_page_renders_in_a_browser_without_errors(sc):
     assert not console, console
     assert "ShuffleMapStage" in done.stdout and "ResultStage" in done.stdout
     assert 'class="timeline"' in done.stdout and 'class="dag"' in done.stdout
-    assert "succeeded" in done.stdout
+    assert "succeeded" in done.stdout and ">spill<" in done.stdout and ">GC<" in done.stdout
 
 
 def binary_tree(folder, depth: int) -> str:

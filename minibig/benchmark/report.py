@@ -21,13 +21,20 @@ import time
 
 from minibig.benchmark import amdahl
 
+LOOSE_QUOTA = 0.2            # a quota binding in fewer periods than this did not set the pace
 CSV_FIELDS = ["workers", "scale", "runs", "median_s", "min_s", "max_s", "speedup", "efficiency",
-              "karp_flatt", "startup_median_s", "throttled_median_s", "times_s"]
+              "karp_flatt", "startup_median_s", "throttled_median_s", "throttled_share", "times_s"]
 
 
 def _throttled_seconds(run: list[dict]) -> float:
     """Seconds one run's workers were held back by their quota, all workers together."""
     return sum(w["throttled_s"] for w in run)
+
+
+def _throttled_share(run: list[dict]) -> float:
+    """The share of the workers' scheduling periods in which the quota held them back."""
+    periods = sum(w["nr_periods"] for w in run)
+    return sum(w["nr_throttled"] for w in run) / periods if periods else 0.0
 
 
 def scaling_rows(series, weak: bool = False) -> list[dict]:
@@ -55,6 +62,8 @@ def scaling_rows(series, weak: bool = False) -> list[dict]:
             "karp_flatt": None if weak else amdahl.karp_flatt(speedup, relative),
             "startup_median_s": statistics.median(s.startups) if s.startups else None,
             "throttled_median_s": statistics.median(throttled) if throttled else None,
+            "throttled_share": (statistics.median(_throttled_share(run) for run in s.throttled)
+                                if s.throttled else None),
             "throttled": list(s.throttled),
         })
     return rows
@@ -127,6 +136,11 @@ def format_table(rows: list[dict], fit, gustafson=None, title: str = "", weak: b
     if quota:
         lines.append("throttled: seconds the workers of a run were held back by their CPU quota "
                      "(median over runs, all workers together)")
+        loose = [str(r["workers"]) for r in rows if r["throttled_share"] < LOOSE_QUOTA]
+        if loose:
+            lines.append(f"note: at {', '.join(loose)} workers the quota held the workers back in "
+                         f"under {LOOSE_QUOTA:.0%} of their periods: something else (the machine's "
+                         "free cores, the driver, the master) limited them, not the quota")
     return "\n".join(lines)
 
 
