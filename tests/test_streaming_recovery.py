@@ -12,9 +12,12 @@ not complete: the job goes back to n - 1). No sleeps: every step waits on an
 event, bounded.
 """
 
+import glob
 import os
 import shutil
 import signal
+
+import pytest
 
 from minibig import Context
 from minibig.streaming import Source, StreamingContext, TumblingWindow
@@ -38,9 +41,12 @@ def pid_of(worker_id: str) -> int:
     return int(worker_id.rsplit("-", 2)[1])
 
 
-def test_a_killed_worker_costs_a_restore_never_a_record(tmp_path):
-    """The killed worker held task 0's snapshots, and its disk goes with it: task 0
-    restores from the driver's copy, task 1 from its worker's disk."""
+@pytest.mark.parametrize("lost", ["the holder's disk", "the other task's snapshot"])
+def test_a_killed_worker_costs_a_restore_never_a_record(tmp_path, lost):
+    """The killed worker held task 0's snapshots. Its disk goes with it: task 0 restores
+    from the driver's copy, task 1 from its worker's disk. Or task 1's snapshot is gone
+    from its (living) worker: task 1 cannot read it, and the job restarts again, both
+    tasks from the driver's copy."""
     folder = str(tmp_path)
     oracle, handles = failure_free(build, folder, parallelism=2, batch_size=50)
     want = [sorted(h.result(), key=repr) for h in handles]
@@ -49,12 +55,16 @@ def test_a_killed_worker_costs_a_restore_never_a_record(tmp_path):
         killed = []
 
         def on_checkpoint(cid):
+            # Called as checkpoint cid completes: with task 0 dead, no later one can.
             if not killed and os.path.exists(os.path.join(folder, "paused")):
-                holder = ssc.executor.task_workers[0]               # task 0 stored its parts there
-                work_dir = next(w["work_dir"] for w in faults.master_status(ctx._cluster.url)["workers"]
-                                if w["id"] == holder)
+                dirs = {w["id"]: w["work_dir"] for w in faults.master_status(ctx._cluster.url)["workers"]}
+                holder, other = ssc.executor.task_workers[0], ssc.executor.task_workers[1]
                 os.kill(pid_of(holder), signal.SIGKILL)
-                shutil.rmtree(work_dir)                              # its machine is gone: so is its disk
+                if lost == "the holder's disk":
+                    shutil.rmtree(dirs[holder])                      # its machine is gone: so is its disk
+                else:
+                    for snapshot in glob.glob(os.path.join(dirs[other], "shuffle", f"*stream-*-c{cid}-t1")):
+                        shutil.rmtree(snapshot)
                 killed.append(holder)
                 ctx._cluster.add_worker()                    # the restart needs two slots again
                 faults.touch(os.path.join(folder, "release"))
@@ -64,8 +74,13 @@ def test_a_killed_worker_costs_a_restore_never_a_record(tmp_path):
         handles = build(ssc, folder)
         metrics = ssc.run(timeout=120)
         got = [sorted(h.result(), key=repr) for h in handles]
-        assert killed and ssc.executor.restarts == 1
-        assert sorted(ssc.executor.restored_from) == [(1, 0, "driver"), (1, 1, "disk")]
+        assert killed
+        if lost == "the holder's disk":
+            assert ssc.executor.restarts == 1
+            assert sorted(ssc.executor.restored_from) == [(1, 0, "driver"), (1, 1, "disk")]
+        else:
+            assert ssc.executor.restarts == 2
+            assert sorted(ssc.executor.restored_from) == [(1, 0, "driver"), (2, 0, "driver"), (2, 1, "driver")]
         assert got == want
         assert metrics.by_operator == oracle.metrics.by_operator
         assert ctx.parallelize(range(4), 2).count() == 4          # the cluster still works

@@ -213,6 +213,8 @@ class _Generation:
                 if len(self.done) == ex.parallelism:
                     self._finish()
                     return True
+                if self.restart:                  # a task could not read its snapshot
+                    return self._restart()
                 if not self.table_sent:
                     if now - started > ex.start_timeout:
                         raise JobAbortedError(
@@ -220,11 +222,8 @@ class _Generation:
                             f"started within {ex.start_timeout:g}s: the cluster has fewer free slots "
                             "than the job's parallelism")
                     continue
-                if self.restart or self._lost(now):
-                    self._stop()
-                    self.ex.failures.append({"in_flight": self.in_flight, "restored":
-                                             self.ex.completed["cid"] if self.ex.completed else 0})
-                    return False
+                if self._lost(now):
+                    return self._restart()
                 self._maybe_trigger(now)
                 if self.deadline is not None and now >= self.deadline and not self.drained:
                     self.drained = True
@@ -232,6 +231,13 @@ class _Generation:
         except BaseException:
             self._stop()
             raise
+
+    def _restart(self) -> bool:
+        """Stop this generation for a restart from the last completed checkpoint: False."""
+        self._stop()
+        self.ex.failures.append({"in_flight": self.in_flight,
+                                 "restored": self.ex.completed["cid"] if self.ex.completed else 0})
+        return False
 
     def _lost(self, now: float) -> bool:
         if not self.thread.is_alive() and len(self.done) < self.ex.parallelism:
