@@ -63,6 +63,10 @@ class PageRank(VectorProgram):
         out_weight = part.out_weight if self.weighted else np.ones(len(part.out_dst))
         total = np.bincount(part.out_src_local, weights=out_weight, minlength=len(part))
         part.cache["pr_edge_factor"] = out_weight / total[part.out_src_local] if len(out_weight) else out_weight
+        # unweighted, every edge of a vertex carries the same share: scale per vertex (the cache is
+        # the partition's, shared by runs: set it either way)
+        part.cache["pr_vertex_share"] = (None if self.weighted else
+                                         np.divide(1.0, total, out=np.zeros(len(part)), where=total > 0))
         part.cache["pr_dangling"] = total == 0
         part.cache["pr_p"] = self._personal_vector(part)
         part.values = np.full(len(part), 1.0 / self.n)
@@ -88,7 +92,11 @@ class PageRank(VectorProgram):
             new = self.damping * (ctx.messages + ctx.aggregates["dangling"] * p) + (1 - self.damping) * p
             ctx.aggregate("change", float(np.abs(new - x).sum()))
             part.values = x = new
-        ctx.send_along_out_edges(x[part.out_src_local] * part.cache["pr_edge_factor"])
+        share = part.cache.get("pr_vertex_share")
+        if share is not None:            # one gather per edge instead of a gather and a product
+            ctx.send_along_out_edges((x * share)[part.out_src_local])
+        else:
+            ctx.send_along_out_edges(x[part.out_src_local] * part.cache["pr_edge_factor"])
         ctx.aggregate("dangling", float(x[part.cache["pr_dangling"]].sum()))
 
     def master_compute(self, superstep: int, aggregates: dict) -> bool:

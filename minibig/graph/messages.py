@@ -160,6 +160,11 @@ def send_along_plan(plan: EdgePlan, edge_values: np.ndarray, edge_mask, combiner
         dst = plan.targets[slots]
         return {p: Messages(dst[bounds[p]:bounds[p + 1]], edge_values[bounds[p]:bounds[p + 1]])
                 for p in range(len(plan.bounds) - 1) if bounds[p + 1] > bounds[p]}
+    if edge_mask is None and combiner == "sum" and edge_values.ndim == 1 and edge_values.dtype.kind == "f":
+        # every target has an edge, so every one gets a message: no counting pass (PageRank's case)
+        combined = np.bincount(slots, weights=edge_values, minlength=len(plan.targets)).astype(edge_values.dtype)
+        return {p: Messages(plan.targets[lo:hi], combined[lo:hi])
+                for p, (lo, hi) in enumerate(zip(plan.bounds[:-1], plan.bounds[1:])) if hi > lo}
     combined, counts = reduce_by_slot(slots, edge_values, len(plan.targets), combiner)
     out = {}
     for p in range(len(plan.bounds) - 1):
