@@ -14,6 +14,8 @@ import textwrap
 
 import numpy as np
 
+from minibig.benchmark.report import LOOSE_QUOTA
+
 
 def available() -> bool:
     """True when matplotlib can be imported."""
@@ -55,6 +57,10 @@ def plot_speedup(path: str, rows: list[dict], fit, title: str, gustafson=None,
                 label=f"Gustafson fit, serial fraction {gustafson.alpha:.2f}")
     ax.errorbar(workers, measured, yerr=[np.maximum(low, 0), np.maximum(high, 0)], marker="o",
                 color="tab:blue", capsize=4, label="measured (median, min-max)")
+    loose = [i for i, r in enumerate(rows) if (r.get("throttled_share") or 1.0) < LOOSE_QUOTA]
+    if quota and loose:
+        ax.plot(workers[loose], measured[loose], "o", color="white", markeredgecolor="tab:blue", zorder=5,
+                label=f"the quota throttled under {LOOSE_QUOTA:.0%} of periods: not what bound it")
     cores = os.cpu_count() or 1
     full = cores / quota if quota else cores
     if base_workers < full <= span.max():
