@@ -133,14 +133,19 @@ class Graph:
         """{vertex id: value} from the final states of a run of `program`."""
         program = as_runnable(program)
         out = {}
-        for ids, outputs in getattr(run, "outputs", ()):       # a cluster run
-            out.update(zip(ids, outputs))
+        for ids, outputs in getattr(run, "outputs", ()):       # a cluster run: arrays or lists
+            out.update(zip(_as_list(ids), _as_list(outputs)))
         for state in getattr(run, "states", ()):
             if isinstance(program, VectorProgram):
                 out.update(zip(state.ids.tolist(), np.asarray(program.output(state)).tolist()))
             else:
                 out.update(state.output(program))
         return out
+
+
+def _as_list(values) -> list:
+    """Plain Python values (a numpy array's items as int, float or str)."""
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
 def _default_parallelism(sc) -> int:

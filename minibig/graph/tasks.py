@@ -246,7 +246,7 @@ class FlushCode(TaskCode):
 
 @dataclass
 class OutputCode(TaskCode):
-    """The final `(ids, values)` of a partition, as lists."""
+    """The final `(ids, values)` of a partition: numpy arrays (vectorised programs) or lists."""
 
     prefix: str
     program: object
@@ -258,7 +258,7 @@ class OutputCode(TaskCode):
                                       f"worker {ctx.worker_id}")
         state = entry.state
         if isinstance(self.program, VectorProgram):
-            return state.ids.tolist(), np.asarray(self.program.output(state)).tolist()
+            return state.ids, np.asarray(self.program.output(state))    # arrays pickle as buffers
         out = state.output(self.program)
         return list(out), list(out.values())
 
