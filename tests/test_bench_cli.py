@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from minibig.benchmark import amdahl, cgroups, main, plot, report, runner, split_argv
@@ -140,7 +141,6 @@ def test_fit_is_relative_to_the_smallest_worker_count_and_least_squares():
     fit = amdahl.fit_amdahl([2, 4, 8], amdahl_times(0.1, 5.0, [1, 2, 4]))
     assert fit.serial_fraction == pytest.approx(0.1)
     # Noisy data: the fit is the least-squares line in 1/r (numpy's polyfit agrees).
-    import numpy as np
     workers, times = [1, 2, 4], [10.0, 6.5, 3.5]
     fit = amdahl.fit_amdahl(workers, times)
     slope, intercept = np.polyfit(1 / np.array(workers, float), times, 1)
