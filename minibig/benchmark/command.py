@@ -114,6 +114,10 @@ def main(argv: list[str]) -> int:
     if opts.repeat < 1 or opts.warmup < 0:
         print("minibig: error: --repeat must be at least 1 and --warmup at least 0", file=sys.stderr)
         return 2
+    if opts.weak and opts.compare:
+        print("minibig: error: --compare times the other engines at one input size; it does not "
+              "combine with --weak", file=sys.stderr)
+        return 2
     job = os.path.abspath(opts.job)
     name = opts.name or os.path.splitext(os.path.basename(job))[0]
     cores = os.cpu_count() or 1
