@@ -263,11 +263,12 @@ class TaskDataflow:
                     self.readers[node_id].source.commit(offset)
 
     def _snapshot_finished(self) -> None:
-        if self.pending is None:
+        cid = self.pending                # the last part taken clears it: keep it for the loop
+        if cid is None:
             return
         for node_id, instance in self.instances.items():
-            if instance.valve.all_ended and self.snapshotted.get(f"op{node_id}", 0) < self.pending:
-                self._snapshot_instance(node_id, self.pending)
+            if instance.valve.all_ended and self.snapshotted.get(f"op{node_id}", 0) < cid:
+                self._snapshot_instance(node_id, cid)
 
     def _snapshot_instance(self, node_id: int, cid: int) -> None:
         self._flush_sink(node_id, boundary=True)
