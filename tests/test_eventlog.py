@@ -19,7 +19,10 @@ import urllib.request
 import faults
 from minibig import Context
 from minibig.core.task import TaskContext
+from minibig.graph import Graph, sssp
 from minibig.ui.events import FORMAT, VERSION, read_events
+from minibig.ui.graphs import graph_runs, graph_view
+from minibig.ui.state import RunState
 from support import cleanup, env
 
 
@@ -144,3 +147,20 @@ def test_a_tasks_spilled_bytes_count_the_files_it_deleted_and_those_left(tmp_pat
     os.unlink(outside)                        # not the task's: not counted
     ctx.release()
     assert ctx.spilled_bytes == sum(sizes) and not os.listdir(tmp_path / "spill")
+
+
+def test_a_graph_runs_supersteps_replay_from_its_log(tmp_path):
+    folder, edges = str(tmp_path / "log"), tmp_path / "path.txt"
+    edges.write_text("".join(f"{v} {v + 1}\n" for v in range(5)))
+    with Context(workers=2, event_log=folder) as sc:
+        assert dict(sssp(Graph.from_edge_file(sc, str(edges)), 0).collect()) == {v: v for v in range(6)}
+        app = sc._driver_id
+    state = RunState()
+    for ev in only_log(folder):
+        state.apply(ev)
+    [run] = graph_runs(state)
+    view = graph_view(state, app, run["run"])
+    # Along a path from 0, superstep k's one message goes to vertex k + 1; the last sends none.
+    assert [(s["superstep"], s["messages_sent"]) for s in view["steps"]] == \
+        [(k, 1) for k in range(5)] + [(5, 0)]
+    assert view["result"] == "succeeded" and view["load"] and view["output"]
