@@ -13,12 +13,16 @@ path), and, for scale, an empty `run_code` of the same number of tasks.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
-from minibig import Context
-from minibig.core.task import TaskCode
-from minibig.graph import Graph, cluster
-from minibig.graph.algorithms import ShortestPaths
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # minibig, uninstalled
+
+from minibig import Context  # noqa: E402  (after the path set-up)
+from minibig.core.task import TaskCode  # noqa: E402
+from minibig.graph import Graph, cluster  # noqa: E402
+from minibig.graph.algorithms import ShortestPaths  # noqa: E402
 
 
 def time_path_sssp(sc, vertices: int, partitions: int, inline: bool = True) -> tuple[float, int]:
