@@ -188,3 +188,11 @@ def test_the_workers_cut_by_a_custom_partitioner_and_name_a_vertex_it_misplaces(
                                                               partitioner=lambda v: int(v >= 10)).partitions)
     with pytest.raises(ValueError, match=r"partitioner put vertex 19 in partition 2, outside \[0, 2\)"):
         Graph.from_edge_file(sc, path, num_partitions=2, partitioner=lambda v: 2 if v == 19 else 0)
+
+
+def test_an_empty_file_is_an_empty_graph(sc, tmp_path):
+    for text in ("", "# only a comment\n\n"):
+        path = write(tmp_path, text)
+        for context in (None, sc):
+            g = Graph.from_edge_file(context, path, num_partitions=3)
+            assert (g.num_vertices, g.num_edges) == (0, 0)

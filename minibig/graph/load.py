@@ -308,7 +308,7 @@ def _columns_of(table, width: int):
 
 def _read_exact(source, name: str):
     """(src, dst, weight) from whole lines split on any whitespace; errors name the line."""
-    if isinstance(source, pa.Buffer) and not source.size:
+    if _is_empty(source):                            # Arrow's CSV reader refuses an empty file
         return pa.array([], pa.string()), pa.array([], pa.string()), None
     table = csv.read_csv(
         _open(source),
@@ -346,6 +346,13 @@ def _read_exact(source, name: str):
         weight = np.ones(len(rows))
         weight[counts == 3] = values
     return src, dst, weight
+
+
+def _is_empty(source) -> bool:
+    if isinstance(source, pa.Buffer):
+        return not source.size
+    with pa.input_stream(source, compression="detect") as stream:
+        return not stream.read(1)
 
 
 def _first_non_number(texts: list[str]) -> int:
