@@ -3,8 +3,10 @@
     run = run_cluster(graph, program, max_supersteps=None, checkpoint_every=10)
     run.outputs        # per partition: (vertex ids, output values)
 
-The driver ships each partition once (`LoadCode`; the master remembers
-which worker holds it), then runs every superstep as one `run_code` call of
+Each partition is put in a worker's resident store for the run once
+(`LoadCode`; the master remembers which worker holds it): a graph the
+workers loaded (`distload.py`) is taken from the worker that holds it, one
+the driver cut is shipped. Then every superstep is one `run_code` call of
 `SuperstepCode` with `prefer={p: [its resident key]}`: no lineage, no
 planning. What comes back is one small `StepReport` per partition, from
 which the driver runs the barrier (`master_step`) and starts the next
@@ -27,7 +29,9 @@ finds a partition gone (`GraphStateLostError`) or a message block gone
 (`FetchFailedError`), the driver drops that generation's resident
 partitions and shuffles, loads every partition again with the last
 checkpoint (onto whichever workers are alive; a new generation of keys, so
-a stale copy can never be read) and runs again from that superstep.
+a stale copy can never be read) and runs again from that superstep; when
+the dead worker held partitions of a graph the workers loaded, they load the
+file again first.
 Superstep 0 is the free checkpoint: the partitions as loaded.
 """
 
