@@ -42,6 +42,7 @@ import zmq
 from minibig.core import serialization
 from minibig.core.task import TaskCode
 from minibig.errors import FetchFailedError, format_user_traceback
+from minibig.net.protocol import ProtocolError
 from minibig.streaming import wire
 from minibig.streaming.live import PUBLISH_EVERY, LiveMetrics
 from minibig.streaming.plan import Plan
@@ -172,7 +173,8 @@ class StreamTask:
             return {"cid": restore["cid"], "parts": pickle.loads(restore["blob"])}, "driver"
         try:
             parts = read_snapshot(restore["stored"], self.ctx.host)
-        except FetchFailedError as exc:
+        except (FetchFailedError, ProtocolError, OSError, EOFError, pickle.UnpicklingError) as exc:
+            # gone, unreachable, truncated: the driver's copy stands in
             self._report("lost_snapshot", worker=restore["stored"]["worker"], message=str(exc))
             return False, None
         return {"cid": restore["cid"], "parts": parts}, "disk"
