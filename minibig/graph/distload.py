@@ -51,7 +51,8 @@ import pyarrow as pa          # a hard dependency of minibig.graph (see load.py)
 import pyarrow.compute as pc
 
 from minibig.core.task import TaskCode
-from minibig.graph.errors import GraphStateLostError
+from minibig.errors import FetchFailedError
+from minibig.graph.errors import GraphRunError, GraphStateLostError
 from minibig.graph.ids import VertexIndex
 from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, doubtful, read_edge_columns,
                                 read_exact, run_ends, strings_as_ints)
@@ -62,6 +63,7 @@ from minibig.shuffle.reader import read_batches
 
 _graph_ids = itertools.count()
 _SCAN = 1 << 16                   # bytes read at a time while looking for a line's end
+LOAD_ATTEMPTS = 4                 # loads of a file cut short by a lost worker, before giving up
 
 
 @dataclass
@@ -329,9 +331,21 @@ class WorkerGraph:
         self.load()
 
     def load(self) -> None:
+        """Load the file under a new generation's keys; again from the start when a worker dies
+        with routed edges the build still needs (`FetchFailedError`)."""
+        for attempt in range(LOAD_ATTEMPTS):
+            self.generation += 1
+            try:
+                return self.load_once()
+            except FetchFailedError as exc:
+                self.sc._backend.drop_blocks(self.key)
+                lost = exc
+        raise GraphRunError(f"graph load {self.path}: workers lost {LOAD_ATTEMPTS} times; last: {lost}") \
+            from lost
+
+    def load_once(self) -> None:
         """Run the three stages; set the vertex and edge counts and `timings` (seconds per stage)."""
         dag, parts = self.sc._dag, list(range(self.num_partitions))
-        self.generation += 1
         spec = Spec(self.key, os.path.abspath(self.path), _byte_ranges(self.path, self.num_partitions), self.directed,
                     self.num_partitions, self.partitioner)
         ranges = list(range(len(spec.ranges)))
