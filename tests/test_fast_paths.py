@@ -121,6 +121,11 @@ KEY_KINDS = {
     "bools": [True, False, True],
     "ints_and_bools": [1, True, 0, False],
     "mixed": ["a", 1, None, 2.5, (1, "a"), b"x", frozenset({3})],
+    "str_pairs": [("a", "b"), ("ü", ""), ("w1", "w22")],
+    "int_str_pairs": [(1, "a"), (-5, "b"), (2 ** 64, "")],
+    "nested_tuples": [((1, "a"), None, 2.5), (("b",), True, -0.0), ((), "\udc80", 3)],
+    "tuples_of_two_widths": [("a",), ("a", "b"), ()],
+    "empty_tuples": [(), ()],
 }
 
 

@@ -52,7 +52,7 @@ import datetime
 import enum
 import numbers
 from itertools import repeat
-from operator import and_, mod
+from operator import and_, itemgetter, mod, mul, xor
 from zlib import crc32
 
 _MASK = (1 << 63) - 1
@@ -85,22 +85,44 @@ def portable_hash(key) -> int:
 
 def hash_partitions(keys: list, n: int) -> list:
     """`[portable_hash(k) % n for k in keys]`, in C-level passes when the keys are all
-    `str` or all `int`: the partitioning of a batch of records (a third of the
-    per-record cost of calling the partitioner).
+    `str` or all `int` (a third of the per-record cost of calling the partitioner),
+    or tuples of one width (mixed a column at a time: about a fifth less): the
+    partitioning of a batch of records.
 
     >>> hash_partitions(["a", "b", 3], 7) == [portable_hash(k) % 7 for k in ["a", "b", 3]]
     True
     """
     kinds = set(map(type, keys))
+    if kinds == {tuple} and len(set(map(len, keys))) == 1:
+        width = len(keys[0])
+        hashes = _mixed_columns([list(map(itemgetter(i), keys)) for i in range(width)], width,
+                                len(keys))
+    else:
+        hashes = _hashes(keys, kinds)
+    return list(map(mod, hashes, repeat(n)))
+
+
+def _hashes(keys, kinds: set):
+    """portable_hash of each key: C-level passes for all-str and all-int keys."""
     if kinds == {str}:
         try:
             # str.encode's default is UTF-8: the bytes portable_hash takes, but strict.
-            return list(map(mod, map(crc32, map(str.encode, keys)), repeat(n)))
+            return list(map(crc32, map(str.encode, keys)))
         except UnicodeEncodeError:               # a lone surrogate: surrogatepass, key by key
             pass
     elif kinds == {int}:
-        return list(map(mod, map(and_, map(hash, keys), repeat(_MASK)), repeat(n)))
-    return [portable_hash(k) % n for k in keys]
+        return map(and_, map(hash, keys), repeat(_MASK))
+    return map(portable_hash, keys)
+
+
+def _mixed_columns(columns: list, width: int, count: int):
+    """`_mix_items` of `count` tuples of one width given as columns: the same mix, a column
+    at a time."""
+    value = repeat(0x345678, count)
+    for column in columns:
+        hashes = _hashes(column, set(map(type, column)))
+        value = map(and_, map(mul, map(xor, value, hashes), repeat(1000003)), repeat(_MASK))
+    return map(xor, value, repeat(width))
 
 
 def _mix_items(items) -> int:
