@@ -266,10 +266,12 @@ class BuildCode(TaskCode):
         index, lookup = _index([piece[0] for piece in pieces])
         dense = [_dense(piece[0], lookup) for piece in pieces]    # a range's positions -> dense indices
         out_edges = _numbered([piece[2] for piece in pieces], dense, self.weighted)
-        in_edges = _numbered([piece[3] for piece in pieces], dense, self.weighted)
         n = len(index)
         out_edges = _with_weights(collapse_duplicates(*out_edges, n))   # by (src, dst), last line wins
-        in_edges = _with_weights(collapse_duplicates(*in_edges, n))     # by (dst, src)
+        routed_in = [piece[3] for piece in pieces]
+
+        def in_edges():                       # on first use (PageRank and SSSP never ask)
+            return _with_weights(collapse_duplicates(*_numbered(routed_in, dense, self.weighted), n))
         owner = np.zeros(n, np.int32)             # as the ranges found it: no id is hashed twice
         for ids, piece in zip(dense, pieces):
             owner[ids] = piece[1]

@@ -7,7 +7,8 @@ A `Partition` holds the vertices a partitioner gave it and their edges:
     out_indptr int64[n+1]    CSR of out-edges: vertex i's edges are out_indptr[i]:out_indptr[i+1]
     out_dst    int64[m]      dense index of each out-edge's destination, ascending per vertex
     out_weight float64[m]    its weight (1.0 in an unweighted graph)
-    in_indptr, in_src, in_weight   the same for in-edges (edges whose destination is here)
+    in_indptr, in_src, in_weight   the same for in-edges (edges whose destination is here);
+                             a graph the workers loaded builds them on first use
     owner      int32[N]      partition of every dense index (the routing table, shared)
     local      int32[N]      local position of every dense index inside its owner
     values     [n]           the vertex values of the program being run (None between runs)
@@ -47,9 +48,6 @@ class Partition:
     out_indptr: np.ndarray
     out_dst: np.ndarray
     out_weight: np.ndarray
-    in_indptr: np.ndarray
-    in_src: np.ndarray
-    in_weight: np.ndarray
     owner: np.ndarray
     local: np.ndarray
     weighted: bool = False
@@ -57,17 +55,44 @@ class Partition:
     values: np.ndarray | None = None
     active: np.ndarray | None = None
     cache: dict = field(default_factory=dict, repr=False)
+    # [(in_indptr, in_src, in_weight)], or [a function making them]: many programs never read
+    # in-edges, so a graph the workers load builds them on first use. A list, so that the
+    # copies `fresh` makes share what the first use builds.
+    in_edges: list = field(default_factory=lambda: [None], repr=False)
+
+    @property
+    def in_indptr(self) -> np.ndarray:
+        """CSR offsets of the in-edges: vertex i's are in_indptr[i]:in_indptr[i+1]."""
+        return self._in()[0]
+
+    @property
+    def in_src(self) -> np.ndarray:
+        """Dense index of each in-edge's source, ascending per vertex."""
+        return self._in()[1]
+
+    @property
+    def in_weight(self) -> np.ndarray:
+        """Weight of each in-edge (1.0 in an unweighted graph)."""
+        return self._in()[2]
+
+    def _in(self) -> tuple:
+        held = self.in_edges[0]
+        if callable(held):
+            held = self.in_edges[0] = held()
+        return held
 
     def __len__(self) -> int:
         return len(self.vertices)
 
     def __repr__(self) -> str:
-        return (f"Partition({self.index}/{self.num_partitions}: {len(self)} vertices, "
-                f"{len(self.out_dst)} out-edges, {len(self.in_src)} in-edges)")
+        held = self.in_edges[0]
+        ins = "in-edges built on first use" if callable(held) else f"{len(held[1])} in-edges"
+        return f"Partition({self.index}/{self.num_partitions}: {len(self)} vertices, {len(self.out_dst)} out-edges, {ins})"
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["cache"] = {}                          # derived; rebuilt where it is used
+        state["in_edges"] = [self._in()]             # a pickle carries no builder
         return state
 
     @property
@@ -132,18 +157,22 @@ def local_positions(owner: np.ndarray, num_partitions: int) -> np.ndarray:
 
 
 def make_partition(p: int, num_partitions: int, ids: np.ndarray, owner: np.ndarray, local: np.ndarray,
-                   out_edges: tuple, in_edges: tuple, weighted: bool, partitioner) -> Partition:
+                   out_edges: tuple, in_edges, weighted: bool, partitioner) -> Partition:
     """Partition p from its vertices' out-edges `(src, dst, weight)` sorted by (src, dst) and
-    in-edges `(dst, src, weight)` sorted by (dst, src), all in dense indices."""
+    in-edges `(dst, src, weight)` sorted by (dst, src), all in dense indices; `in_edges` may
+    be a function returning them, called on first use."""
     vertices = np.flatnonzero(owner == p)
     out_key, out_other, out_w = out_edges
-    in_key, in_other, in_w = in_edges
+
+    def in_csr():
+        in_key, in_other, in_w = in_edges() if callable(in_edges) else in_edges
+        return _indptr(local[in_key], len(vertices)), in_other, in_w
     return Partition(
         index=p, num_partitions=num_partitions, num_vertices=len(ids), vertices=vertices,
         ids=ids[vertices],
         out_indptr=_indptr(local[out_key], len(vertices)), out_dst=out_other, out_weight=out_w,
-        in_indptr=_indptr(local[in_key], len(vertices)), in_src=in_other, in_weight=in_w,
-        owner=owner, local=local, weighted=weighted, partitioner=partitioner)
+        owner=owner, local=local, weighted=weighted, partitioner=partitioner,
+        in_edges=[in_csr if callable(in_edges) else in_csr()])
 
 
 def _group_edges(key, other, weight, owner, num_partitions):
