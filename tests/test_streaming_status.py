@@ -8,6 +8,7 @@ status to show exactly the records read before the pause, then releases it.
 A second job has a slow keyed operator: its producer shows backpressure.
 """
 
+import glob
 import json
 import os
 import subprocess
@@ -60,12 +61,16 @@ def test_status_shows_a_running_streams_operators_and_the_workers_use(tmp_path):
                 return stream if steady else None
             stream = faults.wait_until(paused_and_seen, "the status showing every record before the pause")
             status = faults.master_status(url)
+            snapshots = lambda: [d for w in status["workers"] for d in glob.glob(
+                os.path.join(w["work_dir"], "shuffle", f"{ctx._driver_id}_stream-*"))]
+            assert len(snapshots()) >= 2                  # each task's, on its worker's disk
             human = subprocess.run([sys.executable, "-m", "minibig", "status", "--master", url],
                                    capture_output=True, text=True, env=env(), timeout=60)
             faults.touch(os.path.join(folder, "release"))
             join(120, "the streaming job")
             assert sorted(got.result()) == sorted(want.result())
             faults.wait_until(lambda: stream_of(url, "counts") is None, "the ended stream leaving the status")
+            faults.wait_until(lambda: not snapshots(), "the job's snapshots deleted from the workers")
 
         assert ssc.executor.address.startswith("tcp://127.0.0.1:")    # a keyed cluster on loopback
         assert stream["app"] == ctx._driver_id

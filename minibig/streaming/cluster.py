@@ -47,6 +47,7 @@ Messages from an earlier generation are recognised by ``gen`` and answered
 from __future__ import annotations
 
 import ctypes
+import logging
 import pickle
 import threading
 import time
@@ -60,6 +61,8 @@ from minibig.streaming import wire
 from minibig.streaming.metrics import JobMetrics
 from minibig.streaming.physical import make_committer
 from minibig.streaming.task import StreamTaskCode
+
+log = logging.getLogger("minibig.streaming")
 
 POLL_MS = 20
 JOIN_TIMEOUT = 120.0          # seconds to wait for the tasks of a generation to return
@@ -92,6 +95,7 @@ class ClusterExecutor:
         self.task_workers: dict[int, str] = {}   # index -> worker id, this generation
         self.restored_from: list[tuple] = []  # (generation, index, "disk" | "driver")
         self.failures: list[dict] = []        # {"in_flight", "restored"}: checkpoint ids at each restart
+        self.snapshot_keys: dict[str, tuple] = {}   # key -> (gen, cid): snapshots on workers' disks
         self.counters: dict[int, dict] = {}
         self.checkpoints = 0                  # completed checkpoints, all generations
         self.restarts = 0
@@ -124,14 +128,33 @@ class ClusterExecutor:
                                           f"giving up (max_restarts={self.max_restarts})")
                 for committer in self.committers.values():
                     committer.discard()
+                self._drop_snapshots(keep=self.completed)
                 gen += 1
             for committer in self.committers.values():
                 committer.finish()
         finally:
+            self._drop_snapshots(keep=None)
             if self.sock is not None:
                 self.sock.close(0)
             stop_authenticator(zctx)
             zctx.term()
+
+    def _drop_snapshots(self, keep) -> None:
+        """Delete the snapshots on the workers' disks, but those of checkpoint ``keep``."""
+        kept = {part["stored"]["key"] for part in keep["parts"].values() if part["stored"]} if keep else set()
+        gone = [key for key in self.snapshot_keys if key not in kept]
+        if gone:
+            try:
+                self.sc._backend.drop_shuffles(gone)
+            except Exception:      # noqa: BLE001 - the workers delete them when the driver goes
+                log.warning("could not ask the workers to delete %d snapshots", len(gone), exc_info=True)
+        for key in gone:
+            del self.snapshot_keys[key]
+
+    def forget_dropped(self, gen: int, below: int) -> None:
+        """Generation ``gen``'s tasks deleted their snapshots of checkpoints before ``below``."""
+        for key in [k for k, (g, cid) in self.snapshot_keys.items() if g == gen and cid < below]:
+            del self.snapshot_keys[key]
 
     def collected(self, sink_id: int) -> list:
         """A collect sink's committed values."""
@@ -261,6 +284,8 @@ class _Generation:
         elif kind == "results":
             self.pending.setdefault(msg["epoch"], {}).setdefault(msg["sink"], []).extend(msg["values"])
         elif kind == "ack":
+            if msg["stored"]:
+                self.ex.snapshot_keys[msg["stored"]["key"]] = (self.gen, msg["cid"])
             self._on_ack(index, msg["cid"], {"stored": msg["stored"], "blob": msg["blob"]})
         elif kind == "done":
             self.done[index] = {"stored": None, "blob": msg["blob"]}
@@ -327,6 +352,7 @@ class _Generation:
         self.in_flight = None
         self._commit_epochs(cid)
         self._broadcast("commit", cid=cid, info=ex.last_checkpoint)
+        ex.forget_dropped(self.gen, cid)            # each task deletes its older ones
         self.next_trigger = time.monotonic() + ex.checkpoint_interval
         if ex.on_checkpoint is not None:
             ex.on_checkpoint(cid)

@@ -3,9 +3,11 @@
 Policy. When a task has every part of checkpoint ``cid`` (``runtime.py``) it
 pickles them once and writes them to its worker's work dir as a one-segment
 shuffle output (``minibig.shuffle.blocks``): key
-``<driver id>/stream-<job>-c<cid>-t<task>``, so any worker's block server
-serves it to a task elsewhere, and the worker deletes it with the driver's
-other shuffle files when the driver goes. The acknowledgement to the driver
+``<driver id>/stream-<job>-g<generation>-c<cid>-t<task>``, so any worker's
+block server serves it to a task elsewhere. A task deletes its older
+snapshots once a newer checkpoint completes; the driver deletes what is left
+(abandoned checkpoints, those a restart came from, the last one) when the
+job ends, and the workers everything of a driver that goes. The acknowledgement to the driver
 carries the location (``{"worker", "host", "addr", "dir", "key", "bytes"}``).
 
 Durability. Flink writes snapshots to a durable store; a worker's disk is
@@ -16,7 +18,7 @@ wrote them (its own disk when it runs there, the block server otherwise),
 and only when that worker is the one that died (or the read fails) from the
 copy the driver hands it. The driver is the one process whose loss ends the
 job anyway, so the job survives any worker's death, the snapshot holder's
-included. A task drops its older snapshots once a newer checkpoint completes.
+included.
 """
 
 from __future__ import annotations
@@ -30,9 +32,13 @@ from minibig.shuffle.reader import FileSegment, fetch_segments
 READ_TIMEOUT = 10.0        # seconds a restoring task waits for a remote snapshot
 
 
-def snapshot_key(driver_id: str, job: str, cid: int, task: int) -> str:
-    """The shuffle key of task ``task``'s snapshot of checkpoint ``cid``."""
-    return f"{driver_id}/stream-{job}-c{cid}-t{task}"
+def snapshot_key(driver_id: str, job: str, gen: int, cid: int, task: int) -> str:
+    """The shuffle key of task ``task``'s snapshot of checkpoint ``cid`` in generation ``gen``.
+
+    The generation is in it: after a restart checkpoint ids are taken again
+    from the restored one, and a late delete of an abandoned snapshot must
+    not hit a new one."""
+    return f"{driver_id}/stream-{job}-g{gen}-c{cid}-t{task}"
 
 
 def write_snapshot(location: dict, key: str, parts: dict) -> tuple[dict, bytes]:

@@ -184,7 +184,7 @@ class StreamTask:
         if self.disk is None:
             self._report("ack", cid=cid, stored=None, blob=pickle.dumps(parts, protocol=5))
             return
-        key = snapshot_key(self.ctx.driver_id, self.code.job_id, cid, self.index)
+        key = snapshot_key(self.ctx.driver_id, self.code.job_id, self.gen, cid, self.index)
         stored, blob = write_snapshot(self.disk, key, parts)
         self.stored[cid] = key
         self._report("ack", cid=cid, stored=stored, blob=blob)
