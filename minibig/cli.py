@@ -288,7 +288,7 @@ def format_streams(streams: list) -> list[str]:
                      f"{'WATERMARK':>14} {'LAG S':>8} {'BACKPRESSURE':>12}")
         for op in st["operators"]:
             lag = "-" if op["watermark_lag_s"] is None else f"{op['watermark_lag_s']:.3g}"
-            mark = "-" if op["watermark"] is None else f"{op['watermark']:g}"
+            mark = _event_time(op["watermark"])
             lines.append(f"  {op['name']:<24} {op['parallelism']:>3} {op['records_in']:>10} "
                          f"{op['records_out']:>10} {op['rate_in']:>9.0f} {mark:>14} {lag:>8} "
                          f"{op['backpressure']:>11.0%}")
@@ -307,6 +307,15 @@ def _size(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.1f}{unit}" if n < 10 * scale else f"{n // scale}{unit}"
     return f"{n}B"
+
+
+def _event_time(value) -> str:
+    """A watermark: as a time of day when it looks like unix time, else the number; '-' if none."""
+    if value is None:
+        return "-"
+    if 1e9 <= value < 1e10:
+        return time.strftime("%H:%M:%S", time.localtime(value)) + f".{int(value * 1000) % 1000:03d}"
+    return f"{value:g}"
 
 
 def _percent(value) -> str:
