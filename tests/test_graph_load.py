@@ -135,7 +135,7 @@ def assert_same_partitions(ours, theirs):
             assert getattr(a, name).tolist() == getattr(b, name).tolist(), name
 
 
-@pytest.mark.parametrize("parts, directed", [(1, True), (3, False), (7, True)])
+@pytest.mark.parametrize("parts, directed", [(1, True), (3, False), (7, True), (10, False)])
 def test_the_workers_cut_a_file_as_the_driver_does(sc, tmp_path, parts, directed):
     """Byte ranges split lines of every layout; the last line's weight wins across ranges."""
     path = write(tmp_path, messy_edge_text(parts))
