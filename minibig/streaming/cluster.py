@@ -152,8 +152,12 @@ class ClusterExecutor:
             del self.snapshot_keys[key]
 
     def forget_dropped(self, gen: int, below: int) -> None:
-        """Generation ``gen``'s tasks deleted their snapshots of checkpoints before ``below``."""
-        for key in [k for k, (g, cid) in self.snapshot_keys.items() if g == gen and cid < below]:
+        """Generation ``gen``'s running tasks have deleted their snapshots before ``below``.
+
+        (They do on each commit; one commit of slack for one still on its way. A task
+        that ends says in its ``done`` what it kept, and those go back on the list.)"""
+        for key in [k for k, (g, cid) in self.snapshot_keys.items()
+                    if g == gen and cid is not None and cid < below - 1]:
             del self.snapshot_keys[key]
 
     def collected(self, sink_id: int) -> list:
@@ -289,6 +293,8 @@ class _Generation:
             self._on_ack(index, msg["cid"], {"stored": msg["stored"], "blob": msg["blob"]})
         elif kind == "done":
             self.done[index] = {"stored": None, "blob": msg["blob"]}
+            for key in msg.get("kept", []):         # what it had not deleted yet: the driver will
+                self.ex.snapshot_keys[key] = (self.gen, None)
             self.ex.counters[index] = msg["counters"]
             self._check_complete()
         elif kind == "lost_snapshot":

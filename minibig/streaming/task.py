@@ -153,7 +153,7 @@ class StreamTask:
                 self._flush_all()
                 self.linger = 10_000          # what zmq still holds must reach the peers
                 self._report("done", blob=pickle.dumps(self.flow.final_parts(), protocol=5),
-                             counters=self.flow.counters())
+                             counters=self.flow.counters(), kept=list(self.stored.values()))
             return {"status": status}
         except Exception as exc:
             self._report_error(exc)

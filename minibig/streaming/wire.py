@@ -8,11 +8,14 @@ unless the cluster is bound elsewhere (``driver_host``, ``task_host``):
   its heartbeat thread another). A message is one pickled dict with
   ``kind`` and ``gen`` (the generation: each restart of the job is a new
   one, so a message from an earlier attempt is recognised and dropped).
-  Task to driver: ``hello`` (its data address), ``beat``, ``results`` (a
-  sink's values of one epoch), ``ack`` (its snapshots of a checkpoint),
-  ``done`` (its final snapshots and counters), ``error``. Driver to task:
-  ``table`` (every task's data address), ``trigger`` (start a checkpoint),
-  ``commit`` (a checkpoint completed), ``drain`` (end the sources now),
+  Task to driver: ``hello`` (its data address, its worker, where its
+  restored parts came from), ``beat``, ``results`` (a sink's values of one
+  epoch), ``ack`` (where it stored its snapshot of a checkpoint, and the
+  blob), ``lost_snapshot`` (it could not read the parts to restore),
+  ``done`` (its final parts, counters and the snapshot files it kept),
+  ``error``. Driver to task: ``table`` (every task's data address),
+  ``trigger`` (start a checkpoint), ``commit`` (a checkpoint completed, and
+  its id, time, duration and size), ``drain`` (end the sources now),
   ``abort``, ``beat``.
 - **data**: each task binds one PULL; every other task connects a PUSH to
   it. A message is a pickled list of ``(node, target, channel, payload)``;
