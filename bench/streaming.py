@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 
 import psutil
 
-from minibig import Context
-from minibig.streaming import GeneratorSource, Source, StreamingContext, TumblingWindow
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # minibig, uninstalled
+from minibig import Context  # noqa: E402
+from minibig.streaming import GeneratorSource, Source, StreamingContext, TumblingWindow  # noqa: E402
 
 
 class WallClockSource(Source):
