@@ -9,6 +9,13 @@ import pytest
 
 from minibig import Context
 
+# End-to-end modules that kill processes, start hosts, browsers or Spark: about half of
+# the suite's time. `python -m pytest -m "not slow"` skips them while you work; CI runs all.
+SLOW_MODULES = {
+    "test_attacker", "test_bench_cli", "test_fault_soak", "test_faults", "test_graph_faults",
+    "test_hosts", "test_lost_tasks", "test_portability", "test_streaming_recovery", "test_webui",
+}
+
 
 @pytest.fixture(scope="session")
 def sc():
@@ -22,6 +29,14 @@ def sc():
 def _doctest_context(request, doctest_namespace):
     if request.node.__class__.__name__ == "DoctestItem":
         doctest_namespace["sc"] = request.getfixturevalue("sc")
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the tests of SLOW_MODULES `slow`."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.rpartition(".")[2] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_collection_finish(session):
