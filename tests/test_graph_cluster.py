@@ -12,12 +12,14 @@ import math
 import pytest
 
 from minibig import Context
+from minibig.cluster.taskset import Policy, TaskSet
 from minibig.graph import (Graph, VectorProgram, bfs, connected_components, label_propagation, pagerank,
                            sssp, triangle_count)
 from minibig.graph import cluster
 from minibig.graph.algorithms import ShortestPaths
 from minibig.graph.examples import (GASComponents, GASPageRank, GASShortestPaths, PregelComponents,
                                     PregelPageRank, PregelShortestPaths)
+from minibig.graph.tasks import StepReport, SuperstepCode, in_sending_order
 
 from graph_oracles import (DATASETS, check_components, check_distances, check_label_propagation, check_pagerank,
                            check_triangles, nx_from_edges, nx_from_file, random_edges)
@@ -150,7 +152,6 @@ def test_inline_backend_runs_the_same_loop():
 
 def test_graph_stages_ask_the_master_for_no_backup_copies(sc, monkeypatch):
     """A superstep's state lives on one worker: a speculative copy elsewhere could only fail."""
-    from minibig.cluster.taskset import Policy, TaskSet
     asked = []
     run_code = sc._dag.run_code
     monkeypatch.setattr(sc._dag, "run_code", lambda *a, **k: asked.append(k.get("speculate", True))
@@ -175,7 +176,6 @@ def test_graph_stages_ask_the_master_for_no_backup_copies(sc, monkeypatch):
 
 def test_a_superstep_task_header_carries_its_counts_for_the_web_ui():
     """The master records `result_fields` in its task events: superstep, messages, active vertices."""
-    from minibig.graph.tasks import StepReport, SuperstepCode
     code = SuperstepCode("d/graph0g0/", ShortestPaths(0), 7, {}, None, None, 2)
     fields = code.result_fields(StepReport(1, {}, active=3, messages_sent=5, sizes=[0, 40]))
     assert fields == {"sizes": [0, 40], "superstep": 7, "messages_sent": 5, "active_vertices": 3}
@@ -184,7 +184,6 @@ def test_a_superstep_task_header_carries_its_counts_for_the_web_ui():
 
 def test_the_batch_a_partition_sent_itself_keeps_its_place_in_sending_order():
     """Pregel's mutations (and a reproducible float sum) need the inbox in sending-partition order."""
-    from minibig.graph.tasks import in_sending_order
     received = [(0, "from 0", ["m0"]), (1, None, ["m1"]), (3, "from 3", [])]
     assert in_sending_order(received, 2, "own") == (["from 0", "own", "from 3"], ["m0", "m1"])
     assert in_sending_order(received, 3, "own") == (["from 0", "from 3", "own"], ["m0", "m1"])

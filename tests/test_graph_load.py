@@ -5,6 +5,8 @@ import gzip
 
 import networkx as nx
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from minibig import Context
@@ -82,8 +84,6 @@ def test_a_malformed_line_is_an_error_naming_file_and_line(tmp_path, text, line,
 
 
 def test_parquet_and_tuples_give_the_same_edges_as_text(tmp_path):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     rows = [("a", "b", 2.0), ("b", "c", 1.0), ("a", "b", 3.0)]
     pq.write_table(pa.table({"src": [r[0] for r in rows], "dst": [r[1] for r in rows],
                              "weight": [r[2] for r in rows]}), tmp_path / "e.parquet")
