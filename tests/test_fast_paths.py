@@ -114,6 +114,20 @@ def test_reduce_by_key_add_over_mixed_values_matches_the_oracle(sc):
     assert {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in oracle_fold(pairs).items()}
 
 
+@pytest.mark.parametrize("op", [operator.add, lambda a, b: a + b], ids=["add", "lambda"])
+def test_reduce_by_key_over_tuple_keys_matches_plain_python(sc, op):
+    # The map side's combine hands its dict to the batch partitioner (tuple keys: by columns).
+    rng = random.Random(5)
+    pairs = [((rng.randrange(40), rng.choice("xyz")), rng.randrange(9)) for _ in range(3000)]
+    got = dict(sc.parallelize(pairs, 3).reduceByKey(op, 4).collect())
+    expected = collections.Counter()
+    for key, value in pairs:
+        expected[key] += value
+    assert got == dict(expected)
+    assert sorted(hash_partitions({key: 0 for key in got}, 4)) == sorted(
+        portable_hash(key) % 4 for key in got)
+
+
 KEY_KINDS = {
     "strs": ["a", "", "ünïcode", "x\u00a0y", "日本", "w42"],
     "lone_surrogates": ["a", "\udc80b", "c"],
