@@ -23,10 +23,13 @@ import runpy
 import sys
 import time
 
+from minibig.cluster.client import ClusterBackend
+from minibig.cluster.local import LocalCluster, worker_count
 from minibig.cluster.runtime import check_master_url, known_masters
+from minibig.conf import Conf
 from minibig.errors import InvalidArgumentError, UserError, format_user_traceback
 from minibig.net import protocol as P
-from minibig.net.security import dealer, unanswered_hint, use_key_file
+from minibig.net.security import dealer, generate_key_file, unanswered_hint, use_key_file
 
 USAGE = """minibig <command> [options]
 
@@ -76,9 +79,6 @@ def submit(argv: list[str]) -> int:
     parser.add_argument("job", help="the job file")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments given to the job")
     opts = parser.parse_args(argv)
-    from minibig.cluster.local import worker_count
-    from minibig.cluster.runtime import check_master_url
-    from minibig.net.security import use_key_file
     spark = _spark_master(opts)
     if spark and "PYTHONHASHSEED" not in os.environ:
         _restart_with_fixed_hash_seed(argv)
@@ -128,7 +128,6 @@ def submit(argv: list[str]) -> int:
 
 def _spark_master(opts) -> str | None:
     """The Spark master of `--engine spark[=URL]` (local[N]: N = --workers or cores); None for minibig."""
-    from minibig.cluster.local import worker_count
     name, _, url = opts.engine.partition("=")
     if opts.engine == "minibig":
         return None
@@ -152,9 +151,6 @@ def _restart_with_fixed_hash_seed(argv: list[str]) -> None:
 
 
 def _start_cluster(count: int):
-    from minibig.cluster.client import ClusterBackend
-    from minibig.cluster.local import LocalCluster
-    from minibig.conf import Conf
     conf = Conf.from_env()
     cluster = LocalCluster(count, conf)
     try:
@@ -169,8 +165,8 @@ def _start_cluster(count: int):
 
 def history(argv: list[str]) -> int:
     """`minibig history DIR`: the web UI over the event logs in DIR, finished or running."""
-    # Imported by this command only: every worker process starts through this module,
-    # and http.server would add ~80 ms to each worker's start.
+    # Imported by this command only: `minibig worker` starts through this module, and
+    # http.server would add ~80 ms to each worker's start.
     from minibig.ui.server import HistorySource, serve, url_of
     parser = argparse.ArgumentParser(prog="minibig history", description=history.__doc__)
     parser.add_argument("dir", help="the event log folder (`--event-log DIR`)")
@@ -197,7 +193,6 @@ def history(argv: list[str]) -> int:
 
 def keygen(argv: list[str]) -> int:
     """`minibig keygen FILE`: write a new cluster key (CurveZMQ key pair)."""
-    from minibig.net.security import generate_key_file
     parser = argparse.ArgumentParser(prog="minibig keygen", description=keygen.__doc__)
     parser.add_argument("file", nargs="?", help="where to write the key, owner-readable only "
                                                 "(default: ~/.config/minibig/cluster.key, which "
@@ -338,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "submit":
             return submit(rest)
         if command == "master":
+            # A process loads only its own command's side: a worker never imports the master
             from minibig.cluster.master import main as master_main
             return master_main(rest)
         if command == "worker":
