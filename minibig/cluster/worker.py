@@ -134,6 +134,7 @@ class Worker:
         self.block_port = block_port              # 0: any free port
         self.memory_budget = memory
         self.host_id = host_identity(f"tcp://{host}:{block_port}")   # run() knows it for sure
+        self.block_addr: str | None = None        # where run() binds the block server
         self.work_dir = work_dir
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.heartbeat_interval = heartbeat_interval
