@@ -53,7 +53,7 @@ MAX_ROLLBACKS = 8
 DROP_BATCH = 32                  # shuffles dropped in one message to the master
 # Bytes of outbox a task returns through the driver: past it, a worker-to-worker shuffle
 # (one file write and read per partition) costs less than two hops through the driver.
-INLINE_LIMIT = 256 * 1024
+INLINE_LIMIT = 64 * 1024
 
 _run_ids = itertools.count()
 
@@ -75,7 +75,9 @@ class ClusterRun:
     supersteps: int
     barrier: Barrier
     rollbacks: int = 0
-    timings: dict = field(default_factory=dict)   # "load", "supersteps", "output" seconds
+    # seconds: "load", "supersteps", "output", and "worker": of "supersteps", the slowest
+    # partition's task time on its worker, summed over the supersteps
+    timings: dict = field(default_factory=dict)
 
 
 def run_cluster(graph, program, *, max_supersteps: int | None = None, combine_on_sender: bool = True,
@@ -99,7 +101,7 @@ class _Run:
         self.generation = 0
         self.rollbacks = 0
         self.written: list[str] = []             # shuffles of this generation not dropped yet
-        self.timings = {"load": 0.0, "supersteps": 0.0, "output": 0.0}
+        self.timings = {"load": 0.0, "supersteps": 0.0, "worker": 0.0, "output": 0.0}
         self.barrier: Barrier | None = None
         self.big = False                         # the last outboxes were over INLINE_LIMIT
 
@@ -177,6 +179,7 @@ class _Run:
                                     reads=[reads] if reads is not None else [], writes=writes,
                                     prefer=self.prefer(), speculate=False)
         raise_user_errors(reports)
+        self.timings["worker"] += max(r.seconds for r in reports)
         results = [SuperstepResult(r.partition, superstep, {}, r.aggregates, r.active, r.messages_sent)
                    for r in reports]
         barrier = master_step(self.program, superstep, results, self.max_supersteps)

@@ -213,15 +213,18 @@ class Inbox(NamedTuple):
     indptr: np.ndarray | None
 
 
-def deliver(part, batches: list[Messages], combiner, dtype=np.float64) -> Inbox:
-    """Group the batches addressed to `part` by receiving vertex (reducing them with the combiner)."""
+def deliver(part, batches: list[Messages], combiner, dtype=np.float64, distinct: bool = False) -> Inbox:
+    """Group the batches addressed to `part` by receiving vertex (reducing them with the combiner).
+
+    `distinct`: each batch has one message per destination (its sender
+    combined it), so with a combiner each batch is scattered straight into
+    place: no concatenation and no counting pass over all messages.
+    """
+    if combiner is not None and distinct:
+        return _deliver_combined(part, [b for b in batches if len(b)], combiner, np.dtype(dtype))
     n = len(part)
     batch = concat(batches)
-    wrong = batch.dst[part.owner[batch.dst] != part.index] if len(batch) else batch.dst
-    if len(wrong):
-        raise ValueError(f"partition {part.index} was delivered a message for vertex {int(wrong[0])}, "
-                         f"owned by partition {int(part.owner[wrong[0]])}")
-    local = part.local[batch.dst].astype(np.int64)
+    local = local_slots(part, batch.dst)
     if combiner is not None:
         values = batch.values if len(batch) else np.zeros(0, dtype)
         combined, counts = reduce_by_slot(local, values, n, combiner)
@@ -230,3 +233,34 @@ def deliver(part, batches: list[Messages], combiner, dtype=np.float64) -> Inbox:
     counts = np.bincount(local, minlength=n)
     values = batch.values[order] if len(batch) else np.zeros(0, dtype)
     return Inbox(counts, values, np.concatenate(([0], np.cumsum(counts))))
+
+
+def _deliver_combined(part, batches: list[Messages], combiner: str, dtype) -> Inbox:
+    """`deliver` of non-empty batches each holding at most one message per vertex."""
+    n = len(part)
+    if batches:
+        dtype = np.result_type(*[b.values for b in batches])
+        shape = (n,) + batches[0].values.shape[1:]
+    else:
+        shape = (n,)
+    if combiner != "sum" and len(shape) != 1:
+        raise ValueError(f"the {combiner!r} combiner needs scalar messages, got shape {shape[1:]}")
+    out = np.zeros(shape, dtype) if combiner == "sum" else np.full(shape, _identity(dtype, combiner), dtype)
+    counts = np.zeros(n, np.int64)
+    for batch in batches:
+        local = local_slots(part, batch.dst)
+        if combiner == "sum":
+            out[local] += batch.values            # distinct slots: a plain scatter is exact
+        else:
+            out[local] = (np.minimum if combiner == "min" else np.maximum)(out[local], batch.values)
+        counts[local] += 1
+    return Inbox(counts, out, None)
+
+
+def local_slots(part, dst: np.ndarray) -> np.ndarray:
+    """The local positions in `part` of destinations `dst`; `ValueError` if one is not `part`'s."""
+    wrong = dst[part.owner[dst] != part.index] if len(dst) else dst
+    if len(wrong):
+        raise ValueError(f"partition {part.index} was delivered a message for vertex {int(wrong[0])}, "
+                         f"owned by partition {int(part.owner[wrong[0]])}")
+    return part.local[dst].astype(np.int64)

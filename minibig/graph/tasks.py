@@ -46,6 +46,7 @@ does not retry it on other workers (where it would only find no state).
 from __future__ import annotations
 
 import pickle
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,6 +95,7 @@ class StepReport:
     error: object = None              # (exception or None, formatted traceback) from user code
     segments: list | None = None      # inline: the outbox (bytes or None per partition), if small
     held: bool = False                # inline: the outbox was too big to return; flush it
+    seconds: float = 0.0              # the task's time on the worker, from payload to report
 
 
 def checkpoint_blob(state, inbox: list, mutations: list) -> bytes:
@@ -173,6 +175,13 @@ class SuperstepCode(TaskCode):
     inline_limit: int = 0             # bytes of outbox a task may return in its report
 
     def run(self, ctx):
+        started = time.perf_counter()
+        report = self.step(ctx)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def step(self, ctx) -> StepReport:
+        """The superstep itself; see `run`."""
         entry = find_resident(ctx, self.prefix, self.superstep)
         inbox, mutations = self.inbox(ctx, entry)
         blob = checkpoint_blob(entry.state, inbox, mutations) if self.checkpoint else None

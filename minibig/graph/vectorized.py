@@ -113,7 +113,9 @@ def run_vector_superstep(part, program: VectorProgram, inbox: list[Messages], su
         program.init(part)
         if part.active is None:
             part.active = np.ones(len(part), dtype=bool)
-    delivered = deliver(part, inbox, program.combiner, np.dtype(program.message_dtype))
+    # combining on the sender leaves one message per vertex in each batch
+    delivered = deliver(part, inbox, program.combiner, np.dtype(program.message_dtype),
+                        distinct=combine_on_sender)
     ctx = VectorContext(part, superstep, aggregates, delivered, program, combine_on_sender)
     program.compute(part, ctx)
     outbox = ctx.outbox()
