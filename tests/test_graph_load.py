@@ -2,6 +2,7 @@
 
 import gc
 import gzip
+import pickle
 
 import networkx as nx
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from minibig import Context
 from minibig.graph import Graph
+from minibig.graph.ids import packed_ids, plain_list
 from minibig.graph.load import edges_from_tuples, read_edge_file, read_edge_parquet
 
 from graph_oracles import DATASETS, SHIPPED_GRAPHS, nx_from_file
@@ -196,3 +198,13 @@ def test_an_empty_file_is_an_empty_graph(sc, tmp_path):
         for context in (None, sc):
             g = Graph.from_edge_file(context, path, num_partitions=3)
             assert (g.num_vertices, g.num_edges) == (0, 0)
+
+
+def test_str_ids_travel_as_one_arrow_array_and_come_back_as_python_values():
+    ids = np.array(["b", "\u00e9t\u00e9", "", "x y"], dtype=object)
+    travelled = pickle.loads(pickle.dumps(packed_ids(ids), protocol=5))
+    assert isinstance(travelled, pa.Array)
+    assert plain_list(travelled) == ["b", "\u00e9t\u00e9", "", "x y"]
+    ints = np.array([3, -1], dtype=np.int64)
+    assert packed_ids(ints) is ints
+    assert [type(v) for v in plain_list(ints)] == [int, int] and plain_list([2.5]) == [2.5]

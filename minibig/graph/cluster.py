@@ -1,7 +1,7 @@
 """The bulk-synchronous loop of a graph run on a cluster, driven from the driver.
 
     run = run_cluster(graph, program, max_supersteps=None, checkpoint_every=10)
-    run.outputs        # per partition: (vertex ids, output values)
+    run.outputs        # per partition: (vertex ids, str ones as an Arrow array; output values)
 
 Each partition is put in a worker's resident store for the run once
 (`LoadCode`; the master remembers which worker holds it): a graph the

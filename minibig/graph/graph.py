@@ -21,6 +21,7 @@ import numpy as np
 
 from minibig.graph.cluster import run_cluster
 from minibig.graph.distload import WorkerGraph
+from minibig.graph.ids import plain_list
 from minibig.graph.load import EdgeList, edges_from_tuples, read_edge_file, read_edge_parquet
 from minibig.graph.local import run_local
 from minibig.graph.partition import build_partitions
@@ -134,18 +135,13 @@ class Graph:
         program = as_runnable(program)
         out = {}
         for ids, outputs in getattr(run, "outputs", ()):       # a cluster run: arrays or lists
-            out.update(zip(_as_list(ids), _as_list(outputs)))
+            out.update(zip(plain_list(ids), plain_list(outputs)))
         for state in getattr(run, "states", ()):
             if isinstance(program, VectorProgram):
                 out.update(zip(state.ids.tolist(), np.asarray(program.output(state)).tolist()))
             else:
                 out.update(state.output(program))
         return out
-
-
-def _as_list(values) -> list:
-    """Plain Python values (a numpy array's items as int, float or str)."""
-    return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
 def _default_parallelism(sc) -> int:

@@ -13,7 +13,8 @@ partition's later tasks there. Three kinds of task:
                    small `StepReport` (aggregates, counts, optionally a
                    checkpoint, and a small outbox itself) to the driver
     FlushCode      write the outboxes a superstep held back as its shuffle
-    OutputCode     the final value of every vertex of a partition
+    OutputCode     the final value of every vertex of a partition (str ids as
+                   one Arrow array: `ids.packed_ids`)
 
 The messages a partition sends itself stay in its resident entry, never
 pickled (with 2 partitions, about half of them). The rest of an outbox is
@@ -55,6 +56,7 @@ from minibig.core.task import TaskCode
 from minibig.errors import format_user_traceback
 from minibig.graph.distload import partition_key
 from minibig.graph.errors import GraphStateLostError
+from minibig.graph.ids import packed_ids
 from minibig.graph.partition import Partition
 from minibig.graph.superstep import prepare, run_superstep
 from minibig.graph.vectorized import VectorProgram
@@ -267,7 +269,7 @@ class OutputCode(TaskCode):
                                       f"worker {ctx.worker_id}")
         state = entry.state
         if isinstance(self.program, VectorProgram):
-            return state.ids, np.asarray(self.program.output(state))    # arrays pickle as buffers
+            return packed_ids(state.ids), np.asarray(self.program.output(state))   # buffers pickle fast
         out = state.output(self.program)
         return list(out), list(out.values())
 
