@@ -15,7 +15,7 @@ from minibig.graph import Graph
 from minibig.graph.ids import packed_ids, plain_list
 from minibig.graph.load import edges_from_tuples, read_edge_file, read_edge_parquet
 
-from graph_oracles import DATASETS, SHIPPED_GRAPHS, nx_from_file
+from graph_oracles import DATASETS, SHIPPED_GRAPHS, nx_from_edges, nx_from_file
 
 
 def edge_dict(edges):
@@ -148,6 +148,22 @@ def test_the_workers_cut_a_file_as_the_driver_does(sc, tmp_path, parts, directed
         (reference.num_vertices, reference.num_edges, reference.weighted)
     assert_same_partitions(g.partitions, reference.partitions)
     assert g.index.ids.tolist() == reference.index.ids.tolist()
+
+
+@pytest.mark.parametrize("directed", [True, False])
+def test_str_ids_repeated_across_byte_ranges_get_one_dense_index_everywhere(sc, tmp_path, directed):
+    """Every range numbers its str ids by one dictionary encoding and the build merges them:
+    the same partitions as the driver's cut, and networkx's edge count."""
+    rng = np.random.default_rng(11)
+    names = [f"pkg-{i}" if i % 3 else f"\u00e9t\u00e9{i}" for i in range(300)]
+    lines = [f"{names[rng.integers(300)]} {names[rng.integers(300)]}" for _ in range(3000)]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    g = Graph.from_edge_file(sc, path, directed=directed, num_partitions=5)
+    reference = Graph.from_edge_file(None, path, directed=directed, num_partitions=5)
+    assert g.index.ids.tolist() == reference.index.ids.tolist() == sorted(set(" ".join(lines).split()))
+    assert_same_partitions(g.partitions, reference.partitions)
+    G = nx_from_edges([line.split() for line in lines], directed=directed)
+    assert g.num_edges == G.to_directed().number_of_edges()
 
 
 def test_the_workers_read_str_ids_when_any_range_has_one_and_gz_whole(sc, tmp_path):

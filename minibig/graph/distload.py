@@ -157,19 +157,33 @@ def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
         span = _span(src, dst)
         if span is not None:
             return _numbered_by_marking(lines, src, dst, weight, *span)
-        distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, pa.int64()))
+        distinct, positions = numbered(src, dst, pa.int64())
     else:
         src, dst = src.cast(pa.string()), dst.cast(pa.string())
-        distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, pa.string()))
+        distinct, positions = numbered(src, dst, pa.string())
         if doubtful(distinct):                        # the fast reader misread a line: read it whole
             src, dst, weight = read_exact(source, spec.path)
-            src, dst = as_chunked(src), as_chunked(dst)
-            distinct = pc.unique(pa.chunked_array(src.chunks + dst.chunks, pa.string()))
-    positions = [pc.index_in(c, value_set=distinct).to_numpy(zero_copy_only=False).astype(np.int32)
-                 for c in (src, dst)]
+            distinct, positions = numbered(as_chunked(src), as_chunked(dst), pa.string())
     ints = strings_as_ints(pa.chunked_array([distinct])) if len(distinct) else None
     as_ints = np.asarray(ints.to_numpy(), np.int64) if ints is not None else None
     return Range(lines, distinct, as_ints, positions[0], positions[1], weight)
+
+
+def numbered(src, dst, type_) -> tuple[pa.Array, list[np.ndarray]]:
+    """(distinct ids in order of first appearance, [src, dst] as int32 positions in them) of two
+    chunked id columns, in one hash pass (Arrow's dictionary encoding; `unique` then `index_in`
+    hashed every id twice)."""
+    encoded = pc.dictionary_encode(pa.chunked_array(src.chunks + dst.chunks, type_), null_encoding="encode")
+    positions = [np.asarray(c.indices.to_numpy(zero_copy_only=False), np.int32) for c in encoded.chunks]
+    split = len(src.chunks)
+    return (_dictionary(encoded, type_),
+            [np.concatenate(p) if p else np.zeros(0, np.int32) for p in (positions[:split], positions[split:])])
+
+
+def _dictionary(encoded, type_) -> pa.Array:
+    """The dictionary of a dictionary-encoded chunked array: its last chunk's (the hash table
+    grows in order of first appearance, so it holds every earlier chunk's)."""
+    return encoded.chunks[-1].dictionary if encoded.num_chunks else pa.array([], type_)
 
 
 def _numbered_by_marking(lines: int, src, dst, weight, low: int, high: int) -> Range:
@@ -263,8 +277,7 @@ class BuildCode(TaskCode):
     def run(self, ctx):
         q = ctx.partition
         pieces = list(read_batches(ctx.fetch_shuffle(self.reads, q)))
-        index, lookup = _index([piece[0] for piece in pieces])
-        dense = [_dense(piece[0], lookup) for piece in pieces]    # a range's positions -> dense indices
+        index, dense = _index([piece[0] for piece in pieces])    # a range's positions -> dense indices
         out_edges = _numbered([piece[2] for piece in pieces], dense, self.weighted)
         n = len(index)
         out_edges = _with_weights(collapse_duplicates(*out_edges, n))   # by (src, dst), last line wins
@@ -466,17 +479,22 @@ def _groups(owner: np.ndarray, num_partitions: int) -> list:
     return [order[bounds[q]:bounds[q + 1]] for q in range(num_partitions)]
 
 
-def _index(pieces: list) -> tuple[VertexIndex, object]:
-    """The sorted union of every range's distinct ids, and the same ids to look up in
-    (the numpy array of int ids, or an Arrow array of str ids)."""
+def _index(pieces: list) -> tuple[VertexIndex, list[np.ndarray]]:
+    """The sorted union of every range's distinct ids, and for each range the dense index of
+    each of its distinct ids (int ids: by binary search; str ids: one dictionary encoding of
+    them all, its dictionary sorted once)."""
     if pieces and isinstance(pieces[0], np.ndarray):
         ids = np.sort(np.concatenate(pieces).astype(np.int64))
         ids = ids[run_ends(ids)]
-        return VertexIndex(ids), ids
-    joined = pc.unique(pa.chunked_array(pieces, pa.string()))
-    joined = joined.take(pc.sort_indices(joined))
-    ids = joined.to_numpy(zero_copy_only=False).astype(object)
-    return VertexIndex(ids if len(ids) else np.zeros(0, object)), joined
+        return VertexIndex(ids), [np.searchsorted(ids, piece).astype(np.int64) for piece in pieces]
+    encoded = pc.dictionary_encode(pa.chunked_array(pieces, pa.string()), null_encoding="encode")
+    distinct = _dictionary(encoded, pa.string())
+    order = pc.sort_indices(distinct)
+    rank = np.empty(len(distinct), np.int64)                # position of each id once sorted
+    rank[order.to_numpy()] = np.arange(len(distinct))
+    ids = distinct.take(order).to_numpy(zero_copy_only=False).astype(object)
+    dense = [rank[c.indices.to_numpy(zero_copy_only=False)] for c in encoded.chunks]
+    return VertexIndex(ids if len(ids) else np.zeros(0, object)), dense
 
 
 def _numbered(edges: list, dense: list, weighted: bool):
@@ -485,13 +503,6 @@ def _numbered(edges: list, dense: list, weighted: bool):
     other = np.concatenate([d[e[1]] for e, d in zip(edges, dense)]) if edges else np.zeros(0, np.int64)
     weight = np.concatenate([e[2] for e in edges]) if weighted and edges else None
     return key, other, weight
-
-
-def _dense(distinct, lookup) -> np.ndarray:
-    """The dense index of each of a range's distinct ids (positions in the sorted `lookup`)."""
-    if isinstance(lookup, np.ndarray):
-        return np.searchsorted(lookup, distinct).astype(np.int64)
-    return pc.index_in(distinct, value_set=lookup).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _with_weights(edges: tuple) -> tuple:
