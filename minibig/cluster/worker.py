@@ -114,6 +114,13 @@ class KillSwitch:
                 if self.thread is not None:
                     _raise_in_thread(self.thread, TaskKilledError)
 
+    def kill_again(self) -> None:
+        """Raise the kill once more if the attempt still runs: an asynchronous exception
+        that lands in a GC callback or a `__del__` is printed and dropped by Python."""
+        with self.lock:
+            if self.killed and self.thread is not None:
+                _raise_in_thread(self.thread, TaskKilledError)
+
     def disarm(self) -> bool:
         """No kill can land in the calling thread once this returns; True if one was asked."""
         with self.lock:
@@ -182,6 +189,7 @@ class Worker:
                 except Exception:
                     log.exception("dropped a message that could not be handled")
             if time.monotonic() >= next_beat:
+                self.kill_again()
                 P.send(self.master, P.HEARTBEAT, {"worker_id": self.worker_id,
                                                   "progress": self.progress(),
                                                   "reserved": self.reserved_bytes(),
@@ -331,6 +339,13 @@ class Worker:
             switch = self.active.get(key)
         if switch is not None:
             switch.kill()
+
+    def kill_again(self) -> None:
+        """Each heartbeat: kill once more the killed attempts that still run (KillSwitch)."""
+        with self.active_lock:
+            switches = [s for s in self.active.values() if s.killed]
+        for switch in switches:
+            switch.kill_again()
 
     def reserved_bytes(self) -> int:
         """Memory reserved by tasks' shuffles right now (0 when no task holds any)."""

@@ -5,7 +5,10 @@ process keeps a running total (`gc_seconds`), and a task's GC time is the
 total at its end minus the total at its start. A collection stops every
 thread of the process, so two tasks running side by side on one worker both
 count it: this is what Spark's per-task "GC time" means too (the JVM's
-collections during the task).
+collections during the task). The callback is Python code that runs often:
+a task kill (an asynchronous exception) that lands in it is printed and
+dropped by Python, so the worker raises a kill again at each heartbeat until
+the attempt has stopped (`KillSwitch.kill_again` in cluster/worker.py).
 
 Spilled bytes. A task's spills (shuffle runs past its memory budget, and
 shuffle segments fetched to disk because they were too big to hold) go into
