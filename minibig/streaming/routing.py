@@ -74,6 +74,36 @@ class Route:
             raise StreamError(self.name, item, f"cannot route a record without a (key, value) pair: {exc}") from exc
         return [(target, part) for target, part in enumerate(parts) if part]
 
+    def key_and_split(self, items: list, key_fn) -> list[tuple[int, list]]:
+        """``split`` of what ``key_by(key_fn)`` makes of ``items``, in one pass.
+
+        A key_by chained to a hash exchange (the usual ``key_by -> window``)
+        keys each record and routes it in the same loop, instead of building
+        the keyed batch and walking it again: the cache lookup that finds the
+        target also checks that the key is hashable. Any failure (the key
+        function raises, a key that cannot be hashed or has no portable hash)
+        is raised as None here: the caller then runs the two steps apart, which
+        name the record and the operator as they always did."""
+        parts = [[] for _ in range(self.parallelism)]
+        cache = self._targets
+        n = self.parallelism
+        try:
+            for item in items:
+                if type(item) is tuple:
+                    value = item[1]
+                    key = key_fn(value)
+                    target = cache.get(key)
+                    if target is None:
+                        if len(cache) >= _CACHE_LIMIT:
+                            cache.clear()
+                        target = cache[key] = portable_hash(key) % n
+                    parts[target].append((item[0], (key, value)))
+                else:
+                    _broadcast_watermark(parts, item)
+        except Exception:
+            return None
+        return [(target, part) for target, part in enumerate(parts) if part]
+
     def _split_round_robin(self, items):
         parts = [[] for _ in range(self.parallelism)]
         n = self.parallelism

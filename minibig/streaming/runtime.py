@@ -71,6 +71,7 @@ class TaskDataflow:
         self.records_out: dict[int, int] = {}
         self.last_watermark: dict[int, object] = {}
         self.consumed: dict[int, set] = {}      # node -> the outputs some route reads
+        self.keying: dict[int, object] = {}     # key_by node -> the hash route it keys and routes in one pass
         self._build()
 
     def _build(self) -> None:
@@ -89,6 +90,14 @@ class TaskDataflow:
             self.routes[node.id] = routes_of(self.plan, node, i, channels)
             self.records_in[node.id] = self.records_out[node.id] = 0
             self.consumed[node.id] = {route.output for route in self.routes[node.id]}
+            if self._keys_into_exchange(node):
+                self.keying[node.id] = self.routes[node.id][0]
+
+    def _keys_into_exchange(self, node) -> bool:
+        """A key_by instance whose one consumer is a hash exchange to several instances."""
+        routes = self.routes[node.id]
+        return (node.kind == "key_by" and self.instances[node.id].single and len(routes) == 1
+                and routes[0].partitioning == "hash" and routes[0].parallelism > 1)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -208,13 +217,28 @@ class TaskDataflow:
                     self._flush_sink(node_id, boundary=True)
                     self._snapshot_finished()
         else:
-            self.records_in[node_id] += countOf(map(type, payload), tuple)
+            records = countOf(map(type, payload), tuple)
+            self.records_in[node_id] += records
             if payload and type(payload[-1]) is not tuple:
                 self.last_watermark[node_id] = payload[-1]
+            if node_id in self.keying and self._key_and_route(node_id, instance, payload, records):
+                return
             outputs = instance.receive(channel, payload)
             if outputs:
                 self._emit(node_id, outputs, None)
             self._flush_sink(node_id, boundary=False)
+
+    def _key_and_route(self, node_id: int, instance: OperatorInstance, payload: list, records: int) -> bool:
+        """A key_by's batch keyed and routed in one pass (``Route.key_and_split``); False:
+        a record failed, and the usual path (key_by, then the route) must name it."""
+        route = self.keying[node_id]
+        parts = route.key_and_split(payload, instance.operator.f)
+        if parts is None:
+            return False
+        self.records_out[node_id] += records
+        for target, part in parts:
+            self._send(route.node, target, route.channels[target], part)
+        return True
 
     def _maybe_aligned(self, node_id: int) -> None:
         aligner = self.aligners[node_id]

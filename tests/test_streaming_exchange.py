@@ -1,0 +1,124 @@
+"""The cross-task path of a streaming job: a key_by keys and routes its records in one pass.
+
+``Route.key_and_split`` must give what ``KeyByOperator`` then ``Route.split``
+gave (the oracle), record for record and watermark for watermark, and give
+up (None) on any record the two steps would reject, so that they name it.
+Two ``TaskDataflow`` instances wired through pickle, as two tasks are, must
+count a seeded stream as plain Python does.
+"""
+
+from __future__ import annotations
+
+import collections
+import pickle
+import random
+
+import pytest
+
+from minibig.shuffle.hashing import portable_hash
+from minibig.streaming import GeneratorSource, StreamError, StreamingContext, TumblingWindow
+from minibig.streaming.operators import KeyByOperator
+from minibig.streaming.routing import Route
+from minibig.streaming.runtime import TaskDataflow
+
+KEYS = ["a", "b", "ü", 3, 4.0, True, None, (1, "x"), b"z", 10**30, -7]
+
+
+def _batch(rng: random.Random, size: int, watermark_share: float) -> list:
+    items = []
+    for _ in range(size):
+        if rng.random() < watermark_share:
+            items.append(rng.random() * 100)
+        else:
+            key = rng.choice(KEYS) if rng.random() < 0.5 else rng.randrange(5000)
+            items.append((rng.randrange(100), (key, rng.random())))
+    return items
+
+
+@pytest.mark.parametrize("parallelism", [2, 3, 7])
+def test_key_and_split_gives_what_key_by_then_split_gave(parallelism):
+    rng = random.Random(parallelism)
+    key_fn = lambda value: value[0]                       # noqa: E731
+    fused = Route(1, "window-2", "main", "hash", parallelism, 0, list(range(parallelism)))
+    apart = Route(1, "window-2", "main", "hash", parallelism, 0, list(range(parallelism)))
+    key_by = KeyByOperator("key_by-1", key_fn)
+    for _ in range(300):
+        items = _batch(rng, rng.randrange(0, 200), rng.choice([0.0, 0.01, 0.3, 0.9]))
+        got = fused.key_and_split(items, key_fn)
+        want = apart.split(key_by.process_batch(items)["main"])
+        assert got == want
+        for target, part in got:                          # plain Python: the portable hash decides
+            assert all(portable_hash(item[1][0]) % parallelism == target
+                       for item in part if type(item) is tuple)
+
+
+@pytest.mark.parametrize("bad", [
+    [(1, ("a",)), (2, ())],                               # the key function raises (IndexError)
+    [(1, ("a",)), (2, ([1],))],                           # an unhashable key
+    [(1, ("a",)), (2, (object(),))],                      # no process-independent hash
+])
+def test_key_and_split_gives_up_on_a_record_the_two_steps_reject(bad):
+    route = Route(1, "window-2", "main", "hash", 2, 0, [0, 1])
+    assert route.key_and_split(bad, lambda value: value[0]) is None
+
+
+def _count_job(parallelism: int, events: int, key_fn):
+    ssc = StreamingContext(None, parallelism=parallelism)
+    (ssc.source(GeneratorSource(count=events, keys=50, disorder=20, seed=5), timestamp=lambda e: e[0],
+                max_out_of_orderness=20, parallelism=parallelism)
+        .key_by(key_fn).window(TumblingWindow(1000)).count().collect())
+    return ssc.plan
+
+
+def _run_tasks(plan, parallelism: int, fused: bool = True):
+    """The tasks of ``plan`` in this process, their batches to each other through pickle."""
+    boxes = [collections.deque() for _ in range(parallelism)]
+    results, flows = [], []
+    for index in range(parallelism):
+        def report(kind, **fields):
+            if kind == "results":
+                results.extend(fields["values"])
+        flow = TaskDataflow(plan, index, lambda target, item: boxes[target].append(item), report,
+                            batch_size=256, on_snapshot=lambda cid, parts: None)
+        if not fused:
+            flow.keying.clear()
+        flow.open(None)
+        flows.append(flow)
+    for _ in range(100_000):                              # bounded: the stream is finite
+        if all(flow.finished for flow in flows) and not any(boxes):
+            return results, flows
+        for flow, box in zip(flows, boxes):
+            if box:
+                items = pickle.loads(pickle.dumps(list(box), protocol=5))
+                box.clear()
+                for node, channel, payload in items:
+                    flow.arrive(node, channel, payload)
+            flow.poll_sources()
+    raise AssertionError("the tasks did not finish")
+
+
+def test_two_tasks_count_a_seeded_stream_as_plain_python_does():
+    events = 20_000
+    results, flows = _run_tasks(_count_job(2, events, lambda e: e[1]), 2)
+    assert all(flow.keying for flow in flows)             # the one-pass path ran
+    source = GeneratorSource(count=events, keys=50, disorder=20, seed=5)
+    source.open(None)
+    expected = collections.Counter((key, ts - ts % 1000) for ts, key, _ in source.poll(events))
+    assert sorted(results) == sorted((key, start, start + 1000, n) for (key, start), n in expected.items())
+    key_by = next(node.id for node in _count_job(2, 10, len).nodes.values() if node.kind == "key_by")
+    assert sum(flow.records_out[key_by] for flow in flows) == events
+
+
+def test_the_one_pass_and_the_two_step_paths_agree():
+    plan = _count_job(3, 6_000, lambda e: e[1])
+    fused, _ = _run_tasks(plan, 3)
+    apart, _ = _run_tasks(plan, 3, fused=False)
+    assert sorted(fused) == sorted(apart)
+
+
+def test_an_unkeyable_record_still_names_key_by_and_the_record():
+    plan = _count_job(2, 2_000, lambda e: e[1] if e[0] != 777 else e[9])
+    with pytest.raises(StreamError) as caught:
+        _run_tasks(plan, 2)
+    assert caught.value.operator.startswith("key_by") and "cannot key" in str(caught.value)
+    assert caught.value.record[1][0] == 777
