@@ -16,7 +16,7 @@ from minibig.cluster.taskset import Policy, TaskSet
 from minibig.graph import (Graph, VectorProgram, bfs, connected_components, label_propagation, pagerank,
                            sssp, triangle_count)
 from minibig.graph import cluster
-from minibig.graph.algorithms import ShortestPaths
+from minibig.graph.algorithms import PageRank, ShortestPaths
 from minibig.graph.examples import (GASComponents, GASPageRank, GASShortestPaths, PregelComponents,
                                     PregelPageRank, PregelShortestPaths)
 from minibig.graph.tasks import StepReport, SuperstepCode, in_sending_order
@@ -188,3 +188,36 @@ def test_the_batch_a_partition_sent_itself_keeps_its_place_in_sending_order():
     assert in_sending_order(received, 2, "own") == (["from 0", "own", "from 3"], ["m0", "m1"])
     assert in_sending_order(received, 3, "own") == (["from 0", "from 3", "own"], ["m0", "m1"])
     assert in_sending_order(received, 2, None) == (["from 0", "from 3"], ["m0", "m1"])
+
+
+class ShortestPathsEndingEarly(ShortestPaths):
+    """Declares superstep 1 its last, wrongly: the run must go on and still meet the oracle."""
+
+    def last_superstep(self):
+        return 1
+
+
+def test_a_last_superstep_known_in_advance_returns_the_outputs_with_its_reports(sc, roget, monkeypatch):
+    """PageRank's `max_iter` and a run's `max_supersteps` say when it ends: the last superstep's
+    tasks return the outputs and no output task follows; the answers are the local engine's."""
+    g, G = roget
+    stages = []
+    run_code = sc._dag.run_code
+    monkeypatch.setattr(sc._dag, "run_code", lambda code, parts, description, **k:
+                        stages.append(type(code).__name__) or run_code(code, parts, description, **k))
+    program = PageRank(g.num_vertices, max_iter=15, tol=0.0)
+    run = g.run(program, checkpoint_every=4)
+    assert run.barrier.reason == "master" and run.barrier.superstep == 15
+    assert stages.count("SuperstepCode") == 16 and "OutputCode" not in stages
+    local = g.values(g.run(program, engine="local"), program)
+    assert g.values(run, program) == pytest.approx(local, rel=1e-12, abs=0)
+    for program in (PregelShortestPaths(1), ShortestPaths(g.dense(1), weighted=False)):
+        stages.clear()
+        run = g.run(program, max_supersteps=4)
+        assert run.barrier.reason == "max_supersteps" and "OutputCode" not in stages
+        assert g.values(run, program) == g.values(g.run(program, engine="local", max_supersteps=4), program)
+    stages.clear()
+    late = ShortestPathsEndingEarly(g.dense(1), weighted=False)
+    check_distances(g.values(g.run(late), late), G, 1, weighted=False)
+    assert stages[-1] == "OutputCode" and stages.count("SuperstepCode") > 3
+    assert stages.index("FlushCode") == stages.index("SuperstepCode") + 2   # superstep 1's held outbox

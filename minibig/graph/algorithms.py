@@ -107,6 +107,10 @@ class PageRank(VectorProgram):
         converged = superstep >= 1 and aggregates["change"] < self.n * self.tol
         return converged or superstep >= self.max_iter
 
+    def last_superstep(self) -> int:
+        """Iteration `max_iter` is the last, converged or not."""
+        return self.max_iter
+
 
 class ConnectedComponents(VectorProgram):
     """Weakly connected components by HashMin; value = smallest dense index in the component."""

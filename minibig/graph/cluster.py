@@ -33,6 +33,11 @@ a stale copy can never be read) and runs again from that superstep; when
 the dead worker held partitions of a graph the workers loaded, they load the
 file again first.
 Superstep 0 is the free checkpoint: the partitions as loaded.
+
+Output: when the last superstep is known before the run (`max_supersteps`,
+or the program's `last_superstep`, PageRank's `max_iter`), its tasks return
+their partition's outputs with their reports (`SuperstepCode.output`), so
+no output task follows; otherwise `OutputCode` runs once the barrier halts.
 """
 
 from __future__ import annotations
@@ -104,6 +109,8 @@ class _Run:
         self.timings = {"load": 0.0, "supersteps": 0.0, "worker": 0.0, "output": 0.0}
         self.barrier: Barrier | None = None
         self.big = False                         # the last outboxes were over INLINE_LIMIT
+        self.last = last_superstep(program, max_supersteps)
+        self.outputs: list | None = None         # returned by the last superstep's tasks
 
     @property
     def prefix(self) -> str:
@@ -167,11 +174,12 @@ class _Run:
         if self.barrier is not None and self.barrier.halt:
             return None
         started = time.perf_counter()
-        writes = self.shuffle(superstep) if self.big else None
+        final = superstep == self.last
+        writes = self.shuffle(superstep) if self.big and not final else None
         take = bool(self.every) and superstep > 0 and superstep % self.every == 0
         reads = inbox if isinstance(inbox, ShuffleRef) else None
         code = SuperstepCode(self.prefix, self.program, superstep, aggregates, reads, writes,
-                             len(self.parts), self.combine_on_sender, take, INLINE_LIMIT)
+                             len(self.parts), self.combine_on_sender, take, INLINE_LIMIT, output=final)
         if writes is not None:
             self.written.append(writes.shuffle_key)
         reports = self.dag.run_code(code, self.parts, f"graph {self.base} superstep {superstep}",
@@ -183,6 +191,8 @@ class _Run:
         results = [SuperstepResult(r.partition, superstep, {}, r.aggregates, r.active, r.messages_sent)
                    for r in reports]
         barrier = master_step(self.program, superstep, results, self.max_supersteps)
+        if final and barrier.halt:
+            self.outputs = [r.output for r in sorted(reports, key=lambda r: r.partition)]
         self.big = any(sum(r.sizes) > INLINE_LIMIT for r in reports)
         if writes is not None:
             following = writes
@@ -219,6 +229,8 @@ class _Run:
         return {q: [r.segments[q] for r in ordered if r.segments[q]] for q in self.parts}
 
     def finish(self, supersteps: int) -> ClusterRun:
+        if self.outputs is not None:             # the last superstep returned them
+            return ClusterRun(self.outputs, supersteps, self.barrier, self.rollbacks, self.timings)
         started = time.perf_counter()
         outputs = self.dag.run_code(OutputCode(self.prefix, self.program), self.parts,
                                     f"graph {self.base} output", prefer=self.prefer(), speculate=False)
@@ -245,6 +257,15 @@ class _Run:
         if done and (everything or len(done) >= DROP_BATCH):
             self.backend.drop_shuffles(done)
             del self.written[:len(done)]
+
+
+def last_superstep(program, max_supersteps: int | None) -> int | None:
+    """The superstep after which the run surely ends, when known before it starts (None: not)."""
+    known = [max_supersteps - 1] if max_supersteps else []
+    declared = getattr(program, "last_superstep", None)
+    if declared is not None and declared() is not None:
+        known.append(declared())
+    return min(known) if known else None
 
 
 def raise_user_errors(reports: list) -> None:

@@ -3,7 +3,7 @@
 A run keeps each partition on a worker, in the worker's `ResidentStore`,
 under a key `"<driver>/graph<run>g<generation>/p<partition>"` that the task
 lists in `ctx.cached`, so the master knows where it lives and sends the
-partition's later tasks there. Three kinds of task:
+partition's later tasks there. Four kinds of task:
 
     LoadCode       put a partition (shipped by the driver, possibly with a
                    checkpoint to resume from) in the resident store
@@ -14,7 +14,9 @@ partition's later tasks there. Three kinds of task:
                    checkpoint, and a small outbox itself) to the driver
     FlushCode      write the outboxes a superstep held back as its shuffle
     OutputCode     the final value of every vertex of a partition (str ids as
-                   one Arrow array: `ids.packed_ids`)
+                   one Arrow array: `ids.packed_ids`), unless the run's last
+                   superstep was known in advance and returned it
+                   (`SuperstepCode.output`)
 
 The messages a partition sends itself stay in its resident entry, never
 pickled (with 2 partitions, about half of them). The rest of an outbox is
@@ -97,6 +99,7 @@ class StepReport:
     error: object = None              # (exception or None, formatted traceback) from user code
     segments: list | None = None      # inline: the outbox (bytes or None per partition), if small
     held: bool = False                # inline: the outbox was too big to return; flush it
+    output: tuple | None = None       # the run's last superstep: the partition's (ids, outputs)
     seconds: float = 0.0              # the task's time on the worker, from payload to report
 
 
@@ -175,6 +178,9 @@ class SuperstepCode(TaskCode):
     combine_on_sender: bool = True
     checkpoint: bool = False
     inline_limit: int = 0             # bytes of outbox a task may return in its report
+    # the run surely ends after this superstep: return the outputs, and hold the outbox (never
+    # returned: the driver flushes it only if the run goes on after all)
+    output: bool = False
 
     def run(self, ctx):
         started = time.perf_counter()
@@ -203,7 +209,10 @@ class SuperstepCode(TaskCode):
         segments = outbox_segments(self.partitions, ctx.partition, result.outbox, result.mutations)
         report.sizes = [len(s) if s else 0 for s in segments]
         entry.held = segments
-        if sum(report.sizes) <= self.inline_limit:
+        if self.output:
+            report.output = partition_output(entry.state, self.program)
+            report.held = any(report.sizes)
+        elif sum(report.sizes) <= self.inline_limit:
             report.segments = segments
         else:
             report.held = True
@@ -267,11 +276,15 @@ class OutputCode(TaskCode):
         if entry is None:
             raise GraphStateLostError(f"partition {ctx.partition} of {self.prefix} is not on "
                                       f"worker {ctx.worker_id}")
-        state = entry.state
-        if isinstance(self.program, VectorProgram):
-            return packed_ids(state.ids), np.asarray(self.program.output(state))   # buffers pickle fast
-        out = state.output(self.program)
-        return list(out), list(out.values())
+        return partition_output(entry.state, self.program)
+
+
+def partition_output(state, program) -> tuple:
+    """`(ids, outputs)` of a partition: numpy arrays (str ids as Arrow) or lists (per-vertex programs)."""
+    if isinstance(program, VectorProgram):
+        return packed_ids(state.ids), np.asarray(program.output(state))   # buffers pickle fast
+    out = state.output(program)
+    return list(out), list(out.values())
 
 
 def resident_key(prefix: str, partition: int) -> str:

@@ -50,6 +50,12 @@ class VectorProgram:
         """Master logic after each superstep: True stops the run."""
         return False
 
+    def last_superstep(self) -> int | None:
+        """The superstep after which `master_compute` surely stops the run, when known before
+        the run (None: not known). A cluster run then takes the vertices' outputs with that
+        superstep's reports instead of asking for them after it."""
+        return None
+
     def output(self, part) -> np.ndarray:
         """The final value of each local vertex (default: `part.values`)."""
         return part.values
