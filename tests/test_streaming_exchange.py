@@ -4,19 +4,21 @@
 gave (the oracle), record for record and watermark for watermark, and give
 up (None) on any record the two steps would reject, so that they name it.
 Two ``TaskDataflow`` instances wired through pickle, as two tasks are, must
-count a seeded stream as plain Python does.
+count a seeded stream as plain Python does. A data message (``wire.pack_data``,
+pickled without the memo) arrives equal, a cyclic value included.
 """
 
 from __future__ import annotations
 
 import collections
-import pickle
 import random
 
 import pytest
 
 from minibig.shuffle.hashing import portable_hash
-from minibig.streaming import GeneratorSource, StreamError, StreamingContext, TumblingWindow
+from minibig.streaming import GeneratorSource, StreamError, StreamingContext, TumblingWindow, wire
+from minibig.streaming.barriers import Barrier
+from minibig.streaming.elements import END, IDLE
 from minibig.streaming.operators import KeyByOperator
 from minibig.streaming.routing import Route
 from minibig.streaming.runtime import TaskDataflow
@@ -71,7 +73,7 @@ def _count_job(parallelism: int, events: int, key_fn):
 
 
 def _run_tasks(plan, parallelism: int, fused: bool = True):
-    """The tasks of ``plan`` in this process, their batches to each other through pickle."""
+    """The tasks of ``plan`` in this process, their batches to each other as data messages."""
     boxes = [collections.deque() for _ in range(parallelism)]
     results, flows = [], []
     for index in range(parallelism):
@@ -89,7 +91,7 @@ def _run_tasks(plan, parallelism: int, fused: bool = True):
             return results, flows
         for flow, box in zip(flows, boxes):
             if box:
-                items = pickle.loads(pickle.dumps(list(box), protocol=5))
+                items = wire.unpack_data(wire.pack_data(list(box)))
                 box.clear()
                 for node, channel, payload in items:
                     flow.arrive(node, channel, payload)
@@ -122,3 +124,18 @@ def test_an_unkeyable_record_still_names_key_by_and_the_record():
         _run_tasks(plan, 2)
     assert caught.value.operator.startswith("key_by") and "cannot key" in str(caught.value)
     assert caught.value.record[1][0] == 777
+
+
+def test_a_data_message_arrives_equal_signals_and_barriers_as_themselves():
+    cyclic = [1]
+    cyclic.append(cyclic)                                 # pickled with the memo instead
+    nested = 1
+    for _ in range(200):
+        nested = [nested]
+    items = [(1, 0, [(3, ("k", (3, "k", 1))), (2, ("k", (2.5, "k", None))), 4.0]),
+             (2, 1, END), (2, 0, IDLE), (2, 0, Barrier(7)), (3, 0, [(1, ("n", nested))])]
+    out = wire.unpack_data(wire.pack_data(items))
+    assert out == [(1, 0, items[0][2]), (2, 1, END), (2, 0, IDLE), out[3], (3, 0, items[4][2])]
+    assert out[1][2] is END and out[2][2] is IDLE and out[3][2].cid == 7
+    again = wire.unpack_data(wire.pack_data([(4, 0, [(1, ("c", cyclic))])]))[0][2][0][1][1]
+    assert again[0] == 1 and again[1] is again

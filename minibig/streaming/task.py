@@ -235,7 +235,7 @@ class StreamTask:
                 except zmq.Again:
                     break
                 moved = True
-                for node_id, channel, payload in pickle.loads(blob):
+                for node_id, channel, payload in wire.unpack_data(blob):
                     flow.arrive(node_id, channel, payload)
             moved |= self._flush_outboxes()
             if not any(self.outbox.values()) and not self.stuck:
@@ -271,7 +271,7 @@ class StreamTask:
                 blob = self.stuck.pop(peer, None)
                 if blob is None:
                     batch = [box.popleft() for _ in range(min(PACK_MAX, len(box)))]
-                    blob = pickle.dumps(batch, protocol=5)
+                    blob = wire.pack_data(batch)
                 try:
                     self.push[peer].send(blob, zmq.NOBLOCK)
                     sent = True

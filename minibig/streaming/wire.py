@@ -18,13 +18,15 @@ unless the cluster is bound elsewhere (``driver_host``, ``task_host``):
   its id, time, duration and size), ``drain`` (end the sources now),
   ``abort``, ``beat``.
 - **data**: each task binds one PULL; every other task connects a PUSH to
-  it. A message is a pickled list of ``(node, target, channel, payload)``;
-  the high-water marks bound what is queued between two tasks, so a slow
-  consumer stops its producers' sends (backpressure, see ``runtime.py``).
+  it. A message is a pickled list of ``(node, target, channel, payload)``
+  (``pack_data``); the high-water marks bound what is queued between two
+  tasks, so a slow consumer stops its producers' sends (backpressure, see
+  ``runtime.py``).
 """
 
 from __future__ import annotations
 
+import io
 import pickle
 import socket
 
@@ -85,6 +87,32 @@ def pack(kind: str, gen: int, **fields) -> bytes:
 
 def unpack(blob: bytes) -> dict:
     """A control message ``pack`` made."""
+    return pickle.loads(blob)
+
+
+def pack_data(items: list) -> bytes:
+    """A data message: ``items`` pickled without pickle's memo when they allow it.
+
+    The memo (every tuple and string remembered, so a second reference to it
+    is written as a back-reference) was about half of what pickling a batch
+    of records cost, and records hardly share anything: a record's fields
+    are written out each time, as Flink serializes each record on its own.
+    Equal values arrive; only the identity of an object referenced twice in
+    one message is not kept (no operator depends on it). A cycle, which
+    pickling without the memo cannot write, makes it pickle with the memo.
+    """
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.fast = True
+    try:
+        pickler.dump(items)
+    except ValueError:                      # "fast mode: can't pickle cyclic objects"
+        return pickle.dumps(items, protocol=5)
+    return buffer.getvalue()
+
+
+def unpack_data(blob: bytes) -> list:
+    """The items of a data message ``pack_data`` made."""
     return pickle.loads(blob)
 
 
