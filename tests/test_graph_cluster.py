@@ -221,3 +221,13 @@ def test_a_last_superstep_known_in_advance_returns_the_outputs_with_its_reports(
     check_distances(g.values(g.run(late), late), G, 1, weighted=False)
     assert stages[-1] == "OutputCode" and stages.count("SuperstepCode") > 3
     assert stages.index("FlushCode") == stages.index("SuperstepCode") + 2   # superstep 1's held outbox
+
+
+def test_pairs_name_each_vertex_once_partition_by_partition(sc, roget):
+    """Built-ins hand `Graph.pairs` to the RDD as they are: no dict on the driver."""
+    g, G = roget
+    program = ShortestPaths(g.dense(1), weighted=False)
+    pairs = g.pairs(g.run(program), program)
+    assert sorted(v for v, _ in pairs) == sorted(G.nodes)
+    check_distances(dict(pairs), G, 1, weighted=False)
+    assert sorted(sssp(g, 1).collect()) == sorted(pairs)

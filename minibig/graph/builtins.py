@@ -25,7 +25,7 @@ def pagerank(g, damping: float = 0.85, max_iter: int = 100, tol: float = 1e-6, p
     if personalization is not None:
         personal = _personal_vector(g, personalization)
     program = PageRank(g.num_vertices, damping, max_iter, tol, weighted=weight, personal=personal)
-    return _result(g, g.values(g.run(program, **options), program), options)
+    return _result(g, _pairs(g, program, options), options)
 
 
 def personalized_pagerank(g, personalization: dict, **kwargs) -> dict:
@@ -44,46 +44,50 @@ def _personal_vector(g, personalization: dict):
 def connected_components(g, **options) -> dict:
     """Weakly connected components: each vertex's label is the smallest vertex id of its component."""
     program = ConnectedComponents()
-    labels = g.values(g.run(program, **options), program)
+    labels = _pairs(g, program, options)
     ids = g.index.ids
-    return _result(g, {v: (int(ids[label]) if g.index.is_int else ids[label]) for v, label in labels.items()},
-                   options)
+    return _result(g, [(v, (int(ids[label]) if g.index.is_int else ids[label])) for v, label in labels], options)
 
 
 def sssp(g, source, weight: bool = True, **options) -> dict:
     """Shortest-path distance from `source` (edge weights when the graph has them, else 1); inf if unreachable."""
     program = ShortestPaths(g.dense(source), weighted=weight and g.weighted)
-    return _result(g, g.values(g.run(program, **options), program), options)
+    return _result(g, _pairs(g, program, options), options)
 
 
 def bfs(g, source, **options) -> dict:
     """Hop count from `source` along out-edges (int), inf when unreachable."""
     program = ShortestPaths(g.dense(source), weighted=False)
-    depths = g.values(g.run(program, **options), program)
-    return _result(g, {v: (int(d) if d != math.inf else math.inf) for v, d in depths.items()}, options)
+    depths = _pairs(g, program, options)
+    return _result(g, [(v, (int(d) if d != math.inf else math.inf)) for v, d in depths], options)
 
 
 def label_propagation(g, iterations: int = 10, **options) -> dict:
     """Graphalytics community detection by label propagation; labels are vertex ids."""
     program = LabelPropagation(iterations)
-    labels = g.values(g.run(program, **options), program)
-    return _result(g, {v: g.index.original(label) for v, label in labels.items()}, options)
+    labels = _pairs(g, program, options)
+    return _result(g, [(v, g.index.original(label)) for v, label in labels], options)
 
 
 def triangle_count(g, **options) -> dict:
     """Triangles through each vertex of the undirected simple graph underneath."""
     program = Triangles()
-    return _result(g, g.values(g.run(program, **options), program), options)
+    return _result(g, _pairs(g, program, options), options)
 
 
 def local_clustering_coefficient(g, **options) -> dict:
     """Graphalytics local clustering coefficient of each vertex."""
     program = LocalClustering()
-    return _result(g, g.values(g.run(program, **options), program), options)
+    return _result(g, _pairs(g, program, options), options)
 
 
-def _result(g, values: dict, options: dict):
-    """The pairs as an RDD on the graph's context, or the dict itself when run in this process."""
+def _pairs(g, program, options: dict) -> list:
+    """Run `program` with `options`; its `(vertex, value)` pairs."""
+    return g.pairs(g.run(program, **options), program)
+
+
+def _result(g, pairs: list, options: dict):
+    """The pairs as an RDD on the graph's context, or as a dict when run in this process."""
     if g.sc is None or options.get("engine") == "local":
-        return values
-    return g.sc.parallelize(list(values.items()), g.num_partitions)
+        return dict(pairs)
+    return g.sc.parallelize(pairs, g.num_partitions)

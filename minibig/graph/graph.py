@@ -132,15 +132,20 @@ class Graph:
 
     def values(self, run, program) -> dict:
         """{vertex id: value} from the final states of a run of `program`."""
+        return dict(self.pairs(run, program))
+
+    def pairs(self, run, program) -> list:
+        """[(vertex id, value)] from the final states of a run of `program`, partition by
+        partition (no dict: a partition's vertices are its own)."""
         program = as_runnable(program)
-        out = {}
+        out = []
         for ids, outputs in getattr(run, "outputs", ()):       # a cluster run: arrays or lists
-            out.update(zip(plain_list(ids), plain_list(outputs)))
+            out.extend(zip(plain_list(ids), plain_list(outputs)))
         for state in getattr(run, "states", ()):
             if isinstance(program, VectorProgram):
-                out.update(zip(state.ids.tolist(), np.asarray(program.output(state)).tolist()))
+                out.extend(zip(state.ids.tolist(), np.asarray(program.output(state)).tolist()))
             else:
-                out.update(state.output(program))
+                out.extend(state.output(program).items())
         return out
 
 
