@@ -199,7 +199,8 @@ class ShortestPathsEndingEarly(ShortestPaths):
 
 def test_a_last_superstep_known_in_advance_returns_the_outputs_with_its_reports(sc, roget, monkeypatch):
     """PageRank's `max_iter` and a run's `max_supersteps` say when it ends: the last superstep's
-    tasks return the outputs and no output task follows; the answers are the local engine's."""
+    tasks return the outputs and no output task follows (nor a load task before the first, on a
+    graph the workers loaded); the answers are the local engine's."""
     g, G = roget
     stages = []
     run_code = sc._dag.run_code
@@ -209,6 +210,7 @@ def test_a_last_superstep_known_in_advance_returns_the_outputs_with_its_reports(
     run = g.run(program, checkpoint_every=4)
     assert run.barrier.reason == "master" and run.barrier.superstep == 15
     assert stages.count("SuperstepCode") == 16 and "OutputCode" not in stages
+    assert "LoadCode" not in stages            # superstep 0's tasks took the loaded partitions
     local = g.values(g.run(program, engine="local"), program)
     assert g.values(run, program) == pytest.approx(local, rel=1e-12, abs=0)
     for program in (PregelShortestPaths(1), ShortestPaths(g.dense(1), weighted=False)):

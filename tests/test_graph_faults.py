@@ -27,12 +27,12 @@ KILL_AT = 6
 class AnnouncingPageRank(PageRank):
     """PageRank whose superstep KILL_AT announces itself and waits for `release`."""
 
-    def __init__(self, n, folder, release, **options):
+    def __init__(self, n, folder, release, at=KILL_AT, **options):
         super().__init__(n, **options)
-        self.folder, self.release = folder, release
+        self.folder, self.release, self.at = folder, release, at
 
     def compute(self, part, ctx):
-        if ctx.superstep == KILL_AT:
+        if ctx.superstep == self.at:
             faults.announce_and_wait(self.folder, "superstep", self.release)
         super().compute(part, ctx)
 
@@ -44,11 +44,13 @@ def cluster():
     ctx.stop()
 
 
-def test_worker_killed_mid_pagerank_rolls_back_to_the_checkpoint(cluster, tmp_path):
+@pytest.mark.parametrize("at", [KILL_AT, 0])
+def test_worker_killed_mid_pagerank_rolls_back_to_the_checkpoint(cluster, tmp_path, at):
+    """At 0: the first superstep, whose tasks also put the loaded partitions in place."""
     path = f"{DATASETS}/roget.txt"
     g, G = Graph.from_edge_file(cluster, path, num_partitions=4), nx_from_file(path)
     release = str(tmp_path / "go")
-    program = AnnouncingPageRank(g.num_vertices, str(tmp_path), release, tol=1e-10, max_iter=1000)
+    program = AnnouncingPageRank(g.num_vertices, str(tmp_path), release, at=at, tol=1e-10, max_iter=1000)
     box = {}
 
     def target():
@@ -68,7 +70,7 @@ def test_worker_killed_mid_pagerank_rolls_back_to_the_checkpoint(cluster, tmp_pa
     run = box["run"]
     assert run.rollbacks >= 1
     assert g.on_workers.generation >= 1          # the workers loaded the file again: partitions died
-    assert len(faults.markers(str(tmp_path), "superstep")) > 1        # superstep 6 ran again
+    assert len(faults.markers(str(tmp_path), "superstep")) > 1        # the superstep ran again
     check_pagerank(g.values(run, program), G)
 
 

@@ -5,7 +5,8 @@
 
 Each partition is put in a worker's resident store for the run once
 (`LoadCode`; the master remembers which worker holds it): a graph the
-workers loaded (`distload.py`) is taken from the worker that holds it, one
+workers loaded (`distload.py`) is taken from the worker that holds it, by
+the first superstep's task itself (`SuperstepCode.load`: no load task), one
 the driver cut is shipped. Then every superstep is one `run_code` call of
 `SuperstepCode` with `prefer={p: [its resident key]}`: no lineage, no
 planning. What comes back is one small `StepReport` per partition, from
@@ -111,6 +112,7 @@ class _Run:
         self.big = False                         # the last outboxes were over INLINE_LIMIT
         self.last = last_superstep(program, max_supersteps)
         self.outputs: list | None = None         # returned by the last superstep's tasks
+        self.pending_load: LoadCode | None = None   # for the first superstep to run first
 
     @property
     def prefix(self) -> str:
@@ -122,7 +124,10 @@ class _Run:
     def run(self) -> ClusterRun:
         checkpoint = Checkpoint(0, {}, None)
         try:
-            self.load(checkpoint)
+            if self.graph.on_workers is None:
+                self.load(checkpoint)
+            else:                                # superstep 0's tasks put the partitions in place
+                self.pending_load = LoadCode(self.prefix, self.program, graph_key=self.graph.on_workers.key)
             superstep, aggregates, inbox = 0, {}, None
             while True:
                 try:
@@ -178,14 +183,17 @@ class _Run:
         writes = self.shuffle(superstep) if self.big and not final else None
         take = bool(self.every) and superstep > 0 and superstep % self.every == 0
         reads = inbox if isinstance(inbox, ShuffleRef) else None
+        load, self.pending_load = self.pending_load, None
         code = SuperstepCode(self.prefix, self.program, superstep, aggregates, reads, writes,
-                             len(self.parts), self.combine_on_sender, take, INLINE_LIMIT, output=final)
+                             len(self.parts), self.combine_on_sender, take, INLINE_LIMIT, output=final,
+                             load=load)
         if writes is not None:
             self.written.append(writes.shuffle_key)
         reports = self.dag.run_code(code, self.parts, f"graph {self.base} superstep {superstep}",
                                     payloads=inbox if isinstance(inbox, dict) else None,
                                     reads=[reads] if reads is not None else [], writes=writes,
-                                    prefer=self.prefer(), speculate=False)
+                                    prefer=self.graph.on_workers.prefer() if load else self.prefer(),
+                                    speculate=False)
         raise_user_errors(reports)
         self.timings["worker"] += max(r.seconds for r in reports)
         results = [SuperstepResult(r.partition, superstep, {}, r.aggregates, r.active, r.messages_sent)

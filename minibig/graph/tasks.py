@@ -137,7 +137,11 @@ class LoadCode(TaskCode):
     graph_key: str | None = None      # where a graph the workers loaded keeps its partitions
 
     def run(self, ctx):
-        part, blob, superstep = ctx.payloads["task"]
+        self.install(ctx, *ctx.payloads["task"])
+        return ctx.worker_id
+
+    def install(self, ctx, part, blob, superstep: int) -> None:
+        """Put `part` (None: the resident one the workers loaded), at `blob`, in place."""
         index = self.index
         if part is None:
             part, index = self.loaded(ctx)
@@ -148,7 +152,6 @@ class LoadCode(TaskCode):
         key = resident_key(self.prefix, ctx.partition)
         ctx.resident.put(key, Resident(state, superstep, inbox, mutations))
         ctx.cached.append(key)
-        return ctx.worker_id
 
     def loaded(self, ctx):
         """(Partition, VertexIndex) the workers loaded; `GraphStateLostError` when not here."""
@@ -181,6 +184,9 @@ class SuperstepCode(TaskCode):
     # the run surely ends after this superstep: return the outputs, and hold the outbox (never
     # returned: the driver flushes it only if the run goes on after all)
     output: bool = False
+    # a run's first superstep on a graph the workers loaded: put the partition in place first,
+    # with no load task of its own (a round trip less)
+    load: LoadCode | None = None
 
     def run(self, ctx):
         started = time.perf_counter()
@@ -190,6 +196,8 @@ class SuperstepCode(TaskCode):
 
     def step(self, ctx) -> StepReport:
         """The superstep itself; see `run`."""
+        if self.load is not None:
+            self.load.install(ctx, None, None, self.superstep)
         entry = find_resident(ctx, self.prefix, self.superstep)
         inbox, mutations = self.inbox(ctx, entry)
         blob = checkpoint_blob(entry.state, inbox, mutations) if self.checkpoint else None
