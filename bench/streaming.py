@@ -13,6 +13,12 @@ hash-exchanged between the workers.
   sharing, so each run also reports **events per worker CPU second**:
   events / CPU seconds the worker processes used (psutil), i.e. what one
   worker with a core of its own would sustain.
+- **in-process** (``--in-process``): the same job's tasks run in this one
+  process, their batches to each other through the data messages the
+  workers send (``wire.pack_data``), no sockets: CPU microseconds per event
+  with 1 and 2 tasks, what the exchange costs apart from the machine's
+  sharing (``valgrind --tool=callgrind`` on it counts instructions, which a
+  shared machine does not disturb).
 - **latency**: a rate-limited source (``--rate-share`` of the measured
   throughput) stamps each event with the wall clock as its event time; a
   map after the window stamps each result on emission; latency = emission
@@ -24,6 +30,7 @@ hash-exchanged between the workers.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -33,7 +40,8 @@ import psutil
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # minibig, uninstalled
 from minibig import Context  # noqa: E402
-from minibig.streaming import GeneratorSource, Source, StreamingContext, TumblingWindow  # noqa: E402
+from minibig.streaming import GeneratorSource, Source, StreamingContext, TumblingWindow, wire  # noqa: E402
+from minibig.streaming.runtime import TaskDataflow  # noqa: E402
 
 
 class WallClockSource(Source):
@@ -79,12 +87,38 @@ def worker_cpu_seconds(sc) -> float:
     return total
 
 
+def windowed_count(ssc, workers, events, keys):
+    """The benchmark's job on ``ssc``: source -> key_by -> TumblingWindow -> count -> collect."""
+    return (ssc.source(GeneratorSource(count=events, keys=keys, disorder=100), timestamp=lambda e: e[0],
+                       max_out_of_orderness=100, parallelism=workers)
+               .key_by(lambda e: e[1]).window(TumblingWindow(10_000)).count().collect())
+
+
+def in_process(tasks, events, keys) -> float:
+    """CPU microseconds per event of the job's ``tasks`` run in this process (see the docstring)."""
+    ssc = StreamingContext(None, parallelism=tasks)
+    windowed_count(ssc, tasks, events, keys)
+    boxes = [collections.deque() for _ in range(tasks)]
+    flows = [TaskDataflow(ssc.plan, i, lambda target, item: boxes[target].append(item), lambda *a, **k: None,
+                          on_snapshot=lambda cid, parts: None) for i in range(tasks)]
+    for flow in flows:
+        flow.open(None)
+    started = time.process_time()
+    while not all(flow.finished for flow in flows) or any(boxes):
+        for flow, box in zip(flows, boxes):
+            if box:
+                items = wire.unpack_data(wire.pack_data(list(box)))
+                box.clear()
+                for node, channel, payload in items:
+                    flow.arrive(node, channel, payload)
+            flow.poll_sources()
+    return (time.process_time() - started) / events * 1e6
+
+
 def throughput(sc, workers, events, keys, checkpoint_interval=None) -> tuple[float, float]:
     """(events/s per worker, events per worker CPU second) of the windowed count."""
     ssc = StreamingContext(sc, parallelism=workers, checkpoint_interval=checkpoint_interval)
-    (ssc.source(GeneratorSource(count=events, keys=keys, disorder=100), timestamp=lambda e: e[0],
-                max_out_of_orderness=100, parallelism=workers)
-        .key_by(lambda e: e[1]).window(TumblingWindow(10_000)).count().collect())
+    windowed_count(ssc, workers, events, keys)
     cpu = worker_cpu_seconds(sc)
     started = time.perf_counter()
     ssc.run()
@@ -113,7 +147,13 @@ def main(argv=None) -> None:
     parser.add_argument("--rate-share", type=float, default=0.5, help="latency run's rate, share of throughput")
     parser.add_argument("--latency-seconds", type=float, default=5.0)
     parser.add_argument("--window", type=float, default=0.1, help="latency run's window, seconds")
+    parser.add_argument("--in-process", action="store_true", help="only the in-process CPU per event")
     args = parser.parse_args(argv)
+    if args.in_process:
+        for tasks in args.workers:
+            print(json.dumps({"tasks": tasks, "in_process_cpu_us_per_event":
+                              round(in_process(tasks, args.events, args.keys), 2)}), flush=True)
+        return
     report = {}
     for workers in args.workers:
         with Context(workers=workers, appName="bench-streaming") as sc:

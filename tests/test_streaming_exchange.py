@@ -11,7 +11,11 @@ pickled without the memo) arrives equal, a cyclic value included.
 from __future__ import annotations
 
 import collections
+import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +143,12 @@ def test_a_data_message_arrives_equal_signals_and_barriers_as_themselves():
     assert out[1][2] is END and out[2][2] is IDLE and out[3][2].cid == 7
     again = wire.unpack_data(wire.pack_data([(4, 0, [(1, ("c", cyclic))])]))[0][2][0][1][1]
     assert again[0] == 1 and again[1] is again
+
+
+def test_the_benchmark_measures_the_exchange_in_process():
+    bench = Path(__file__).resolve().parent.parent / "bench" / "streaming.py"
+    out = subprocess.run([sys.executable, str(bench), "--in-process", "--events", "20000", "--workers", "1", "2"],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["tasks"] for line in lines] == [1, 2]
+    assert all(line["in_process_cpu_us_per_event"] > 0 for line in lines)
