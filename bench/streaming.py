@@ -30,7 +30,6 @@ hash-exchanged between the workers.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import sys
@@ -40,8 +39,8 @@ import psutil
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))   # minibig, uninstalled
 from minibig import Context  # noqa: E402
-from minibig.streaming import GeneratorSource, Source, StreamingContext, TumblingWindow, wire  # noqa: E402
-from minibig.streaming.runtime import TaskDataflow  # noqa: E402
+from minibig.streaming import GeneratorSource, Source, StreamingContext, TumblingWindow  # noqa: E402
+from minibig.streaming.inprocess import run_tasks  # noqa: E402
 
 
 class WallClockSource(Source):
@@ -98,20 +97,8 @@ def in_process(tasks, events, keys) -> float:
     """CPU microseconds per event of the job's ``tasks`` run in this process (see the docstring)."""
     ssc = StreamingContext(None, parallelism=tasks)
     windowed_count(ssc, tasks, events, keys)
-    boxes = [collections.deque() for _ in range(tasks)]
-    flows = [TaskDataflow(ssc.plan, i, lambda target, item: boxes[target].append(item), lambda *a, **k: None,
-                          on_snapshot=lambda cid, parts: None) for i in range(tasks)]
-    for flow in flows:
-        flow.open(None)
     started = time.process_time()
-    while not all(flow.finished for flow in flows) or any(boxes):
-        for flow, box in zip(flows, boxes):
-            if box:
-                items = wire.unpack_data(wire.pack_data(list(box)))
-                box.clear()
-                for node, channel, payload in items:
-                    flow.arrive(node, channel, payload)
-            flow.poll_sources()
+    run_tasks(ssc.plan, tasks)
     return (time.process_time() - started) / events * 1e6
 
 

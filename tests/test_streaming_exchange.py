@@ -3,8 +3,9 @@
 ``Route.key_and_split`` must give what ``KeyByOperator`` then ``Route.split``
 gave (the oracle), record for record and watermark for watermark, and give
 up (None) on any record the two steps would reject, so that they name it.
-Two ``TaskDataflow`` instances wired through pickle, as two tasks are, must
-count a seeded stream as plain Python does. A data message (``wire.pack_data``,
+A job's tasks run in one process (``inprocess.run_tasks``), their batches
+crossing as the workers' data messages, must count a seeded stream as plain
+Python does. A data message (``wire.pack_data``,
 pickled without the memo) arrives equal, a cyclic value included.
 """
 
@@ -25,7 +26,7 @@ from minibig.streaming.barriers import Barrier
 from minibig.streaming.elements import END, IDLE
 from minibig.streaming.operators import KeyByOperator
 from minibig.streaming.routing import Route
-from minibig.streaming.runtime import TaskDataflow
+from minibig.streaming.inprocess import run_tasks
 
 KEYS = ["a", "b", "ü", 3, 4.0, True, None, (1, "x"), b"z", 10**30, -7]
 
@@ -76,36 +77,9 @@ def _count_job(parallelism: int, events: int, key_fn):
     return ssc.plan
 
 
-def _run_tasks(plan, parallelism: int, fused: bool = True):
-    """The tasks of ``plan`` in this process, their batches to each other as data messages."""
-    boxes = [collections.deque() for _ in range(parallelism)]
-    results, flows = [], []
-    for index in range(parallelism):
-        def report(kind, **fields):
-            if kind == "results":
-                results.extend(fields["values"])
-        flow = TaskDataflow(plan, index, lambda target, item: boxes[target].append(item), report,
-                            batch_size=256, on_snapshot=lambda cid, parts: None)
-        if not fused:
-            flow.keying.clear()
-        flow.open(None)
-        flows.append(flow)
-    for _ in range(100_000):                              # bounded: the stream is finite
-        if all(flow.finished for flow in flows) and not any(boxes):
-            return results, flows
-        for flow, box in zip(flows, boxes):
-            if box:
-                items = wire.unpack_data(wire.pack_data(list(box)))
-                box.clear()
-                for node, channel, payload in items:
-                    flow.arrive(node, channel, payload)
-            flow.poll_sources()
-    raise AssertionError("the tasks did not finish")
-
-
 def test_two_tasks_count_a_seeded_stream_as_plain_python_does():
     events = 20_000
-    results, flows = _run_tasks(_count_job(2, events, lambda e: e[1]), 2)
+    results, flows = run_tasks(_count_job(2, events, lambda e: e[1]), 2, batch_size=256)
     assert all(flow.keying for flow in flows)             # the one-pass path ran
     source = GeneratorSource(count=events, keys=50, disorder=20, seed=5)
     source.open(None)
@@ -117,15 +91,15 @@ def test_two_tasks_count_a_seeded_stream_as_plain_python_does():
 
 def test_the_one_pass_and_the_two_step_paths_agree():
     plan = _count_job(3, 6_000, lambda e: e[1])
-    fused, _ = _run_tasks(plan, 3)
-    apart, _ = _run_tasks(plan, 3, fused=False)
+    fused, _ = run_tasks(plan, 3, batch_size=256)
+    apart, _ = run_tasks(plan, 3, batch_size=256, one_pass_keying=False)
     assert sorted(fused) == sorted(apart)
 
 
 def test_an_unkeyable_record_still_names_key_by_and_the_record():
     plan = _count_job(2, 2_000, lambda e: e[1] if e[0] != 777 else e[9])
     with pytest.raises(StreamError) as caught:
-        _run_tasks(plan, 2)
+        run_tasks(plan, 2, batch_size=256)
     assert caught.value.operator.startswith("key_by") and "cannot key" in str(caught.value)
     assert caught.value.record[1][0] == 777
 

@@ -7,7 +7,8 @@ operators), ``instance`` (an operator with its input valve), ``routing``
 (key partitioning), ``sources``, ``redis_source`` and ``source_reader``,
 ``sinks`` (two-phase commit sinks: files, Redis Streams), ``plan`` (the logical
 DAG), ``physical`` (plan node to operator), ``local`` (the in-process
-executor), ``metrics``, ``state``, ``errors``.
+executor), ``inprocess`` (a job's cluster tasks in one process, for the
+benchmark and tests), ``metrics``, ``state``, ``errors``.
 """
 
 from minibig.streaming.api import (Collected, DataStream, KeyedStream, StreamingContext, WindowedStream,
