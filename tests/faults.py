@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import threading
 
-from minibig.streaming import Source
+from minibig.streaming import IterableSource
 import time
 
 
@@ -102,36 +102,24 @@ def run_in_thread(fn, timeout: float = 240.0):
     return join
 
 
-class PausingSource(Source):
+class PausingSource(IterableSource):
     """A replayable stream of `events` that pauses after `pause_at` of them until the
     file `release` appears in `folder` (writing `paused` there while it waits): a
     streaming test kills a worker at that exact point, without sleeping."""
 
     def __init__(self, events, folder, pause_at):
-        self.events, self.folder, self.pause_at, self.position = events, folder, pause_at, 0
+        super().__init__(events)
+        self.folder, self.pause_at = folder, pause_at
 
     def split(self, index, parallelism):
         if index == 0:
-            return PausingSource(self.events, self.folder, self.pause_at)
+            return PausingSource(self.records, self.folder, self.pause_at)
         return super().split(index, parallelism)
-
-    @property
-    def finished(self):
-        return self.position >= len(self.events)
 
     def poll(self, max_records):
         released = os.path.exists(os.path.join(self.folder, "release"))
         if self.position >= self.pause_at and not released:
             open(os.path.join(self.folder, "paused"), "a").close()
             return []
-        end = min(self.position + max_records,
-                  len(self.events) if self.position >= self.pause_at else self.pause_at)
-        batch = self.events[self.position:end]
-        self.position = end
-        return batch
-
-    def offset(self):
-        return self.position
-
-    def seek(self, offset):
-        self.position = offset
+        end = len(self.records) if self.position >= self.pause_at else self.pause_at
+        return super().poll(min(max_records, end - self.position))

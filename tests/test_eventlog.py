@@ -20,6 +20,7 @@ import faults
 from minibig import Context
 from minibig.core.task import TaskContext
 from minibig.graph import Graph, sssp
+from minibig.shuffle.spill import open_run
 from minibig.ui.events import FORMAT, VERSION, read_events
 from minibig.ui.graphs import graph_runs, graph_view
 from minibig.ui.state import RunState
@@ -136,10 +137,10 @@ def test_a_tasks_spilled_bytes_count_the_files_it_deleted_and_those_left(tmp_pat
     ctx = TaskContext(partition=0, attempt=0, stage_id=0, payloads={}, work_dir=str(tmp_path))
     sizes = [1000, 2345, 17]
     paths = []
-    for n, size in enumerate(sizes):
-        paths.append(os.path.join(ctx.spill_dir(), f"run{n}"))
-        with open(paths[-1], "wb") as f:
+    for size in sizes:                        # runs written as the shuffle writes them
+        with open_run(ctx.spill_dir(), "test") as (path, f):
             f.write(b"x" * size)
+        paths.append(path)
     os.unlink(paths[0])                       # a merged run, deleted while the task runs
     os.remove(paths[1])
     outside = tmp_path / "elsewhere"

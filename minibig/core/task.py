@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 
 from minibig.core import serialization
 from minibig.core.accumulators import begin_task, end_task
-from minibig.core.taskmetrics import SpillMeter, gc_seconds
+from minibig.core.taskmetrics import gc_seconds
 from minibig.errors import FetchFailedError, ResultTooLargeError, format_user_traceback
 from minibig.shuffle.reader import CHUNK, fetch_segments
+from minibig.shuffle.spill import take_spilled
 
 
 class TaskCode:
@@ -88,7 +89,6 @@ class TaskContext:
     spill_folder: str | None = None       # created on first use, removed when the task ends
     block_addr: str = ""                  # the worker's block server, which serves its work dir's outputs
     live: dict | None = None              # a long-running task's latest metrics; heartbeats carry them
-    spill_meter: object = None            # counts the bytes spilled into it (taskmetrics)
     spilled_bytes: int = 0                # known once the task releases its folder
 
     @property
@@ -103,13 +103,12 @@ class TaskContext:
             name = f"s{self.stage_id}-p{self.partition}-a{self.attempt}-{uuid.uuid4().hex[:8]}"
             os.makedirs(os.path.join(root, name))
             self.spill_folder = os.path.join(root, name)
-            self.spill_meter = SpillMeter(self.spill_folder)
         return self.spill_folder
 
     def release(self) -> None:
         """Delete the task's spilled runs and give its memory back to the worker."""
         if self.spill_folder is not None:
-            self.spilled_bytes += self.spill_meter.close()
+            self.spilled_bytes += take_spilled(self.spill_folder)
             shutil.rmtree(self.spill_folder, ignore_errors=True)
             self.spill_folder = None
         if self.memory_pool is not None:
@@ -179,7 +178,8 @@ def run_task(code: TaskCode, ctx: TaskContext, max_result_size: int) -> tuple[di
     """Run one task loaded by `load_stage`; return (header fields, result bytes).
 
     The result bytes hold (value, accumulator updates). The header has the
-    task's own time, its GC time and the bytes it spilled (`taskmetrics`).
+    task's own time, its GC time (`taskmetrics`) and the bytes it spilled
+    (counted by the shuffle as it writes runs: `shuffle.spill.take_spilled`).
     """
     started, gc_before = time.perf_counter(), gc_seconds()
     _current.task = ctx

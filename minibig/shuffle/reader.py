@@ -40,6 +40,7 @@ from minibig.net import protocol as P
 from minibig.net.security import dealer
 from minibig.errors import FetchFailedError
 from minibig.shuffle.blocks import read_segment_range, segment_bounds
+from minibig.shuffle.spill import count_spilled
 
 WINDOW = 4                    # remote requests in flight
 CHUNK = 4 << 20               # biggest reply of a block server
@@ -167,6 +168,7 @@ class _RemoteFetcher:
                 del self.partial[m]
                 state[0].flush()
                 self.done[m] = FileSegment(state[0], 0, total, temp=True)
+                count_spilled(os.path.dirname(state[1]), total)
                 os.unlink(state[1])              # the open file stays readable until closed
             else:
                 self._request(m, state[2])

@@ -33,11 +33,13 @@ pickled straight into the run file (pickle frames, no whole-run bytes).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
 import pickle
 import sys
+import threading
 import uuid
 from collections import _count_elements   # Counter's C counting loop, works on any dict
 from operator import itemgetter
@@ -102,6 +104,35 @@ def batch_records(mean_size: float, budget: int) -> int:
 def new_run_path(folder: str, kind: str) -> str:
     """A fresh file name for a spilled run in `folder`."""
     return os.path.join(folder, f"{kind}-{uuid.uuid4().hex[:12]}.run")
+
+
+# Bytes written into each spill folder, read once by the task that owns it (its
+# "spill bytes"): counted as runs are written, since a merge deletes them at once.
+_spilled: dict[str, int] = {}
+_spilled_lock = threading.Lock()
+
+
+def count_spilled(folder: str, size: int) -> None:
+    """Note `size` bytes written into the spill folder `folder`."""
+    with _spilled_lock:
+        _spilled[folder] = _spilled.get(folder, 0) + size
+
+
+def take_spilled(folder: str) -> int:
+    """The bytes written into `folder` since the last call (0 if none)."""
+    with _spilled_lock:
+        return _spilled.pop(folder, 0)
+
+
+@contextlib.contextmanager
+def open_run(folder: str, kind: str):
+    """(path, file) of a new run in `folder`, its bytes counted when it is closed."""
+    path = new_run_path(folder, kind)
+    with open(path, "wb") as f:
+        try:
+            yield path, f
+        finally:
+            count_spilled(folder, f.tell())
 
 
 def read_run(path: str, delete: bool = True):
@@ -239,8 +270,7 @@ class ExternalMap:
         hashes = np.fromiter(map(local_hash, keys), dtype=np.int64, count=len(keys))
         order = np.argsort(hashes, kind="stable")
         step = batch_records(self.tracker.mean, self.budget)
-        path = new_run_path(self.spill_dir(), "map")
-        with open(path, "wb") as f:
+        with open_run(self.spill_dir(), "map") as (path, f):
             for start in range(0, len(keys), step):
                 rows = order[start:start + step]
                 batch_keys = [keys[i] for i in rows.tolist()]
@@ -261,9 +291,8 @@ class ExternalMap:
         return (kc for _, kc in self._merge(runs))
 
     def _write_merged(self, runs: list) -> str:
-        path = new_run_path(self.spill_dir(), "merged")
         step = batch_records(self.tracker.mean, self.budget)
-        with open(path, "wb") as f:
+        with open_run(self.spill_dir(), "merged") as (path, f):
             merged = self._merge(runs)
             while True:
                 batch = list(itertools.islice(merged, step))
@@ -365,9 +394,8 @@ class ExternalSorter:
         self.tracker.reset()
 
     def _write_run(self, records, owned: list | None = None) -> str:
-        path = new_run_path(self.spill_dir(), "sort")
         step = batch_records(self.tracker.mean, self.budget)
-        with open(path, "wb") as f:
+        with open_run(self.spill_dir(), "sort") as (path, f):
             while True:
                 batch = list(itertools.islice(records, step))
                 if not batch:

@@ -39,7 +39,7 @@ from minibig.shuffle.blocks import write_output_stream
 from minibig.shuffle.hashing import hash_partitions
 from minibig.shuffle.partitioners import RangePartitioner, columnar_op, identity, is_hash_partitioner
 from minibig.shuffle.sizing import SizeTracker, estimate
-from minibig.shuffle.spill import ExternalMap, batch_records, effective_budget, new_run_path
+from minibig.shuffle.spill import ExternalMap, batch_records, effective_budget, open_run
 
 _COPY = 1 << 20
 _first = itemgetter(0)
@@ -104,9 +104,8 @@ class MapOutputWriter:
             yield records[start:start + step]
 
     def _write_run(self, batches_of) -> None:
-        path = new_run_path(self.spill_dir(), "shuffle")
         offsets = []
-        with open(path, "wb") as f:
+        with open_run(self.spill_dir(), "shuffle") as (path, f):
             for p in range(self.n):
                 offsets.append(f.tell())
                 for batch in batches_of(p):
