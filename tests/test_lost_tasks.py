@@ -310,30 +310,3 @@ class OneTaskCode:
 
     def failure_site(self, exc):
         return ""
-
-
-def test_a_kill_python_dropped_is_raised_again_while_the_attempt_runs():
-    """An asynchronous kill landing in a GC callback is printed and dropped; the next try stops it."""
-    from minibig.cluster import worker as worker_module
-    from minibig.errors import TaskKilledError
-    switch, running, outcome = worker_module.KillSwitch(), threading.Event(), []
-
-    def attempt():
-        assert switch.arm()
-        running.set()
-        try:
-            while True:                       # a user function that never ends by itself
-                pass
-        except TaskKilledError:
-            outcome.append("killed")
-        finally:
-            switch.disarm()
-
-    thread = threading.Thread(target=attempt, daemon=True)
-    thread.start()
-    assert running.wait(30)
-    with switch.lock:                         # the kill, then Python dropping it
-        switch.killed = True
-    switch.kill_again()
-    thread.join(30)
-    assert not thread.is_alive() and outcome == ["killed"]

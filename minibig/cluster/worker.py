@@ -17,7 +17,6 @@ what its tasks import, whatever other drivers shipped (`cluster/pyfiles.py`).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import logging
 import os
 import pickle
@@ -37,6 +36,7 @@ from minibig.core.broadcast import store_on_worker, drop_on_worker
 from minibig.core.cache import BlockStore
 from minibig.net import protocol as P
 from minibig.net.security import dealer, stop_authenticators
+from minibig.cluster.killswitch import KillSwitch, install_import_guard
 from minibig.cluster.pyfiles import CodeSets
 from minibig.cluster.workdir import WorkDir, sweep_abandoned
 from minibig.cluster.runtime import (add_common_args, bind_address, check_master_url, use_cluster_key,
@@ -74,62 +74,6 @@ class StageCodeCache:
             return self.blobs[key]
 
 
-def _raise_in_thread(thread_id: int, exc_type) -> None:
-    """Raise `exc_type` in another thread at its next bytecode (None: cancel a pending one)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), None if exc_type is None else ctypes.py_object(exc_type))
-
-
-class KillSwitch:
-    """Stops one attempt: TaskKilledError raised in its thread, only while it runs the task.
-
-    The exception is asynchronous, so it could land anywhere, in particular in
-    the cleanup that releases the task's memory and spill folder. Instead of
-    checking a flag at safe points (which cannot stop a user function stuck in
-    one long call) the kill is allowed only between `arm` and `disarm`;
-    `disarm` cancels a kill sent but not yet raised, and the worker releases
-    the task's resources only after it (`Worker.execute`). A kill that comes
-    before the attempt starts stops it from starting.
-    """
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.thread: int | None = None        # the attempt's thread while it may be killed
-        self.killed = False
-        self.ctx: TaskContext | None = None
-
-    def arm(self) -> bool:
-        """The calling thread starts the attempt; False if it was killed already."""
-        with self.lock:
-            if self.killed:
-                return False
-            self.thread = threading.get_ident()
-            return True
-
-    def kill(self) -> None:
-        """Stop the attempt (at most one exception, never during cleanup)."""
-        with self.lock:
-            if not self.killed:
-                self.killed = True
-                if self.thread is not None:
-                    _raise_in_thread(self.thread, TaskKilledError)
-
-    def kill_again(self) -> None:
-        """Raise the kill once more if the attempt still runs: an asynchronous exception
-        that lands in a GC callback or a `__del__` is printed and dropped by Python."""
-        with self.lock:
-            if self.killed and self.thread is not None:
-                _raise_in_thread(self.thread, TaskKilledError)
-
-    def disarm(self) -> bool:
-        """No kill can land in the calling thread once this returns; True if one was asked."""
-        with self.lock:
-            if self.thread is not None and self.killed:
-                _raise_in_thread(self.thread, None)
-            self.thread = None
-            return self.killed
-
-
 class Worker:
     """Event loop of one worker process."""
 
@@ -162,6 +106,7 @@ class Worker:
 
     def run(self) -> None:
         """Register with the master and serve until told to shut down."""
+        install_import_guard()                    # a kill must never land inside an import
         self.master = dealer(self.master_url, linger=2000, ctx=self.zctx)
         self.block_server = self.zctx.socket(zmq.ROUTER)
         self.block_server.setsockopt(zmq.LINGER, 0)

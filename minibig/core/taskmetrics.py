@@ -10,7 +10,7 @@ count it: this is what Spark's per-task "GC time" means too (the JVM's
 collections during the task). The callback is Python code that runs often:
 a task kill (an asynchronous exception) that lands in it is printed and
 dropped by Python, so the worker raises a kill again at each heartbeat until
-the attempt has stopped (`KillSwitch.kill_again` in cluster/worker.py).
+the attempt has stopped (`KillSwitch.kill_again` in cluster/killswitch.py).
 """
 
 from __future__ import annotations
