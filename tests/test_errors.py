@@ -1,6 +1,8 @@
 """Failures come back to the driver as the user's own exception, with context,
 and the cluster stays up for the next job."""
 
+import os
+import re
 import subprocess
 import sys
 import threading
@@ -107,8 +109,36 @@ def test_user_code_error_in_submit_shows_the_traceback(tmp_path):
     assert "ZeroDivisionError" in done.stderr and "remote traceback" in done.stderr
 
 
-def test_failed_submit_leads_with_the_users_frames_local_and_remote(tmp_path):
-    """Both tracebacks name the job file and line, and leave out the engine's frames."""
+def oldest_allowed(package: str) -> str:
+    """The lower bound pyproject.toml allows for `package` (`package>=X`)."""
+    text = open(os.path.join(REPO, "pyproject.toml")).read()
+    return re.search(rf'"{package}>=([0-9.]+)', text).group(1)
+
+
+@pytest.fixture(scope="module")
+def oldest_cloudpickle(tmp_path_factory):
+    """A folder holding the oldest cloudpickle pyproject allows, to put first on PYTHONPATH."""
+    version = oldest_allowed("cloudpickle")
+    target = tmp_path_factory.mktemp("cloudpickle-oldest")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                    str(target), f"cloudpickle=={version}"], check=True, timeout=300,
+                   capture_output=True)
+    return version, str(target)
+
+
+@pytest.mark.parametrize("cloudpickle_release", ["installed", "oldest allowed"])
+def test_failed_submit_leads_with_the_users_frames_local_and_remote(tmp_path, request,
+                                                                     cloudpickle_release):
+    """Both tracebacks name the job file and line, and leave out the engine's frames,
+    with the newest cloudpickle (installed by CI) and the oldest pyproject allows."""
+    extra = {}
+    if cloudpickle_release == "oldest allowed":
+        version, folder = request.getfixturevalue("oldest_cloudpickle")
+        extra["PYTHONPATH"] = os.pathsep.join([folder, REPO])
+        probe = subprocess.run([sys.executable, "-c", "import cloudpickle; print(cloudpickle.__version__)"],
+                               capture_output=True, text=True, env=env(**extra), check=True)
+        assert probe.stdout.strip().split(".")[:2] == version.split(".")[:2], \
+            "driver and workers run the oldest cloudpickle allowed"
     job = tmp_path / "badjob.py"
     job.write_text("from minibig import Context\n"
                    "\n"
@@ -117,7 +147,7 @@ def test_failed_submit_leads_with_the_users_frames_local_and_remote(tmp_path):
                    "\n"
                    "with Context() as sc:\n"
                    "    sc.parallelize(['1', 'x'], 2).map(parse).collect()\n")
-    done = _cli("submit", "--workers", "1", str(job))
+    done = _cli("submit", "--workers", "1", str(job), **extra)
     assert done.returncode == 1
     err = done.stderr
     assert err.startswith("Traceback (most recent call last):")
