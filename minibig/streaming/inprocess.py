@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 
 from minibig.streaming import wire
+from minibig.streaming.gcpolicy import young_threshold
 from minibig.streaming.runtime import TaskDataflow
 
 MAX_ROUNDS = 10_000_000          # a finite job ends long before; an endless one is an error
@@ -40,14 +41,15 @@ def run_tasks(plan, tasks: int, batch_size: int = 1024, one_pass_keying: bool = 
             flow.keying.clear()
         flow.open(None)
         flows.append(flow)
-    for _ in range(MAX_ROUNDS):
-        if all(flow.finished for flow in flows) and not any(boxes):
-            return results, flows
-        for flow, box in zip(flows, boxes):
-            if box:
-                items = wire.unpack_data(wire.pack_data(list(box)))
-                box.clear()
-                for node, channel, payload in items:
-                    flow.arrive(node, channel, payload)
-            flow.poll_sources()
+    with young_threshold():                      # as the workers' tasks run
+        for _ in range(MAX_ROUNDS):
+            if all(flow.finished for flow in flows) and not any(boxes):
+                return results, flows
+            for flow, box in zip(flows, boxes):
+                if box:
+                    items = wire.unpack_data(wire.pack_data(list(box)))
+                    box.clear()
+                    for node, channel, payload in items:
+                        flow.arrive(node, channel, payload)
+                flow.poll_sources()
     raise RuntimeError(f"{tasks} in-process tasks did not finish within {MAX_ROUNDS} rounds")

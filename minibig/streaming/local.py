@@ -31,6 +31,7 @@ import time
 from collections import deque
 
 from minibig.streaming.elements import END, Signal
+from minibig.streaming.gcpolicy import young_threshold
 from minibig.streaming.instance import OperatorInstance
 from minibig.streaming.metrics import JobMetrics
 from minibig.streaming.operators import OperatorContext
@@ -90,16 +91,17 @@ class LocalExecutor:
         """Rounds until every source ends (or ``timeout``: drain; ``max_rounds``: just stop)."""
         deadline = None if timeout is None else self.clock() + timeout
         rounds = 0
-        while not self.finished:
-            if max_rounds is not None and rounds >= max_rounds:
-                return
-            progressed = self.run_round()
-            rounds += 1
-            if not progressed:
-                if deadline is not None and self.clock() >= deadline:
-                    self.drain()
-                    break
-                time.sleep(_IDLE_SLEEP)
+        with young_threshold():                  # see gcpolicy.py
+            while not self.finished:
+                if max_rounds is not None and rounds >= max_rounds:
+                    return
+                progressed = self.run_round()
+                rounds += 1
+                if not progressed:
+                    if deadline is not None and self.clock() >= deadline:
+                        self.drain()
+                        break
+                    time.sleep(_IDLE_SLEEP)
         self.commit_sinks()
 
     def commit_sinks(self) -> None:

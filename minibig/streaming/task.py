@@ -44,6 +44,7 @@ from minibig.core.task import TaskCode
 from minibig.errors import FetchFailedError, format_user_traceback
 from minibig.net.protocol import ProtocolError
 from minibig.streaming import wire
+from minibig.streaming.gcpolicy import young_threshold
 from minibig.streaming.live import PUBLISH_EVERY, LiveMetrics
 from minibig.streaming.plan import Plan
 from minibig.streaming.runtime import TaskDataflow
@@ -72,7 +73,8 @@ class StreamTaskCode(TaskCode):
         job = ctx.payloads["task"]
         task = StreamTask(self, Plan.from_bytes(self.plan_bytes), job, ctx)
         try:
-            return task.run()
+            with young_threshold():             # a young collection per batch found nothing
+                return task.run()
         finally:
             task.close()
 

@@ -1,0 +1,60 @@
+"""The cyclic garbage collector's young threshold while stream tasks run.
+
+A streaming operator makes and drops a few tuples per record; reference
+counting frees them, so the collector finds nothing, yet Python's default
+young threshold (700 net new containers) ran a young collection about once
+per batch: 10-14% of a windowed count's CPU (measured in-process, 1 and 2
+tasks). ``young_threshold(n)`` raises the young threshold to ``n`` while
+any stream task in the process runs and puts back what it found when the
+last one ends: a collection then comes once ``n`` containers more are
+alive than at the last one, rather than once per batch.
+
+It is safe for memory: reference counting still frees everything acyclic at
+once, and cyclic garbage waits for at most ``n`` new containers (a few MB at
+the default) before a young collection looks at it; the older generations'
+thresholds are untouched. It is process-wide, like the collector: other
+tasks on the worker meanwhile get the same threshold, never a lower one
+(a threshold already higher is kept, and 0, collection off, stays 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import threading
+
+STREAM_YOUNG_THRESHOLD = 10_000   # > the containers a 1024-record batch keeps alive at once
+
+_lock = threading.Lock()
+_holders = 0
+_found: tuple | None = None       # the thresholds the first holder found
+
+
+@contextlib.contextmanager
+def young_threshold(threshold: int = STREAM_YOUNG_THRESHOLD):
+    """Young-generation threshold at least ``threshold`` within the block (see the module docstring)."""
+    _raise(threshold)
+    try:
+        yield
+    finally:
+        _lower()
+
+
+def _raise(threshold: int) -> None:
+    global _holders, _found
+    with _lock:
+        if _holders == 0:
+            _found = gc.get_threshold()
+        _holders += 1
+        young, *older = gc.get_threshold()
+        if 0 < young < threshold:           # 0: the collector is off, and stays off
+            gc.set_threshold(threshold, *older)
+
+
+def _lower() -> None:
+    global _holders, _found
+    with _lock:
+        _holders -= 1
+        if _holders == 0:
+            gc.set_threshold(*_found)
+            _found = None
