@@ -30,7 +30,7 @@ minibig keeps that observable behaviour without encoding every record:
 Both give the same interface to the tasks:
 
     group(pairs, groups)        map side: add pairs to {identity: [stored values]}
-    flat(pairs)                 map side: [(identity, stored value)], ungrouped
+    flat(pairs)                 map side: [(identity, (stored value,))], ungrouped
     keyed(ids, stored, pos)     map side: (key, iterator of values) for the combiner
     grouped(records, sort_values, budget, spill_dir)
                                 reduce side: (identity, iterator of stored values) per
@@ -59,9 +59,10 @@ partition, or one key's values, may be bigger than the budget.
 from __future__ import annotations
 
 import json
-from itertools import chain, compress, groupby, repeat, starmap
+from collections import _count_elements   # Counter's C counting loop, works on any dict
+from itertools import chain, compress, groupby, islice, repeat, starmap
 from json.encoder import encode_basestring_ascii
-from operator import itemgetter
+from operator import itemgetter, mul
 
 from minibig.mapreduce.protocols import JSONProtocol, json_text
 from minibig.shuffle.spill import ExternalSorter
@@ -70,6 +71,7 @@ from minibig.shuffle.spill import ExternalSorter
 PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
 _first = itemgetter(0)
 _second = itemgetter(1)
+_third = itemgetter(2)
 
 
 def path_for(protocol):
@@ -82,14 +84,14 @@ def path_for(protocol):
 def record_values(record) -> tuple | list:
     """The values a shuffle record carries.
 
-    A map task sends a key's values either as one record per value,
-    `(identity, value)`, or all at once, `(identity, [values], None)`.
+    A map task sends each key's values as one record, `(identity, values)`:
+    a list, or a tuple (one value, or a counted key's `(value,) * n`).
     """
-    return record[1] if len(record) == 3 else (record[1],)
+    return record[1]
 
 
 def _one_per_value(record):
-    return (record,) if len(record) == 2 else zip(repeat(record[0]), record[1])
+    return zip(repeat(record[0]), record[1])
 
 
 def sorted_groups(records, order, one_per_value: bool, budget=None, spill_dir=None):
@@ -106,25 +108,148 @@ def sorted_groups(records, order, one_per_value: bool, budget=None, spill_dir=No
     ordered = ExternalSorter(order, False, budget, spill_dir).sort(records)
     if one_per_value:
         return ((identity, map(_second, group)) for identity, group in groupby(ordered, _first))
-    return ((identity, chain.from_iterable(map(record_values, group)))
+    return ((identity, chain.from_iterable(map(_second, group)))
             for identity, group in groupby(ordered, _first))
 
 
-def grouped_records(identities, stored: list) -> list:
-    """Shuffle records for whole groups: (identity, value) for a single value,
-    (identity, [values], None) for more (built in C)."""
-    sizes = list(map(len, stored))
-    single = list(map((1).__eq__, sizes))
-    if all(single):
-        return list(zip(identities, map(_first, stored)))
-    many = list(map((1).__lt__, sizes))
-    records = list(zip(compress(identities, single), map(_first, compress(stored, single))))
-    records.extend(zip(compress(identities, many), compress(stored, many), repeat(None)))
-    return records
+def _sort_texts(identities: list):
+    """The JSON texts of identities (a str key, or a key's JSON text as bytes), in C
+    when they are all str."""
+    if set(map(type, identities)) <= {str}:
+        return map(encode_basestring_ascii, identities)
+    return map(JSONPath.sort_key, identities)
+
+
+def _decorated(chunk: list) -> list:
+    """[(JSON text of the key, identity, values)] for a chunk of shuffle records."""
+    identities = list(map(_first, chunk))
+    return list(zip(_sort_texts(identities), identities, map(_second, chunk)))
+
+
+def text_sorted_groups(records, budget=None, spill_dir=None, chunk: int = 4096):
+    """`sorted_groups` by the keys' JSON texts, without a Python call per record.
+
+    Each record is decorated in bulk with its key's text (one C pass per
+    chunk when the keys are str), sorted on it with a C key function, and
+    grouped by identity, which is equal exactly when the texts are.
+    """
+    records = iter(records)
+    decorated = chain.from_iterable(map(_decorated, iter(lambda: list(islice(records, chunk)), [])))
+    ordered = ExternalSorter(_first, False, budget, spill_dir).sort(decorated)
+    return ((identity, chain.from_iterable(map(_third, group)))
+            for identity, group in groupby(ordered, _second))
+
+
+def _one_value(identity, value) -> tuple:
+    return identity, (value,)
+
+
+def grouped_records(identities, stored) -> list:
+    """Shuffle records for whole groups: (identity, values) (built in C)."""
+    return list(zip(identities, stored))
+
+
+def split_groups(groups, threshold: int):
+    """(identities, values) of the groups with at least `threshold` values (for the
+    combiner's `keyed`), and the shuffle records of the others, sent as they are.
+
+    `groups` is a dict {identity: [values]} or a `CountedGroups`.
+    """
+    if isinstance(groups, CountedGroups):
+        return groups.split(threshold)
+    if threshold <= 1:
+        return list(groups), groups.values(), []
+    enough = list(map(threshold.__le__, map(len, groups.values())))
+    few = list(map((False).__eq__, enough))
+    rest = grouped_records(compress(groups, few), compress(groups.values(), few))
+    return list(compress(groups, enough)), compress(groups.values(), enough), rest
+
+
+def batch_records(groups) -> list:
+    """The shuffle records of a batch of groups (a dict or a `CountedGroups`), uncombined."""
+    if isinstance(groups, CountedGroups):
+        return groups.split(1 << 62)[2]
+    return grouped_records(groups, groups.values())
+
+
+_NOTHING = object()
+
+
+class CountedGroups:
+    """Groups of `str` keys whose values are all one constant: {key: how many}.
+
+    A mapper like word count's emits the same value (the int 1) for every
+    pair; counting each key's pairs (Counter's C loop) holds the same groups
+    as lists of that value would, without a Python step per pair. Decided by
+    the data alone: a chunk of pairs is counted when every key is a `str`
+    and every value is an `int` or a `str` equal to the value of every chunk
+    before (equal ints, or equal strs, have the same JSON text, so what the
+    combiner and reducer see is unchanged). The first chunk that is not so
+    turns the counts into lists (`as_lists`) and the general path goes on
+    from there: values keep the order the mapper made them in.
+
+    >>> groups = CountedGroups()
+    >>> groups.add([("a", 1), ("b", 1), ("a", 1)]), groups.add([("a", 2)])
+    (True, False)
+    >>> groups.counts, groups.as_lists()
+    ({'a': 2, 'b': 1}, {'a': [1, 1], 'b': [1]})
+    """
+
+    def __init__(self):
+        self.counts: dict = {}
+        self.value = _NOTHING
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def add(self, chunk: list) -> bool:
+        """Count `chunk`'s pairs if they qualify (see the class); False, untouched, if not."""
+        if not chunk:
+            return True
+        values = list(map(_second, chunk))
+        value = values[0] if self.value is _NOTHING else self.value
+        kind = type(value)
+        if kind is not int and kind is not str:
+            return False
+        try:
+            if values.count(value) != len(values) or set(map(type, values)) != {kind} \
+                    or set(map(len, chunk)) != {2}:
+                return False
+        except TypeError:                     # a pair without a length
+            return False
+        keys = list(map(_first, chunk))
+        if set(map(type, keys)) != {str}:
+            return False
+        _count_elements(self.counts, keys)
+        self.value = value
+        return True
+
+    def as_lists(self) -> dict:
+        """The same groups as {key: [values]}."""
+        counts = self.counts
+        return dict(zip(counts, map(mul, repeat([self.value]), counts.values())))
+
+    def split(self, threshold: int):
+        """`split_groups` for counted groups: a key's values are `(value,) * count`."""
+        counts, value = self.counts, self.value
+        sizes = list(counts.values())
+        if threshold <= 1:
+            return list(counts), map(repeat, repeat(value), sizes), []
+        enough = list(map(threshold.__le__, sizes))
+        few = list(map((False).__eq__, enough))
+        records = grouped_records(compress(counts, few),
+                                  map(mul, repeat((value,)), compress(sizes, few)))
+        return (list(compress(counts, enough)),
+                map(repeat, repeat(value), compress(sizes, enough)), records)
 
 
 class JSONPath:
     """Python objects between phases, with JSON round trips only where they change something."""
+
+    @staticmethod
+    def new_groups() -> CountedGroups:
+        """An empty batch of groups for `group` to fill: counted while the pairs allow it."""
+        return CountedGroups()
 
     def group(self, pairs, groups: dict) -> None:
         """Add (key, value) pairs to `groups` (the map side's hot loop).
@@ -180,9 +305,9 @@ class JSONPath:
             stored.append(value)
 
     def flat(self, pairs) -> list:
-        """[(identity, stored value)] for each pair, without grouping them.
+        """Shuffle records [(identity, (stored value,))], one per pair, ungrouped.
 
-        Checked in bulk: the usual list of (str, number) tuples is returned as is.
+        Checked in bulk: the usual list of (str, number) tuples is rebuilt in C.
         """
         out = pairs if type(pairs) is list else list(pairs)
         try:
@@ -191,10 +316,10 @@ class JSONPath:
         except TypeError:
             plain = False
         if plain:
-            return out
+            return list(zip(map(_first, out), zip(map(_second, out))))
         stored_pair = self.stored_pair
-        return [(key, value) if type(key) is str and type(value) in PLAIN_TYPES
-                else stored_pair(key, value) for key, value in out]
+        return [(key, (value,)) if type(key) is str and type(value) in PLAIN_TYPES
+                else _one_value(*stored_pair(key, value)) for key, value in out]
 
     @staticmethod
     def stored_pair(key, value) -> tuple:
@@ -233,8 +358,9 @@ class JSONPath:
 
         Values keep their arrival order, or with SORT_VALUES follow their JSON text.
         """
-        order = self.value_order if sort_values else self.record_order
-        return sorted_groups(records, order, sort_values, budget, spill_dir)
+        if sort_values:
+            return sorted_groups(records, self.value_order, True, budget, spill_dir)
+        return text_sorted_groups(records, budget, spill_dir)
 
     @staticmethod
     def key_of(identity):
@@ -257,10 +383,11 @@ class JSONPath:
 
     def keyed_groups(self, groups, position):
         """(key, values iterator) for each of `grouped`'s groups, as the reducer sees them."""
-        key_of = self.key_of
+        reached = position.reached
+        loads = json.loads
         for identity, values in groups:
-            key = key_of(identity)
-            position.reached(key)
+            key = identity if type(identity) is str else loads(identity)
+            reached(key)
             yield key, values
 
     @staticmethod
@@ -280,6 +407,11 @@ class LinePath:
         self.read = protocol.read
         self.write = protocol.write
 
+    @staticmethod
+    def new_groups() -> dict:
+        """An empty batch of groups for `group` to fill: {key field: [lines]}."""
+        return {}
+
     def line(self, key, value) -> bytes:
         """One pair as a line of bytes."""
         line = self.write(key, value)
@@ -298,8 +430,8 @@ class LinePath:
                 stored.append(line)
 
     def flat(self, pairs) -> list:
-        """[(key field, line)] for each pair, without grouping them."""
-        return list(self._flat(pairs))
+        """Shuffle records [(key field, (line,))], one per pair, ungrouped."""
+        return [(identity, (line,)) for identity, line in self._flat(pairs)]
 
     def _flat(self, pairs):
         as_line = self.line

@@ -35,15 +35,14 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import operator
 import threading
 from dataclasses import dataclass, field
-from itertools import chain, compress, starmap
+from itertools import chain, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
 from minibig.errors import FetchFailedError
-from minibig.mapreduce.internal import grouped_records, path_for
+from minibig.mapreduce.internal import CountedGroups, batch_records, path_for, split_groups
 from minibig.core.task import task_memory
 from minibig.mapreduce.memory import GroupsMeter, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
@@ -353,7 +352,7 @@ class MapTask(StepTask):
         combiner = step["combiner"]
         if combiner is None:
             for groups in batches:
-                yield grouped_records(list(groups), list(groups.values()))
+                yield batch_records(groups)
             return
         for n, groups in enumerate(batches):
             if n == 0:
@@ -370,16 +369,20 @@ class MapTask(StepTask):
         """
         meter = GroupsMeter(task_memory()[0])
         pairs = self.mapped(job, step, records, pos)
-        groups: dict = {}
+        groups = path.new_groups()
         while True:
             chunk = list(itertools.islice(pairs, meter.chunk))
             if not chunk:
                 break
-            path.group(chunk, groups)
+            if not (type(groups) is CountedGroups and groups.add(chunk)):
+                if type(groups) is CountedGroups:
+                    groups = groups.as_lists()
+                path.group(chunk, groups)
             key, value = chunk[-1]
-            if meter.full(groups, key, value_size(value), len(chunk)):
+            held = groups.counts if type(groups) is CountedGroups else groups
+            if meter.full(held, key, value_size(value), len(chunk)):
                 yield from _handed_over(groups, pos)
-                groups = {}
+                groups = path.new_groups()
         yield groups
 
     @staticmethod
@@ -409,23 +412,14 @@ class MapTask(StepTask):
                      _enter(pos, "mapper", mapper), body,
                      _hook(pos, "mapper_final", step["mapper_final"]))
 
-    def combined(self, combiner, path, groups: dict, pos: Position) -> list:
+    def combined(self, combiner, path, groups, pos: Position) -> list:
         """Shuffle records after running the combiner over the keys with enough values.
 
         A key with fewer than `combine_min_values` values is sent as it is:
         calling the combiner costs more than sending a few values (combiners
         may run zero or more times, so the reducer is right either way).
         """
-        threshold = self.combine_min_values
-        if threshold <= 1:
-            identities, stored, rest = list(groups), groups.values(), []
-        else:
-            enough = list(map(threshold.__le__, map(len, groups.values())))
-            identities = list(compress(groups, enough))
-            stored = list(compress(groups.values(), enough))
-            few = list(map(operator.not_, enough))
-            rest = grouped_records(list(compress(groups, few)),
-                                   list(compress(groups.values(), few)))
+        identities, stored, rest = split_groups(groups, self.combine_min_values)
         body = chain.from_iterable(starmap(_as_generator(combiner),
                                            path.keyed(identities, stored, pos)))
         records = path.flat(chain(_enter(pos, "combiner", combiner), body))
