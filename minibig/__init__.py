@@ -4,7 +4,10 @@
 
 The public names load on first use (PEP 562), so `import minibig` stays
 cheap: a command that only prints its help, or a worker that has not run a
-task yet, does not pay for the RDD API, ZeroMQ or numpy.
+task yet, does not pay for the RDD API, ZeroMQ or numpy. Asking for
+`Context` starts the embedded cluster's zygote in the background first
+(`minibig.cluster.forking.prewarm`), so that its start overlaps the
+import of the RDD API.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ def __getattr__(name: str):
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'minibig' has no attribute {name!r}")
+    if name == "Context":
+        # A driver about to make a Context: the embedded cluster's zygote starts now,
+        # its interpreter and imports overlapping the driver's (cluster/forking.py).
+        from minibig.cluster.forking import prewarm
+        prewarm()
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value               # later lookups skip this function
     return value

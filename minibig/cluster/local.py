@@ -1,17 +1,23 @@
 """An embedded cluster: a master and N workers started by the driver.
 
-Each process is a fresh interpreter (`python -m minibig.cluster.master`,
-`... .worker`), started all at once so their imports overlap. The workers
-read the master's address from their stdin, and every process exits when its
-stdin closes: the driver holds the write ends, and the kernel closes them when
-the driver dies, even by SIGKILL, so an embedded cluster never outlives it.
-Workers run with a fixed PYTHONHASHSEED, so even a user type whose hash
-depends on strings partitions the same way in every worker.
+On Linux the processes are forks of one warm interpreter, the zygote
+(`cluster/zygote.py`, driven through `cluster/forking.py`): one Python start
+and one import of the engine instead of one per process. Elsewhere (or with
+MINIBIG_ZYGOTE=0) each is a fresh interpreter (`python -m
+minibig.cluster.master`, `... .worker`), started all at once so their
+imports overlap. The workers read the master's address from their stdin,
+and every process exits when its stdin closes: its write end is held by the
+driver (or by the zygote, whose own stdin the driver holds), and the kernel
+closes it when its holder dies, even by SIGKILL, so an embedded cluster
+never outlives its driver. Workers run with a fixed PYTHONHASHSEED (the
+zygote's), so even a user type whose hash depends on strings partitions
+the same way in every worker.
 
 Every embedded cluster is keyed (`minibig.net.security`): the driver's
 embedded key goes to each process as the first line on the same stdin pipe
-(`--key-file -`), which no other user can read, and never touches argv, the
-environment or the disk. Under --insecure (MINIBIG_INSECURE=1) the processes
+(`--key-file -`; forked processes get it from the zygote the same way),
+which no other user can read, and never touches argv, the environment or
+the disk. Under --insecure (MINIBIG_INSECURE=1) the processes
 run unkeyed, told so explicitly.
 
 How many workers: `worker_count` decides, and refuses what the machine
@@ -30,8 +36,8 @@ import subprocess
 import sys
 import time
 
-import psutil
-
+from minibig.cluster import forking
+from minibig.cluster.forking import child_env, log_stream
 from minibig.errors import ClusterStartError, InvalidArgumentError
 from minibig.net import protocol as P
 from minibig.net.security import dealer, embedded_key, forget_cluster, key_text, remember_cluster
@@ -40,14 +46,25 @@ WORKERS_PER_CORE = 4
 MIN_WORKER_LIMIT = 8
 WORKER_MEMORY = 64 << 20       # an idle worker's RSS is about 40 MiB
 
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
 def max_embedded_workers() -> int:
     """The most workers an embedded cluster may start on this machine."""
     by_cores = max(MIN_WORKER_LIMIT, WORKERS_PER_CORE * (os.cpu_count() or 1))
-    by_memory = psutil.virtual_memory().available // WORKER_MEMORY
+    by_memory = available_memory() // WORKER_MEMORY
     return max(1, min(by_cores, by_memory))
+
+
+def available_memory() -> int:
+    """Bytes of memory available for new processes, without swapping."""
+    try:
+        with open("/proc/meminfo", "rb") as f:        # Linux: MemAvailable, as psutil reads it
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    # Elsewhere psutil; imported here because it costs a driver ~30 ms to import.
+    import psutil
+    return psutil.virtual_memory().available
 
 
 def check_worker_count(count, source: str = "--workers", limit: int | None = None) -> int:
@@ -78,23 +95,6 @@ def worker_count(workers=None, source: str = "workers") -> int:
     return min(os.cpu_count() or 1, limit)
 
 
-def _log_stream():
-    """Where workers' stdout goes: the driver's stderr, so that `minibig submit`
-    prints only the job's own output on stdout."""
-    try:
-        return sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        return subprocess.DEVNULL
-
-
-def _child_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONHASHSEED"] = "0"
-    paths = [_PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return env
-
-
 class LocalCluster:
     """A master and `workers` worker processes on this machine."""
 
@@ -102,8 +102,10 @@ class LocalCluster:
         self.conf = conf
         self.key = embedded_key()
         self.url = None
-        env = _child_env()
-        common = self._common_args()
+        self.ui_url = None                        # the master's web UI, when it serves one
+        self.zygote = None
+        self.master = None
+        self.workers = []
         policy = ["--locality-wait", str(conf.locality_wait), "--scheduler", conf.scheduler_mode.upper()]
         if not conf.speculation:
             policy.append("--no-speculation")
@@ -111,19 +113,49 @@ class LocalCluster:
             policy += ["--ui-port", "0"]          # the web UI, on a free loopback port
         if conf.event_log:
             policy += ["--event-log", os.path.abspath(conf.event_log)]
-        self.master = subprocess.Popen(
-            [sys.executable, "-m", "minibig.cluster.master", "--port", "0", *common, *policy],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        self._send_key(self.master)
-        self.workers = [self._start_worker(slots, env, common) for _ in range(workers)]
-        self.url = self._read_master_url(conf.startup_timeout)
+        master_argv = ["--port", "0", *self._common_args(), *policy]
+        if forking.supported():
+            self.zygote = forking.take_prewarmed() or forking.Zygote(child_env(), log_stream())
+            self.master, *self.workers = self._fork(
+                [("master", master_argv)] + [("worker", self._worker_argv(slots))] * workers)
+            info = self.zygote.master_info(conf.startup_timeout)
+        else:
+            self.master = subprocess.Popen([sys.executable, "-m", "minibig.cluster.master", *master_argv],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=child_env())
+            self._send_key(self.master)
+            self.workers = [self._spawn_worker(slots) for _ in range(workers)]
+            info = self._read_master_line(conf.startup_timeout)
+        if info is None:
+            self.kill()
+            raise ClusterStartError("the embedded master did not start "
+                                    f"(exit code {self.master.poll() if self.master else None})")
+        self.url, self.ui_url = info["url"], info.get("ui")
         remember_cluster(self.url, self.key)
-        for worker in self.workers:
-            self._send_url(worker)
+        if self.zygote is None:                   # forked workers get it from the zygote
+            for worker in self.workers:
+                self._send_url(worker)
 
     def _common_args(self) -> list:
         keying = ["--key-file", "-"] if self.key is not None else ["--insecure"]
         return ["--die-with-parent", "--worker-timeout", str(self.conf.worker_timeout), *keying]
+
+    def _worker_argv(self, slots: int) -> list:
+        memory = getattr(self.conf, "worker_memory", None)
+        extra = ["--memory", str(int(memory))] if memory else []
+        return ["--master", "-", "--slots", str(slots), *extra, *self._common_args()]
+
+    def _fork(self, roles: list) -> list:
+        """Forked processes, one per (role, argv), from this cluster's zygote."""
+        key = key_text(self.key).strip() if self.key is not None else None
+        env, cwd = child_env(), os.getcwd()
+        commands = [{"start": role, "argv": argv, "key": key, "env": env, "cwd": cwd}
+                    for role, argv in roles]
+        pids = self.zygote.start(commands, self.conf.startup_timeout)
+        if len(pids) < len(commands):
+            self.kill()
+            raise ClusterStartError("the embedded cluster's zygote did not start its processes "
+                                    f"(exit code {self.zygote.proc.poll()})")
+        return [forking.ForkedProcess(pid, self.zygote, role) for pid, (role, _) in zip(pids, roles)]
 
     def _send_key(self, proc: subprocess.Popen) -> None:
         """Hand the cluster key to a child on its stdin (see the module doc)."""
@@ -131,13 +163,10 @@ class LocalCluster:
             proc.stdin.write(key_text(self.key).encode())
             proc.stdin.flush()
 
-    def _start_worker(self, slots: int, env: dict, common: list) -> subprocess.Popen:
-        memory = getattr(self.conf, "worker_memory", None)
-        extra = ["--memory", str(int(memory))] if memory else []
+    def _spawn_worker(self, slots: int) -> subprocess.Popen:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "minibig.cluster.worker", "--master", "-",
-             "--slots", str(slots), *extra, *common],
-            stdin=subprocess.PIPE, stdout=_log_stream(), env=env)
+            [sys.executable, "-m", "minibig.cluster.worker", *self._worker_argv(slots)],
+            stdin=subprocess.PIPE, stdout=log_stream(), env=child_env())
         self._send_key(worker)
         return worker
 
@@ -145,23 +174,20 @@ class LocalCluster:
         worker.stdin.write((self.url + "\n").encode())
         worker.stdin.flush()
 
-    def add_worker(self, slots: int = 1) -> subprocess.Popen:
+    def add_worker(self, slots: int = 1):
         """Start one more worker and join it to this cluster."""
-        worker = self._start_worker(slots, _child_env(), self._common_args())
-        self._send_url(worker)
+        if self.zygote is not None:
+            (worker,) = self._fork([("worker", self._worker_argv(slots))])
+        else:
+            worker = self._spawn_worker(slots)
+            self._send_url(worker)
         self.workers.append(worker)
         return worker
 
-    def _read_master_url(self, timeout: float) -> str:
+    def _read_master_line(self, timeout: float) -> dict | None:
         ready, _, _ = select.select([self.master.stdout], [], [], timeout)
         line = self.master.stdout.readline() if ready else b""
-        if not line:
-            self.kill()
-            raise ClusterStartError("the embedded master did not start "
-                                    f"(exit code {self.master.poll()})")
-        info = json.loads(line)
-        self.ui_url = info.get("ui")              # the master's web UI, when it serves one
-        return info["url"]
+        return json.loads(line) if line else None
 
     def shutdown(self) -> None:
         """Tell the master to stop its workers and itself."""
@@ -174,7 +200,8 @@ class LocalCluster:
         return self.master.poll() is None
 
     def processes(self) -> list:
-        return [self.master, *self.workers]
+        """The master's and the workers' process handles (`.pid`, `.poll()`, `.kill()`...)."""
+        return [p for p in (self.master, *self.workers) if p is not None]
 
     def stop(self, timeout: float = 5.0) -> None:
         """Shut the cluster down; kill whatever has not exited within `timeout`."""
@@ -200,8 +227,12 @@ class LocalCluster:
 
     def _close_pipes(self) -> None:
         for proc in self.processes():
+            if isinstance(proc, forking.ForkedProcess):
+                proc.release()
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None and not pipe.closed:
                     pipe.close()
+        if self.zygote is not None:
+            self.zygote.close(timeout=5.0)
         if self.url is not None:
             forget_cluster(self.url)

@@ -23,8 +23,8 @@ import sys
 import uuid
 from collections import Counter
 
+from minibig.cluster import forking
 from minibig.cluster.client import ClusterBackend
-from minibig.cluster.inline import InlineBackend
 from minibig.cluster.local import LocalCluster, check_worker_count, worker_count
 from minibig.cluster.runtime import check_master_url
 from minibig.core import serialization
@@ -115,7 +115,12 @@ class Context:
         master = _chosen_master(master)
         if workers is not None and master is not None:
             workers = check_worker_count(workers, "workers")
+        if master:
+            forking.discard_prewarmed()      # started by `from minibig import Context`, unused
         if master == "inline":
+            # Imported for inline Contexts only: it loads the worker's task machinery
+            # (~50 ms, psutil included) that a driver of a cluster never runs itself.
+            from minibig.cluster.inline import InlineBackend
             self._backend = InlineBackend(self.conf, workers)
         elif master:
             self._backend = ClusterBackend(master, self.conf, appName)

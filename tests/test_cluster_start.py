@@ -1,0 +1,119 @@
+"""Embedded clusters forked from a zygote: same processes, same guarantees, no orphans."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from minibig import Context
+from minibig.cluster import forking
+
+from support import REPO, env, wait_gone
+
+pytestmark = pytest.mark.skipif(not forking.supported(), reason="forked clusters need pidfds")
+
+
+def _descendants():
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _worker_facts(_):
+    import os
+    import random
+    return [(os.getpid(), os.getppid(), hash("minibig"), random.random(),
+             os.environ.get("MINIBIG_TEST_SEEN"), os.getcwd())]
+
+
+def test_forked_workers_hash_as_fixed_seed_processes_and_see_the_drivers_env_and_folder(tmp_path):
+    os.environ["MINIBIG_TEST_SEEN"] = "set after the import"   # after the zygote started
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with Context(workers=2) as ctx:
+            assert all(isinstance(p, forking.ForkedProcess) for p in ctx._cluster.processes())
+            facts = ctx.parallelize(range(8), 8).mapPartitions(_worker_facts).collect()
+            zygote = ctx._cluster.zygote.proc.pid
+    finally:
+        os.chdir(old)
+        del os.environ["MINIBIG_TEST_SEEN"]
+    fresh = subprocess.run([sys.executable, "-c", "print(hash('minibig'))"], env=env(PYTHONHASHSEED="0"),
+                           capture_output=True, text=True, check=True).stdout
+    assert {f[2] for f in facts} == {int(fresh)}, "str hashing is the fixed seed's"
+    assert {f[1] for f in facts} == {zygote}, "the workers are the zygote's children"
+    assert {f[4] for f in facts} == {"set after the import"}
+    assert {f[5] for f in facts} == {str(tmp_path)}
+    by_pid = {}
+    for pid, _, _, draw, _, _ in facts:
+        by_pid.setdefault(pid, draw)
+    assert len(by_pid) == 2 and len(set(by_pid.values())) == 2, "random is reseeded in each fork"
+
+
+def test_handles_report_signals_and_stop_leaves_no_process_not_even_the_zygote():
+    before = _descendants()
+    with Context(workers=2, worker_timeout=3.0) as ctx:
+        victim = ctx._cluster.workers[0]
+        zygote = ctx._cluster.zygote.proc.pid
+        assert victim.poll() is None
+        victim.kill()
+        assert victim.wait(timeout=30) == -signal.SIGKILL
+        late = ctx._cluster.add_worker()
+        ctx._backend.wait_for_workers(2, timeout=60)
+        pids = set(ctx.parallelize(range(40), 40).map(lambda _: os.getpid()).collect())
+        assert late.pid in pids and victim.pid not in pids
+        everything = [p.pid for p in ctx._cluster.processes()] + [zygote]
+    assert wait_gone(everything, timeout=10) == []
+    assert _descendants() <= before
+
+
+def test_sigkill_of_the_driver_takes_the_zygote_and_its_forks_down():
+    driver = subprocess.Popen(
+        [sys.executable, "-c",
+         "import json, sys\n"
+         "from minibig import Context\n"
+         "ctx = Context(workers=2)\n"
+         "pids = [p.pid for p in ctx._cluster.processes()] + [ctx._cluster.zygote.proc.pid]\n"
+         "print(json.dumps(pids), flush=True)\n"
+         "sys.stdin.read()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env(), cwd=REPO)
+    try:
+        pids = json.loads(driver.stdout.readline())
+        assert len(pids) == 4 and all(psutil.pid_exists(pid) for pid in pids)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=10)
+        assert wait_gone(pids, timeout=10) == [], "forked processes outlived their driver"
+    finally:
+        driver.kill()
+        driver.wait()
+        for pipe in (driver.stdin, driver.stdout):
+            pipe.close()
+
+
+def test_an_inline_context_stops_the_zygote_its_import_started():
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "from minibig import Context\n"
+         "from minibig.cluster import forking\n"
+         "zygote = forking._prewarmed\n"
+         "assert zygote is not None, 'asking for Context started a zygote'\n"
+         "with Context(master='inline') as sc:\n"
+         "    assert sc.parallelize(range(10)).count() == 10\n"
+         "assert forking._prewarmed is None and zygote.proc.poll() is not None\n"],
+        env=env(), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_without_the_zygote_each_process_is_a_fresh_interpreter():
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "import subprocess\n"
+         "from minibig import Context\n"
+         "with Context(workers=2) as sc:\n"
+         "    assert sc._cluster.zygote is None\n"
+         "    assert all(isinstance(p, subprocess.Popen) for p in sc._cluster.processes())\n"
+         "    assert sc.parallelize(range(10)).count() == 10\n"],
+        env=env(MINIBIG_ZYGOTE="0"), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
