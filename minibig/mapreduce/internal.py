@@ -37,6 +37,8 @@ Both give the same interface to the tasks:
                                 key, keys in the order of their encoding, and with
                                 SORT_VALUES each key's values too
     keyed_groups(groups, pos)   reduce side: (key, iterator of values) for the reducer
+    reducer_input(records, sort_values, pos, budget, spill_dir)
+                                reduce side: the two above in one
     roundtrip(key, value)       a pair as the next step's mapper will see it
 
 The reduce side is Hadoop's: what every map task sent is sorted by the
@@ -126,18 +128,24 @@ def _decorated(chunk: list) -> list:
     return list(zip(_sort_texts(identities), identities, map(_second, chunk)))
 
 
-def text_sorted_groups(records, budget=None, spill_dir=None, chunk: int = 4096):
-    """`sorted_groups` by the keys' JSON texts, without a Python call per record.
+def text_sorted(records, budget=None, spill_dir=None, chunk: int = 4096):
+    """`records` decorated as (JSON text of the key, identity, values), sorted on the text,
+    without a Python call per record.
 
-    Each record is decorated in bulk with its key's text (one C pass per
-    chunk when the keys are str), sorted on it with a C key function, and
-    grouped by identity, which is equal exactly when the texts are.
+    Each record is decorated in bulk (one C pass per chunk when the keys are
+    str) and sorted with a C key function, by the engine's `ExternalSorter`
+    (stable, within `budget`). Identities are equal exactly when their texts
+    are, so grouping the sorted stream by identity groups it by key.
     """
     records = iter(records)
     decorated = chain.from_iterable(map(_decorated, iter(lambda: list(islice(records, chunk)), [])))
-    ordered = ExternalSorter(_first, False, budget, spill_dir).sort(decorated)
-    return ((identity, chain.from_iterable(map(_third, group)))
-            for identity, group in groupby(ordered, _second))
+    return ExternalSorter(_first, False, budget, spill_dir).sort(decorated)
+
+
+def text_sorted_groups(records, budget=None, spill_dir=None):
+    """`sorted_groups` by the keys' JSON texts: (identity, iterator of values) per key."""
+    return ((identity, chain.from_iterable(map(_third, run)))
+            for identity, run in groupby(text_sorted(records, budget, spill_dir), _second))
 
 
 def _one_value(identity, value) -> tuple:
@@ -383,12 +391,23 @@ class JSONPath:
 
     def keyed_groups(self, groups, position):
         """(key, values iterator) for each of `grouped`'s groups, as the reducer sees them."""
-        reached = position.reached
-        loads = json.loads
+        key_of = self.key_of
         for identity, values in groups:
-            key = identity if type(identity) is str else loads(identity)
-            reached(key)
+            key = key_of(identity)
+            position.reached(key)
             yield key, values
+
+    def reducer_input(self, records, sort_values: bool, position, budget=None, spill_dir=None):
+        """`keyed_groups(grouped(...))` in one generator: a Python step per key, no more."""
+        if sort_values:
+            yield from self.keyed_groups(self.grouped(records, True, budget, spill_dir), position)
+            return
+        position.keys = None                      # keys stream: `current` names the key
+        loads = json.loads
+        for identity, run in groupby(text_sorted(records, budget, spill_dir), _second):
+            key = identity if type(identity) is str else loads(identity)
+            position.current = (True, key)        # what `reached` does, without the call
+            yield key, chain.from_iterable(map(_third, run))
 
     @staticmethod
     def roundtrip(key, value) -> tuple:
@@ -462,6 +481,10 @@ class LinePath:
         counter = position.track_keys(identities, lambda identity: read(first_lines[identity])[0])
         decode = self.decode
         return starmap(decode, zip(map(_second, zip(counter, identities)), stored))
+
+    def reducer_input(self, records, sort_values: bool, position, budget=None, spill_dir=None):
+        """`keyed_groups(grouped(...))`: (key, values iterator) per key for the reducer."""
+        return self.keyed_groups(self.grouped(records, sort_values, budget, spill_dir), position)
 
     def keyed_groups(self, groups, position):
         """(key, values iterator) for each of `grouped`'s groups, each line read back."""

@@ -484,11 +484,10 @@ class ReduceTask(StepTask):
         stream from the sorted records to the reducer.
         """
         path = path_for(job.internal_protocol())
-        groups = path.grouped(records, self.sort_values, *task_memory())
+        keyed = path.reducer_input(records, self.sort_values, pos, *task_memory())
         reducer = step["reducer"]
         body = chain.from_iterable(starmap(
-            _identity_reducer if reducer is None else _as_generator(reducer),
-            path.keyed_groups(groups, pos)))
+            _identity_reducer if reducer is None else _as_generator(reducer), keyed))
         return chain(_hook(pos, "reducer_init", step["reducer_init"]),
                      _enter(pos, "reducer", reducer), body,
                      _hook(pos, "reducer_final", step["reducer_final"]))
