@@ -63,17 +63,23 @@ def test_a_kill_waits_for_the_import_and_lands_right_after_it(tmp_path, monkeypa
     assert not killswitch.current_attempt_killed()
 
 
-def test_a_kill_that_came_first_stops_the_attempt_before_it_imports(monkeypatch):
+def test_a_kill_that_came_first_stops_the_attempt_before_it_imports(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", killswitch._guarded_import)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"never_run_{uuid.uuid4().hex}"
+    ran = tmp_path / "ran"
+    (tmp_path / f"{name}.py").write_text(f"open({str(ran)!r}, 'w').close()\n")
     switch = KillSwitch()
 
     def killed_then_imports():
         with switch.lock:                        # the kill was asked, its exception not raised yet
             switch.killed = True
-        import json                              # noqa: F401
+        import json                              # noqa: F401  loaded already: nothing to guard
+        __import__(name)
     thread, outcome = start_attempt(switch, killed_then_imports)
     thread.join(60)
     assert outcome == ["killed"]
+    assert not ran.exists() and name not in sys.modules, "the module's body never started"
 
 
 def test_a_kill_python_dropped_is_raised_again_while_the_attempt_runs():
