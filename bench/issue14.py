@@ -11,7 +11,10 @@ each measurement's minimum:
     pagerank  `jobs/pagerank.py`'s RDD PageRank, 2 workers, against its
               plain-Python dict baseline in one process
     tiny      a whole `python -c` process: start a 2-worker cluster, count
-              10 items, stop
+              10 items, stop; beside it, in the same rounds, a bare `python -c
+              pass` (this interpreter's start, which the tiny job pays too) and
+              the tiny job with MINIBIG_ZYGOTE=0 (each cluster process a fresh
+              interpreter, as before the zygote)
 
     python bench/issue14.py --corpus datasets/big/vocab.txt --slice-mb 40 \\
         --graph datasets/big/debian.txt --repeat 2
@@ -90,10 +93,11 @@ def timed(fn, *args, contexts=()):
     return time.perf_counter() - started, cpu_seconds(contexts) - cpu, result
 
 
-def tiny_process() -> float:
+def tiny_process(code: str = TINY, zygote: bool = True) -> float:
     """Seconds of one whole tiny-job process, interpreter start included."""
+    environ = dict(os.environ, **({} if zygote else {"MINIBIG_ZYGOTE": "0"}))
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", TINY], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=environ)
     return time.perf_counter() - started
 
 
@@ -125,6 +129,9 @@ def target_ratios(best: dict, ways: list) -> dict:
         ratios["speedup 1->2 workers"] = best["pairs_add_1worker"] / best["pairs_add"]
     if "pagerank_rdd" in best:
         ratios["pagerank rdd/dicts"] = best["pagerank_rdd"] / best["pagerank_dicts"]
+    if "tiny_process" in best:
+        ratios["tiny zygote/no zygote"] = best["tiny_process"] / best["tiny_process_no_zygote"]
+        ratios["tiny net of python, s"] = best["tiny_process"] - best["python_start"]
     return ratios
 
 
@@ -170,7 +177,9 @@ def main() -> None:
                     run("pagerank_rdd", rdd_pagerank, sc2, args.graph, args.iterations, contexts=both)
                     run("pagerank_dicts", dict_pagerank, args.graph, args.iterations, contexts=both)
                 if "tiny" in parts:
+                    run("python_start", tiny_process, "pass", contexts=both)
                     run("tiny_process", tiny_process, contexts=both)
+                    run("tiny_process_no_zygote", tiny_process, TINY, False, contexts=both)
                 print(f"round {round_ + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in best.items()),
                       file=sys.stderr, flush=True)
     finally:

@@ -37,9 +37,13 @@ import traceback
 
 IDLE_EXIT = 60.0             # seconds an unused zygote waits for its first command
 
-# What unpickling an RDD stage's code imports on a worker (by name, as pickle does):
-# imported once here rather than by each worker during its first task (~40 ms each).
-TASK_MODULES = ("minibig.core.stages", "minibig.rdd.base", "minibig.shuffle.writer")
+# What the zygote loads, group by group, before it forks workers: the modules master and
+# workers share (zmq.auth.thread: the CURVE authenticator each keyed server starts), the
+# worker's, and what unpickling an RDD stage's code imports on a worker (by name, as pickle
+# does: once here rather than by each worker during its first task, ~40 ms each).
+_PRELOAD = (("zmq.auth.thread", "minibig.cluster.runtime"),
+            ("minibig.cluster.worker",),
+            ("minibig.core.stages", "minibig.rdd.base", "minibig.shuffle.writer"))
 
 _PROGRAMS = {"master": "minibig.cluster.master", "worker": "minibig.cluster.worker"}
 
@@ -50,6 +54,8 @@ class Zygote:
     def __init__(self):
         self.selector = selectors.DefaultSelector()
         self.inbox = b""                       # unparsed command bytes
+        self.pending: list[dict] = []          # commands not served yet
+        self.workers_ready = False             # the workers' modules are loaded
         self.pipes: dict[int, int] = {}        # pid -> write end of its stdin
         self.waiting_url: list[int] = []       # workers started before the master's URL
         self.url: str | None = None
@@ -76,6 +82,14 @@ class Zygote:
             if self.pipes or self.url:
                 idle = None
 
+    def serve_pending(self) -> None:
+        """While still importing: take the commands already sent, start what can start."""
+        events = self.selector.select(0)
+        while events:
+            for key, _ in events:
+                key.data()
+            events = self.selector.select(0)
+
     def on_command(self) -> None:
         chunk = os.read(0, 65536)
         if not chunk:                          # the driver is gone or done: so are we
@@ -84,7 +98,18 @@ class Zygote:
         while b"\n" in self.inbox:
             line, self.inbox = self.inbox.split(b"\n", 1)
             if line.strip():
-                self.start(json.loads(line))
+                self.pending.append(json.loads(line))
+        self.dispatch()
+
+    def dispatch(self) -> None:
+        """Start the pending processes in order; workers wait for the workers' modules."""
+        while self.pending and (self.workers_ready or self.pending[0]["start"] == "master"):
+            self.start(self.pending.pop(0))
+
+    def workers_loaded(self) -> None:
+        """The workers' modules are loaded: start the workers asked for meanwhile."""
+        self.workers_ready = True
+        self.dispatch()
 
     def start(self, command: dict) -> None:
         role = command["start"]
@@ -163,6 +188,7 @@ class Zygote:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            gc.enable()                        # a master forked while the zygote imports
             self.selector.close()
             for fd in (self.wake_r, self.wake_w, *self.pipes.values()):
                 os.close(fd)
@@ -189,7 +215,6 @@ class Zygote:
 
 def run_program(role: str, command: dict) -> int:
     """Run `minibig master` or `minibig worker` with the command's argv, env and folder."""
-    from minibig.cluster import master, worker    # already loaded: imported before the fork
     os.environ.clear()
     os.environ.update(command.get("env") or {})
     cwd = command.get("cwd")
@@ -199,22 +224,30 @@ def run_program(role: str, command: dict) -> int:
         os.chdir(cwd)
     argv = [str(a) for a in command.get("argv", [])]
     sys.argv = [_PROGRAMS[role], *argv]
-    program = master if role == "master" else worker
-    return program.main(argv) or 0
+    # Loaded before the fork, except the master's own modules when it was forked early.
+    return importlib.import_module(_PROGRAMS[role]).main(argv) or 0
 
 
 def main() -> None:
-    """Entry point of `python -m minibig.cluster.zygote`."""
+    """Entry point of `python -m minibig.cluster.zygote`.
+
+    Loads what every forked process runs before any fork: the modules both
+    programs share, then (a master asked for meanwhile is forked, and loads
+    its own modules itself, in parallel) the worker's and its first task's,
+    then the master's if none was forked yet.
+    """
     gc.disable()                 # importing makes no garbage worth a collection's time
-    # Loaded here, before any fork, so that every process forked finds them in memory;
-    # the driver imports this module's callers without paying for them.
-    import zmq.auth.thread  # noqa: F401  (the CURVE authenticator each keyed server starts)
-    from minibig.cluster import master, worker  # noqa: F401
-    for name in TASK_MODULES:
-        importlib.import_module(name)
+    zygote = Zygote()
+    for group in _PRELOAD:
+        for name in group:
+            importlib.import_module(name)
+        zygote.serve_pending()
+    zygote.workers_loaded()
+    if not zygote.pipes:         # no master forked yet: one asked for later starts warm
+        importlib.import_module(_PROGRAMS["master"])
     gc.freeze()                  # the forks' collections skip (and so never copy) these objects
     gc.enable()
-    Zygote().serve()
+    zygote.serve()
 
 
 if __name__ == "__main__":
