@@ -13,7 +13,8 @@ a recycled pid. Their exit codes come from the zygote, which reaps them.
 then overlaps the driver's own imports, and the first embedded cluster
 takes it (`take_prewarmed`). One not taken within PREWARM_FRESH seconds is
 not used (it exits by itself, `zygote.IDLE_EXIT`), nor one started when
-the driver's stderr was another file (its processes log there).
+the driver's stderr was another file (its processes log there), nor one
+started by another process (a fork of the driver).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Zygote:
     def __init__(self, env: dict, stderr):
         self.stderr_identity = _stderr_identity()
         self.started = time.monotonic()
+        self.owner = os.getpid()                # a forked copy of the driver must not share it
         self.proc = subprocess.Popen([sys.executable, "-m", "minibig.cluster.zygote"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=stderr, env=env)
@@ -166,7 +168,7 @@ class Zygote:
     def usable_now(self) -> bool:
         """True if a cluster may still take this prewarmed zygote (see the module doc)."""
         return (self.proc.poll() is None and time.monotonic() - self.started < PREWARM_FRESH
-                and self.stderr_identity == _stderr_identity())
+                and self.stderr_identity == _stderr_identity() and self.owner == os.getpid())
 
 
 class ForkedProcess:
@@ -179,7 +181,11 @@ class ForkedProcess:
         self.args = [f"minibig {role}"]
         self.returncode: int | None = None
         self._zygote = zygote
-        self._pidfd = os.pidfd_open(pid)
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:              # exited (and reaped) already
+            self._pidfd = -1
+            self.returncode = zygote.exit_code(pid)
 
     def poll(self) -> int | None:
         """The exit code if it has exited, else None."""

@@ -217,6 +217,10 @@ def run_program(role: str, command: dict) -> int:
     """Run `minibig master` or `minibig worker` with the command's argv, env and folder."""
     os.environ.clear()
     os.environ.update(command.get("env") or {})
+    # Folders the driver put on PYTHONPATH since the zygote started go where a fresh
+    # interpreter puts PYTHONPATH: right after the program's own folder.
+    added = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
+    sys.path[1:1] = added
     cwd = command.get("cwd")
     if cwd and cwd != os.getcwd():
         if sys.path and sys.path[0] == os.getcwd():
