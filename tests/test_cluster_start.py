@@ -116,3 +116,30 @@ def test_without_the_zygote_each_process_is_a_fresh_interpreter():
          "    assert sc.parallelize(range(10)).count() == 10\n"],
         env=env(MINIBIG_ZYGOTE="0"), cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_first_context_takes_the_zygote_its_import_started():
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "from minibig import Context\n"
+         "from minibig.cluster import forking\n"
+         "zygote = forking._prewarmed\n"
+         "with Context(workers=2) as sc:\n"
+         "    assert sc._cluster.zygote is zygote and forking._prewarmed is None\n"
+         "    assert sc.parallelize(range(10)).count() == 10\n"
+         "assert zygote.proc.poll() is not None, 'stopped with its cluster'\n"],
+        env=env(), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_zygote_never_asked_for_anything_exits_by_itself():
+    zygote = subprocess.Popen([sys.executable, "-m", "minibig.cluster.zygote", "0.5"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env(), cwd=REPO)
+    try:
+        assert zygote.wait(timeout=60) == 0, "its driver still holds its stdin"
+        assert zygote.stdout.read() == b""
+    finally:
+        zygote.kill()
+        zygote.wait()
+        zygote.stdin.close()
+        zygote.stdout.close()

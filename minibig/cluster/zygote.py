@@ -20,8 +20,9 @@ processes' pipes close with it, so each of them exits too
 JSON line each: `{"pid": N, "role": R}` per start, the master's own
 start-up line (`{"url": ..., "pid": ..., "ui": ...}`), and `{"exit": PID,
 "code": C}` when a process ends (it reaps them). A zygote never asked for
-anything exits after IDLE_EXIT seconds: one started ahead of a Context
-that never came (`local.prewarm`) does not linger.
+anything exits after IDLE_EXIT seconds (or the seconds its one argument
+says): one started ahead of a Context that never came (`forking.prewarm`)
+does not linger.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ _PROGRAMS = {"master": "minibig.cluster.master", "worker": "minibig.cluster.work
 class Zygote:
     """The command loop: start processes, hand them key and URL, reap and report them."""
 
-    def __init__(self):
+    def __init__(self, idle_exit: float = IDLE_EXIT):
+        self.idle_exit = idle_exit
         self.selector = selectors.DefaultSelector()
         self.inbox = b""                       # unparsed command bytes
         self.pending: list[dict] = []          # commands not served yet
@@ -72,7 +74,7 @@ class Zygote:
 
     def serve(self) -> None:
         """Serve commands until the driver closes standard input."""
-        idle = IDLE_EXIT
+        idle = self.idle_exit
         while True:
             events = self.selector.select(idle)
             if not events and idle is not None:
@@ -179,7 +181,10 @@ class Zygote:
             self.answer({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
     def answer(self, message: dict) -> None:
-        os.write(1, (json.dumps(message) + "\n").encode())
+        try:
+            os.write(1, (json.dumps(message) + "\n").encode())
+        except BrokenPipeError:                # the driver stopped listening: it is done
+            os._exit(0)
 
     def become(self, role: str, command: dict, stdin_r: int, out_w: int | None) -> None:
         """In the forked child: drop the zygote's state and run the master or worker program."""
@@ -241,7 +246,7 @@ def main() -> None:
     then the master's if none was forked yet.
     """
     gc.disable()                 # importing makes no garbage worth a collection's time
-    zygote = Zygote()
+    zygote = Zygote(float(sys.argv[1]) if len(sys.argv) > 1 else IDLE_EXIT)
     for group in _PRELOAD:
         for name in group:
             importlib.import_module(name)
