@@ -3,9 +3,10 @@
 ``Route.key_and_split`` must give what ``KeyByOperator`` then ``Route.split``
 gave (the oracle), record for record and watermark for watermark, and give
 up (None) on any record the two steps would reject, so that they name it.
-A job's tasks run in one process (``inprocess.run_tasks``), their batches
-crossing as the workers' data messages, must count a seeded stream as plain
-Python does. A data message (``wire.pack_data``,
+Its parts come in columns (``KeyedBatch``); a window given them acts as on
+the same items. A job's tasks run in one process (``inprocess.run_tasks``),
+their batches crossing as the workers' data messages, must count a seeded
+stream as plain Python does. A data message (``wire.pack_data``,
 pickled without the memo) arrives equal, a cyclic value included.
 """
 
@@ -21,11 +22,15 @@ from pathlib import Path
 import pytest
 
 from minibig.shuffle.hashing import portable_hash
-from minibig.streaming import GeneratorSource, StreamError, StreamingContext, TumblingWindow, wire
+from minibig.streaming import (GeneratorSource, SessionWindow, SlidingWindow, StreamError, StreamingContext,
+                               TumblingWindow, wire)
 from minibig.streaming.barriers import Barrier
-from minibig.streaming.elements import END, IDLE
+from minibig.streaming.elements import END, IDLE, KeyedBatch
 from minibig.streaming.operators import KeyByOperator
+from minibig.streaming.functions import CountFunction, ReduceFunction
+from minibig.streaming.operators import OperatorContext
 from minibig.streaming.routing import Route
+from minibig.streaming.window_operator import WindowOperator
 from minibig.streaming.inprocess import run_tasks
 
 KEYS = ["a", "b", "ü", 3, 4.0, True, None, (1, "x"), b"z", 10**30, -7]
@@ -51,12 +56,22 @@ def test_key_and_split_gives_what_key_by_then_split_gave(parallelism):
     key_by = KeyByOperator("key_by-1", key_fn)
     for _ in range(300):
         items = _batch(rng, rng.randrange(0, 200), rng.choice([0.0, 0.01, 0.3, 0.9]))
-        got = fused.key_and_split(items, key_fn)
+        got = _as_parts(fused.key_and_split(items, key_fn))
         want = apart.split(key_by.process_batch(items)["main"])
         assert got == want
         for target, part in got:                          # plain Python: the portable hash decides
             assert all(portable_hash(item[1][0]) % parallelism == target
                        for item in part if type(item) is tuple)
+
+
+def _as_parts(segments: list) -> list:
+    """``key_and_split``'s KeyedBatch segments as ``split``'s parts: each target's items, in order."""
+    parts = {}
+    for target, segment in segments:
+        assert type(segment) is KeyedBatch
+        assert target not in parts or segment.timestamps, "two watermarks in a row to a target collapse"
+        parts.setdefault(target, []).extend(segment.items())
+    return sorted(parts.items())
 
 
 @pytest.mark.parametrize("bad", [
@@ -69,6 +84,50 @@ def test_key_and_split_gives_up_on_a_record_the_two_steps_reject(bad):
     assert route.key_and_split(bad, lambda value: value[0]) is None
 
 
+def _window(assigner, function):
+    operator = WindowOperator("window-2", assigner, function, max_out_of_orderness=2, allowed_lateness=3)
+    operator.open(OperatorContext("window-2"))
+    return operator
+
+
+def _raw_batches(rng: random.Random, count: int) -> list:
+    """Seeded batches of ``(ts, (key, n))``, out of order, some late, watermarks between and at the end."""
+    batches, clock = [], 0
+    for _ in range(count):
+        items = []
+        for _ in range(rng.randrange(0, 40)):
+            clock += rng.randint(0, 2)
+            if rng.random() < 0.1:
+                if not items or type(items[-1]) is tuple:   # two in a row collapse on any route
+                    items.append(clock - 4)
+            else:
+                late = rng.randint(5, 30) if rng.random() < 0.1 else 0
+                items.append((clock - rng.randint(0, 6) - late, (rng.choice("abcde"), rng.randrange(100))))
+        batches.append(items)
+    return batches
+
+
+@pytest.mark.parametrize("assigner", [TumblingWindow(10), SlidingWindow(10, 5), SessionWindow(3)])
+@pytest.mark.parametrize("function", [CountFunction(), ReduceFunction(lambda a, b: (a[0], f"{a[1]}.{b[1]}"))])
+def test_a_window_given_columns_does_what_it_does_with_the_same_items(assigner, function):
+    """Tumbling windows in event time walk the columns; others take them as items: both as
+    the list path, firing for firing (order too: the reduce is not commutative), late records
+    and counters the same."""
+    by_items, by_columns = _window(assigner, function), _window(assigner, function)
+    route = Route(2, "window-2", "main", "hash", 1, 0, [0])
+    key_fn = lambda value: value[0]                       # noqa: E731
+    for raw in _raw_batches(random.Random(3), 200):
+        want = by_items.process_batch([(item[0], (key_fn(item[1]), item[1])) if type(item) is tuple else item
+                                       for item in raw])
+        got = {"main": [], "late": []}
+        for _, segment in route.key_and_split(raw, key_fn):
+            out = by_columns.process_keyed(segment.timestamps, segment.keys, segment.values, segment.watermark)
+            for tag in got:
+                got[tag].extend(out[tag])
+        assert got == want
+    assert by_columns.counters == by_items.counters and by_items.counters["late_records"] > 0
+
+
 def _count_job(parallelism: int, events: int, key_fn):
     ssc = StreamingContext(None, parallelism=parallelism)
     (ssc.source(GeneratorSource(count=events, keys=50, disorder=20, seed=5), timestamp=lambda e: e[0],
@@ -77,9 +136,10 @@ def _count_job(parallelism: int, events: int, key_fn):
     return ssc.plan
 
 
-def test_two_tasks_count_a_seeded_stream_as_plain_python_does():
+@pytest.mark.parametrize("tasks", [1, 2])
+def test_tasks_count_a_seeded_stream_as_plain_python_does(tasks):
     events = 20_000
-    results, flows = run_tasks(_count_job(2, events, lambda e: e[1]), 2, batch_size=256)
+    results, flows = run_tasks(_count_job(tasks, events, lambda e: e[1]), tasks, batch_size=256)
     assert all(flow.keying for flow in flows)             # the one-pass path ran
     source = GeneratorSource(count=events, keys=50, disorder=20, seed=5)
     source.open(None)
@@ -96,10 +156,11 @@ def test_the_one_pass_and_the_two_step_paths_agree():
     assert sorted(fused) == sorted(apart)
 
 
-def test_an_unkeyable_record_still_names_key_by_and_the_record():
-    plan = _count_job(2, 2_000, lambda e: e[1] if e[0] != 777 else e[9])
+@pytest.mark.parametrize("tasks", [1, 2])
+def test_an_unkeyable_record_still_names_key_by_and_the_record(tasks):
+    plan = _count_job(tasks, 2_000, lambda e: e[1] if e[0] != 777 else e[9])
     with pytest.raises(StreamError) as caught:
-        run_tasks(plan, 2, batch_size=256)
+        run_tasks(plan, tasks, batch_size=256)
     assert caught.value.operator.startswith("key_by") and "cannot key" in str(caught.value)
     assert caught.value.record[1][0] == 777
 
@@ -117,6 +178,10 @@ def test_a_data_message_arrives_equal_signals_and_barriers_as_themselves():
     assert out[1][2] is END and out[2][2] is IDLE and out[3][2].cid == 7
     again = wire.unpack_data(wire.pack_data([(4, 0, [(1, ("c", cyclic))])]))[0][2][0][1][1]
     assert again[0] == 1 and again[1] is again
+    keyed = KeyedBatch([1, 2.5], ["a", ("t", 1)], [(1, "a"), (2.5, ("t", 1))], 2.0)
+    back = wire.unpack_data(wire.pack_data([(5, 1, keyed), (5, 0, KeyedBatch())]))
+    assert back == [(5, 1, keyed), (5, 0, KeyedBatch())]
+    assert back[0][2].items() == [(1, ("a", (1, "a"))), (2.5, (("t", 1), (2.5, ("t", 1)))), 2.0]
 
 
 def test_the_benchmark_measures_the_exchange_in_process():

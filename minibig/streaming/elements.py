@@ -14,6 +14,10 @@ object per watermark, and a record is always a tuple.
 Besides batches the runtime sends **signals** (``IDLE``, ``END``) one at a
 time; operators never see them, the operator instance's watermark valve does
 (see ``instance.py``).
+
+A hash exchange right after a ``key_by`` carries the same items in columns
+instead (``KeyedBatch``: records, then at most one watermark), which is
+cheaper to pickle, to unpickle and to walk than a tuple per record.
 """
 
 from __future__ import annotations
@@ -42,6 +46,49 @@ class Signal:
 
 IDLE = Signal("IDLE")
 END = Signal("END")
+
+
+class KeyedBatch:
+    """Keyed records in columns, then a watermark: the channel items
+    ``(timestamps[i], (keys[i], values[i]))`` for each ``i``, followed by
+    ``watermark`` unless it is None.
+
+    What a ``key_by`` chained to a hash exchange sends (``Route.key_and_split``):
+    three lists pickle and unpickle in about half the time of a list of
+    nested tuples, and a window walks them without taking tuples apart.
+    """
+
+    __slots__ = ("timestamps", "keys", "values", "watermark")
+
+    def __init__(self, timestamps=None, keys=None, values=None, watermark=None):
+        self.timestamps = [] if timestamps is None else timestamps
+        self.keys = [] if keys is None else keys
+        self.values = [] if values is None else values
+        self.watermark = watermark
+
+    def __reduce__(self):
+        return (KeyedBatch, (self.timestamps, self.keys, self.values, self.watermark))
+
+    def __len__(self):
+        return len(self.timestamps)
+
+    def __eq__(self, other):
+        return type(other) is KeyedBatch and self.items() == other.items()
+
+    def __repr__(self):
+        return f"KeyedBatch({self.items()!r})"
+
+    def items(self) -> list:
+        """The same batch as channel items (records, then the watermark if any)."""
+        return keyed_items(self.timestamps, self.keys, self.values, self.watermark)
+
+
+def keyed_items(timestamps: list, keys: list, values: list, watermark) -> list:
+    """Columns of keyed records, then ``watermark`` unless None, as channel items."""
+    items = list(zip(timestamps, zip(keys, values)))
+    if watermark is not None:
+        items.append(watermark)
+    return items
 
 
 def checked_timestamp(timestamp, operator: str, record):

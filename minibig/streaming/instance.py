@@ -4,6 +4,7 @@ An ``OperatorInstance`` owns an operator and the ``WatermarkValve`` of its
 input channels. A runtime hands it what arrives on a channel:
 
     receive(channel, items) -> {tag: items}           a batch of records and watermarks
+    receive_keyed(channel, KeyedBatch) -> {tag: items}   the same, in columns
     signal(channel, IDLE | END) -> ({tag: items}, signal to forward or None)
 
 and routes the outputs. Channel watermarks are replaced by the combined
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from operator import countOf
 
-from minibig.streaming.elements import END, IDLE, Signal
+from minibig.streaming.elements import END, IDLE, KeyedBatch, Signal
 from minibig.streaming.operators import Operator, OperatorContext
 from minibig.streaming.watermarks import WatermarkValve
 
@@ -65,6 +66,16 @@ class OperatorInstance:
                 if watermark is not None:
                     append(watermark)
         return self.operator.process_batch(combined, self.channel_inputs[channel])
+
+    def receive_keyed(self, channel: int, batch: KeyedBatch) -> dict:
+        """A ``KeyedBatch`` from ``channel``: the operator's outputs, as for the same items."""
+        watermark = batch.watermark
+        if not self.single:
+            self.valve.on_data(channel)
+            if watermark is not None:
+                watermark = self.valve.on_watermark(channel, watermark)
+        return self.operator.process_keyed(batch.timestamps, batch.keys, batch.values, watermark,
+                                           self.channel_inputs[channel])
 
     def signal(self, channel: int, signal: Signal):
         """``IDLE`` or ``END`` on ``channel``: outputs, and the signal to pass on (or None)."""

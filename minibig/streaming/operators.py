@@ -4,6 +4,7 @@ The interface a runtime (the local executor now, a worker task later) drives:
 
     op.open(ctx)                              once, before anything else
     op.process_batch(items, input_index)      -> {output_tag: [items]}
+    op.process_keyed(timestamps, keys, values, watermark, input_index)   the same, in columns
     op.on_watermark(watermark)                -> {output_tag: [items]}
     op.on_processing_time(now)                -> {output_tag: [items]}
     op.end_input()                            -> {output_tag: [items]}, after the +inf watermark
@@ -28,6 +29,7 @@ from typing import Callable
 
 import cloudpickle
 
+from minibig.streaming.elements import keyed_items
 from minibig.streaming.errors import StreamError
 from minibig.streaming.state import ValueState
 
@@ -61,6 +63,11 @@ class Operator:
     def process_batch(self, items: list, input_index: int = 0) -> dict:
         """Handle a batch of records and watermarks from input ``input_index``."""
         raise NotImplementedError
+
+    def process_keyed(self, timestamps: list, keys: list, values: list, watermark, input_index: int = 0) -> dict:
+        """Keyed records in columns, then ``watermark`` unless None (``elements.KeyedBatch``);
+        by default the same items as a batch."""
+        return self.process_batch(keyed_items(timestamps, keys, values, watermark), input_index)
 
     def on_watermark(self, watermark) -> dict:
         """Handle a combined watermark alone."""

@@ -17,6 +17,7 @@ between them, so the target would act the same).
 from __future__ import annotations
 
 from minibig.shuffle.hashing import portable_hash
+from minibig.streaming.elements import KeyedBatch
 from minibig.streaming.errors import StreamError
 
 _CACHE_LIMIT = 1 << 16
@@ -74,19 +75,24 @@ class Route:
             raise StreamError(self.name, item, f"cannot route a record without a (key, value) pair: {exc}") from exc
         return [(target, part) for target, part in enumerate(parts) if part]
 
-    def key_and_split(self, items: list, key_fn) -> list[tuple[int, list]]:
-        """``split`` of what ``key_by(key_fn)`` makes of ``items``, in one pass.
+    def key_and_split(self, items: list, key_fn) -> list[tuple[int, KeyedBatch]] | None:
+        """``split`` of what ``key_by(key_fn)`` makes of ``items``, in one pass, in columns.
 
         A key_by chained to a hash exchange (the usual ``key_by -> window``)
         keys each record and routes it in the same loop, instead of building
         the keyed batch and walking it again: the cache lookup that finds the
-        target also checks that the key is hashable. Any failure (the key
-        function raises, a key that cannot be hashed or has no portable hash)
-        is raised as None here: the caller then runs the two steps apart, which
-        name the record and the operator as they always did."""
-        parts = [[] for _ in range(self.parallelism)]
-        cache = self._targets
+        target also checks that the key is hashable. Each target's part comes
+        as ``KeyedBatch`` segments, in order, a segment ending where a
+        watermark was (the watermark goes to every target; two in a row to one
+        target collapse into the later, as ``split`` does). Any failure (the
+        key function raises, a key that cannot be hashed or has no portable
+        hash) is returned as None: the caller then runs the two steps apart,
+        which name the record and the operator as they always did."""
         n = self.parallelism
+        cache = self._targets
+        done: list[list] = [[] for _ in range(n)]          # closed segments per target
+        open_ = [KeyedBatch() for _ in range(n)]
+        stamp, key_of, value_of = _appenders(open_)
         try:
             for item in items:
                 if type(item) is tuple:
@@ -97,12 +103,23 @@ class Route:
                         if len(cache) >= _CACHE_LIMIT:
                             cache.clear()
                         target = cache[key] = portable_hash(key) % n
-                    parts[target].append((item[0], (key, value)))
+                    stamp[target](item[0])
+                    key_of[target](key)
+                    value_of[target](value)
                 else:
-                    _broadcast_watermark(parts, item)
+                    for target in range(n):
+                        segment = open_[target]
+                        if segment.timestamps or not done[target]:
+                            segment.watermark = item
+                            done[target].append(segment)
+                            open_[target] = KeyedBatch()
+                        else:                               # nothing since its last watermark
+                            done[target][-1].watermark = item
+                    stamp, key_of, value_of = _appenders(open_)
         except Exception:
             return None
-        return [(target, part) for target, part in enumerate(parts) if part]
+        return [(target, segment) for target in range(n)
+                for segment in (done[target] + [open_[target]] if open_[target].timestamps else done[target])]
 
     def _split_round_robin(self, items):
         parts = [[] for _ in range(self.parallelism)]
@@ -124,3 +141,9 @@ def _broadcast_watermark(parts: list[list], watermark) -> None:
             part[-1] = watermark
         else:
             part.append(watermark)
+
+
+def _appenders(segments: list[KeyedBatch]) -> tuple[list, list, list]:
+    """The bound ``append`` of each segment's three columns (one call per field per record)."""
+    return ([s.timestamps.append for s in segments], [s.keys.append for s in segments],
+            [s.values.append for s in segments])

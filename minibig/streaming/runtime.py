@@ -7,7 +7,8 @@ sharing: one task per slot, not one per operator instance). A route's target
 instance ``t`` therefore lives in task ``t``: items for this task go on the
 ``local`` FIFO, items for task ``t`` are handed to ``remote(t, item)`` (the
 task's sockets, see ``task.py``); an item is ``(node, channel, payload)``
-and a payload is a batch, a ``Signal`` or a ``Barrier``.
+and a payload is a batch (a list, or a ``KeyedBatch`` from a key_by into a hash
+exchange), a ``Signal`` or a ``Barrier``.
 
 Checkpoints. ``trigger(cid)``: each source reader snapshots its offset and
 sends ``Barrier(cid)`` after what it has emitted; an operator instance
@@ -31,7 +32,7 @@ from collections import deque
 from operator import countOf
 
 from minibig.streaming.barriers import Aligner, Barrier
-from minibig.streaming.elements import END, Signal
+from minibig.streaming.elements import END, KeyedBatch, Signal
 from minibig.streaming.instance import OperatorInstance
 from minibig.streaming.operators import OperatorContext, SinkOperator
 from minibig.streaming.physical import make_operator, make_source_reader
@@ -94,10 +95,11 @@ class TaskDataflow:
                 self.keying[node.id] = self.routes[node.id][0]
 
     def _keys_into_exchange(self, node) -> bool:
-        """A key_by instance whose one consumer is a hash exchange to several instances."""
+        """A key_by instance whose one consumer is a hash exchange (to one instance too: the
+        consumer still gets columns, cheaper to walk than a tuple per record)."""
         routes = self.routes[node.id]
         return (node.kind == "key_by" and self.instances[node.id].single and len(routes) == 1
-                and routes[0].partitioning == "hash" and routes[0].parallelism > 1)
+                and routes[0].partitioning == "hash")
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -203,7 +205,15 @@ class TaskDataflow:
             aligner.hold(channel, payload)
             return
         instance = self.instances[node_id]
-        if isinstance(payload, Barrier):
+        if type(payload) is KeyedBatch:
+            self.records_in[node_id] += len(payload.timestamps)
+            if payload.watermark is not None:
+                self.last_watermark[node_id] = payload.watermark
+            outputs = instance.receive_keyed(channel, payload)
+            if outputs:
+                self._emit(node_id, outputs, None)
+            self._flush_sink(node_id, boundary=False)
+        elif isinstance(payload, Barrier):
             aligner.on_barrier(channel, payload.cid)
             self.pending = max(self.pending or 0, payload.cid)
             self._maybe_aligned(node_id)

@@ -84,6 +84,15 @@ class WindowOperator(Operator):
             self._pane_batch(items, input_index, main, late)
         return {"main": main, "late": late}
 
+    def process_keyed(self, timestamps, keys, values, watermark, input_index=0):
+        if self.assigner.merging or type(self.assigner) is not TumblingWindow or self.processing_time:
+            return super().process_keyed(timestamps, keys, values, watermark, input_index)
+        main, late = [], []
+        self._tumbling_records(zip(timestamps, zip(keys, values)), input_index, main, late)
+        if watermark is not None:
+            self._advance(watermark - self.delay, main, late)
+        return {"main": main, "late": late}
+
     def on_processing_time(self, now):
         if not self.processing_time or now <= self.trigger_time:
             return {}
@@ -108,38 +117,46 @@ class WindowOperator(Operator):
     # -- records ----------------------------------------------------------------------
 
     def _tumbling_batch(self, items, input_index, main, late):
-        """The hot path: event-time tumbling windows, inlined."""
+        """Event-time tumbling windows: each run of records between watermarks, then the watermark."""
+        first = 0
+        for position, item in enumerate(items):
+            if type(item) is not tuple:
+                if position > first:
+                    self._tumbling_records(items[first:position], input_index, main, late)
+                self._advance(item - self.delay, main, late)
+                first = position + 1
+        if first < len(items):
+            self._tumbling_records(items[first:] if first else items, input_index, main, late)
+
+    def _tumbling_records(self, records, input_index, main, late):
+        """The hot path, inlined: ``(timestamp, (key, value))`` records, no watermark among them
+        (a list of them, or a ``KeyedBatch``'s columns zipped)."""
         size, offset, lateness = self.assigner.size, self.assigner.offset, self.lateness
         panes, add = self.panes, self.function.add
         counting = type(self.function) is CountFunction     # count() adds inline: no call per record
         wm = self.trigger_time
         received = 0
-        item = None
+        ts = pair = None
         try:
-            for item in items:
-                if type(item) is tuple:
-                    received += 1
-                    ts = item[0]
-                    start = ts - (ts - offset) % size
-                    end = start + size
-                    if end + lateness <= wm:
-                        self._refuse(item, 1, late)
-                        continue
-                    key, value = item[1]
-                    pane = panes.get(start)
-                    if pane is None:
-                        pane = self._new_pane(start, end)
-                    if counting:
-                        acc = pane[key] = pane.get(key, 0) + 1
-                    else:
-                        acc = pane[key] = add(pane.get(key, MISSING), value, input_index)
-                    if end <= wm:
-                        self._emit(main, key, start, end, acc)
+            for ts, pair in records:
+                received += 1
+                start = ts - (ts - offset) % size
+                end = start + size
+                if end + lateness <= wm:
+                    self._refuse((ts, pair), 1, late)
+                    continue
+                key, value = pair
+                pane = panes.get(start)
+                if pane is None:
+                    pane = self._new_pane(start, end)
+                if counting:
+                    acc = pane[key] = pane.get(key, 0) + 1
                 else:
-                    self._advance(item - self.delay, main, late)
-                    wm = self.trigger_time
+                    acc = pane[key] = add(pane.get(key, MISSING), value, input_index)
+                if end <= wm:
+                    self._emit(main, key, start, end, acc)
         except Exception as exc:
-            raise self._record_error(item, exc) from exc
+            raise self._record_error((ts, pair), exc) from exc
         self.counters["records_in"] += received
 
     def _pane_batch(self, items, input_index, main, late):
