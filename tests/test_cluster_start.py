@@ -17,6 +17,13 @@ from support import REPO, env, wait_gone
 pytestmark = pytest.mark.skipif(not forking.supported(), reason="forked clusters need pidfds")
 
 
+def _run_driver(code: str, **environ) -> None:
+    """Run `code` as a driver of its own; fail with its stderr if it fails."""
+    done = subprocess.run([sys.executable, "-c", code], env=env(**environ), cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def _descendants():
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
@@ -92,44 +99,35 @@ def test_sigkill_of_the_driver_takes_the_zygote_and_its_forks_down():
 
 
 def test_an_inline_context_stops_the_zygote_its_import_started():
-    done = subprocess.run(
-        [sys.executable, "-c",
-         "from minibig import Context\n"
-         "from minibig.cluster import forking\n"
-         "zygote = forking._prewarmed\n"
-         "assert zygote is not None, 'asking for Context started a zygote'\n"
-         "with Context(master='inline') as sc:\n"
-         "    assert sc.parallelize(range(10)).count() == 10\n"
-         "assert forking._prewarmed is None and zygote.proc.poll() is not None\n"],
-        env=env(), cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    _run_driver(
+        "from minibig import Context\n"
+        "from minibig.cluster import forking\n"
+        "zygote = forking._prewarmed\n"
+        "assert zygote is not None, 'asking for Context started a zygote'\n"
+        "with Context(master='inline') as sc:\n"
+        "    assert sc.parallelize(range(10)).count() == 10\n"
+        "assert forking._prewarmed is None and zygote.proc.poll() is not None\n")
 
 
 def test_without_the_zygote_each_process_is_a_fresh_interpreter():
-    done = subprocess.run(
-        [sys.executable, "-c",
-         "import subprocess\n"
-         "from minibig import Context\n"
-         "with Context(workers=2) as sc:\n"
-         "    assert sc._cluster.zygote is None\n"
-         "    assert all(isinstance(p, subprocess.Popen) for p in sc._cluster.processes())\n"
-         "    assert sc.parallelize(range(10)).count() == 10\n"],
-        env=env(MINIBIG_ZYGOTE="0"), cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    _run_driver(
+        "import subprocess\n"
+        "from minibig import Context\n"
+        "with Context(workers=2) as sc:\n"
+        "    assert sc._cluster.zygote is None\n"
+        "    assert all(isinstance(p, subprocess.Popen) for p in sc._cluster.processes())\n"
+        "    assert sc.parallelize(range(10)).count() == 10\n", MINIBIG_ZYGOTE="0")
 
 
 def test_the_first_context_takes_the_zygote_its_import_started():
-    done = subprocess.run(
-        [sys.executable, "-c",
-         "from minibig import Context\n"
-         "from minibig.cluster import forking\n"
-         "zygote = forking._prewarmed\n"
-         "with Context(workers=2) as sc:\n"
-         "    assert sc._cluster.zygote is zygote and forking._prewarmed is None\n"
-         "    assert sc.parallelize(range(10)).count() == 10\n"
-         "assert zygote.proc.poll() is not None, 'stopped with its cluster'\n"],
-        env=env(), cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    _run_driver(
+        "from minibig import Context\n"
+        "from minibig.cluster import forking\n"
+        "zygote = forking._prewarmed\n"
+        "with Context(workers=2) as sc:\n"
+        "    assert sc._cluster.zygote is zygote and forking._prewarmed is None\n"
+        "    assert sc.parallelize(range(10)).count() == 10\n"
+        "assert zygote.proc.poll() is not None, 'stopped with its cluster'\n")
 
 
 def test_a_zygote_never_asked_for_anything_exits_by_itself():
