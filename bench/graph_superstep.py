@@ -4,10 +4,11 @@
 
 A path of n vertices takes n supersteps of SSSP with one message each, so
 the run time divided by the supersteps is the per-superstep overhead of the
-engine: the `run_code` round trip, message delivery, barrier. Printed, in
-one run: milliseconds per superstep with inline messages (the default) and
-with every superstep's messages forced through shuffle files (the earlier
-path), and, for scale, an empty `run_code` of the same number of tasks.
+engine: message delivery and the barrier. Printed, in one run: milliseconds
+per superstep in a session (the default: one long task per partition,
+`minibig/graph/session.py`), with a `run_code` per superstep (messages
+inline through the driver, and forced through shuffle files), and, for
+scale, an empty `run_code` of the same number of tasks.
 """
 
 from __future__ import annotations
@@ -25,17 +26,19 @@ from minibig.graph import Graph, cluster  # noqa: E402
 from minibig.graph.algorithms import ShortestPaths  # noqa: E402
 
 
-def time_path_sssp(sc, vertices: int, partitions: int, inline: bool = True) -> tuple[float, int]:
+def time_path_sssp(sc, vertices: int, partitions: int, mode: str = "session") -> tuple[float, int]:
     """(seconds, supersteps) of unweighted SSSP from one end of a path of `vertices`.
 
-    `inline=False` sends every superstep's messages through shuffle files.
+    `mode`: "session" (one long task per partition, `minibig/graph/session.py`), "inline"
+    (a `run_code` per superstep, messages through the driver) or "files" (a `run_code` per
+    superstep, every superstep's messages through shuffle files).
     """
     g = Graph.from_edges(sc, [(i, i + 1) for i in range(vertices - 1)], num_partitions=partitions)
     saved = cluster.INLINE_LIMIT
-    cluster.INLINE_LIMIT = saved if inline else -1      # every outbox "too big": the shuffle path
+    cluster.INLINE_LIMIT = -1 if mode == "files" else saved     # every outbox "too big": shuffle files
     try:
         started = time.perf_counter()
-        run = g.run(ShortestPaths(g.dense(0), weighted=False), checkpoint_every=0)
+        run = g.run(ShortestPaths(g.dense(0), weighted=False), checkpoint_every=0, session=mode == "session")
         return time.perf_counter() - started, run.supersteps
     finally:
         cluster.INLINE_LIMIT = saved
@@ -62,15 +65,15 @@ def main(argv=None) -> None:
     with Context(workers=args.workers, progress=False, appName="bench-graph-superstep") as sc:
         time_empty_run_code(sc, args.partitions, 20)                   # warm up
         empty = time_empty_run_code(sc, args.partitions, 200)
-        inline, supersteps = time_path_sssp(sc, args.vertices, args.partitions)
-        files, _ = time_path_sssp(sc, args.vertices, args.partitions, inline=False)
-    per = {name: seconds / supersteps for name, seconds in (("inline", inline), ("files", files))}
+        seconds = {}
+        for mode in ("session", "inline", "files"):
+            seconds[mode], supersteps = time_path_sssp(sc, args.vertices, args.partitions, mode)
+    per = {mode: 1000 * s / supersteps for mode, s in seconds.items()}
     print(f"SSSP on a {args.vertices}-vertex path ({supersteps} supersteps), {args.workers} worker(s), "
-          f"{args.partitions} partitions: inline messages {1000 * per['inline']:.2f} ms/superstep, "
-          f"through shuffle files {1000 * per['files']:.2f} ms/superstep "
-          f"({per['files'] / per['inline']:.2f}x); empty run_code {1000 * empty:.2f} ms "
-          f"(inline superstep = {per['inline'] / empty:.2f}x empty run_code)")
-
+          f"{args.partitions} partitions, ms/superstep: session {per['session']:.2f}, "
+          f"a run_code per superstep {per['inline']:.2f} (messages inline), {per['files']:.2f} "
+          f"(through shuffle files); empty run_code {1000 * empty:.2f} ms "
+          f"(session superstep = {per['session'] / (1000 * empty):.2f}x empty run_code)")
 
 if __name__ == "__main__":
     main()

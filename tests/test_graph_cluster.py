@@ -109,6 +109,7 @@ def test_big_outboxes_go_through_shuffle_files_and_small_ones_inline(sc, roget, 
     g, G = roget
     modes = []
     monkeypatch.setattr(cluster, "INLINE_LIMIT", limit)
+    monkeypatch.setattr(cluster, "usable", lambda sc, partitions: False)    # superstep by superstep
     flush, superstep = cluster._Run.flush, cluster._Run.superstep
     monkeypatch.setattr(cluster._Run, "flush", lambda self, s: modes.append("flush") or flush(self, s))
     monkeypatch.setattr(cluster._Run, "superstep",
@@ -202,6 +203,7 @@ def test_a_last_superstep_known_in_advance_returns_the_outputs_with_its_reports(
     tasks return the outputs and no output task follows (nor a load task before the first, on a
     graph the workers loaded); the answers are the local engine's."""
     g, G = roget
+    monkeypatch.setattr(cluster, "usable", lambda sc, partitions: False)    # superstep by superstep
     stages = []
     run_code = sc._dag.run_code
     monkeypatch.setattr(sc._dag, "run_code", lambda code, parts, description, **k:

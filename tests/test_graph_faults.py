@@ -44,11 +44,13 @@ def cluster():
     ctx.stop()
 
 
-@pytest.mark.parametrize("at", [KILL_AT, 0])
-def test_worker_killed_mid_pagerank_rolls_back_to_the_checkpoint(cluster, tmp_path, at):
-    """At 0: the first superstep, whose tasks also put the loaded partitions in place."""
+@pytest.mark.parametrize("at, partitions", [(KILL_AT, 4), (0, 4), (KILL_AT, 2), (0, 2)])
+def test_worker_killed_mid_pagerank_rolls_back_to_the_checkpoint(cluster, tmp_path, at, partitions):
+    """At 0: the first superstep, whose tasks also put the loaded partitions in place. 4
+    partitions run superstep by superstep (more than the 2 slots), 2 in a session, whose
+    driver finds the victim's task silent (`session.py`)."""
     path = f"{DATASETS}/roget.txt"
-    g, G = Graph.from_edge_file(cluster, path, num_partitions=4), nx_from_file(path)
+    g, G = Graph.from_edge_file(cluster, path, num_partitions=partitions), nx_from_file(path)
     release = str(tmp_path / "go")
     program = AnnouncingPageRank(g.num_vertices, str(tmp_path), release, at=at, tol=1e-10, max_iter=1000)
     box = {}

@@ -3,6 +3,13 @@
     run = run_cluster(graph, program, max_supersteps=None, checkpoint_every=10)
     run.outputs        # per partition: (vertex ids, str ones as an Arrow array; output values)
 
+Sessions: when every partition can have a task slot at once, the whole run
+is one session (`session.py`): one long task per partition, each superstep
+one message each way between the driver and each task, no `run_code` per
+superstep. A session whose tasks do not all start in time gives way to the
+superstep-by-superstep loop below, and a lost partition rolls back as below
+(the next attempt is a session again). The rest of this docstring is that loop.
+
 Each partition is put in a worker's resident store for the run once
 (`LoadCode`; the master remembers which worker holds it): a graph the
 workers loaded (`distload.py`) is taken from the worker that holds it, by
@@ -50,6 +57,7 @@ from dataclasses import dataclass, field
 from minibig.errors import FetchFailedError, TaskError
 from minibig.graph.barrier import Barrier, SuperstepResult, master_step
 from minibig.graph.errors import GraphRunError, GraphStateLostError
+from minibig.graph.session import Session, SessionCode, SessionUnavailable, usable
 from minibig.graph.superstep import as_runnable
 from minibig.graph.tasks import (FlushCode, LoadCode, OutputCode, ShuffleRef, SuperstepCode,
                                  resident_key)
@@ -87,9 +95,14 @@ class ClusterRun:
 
 
 def run_cluster(graph, program, *, max_supersteps: int | None = None, combine_on_sender: bool = True,
-                checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY) -> ClusterRun:
-    """Run `program` on the workers of `graph.sc` to its end; see the module docstring."""
-    return _Run(graph, as_runnable(program), max_supersteps, combine_on_sender, checkpoint_every).run()
+                checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY, session: bool = True) -> ClusterRun:
+    """Run `program` on the workers of `graph.sc` to its end; see the module docstring.
+
+    `session=False`: superstep by superstep even where a session could run.
+    """
+    run = _Run(graph, as_runnable(program), max_supersteps, combine_on_sender, checkpoint_every)
+    run.sessions = session and usable(graph.sc, len(run.parts))
+    return run.run()
 
 
 class _Run:
@@ -113,6 +126,10 @@ class _Run:
         self.last = last_superstep(program, max_supersteps)
         self.outputs: list | None = None         # returned by the last superstep's tasks
         self.pending_load: LoadCode | None = None   # for the first superstep to run first
+        self.sessions = False                    # run the supersteps in a session (`session.py`)
+        self.checkpoint = Checkpoint(0, {}, None)   # superstep 0: the partitions as loaded
+        self.received: dict = {}                 # in a session: the aggregates the next superstep gets
+        self.lost_after = graph.sc.conf.worker_timeout
 
     @property
     def prefix(self) -> str:
@@ -122,31 +139,73 @@ class _Run:
         return ShuffleRef(f"{self.prefix}s{superstep}", len(self.parts))
 
     def run(self) -> ClusterRun:
-        checkpoint = Checkpoint(0, {}, None)
         try:
             if self.graph.on_workers is None:
-                self.load(checkpoint)
+                self.load(self.checkpoint)
             else:                                # superstep 0's tasks put the partitions in place
                 self.pending_load = LoadCode(self.prefix, self.program, graph_key=self.graph.on_workers.key)
             superstep, aggregates, inbox = 0, {}, None
             while True:
                 try:
+                    if self.sessions:
+                        return self.run_session(superstep, aggregates)
                     reports = self.superstep(superstep, aggregates, inbox)
                     if reports is None:                  # halted: read the values
                         return self.finish(superstep)
                     taken, barrier, inbox = reports
+                except SessionUnavailable:       # the slots are busy: superstep by superstep
+                    self.sessions = False
+                    continue
                 except (GraphStateLostError, FetchFailedError) as exc:
-                    self.roll_back(checkpoint, exc)
-                    superstep, aggregates, inbox = checkpoint.superstep, checkpoint.aggregates, None
+                    self.roll_back(self.checkpoint, exc)
+                    superstep, aggregates, inbox = self.checkpoint.superstep, self.checkpoint.aggregates, None
                     continue
                 if taken is not None:
-                    checkpoint = Checkpoint(superstep, aggregates, taken)
+                    self.checkpoint = Checkpoint(superstep, aggregates, taken)
                 self.barrier = barrier
                 aggregates = barrier.aggregates
                 superstep += 1
         finally:
             self.drop_shuffles(everything=True)
             self.backend.drop_blocks(self.base)
+
+    def run_session(self, superstep: int, aggregates: dict) -> ClusterRun:
+        """The supersteps from `superstep` on, in one session (`session.py`) to the run's end."""
+        started = time.perf_counter()
+        load = self.pending_load
+        code = SessionCode(self.prefix, self.program, len(self.parts), self.combine_on_sender,
+                           self.lost_after, load=load)
+        prefer = self.graph.on_workers.prefer() if load else self.prefer()
+        self.received, self.barrier = aggregates, None
+        try:
+            outputs = Session(self.graph.sc, self.parts, self.lost_after).run(code, prefer, superstep, self)
+        except GraphStateLostError:
+            self.pending_load = None             # the rollback loads every partition
+            raise
+        finally:
+            self.timings["supersteps"] += time.perf_counter() - started
+        self.outputs = outputs if outputs is not None else self.outputs
+        return ClusterRun(self.outputs, self.barrier.superstep + 1, self.barrier, self.rollbacks, self.timings)
+
+    def plan(self, superstep: int) -> tuple[dict, bool, bool]:
+        """A session superstep's (aggregates, checkpoint?, outputs?)."""
+        take = bool(self.every) and superstep > 0 and superstep % self.every == 0
+        return self.received, take, superstep == self.last
+
+    def after(self, superstep: int, reports: list) -> tuple[bool, bool]:
+        """A session superstep's barrier: (halt, outputs still wanted)."""
+        raise_user_errors(reports)
+        self.timings["worker"] += max(r.seconds for r in reports)
+        aggregates, take, final = self.plan(superstep)
+        if take:
+            self.checkpoint = Checkpoint(superstep, aggregates, [r.checkpoint for r in reports])
+        results = [SuperstepResult(r.partition, superstep, {}, r.aggregates, r.active, r.messages_sent)
+                   for r in reports]
+        self.barrier = master_step(self.program, superstep, results, self.max_supersteps)
+        self.received = self.barrier.aggregates
+        if final and self.barrier.halt:
+            self.outputs = [r.output for r in sorted(reports, key=lambda r: r.partition)]
+        return self.barrier.halt, self.barrier.halt and self.outputs is None
 
     def load(self, checkpoint: Checkpoint) -> None:
         """Put every partition, at `checkpoint`, in its worker's resident store for this run."""

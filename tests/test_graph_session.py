@@ -1,0 +1,110 @@
+"""Graph runs in a session (`minibig/graph/session.py`): one long task per partition, the
+supersteps driven over the driver's socket, on the real cluster (`sc`: two workers, two slots).
+
+A session gives the superstep-by-superstep loop's answers (the local
+engine's, and networkx's), whichever program kind and whether the run's end
+is known in advance; it is one job of one task per partition, run where the
+partitions live; it is not used when the partitions outnumber the slots, and
+a session whose tasks cannot all start in time gives way to the superstep
+loop with the same answer.
+"""
+
+import pytest
+
+from minibig.graph import Graph, cluster, session
+from minibig.graph.algorithms import PageRank, ShortestPaths
+from minibig.graph.examples import GASShortestPaths, PregelComponents, PregelShortestPaths
+
+from graph_oracles import DATASETS, check_components, check_distances, check_pagerank, nx_from_file
+
+
+class ShortestPathsEndingEarly(ShortestPaths):
+    """Declares superstep 1 its last, wrongly: the session must go on and still meet the oracle."""
+
+    def last_superstep(self):
+        return 1
+
+
+@pytest.fixture(scope="module")
+def roget(sc):
+    path = f"{DATASETS}/roget.txt"
+    return Graph.from_edge_file(sc, path), nx_from_file(path)
+
+
+@pytest.fixture
+def stages(sc, monkeypatch):
+    """The task codes of the run_code calls made while the test runs."""
+    names = []
+    run_code = sc._dag.run_code
+    monkeypatch.setattr(sc._dag, "run_code", lambda code, parts, description, **k:
+                        names.append(type(code).__name__) or run_code(code, parts, description, **k))
+    return names
+
+
+def test_a_run_is_one_session_job_with_the_superstep_loops_answers(sc, roget, stages):
+    g, G = roget
+    assert g.num_partitions <= sc.defaultParallelism
+    program = PageRank(g.num_vertices, max_iter=15, tol=0.0)
+    run = g.run(program, checkpoint_every=4)
+    assert stages == ["SessionCode"] and run.rollbacks == 0          # no load, no output task
+    assert run.barrier.reason == "master" and run.supersteps == 16
+    assert sc.lastJob.tasks == g.num_partitions and sc.lastJob.share("PROCESS_LOCAL") == 1.0
+    stepwise = g.run(program, session=False)
+    assert g.values(run, program) == pytest.approx(g.values(stepwise, program), rel=1e-12, abs=0)
+    local = g.values(g.run(program, engine="local"), program)
+    assert g.values(run, program) == pytest.approx(local, rel=1e-12, abs=0)
+    check_pagerank(dict(g.pairs(g.run(PageRank(g.num_vertices, tol=1e-10, max_iter=1000)), program)), G)
+
+
+@pytest.mark.parametrize("make", [lambda g: ShortestPaths(g.dense(1), weighted=False),
+                                  lambda g: PregelShortestPaths(1), lambda g: GASShortestPaths(1),
+                                  lambda g: ShortestPathsEndingEarly(g.dense(1), weighted=False)])
+def test_programs_whose_end_is_not_known_end_in_the_session(sc, roget, stages, make):
+    g, G = roget
+    program = make(g)
+    run = g.run(program, checkpoint_every=3)
+    assert stages == ["SessionCode"] and run.barrier.reason == "converged"
+    check_distances(g.values(run, program), G, 1, weighted=False)
+    assert run.supersteps == g.run(program, session=False).supersteps
+
+
+def test_combiner_off_and_max_supersteps_in_a_session(sc, roget, stages):
+    g, G = roget
+    program = PregelComponents()
+    check_components(g.values(g.run(program, combine_on_sender=False), program), G)
+    program = ShortestPaths(g.dense(1), weighted=False)
+    run = g.run(program, max_supersteps=4)
+    assert run.barrier.reason == "max_supersteps" and run.supersteps == 4
+    assert g.values(run, program) == g.values(g.run(program, engine="local", max_supersteps=4), program)
+    assert set(stages) == {"SessionCode"}
+
+
+def test_more_partitions_than_slots_run_superstep_by_superstep(sc, stages):
+    path = f"{DATASETS}/roget.txt"
+    g = Graph.from_edge_file(sc, path, num_partitions=sc.defaultParallelism + 1)
+    program = ShortestPaths(g.dense(1), weighted=False)
+    run = g.run(program)
+    assert "SessionCode" not in stages and "SuperstepCode" in stages
+    check_distances(g.values(run, program), nx_from_file(path), 1, weighted=False)
+
+
+def test_a_session_whose_tasks_do_not_start_in_time_gives_way_to_the_superstep_loop(sc, roget, stages,
+                                                                                     monkeypatch):
+    g, G = roget
+    monkeypatch.setattr(session, "START_TIMEOUT", -1.0)       # never in time
+    monkeypatch.setattr(session, "_STARTED", session.weakref.WeakKeyDictionary())
+    program = PageRank(g.num_vertices, tol=1e-10, max_iter=1000)
+    run = g.run(program)
+    assert stages[0] == "SessionCode" and "SuperstepCode" in stages and run.rollbacks == 0
+    check_pagerank(g.values(run, program), G)
+    stages.clear()                            # remembered: the next run does not try
+    g.run(program)
+    assert "SessionCode" not in stages
+
+
+def test_session_false_and_the_inline_backend_never_start_a_session(sc, roget, stages):
+    g, _ = roget
+    g.run(ShortestPaths(g.dense(1), weighted=False), session=False)
+    assert "SessionCode" not in stages
+    assert not session.usable(type("Inline", (), {"_backend": object(), "defaultParallelism": 8})(), 2)
+    assert cluster.usable is session.usable
