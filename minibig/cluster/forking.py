@@ -151,9 +151,11 @@ class Zygote:
 
     def close(self, timeout: float) -> None:
         """Close its stdin (it exits, and so does every process it still has) and reap it."""
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if not pipe.closed:
-                pipe.close()
+        with self.lock:                         # no reader is in select() on its stdout
+            self.ended = True
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                if not pipe.closed:
+                    pipe.close()
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -168,7 +170,7 @@ class Zygote:
     def usable_now(self) -> bool:
         """True if a cluster may still take this prewarmed zygote (see the module doc)."""
         return (self.proc.poll() is None and time.monotonic() - self.started < PREWARM_FRESH
-                and self.stderr_identity == _stderr_identity() and self.owner == os.getpid())
+                and self.stderr_identity == _stderr_identity())
 
 
 class ForkedProcess:
@@ -249,7 +251,9 @@ def take_prewarmed() -> Zygote | None:
     global _prewarmed
     with _prewarm_lock:
         zygote, _prewarmed = _prewarmed, None
-    if zygote is not None and not zygote.usable_now():
+    if zygote is None or zygote.owner != os.getpid():
+        return None                             # none, or the driver's: this is a fork of it
+    if not zygote.usable_now():
         zygote.discard()
         return None
     return zygote

@@ -151,6 +151,7 @@ class Zygote:
         if not chunk:
             self.selector.unregister(self.master_out)
             os.close(self.master_out)
+            self.master_out = None             # a later fork must not close the number again
             return
         if self.url is not None:               # anything after the start-up line: a log
             os.write(2, chunk)
@@ -159,7 +160,7 @@ class Zygote:
         if b"\n" in self.master_line:
             line, rest = self.master_line.split(b"\n", 1)
             self.url = json.loads(line)["url"]
-            os.write(1, line + b"\n")
+            self.tell(line + b"\n")
             if rest:
                 os.write(2, rest)
             for pid in self.waiting_url:
@@ -181,8 +182,12 @@ class Zygote:
             self.answer({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
     def answer(self, message: dict) -> None:
+        self.tell((json.dumps(message) + "\n").encode())
+
+    def tell(self, line: bytes) -> None:
+        """Send the driver one line."""
         try:
-            os.write(1, (json.dumps(message) + "\n").encode())
+            os.write(1, line)
         except BrokenPipeError:                # the driver stopped listening: it is done
             os._exit(0)
 
