@@ -64,7 +64,7 @@ import json
 from collections import _count_elements   # Counter's C counting loop, works on any dict
 from itertools import chain, compress, groupby, islice, repeat, starmap
 from json.encoder import encode_basestring_ascii
-from operator import itemgetter, mul
+from operator import is_, itemgetter, mul
 
 from minibig.mapreduce.protocols import JSONProtocol, json_text
 from minibig.shuffle.spill import ExternalSorter
@@ -184,17 +184,17 @@ _NOTHING = object()
 
 
 class CountedGroups:
-    """Groups of `str` keys whose values are all one constant: {key: how many}.
+    """Groups of `str` keys whose values are all one object: {key: how many}.
 
     A mapper like word count's emits the same value (the int 1) for every
     pair; counting each key's pairs (Counter's C loop) holds the same groups
     as lists of that value would, without a Python step per pair. Decided by
-    the data alone: a chunk of pairs is counted when every key is a `str`
-    and every value is an `int` or a `str` equal to the value of every chunk
-    before (equal ints, or equal strs, have the same JSON text, so what the
-    combiner and reducer see is unchanged). The first chunk that is not so
-    turns the counts into lists (`as_lists`) and the general path goes on
-    from there: values keep the order the mapper made them in.
+    the data alone: a chunk of pairs is counted when every pair is a 2-tuple
+    whose key is a `str` and whose value is the very object every value of
+    the chunks before was, of a type a JSON round trip keeps (`PLAIN_TYPES`).
+    The first chunk that is not so turns the counts into lists (`as_lists`)
+    and the general path goes on from there: values keep the order the
+    mapper made them in.
 
     >>> groups = CountedGroups()
     >>> groups.add([("a", 1), ("b", 1), ("a", 1)]), groups.add([("a", 2)])
@@ -214,16 +214,10 @@ class CountedGroups:
         """Count `chunk`'s pairs if they qualify (see the class); False, untouched, if not."""
         if not chunk:
             return True
-        values = list(map(_second, chunk))
-        value = values[0] if self.value is _NOTHING else self.value
-        kind = type(value)
-        if kind is not int and kind is not str:
+        if set(map(type, chunk)) != {tuple} or set(map(len, chunk)) != {2}:
             return False
-        try:
-            if values.count(value) != len(values) or set(map(type, values)) != {kind} \
-                    or set(map(len, chunk)) != {2}:
-                return False
-        except TypeError:                     # a pair without a length
+        value = chunk[0][1] if self.value is _NOTHING else self.value
+        if type(value) not in PLAIN_TYPES or not all(map(is_, map(_second, chunk), repeat(value))):
             return False
         keys = list(map(_first, chunk))
         if set(map(type, keys)) != {str}:
@@ -398,13 +392,21 @@ class JSONPath:
             yield key, values
 
     def reducer_input(self, records, sort_values: bool, position, budget=None, spill_dir=None):
-        """`keyed_groups(grouped(...))` in one generator: a Python step per key, no more."""
+        """(key, values iterator) per key for the reducer, keys in the order of their JSON text.
+
+        Sorted by the engine's `ExternalSorter` (spilling past the budget) and
+        streamed a key at a time, each key's values in the order they arrived.
+        """
         if sort_values:
-            yield from self.keyed_groups(self.grouped(records, True, budget, spill_dir), position)
-            return
+            return self.keyed_groups(self.grouped(records, True, budget, spill_dir), position)
+        return self.streamed_keys(text_sorted(records, budget, spill_dir), position)
+
+    @staticmethod
+    def streamed_keys(ordered, position):
+        """(key, values iterator) per key of `text_sorted` records: one generator step per key."""
         position.keys = None                      # keys stream: `current` names the key
         loads = json.loads
-        for identity, run in groupby(text_sorted(records, budget, spill_dir), _second):
+        for identity, run in groupby(ordered, _second):
             key = identity if type(identity) is str else loads(identity)
             position.current = (True, key)        # what `reached` does, without the call
             yield key, chain.from_iterable(map(_third, run))
