@@ -1,0 +1,168 @@
+"""The MRJob record path's fast parts against plain Python and mrjob's semantics.
+
+Counted groups (a map task counts pairs whose value is one constant object
+instead of listing the values) must hold exactly the groups the general
+path would, switch to lists at the first chunk that does not qualify, and
+keep what the reducer sees: JSON's types (True stays true, 1.0 stays a
+float), each key's values in the mapper's order, and a malformed pair
+still failing. The reduce side's decorated sort must order keys by their
+JSON text, as Hadoop orders serialized keys. Jobs run in this process
+(`-r inline`): seconds, no cluster.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+
+import pytest
+
+from minibig.mapreduce import MRJob
+from minibig.mapreduce.internal import CountedGroups, JSONPath, grouped_records, split_groups
+
+
+def _general(chunks) -> dict:
+    groups: dict = {}
+    for chunk in chunks:
+        JSONPath().group(chunk, groups)
+    return groups
+
+
+def _counted_then_general(chunks) -> dict:
+    """What a map task does: count while chunks qualify, then lists."""
+    groups = CountedGroups()
+    for chunk in chunks:
+        if type(groups) is CountedGroups and groups.add(chunk):
+            continue
+        if type(groups) is CountedGroups:
+            groups = groups.as_lists()
+        JSONPath().group(chunk, groups)
+    return groups.as_lists() if type(groups) is CountedGroups else groups
+
+
+def _typed(groups: dict) -> dict:
+    """Groups with each value's type, so 1, 1.0 and True differ."""
+    return {key: [(type(v).__name__, v) for v in values] for key, values in groups.items()}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_counted_groups_hold_what_the_general_path_holds(seed):
+    rng = random.Random(seed)
+    one = 1
+    odd = [True, 1.0, 2, "1", None, [1], (1,)]
+    keys = ["a", "b", "é", 'q"', "wow!", "wow", 7, (1, "x")]
+    chunks = []
+    for _ in range(rng.randrange(1, 12)):
+        chunk = [(rng.choice(keys[:6]), one) for _ in range(rng.randrange(1, 40))]
+        if rng.random() < 0.3:                    # one pair that does not qualify
+            chunk[rng.randrange(len(chunk))] = (rng.choice(keys), rng.choice(odd + [one]))
+        chunks.append(chunk)
+    assert _typed(_counted_then_general(chunks)) == _typed(_general(chunks))
+
+
+def test_counted_groups_refuse_what_they_cannot_count():
+    assert not CountedGroups().add([("a", 1), ("b", True)])      # True is not the object 1
+    assert not CountedGroups().add([("a", 1.0), ("b", 1)])
+    assert not CountedGroups().add([("a", 1), (2, 1)])           # a non-str key
+    assert not CountedGroups().add([("a", 1), ["b", 1]])         # a list, not a tuple
+    assert not CountedGroups().add([("a", 1, "x")])              # not a pair
+    assert not CountedGroups().add([("a", [1])])                 # a value JSON changes
+    groups = CountedGroups()
+    assert groups.add([("a", "v"), ("b", "v")]) and not groups.add([("a", "w")])
+    assert groups.as_lists() == {"a": ["v"], "b": ["v"]}
+
+
+@pytest.mark.parametrize("threshold", [1, 2, 3, 1 << 62])
+def test_split_of_counted_groups_matches_split_of_lists(threshold):
+    counted = CountedGroups()
+    assert counted.add([("a", 1)] * 5 + [("b", 1)] * 2 + [("c", 1)])
+    lists = counted.as_lists()
+
+    def plain(split):
+        identities, stored, records = split
+        return ([(i, list(v)) for i, v in zip(identities, stored)],
+                sorted((i, list(v)) for i, v in records))
+    assert plain(split_groups(counted, threshold)) == plain(split_groups(lists, threshold))
+
+
+def test_records_are_identity_and_values():
+    assert grouped_records(["a", "b"], [[1, 2], (3,)]) == [("a", [1, 2]), ("b", (3,))]
+    assert JSONPath().flat([("a", 1), (7, (2, 3))]) == [("a", (1,)), (b"7", ([2, 3],))]
+
+
+def test_reduce_side_orders_keys_by_their_json_text():
+    keys = ["wow", "wow!", 'wow"', "wowa", "é", "Z", "a b", "", 10, 9, -1, 2.5, None, True,
+            [1, "x"], {"k": 1}]
+    rng = random.Random(3)
+    records = []
+    for _ in range(5):                          # as several map tasks would send them
+        groups: dict = {}
+        JSONPath().group([(rng.choice(keys), rng.randrange(9)) for _ in range(40)], groups)
+        records += grouped_records(list(groups), list(groups.values()))
+    got = [(identity, list(values)) for identity, values in JSONPath().grouped(records, False)]
+    oracle: dict = {}
+    for identity, values in records:
+        oracle.setdefault(identity, []).extend(values)
+    assert got == sorted(oracle.items(), key=lambda item: JSONPath.sort_key(item[0]))
+
+
+class MRValuesAsSeen(MRJob):
+    """Each word with a value that depends on --kind; the reducer shows what it got."""
+
+    def configure_args(self):
+        super().configure_args()
+        self.add_passthru_arg("--kind")
+
+    def mapper(self, _, line):
+        kind = self.options.kind
+        for n, word in enumerate(line.split()):
+            if kind == "switch":                  # one constant, then another value
+                yield word, 1 if int(line.split(":")[0]) < 50 else n
+            elif kind == "triple":
+                yield word, 1, "extra"
+            else:
+                yield word, {"true": True, "float": 1.0, "str": "x", "none": None}[kind]
+
+    def reducer(self, key, values):
+        yield key, list(values)
+
+
+def _lines(count: int) -> bytes:
+    return "".join(f"{i}: w{i % 7} w{i % 3} w{i % 7}\n" for i in range(count)).encode()
+
+
+def _run_inline(*args, stdin: bytes):
+    job = MRValuesAsSeen(args=["-r", "inline", "-q", "--num-reducers", "1", *args])
+    job.sandbox(stdin=io.BytesIO(stdin))
+    with job.make_runner() as runner:
+        runner.run()
+        return [line for chunk in runner.cat_output() for line in chunk.decode().splitlines()]
+
+
+def _plain(kind: str, data: bytes) -> dict:
+    """The reducer's input in plain Python: each word's values in line order, as JSON gives them."""
+    value = {"true": True, "float": 1.0, "str": "x", "none": None}.get(kind)
+    groups: dict = {}
+    for line in data.decode().splitlines():
+        for n, word in enumerate(line.split()):
+            if kind == "switch":
+                value = 1 if int(line.split(":")[0]) < 50 else n
+            groups.setdefault(word, []).append(value)
+    return groups
+
+
+@pytest.mark.parametrize("kind", ["true", "float", "str", "none", "switch"])
+def test_constant_values_reach_the_reducer_as_json_gives_them(kind):
+    data = _lines(120)
+    lines = _run_inline("--kind", kind, "-D", "mapreduce.job.maps=1", stdin=data)
+    got = {json.loads(k): json.loads(v) for k, v in (line.split("\t") for line in lines)}
+    assert {k: [(type(v).__name__, v) for v in vs] for k, vs in got.items()} == \
+        {k: [(type(v).__name__, v) for v in vs] for k, vs in _plain(kind, data).items()}
+    keys = [line.split("\t")[0] for line in lines]
+    assert keys == sorted(keys)                 # one reducer: keys in the order of their JSON text
+
+
+def test_a_mapper_yielding_three_items_still_fails():
+    with pytest.raises(ValueError, match="unpack"):
+        _run_inline("--kind", "triple", stdin=_lines(5))
