@@ -14,6 +14,12 @@ task answers one `report` (the `StepReport` of `tasks.py`, its outbox
 segments in it). The driver runs the barrier between the two, so a
 superstep is two direct hops per partition, whatever the outbox size.
 
+Transport: with the master on loopback every task runs on this machine, and
+the socket is an ipc:// path in a folder only this user may enter (mode
+0700): no CurveZMQ, whose encryption of PageRank's outboxes (~240 KB per
+partition per superstep on the Debian graph) cost more than the rest of the
+superstep. A master elsewhere means TCP with the cluster key.
+
 When it cannot be used: a session needs all its tasks running at once, so
 the driver asks for one only when the partitions fit the cluster's slots
 (`usable`), and gives up (`SessionUnavailable`, nothing run) when they have
@@ -35,6 +41,8 @@ An error in the user's program comes back in a report, as in a superstep task.
 from __future__ import annotations
 
 import pickle
+import shutil
+import tempfile
 import threading
 import time
 import weakref
@@ -91,7 +99,7 @@ class SessionCode(TaskCode):
     load: LoadCode | None = None      # put the workers' loaded partition in place first
 
     def run(self, ctx):
-        sock = dealer(ctx.payloads["task"], linger=1000)
+        sock = connect(ctx.payloads["task"], linger=1000)
         stop = threading.Event()
         beats = threading.Thread(target=_beat, args=(ctx.payloads["task"], ctx.partition, stop,
                                                      self.lost_after / 4), daemon=True)
@@ -117,43 +125,61 @@ class SessionCode(TaskCode):
             if not sock.poll(int(DRIVER_TIMEOUT * 1000)):
                 raise GraphStateLostError(f"partition {ctx.partition} of {self.prefix}: the driver "
                                           f"said nothing for {DRIVER_TIMEOUT:g}s")
-            order = pickle.loads(sock.recv())
+            frames = sock.recv_multipart(copy=False)
+            order = pickle.loads(frames[0].buffer)
             if order["kind"] == "step":
-                answer = self.step(ctx, order)
+                segments = [frame.buffer for frame in frames[1:]] if order["sent"] else None
+                answer, frames = self.step(ctx, order, segments)
             elif order["kind"] == "end" and order["output"]:
                 entry = find_resident(ctx, self.prefix, order["superstep"] + 1)
-                answer = {"kind": "output", "output": partition_output(entry.state, self.program)}
+                answer, frames = {"kind": "output", "output": partition_output(entry.state, self.program)}, []
             else:                                  # end without outputs, or abort
                 return order["kind"]
             answer["partition"] = ctx.partition
-            sock.send(pickle.dumps(answer, protocol=5))
+            sock.send_multipart([pickle.dumps(answer, protocol=5), *frames], copy=False)
             if order["kind"] == "end":
                 return "end"
 
-    def step(self, ctx, order: dict) -> dict:
-        """One superstep, as `SuperstepCode` runs it, with its whole outbox in the report."""
-        ctx.payloads["task"] = order["segments"]
+    def step(self, ctx, order: dict, segments: list | None) -> tuple[dict, list]:
+        """One superstep, as `SuperstepCode` runs it: (the answer, the outbox as one frame per
+        partition, empty where nothing was sent). `segments`: the inbox (None: the resident one)."""
+        ctx.payloads["task"] = segments
         code = SuperstepCode(self.prefix, self.program, order["superstep"], order["aggregates"], None,
                              None, self.partitions, self.combine_on_sender, order["checkpoint"],
                              NO_LIMIT, output=order["output"])
         try:
             report = code.run(ctx)
         except GraphStateLostError as exc:
-            return {"kind": "lost", "why": str(exc)}
-        if report.segments is None and report.error is None:     # held with the outputs: send them
+            return {"kind": "lost", "why": str(exc)}, []
+        if report.error is not None:
+            return {"kind": "report", "report": report}, []
+        if report.segments is None:           # held with the outputs: send them all the same
             report.segments = find_resident(ctx, self.prefix, order["superstep"] + 1).held
-        return {"kind": "report", "report": report}
+        # frames of their own: the driver passes them on without copying or unpickling them
+        frames, report.segments = [segment or b"" for segment in report.segments], None
+        return {"kind": "report", "report": report}, frames
 
 
 def _beat(url: str, partition: int, stop: threading.Event, every: float) -> None:
     """Tell the driver every `every` seconds that this partition's task is alive."""
-    sock = dealer(url)
+    sock = connect(url)
     try:
         beat = pickle.dumps({"kind": "beat", "partition": partition})
         while not stop.wait(every):
             sock.send(beat)
     finally:
         sock.close()
+
+
+def connect(url: str, linger: int = 0) -> zmq.Socket:
+    """A DEALER to the driver's session socket: a private ipc:// path as it is, tcp:// with the
+    cluster key."""
+    if not url.startswith("ipc://"):
+        return dealer(url, linger=linger)
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, linger)
+    sock.connect(url)
+    return sock
 
 
 class Session:
@@ -163,12 +189,15 @@ class Session:
         self.sc, self.parts, self.lost_after = sc, parts, lost_after
         master = sc.master if isinstance(sc.master, str) else ""
         host = master.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
-        # tasks on other hosts must reach the driver: listen beyond loopback only then
-        self.host = "127.0.0.1" if not host or is_loopback(host) else "0.0.0.0"
+        # a master on loopback: every task runs on this machine, and reaches the driver through a
+        # socket file in a folder only this user may enter (no CurveZMQ: encrypting PageRank's
+        # outboxes cost more than sending them); tasks on other hosts: TCP with the cluster key
+        self.local = not host or is_loopback(host)
         self.key = cluster_key(master or None)
         self.identities: dict[int, bytes] = {}
         self.seen: dict[int, float] = {}
         self.failure: BaseException | None = None
+        self.folder: str | None = None             # the ipc socket's folder
         self.summary = None                        # the session job's JobSummary, once it ended
 
     def run(self, code: SessionCode, prefer: dict, first: int, driver) -> list | None:
@@ -183,7 +212,7 @@ class Session:
         sock.setsockopt(zmq.LINGER, 0)
         thread = None
         try:
-            address = bind_address(sock, self.host, 0, self.key)
+            address = self.bind(sock)
             thread = self.launch(code, prefer, address)
             self.sock, self.thread = sock, thread
             self.wait_for_hellos()
@@ -196,6 +225,17 @@ class Session:
             sock.close(0)
             stop_authenticator(zctx)
             zctx.term()
+            if self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
+
+    def bind(self, sock: zmq.Socket) -> str:
+        """Bind the session socket (see __init__); its address for the tasks."""
+        if self.local:
+            self.folder = tempfile.mkdtemp(prefix="minibig-graph-")     # mode 0700
+            address = f"ipc://{self.folder}/session"
+            sock.bind(address)
+            return address
+        return bind_address(sock, "0.0.0.0", 0, self.key)
 
     def launch(self, code: SessionCode, prefer: dict, address: str) -> threading.Thread:
         def job():
@@ -225,13 +265,14 @@ class Session:
             aggregates, take, final = driver.plan(superstep)
             for p in self.parts:
                 self.send(p, {"kind": "step", "superstep": superstep, "aggregates": aggregates,
-                              "checkpoint": take, "output": final, "segments": inboxes[p]})
-            reports = [answer["report"] for answer in self.gather("report")]
-            halt, outputs_wanted = driver.after(superstep, reports)
+                              "checkpoint": take, "output": final, "sent": inboxes[p] is not None},
+                          inboxes[p] or ())
+            answers = self.gather("report")
+            halt, outputs_wanted = driver.after(superstep, [a["report"] for a in answers])
             if halt:
                 return self.end(superstep, outputs_wanted)
-            ordered = sorted(reports, key=lambda r: r.partition)
-            inboxes = {q: [r.segments[q] for r in ordered if r.segments[q]] for q in self.parts}
+            # answers are in partition order: each inbox in sending order
+            inboxes = {q: [a["frames"][q] for a in answers if len(a["frames"][q])] for q in self.parts}
             superstep += 1
 
     def end(self, superstep: int, outputs_wanted: bool) -> list | None:
@@ -266,22 +307,23 @@ class Session:
                 raise self.failure
             return
         while self.sock.poll(0):
-            identity, blob = self.sock.recv_multipart()
-            message = pickle.loads(blob)
+            identity, head, *frames = self.sock.recv_multipart(copy=False)
+            message = pickle.loads(head.buffer)
+            message["frames"] = frames
             p = message["partition"]
             self.seen[p] = time.monotonic()
             if message["kind"] == "hello":
                 if p in self.identities:           # the master ran it again: its worker died
                     raise GraphStateLostError(f"graph session: partition {p}'s task started again "
                                               f"(attempt {message['attempt']})")
-                self.identities[p] = identity
+                self.identities[p] = identity.bytes
             elif message["kind"] == "lost":
                 raise GraphStateLostError(f"graph session: {message['why']}")
             elif message["kind"] == kind and answers is not None:
                 answers[p] = message
 
-    def send(self, p: int, message: dict) -> None:
-        self.sock.send_multipart([self.identities[p], pickle.dumps(message, protocol=5)])
+    def send(self, p: int, message: dict, frames=()) -> None:
+        self.sock.send_multipart([self.identities[p], pickle.dumps(message, protocol=5), *frames], copy=False)
 
     def abort(self, thread: threading.Thread) -> None:
         """Stop every task, and wait for the `run_code` call to end (a late task is told too)."""
@@ -291,6 +333,6 @@ class Session:
         deadline = time.monotonic() + JOIN_TIMEOUT
         while thread.is_alive() and time.monotonic() < deadline:
             if self.sock.poll(POLL_MS):
-                identity, blob = self.sock.recv_multipart()
+                identity, blob, *_ = self.sock.recv_multipart()
                 if pickle.loads(blob)["kind"] == "hello":
                     self.sock.send_multipart([identity, abort])
