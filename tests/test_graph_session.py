@@ -9,6 +9,9 @@ a session whose tasks cannot all start in time gives way to the superstep
 loop with the same answer.
 """
 
+import os
+import stat
+
 import pytest
 
 from minibig.graph import Graph, cluster, session
@@ -108,3 +111,21 @@ def test_session_false_and_the_inline_backend_never_start_a_session(sc, roget, s
     assert "SessionCode" not in stages
     assert not session.usable(type("Inline", (), {"_backend": object(), "defaultParallelism": 8})(), 2)
     assert cluster.usable is session.usable
+
+
+def test_a_local_session_listens_on_a_socket_file_only_its_user_may_reach(sc, roget, monkeypatch):
+    """The master is on loopback: an ipc:// path in a 0700 folder (no CurveZMQ), gone after the run."""
+    g, G = roget
+    seen = []
+    bind = session.Session.bind
+
+    def spy(self, sock):
+        address = bind(self, sock)
+        seen.append((address, self.folder, stat.S_IMODE(os.stat(self.folder).st_mode)))
+        return address
+    monkeypatch.setattr(session.Session, "bind", spy)
+    program = ShortestPaths(g.dense(1), weighted=False)
+    check_distances(g.values(g.run(program), program), G, 1, weighted=False)
+    (address, folder, mode), = seen
+    assert address == f"ipc://{folder}/session" and mode == 0o700
+    assert not os.path.exists(folder)
