@@ -122,9 +122,7 @@ class SessionCode(TaskCode):
         sock.send(pickle.dumps({"kind": "hello", "partition": ctx.partition, "attempt": ctx.attempt,
                                 "worker": ctx.worker_id}))
         while True:
-            if not sock.poll(int(DRIVER_TIMEOUT * 1000)):
-                raise GraphStateLostError(f"partition {ctx.partition} of {self.prefix}: the driver "
-                                          f"said nothing for {DRIVER_TIMEOUT:g}s")
+            wait_for_driver(sock, ctx.partition, self.prefix)
             frames = sock.recv_multipart(copy=False)
             order = pickle.loads(frames[0].buffer)
             if order["kind"] == "step":
@@ -158,6 +156,16 @@ class SessionCode(TaskCode):
         # frames of their own: the driver passes them on without copying or unpickling them
         frames, report.segments = [segment or b"" for segment in report.segments], None
         return {"kind": "report", "report": report}, frames
+
+
+def wait_for_driver(sock, partition: int, prefix: str) -> None:
+    """Until the driver's next message is there, in slices of a second: a kill (the master
+    cancelling the job) lands between them; `GraphStateLostError` after `DRIVER_TIMEOUT`."""
+    deadline = time.monotonic() + DRIVER_TIMEOUT
+    while not sock.poll(1000):
+        if time.monotonic() > deadline:
+            raise GraphStateLostError(f"partition {partition} of {prefix}: the driver said nothing "
+                                      f"for {DRIVER_TIMEOUT:g}s")
 
 
 def _beat(url: str, partition: int, stop: threading.Event, every: float) -> None:
