@@ -141,3 +141,13 @@ def test_a_zygote_never_asked_for_anything_exits_by_itself():
         zygote.wait()
         zygote.stdin.close()
         zygote.stdout.close()
+
+
+def test_a_zygote_serving_a_cluster_outlives_its_idle_timeout(monkeypatch):
+    """Only an unused zygote gives up: a quiet cluster's must stay (its processes die with it)."""
+    forking.discard_prewarmed()
+    monkeypatch.setattr(forking, "IDLE_EXIT", 0.2)
+    with Context(workers=1) as ctx:
+        with pytest.raises(subprocess.TimeoutExpired):
+            ctx._cluster.zygote.proc.wait(timeout=2.0)      # ten idle timeouts, all quiet
+        assert ctx.parallelize(range(10), 2).count() == 10

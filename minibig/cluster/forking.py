@@ -29,6 +29,7 @@ import threading
 import time
 
 PREWARM_FRESH = 20.0          # seconds a prewarmed zygote stays usable (it exits after 60 idle)
+IDLE_EXIT = 60.0              # seconds a zygote never asked for anything waits (zygote.py)
 EXIT_REPORT_WAIT = 5.0        # seconds to wait for the zygote's report of an exit it saw
 UNKNOWN_EXIT = -1             # the exit code of a process whose zygote died before reporting it
 _PREWARM_ENV = "MINIBIG_ZYGOTE"
@@ -84,7 +85,7 @@ class Zygote:
         self.stderr_identity = _stderr_identity()
         self.started = time.monotonic()
         self.owner = os.getpid()                # a forked copy of the driver must not share it
-        self.proc = subprocess.Popen([sys.executable, "-m", "minibig.cluster.zygote"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "minibig.cluster.zygote", str(IDLE_EXIT)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=stderr, env=env)
         self.lock = threading.Lock()            # one reader of the zygote's stdout at a time

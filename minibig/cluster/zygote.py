@@ -57,6 +57,7 @@ class Zygote:
         self.selector = selectors.DefaultSelector()
         self.inbox = b""                       # unparsed command bytes
         self.pending: list[dict] = []          # commands not served yet
+        self.asked = False                     # a command came: never exit for idleness
         self.workers_ready = False             # the workers' modules are loaded
         self.pipes: dict[int, int] = {}        # pid -> write end of its stdin
         self.waiting_url: list[int] = []       # workers started before the master's URL
@@ -74,15 +75,14 @@ class Zygote:
 
     def serve(self) -> None:
         """Serve commands until the driver closes standard input."""
-        idle = self.idle_exit
         while True:
-            events = self.selector.select(idle)
-            if not events and idle is not None:
+            # Only a zygote never asked for anything gives up: one serving a cluster
+            # may sit quiet for as long as its cluster runs.
+            events = self.selector.select(None if self.asked else self.idle_exit)
+            if not events:
                 os._exit(0)                    # never used: nobody to answer
             for key, _ in events:
                 key.data()
-            if self.pipes or self.url:
-                idle = None
 
     def serve_pending(self) -> None:
         """While still importing: take the commands already sent, start what can start."""
@@ -97,6 +97,7 @@ class Zygote:
         if not chunk:                          # the driver is gone or done: so are we
             os._exit(0)
         self.inbox += chunk
+        self.asked = True
         while b"\n" in self.inbox:
             line, self.inbox = self.inbox.split(b"\n", 1)
             if line.strip():
