@@ -9,7 +9,8 @@ Everything is measured in one process, one after the other, so the ratios
 share the machine's load. Engine start-up (the embedded cluster) is timed
 apart from job time. Job time runs from the edge file to the ranks on the
 driver, load included on every side: the graph engine's workers read and
-cut the file themselves (`minibig/graph/distload.py`); scipy reads with
+cut the file themselves (`minibig/graph/distload.py`), then PageRank runs in
+a session (`minibig/graph/session.py`; `--stepwise`: a task per superstep); scipy reads with
 pyarrow's CSV reader and Arrow's hash kernels (bench/graph_baselines.py);
 the RDD PageRank is `jobs/pagerank.py` collected with `count()`. Every side
 runs twice: the first run pays its imports (scipy, pyarrow in this process;
@@ -51,12 +52,13 @@ def time_scipy(path: str, directed: bool, iterations: int) -> float:
     return time.perf_counter() - started
 
 
-def time_graph_job(sc, path: str, directed: bool, iterations: int) -> dict:
-    """One graph-engine job: load on the workers, PageRank, ranks on the driver."""
+def time_graph_job(sc, path: str, directed: bool, iterations: int, session: bool = True) -> dict:
+    """One graph-engine job: load on the workers, PageRank (in a session unless `session` is
+    False: see minibig/graph/session.py), ranks on the driver."""
     started = time.perf_counter()
     g = Graph.from_edge_file(sc, path, directed=directed)
     loaded = time.perf_counter()
-    pagerank(g, max_iter=iterations, tol=0.0, checkpoint_every=0)     # the ranks are on the driver
+    pagerank(g, max_iter=iterations, tol=0.0, checkpoint_every=0, session=session)   # ranks on the driver
     done = time.perf_counter()
     out = {"job": done - started, "load": loaded - started, "pagerank": done - loaded,
            "stages": dict(g.on_workers.timings), "vertices": g.num_vertices, "edges": g.num_edges}
@@ -72,17 +74,18 @@ def time_rdd(sc, path: str, directed: bool, iterations: int) -> float:
     return time.perf_counter() - started
 
 
-def time_engine(path: str, directed: bool, iterations: int, workers: int, rdd: bool, runs: int = 2) -> dict:
+def time_engine(path: str, directed: bool, iterations: int, workers: int, rdd: bool, runs: int = 2,
+                session: bool = True) -> dict:
     """Start-up, `runs` graph-engine jobs (the first, and the median of the others as
     "second") and (optionally) the RDD PageRank on `workers` workers."""
     started = time.perf_counter()
     with Context(workers=workers, progress=False, appName="bench-graph") as sc:
         out = {"startup": time.perf_counter() - started}
-        out["first"] = time_graph_job(sc, path, directed, iterations)
+        out["first"] = time_graph_job(sc, path, directed, iterations, session)
         warm = []
         for _ in range(runs - 1):
             gc.collect()
-            warm.append(time_graph_job(sc, path, directed, iterations))
+            warm.append(time_graph_job(sc, path, directed, iterations, session))
         out["warm_jobs"] = [job["job"] for job in warm]
         out["second"] = sorted(warm, key=lambda job: job["job"])[(len(warm) - 1) // 2]   # the median (low)
         if rdd:
@@ -100,6 +103,8 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=int, default=2,
                         help="runs of each side; 'second' is the median of runs 2..N (default 2)")
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--stepwise", action="store_true",
+                        help="run PageRank superstep by superstep, not in a session")
     args = parser.parse_args(argv)
     directed = not args.undirected
     if args.runs < 2:
@@ -109,10 +114,10 @@ def main(argv=None) -> None:
     print(f"scipy.sparse (1 process, load included): first {scipy_s[0]:.2f}s (imports included), "
           f"second {scipy_s[1]:.2f}s (warm runs: {' '.join(f'{t:.2f}' for t in scipy_runs[1:])})", flush=True)
     results = {"input": args.input, "iterations": args.iterations, "scipy": scipy_s, "scipy_runs": scipy_runs,
-               "runs": args.runs, "workers": {}, "load_average": os.getloadavg()}
+               "runs": args.runs, "session": not args.stepwise, "workers": {}, "load_average": os.getloadavg()}
     for workers in [int(w) for w in args.workers.split(",")]:
         r = results["workers"][workers] = time_engine(args.input, directed, args.iterations, workers,
-                                                      not args.no_rdd, args.runs)
+                                                      not args.no_rdd, args.runs, not args.stepwise)
         first, second = r["first"], r["second"]
         line = (f"{workers} worker(s): start-up {r['startup']:.2f}s; graph engine first {first['job']:.2f}s "
                 f"= {first['job'] / scipy_s[0]:.2f}x scipy's first, second {second['job']:.2f}s "

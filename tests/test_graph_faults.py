@@ -57,7 +57,7 @@ def test_worker_killed_mid_pagerank_rolls_back_to_the_checkpoint(cluster, tmp_pa
 
     def target():
         try:
-            box["run"] = g.run(program, checkpoint_every=3)
+            box["run"] = g.run(program, checkpoint_every=3, session=True)
         except BaseException as exc:
             box["error"] = exc
     thread = threading.Thread(target=target, daemon=True)

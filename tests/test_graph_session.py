@@ -1,5 +1,6 @@
-"""Graph runs in a session (`minibig/graph/session.py`): one long task per partition, the
-supersteps driven over the driver's socket, on the real cluster (`sc`: two workers, two slots).
+"""Graph runs in a session (`session=True`, `minibig/graph/session.py`): one long task per
+partition, the supersteps driven over the driver's socket, on the real cluster (`sc`: two
+workers, two slots).
 
 A session gives the superstep-by-superstep loop's answers (the local
 engine's, and networkx's), whichever program kind and whether the run's end
@@ -14,7 +15,7 @@ import stat
 
 import pytest
 
-from minibig.graph import Graph, cluster, session
+from minibig.graph import Graph, cluster, pagerank, session
 from minibig.graph.algorithms import PageRank, ShortestPaths
 from minibig.graph.examples import GASShortestPaths, PregelComponents, PregelShortestPaths
 
@@ -48,7 +49,7 @@ def test_a_run_is_one_session_job_with_the_superstep_loops_answers(sc, roget, st
     g, G = roget
     assert g.num_partitions <= sc.defaultParallelism
     program = PageRank(g.num_vertices, max_iter=15, tol=0.0)
-    run = g.run(program, checkpoint_every=4)
+    run = g.run(program, checkpoint_every=4, session=True)
     assert stages == ["SessionCode"] and run.rollbacks == 0          # no load, no output task
     assert run.barrier.reason == "master" and run.supersteps == 16
     assert sc.lastJob.tasks == g.num_partitions and sc.lastJob.share("PROCESS_LOCAL") == 1.0
@@ -56,7 +57,9 @@ def test_a_run_is_one_session_job_with_the_superstep_loops_answers(sc, roget, st
     assert g.values(run, program) == pytest.approx(g.values(stepwise, program), rel=1e-12, abs=0)
     local = g.values(g.run(program, engine="local"), program)
     assert g.values(run, program) == pytest.approx(local, rel=1e-12, abs=0)
-    check_pagerank(dict(g.pairs(g.run(PageRank(g.num_vertices, tol=1e-10, max_iter=1000)), program)), G)
+    stages.clear()
+    check_pagerank(pagerank(g, tol=1e-10, max_iter=1000, session=True).collectAsMap(), G)   # a built-in
+    assert stages == ["SessionCode"]
 
 
 @pytest.mark.parametrize("make", [lambda g: ShortestPaths(g.dense(1), weighted=False),
@@ -65,7 +68,7 @@ def test_a_run_is_one_session_job_with_the_superstep_loops_answers(sc, roget, st
 def test_programs_whose_end_is_not_known_end_in_the_session(sc, roget, stages, make):
     g, G = roget
     program = make(g)
-    run = g.run(program, checkpoint_every=3)
+    run = g.run(program, checkpoint_every=3, session=True)
     assert stages == ["SessionCode"] and run.barrier.reason == "converged"
     check_distances(g.values(run, program), G, 1, weighted=False)
     assert run.supersteps == g.run(program, session=False).supersteps
@@ -74,9 +77,9 @@ def test_programs_whose_end_is_not_known_end_in_the_session(sc, roget, stages, m
 def test_combiner_off_and_max_supersteps_in_a_session(sc, roget, stages):
     g, G = roget
     program = PregelComponents()
-    check_components(g.values(g.run(program, combine_on_sender=False), program), G)
+    check_components(g.values(g.run(program, combine_on_sender=False, session=True), program), G)
     program = ShortestPaths(g.dense(1), weighted=False)
-    run = g.run(program, max_supersteps=4)
+    run = g.run(program, max_supersteps=4, session=True)
     assert run.barrier.reason == "max_supersteps" and run.supersteps == 4
     assert g.values(run, program) == g.values(g.run(program, engine="local", max_supersteps=4), program)
     assert set(stages) == {"SessionCode"}
@@ -86,7 +89,7 @@ def test_more_partitions_than_slots_run_superstep_by_superstep(sc, stages):
     path = f"{DATASETS}/roget.txt"
     g = Graph.from_edge_file(sc, path, num_partitions=sc.defaultParallelism + 1)
     program = ShortestPaths(g.dense(1), weighted=False)
-    run = g.run(program)
+    run = g.run(program, session=True)
     assert "SessionCode" not in stages and "SuperstepCode" in stages
     check_distances(g.values(run, program), nx_from_file(path), 1, weighted=False)
 
@@ -97,17 +100,18 @@ def test_a_session_whose_tasks_do_not_start_in_time_gives_way_to_the_superstep_l
     monkeypatch.setattr(session, "START_TIMEOUT", -1.0)       # never in time
     monkeypatch.setattr(session, "_STARTED", session.weakref.WeakKeyDictionary())
     program = PageRank(g.num_vertices, tol=1e-10, max_iter=1000)
-    run = g.run(program)
+    run = g.run(program, session=True)
     assert stages[0] == "SessionCode" and "SuperstepCode" in stages and run.rollbacks == 0
     check_pagerank(g.values(run, program), G)
     stages.clear()                            # remembered: the next run does not try
-    g.run(program)
+    g.run(program, session=True)
     assert "SessionCode" not in stages
 
 
-def test_session_false_and_the_inline_backend_never_start_a_session(sc, roget, stages):
+def test_no_session_by_default_nor_on_the_inline_backend(sc, roget, stages):
+    """By default a run goes superstep by superstep: the web UI folds its superstep jobs."""
     g, _ = roget
-    g.run(ShortestPaths(g.dense(1), weighted=False), session=False)
+    g.run(ShortestPaths(g.dense(1), weighted=False))
     assert "SessionCode" not in stages
     assert not session.usable(type("Inline", (), {"_backend": object(), "defaultParallelism": 8})(), 2)
     assert cluster.usable is session.usable
@@ -125,7 +129,7 @@ def test_a_local_session_listens_on_a_socket_file_only_its_user_may_reach(sc, ro
         return address
     monkeypatch.setattr(session.Session, "bind", spy)
     program = ShortestPaths(g.dense(1), weighted=False)
-    check_distances(g.values(g.run(program), program), G, 1, weighted=False)
+    check_distances(g.values(g.run(program, session=True), program), G, 1, weighted=False)
     (address, folder, mode), = seen
     assert address == f"ipc://{folder}/session" and mode == 0o700
     assert not os.path.exists(folder)

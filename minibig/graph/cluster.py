@@ -3,7 +3,7 @@
     run = run_cluster(graph, program, max_supersteps=None, checkpoint_every=10)
     run.outputs        # per partition: (vertex ids, str ones as an Arrow array; output values)
 
-Sessions: when every partition can have a task slot at once, the whole run
+Sessions (`session=True`): when every partition can have a task slot at once, the whole run
 is one session (`session.py`): one long task per partition, each superstep
 one message each way between the driver and each task, no `run_code` per
 superstep. A session whose tasks do not all start in time gives way to the
@@ -95,10 +95,11 @@ class ClusterRun:
 
 
 def run_cluster(graph, program, *, max_supersteps: int | None = None, combine_on_sender: bool = True,
-                checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY, session: bool = True) -> ClusterRun:
+                checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY, session: bool = False) -> ClusterRun:
     """Run `program` on the workers of `graph.sc` to its end; see the module docstring.
 
-    `session=False`: superstep by superstep even where a session could run.
+    `session=True`: the whole run as one session where the partitions fit the slots. Not the
+    default yet: the web UI's graph view folds a run's superstep jobs, and a session is one job.
     """
     run = _Run(graph, as_runnable(program), max_supersteps, combine_on_sender, checkpoint_every)
     run.sessions = session and usable(graph.sc, len(run.parts))
