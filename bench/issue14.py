@@ -4,7 +4,8 @@ On a noisy shared machine only ratios taken within one run mean anything;
 this script takes them all in one, interleaved, `--repeat` times, keeping
 each measurement's minimum:
 
-    ways      the five ways of writing word count and the MRJob
+    ways      the five ways of writing word count and the MRJob (with and
+              without its combiner)
               (`bench/wordcount_ways.py`), 2 workers, whole job collected to
               the driver, against the hand-written Pool(2)
     scaling   `pairs_add` on a 1-worker cluster against the 2-worker one
@@ -55,10 +56,28 @@ import pagerank as pagerank_job  # noqa: E402
 import wordcount_ways  # noqa: E402
 
 from minibig import Context  # noqa: E402
+from minibig.mapreduce import MRJob  # noqa: E402
 
 # The workers cannot import modules from jobs/ and bench/: their functions travel by value.
 cloudpickle.register_pickle_by_value(pagerank_job)
 cloudpickle.register_pickle_by_value(wordcount_ways)
+
+class MRWordFreqNoCombiner(wordcount_ways.MRWordFreqCount):
+    """jobs/mr_word_freq.py without its combiner (issue 14: with or without one)."""
+
+    combiner = MRJob.combiner                     # the base's: not redefined, so no combiner
+
+
+def mrjob_no_combiner(sc, path):
+    job = MRWordFreqNoCombiner(args=[path, "--master", sc.master, "-q"])
+    with job.make_runner() as runner:
+        runner.run()
+        return dict(job.parse_output(runner.cat_output()))
+
+
+#: Word count's ways, and the MRJob without a combiner (not part of "every way").
+WAYS = {**wordcount_ways.WAYS, "mrjob_no_combiner": mrjob_no_combiner}
+MR_WAYS = ("mrjob", "mrjob_no_combiner")
 
 TINY = ("from minibig import Context\n"
         "with Context(workers=2) as sc:\n"
@@ -120,11 +139,12 @@ def target_ratios(best: dict, ways: list) -> dict:
         for name in ways:
             if name in best:
                 ratios[f"{name}/pool"] = best[name] / best["pool"]
-        chosen = [best[w] for w in ways if w in best and w != "mrjob"]
+        chosen = [best[w] for w in ways if w in best and w not in MR_WAYS]
         if chosen:
             ratios["slowest/fastest way"] = max(chosen) / min(chosen)
-        if "mrjob" in best and "pairs_add" in best:
-            ratios["mrjob/pairs_add"] = best["mrjob"] / best["pairs_add"]
+        for way in MR_WAYS:
+            if way in best and "pairs_add" in best:
+                ratios[f"{way}/pairs_add"] = best[way] / best["pairs_add"]
     if "pairs_add_1worker" in best:
         ratios["speedup 1->2 workers"] = best["pairs_add_1worker"] / best["pairs_add"]
     if "pagerank_rdd" in best:
@@ -143,7 +163,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--parts", default="ways,scaling,pagerank,tiny")
-    parser.add_argument("--ways", default=",".join(wordcount_ways.WAYS))
+    parser.add_argument("--ways", default=",".join(WAYS))
     parser.add_argument("--out", default=os.path.join(HERE, "results", "issue14.json"))
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -167,7 +187,7 @@ def main() -> None:
                     answer = run("pool", wordcount_ways.pool_wordcount, corpus, 2, contexts=both)
                 if "ways" in parts:
                     for name in ways:
-                        got = run(name, wordcount_ways.WAYS[name], sc2, corpus, contexts=both)
+                        got = run(name, WAYS[name], sc2, corpus, contexts=both)
                         assert got == answer, f"{name} disagrees with the Pool"
                 if "scaling" in parts:
                     assert run("pairs_add_1worker", wordcount_ways.pairs_add, sc1, corpus,
