@@ -151,3 +151,14 @@ def test_a_zygote_serving_a_cluster_outlives_its_idle_timeout(monkeypatch):
         with pytest.raises(subprocess.TimeoutExpired):
             ctx._cluster.zygote.proc.wait(timeout=2.0)      # ten idle timeouts, all quiet
         assert ctx.parallelize(range(10), 2).count() == 10
+
+
+def test_a_driver_in_a_removed_folder_still_starts_its_cluster():
+    _run_driver(
+        "import os, tempfile\n"
+        "from minibig import Context\n"
+        "gone = tempfile.mkdtemp()\n"
+        "os.chdir(gone)\n"
+        "os.rmdir(gone)\n"
+        "with Context(workers=1) as sc:\n"
+        "    assert sc.defaultParallelism == 1\n")

@@ -147,7 +147,11 @@ class LocalCluster:
     def _fork(self, roles: list) -> list:
         """Forked processes, one per (role, argv), from this cluster's zygote."""
         key = key_text(self.key).strip() if self.key is not None else None
-        env, cwd = child_env(), os.getcwd()
+        try:
+            cwd = os.getcwd()
+        except FileNotFoundError:                 # the driver's folder was removed
+            cwd = None
+        env = child_env()
         commands = [{"start": role, "argv": argv, "key": key, "env": env, "cwd": cwd}
                     for role, argv in roles]
         pids = self.zygote.start(commands, self.conf.startup_timeout)

@@ -232,11 +232,15 @@ def run_program(role: str, command: dict) -> int:
     # interpreter puts PYTHONPATH: right after the program's own folder.
     added = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
     sys.path[1:1] = added
-    cwd = command.get("cwd")
-    if cwd and cwd != os.getcwd():
-        if sys.path and sys.path[0] == os.getcwd():
-            sys.path[0] = cwd              # as `python -m` started there would have it
-        os.chdir(cwd)
+    cwd, here = command.get("cwd"), os.getcwd()
+    if cwd and cwd != here:
+        try:
+            os.chdir(cwd)
+        except OSError:                    # removed since: stay where the zygote started
+            pass
+        else:
+            if sys.path and sys.path[0] == here:
+                sys.path[0] = cwd          # as `python -m` started there would have it
     argv = [str(a) for a in command.get("argv", [])]
     sys.argv = [_PROGRAMS[role], *argv]
     # Loaded before the fork, except the master's own modules when it was forked early.
