@@ -20,6 +20,7 @@ import pytest
 
 from minibig.mapreduce import MRJob
 from minibig.mapreduce.internal import CountedGroups, JSONPath, grouped_records, split_groups
+from minibig.mapreduce.tasks import Position
 
 
 def _general(chunks) -> dict:
@@ -100,11 +101,20 @@ def test_reduce_side_orders_keys_by_their_json_text():
         groups: dict = {}
         JSONPath().group([(rng.choice(keys), rng.randrange(9)) for _ in range(40)], groups)
         records += grouped_records(list(groups), list(groups.values()))
+    records[3:3] = [("solo", (1,)), ("pair", [2])]             # keys in one and two records
+    records.append(("pair", (3, 4)))
     got = [(identity, list(values)) for identity, values in JSONPath().grouped(records, False)]
     oracle: dict = {}
     for identity, values in records:
         oracle.setdefault(identity, []).extend(values)
     assert got == sorted(oracle.items(), key=lambda item: JSONPath.sort_key(item[0]))
+
+    position = Position()
+    seen = [(key, list(values)) for key, values in
+            JSONPath().reducer_input(iter(records), False, position)]
+    assert seen == [(JSONPath.key_of(identity), values) for identity, values in got]
+    assert {len([r for r in records if r[0] == identity]) for identity, _ in got} >= {1, 2, 3}
+    assert position.current == (True, seen[-1][0])
 
 
 class MRValuesAsSeen(MRJob):

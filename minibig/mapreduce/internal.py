@@ -403,13 +403,22 @@ class JSONPath:
 
     @staticmethod
     def streamed_keys(ordered, position):
-        """(key, values iterator) per key of `text_sorted` records: one generator step per key."""
+        """(key, values iterator) per key of `text_sorted` records: one generator step per key.
+
+        Most keys come in one record (one map task sent them): its values
+        are handed over as they are, without a chain over the group.
+        """
         position.keys = None                      # keys stream: `current` names the key
         loads = json.loads
         for identity, run in groupby(ordered, _second):
             key = identity if type(identity) is str else loads(identity)
             position.current = (True, key)        # what `reached` does, without the call
-            yield key, chain.from_iterable(map(_third, run))
+            first = next(run)[2]
+            second = next(run, None)
+            if second is None:
+                yield key, iter(first)
+            else:
+                yield key, chain(first, second[2], chain.from_iterable(map(_third, run)))
 
     @staticmethod
     def roundtrip(key, value) -> tuple:
