@@ -221,16 +221,20 @@ def status(argv: list[str]) -> int:
         raise InvalidArgumentError(f"--timeout {opts.timeout:g}: expected a number of seconds "
                                    "above 0")
     if opts.master:
-        urls = [check_master_url(opts.master)]
+        masters = [{"url": check_master_url(opts.master)}]
     elif os.environ.get("MINIBIG_MASTER"):
-        urls = [check_master_url(os.environ["MINIBIG_MASTER"], "MINIBIG_MASTER")]
+        masters = [{"url": check_master_url(os.environ["MINIBIG_MASTER"], "MINIBIG_MASTER")}]
     else:
-        urls = known_masters()
-    if not urls:
+        masters = known_masters()
+    if not masters:
         return _fail("no master is running on this machine (start one with `minibig master`, "
                      "or pass --master URL)")
     code = 0
-    for url in urls:
+    for master in masters:
+        url = master["url"]
+        if master.get("private_key"):
+            print(embedded_master_line(master))
+            continue
         sock = dealer(url)
         P.send(sock, P.STATUS)
         if not sock.poll(int(opts.timeout * 1000)):
@@ -242,6 +246,13 @@ def status(argv: list[str]) -> int:
         sock.close()
         print(json.dumps(reply, indent=2) if opts.json else format_status(reply))
     return code
+
+
+def embedded_master_line(master: dict) -> str:
+    """What status says of an embedded cluster's master, which only its driver can ask."""
+    ui = f"; its web UI: {master['ui']}" if master.get("ui") else ""
+    return (f"master {master['url']}  embedded cluster (pid {master['pid']}): keyed by its "
+            f"driver alone, which shows its state (sc.uiWebUrl, sc.lastJob){ui}")
 
 
 def format_status(s: dict) -> str:

@@ -64,10 +64,10 @@ def env(**extra) -> dict:
     return e
 
 
-def start_master() -> tuple[subprocess.Popen, str]:
-    """`minibig master --port 0`; returns the process and its URL."""
+def start_master(**environ) -> tuple[subprocess.Popen, str]:
+    """`minibig master --port 0`, with `environ` added to its environment; the process and its URL."""
     proc = subprocess.Popen([sys.executable, "-m", "minibig", "master", "--port", "0"],
-                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env())
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env(**environ))
     line = proc.stdout.readline()
     return proc, json.loads(line)["url"]
 

@@ -82,6 +82,33 @@ def test_standalone_master_workers_status_and_submit(tmp_path):
         cleanup(workers + [master])
 
 
+def test_status_names_embedded_clusters_it_cannot_ask_and_shows_the_others(tmp_path):
+    """An embedded cluster's key lives in its driver alone: `minibig status` (listing
+    every master on the machine) says so at once instead of failing on it."""
+    driver = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys\nfrom minibig import Context\n"
+         "with Context(workers=1) as sc:\n"
+         "    print(sc.master, flush=True)\n"
+         "    sys.stdin.readline()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env(TMPDIR=tmp_path))
+    master = None
+    try:
+        embedded = driver.stdout.readline().strip()
+        assert embedded.startswith("tcp://"), embedded
+        master, url = start_master(TMPDIR=tmp_path)
+        done = subprocess.run([sys.executable, "-m", "minibig", "status", "--timeout", "30"],
+                              capture_output=True, text=True, env=env(TMPDIR=tmp_path), timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert f"master {embedded}  embedded cluster" in done.stdout
+        assert f"master {url}" in done.stdout and "workers 0" in done.stdout
+        assert "no minibig master answered" not in done.stderr
+    finally:
+        driver.stdin.close()
+        driver.wait(timeout=60)
+        cleanup([driver, master])
+
+
 def test_a_killed_workers_scratch_folder_is_removed_by_the_next_worker(tmp_path):
     """SIGKILL leaves a worker no time to clean up; the next worker on the machine does."""
     import glob

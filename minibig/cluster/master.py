@@ -679,7 +679,7 @@ def main(argv=None) -> int:
         # only a master started by hand says it on stderr.
         master.events.start_ui(args.ui_bind, args.ui_port, announce=not args.die_with_parent)
     print(json.dumps({"url": url, "pid": os.getpid(), "ui": master.events.ui_url}), flush=True)
-    record_master(url)
+    record_master(url, private_key=args.key_file == "-", ui=master.events.ui_url)
     try:
         master.serve(sock)
     except KeyboardInterrupt:

@@ -209,12 +209,13 @@ def _entry(url: str) -> Path:
     return runtime_dir() / (url.replace("/", "_").replace(":", "_") + ".json")
 
 
-def record_master(url: str) -> None:
-    """Note that a master serves `url` (for `minibig status`)."""
+def record_master(url: str, private_key: bool = False, ui: str | None = None) -> None:
+    """Note that a master serves `url` (for `minibig status`); `private_key`: its key
+    is an embedded cluster's, held by its driver alone, so no other process can ask it."""
     fd = os.open(_entry(url), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         os.fchmod(fd, 0o600)              # an older minibig may have left it world-readable
-        f.write(json.dumps({"url": url, "pid": os.getpid()}))
+        f.write(json.dumps({"url": url, "pid": os.getpid(), "private_key": private_key, "ui": ui}))
 
 
 def forget_master(url: str) -> None:
@@ -225,14 +226,16 @@ def forget_master(url: str) -> None:
         pass
 
 
-def known_masters() -> list[str]:
-    """URLs of masters on this machine whose process is still alive."""
-    urls = []
+def known_masters() -> list[dict]:
+    """What `record_master` noted of the masters on this machine whose process is alive:
+    {"url", "pid", "private_key", "ui"}."""
+    masters = []
     for entry in sorted(runtime_dir().glob("*.json")):
         try:
             info = json.loads(entry.read_text())
             os.kill(int(info["pid"]), 0)
-            urls.append(info["url"])
-        except (OSError, ValueError, KeyError):
+            masters.append({"url": info["url"], "pid": int(info["pid"]),
+                            "private_key": bool(info.get("private_key")), "ui": info.get("ui")})
+        except (OSError, ValueError, KeyError, TypeError):
             entry.unlink(missing_ok=True)
-    return urls
+    return masters
