@@ -1,5 +1,5 @@
 """Graph runs in a session (`session=True`, `minibig/graph/session.py`): one long task per
-partition, the supersteps driven over the driver's socket, on the real cluster (`sc`: two
+partition, the supersteps driven over the driver's socket, on a real cluster of its own (two
 workers, two slots).
 
 A session gives the superstep-by-superstep loop's answers (the local
@@ -15,6 +15,7 @@ import stat
 
 import pytest
 
+from minibig import Context
 from minibig.graph import Graph, cluster, pagerank, session
 from minibig.graph.algorithms import PageRank, ShortestPaths
 from minibig.graph.examples import GASShortestPaths, PregelComponents, PregelShortestPaths
@@ -27,6 +28,15 @@ class ShortestPathsEndingEarly(ShortestPaths):
 
     def last_superstep(self):
         return 1
+
+
+@pytest.fixture(scope="module")
+def sc():
+    """A cluster of its own (two workers, one slot each): a session needs a slot where each
+    partition lives, and the shared cluster may hold a worker excluded for a while after
+    other modules' failing tasks, so that a graph loads on one worker only."""
+    with Context(workers=2, appName="graph-sessions") as ctx:
+        yield ctx
 
 
 @pytest.fixture(scope="module")
