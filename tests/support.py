@@ -95,6 +95,11 @@ def cleanup(procs, timeout: float = 10.0) -> None:
                 pipe.close()
 
 
+def descendants() -> set[int]:
+    """Pids of every process this one started, and theirs."""
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
 def wait_gone(pids, timeout: float) -> list[int]:
     """Wait until the processes exit; return the pids still alive after `timeout`."""
     procs = []

@@ -10,36 +10,38 @@ import psutil
 import pytest
 
 from minibig import Context
+from minibig.cluster import forking
 
-from support import REPO, cleanup, env, start_master, start_worker, wait_gone
-
-
-def _descendants():
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+from support import REPO, cleanup, descendants, env, start_master, start_worker, wait_gone
 
 
 def test_stop_leaves_no_process_behind():
-    before = _descendants()
+    before = descendants()
     with Context(workers=2) as ctx:
         pids = [p.pid for p in ctx._cluster.processes()]
         assert len(pids) == 3
         assert ctx.parallelize(range(10)).count() == 10
     assert wait_gone(pids, timeout=10) == []
-    assert _descendants() <= before
+    assert descendants() <= before
 
 
-def test_sigkill_of_the_driver_takes_the_embedded_cluster_down():
+@pytest.mark.parametrize("zygote", ["1", "0"])
+def test_sigkill_of_the_driver_takes_the_embedded_cluster_down(zygote):
+    """Forks of the zygote (and the zygote), or fresh interpreters: none outlives its driver."""
     driver = subprocess.Popen(
         [sys.executable, "-c",
          "import json, sys\n"
          "from minibig import Context\n"
          "ctx = Context(workers=2)\n"
-         "print(json.dumps([p.pid for p in ctx._cluster.processes()]), flush=True)\n"
+         "zygote = ctx._cluster.zygote\n"
+         "pids = [p.pid for p in ctx._cluster.processes()] + ([zygote.proc.pid] if zygote else [])\n"
+         "print(json.dumps(pids), flush=True)\n"
          "sys.stdin.read()\n"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env(), cwd=REPO)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env(MINIBIG_ZYGOTE=zygote), cwd=REPO)
     try:
         pids = json.loads(driver.stdout.readline())
-        assert all(psutil.pid_exists(pid) for pid in pids)
+        forked = zygote == "1" and forking.supported()
+        assert len(pids) == (4 if forked else 3) and all(psutil.pid_exists(pid) for pid in pids)
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=10)
         assert wait_gone(pids, timeout=10) == [], "embedded processes outlived their driver"
