@@ -58,10 +58,10 @@ from dataclasses import dataclass, field
 from minibig.benchmark.cgroups import CpuQuota
 from minibig.benchmark.jobapi import SCALE_ENV, WORKERS_ENV
 from minibig.cli import _start_cluster
+from minibig.cluster.forking import with_minibig_importable
 from minibig.errors import UserError
 from minibig.net.security import key_text
 
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 #: Engines of --compare: (function a job defines, package it needs, label).
 PEERS = [
@@ -132,10 +132,8 @@ def scaled_args(job_args: list[str], scale: float, folder: str) -> list[str]:
 
 
 def _child_env(workers: int, scale: float = 1.0) -> dict:
-    env = dict(os.environ)
+    env = with_minibig_importable(dict(os.environ))
     env[SCALE_ENV] = _number(scale)
-    paths = [_PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env[WORKERS_ENV] = str(workers)
     env.pop("MINIBIG_MASTER", None)
     return env

@@ -63,8 +63,13 @@ def log_stream():
 def child_env() -> dict:
     """The environment of cluster processes: the driver's, with str hashing fixed and
     this minibig importable."""
-    env = dict(os.environ)
+    env = with_minibig_importable(dict(os.environ))
     env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def with_minibig_importable(env: dict) -> dict:
+    """`env` with this minibig's folder first on PYTHONPATH (for a child Python process)."""
     paths = [_PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
