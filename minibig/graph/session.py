@@ -54,6 +54,7 @@ from minibig.cluster.runtime import bind_address, is_loopback
 from minibig.core.task import TaskCode
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.tasks import LoadCode, SuperstepCode, find_resident, partition_output
+from minibig.net.protocol import limit_socket
 from minibig.net.security import cluster_key, dealer, stop_authenticator
 
 START_TIMEOUT = 5.0       # seconds for every task of a session to say hello
@@ -99,7 +100,7 @@ class SessionCode(TaskCode):
     load: LoadCode | None = None      # put the workers' loaded partition in place first
 
     def run(self, ctx):
-        sock = connect(ctx.payloads["task"], linger=1000)
+        sock = dealer(ctx.payloads["task"], linger=1000)
         stop = threading.Event()
         beats = threading.Thread(target=_beat, args=(ctx.payloads["task"], ctx.partition, stop,
                                                      self.lost_after / 4), daemon=True)
@@ -170,24 +171,13 @@ def wait_for_driver(sock, partition: int, prefix: str) -> None:
 
 def _beat(url: str, partition: int, stop: threading.Event, every: float) -> None:
     """Tell the driver every `every` seconds that this partition's task is alive."""
-    sock = connect(url)
+    sock = dealer(url)
     try:
         beat = pickle.dumps({"kind": "beat", "partition": partition})
         while not stop.wait(every):
             sock.send(beat)
     finally:
         sock.close()
-
-
-def connect(url: str, linger: int = 0) -> zmq.Socket:
-    """A DEALER to the driver's session socket: a private ipc:// path as it is, tcp:// with the
-    cluster key."""
-    if not url.startswith("ipc://"):
-        return dealer(url, linger=linger)
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, linger)
-    sock.connect(url)
-    return sock
 
 
 class Session:
@@ -241,6 +231,7 @@ class Session:
         if self.local:
             self.folder = tempfile.mkdtemp(prefix="minibig-graph-")     # mode 0700
             address = f"ipc://{self.folder}/session"
+            limit_socket(sock)                  # the frame bounds every minibig socket has
             sock.bind(address)
             return address
         return bind_address(sock, "0.0.0.0", 0, self.key)

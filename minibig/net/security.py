@@ -247,8 +247,12 @@ def secure_server(sock: zmq.Socket, key: ClusterKey | None = None) -> None:
 
 
 def secure_client(sock: zmq.Socket, url: str) -> None:
-    """Make `sock` present the key for `url` (before it connects); no-op when insecure."""
+    """Make `sock` present the key for `url` (before it connects); no-op when insecure
+    or for an `ipc://` socket file, which its binder keeps in a folder only its user may
+    enter: the filesystem guards it, as it guards the key file."""
     limit_socket(sock)
+    if url.startswith("ipc://"):
+        return
     key = cluster_key(url)
     if key is not None:
         sock.curve_serverkey = key.public
