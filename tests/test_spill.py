@@ -133,10 +133,15 @@ class Watch:
     def growth(self) -> list[int]:
         return [peak - base for peak, base in zip(self.peak, self.base)]
 
-    def check(self) -> None:
+    def check(self, spilled: bool = True) -> None:
+        """Memory within the budget, no spill file left, and files spilled during the job
+        if `spilled` (none if not)."""
         print(f"peak RSS growth per worker (MiB): {[round(g / 2**20, 1) for g in self.growth()]}, "
               f"budget {BUDGET >> 20} MiB; most spill files at once: {self.most_spill_files}")
-        assert self.most_spill_files > 0, "no spill file appeared during the job"
+        if spilled:
+            assert self.most_spill_files > 0, "no spill file appeared during the job"
+        else:
+            assert self.most_spill_files == 0, "a job that fits its budget spilled"
         assert not any(_spill_files(d) for d in self.dirs), "spill files left after the job"
         limit = BUDGET * (1 + SLACK) + SLACK_BYTES
         for growth in self.growth():
@@ -227,17 +232,35 @@ def test_sort_by_key_bigger_than_the_budget(small, watch):
     watch.check()
 
 
-def test_join_bigger_than_the_budget(small, watch):
+def _join_twice_the_budget(ctx, big_on_left: bool):
+    """(records expected, (count, wrong)) of a join of k keys with 2k records (2x the
+    budget), the big side on the left (streamed) or on the right (hashed)."""
     k = _records_for(SHUFFLE_BYTES // 2, (10**6, 10**6)) // 3      # half as big: 2x the budget
-    n = 2 * k
+    big = ctx.range(2 * k, numSlices=8).map(lambda x: (x % k, x))
+    keys = ctx.range(k, numSlices=4).map(lambda x: (x, -x))
+    if big_on_left:
+        return 2 * k, _count_and_wrong(
+            big.join(keys, 4), lambda kv: kv[1][0] % k != kv[0] or kv[1][1] != -kv[0])
+    return 2 * k, _count_and_wrong(
+        keys.join(big, 2), lambda kv: kv[1][1] % k != kv[0] or kv[1][0] != -kv[0])
+
+
+def test_join_bigger_than_the_budget(small, watch):
+    """The join's hashed side (other's values) outgrows the budget in each task: the
+    hash join hands its table to the cogroup, which spills."""
     with watch:
-        left = small.range(n, numSlices=8).map(lambda x: (x % k, x))
-        right = small.range(k, numSlices=4).map(lambda x: (x, -x))
-        joined = left.join(right, 4)
-        count, wrong = _count_and_wrong(
-            joined, lambda kv: kv[1][0] % k != kv[0] or kv[1][1] != -kv[0])
-    assert (count, wrong) == (n, 0)
+        n, found = _join_twice_the_budget(small, big_on_left=False)
+    assert found == (n, 0)
     watch.check()
+
+
+def test_join_streams_its_left_side(small, watch):
+    """A join whose left side is 2x the budget and whose right side fits: the left streams
+    through the right's table, so nothing spills and memory stays within the budget."""
+    with watch:
+        n, found = _join_twice_the_budget(small, big_on_left=True)
+    assert found == (n, 0)
+    watch.check(spilled=False)
 
 
 def _memory_of_worker(_):

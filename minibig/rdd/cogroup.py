@@ -21,18 +21,32 @@ A parent given twice (`rdd.cogroup(rdd)`) is read, or shuffled, once.
 The groups are built in an `ExternalMap` (the combiner of a key is the tuple
 of its value lists), so a cogroup or join bigger than the task's memory
 budget spills to disk and merges back instead of running out of memory.
+
+An inner join of two different datasets (`JoinedRDD`) is a hash join: the
+right side's values go into a table by key, and the left side streams
+through it, one output pair per match, with no group (a tuple of two lists)
+per key. A key's pairs come in the order `product(left values, right
+values)` as after a cogroup; pairs of different keys come in the left's
+record order. A table that outgrows the task's memory budget is handed to
+the cogroup's `ExternalMap`, which spills, and the join continues as a
+cogroup.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 
 from minibig.core.dependency import Aggregator, OneToOneDependency, Partitioner, ShuffleDependency
 from minibig.rdd.pairs import ResultIterable
 from minibig.rdd.base import RDD
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.reader import read_batches
-from minibig.shuffle.spill import ExternalMap
+from minibig.shuffle.sizing import SizeTracker, estimate
+from minibig.shuffle.spill import ExternalMap, effective_budget
+
+_MISSING = object()
+_LIST_BYTES = estimate([None])          # a key's list of later values, besides the values
 
 
 def cogroup_partitioner(rdds: list, numPartitions: int | None) -> Partitioner:
@@ -75,15 +89,119 @@ class CoGroupedRDD(RDD):
         return dep.rdd.iterator(split, task)
 
     def compute(self, split: int, task):
-        def merge(group, other):
-            for mine, theirs in zip(group, other):
-                mine.extend(theirs)
-            return group
-        # Only merge is called through the aggregator (merging spilled groups); the
-        # values go straight into their side's list (`insert_sides`).
-        groups = ExternalMap(Aggregator(None, None, merge), task.memory_budget, task.spill_dir)
+        groups = _groups(task, task.memory_budget)
         width = len(self.sides)
         for index, dep in enumerate(self.deps):
             sides = tuple(side for side, d in enumerate(self.sides) if d == index)
             groups.insert_sides(self._records(dep, split, task), sides, width, ResultIterable)
         return groups.items()
+
+
+class JoinedRDD(CoGroupedRDD):
+    """(key, (v, w)) for every v of key in `left` and w of key in `right`: a hash join
+    (see the module's docstring); a self-join is a cogroup, whose one read feeds both sides."""
+
+    def __init__(self, left, right, partitioner: Partitioner):
+        super().__init__([left, right], partitioner)
+
+    def compute(self, split: int, task):
+        if len(self.deps) == 1:
+            return _pairs_of_groups(super().compute(split, task))
+        left_dep, right_dep = self.deps
+        right = iter(self._records(right_dep, split, task))
+        # The table and the cogroup that takes it over share the budget: the table's
+        # dicts keep their size until drained, while the cogroup's map fills.
+        half = effective_budget(task.memory_budget) // 2
+        first, more, over_budget = _hash_table(right, half)
+        if over_budget:                                # the cogroup spills
+            groups = _groups(task, half)
+            groups.insert_sides(itertools.chain(_drain(first, more), right), (1,), 2,
+                                ResultIterable)
+            groups.insert_sides(self._records(left_dep, split, task), (0,), 2, ResultIterable)
+            return _pairs_of_groups(groups.items())
+        return _probe(self._records(left_dep, split, task), first, more)
+
+
+def _groups(task, budget: int | None) -> ExternalMap:
+    """An empty cogroup map within `budget`; only merge is called through its aggregator (merging
+    spilled groups): the values go straight into their side's list (`insert_sides`)."""
+    def merge(group, other):
+        for mine, theirs in zip(group, other):
+            mine.extend(theirs)
+        return group
+    return ExternalMap(Aggregator(None, None, merge), budget, task.spill_dir)
+
+
+def _pairs_of_groups(groups):
+    """(key, (v, w)) for every v and w of each (key, (vs, ws)) group."""
+    for key, (vs, ws) in groups:
+        for pair in itertools.product(vs, ws):
+            yield key, pair
+
+
+def _hash_table(records, limit: int):
+    """({key: first value}, {key: [later values]}, over the limit) of (key, value) records.
+
+    A chunk of records with new and distinct keys goes in with C-level dict
+    operations; any other chunk key by key. Past `limit` bytes it stops with
+    True, and `records` holds the rest.
+    """
+    first: dict = {}
+    more: dict = {}
+    tracker = SizeTracker(limit)
+    taken = 0
+    while True:
+        chunk = list(itertools.islice(records, tracker.chunk))
+        if not chunk:
+            return first, more, False
+        taken += len(chunk)
+        fresh = dict(chunk)
+        if len(fresh) == len(chunk) and fresh.keys().isdisjoint(first):
+            first.update(fresh)
+        else:
+            for key, value in chunk:
+                if key in first:
+                    more.setdefault(key, []).append(value)
+                else:
+                    first[key] = value
+        key, value = chunk[-1]
+        tracker.sample(estimate(key) + estimate(value))
+        size = (sys.getsizeof(first) + sys.getsizeof(more) + int(taken * tracker.mean)
+                + len(more) * _LIST_BYTES)
+        if size >= limit:
+            return first, more, True
+        tracker.next_chunk(size, len(chunk))
+
+
+def _drain(first: dict, more: dict):
+    """The table's records, each key's values in their order (its first value, then the
+    later ones), dropped from the table as they are given (a table handed to a spilling
+    map is freed as it goes); keys in any order, which a cogroup does not depend on."""
+    while first:
+        key, value = first.popitem()
+        yield key, value
+        yield from ((key, later) for later in more.pop(key, ()))
+
+
+def _probe(records, first: dict, more: dict):
+    """(key, (v, w)) for each (key, v) of `records` and each w of key in the table.
+
+    The key given out is the first of the records' keys equal to it, as a
+    cogroup's group keeps (1 and 1.0 are one key; the first one seen names it).
+    """
+    get = first.get
+    canonical = {}
+    same = canonical.setdefault
+    if not more:                                   # one value per key: a look-up per record
+        for key, value in records:
+            found = get(key, _MISSING)
+            if found is not _MISSING:
+                yield same(key, key), (value, found)
+        return
+    for key, value in records:
+        found = get(key, _MISSING)
+        if found is not _MISSING:
+            key = same(key, key)
+            yield key, (value, found)
+            for later in more.get(key, ()):
+                yield key, (value, later)

@@ -5,7 +5,8 @@ with an aggregator (map-side combine where the aggregation allows it) unless
 the data is already partitioned by the wanted partitioner, in which case the
 combine runs in place, without a shuffle. Joins are built on `cogroup`
 (`minibig.rdd.cogroup.CoGroupedRDD`), which shuffles only the parents not already
-partitioned by the target partitioner.
+partitioned by the target partitioner; an inner join is a hash join on the
+same dependencies (`minibig.rdd.cogroup.JoinedRDD`).
 
 Default partition counts follow PySpark: an operation by key without
 numPartitions keeps its parent's number of partitions; a cogroup or join
@@ -260,13 +261,16 @@ class PairRDDFunctions:
     def join(self, other, numPartitions: int | None = None):
         """Pairs (k, (v, w)) for every v of k in self and w of k in other.
 
+        A hash join: other's values are held by key, self's records stream
+        through (see `minibig.rdd.cogroup.JoinedRDD`).
+
         >>> x = sc.parallelize([("a", 1), ("b", 4)])
         >>> y = sc.parallelize([("a", 2), ("a", 3)])
         >>> sorted(x.join(y).collect())
         [('a', (1, 2)), ('a', (1, 3))]
         """
-        return self.cogroup(other, numPartitions).flatMapValues(
-            lambda vw: itertools.product(vw[0], vw[1]))
+        from minibig.rdd.cogroup import JoinedRDD, cogroup_partitioner   # an RDD subclass: see _shuffled
+        return JoinedRDD(self, other, cogroup_partitioner([self, other], numPartitions))
 
     def leftOuterJoin(self, other, numPartitions: int | None = None):
         """Like join, with (v, None) for keys missing from other.
