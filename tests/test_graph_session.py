@@ -1,4 +1,4 @@
-"""Graph runs in a session (`session=True`, `minibig/graph/session.py`): one long task per
+"""Graph runs in a session (the default, `minibig/graph/session.py`): one long task per
 partition, the supersteps driven over the driver's socket, on a real cluster of its own (two
 workers, two slots).
 
@@ -7,11 +7,13 @@ engine's, and networkx's), whichever program kind and whether the run's end
 is known in advance; it is one job of one task per partition, run where the
 partitions live; it is not used when the partitions outnumber the slots, and
 a session whose tasks cannot all start in time gives way to the superstep
-loop with the same answer.
+loop with the same answer; the web UI shows its supersteps as a stepwise run's.
 """
 
+import json
 import os
 import stat
+import urllib.request
 
 import pytest
 
@@ -118,13 +120,48 @@ def test_a_session_whose_tasks_do_not_start_in_time_gives_way_to_the_superstep_l
     assert "SessionCode" not in stages
 
 
-def test_no_session_by_default_nor_on_the_inline_backend(sc, roget, stages):
-    """By default a run goes superstep by superstep: the web UI folds its superstep jobs."""
-    g, _ = roget
-    g.run(ShortestPaths(g.dense(1), weighted=False))
-    assert "SessionCode" not in stages
+def test_a_session_by_default_but_not_on_the_inline_backend(sc, roget, stages):
+    """By default a run is a session (the built-ins' too); `session=False` goes superstep by superstep."""
+    g, G = roget
+    program = ShortestPaths(g.dense(1), weighted=False)
+    check_distances(g.values(g.run(program), program), G, 1, weighted=False)
+    assert stages == ["SessionCode"]
+    check_pagerank(pagerank(g, tol=1e-10, max_iter=1000).collectAsMap(), G)
+    assert stages == ["SessionCode"] * 2
+    g.run(program, session=False)
+    assert "SuperstepCode" in stages and stages.count("SessionCode") == 2
     assert not session.usable(type("Inline", (), {"_backend": object(), "defaultParallelism": 8})(), 2)
     assert cluster.usable is session.usable
+
+
+def graph_view_of_newest_run(sc) -> dict:
+    """The web UI's view of this driver's newest graph run (`minibig/ui/graphs.py`)."""
+    def get(path):
+        with urllib.request.urlopen(sc.uiWebUrl + path, timeout=10) as response:
+            return json.load(response)
+    run = next(r for r in get("api/overview")["graphs"] if r["app"] == sc._driver_id)
+    return get(f"api/graph?app={sc._driver_id}&run={run['run']}")
+
+
+def test_the_web_ui_shows_a_sessions_supersteps_as_it_shows_the_superstep_loops(sc, roget):
+    """The session's tasks report their supersteps when they end (the session's job ends after
+    them, so the view has them once the run returns): the same rows as a stepwise run's."""
+    g, _ = roget
+    program = ShortestPaths(g.dense(1), weighted=False)
+    views = []
+    for in_session in (True, False):
+        run = g.run(program, session=in_session)
+        views.append(graph_view_of_newest_run(sc))
+    session_view, stepwise_view = views
+    assert session_view["session"] is not None and stepwise_view["session"] is None
+
+    def rows(view):
+        return [(s["superstep"], s["tasks"], s["runs"], s["result"], s["messages_sent"], s["active_vertices"],
+                 s["message_bytes"]) for s in view["steps"]]
+    assert rows(session_view) == rows(stepwise_view)
+    assert len(session_view["steps"]) == session_view["supersteps"] == run.supersteps
+    assert sum(s["messages_sent"] for s in session_view["steps"]) > 0
+    assert all(s["duration"] >= 0 and s["job"] == session_view["session"]["job"] for s in session_view["steps"])
 
 
 def test_a_local_session_listens_on_a_socket_file_only_its_user_may_reach(sc, roget, monkeypatch):

@@ -3,9 +3,9 @@
     run = run_cluster(graph, program, max_supersteps=None, checkpoint_every=10)
     run.outputs        # per partition: (vertex ids, str ones as an Arrow array; output values)
 
-Sessions (`session=True`): when every partition can have a task slot at once, the whole run
-is one session (`session.py`): one long task per partition, each superstep
-one message each way between the driver and each task, no `run_code` per
+Sessions (the default; `session=False` turns them off): when every partition can have a
+task slot at once, the whole run is one session (`session.py`): one long task per partition,
+each superstep one message each way between the driver and each task, no `run_code` per
 superstep. A session whose tasks do not all start in time gives way to the
 superstep-by-superstep loop below, and a lost partition rolls back as below
 (the next attempt is a session again). The rest of this docstring is that loop.
@@ -95,11 +95,11 @@ class ClusterRun:
 
 
 def run_cluster(graph, program, *, max_supersteps: int | None = None, combine_on_sender: bool = True,
-                checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY, session: bool = False) -> ClusterRun:
+                checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY, session: bool = True) -> ClusterRun:
     """Run `program` on the workers of `graph.sc` to its end; see the module docstring.
 
-    `session=True`: the whole run as one session where the partitions fit the slots. Not the
-    default yet: the web UI's graph view folds a run's superstep jobs, and a session is one job.
+    `session`: the whole run as one session where the partitions fit the slots (False: a
+    `run_code` per superstep, as when they do not).
     """
     run = _Run(graph, as_runnable(program), max_supersteps, combine_on_sender, checkpoint_every)
     run.sessions = session and usable(graph.sc, len(run.parts))
@@ -179,7 +179,7 @@ class _Run:
         prefer = self.graph.on_workers.prefer() if load else self.prefer()
         self.received, self.barrier = aggregates, None
         try:
-            outputs = Session(self.graph.sc, self.parts, self.lost_after).run(code, prefer, superstep, self)
+            outputs = Session(self.graph.sc, self.parts, self.lost_after, self.base).run(code, prefer, superstep, self)
         except GraphStateLostError:
             self.pending_load = None             # the rollback loads every partition
             raise

@@ -124,8 +124,9 @@ class Graph:
         `engine="local"` or no `sc`, in this process (a `local.LocalRun`).
 
         Options: `max_supersteps`, `combine_on_sender`, `checkpoint_every`
-        (supersteps between checkpoints; 0 or None: none); `session` (cluster only: the run as
-        one long task per partition, `session.py`); `shuffle_seed` (local only).
+        (supersteps between checkpoints; 0 or None: none); `session` (cluster only, default True:
+        the run as one long task per partition where they fit the slots, `session.py`);
+        `shuffle_seed` (local only).
         """
         if (engine or ("cluster" if self.sc is not None else "local")) == "local":
             return run_local(self.partitions, program, index=self.index, **options)

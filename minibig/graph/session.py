@@ -1,6 +1,6 @@
 """A graph run's supersteps as one long task per partition, driven over a socket of the driver.
 
-    session = Session(sc, parts, lost_after=10.0)
+    session = Session(sc, parts, lost_after=10.0, name=run_name)
     outputs = session.run(code, prefer, first_superstep, driver)   # until the barrier halts
 
 A superstep as a `run_code` call costs a task round trip through the master
@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import zmq
 
@@ -112,14 +112,15 @@ class SessionCode(TaskCode):
             beats.join(timeout=5)
             sock.close()
 
-    def serve(self, ctx, sock) -> str:
+    def serve(self, ctx, sock) -> SessionLog:
         """Say hello, then answer the driver's `step`s until it says `end` or `abort`."""
+        log = SessionLog("lost")
         try:
             if self.load is not None:
                 self.load.install(ctx, None, None, 0)
         except GraphStateLostError as exc:
             sock.send(pickle.dumps({"kind": "lost", "partition": ctx.partition, "why": str(exc)}))
-            return "lost"
+            return log
         sock.send(pickle.dumps({"kind": "hello", "partition": ctx.partition, "attempt": ctx.attempt,
                                 "worker": ctx.worker_id}))
         while True:
@@ -128,16 +129,30 @@ class SessionCode(TaskCode):
             order = pickle.loads(frames[0].buffer)
             if order["kind"] == "step":
                 segments = [frame.buffer for frame in frames[1:]] if order["sent"] else None
+                started, clock = time.time(), time.perf_counter()
                 answer, frames = self.step(ctx, order, segments)
+                if "report" in answer:
+                    log.note(order["superstep"], started, time.perf_counter() - clock, answer["report"],
+                             sum(len(frame) for frame in frames))
             elif order["kind"] == "end" and order["output"]:
                 entry = find_resident(ctx, self.prefix, order["superstep"] + 1)
                 answer, frames = {"kind": "output", "output": partition_output(entry.state, self.program)}, []
             else:                                  # end without outputs, or abort
-                return order["kind"]
+                log.how = order["kind"]
+                return log
             answer["partition"] = ctx.partition
             sock.send_multipart([pickle.dumps(answer, protocol=5), *frames], copy=False)
             if order["kind"] == "end":
-                return "end"
+                log.how = "end"
+                return log
+
+    def result_fields(self, value):
+        """The supersteps the task ran, for the web UI's graph view (`minibig/ui/graphs.py`):
+        the fields a superstep task reports (`tasks.SuperstepCode.result_fields`), as lists."""
+        if not value.steps:
+            return {}
+        return {"superstep": value.steps, "messages_sent": value.messages_sent,
+                "active_vertices": value.active_vertices}
 
     def step(self, ctx, order: dict, segments: list | None) -> tuple[dict, list]:
         """One superstep, as `SuperstepCode` runs it: (the answer, the outbox as one frame per
@@ -157,6 +172,24 @@ class SessionCode(TaskCode):
         # frames of their own: the driver passes them on without copying or unpickling them
         frames, report.segments = [segment or b"" for segment in report.segments], None
         return {"kind": "report", "report": report}, frames
+
+
+@dataclass
+class SessionLog:
+    """What one session task did: how it ended ("end", "abort" or "lost") and, per superstep it
+    ran, `[superstep, start (epoch seconds), seconds, outbox bytes]`, messages sent and active
+    vertices (the counts `tasks.StepReport` has)."""
+
+    how: str
+    steps: list = field(default_factory=list)
+    messages_sent: list = field(default_factory=list)
+    active_vertices: list = field(default_factory=list)
+
+    def note(self, superstep: int, started: float, seconds: float, report, sent_bytes: int) -> None:
+        """Record one superstep's report."""
+        self.steps.append([superstep, round(started, 6), round(seconds, 6), sent_bytes])
+        self.messages_sent.append(int(report.messages_sent))
+        self.active_vertices.append(int(report.active))
 
 
 def wait_for_driver(sock, partition: int, prefix: str) -> None:
@@ -183,8 +216,9 @@ def _beat(url: str, partition: int, stop: threading.Event, every: float) -> None
 class Session:
     """The driver's side of one session: its socket, its `run_code` thread, who is where."""
 
-    def __init__(self, sc, parts: list[int], lost_after: float):
+    def __init__(self, sc, parts: list[int], lost_after: float, name: str):
         self.sc, self.parts, self.lost_after = sc, parts, lost_after
+        self.name = name                           # the run's: its job is "graph <name> session"
         master = sc.master if isinstance(sc.master, str) else ""
         host = master.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
         # a master on loopback: every task runs on this machine, and reaches the driver through a
@@ -239,7 +273,7 @@ class Session:
     def launch(self, code: SessionCode, prefer: dict, address: str) -> threading.Thread:
         def job():
             try:
-                self.sc._dag.run_code(code, self.parts, f"graph {code.prefix} session",
+                self.sc._dag.run_code(code, self.parts, f"graph {self.name} session",
                                       payloads={p: address for p in self.parts}, prefer=prefer,
                                       speculate=False)
                 self.summary = self.sc._dag.last_job      # this thread's: the session's job

@@ -5,9 +5,13 @@ stage, described "graph <run> load", "graph <run> superstep <n>", "graph
 <run> superstep <n> messages" (writing held-back messages out) and "graph
 <run> output". Each superstep task reports `superstep`, `messages_sent`
 and `active_vertices` (GRAPH_FIELDS), so a superstep's numbers are the sums
-over its partitions' successful attempts. A superstep that ran more than
-once (the run rolled back to a checkpoint after losing a worker) shows its
-last run, and counts its runs.
+over its partitions' successful attempts. A run in a session
+(`minibig/graph/session.py`) is one job, "graph <run> session", whose task per
+partition reports the same fields as lists, one entry per superstep it ran
+(`superstep`: `[n, start, seconds, outbox bytes]`): its supersteps show once
+the session's tasks end. A superstep that ran more than once (the run rolled
+back to a checkpoint after losing a worker) shows its last run, and counts
+its runs.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import re
 
 from minibig.ui.state import RunState
 
-PHASE = re.compile(r"^graph (?P<run>\S+) (?:(?P<phase>load|output)|"
+PHASE = re.compile(r"^graph (?P<run>\S+) (?:(?P<phase>load|output|session)|"
                    r"superstep (?P<step>\d+)(?P<messages> messages)?)$")
 
 
@@ -57,10 +61,16 @@ def graph_view(state: RunState, app: str, run: str, phases: list | None = None) 
     if not phases:
         return None
     steps: dict = {}
+    runs: dict = {}          # superstep -> its rows: one per session that ran it, one for its jobs
     for step, job in sorted(phases, key=lambda p: p[1]["start"]):
         if isinstance(step, int):
             steps.setdefault(step, []).append(job)
-    supersteps = [_superstep(state, n, jobs) for n, jobs in sorted(steps.items())]
+        elif step == "session":
+            for n, row in _session_steps(state, job).items():
+                runs.setdefault(n, []).append(row)
+    for n, jobs in steps.items():
+        runs.setdefault(n, []).append(_superstep(state, n, jobs))
+    supersteps = [_last_run(rows) for _, rows in sorted(runs.items())]
     jobs = [job for _, job in phases]
     start, end = _span(jobs)
     results = {j["result"] for j in jobs}
@@ -71,6 +81,7 @@ def graph_view(state: RunState, app: str, run: str, phases: list | None = None) 
             "supersteps": len(supersteps),
             "messages_sent": sum(s["messages_sent"] for s in supersteps),
             "load": _job_ref(named.get("load")), "output": _job_ref(named.get("output")),
+            "session": _job_ref(named.get("session")),
             "steps": supersteps}
 
 
@@ -97,3 +108,31 @@ def _superstep(state: RunState, n: int, jobs: list[dict]) -> dict:
             "active_vertices": sum(t.get("active_vertices") or 0 for t in tasks),
             "message_bytes": sum(t["shuffle_write_bytes"] or 0 for t in tasks),
             "start": start, "duration": None if end is None else round(end - start, 6)}
+
+
+def _session_steps(state: RunState, job: dict) -> dict:
+    """Superstep -> its row, from the tasks of one session job (see the module docstring)."""
+    rows: dict = {}
+    for task in state.job_tasks(job["app"], job["job"]):
+        if task["result"] != "success" or not isinstance(task.get("superstep"), list):
+            continue
+        for (n, start, seconds, sent), messages, active in zip(task["superstep"], task["messages_sent"],
+                                                               task["active_vertices"]):
+            row = rows.setdefault(n, {"superstep": n, "job": job["job"], "runs": 1, "result": job["result"],
+                                      "tasks": 0, "flushed": False, "messages_sent": 0,
+                                      "active_vertices": 0, "message_bytes": 0, "start": start, "end": start})
+            row["tasks"] += 1
+            row["messages_sent"] += messages
+            row["active_vertices"] += active
+            row["message_bytes"] += sent
+            row["start"], row["end"] = min(row["start"], start), max(row["end"], start + seconds)
+    for row in rows.values():
+        row["duration"] = round(row.pop("end") - row["start"], 6)
+    return rows
+
+
+def _last_run(rows: list) -> dict:
+    """The latest of a superstep's rows (stepwise or in sessions), counting every run."""
+    last = dict(max(rows, key=lambda row: row["start"]))
+    last["runs"] = sum(row["runs"] for row in rows)
+    return last

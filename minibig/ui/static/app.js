@@ -98,7 +98,8 @@ function graphHref(app, run) {
 }
 
 function graphLink(app, description) {
-  // A graph run's jobs are described "graph <run> superstep <n>" (minibig/ui/graphs.py).
+  // A graph run's jobs are described "graph <run> superstep <n>" or "graph <run> session"
+  // (minibig/ui/graphs.py).
   const match = /^graph (\S+) /.exec(description || "");
   const run = match && match[1].startsWith(app + "/") ? match[1].slice(app.length + 1) : match && match[1];
   return match ? `<p><a href="${graphHref(app, run)}">the graph run's supersteps</a></p>` : "";
@@ -134,7 +135,7 @@ async function graphPage(app, run) {
       <li>supersteps<b>${data.supersteps}</b></li>
       <li>messages<b>${data.messages_sent}</b></li>
       <li>duration<b>${seconds(data.duration)}</b></li>
-      ${phase("load", data.load)}${phase("output", data.output)}
+      ${phase("load", data.load)}${phase("session", data.session)}${phase("output", data.output)}
     </ul>
     <div class="charts">
       <div class="card">${barsSVG("messages sent per superstep", series("messages_sent"), String, 0)}</div>
