@@ -17,6 +17,7 @@ from minibig.graph import (Graph, VectorProgram, bfs, connected_components, labe
                            sssp, triangle_count)
 from minibig.graph import cluster
 from minibig.graph.algorithms import PageRank, ShortestPaths
+from minibig.graph.graph import output_pairs
 from minibig.graph.examples import (GASComponents, GASPageRank, GASShortestPaths, PregelComponents,
                                     PregelPageRank, PregelShortestPaths)
 from minibig.graph.tasks import StepReport, SuperstepCode, in_sending_order
@@ -228,10 +229,16 @@ def test_a_last_superstep_known_in_advance_returns_the_outputs_with_its_reports(
 
 
 def test_pairs_name_each_vertex_once_partition_by_partition(sc, roget):
-    """Built-ins hand `Graph.pairs` to the RDD as they are: no dict on the driver."""
+    """A built-in's RDD partition q is graph partition q's `(vertex, value)` pairs, made from its
+    output arrays where the RDD is computed (no tuple per vertex on the driver), plain ints and
+    floats as `Graph.pairs` gives them."""
     g, G = roget
     program = ShortestPaths(g.dense(1), weighted=False)
-    pairs = g.pairs(g.run(program), program)
+    run = g.run(program)
+    pairs = g.pairs(run, program)
     assert sorted(v for v, _ in pairs) == sorted(G.nodes)
     check_distances(dict(pairs), G, 1, weighted=False)
-    assert sorted(sssp(g, 1).collect()) == sorted(pairs)
+    parts = sssp(g, 1).glom().collect()
+    assert [sorted(part) for part in parts] == [sorted(output_pairs(output)) for output in run.outputs]
+    assert sorted(sum(parts, [])) == sorted(pairs)
+    assert all(type(v) is int and type(d) is float for part in parts for v, d in part)

@@ -6,6 +6,11 @@ id. They come back as an RDD of `(vertex, value)` with as many partitions as
 the graph; on a graph without `sc` (or with `engine="local"`), as a
 `{vertex: value}` dict. Options (`engine`, `max_supersteps`,
 `checkpoint_every`, ...) go to `Graph.run`.
+
+Where a vertex's value is the program's output as it is (PageRank, SSSP,
+triangles, clustering), the RDD's partitions are the run's outputs, one
+`(ids, values)` pair of arrays per graph partition, turned into pairs where
+the RDD is computed: the driver never makes a Python tuple per vertex.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 
 from minibig.graph.algorithms import (ConnectedComponents, LabelPropagation, LocalClustering, PageRank,
                                       ShortestPaths, Triangles)
+from minibig.graph.graph import output_pairs
 
 
 def pagerank(g, damping: float = 0.85, max_iter: int = 100, tol: float = 1e-6, personalization: dict | None = None,
@@ -25,7 +31,7 @@ def pagerank(g, damping: float = 0.85, max_iter: int = 100, tol: float = 1e-6, p
     if personalization is not None:
         personal = _personal_vector(g, personalization)
     program = PageRank(g.num_vertices, damping, max_iter, tol, weighted=weight, personal=personal)
-    return _result(g, _pairs(g, program, options), options)
+    return _outputs(g, program, options)
 
 
 def personalized_pagerank(g, personalization: dict, **kwargs) -> dict:
@@ -52,7 +58,7 @@ def connected_components(g, **options) -> dict:
 def sssp(g, source, weight: bool = True, **options) -> dict:
     """Shortest-path distance from `source` (edge weights when the graph has them, else 1); inf if unreachable."""
     program = ShortestPaths(g.dense(source), weighted=weight and g.weighted)
-    return _result(g, _pairs(g, program, options), options)
+    return _outputs(g, program, options)
 
 
 def bfs(g, source, **options) -> dict:
@@ -71,14 +77,21 @@ def label_propagation(g, iterations: int = 10, **options) -> dict:
 
 def triangle_count(g, **options) -> dict:
     """Triangles through each vertex of the undirected simple graph underneath."""
-    program = Triangles()
-    return _result(g, _pairs(g, program, options), options)
+    return _outputs(g, Triangles(), options)
 
 
 def local_clustering_coefficient(g, **options) -> dict:
     """Graphalytics local clustering coefficient of each vertex."""
-    program = LocalClustering()
-    return _result(g, _pairs(g, program, options), options)
+    return _outputs(g, LocalClustering(), options)
+
+
+def _outputs(g, program, options: dict):
+    """Run `program`; its outputs as they are, as an RDD of `(vertex, value)` made from the
+    partitions' output arrays (see the module docstring), or a dict when run in this process."""
+    run = g.run(program, **options)
+    if _in_process(g, options):
+        return g.values(run, program)
+    return g.sc.parallelize(run.outputs, g.num_partitions).flatMap(output_pairs)
 
 
 def _pairs(g, program, options: dict) -> list:
@@ -88,6 +101,11 @@ def _pairs(g, program, options: dict) -> list:
 
 def _result(g, pairs: list, options: dict):
     """The pairs as an RDD on the graph's context, or as a dict when run in this process."""
-    if g.sc is None or options.get("engine") == "local":
+    if _in_process(g, options):
         return dict(pairs)
     return g.sc.parallelize(pairs, g.num_partitions)
+
+
+def _in_process(g, options: dict) -> bool:
+    """True when the run is in this process (no `sc`, or `engine="local"`)."""
+    return g.sc is None or options.get("engine") == "local"

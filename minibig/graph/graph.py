@@ -141,14 +141,20 @@ class Graph:
         partition (no dict: a partition's vertices are its own)."""
         program = as_runnable(program)
         out = []
-        for ids, outputs in getattr(run, "outputs", ()):       # a cluster run: arrays or lists
-            out.extend(zip(plain_list(ids), plain_list(outputs)))
+        for output in getattr(run, "outputs", ()):             # a cluster run: arrays or lists
+            out.extend(output_pairs(output))
         for state in getattr(run, "states", ()):
             if isinstance(program, VectorProgram):
                 out.extend(zip(state.ids.tolist(), np.asarray(program.output(state)).tolist()))
             else:
                 out.extend(state.output(program).items())
         return out
+
+
+def output_pairs(output: tuple) -> zip:
+    """The `(vertex id, value)` pairs of one partition's `(ids, outputs)` (`tasks.partition_output`)."""
+    ids, outputs = output
+    return zip(plain_list(ids), plain_list(outputs))
 
 
 def _default_parallelism(sc) -> int:
