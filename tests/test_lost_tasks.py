@@ -20,7 +20,7 @@ import zmq
 import faults
 import support
 from minibig import Context
-from minibig.core.task import current_task
+from minibig.core.task import FIRST_FRAME_RECORDS, current_task
 from minibig.errors import JobAbortedError
 from minibig.net import protocol as P
 from minibig.net.security import dealer, stop_authenticators
@@ -310,3 +310,55 @@ class OneTaskCode:
 
     def failure_site(self, exc):
         return ""
+
+
+# -- results streamed in frames (core/task.py: stream_result) --------------------------
+def frames_seen(monkeypatch) -> set:
+    """(partition, attempt) of every result frame the driver decodes from now on."""
+    from minibig.core import dag
+    seen, decode = set(), dag._Job.frame_arrived
+
+    def spy(job, stage, h, blob):
+        seen.add((int(h["partition"]), int(h["attempt"])))
+        return decode(job, stage, h, blob)
+    monkeypatch.setattr(dag._Job, "frame_arrived", spy)
+    return seen
+
+
+def streamed(split, hold, n=6 * FIRST_FRAME_RECORDS):
+    """Pairs of a partition; `hold()` runs once a frame of them has been sent."""
+    for i in range(split * n, (split + 1) * n):
+        if i == split * n + 2 * FIRST_FRAME_RECORDS:
+            hold(split)
+        yield f"w{i}", i
+
+
+def test_a_worker_killed_mid_stream_leaves_no_record_of_its_attempt(tmp_path, monkeypatch):
+    folder, release = str(tmp_path), str(tmp_path / "go")
+    seen = frames_seen(monkeypatch)
+
+    def hold(split):
+        if split == 0 and current_task().attempt == 0:
+            faults.announce_and_wait(folder, "streaming", release)
+    with Context(workers=2, worker_timeout=3.0, speculation=False, appName="killed-stream") as ctx:
+        rdd = ctx.parallelize(range(3), 3).flatMap(lambda s: streamed(s, hold))
+        join = faults.run_in_thread(rdd.collect)
+        victim = faults.wait_for_marker(folder, "streaming")[0]
+        faults.wait_until(lambda: (0, 0) in seen, "the driver decoding a frame of attempt 0")
+        os.kill(victim, signal.SIGKILL)
+        faults.touch(release)
+        assert join() == [r for s in range(3) for r in streamed(s, lambda s: None)]
+        assert (0, 1) in seen                     # the retry streamed too
+
+
+def test_a_speculative_copy_wins_and_the_originals_frames_are_dropped(tmp_path, monkeypatch):
+    folder = str(tmp_path)
+    seen = frames_seen(monkeypatch)
+
+    def hold(split):
+        if split == 0 and current_task().attempt == 0:    # straggles until the master kills it
+            faults.announce_and_wait(folder, "straggler", str(tmp_path / "never"), limit=90)
+    with Context(workers=3, worker_timeout=600.0, appName="speculated-stream") as ctx:
+        got = ctx.parallelize(range(12), 12).flatMap(lambda s: streamed(s, hold)).collect()
+        assert got == [r for s in range(12) for r in streamed(s, lambda s: None)]
+        assert (0, 0) in seen and (0, 1) in seen

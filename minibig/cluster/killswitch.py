@@ -30,6 +30,7 @@ import builtins
 import ctypes
 import sys
 import threading
+from contextlib import contextmanager
 
 from minibig.errors import TaskKilledError
 
@@ -108,6 +109,16 @@ class KillSwitch:
             self.importing = False
             if self.killed:
                 raise TaskKilledError("task attempt killed")
+
+    @contextmanager
+    def held(self):
+        """Hold kills, as during an import, while the armed thread does what must not be
+        cut (sending the parts of one message); a kill that came meanwhile is raised after."""
+        self.enter_import()
+        try:
+            yield
+        finally:
+            self.leave_import()
 
 
 def current_attempt_killed() -> bool:

@@ -182,13 +182,18 @@ class Master:
             self.send(msg.identity, P.STAGE_FAILED, {
                 "stage_id": h.get("stage_id"), "job_id": h.get("job_id"), "taskset": key,
                 "partition": None, "error": error}, [engine_failure_report(error)])
-        elif msg.kind in (P.TASK_DONE, P.TASK_FAILED):
+        elif msg.kind in (P.TASK_DONE, P.TASK_FAILED, P.TASK_FRAME):
             worker = self.workers.get(h.get("worker_id"))
             taskset = self.scheduler.tasksets.get(str(h.get("taskset")))
             if worker is None or taskset is None:
                 return
             partition, attempt = int(h["partition"]), int(h["attempt"])
-            worker.running.pop((taskset.key, partition, attempt), None)
+            key = (taskset.key, partition, attempt)
+            if msg.kind == P.TASK_FRAME:            # a frame lost: the attempt cannot succeed
+                if key not in worker.running:       # failed already, at an earlier frame
+                    return
+                self.cancel_attempt(taskset, partition, attempt, worker.worker_id)
+            worker.running.pop(key, None)
             if partition not in taskset.done:       # done: its result already went out
                 self.fail_task(worker, taskset, partition, attempt, error,
                                engine_failure_report(error))
@@ -247,7 +252,7 @@ class Master:
             "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
             "partition": partition, "attempt": attempt, "worker": worker.worker_id,
             "seconds": h.get("seconds"), "result_size": h.get("result_size", 0),
-            "locality": level,
+            "frames": int(h.get("frames", 0)), "locality": level,
         }
         if len(msg.blobs) != 1:
             raise P.ProtocolError("task_done needs one result blob")
@@ -263,6 +268,29 @@ class Master:
             self.map_sizes.setdefault(taskset.writes_shuffle, {})[partition] = h.get("sizes", [])
         if taskset.finished:
             self.finish_taskset(taskset)
+
+    def on_task_frame(self, msg: P.Message) -> None:
+        """Pass a frame of a running attempt's result on to its driver, in the order it came.
+
+        Only the frames of an attempt still running, of a task not done: a
+        superseded, killed or lost attempt's frames stop here, and the driver
+        drops those that were already on their way (it keeps each attempt's
+        frames apart until that attempt's task_done).
+        """
+        h = msg.header
+        worker = self.workers.get(h.get("worker_id"))
+        if worker is None:
+            return
+        key = (str(h["taskset"]), int(h["partition"]), int(h["attempt"]))
+        taskset = self.scheduler.tasksets.get(key[0])
+        if taskset is None or key not in worker.running or key[1] in taskset.done:
+            return
+        if len(msg.blobs) != 1:
+            raise P.ProtocolError("task_frame needs one blob")
+        self.to_driver(taskset.driver_id, P.RESULT_FRAME, {
+            "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
+            "partition": key[1], "attempt": key[2], "seq": int(h["seq"]),
+            "codec": str(h.get("codec", ""))}, msg.blobs)
 
     def cancel_attempt(self, taskset: TaskSet, partition: int, attempt: int, worker_id: str) -> None:
         """Tell a worker to stop an attempt whose task another attempt finished."""
@@ -455,11 +483,18 @@ class Master:
         did, job = str(msg.header["driver_id"]), int(msg.header["job_id"])
         for key in [k for k, ts in self.scheduler.tasksets.items()
                     if ts.driver_id == did and ts.job_id == job]:
-            self.scheduler.remove(key)
+            self.stop_running(self.scheduler.remove(key))
         driver = self.drivers.get(did)
         if driver is not None:
             driver.jobs.pop(job, None)
         self.events.job_cancelled(did, job)
+
+    def stop_running(self, taskset: TaskSet) -> None:
+        """Kill a removed task set's running attempts: their slots go to the next job
+        at once, and a result they were streaming stops being made."""
+        for partition, attempts in list(taskset.running.items()):
+            for attempt, where in list(attempts.items()):
+                self.cancel_attempt(taskset, partition, attempt, where.worker)
 
     def on_drop_shuffle(self, msg: P.Message) -> None:
         for shuffle in msg.header.get("shuffles", []):

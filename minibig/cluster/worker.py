@@ -17,6 +17,7 @@ what its tasks import, whatever other drivers shipped (`cluster/pyfiles.py`).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import pickle
@@ -265,7 +266,8 @@ class Worker:
                 driver_id=key[0].split("/", 1)[0], blocks=self.blocks, resident=self.resident,
                 shuffle_local_read=bool(conf.get("shuffle_local_read", True)), host=self.host_id,
                 fetch_timeout=float(conf.get("fetch_timeout", 30.0)),
-                memory_pool=self.memory, block_addr=self.block_addr)
+                memory_pool=self.memory, block_addr=self.block_addr,
+                send_frame=functools.partial(self.send_frame, report, switch))
             code = load_stage(self.codes.get(key[0]))
             fields, data = run_task(code, switch.ctx, int(conf.get("max_result_size", 1 << 30)))
             return P.encode(P.TASK_DONE, {**report, **fields}, [data])
@@ -273,6 +275,17 @@ class Worker:
             raise
         except BaseException as exc:           # the user's exception, whatever it is
             return failure_frames(report, exc, code)
+
+    def send_frame(self, report: dict, switch: KillSwitch, seq: int, codec: str,
+                   data: bytes) -> None:
+        """Hand the loop one frame of a running attempt's result (`core.task.stream_result`).
+
+        The kill waits while the parts go out: a message cut after its first
+        part would glue itself to the next one this thread's outbox sends.
+        """
+        frames = P.encode(P.TASK_FRAME, {**report, "seq": seq, "codec": codec}, [data])
+        with switch.held():
+            self.outbox().send_multipart(frames, copy=False)
 
     def forget(self, key: tuple) -> None:
         with self.active_lock:

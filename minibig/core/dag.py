@@ -61,7 +61,7 @@ from minibig.core.broadcast import collect_ids_while
 from minibig.core.dependency import NarrowDependency
 from minibig.core.serialization import dumps_stage
 from minibig.core.stages import ResultCode, ShuffleMapCode
-from minibig.core.task import TaskCode, block_key
+from minibig.core.task import TaskCode, block_key, decode_frame
 from minibig.errors import FetchFailedError, JobAbortedError, ResultTooLargeError, TaskError
 from minibig.net import protocol as P
 
@@ -89,6 +89,7 @@ class JobSummary:
     seconds: float = 0.0
     locality: Counter = field(default_factory=Counter)
     counters: Counter = field(default_factory=Counter)   # engine counters tasks reported
+    frames: int = 0                       # result frames decoded as they came, any attempt's
 
     def share(self, level: str) -> float:
         """Fraction of the job's tasks that ran at locality `level`."""
@@ -327,6 +328,9 @@ class _Job:
         self.summary = JobSummary(job_id, description)
         self.results: dict[int, object] = {}
         self.result_bytes = 0
+        # (taskset, partition, attempt) -> [decoded records of each frame, bytes]: kept per
+        # attempt, used when that attempt's result comes (see `core.task.stream_result`)
+        self.frames: dict[tuple, list] = {}
         self.active: dict[int, Stage] = {}
         self.waiting: list[Stage] = []
         self.watchers: set = set()              # jobs waiting for a shuffle this job runs
@@ -449,25 +453,65 @@ class _Job:
         stage = self.active.get(int(h.get("stage_id", -1)))
         if stage is None or h.get("taskset") not in (None, f"{self.dag.backend.driver_id}/{stage.key}"):
             return                                   # from an earlier attempt or job
-        if msg.kind == P.TASK_RESULT:
+        if msg.kind == P.RESULT_FRAME:
+            self.frame_arrived(stage, h, msg.blobs[0])
+        elif msg.kind == P.TASK_RESULT:
             self.summary.tasks += 1
             self.summary.locality[h.get("locality") or "ANY"] += 1
-            self.task_succeeded(stage, int(h["partition"]), msg.blobs[0])
+            chunks, frame_bytes = self.attempt_frames(h)
+            self.task_succeeded(stage, int(h["partition"]), msg.blobs[0], chunks, frame_bytes)
         elif msg.kind == P.STAGE_FAILED:
             raise_task_failure(stage, h, msg.blobs[0])
         elif msg.kind == P.FETCH_FAILED:
             self.fetch_failed(stage, h)
 
-    def task_succeeded(self, stage: Stage, partition: int, blob) -> None:
+    def frame_arrived(self, stage: Stage, h: dict, blob) -> None:
+        """Decode a frame of a running attempt's result now, while the worker makes the next."""
+        partition = int(h["partition"])
+        if partition in self.results:
+            return                                   # a late frame of a superseded attempt
+        held = self.frames.setdefault((h["taskset"], partition, int(h["attempt"])), [[], 0])
+        if int(h["seq"]) != len(held[0]):
+            raise JobAbortedError(f"{self.description}: frame {h['seq']} of partition "
+                                  f"{partition}'s result came after {len(held[0])} frames")
+        held[1] += len(blob)
+        self.summary.frames += 1
+        self.check_result_bytes(self.result_bytes + held[1])
+        held[0].append(decode_frame(h["codec"], P.blob_bytes(blob)))
+
+    def attempt_frames(self, h: dict) -> tuple[list, int]:
+        """(decoded frames, their bytes) of the attempt a task result is from, as many as
+        it says it sent; every attempt's frames of that partition are let go."""
+        partition, attempt = int(h["partition"]), int(h["attempt"])
+        chunks, size = [], 0
+        for key in [k for k in self.frames if k[0] == h["taskset"] and k[1] == partition]:
+            held = self.frames.pop(key)
+            if key[2] == attempt:
+                chunks, size = held
+        if len(chunks) != int(h.get("frames", 0)):
+            raise JobAbortedError(f"{self.description}: partition {partition}'s result came "
+                                  f"with {len(chunks)} of its {h.get('frames')} frames")
+        return chunks, size
+
+    def check_result_bytes(self, total: int) -> None:
+        """ResultTooLargeError once an action's results add up to more than max_result_size."""
+        if total > self.dag.conf.max_result_size:
+            raise ResultTooLargeError(
+                f"{self.description}: results add up to more than "
+                f"{self.dag.conf.max_result_size} bytes (Conf.max_result_size); reduce the "
+                "data before collecting it, or write it out with saveAsTextFile")
+
+    def task_succeeded(self, stage: Stage, partition: int, blob, chunks: list,
+                       frame_bytes: int) -> None:
+        """A task's result: a map output available, or an action's value (the records of
+        `chunks`, the frames of `frame_bytes` that came ahead of it, in front)."""
         dag = self.dag
         if stage.kind != SHUFFLE_MAP:
-            self.result_bytes += len(blob)
-            if self.result_bytes > dag.conf.max_result_size:
-                raise ResultTooLargeError(
-                    f"{self.description}: results add up to more than "
-                    f"{dag.conf.max_result_size} bytes (Conf.max_result_size); reduce the "
-                    "data before collecting it, or write it out with saveAsTextFile")
+            self.result_bytes += len(blob) + frame_bytes
+            self.check_result_bytes(self.result_bytes)
         value, updates = serialization.loads_without_gc(P.blob_bytes(blob))
+        if chunks:
+            value = list(itertools.chain(*chunks, value))
         self.summary.counters.update(dag.ctx._merge_accumulators(stage.id, partition, updates))
         if stage.kind == SHUFFLE_MAP:
             dag.available[stage.dep.shuffle_key].add(partition)

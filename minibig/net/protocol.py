@@ -45,6 +45,7 @@ STATUS = "status"            # any client -> STATUS_REPLY
 # Master -> driver
 WELCOME = "welcome"
 TASK_RESULT = "task_result"
+RESULT_FRAME = "result_frame"  # {taskset, partition, attempt, seq} + [pickled records]
 STAGE_FAILED = "stage_failed"
 FETCH_FAILED = "fetch_failed"
 OUTPUTS_LOST = "outputs_lost"
@@ -52,6 +53,7 @@ STATUS_REPLY = "status_reply"
 # Worker -> master
 REGISTER = "register"
 TASK_DONE = "task_done"
+TASK_FRAME = "task_frame"    # part of a running attempt's result, ahead of its task_done
 TASK_FAILED = "task_failed"
 # Master -> worker
 REGISTERED = "registered"

@@ -4,7 +4,8 @@ Each action hands the dataset and a function of one partition's iterator to
 `Context._run_job`; the function runs on the workers, so only its (small)
 result travels back: `count` sends a number per partition, `top` and
 `takeOrdered` send at most `num` records per partition, `take` scans as few
-partitions as it can. Output actions (`saveAsTextFile`, `saveAsPickleFile`)
+partitions as it can. Records collected to the driver stream in frames as a
+task makes them (`core.task.Records`), decoded while the task goes on. Output actions (`saveAsTextFile`, `saveAsPickleFile`)
 write through the committer of `minibig.core.output`.
 """
 
@@ -17,6 +18,7 @@ from collections import Counter, defaultdict
 from typing import Callable
 
 from minibig.core.output import save_as_text_file
+from minibig.core.task import Records
 from minibig.rdd.saving import save_as_binary_records, save_as_pickle_file
 
 
@@ -37,7 +39,7 @@ class ActionFunctions:
         >>> sc.parallelize([1, 2, 3], 2).collect()
         [1, 2, 3]
         """
-        return list(itertools.chain.from_iterable(self._run(list)))
+        return list(itertools.chain.from_iterable(self._run(Records)))
 
     def count(self) -> int:
         """Number of records.
@@ -254,8 +256,8 @@ class ActionFunctions:
         [(1, 2), (2, 3)]
         """
         total: dict = defaultdict(int)
-        for counts in self._run(lambda it: Counter(it)):
-            for k, v in counts.items():
+        for counts in self._run(lambda it: Records(Counter(it).items())):
+            for k, v in counts:
                 total[k] += v
         return total
 
@@ -325,7 +327,7 @@ class ActionFunctions:
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
         """
         for split in range(self.getNumPartitions()):
-            yield from self._run(list, [split])[0]
+            yield from self._run(Records, [split])[0]
 
     def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
         """Write str(record) lines (bytes as they are) into part-NNNNN files under `path`.
