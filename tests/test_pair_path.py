@@ -1,0 +1,132 @@
+"""The general pair path's faster forms give the answers of the forms they replace.
+
+`join` is a hash join (`minibig.rdd.cogroup.JoinedRDD`): the right side's
+values in a table, the left side streamed through it. Its answer, key types
+included, must be the cogroup's (`cogroup(...).flatMapValues(product)`,
+the general path, still there for the outer joins) and plain Python's:
+duplicate keys on either side, keys equal across types (1, 1.0, True;
+0.0 and -0.0), str keys whose salted hash differs between the workers, a
+NaN value, a table over the task's budget (handed to a spilling cogroup),
+a self-join, and a join of co-partitioned datasets, which is narrow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+import random
+
+from minibig import Context
+from minibig.core.dependency import OneToOneDependency, ShuffleDependency
+from minibig.rdd.cogroup import JoinedRDD, _hash_table
+
+
+def oracle_join(left, right) -> list:
+    """Every (k, (v, w)) with k == k2, k named as the first equal key of `left` names it."""
+    first_key: dict = {}
+    for key, _ in left:
+        first_key.setdefault(key, key)
+    by_key: dict = {}
+    for key, w in right:
+        by_key.setdefault(key, []).append(w)
+    return [(first_key[k], (v, w)) for k, v in left for w in by_key.get(k, ())]
+
+
+def typed(records) -> list:
+    """Records as comparable text with every type shown (1 and 1.0 and True differ)."""
+    def show(x):
+        if isinstance(x, tuple):
+            return "(" + ", ".join(show(i) for i in x) + ")"
+        return f"{type(x).__name__}:{x!r}"
+    return sorted(show(r) for r in records)
+
+
+def general_join(left, right):
+    """The join as a cogroup and a product: the general path."""
+    return left.cogroup(right).flatMapValues(lambda vw: itertools.product(vw[0], vw[1]))
+
+
+def mixed_records(rng: random.Random, n: int) -> list:
+    keys = [1, 1.0, True, 2, 0.0, -0.0, "a", "é", "spark", ("t", 1), None, 7, 8, 9]
+    values = [1, 2.5, -0.0, math.nan, "x", (1, 2), None, False]
+    return [(rng.choice(keys), rng.choice(values)) for _ in range(n)]
+
+
+def test_join_matches_plain_python_and_the_cogroup(sc):
+    rng = random.Random(14)
+    left, right = mixed_records(rng, 300), mixed_records(rng, 200)
+    x, y = sc.parallelize(left, 3), sc.parallelize(right, 2)
+    joined = x.join(y)
+    assert isinstance(joined, JoinedRDD)
+    got = joined.collect()
+    assert typed(got) == typed(oracle_join(left, right))
+    assert typed(got) == typed(general_join(x, y).collect())
+
+
+def test_str_keys_meet_across_workers_whatever_their_salted_hash(sc):
+    """Each worker salts str hashes its own way; the shuffle hashes portably, so every
+    word's records meet in one task and join."""
+    words = [f"w{i}" for i in range(500)]
+    left = [(w, i) for i, w in enumerate(words)]
+    right = [(w, -i) for i, w in enumerate(words) if i % 3] + [("w1", 0.5)]
+    got = sc.parallelize(left, 4).join(sc.parallelize(right, 3), 5).collect()
+    assert typed(got) == typed(oracle_join(left, right))
+
+
+def test_a_self_join_reads_its_dataset_once(sc):
+    pairs = [(i % 5, i) for i in range(40)]
+    rdd = sc.parallelize(pairs, 3)
+    joined = rdd.join(rdd)
+    assert len(joined.deps) == 1
+    assert typed(joined.collect()) == typed(oracle_join(pairs, pairs))
+
+
+def test_a_join_of_co_partitioned_datasets_is_narrow(sc):
+    """PageRank's join: the cached groupByKey links and a reduceByKey(add).mapValues of the
+    ranks share a partitioner, so the join reads both in place: no shuffle of either."""
+    edges = [(f"p{i % 50}", f"p{(i * 7) % 50}") for i in range(400)]
+    links = sc.parallelize(edges, 4).distinct().groupByKey().cache()
+    ranks = (links.flatMap(lambda kv: [(d, 1.0) for d in kv[1]]).reduceByKey(operator.add)
+             .mapValues(lambda total: 0.15 + 0.85 * total))
+    joined = links.join(ranks)
+    assert all(isinstance(d, OneToOneDependency) for d in joined.deps)
+    assert joined.partitioner == links.partitioner
+    expected = {}
+    for src, dst in set(edges):
+        expected.setdefault(src, set()).add(dst)
+    sums: dict = {}
+    for dsts in expected.values():
+        for d in dsts:
+            sums[d] = sums.get(d, -0.0) + 1.0
+    oracle = [(k, (sorted(expected[k]), 0.15 + 0.85 * s)) for k, s in sums.items() if k in expected]
+    got = [(k, (sorted(v), w)) for k, (v, w) in joined.collect()]
+    assert sorted(got) == sorted(oracle)
+    # Into the links' partitions, an unpartitioned right side is shuffled, the left read in place.
+    other = sc.parallelize([(k, 1) for k in expected], 3)
+    mixed = links.join(other, links.getNumPartitions())
+    assert [type(d) for d in mixed.deps] == [OneToOneDependency, ShuffleDependency]
+    assert sorted(k for k, _ in mixed.collect()) == sorted(expected)
+
+
+def test_a_table_over_its_budget_is_handed_to_a_spilling_cogroup():
+    """In one process with a 1 MiB budget: the right side's 40 000 records cannot be
+    held, so the join goes on as a cogroup that spills; the answer does not change."""
+    rng = random.Random(7)
+    left = [(rng.randrange(3000), i) for i in range(6000)] + [(1.0, "float one")]
+    right = [(i % 2500, -i) for i in range(40_000)] + [(True, "bool one")]
+    with Context(master="inline", worker_memory=1 << 20, progress=False) as ctx:
+        got = ctx.parallelize(left, 2).join(ctx.parallelize(right, 2), 2).collect()
+    want = oracle_join(left, right)
+    assert len(got) == len(want)
+    assert typed(got) == typed(want)
+
+
+def test_hash_table_stops_at_its_limit_and_leaves_the_rest():
+    records = iter([(i % 10, i) for i in range(5000)])
+    first, more, over = _hash_table(records, 4096)
+    assert over
+    held = len(first) + sum(map(len, more.values()))
+    assert 0 < held < 5000 and len(list(records)) == 5000 - held
+    first, more, over = _hash_table(iter([(1, "a"), (2, "b"), (1, "c"), (1, "d")]), 1 << 30)
+    assert not over and first == {1: "a", 2: "b"} and more == {1: ["c", "d"]}
