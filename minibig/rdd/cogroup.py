@@ -156,7 +156,8 @@ def _hash_table(records, limit: int):
             return first, more, False
         taken += len(chunk)
         fresh = dict(chunk)
-        if len(fresh) == len(chunk) and fresh.keys().isdisjoint(first):
+        # isdisjoint walks its argument: the chunk, not the table.
+        if len(fresh) == len(chunk) and first.keys().isdisjoint(fresh):
             first.update(fresh)
         else:
             for key, value in chunk:
