@@ -193,3 +193,49 @@ def test_a_drivers_shipped_modules_leave_the_workers_when_it_goes(limited_cluste
         assert [n for n in os.listdir(work_dir) if n.startswith("pyfiles-")]
     faults.wait_until(lambda: not [n for n in os.listdir(work_dir) if n.startswith("pyfiles-")],
                       "the driver's zip leaving the worker", timeout=30)
+
+
+def test_the_zap_handler_admits_the_cluster_key_alone():
+    """minibig's own ZAP handler (net/security.ZapHandler), socket to socket in one process."""
+    from minibig.net.security import ClusterKey, ZAP_VERSION, secure_server, stop_authenticator
+    key, stranger = ClusterKey(*zmq.curve_keypair()), ClusterKey(*zmq.curve_keypair())
+    ctx = zmq.Context()
+    server = ctx.socket(zmq.ROUTER)
+    clients = []
+    try:
+        secure_server(server, key)
+        port = server.bind_to_random_port("tcp://127.0.0.1")
+
+        def client(own: ClusterKey):
+            sock = ctx.socket(zmq.DEALER)
+            sock.linger = 0
+            sock.curve_serverkey = key.public
+            sock.curve_publickey, sock.curve_secretkey = own
+            sock.connect(f"tcp://127.0.0.1:{port}")
+            clients.append(sock)
+            sock.send(b"hello")
+            return sock
+        client(key), client(stranger)
+        assert server.poll(10_000), "the key holder's message never came"
+        assert server.recv_multipart()[1] == b"hello"
+        assert not server.poll(1500), "a peer without the cluster key got a message through"
+
+        from minibig.net.security import _authenticators
+        handler = _authenticators[id(ctx)]
+        raw = zmq.utils.z85.decode
+        asks = {b"200": [[ZAP_VERSION, b"1", b"", b"a", b"", b"CURVE", raw(key.public)],
+                         [ZAP_VERSION, b"2", b"", b"a", b"", b"NULL"]],
+                b"400": [[ZAP_VERSION, b"3", b"", b"a", b"", b"CURVE", raw(stranger.public)],
+                         [ZAP_VERSION, b"4", b"", b"a", b"", b"PLAIN", b"u", b"p"],
+                         [b"0.9", b"5", b"", b"a", b"", b"CURVE", raw(key.public)],
+                         [ZAP_VERSION, b"6", b"", b"a", b"", b"CURVE"],
+                         [ZAP_VERSION, b"7"]]}
+        for status, requests in asks.items():
+            for request in requests:
+                reply = handler.answer(request)
+                assert reply[:3] == [ZAP_VERSION, request[1], status], request
+    finally:
+        for sock in [*clients, server]:
+            sock.close(0)
+        stop_authenticator(ctx)
+        ctx.term()

@@ -38,9 +38,11 @@ import json
 import logging
 import os
 import stat
+import threading
 from typing import NamedTuple
 
 import zmq
+from zmq.utils.z85 import encode as z85_encode
 
 from minibig.errors import UserError
 from minibig.net.protocol import limit_socket
@@ -228,6 +230,74 @@ class _OnlyClusterMembers:
         return False
 
 
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"      # where libzmq asks a context's handler (RFC 27)
+ZAP_VERSION = b"1.0"
+
+
+class ZapHandler:
+    """A context's ZAP handler: a thread answering libzmq's authentication requests.
+
+    A CURVE client is admitted when its public key is the cluster's
+    (`_OnlyClusterMembers`); a NULL one (a socket that is not a CURVE server:
+    an ipc:// path the filesystem guards) is let through, as pyzmq's
+    authenticator lets it; every other mechanism, version or malformed
+    request is refused. pyzmq's `ThreadAuthenticator` answers the same, but
+    loads asyncio first (65 ms on the start of every listening process).
+    The handler is bound before `secure_server` turns a socket into a CURVE
+    server, so no handshake can happen without it.
+    """
+
+    def __init__(self, ctx: zmq.Context, public: bytes):
+        self.members = _OnlyClusterMembers(public)
+        self.sock = ctx.socket(zmq.REP)
+        self.sock.linger = 0
+        self.sock.bind(ZAP_ENDPOINT)
+        # stop() says so on a pipe of its own: the handler's socket is its thread's alone
+        self.pipe_end = ctx.socket(zmq.PAIR)
+        self.pipe_end.linger = 0
+        self.pipe_end.bind(f"inproc://minibig-zap-stop-{id(self)}")
+        self.stop_end = ctx.socket(zmq.PAIR)
+        self.stop_end.linger = 0
+        self.stop_end.connect(f"inproc://minibig-zap-stop-{id(self)}")
+        self.thread = threading.Thread(target=self._serve, name="minibig-zap", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.pipe_end, zmq.POLLIN)
+        try:
+            while True:
+                ready = dict(poller.poll())
+                if self.pipe_end in ready:
+                    return
+                if self.sock in ready:
+                    self.sock.send_multipart(self.answer(self.sock.recv_multipart()))
+        finally:
+            self.sock.close(0)
+            self.pipe_end.close(0)
+
+    def answer(self, request: list) -> list:
+        """The reply frames to one ZAP request (version, id, domain, address, identity,
+        mechanism, credentials...): 200 for a member or a NULL peer, 400 otherwise."""
+        request_id = request[1] if len(request) > 1 else b""
+        ok = False
+        if len(request) >= 6 and request[0] == ZAP_VERSION:
+            mechanism, credentials = request[5], request[6:]
+            if mechanism == b"NULL":
+                ok = True
+            elif mechanism == b"CURVE" and len(credentials) == 1 and len(credentials[0]) == 32:
+                ok = self.members.callback(request[2], z85_encode(credentials[0]))
+        return [ZAP_VERSION, request_id, b"200" if ok else b"400",
+                b"OK" if ok else b"NO ACCESS", b"", b""]
+
+    def stop(self) -> None:
+        """End the thread (bounded wait) and close the sockets, so the context can end."""
+        self.stop_end.send(b"")
+        self.thread.join(timeout=5)
+        self.stop_end.close(0)
+
+
 def secure_server(sock: zmq.Socket, key: ClusterKey | None = None) -> None:
     """Make a listening socket accept only peers holding the cluster key (no-op when insecure)."""
     limit_socket(sock)
@@ -236,12 +306,7 @@ def secure_server(sock: zmq.Socket, key: ClusterKey | None = None) -> None:
         return
     ctx = sock.context
     if id(ctx) not in _authenticators:
-        # zmq.auth loads asyncio (tens of ms): only listening processes need it, drivers do not
-        from zmq.auth.thread import ThreadAuthenticator
-        auth = ThreadAuthenticator(ctx, log=logging.getLogger("minibig.zap"))
-        auth.start()
-        auth.configure_curve_callback(domain="*", credentials_provider=_OnlyClusterMembers(key.public))
-        _authenticators[id(ctx)] = auth
+        _authenticators[id(ctx)] = ZapHandler(ctx, key.public)
     sock.curve_publickey, sock.curve_secretkey = key
     sock.curve_server = True
 
@@ -260,14 +325,14 @@ def secure_client(sock: zmq.Socket, url: str) -> None:
 
 
 def stop_authenticator(ctx: zmq.Context) -> None:
-    """Stop the ZAP thread `secure_server` started for `ctx` (a context of its own), if any."""
+    """Stop the ZAP handler `secure_server` started for `ctx` (a context of its own), if any."""
     auth = _authenticators.pop(id(ctx), None)
     if auth is not None:
         auth.stop()
 
 
 def stop_authenticators() -> None:
-    """Stop the ZAP threads, so the process's ZeroMQ context can terminate."""
+    """Stop the ZAP handlers, so the process's ZeroMQ context can terminate."""
     while _authenticators:
         _, auth = _authenticators.popitem()
         auth.stop()
