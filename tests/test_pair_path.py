@@ -12,6 +12,7 @@ a self-join, and a join of co-partitioned datasets, which is narrow.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import operator
@@ -20,6 +21,7 @@ import random
 from minibig import Context
 from minibig.core.dependency import OneToOneDependency, ShuffleDependency
 from minibig.rdd.cogroup import JoinedRDD, _hash_table
+from minibig.streaming.gcpolicy import STREAM_YOUNG_THRESHOLD
 
 
 def oracle_join(left, right) -> list:
@@ -130,3 +132,21 @@ def test_hash_table_stops_at_its_limit_and_leaves_the_rest():
     assert 0 < held < 5000 and len(list(records)) == 5000 - held
     first, more, over = _hash_table(iter([(1, "a"), (2, "b"), (1, "c"), (1, "d")]), 1 << 30)
     assert not over and first == {1: "a", 2: "b"} and more == {1: ["c", "d"]}
+
+
+def _young_threshold(_):
+    return gc.get_threshold()[0]
+
+
+def test_tasks_run_with_the_young_threshold_raised(sc):
+    """A task keeps most of what it allocates (tables, combines, cached partitions), so it
+    runs with the collector's young threshold raised; the process's own comes back after."""
+    assert min(sc.parallelize(range(4), 2).map(_young_threshold).collect()) >= STREAM_YOUNG_THRESHOLD
+    pairs = sc.parallelize([(i % 3, i) for i in range(30)], 2)
+    assert set(pairs.reduceByKey(operator.add).map(_young_threshold).collect()) == {
+        STREAM_YOUNG_THRESHOLD}
+    before = gc.get_threshold()
+    with Context(master="inline", progress=False) as ctx:
+        assert ctx.parallelize(range(4), 2).map(_young_threshold).collect() == [
+            max(before[0], STREAM_YOUNG_THRESHOLD)] * 4
+    assert gc.get_threshold() == before
