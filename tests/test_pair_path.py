@@ -21,7 +21,7 @@ import random
 from minibig import Context
 from minibig.core.dependency import OneToOneDependency, ShuffleDependency
 from minibig.rdd.cogroup import JoinedRDD, _hash_table
-from minibig.streaming.gcpolicy import STREAM_YOUNG_THRESHOLD
+from minibig.core.gcpolicy import STREAM_YOUNG_THRESHOLD
 
 
 def oracle_join(left, right) -> list:

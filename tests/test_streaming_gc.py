@@ -1,4 +1,4 @@
-"""The collector's young threshold while stream tasks run (``streaming/gcpolicy.py``).
+"""The collector's young threshold while stream tasks run (``core/gcpolicy.py``).
 
 Raised while any holder is inside ``young_threshold``, put back as found when
 the last one leaves, whichever thread leaves last; never lowered, never
@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from minibig.streaming import StreamingContext
-from minibig.streaming.gcpolicy import STREAM_YOUNG_THRESHOLD, young_threshold
+from minibig.core.gcpolicy import STREAM_YOUNG_THRESHOLD, young_threshold
 
 WAIT = 30                  # seconds, generous: a bound, not a pause
 

@@ -4,7 +4,7 @@ Both compute one partition of the stage's last dataset by pulling records
 through its pipeline of narrow transformations (`rdd.iterator(split, ctx)`),
 then either apply the action's function (`ResultCode`) or write the shuffle
 blocks a later stage reads (`ShuffleMapCode`). Both run with the cyclic
-collector's young threshold raised (`minibig.streaming.gcpolicy`): a stage
+collector's young threshold raised (`minibig.core.gcpolicy`): a stage
 that builds a table, a cached partition or a shuffle's combine keeps what
 it allocates, so at Python's default a young collection every 700
 containers finds nothing to free, and the survivors it promotes make the
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from minibig.core.serialization import ensure_recursion_limit
 from minibig.core.task import Records, TaskCode
 from minibig.shuffle.writer import write_shuffle
-from minibig.streaming.gcpolicy import young_threshold
+from minibig.core.gcpolicy import young_threshold
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 
 from minibig.streaming import wire
-from minibig.streaming.gcpolicy import young_threshold
+from minibig.core.gcpolicy import young_threshold
 from minibig.streaming.runtime import TaskDataflow
 
 MAX_ROUNDS = 10_000_000          # a finite job ends long before; an endless one is an error

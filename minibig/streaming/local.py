@@ -31,7 +31,7 @@ import time
 from collections import deque
 
 from minibig.streaming.elements import END, Signal
-from minibig.streaming.gcpolicy import young_threshold
+from minibig.core.gcpolicy import young_threshold
 from minibig.streaming.instance import OperatorInstance
 from minibig.streaming.metrics import JobMetrics
 from minibig.streaming.operators import OperatorContext

@@ -44,7 +44,7 @@ from minibig.core.task import TaskCode
 from minibig.errors import FetchFailedError, format_user_traceback
 from minibig.net.protocol import ProtocolError
 from minibig.streaming import wire
-from minibig.streaming.gcpolicy import young_threshold
+from minibig.core.gcpolicy import young_threshold
 from minibig.streaming.live import PUBLISH_EVERY, LiveMetrics
 from minibig.streaming.plan import Plan
 from minibig.streaming.runtime import TaskDataflow

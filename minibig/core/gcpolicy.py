@@ -1,4 +1,8 @@
-"""The cyclic garbage collector's young threshold while stream tasks run.
+"""The cyclic garbage collector's young threshold while tasks run.
+
+Used by stream tasks (below) and by RDD stages (`minibig.core.stages`: a
+stage that builds a table, a combine or a cached partition keeps what it
+allocates, so young collections there find nothing either).
 
 A streaming operator makes and drops a few tuples per record; reference
 counting frees them, so the collector finds nothing, yet Python's default
