@@ -17,6 +17,7 @@ scheduler builds them, and knows datasets only through `deps`, `lineage()`,
 
 from __future__ import annotations
 
+import itertools
 import traceback
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ from minibig.core.serialization import ensure_recursion_limit
 from minibig.core.task import Records, TaskCode
 from minibig.shuffle.writer import write_shuffle
 from minibig.core.gcpolicy import young_threshold
+
+BATCH = 1024                  # records computed at a time by a collect's task
 
 
 @dataclass
@@ -38,7 +41,7 @@ class ResultCode(TaskCode):
         with young_threshold():
             value = self.func(self.rdd.iterator(ctx.partition, ctx))
         if isinstance(value, Records):     # computed after run, as it is sent (core/task.py)
-            return Records(_with_young_threshold(value.records))
+            return Records(itertools.chain.from_iterable(_with_young_threshold(value.records)))
         return value
 
     def failure_site(self, exc):
@@ -68,9 +71,12 @@ class ShuffleMapCode(TaskCode):
 
 
 def _with_young_threshold(records):
-    """The records, computed with the young threshold raised until they end or are dropped."""
+    """The records in lists of BATCH, computed with the young threshold raised until they
+    end or are dropped (a batch at a time: no generator step per record)."""
+    records = iter(records)
     with young_threshold():
-        yield from records
+        while batch := list(itertools.islice(records, BATCH)):
+            yield batch
 
 
 def dataset_site(exc: BaseException, rdd) -> str:
