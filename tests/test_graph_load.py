@@ -178,6 +178,36 @@ def test_the_workers_read_str_ids_when_any_range_has_one_and_gz_whole(sc, tmp_pa
         assert g.index.ids.tolist() == reference.index.ids.tolist()
         assert {"007", "7", "x"} <= set(g.index.ids.tolist()) and "#comment" not in g.index.ids.tolist()
         assert_same_partitions(g.partitions, reference.partitions)
+        # the int ranges routed their ids as ints in the read stage: routed again as str
+        assert list(g.on_workers.timings) == (["read", "build"] if path.endswith(".gz") else
+                                              ["read", "route", "build"])
+
+
+def test_ranges_that_agree_on_the_id_kind_are_routed_as_they_are_read(sc, tmp_path):
+    """Int ids everywhere, or str ids with an empty range: two stages, no route of its own."""
+    for text in ("".join(f"{i} {i + 1}\n" for i in range(300)),
+                 "".join(f"v{i} v{i + 1}\n" for i in range(300)) + "#" * 3000 + "\n"):
+        path = write(tmp_path, text)
+        g = Graph.from_edge_file(sc, path, num_partitions=4)
+        assert list(g.on_workers.timings) == ["read", "build"]
+        assert_same_partitions(g.partitions, Graph.from_edge_file(None, path, num_partitions=4).partitions)
+
+
+def by_length(vertex) -> int:
+    """A partitioner for str ids only: an int raises TypeError."""
+    return len(vertex) % 2
+
+
+def test_a_partitioner_for_str_ids_routes_int_looking_ranges_in_the_graphs_kind(sc, tmp_path):
+    """The first ranges' ids all look like ints, so the read stage calls the partitioner with
+    ints; it raises, and those ranges are routed again as str, with the driver's cut."""
+    path = write(tmp_path, "".join(f"{i} {i * 7 % 300}\n" for i in range(300)) + "x 12\n")
+    g = Graph.from_edge_file(sc, path, num_partitions=3, partitioner=by_length)
+    assert list(g.on_workers.timings) == ["read", "route", "build"]
+    reference = Graph.from_edge_file(None, path, num_partitions=3, partitioner=by_length)
+    assert_same_partitions(g.partitions, reference.partitions)
+    with pytest.raises(TypeError):                     # an int graph: the partitioner's own error
+        Graph.from_edge_file(sc, write(tmp_path, "1 2\n3 4\n"), num_partitions=2, partitioner=by_length)
 
 
 def test_a_malformed_line_in_a_later_byte_range_names_its_line_in_the_file(sc, tmp_path):

@@ -5,25 +5,26 @@
 
 The file is cut into byte ranges, one per partition (a `.gz` file is one
 range, read whole by one worker); every worker must see the path (made
-absolute on the driver). Three stages, each one `run_code` call:
+absolute on the driver). Two stages, each one `run_code` call:
 
     ReadCode   task r reads the lines that start in byte range r with
                pyarrow's CSV reader (`load.read_edge_columns`), numbers the
                range's distinct ids (Arrow's hash kernels; int ids in a
-               compact span by marking an array) and keeps the range, as
-               positions in its distinct ids, in its worker's resident
-               store. String work happens once per distinct id. It reports its line
-               count, whether its ids are all integers, whether it has
-               weights, or its malformed line (the driver adds the lines of
-               the earlier ranges to name it in the file).
-    RouteCode  the same worker turns range r into the graph's id kind (int
-               only when every range's ids are integers), reads each line
-               both ways when undirected, and writes one shuffle map output:
-               to partition q the out-edges of the vertices q owns (by the
-               partitioner, on the original ids), their in-edges, and the
-               range's distinct ids with their owners (to every q: the ids
-               are all-gathered); an edge travels as two int32 positions in
-               its range's distinct ids.
+               compact span by marking an array; string work happens once
+               per distinct id) and routes the range at once, in its own id
+               kind (`route`): reads each line both ways when undirected,
+               and writes one shuffle map output: to partition q the
+               out-edges of the vertices q owns (by the partitioner, on the
+               original ids), their in-edges, and the range's distinct ids
+               with their owners (to every q: the ids are all-gathered); an
+               edge travels as two int32 positions in its range's distinct
+               ids. It reports its kind (int when all its ids are integers),
+               whether it has weights, or its malformed line, numbered in
+               the whole file.
+    RouteCode  only when the ranges disagree on the kind (some int, some
+               not: the graph's ids are str) or an int range's routing
+               failed (a partitioner for str ids): every range is read and
+               routed again, in the graph's kind, as a new shuffle.
     BuildCode  partition q reads its segments in range order, which is line
                order. The sorted union of the distinct ids is the graph's
                `VertexIndex`, the same on every worker, so every worker
@@ -44,7 +45,7 @@ import os
 import pickle
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa          # a hard dependency of minibig.graph (see load.py)
@@ -78,11 +79,12 @@ class EdgeShuffle:
 class RangeReport:
     """What `ReadCode` tells the driver about one byte range."""
 
-    lines: int
     rows: int
-    is_int: bool
+    is_int: bool                  # all its ids are integers (an empty range: True)
     weighted: bool
-    error: tuple | None = None    # (line within the range, what was wrong)
+    routed: bool = True           # its map output is written, in its own kind
+    error: tuple | None = None    # (line in the file, what was wrong)
+    sizes: list = field(default_factory=list)   # of its map output's segments
 
 
 @dataclass
@@ -98,14 +100,24 @@ class Spec:
 
     def columns(self, r: int, as_strings: bool = False):
         """(src, dst, weight) of range r (int64 or string ids, unchecked: see `parse_range`),
-        its line count, and what to read it from again."""
+        and what to read it from again."""
         start, end = self.ranges[r]
         if end < 0:                                   # .gz: one reader, the file's own line numbers
-            return read_edge_columns(self.path, self.path, as_strings, check=False), 0, self.path
-        data = read_range(self.path, start, end)
-        lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-        source = pa.py_buffer(data)
-        return read_edge_columns(source, self.path, as_strings, check=False), lines, source
+            return read_edge_columns(self.path, self.path, as_strings, check=False), self.path
+        source = pa.py_buffer(read_range(self.path, start, end))
+        return read_edge_columns(source, self.path, as_strings, check=False), source
+
+    def lines_before(self, r: int) -> int:
+        """How many lines of the file start before range r (to number a malformed line)."""
+        start, end = self.ranges[r]
+        if end < 0 or start <= 0:
+            return 0
+        with open(self.path, "rb") as f:
+            begin, lines = _line_start(f, start), 0
+            f.seek(0)
+            while f.tell() < begin:
+                lines += f.read(min(_SCAN, begin - f.tell())).count(b"\n")
+        return lines
 
 
 def read_range(path: str, start: int, end: int) -> bytes:
@@ -134,7 +146,6 @@ def _line_start(f, pos: int) -> int:
 class Range:
     """One byte range, parsed: its distinct ids and each edge as positions in them."""
 
-    lines: int
     distinct: object              # Arrow array of the distinct ids: int64, or string as written
     as_ints: np.ndarray | None    # the same ids as int64, when all are integers (may repeat: 7, 007)
     src: np.ndarray               # int32 positions in `distinct`
@@ -150,13 +161,13 @@ class Range:
 
 def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
     """Read and parse range r; string work happens once per distinct id, not per edge."""
-    (src, dst, weight), lines, source = spec.columns(r, as_strings)
+    (src, dst, weight), source = spec.columns(r, as_strings)
     src, dst = as_chunked(src), as_chunked(dst)
     if pa.types.is_integer(src.type) and pa.types.is_integer(dst.type):
         src, dst = src.cast(pa.int64()), dst.cast(pa.int64())
         span = _span(src, dst)
         if span is not None:
-            return _numbered_by_marking(lines, src, dst, weight, *span)
+            return _numbered_by_marking(src, dst, weight, *span)
         distinct, positions = numbered(src, dst, pa.int64())
     else:
         src, dst = src.cast(pa.string()), dst.cast(pa.string())
@@ -166,7 +177,7 @@ def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
             distinct, positions = numbered(as_chunked(src), as_chunked(dst), pa.string())
     ints = strings_as_ints(pa.chunked_array([distinct])) if len(distinct) else None
     as_ints = np.asarray(ints.to_numpy(), np.int64) if ints is not None else None
-    return Range(lines, distinct, as_ints, positions[0], positions[1], weight)
+    return Range(distinct, as_ints, positions[0], positions[1], weight)
 
 
 def numbered(src, dst, type_) -> tuple[pa.Array, list[np.ndarray]]:
@@ -186,7 +197,7 @@ def _dictionary(encoded, type_) -> pa.Array:
     return encoded.chunks[-1].dictionary if encoded.num_chunks else pa.array([], type_)
 
 
-def _numbered_by_marking(lines: int, src, dst, weight, low: int, high: int) -> Range:
+def _numbered_by_marking(src, dst, weight, low: int, high: int) -> Range:
     """A range of int ids in the span [low, high]: distinct ids and positions without hashing."""
     src, dst = (np.asarray(c.to_numpy(), np.int64) for c in (src, dst))
     if low:
@@ -198,7 +209,7 @@ def _numbered_by_marking(lines: int, src, dst, weight, low: int, high: int) -> R
     position = np.zeros(len(seen), dtype=np.int32)
     position[distinct] = np.arange(len(distinct), dtype=np.int32)
     distinct += low
-    return Range(lines, pa.array(distinct), distinct, position[src], position[dst], weight)
+    return Range(pa.array(distinct), distinct, position[src], position[dst], weight)
 
 
 def _span(src, dst) -> tuple[int, int] | None:
@@ -213,57 +224,72 @@ def _span(src, dst) -> tuple[int, int] | None:
 
 @dataclass
 class ReadCode(TaskCode):
-    """Stage 1: parse byte range `ctx.partition`, keep it resident, report on it."""
+    """Stage 1: parse byte range `ctx.partition` and route it in its own id kind; report on it."""
 
     spec: Spec
+    writes: EdgeShuffle
 
     def run(self, ctx):
         r = ctx.partition
         try:
             parsed = parse_range(self.spec, r)
         except EdgeLineError as exc:
-            return RangeReport(0, 0, False, False, error=(exc.line, exc.detail))
-        key = f"{self.spec.key}r{r}"
-        ctx.resident.put(key, parsed)
-        ctx.cached.append(key)
+            return RangeReport(0, False, False, error=(self.spec.lines_before(r) + exc.line, exc.detail),
+                               sizes=write_nothing(ctx, self.writes, r, self.spec.num_partitions))
         is_int = not len(parsed.src) or parsed.as_ints is not None
-        return RangeReport(parsed.lines, len(parsed.src), is_int, parsed.weight is not None)
+        report = RangeReport(len(parsed.src), is_int, parsed.weight is not None)
+        if not is_int:                    # str ids here: the graph's ids are str
+            report.sizes = route(ctx, self.spec, parsed, False, self.writes)
+            return report
+        try:                              # int here, and in the graph unless another range says str
+            report.sizes = route(ctx, self.spec, parsed, True, self.writes)
+        except Exception:                 # noqa: BLE001 - a partitioner for str ids, say: route
+            report.routed = False         # again in the graph's kind (RouteCode), which raises it
+            report.sizes = write_nothing(ctx, self.writes, r, self.spec.num_partitions)
+        return report
+
+    def result_fields(self, value):
+        return {"sizes": value.sizes}
 
 
 @dataclass
 class RouteCode(TaskCode):
-    """Stage 2: send range `ctx.partition`'s edges to the partitions that own them."""
+    """Stage 2, when stage 1 could not route every range in the graph's kind: read and route
+    range `ctx.partition` again, in that kind."""
 
     spec: Spec
     is_int: bool
-    weighted: bool
     writes: EdgeShuffle
 
     def run(self, ctx):
-        r = ctx.partition
-        parsed = ctx.resident.pop(f"{self.spec.key}r{r}")
-        if parsed is None:                            # the reading worker died: read it again here
-            parsed = parse_range(self.spec, r)
-        if not self.is_int and pa.types.is_integer(parsed.distinct.type):
-            parsed = parse_range(self.spec, r, as_strings=True)   # other ranges made the ids str
-        distinct = parsed.ids(self.is_int)
-        src, dst, weight = parsed.src, parsed.dst, parsed.weight
-        if self.weighted and weight is None:
-            weight = np.ones(len(src))
-        if not self.spec.directed:
-            src, dst, weight = both_ways(src, dst, weight)
-        owners = _owners(self.spec.partitioner, distinct, self.spec.num_partitions)
-        out_groups = _groups(owners[src], self.spec.num_partitions)
-        in_groups = _groups(owners[dst], self.spec.num_partitions)
-
-        def segment(q, out):
-            o, i = out_groups[q], in_groups[q]
-            pickle.dump((distinct, owners, (src[o], dst[o], _take(weight, o)),
-                         (dst[i], src[i], _take(weight, i))), out, protocol=5)
-        return write_output_stream(ctx.work_dir, self.writes.shuffle_key, r, self.spec.num_partitions, segment)
+        parsed = parse_range(self.spec, ctx.partition, as_strings=not self.is_int)
+        return route(ctx, self.spec, parsed, self.is_int, self.writes)
 
     def result_fields(self, value):
         return {"sizes": value}
+
+
+def route(ctx, spec: Spec, parsed: Range, is_int: bool, writes: EdgeShuffle) -> list[int]:
+    """Write range `ctx.partition`'s edges, in id kind `is_int`, to the partitions that own
+    them (see the module docstring); the segment sizes."""
+    distinct = parsed.ids(is_int)
+    src, dst, weight = parsed.src, parsed.dst, parsed.weight
+    if not spec.directed:
+        src, dst, weight = both_ways(src, dst, weight)
+    owners = _owners(spec.partitioner, distinct, spec.num_partitions)
+    out_groups = _groups(owners[src], spec.num_partitions)
+    in_groups = _groups(owners[dst], spec.num_partitions)
+
+    def segment(q, out):
+        o, i = out_groups[q], in_groups[q]
+        pickle.dump((distinct, owners, (src[o], dst[o], _take(weight, o)),
+                     (dst[i], src[i], _take(weight, i))), out, protocol=5)
+    return write_output_stream(ctx.work_dir, writes.shuffle_key, ctx.partition, spec.num_partitions, segment)
+
+
+def write_nothing(ctx, writes: EdgeShuffle, r: int, num_partitions: int) -> list[int]:
+    """An empty map output for range r (its task routed nothing: the driver will not build)."""
+    return write_output_stream(ctx.work_dir, writes.shuffle_key, r, num_partitions, lambda q, out: None)
 
 
 @dataclass
@@ -271,13 +297,14 @@ class BuildCode(TaskCode):
     """Stage 3: number partition `ctx.partition`'s edges, build it, keep it resident."""
 
     spec: Spec
+    is_int: bool
     weighted: bool
     reads: EdgeShuffle
 
     def run(self, ctx):
         q = ctx.partition
         pieces = list(read_batches(ctx.fetch_shuffle(self.reads, q)))
-        index, dense = _index([piece[0] for piece in pieces])    # a range's positions -> dense indices
+        index, dense = _index([piece[0] for piece in pieces], self.is_int)   # positions -> dense indices
         out_edges = _numbered([piece[2] for piece in pieces], dense, self.weighted)
         n = len(index)
         out_edges = _with_weights(collapse_duplicates(*out_edges, n))   # by (src, dst), last line wins
@@ -359,28 +386,34 @@ class WorkerGraph:
             from lost
 
     def load_once(self) -> None:
-        """Run the three stages; set the vertex and edge counts and `timings` (seconds per stage)."""
+        """Run the stages; set the vertex and edge counts and `timings` (seconds per stage)."""
         dag, parts = self.sc._dag, list(range(self.num_partitions))
         spec = Spec(self.key, os.path.abspath(self.path), _byte_ranges(self.path, self.num_partitions), self.directed,
                     self.num_partitions, self.partitioner)
         ranges = list(range(len(spec.ranges)))
         clock = _Clock()
-        reports = dag.run_code(ReadCode(spec), ranges, f"graph load {self.path}: read", speculate=False)
-        self.timings = {"read": clock.lap()}
-        _raise_line_error(self.path, reports)
-        is_int = all(r.is_int for r in reports)
-        self.weighted = any(r.weighted for r in reports)
         shuffle = EdgeShuffle(f"{self.key}edges", len(ranges))
+        written = [shuffle.shuffle_key]
         try:
-            dag.run_code(RouteCode(spec, is_int, self.weighted, shuffle), ranges,
-                         f"graph load {self.path}: route", writes=shuffle,
-                         prefer={r: [f"{self.key}r{r}"] for r in ranges}, speculate=False)
-            self.timings["route"] = clock.lap()
-            built = dag.run_code(BuildCode(spec, self.weighted, shuffle), parts,
+            reports = dag.run_code(ReadCode(spec, shuffle), ranges, f"graph load {self.path}: read",
+                                   writes=shuffle, speculate=False)
+            self.timings = {"read": clock.lap()}
+            _raise_line_error(self.path, reports)
+            is_int = all(r.is_int for r in reports)
+            self.weighted = any(r.weighted for r in reports)
+            # an int range of a str graph, or one whose routing failed: route again in the graph's
+            # kind (an empty range routed nothing, in either kind)
+            if not all(r.routed and (r.is_int == is_int or not r.rows) for r in reports):
+                shuffle = EdgeShuffle(f"{self.key}edges-again", len(ranges))
+                written.append(shuffle.shuffle_key)
+                dag.run_code(RouteCode(spec, is_int, shuffle), ranges, f"graph load {self.path}: route",
+                             writes=shuffle, speculate=False)
+                self.timings["route"] = clock.lap()
+            built = dag.run_code(BuildCode(spec, is_int, self.weighted, shuffle), parts,
                                  f"graph load {self.path}: build", reads=[shuffle], speculate=False)
             self.timings["build"] = clock.lap()
         finally:
-            self.sc._backend.drop_shuffles([shuffle.shuffle_key])
+            self.sc._backend.drop_shuffles(written)
         self.num_vertices = built[0][2] if built else 0
         self.num_edges = sum(b[1] for b in built)
 
@@ -437,13 +470,10 @@ def _byte_ranges(path: str, count: int) -> list:
 
 
 def _raise_line_error(path: str, reports: list) -> None:
-    """The first malformed line, numbered in the whole file."""
-    before = 0
+    """The first malformed line (the reports number it in the whole file)."""
     for report in reports:
         if report.error is not None:
-            line, detail = report.error
-            raise EdgeLineError(path, before + line, detail)
-        before += report.lines
+            raise EdgeLineError(path, *report.error)
 
 
 def both_ways(src: np.ndarray, dst: np.ndarray, weight):
@@ -479,14 +509,16 @@ def _groups(owner: np.ndarray, num_partitions: int) -> list:
     return [order[bounds[q]:bounds[q + 1]] for q in range(num_partitions)]
 
 
-def _index(pieces: list) -> tuple[VertexIndex, list[np.ndarray]]:
+def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray]]:
     """The sorted union of every range's distinct ids, and for each range the dense index of
     each of its distinct ids (int ids: by binary search; str ids: one dictionary encoding of
-    them all, its dictionary sorted once)."""
-    if pieces and isinstance(pieces[0], np.ndarray):
+    them all, its dictionary sorted once). An empty range's ids may be of the other kind."""
+    if is_int:
+        pieces = [piece if len(piece) else np.zeros(0, np.int64) for piece in pieces]
         ids = np.sort(np.concatenate(pieces).astype(np.int64))
         ids = ids[run_ends(ids)]
         return VertexIndex(ids), [np.searchsorted(ids, piece).astype(np.int64) for piece in pieces]
+    pieces = [piece if len(piece) else pa.array([], pa.string()) for piece in pieces]
     encoded = pc.dictionary_encode(pa.chunked_array(pieces, pa.string()), null_encoding="encode")
     distinct = _dictionary(encoded, pa.string())
     order = pc.sort_indices(distinct)
@@ -501,7 +533,8 @@ def _numbered(edges: list, dense: list, weighted: bool):
     """(key, other, weight) of the ranges' edges, concatenated in range order, as dense indices."""
     key = np.concatenate([d[e[0]] for e, d in zip(edges, dense)]) if edges else np.zeros(0, np.int64)
     other = np.concatenate([d[e[1]] for e, d in zip(edges, dense)]) if edges else np.zeros(0, np.int64)
-    weight = np.concatenate([e[2] for e in edges]) if weighted and edges else None
+    weight = (np.concatenate([np.ones(len(e[0])) if e[2] is None else e[2] for e in edges])
+              if weighted and edges else None)             # a range without weights: 1 each
     return key, other, weight
 
 
