@@ -4,7 +4,8 @@ One thread owns every socket and runs the event loop:
 
     master     DEALER to the master: register, heartbeats, launches, results
     block_server  ROUTER bound on this host: other workers fetch shuffle blocks
-    done       PULL (inproc): finished tasks handed over by the task threads
+    done       PULL (inproc): finished tasks, and the frames of results still being
+               made (`core.task.stream_result`), handed over by the task threads
 
 Tasks run on a pool of `slots` threads, so the loop keeps answering
 heartbeats and block requests while a task computes. A stage's code arrives

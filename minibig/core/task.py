@@ -192,7 +192,7 @@ class Records:
 # attempt has sent, whichever is more: a few frames overlap pickling with the
 # driver's decoding, and a 1 GiB result is still under 40 messages (the master's
 # queue to a driver holds 1000 before ZeroMQ drops any).
-FIRST_FRAME_RECORDS = 2048
+FIRST_FRAME_RECORDS = 1024
 FRAME_BYTES = 1 << 20
 
 # Types marshal writes and reads back exactly (a subclass of one is refused, and
