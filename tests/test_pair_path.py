@@ -21,6 +21,7 @@ import random
 from minibig import Context
 from minibig.core.dependency import OneToOneDependency, ShuffleDependency
 from minibig.rdd.cogroup import JoinedRDD, _hash_table
+from minibig.rdd.pairs import ResultIterable
 from minibig.core.gcpolicy import STREAM_YOUNG_THRESHOLD
 
 
@@ -150,3 +151,35 @@ def test_tasks_run_with_the_young_threshold_raised(sc):
         assert ctx.parallelize(range(4), 2).map(_young_threshold).collect() == [
             max(before[0], STREAM_YOUNG_THRESHOLD)] * 4
     assert gc.get_threshold() == before
+
+
+def test_distinct_keeps_the_first_copy_of_each_record_like_the_general_fold(sc):
+    """distinct folds with dict.update ("distinct": every value None); the general fold
+    (reduceByKey keeping the first value) keeps the same record objects."""
+    rng = random.Random(3)
+    records = [rng.choice([True, 1, 1.0, 2.0, 2, "a", "é", ("t", 1), None, -0.0, 0.0, 0])
+               for _ in range(400)]
+    rdd = sc.parallelize(records, 4)
+    got = rdd.distinct(3).collect()
+    general = rdd.map(lambda x: (x, None)).reduceByKey(lambda a, _: a, 3).keys().collect()
+    first: dict = {}
+    for r in records:
+        first.setdefault(r, r)
+    assert typed(got) == typed(general) == typed(first)
+
+
+def test_group_by_key_appends_inline_like_combine_by_key(sc):
+    """groupByKey's "group" fold appends values inline; combineByKey with the same
+    functions runs them one call per value: same groups, same order, same types."""
+    rng = random.Random(5)
+    pairs = [(rng.choice([1, 1.0, True, "k", 2, ("t", 2)]), rng.choice([1, 2.5, "v", None]))
+             for _ in range(500)]
+    rdd = sc.parallelize(pairs, 4)
+    got = rdd.groupByKey(3).collect()
+    general = rdd.combineByKey(lambda v: [v], lambda a, v: a + [v], lambda a, b: a + b, 3).collect()
+    assert all(type(values) is ResultIterable for _, values in got)
+    assert typed((k, tuple(v)) for k, v in got) == typed((k, tuple(v)) for k, v in general)
+    oracle: dict = {}
+    for k, v in pairs:
+        oracle.setdefault(k, []).append(v)
+    assert typed((k, tuple(v)) for k, v in got) == typed((k, tuple(v)) for k, v in oracle.items())

@@ -44,6 +44,7 @@ from minibig.rdd.pairs import PairRDDFunctions
 from minibig.rdd.persistence import PersistenceMixin
 from minibig.rdd.sampling import SamplingFunctions
 from minibig.shuffle.hashing import portable_hash
+from minibig.shuffle.partitioners import Aggregator, identity
 
 
 class _RDDId(int):
@@ -339,8 +340,13 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> sorted(sc.parallelize([1, 1, 2, 3]).distinct().collect())
         [1, 2, 3]
         """
+        def first(a, _):
+            return a
+        # Values are all None: the "distinct" fold keeps each record's first copy with dict.update.
         return (self.map(lambda x: (x, None))
-                .reduceByKey(lambda a, _: a, numPartitions).map(lambda kv: kv[0]))
+                ._combine(Aggregator(identity, first, first, "distinct"), numPartitions,
+                          portable_hash, map_side_combine=True)
+                .map(lambda kv: kv[0]))
 
     def groupBy(self, f: Callable, numPartitions: int | None = None,
                 partitionFunc: Callable = portable_hash) -> "RDD":

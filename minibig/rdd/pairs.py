@@ -135,8 +135,8 @@ class PairRDDFunctions:
         def extend(acc, more):
             acc.extend(more)
             return acc
-        return self._combine(Aggregator(create, append, extend), numPartitions, partitionFunc,
-                             map_side_combine=False)
+        return self._combine(Aggregator(create, append, extend, "group"), numPartitions,
+                             partitionFunc, map_side_combine=False)
 
     def sortByKey(self, ascending: bool = True, numPartitions: int | None = None,
                   keyfunc: Callable = identity):

@@ -83,6 +83,11 @@ class Aggregator:
     `min` or `max` with identity as the combiner (reduceByKey(add)): the
     shuffle may then fold numeric values in columns. It is decided from the
     operator object the caller passed, never from the text of a function.
+    The engine's own aggregators name theirs too: "distinct" (every value
+    None, a key's first record kept: `RDD.distinct`) and "group" (a list per
+    key, made by create_combiner from the first value, appended to by
+    merge_value: groupByKey), so the fold runs their loop inline
+    (`minibig.shuffle.spill.ExternalMap`).
     """
 
     create_combiner: Callable
@@ -92,6 +97,7 @@ class Aggregator:
 
 
 _OPERATORS = {operator.add: "sum", builtins.min: "min", builtins.max: "max"}
+COLUMNAR_OPS = frozenset(_OPERATORS.values())
 
 
 def reducing(func: Callable) -> Aggregator:
@@ -114,7 +120,7 @@ def columnar_op(dep) -> str | None:
     Here, not in `minibig.shuffle.arrowpath`, so that deciding costs no numpy import.
     """
     agg = dep.aggregator
-    if agg is None or agg.op is None or not is_hash_partitioner(dep.partitioner):
+    if agg is None or agg.op not in COLUMNAR_OPS or not is_hash_partitioner(dep.partitioner):
         return None
     if os.environ.get("MINIBIG_SHUFFLE_COLUMNAR", "1") == "0":
         return None

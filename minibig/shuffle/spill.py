@@ -160,8 +160,9 @@ class ExternalMap:
     combiners straight into its partitioned output instead. The fold is
     specialised by the aggregator's operator (`Aggregator.op`), never by the
     functions' code: reduceByKey(add)'s values and combiners fold with
-    `fold_sum`, everything else with createCombiner / mergeValue /
-    mergeCombiners.
+    `fold_sum`, distinct's with `dict.update`, groupByKey's values append to
+    their key's list inline; everything else with createCombiner /
+    mergeValue / mergeCombiners.
     """
 
     def __init__(self, aggregator, budget: int | None, spill_dir, spill=None):
@@ -226,6 +227,15 @@ class ExternalMap:
                 return
             if self.op == "sum":              # reduceByKey(add): values and combiners alike
                 fold_sum(d, chunk)
+            elif self.op == "distinct":       # every value None; a known key keeps its first object
+                d.update(chunk)
+            elif self.op == "group" and create is not None:   # groupByKey's values, inline
+                for key, value in chunk:
+                    group = get(key)
+                    if group is None:
+                        d[key] = create(value)
+                    else:
+                        group.append(value)
             elif create is None or create is identity:   # reduceByKey(f): a value is its combiner
                 for key, comb in chunk:
                     old = get(key, _MISSING)
