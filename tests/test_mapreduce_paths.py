@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import random
 
 import pytest
@@ -85,6 +86,10 @@ def test_split_of_counted_groups_matches_split_of_lists(threshold):
         return ([(i, list(v)) for i, v in zip(identities, stored)],
                 sorted((i, list(v)) for i, v in records))
     assert plain(split_groups(counted, threshold)) == plain(split_groups(lists, threshold))
+    records = split_groups(counted, threshold)[2]
+    assert pickle.loads(pickle.dumps(records)) == records       # shared tuples travel as values
+    assert all(type(values) is tuple for _, values in records)
+    assert plain(split_groups(CountedGroups(), threshold)) == ([], [])
 
 
 def test_records_are_identity_and_values():

@@ -237,12 +237,26 @@ class CountedGroups:
         sizes = list(counts.values())
         if threshold <= 1:
             return list(counts), map(repeat, repeat(value), sizes), []
+        if not sizes or max(sizes) < threshold:     # nothing to combine (or no combiner)
+            return [], (), grouped_records(counts, self.shared_values(sizes))
         enough = list(map(threshold.__le__, sizes))
         few = list(map((False).__eq__, enough))
         records = grouped_records(compress(counts, few),
-                                  map(mul, repeat((value,)), compress(sizes, few)))
+                                  self.shared_values(list(compress(sizes, few))))
         return (list(compress(counts, enough)),
                 map(repeat, repeat(value), compress(sizes, enough)), records)
+
+    def shared_values(self, sizes: list):
+        """`(value,) * n` for each n of `sizes`, one tuple per distinct n.
+
+        Keys of a task share few distinct counts, and a tuple cannot change:
+        sharing one costs no allocation per key here, and pickle writes it
+        once per batch (then a memo reference), so the reduce side unpickles
+        it once too. Values reach the user's code only as iterators.
+        """
+        value = self.value
+        tuples = {n: (value,) * n for n in set(sizes)}
+        return map(tuples.__getitem__, sizes)
 
 
 class JSONPath:
