@@ -11,11 +11,15 @@ import collections
 import math
 
 import pytest
+import zmq
 
 from minibig import Context
+from minibig.cluster.master import Master
+from minibig.conf import Conf
 from minibig.core.task import FIRST_FRAME_RECORDS, MARSHAL, PICKLE, current_task, encode_frame, \
     decode_frame
 from minibig.errors import ResultTooLargeError
+from minibig.net import protocol as P
 
 PER_PARTITION = 6 * FIRST_FRAME_RECORDS        # several frames from each task
 
@@ -136,3 +140,62 @@ def test_a_50_mb_record_among_small_ones(sc):
 def test_inline_collect_is_a_list():
     with Context(master="inline") as ctx:
         assert ctx.parallelize(range(2), 2).flatMap(pairs).collect() == oracle(2)
+
+
+def test_the_master_forwards_only_the_frames_of_a_running_attempt():
+    """A real Master object over inproc sockets, driven message by message: an attempt
+    whose worker was lost (it registered again) has its later frames dropped, and its
+    task_done, which the driver could not complete, is not passed on; the retry's is."""
+    zctx = zmq.Context()
+    router = zctx.socket(zmq.ROUTER)
+    router.bind("inproc://master")
+    master = Master(Conf(), "inproc://master")
+    master.sock = router
+    peers = []
+
+    def peer():
+        sock = zctx.socket(zmq.DEALER)
+        sock.connect("inproc://master")
+        peers.append(sock)
+        return sock
+
+    def say(sock, kind, header, blobs=()):
+        P.send(sock, kind, header, list(blobs))
+        assert router.poll(5000)
+        master.handle(P.recv(router, routed=True))
+
+    def heard(sock, *kinds):
+        """The messages `sock` has been sent, of these kinds."""
+        got = []
+        while sock.poll(200):
+            msg = P.recv(sock)
+            if msg.kind in kinds:
+                got.append(msg)
+        return got
+    try:
+        worker, driver = peer(), peer()
+        register = {"worker_id": "w1", "host": "h", "pid": 1, "slots": 1, "block_addr": "",
+                    "work_dir": ""}
+        say(worker, P.REGISTER, register)
+        say(driver, P.HELLO, {"driver_id": "d1"})
+        say(driver, P.SUBMIT_STAGE, {"driver_id": "d1", "job_id": 0, "stage_id": 0,
+                                     "taskset": "0.0", "partitions": [0]}, [b"code", b"payload"])
+        [launch] = heard(worker, P.LAUNCH)
+        report = {"worker_id": "w1", "taskset": "d1/0.0", "partition": 0}
+        say(worker, P.TASK_FRAME, {**report, "attempt": 0, "seq": 0, "codec": MARSHAL}, [b"f0"])
+        say(worker, P.REGISTER, register)                  # lost and back: attempt 0 is lost
+        [relaunch] = heard(worker, P.LAUNCH)
+        assert (launch.header["attempt"], relaunch.header["attempt"]) == (0, 1)
+        say(worker, P.TASK_FRAME, {**report, "attempt": 0, "seq": 1, "codec": MARSHAL}, [b"f1"])
+        say(worker, P.TASK_DONE, {**report, "attempt": 0, "frames": 2}, [b"tail0"])
+        say(worker, P.TASK_FRAME, {**report, "attempt": 1, "seq": 0, "codec": MARSHAL}, [b"g0"])
+        say(worker, P.TASK_DONE, {**report, "attempt": 1, "frames": 1}, [b"tail1"])
+        got = [(m.kind, m.header["attempt"], m.header.get("seq"), m.blobs[0])
+               for m in heard(driver, P.RESULT_FRAME, P.TASK_RESULT)]
+        assert got == [(P.RESULT_FRAME, 0, 0, b"f0"), (P.RESULT_FRAME, 1, 0, b"g0"),
+                       (P.TASK_RESULT, 1, None, b"tail1")]
+    finally:
+        master.events.close()
+        for sock in [*peers, router]:
+            sock.close(0)
+        zctx.term()

@@ -246,6 +246,11 @@ class Master:
         worker, taskset, partition, attempt, level = self.finish_attempt(h)
         if taskset is None:
             return
+        if level is None and int(h.get("frames", 0)):
+            # Not running when it finished (its worker was lost and came back, or one of its
+            # frames could not be handled): frames of it were dropped, so it cannot count.
+            # Its task was queued again when it stopped counting as running.
+            return
         for key in h.get("cached", []):
             self.blocks.setdefault(key, set()).add(worker.worker_id)
         result = {
