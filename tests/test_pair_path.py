@@ -18,6 +18,8 @@ import math
 import operator
 import random
 
+import pytest
+
 from minibig import Context
 from minibig.core.dependency import OneToOneDependency, ShuffleDependency
 from minibig.rdd.cogroup import JoinedRDD, _hash_table
@@ -183,3 +185,21 @@ def test_group_by_key_appends_inline_like_combine_by_key(sc):
     for k, v in pairs:
         oracle.setdefault(k, []).append(v)
     assert typed((k, tuple(v)) for k, v in got) == typed((k, tuple(v)) for k, v in oracle.items())
+
+
+class SideError(Exception):
+    """A user function's own exception type."""
+
+
+def _raise_on_seven(kv):
+    if kv[0] == 7:
+        raise SideError(f"bad record {kv!r}")
+    return kv
+
+
+def test_a_user_error_on_either_side_of_a_join_keeps_its_type(sc):
+    good = sc.parallelize([(i, i) for i in range(20)], 2)
+    bad = sc.parallelize([(i, -i) for i in range(20)], 2).map(_raise_on_seven)
+    for joined in (good.join(bad), bad.join(good)):        # the hashed side, the streamed side
+        with pytest.raises(SideError, match=r"bad record \(7, -7\)"):
+            joined.collect()
