@@ -15,7 +15,8 @@ pyarrow's CSV reader and Arrow's hash kernels (bench/graph_baselines.py);
 the RDD PageRank is `jobs/pagerank.py` collected with `count()`. Every side
 runs twice: the first run pays its imports (scipy, pyarrow in this process;
 minibig.graph, numpy, pyarrow in each worker), the second does not, and
-both ratios are printed. With `--runs N` (default 2) every side runs N
+both ratios are printed, and the CPU seconds of a warm job (this process and every
+process it started: the cluster's) against scipy's. With `--runs N` (default 2) every side runs N
 times and "second" is the (low) median of runs 2..N (the warm runs; on a shared
 machine one warm run can be 1.5x another). All runs do exactly
 `--iterations` PageRank iterations (tol=0). `--json` writes the figures.
@@ -37,6 +38,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "jobs"))
 sys.path.insert(0, os.path.join(HERE, ".."))          # minibig itself, when it is not installed
 
 import cloudpickle  # noqa: E402  (after the path set-up)
+import psutil  # noqa: E402
 import pagerank as rdd_pagerank  # noqa: E402  jobs/pagerank.py
 from graph_baselines import load_edges, pagerank_scipy  # noqa: E402
 
@@ -44,23 +46,37 @@ from minibig import Context  # noqa: E402
 from minibig.graph import Graph, pagerank  # noqa: E402
 
 
-def time_scipy(path: str, directed: bool, iterations: int) -> float:
-    """Seconds for scipy: load with pyarrow, then power iteration."""
-    started = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and every process it started (the embedded
+    cluster's zygote, master and workers), so far."""
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def time_scipy(path: str, directed: bool, iterations: int) -> tuple[float, float]:
+    """(seconds, CPU seconds) for scipy: load with pyarrow, then power iteration."""
+    started, cpu = time.perf_counter(), cpu_seconds()
     src, dst, ids = load_edges(path, directed)
     pagerank_scipy(src, dst, len(ids), max_iter=iterations, tol=0.0)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds() - cpu
 
 
 def time_graph_job(sc, path: str, directed: bool, iterations: int, session: bool = True) -> dict:
     """One graph-engine job: load on the workers, PageRank (in a session unless `session` is
     False: see minibig/graph/session.py), ranks on the driver."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     g = Graph.from_edge_file(sc, path, directed=directed)
     loaded = time.perf_counter()
     pagerank(g, max_iter=iterations, tol=0.0, checkpoint_every=0, session=session)   # ranks on the driver
     done = time.perf_counter()
-    out = {"job": done - started, "load": loaded - started, "pagerank": done - loaded,
+    out = {"job": done - started, "cpu": cpu_seconds() - cpu, "load": loaded - started, "pagerank": done - loaded,
            "stages": dict(g.on_workers.timings), "vertices": g.num_vertices, "edges": g.num_edges}
     g.on_workers.drop()
     return out
@@ -87,6 +103,7 @@ def time_engine(path: str, directed: bool, iterations: int, workers: int, rdd: b
             gc.collect()
             warm.append(time_graph_job(sc, path, directed, iterations, session))
         out["warm_jobs"] = [job["job"] for job in warm]
+        out["warm_cpus"] = [job["cpu"] for job in warm]
         out["second"] = sorted(warm, key=lambda job: job["job"])[(len(warm) - 1) // 2]   # the median (low)
         if rdd:
             out["rdd"] = time_rdd(sc, path, directed, iterations)
@@ -109,22 +126,28 @@ def main(argv=None) -> None:
     directed = not args.undirected
     if args.runs < 2:
         parser.error("--runs must be at least 2 (a first run and a warm one)")
-    scipy_runs = [time_scipy(args.input, directed, args.iterations) for _ in range(args.runs)]
+    timed = [time_scipy(args.input, directed, args.iterations) for _ in range(args.runs)]
+    scipy_runs, scipy_cpu = [t for t, _ in timed], [c for _, c in timed]
     scipy_s = [scipy_runs[0], statistics.median_low(scipy_runs[1:])]
+    scipy_cpu_warm = statistics.median_low(scipy_cpu[1:])
     print(f"scipy.sparse (1 process, load included): first {scipy_s[0]:.2f}s (imports included), "
-          f"second {scipy_s[1]:.2f}s (warm runs: {' '.join(f'{t:.2f}' for t in scipy_runs[1:])})", flush=True)
+          f"second {scipy_s[1]:.2f}s (warm runs: {' '.join(f'{t:.2f}' for t in scipy_runs[1:])}; "
+          f"CPU {scipy_cpu_warm:.2f}s)", flush=True)
     results = {"input": args.input, "iterations": args.iterations, "scipy": scipy_s, "scipy_runs": scipy_runs,
+               "scipy_cpu": scipy_cpu,
                "runs": args.runs, "session": not args.stepwise, "workers": {}, "load_average": os.getloadavg()}
     for workers in [int(w) for w in args.workers.split(",")]:
         r = results["workers"][workers] = time_engine(args.input, directed, args.iterations, workers,
                                                       not args.no_rdd, args.runs, not args.stepwise)
         first, second = r["first"], r["second"]
+        warm_cpu = r["warm_cpu"] = statistics.median_low(r["warm_cpus"])
         line = (f"{workers} worker(s): start-up {r['startup']:.2f}s; graph engine first {first['job']:.2f}s "
                 f"= {first['job'] / scipy_s[0]:.2f}x scipy's first, second {second['job']:.2f}s "
                 f"= {second['job'] / scipy_s[1]:.2f}x scipy's second "
                 f"(warm jobs: {' '.join(f'{t:.2f}' for t in r['warm_jobs'])}; load {second['load']:.2f}s "
                 f"{ {k: round(v, 2) for k, v in second['stages'].items()} }, "
-                f"pagerank {second['pagerank']:.2f}s)")
+                f"pagerank {second['pagerank']:.2f}s); CPU of a warm job (median) {warm_cpu:.2f}s "
+                f"= {warm_cpu / scipy_cpu_warm:.2f}x scipy's")
         if "rdd" in r:
             line += f"; RDD PageRank {r['rdd']:.2f}s = {r['rdd'] / second['job']:.1f}x the graph engine's second"
         print(line, flush=True)
