@@ -6,8 +6,9 @@ one child process per tree (this one, and `--before`, e.g. a `git worktree`
 of an older commit), alternated so that both see the same machine; each
 child starts an embedded 2-worker cluster, warms it up, and collects every
 size once: the pairs are made on the workers (half on each), so only the
-result path is measured. It prints and saves the wall time and the
-driver's CPU time (all its threads) per collect, and their ratios.
+result path is measured. It prints and saves the wall time, the driver's
+CPU time (all its threads) and the cluster's (master and workers) per
+collect, and their ratios: on a shared machine the CPU times move less.
 
     flock /tmp/bench.lock python bench/collect.py --before /tmp/before \\
         --pairs 1000000,5000000 --rounds 3 --json bench/results/collect.json
@@ -28,23 +29,31 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def child(sizes: list[int]) -> dict:
     """In a child process: collect each size once on a fresh 2-worker cluster."""
+    import psutil
+
     import minibig
     from minibig import Context
 
     def pairs(split, n):
         return ((f"word{i}", i) for i in range(split * n // 2, (split + 1) * n // 2))
 
+    def cluster_cpu(sc) -> float:
+        """CPU seconds the cluster's master and workers have used so far."""
+        return sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in sc._cluster.processes())
+
     out = {"minibig": os.path.dirname(minibig.__file__), "runs": {}}
     with Context(workers=2, appName="bench-collect") as sc:
         sc.parallelize(range(2), 2).flatMap(lambda s: pairs(s, 10_000)).collect()   # warm
         for n in sizes:
             rdd = sc.parallelize(range(2), 2).flatMap(lambda s, n=n: pairs(s, n))
-            wall, cpu = time.perf_counter(), time.process_time()
+            wall, cpu, others = time.perf_counter(), time.process_time(), cluster_cpu(sc)
             result = rdd.collect()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            others = cluster_cpu(sc) - others
             if len(result) != n or result[0] != ("word0", 0) or result[-1] != (f"word{n - 1}", n - 1):
                 raise SystemExit(f"wrong answer collecting {n} pairs")
-            out["runs"][str(n)] = {"wall": round(wall, 4), "driver_cpu": round(cpu, 4)}
+            out["runs"][str(n)] = {"wall": round(wall, 4), "driver_cpu": round(cpu, 4),
+                                   "cluster_cpu": round(others, 4)}
             del result
     return out
 
@@ -87,12 +96,12 @@ def main(argv=None) -> int:
     for n in map(str, sizes):
         row = {}
         for name in trees:
-            for what in ("wall", "driver_cpu"):
+            for what in ("wall", "driver_cpu", "cluster_cpu"):
                 values = [run["runs"][n][what] for run in rounds[name]]
                 row[f"{name}_{what}"] = {"median": round(statistics.median(values), 4),
                                          "min": min(values), "all": values}
         if "before" in trees:
-            for what in ("wall", "driver_cpu"):
+            for what in ("wall", "driver_cpu", "cluster_cpu"):
                 row[f"{what}_ratio_before_over_after"] = round(
                     row[f"before_{what}"]["median"] / row[f"after_{what}"]["median"], 3)
         summary[n] = row
