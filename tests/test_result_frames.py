@@ -4,22 +4,30 @@ A task's list of records reaches the driver in frames, decoded as they come;
 the answer must be the one a plain Python run gives, in partition order and
 with the same types, whatever happens to the attempts that sent frames: one
 failing after some frames, a job aborted mid-stream (the cluster serves the
-next job). Killed workers and speculative copies: tests/test_lost_tasks.py.
+next job); the master passing on only a running attempt's frames; a worker
+kept a few frames ahead of the driver. Killed workers and speculative
+copies: tests/test_lost_tasks.py.
 """
 
 import collections
 import math
+import os
+import threading
 
 import pytest
 import zmq
 
 from minibig import Context
 from minibig.cluster.master import Master
+from minibig.cluster.worker import FRAMES_IN_FLIGHT, FrameCredit
 from minibig.conf import Conf
-from minibig.core.task import FIRST_FRAME_RECORDS, MARSHAL, PICKLE, current_task, encode_frame, \
-    decode_frame
-from minibig.errors import ResultTooLargeError
+from minibig.core import dag
+from minibig.core.task import (FIRST_FRAME_RECORDS, MARSHAL, PICKLE, current_task, decode_frame,
+                               encode_frame)
+from minibig.errors import JobAbortedError, ResultTooLargeError
 from minibig.net import protocol as P
+
+import faults
 
 PER_PARTITION = 6 * FIRST_FRAME_RECORDS        # several frames from each task
 
@@ -199,3 +207,48 @@ def test_the_master_forwards_only_the_frames_of_a_running_attempt():
         for sock in [*peers, router]:
             sock.close(0)
         zctx.term()
+
+
+def test_a_worker_stays_a_few_frames_ahead_of_the_driver(sc, tmp_path, monkeypatch):
+    """Flow control (cluster/worker.FrameCredit): while the driver decodes nothing, the
+    task stops after FRAMES_IN_FLIGHT frames instead of making the rest of its result."""
+    far = str(tmp_path / "far")                    # the task got this far: marked
+    frame = 1024                                   # records of ~1 KB: ~1 MiB frames
+    go, decode = threading.Event(), dag._Job.frame_arrived
+
+    def held(job, stage, h, blob):
+        assert go.wait(60), "the test never let the driver go on"
+        return decode(job, stage, h, blob)
+    monkeypatch.setattr(dag._Job, "frame_arrived", held)
+
+    def records(split):
+        for i in range(3 * FRAMES_IN_FLIGHT * frame):
+            if i == 2 * FRAMES_IN_FLIGHT * frame:
+                faults.touch(far)
+            yield "%07d" % i + "x" * 1000
+    join = faults.run_in_thread(sc.parallelize([0], 1).flatMap(records).collect)
+    try:
+        with pytest.raises(TimeoutError):
+            faults.wait_until(lambda: os.path.exists(far), "the task running ahead", timeout=2)
+    finally:
+        go.set()
+    got = join()
+    assert len(got) == 3 * FRAMES_IN_FLIGHT * frame and got[-1].startswith("%07d" % (len(got) - 1))
+    assert os.path.exists(far)
+
+
+def test_a_frame_waits_for_room_and_gives_up_in_bounded_time():
+    credit = FrameCredit()
+    for seq in range(FRAMES_IN_FLIGHT):
+        credit.wait_for_room(seq, timeout=0)       # room for the first ones: no wait
+    with pytest.raises(JobAbortedError, match="decoded none"):
+        credit.wait_for_room(FRAMES_IN_FLIGHT, timeout=0.2)
+    sent = threading.Event()
+    waiter = threading.Thread(target=lambda: (credit.wait_for_room(FRAMES_IN_FLIGHT + 1, 30),
+                                              sent.set()))
+    waiter.start()
+    credit.took(0)
+    assert not sent.wait(0.3), "one frame decoded is room for one more, not two"
+    credit.took(1)
+    assert sent.wait(30)
+    waiter.join(30)

@@ -163,6 +163,11 @@ class ClusterBackend(JobQueues):
                 queue.append(msg)
             self.events.notify_all()
 
+    def frame_taken(self, header: dict) -> None:
+        """Tell the worker streaming a result (through the master) that a frame was decoded."""
+        self._send(P.FRAME_ACK, {key: header[key] for key in ("taskset", "partition", "attempt",
+                                                               "seq")})
+
     def cancel_job(self, job_id: int) -> None:
         """Ask the master to stop a job's tasks."""
         self._send(P.CANCEL_JOB, {"driver_id": self.driver_id, "job_id": job_id})

@@ -297,6 +297,17 @@ class Master:
             "partition": key[1], "attempt": key[2], "seq": int(h["seq"]),
             "codec": str(h.get("codec", ""))}, msg.blobs)
 
+    def on_frame_ack(self, msg: P.Message) -> None:
+        """A driver decoded a frame: pass it to the worker of that attempt, if it still runs."""
+        h = msg.header
+        taskset = self.scheduler.tasksets.get(str(h["taskset"]))
+        partition, attempt = int(h["partition"]), int(h["attempt"])
+        running = taskset.running.get(partition, {}).get(attempt) if taskset else None
+        worker = self.workers.get(running.worker) if running else None
+        if worker is not None:
+            self.send(worker.identity, P.FRAME_ACK, {"taskset": taskset.key, "partition": partition,
+                                                     "attempt": attempt, "seq": int(h["seq"])})
+
     def cancel_attempt(self, taskset: TaskSet, partition: int, attempt: int, worker_id: str) -> None:
         """Tell a worker to stop an attempt whose task another attempt finished."""
         worker = self.workers.get(worker_id)

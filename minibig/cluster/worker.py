@@ -45,7 +45,7 @@ from minibig.cluster.runtime import (add_common_args, bind_address, check_master
                                      check_port, die_with_parent, is_loopback,
                                      read_line_from_stdin, setup_logging, stop_on_sigterm,
                                      wait_for_master)
-from minibig.errors import InvalidArgumentError, TaskKilledError, UserError
+from minibig.errors import InvalidArgumentError, JobAbortedError, TaskKilledError, UserError
 from minibig.core.memory import MemoryPool
 from minibig.core.resident import ResidentStore
 from minibig.shuffle.blocks import drop
@@ -56,6 +56,38 @@ from minibig.core.task import TaskContext, describe_failure, load_stage, run_tas
 log = logging.getLogger("minibig.worker")
 
 STAGE_CODE_CACHE = 64
+FRAMES_IN_FLIGHT = 4          # frames of one attempt sent and not yet decoded by the driver
+FRAME_WAIT = 300.0            # seconds a frame may wait for room before its attempt fails
+
+
+class FrameCredit:
+    """Flow control of one attempt's result frames: how many the driver has decoded.
+
+    A task thread sends frame `seq` only once the driver has decoded all but
+    FRAMES_IN_FLIGHT - 1 of the frames before it, so a fast worker and a slow
+    driver hold a few frames in between, not the whole result.
+    """
+
+    def __init__(self):
+        self.decoded = 0
+        self.changed = threading.Condition()
+
+    def took(self, seq: int) -> None:
+        """The driver decoded frame `seq` (acks of one attempt come in order)."""
+        with self.changed:
+            self.decoded = max(self.decoded, seq + 1)
+            self.changed.notify_all()
+
+    def wait_for_room(self, seq: int, timeout: float = FRAME_WAIT) -> None:
+        """Block until frame `seq` may go; JobAbortedError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while seq - self.decoded >= FRAMES_IN_FLIGHT:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise JobAbortedError(
+                        f"the driver decoded none of this result's frames for {timeout:g}s")
+                self.changed.wait(min(left, 1.0))
 
 
 class StageCodeCache:
@@ -100,6 +132,7 @@ class Worker:
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="task")
         self.local = threading.local()
         self.active: dict[tuple, KillSwitch] = {}   # launched attempts, queued or running
+        self.credits: dict[tuple, FrameCredit] = {}  # attempts streaming a result
         self.active_lock = threading.Lock()
         self.zctx = zmq.Context.instance()
         self.stopping = False
@@ -164,6 +197,12 @@ class Worker:
         elif msg.kind == P.KILL_TASK:
             h = msg.header
             self.kill((h["taskset"], int(h["partition"]), int(h["attempt"])))
+        elif msg.kind == P.FRAME_ACK:
+            h = msg.header
+            with self.active_lock:                         # none: the attempt has ended
+                credit = self.credits.get((h["taskset"], int(h["partition"]), int(h["attempt"])))
+            if credit is not None:
+                credit.took(int(h["seq"]))
         elif msg.kind == P.DROP_BLOCKS:
             self.blocks.drop(str(msg.header["prefix"]))
             self.resident.drop(str(msg.header["prefix"]))
@@ -284,13 +323,20 @@ class Worker:
         The kill waits while the parts go out: a message cut after its first
         part would glue itself to the next one this thread's outbox sends.
         """
+        self.credit((report["taskset"], report["partition"], report["attempt"])).wait_for_room(seq)
         frames = P.encode(P.TASK_FRAME, {**report, "seq": seq, "codec": codec}, [data])
         with switch.held():
             self.outbox().send_multipart(frames, copy=False)
 
+    def credit(self, key: tuple) -> FrameCredit:
+        """The flow control of an attempt's result frames (made when it sends its first)."""
+        with self.active_lock:
+            return self.credits.setdefault(key, FrameCredit())
+
     def forget(self, key: tuple) -> None:
         with self.active_lock:
             self.active.pop(key, None)
+            self.credits.pop(key, None)
 
     def kill(self, key: tuple) -> None:
         """Stop a launched attempt (see KillSwitch); nothing if it has ended."""

@@ -478,6 +478,7 @@ class _Job:
         self.summary.frames += 1
         self.check_result_bytes(self.result_bytes + held[1])
         held[0].append(decode_frame(h["codec"], P.blob_bytes(blob)))
+        self.dag.backend.frame_taken(h)          # the worker may send one more
 
     def attempt_frames(self, h: dict) -> tuple[list, int]:
         """(decoded frames, their bytes) of the attempt a task result is from, as many as

@@ -188,10 +188,9 @@ class Records:
 
 
 # A result's first frame holds FIRST_FRAME_RECORDS records; later ones are sized
-# from the bytes per record seen so far, to FRAME_BYTES or a quarter of what the
-# attempt has sent, whichever is more: a few frames overlap pickling with the
-# driver's decoding, and a 1 GiB result is still under 40 messages (the master's
-# queue to a driver holds 1000 before ZeroMQ drops any).
+# from the bytes per record of the last one, to about FRAME_BYTES. A worker keeps
+# at most a few frames of an attempt ahead of the driver (cluster/worker.py:
+# FrameCredit), so what waits in the sockets stays a few megabytes per attempt.
 FIRST_FRAME_RECORDS = 1024
 FRAME_BYTES = 1 << 20
 
@@ -244,7 +243,7 @@ def stream_result(value, ctx: "TaskContext", max_result_size: int):
         check_result_size(sent, max_result_size, ctx.partition)
         ctx.send_frame(frames, codec, data)
         frames += 1
-        count = max(1, count * max(FRAME_BYTES, sent // 4) // len(data))
+        count = max(1, count * FRAME_BYTES // len(data))
 
 
 def check_result_size(size: int, max_result_size: int, partition: int) -> None:

@@ -45,7 +45,7 @@ STATUS = "status"            # any client -> STATUS_REPLY
 # Master -> driver
 WELCOME = "welcome"
 TASK_RESULT = "task_result"
-RESULT_FRAME = "result_frame"  # {taskset, partition, attempt, seq} + [pickled records]
+RESULT_FRAME = "result_frame"  # {taskset, partition, attempt, seq, codec} + [encoded records]
 STAGE_FAILED = "stage_failed"
 FETCH_FAILED = "fetch_failed"
 OUTPUTS_LOST = "outputs_lost"
@@ -60,6 +60,8 @@ REGISTERED = "registered"
 REREGISTER = "reregister"
 LAUNCH = "launch"
 KILL_TASK = "kill_task"      # {taskset, partition, attempt}: another attempt won
+# Driver -> master -> worker
+FRAME_ACK = "frame_ack"      # {taskset, partition, attempt, seq}: the driver has decoded it
 # Both directions / anyone
 HEARTBEAT = "heartbeat"
 BYE = "bye"
