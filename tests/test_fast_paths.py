@@ -20,7 +20,7 @@ import pytest
 
 from minibig.core.serialization import loads_without_gc
 from minibig.rdd.pairs import ResultIterable
-from minibig.shuffle.hashing import hash_partitions, portable_hash
+from minibig.shuffle.hashing import UINT64_BATCH, hash_partitions, portable_hash
 from minibig.shuffle.partitioners import Aggregator, identity, reducing
 from minibig.shuffle.spill import ExternalMap, fold_sum
 
@@ -140,6 +140,9 @@ KEY_KINDS = {
     "nested_tuples": [((1, "a"), None, 2.5), (("b",), True, -0.0), ((), "\udc80", 3)],
     "tuples_of_two_widths": [("a",), ("a", "b"), ()],
     "empty_tuples": [(), ()],
+    # Mixed in numpy's uint64, whose products wrap: hashes near 2**61 in every column.
+    "wrapping_tuples": [(2 ** 61 - 2, -(2 ** 62), "ü", float("nan"), 1e308, -0.0),
+                        (-1, 2 ** 100, "", None, float("-inf"), True)],
 }
 
 
@@ -262,3 +265,15 @@ def test_loads_without_gc_gives_the_value_and_restores_the_collector(enabled):
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
+
+
+@pytest.mark.parametrize("n", [2, 7, 1024])
+def test_a_big_batch_of_tuple_keys_mixes_in_uint64_like_portable_hash(n):
+    """From UINT64_BATCH keys the tuples' mix runs in numpy's wrapping uint64."""
+    rng = random.Random(n)
+    atoms = [a for kind in ("strs", "ints", "mixed", "wrapping_tuples") for a in KEY_KINDS[kind]]
+    keys = [(rng.choice(atoms), rng.choice(atoms), rng.choice(atoms))
+            for _ in range(UINT64_BATCH + 10)]
+    got = hash_partitions(keys, n)
+    assert got == [portable_hash(k) % n for k in keys]
+    assert set(map(type, got)) == {int}
