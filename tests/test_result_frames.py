@@ -195,6 +195,8 @@ def test_the_master_forwards_only_the_frames_of_a_running_attempt():
         [relaunch] = heard(worker, P.LAUNCH)
         assert (launch.header["attempt"], relaunch.header["attempt"]) == (0, 1)
         say(worker, P.TASK_FRAME, {**report, "attempt": 0, "seq": 1, "codec": MARSHAL}, [b"f1"])
+        [kill] = heard(worker, P.KILL_TASK)                # it cannot count: stopped
+        assert (kill.header["partition"], kill.header["attempt"]) == (0, 0)
         say(worker, P.TASK_DONE, {**report, "attempt": 0, "frames": 2}, [b"tail0"])
         say(worker, P.TASK_FRAME, {**report, "attempt": 1, "seq": 0, "codec": MARSHAL}, [b"g0"])
         say(worker, P.TASK_DONE, {**report, "attempt": 1, "frames": 1}, [b"tail1"])

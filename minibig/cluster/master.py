@@ -288,7 +288,11 @@ class Master:
             return
         key = (str(h["taskset"]), int(h["partition"]), int(h["attempt"]))
         taskset = self.scheduler.tasksets.get(key[0])
-        if taskset is None or key not in worker.running or key[1] in taskset.done:
+        if taskset is None:
+            return
+        if key not in worker.running or key[1] in taskset.done:
+            # It cannot count: stop it, rather than leave it waiting for room for its frames.
+            self.cancel_attempt(taskset, key[1], key[2], worker.worker_id)
             return
         if len(msg.blobs) != 1:
             raise P.ProtocolError("task_frame needs one blob")
