@@ -50,7 +50,8 @@ def child(sizes: list[int]) -> dict:
             result = rdd.collect()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             others = cluster_cpu(sc) - others
-            if len(result) != n or result[0] != ("word0", 0) or result[-1] != (f"word{n - 1}", n - 1):
+            last = (f"word{n - 1}", n - 1)
+            if len(result) != n or result[0] != ("word0", 0) or result[-1] != last:
                 raise SystemExit(f"wrong answer collecting {n} pairs")
             out["runs"][str(n)] = {"wall": round(wall, 4), "driver_cpu": round(cpu, 4),
                                    "cluster_cpu": round(others, 4)}

@@ -4,9 +4,11 @@ Each action hands the dataset and a function of one partition's iterator to
 `Context._run_job`; the function runs on the workers, so only its (small)
 result travels back: `count` sends a number per partition, `top` and
 `takeOrdered` send at most `num` records per partition, `take` scans as few
-partitions as it can. Records collected to the driver stream in frames as a
-task makes them (`core.task.Records`), decoded while the task goes on. Output actions (`saveAsTextFile`, `saveAsPickleFile`)
-write through the committer of `minibig.core.output`.
+partitions as it can. Records collected to the driver (collect,
+toLocalIterator, countByValue's counts) stream in frames as a task makes
+them (`core.task.Records`), decoded while the task goes on. Output actions
+(`saveAsTextFile`, `saveAsPickleFile`) write through the committer of
+`minibig.core.output`.
 """
 
 from __future__ import annotations
