@@ -12,7 +12,10 @@ a self-join, and a join of co-partitioned datasets, which is narrow.
 
 from __future__ import annotations
 
+import collections
+import enum
 import gc
+import io
 import itertools
 import math
 import operator
@@ -24,6 +27,8 @@ from minibig import Context
 from minibig.core.dependency import OneToOneDependency, ShuffleDependency
 from minibig.rdd.cogroup import JoinedRDD, _hash_table
 from minibig.rdd.pairs import ResultIterable
+from minibig.shuffle.reader import read_batches
+from minibig.shuffle.writer import dump_batch, flat_records
 from minibig.core.gcpolicy import STREAM_YOUNG_THRESHOLD
 
 
@@ -203,3 +208,41 @@ def test_a_user_error_on_either_side_of_a_join_keeps_its_type(sc):
     for joined in (good.join(bad), bad.join(good)):        # the hashed side, the streamed side
         with pytest.raises(SideError, match=r"bad record \(7, -7\)"):
             joined.collect()
+
+
+FLAT = [("a", 1), ("é", -0.0), ("b", math.nan), (2 ** 80, b"x"), (None, True), (1.5, 3j),
+        (), (False, None, "three")]
+ATOMS = ["atom", 7, -0.0, None, b"", 2 ** 70, True]
+class Level(enum.IntEnum):
+    """An int subclass: not flat."""
+
+    LOW = 1
+
+
+Point = collections.namedtuple("Point", "x y")
+# Not flat: a list, a bytearray, a nested tuple, a frozenset value (stdlib types, which
+# the workers can unpickle), then subclasses of flat types (this module's).
+NOT_FLAT = [("a", [1]), ("b", bytearray(b"x")), (("a",), 1), ("c", frozenset({1}))]
+SUBCLASSES = [(Level.LOW, 1), (Point(1, 2), 3), ("d", Level.LOW)]
+
+
+def test_a_batch_of_flat_records_travels_as_marshal_with_its_types():
+    for batch, flat in ((FLAT, True), (ATOMS, True), (NOT_FLAT, False), (SUBCLASSES, False),
+                        (FLAT + ATOMS, False)):
+        assert flat_records(batch) is flat
+        out = io.BytesIO()
+        dump_batch(batch, out)
+        [back] = list(read_batches([out.getvalue()]))
+        assert typed(back) == typed(batch)
+        assert [type(r) for r in back] == [type(r) for r in batch]
+
+
+def test_a_shuffle_keeps_every_record_and_type_flat_or_not(sc):
+    pairs = [r for r in FLAT if len(r) == 2] * 50 + NOT_FLAT * 5
+    got = sc.parallelize(pairs, 3).partitionBy(4).collect()
+    assert typed(got) == typed(pairs)
+    grouped = sc.parallelize(pairs, 3).groupByKey(2).mapValues(list).collect()
+    oracle: dict = {}
+    for k, v in pairs:
+        oracle.setdefault(k, []).append(v)
+    assert typed((k, tuple(v)) for k, v in grouped) == typed((k, tuple(v)) for k, v in oracle.items())

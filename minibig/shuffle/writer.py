@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import marshal
 import os
 import pickle
 import tempfile
@@ -109,7 +110,7 @@ class MapOutputWriter:
             for p in range(self.n):
                 offsets.append(f.tell())
                 for batch in batches_of(p):
-                    pickle.dump(batch, f, protocol=5)
+                    dump_batch(batch, f)
             offsets.append(f.tell())
         self.runs.append((path, offsets))
         self.tracker.reset()
@@ -187,7 +188,7 @@ class MapOutputWriter:
             for f, offsets in runs:
                 _copy_range(f, offsets[p], offsets[p + 1], out)
             for batch in memory_batches(p):
-                pickle.dump(batch, out, protocol=5)
+                dump_batch(batch, out)
             if combined is None and frames is None:
                 self.buckets[p] = []
             elif frames is not None:
@@ -200,6 +201,47 @@ class MapOutputWriter:
             for path, _ in self.runs:
                 _unlink(path)
             self.runs = []
+
+
+class _Marshalled:
+    """A batch of flat records as marshal bytes, which unpickles as the list itself:
+    its pickle calls `marshal.loads`, so a segment's reader needs no new format."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def __reduce__(self):
+        return marshal.loads, (self.data,)
+
+
+# Types marshal writes and reads back exactly (a subclass of one is refused; marshal
+# would turn another buffer, a bytearray say, into bytes).
+MARSHAL_ATOMS = frozenset({str, int, float, complex, bool, type(None), bytes})
+
+
+def flat_records(records: list) -> bool:
+    """True when every record is an atom of MARSHAL_ATOMS or a tuple of them (exact types):
+    what marshal gives back exactly, shared objects still shared.
+
+    >>> flat_records([("a", 1), ("b", -0.0)]), flat_records([("a", [1])]), flat_records([(("a",), 1)])
+    (True, False, False)
+    """
+    types = set(map(type, records))
+    return types <= MARSHAL_ATOMS or (
+        types == {tuple} and set(map(type, itertools.chain.from_iterable(records))) <= MARSHAL_ATOMS)
+
+
+def dump_batch(batch, out) -> None:
+    """Write one pickled batch: a list of `flat_records` through marshal, which makes
+    160k (str, str) pairs 4x faster than pickle (marshal memoizes only what is shared,
+    pickle every string and tuple); any other list, or a columnar frame (bytes), as a
+    pickle."""
+    if type(batch) is list and flat_records(batch):
+        pickle.dump(_Marshalled(marshal.dumps(batch)), out, protocol=5)
+    else:
+        pickle.dump(batch, out, protocol=5)
 
 
 def _partition_function(partitioner):
