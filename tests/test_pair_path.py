@@ -123,8 +123,9 @@ def test_a_table_over_its_budget_is_handed_to_a_spilling_cogroup():
     """In one process with a 1 MiB budget: the right side's 40 000 records cannot be
     held, so the join goes on as a cogroup that spills; the answer does not change."""
     rng = random.Random(7)
-    left = [(rng.randrange(3000), i) for i in range(6000)] + [(1.0, "float one")]
-    right = [(i % 2500, -i) for i in range(40_000)] + [(True, "bool one")]
+    # Key 1 comes first as 1.0 on the left and as True on the right: the left's names it.
+    left = [(1.0, "float one")] + [(rng.randrange(3000), i) for i in range(6000)]
+    right = [(True, "bool one")] + [(i % 2500, -i) for i in range(40_000)]
     with Context(master="inline", worker_memory=1 << 20, progress=False) as ctx:
         got = ctx.parallelize(left, 2).join(ctx.parallelize(right, 2), 2).collect()
     want = oracle_join(left, right)

@@ -27,9 +27,11 @@ right side's values go into a table by key, and the left side streams
 through it, one output pair per match, with no group (a tuple of two lists)
 per key. A key's pairs come in the order `product(left values, right
 values)` as after a cogroup; pairs of different keys come in the left's
-record order. A table that outgrows the task's memory budget is handed to
-the cogroup's `ExternalMap`, which spills, and the join continues as a
-cogroup.
+record order. A table that outgrows half the task's memory budget stays
+while the left side goes into a cogroup's `ExternalMap` within the other
+half (which spills), then moves into it with the rest of the right side:
+the join continues as a cogroup, its groups named by the left's keys as
+a cogroup's are.
 """
 
 from __future__ import annotations
@@ -109,15 +111,16 @@ class JoinedRDD(CoGroupedRDD):
             return _pairs_of_groups(super().compute(split, task))
         left_dep, right_dep = self.deps
         right = iter(self._records(right_dep, split, task))
-        # The table and the cogroup that takes it over share the budget: the table's
-        # dicts keep their size until drained, while the cogroup's map fills.
+        # The table and the cogroup that takes it over share the budget: the table
+        # stays while the cogroup's map takes the left side first (so that a group is
+        # named by the left's key, as in a cogroup), then the table and the rest.
         half = effective_budget(task.memory_budget) // 2
         first, more, over_budget = _hash_table(right, half)
         if over_budget:                                # the cogroup spills
             groups = _groups(task, half)
+            groups.insert_sides(self._records(left_dep, split, task), (0,), 2, ResultIterable)
             groups.insert_sides(itertools.chain(_drain(first, more), right), (1,), 2,
                                 ResultIterable)
-            groups.insert_sides(self._records(left_dep, split, task), (0,), 2, ResultIterable)
             return _pairs_of_groups(groups.items())
         return _probe(self._records(left_dep, split, task), first, more)
 
@@ -176,8 +179,8 @@ def _hash_table(records, limit: int):
 
 def _drain(first: dict, more: dict):
     """The table's records, each key's values in their order (its first value, then the
-    later ones), dropped from the table as they are given (a table handed to a spilling
-    map is freed as it goes); keys in any order, which a cogroup does not depend on."""
+    later ones), dropped from the table as they are given; keys in any order, which a
+    cogroup does not depend on."""
     while first:
         key, value = first.popitem()
         yield key, value
