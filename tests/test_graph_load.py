@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from minibig import Context
-from minibig.graph import Graph
+from minibig.graph import Graph, pagerank
 from minibig.graph.ids import packed_ids, plain_list
 from minibig.graph.load import edges_from_tuples, read_edge_file, read_edge_parquet
 
-from graph_oracles import DATASETS, SHIPPED_GRAPHS, nx_from_edges, nx_from_file
+from graph_oracles import DATASETS, SHIPPED_GRAPHS, check_pagerank, nx_from_edges, nx_from_file
 
 
 def edge_dict(edges):
@@ -164,6 +164,10 @@ def test_str_ids_repeated_across_byte_ranges_get_one_dense_index_everywhere(sc, 
     assert_same_partitions(g.partitions, reference.partitions)
     G = nx_from_edges([line.split() for line in lines], directed=directed)
     assert g.num_edges == G.to_directed().number_of_edges()
+    # the outputs name each partition's vertices with the load's own Arrow ids, in place
+    ranks = pagerank(g, tol=1e-10, max_iter=1000)
+    assert [[v for v, _ in part] for part in ranks.glom().collect()] == [p.ids.tolist() for p in g.partitions]
+    check_pagerank(ranks.collectAsMap(), G)
 
 
 def test_the_workers_read_str_ids_when_any_range_has_one_and_gz_whole(sc, tmp_path):

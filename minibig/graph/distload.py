@@ -318,6 +318,8 @@ class BuildCode(TaskCode):
         local = local_positions(owner, self.spec.num_partitions)
         part = make_partition(q, self.spec.num_partitions, index.ids, owner, local, out_edges, in_edges,
                               self.weighted, self.spec.partitioner)
+        if index.packed is not None:              # its str ids as Arrow, for the outputs (`packed_ids`)
+            part.cache["packed_ids"] = index.packed.take(part.vertices)
         key = partition_key(self.spec.key, q)
         ctx.resident.put(key, (part, index))
         ctx.cached.append(key)
@@ -524,9 +526,11 @@ def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray]]:
     order = pc.sort_indices(distinct)
     rank = np.empty(len(distinct), np.int64)                # position of each id once sorted
     rank[order.to_numpy()] = np.arange(len(distinct))
-    ids = distinct.take(order).to_numpy(zero_copy_only=False).astype(object)
+    ids = distinct.take(order)
     dense = [rank[c.indices.to_numpy(zero_copy_only=False)] for c in encoded.chunks]
-    return VertexIndex(ids if len(ids) else np.zeros(0, object)), dense
+    index = VertexIndex(ids.to_numpy(zero_copy_only=False) if len(ids) else np.zeros(0, object))
+    index.packed = ids
+    return index, dense
 
 
 def _numbered(edges: list, dense: list, weighted: bool):

@@ -288,9 +288,11 @@ class OutputCode(TaskCode):
 
 
 def partition_output(state, program) -> tuple:
-    """`(ids, outputs)` of a partition: numpy arrays (str ids as Arrow) or lists (per-vertex programs)."""
+    """`(ids, outputs)` of a partition: numpy arrays (str ids as Arrow: buffers pickle fast) or
+    lists (per-vertex programs)."""
     if isinstance(program, VectorProgram):
-        return packed_ids(state.ids), np.asarray(program.output(state))   # buffers pickle fast
+        ids = state.cache.get("packed_ids")                   # the load's Arrow ids (distload.py)
+        return (packed_ids(state.ids) if ids is None else ids), np.asarray(program.output(state))
     out = state.output(program)
     return list(out), list(out.values())
 
