@@ -25,6 +25,7 @@ import pytest
 
 from minibig import Context
 from minibig.core.dependency import OneToOneDependency, ShuffleDependency
+from minibig.core.stages import BATCH, _with_young_threshold
 from minibig.rdd.cogroup import JoinedRDD, _hash_table
 from minibig.rdd.pairs import ResultIterable
 from minibig.shuffle.reader import read_batches
@@ -247,3 +248,22 @@ def test_a_shuffle_keeps_every_record_and_type_flat_or_not(sc):
     for k, v in pairs:
         oracle.setdefault(k, []).append(v)
     assert typed((k, tuple(v)) for k, v in grouped) == typed((k, tuple(v)) for k, v in oracle.items())
+
+
+
+def test_a_collect_raises_the_threshold_per_batch_never_across_a_yield():
+    """A collect's records are computed a batch at a time with the threshold raised; a
+    generator dropped half-way (a failure while sending them) holds nothing to put back,
+    whenever it is finalized."""
+    before = gc.get_threshold()
+    seen = []
+
+    def records():
+        for r in range(5000):
+            seen.append(gc.get_threshold()[0])
+            yield r
+    batches = _with_young_threshold(records())
+    assert next(batches) == list(range(BATCH))
+    assert min(seen) >= STREAM_YOUNG_THRESHOLD and gc.get_threshold() == before
+    del batches
+    assert gc.get_threshold() == before

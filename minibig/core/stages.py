@@ -71,12 +71,17 @@ class ShuffleMapCode(TaskCode):
 
 
 def _with_young_threshold(records):
-    """The records in lists of BATCH, computed with the young threshold raised until they
-    end or are dropped (a batch at a time: no generator step per record)."""
+    """The records in lists of BATCH (no generator step per record), each batch computed
+    with the young threshold raised. Raised per batch, never across a yield: a generator
+    dropped half-way may be finalized by a collection anywhere, even inside gcpolicy's
+    lock, and must then have nothing to put back."""
     records = iter(records)
-    with young_threshold():
-        while batch := list(itertools.islice(records, BATCH)):
-            yield batch
+    while True:
+        with young_threshold():
+            batch = list(itertools.islice(records, BATCH))
+        if not batch:
+            return
+        yield batch
 
 
 def dataset_site(exc: BaseException, rdd) -> str:
