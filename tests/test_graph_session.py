@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 
+import faults
 from minibig import Context
 from minibig.graph import Graph, cluster, pagerank, session
 from minibig.graph.algorithms import PageRank, ShortestPaths
@@ -132,6 +133,38 @@ def test_a_session_by_default_but_not_on_the_inline_backend(sc, roget, stages):
     assert "SuperstepCode" in stages and stages.count("SessionCode") == 2
     assert not session.usable(type("Inline", (), {"_backend": object(), "defaultParallelism": 8})(), 2)
     assert cluster.usable is session.usable
+
+
+class PausingPageRank(PageRank):
+    """PageRank whose superstep 3 announces itself and waits for `release` (tests/faults.py)."""
+
+    def __init__(self, n, folder, release, **options):
+        super().__init__(n, **options)
+        self.folder, self.release = folder, release
+
+    def compute(self, part, ctx):
+        if ctx.superstep == 3:
+            faults.announce_and_wait(self.folder, "superstep", self.release)
+        super().compute(part, ctx)
+
+
+def test_a_run_while_a_session_holds_the_slots_goes_superstep_by_superstep(sc, roget, stages, tmp_path,
+                                                                           monkeypatch):
+    """Two runs of one driver at once: the second does not wait for the slots the first's
+    session holds (it would for START_TIMEOUT, here ten minutes); its supersteps queue behind
+    the session, both meet the oracle, and sessions are still used after."""
+    g, G = roget
+    monkeypatch.setattr(session, "START_TIMEOUT", 600.0)
+    release = str(tmp_path / "go")
+    paused = PausingPageRank(g.num_vertices, str(tmp_path), release, tol=1e-10, max_iter=1000)
+    first = faults.run_in_thread(lambda: g.run(paused))
+    faults.wait_for_marker(str(tmp_path), "superstep", count=g.num_partitions)   # both slots held
+    second = faults.run_in_thread(lambda: pagerank(g, tol=1e-10, max_iter=1000).collectAsMap())
+    faults.wait_until(lambda: "SuperstepCode" in stages, "the second run going superstep by superstep")
+    faults.touch(release)
+    check_pagerank(g.values(first(120, "the paused session"), paused), G)
+    check_pagerank(second(120, "the second run"), G)
+    assert stages.count("SessionCode") == 1 and session.usable(sc, g.num_partitions)
 
 
 def graph_view_of_newest_run(sc) -> dict:

@@ -22,9 +22,11 @@ superstep. A master elsewhere means TCP with the cluster key.
 
 When it cannot be used: a session needs all its tasks running at once, so
 the driver asks for one only when the partitions fit the cluster's slots
-(`usable`), and gives up (`SessionUnavailable`, nothing run) when they have
-not all said hello within `START_TIMEOUT`; the run then goes on superstep
-by superstep as before.
+beside those its other running sessions hold (`usable`; another thread's run
+then goes superstep by superstep, its tasks queued behind the session's),
+and gives up (`SessionUnavailable`, nothing run) when they have not all said
+hello within `START_TIMEOUT`; the run then goes on superstep by superstep as
+before.
 
 Faults: each task's heartbeat thread beats to the driver every
 `lost_after / 4` seconds. A partition that is silent for `lost_after`
@@ -71,18 +73,37 @@ class SessionUnavailable(Exception):
 # Context -> (its slots then, how many of a session's tasks started): the master tells a driver
 # of new workers, not of lost ones, so a cluster that lost a worker still counts its slots
 _STARTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Context -> slots its running sessions hold: two runs of one driver at once must not both wait
+# for slots the other holds (each would time out, and sessions would look unusable after)
+_HELD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_HELD_LOCK = threading.Lock()
 
 
 def usable(sc, partitions: int) -> bool:
     """True when `sc` runs tasks on worker processes with a slot for each of `partitions`
-    (and no session of as many tasks failed to start since the cluster last grew)."""
+    (and no session of as many tasks failed to start since the cluster last grew), beside
+    the slots this driver's running sessions hold."""
     if not hasattr(sc._backend, "url"):
         return False
     slots = sc.defaultParallelism
     known = _STARTED.get(sc)
     if known is not None and known[0] == slots:
         slots = known[1]
-    return partitions <= slots
+    return partitions + _HELD.get(sc, 0) <= slots
+
+
+def _hold(sc, partitions: int) -> None:
+    """Count `partitions` slots as held by a session of `sc`; `SessionUnavailable` when they
+    are not free (another thread's session took them since `usable` said yes)."""
+    with _HELD_LOCK:
+        if not usable(sc, partitions):
+            raise SessionUnavailable(f"the slots for {partitions} session tasks are not free")
+        _HELD[sc] = _HELD.get(sc, 0) + partitions
+
+
+def _release(sc, partitions: int) -> None:
+    with _HELD_LOCK:
+        _HELD[sc] -= partitions
 
 
 @dataclass
@@ -239,6 +260,7 @@ class Session:
         `driver.plan(superstep)` gives (aggregates, checkpoint?, outputs?) for a superstep,
         `driver.after(superstep, reports)` runs the barrier: (halt, outputs still wanted).
         """
+        _hold(self.sc, len(self.parts))
         zctx = zmq.Context()                       # its own: its authenticator admits one key
         sock = zctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
@@ -259,6 +281,7 @@ class Session:
             zctx.term()
             if self.folder is not None:
                 shutil.rmtree(self.folder, ignore_errors=True)
+            _release(self.sc, len(self.parts))
 
     def bind(self, sock: zmq.Socket) -> str:
         """Bind the session socket (see __init__); its address for the tasks."""
