@@ -15,6 +15,7 @@ import threading
 import pytest
 
 from minibig.streaming import StreamingContext
+from minibig.core import gcpolicy
 from minibig.core.gcpolicy import STREAM_YOUNG_THRESHOLD, young_threshold
 
 WAIT = 30                  # seconds, generous: a bound, not a pause
@@ -27,6 +28,47 @@ def thresholds():
     gc.set_threshold(700, 10, 10)
     yield
     gc.set_threshold(*found)
+
+
+def test_a_collection_inside_the_lock_may_end_a_holder_on_the_same_thread(thresholds, monkeypatch):
+    """Any allocation inside `young_threshold`'s bookkeeping may start a collection, and
+    the collection may finalize a dropped generator (in a reference cycle) that held the
+    threshold: its block then ends on this thread, inside the lock. That must neither
+    deadlock nor leave the thresholds wrong. The collection is started exactly there by
+    letting `gc.get_threshold`, as gcpolicy calls it, collect first."""
+    def holder():
+        with young_threshold():
+            yield
+
+    collected = []
+
+    class CollectingGc:
+        def __getattr__(self, name):
+            return getattr(gc, name)
+
+        def get_threshold(self):
+            collected.append(gc.collect())
+            return gc.get_threshold()
+
+    done = threading.Event()
+
+    def enter():
+        dropped = holder()
+        next(dropped)                          # holds the threshold
+        cycle = [dropped]
+        cycle.append(cycle)                    # only a collection can finalize it now
+        del dropped, cycle
+        monkeypatch.setattr(gcpolicy, "gc", CollectingGc())
+        with young_threshold():
+            pass
+        done.set()
+
+    thread = threading.Thread(target=enter, daemon=True)
+    thread.start()
+    assert done.wait(WAIT), "young_threshold deadlocked when a collection ended a holder"
+    monkeypatch.undo()
+    assert collected and collected[0] > 0, "nothing was collected inside: the test did not test"
+    assert gc.get_threshold() == (700, 10, 10)
 
 
 def test_raised_within_and_restored_after(thresholds):

@@ -29,7 +29,11 @@ import threading
 
 STREAM_YOUNG_THRESHOLD = 10_000   # > the containers a 1024-record batch keeps alive at once
 
-_lock = threading.Lock()
+# Re-entrant: an allocation inside the lock may run a young collection, and a
+# collection may finalize a dropped generator whose `young_threshold` block then
+# ends (`_lower`) on this same thread; a plain Lock would deadlock it. The state
+# is consistent at every point where such a nested call can happen.
+_lock = threading.RLock()
 _holders = 0
 _found: tuple | None = None       # the thresholds the first holder found
 
@@ -47,12 +51,12 @@ def young_threshold(threshold: int = STREAM_YOUNG_THRESHOLD):
 def _raise(threshold: int) -> None:
     global _holders, _found
     with _lock:
+        current = gc.get_threshold()        # may collect (and nest a _lower) before it reads
         if _holders == 0:
-            _found = gc.get_threshold()
+            _found = current
         _holders += 1
-        young, *older = gc.get_threshold()
-        if 0 < young < threshold:           # 0: the collector is off, and stays off
-            gc.set_threshold(threshold, *older)
+        if 0 < current[0] < threshold:      # 0: the collector is off, and stays off
+            gc.set_threshold(threshold, current[1], current[2])
 
 
 def _lower() -> None:
@@ -60,5 +64,5 @@ def _lower() -> None:
     with _lock:
         _holders -= 1
         if _holders == 0:
-            gc.set_threshold(*_found)
-            _found = None
+            found, _found = _found, None
+            gc.set_threshold(found[0], found[1], found[2])
