@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 
 import psutil
 import pytest
@@ -13,7 +14,8 @@ import zmq
 
 from minibig import Context
 from minibig.net import protocol as P
-from minibig.net.security import dealer
+from minibig.net.security import (ZAP_VERSION, ClusterKey, _authenticators, dealer, secure_server,
+                                   stop_authenticator)
 
 import faults
 from support import cleanup, env, start_worker
@@ -197,7 +199,6 @@ def test_a_drivers_shipped_modules_leave_the_workers_when_it_goes(limited_cluste
 
 def test_the_zap_handler_admits_the_cluster_key_alone():
     """minibig's own ZAP handler (net/security.ZapHandler), socket to socket in one process."""
-    from minibig.net.security import ClusterKey, ZAP_VERSION, secure_server, stop_authenticator
     key, stranger = ClusterKey(*zmq.curve_keypair()), ClusterKey(*zmq.curve_keypair())
     ctx = zmq.Context()
     server = ctx.socket(zmq.ROUTER)
@@ -220,7 +221,6 @@ def test_the_zap_handler_admits_the_cluster_key_alone():
         assert server.recv_multipart()[1] == b"hello"
         assert not server.poll(1500), "a peer without the cluster key got a message through"
 
-        from minibig.net.security import _authenticators
         handler = _authenticators[id(ctx)]
         raw = zmq.utils.z85.decode
         asks = {b"200": [[ZAP_VERSION, b"1", b"", b"a", b"", b"CURVE", raw(key.public)],
@@ -239,3 +239,30 @@ def test_the_zap_handler_admits_the_cluster_key_alone():
             sock.close(0)
         stop_authenticator(ctx)
         ctx.term()
+
+
+def test_sockets_secured_from_two_threads_at_once_share_one_zap_handler():
+    key = ClusterKey(*zmq.curve_keypair())
+    for _ in range(20):
+        ctx = zmq.Context()
+        socks = [ctx.socket(zmq.ROUTER) for _ in range(2)]
+        start, errors = threading.Barrier(2, timeout=30), []
+
+        def secure(sock):
+            start.wait()
+            try:
+                secure_server(sock, key)
+            except Exception as exc:
+                errors.append(exc)
+        threads = [threading.Thread(target=secure, args=(s,)) for s in socks]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert not errors and id(ctx) in _authenticators
+        finally:
+            for sock in socks:
+                sock.close(0)
+            stop_authenticator(ctx)
+            ctx.destroy(linger=0)

@@ -74,7 +74,8 @@ class _KeyRing:
 
 
 _keys = _KeyRing()
-_authenticators: dict = {}
+_authenticators: dict = {}                     # id of a context -> its ZapHandler
+_authenticators_lock = threading.Lock()
 
 
 def default_key_path() -> str:
@@ -249,16 +250,19 @@ class ZapHandler:
 
     def __init__(self, ctx: zmq.Context, public: bytes):
         self.members = _OnlyClusterMembers(public)
-        self.sock = ctx.socket(zmq.REP)
-        self.sock.linger = 0
-        self.sock.bind(ZAP_ENDPOINT)
         # stop() says so on a pipe of its own: the handler's socket is its thread's alone
-        self.pipe_end = ctx.socket(zmq.PAIR)
-        self.pipe_end.linger = 0
-        self.pipe_end.bind(f"inproc://minibig-zap-stop-{id(self)}")
-        self.stop_end = ctx.socket(zmq.PAIR)
-        self.stop_end.linger = 0
-        self.stop_end.connect(f"inproc://minibig-zap-stop-{id(self)}")
+        self.sock, self.pipe_end, self.stop_end = (ctx.socket(t) for t in (zmq.REP, zmq.PAIR,
+                                                                             zmq.PAIR))
+        try:
+            for sock in (self.sock, self.pipe_end, self.stop_end):
+                sock.linger = 0
+            self.sock.bind(ZAP_ENDPOINT)
+            self.pipe_end.bind(f"inproc://minibig-zap-stop-{id(self)}")
+            self.stop_end.connect(f"inproc://minibig-zap-stop-{id(self)}")
+        except BaseException:               # a socket left open would hang the context's end
+            for sock in (self.sock, self.pipe_end, self.stop_end):
+                sock.close(0)
+            raise
         self.thread = threading.Thread(target=self._serve, name="minibig-zap", daemon=True)
         self.thread.start()
 
@@ -305,8 +309,9 @@ def secure_server(sock: zmq.Socket, key: ClusterKey | None = None) -> None:
     if key is None:
         return
     ctx = sock.context
-    if id(ctx) not in _authenticators:
-        _authenticators[id(ctx)] = ZapHandler(ctx, key.public)
+    with _authenticators_lock:              # two task threads binding at once: one handler
+        if id(ctx) not in _authenticators:
+            _authenticators[id(ctx)] = ZapHandler(ctx, key.public)
     sock.curve_publickey, sock.curve_secretkey = key
     sock.curve_server = True
 
