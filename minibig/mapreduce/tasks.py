@@ -325,13 +325,17 @@ class MapTask(StepTask):
         return self.run_streaming(split, records)
 
     def run_shuffle(self, split: int, records):
-        """Generator of this map task's shuffle records, one batch of groups after another."""
+        """This map task's shuffle records, one batch of groups after another (read in C)."""
+        return chain.from_iterable(self.annotated_batches(split, records))
+
+    def annotated_batches(self, split: int, records):
+        """Generator of the lists of shuffle records; a failure is annotated, and the
+        counters are reported once the last list is out."""
         job, step = self.job_and_step()
         pos = Position()
         path = path_for(job.internal_protocol())
         try:
-            for batch in self.shuffle_batches(job, step, records, pos, path):
-                yield from batch
+            yield from self.shuffle_batches(job, step, records, pos, path)
         except Exception as exc:
             self.annotate(exc, pos, split)
             raise
