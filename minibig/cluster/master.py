@@ -2,7 +2,9 @@
 
 One ROUTER socket serves everybody. Workers register, send heartbeats and
 report finished tasks; drivers say hello, submit stages as task sets and get
-each task's result forwarded to them. The master keeps:
+each task's result forwarded to them (a big one in frames ahead of its
+report, passed on only while their attempt runs; the driver's acks go back to
+the worker, which keeps a few frames ahead: `on_task_frame`, `on_frame_ack`). The master keeps:
 
     workers      worker_id -> WorkerInfo (routing identity, slots, heartbeat)
     drivers      driver_id -> DriverInfo (routing identity, heartbeat)

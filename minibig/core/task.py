@@ -25,10 +25,11 @@ that raised it.
 
 A value that is a list of records (a plain `list`, or `Records` wrapping an
 iterator, which collect hands its tasks) streams: on a worker, `run_task`
-pickles it a frame at a time and hands each frame to `ctx.send_frame` as it
-is made, so the driver decodes one frame while the worker pickles the next;
-the rest of the list rides with the task's report, which says how many
-frames came before it. The driver keeps an attempt's frames apart from every
+encodes it a frame of about FRAME_BYTES at a time (marshal for flat records,
+pickle otherwise: `encode_frame`) and hands each frame to `ctx.send_frame`
+as it is made, so the driver decodes one frame while the worker makes the
+next; the rest of the list rides with the task's report, which says how
+many frames came before it. The driver keeps an attempt's frames apart from every
 other attempt's and uses them only when that attempt's report arrives
 (`core/dag.py`), so a failed, killed or superseded attempt leaves nothing
 in the answer.
