@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 import uuid
-from itertools import chain, islice
+from itertools import islice
 from dataclasses import dataclass, field
 
 from minibig.core import serialization
@@ -54,6 +54,7 @@ from minibig.core.taskmetrics import gc_seconds
 from minibig.errors import FetchFailedError, ResultTooLargeError, format_user_traceback
 from minibig.shuffle.reader import CHUNK, fetch_segments
 from minibig.shuffle.spill import take_spilled
+from minibig.shuffle.writer import flat_records
 
 
 class TaskCode:
@@ -195,21 +196,17 @@ class Records:
 FIRST_FRAME_RECORDS = 1024
 FRAME_BYTES = 1 << 20
 
-# Types marshal writes and reads back exactly (a subclass of one is refused, and
-# marshal would turn any other buffer, a bytearray say, into bytes: never offered).
-# marshal memoizes only objects referenced more than once, where pickle memoizes
-# every tuple and string: a frame of 500k (str, int) pairs is made 6-8x faster
-# and read back 1.5x faster, shared objects still shared.
-MARSHAL_ATOMS = frozenset({str, int, float, complex, bool, type(None), bytes})
+# Flat records (`shuffle.writer.flat_records`: atoms and tuples of atoms, exact
+# types) go through marshal, which memoizes only objects referenced more than
+# once where pickle memoizes every tuple and string: a frame of 500k (str, int)
+# pairs is made 6-8x faster and read back as fast or faster, shared objects still
+# shared.
 MARSHAL, PICKLE = "marshal", "pickle"
 
 
 def encode_frame(chunk: list) -> tuple[str, bytes]:
-    """(codec, bytes) of a list of records: marshal when every record is an atom of
-    MARSHAL_ATOMS or a tuple of them (exact types), pickle otherwise."""
-    types = set(map(type, chunk))
-    if types <= MARSHAL_ATOMS or (types == {tuple} and
-                                  set(map(type, chain.from_iterable(chunk))) <= MARSHAL_ATOMS):
+    """(codec, bytes) of a list of records: marshal for `flat_records`, pickle otherwise."""
+    if flat_records(chunk):
         return MARSHAL, marshal.dumps(chunk)
     return PICKLE, dumps_result(chunk)
 
