@@ -22,6 +22,7 @@ REPO = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(HERE, "jobs"), os.path.join(REPO, "jobs")]
 
 from minibig.mapreduce import MRJob, MRStep  # noqa: E402
+from minibig.mapreduce.internal import REPEATED_FROM  # noqa: E402
 from mr_combiner_shape_job import MRCombinerShapeJob  # noqa: E402
 from mr_counters_job import MRCountersJob  # noqa: E402
 from mr_flaky_job import MRFlakyJob  # noqa: E402
@@ -78,6 +79,15 @@ def test_word_freq_matches_counter(sc):
     assert dict(pairs) == dict(words_of(PERSUASION))
     assert len(pairs) == len(dict(pairs))                  # one line per word
     assert runner.counters() == [{}]
+
+
+def test_word_freq_without_the_combiner_matches_counter(sc):
+    # No combiner call: every counted word crosses the shuffle, the frequent ones as a Repeated.
+    pairs, _ = run(MRWordFreqCount, PERSUASION, "-D", "minibig.combine.min.values=1000000000",
+                   "--num-reducers", "1", sc=sc)
+    counts = words_of(PERSUASION)
+    assert max(counts.values()) >= REPEATED_FROM > min(counts.values())
+    assert pairs == sorted(counts.items(), key=lambda pair: json.dumps(pair[0]))
 
 
 def test_word_freq_each_reducer_sees_sorted_keys(sc, tmp_path):

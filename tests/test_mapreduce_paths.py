@@ -20,7 +20,9 @@ import random
 import pytest
 
 from minibig.mapreduce import MRJob
-from minibig.mapreduce.internal import CountedGroups, JSONPath, grouped_records, split_groups
+from minibig.mapreduce.internal import (REPEATED_FROM, CountedGroups, JSONPath, Repeated,
+                                        grouped_records, split_groups)
+from minibig.mapreduce.protocols import json_text
 from minibig.mapreduce.tasks import Position
 
 
@@ -78,7 +80,7 @@ def test_counted_groups_refuse_what_they_cannot_count():
 @pytest.mark.parametrize("threshold", [1, 2, 3, 1 << 62])
 def test_split_of_counted_groups_matches_split_of_lists(threshold):
     counted = CountedGroups()
-    assert counted.add([("a", 1)] * 5 + [("b", 1)] * 2 + [("c", 1)])
+    assert counted.add([("a", 1)] * 5 + [("b", 1)] * 2 + [("c", 1)] + [("d", 1)] * REPEATED_FROM)
     lists = counted.as_lists()
 
     def plain(split):
@@ -88,7 +90,8 @@ def test_split_of_counted_groups_matches_split_of_lists(threshold):
     assert plain(split_groups(counted, threshold)) == plain(split_groups(lists, threshold))
     records = split_groups(counted, threshold)[2]
     assert pickle.loads(pickle.dumps(records)) == records       # shared tuples travel as values
-    assert all(type(values) is tuple for _, values in records)
+    assert {type(values) for _, values in records} <= {tuple, Repeated}
+    assert [type(values) for key, values in records if key == "d"] in ([], [Repeated])
     assert plain(split_groups(CountedGroups(), threshold)) == ([], [])
 
 
@@ -106,13 +109,17 @@ def test_reduce_side_orders_keys_by_their_json_text():
         groups: dict = {}
         JSONPath().group([(rng.choice(keys), rng.randrange(9)) for _ in range(40)], groups)
         records += grouped_records(list(groups), list(groups.values()))
-    records[3:3] = [("solo", (1,)), ("pair", [2])]             # keys in one and two records
-    records.append(("pair", (3, 4)))
+    records[3:3] = [("solo", (1,)), ("pair", [2]), ("many", Repeated(6, 70))]
+    records.append(("pair", (3, 4)))                  # keys in one and two records
+    records.append(("many", Repeated(True, 65)))      # a counted key's many values
     got = [(identity, list(values)) for identity, values in JSONPath().grouped(records, False)]
     oracle: dict = {}
     for identity, values in records:
         oracle.setdefault(identity, []).extend(values)
     assert got == sorted(oracle.items(), key=lambda item: JSONPath.sort_key(item[0]))
+    assert [(type(v), v) for v in dict(got)["many"]] == [(int, 6)] * 70 + [(bool, True)] * 65
+    by_value = [(identity, list(values)) for identity, values in JSONPath().grouped(records, True)]
+    assert by_value == [(identity, sorted(values, key=json_text)) for identity, values in got]
 
     position = Position()
     seen = [(key, list(values)) for key, values in
@@ -169,7 +176,7 @@ def _plain(kind: str, data: bytes) -> dict:
 
 @pytest.mark.parametrize("kind", ["true", "float", "str", "none", "switch"])
 def test_constant_values_reach_the_reducer_as_json_gives_them(kind):
-    data = _lines(120)
+    data = _lines(600)                          # keys with more values than REPEATED_FROM
     lines = _run_inline("--kind", kind, "-D", "mapreduce.job.maps=1", stdin=data)
     got = {json.loads(k): json.loads(v) for k, v in (line.split("\t") for line in lines)}
     assert {k: [(type(v).__name__, v) for v in vs] for k, vs in got.items()} == \

@@ -87,9 +87,45 @@ def record_values(record) -> tuple | list:
     """The values a shuffle record carries.
 
     A map task sends each key's values as one record, `(identity, values)`:
-    a list, or a tuple (one value, or a counted key's `(value,) * n`).
+    a list, or a tuple (one value, or a counted key's `(value,) * n`), or
+    for a counted key with many values a `Repeated`.
     """
     return record[1]
+
+
+#: Counted values sent as a `Repeated` from this many on, as a tuple below.
+REPEATED_FROM = 64
+
+
+class Repeated:
+    """A counted key's values in a shuffle record: `count` times one value.
+
+    Iterates as `(value,) * count` would, and pickles as the pair, not as
+    `count` references: word count's frequent words without a combiner.
+
+    >>> import pickle
+    >>> list(Repeated(1, 3)), pickle.loads(pickle.dumps(Repeated("a", 2))) == Repeated("a", 2)
+    ([1, 1, 1], True)
+    """
+
+    __slots__ = ("value", "count")
+
+    def __init__(self, value, count: int):
+        self.value, self.count = value, count
+
+    def __iter__(self):
+        return repeat(self.value, self.count)
+
+    def __eq__(self, other):
+        return type(other) is Repeated and (self.value, self.count) == (other.value, other.count)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"Repeated({self.value!r}, {self.count})"
+
+    def __reduce__(self):
+        return Repeated, (self.value, self.count)
 
 
 def _one_per_value(record):
@@ -247,16 +283,18 @@ class CountedGroups:
                 map(repeat, repeat(value), compress(sizes, enough)), records)
 
     def shared_values(self, sizes: list):
-        """`(value,) * n` for each n of `sizes`, one tuple per distinct n.
+        """`(value,) * n` for each n of `sizes` (a `Repeated` from `REPEATED_FROM` on),
+        one object per distinct n.
 
-        Keys of a task share few distinct counts, and a tuple cannot change:
-        sharing one costs no allocation per key here, and pickle writes it
-        once per batch (then a memo reference), so the reduce side unpickles
-        it once too. Values reach the user's code only as iterators.
+        Keys of a task share few distinct counts, and neither object can
+        change: sharing one costs no allocation per key here, and pickle
+        writes it once per batch (then a memo reference), so the reduce side
+        unpickles it once too. Values reach the user's code only as iterators.
         """
         value = self.value
-        tuples = {n: (value,) * n for n in set(sizes)}
-        return map(tuples.__getitem__, sizes)
+        shared = {n: (value,) * n if n < REPEATED_FROM else Repeated(value, n)
+                  for n in set(sizes)}
+        return map(shared.__getitem__, sizes)
 
 
 class JSONPath:
