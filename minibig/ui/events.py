@@ -18,7 +18,9 @@ import time
 VERSION = 1               # the major version, in every event's "v": a reader skips newer ones
 MINOR = 1                 # fields added within the major version (docs/event-log.md)
 FORMAT = f"{VERSION}.{MINOR}"      # in app_start's "format"
-# A graph superstep task's counts, on its task_end (minibig.graph.tasks.SuperstepCode.result_fields).
+# A graph superstep task's counts, on its task_end (minibig.graph.tasks.SuperstepCode.result_fields);
+# a session task's (minibig.graph.session) are lists, one entry per superstep it ran, its
+# `superstep` entries being [n, start, seconds, outbox bytes].
 GRAPH_FIELDS = ("superstep", "messages_sent", "active_vertices")
 SUFFIX = ".jsonl"
 IN_PROGRESS = ".inprogress"
