@@ -117,7 +117,9 @@ class Repeated:
         return repeat(self.value, self.count)
 
     def __eq__(self, other):
-        return type(other) is Repeated and (self.value, self.count) == (other.value, other.count)
+        # The value's type too: 1, 1.0 and True are three JSON values.
+        return (type(other) is Repeated and self.count == other.count
+                and type(self.value) is type(other.value) and self.value == other.value)
 
     __hash__ = None
 
