@@ -14,6 +14,13 @@ job's thread that finds its queue empty becomes the one reader of the socket
 the job it names (`job_id`), or of every job for an OUTPUTS_LOST, which is
 about a shuffle; a message for no running job (a late attempt of a finished
 one) is dropped. The other threads wait on `events` for their queue.
+
+No wait is open-ended: a job that hears nothing for JOB_QUIET_AFTER seconds
+gets a JOB_QUIET, and its DAG scheduler asks the master which of its task
+sets it still holds (a stage whose results were lost on the way, or that the
+master dropped, runs again; a master that forgot the driver fails the job);
+an embedded master that exited, or any master silent for master_timeout,
+fails it too.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from minibig.cluster.jobqueues import JobQueues
 from minibig.net import protocol as P
 from minibig.net.security import dealer, unanswered_hint
 from minibig.errors import ClusterStartError, JobAbortedError, MasterUnreachableError
+
+#: Seconds a job may hear nothing before its scheduler asks the master what it holds.
+JOB_QUIET_AFTER = 5.0
 
 
 class ClusterBackend(JobQueues):
@@ -43,6 +53,7 @@ class ClusterBackend(JobQueues):
         self.lock = threading.Lock()              # held for every use of self.sock
         JobQueues.__init__(self)                  # self.events also guards self.reading
         self.reading = False
+        self.heard: dict[int, float] = {}         # job id -> when it last got a message
         P.send(self.sock, P.HELLO, {"driver_id": self.driver_id, "app_name": app_name,
                                     "host": socket.gethostname()})
         welcome = self._receive(P.WELCOME, conf.connect_timeout)
@@ -123,14 +134,20 @@ class ClusterBackend(JobQueues):
 
     # -- events, routed to their job ----------------------------------------------
     def next_event(self, job_id: int):
-        """The next message about job `job_id`'s stages (blocks)."""
+        """The next message about job `job_id`'s stages, or a JOB_QUIET once none came for
+        JOB_QUIET_AFTER seconds (blocks; JobAbortedError if the master is gone)."""
         while True:
             with self.events:
                 queue = self.jobs[job_id]
                 while not queue and self.reading:
                     self.events.wait(0.5)
+                now = time.monotonic()
                 if queue:
+                    self.heard[job_id] = now
                     return queue.popleft()
+                if now - self.heard.setdefault(job_id, now) > JOB_QUIET_AFTER:
+                    self.heard[job_id] = now
+                    return P.Message(P.JOB_QUIET, {"job_id": job_id})
                 self.reading = True
             try:
                 msg = self._read(0.5)
@@ -162,6 +179,18 @@ class ClusterBackend(JobQueues):
             for queue in targets:
                 queue.append(msg)
             self.events.notify_all()
+
+    def end_job(self, job_id: int) -> None:
+        """Close a job's queue and forget when it last heard from the master."""
+        JobQueues.end_job(self, job_id)
+        with self.events:
+            self.heard.pop(job_id, None)
+
+    def ask_job_state(self, job_id: int, tasksets: list) -> None:
+        """Ask the master which of `tasksets` (a job's) it no longer holds; the answer, a
+        JOB_STATE_REPLY, comes to the job behind everything the master sent it before."""
+        self._send(P.JOB_STATE, {"driver_id": self.driver_id, "job_id": job_id,
+                                 "tasksets": tasksets})
 
     def frame_taken(self, header: dict) -> None:
         """Tell the worker streaming a result (through the master) that a frame was decoded."""

@@ -138,6 +138,7 @@ class Master:
         self.sock = sock
         next_check = time.monotonic()
         while True:
+            turn = time.monotonic()
             if sock.poll(timeout=int(self.conf.heartbeat_interval * 1000)):
                 try:
                     msg = P.recv(sock, routed=True)
@@ -145,12 +146,26 @@ class Master:
                     log.warning("dropped a malformed message: %s", exc)
                 else:
                     self.handle_safely(msg)
+            self.excuse_absence(time.monotonic() - turn - self.conf.heartbeat_interval)
             if time.monotonic() >= next_check:
                 self.check_liveness()
                 next_check = time.monotonic() + self.conf.heartbeat_interval
             self.events.tick()
             if self.shutting_down and not self.workers:
                 return
+
+    def excuse_absence(self, away: float) -> None:
+        """A turn of the loop took `away` seconds longer than a poll (this process stopped,
+        the machine paused, a message slow to handle): no heartbeat could be read meanwhile,
+        so that time counts against no worker and no driver. Otherwise, back from a pause
+        longer than worker_timeout, the master would judge everyone lost on the first
+        message it reads, before the heartbeats queued behind it, and drop a driver that
+        goes on waiting for the stages it dropped with it."""
+        if away <= self.conf.heartbeat_interval:     # a turn's own slack: no pause
+            return
+        now = time.monotonic()
+        for peer in (*self.workers.values(), *self.drivers.values()):
+            peer.last_seen = min(now, peer.last_seen + away)
 
     def handle(self, msg: P.Message) -> None:
         handler = getattr(self, "on_" + msg.kind, None)
@@ -545,7 +560,7 @@ class Master:
         self.events.app_end(driver_id)
         driver = self.drivers.pop(driver_id, None)
         for key in [k for k, ts in self.scheduler.tasksets.items() if ts.driver_id == driver_id]:
-            self.scheduler.remove(key)
+            self.stop_running(self.scheduler.remove(key))   # nobody will take their results
         shipped = driver.files if driver is not None else set()
         still_used = set().union(*(d.files for d in self.drivers.values()))
         freed = [f for f in self.files if f.startswith(driver_id + "-")
@@ -579,6 +594,16 @@ class Master:
         self.shutting_down = True
         for worker in self.workers.values():
             self.send(worker.identity, P.SHUTDOWN)
+
+    def on_job_state(self, msg: P.Message) -> None:
+        """A driver heard nothing of a job for a while: which of the task sets it asks about
+        does the master no longer hold, and does it know the driver at all? Everything the
+        master sent that driver before this answer is ahead of it on the same connection."""
+        h = msg.header
+        self.send(msg.identity, P.JOB_STATE_REPLY, {
+            "job_id": int(h["job_id"]), "known": str(h["driver_id"]) in self.drivers,
+            "missing": [str(k) for k in h.get("tasksets", [])
+                        if str(k) not in self.scheduler.tasksets]})
 
     def on_status(self, msg: P.Message) -> None:
         self.send(msg.identity, P.STATUS_REPLY, self.status())

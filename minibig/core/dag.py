@@ -450,8 +450,15 @@ class _Job:
             waiting, self.waiting = self.waiting, []
             self.submit(*waiting)
             return
+        if msg.kind == P.JOB_QUIET:             # a silence: does the master still run our stages?
+            self.dag.backend.ask_job_state(self.job_id,
+                                           [self.taskset_key(s) for s in self.active.values()])
+            return
+        if msg.kind == P.JOB_STATE_REPLY:
+            self.master_state(h)
+            return
         stage = self.active.get(int(h.get("stage_id", -1)))
-        if stage is None or h.get("taskset") not in (None, f"{self.dag.backend.driver_id}/{stage.key}"):
+        if stage is None or h.get("taskset") not in (None, self.taskset_key(stage)):
             return                                   # from an earlier attempt or job
         if msg.kind == P.RESULT_FRAME:
             self.frame_arrived(stage, h, msg.blobs[0])
@@ -464,6 +471,28 @@ class _Job:
             raise_task_failure(stage, h, msg.blobs[0])
         elif msg.kind == P.FETCH_FAILED:
             self.fetch_failed(stage, h)
+
+    def taskset_key(self, stage: Stage) -> str:
+        """The key the master knows this stage's current attempt by."""
+        return f"{self.dag.backend.driver_id}/{stage.key}"
+
+    def master_state(self, h: dict) -> None:
+        """The master's answer after a silence (`ClusterBackend.ask_job_state`).
+
+        Whatever it sent before the answer has been handled, so a stage still
+        active whose task set it no longer holds will never hear again: a
+        message was lost (a submit, a task's result) or the master dropped the
+        set. The stage runs again for what it lacks; a master that no longer
+        knows this driver dropped its shuffles too, and the job fails.
+        """
+        if not h["known"]:
+            raise JobAbortedError(
+                f"job {self.job_id} ({self.description}): the master no longer knows this "
+                "driver (it heard no heartbeat from it for driver_timeout, or it restarted); "
+                "its stages and shuffle outputs are gone")
+        missing = set(h["missing"])
+        for stage in [s for s in self.active.values() if self.taskset_key(s) in missing]:
+            self.resubmit(stage, "its task set kept getting lost by the master")
 
     def frame_arrived(self, stage: Stage, h: dict, blob) -> None:
         """Decode a frame of a running attempt's result now, while the worker makes the next."""
@@ -530,10 +559,18 @@ class _Job:
             raise FetchFailedError(h["shuffle"], int(h["map"]), str(h.get("worker")),
                                    f"needed by {stage.describe()}")
         self.dag.available.get(h["shuffle"], set()).discard(int(h["map"]))
+        self.resubmit(stage, "shuffle output kept getting lost")
+
+    def resubmit(self, stage: Stage, trouble: str) -> None:
+        """Run an active stage again, as a new task set, for what it still lacks (the
+        frames of its last attempts go: their results will never come)."""
+        old = self.taskset_key(stage)
+        for key in [k for k in self.frames if k[0] == old]:
+            del self.frames[key]
         self.active.pop(stage.id, None)
         stage.resubmits += 1
         if stage.resubmits > MAX_STAGE_RESUBMITS:
-            raise JobAbortedError(f"{stage.describe()}: shuffle output kept getting lost "
+            raise JobAbortedError(f"{stage.describe()}: {trouble} "
                                   f"({MAX_STAGE_RESUBMITS} resubmissions)")
         stage.attempt += 1
         self.submit(stage)

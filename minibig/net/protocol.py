@@ -42,6 +42,7 @@ DROP_BLOCKS = "drop_blocks"  # {prefix}: forget persisted partitions
 DROP_FILES = "drop_files"    # {files: [ids]}: forget shipped modules/broadcasts
 SHUTDOWN = "shutdown"        # stop the whole cluster (embedded clusters only)
 STATUS = "status"            # any client -> STATUS_REPLY
+JOB_STATE = "job_state"      # {driver_id, job_id, tasksets}: which of these do you still hold?
 # Master -> driver
 WELCOME = "welcome"
 TASK_RESULT = "task_result"
@@ -50,6 +51,9 @@ STAGE_FAILED = "stage_failed"
 FETCH_FAILED = "fetch_failed"
 OUTPUTS_LOST = "outputs_lost"
 STATUS_REPLY = "status_reply"
+JOB_STATE_REPLY = "job_state_reply"  # {job_id, known, missing}: the asked task sets it lacks
+# Driver-internal (never on the wire)
+JOB_QUIET = "job_quiet"      # {job_id}: nothing came about the job for a while
 # Worker -> master
 REGISTER = "register"
 TASK_DONE = "task_done"

@@ -1,0 +1,108 @@
+"""A driver never waits forever for a job the cluster no longer runs.
+
+Each test takes something away from a running job on real master and
+worker processes — its task set, the master's memory of the driver, the
+master itself, the master's sense of time — and the job must end within a
+bound: with the exact answer when the work can be done again, else with a
+typed error. Tasks announce themselves with marker files and wait for the
+test's go-ahead (tests/faults.py).
+"""
+
+import os
+import signal
+import time
+
+import pytest
+
+import faults
+from minibig import Context
+from minibig.errors import JobAbortedError
+from minibig.net import protocol as P
+from minibig.net.security import dealer
+
+#: A job that hears nothing asks the master after client.JOB_QUIET_AFTER (5 s): well within.
+BOUND = 60
+
+
+def gated_job(ctx, folder: str, release: str):
+    """A collect of 0..99 whose tasks wait for `release`; (join, the master's stage of it)."""
+    def gated(split, records):
+        faults.announce_and_wait(folder, "held", release)
+        return records
+    rdd = ctx.parallelize(range(100), 2).mapPartitionsWithIndex(gated)
+    join = faults.run_in_thread(rdd.collect, timeout=BOUND)
+    faults.wait_for_marker(folder, "held")
+    stages = faults.master_status(ctx.master)["stages"]
+    assert len(stages) == 1, stages
+    return join, stages[0]
+
+
+def tell_master(url: str, kind: str, header: dict) -> None:
+    """Send the master one message from a socket of our own, as any client could."""
+    sock = dealer(url, linger=1000)
+    try:
+        P.send(sock, kind, header)
+    finally:
+        sock.close()
+
+
+def test_a_task_set_the_master_lost_runs_again_and_the_job_gets_its_exact_answer(tmp_path):
+    """The master drops the job's task set without a word to the driver (as a lost submit
+    or lost results would leave it): the driver, hearing nothing, asks, and resubmits."""
+    folder, release = str(tmp_path), str(tmp_path / "go")
+    with Context(workers=2, speculation=False, appName="lost-taskset") as ctx:
+        join, stage = gated_job(ctx, folder, release)
+        tell_master(ctx.master, P.CANCEL_JOB, {"driver_id": ctx._backend.driver_id,
+                                               "job_id": stage["job"]})
+        faults.wait_until(lambda: not faults.master_status(ctx.master)["stages"],
+                          "the master forgetting the task set")
+        faults.touch(release)
+        assert join(BOUND, "the job whose task set was lost") == list(range(100))
+        assert ctx.lastJob.stages == 2                # the stage, and its resubmission
+        assert ctx.parallelize(range(10), 2).sum() == 45
+
+
+def test_a_driver_the_master_dropped_fails_its_job_with_a_typed_error(tmp_path):
+    """The master forgets the driver (as after driver_timeout without heartbeats) while it
+    waits for a job: its stages and shuffles are gone, and the job fails, within a bound."""
+    folder, release = str(tmp_path), str(tmp_path / "go")
+    with Context(workers=2, speculation=False, appName="dropped-driver") as ctx:
+        join, _ = gated_job(ctx, folder, release)
+        tell_master(ctx.master, P.BYE, {"driver_id": ctx._backend.driver_id})
+        faults.wait_until(lambda: not faults.master_status(ctx.master)["drivers"],
+                          "the master forgetting the driver")
+        with pytest.raises(JobAbortedError, match="no longer knows this driver"):
+            join(BOUND, "the job of a dropped driver")
+        # Its running attempts were stopped with it: both slots free again.
+        faults.wait_until(lambda: all(w["running"] == 0 for w in
+                                      faults.master_status(ctx.master)["workers"]),
+                          "the dropped driver's attempts to stop")
+        faults.touch(release)
+
+
+def test_an_embedded_master_killed_during_a_job_fails_it_with_a_typed_error(tmp_path):
+    folder, release = str(tmp_path), str(tmp_path / "go")
+    with Context(workers=1, appName="killed-master") as ctx:
+        join, _ = gated_job(ctx, folder, release)
+        started = time.monotonic()
+        ctx._cluster.master.kill()
+        with pytest.raises(JobAbortedError, match="master has exited"):
+            join(BOUND, "the job of a killed master")
+        assert time.monotonic() - started < 10      # noticed by its process handle, not a timeout
+        faults.touch(release)
+
+
+def test_a_master_stopped_longer_than_worker_timeout_loses_no_worker_on_waking():
+    """Back from a pause, the master reads its queued heartbeats before judging anyone."""
+    with Context(workers=2, worker_timeout=2.0, speculation=False, appName="paused-master") as ctx:
+        assert ctx.parallelize(range(40), 8).map(lambda x: x * 2).sum() == 1560
+        before = {w["id"]: w["tasks_done"] for w in faults.master_status(ctx.master)["workers"]}
+        master = ctx._cluster.master
+        master.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(3.0)            # the fault itself: a pause past worker_timeout (2 s)
+        finally:
+            master.send_signal(signal.SIGCONT)
+        after = {w["id"]: w["tasks_done"] for w in faults.master_status(ctx.master)["workers"]}
+        assert after == before, "a worker was judged lost (a new registration counts from 0)"
+        assert ctx.parallelize(range(40), 8).map(lambda x: x * 2).sum() == 1560
