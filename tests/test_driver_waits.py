@@ -106,3 +106,44 @@ def test_a_master_stopped_longer_than_worker_timeout_loses_no_worker_on_waking()
         after = {w["id"]: w["tasks_done"] for w in faults.master_status(ctx.master)["workers"]}
         assert after == before, "a worker was judged lost (a new registration counts from 0)"
         assert ctx.parallelize(range(40), 8).map(lambda x: x * 2).sum() == 1560
+
+
+STOPPED_DRIVER = r"""
+import sys
+from minibig import Context
+import faults
+folder, release = sys.argv[1], sys.argv[2]
+def gated(split, records):
+    faults.announce_and_wait(folder, "held", release)
+    return records
+with Context(workers=1, master_timeout=2.0, appName="stopped-driver") as ctx:
+    print(sum(ctx.parallelize(range(100), 2).mapPartitionsWithIndex(gated).collect()), flush=True)
+"""
+
+
+def test_a_driver_stopped_longer_than_master_timeout_does_not_blame_the_master(tmp_path):
+    """The driver itself is paused past master_timeout while its job runs: back, it hears
+    the master at once and gets its answer, instead of calling the master silent."""
+    import subprocess
+    import sys
+    import support
+    folder, release = str(tmp_path), str(tmp_path / "go")
+    env = support.env(PYTHONPATH=os.pathsep.join([os.path.dirname(__file__),
+                                                  support.env().get("PYTHONPATH", "")]))
+    driver = subprocess.Popen([sys.executable, "-c", STOPPED_DRIVER, folder, release],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        faults.wait_for_marker(folder, "held")
+        driver.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(3.0)            # the fault itself: a pause past master_timeout (2 s)
+        finally:
+            driver.send_signal(signal.SIGCONT)
+        faults.touch(release)
+        out, err = driver.communicate(timeout=BOUND)
+        assert driver.returncode == 0, err
+        assert out.split() == [str(sum(range(100)))]
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()

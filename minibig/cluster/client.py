@@ -63,7 +63,7 @@ class ClusterBackend(JobQueues):
                 f"no minibig master answered at {url} within {conf.connect_timeout:g}s "
                 f"({unanswered_hint()})")
         self.info = welcome.header
-        self.master_seen = time.monotonic()
+        self.master_seen = self.beaten = time.monotonic()
         self.beats = threading.Thread(target=self._heartbeat, name="driver-heartbeat", daemon=True)
         self.beats.start()
 
@@ -110,19 +110,33 @@ class ClusterBackend(JobQueues):
             self._receive(P.WELCOME, min(left, 0.5))
 
     def _heartbeat(self) -> None:
-        """Beat every heartbeat_interval; note when the master last answered."""
+        """Beat every heartbeat_interval; note when the master last answered, and when
+        this thread last beat (answers to earlier beats read first). Time this thread
+        was not running past its wait (the driver stopped, the machine paused) had no
+        beats for the master to answer, so it counts as heard."""
         sock = dealer(self.url)
+        interval = self.conf.heartbeat_interval
         try:
-            while not self.stopped.wait(self.conf.heartbeat_interval):
-                P.send(sock, P.HEARTBEAT, {"driver_id": self.driver_id})
+            while True:
+                turn = time.monotonic()
+                if self.stopped.wait(interval):
+                    break
+                away = time.monotonic() - turn - interval
+                if away > interval:
+                    self.master_seen += away
                 while sock.poll(0):
                     sock.recv_multipart()
                     self.master_seen = time.monotonic()
+                P.send(sock, P.HEARTBEAT, {"driver_id": self.driver_id})
+                self.beaten = time.monotonic()
         finally:
             sock.close(0)
 
     def _master_silent_for(self) -> float:
-        return time.monotonic() - self.master_seen
+        """How long the master has left our beats unanswered: from its last answer to our
+        last beat, so a driver that was itself stopped (SIGSTOP, a paused machine) does
+        not blame the master for the time nobody beat, even before this thread runs again."""
+        return self.beaten - self.master_seen
 
     def _send(self, kind: str, header: dict, blobs: list = ()) -> None:
         with self.lock:
