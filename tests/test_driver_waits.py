@@ -147,3 +147,29 @@ def test_a_driver_stopped_longer_than_master_timeout_does_not_blame_the_master(t
         if driver.poll() is None:
             driver.kill()
             driver.wait()
+
+
+def test_an_aborted_stage_gives_back_the_slots_its_other_tasks_held(tmp_path):
+    """A stage aborted (a task out of attempts) while another of its tasks runs: the master
+    kills that task, so its slot serves the next job at once, rather than staying held by
+    work nobody will read (a streamed result would wait out FRAME_WAIT for its acks)."""
+    folder, never = str(tmp_path), str(tmp_path / "never")
+
+    def fail_or_hold(split, records):
+        if split == 0:
+            faults.wait_for_marker(folder, "held", timeout=BOUND)
+            raise ValueError("partition 0 always fails")
+        faults.announce_and_wait(folder, "held", never, limit=2 * BOUND)
+        return records
+
+    def both_slots_at_once(split, records):
+        faults.announce_and_wait(folder, "together")
+        faults.wait_for_marker(folder, "together", timeout=BOUND, count=2)
+        return records
+
+    with Context(workers=2, speculation=False, max_task_attempts=1, appName="aborted-stage") as ctx:
+        with pytest.raises(ValueError, match="always fails"):
+            ctx.parallelize(range(10), 2).mapPartitionsWithIndex(fail_or_hold).collect()
+        # Both tasks must run side by side: only if the held one gave its slot back.
+        assert sorted(ctx.parallelize(range(10), 2).mapPartitionsWithIndex(both_slots_at_once)
+                      .collect()) == list(range(10))

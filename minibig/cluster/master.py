@@ -195,7 +195,7 @@ class Master:
         if msg.kind == P.SUBMIT_STAGE:
             did = str(h.get("driver_id", ""))
             key = f"{did}/{h.get('taskset')}"
-            self.scheduler.remove(key)
+            self.drop_taskset(key)
             self.send(msg.identity, P.STAGE_FAILED, {
                 "stage_id": h.get("stage_id"), "job_id": h.get("job_id"), "taskset": key,
                 "partition": None, "error": error}, [engine_failure_report(error)])
@@ -359,7 +359,7 @@ class Master:
         if fetch:
             # The stage cannot finish until the parent output is rebuilt: drop it
             # and let the driver resubmit the parent's lost partitions first.
-            self.scheduler.remove(taskset.key)
+            self.drop_taskset(taskset.key)
             self.forget_map_output(fetch["shuffle"], int(fetch["map"]))
             if fetch.get("worker") in self.workers:
                 # Like Spark, distrust every output of a worker that failed a fetch:
@@ -380,7 +380,7 @@ class Master:
                      taskset.key, partition, attempt, worker.worker_id)
             return
         self.events.stage_aborted(taskset, error)
-        self.scheduler.remove(taskset.key)
+        self.drop_taskset(taskset.key)
         self.to_driver(taskset.driver_id, P.STAGE_FAILED, {
             "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
             "partition": partition, "attempt": attempt, "worker": worker.worker_id,
@@ -447,7 +447,7 @@ class Master:
                 for m in maps:
                     taskset.rerun(m)
                 continue
-            self.scheduler.remove(taskset.key)
+            self.drop_taskset(taskset.key)
             self.to_driver(taskset.driver_id, P.FETCH_FAILED, {
                 "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
                 "shuffle": shuffle, "map": foreign[0], "partition": None})
@@ -520,18 +520,23 @@ class Master:
         did, job = str(msg.header["driver_id"]), int(msg.header["job_id"])
         for key in [k for k, ts in self.scheduler.tasksets.items()
                     if ts.driver_id == did and ts.job_id == job]:
-            self.stop_running(self.scheduler.remove(key))
+            self.drop_taskset(key)
         driver = self.drivers.get(did)
         if driver is not None:
             driver.jobs.pop(job, None)
         self.events.job_cancelled(did, job)
 
-    def stop_running(self, taskset: TaskSet) -> None:
-        """Kill a removed task set's running attempts: their slots go to the next job
-        at once, and a result they were streaming stops being made."""
-        for partition, attempts in list(taskset.running.items()):
-            for attempt, where in list(attempts.items()):
-                self.cancel_attempt(taskset, partition, attempt, where.worker)
+    def drop_taskset(self, key: str) -> TaskSet | None:
+        """Forget an unfinished task set (aborted, failed a fetch, cancelled, its driver gone)
+        and kill its running attempts: their slots go to the next stage at once, and a
+        result they were streaming stops being made (no driver would decode or ack it, so
+        it would wait out FRAME_WAIT holding its slot)."""
+        taskset = self.scheduler.remove(key)
+        if taskset is not None:
+            for partition, attempts in list(taskset.running.items()):
+                for attempt, where in list(attempts.items()):
+                    self.cancel_attempt(taskset, partition, attempt, where.worker)
+        return taskset
 
     def on_drop_shuffle(self, msg: P.Message) -> None:
         for shuffle in msg.header.get("shuffles", []):
@@ -560,7 +565,7 @@ class Master:
         self.events.app_end(driver_id)
         driver = self.drivers.pop(driver_id, None)
         for key in [k for k, ts in self.scheduler.tasksets.items() if ts.driver_id == driver_id]:
-            self.stop_running(self.scheduler.remove(key))   # nobody will take their results
+            self.drop_taskset(key)                  # nobody will take their results
         shipped = driver.files if driver is not None else set()
         still_used = set().union(*(d.files for d in self.drivers.values()))
         freed = [f for f in self.files if f.startswith(driver_id + "-")
