@@ -1,6 +1,6 @@
 """The cyclic garbage collector's young threshold while tasks run.
 
-Used by stream tasks (below) and by RDD stages (`minibig.core.stages`: a
+Used by stream tasks (why: the next paragraph) and by RDD stages (`minibig.core.stages`: a
 stage that builds a table, a combine or a cached partition keeps what it
 allocates, so young collections there find nothing either).
 

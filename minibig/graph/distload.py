@@ -304,7 +304,7 @@ class BuildCode(TaskCode):
     def run(self, ctx):
         q = ctx.partition
         pieces = list(read_batches(ctx.fetch_shuffle(self.reads, q)))
-        index, dense = _index([piece[0] for piece in pieces], self.is_int)   # positions -> dense indices
+        index, dense, packed = _index([piece[0] for piece in pieces], self.is_int)
         out_edges = _numbered([piece[2] for piece in pieces], dense, self.weighted)
         n = len(index)
         out_edges = _with_weights(collapse_duplicates(*out_edges, n))   # by (src, dst), last line wins
@@ -318,8 +318,8 @@ class BuildCode(TaskCode):
         local = local_positions(owner, self.spec.num_partitions)
         part = make_partition(q, self.spec.num_partitions, index.ids, owner, local, out_edges, in_edges,
                               self.weighted, self.spec.partitioner)
-        if index.packed is not None:              # its str ids as Arrow, for the outputs (`packed_ids`)
-            part.cache["packed_ids"] = index.packed.take(part.vertices)
+        if packed is not None:                    # its str ids as Arrow, for the outputs (`packed_ids`)
+            part.cache["packed_ids"] = packed.take(part.vertices)
         key = partition_key(self.spec.key, q)
         ctx.resident.put(key, (part, index))
         ctx.cached.append(key)
@@ -511,15 +511,16 @@ def _groups(owner: np.ndarray, num_partitions: int) -> list:
     return [order[bounds[q]:bounds[q + 1]] for q in range(num_partitions)]
 
 
-def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray]]:
-    """The sorted union of every range's distinct ids, and for each range the dense index of
+def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray], pa.Array | None]:
+    """The sorted union of every range's distinct ids, for each range the dense index of
     each of its distinct ids (int ids: by binary search; str ids: one dictionary encoding of
-    them all, its dictionary sorted once). An empty range's ids may be of the other kind."""
+    them all, its dictionary sorted once), and str ids' sorted Arrow array (None for ints).
+    An empty range's ids may be of the other kind."""
     if is_int:
         pieces = [piece if len(piece) else np.zeros(0, np.int64) for piece in pieces]
         ids = np.sort(np.concatenate(pieces).astype(np.int64))
         ids = ids[run_ends(ids)]
-        return VertexIndex(ids), [np.searchsorted(ids, piece).astype(np.int64) for piece in pieces]
+        return VertexIndex(ids), [np.searchsorted(ids, piece).astype(np.int64) for piece in pieces], None
     pieces = [piece if len(piece) else pa.array([], pa.string()) for piece in pieces]
     encoded = pc.dictionary_encode(pa.chunked_array(pieces, pa.string()), null_encoding="encode")
     distinct = _dictionary(encoded, pa.string())
@@ -529,8 +530,7 @@ def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray]]:
     ids = distinct.take(order)
     dense = [rank[c.indices.to_numpy(zero_copy_only=False)] for c in encoded.chunks]
     index = VertexIndex(ids.to_numpy(zero_copy_only=False) if len(ids) else np.zeros(0, object))
-    index.packed = ids
-    return index, dense
+    return index, dense, ids
 
 
 def _numbered(edges: list, dense: list, weighted: bool):

@@ -32,7 +32,6 @@ class VertexIndex:
     def __init__(self, ids: np.ndarray):
         self.ids = ids                       # sorted, unique; int64 or object (str)
         self.is_int = ids.dtype.kind == "i"
-        self.packed = None                   # str ids as an Arrow array too, where one was at hand
 
     def __len__(self) -> int:
         return len(self.ids)

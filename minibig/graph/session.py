@@ -135,7 +135,7 @@ class SessionCode(TaskCode):
 
     def serve(self, ctx, sock) -> SessionLog:
         """Say hello, then answer the driver's `step`s until it says `end` or `abort`."""
-        log = SessionLog("lost")
+        log = SessionLog()
         try:
             if self.load is not None:
                 self.load.install(ctx, None, None, 0)
@@ -159,12 +159,10 @@ class SessionCode(TaskCode):
                 entry = find_resident(ctx, self.prefix, order["superstep"] + 1)
                 answer, frames = {"kind": "output", "output": partition_output(entry.state, self.program)}, []
             else:                                  # end without outputs, or abort
-                log.how = order["kind"]
                 return log
             answer["partition"] = ctx.partition
             sock.send_multipart([pickle.dumps(answer, protocol=5), *frames], copy=False)
             if order["kind"] == "end":
-                log.how = "end"
                 return log
 
     def result_fields(self, value):
@@ -197,11 +195,10 @@ class SessionCode(TaskCode):
 
 @dataclass
 class SessionLog:
-    """What one session task did: how it ended ("end", "abort" or "lost") and, per superstep it
-    ran, `[superstep, start (epoch seconds), seconds, outbox bytes]`, messages sent and active
-    vertices (the counts `tasks.StepReport` has)."""
+    """What one session task did: per superstep it ran, `[superstep, start (epoch seconds),
+    seconds, outbox bytes]`, messages sent and active vertices (the counts `tasks.StepReport`
+    has)."""
 
-    how: str
     steps: list = field(default_factory=list)
     messages_sent: list = field(default_factory=list)
     active_vertices: list = field(default_factory=list)
@@ -260,11 +257,11 @@ class Session:
         `driver.plan(superstep)` gives (aggregates, checkpoint?, outputs?) for a superstep,
         `driver.after(superstep, reports)` runs the barrier: (halt, outputs still wanted).
         """
-        _hold(self.sc, len(self.parts))
         zctx = zmq.Context()                       # its own: its authenticator admits one key
         sock = zctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         thread = None
+        _hold(self.sc, len(self.parts))            # released in the finally below, whatever happens
         try:
             address = self.bind(sock)
             thread = self.launch(code, prefer, address)
