@@ -53,6 +53,20 @@ def test_forked_workers_hash_as_fixed_seed_processes_and_see_the_drivers_env_and
     assert len(by_pid) == 2 and len(set(by_pid.values())) == 2, "random is reseeded in each fork"
 
 
+def _start_state(_):
+    import gc
+    import sys
+    return [("asyncio" in sys.modules, gc.get_freeze_count() > 0)]
+
+
+def test_forked_workers_start_without_asyncio_and_with_the_zygotes_objects_frozen():
+    """pyzmq's zmq.auth imports asyncio (~50 ms before any fork; minibig has its own ZAP
+    handler), and a fork's collections must never walk (and so copy) the zygote's objects."""
+    forking.discard_prewarmed()
+    with Context(workers=1) as ctx:
+        assert ctx.parallelize([0], 1).mapPartitions(_start_state).collect() == [(False, True)]
+
+
 def test_handles_report_signals_and_stop_leaves_no_process_not_even_the_zygote():
     before = descendants()
     with Context(workers=2, worker_timeout=3.0) as ctx:

@@ -452,7 +452,8 @@ def main(argv=None) -> int:
     """Entry point of `minibig worker`."""
     parser = argparse.ArgumentParser(prog="minibig worker", description="Run a minibig worker.")
     parser.add_argument("--master", required=True,
-                        help="master URL, e.g. tcp://127.0.0.1:7077 ('-': read it from stdin)")
+                        help="master URL, e.g. tcp://127.0.0.1:7077 ('-': read it from stdin, from "
+                             "whoever started the master, once it listens)")
     parser.add_argument("--slots", type=int, default=1, help="tasks run at once (default 1)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address other workers reach this one at (default: loopback)")
@@ -476,7 +477,8 @@ def main(argv=None) -> int:
     use_cluster_key(args)
     stop_on_sigterm()
     master = args.master
-    if master == "-":
+    handed = master == "-"
+    if handed:
         master = read_line_from_stdin()
     check_master_url(master, "--master")
     if args.slots < 1:
@@ -488,7 +490,10 @@ def main(argv=None) -> int:
     memory = parse_size(args.memory) if args.memory else default_memory_budget()
     if args.die_with_parent:
         die_with_parent()
-    wait_for_master(master, args.connect_timeout, log)
+    if not handed:
+        # A URL on stdin comes from whoever started the master, once it listens (an embedded
+        # cluster): asking it first would cost each worker a handshake and a round trip.
+        wait_for_master(master, args.connect_timeout, log)
     scratch = None
     if args.work_dir is None:
         sweep_abandoned()                     # folders left by killed workers on this machine

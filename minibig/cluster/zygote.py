@@ -39,10 +39,14 @@ import traceback
 IDLE_EXIT = 60.0             # seconds an unused zygote waits for its first command
 
 # What the zygote loads, group by group, before it forks workers: the modules master and
-# workers share (zmq.auth.thread: the CURVE authenticator each keyed server starts), the
-# worker's, and what unpickling an RDD stage's code imports on a worker (by name, as pickle
-# does: once here rather than by each worker during its first task, ~40 ms each).
-_PRELOAD = (("zmq.auth.thread", "minibig.cluster.runtime"),
+# workers share, the master's (the master is asked for first, and each process a fork
+# imports on its own costs CPU the others are waiting for), the worker's, and what
+# unpickling an RDD stage's code imports on a worker (by name, as pickle does: once here
+# rather than by each worker during its first task, ~40 ms each). Not pyzmq's zmq.auth:
+# minibig has its own ZAP handler, and zmq.auth imports asyncio (~50 ms on the zygote's
+# start, before any worker can fork).
+_PRELOAD = (("minibig.cluster.runtime",),
+            ("minibig.cluster.master",),
             ("minibig.cluster.worker",),
             ("minibig.core.stages", "minibig.rdd.base", "minibig.shuffle.writer"))
 
@@ -120,6 +124,7 @@ class Zygote:
         out_r = out_w = None
         if role == "master":
             out_r, out_w = os.pipe()
+        gc.freeze()                            # the child's collections skip (never copy) these
         pid = os.fork()
         if pid == 0:
             os.close(stdin_w)
@@ -250,10 +255,9 @@ def run_program(role: str, command: dict) -> int:
 def main() -> None:
     """Entry point of `python -m minibig.cluster.zygote`.
 
-    Loads what every forked process runs before any fork: the modules both
-    programs share, then (a master asked for meanwhile is forked, and loads
-    its own modules itself, in parallel) the worker's and its first task's,
-    then the master's if none was forked yet.
+    Loads what every forked process runs before any fork, group by group
+    (`_PRELOAD`); between two groups a master asked for meanwhile is forked,
+    and loads what it lacks itself.
     """
     gc.disable()                 # importing makes no garbage worth a collection's time
     zygote = Zygote(float(sys.argv[1]) if len(sys.argv) > 1 else IDLE_EXIT)
@@ -262,9 +266,7 @@ def main() -> None:
             importlib.import_module(name)
         zygote.serve_pending()
     zygote.workers_loaded()
-    if not zygote.pipes:         # no master forked yet: one asked for later starts warm
-        importlib.import_module(_PROGRAMS["master"])
-    gc.freeze()                  # the forks' collections skip (and so never copy) these objects
+    gc.freeze()                  # its own collections never touch (and copy) pages forks share
     gc.enable()
     zygote.serve()
 
