@@ -374,3 +374,21 @@ def test_external_sorter_is_a_stable_sort(tmp_path_factory, records, reverse):
     sorter = ExternalSorter(lambda kv: kv[0], reverse, 1024, lambda: str(folder))
     assert list(sorter.sort(records)) == sorted(records, key=lambda kv: kv[0], reverse=reverse)
     assert not os.listdir(folder)
+
+
+def test_a_join_hot_key_between_half_and_the_whole_budget_spills_instead_of_failing():
+    """A join whose right side outgrows half the 1 MiB budget goes on as a cogroup within
+    the other half; a hot key's group of about 0.7 MiB is over that half but within the
+    task's budget, so the join must still answer (it raised MemoryBudgetError)."""
+    hot = 18_000
+    left = [("hot", i) for i in range(hot)] + [(i, -i) for i in range(3000)]
+    right = [("hot", "h")] + [(i % 2500, i) for i in range(40_000)]
+    entry = estimate("hot") + estimate(([i for i in range(hot)], ["h"]))
+    assert (1 << 19) < entry < (1 << 20)
+    with Context(master="inline", worker_memory=1 << 20, progress=False) as ctx:
+        got = ctx.parallelize(left, 2).join(ctx.parallelize(right, 2), 1).collect()
+    by_key: dict = {}
+    for key, w in right:
+        by_key.setdefault(key, []).append(w)
+    want = [(k, (v, w)) for k, v in left for w in by_key.get(k, ())]
+    assert sorted(got, key=repr) == sorted(want, key=repr)

@@ -165,12 +165,16 @@ class ExternalMap:
     mergeValue / mergeCombiners.
     """
 
-    def __init__(self, aggregator, budget: int | None, spill_dir, spill=None):
+    def __init__(self, aggregator, budget: int | None, spill_dir, spill=None,
+                 entry_limit: int | None = None):
         self.create = aggregator.create_combiner
         self.merge_value = aggregator.merge_value
         self.merge_combiners = aggregator.merge_combiners
         self.op = aggregator.op
         self.budget = effective_budget(budget)
+        # The most one key's combiner may take: the budget, unless the map is given only
+        # part of its task's budget (a hash join's fallback), whose whole a group may fill.
+        self.entry_limit = effective_budget(entry_limit) if entry_limit else self.budget
         self.spill_dir = spill_dir
         self.map: dict = {}
         self.runs: list[str] = []
@@ -250,8 +254,8 @@ class ExternalMap:
         """Sample the size of the last key's entry; spill when past the budget."""
         tracker = self.tracker
         entry = estimate(key) + estimate(self.map[key])
-        if entry > self.budget:
-            raise MemoryBudgetError("the group", key, entry, self.budget)
+        if entry > self.entry_limit:
+            raise MemoryBudgetError("the group", key, entry, self.entry_limit)
         tracker.sample(entry)
         size = self.estimated_size()
         if size >= self.budget:
@@ -316,13 +320,13 @@ class ExternalMap:
         """(hash, (key, combiner)) of the runs merged, each key once, in hash order.
 
         A merged combiner is measured (`estimate`) when its shallow size is
-        over budget / 1024 — a group that grows big by its number of items,
+        over entry_limit / 1024 — a group that grows big by its number of items,
         which is how a hot key's group grows — and on every 64th merge
         otherwise: measuring each one would cost more than the merge.
         """
         streams = [_run_entries(path) for path in runs]
-        merge, budget = self.merge_combiners, self.budget
-        shallow_limit = budget >> 10
+        merge, limit = self.merge_combiners, self.entry_limit
+        shallow_limit = limit >> 10
         merges = 0
         current, keys, combs = None, [], []
         for h, key, comb in heapq.merge(*streams, key=_first):
@@ -337,8 +341,8 @@ class ExternalMap:
                     merges += 1
                     if sys.getsizeof(merged) > shallow_limit or not merges & 63:
                         size = estimate(merged)
-                        if size > budget:
-                            raise MemoryBudgetError("the group", key, size, budget)
+                        if size > limit:
+                            raise MemoryBudgetError("the group", key, size, limit)
                     break
             else:
                 keys.append(key)
