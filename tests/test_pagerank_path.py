@@ -1,0 +1,195 @@
+"""RDD PageRank's path: cached groups read as fresh lists, and the join's probe in C.
+
+A cached partition of `(key, list of immutables)` records (groupByKey's
+output, PageRank's links) or of such lists is kept as tuples and each read
+makes its lists afresh (`minibig.core.cache.CopiedLists`): what a read gives
+must equal what unpickling gave, types included (`ResultIterable`, NaN,
+-0.0), and no task may change what another reads, even two reads in one
+task. A join's left side whose keys are all str, int or bytes is probed in
+C, chunk by chunk (`minibig.rdd.cogroup._probe`); a chunk with other keys
+switches to the record-by-record loop, which must still name each key by
+the first equal key of the left side. The whole job is checked against the
+job's own plain-Python algorithm, on a cluster whose workers salt str
+hashes differently.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import cloudpickle
+import pytest
+
+from minibig import Context
+from minibig.core.cache import BlockStore, CopiedLists, dumps_records, loads_records
+from minibig.core.memory import MemoryPool
+from minibig.core.storagelevel import StorageLevel
+from minibig.rdd.cogroup import _PROBE_CHUNK, _probe
+from minibig.rdd.pairs import ResultIterable
+
+from support import REPO, cleanup, start_master, start_worker
+
+sys.path.insert(0, os.path.join(REPO, "jobs"))
+import pagerank as pagerank_job  # noqa: E402
+
+# The workers cannot import jobs/: the job's functions travel by value.
+cloudpickle.register_pickle_by_value(pagerank_job)
+
+MiB = 1 << 20
+
+
+def typed(records) -> list:
+    """Records as text with every type shown (1, 1.0 and True differ; so do 0.0 and -0.0)."""
+    def show(x):
+        if isinstance(x, (tuple, list)):
+            return f"{type(x).__name__}(" + ", ".join(show(i) for i in x) + ")"
+        return f"{type(x).__name__}:{x!r}"
+    return [show(r) for r in records]
+
+
+# -- cached groups ----------------------------------------------------------------------
+
+GROUPS = [("a", ResultIterable([1, 2.5, math.nan])), (2, ResultIterable([-0.0, "x", (1, b"y")])),
+          (("t", 1), ResultIterable()), (None, ResultIterable([None, True]))]
+
+
+class Tagged(list):
+    """A list subclass whose instances may carry attributes."""
+
+
+@pytest.mark.parametrize("records", [GROUPS, [v for _, v in GROUPS], [[1, "a"], [], [-0.0]]])
+def test_copied_lists_read_as_unpickled_records_do(records):
+    block = CopiedLists.of(records)
+    assert block is not None
+    for _ in range(2):
+        assert typed(block) == typed(loads_records(dumps_records(records)))
+    first, second = list(block), list(block)
+    lists = [r[1] if isinstance(r, tuple) else r for r in first]
+    again = [r[1] if isinstance(r, tuple) else r for r in second]
+    assert all(a is not b for a, b in zip(lists, again))            # fresh lists each read
+    assert all(a is not b for a, b in zip(lists, [r[1] if isinstance(r, tuple) else r
+                                                   for r in records]))
+
+
+def test_copied_lists_refuse_what_a_copy_would_change():
+    tagged = Tagged([1])
+    tagged.note = "kept by pickle, lost by a copy"
+    for records in ([("a", [[1]])],                  # a mutable item
+                    [([1], [2])],                    # a mutable key
+                    [("a", [1]), ("b", ResultIterable([2]))],   # two kinds of list
+                    [("a", tagged)],                 # an attribute
+                    [("a", [1], 2)],                 # not a pair
+                    [("a", [1]), ["b", [2]]],        # a pair that is a list
+                    [("a", (1,))], []):              # no list: nothing to copy
+        assert CopiedLists.of(records) is None, records
+    assert CopiedLists.of([("a", Tagged([1]))]) is not None   # a subclass without attributes
+
+
+def test_copied_lists_evicted_to_disk_read_back_equal(tmp_path):
+    store = BlockStore(str(tmp_path), MemoryPool(10 * MiB))
+    groups = [(f"k{i}", ResultIterable([f"v{i}-{j}" for j in range(40)])) for i in range(800)]
+    assert store.put("d/rdd1_0", groups, StorageLevel.MEMORY_AND_DISK)
+    assert isinstance(store.memory["d/rdd1_0"][0], CopiedLists)
+    filler = [bytes([i % 256]) * 1000 for i in range(9000)]
+    assert store.put("d/rdd2_0", filler, StorageLevel.MEMORY_ONLY)         # evicts rdd1_0
+    assert "d/rdd1_0" not in store.memory and "d/rdd1_0" in store.on_disk
+    assert typed(store.get("d/rdd1_0")) == typed(groups)
+
+
+def _append_and_clear(pair):
+    key, values = pair
+    values.append("mutated")
+    values.clear()
+    return key
+
+
+def _same_list_object(pair):
+    (_, mine), (_, other) = pair
+    mine.append("mine only")
+    return mine is other or "mine only" in other
+
+
+def test_a_cached_group_by_key_read_twice_and_mutated_stays_as_computed(sc):
+    pairs = [(f"k{i % 7}", i) for i in range(70)] + [("nan", math.nan), ("zero", -0.0)]
+    grouped = sc.parallelize(pairs, 3).groupByKey(2).cache()
+    first = {k: sorted(v, key=repr) for k, v in grouped.collect()}
+    assert grouped.map(_append_and_clear).count() == 9
+    assert not any(grouped.zip(grouped).map(_same_list_object).collect())   # two reads, one task
+    again = grouped.collect()
+    assert {type(v) for _, v in again} == {ResultIterable}
+    assert typed(sorted((k, sorted(v, key=repr)) for k, v in again)) == typed(sorted(first.items()))
+    assert math.copysign(1.0, dict(again)["zero"][0]) == -1.0
+    grouped.unpersist()
+
+
+# -- the join's probe -------------------------------------------------------------------
+
+def oracle_probe(left, table):
+    first_key: dict = {}
+    for key, _ in left:
+        first_key.setdefault(key, key)
+    return [(first_key[k], (v, table[k])) for k, v in left if k in table]
+
+
+def test_plain_chunks_then_a_mixed_one_name_keys_as_the_left_side_first_did():
+    n = 2 * _PROBE_CHUNK
+    left = [(i % 500, i) for i in range(n)] + [(f"s{i % 50}", i) for i in range(n)]
+    # After plain chunks: 1.0 and True equal 1, seen first as int 1; -0.0 follows 0.
+    left += [(1.0, "float"), (True, "bool"), (-0.0, "negative zero"), (b"b", 0), ("s3", 1)]
+    table = {i: -i for i in range(0, 600, 2)} | {f"s{i}": i for i in range(0, 50, 3)}
+    table |= {b"b": "bytes", 0.0: "zero", 1: "one"}
+    got = list(_probe(iter(left), table, {}))
+    assert typed(got) == typed(oracle_probe(left, table))
+    assert ("1", "int") in {(repr(k), type(k).__name__) for k, (v, _) in got if v == "float"}
+
+
+def test_a_mixed_first_chunk_is_probed_record_by_record():
+    left = [(1.0, "float"), (1, "int"), (-0.0, "a"), (0.0, "b"), (math.nan, "nan")]
+    table = {True: "bool", 0: "zero"}
+    got = list(_probe(iter(left), table, {}))
+    assert typed(got) == typed(oracle_probe(left, table))
+
+
+def test_records_that_are_not_pairs_fail_as_before():
+    with pytest.raises(ValueError, match="too many values to unpack"):
+        list(_probe(iter([("a", 1, 2)]), {"a": 0}, {}))
+    assert list(_probe(iter([["a", 1]]), {"a": 0}, {})) == [("a", (1, 0))]
+
+
+# -- the whole job against plain Python -------------------------------------------------
+
+EDGES = [(f"p{i % 97}", f"p{(i * 31 + i // 97) % 113}") for i in range(3000)] + [("p1", "p1")] * 3
+
+
+@pytest.fixture
+def edge_file(tmp_path):
+    path = tmp_path / "edges.txt"
+    path.write_text("# src dst\n" + "".join(f"{s} {d}\n" for s, d in EDGES))
+    return str(path)
+
+
+def _check_against_the_baseline(ctx, path: str, iterations: int, capsys):
+    """jobs/pagerank.py's RDD job against its own plain-Python baseline (6 decimals)."""
+    got = dict(pagerank_job.pagerank(ctx, path, iterations).collect())
+    capsys.readouterr()
+    pagerank_job.baseline([path, "--iterations", str(iterations), "--top", str(len(got) + 1)])
+    want = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    assert got.keys() == want.keys()
+    assert all(abs(got[k] - float(want[k])) <= 1e-6 for k in want)
+
+
+def test_pagerank_matches_its_dict_baseline(sc, edge_file, capsys):
+    _check_against_the_baseline(sc, edge_file, 8, capsys)
+
+
+def test_pagerank_on_workers_that_salt_str_hashes_differently(edge_file, capsys):
+    master, url = start_master()
+    procs = [master] + [start_worker(url, PYTHONHASHSEED=seed) for seed in "12"]
+    try:
+        with Context(master=url, progress=False) as ctx:
+            ctx._backend.wait_for_workers(2, timeout=60)
+            _check_against_the_baseline(ctx, edge_file, 5, capsys)
+    finally:
+        cleanup(procs)
