@@ -121,12 +121,35 @@ class Master:
         self.files: dict[str, bytes] = {}
         self.blocks: dict[str, set] = {}          # persisted partition -> worker ids
         self.shutting_down = False
+        self.unreachable: set[bytes] = set()      # peers a message could not go to (`send`)
         self.started = time.time()
         self.events = EventRecorder(self, conf.event_log)   # the event log and the web UI
 
     # -- plumbing ---------------------------------------------------------
     def send(self, identity: bytes, kind: str, header=None, blobs=()) -> None:
-        P.send(self.sock, kind, header, blobs, identity=identity)
+        """Send one message to a peer. The socket queues without a mark and says when a peer
+        is gone (`main`), so nothing is dropped unknown: a gone peer's message is noted and
+        the peer dropped after the message at hand (`drop_unreachable`), not at its timeout."""
+        try:
+            P.send(self.sock, kind, header, blobs, identity=identity)
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EHOSTUNREACH:
+                raise
+            log.info("a %s message could not go: its peer's connection is gone", kind)
+            self.unreachable.add(identity)
+
+    def drop_unreachable(self) -> None:
+        """Lose the workers and drivers a message could not reach: their connection is gone
+        (a reconnected peer has a new identity, so it would never hear from us again).
+        A worker's tasks run elsewhere and it registers anew at its next heartbeat; a
+        driver's next question about its job learns that the master forgot it."""
+        while self.unreachable:
+            gone, self.unreachable = self.unreachable, set()
+            for wid in [w.worker_id for w in self.workers.values() if w.identity in gone]:
+                self.lose_worker(wid, "its connection is gone")
+            for did in [d.driver_id for d in self.drivers.values() if d.identity in gone]:
+                log.warning("driver %s lost: its connection is gone", did)
+                self.drop_driver(did)
 
     def to_driver(self, driver_id: str, kind: str, header=None, blobs=()) -> None:
         driver = self.drivers.get(driver_id)
@@ -150,6 +173,7 @@ class Master:
             if time.monotonic() >= next_check:
                 self.check_liveness()
                 next_check = time.monotonic() + self.conf.heartbeat_interval
+            self.drop_unreachable()
             self.events.tick()
             if self.shutting_down and not self.workers:
                 return
@@ -753,7 +777,12 @@ def main(argv=None) -> int:
                          **({"event_log": args.event_log} if args.event_log else {}))
     ctx = zmq.Context()
     sock = ctx.socket(zmq.ROUTER)
-    sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+    # Past a peer's high-water mark a ROUTER drops messages silently, and a lost task result
+    # or frame fails a job. What the master sends is bounded by the work in flight (a result
+    # per task, frames per credit, acks, one answer per request): no mark. A message to a
+    # gone peer raises EHOSTUNREACH rather than vanish (Master.send).
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
     sock.setsockopt(zmq.LINGER, 0)
     try:
         url = bind_address(sock, args.bind, args.port)

@@ -1,0 +1,81 @@
+"""The master's ROUTER never drops a message silently.
+
+Past a peer's send high-water mark a ROUTER drops messages without a word
+(ZeroMQ's default), and a lost task result or frame costs a job. Every flow
+the master sends is bounded by work in flight (a result per task, frames
+per credit, one answer per request), so its queues have no mark, and a
+message to a peer that is gone raises (ROUTER_MANDATORY) instead of
+vanishing.
+"""
+
+import json
+import subprocess
+import sys
+
+import zmq
+
+import faults
+from minibig.net import protocol as P
+from minibig.net.security import dealer, secure_client
+
+from support import cleanup, env, start_master
+
+BURST = 5000          # five times ZeroMQ's default high-water mark of 1000
+BOUND_MS = 60_000
+
+
+def test_a_burst_of_answers_to_a_peer_that_reads_late_all_arrive():
+    master, url = start_master()
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    # A peer that reads late holds few messages itself: the rest wait in the master's queue.
+    sock.setsockopt(zmq.RCVHWM, 10)
+    sock.setsockopt(zmq.RCVBUF, 4096)
+    sock.setsockopt(zmq.LINGER, 0)
+    secure_client(sock, url)
+    sock.connect(url)
+    try:
+        # Each answer names the 100 task sets asked about (~5 kB): more than the kernel's
+        # socket buffers hold, so the master's own queue fills.
+        asked = [f"nobody/{n}.0" + "-" * 40 for n in range(100)]
+        for _ in range(BURST):
+            P.send(sock, P.JOB_STATE, {"driver_id": "nobody", "job_id": 1, "tasksets": asked})
+        P.send(sock, P.STATUS)                        # answered after every one before it
+        answers = 0
+        while True:
+            assert sock.poll(BOUND_MS), f"the master's answers stopped after {answers} of {BURST}"
+            msg = P.recv(sock)
+            if msg.kind == P.STATUS_REPLY:
+                break
+            assert msg.kind == P.JOB_STATE_REPLY and msg.header["missing"] == asked
+            answers += 1
+        assert answers == BURST
+    finally:
+        sock.close(0)
+        cleanup([master])
+
+
+def test_a_worker_whose_connection_is_gone_is_lost_at_the_next_message_not_its_timeout():
+    """A message to a worker that closed its socket cannot go: the master loses the worker
+    then (its tasks would run elsewhere), not after a heartbeat timeout of ten minutes."""
+    master = subprocess.Popen([sys.executable, "-m", "minibig", "master", "--port", "0",
+                               "--worker-timeout", "600"], stdout=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, env=env())
+    url = json.loads(master.stdout.readline())["url"]
+    try:
+        fake = dealer(url, linger=0)
+        P.send(fake, P.REGISTER, {"worker_id": "fake-1", "host": "127.0.0.1", "pid": 1,
+                                  "slots": 1, "block_addr": "tcp://127.0.0.1:9", "work_dir": "/"})
+        assert fake.poll(BOUND_MS) and P.recv(fake).kind == P.REGISTERED
+        fake.close(0)
+        client = dealer(url, linger=1000)
+        try:
+            def lost():
+                # Each drop_blocks goes to every worker; once the master's socket has seen
+                # the connection close, sending it there fails and the worker is lost.
+                P.send(client, P.DROP_BLOCKS, {"prefix": "nothing/"})
+                return faults.master_status(url)["workers"] == []
+            faults.wait_until(lost, "the master losing the gone worker", timeout=60)
+        finally:
+            client.close()
+    finally:
+        cleanup([master])
