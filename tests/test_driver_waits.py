@@ -16,6 +16,7 @@ import pytest
 
 import faults
 from minibig import Context
+from minibig.core.task import TaskCode
 from minibig.errors import JobAbortedError
 from minibig.net import protocol as P
 from minibig.net.security import dealer
@@ -44,6 +45,39 @@ def tell_master(url: str, kind: str, header: dict) -> None:
         P.send(sock, kind, header)
     finally:
         sock.close()
+
+
+class Stateful(TaskCode):
+    """A task that changes state kept on its worker, as a graph superstep does: run twice,
+    it would apply its step twice, so it must never run again behind its caller's back."""
+
+    def __init__(self, folder: str, release: str):
+        self.folder, self.release = folder, release
+
+    def run(self, ctx):
+        faults.announce_and_wait(self.folder, "stepped", self.release)
+        return ctx.partition
+
+
+def test_a_lost_task_set_of_code_tasks_fails_its_job_and_never_runs_them_again(tmp_path):
+    """Code tasks (graph supersteps, run_code) have no lineage: a task set the master lost
+    is the caller's to recover (the graph driver rolls back to a checkpoint), so the job
+    fails, typed; an RDD stage's is run again (the test below)."""
+    folder, release = str(tmp_path), str(tmp_path / "go")
+    with Context(workers=2, speculation=False, appName="lost-code") as ctx:
+        join = faults.run_in_thread(lambda: ctx._dag.run_code(
+            Stateful(folder, release), [0, 1], "stateful tasks", speculate=False), timeout=BOUND)
+        faults.wait_for_marker(folder, "stepped", count=2)
+        (stage,) = faults.master_status(ctx.master)["stages"]
+        tell_master(ctx.master, P.CANCEL_JOB, {"driver_id": ctx._backend.driver_id,
+                                               "job_id": stage["job"]})
+        faults.wait_until(lambda: not faults.master_status(ctx.master)["stages"],
+                          "the master forgetting the task set")
+        faults.touch(release)
+        with pytest.raises(JobAbortedError, match="lost the task set"):
+            join(BOUND, "the code job whose task set was lost")
+        assert len(faults.markers(folder, "stepped")) == 2, "a stateful task ran again"
+        assert ctx.parallelize(range(10), 2).count() == 10
 
 
 def test_a_task_set_the_master_lost_runs_again_and_the_job_gets_its_exact_answer(tmp_path):

@@ -239,6 +239,27 @@ def test_a_worker_stays_a_few_frames_ahead_of_the_driver(sc, tmp_path, monkeypat
     assert os.path.exists(far)
 
 
+def test_lost_acks_cost_a_silence_not_the_frame_wait(sc, monkeypatch):
+    """Every ack of the first FRAMES_IN_FLIGHT frames is lost on the way: the worker has no
+    room for the next frame until the driver, hearing nothing for client.JOB_QUIET_AFTER
+    (5 s), acks again what it decoded; not after worker.FRAME_WAIT (300 s)."""
+    send, seen = sc._backend.frame_taken, set()
+
+    def lossy(h):
+        key = (h["taskset"], h["partition"], h["attempt"], h["seq"])
+        if h["seq"] < FRAMES_IN_FLIGHT and key not in seen:
+            seen.add(key)                          # lost: only its repetition gets through
+            return
+        send(h)
+    monkeypatch.setattr(sc._backend, "frame_taken", lossy)
+    n = 3 * FRAMES_IN_FLIGHT * FIRST_FRAME_RECORDS  # records of ~1 KB: frames of ~1 MiB
+    rdd = sc.parallelize([0], 1).flatMap(lambda _: ("%07d" % i + "x" * 1000 for i in range(n)))
+    join = faults.run_in_thread(rdd.collect)
+    assert join(60, "a collect whose first acks were lost") == ["%07d" % i + "x" * 1000
+                                                                 for i in range(n)]
+    assert len(seen) == FRAMES_IN_FLIGHT and sc._dag.last_job.frames > FRAMES_IN_FLIGHT
+
+
 def test_a_frame_waits_for_room_and_gives_up_in_bounded_time():
     credit = FrameCredit()
     for seq in range(FRAMES_IN_FLIGHT):

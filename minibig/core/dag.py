@@ -451,6 +451,7 @@ class _Job:
             self.submit(*waiting)
             return
         if msg.kind == P.JOB_QUIET:             # a silence: does the master still run our stages?
+            self.ack_again()
             self.dag.backend.ask_job_state(self.job_id,
                                            [self.taskset_key(s) for s in self.active.values()])
             return
@@ -482,8 +483,12 @@ class _Job:
         Whatever it sent before the answer has been handled, so a stage still
         active whose task set it no longer holds will never hear again: a
         message was lost (a submit, a task's result) or the master dropped the
-        set. The stage runs again for what it lacks; a master that no longer
-        knows this driver dropped its shuffles too, and the job fails.
+        set. An RDD stage runs again for what it lacks (its lineage says how).
+        A CODE stage's tasks may have changed state kept on their workers (a
+        graph superstep) before the set was lost: run again, out of their
+        caller's order, they would apply their step twice, so the job fails and
+        the caller recovers (as from a FetchFailedError). A master that no
+        longer knows this driver dropped its shuffles too, and the job fails.
         """
         if not h["known"]:
             raise JobAbortedError(
@@ -492,7 +497,20 @@ class _Job:
                 "its stages and shuffle outputs are gone")
         missing = set(h["missing"])
         for stage in [s for s in self.active.values() if self.taskset_key(s) in missing]:
+            if stage.kind == CODE:
+                raise JobAbortedError(f"job {self.job_id} ({self.description}): the master lost "
+                                      f"the task set of {stage.describe()}; its tasks may have "
+                                      "changed state on their workers, so they are not run again")
             self.resubmit(stage, "its task set kept getting lost by the master")
+
+    def ack_again(self) -> None:
+        """Ack once more the last frame decoded of each attempt still streaming: a lost ack
+        leaves its worker waiting for room (up to worker.FRAME_WAIT, 300 s), and a silence
+        is how that shows here; a worker takes an ack it had already as a no-op."""
+        for (taskset, partition, attempt), (chunks, _) in self.frames.items():
+            if chunks:
+                self.dag.backend.frame_taken({"taskset": taskset, "partition": partition,
+                                              "attempt": attempt, "seq": len(chunks) - 1})
 
     def frame_arrived(self, stage: Stage, h: dict, blob) -> None:
         """Decode a frame of a running attempt's result now, while the worker makes the next."""
