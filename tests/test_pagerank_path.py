@@ -1,16 +1,14 @@
-"""RDD PageRank's path: cached groups read as fresh lists, and the join's probe in C.
+"""RDD PageRank's path: cached groups read as fresh lists; the join's probe; the whole job.
 
 A cached partition of `(key, list of immutables)` records (groupByKey's
 output, PageRank's links) or of such lists is kept as tuples and each read
 makes its lists afresh (`minibig.core.cache.CopiedLists`): what a read gives
 must equal what unpickling gave, types included (`ResultIterable`, NaN,
 -0.0), and no task may change what another reads, even two reads in one
-task. A join's left side whose keys are all str, int or bytes is probed in
-C, chunk by chunk (`minibig.rdd.cogroup._probe`); a chunk with other keys
-switches to the record-by-record loop, which must still name each key by
-the first equal key of the left side. The whole job is checked against the
-job's own plain-Python algorithm, on a cluster whose workers salt str
-hashes differently.
+task. The join's probe (`minibig.rdd.cogroup._probe`) names each key by
+the first equal key of its left side, however many records come before.
+The whole job is checked against the job's own plain-Python algorithm,
+also on a cluster whose workers salt str hashes differently.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from minibig import Context
 from minibig.core.cache import BlockStore, CopiedLists, dumps_records, loads_records
 from minibig.core.memory import MemoryPool
 from minibig.core.storagelevel import StorageLevel
-from minibig.rdd.cogroup import _PROBE_CHUNK, _probe
+from minibig.rdd.cogroup import _probe
 from minibig.rdd.pairs import ResultIterable
 
 from support import REPO, cleanup, start_master, start_worker
@@ -133,10 +131,10 @@ def oracle_probe(left, table):
     return [(first_key[k], (v, table[k])) for k, v in left if k in table]
 
 
-def test_plain_chunks_then_a_mixed_one_name_keys_as_the_left_side_first_did():
-    n = 2 * _PROBE_CHUNK
+def test_many_plain_keys_then_mixed_ones_are_named_as_the_left_side_first_did():
+    n = 10_000
     left = [(i % 500, i) for i in range(n)] + [(f"s{i % 50}", i) for i in range(n)]
-    # After plain chunks: 1.0 and True equal 1, seen first as int 1; -0.0 follows 0.
+    # After many str and int keys: 1.0 and True equal 1, seen first as int 1; -0.0 equals 0.
     left += [(1.0, "float"), (True, "bool"), (-0.0, "negative zero"), (b"b", 0), ("s3", 1)]
     table = {i: -i for i in range(0, 600, 2)} | {f"s{i}": i for i in range(0, 50, 3)}
     table |= {b"b": "bytes", 0.0: "zero", 1: "one"}
@@ -145,7 +143,7 @@ def test_plain_chunks_then_a_mixed_one_name_keys_as_the_left_side_first_did():
     assert ("1", "int") in {(repr(k), type(k).__name__) for k, (v, _) in got if v == "float"}
 
 
-def test_a_mixed_first_chunk_is_probed_record_by_record():
+def test_mixed_keys_from_the_start_are_named_by_the_first_seen():
     left = [(1.0, "float"), (1, "int"), (-0.0, "a"), (0.0, "b"), (math.nan, "nan")]
     table = {True: "bool", 0: "zero"}
     got = list(_probe(iter(left), table, {}))

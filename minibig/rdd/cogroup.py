@@ -37,7 +37,6 @@ cogroup, its groups named by the left's keys as a cogroup's are.
 from __future__ import annotations
 
 import itertools
-import operator
 import sys
 
 from minibig.core.dependency import Aggregator, OneToOneDependency, Partitioner, ShuffleDependency
@@ -49,8 +48,6 @@ from minibig.shuffle.sizing import SizeTracker, estimate
 from minibig.shuffle.spill import ExternalMap, effective_budget
 
 _MISSING = object()
-_first = operator.itemgetter(0)
-_second = operator.itemgetter(1)
 _LIST_BYTES = estimate([None])          # a key's list of later values, besides the values
 
 
@@ -197,49 +194,16 @@ def _probe(records, first: dict, more: dict):
 
     The key given out is the first of the records' keys equal to it, as a
     cogroup's group keeps (1 and 1.0 are one key; the first one seen names it).
-    With one value per key in the table, a chunk of pairs whose keys are all
-    of `_PLAIN_KEYS` is probed in C (`_probe_plain`), until the first chunk
-    that is not: from there on, record by record.
     """
-    return itertools.chain.from_iterable(_probed_chunks(iter(records), first, more))
-
-
-# Equal keys of these exact types are the same value of the same type, so which of
-# them names a key cannot be seen; not so for 1, 1.0 and True, or for 0.0 and -0.0.
-_PLAIN_KEYS = frozenset({str, int, bytes})
-_PROBE_CHUNK = 4096
-
-
-def _probed_chunks(records, first: dict, more: dict):
-    """An iterator of output pairs for each chunk of `records` (see `_probe`)."""
-    canonical: dict = {}
-    plain = not more
-    while True:
-        chunk = list(itertools.islice(records, _PROBE_CHUNK))
-        if not chunk:
-            return
-        if plain and set(map(type, chunk)) == {tuple} and set(map(len, chunk)) == {2}:
-            keys = list(map(_first, chunk))
-            if set(map(type, keys)) <= _PLAIN_KEYS:
-                # Named by themselves, should a later chunk need the general loop.
-                canonical.update(zip(keys, keys))
-                yield _probe_plain(keys, map(_second, chunk), first)
-                continue
-        plain = False
-        yield _probe_records(chunk, first, more, canonical)
-
-
-def _probe_plain(keys: list, values, first: dict):
-    """(key, (v, w)) for each key and value with a w in `first`, all in C."""
-    found = list(map(first.get, keys, itertools.repeat(_MISSING)))
-    hits = map(operator.is_not, found, itertools.repeat(_MISSING))
-    return itertools.compress(zip(keys, zip(values, found)), hits)
-
-
-def _probe_records(records, first: dict, more: dict, canonical: dict):
-    """`_probe`'s general loop, record by record, keys named through `canonical`."""
     get = first.get
+    canonical = {}
     same = canonical.setdefault
+    if not more:                                   # one value per key: a look-up per record
+        for key, value in records:
+            found = get(key, _MISSING)
+            if found is not _MISSING:
+                yield same(key, key), (value, found)
+        return
     for key, value in records:
         found = get(key, _MISSING)
         if found is not _MISSING:
