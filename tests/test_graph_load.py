@@ -7,13 +7,14 @@ import pickle
 import networkx as nx
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from minibig import Context
 from minibig.graph import Graph, pagerank
 from minibig.graph.ids import packed_ids, plain_list
-from minibig.graph.load import edges_from_tuples, read_edge_file, read_edge_parquet
+from minibig.graph.load import doubtful, edges_from_tuples, read_edge_file, read_edge_parquet
 
 from graph_oracles import DATASETS, SHIPPED_GRAPHS, check_pagerank, nx_from_edges, nx_from_file
 
@@ -258,3 +259,47 @@ def test_str_ids_travel_as_one_arrow_array_and_come_back_as_python_values():
     ints = np.array([3, -1], dtype=np.int64)
     assert packed_ids(ints) is ints
     assert [type(v) for v in plain_list(ints)] == [int, int] and plain_list([2.5]) == [2.5]
+
+
+def test_a_one_partition_graph_is_read_and_built_in_one_task(sc, tmp_path):
+    """No routing: one task reads and builds, with the driver's cut, for str (weighted,
+    repeated, non-ASCII), int and gzipped input; its errors are the two-stage load's."""
+    rng = np.random.default_rng(5)
+    names = [f"p{i}" if i % 4 else f"\u00e9t\u00e9-{i}" for i in range(200)]
+    str_text = "# c\n" + "".join(f"{names[rng.integers(200)]} {names[rng.integers(200)]} {i % 7}\n"
+                                  for i in range(2000))
+    gz = tmp_path / "s.txt.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write(str_text)
+    for path, directed in [(write(tmp_path, str_text, "s.txt"), True), (str(gz), False),
+                           (write(tmp_path, messy_edge_text(3), "m.txt"), False)]:
+        g = Graph.from_edge_file(sc, path, directed=directed, num_partitions=1)
+        assert list(g.on_workers.timings) == ["read and build"]
+        reference = Graph.from_edge_file(None, path, directed=directed, num_partitions=1)
+        assert (g.num_vertices, g.num_edges, g.weighted) == \
+            (reference.num_vertices, reference.num_edges, reference.weighted)
+        assert g.index.ids.tolist() == reference.index.ids.tolist()
+        assert_same_partitions(g.partitions, reference.partitions)
+    with pytest.raises(ValueError, match=r"g\.txt, line 3: weight 'heavy' is not a number"):
+        Graph.from_edge_file(sc, write(tmp_path, "a b\nb c 1\nc d heavy\n"), num_partitions=1)
+    with pytest.raises(ValueError, match=r"partitioner put vertex 'a' in partition 1, outside \[0, 1\)"):
+        Graph.from_edge_file(sc, write(tmp_path, "a b\n"), num_partitions=1, partitioner=lambda v: 1)
+    g = Graph.from_edge_file(sc, write(tmp_path, "# nothing\n"), num_partitions=1)
+    assert (g.num_vertices, g.num_edges) == (0, 0)
+
+
+def test_doubtful_ids_are_those_arrows_kernels_find():
+    """The byte-level check against its definition: an empty id, one starting with '#', one
+    holding a regex \\s character (tab, newline, form feed, carriage return, space; not \\v,
+    not a non-ASCII space)."""
+    def by_kernels(values):
+        return bool(len(values)) and (pc.any(pc.equal(values, "")).as_py()
+                                      or pc.any(pc.starts_with(values, "#")).as_py()
+                                      or pc.any(pc.match_substring_regex(values, r"\s")).as_py())
+    samples = ["a", "", "#a", "a#", "\u00e9", "a\tb", "a\nb", "a\fb", "a\rb", "a b", "a\vb",
+               "\u00a0", "\u2003x", "x\u3000", "#", "\u00e9#"]
+    for text in samples:
+        for values in (pa.array(["ok", text, "fine"]), pa.array(["ok", text, "fine"]).slice(1, 2),
+                       pa.chunked_array([["ok"], [text]]), pa.array([text], pa.large_string())):
+            assert doubtful(values) == by_kernels(values), (text, values)
+    assert doubtful(pa.array([], pa.string())) is False

@@ -85,6 +85,7 @@ class RangeReport:
     routed: bool = True           # its map output is written, in its own kind
     error: tuple | None = None    # (line in the file, what was wrong)
     sizes: list = field(default_factory=list)   # of its map output's segments
+    built: tuple | None = None    # `WholeCode`: what `build` returned
 
 
 @dataclass
@@ -272,19 +273,31 @@ class RouteCode(TaskCode):
 def route(ctx, spec: Spec, parsed: Range, is_int: bool, writes: EdgeShuffle) -> list[int]:
     """Write range `ctx.partition`'s edges, in id kind `is_int`, to the partitions that own
     them (see the module docstring); the segment sizes."""
+    piece = pieces_of(spec, parsed, is_int)
+
+    def segment(q, out):
+        pickle.dump(piece(q), out, protocol=5)
+    return write_output_stream(ctx.work_dir, writes.shuffle_key, ctx.partition, spec.num_partitions, segment)
+
+
+def pieces_of(spec: Spec, parsed: Range, is_int: bool):
+    """A function of q: what partition q gets of a parsed range, in id kind `is_int`: `(the
+    range's distinct ids, their owners, q's out-edges (src, dst, weight), q's in-edges (dst,
+    src, weight))`, the edges as positions in the distinct ids."""
     distinct = parsed.ids(is_int)
     src, dst, weight = parsed.src, parsed.dst, parsed.weight
     if not spec.directed:
         src, dst, weight = both_ways(src, dst, weight)
     owners = _owners(spec.partitioner, distinct, spec.num_partitions)
+    if spec.num_partitions == 1:                      # every edge is partition 0's, both ways
+        return lambda q: (distinct, owners, (src, dst, weight), (dst, src, weight))
     out_groups = _groups(owners[src], spec.num_partitions)
     in_groups = _groups(owners[dst], spec.num_partitions)
 
-    def segment(q, out):
+    def piece(q):
         o, i = out_groups[q], in_groups[q]
-        pickle.dump((distinct, owners, (src[o], dst[o], _take(weight, o)),
-                     (dst[i], src[i], _take(weight, i))), out, protocol=5)
-    return write_output_stream(ctx.work_dir, writes.shuffle_key, ctx.partition, spec.num_partitions, segment)
+        return distinct, owners, (src[o], dst[o], _take(weight, o)), (dst[i], src[i], _take(weight, i))
+    return piece
 
 
 def write_nothing(ctx, writes: EdgeShuffle, r: int, num_partitions: int) -> list[int]:
@@ -302,28 +315,53 @@ class BuildCode(TaskCode):
     reads: EdgeShuffle
 
     def run(self, ctx):
-        q = ctx.partition
-        pieces = list(read_batches(ctx.fetch_shuffle(self.reads, q)))
-        index, dense, packed = _index([piece[0] for piece in pieces], self.is_int)
-        out_edges = _numbered([piece[2] for piece in pieces], dense, self.weighted)
-        n = len(index)
-        out_edges = _with_weights(collapse_duplicates(*out_edges, n))   # by (src, dst), last line wins
-        routed_in = [piece[3] for piece in pieces]
+        pieces = list(read_batches(ctx.fetch_shuffle(self.reads, ctx.partition)))
+        return build(ctx, self.spec, pieces, self.is_int, self.weighted)
 
-        def in_edges():                       # on first use (PageRank and SSSP never ask)
-            return _with_weights(collapse_duplicates(*_numbered(routed_in, dense, self.weighted), n))
-        owner = np.zeros(n, np.int32)             # as the ranges found it: no id is hashed twice
-        for ids, piece in zip(dense, pieces):
-            owner[ids] = piece[1]
-        local = local_positions(owner, self.spec.num_partitions)
-        part = make_partition(q, self.spec.num_partitions, index.ids, owner, local, out_edges, in_edges,
-                              self.weighted, self.spec.partitioner)
-        if packed is not None:                    # its str ids as Arrow, for the outputs (`packed_ids`)
-            part.cache["packed_ids"] = packed.take(part.vertices)
-        key = partition_key(self.spec.key, q)
-        ctx.resident.put(key, (part, index))
-        ctx.cached.append(key)
-        return len(part), len(part.out_dst), n
+
+@dataclass
+class WholeCode(TaskCode):
+    """A graph of one partition (so one byte range): read, number and build in one task, as
+    `ReadCode` then `BuildCode` would, with no shuffle between them (nothing to route)."""
+
+    spec: Spec
+
+    def run(self, ctx):
+        try:
+            parsed = parse_range(self.spec, 0)
+        except EdgeLineError as exc:
+            return RangeReport(0, False, False, error=(exc.line, exc.detail))
+        is_int = not len(parsed.src) or parsed.as_ints is not None
+        report = RangeReport(len(parsed.src), is_int, parsed.weight is not None)
+        report.built = build(ctx, self.spec, [pieces_of(self.spec, parsed, is_int)(0)], is_int,
+                             report.weighted)
+        return report
+
+
+def build(ctx, spec: Spec, pieces: list, is_int: bool, weighted: bool) -> tuple[int, int, int]:
+    """Number partition `ctx.partition`'s edges from every range's piece (`pieces_of`), in
+    range order, build the partition and keep it resident; (its vertices, its edges, the
+    graph's vertices)."""
+    index, dense, packed = _index([piece[0] for piece in pieces], is_int)
+    out_edges = _numbered([piece[2] for piece in pieces], dense, weighted)
+    n = len(index)
+    out_edges = _with_weights(collapse_duplicates(*out_edges, n))   # by (src, dst), last line wins
+    routed_in = [piece[3] for piece in pieces]
+
+    def in_edges():                           # on first use (PageRank and SSSP never ask)
+        return _with_weights(collapse_duplicates(*_numbered(routed_in, dense, weighted), n))
+    owner = np.zeros(n, np.int32)                 # as the ranges found it: no id is hashed twice
+    for ids, piece in zip(dense, pieces):
+        owner[ids] = piece[1]
+    local = local_positions(owner, spec.num_partitions)
+    part = make_partition(ctx.partition, spec.num_partitions, index.ids, owner, local, out_edges, in_edges,
+                          weighted, spec.partitioner)
+    if packed is not None:                        # its str ids as Arrow, for the outputs (`packed_ids`)
+        part.cache["packed_ids"] = packed.take(part.vertices)
+    key = partition_key(spec.key, ctx.partition)
+    ctx.resident.put(key, (part, index))
+    ctx.cached.append(key)
+    return len(part), len(part.out_dst), n
 
 
 @dataclass
@@ -394,6 +432,13 @@ class WorkerGraph:
                     self.num_partitions, self.partitioner)
         ranges = list(range(len(spec.ranges)))
         clock = _Clock()
+        if self.num_partitions == 1:              # one range (see _byte_ranges): one task
+            report = dag.run_code(WholeCode(spec), [0], f"graph load {self.path}", speculate=False)[0]
+            self.timings = {"read and build": clock.lap()}
+            _raise_line_error(self.path, [report])
+            self.weighted = report.weighted
+            self.num_vertices, self.num_edges = report.built[2], report.built[1]
+            return
         shuffle = EdgeShuffle(f"{self.key}edges", len(ranges))
         written = [shuffle.shuffle_key]
         try:
@@ -522,13 +567,17 @@ def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray], p
         ids = ids[run_ends(ids)]
         return VertexIndex(ids), [np.searchsorted(ids, piece).astype(np.int64) for piece in pieces], None
     pieces = [piece if len(piece) else pa.array([], pa.string()) for piece in pieces]
-    encoded = pc.dictionary_encode(pa.chunked_array(pieces, pa.string()), null_encoding="encode")
-    distinct = _dictionary(encoded, pa.string())
+    if len(pieces) == 1:                                    # a range's str ids are distinct already
+        distinct, positions = pieces[0], [slice(None)]
+    else:
+        encoded = pc.dictionary_encode(pa.chunked_array(pieces, pa.string()), null_encoding="encode")
+        distinct = _dictionary(encoded, pa.string())
+        positions = [c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks]
     order = pc.sort_indices(distinct)
     rank = np.empty(len(distinct), np.int64)                # position of each id once sorted
     rank[order.to_numpy()] = np.arange(len(distinct))
     ids = distinct.take(order)
-    dense = [rank[c.indices.to_numpy(zero_copy_only=False)] for c in encoded.chunks]
+    dense = [rank[p] for p in positions]
     index = VertexIndex(ids.to_numpy(zero_copy_only=False) if len(ids) else np.zeros(0, object))
     return index, dense, ids
 

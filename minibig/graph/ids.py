@@ -98,6 +98,16 @@ def plain_list(ids) -> list:
     return list(ids)
 
 
+def string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets as int64, UTF-8 bytes as uint8) of an Arrow string array's buffers (no copy of
+    the bytes): string i is `data[offsets[i]:offsets[i + 1]]`."""
+    _, offsets, data = strings.buffers()
+    offset_type = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    offsets = np.frombuffer(offsets, offset_type, len(strings) + 1, strings.offset * offset_type().itemsize)
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return offsets.astype(np.int64), data
+
+
 def _as_id_array(ids, like: np.ndarray | None = None) -> np.ndarray:
     """ids as int64 when they are all ints (and `like`, if given, is int), else as object."""
     if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":

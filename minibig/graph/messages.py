@@ -259,8 +259,9 @@ def _deliver_combined(part, batches: list[Messages], combiner: str, dtype) -> In
 
 def local_slots(part, dst: np.ndarray) -> np.ndarray:
     """The local positions in `part` of destinations `dst`; `ValueError` if one is not `part`'s."""
-    wrong = dst[part.owner[dst] != part.index] if len(dst) else dst
-    if len(wrong):
+    misplaced = part.owner[dst] != part.index
+    if misplaced.any():
+        wrong = dst[misplaced]
         raise ValueError(f"partition {part.index} was delivered a message for vertex {int(wrong[0])}, "
                          f"owned by partition {int(part.owner[wrong[0]])}")
     return part.local[dst].astype(np.int64)

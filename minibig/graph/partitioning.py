@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa          # a hard dependency of minibig.graph (see load.py)
 
+from minibig.graph.ids import string_buffers
 from minibig.shuffle.hashing import portable_hash
 
 _MODULUS = (1 << 61) - 1          # CPython's int hash is x mod (2**61 - 1), sign kept
@@ -50,6 +51,8 @@ class HashPartitioner:
 
     def partitions_of(self, ids: np.ndarray) -> np.ndarray:
         """Owners of many ids at once (int64 array or object array of str)."""
+        if self.num_partitions == 1:            # every id's owner, whatever its hash: no hashing
+            return np.zeros(len(ids), np.int64)
         return portable_hashes(ids) % np.int64(self.num_partitions)
 
 
@@ -71,11 +74,7 @@ def portable_hashes(ids) -> np.ndarray:
     strings = _as_arrow_strings(ids)
     if strings is None:                     # not all str: one portable_hash per id
         return np.fromiter((portable_hash(v) for v in ids.tolist()), dtype=np.int64, count=len(ids))
-    _, offsets, data = strings.buffers()
-    offset_type = np.int64 if pa.types.is_large_string(strings.type) else np.int32
-    offsets = np.frombuffer(offsets, offset_type, len(strings) + 1, strings.offset * offset_type().itemsize)
-    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
-    return crc32_strings(offsets.astype(np.int64), data)
+    return crc32_strings(*string_buffers(strings))
 
 
 def crc32_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
