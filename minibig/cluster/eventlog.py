@@ -41,7 +41,7 @@ from minibig.cluster.runtime import is_loopback
 from minibig.errors import InvalidArgumentError
 from minibig.net.security import cluster_key
 from minibig.ui.events import FORMAT, GRAPH_FIELDS, LogFile, event
-from minibig.ui.server import LiveSource, serve_in_thread
+from minibig.ui.server import LiveSource, serve_in_thread, stop_serving
 
 log = logging.getLogger("minibig.master")
 
@@ -167,8 +167,7 @@ class EventRecorder:
         for app in list(self.files):
             self.app_end(app, "master stopped")
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            stop_serving(self.server)
 
     @guarded
     def worker_added(self, worker) -> None:
