@@ -56,6 +56,7 @@ import numpy as np
 
 from minibig.shuffle.partitioners import columnar_op  # noqa: F401  (re-exported)
 from minibig.shuffle.spill import ExternalMap, effective_budget
+from minibig.shuffle.writer import Columns
 
 CHUNK = 65536
 INT_SUM_LIMIT = float(2 ** 62)
@@ -244,7 +245,8 @@ def _partitioned(columns, n: int) -> list:
 
 # -- the reduce side ---------------------------------------------------------------------------
 def combine_columnar(batches, op: str, aggregator, budget: int | None, spill_dir):
-    """Merge a reducer's batches (Arrow frames and pickled lists) into (key, value) pairs."""
+    """Merge a reducer's batches (Arrow frames, `Columns` and lists of pairs, as
+    `read_batches(..., frames=True)` gives them) into (key, value) pairs."""
     combiner = ColumnarCombiner(op, budget)
     rows: ExternalMap | None = None
     limit = combiner.budget // 2
@@ -260,6 +262,8 @@ def combine_columnar(batches, op: str, aggregator, budget: int | None, spill_dir
                         rows.insert_combiners(combiner.python_pairs())
                 continue
             batch = pairs_of(keys, values)
+        elif type(batch) is Columns:
+            batch = zip(batch.keys, batch.values)
         if rows is None:
             rows = ExternalMap(aggregator, budget, spill_dir)
             rows.insert_combiners(combiner.python_pairs())

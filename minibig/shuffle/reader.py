@@ -41,6 +41,7 @@ from minibig.net.security import dealer
 from minibig.errors import FetchFailedError
 from minibig.shuffle.blocks import read_segment_range, segment_bounds
 from minibig.shuffle.spill import count_spilled
+from minibig.shuffle.writer import Columns
 
 WINDOW = 4                    # remote requests in flight
 CHUNK = 4 << 20               # biggest reply of a block server
@@ -195,8 +196,9 @@ def read_batches(segments, frames: bool = False):
     """The batches (lists of records) of each segment, in order; a segment holds
     one or more pickles back to back.
 
-    A pickled `bytes` is a columnar frame (`minibig.shuffle.arrowpath`): it is
-    turned into a list of records, or given as it is if `frames`.
+    A pickled `bytes` is an Arrow frame (`minibig.shuffle.arrowpath`), a
+    `Columns` a combine's keys and values in two lists (`minibig.shuffle.writer`):
+    each is turned into a list of records, or given as it is if `frames`.
     """
     for segment in segments:
         if isinstance(segment, FileSegment):
@@ -215,7 +217,11 @@ def read_batches(segments, frames: bool = False):
 
 
 def _batch(loaded, frames: bool):
-    if type(loaded) is bytes and not frames:
+    if frames or type(loaded) is list:
+        return loaded
+    if type(loaded) is Columns:
+        return loaded.records()
+    if type(loaded) is bytes:
         from minibig.shuffle.arrowpath import frame_records   # numpy: only for Arrow frames
         return frame_records(loaded)
     return loaded
