@@ -41,7 +41,6 @@ from minibig.cluster.runtime import is_loopback
 from minibig.errors import InvalidArgumentError
 from minibig.net.security import cluster_key
 from minibig.ui.events import FORMAT, GRAPH_FIELDS, LogFile, event
-from minibig.ui.server import LiveSource, serve_in_thread, stop_serving
 
 log = logging.getLogger("minibig.master")
 
@@ -93,6 +92,9 @@ class EventRecorder:
             # The same rule as the master's own port: nothing beyond loopback without a key.
             raise InvalidArgumentError(f"--ui-bind {host}: refusing to serve the web UI beyond "
                                        "loopback on a cluster without a key (--key-file)")
+        # Here, not at the top: http.server and what it imports (~60 ms) would be on the
+        # embedded cluster's start in the zygote, before any worker can fork (zygote.py).
+        from minibig.ui.server import LiveSource, serve_in_thread
         live = LiveSource()
         try:
             self.server, self.ui_url = serve_in_thread(live, host, port)
@@ -167,6 +169,7 @@ class EventRecorder:
         for app in list(self.files):
             self.app_end(app, "master stopped")
         if self.server is not None:
+            from minibig.ui.server import stop_serving
             stop_serving(self.server)
 
     @guarded

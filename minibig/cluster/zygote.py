@@ -49,6 +49,9 @@ _PRELOAD = (("minibig.cluster.runtime",),
             ("minibig.cluster.master",),
             ("minibig.cluster.worker",),
             ("minibig.core.stages", "minibig.rdd.base", "minibig.shuffle.writer"))
+# The master's web UI server (http.server, ~60 ms): loaded once the workers may fork, for a
+# master not forked yet; one forked before loads it itself, beside the zygote's imports.
+_MASTER_UI = "minibig.ui.server"
 
 _PROGRAMS = {"master": "minibig.cluster.master", "worker": "minibig.cluster.worker"}
 
@@ -257,15 +260,20 @@ def main() -> None:
 
     Loads what every forked process runs before any fork, group by group
     (`_PRELOAD`); between two groups a master asked for meanwhile is forked,
-    and loads what it lacks itself.
+    and loads what it lacks itself (in parallel: the zygote then skips the
+    master's group).
     """
     gc.disable()                 # importing makes no garbage worth a collection's time
     zygote = Zygote(float(sys.argv[1]) if len(sys.argv) > 1 else IDLE_EXIT)
     for group in _PRELOAD:
+        if _PROGRAMS["master"] in group and zygote.pipes:
+            continue             # the master, forked already, loads them; workers never use them
         for name in group:
             importlib.import_module(name)
         zygote.serve_pending()
     zygote.workers_loaded()
+    if not zygote.pipes:
+        importlib.import_module(_MASTER_UI)
     gc.freeze()                  # its own collections never touch (and copy) pages forks share
     gc.enable()
     zygote.serve()
