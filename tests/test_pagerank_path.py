@@ -57,6 +57,18 @@ class Tagged(list):
     """A list subclass whose instances may carry attributes."""
 
 
+class Slotted(list):
+    """A list subclass with a slot: what it holds there a copy would lose."""
+
+    __slots__ = ("note",)
+
+
+class Bare(list):
+    """A list subclass that can hold nothing but its items."""
+
+    __slots__ = ()
+
+
 @pytest.mark.parametrize("records", [GROUPS, [v for _, v in GROUPS], [[1, "a"], [], [-0.0]]])
 def test_copied_lists_read_as_unpickled_records_do(records):
     block = CopiedLists.of(records)
@@ -80,9 +92,12 @@ def test_copied_lists_refuse_what_a_copy_would_change():
                     [("a", tagged)],                 # an attribute
                     [("a", [1], 2)],                 # not a pair
                     [("a", [1]), ["b", [2]]],        # a pair that is a list
-                    [("a", (1,))], []):              # no list: nothing to copy
+                    [("a", (1,))], [],               # no list: nothing to copy
+                    [("a", Slotted([1]))]):          # a slot
         assert CopiedLists.of(records) is None, records
-    assert CopiedLists.of([("a", Tagged([1]))]) is not None   # a subclass without attributes
+    for kind in (Tagged, Bare):                      # without attributes
+        block = CopiedLists.of([("a", kind([1]))])
+        assert [(k, type(v), v) for k, v in block] == [("a", kind, [1])]
 
 
 def test_copied_lists_evicted_to_disk_read_back_equal(tmp_path):

@@ -19,7 +19,9 @@ the read (see the commit that made blocks serialized):
   per record (`groupByKey`'s `(key, values)`, a record that is such a list:
   `CopiedLists`) keeps those items as tuples and makes every list afresh,
   in C, for each read: a task gets new lists, sharing only immutable objects.
-  PageRank's cached links (317k edges) read 2-3x faster so than unpickled.
+  PageRank's cached links (Debian graph: 28k groups of 156k str a partition)
+  read in 12 ms against 30 ms unpickled; 20 iterations of the job cost a
+  third less CPU.
 
 Deserialized, every task on the worker shares the same objects, as Scala
 Spark's deserialized levels do: faster to read, and the user's promise not
@@ -52,8 +54,9 @@ import os
 import pickle
 import sys
 import threading
+import types
 from collections import OrderedDict
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from minibig.core import serialization
 
@@ -61,6 +64,7 @@ SIZE_SAMPLE = 64
 BATCH = 1024                  # records per pickle in a serialized block
 _first = itemgetter(0)
 _second = itemgetter(1)
+_attributes = attrgetter("__dict__")
 
 
 def estimate_size(records: list) -> int:
@@ -112,10 +116,14 @@ def _immutable_items(items) -> bool:
 
 def _rebuilt_by_its_type(kind: type) -> bool:
     """Whether `kind(items)` makes a list equal to one of `kind` holding `items`: list, or a
-    subclass that changes none of how it is made, filled or iterated (its instances may
-    still hold attributes: see `CopiedLists.of`)."""
-    return kind is list or (issubclass(kind, list) and kind.__new__ is list.__new__
-                            and kind.__init__ is list.__init__ and kind.__iter__ is list.__iter__)
+    subclass that changes none of how it is made, filled or iterated and has no slots
+    (its instances may still hold attributes in a __dict__: see `CopiedLists.of`)."""
+    if kind is list:
+        return True
+    return (issubclass(kind, list) and kind.__new__ is list.__new__
+            and kind.__init__ is list.__init__ and kind.__iter__ is list.__iter__
+            and not any(isinstance(attr, types.MemberDescriptorType)
+                        for cls in kind.__mro__ for attr in vars(cls).values()))
 
 
 class CopiedLists:
@@ -148,7 +156,7 @@ class CopiedLists:
         if kinds or not _rebuilt_by_its_type(kind):
             return None
         # A list subclass's instance may carry attributes, which kind(items) would lose.
-        if kind is not list and any(map(vars, lists)):
+        if kind.__dictoffset__ and any(map(_attributes, lists)):
             return None
         items = list(map(tuple, lists))
         if not _immutable_items(lambda: itertools.chain.from_iterable(items)):

@@ -2,8 +2,9 @@
 
 `deserialized` says what a memory block is, and minibig keeps it so (see
 `minibig.core.cache`): False (every level but MEMORY_AND_DISK_DESER, as in
-PySpark) keeps the pickled records, each task reading a fresh copy, so no
-task can change what a later one reads; True keeps the record objects
+PySpark) keeps the records pickled (or, for lists of immutables, as tuples),
+each task reading a fresh copy, so no task can change what a later one
+reads; True keeps the record objects
 themselves, shared by the tasks that read them: faster, and mutating them
 changes the cache. Disk blocks are always pickled.
 """

@@ -62,8 +62,9 @@ class PersistenceMixin:
     def getStorageLevel(self) -> StorageLevel:
         """The storage level set by persist (StorageLevel.NONE if none): what the workers keep.
 
-        Serialized levels (all but MEMORY_AND_DISK_DESER) keep pickled records,
-        so a task mutating what it read never changes what a later task reads.
+        Serialized levels (all but MEMORY_AND_DISK_DESER) give each task its own copy
+        of every mutable record (pickled, or rebuilt: see `minibig.core.cache`), so a
+        task mutating what it read never changes what a later task reads.
 
         >>> print(sc.parallelize([1, 2]).getStorageLevel())
         Serialized 1x Replicated
