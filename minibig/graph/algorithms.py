@@ -102,11 +102,18 @@ class PageRank(VectorProgram):
             part.values = x = new
         share = part.cache["pr_vertex_share"]
         per_vertex = x * share if share is not None else x    # unweighted: no product per edge
-        if part.cache["pr_gather"]:      # over the out-edges: see init
-            per_edge = np.take(per_vertex, part.out_src_local)
+        if part.cache["pr_gather"]:      # over the out-edges (see init), into this run's buffer
+            buffer = part.scratch.get("pr_per_edge")
+            if buffer is None:
+                buffer = part.scratch["pr_per_edge"] = np.empty(len(part.out_dst))
+            # mode="clip": with "raise", numpy takes into a new array and copies it to `out`
+            # (the indices are the partition's own, always in range)
+            per_edge = np.take(per_vertex, part.out_src_local, out=buffer, mode="clip")
         else:
             per_edge = np.repeat(per_vertex, part.cache["pr_degree"])
-        ctx.send_along_out_edges(per_edge if share is not None else per_edge * part.cache["pr_edge_factor"])
+        if share is None:                # per_edge is this superstep's own: scale it in place
+            np.multiply(per_edge, part.cache["pr_edge_factor"], out=per_edge)
+        ctx.send_along_out_edges(per_edge)          # reduced at once: the buffer is free after
         ctx.aggregate("dangling", float(x[part.cache["pr_dangling"]].sum()))
 
     def master_compute(self, superstep: int, aggregates: dict) -> bool:

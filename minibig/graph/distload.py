@@ -105,7 +105,7 @@ class Spec:
         start, end = self.ranges[r]
         if end < 0:                                   # .gz: one reader, the file's own line numbers
             return read_edge_columns(self.path, self.path, as_strings, check=False), self.path
-        source = pa.py_buffer(read_range(self.path, start, end))
+        source = read_range(self.path, start, end)
         return read_edge_columns(source, self.path, as_strings, check=False), source
 
     def lines_before(self, r: int) -> int:
@@ -121,12 +121,14 @@ class Spec:
         return lines
 
 
-def read_range(path: str, start: int, end: int) -> bytes:
-    """The lines of `path` that start in `[start, end)`."""
+def read_range(path: str, start: int, end: int) -> pa.Buffer:
+    """The lines of `path` that start in `[start, end)`, in memory of Arrow's pool (which keeps
+    its pages between tasks: bytes of a fresh allocation would fault each page in)."""
     with open(path, "rb") as f:
         begin, stop = _line_start(f, start), _line_start(f, end)
+    with pa.OSFile(path) as f:
         f.seek(begin)
-        return f.read(max(0, stop - begin))
+        return f.read_buffer(max(0, stop - begin))
 
 
 def _line_start(f, pos: int) -> int:
@@ -189,7 +191,15 @@ def numbered(src, dst, type_) -> tuple[pa.Array, list[np.ndarray]]:
     positions = [np.asarray(c.indices.to_numpy(zero_copy_only=False), np.int32) for c in encoded.chunks]
     split = len(src.chunks)
     return (_dictionary(encoded, type_),
-            [np.concatenate(p) if p else np.zeros(0, np.int32) for p in (positions[:split], positions[split:])])
+            [joined(p, np.int32) for p in (positions[:split], positions[split:])])
+
+
+def joined(arrays: list, dtype) -> np.ndarray:
+    """The arrays end to end; the one itself when there is one (a copy of a few megabytes is a
+    page fault per 4 KB on a worker, whose big allocations are fresh pages)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
 
 
 def _dictionary(encoded, type_) -> pa.Array:
@@ -584,9 +594,9 @@ def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray], p
 
 def _numbered(edges: list, dense: list, weighted: bool):
     """(key, other, weight) of the ranges' edges, concatenated in range order, as dense indices."""
-    key = np.concatenate([d[e[0]] for e, d in zip(edges, dense)]) if edges else np.zeros(0, np.int64)
-    other = np.concatenate([d[e[1]] for e, d in zip(edges, dense)]) if edges else np.zeros(0, np.int64)
-    weight = (np.concatenate([np.ones(len(e[0])) if e[2] is None else e[2] for e in edges])
+    key = joined([d[e[0]] for e, d in zip(edges, dense)], np.int64)
+    other = joined([d[e[1]] for e, d in zip(edges, dense)], np.int64)
+    weight = (joined([np.ones(len(e[0])) if e[2] is None else e[2] for e in edges], np.float64)
               if weighted and edges else None)             # a range without weights: 1 each
     return key, other, weight
 

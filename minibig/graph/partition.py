@@ -22,7 +22,10 @@ of a process (each pickled copy carries them: 8 bytes per vertex).
 
 Derived structures (message plans of `messages.py`) are cached on the object
 but never pickled: `snapshot` and pickling drop them, and they are rebuilt on
-first use.
+first use. `scratch` holds one run's reusable buffers: a worker gives a fresh
+allocation of a megabyte or more new pages, each a page fault on first touch
+(half of PageRank's time on a worker, Debian graph), so a program may keep
+its big per-superstep temporaries there.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ class Partition:
     values: np.ndarray | None = None
     active: np.ndarray | None = None
     cache: dict = field(default_factory=dict, repr=False)
+    # one run's reusable buffers (a program's per-superstep temporaries): never shared by the
+    # copies `fresh` makes (two runs of one graph may run at once), never pickled
+    scratch: dict = field(default_factory=dict, repr=False)
     # [(in_indptr, in_src, in_weight)], or [a function making them]: many programs never read
     # in-edges, so a graph the workers load builds them on first use. A list, so that the
     # copies `fresh` makes share what the first use builds.
@@ -92,6 +98,7 @@ class Partition:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["cache"] = {}                          # derived; rebuilt where it is used
+        state["scratch"] = {}
         state["in_edges"] = [self._in()]             # a pickle carries no builder
         return state
 
@@ -121,7 +128,7 @@ class Partition:
 
     def fresh(self) -> "Partition":
         """A copy sharing the topology arrays, with no values or flags: the start of a new run."""
-        return Partition(**{**self.__dict__, "values": None, "active": None, "cache": self.cache})
+        return Partition(**{**self.__dict__, "values": None, "active": None, "cache": self.cache, "scratch": {}})
 
 
 def build_partitions(edges: EdgeList, num_partitions: int, partitioner) -> list[Partition]:
