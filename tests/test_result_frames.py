@@ -254,10 +254,10 @@ def test_lost_acks_cost_a_silence_not_the_frame_wait(sc, monkeypatch):
     monkeypatch.setattr(sc._backend, "frame_taken", lossy)
     n = 3 * FRAMES_IN_FLIGHT * FIRST_FRAME_RECORDS  # records of ~1 KB: frames of ~1 MiB
     rdd = sc.parallelize([0], 1).flatMap(lambda _: ("%07d" % i + "x" * 1000 for i in range(n)))
-    join = faults.run_in_thread(rdd.collect)
-    assert join(60, "a collect whose first acks were lost") == ["%07d" % i + "x" * 1000
-                                                                 for i in range(n)]
-    assert len(seen) == FRAMES_IN_FLIGHT and sc._dag.last_job.frames > FRAMES_IN_FLIGHT
+    join = faults.run_in_thread(lambda: (rdd.collect(), sc._dag.last_job.frames))
+    got, frames = join(60, "a collect whose first acks were lost")
+    assert got == ["%07d" % i + "x" * 1000 for i in range(n)]
+    assert len(seen) == FRAMES_IN_FLIGHT and frames > FRAMES_IN_FLIGHT
 
 
 def test_a_frame_waits_for_room_and_gives_up_in_bounded_time():
