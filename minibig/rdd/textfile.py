@@ -23,6 +23,7 @@ from __future__ import annotations
 import bz2
 import glob
 import gzip
+import itertools
 import lzma
 import os
 import re
@@ -140,15 +141,22 @@ def _complete_length(data: bytes) -> int:
 
 def read_split(path: str, start: int, end: int | None, use_unicode: bool = True,
                on_progress=None, on_replaced=None):
-    """The lines of one split, without their line terminators.
+    """The lines of one split, without their line terminators (an iterator).
 
     `on_progress(fraction)`, if given, hears how much of the split has been
     read after each chunk (the scheduler's speculation uses it);
     `on_replaced(n)` hears of each n undecodable sequences put as U+FFFD.
+    The lines of each chunk are a list, chained in C: no generator step per line.
     """
     if end is None:
-        yield from _read_compressed(path, use_unicode, on_replaced)
-        return
+        blocks = _compressed_blocks(path, use_unicode, on_replaced)
+    else:
+        blocks = _split_blocks(path, start, end, use_unicode, on_progress, on_replaced)
+    return itertools.chain.from_iterable(blocks)
+
+
+def _split_blocks(path: str, start: int, end: int, use_unicode: bool, on_progress, on_replaced):
+    """The lines of split [start, end) of a plain file, a list per chunk read."""
     with open(path, "rb") as f:
         base = _first_line_start(f, start)     # file offset of data[0]
         if base >= end:
@@ -166,18 +174,17 @@ def read_split(path: str, start: int, end: int | None, use_unicode: bool = True,
             if owned <= whole:
                 # The line holding byte owned - 1 is the split's last one.
                 match = _TERMINATOR.search(data, owned - 1)
-                yield from _lines_of(data[:match.end() if match else len(data)], use_unicode,
-                                     on_replaced)
+                yield _lines_of(data[:match.end() if match else len(data)], use_unicode, on_replaced)
                 return
             if whole:
-                yield from _lines_of(data[:whole], use_unicode, on_replaced)
+                yield _lines_of(data[:whole], use_unicode, on_replaced)
                 data, base = data[whole:], base + whole
             if not chunk:
                 return
 
 
-def _read_compressed(path: str, use_unicode: bool, on_replaced=None):
-    """The lines of a whole compressed file, read a chunk of its decompressed bytes at a time."""
+def _compressed_blocks(path: str, use_unicode: bool, on_replaced=None):
+    """The lines of a whole compressed file, a list per chunk of its decompressed bytes."""
     with _OPENERS[os.path.splitext(path)[1]](path, "rb") as f:
         data = b""
         while True:
@@ -185,7 +192,7 @@ def _read_compressed(path: str, use_unicode: bool, on_replaced=None):
             data += chunk
             whole = len(data) if not chunk else _complete_length(data)
             if whole:
-                yield from _lines_of(data[:whole], use_unicode, on_replaced)
+                yield _lines_of(data[:whole], use_unicode, on_replaced)
                 data = data[whole:]
             if not chunk:
                 return
