@@ -24,7 +24,9 @@ Beside each wall time the script records the CPU seconds the measurement
 cost every process involved (the driver, the cluster's master and workers
 through psutil, the Pool's processes and the tiny job's through
 RUSAGE_CHILDREN): on a 2-core machine shared with other work, wall times
-swing 2x with the load while CPU ratios move little, so both are reported.
+swing 2x with the load while CPU ratios move little, so both are reported,
+the CPU split by role too (what the driver and the master take from the
+workers' two cores is what the 1 -> 2 worker speedup loses).
 
 `--slice-mb` takes the first N MB of the corpus (cut at a line end) into a
 temporary file, for a machine shared with other work where the whole corpus
@@ -95,21 +97,30 @@ def slice_corpus(path: str, megabytes: float) -> str:
     return out
 
 
-def cpu_seconds(contexts) -> float:
-    """CPU seconds used so far by this process, its reaped children and the clusters' processes."""
+ROLES = ("driver", "master", "workers", "children")
+
+
+def cpu_by_role(contexts) -> dict:
+    """CPU seconds used so far by this process (the driver), the clusters' masters and
+    workers, and this process's reaped children (the Pool's, the tiny job's)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = time.process_time() + children.ru_utime + children.ru_stime
+    used = dict.fromkeys(ROLES, 0.0)
+    used["driver"] = time.process_time()
+    used["children"] = children.ru_utime + children.ru_stime
     for sc in contexts:
-        for proc in sc._cluster.processes():
-            total += sum(psutil.Process(proc.pid).cpu_times()[:2])
-    return total
+        cluster = sc._cluster
+        for proc in cluster.processes():
+            role = "master" if proc is cluster.master else "workers"
+            used[role] += sum(psutil.Process(proc.pid).cpu_times()[:2])
+    return used
 
 
 def timed(fn, *args, contexts=()):
-    """(wall seconds, CPU seconds, result) of one call."""
-    cpu, started = cpu_seconds(contexts), time.perf_counter()
+    """(wall seconds, CPU seconds by role, result) of one call."""
+    cpu, started = cpu_by_role(contexts), time.perf_counter()
     result = fn(*args)
-    return time.perf_counter() - started, cpu_seconds(contexts) - cpu, result
+    seconds = time.perf_counter() - started
+    return seconds, {k: v - cpu[k] for k, v in cpu_by_role(contexts).items()}, result
 
 
 def tiny_process(code: str = TINY, zygote: bool = True) -> float:
@@ -170,11 +181,13 @@ def main() -> None:
     corpus = slice_corpus(args.corpus, args.slice_mb) if args.slice_mb else args.corpus
     best: dict[str, float] = collections.defaultdict(lambda: float("inf"))
     best_cpu: dict[str, float] = collections.defaultdict(lambda: float("inf"))
+    split: dict[str, dict] = {}               # the CPU by role of each best CPU time
 
     def run(name, fn, *args, contexts=()):
         seconds, cpu, result = timed(fn, *args, contexts=contexts)
         best[name] = min(best[name], seconds)
-        best_cpu[name] = min(best_cpu[name], cpu)
+        if sum(cpu.values()) < best_cpu[name]:
+            best_cpu[name], split[name] = sum(cpu.values()), cpu
         return result
 
     ways = [w for w in args.ways.split(",") if w]
@@ -207,9 +220,10 @@ def main() -> None:
             os.unlink(corpus)
     ratios, cpu_ratios = target_ratios(best, ways), target_ratios(best_cpu, ways)
     cpu_ratios["speedup 1->2 workers"] = float("nan")     # a speedup is a wall-time ratio
-    print(f"{'':<22} {'wall s':>8} {'CPU s':>8}")
+    print(f"{'':<22} {'wall s':>8} {'CPU s':>8}   CPU s: " + " ".join(f"{r:>8}" for r in ROLES))
     for name, seconds in best.items():
-        print(f"{name:<22} {seconds:8.3f} {best_cpu[name]:8.3f}")
+        print(f"{name:<22} {seconds:8.3f} {best_cpu[name]:8.3f}          "
+              + " ".join(f"{split[name][r]:8.3f}" for r in ROLES))
     print(f"{'ratio':<22} {'wall':>8} {'CPU':>8}")
     for name, ratio in ratios.items():
         print(f"{name:<22} {ratio:8.2f} {cpu_ratios[name]:8.2f}")
@@ -218,6 +232,7 @@ def main() -> None:
               "load_average": os.getloadavg(),
               "seconds": {k: round(v, 3) for k, v in best.items()},
               "cpu_seconds": {k: round(v, 3) for k, v in best_cpu.items()},
+              "cpu_by_role": {k: {r: round(v, 3) for r, v in cpu.items()} for k, cpu in split.items()},
               "ratios": {k: round(v, 2) for k, v in ratios.items()},
               "cpu_ratios": {k: round(v, 2) for k, v in cpu_ratios.items()}}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
