@@ -126,7 +126,7 @@ def test_reduce_side_orders_keys_by_their_json_text():
             JSONPath().reducer_input(iter(records), False, position)]
     assert seen == [(JSONPath.key_of(identity), values) for identity, values in got]
     assert {len([r for r in records if r[0] == identity]) for identity, _ in got} >= {1, 2, 3}
-    assert position.current == (True, seen[-1][0])
+    assert position.current_key() == (True, seen[-1][0])
 
 
 class MRValuesAsSeen(MRJob):

@@ -270,19 +270,18 @@ class CountedGroups:
         return dict(zip(counts, map(mul, repeat([self.value]), counts.values())))
 
     def split(self, threshold: int):
-        """`split_groups` for counted groups: a key's values are `(value,) * count`."""
+        """`split_groups` for counted groups: a key's values are `(value,) * count`.
+
+        Ends the batch: the keys to combine leave `counts` (popped, so the
+        others' records are built from what is left in one pass, in order).
+        """
         counts, value = self.counts, self.value
-        sizes = list(counts.values())
         if threshold <= 1:
-            return list(counts), map(repeat, repeat(value), sizes), []
-        if not sizes or max(sizes) < threshold:     # nothing to combine (or no combiner)
-            return [], (), grouped_records(counts, self.shared_values(sizes))
-        enough = list(map(threshold.__le__, sizes))
-        few = list(map((False).__eq__, enough))
-        records = grouped_records(compress(counts, few),
-                                  self.shared_values(list(compress(sizes, few))))
-        return (list(compress(counts, enough)),
-                map(repeat, repeat(value), compress(sizes, enough)), records)
+            return list(counts), map(repeat, repeat(value), counts.values()), []
+        enough = list(compress(counts, map(threshold.__le__, counts.values())))
+        combined = list(map(counts.pop, enough))
+        records = grouped_records(counts, self.shared_values(list(counts.values())))
+        return enough, map(repeat, repeat(value), combined), records
 
     def shared_values(self, sizes: list):
         """`(value,) * n` for each n of `sizes` (a `Repeated` from `REPEATED_FROM` on),
@@ -462,11 +461,12 @@ class JSONPath:
         Most keys come in one record (one map task sent them): its values
         are handed over as they are, without a chain over the group.
         """
-        position.keys = None                      # keys stream: `current` names the key
+        position.keys = None                      # keys stream: `key` names the current one
         loads = json.loads
         for identity, run in groupby(ordered, _second):
             key = identity if type(identity) is str else loads(identity)
-            position.current = (True, key)        # what `reached` does, without the call
+            position.at_key = True                # what `reached` does, without a call
+            position.key = key
             first = next(run)[2]
             second = next(run, None)
             if second is None:

@@ -85,8 +85,8 @@ class Position:
     """Where a task is, to name it if the job's code fails.
 
     `counter` counts the mapper's input records; `keys` and `key_counter`
-    follow the keys fed to the combiner (both iterated in C); `current` is
-    the key the reducer is at.
+    follow the keys fed to the combiner (both iterated in C); `key` is the
+    key the reducer is at, once `at_key`.
     """
 
     phase: str = "setup"
@@ -95,7 +95,8 @@ class Position:
     keys: list | None = None
     key_counter: object = None
     key_of: object = None
-    current: tuple = (False, None)
+    at_key: bool = False
+    key: object = None
 
     def track_keys(self, keys: list, key_of):
         """Start following `keys`; returns the counter to zip with them."""
@@ -106,12 +107,12 @@ class Position:
     def reached(self, key) -> None:
         """The reducer is at `key` now (keys streamed from the sorted shuffle)."""
         self.keys = None
-        self.current = (True, key)
+        self.at_key, self.key = True, key
 
     def current_key(self) -> tuple[bool, object]:
         """(True, key) while a key's values are being processed, else (False, None)."""
         if self.keys is None:
-            return self.current
+            return self.at_key, self.key
         index = next(self.key_counter) - 2        # the counter ran one past the current key
         if 0 <= index < len(self.keys):
             try:
@@ -402,6 +403,10 @@ class MapTask(StepTask):
         if self.step_num == 0 and not step["mapper_raw"]:
             protocol = job.input_protocol()
             if type(protocol) is TextValueProtocol:
+                if mapper is not None:
+                    # mapper(None, line) through map's two iterables: no tuple per line to unpack
+                    return self.hooked(step, pos, mapper, chain.from_iterable(
+                        map(_as_generator(mapper), itertools.repeat(None), counted)))
                 pairs = zip(itertools.repeat(None), counted)
             elif type(protocol).__module__ == __package__ + ".protocols":
                 pairs = map(protocol.read, counted)          # built-ins read str lines
@@ -412,6 +417,11 @@ class MapTask(StepTask):
             pairs = counted
         body = pairs if mapper is None else chain.from_iterable(
             starmap(_as_generator(mapper), pairs))
+        return self.hooked(step, pos, mapper, body)
+
+    @staticmethod
+    def hooked(step, pos: Position, mapper, body):
+        """The mapper's pairs `body`, with mapper_init's before and mapper_final's after."""
         return chain(_hook(pos, "mapper_init", step["mapper_init"]),
                      _enter(pos, "mapper", mapper), body,
                      _hook(pos, "mapper_final", step["mapper_final"]))
