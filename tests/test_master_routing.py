@@ -15,6 +15,7 @@ import sys
 import zmq
 
 import faults
+from minibig import Context
 from minibig.net import protocol as P
 from minibig.net.security import dealer, secure_client
 
@@ -79,3 +80,27 @@ def test_a_worker_whose_connection_is_gone_is_lost_at_the_next_message_not_its_t
             client.close()
     finally:
         cleanup([master])
+
+
+def test_a_driver_whose_connection_came_back_mid_job_gets_its_exact_answer(tmp_path):
+    """The driver's connection to the master comes back as a new one (a new identity at
+    the master's ROUTER, as after a network cut) while its tasks run: their results cannot
+    reach it, so its task sets go; its next question about the job comes from the new
+    connection, and the stage runs again for what it lacks. (Before: the results vanished
+    at every try, and the job failed after its resubmissions.)"""
+    folder, release = str(tmp_path), str(tmp_path / "go")
+
+    def gated(split, records):
+        faults.announce_and_wait(folder, "held", release)
+        return records
+    with Context(workers=2, speculation=False, appName="reconnected") as ctx:
+        rdd = ctx.parallelize(range(100), 2).mapPartitionsWithIndex(gated)
+        join = faults.run_in_thread(rdd.collect, timeout=120)
+        faults.wait_for_marker(folder, "held", count=2)
+        backend = ctx._backend
+        with backend.lock:
+            old, backend.sock = backend.sock, dealer(ctx.master, linger=1000)
+            old.close(0)
+        faults.touch(release)
+        assert join(120, "the job of a reconnected driver") == list(range(100))
+        assert ctx.parallelize(range(10), 2).count() == 10

@@ -139,17 +139,21 @@ class Master:
             self.unreachable.add(identity)
 
     def drop_unreachable(self) -> None:
-        """Lose the workers and drivers a message could not reach: their connection is gone
-        (a reconnected peer has a new identity, so it would never hear from us again).
-        A worker's tasks run elsewhere and it registers anew at its next heartbeat; a
-        driver's next question about its job learns that the master forgot it."""
+        """Act on the peers a message could not reach: their connection is gone (a peer
+        that reconnects has a new identity). A worker is lost: its tasks run elsewhere, and
+        it registers anew at its next heartbeat. A driver keeps its shuffles, but its task
+        sets go (their results could not reach it): when it next asks about its job, from
+        its new identity (`driver_spoke`), it learns they are missing and runs them again;
+        a driver that is really gone is dropped at driver_timeout."""
         while self.unreachable:
             gone, self.unreachable = self.unreachable, set()
             for wid in [w.worker_id for w in self.workers.values() if w.identity in gone]:
                 self.lose_worker(wid, "its connection is gone")
             for did in [d.driver_id for d in self.drivers.values() if d.identity in gone]:
-                log.warning("driver %s lost: its connection is gone", did)
-                self.drop_driver(did)
+                log.warning("driver %s unreachable: its connection is gone; its task sets "
+                            "are dropped", did)
+                for key in [k for k, ts in self.scheduler.tasksets.items() if ts.driver_id == did]:
+                    self.drop_taskset(key)
 
     def to_driver(self, driver_id: str, kind: str, header=None, blobs=()) -> None:
         driver = self.drivers.get(driver_id)
@@ -494,6 +498,14 @@ class Master:
         self.events.app_start(did, msg.header)
         self.send(msg.identity, P.WELCOME, self.cluster_info())
 
+    def driver_spoke(self, driver_id: str, identity: bytes) -> DriverInfo | None:
+        """A known driver's main socket spoke: it is alive, and reached at `identity` from now
+        on (a connection that came back has a new one). Not from its heartbeat socket."""
+        driver = self.drivers.get(driver_id)
+        if driver is not None:
+            driver.identity, driver.last_seen = identity, time.monotonic()
+        return driver
+
     def on_add_file(self, msg: P.Message) -> None:
         driver = next((d for d in self.drivers.values() if d.identity == msg.identity), None)
         if driver is None or len(msg.blobs) != 1:
@@ -507,8 +519,7 @@ class Master:
         did = str(h["driver_id"])
         if did not in self.drivers:
             self.drivers[did] = DriverInfo(did, msg.identity, time.monotonic())
-        driver = self.drivers[did]
-        driver.last_seen = time.monotonic()
+        driver = self.driver_spoke(did, msg.identity)
         driver.jobs[int(h["job_id"])] = h.get("job_description", "")
         partitions = [int(p) for p in h["partitions"]]
         if len(msg.blobs) != len(partitions) + 1:
@@ -629,6 +640,7 @@ class Master:
         does the master no longer hold, and does it know the driver at all? Everything the
         master sent that driver before this answer is ahead of it on the same connection."""
         h = msg.header
+        self.driver_spoke(str(h["driver_id"]), msg.identity)
         self.send(msg.identity, P.JOB_STATE_REPLY, {
             "job_id": int(h["job_id"]), "known": str(h["driver_id"]) in self.drivers,
             "missing": [str(k) for k in h.get("tasksets", [])
