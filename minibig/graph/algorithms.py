@@ -100,6 +100,8 @@ class PageRank(VectorProgram):
             new = self.damping * (ctx.messages + ctx.aggregates["dangling"] * p) + (1 - self.damping) * p
             ctx.aggregate("change", float(np.abs(new - x).sum()))
             part.values = x = new
+        if ctx.superstep >= self.max_iter:           # the last iteration: nobody reads what it sends
+            return
         share = part.cache["pr_vertex_share"]
         per_vertex = x * share if share is not None else x    # unweighted: no product per edge
         if part.cache["pr_gather"]:      # over the out-edges (see init), into this run's buffer

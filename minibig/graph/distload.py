@@ -5,7 +5,8 @@
 
 The file is cut into byte ranges, one per partition (a `.gz` file is one
 range, read whole by one worker); every worker must see the path (made
-absolute on the driver). Two stages, each one `run_code` call:
+absolute on the driver). Two stages, each one `run_code` call (one, for one
+partition: see below):
 
     ReadCode   task r reads the lines that start in byte range r with
                pyarrow's CSV reader (`load.read_edge_columns`), numbers the
@@ -32,6 +33,11 @@ absolute on the driver). Two stages, each one `run_code` call:
                its edges, collapses duplicates (the last line's weight wins),
                builds its `Partition` and keeps `(Partition, VertexIndex)`
                resident under `data.key + "p<q>"`.
+
+A graph of one partition (one byte range) is one stage: `WholeCode` parses
+the range and builds from it in the same task, with nothing to route and no
+shuffle between (the ids of one range are distinct already: no second
+dictionary encoding; HashPartitioner(1) hashes nothing).
 
 What comes back to the driver is a few numbers per task. A run finds its
 partitions in the resident store (`tasks.LoadCode`); when a worker died with
