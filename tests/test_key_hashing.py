@@ -78,3 +78,13 @@ def test_a_key_without_a_portable_hash_is_refused_naming_its_type(seeded_cluster
     rdd = seeded_cluster.parallelize(range(4), 2).map(lambda i: (kt.Opaque(), i))
     with pytest.raises(TypeError, match="minibig_test_keytypes.Opaque"):
         rdd.reduceByKey(operator.add).collect()
+
+
+def test_word_counts_of_str_keys_meet_in_one_row_each(seeded_cluster):
+    """All-str keys and int counts: each map task's combine goes out as marshalled
+    `Columns`, cut by reducer on the keys' CRC-32, the same under either seed."""
+    words = [f"w{i % 500}\u00e9" for i in range(5000)]
+    got = (seeded_cluster.parallelize(words, 6).map(lambda w: (w, 1))
+           .reduceByKey(operator.add, 4).collect())
+    assert len(got) == 500, "a word came back in more than one row"
+    assert dict(got) == collections.Counter(words)
