@@ -144,15 +144,17 @@ class MapOutputWriter:
             frames = dict_frames(combined, self.n)
             if frames is not None:
                 return frames
-        keys, values = list(combined), list(combined.values())
         if self.n == 1:
+            keys, values = list(combined), list(combined.values())
             combined.clear()
             return [Columns(keys, values)]
-        partitions = self._partitions_of(keys)
+        # Three slots per entry (its partition, its key and value in their partition's
+        # lists): the SPILL_OVERHEAD a combine keeps room for.
+        partitions = self._partitions_of(combined)
         by_key: list[list] = [[] for _ in range(self.n)]
         by_value: list[list] = [[] for _ in range(self.n)]
         add_key, add_value = [b.append for b in by_key], [b.append for b in by_value]
-        for key, value, p in zip(keys, values, partitions):
+        for key, value, p in zip(combined, combined.values(), partitions):
             add_key[p](key)
             add_value[p](value)
         combined.clear()                     # the lists hold the entries now
