@@ -18,8 +18,6 @@ import io
 import math
 import operator
 import pickle
-import subprocess
-import sys
 import types
 
 import pytest
@@ -137,32 +135,3 @@ def test_columns_come_back_as_the_same_records(values):
         [(k, type(v), repr(v)) for k, v in zip(columns.keys, values)]
     [records] = read_batches([out.getvalue()])
     assert records == list(zip(columns.keys, values))
-
-
-NO_NUMPY = """
-import operator, sys, tempfile, types
-from minibig.shuffle.arrowpath import combine_columnar
-from minibig.shuffle.blocks import segment_bounds
-from minibig.shuffle.partitioners import Partitioner, reducing
-from minibig.shuffle.reader import FileSegment, read_batches
-from minibig.shuffle.writer import write_shuffle
-work = tempfile.mkdtemp()
-dep = types.SimpleNamespace(partitioner=Partitioner(2), aggregator=reducing(operator.add),
-                            map_side_combine=True)
-write_shuffle(((f"w{i % 300}", 1) for i in range(3000)), dep, work, "s", 0)
-got = {}
-for p in range(2):
-    path, start, end = segment_bounds(work, "s", 0, p)
-    batches = read_batches([FileSegment(open(path, "rb"), start, end)], frames=True)
-    got.update(combine_columnar(batches, "sum", dep.aggregator, None, None))
-assert got == {f"w{i}": 10 for i in range(300)}, got
-print(sorted(m for m in ("numpy", "pyarrow", "numba") if m in sys.modules))
-"""
-
-
-def test_a_small_numeric_reduce_by_key_loads_no_numpy():
-    """The columnar path's gate is decided before numpy, Arrow or numba is imported: a
-    fresh worker's first word count must not pay their import for a dict too small."""
-    out = subprocess.run([sys.executable, "-c", NO_NUMPY], capture_output=True, text=True,
-                         timeout=60, check=True)
-    assert out.stdout.strip() == "[]"

@@ -42,10 +42,6 @@ is folded O(1) times); `abs_total`. Its memory is counted exactly (array
 bytes): past half the budget it hands everything to the row path, which
 spills. `MINIBIG_SHUFFLE_COLUMNAR=0` in the workers' environment turns the
 path off, to measure it against the row path (`bench/groupby.py --compare`).
-
-Importing this module loads neither numpy nor Arrow: a map task whose dict
-is too small for the columnar path, and a reducer that meets no frame, never
-pay their import (0.2-0.3 s in a fresh worker).
 """
 
 from __future__ import annotations
@@ -55,6 +51,8 @@ import itertools
 import operator
 import os
 import sys
+
+import numpy as np
 
 from minibig.shuffle.partitioners import columnar_op  # noqa: F401  (re-exported)
 from minibig.shuffle.spill import ExternalMap, effective_budget
@@ -74,7 +72,6 @@ def to_columns(combined: dict):
     """(keys, values) arrays of a {key: combiner} dict, or None if it does not fit."""
     if not combined:
         return None
-    import numpy as np                # here and below: a reducer that meets no frame never loads it
     keys, values = list(combined), list(combined.values())
     value_types = set(map(type, values))
     if value_types == {int}:
@@ -107,12 +104,10 @@ def to_columns(combined: dict):
 
 def pairs_of(keys, values):
     """(key, value) Python pairs of two arrays."""
-    import numpy as np
     return zip(keys.tolist() if isinstance(keys, np.ndarray) else keys.to_pylist(), values.tolist())
 
 
 def _concat(parts: list):
-    import numpy as np
     if isinstance(parts[0], np.ndarray):
         return np.concatenate(parts)
     import pyarrow as pa              # heavy: loaded by the first columnar shuffle only
@@ -136,7 +131,6 @@ class ColumnarCombiner:
 
     def accepts(self, keys, values) -> bool:
         """Whether folding these columns keeps the Python answer (see the module's rules)."""
-        import numpy as np
         if self.values is not None and values.dtype != self.values.dtype:
             return False
         if self.pending and values.dtype != self.pending[0][1].dtype:
@@ -163,7 +157,6 @@ class ColumnarCombiner:
         """Fold the queued columns into the state."""
         if not self.pending:
             return
-        import numpy as np
         from minibig.shuffle.columnar import aggregate   # loads numba: only where it pays
         parts = ([] if self.keys is None else [(self.keys, self.values)]) + self.pending
         keys = _concat([k for k, _ in parts])
@@ -234,7 +227,6 @@ def dict_frames(combined: dict, n: int) -> list | None:
 
 def _partitioned(columns, n: int) -> list:
     """One Arrow frame (or None) per reduce partition."""
-    import numpy as np
     import pyarrow as pa              # heavy: loaded by the first columnar shuffle only
     from minibig.shuffle.columnar import partition_batch   # loads numba: only where it pays
     keys, values = columns

@@ -140,7 +140,7 @@ class MapOutputWriter:
         and unpickled without a tuple per entry (a 357k-key dict of words:
         1.09 -> 0.43 s to partition and serialise)."""
         if self.columnar:
-            from minibig.shuffle.arrowpath import dict_frames   # loads numpy for big dicts only
+            from minibig.shuffle.arrowpath import dict_frames   # numpy and Arrow: only when columnar
             frames = dict_frames(combined, self.n)
             if frames is not None:
                 return frames
