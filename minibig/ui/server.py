@@ -194,15 +194,18 @@ def url_of(server: ThreadingHTTPServer) -> str:
 def serve_in_thread(source, host: str, port: int) -> tuple[ThreadingHTTPServer, str]:
     """Start serving `source` on a daemon thread; (server, its URL). Stop it with `stop_serving`."""
     server = serve(source, host, port)
-    threading.Thread(target=server.serve_forever, name="web-ui", daemon=True).start()
+    # stop_serving wakes the loop at once where the listening socket can be shut down;
+    # elsewhere shutdown() waits for the loop's next poll, so keep it short there
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     name="web-ui", daemon=True).start()
     return server, url_of(server)
 
 
 def stop_serving(server: ThreadingHTTPServer) -> None:
     """Stop serving and close, at once: `shutdown()` alone waits for the serving loop's next
-    poll (0.5 s), on every embedded cluster's stop. A listening socket shut down stays
-    readable, so the loop wakes (its accept fails, which it ignores) until it sees the
-    request to stop, whichever comes first."""
+    poll, on every embedded cluster's stop. A listening socket shut down stays readable, so
+    the loop wakes (its accept fails, which it ignores) until it sees the request to stop;
+    where it cannot be shut down, the loop's short poll (serve_in_thread) bounds the wait."""
     try:
         server.socket.shutdown(socket.SHUT_RDWR)
     except OSError:                    # not where a listening socket can be shut down: poll
