@@ -4,11 +4,14 @@ import math
 import pickle
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from minibig.graph import (Graph, bfs, connected_components, label_propagation, local_clustering_coefficient,
                            pagerank, personalized_pagerank, sssp, triangle_count)
 from minibig.graph.algorithms import ConnectedComponents, PageRank, ShortestPaths
+from minibig.graph.barrier import master_step
+from minibig.graph.local import LocalRun
 from minibig.graph.superstep import prepare, run_superstep
 
 from graph_oracles import (DATASETS, SHIPPED_GRAPHS, check_components, check_distances, check_label_propagation,
@@ -94,7 +97,14 @@ class SpreadBy(PageRank):
 
     def init(self, part):
         super().init(part)
-        part.cache["pr_gather"] = self.gather
+        part.scratch["pr_gather"] = self.gather
+
+
+def _initialised(part, program):
+    """A run's state of `part` after `program.init`."""
+    state = prepare(part, program)
+    program.init(state)
+    return state
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -104,8 +114,7 @@ def test_pagerank_spreads_by_gather_or_repeat_to_the_same_bits(weighted):
     for n, m, gather in [(300, 900, True), (60, 2000, False)]:     # 3 and 33 edges a vertex
         edges = random_edges(seed=n, n=n, m=m, weighted=True, dangling=5)
         g, G = Graph.from_edges(None, edges, num_partitions=2), nx_from_edges(edges, True)
-        g.run(PageRank(g.num_vertices), engine="local", max_supersteps=1)
-        assert [p.cache["pr_gather"] for p in g.partitions] == [gather, gather]
+        assert [_initialised(p, PageRank(g.num_vertices)).scratch["pr_gather"] for p in g.partitions] == [gather] * 2
         runs = [g.values(g.run(program, engine="local"), program)
                 for program in (SpreadBy(g.num_vertices, way, weighted=weighted, **TIGHT) for way in (True, False))]
         assert runs[0] == runs[1]
@@ -123,6 +132,43 @@ def test_each_run_of_a_partition_has_its_own_scratch_buffers():
     assert first.cache is second.cache is part.cache
     assert first.scratch["pr_per_edge"] is not second.scratch["pr_per_edge"] and not part.scratch
     assert pickle.loads(pickle.dumps(first)).scratch == {}
+
+
+def _in_lockstep(partitions, programs) -> list[list]:
+    """Each program's final partition states, its runs over the same partitions advanced one
+    superstep each in turn (as two runs of one graph on one worker's slots may)."""
+    states = [[prepare(part, program) for part in partitions] for program in programs]
+    inboxes = [[[] for _ in partitions] for _ in programs]
+    aggregates, halted = [{} for _ in programs], [False for _ in programs]
+    superstep = 0
+    while not all(halted):
+        for r, program in enumerate(programs):
+            if halted[r]:
+                continue
+            results = [run_superstep(state, program, inboxes[r][i], superstep, aggregates[r])
+                       for i, state in enumerate(states[r])]
+            inboxes[r] = [[] for _ in partitions]
+            for result in results:
+                for p, batch in result.outbox.items():
+                    inboxes[r][p].append(batch)
+            barrier = master_step(program, superstep, results, None)
+            aggregates[r], halted[r] = barrier.aggregates, barrier.halt
+        superstep += 1
+    return states
+
+
+def test_two_pageranks_of_one_graph_at_once_keep_their_own_settings():
+    """Runs of one graph share the partitions' caches: a weighted, an unweighted and a
+    personalised PageRank stepped in turn each give networkx's answer for its own settings."""
+    edges = random_edges(seed=7, n=200, m=900, weighted=True, dangling=10)
+    g, G = Graph.from_edges(None, edges, num_partitions=2), nx_from_edges(edges, True)
+    first = next(iter(G))
+    programs = [PageRank(g.num_vertices, weighted=True, **TIGHT), PageRank(g.num_vertices, **TIGHT),
+                PageRank(g.num_vertices, personal=(g.index.to_dense([first]), np.ones(1)), **TIGHT)]
+    runs = _in_lockstep(g.partitions, programs)
+    check_pagerank(g.values(LocalRun(runs[0], 0, None), programs[0]), G, weight="weight")
+    check_pagerank(g.values(LocalRun(runs[1], 0, None), programs[1]), G)
+    check_pagerank(g.values(LocalRun(runs[2], 0, None), programs[2]), G, personalization={first: 1})
 
 
 def test_pagerank_stops_at_n_tol_like_networkx():

@@ -60,23 +60,24 @@ class PageRank(VectorProgram):
         self.personal = personal        # (dense indices, weights summing to 1), or None for uniform
 
     def init(self, part) -> None:
-        # the cache is the partition's, shared by runs (weighted or not): set every entry either way
+        # the cache is the partition's, shared by runs that may run at once (weighted or not,
+        # personalised or not): only topology goes there; this run's settings go in its scratch
+        degree = part.cache["pr_degree"] = part.out_degree
         if self.weighted:
             total = np.bincount(part.out_src_local, weights=part.out_weight, minlength=len(part))
-            part.cache["pr_edge_factor"] = part.out_weight / total[part.out_src_local]
-            part.cache["pr_vertex_share"] = None
+            part.scratch["pr_edge_factor"] = part.out_weight / total[part.out_src_local]
+            part.scratch["pr_vertex_share"] = None
         else:                            # every edge of a vertex carries the same share: scale per vertex
-            total = part.out_degree.astype(np.float64)
-            part.cache["pr_edge_factor"] = None
-            part.cache["pr_vertex_share"] = np.divide(1.0, total, out=np.zeros(len(part)), where=total > 0)
-        part.cache["pr_dangling"] = np.flatnonzero(total == 0)
-        degree = part.cache["pr_degree"] = part.out_degree
+            total = degree.astype(np.float64)
+            part.scratch["pr_edge_factor"] = None
+            part.scratch["pr_vertex_share"] = np.divide(1.0, total, out=np.zeros(len(part)), where=total > 0)
+        part.scratch["pr_dangling"] = np.flatnonzero(total == 0)
         # each vertex's value over its out-edges (CSR order): np.repeat costs per vertex and per
         # edge, a gather through out_src_local per edge (it reads an index): the gather is faster
         # when the vertices with edges have few each (Debian, 5: 0.5 ms against 1.0), np.repeat
         # when they have many (a partition of R-MAT scale 20, 16: 52 ms against 67)
-        part.cache["pr_gather"] = len(part.out_dst) < 8 * np.count_nonzero(degree)
-        part.cache["pr_p"] = self._personal_vector(part)
+        part.scratch["pr_gather"] = len(part.out_dst) < 8 * np.count_nonzero(degree)
+        part.scratch["pr_p"] = self._personal_vector(part)
         part.values = np.full(len(part), 1.0 / self.n)
         part.active = np.ones(len(part), dtype=bool)
 
@@ -90,11 +91,11 @@ class PageRank(VectorProgram):
         return p
 
     def compute(self, part, ctx) -> None:
-        if "pr_p" not in part.cache:                 # restored from a snapshot: caches are derived
+        if "pr_p" not in part.scratch:               # restored from a snapshot: derived state
             values, active = part.values, part.active
             self.init(part)
             part.values, part.active = values, active
-        p = part.cache["pr_p"]
+        p = part.scratch["pr_p"]
         x = part.values
         if ctx.superstep > 0:
             new = self.damping * (ctx.messages + ctx.aggregates["dangling"] * p) + (1 - self.damping) * p
@@ -102,9 +103,9 @@ class PageRank(VectorProgram):
             part.values = x = new
         if ctx.superstep >= self.max_iter:           # the last iteration: nobody reads what it sends
             return
-        share = part.cache["pr_vertex_share"]
+        share = part.scratch["pr_vertex_share"]
         per_vertex = x * share if share is not None else x    # unweighted: no product per edge
-        if part.cache["pr_gather"]:      # over the out-edges (see init), into this run's buffer
+        if part.scratch["pr_gather"]:      # over the out-edges (see init), into this run's buffer
             buffer = part.scratch.get("pr_per_edge")
             if buffer is None:
                 buffer = part.scratch["pr_per_edge"] = np.empty(len(part.out_dst))
@@ -114,9 +115,9 @@ class PageRank(VectorProgram):
         else:
             per_edge = np.repeat(per_vertex, part.cache["pr_degree"])
         if share is None:                # per_edge is this superstep's own: scale it in place
-            np.multiply(per_edge, part.cache["pr_edge_factor"], out=per_edge)
+            np.multiply(per_edge, part.scratch["pr_edge_factor"], out=per_edge)
         ctx.send_along_out_edges(per_edge)          # reduced at once: the buffer is free after
-        ctx.aggregate("dangling", float(x[part.cache["pr_dangling"]].sum()))
+        ctx.aggregate("dangling", float(x[part.scratch["pr_dangling"]].sum()))
 
     def master_compute(self, superstep: int, aggregates: dict) -> bool:
         converged = superstep >= 1 and aggregates["change"] < self.n * self.tol
