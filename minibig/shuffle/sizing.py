@@ -137,7 +137,16 @@ def pin_mmap_threshold(threshold: int = 1 << 20) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = _glibc()
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
     except (OSError, AttributeError):
         return False
+
+
+def _glibc() -> ctypes.CDLL:
+    """glibc by its soname first: `find_library` forks `ldconfig -p` (3-15 ms of every
+    worker's start); it is asked only where the soname is not glibc's usual one."""
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
