@@ -4,8 +4,8 @@ A cached partition of `(key, list of immutables)` records (groupByKey's
 output, PageRank's links) or of such lists is kept as tuples and each read
 makes its lists afresh (`minibig.core.cache.CopiedLists`): what a read gives
 must equal what unpickling gave, types included (`ResultIterable`, NaN,
--0.0), and no task may change what another reads, even two reads in one
-task. The join's probe (`minibig.rdd.cogroup._probe`) names each key by
+-0.0; a list subclass that pickle rebuilds otherwise stays pickled), and no
+task may change what another reads, even two reads in one task. The join's probe (`minibig.rdd.cogroup._probe`) names each key by
 the first equal key of its left side, however many records come before.
 The whole job is checked against the job's own plain-Python algorithm,
 also on a cluster whose workers salt str hashes differently.
@@ -69,6 +69,31 @@ class Bare(list):
     __slots__ = ()
 
 
+class ReducedToTuple(list):
+    """A list subclass that pickle rebuilds as a tuple."""
+
+    def __reduce__(self):
+        return tuple, (tuple(self),)
+
+
+class Doubling(list):
+    """A list subclass whose extend (which unpickling fills it with) doubles the items."""
+
+    def extend(self, items):
+        super().extend(2 * x for x in items)
+
+
+class Rebuilding:
+    """A mixin after list in the MRO, whose __reduce_ex__ pickle finds before object's."""
+
+    def __reduce_ex__(self, protocol):
+        return ReducedToTuple, (list(self) + ["from __reduce_ex__"],)
+
+
+class Mixed(list, Rebuilding):
+    """A list subclass defining nothing itself, rebuilt by its mixin."""
+
+
 @pytest.mark.parametrize("records", [GROUPS, [v for _, v in GROUPS], [[1, "a"], [], [-0.0]]])
 def test_copied_lists_read_as_unpickled_records_do(records):
     block = CopiedLists.of(records)
@@ -96,8 +121,21 @@ def test_copied_lists_refuse_what_a_copy_would_change():
                     [("a", Slotted([1]))]):          # a slot
         assert CopiedLists.of(records) is None, records
     for kind in (Tagged, Bare):                      # without attributes
+        dumps_records([kind([1])])                   # (copyreg caches its __slotnames__)
         block = CopiedLists.of([("a", kind([1]))])
         assert [(k, type(v), v) for k, v in block] == [("a", kind, [1])]
+
+
+@pytest.mark.parametrize("kind", [ReducedToTuple, Doubling, Mixed])
+def test_a_list_subclass_that_pickle_rebuilds_otherwise_is_kept_pickled(tmp_path, kind):
+    store = BlockStore(str(tmp_path), MemoryPool(10 * MiB))
+    pairs = [("a", kind([1, 2])), ("b", kind([3]))]
+    for split, records in enumerate((pairs, [v for _, v in pairs])):
+        unpickled = typed(loads_records(dumps_records(records)))
+        assert unpickled != typed(records)
+        assert store.put(f"d/rdd1_{split}", records, StorageLevel.MEMORY_ONLY)
+        assert typed(store.get(f"d/rdd1_{split}")) == unpickled
+        assert CopiedLists.of(records) is None
 
 
 def test_copied_lists_evicted_to_disk_read_back_equal(tmp_path):

@@ -46,6 +46,7 @@ recomputed by the next task that needs it: lineage is the fault tolerance.
 
 from __future__ import annotations
 
+import copyreg
 import datetime
 import decimal
 import io
@@ -54,7 +55,6 @@ import os
 import pickle
 import sys
 import threading
-import types
 from collections import OrderedDict
 from operator import attrgetter, itemgetter
 
@@ -114,16 +114,31 @@ def _immutable_items(items) -> bool:
     return set(map(type, items())) <= _ATOMIC or all_immutable(list(items()))
 
 
+# What a class's dict holds when its class statement defines nothing but a docstring (and
+# __slots__), or what Python adds: 3.13's __firstlineno__ and __static_attributes__, and
+# __slotnames__, the names of its slots that copyreg caches there once pickle has asked.
+_NOTHING_OF_ITS_OWN = frozenset({"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__",
+                                 "__slots__", "__firstlineno__", "__static_attributes__",
+                                 "__slotnames__"})
+
+
 def _rebuilt_by_its_type(kind: type) -> bool:
-    """Whether `kind(items)` makes a list equal to one of `kind` holding `items`: list, or a
-    subclass that changes none of how it is made, filled or iterated and has no slots
-    (its instances may still hold attributes in a __dict__: see `CopiedLists.of`)."""
+    """Whether `kind(items)` makes what unpickling a `kind` holding `items` makes: list,
+    or a subclass whose classes up to list define nothing of their own (nor slots) and
+    whose only classes past list are list and object, made by `type`, with no reducer in
+    copyreg. Pickle makes such an instance with list.__new__, fills it with list.extend
+    and sets its __dict__ (empty, or `CopiedLists.of` refuses the block); a class that
+    defines anything (__reduce__, extend, __init__...) or a mixin past list (its
+    __reduce_ex__) may change that, so none is accepted."""
     if kind is list:
         return True
-    return (issubclass(kind, list) and kind.__new__ is list.__new__
-            and kind.__init__ is list.__init__ and kind.__iter__ is list.__iter__
-            and not any(isinstance(attr, types.MemberDescriptorType)
-                        for cls in kind.__mro__ for attr in vars(cls).values()))
+    if not issubclass(kind, list) or type(kind) is not type or kind in copyreg.dispatch_table:
+        return False
+    mro = kind.__mro__
+    at = mro.index(list)
+    return mro[at:] == (list, object) and all(
+        vars(cls).keys() <= _NOTHING_OF_ITS_OWN and not vars(cls).get("__slots__")
+        and not vars(cls).get("__slotnames__") for cls in mro[:at])
 
 
 class CopiedLists:
