@@ -147,3 +147,18 @@ def test_a_driver_in_a_removed_folder_still_starts_its_cluster():
         "os.rmdir(gone)\n"
         "with Context(workers=1) as sc:\n"
         "    assert sc.defaultParallelism == 1\n")
+
+
+def test_a_worker_handed_a_wrong_url_on_stdin_says_no_master_answered():
+    """Only an embedded cluster's workers (URL on stdin, --die-with-parent) skip asking
+    the master first: a user piping a wrong URL hears so, not a worker registering into
+    nothing."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    done = subprocess.run([sys.executable, "-m", "minibig", "worker", "--master", "-",
+                           "--connect-timeout", "1"], input=url + "\n", capture_output=True,
+                          text=True, env=env(), cwd=REPO, timeout=120)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "no minibig master answered" in done.stderr.strip().splitlines()[-1], done.stderr

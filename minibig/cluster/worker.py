@@ -452,8 +452,7 @@ def main(argv=None) -> int:
     """Entry point of `minibig worker`."""
     parser = argparse.ArgumentParser(prog="minibig worker", description="Run a minibig worker.")
     parser.add_argument("--master", required=True,
-                        help="master URL, e.g. tcp://127.0.0.1:7077 ('-': read it from stdin, from "
-                             "whoever started the master, once it listens)")
+                        help="master URL, e.g. tcp://127.0.0.1:7077 ('-': read it from stdin)")
     parser.add_argument("--slots", type=int, default=1, help="tasks run at once (default 1)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address other workers reach this one at (default: loopback)")
@@ -490,9 +489,10 @@ def main(argv=None) -> int:
     memory = parse_size(args.memory) if args.memory else default_memory_budget()
     if args.die_with_parent:
         die_with_parent()
-    if not handed:
-        # A URL on stdin comes from whoever started the master, once it listens (an embedded
-        # cluster): asking it first would cost each worker a handshake and a round trip.
+    if not (handed and args.die_with_parent):
+        # An embedded cluster (local.py: the URL on stdin, --die-with-parent) hands its
+        # workers the URL of the master it started, once it listens: asking it first would
+        # cost each worker a handshake and a round trip. Anyone else's URL is checked.
         wait_for_master(master, args.connect_timeout, log)
     scratch = None
     if args.work_dir is None:
