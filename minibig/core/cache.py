@@ -88,14 +88,17 @@ _ATOMIC = frozenset({int, float, str, bytes, bool, type(None), complex, datetime
                      datetime.datetime, datetime.time, datetime.timedelta, decimal.Decimal})
 
 
-def all_immutable(records: list) -> bool:
-    """True when no record can be changed in place: atoms, and tuples and frozensets of them.
+def all_immutable(records) -> bool:
+    """True when no record of the iterable `records` can be changed in place: atoms, and
+    tuples and frozensets of them.
 
     >>> all_immutable([1, "a", (2.0, (None, b"x"))]), all_immutable([(1, [2])])
     (True, False)
     """
     atomic = _ATOMIC
     stack = list(records)
+    if set(map(type, stack)) <= atomic:       # atoms only, checked in C
+        return True
     while stack:
         record = stack.pop()
         kind = type(record)
@@ -106,12 +109,6 @@ def all_immutable(records: list) -> bool:
             continue
         return False
     return True
-
-
-def _immutable_items(items) -> bool:
-    """all_immutable of the iterable `items` (which it walks twice at most), with a C-level
-    pass first for the common case of atoms only."""
-    return set(map(type, items())) <= _ATOMIC or all_immutable(list(items()))
 
 
 # What a class's dict holds when its class statement defines nothing but a docstring (and
@@ -161,7 +158,7 @@ class CopiedLists:
             if set(map(type, records)) != {tuple} or set(map(len, records)) != {2}:
                 return None
             keys = list(map(_first, records))
-            if not _immutable_items(lambda: keys):
+            if not all_immutable(keys):
                 return None
             lists = list(map(_second, records))
         else:
@@ -174,7 +171,7 @@ class CopiedLists:
         if kind.__dictoffset__ and any(map(_attributes, lists)):
             return None
         items = list(map(tuple, lists))
-        if not _immutable_items(lambda: itertools.chain.from_iterable(items)):
+        if not all_immutable(itertools.chain.from_iterable(items)):
             return None
         return cls(keys, items, kind)
 
