@@ -451,9 +451,11 @@ class _Job:
             self.submit(*waiting)
             return
         if msg.kind == P.JOB_QUIET:             # a silence: does the master still run our stages?
-            self.ack_again()
+            # The question first: it tells the master where this driver is reached now (a
+            # connection that came back), before the re-acks let workers send more frames.
             self.dag.backend.ask_job_state(self.job_id,
                                            [self.taskset_key(s) for s in self.active.values()])
+            self.ack_again()
             return
         if msg.kind == P.JOB_STATE_REPLY:
             self.master_state(h)
