@@ -170,10 +170,9 @@ class CopiedLists:
         # A list subclass's instance may carry attributes, which kind(items) would lose.
         if kind.__dictoffset__ and any(map(_attributes, lists)):
             return None
-        items = list(map(tuple, lists))
-        if not all_immutable(itertools.chain.from_iterable(items)):
+        if not all_immutable(itertools.chain.from_iterable(lists)):
             return None
-        return cls(keys, items, kind)
+        return cls(keys, list(map(tuple, lists)), kind)
 
     def __iter__(self):
         lists = map(self.kind, self.items)
