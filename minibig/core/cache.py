@@ -288,8 +288,10 @@ class BlockStore:
         """Write a block's file: its pickled bytes as they are, or the records pickled."""
         os.makedirs(self.folder, exist_ok=True)
         tmp = self._path(key) + ".tmp"
+        if not isinstance(records, bytes):
+            records = dumps_records(records if isinstance(records, list) else list(records))
         with open(tmp, "wb") as f:
-            f.write(records if isinstance(records, bytes) else dumps_records(list(records)))
+            f.write(records)
         os.replace(tmp, self._path(key))
         with self.lock:
             self.on_disk.add(key)
