@@ -152,8 +152,7 @@ class Master:
             for did in [d.driver_id for d in self.drivers.values() if d.identity in gone]:
                 log.warning("driver %s unreachable: its connection is gone; its task sets "
                             "are dropped", did)
-                for key in [k for k, ts in self.scheduler.tasksets.items() if ts.driver_id == did]:
-                    self.drop_taskset(key)
+                self.drop_tasksets_of(did)
 
     def to_driver(self, driver_id: str, kind: str, header=None, blobs=()) -> None:
         driver = self.drivers.get(driver_id)
@@ -573,6 +572,11 @@ class Master:
                     self.cancel_attempt(taskset, partition, attempt, where.worker)
         return taskset
 
+    def drop_tasksets_of(self, driver_id: str) -> None:
+        """Drop every unfinished task set of a driver (`drop_taskset`)."""
+        for key in [k for k, ts in self.scheduler.tasksets.items() if ts.driver_id == driver_id]:
+            self.drop_taskset(key)
+
     def on_drop_shuffle(self, msg: P.Message) -> None:
         for shuffle in msg.header.get("shuffles", []):
             self.map_outputs.pop(shuffle, None)
@@ -599,8 +603,7 @@ class Master:
     def drop_driver(self, driver_id: str) -> None:
         self.events.app_end(driver_id)
         driver = self.drivers.pop(driver_id, None)
-        for key in [k for k, ts in self.scheduler.tasksets.items() if ts.driver_id == driver_id]:
-            self.drop_taskset(key)                  # nobody will take their results
+        self.drop_tasksets_of(driver_id)            # nobody will take their results
         shipped = driver.files if driver is not None else set()
         still_used = set().union(*(d.files for d in self.drivers.values()))
         freed = [f for f in self.files if f.startswith(driver_id + "-")
