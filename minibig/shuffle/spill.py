@@ -174,7 +174,7 @@ class ExternalMap:
         self.budget = effective_budget(budget)
         # The most one key's combiner may take: the budget, unless the map is given only
         # part of its task's budget (a hash join's fallback), whose whole a group may fill.
-        self.entry_limit = effective_budget(entry_limit) if entry_limit else self.budget
+        self.entry_limit = effective_budget(entry_limit or budget)
         self.spill_dir = spill_dir
         self.map: dict = {}
         self.runs: list[str] = []
