@@ -221,9 +221,29 @@ def edge_file(tmp_path):
     return str(path)
 
 
+def _cached_in_lineage(rdd) -> list:
+    """The persisted datasets that `rdd` reads, itself included."""
+    seen, stack, cached = set(), [rdd], []
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            cached += [node] if node.is_cached else []
+            stack.extend(dep.rdd for dep in node.deps)
+    return cached
+
+
 def _check_against_the_baseline(ctx, path: str, iterations: int, capsys):
-    """jobs/pagerank.py's RDD job against its own plain-Python baseline (6 decimals)."""
-    got = dict(pagerank_job.pagerank(ctx, path, iterations).collect())
+    """jobs/pagerank.py's RDD job against its own plain-Python baseline (6 decimals); the
+    links it cached are unpersisted after (`ctx` may be the session's)."""
+    ranks = pagerank_job.pagerank(ctx, path, iterations)
+    try:
+        got = dict(ranks.collect())
+    finally:
+        cached = _cached_in_lineage(ranks)
+        for rdd in cached:
+            rdd.unpersist()
+    assert len(cached) == 1                     # the links
     capsys.readouterr()
     pagerank_job.baseline([path, "--iterations", str(iterations), "--top", str(len(got) + 1)])
     want = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
