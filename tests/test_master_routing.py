@@ -104,3 +104,31 @@ def test_a_driver_whose_connection_came_back_mid_job_gets_its_exact_answer(tmp_p
         faults.touch(release)
         assert join(120, "the job of a reconnected driver") == list(range(100))
         assert ctx.parallelize(range(10), 2).count() == 10
+
+
+def test_a_result_queued_to_a_connection_that_went_is_run_again_at_once(tmp_path):
+    """A task's result was queued to the driver's connection when it went: it is lost
+    without a word (only a send after the socket saw the connection go raises). The
+    driver's next question, from its new connection, finds the task set gone, and it runs
+    again at once, not once the set's other task finishes. (Before: the master still ran
+    the set, so nothing was missing, and the job waited for the held task.)"""
+    folder, release, first = str(tmp_path), str(tmp_path / "go"), str(tmp_path / "first")
+
+    def one_held(split, records):
+        faults.announce_and_wait(folder, "held", first if split == 0 else release)
+        return records
+    with Context(workers=2, speculation=False, appName="queued-then-gone") as ctx:
+        backend = ctx._backend
+        rdd = ctx.parallelize(range(100), 2).mapPartitionsWithIndex(one_held)
+        join = faults.run_in_thread(rdd.collect, timeout=120)
+        faults.wait_for_marker(folder, "held", count=2)
+        with backend.lock:                    # the driver reads nothing: results stay queued
+            faults.touch(first)
+            faults.wait_until(lambda: [s for s in faults.master_status(ctx.master)["stages"]
+                                       if s["done"] == 1], "partition 0's result sent")
+            old, backend.sock = backend.sock, dealer(ctx.master, linger=1000)
+            old.close(0)                      # and what was queued to it is gone
+        faults.wait_for_marker(folder, "held", count=3, timeout=60)   # the set ran again
+        faults.touch(release)
+        assert join(120, "the job whose result was lost") == list(range(100))
+        assert ctx.parallelize(range(10), 2).count() == 10

@@ -128,8 +128,11 @@ class Master:
     # -- plumbing ---------------------------------------------------------
     def send(self, identity: bytes, kind: str, header=None, blobs=()) -> None:
         """Send one message to a peer. The socket queues without a mark and says when a peer
-        is gone (`main`), so nothing is dropped unknown: a gone peer's message is noted and
-        the peer dropped after the message at hand (`drop_unreachable`), not at its timeout."""
+        is gone (`main`): a message to a peer whose connection the socket has seen go is noted
+        and the peer dropped after the message at hand (`drop_unreachable`), not at its
+        timeout. Messages queued to a peer before its connection went are lost without a
+        word, though: a driver reached again at a new identity (`driver_spoke`) runs again
+        what they were about."""
         try:
             P.send(self.sock, kind, header, blobs, identity=identity)
         except zmq.ZMQError as exc:
@@ -499,9 +502,17 @@ class Master:
 
     def driver_spoke(self, driver_id: str, identity: bytes) -> DriverInfo | None:
         """A known driver's main socket spoke: it is alive, and reached at `identity` from now
-        on (a connection that came back has a new one). Not from its heartbeat socket."""
+        on (a connection that came back has a new one). Not from its heartbeat socket.
+
+        What was queued to the old connection when it went is lost without a word (a task's
+        result, a frame), so a new identity drops the driver's task sets: a JOB_STATE asking
+        (`on_job_state`) learns at once that they are missing, and runs them again."""
         driver = self.drivers.get(driver_id)
         if driver is not None:
+            if driver.identity != identity:
+                log.warning("driver %s reconnected: its task sets are dropped (what was queued "
+                            "to its old connection is lost)", driver_id)
+                self.drop_tasksets_of(driver_id)
             driver.identity, driver.last_seen = identity, time.monotonic()
         return driver
 
