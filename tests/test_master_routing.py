@@ -132,3 +132,18 @@ def test_a_result_queued_to_a_connection_that_went_is_run_again_at_once(tmp_path
         faults.touch(release)
         assert join(120, "the job whose result was lost") == list(range(100))
         assert ctx.parallelize(range(10), 2).count() == 10
+
+
+def test_a_reconnected_drivers_first_broadcast_reaches_its_tasks():
+    """A driver's file (a broadcast value) shipped first thing from a connection that came
+    back is kept: the driver names itself, so the master knows it at its new identity.
+    (Before: the master looked the driver up by its old identity and dropped the file, and
+    the tasks that needed it failed.)"""
+    with Context(workers=2, speculation=False, appName="reconnected-broadcast") as ctx:
+        backend = ctx._backend
+        with backend.lock:
+            old, backend.sock = backend.sock, dealer(ctx.master, linger=1000)
+            old.close(0)
+        table = ctx.broadcast({n: n * n for n in range(10)})
+        rdd = ctx.parallelize(range(10), 2).map(lambda n: table.value[n])
+        assert rdd.collect() == [n * n for n in range(10)]

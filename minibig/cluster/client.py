@@ -217,7 +217,7 @@ class ClusterBackend(JobQueues):
 
     def add_file(self, file_id: str, data: bytes, broadcast: bool = False) -> None:
         """Ship a file (a broadcast value, a zip of modules) to every worker."""
-        self._send(P.ADD_FILE, {"file_id": file_id}, [data])
+        self._send(P.ADD_FILE, {"driver_id": self.driver_id, "file_id": file_id}, [data])
 
     def drop_files(self, ids: list) -> None:
         """Delete shipped files from the workers."""

@@ -517,7 +517,7 @@ class Master:
         return driver
 
     def on_add_file(self, msg: P.Message) -> None:
-        driver = next((d for d in self.drivers.values() if d.identity == msg.identity), None)
+        driver = self.driver_spoke(str(msg.header["driver_id"]), msg.identity)
         if driver is None or len(msg.blobs) != 1:
             raise P.ProtocolError("add_file: one blob, from a driver that said hello")
         fid = str(msg.header["file_id"])
