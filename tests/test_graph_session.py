@@ -167,6 +167,29 @@ def test_a_run_while_a_session_holds_the_slots_goes_superstep_by_superstep(sc, r
     assert stages.count("SessionCode") == 1 and session.usable(sc, g.num_partitions)
 
 
+def test_a_graph_loaded_on_one_worker_runs_superstep_by_superstep_after_its_session_fails(
+        sc, stages, tmp_path):
+    """Both partitions loaded on one worker (the other's slot was busy then: in the shared
+    cluster, a worker excluded after failing tasks): a session cannot run both tasks there, so
+    one runs elsewhere and finds nothing. The run rolls back once and goes on superstep by
+    superstep, with the oracle's answer. (Before: each rollback started a session again, placed
+    the same way, until the run failed after nine.)"""
+    folder, release = str(tmp_path), str(tmp_path / "go")
+    path = f"{DATASETS}/roget.txt"
+    held = faults.run_in_thread(lambda: sc.parallelize([0], 1).map(
+        lambda x: faults.announce_and_wait(folder, "held", release)).collect())
+    faults.wait_for_marker(folder, "held")
+    try:
+        g = Graph.from_edge_file(sc, path, num_partitions=2)     # one free slot: one worker
+    finally:
+        faults.touch(release)
+    held(120, "the task holding a slot")
+    stages.clear()
+    run = g.run(PageRank(g.num_vertices, tol=1e-10, max_iter=1000))
+    check_pagerank(g.values(run, PageRank(g.num_vertices)), nx_from_file(path))
+    assert run.rollbacks == 1 and stages.count("SessionCode") == 1 and "SuperstepCode" in stages
+
+
 def graph_view_of_newest_run(sc) -> dict:
     """The web UI's view of this driver's newest graph run (`minibig/ui/graphs.py`)."""
     def get(path):

@@ -181,7 +181,11 @@ class _Run:
         try:
             outputs = Session(self.graph.sc, self.parts, self.lost_after, self.base).run(code, prefer, superstep, self)
         except GraphStateLostError:
-            self.pending_load = None             # the rollback loads every partition
+            # The rollback loads every partition, and the run goes on superstep by superstep: a
+            # session needs each partition's task where the partition lives, all at once, and
+            # the loss may be just that (two partitions on a worker with one free slot: the
+            # second task ran elsewhere after the locality wait, and would again each time).
+            self.pending_load, self.sessions = None, False
             raise
         finally:
             self.timings["supersteps"] += time.perf_counter() - started
