@@ -130,9 +130,8 @@ class Spec:
 def read_range(path: str, start: int, end: int) -> pa.Buffer:
     """The lines of `path` that start in `[start, end)`, in memory of Arrow's pool (which keeps
     its pages between tasks: bytes of a fresh allocation would fault each page in)."""
-    with open(path, "rb") as f:
-        begin, stop = _line_start(f, start), _line_start(f, end)
     with pa.OSFile(path) as f:
+        begin, stop = _line_start(f, start), _line_start(f, end)
         f.seek(begin)
         return f.read_buffer(max(0, stop - begin))
 
