@@ -76,6 +76,40 @@ def test_worker_killed_mid_pagerank_rolls_back_to_the_checkpoint(cluster, tmp_pa
     check_pagerank(g.values(run, program), G)
 
 
+class PeerPausingPageRank(PageRank):
+    """PageRank whose superstep KILL_AT announces itself: partition 0 waits for `release` there,
+    the others go on (sending partition 0 their messages, and reporting)."""
+
+    def __init__(self, n, folder, release, **options):
+        super().__init__(n, **options)
+        self.folder, self.release = folder, release
+
+    def compute(self, part, ctx):
+        if ctx.superstep == KILL_AT:
+            faults.announce_and_wait(self.folder, f"p{part.index}", self.release if part.index == 0 else None)
+        super().compute(part, ctx)
+
+
+def test_worker_killed_while_its_peer_sends_it_messages(cluster, tmp_path):
+    """In a session messages go task to task: partition 1's worker is killed after its
+    superstep, while partition 0 is still in its own; partition 0 then sends its outbox to
+    the dead task and reports; the driver finds partition 1 silent, the session ends with
+    `GraphStateLostError`, and the run rolls back and meets the oracle."""
+    path = f"{DATASETS}/roget.txt"
+    g, G = Graph.from_edge_file(cluster, path, num_partitions=2), nx_from_file(path)
+    release = str(tmp_path / "go")
+    program = PeerPausingPageRank(g.num_vertices, str(tmp_path), release, tol=1e-10, max_iter=1000)
+    box = faults.run_in_thread(lambda: g.run(program, checkpoint_every=3, session=True))
+    paused = faults.wait_for_marker(str(tmp_path), "p0")[0]
+    victim = faults.wait_for_marker(str(tmp_path), "p1")[0]
+    assert victim != paused                       # one partition per worker: a session's placement
+    os.kill(victim, signal.SIGKILL)
+    faults.touch(release)
+    run = box(120, "the run")
+    assert run.rollbacks >= 1 and len(faults.markers(str(tmp_path), "p1")) > 1   # superstep 6 again
+    check_pagerank(g.values(run, program), G)
+
+
 class AnnouncingPartitioner:
     """The hash partitioner, one id at a time; routing `stop_at` announces itself and waits."""
 

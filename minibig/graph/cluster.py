@@ -5,8 +5,8 @@
 
 Sessions (the default; `session=False` turns them off): when every partition can have a
 task slot at once, the whole run is one session (`session.py`): one long task per partition,
-each superstep one message each way between the driver and each task, no `run_code` per
-superstep. A session whose tasks do not all start in time gives way to the
+each superstep a small message each way between the driver and each task and the outboxes
+sent from task to task, no `run_code` per superstep. A session whose tasks do not all start in time gives way to the
 superstep-by-superstep loop below, and a lost partition rolls back as below
 (the next attempt is a session again). The rest of this docstring is that loop.
 
@@ -92,6 +92,9 @@ class ClusterRun:
     # seconds: "load", "supersteps", "output", and "worker": of "supersteps", the slowest
     # partition's task time on its worker, summed over the supersteps
     timings: dict = field(default_factory=dict)
+    # bytes: "messages", the outbox segments partitions sent each other; "session", what crossed
+    # the driver's session socket (steps, reports, outputs: messages go worker to worker)
+    traffic: dict = field(default_factory=dict)
 
 
 def run_cluster(graph, program, *, max_supersteps: int | None = None, combine_on_sender: bool = True,
@@ -122,6 +125,7 @@ class _Run:
         self.rollbacks = 0
         self.written: list[str] = []             # shuffles of this generation not dropped yet
         self.timings = {"load": 0.0, "supersteps": 0.0, "worker": 0.0, "output": 0.0}
+        self.traffic = {"messages": 0, "session": 0}
         self.barrier: Barrier | None = None
         self.big = False                         # the last outboxes were over INLINE_LIMIT
         self.last = last_superstep(program, max_supersteps)
@@ -178,8 +182,9 @@ class _Run:
                            self.lost_after, load=load)
         prefer = self.graph.on_workers.prefer() if load else self.prefer()
         self.received, self.barrier = aggregates, None
+        session = Session(self.graph.sc, self.parts, self.lost_after, self.base)
         try:
-            outputs = Session(self.graph.sc, self.parts, self.lost_after, self.base).run(code, prefer, superstep, self)
+            outputs = session.run(code, prefer, superstep, self)
         except GraphStateLostError:
             # The rollback loads every partition, and the run goes on superstep by superstep: a
             # session needs each partition's task where the partition lives, all at once, and
@@ -189,8 +194,10 @@ class _Run:
             raise
         finally:
             self.timings["supersteps"] += time.perf_counter() - started
+            self.traffic["session"] += session.received_bytes + session.sent_bytes
         self.outputs = outputs if outputs is not None else self.outputs
-        return ClusterRun(self.outputs, self.barrier.superstep + 1, self.barrier, self.rollbacks, self.timings)
+        return ClusterRun(self.outputs, self.barrier.superstep + 1, self.barrier, self.rollbacks, self.timings,
+                          self.traffic)
 
     def plan(self, superstep: int) -> tuple[dict, bool, bool]:
         """A session superstep's (aggregates, checkpoint?, outputs?)."""
@@ -201,6 +208,7 @@ class _Run:
         """A session superstep's barrier: (halt, outputs still wanted)."""
         raise_user_errors(reports)
         self.timings["worker"] += max(r.seconds for r in reports)
+        self.traffic["messages"] += sum(sum(r.sizes) for r in reports)
         aggregates, take, final = self.plan(superstep)
         if take:
             self.checkpoint = Checkpoint(superstep, aggregates, [r.checkpoint for r in reports])
@@ -260,6 +268,7 @@ class _Run:
                                     speculate=False)
         raise_user_errors(reports)
         self.timings["worker"] += max(r.seconds for r in reports)
+        self.traffic["messages"] += sum(sum(r.sizes) for r in reports)
         results = [SuperstepResult(r.partition, superstep, {}, r.aggregates, r.active, r.messages_sent)
                    for r in reports]
         barrier = master_step(self.program, superstep, results, self.max_supersteps)
@@ -302,12 +311,12 @@ class _Run:
 
     def finish(self, supersteps: int) -> ClusterRun:
         if self.outputs is not None:             # the last superstep returned them
-            return ClusterRun(self.outputs, supersteps, self.barrier, self.rollbacks, self.timings)
+            return ClusterRun(self.outputs, supersteps, self.barrier, self.rollbacks, self.timings, self.traffic)
         started = time.perf_counter()
         outputs = self.dag.run_code(OutputCode(self.prefix, self.program), self.parts,
                                     f"graph {self.base} output", prefer=self.prefer(), speculate=False)
         self.timings["output"] += time.perf_counter() - started
-        return ClusterRun(outputs, supersteps, self.barrier, self.rollbacks, self.timings)
+        return ClusterRun(outputs, supersteps, self.barrier, self.rollbacks, self.timings, self.traffic)
 
     def roll_back(self, checkpoint: Checkpoint, exc: BaseException) -> None:
         """Forget this generation everywhere and load the checkpoint as the next one."""

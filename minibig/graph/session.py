@@ -8,17 +8,29 @@ A superstep as a `run_code` call costs a task round trip through the master
 outbox: most of a small superstep. In a session every partition's task
 (`SessionCode`) is started once, with `run_code`, and stays: the driver binds
 a ZeroMQ ROUTER, each task connects a DEALER to it, and per superstep the
-driver sends each task one `step` (superstep, aggregates, whether to
-checkpoint or return outputs, the outbox segments sent to it), and each
-task answers one `report` (the `StepReport` of `tasks.py`, its outbox
-segments in it). The driver runs the barrier between the two, so a
-superstep is two direct hops per partition, whatever the outbox size.
+driver sends each task one small `step` (superstep, aggregates, whether to
+checkpoint or return outputs) and each task answers one small `report` (the
+`StepReport` of `tasks.py`: counts, aggregates, outbox sizes). The driver
+runs the barrier between the two.
+
+Messages go worker to worker (`Peers`): each task binds a ROUTER of its own
+and says where in its hello; the driver hands every task the others'
+addresses with the session's first step, and each task connects a DEALER to
+each other task. After computing superstep s a task sends every other task
+one message (its outbox segment for it, or an empty one: the receiver counts
+on one per sender) and only then its report, so when the driver sends step
+s+1 every segment of s is on its way; a task waits for all of them before
+computing s+1. A destination array the same as the one last sent to that
+partition (PageRank's: its edges' targets there, every superstep) is not sent
+again: the receiver keeps each sender's last one, for the session only (a
+rollback ends the session).
 
 Transport: with the master on loopback every task runs on this machine, and
-the socket is an ipc:// path in a folder only this user may enter (mode
-0700): no CurveZMQ, whose encryption of PageRank's outboxes (~240 KB per
-partition per superstep on the Debian graph) cost more than the rest of the
-superstep. A master elsewhere means TCP with the cluster key.
+every socket (the driver's and the tasks') is an ipc:// path in one folder
+only this user may enter (mode 0700, made by the driver): no CurveZMQ, whose
+encryption of PageRank's outboxes cost more than the rest of the superstep.
+A master elsewhere means TCP with the cluster key for every socket (the
+tasks' too: `bind_address`, which admits only the cluster key's holders).
 
 When it cannot be used: a session needs all its tasks running at once, so
 the driver asks for one only when the partitions fit the cluster's slots
@@ -31,11 +43,13 @@ before.
 Faults: each task's heartbeat thread beats to the driver every
 `lost_after / 4` seconds. A partition that is silent for `lost_after`
 seconds while the driver waits for it (its worker died), one whose task
-starts a second time (the master ran it again elsewhere), or one whose task
-does not find its partition (`lost`) ends the session with
-`GraphStateLostError`: the driver tells every task to stop (`abort`), waits
-for the `run_code` call to end (answering any late task `abort`), and the
-run rolls back to its last checkpoint. A task whose driver stays silent for
+starts a second time (the master ran it again elsewhere), one whose task
+does not find its partition, or one whose task waited `lost_after` seconds
+for a peer's segments (the peer died after reporting, its segment unsent)
+(`lost`) ends the session with `GraphStateLostError`: the driver tells every
+task to stop (`abort`; a task waiting for peers sees it too), waits for the
+`run_code` call to end (answering any late task `abort`), and the run rolls
+back to its last checkpoint. A task whose driver stays silent for
 `DRIVER_TIMEOUT` seconds gives up, so a dead driver never holds a slot.
 An error in the user's program comes back in a report, as in a superstep task.
 """
@@ -50,11 +64,13 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
+import numpy as np
 import zmq
 
 from minibig.cluster.runtime import bind_address, is_loopback
 from minibig.core.task import TaskCode
 from minibig.graph.errors import GraphStateLostError
+from minibig.graph.messages import Messages
 from minibig.graph.tasks import LoadCode, SuperstepCode, find_resident, partition_output
 from minibig.net.protocol import limit_socket
 from minibig.net.security import cluster_key, dealer, stop_authenticator
@@ -63,7 +79,6 @@ START_TIMEOUT = 5.0       # seconds for every task of a session to say hello
 DRIVER_TIMEOUT = 600.0    # seconds a task waits for its driver's next word
 POLL_MS = 50              # the driver's wait between checks for silent partitions
 JOIN_TIMEOUT = 300.0      # seconds the driver waits for an aborted session's tasks to end
-NO_LIMIT = 1 << 62        # a session's outboxes always go to the driver, whatever their size
 
 
 class SessionUnavailable(Exception):
@@ -121,19 +136,25 @@ class SessionCode(TaskCode):
     load: LoadCode | None = None      # put the workers' loaded partition in place first
 
     def run(self, ctx):
-        sock = dealer(ctx.payloads["task"], linger=1000)
+        # the superstep code's payload is its inbox: none (the resident one, or what `Peers` got)
+        address, ctx.payloads["task"] = ctx.payloads["task"], None
+        sock = dealer(address, linger=1000)
         stop = threading.Event()
-        beats = threading.Thread(target=_beat, args=(ctx.payloads["task"], ctx.partition, stop,
-                                                     self.lost_after / 4), daemon=True)
+        beats = threading.Thread(target=_beat, args=(address, ctx.partition, stop, self.lost_after / 4),
+                                 daemon=True)
         beats.start()
+        peers = None
         try:
-            return self.serve(ctx, sock)
+            peers = Peers(address, ctx.partition, ctx.attempt, self.lost_after)
+            return self.serve(ctx, sock, peers)
         finally:
             stop.set()
             beats.join(timeout=5)
             sock.close()
+            if peers is not None:
+                peers.close()
 
-    def serve(self, ctx, sock) -> SessionLog:
+    def serve(self, ctx, sock, peers: "Peers") -> SessionLog:
         """Say hello, then answer the driver's `step`s until it says `end` or `abort`."""
         log = SessionLog()
         try:
@@ -143,25 +164,24 @@ class SessionCode(TaskCode):
             sock.send(pickle.dumps({"kind": "lost", "partition": ctx.partition, "why": str(exc)}))
             return log
         sock.send(pickle.dumps({"kind": "hello", "partition": ctx.partition, "attempt": ctx.attempt,
-                                "worker": ctx.worker_id}))
+                                "worker": ctx.worker_id, "peer": peers.address}))
         while True:
             wait_for_driver(sock, ctx.partition, self.prefix)
-            frames = sock.recv_multipart(copy=False)
-            order = pickle.loads(frames[0].buffer)
+            order = pickle.loads(sock.recv())
             if order["kind"] == "step":
-                segments = [frame.buffer for frame in frames[1:]] if order["sent"] else None
                 started, clock = time.time(), time.perf_counter()
-                answer, frames = self.step(ctx, order, segments)
+                answer = self.step(ctx, order, peers, sock)
+                if answer is None:                 # the driver spoke while this task waited: abort
+                    continue
                 if "report" in answer:
-                    log.note(order["superstep"], started, time.perf_counter() - clock, answer["report"],
-                             sum(len(frame) for frame in frames))
+                    log.note(order["superstep"], started, time.perf_counter() - clock, answer["report"])
             elif order["kind"] == "end" and order["output"]:
                 entry = find_resident(ctx, self.prefix, order["superstep"] + 1)
-                answer, frames = {"kind": "output", "output": partition_output(entry.state, self.program)}, []
+                answer = {"kind": "output", "output": partition_output(entry.state, self.program)}
             else:                                  # end without outputs, or abort
                 return log
             answer["partition"] = ctx.partition
-            sock.send_multipart([pickle.dumps(answer, protocol=5), *frames], copy=False)
+            sock.send(pickle.dumps(answer, protocol=5))
             if order["kind"] == "end":
                 return log
 
@@ -173,24 +193,125 @@ class SessionCode(TaskCode):
         return {"superstep": value.steps, "messages_sent": value.messages_sent,
                 "active_vertices": value.active_vertices}
 
-    def step(self, ctx, order: dict, segments: list | None) -> tuple[dict, list]:
-        """One superstep, as `SuperstepCode` runs it: (the answer, the outbox as one frame per
-        partition, empty where nothing was sent). `segments`: the inbox (None: the resident one)."""
-        ctx.payloads["task"] = segments
+    def step(self, ctx, order: dict, peers: "Peers", sock) -> dict | None:
+        """One superstep, as `SuperstepCode` computes it, its outbox sent to the other tasks:
+        the answer for the driver (None: the driver spoke while this task waited for peers)."""
         code = SuperstepCode(self.prefix, self.program, order["superstep"], order["aggregates"], None,
                              None, self.partitions, self.combine_on_sender, order["checkpoint"],
-                             NO_LIMIT, output=order["output"])
+                             output=order["output"])
         try:
-            report = code.run(ctx)
+            if order["peers"] is not None:
+                peers.connect(order["peers"])
+            received = None                        # the first superstep of a session: the resident inbox
+            if order["sent"]:
+                received = peers.inbox(order["superstep"] - 1, sock)
+                if received is None:
+                    return None
+            started = time.perf_counter()
+            report, outbox, mutations = code.compute(ctx, received)
         except GraphStateLostError as exc:
-            return {"kind": "lost", "why": str(exc)}, []
-        if report.error is not None:
-            return {"kind": "report", "report": report}, []
-        if report.segments is None:           # held with the outputs: send them all the same
-            report.segments = find_resident(ctx, self.prefix, order["superstep"] + 1).held
-        # frames of their own: the driver passes them on without copying or unpickling them
-        frames, report.segments = [segment or b"" for segment in report.segments], None
-        return {"kind": "report", "report": report}, frames
+            return {"kind": "lost", "why": str(exc)}
+        if report.error is None:                   # before the report: see the module docstring
+            report.sizes = peers.send(order["superstep"], outbox, mutations)
+        report.seconds = time.perf_counter() - started
+        return {"kind": "report", "report": report}
+
+
+class Peers:
+    """One session task's links to the other partitions' tasks (see the module docstring):
+    the ROUTER it receives their segments on, a DEALER to each of theirs."""
+
+    def __init__(self, driver: str, partition: int, attempt: int, wait: float):
+        self.partition, self.wait = partition, wait
+        # the worker's context: its sockets' I/O thread, and its authenticator of the cluster key
+        self.zctx = zmq.Context.instance()
+        self.sock = self.zctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.out: dict[int, zmq.Socket] = {}
+        self.early: dict[int, dict] = {}           # superstep -> {sender: (batch, requests)}
+        self.sent_dst: dict[int, np.ndarray] = {}  # receiver -> the last destination array sent it
+        self.got_dst: dict[int, np.ndarray] = {}   # sender -> the last destination array it sent
+        try:
+            if driver.startswith("ipc://"):        # the driver's 0700 folder (see the module docstring)
+                self.address = f"{driver.rsplit('/', 1)[0]}/p{partition}a{attempt}"
+                limit_socket(self.sock)
+                self.sock.bind(self.address)
+            else:
+                self.address = bind_address(self.sock, "0.0.0.0", 0, cluster_key())
+        except BaseException:
+            self.close()
+            raise
+        self.poller = zmq.Poller()
+        self.poller.register(self.sock, zmq.POLLIN)
+        self.driver: zmq.Socket | None = None      # polled too while waiting: an abort ends the wait
+
+    def connect(self, addresses: dict) -> None:
+        """Connect to every other partition's task (`addresses`: partition -> address)."""
+        for q, address in addresses.items():
+            if q != self.partition:
+                self.out[q] = dealer(address, ctx=self.zctx)
+
+    def send(self, superstep: int, outbox: dict, mutations: dict) -> list:
+        """Send each other partition its segment of `superstep` (an empty one too); the bytes
+        sent to each partition (0 for this one)."""
+        sizes = [0] * (len(self.out) + 1)
+        for q, sock in self.out.items():
+            batch, requests = outbox.get(q), mutations.get(q) or []
+            same = False
+            if isinstance(batch, Messages):
+                known = self.sent_dst.get(q)
+                same = known is not None and len(known) == len(batch.dst) and np.array_equal(known, batch.dst)
+                self.sent_dst[q] = batch.dst
+                if same:                           # the receiver has it: only the values cross
+                    batch = Messages(None, batch.values)
+            buffers = []
+            head = pickle.dumps((superstep, self.partition, batch, requests, same), protocol=5,
+                                buffer_callback=buffers.append)
+            frames = [head, *(buffer.raw() for buffer in buffers)]
+            sock.send_multipart(frames)
+            if batch is not None or requests:
+                sizes[q] = sum(len(frame) if isinstance(frame, bytes) else frame.nbytes for frame in frames)
+        return sizes
+
+    def inbox(self, superstep: int, driver) -> list | None:
+        """The `(sender, batch, requests)` the other partitions sent at `superstep`, in sending
+        order; None when the driver spoke meanwhile (an abort: the caller reads it).
+        `GraphStateLostError` when a peer's segment does not come within `wait` seconds."""
+        got = self.early.pop(superstep, {})
+        while self.sock.poll(0):                   # most often every segment is here already
+            self.take(superstep, got)
+        if len(got) < len(self.out) and self.driver is None:
+            self.driver = driver
+            self.poller.register(driver, zmq.POLLIN)
+        deadline = time.monotonic() + self.wait
+        while len(got) < len(self.out):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                missing = sorted(set(self.out) - set(got))
+                raise GraphStateLostError(
+                    f"graph session: partition {self.partition} waited {self.wait:g}s for partition "
+                    f"{missing[0]}'s messages of superstep {superstep} (its worker died?)")
+            ready = dict(self.poller.poll(min(left, 1.0) * 1000))
+            if driver in ready:
+                return None
+            while self.sock.poll(0):
+                self.take(superstep, got)
+        return [(q, *got[q]) for q in sorted(got)]
+
+    def take(self, superstep: int, got: dict) -> None:
+        """Receive one segment: into `got` when it is of `superstep`, else kept for its own."""
+        _, head, *frames = self.sock.recv_multipart(copy=False)
+        step, sender, batch, requests, same = pickle.loads(head.buffer, buffers=[f.buffer for f in frames])
+        if same:
+            batch = Messages(self.got_dst[sender], batch.values)
+        elif isinstance(batch, Messages):
+            self.got_dst[sender] = batch.dst
+        (got if step == superstep else self.early.setdefault(step, {}))[sender] = (batch, requests)
+
+    def close(self) -> None:
+        """Close every socket and the context (unsent segments are dropped: nobody waits for them)."""
+        for sock in [self.sock, *self.out.values()]:
+            sock.close(0)
 
 
 @dataclass
@@ -203,9 +324,9 @@ class SessionLog:
     messages_sent: list = field(default_factory=list)
     active_vertices: list = field(default_factory=list)
 
-    def note(self, superstep: int, started: float, seconds: float, report, sent_bytes: int) -> None:
+    def note(self, superstep: int, started: float, seconds: float, report) -> None:
         """Record one superstep's report."""
-        self.steps.append([superstep, round(started, 6), round(seconds, 6), sent_bytes])
+        self.steps.append([superstep, round(started, 6), round(seconds, 6), sum(report.sizes)])
         self.messages_sent.append(int(report.messages_sent))
         self.active_vertices.append(int(report.active))
 
@@ -245,6 +366,8 @@ class Session:
         self.local = not host or is_loopback(host)
         self.key = cluster_key(master or None)
         self.identities: dict[int, bytes] = {}
+        self.peers: dict[int, str] = {}            # where each task receives its peers' segments
+        self.received_bytes = self.sent_bytes = 0  # through the driver's socket (messages go around it)
         self.seen: dict[int, float] = {}
         self.failure: BaseException | None = None
         self.folder: str | None = None             # the ipc socket's folder
@@ -313,24 +436,21 @@ class Session:
             self.receive(POLL_MS)
 
     def loop(self, superstep: int, driver) -> list | None:
-        inboxes = {p: None for p in self.parts}    # None: the resident inbox (as loaded)
+        first = superstep
         while True:
             aggregates, take, final = driver.plan(superstep)
-            for p in self.parts:
-                self.send(p, {"kind": "step", "superstep": superstep, "aggregates": aggregates,
-                              "checkpoint": take, "output": final, "sent": inboxes[p] is not None},
-                          inboxes[p] or ())
+            # the first step also tells each task where the others listen (see `Peers`)
+            self.send_all({"kind": "step", "superstep": superstep, "aggregates": aggregates,
+                           "checkpoint": take, "output": final, "sent": superstep > first,
+                           "peers": self.peers if superstep == first else None})
             answers = self.gather("report")
             halt, outputs_wanted = driver.after(superstep, [a["report"] for a in answers])
             if halt:
                 return self.end(superstep, outputs_wanted)
-            # answers are in partition order: each inbox in sending order
-            inboxes = {q: [a["frames"][q] for a in answers if len(a["frames"][q])] for q in self.parts}
             superstep += 1
 
     def end(self, superstep: int, outputs_wanted: bool) -> list | None:
-        for p in self.parts:
-            self.send(p, {"kind": "end", "superstep": superstep, "output": outputs_wanted})
+        self.send_all({"kind": "end", "superstep": superstep, "output": outputs_wanted})
         outputs = [a["output"] for a in self.gather("output")] if outputs_wanted else None
         self.thread.join(JOIN_TIMEOUT)
         if self.failure is not None:
@@ -360,23 +480,27 @@ class Session:
                 raise self.failure
             return
         while self.sock.poll(0):
-            identity, head, *frames = self.sock.recv_multipart(copy=False)
-            message = pickle.loads(head.buffer)
-            message["frames"] = frames
+            identity, blob = self.sock.recv_multipart()
+            self.received_bytes += len(blob)
+            message = pickle.loads(blob)
             p = message["partition"]
             self.seen[p] = time.monotonic()
             if message["kind"] == "hello":
                 if p in self.identities:           # the master ran it again: its worker died
                     raise GraphStateLostError(f"graph session: partition {p}'s task started again "
                                               f"(attempt {message['attempt']})")
-                self.identities[p] = identity.bytes
+                self.identities[p], self.peers[p] = identity, message["peer"]
             elif message["kind"] == "lost":
                 raise GraphStateLostError(f"graph session: {message['why']}")
             elif message["kind"] == kind and answers is not None:
                 answers[p] = message
 
-    def send(self, p: int, message: dict, frames=()) -> None:
-        self.sock.send_multipart([self.identities[p], pickle.dumps(message, protocol=5), *frames], copy=False)
+    def send_all(self, message: dict) -> None:
+        """Send every task `message` (pickled once)."""
+        blob = pickle.dumps(message, protocol=5)
+        for p in self.parts:
+            self.sock.send_multipart([self.identities[p], blob])
+            self.sent_bytes += len(blob)
 
     def abort(self, thread: threading.Thread) -> None:
         """Stop every task, and wait for the `run_code` call to end (a late task is told too)."""

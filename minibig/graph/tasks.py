@@ -196,29 +196,16 @@ class SuperstepCode(TaskCode):
 
     def step(self, ctx) -> StepReport:
         """The superstep itself; see `run`."""
-        if self.load is not None:
-            self.load.install(ctx, None, None, self.superstep)
-        entry = find_resident(ctx, self.prefix, self.superstep)
-        inbox, mutations = self.inbox(ctx, entry)
-        blob = checkpoint_blob(entry.state, inbox, mutations) if self.checkpoint else None
-        try:
-            result = run_superstep(entry.state, self.program, inbox, self.superstep, self.aggregates,
-                                   mutations=mutations, combine_on_sender=self.combine_on_sender)
-        except Exception as exc:             # the user's error: no retry elsewhere would help
-            entry.superstep = -1             # the state is half-updated: never run on it again
-            return StepReport(ctx.partition, {}, 0, 0, [], error=_user_error(exc))
-        entry.superstep, entry.inbox, entry.mutations = self.superstep + 1, None, []
-        sent = result.messages_sent + sum(len(m) for m in result.mutations.values())
-        report = StepReport(ctx.partition, result.aggregates, result.active, sent, [], blob)
-        entry.own = result.outbox.pop(ctx.partition, None)    # no pickle, no file for these
-        if self.writes is not None:
-            report.sizes = write_messages(ctx, self.writes, result.outbox, result.mutations)
+        report, outbox, mutations = self.compute(ctx)
+        if report.error is not None:
             return report
-        segments = outbox_segments(self.partitions, ctx.partition, result.outbox, result.mutations)
+        if self.writes is not None:
+            report.sizes = write_messages(ctx, self.writes, outbox, mutations)
+            return report
+        segments = outbox_segments(self.partitions, ctx.partition, outbox, mutations)
         report.sizes = [len(s) if s else 0 for s in segments]
-        entry.held = segments
+        find_resident(ctx, self.prefix, self.superstep + 1).held = segments
         if self.output:
-            report.output = partition_output(entry.state, self.program)
             report.held = any(report.sizes)
         elif sum(report.sizes) <= self.inline_limit:
             report.segments = segments
@@ -226,14 +213,39 @@ class SuperstepCode(TaskCode):
             report.held = True
         return report
 
-    def inbox(self, ctx, entry) -> tuple[list, list]:
+    def compute(self, ctx, received: list | None = None) -> tuple[StepReport, dict, dict]:
+        """Run the superstep on the resident partition: (its report, without sizes; the batch
+        for each other partition; the mutation requests for each). `received`: the inbox as
+        `(sender, batch, requests)` in sending order, when the caller has it (a session), else
+        from `reads`, the payload, or the resident entry. A user error comes back in the report,
+        with nothing to send."""
+        if self.load is not None:
+            self.load.install(ctx, None, None, self.superstep)
+        entry = find_resident(ctx, self.prefix, self.superstep)
+        inbox, mutations = self.inbox(ctx, entry, received)
+        blob = checkpoint_blob(entry.state, inbox, mutations) if self.checkpoint else None
+        try:
+            result = run_superstep(entry.state, self.program, inbox, self.superstep, self.aggregates,
+                                   mutations=mutations, combine_on_sender=self.combine_on_sender)
+        except Exception as exc:             # the user's error: no retry elsewhere would help
+            entry.superstep = -1             # the state is half-updated: never run on it again
+            return StepReport(ctx.partition, {}, 0, 0, [], error=_user_error(exc)), {}, {}
+        entry.superstep, entry.inbox, entry.mutations = self.superstep + 1, None, []
+        sent = result.messages_sent + sum(len(m) for m in result.mutations.values())
+        report = StepReport(ctx.partition, result.aggregates, result.active, sent, [], blob)
+        entry.own = result.outbox.pop(ctx.partition, None)    # no pickle, no file for these
+        if self.output:
+            report.output = partition_output(entry.state, self.program)
+        return report, result.outbox, result.mutations
+
+    def inbox(self, ctx, entry, received: list | None = None) -> tuple[list, list]:
         """(message batches, mutation requests) for this superstep, from wherever they are,
         in sending-partition order (the batch this partition sent itself in its place)."""
         entry.held = None                    # last superstep's outbox has been delivered
         own, entry.own = entry.own, None
-        if self.reads is not None:
+        if received is None and self.reads is not None:
             received = read_messages(ctx, self.reads)
-        else:
+        elif received is None:
             segments = ctx.payloads.get("task")
             if segments is None:             # loaded from a checkpoint
                 return entry.inbox or [], entry.mutations
