@@ -13,6 +13,8 @@ loop with the same answer; the web UI shows its supersteps as a stepwise run's.
 import json
 import os
 import stat
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -21,6 +23,7 @@ import pytest
 import zmq
 
 import faults
+import support
 from minibig import Context
 from minibig.graph import Graph, cluster, pagerank, session
 from minibig.graph.algorithms import PageRank, ShortestPaths
@@ -227,20 +230,24 @@ def test_the_web_ui_shows_a_sessions_supersteps_as_it_shows_the_superstep_loops(
 
 
 def test_a_local_session_listens_on_a_socket_file_only_its_user_may_reach(sc, roget, monkeypatch):
-    """The master is on loopback: an ipc:// path in a 0700 folder (no CurveZMQ), gone after the run."""
+    """The master is on loopback: ipc:// paths in a 0700 folder (no CurveZMQ), the driver's and
+    the tasks', gone after the run."""
     g, G = roget
     seen = []
     bind = session.Session.bind
 
     def spy(self, sock):
         address = bind(self, sock)
-        seen.append((address, self.folder, stat.S_IMODE(os.stat(self.folder).st_mode)))
+        seen.append((address, self.folder, stat.S_IMODE(os.stat(self.folder).st_mode), self))
         return address
     monkeypatch.setattr(session.Session, "bind", spy)
     program = ShortestPaths(g.dense(1), weighted=False)
     check_distances(g.values(g.run(program, session=True), program), G, 1, weighted=False)
-    (address, folder, mode), = seen
+    (address, folder, mode, driver), = seen
     assert address == f"ipc://{folder}/session" and mode == 0o700
+    # the tasks' peer sockets too (worker to worker messages): files in the same folder
+    assert sorted(driver.peers) == list(range(g.num_partitions))
+    assert all(peer.startswith(f"ipc://{folder}/p") for peer in driver.peers.values())
     assert not os.path.exists(folder)
 
 
@@ -298,3 +305,40 @@ def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound
         b.close()
         driver.close(0)
         task_end.close(0)
+
+
+PEERS_OVER_TCP = """
+import pickle, sys, zmq
+from minibig.graph.errors import GraphStateLostError
+from minibig.graph.messages import Messages
+from minibig.graph.session import Peers
+import numpy as np
+zctx = zmq.Context.instance()
+idle = zctx.socket(zmq.PAIR)                     # the driver's socket: it says nothing here
+a, b = Peers("tcp://127.0.0.1:1", 0, 0, wait=1.0), Peers("tcp://127.0.0.1:1", 1, 0, wait=1.0)
+for peers in (a, b):
+    peers.connect({0: a.address, 1: b.address})
+a.send(3, {1: Messages(np.arange(5), np.ones(5))}, {})
+(sender, batch, _), = b.inbox(3, idle)
+assert sender == 0 and batch.dst.tolist() == [0, 1, 2, 3, 4], batch
+stranger = zctx.socket(zmq.DEALER)               # no key: CurveZMQ never lets it through
+stranger.connect(b.address.replace(b.address.split("//")[1].split(":")[0], "127.0.0.1"))
+stranger.send_multipart([pickle.dumps((4, 0, None, [], False))])
+try:
+    b.inbox(4, idle)
+    sys.exit("an unkeyed peer's segment was taken")
+except GraphStateLostError:
+    pass
+print("ok", a.address.split(":")[0])
+"""
+
+
+def test_peers_of_a_remote_master_speak_curvezmq_and_refuse_unkeyed_peers():
+    """A master elsewhere: every task's peer socket is TCP with the cluster key (the test
+    session's key file, as a worker's key), the segments go through, and a peer without the
+    key never gets a segment in (a fresh process: this one's embedded clusters have keys of
+    their own)."""
+    done = subprocess.run([sys.executable, "-c", PEERS_OVER_TCP], env=support.env(), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok", "tcp"]
