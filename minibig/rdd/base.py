@@ -76,6 +76,10 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
     [2, 4, 6, 8]
     """
 
+    #: True when no partition holds two records with equal keys (an aggregation's output,
+    #: and what keeps its keys): a join reads such a side without checking (`rdd.cogroup`).
+    _unique_keys = False
+
     def __init__(self, ctx, deps: list, num_partitions: int, partitioner=None):
         self.ctx = ctx
         self.id = ctx._new_rdd_id()
@@ -247,7 +251,9 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> sc.parallelize([1, 2, 3, 4, 5]).filter(lambda x: x % 2 == 0).collect()
         [2, 4]
         """
-        return PipelinedRDD(self, lambda _, it: filter(f, it), f, True)
+        filtered = PipelinedRDD(self, lambda _, it: filter(f, it), f, True)
+        filtered._unique_keys = self._unique_keys
+        return filtered
 
     def glom(self) -> "RDD":
         """One list per partition.
@@ -343,10 +349,10 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         def first(a, _):
             return a
         # Values are all None: the "distinct" fold keeps each record's first copy with dict.update.
-        return (self.map(lambda x: (x, None))
+        return (self.mapPartitions(_with_none)
                 ._combine(Aggregator(identity, first, first, "distinct"), numPartitions,
                           portable_hash, map_side_combine=True)
-                .map(lambda kv: kv[0]))
+                .keys())
 
     def groupBy(self, f: Callable, numPartitions: int | None = None,
                 partitionFunc: Callable = portable_hash) -> "RDD":
@@ -367,7 +373,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> rdd1.intersection(rdd2).collect()
         [1, 2, 3]
         """
-        return (self.map(lambda v: (v, None)).cogroup(other.map(lambda v: (v, None)))
+        return (self.mapPartitions(_with_none).cogroup(other.mapPartitions(_with_none))
                 .filter(lambda kv: len(kv[1][0]) > 0 and len(kv[1][1]) > 0).keys())
 
     def subtract(self, other: "RDD", numPartitions: int | None = None) -> "RDD":
@@ -507,6 +513,11 @@ class ParallelCollectionRDD(RDD):
         state = super().__getstate__()
         state.pop("_slices", None)     # slices go with tasks, never with the stage code
         return state
+
+
+def _with_none(records):
+    """(record, None) for each record, each pair made in C (distinct's and intersection's keys)."""
+    return zip(records, itertools.repeat(None))
 
 
 class PipelinedRDD(RDD):

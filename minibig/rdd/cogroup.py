@@ -32,6 +32,13 @@ while the left side goes into a cogroup's `ExternalMap` within the other
 half (which spills; one key's group may still fill the whole budget), then
 moves into it with the rest of the right side: the join continues as a
 cogroup, its groups named by the left's keys as a cogroup's are.
+
+A side read in place from a dataset whose partitions hold each key once
+(`RDD._unique_keys`: an aggregation's output, and what keeps its keys, such
+as PageRank's cached links and its ranks) needs no check for repeated keys:
+the right side goes into the table with `dict.update`, one dict operation a
+record instead of three, and the left side is probed without tracking the
+first of its equal keys, which is then each record's own key.
 """
 
 from __future__ import annotations
@@ -84,6 +91,13 @@ class CoGroupedRDD(RDD):
         super().__init__(rdds[0].ctx, deps, partitioner.numPartitions, partitioner)
         # sides[s] is the dependency that feeds side s of every group.
         self.sides = sides
+        self._unique_keys = True                   # one group a key
+
+    @staticmethod
+    def _each_key_once(dep) -> bool:
+        """Whether every partition `dep` gives holds each key once: read in place from
+        such a dataset (a shuffle brings a key from several map tasks)."""
+        return isinstance(dep, OneToOneDependency) and dep.rdd._unique_keys
 
     def _records(self, dep, split: int, task):
         if isinstance(dep, ShuffleDependency):
@@ -105,6 +119,7 @@ class JoinedRDD(CoGroupedRDD):
 
     def __init__(self, left, right, partitioner: Partitioner):
         super().__init__([left, right], partitioner)
+        self._unique_keys = False                  # a key's pairs: one per match
 
     def compute(self, split: int, task):
         if len(self.deps) == 1:
@@ -115,14 +130,15 @@ class JoinedRDD(CoGroupedRDD):
         # stays while the cogroup's map takes the left side first (so that a group is
         # named by the left's key, as in a cogroup), then the table and the rest.
         budget = effective_budget(task.memory_budget)
-        first, more, over_budget = _hash_table(right, budget // 2)
+        first, more, over_budget = _hash_table(right, budget // 2, self._each_key_once(right_dep))
         if over_budget:                                # the cogroup spills
             groups = _groups(task, budget // 2, entry_limit=budget)
             groups.insert_sides(self._records(left_dep, split, task), (0,), 2, ResultIterable)
             groups.insert_sides(itertools.chain(_drain(first, more), right), (1,), 2,
                                 ResultIterable)
             return _pairs_of_groups(groups.items())
-        return _probe(self._records(left_dep, split, task), first, more)
+        return _probe(self._records(left_dep, split, task), first, more,
+                      self._each_key_once(left_dep))
 
 
 def _groups(task, budget: int | None, entry_limit: int | None = None) -> ExternalMap:
@@ -144,12 +160,13 @@ def _pairs_of_groups(groups):
             yield key, pair
 
 
-def _hash_table(records, limit: int):
+def _hash_table(records, limit: int, unique: bool = False):
     """({key: first value}, {key: [later values]}, over the limit) of (key, value) records.
 
     A chunk of records with new and distinct keys goes in with C-level dict
-    operations; any other chunk key by key. Past `limit` bytes it stops with
-    True, and `records` holds the rest.
+    operations; any other chunk key by key; with `unique` (no two records have
+    equal keys) every chunk goes in with `dict.update` alone. Past `limit` bytes
+    it stops with True, and `records` holds the rest.
     """
     first: dict = {}
     more: dict = {}
@@ -160,9 +177,10 @@ def _hash_table(records, limit: int):
         if not chunk:
             return first, more, False
         taken += len(chunk)
-        fresh = dict(chunk)
-        # isdisjoint walks its argument: the chunk, not the table.
-        if len(fresh) == len(chunk) and first.keys().isdisjoint(fresh):
+        if unique:
+            first.update(chunk)
+        elif len(fresh := dict(chunk)) == len(chunk) and first.keys().isdisjoint(fresh):
+            # isdisjoint walks its argument: the chunk, not the table.
             first.update(fresh)
         else:
             for key, value in chunk:
@@ -189,13 +207,20 @@ def _drain(first: dict, more: dict):
         yield from ((key, later) for later in more.pop(key, ()))
 
 
-def _probe(records, first: dict, more: dict):
+def _probe(records, first: dict, more: dict, unique: bool = False):
     """(key, (v, w)) for each (key, v) of `records` and each w of key in the table.
 
     The key given out is the first of the records' keys equal to it, as a
-    cogroup's group keeps (1 and 1.0 are one key; the first one seen names it).
+    cogroup's group keeps (1 and 1.0 are one key; the first one seen names it):
+    with `unique` (no two records have equal keys), the record's own.
     """
     get = first.get
+    if unique and not more:                        # each key is its own first
+        for key, value in records:
+            found = get(key, _MISSING)
+            if found is not _MISSING:
+                yield key, (value, found)
+        return
     canonical = {}
     same = canonical.setdefault
     if not more:                                   # one value per key: a look-up per record

@@ -31,6 +31,10 @@ from minibig.shuffle.spill import ExternalSorter
 from minibig.shuffle.writer import combine_values
 
 
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
+
+
 class ResultIterable(list):
     """The values of one key after groupByKey (a list)."""
 
@@ -77,7 +81,9 @@ class PairRDDFunctions:
         partitioner = Partitioner(_default_partitions(self, numPartitions), partitionFunc)
         if self.partitioner == partitioner:
             # Already partitioned this way: every key's values sit in one partition.
-            return self.mapPartitions(lambda it: _combine_in_task(it, aggregator), True)
+            combined = self.mapPartitions(lambda it: _combine_in_task(it, aggregator), True)
+            combined._unique_keys = True
+            return combined
         return _shuffled(self, partitioner, aggregator, map_side_combine)
 
     def reduceByKey(self, func: Callable, numPartitions: int | None = None,
@@ -193,7 +199,9 @@ class PairRDDFunctions:
         >>> x.mapValues(len).collect()
         [('a', 3), ('b', 1)]
         """
-        return self.map(lambda kv: (kv[0], f(kv[1])), preservesPartitioning=True)
+        mapped = self.map(lambda kv: (kv[0], f(kv[1])), preservesPartitioning=True)
+        mapped._unique_keys = self._unique_keys
+        return mapped
 
     def flatMapValues(self, f: Callable):
         """Apply f to each value and emit one pair per item it returns.
@@ -210,7 +218,7 @@ class PairRDDFunctions:
         >>> sc.parallelize([(1, 2), (3, 4)]).keys().collect()
         [1, 3]
         """
-        return self.map(lambda kv: kv[0])
+        return self.map(_first)            # an itemgetter: no Python frame per record
 
     def values(self):
         """The values.
@@ -218,7 +226,7 @@ class PairRDDFunctions:
         >>> sc.parallelize([(1, 2), (3, 4)]).values().collect()
         [2, 4]
         """
-        return self.map(lambda kv: kv[1])
+        return self.map(_second)
 
     # -- joins ------------------------------------------------------------------
     def cogroup(self, other, numPartitions: int | None = None):
@@ -366,7 +374,7 @@ def _combine_in_task(records, aggregator):
 def _sort_in_task(records, keyfunc, ascending: bool):
     """Records sorted by keyfunc(key), stably, within the running task's memory budget."""
     budget, spill_dir = task_memory()
-    key = operator.itemgetter(0) if keyfunc is identity else (lambda kv: keyfunc(kv[0]))
+    key = _first if keyfunc is identity else (lambda kv: keyfunc(kv[0]))
     return ExternalSorter(key, not ascending, budget, spill_dir).sort(records)
 
 

@@ -24,6 +24,7 @@ class ShuffledRDD(RDD):
     def __init__(self, prev: RDD, dep):
         super().__init__(prev.ctx, [dep], dep.partitioner.numPartitions, dep.partitioner)
         self.dep = dep
+        self._unique_keys = dep.aggregator is not None      # combined: one record a key
 
     def user_functions(self) -> list:
         agg = self.dep.aggregator
