@@ -21,6 +21,8 @@ import pytest
 from minibig.core.dependency import OneToOneDependency
 from minibig.rdd.cogroup import JoinedRDD, _hash_table, _probe
 
+from test_pagerank_path import typed as typed_in_order
+
 N = 3
 
 # Keys that are equal across types (1, 1.0, True; 0 and -0.0) come first as int in the
@@ -32,11 +34,7 @@ RIGHT = [(k % 9, k) for k in range(30)] + [(f"s{k % 3}", -k) for k in range(10)]
 
 def typed(records) -> list:
     """Sorted records as text with every type shown (1, 1.0 and True differ)."""
-    def show(x):
-        if isinstance(x, tuple):
-            return "(" + ", ".join(show(i) for i in x) + ")"
-        return f"{type(x).__name__}:{x!r}"
-    return sorted(show(r) for r in records)
+    return sorted(typed_in_order(records))
 
 
 def first_keys(records) -> dict:
