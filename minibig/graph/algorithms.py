@@ -95,10 +95,15 @@ class PageRank(VectorProgram):
             values, active = part.values, part.active
             self.init(part)
             part.values, part.active = values, active
-        p = part.scratch["pr_p"]
         x = part.values
         if ctx.superstep > 0:
-            new = self.damping * (ctx.messages + ctx.aggregates["dangling"] * p) + (1 - self.damping) * p
+            dangling = ctx.aggregates["dangling"]
+            if self.personal is None:                # p is 1/N everywhere: two passes, no temporaries
+                new = np.multiply(ctx.messages, self.damping)
+                new += (self.damping * dangling + 1 - self.damping) / self.n
+            else:
+                p = part.scratch["pr_p"]
+                new = self.damping * (ctx.messages + dangling * p) + (1 - self.damping) * p
             ctx.aggregate("change", float(np.abs(new - x).sum()))
             part.values = x = new
         if ctx.superstep >= self.max_iter:           # the last iteration: nobody reads what it sends

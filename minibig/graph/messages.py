@@ -45,6 +45,9 @@ class EdgePlan(NamedTuple):
     targets: np.ndarray       # distinct destination dense indices, ordered by (owner, index)
     slot: np.ndarray          # per edge: position of its destination in `targets`
     bounds: np.ndarray        # targets[bounds[p]:bounds[p+1]] are owned by partition p
+    # those slices, made once: the same array objects every superstep, so a receiver can tell
+    # it has seen them (`deliver` keeps their local positions, a session sends them once)
+    pieces: tuple
 
 
 def check_combiner(combiner) -> None:
@@ -64,7 +67,8 @@ def edge_plan(part, direction: str) -> EdgePlan:
         rank[order] = np.arange(len(order))
         targets = distinct[order]
         bounds = np.searchsorted(part.owner[targets], np.arange(part.num_partitions + 1))
-        part.cache[key] = EdgePlan(targets, rank[slot.reshape(-1)], bounds)
+        part.cache[key] = EdgePlan(targets, rank[slot.reshape(-1)], bounds,
+                                   tuple(targets[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])))
     return part.cache[key]
 
 
@@ -162,8 +166,9 @@ def send_along_plan(plan: EdgePlan, edge_values: np.ndarray, edge_mask, combiner
                 for p in range(len(plan.bounds) - 1) if bounds[p + 1] > bounds[p]}
     if edge_mask is None and combiner == "sum" and edge_values.ndim == 1 and edge_values.dtype.kind == "f":
         # every target has an edge, so every one gets a message: no counting pass (PageRank's case)
-        combined = np.bincount(slots, weights=edge_values, minlength=len(plan.targets)).astype(edge_values.dtype)
-        return {p: Messages(plan.targets[lo:hi], combined[lo:hi])
+        combined = np.bincount(slots, weights=edge_values, minlength=len(plan.targets))
+        combined = combined.astype(edge_values.dtype, copy=False)
+        return {p: Messages(plan.pieces[p], combined[lo:hi])
                 for p, (lo, hi) in enumerate(zip(plan.bounds[:-1], plan.bounds[1:])) if hi > lo}
     combined, counts = reduce_by_slot(slots, edge_values, len(plan.targets), combiner)
     out = {}
@@ -247,14 +252,26 @@ def _deliver_combined(part, batches: list[Messages], combiner: str, dtype) -> In
         raise ValueError(f"the {combiner!r} combiner needs scalar messages, got shape {shape[1:]}")
     out = np.zeros(shape, dtype) if combiner == "sum" else np.full(shape, _identity(dtype, combiner), dtype)
     counts = np.zeros(n, np.int64)
-    for batch in batches:
-        local = local_slots(part, batch.dst)
+    for batch, local in zip(batches, kept_local_slots(part, [batch.dst for batch in batches])):
         if combiner == "sum":
             out[local] += batch.values            # distinct slots: a plain scatter is exact
         else:
             out[local] = (np.minimum if combiner == "min" else np.maximum)(out[local], batch.values)
         counts[local] += 1
     return Inbox(counts, out, None)
+
+
+def kept_local_slots(part, arrays: list) -> list:
+    """`local_slots` of each destination array; those of an array delivered in the run's last
+    superstep too (the same object: a plan's `pieces`, a session's kept destinations, neither
+    ever written to) are taken from the run's scratch, not computed again."""
+    last = part.scratch.get("local_slots", ())
+    kept = []
+    for dst in arrays:
+        local = next((local for seen, local in last if seen is dst), None)
+        kept.append((dst, local_slots(part, dst) if local is None else local))
+    part.scratch["local_slots"] = kept          # this superstep's only: the cache stays small
+    return [local for _, local in kept]
 
 
 def local_slots(part, dst: np.ndarray) -> np.ndarray:
