@@ -369,10 +369,8 @@ def build(ctx, spec: Spec, pieces: list, is_int: bool, weighted: bool) -> tuple[
     for ids, piece in zip(dense, pieces):
         owner[ids] = piece[1]
     local = local_positions(owner, spec.num_partitions)
-    part = make_partition(ctx.partition, spec.num_partitions, index.ids, owner, local, out_edges, in_edges,
-                          weighted, spec.partitioner)
-    if packed is not None:                        # its str ids as Arrow, for the outputs (`packed_ids`)
-        part.cache["packed_ids"] = packed.take(part.vertices)
+    part = make_partition(ctx.partition, spec.num_partitions, index.ids if packed is None else packed, owner,
+                          local, out_edges, in_edges, weighted, spec.partitioner)
     key = partition_key(spec.key, ctx.partition)
     ctx.resident.put(key, (part, index))
     ctx.cached.append(key)
@@ -593,7 +591,7 @@ def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray], p
     rank[order.to_numpy()] = np.arange(len(distinct))
     ids = distinct.take(order)
     dense = [rank[p] for p in positions]
-    index = VertexIndex(ids.to_numpy(zero_copy_only=False) if len(ids) else np.zeros(0, object))
+    index = VertexIndex(ids)
     return index, dense, ids
 
 

@@ -29,12 +29,23 @@ import pyarrow.compute as pc
 class VertexIndex:
     """The sorted original ids of a graph; position in it is the dense global index."""
 
-    def __init__(self, ids: np.ndarray):
-        self.ids = ids                       # sorted, unique; int64 or object (str)
-        self.is_int = ids.dtype.kind == "i"
+    def __init__(self, ids):
+        # sorted, unique: int64 or object (str) numpy, or str ids as an Arrow array, made numpy
+        # on first use (a worker that only runs vectorised programs never uses it: 65k str ids,
+        # 6 ms of a load)
+        self._arrow = ids if isinstance(ids, pa.Array) else None
+        self._ids = None if self._arrow is not None else ids
+        self.is_int = self._arrow is None and ids.dtype.kind == "i"
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The sorted original ids: int64, or object (str)."""
+        if self._ids is None:                # two threads may both convert: either result serves
+            self._ids = self._arrow.to_numpy(zero_copy_only=False) if len(self._arrow) else np.zeros(0, object)
+        return self._ids
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._arrow) if self._ids is None else len(self._ids)
 
     def __repr__(self) -> str:
         return f"VertexIndex({len(self)} {'int' if self.is_int else 'str'} ids)"

@@ -167,19 +167,24 @@ def make_partition(p: int, num_partitions: int, ids: np.ndarray, owner: np.ndarr
                    out_edges: tuple, in_edges, weighted: bool, partitioner) -> Partition:
     """Partition p from its vertices' out-edges `(src, dst, weight)` sorted by (src, dst) and
     in-edges `(dst, src, weight)` sorted by (dst, src), all in dense indices; `in_edges` may
-    be a function returning them, called on first use."""
+    be a function returning them, called on first use. `ids`: the graph's sorted ids, numpy or
+    (str) Arrow."""
     vertices = np.flatnonzero(owner == p)
     out_key, out_other, out_w = out_edges
 
     def in_csr():
         in_key, in_other, in_w = in_edges() if callable(in_edges) else in_edges
         return _indptr(local[in_key], len(vertices)), in_other, in_w
-    return Partition(
+    packed = None if isinstance(ids, np.ndarray) else ids.take(vertices)
+    part = Partition(
         index=p, num_partitions=num_partitions, num_vertices=len(ids), vertices=vertices,
-        ids=ids[vertices],
+        ids=ids[vertices] if packed is None else packed.to_numpy(zero_copy_only=False),
         out_indptr=_indptr(local[out_key], len(vertices)), out_dst=out_other, out_weight=out_w,
         owner=owner, local=local, weighted=weighted, partitioner=partitioner,
         in_edges=[in_csr if callable(in_edges) else in_csr()])
+    if packed is not None:                  # and as Arrow, for the outputs (`ids.packed_ids`)
+        part.cache["packed_ids"] = packed
+    return part
 
 
 def _group_edges(key, other, weight, owner, num_partitions):
