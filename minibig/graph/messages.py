@@ -62,12 +62,15 @@ def edge_plan(part, direction: str) -> EdgePlan:
     if key not in part.cache:
         targets_of_edges = part.out_dst if direction == "out" else part.in_src
         distinct, slot = distinct_and_inverse(targets_of_edges, part.num_vertices)
-        order = np.argsort(part.owner[distinct], kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        targets = distinct[order]
-        bounds = np.searchsorted(part.owner[targets], np.arange(part.num_partitions + 1))
-        part.cache[key] = EdgePlan(targets, rank[slot.reshape(-1)], bounds,
+        if part.num_partitions == 1:             # one owner: the sorted targets are grouped already
+            targets, slot, bounds = distinct, slot.reshape(-1), np.array([0, len(distinct)])
+        else:
+            order = np.argsort(part.owner[distinct], kind="stable")
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            targets, slot = distinct[order], rank[slot.reshape(-1)]
+            bounds = np.searchsorted(part.owner[targets], np.arange(part.num_partitions + 1))
+        part.cache[key] = EdgePlan(targets, slot, bounds,
                                    tuple(targets[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])))
     return part.cache[key]
 
