@@ -16,13 +16,14 @@ import pickle
 import random
 import threading
 
+import numpy
 import pytest
 
 from minibig.core.serialization import loads_without_gc
 from minibig.rdd.pairs import ResultIterable
 from minibig.shuffle.hashing import UINT64_BATCH, hash_partitions, portable_hash
 from minibig.shuffle.partitioners import Aggregator, identity, reducing
-from minibig.shuffle.spill import ExternalMap, fold_sum
+from minibig.shuffle.spill import ExternalMap, fold_sum, fold_sum_columns
 
 MISSING = object()
 
@@ -50,14 +51,25 @@ VALUE_KINDS = {
 }
 
 
+def _fold_pairs(got: dict, chunk: list) -> None:
+    fold_sum(got, chunk)
+
+
+def _fold_columns(got: dict, chunk: list) -> None:
+    fold_sum_columns(got, [k for k, _ in chunk], [v for _, v in chunk])
+
+
+@pytest.mark.parametrize("fold", [_fold_pairs, _fold_columns])
 @pytest.mark.parametrize("kind", sorted(VALUE_KINDS))
-def test_fold_sum_equals_the_general_fold_value_for_value_and_type_for_type(kind):
+def test_fold_sum_equals_the_general_fold_value_for_value_and_type_for_type(kind, fold):
+    """Pairs or columns (a reducer's `Columns`); keys repeat within a chunk, so a column
+    fold must add each pair to the sum its earlier pairs left."""
     rng = random.Random(kind)
     make = VALUE_KINDS[kind]
     pairs = [(rng.choice("pqrstu"), make(rng)) for _ in range(500)]
     got: dict = {}
     for start in range(0, len(pairs), 64):            # chunk by chunk, as ExternalMap does
-        fold_sum(got, pairs[start:start + 64])
+        fold(got, pairs[start:start + 64])
     expected = oracle_fold(pairs)
     assert list(got) == list(expected), "same first-seen key order"
     assert [repr(v) for v in got.values()] == [repr(v) for v in expected.values()]
@@ -78,6 +90,21 @@ def test_external_map_spills_and_merges_sums_as_the_general_path(tmp_path):
     got = dict(spilled.insert_values(pairs).items())
     assert spilled.spills > 0, "the budget is small enough to spill"
     assert got == collections.Counter(k for k, _ in pairs)
+
+
+def test_external_map_folds_columns_within_its_budget_as_the_general_path(tmp_path):
+    """`insert_columns` (a reducer's Columns under reduceByKey(add)) spills past its
+    budget and merges back to the pairs' answer; other operators read the pairs."""
+    rng = random.Random(4)
+    batches = [([f"w{rng.randrange(3000)}" for _ in range(5000)], [rng.choice([1, 2, 3])] * 5000)
+               for _ in range(4)]
+    pairs = [pair for keys, values in batches for pair in zip(keys, values)]
+    for aggregator in (reducing(operator.add), reducing(lambda a, b: a + b)):
+        folded = ExternalMap(aggregator, 64 << 10, lambda: str(tmp_path))
+        for keys, values in batches:
+            folded.insert_columns(keys, values)
+        assert folded.spills > 0, "the budget is small enough to spill"
+        assert dict(folded.items()) == oracle_fold(pairs)
 
 
 def _words(sc, lines):
@@ -130,6 +157,7 @@ def test_reduce_by_key_over_tuple_keys_matches_plain_python(sc, op):
 
 KEY_KINDS = {
     "strs": ["a", "", "ünïcode", "x\u00a0y", "日本", "w42"],
+    "str_subclasses": [numpy.str_("a"), "a", numpy.str_("ü"), "b"],
     "lone_surrogates": ["a", "\udc80b", "c"],
     "ints": [0, 1, -1, -2, 2 ** 63, -(2 ** 70), 7],
     "bools": [True, False, True],
@@ -151,6 +179,13 @@ KEY_KINDS = {
 def test_hash_partitions_of_a_batch_equal_portable_hash_key_by_key(kind, n):
     keys = KEY_KINDS[kind] * 3
     assert hash_partitions(keys, n) == [portable_hash(k) % n for k in keys]
+
+
+@pytest.mark.parametrize("kind", sorted(KEY_KINDS))
+def test_hash_partitions_given_the_key_types_agree_with_portable_hash(kind):
+    """The map-side writer hands over the types it looked at once (for marshal too)."""
+    keys = KEY_KINDS[kind] * 3
+    assert hash_partitions(keys, 7, set(map(type, keys))) == [portable_hash(k) % 7 for k in keys]
 
 
 def test_hash_partitions_refuses_a_key_portable_hash_refuses():

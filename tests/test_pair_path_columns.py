@@ -20,6 +20,7 @@ import operator
 import pickle
 import types
 
+import numpy
 import pytest
 
 from minibig.shuffle.blocks import segment_bounds
@@ -135,3 +136,17 @@ def test_columns_come_back_as_the_same_records(values):
         [(k, type(v), repr(v)) for k, v in zip(columns.keys, values)]
     [records] = read_batches([out.getvalue()])
     assert records == list(zip(columns.keys, values))
+
+
+def test_str_subclass_keys_keep_their_type_through_columns(sc):
+    """A str subclass (numpy.str_: equal to the plain str, hashed as it, and a buffer
+    marshal would write as bytes) is hashed with the plain strs but never marshalled:
+    each key comes back as the object the oracle keeps, type and all."""
+    keys = [numpy.str_(f"w{i % 50}") if i % 3 else f"w{i % 50}" for i in range(600)]
+    pairs = [(k, 1) for k in keys]
+    got = sc.parallelize(pairs, 3).reduceByKey(operator.add, 4).collect()
+    expected = oracle(pairs, operator.add, 3)
+    assert sorted((str(k), type(k).__name__, v) for k, v in got) == \
+        sorted((str(k), type(k).__name__, v) for k, v in expected.items())
+    assert {type(k) for k, _ in got} == {str, numpy.str_}
+

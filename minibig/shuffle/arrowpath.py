@@ -262,12 +262,13 @@ def combine_columnar(batches, op: str, aggregator, budget: int | None, spill_dir
                         rows.insert_combiners(combiner.python_pairs())
                 continue
             batch = pairs_of(keys, values)
-        elif type(batch) is Columns:
-            batch = zip(batch.keys, batch.values)
         if rows is None:
             rows = ExternalMap(aggregator, budget, spill_dir)
             rows.insert_combiners(combiner.python_pairs())
-        rows.insert_combiners(batch)
+        if type(batch) is Columns:
+            rows.insert_columns(batch.keys, batch.values)
+        else:
+            rows.insert_combiners(batch)
     if rows is None:
         keys, values = combiner.take()
         return iter(()) if keys is None else pairs_of(keys, values)

@@ -42,7 +42,8 @@ import sys
 import threading
 import uuid
 from collections import _count_elements   # Counter's C counting loop, works on any dict
-from operator import itemgetter
+from itertools import repeat
+from operator import add, itemgetter
 
 
 from minibig.errors import MemoryBudgetError
@@ -56,6 +57,7 @@ UNLIMITED = 1 << 62
 # keys, their hashes and the sort order (three 8-byte slots).
 SPILL_OVERHEAD = 24
 _MISSING = object()
+_ONES = object()              # `_sum_zero`: every value is the int 1
 _first = itemgetter(0)
 _second = itemgetter(1)
 
@@ -64,28 +66,50 @@ def fold_sum(d: dict, chunk: list) -> None:
     """Fold (key, value) pairs into `d` as reduceByKey(operator.add) does.
 
     The same as `d[k] = v if k is new else d[k] + v` for every pair, in the
-    cheapest loop the chunk's values allow, decided by their types only:
-    all the int 1 (a count): Counter's C loop; all ints: `get(k, 0) + v`
-    (0 + v is v for an int, not for a bool, float -0.0, str or list); all
-    floats: `get(k, -0.0) + v` (-0.0 + v is v for every float);
-    anything else: the same fold without the zero.
+    cheapest loop the chunk's values allow, decided by their types only
+    (`_sum_zero`): all the int 1 (a count): Counter's C loop; all ints or all
+    floats: `get(k, zero) + v`; anything else: the same fold without the zero.
     """
     values = list(map(_second, chunk))
-    kinds = set(map(type, values))
-    if kinds == {int} and values.count(1) == len(values):
+    zero = _sum_zero(values)
+    if zero is _ONES:
         _count_elements(d, map(_first, chunk))
-        return
-    get = d.get
+    elif zero is not None:
+        get = d.get
+        for key, value in chunk:
+            d[key] = get(key, zero) + value
+    else:
+        _fold_added(d, chunk)
+
+
+def fold_sum_columns(d: dict, keys: list, values: list) -> None:
+    """`fold_sum` of the pairs `zip(keys, values)` (a `Columns` batch: how a map-side
+    combine's dict reaches its reducer), with no tuple per pair. Ints and floats fold
+    in C-level passes: `dict.update` takes each sum just before it stores it, so a
+    key met twice adds up as in `fold_sum`'s loop."""
+    zero = _sum_zero(values)
+    if zero is _ONES:
+        _count_elements(d, keys)
+    elif zero is not None:
+        d.update(zip(keys, map(add, map(d.get, keys, repeat(zero)), values)))
+    else:
+        _fold_added(d, zip(keys, values))
+
+
+def _sum_zero(values: list):
+    """What starts a new key's sum of these values, by their types only: _ONES when all
+    are the int 1 (then counted), 0 for ints (0 + v is v for an int, not for a bool, a
+    float -0.0, a str or a list), -0.0 for floats (-0.0 + x is x, signed zeros and NaN
+    included), None for anything else (a new key keeps its first value as it is)."""
+    kinds = set(map(type, values))
     if kinds == {int}:
-        for key, value in chunk:
-            d[key] = get(key, 0) + value
-        return
-    if kinds == {float}:
-        # -0.0 is the identity of float addition (-0.0 + x is x, signed zeros and NaN included).
-        for key, value in chunk:
-            d[key] = get(key, -0.0) + value
-        return
-    for key, value in chunk:
+        return _ONES if values.count(1) == len(values) else 0
+    return -0.0 if kinds == {float} else None
+
+
+def _fold_added(d: dict, pairs) -> None:
+    get = d.get
+    for key, value in pairs:
         old = get(key, _MISSING)
         d[key] = value if old is _MISSING else old + value
 
@@ -193,6 +217,20 @@ class ExternalMap:
     def insert_combiners(self, pairs) -> "ExternalMap":
         """Fold (key, combiner) pairs with mergeCombiners."""
         self._fold(pairs, None, self.merge_combiners)
+        return self
+
+    def insert_columns(self, keys: list, values: list) -> "ExternalMap":
+        """Fold (key, combiner) pairs given as two lists (a `Columns` batch) with
+        mergeCombiners; reduceByKey(add)'s with `fold_sum_columns`, no tuple per pair."""
+        if self.op != "sum":
+            return self.insert_combiners(zip(keys, values))
+        start = 0
+        while start < len(keys):
+            end = start + self.tracker.chunk
+            chunk_keys = keys[start:end]
+            fold_sum_columns(self.map, chunk_keys, values[start:end])
+            self._after_chunk(chunk_keys[-1], len(chunk_keys))
+            start = end
         return self
 
     def insert_sides(self, records, sides: tuple, width: int, list_type=list) -> "ExternalMap":

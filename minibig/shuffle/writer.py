@@ -144,21 +144,24 @@ class MapOutputWriter:
             frames = dict_frames(combined, self.n)
             if frames is not None:
                 return frames
+        keys = list(combined)
         if self.n == 1:
-            keys, values = list(combined), list(combined.values())
+            values = list(combined.values())
             combined.clear()
             return [Columns(keys, values)]
         # Three slots per entry (its partition, its key and value in their partition's
         # lists): the SPILL_OVERHEAD a combine keeps room for.
-        partitions = self._partitions_of(combined)
+        kinds = set(map(type, keys))        # once for the hash and for marshal
+        partitions = self._partitions_of(keys, kinds)
+        flat_keys = kinds <= MARSHAL_ATOMS
         by_key: list[list] = [[] for _ in range(self.n)]
         by_value: list[list] = [[] for _ in range(self.n)]
         add_key, add_value = [b.append for b in by_key], [b.append for b in by_value]
-        for key, value, p in zip(combined, combined.values(), partitions):
+        for key, value, p in zip(keys, combined.values(), partitions):
             add_key[p](key)
             add_value[p](value)
         combined.clear()                     # the lists hold the entries now
-        return [Columns(k, v) for k, v in zip(by_key, by_value)]
+        return [Columns(k, v, flat_keys) for k, v in zip(by_key, by_value)]
 
     def _part_batches(self, parts: list, p: int):
         """The batches of part p of `_dict_parts`, which is let go once they are written."""
@@ -167,14 +170,14 @@ class MapOutputWriter:
             step = batch_records(self.tracker.mean, self.budget)
             keys, values = part.keys, part.values
             for start in range(0, len(keys), step):
-                yield Columns(keys[start:start + step], values[start:start + step])
+                yield Columns(keys[start:start + step], values[start:start + step], part.flat_keys)
         elif part is not None:
             yield part
 
-    def _partitions_of(self, keys):
+    def _partitions_of(self, keys, kinds: set | None = None):
         """The partition of each key: under portable_hash a batch at a time (`hash_partitions`)."""
         if self.hash_partitioned:
-            return hash_partitions(keys, self.n)
+            return hash_partitions(keys, self.n, kinds)
         return map(self.part, keys)
 
     def commit(self, work_dir: str, shuffle_key: str, map_index: int,
@@ -215,20 +218,25 @@ class Columns:
     version 2, which keeps no table of the objects it wrote: every key is written once
     anyway, and the atoms are immutable, so nothing is lost but the table (357k words
     and their counts 0.19 -> 0.08 s, 16% more bytes). A reader turns it into records
-    (`records`) or folds the lists as they are."""
+    (`records`) or folds the lists as they are.
 
-    __slots__ = ("keys", "values")
+    `flat_keys` says the keys are known to be atoms (`MapOutputWriter._dict_parts`
+    looked at their types once for the hash): then they are not looked over again per
+    batch, one pass less over keys scattered in memory (a 357k-word dict: 0.07 s)."""
 
-    def __init__(self, keys: list, values: list):
+    __slots__ = ("keys", "values", "flat_keys")
+
+    def __init__(self, keys: list, values: list, flat_keys: bool = False):
         self.keys = keys
         self.values = values
+        self.flat_keys = flat_keys
 
     def records(self) -> list:
         """The (key, value) records, in order."""
         return list(zip(self.keys, self.values))
 
     def __reduce__(self):
-        if flat_records(self.keys) and flat_records(self.values):
+        if (self.flat_keys or flat_records(self.keys)) and flat_records(self.values):
             return _marshalled_columns, (marshal.dumps((self.keys, self.values), 2),)
         return Columns, (self.keys, self.values)
 
