@@ -571,28 +571,28 @@ def _groups(owner: np.ndarray, num_partitions: int) -> list:
 
 def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray], pa.Array | None]:
     """The sorted union of every range's distinct ids, for each range the dense index of
-    each of its distinct ids (int ids: by binary search; str ids: one dictionary encoding of
-    them all, its dictionary sorted once), and str ids' sorted Arrow array (None for ints).
-    An empty range's ids may be of the other kind."""
+    each of its distinct ids (int ids: by binary search; str ids: one sort of them all, equal
+    neighbours then one id), and str ids' sorted Arrow array (None for ints). An empty
+    range's ids may be of the other kind."""
     if is_int:
         pieces = [piece if len(piece) else np.zeros(0, np.int64) for piece in pieces]
         ids = np.sort(np.concatenate(pieces).astype(np.int64))
         ids = ids[run_ends(ids)]
         return VertexIndex(ids), [np.searchsorted(ids, piece).astype(np.int64) for piece in pieces], None
     pieces = [piece if len(piece) else pa.array([], pa.string()) for piece in pieces]
-    if len(pieces) == 1:                                    # a range's str ids are distinct already
-        distinct, positions = pieces[0], [slice(None)]
-    else:
-        encoded = pc.dictionary_encode(pa.chunked_array(pieces, pa.string()), null_encoding="encode")
-        distinct = _dictionary(encoded, pa.string())
-        positions = [c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks]
-    order = pc.sort_indices(distinct)
-    rank = np.empty(len(distinct), np.int64)                # position of each id once sorted
-    rank[order.to_numpy()] = np.arange(len(distinct))
-    ids = distinct.take(order)
-    dense = [rank[p] for p in positions]
-    index = VertexIndex(ids)
-    return index, dense, ids
+    # sorting them all at once beats hashing them into one dictionary and sorting that (Debian,
+    # two ranges of ~40k ids: 33 against 49 ms); file ids are never null (see load.py)
+    every = pa.concat_arrays(pieces) if len(pieces) > 1 else pieces[0]
+    order = pc.sort_indices(every).to_numpy()
+    ordered = every.take(order)
+    first = np.ones(len(ordered), bool)                     # of each run of equal ids
+    if len(pieces) > 1 and len(ordered) > 1:                # a range's ids are distinct already
+        first[1:] = pc.not_equal(ordered[1:], ordered[:-1]).to_numpy(zero_copy_only=False)
+    rank = np.empty(len(every), np.int64)                   # dense index of each id of `every`
+    rank[order] = np.cumsum(first) - 1
+    ids = ordered.filter(pa.array(first))
+    bounds = np.cumsum([0, *map(len, pieces)])
+    return VertexIndex(ids), [rank[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])], ids
 
 
 def _numbered(edges: list, dense: list, weighted: bool):
