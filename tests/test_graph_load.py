@@ -303,3 +303,18 @@ def test_doubtful_ids_are_those_arrows_kernels_find():
                        pa.chunked_array([["ok"], [text]]), pa.array([text], pa.large_string())):
             assert doubtful(values) == by_kernels(values), (text, values)
     assert doubtful(pa.array([], pa.string())) is False
+
+
+@pytest.mark.parametrize("parts", [None, 1, 2])
+def test_an_id_that_is_not_utf8_is_the_csv_readers_error_however_it_is_read(sc, tmp_path, parts):
+    """The fast reader leaves UTF-8 unchecked (`doubtful` checks the distinct ids): bytes
+    that are not UTF-8, in a later byte range too, still end the load with Arrow's error,
+    on the driver and on the workers."""
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"a b\n" * 50 + b"c \xff\xfe\n" + b"b c\n" * 50)
+    with pytest.raises(pa.ArrowInvalid, match="invalid UTF8"):
+        if parts is None:
+            Graph.from_edge_file(None, str(path))
+        else:
+            Graph.from_edge_file(sc, str(path), num_partitions=parts)
+    assert doubtful(pa.array([b"ok", b"\xff"], pa.binary()).cast(pa.string(), safe=False))
