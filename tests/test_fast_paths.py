@@ -10,6 +10,7 @@ the user's function is written.
 from __future__ import annotations
 
 import collections
+import decimal
 import gc
 import operator
 import pickle
@@ -48,6 +49,9 @@ VALUE_KINDS = {
     "lists": lambda rng: [rng.randrange(3)],
     "ints_and_floats": lambda rng: rng.choice([1, 2.5, -0.0]),
     "ones_and_true": lambda rng: rng.choice([1, True]),
+    "ones_and_float_ones": lambda rng: rng.choice([1, 1, 1, 1.0]),
+    "ones_and_decimal_ones": lambda rng: rng.choice([1, 1, decimal.Decimal(1)]),
+    "ones_and_arrays": lambda rng: rng.choice([1, 1, numpy.array([1, 2])]),
 }
 
 
@@ -275,6 +279,13 @@ def test_partition_by_sends_each_key_where_portable_hash_says(sc, keys):
 def test_a_record_that_is_not_a_pair_fails_the_shuffle_with_its_type(sc):
     with pytest.raises(TypeError):
         sc.parallelize([("a", 1), 5], 1).partitionBy(2).collect()
+
+
+@pytest.mark.parametrize("record", [("c", 1, 2), ("c",)])
+def test_a_count_of_records_that_are_not_pairs_fails_as_the_general_fold(record):
+    """reduceByKey(add)'s counting loop unpacks each record as the general fold does."""
+    with pytest.raises(ValueError, match="unpack"):
+        fold_sum({}, [("a", 1), ("b", 1), record])
 
 
 @pytest.mark.parametrize("enabled", [True, False])
