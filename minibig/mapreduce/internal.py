@@ -30,7 +30,7 @@ minibig keeps that observable behaviour without encoding every record:
 Both give the same interface to the tasks:
 
     group(pairs, groups)        map side: add pairs to {identity: [stored values]}
-    flat(pairs)                 map side: [(identity, (stored value,))], ungrouped
+    flat(pairs)                 map side: the pairs as `GroupColumns`, one value per identity
     keyed(ids, stored, pos)     map side: (key, iterator of values) for the combiner
     grouped(records, sort_values, budget, spill_dir)
                                 reduce side: (identity, iterator of stored values) per
@@ -48,10 +48,16 @@ memory budget and merges them back, stably; equal keys are then adjacent and
 each key's values stream to the reducer in the order they arrived. So a
 partition, or one key's values, may be bigger than the budget.
 
+Between the two sides a map task sends its groups as columns, not as a
+record per key: `column_records` cuts them by reducer into records
+`(reducer, bytes)`, each a few thousand keys with their values packed by
+marshal, and `unpacked` turns what a reducer receives back into
+`(identity, values)` records.
+
 >>> path = JSONPath()
 >>> groups = {}
 >>> path.group([("a", 1), ("a", (2, 3)), ((1, "x"), 4), ([1, "x"], 5), (7, None)], groups)
->>> records = grouped_records(list(groups), list(groups.values()))
+>>> records = list(unpacked(column_records(columns_of(groups), 1)))
 >>> [(identity, list(values)) for identity, values in path.grouped(records, False)]
 [('a', [1, [2, 3]]), (b'7', [None]), (b'[1, "x"]', [4, 5])]
 >>> path.decode(b'[1, "x"]', [4, 5])[0]
@@ -61,12 +67,16 @@ partition, or one key's values, may be bigger than the budget.
 from __future__ import annotations
 
 import json
+import marshal
+import pickle
 from collections import _count_elements   # Counter's C counting loop, works on any dict
 from itertools import chain, compress, groupby, islice, repeat, starmap
 from json.encoder import encode_basestring_ascii
 from operator import is_, itemgetter, mul
 
 from minibig.mapreduce.protocols import JSONProtocol, json_text
+from minibig.shuffle.hashing import hash_partitions
+from minibig.shuffle.sizing import estimate
 from minibig.shuffle.spill import ExternalSorter
 
 #: Types a JSON round trip gives back unchanged (bool and float included).
@@ -84,11 +94,9 @@ def path_for(protocol):
 
 
 def record_values(record) -> tuple | list:
-    """The values a shuffle record carries.
-
-    A map task sends each key's values as one record, `(identity, values)`:
-    a list, or a tuple (one value, or a counted key's `(value,) * n`), or
-    for a counted key with many values a `Repeated`.
+    """The values an `(identity, values)` record carries (see `unpacked`): a list,
+    or a tuple (one value, or a counted key's `(value,) * n`), or for a counted key
+    with many values a `Repeated`.
     """
     return record[1]
 
@@ -186,36 +194,146 @@ def text_sorted_groups(records, budget=None, spill_dir=None):
             for identity, run in groupby(text_sorted(records, budget, spill_dir), _second))
 
 
-def _one_value(identity, value) -> tuple:
-    return identity, (value,)
-
-
-def grouped_records(identities, stored) -> list:
-    """Shuffle records for whole groups: (identity, values) (built in C)."""
-    return list(zip(identities, stored))
-
-
 def split_groups(groups, threshold: int):
     """(identities, values) of the groups with at least `threshold` values (for the
-    combiner's `keyed`), and the shuffle records of the others, sent as they are.
+    combiner's `keyed`), and the `GroupColumns` of the others, sent as they are.
 
-    `groups` is a dict {identity: [values]} or a `CountedGroups`.
+    `groups` is a dict {identity: [values]} or a `CountedGroups`; it is emptied
+    (its values are let go once the combiner has run over them).
     """
     if isinstance(groups, CountedGroups):
         return groups.split(threshold)
-    if threshold <= 1:
-        return list(groups), groups.values(), []
     enough = list(map(threshold.__le__, map(len, groups.values())))
     few = list(map((False).__eq__, enough))
-    rest = grouped_records(compress(groups, few), compress(groups.values(), few))
-    return list(compress(groups, enough)), compress(groups.values(), enough), rest
+    rest = GroupColumns(LISTS, None, list(compress(groups, few)), list(compress(groups.values(), few)))
+    combined = list(compress(groups, enough)), list(compress(groups.values(), enough))
+    groups.clear()
+    return (*combined, rest)
 
 
-def batch_records(groups) -> list:
-    """The shuffle records of a batch of groups (a dict or a `CountedGroups`), uncombined."""
+def columns_of(groups) -> "GroupColumns":
+    """The `GroupColumns` of a batch of groups (a dict or a `CountedGroups`), uncombined;
+    the batch is emptied (its groups are in the columns)."""
     if isinstance(groups, CountedGroups):
         return groups.split(1 << 62)[2]
-    return grouped_records(groups, groups.values())
+    columns = GroupColumns(LISTS, None, list(groups), list(groups.values()))
+    groups.clear()
+    return columns
+
+
+# What `GroupColumns.payload[i]` holds for `identities[i]`.
+LISTS = 0        # its stored values, a list
+COUNTS = 1       # how many times `value` it has
+SINGLES = 2      # its one stored value (an identity may come again)
+
+#: Most keys in one shuffle record (fewer when their values are big: `column_records`).
+RECORD_KEYS = 4096
+
+
+class GroupColumns(tuple):
+    """Groups as columns: (kind, value, identities, payload); see LISTS, COUNTS, SINGLES.
+
+    A map task's groups go out this way, not as a tuple per key: the columns
+    are cut by reducer in C passes and packed by marshal (`column_records`).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, kind: int, value, identities: list, payload: list):
+        return tuple.__new__(cls, (kind, value, identities, payload))
+
+
+def column_records(columns: GroupColumns, reducers: int, limit: int = 1 << 20):
+    """Shuffle records `(reducer, bytes)` for `columns` (a generator): the partition
+    of each identity under `portable_hash` (as `partitionBy(reducers)` would send
+    an `(identity, values)` record), at most RECORD_KEYS identities per record,
+    and fewer when their values would make a record bigger than `limit` bytes.
+
+    The record's key is the reducer's index, which `partitionBy(reducers)`
+    sends to that reducer (`portable_hash(p) == p`). Its bytes are marshal's
+    (version 2: no table of the objects written, as the engine's `Columns`
+    batches): the exact types of what JSON gives back and of LinePath's
+    lines; any other stored object is pickled. The columns' lists are
+    emptied as their records are made, so that what a record holds is let go
+    once it is packed: the shuffle writer, which holds the records until its
+    budget, measures what they take.
+    """
+    kind, value, identities, payload = columns
+    del columns
+    if not identities:
+        return
+    sample = min(len(identities), 8)
+    per_key = (estimate(identities[:sample]) + estimate(payload[:sample])) / sample
+    step = int(max(1, min(RECORD_KEYS, limit // max(per_key, 1))))
+    parts = _by_reducer(identities, payload, reducers)
+    nones = [None] * step
+    for p, ids, load in parts:
+        for start in range(0, len(ids), step):
+            end = min(start + step, len(ids))
+            data = _pack((kind, value, ids[start:end], load[start:end]))
+            ids[start:end] = load[start:end] = nones[:end - start]
+            yield p, data
+
+
+def _by_reducer(identities: list, payload: list, reducers: int) -> list:
+    """[(reducer, its identities, their payload)] for each reducer that has any, in C:
+    positions sorted by reducer (stably), then cut where the reducer changes. With
+    more than one reducer, `identities` and `payload` are emptied."""
+    if reducers == 1:
+        return [(0, identities, payload)]
+    where = hash_partitions(identities, reducers)
+    order = sorted(range(len(where)), key=where.__getitem__)
+    sizes: dict = {}
+    _count_elements(sizes, where)
+    out, start = [], 0
+    for p in sorted(sizes):
+        end = start + sizes[p]
+        chosen = order[start:end]
+        out.append((p, list(map(identities.__getitem__, chosen)),
+                    list(map(payload.__getitem__, chosen))))
+        start = end
+    identities.clear()
+    payload.clear()
+    return out
+
+
+def _pack(columns: tuple) -> bytes:
+    try:
+        return marshal.dumps(columns, 2)
+    except ValueError:                          # an object marshal cannot write exactly
+        return pickle.dumps(columns, 5)
+
+
+def _unpack(data: bytes) -> tuple:
+    # A pickle starts with PROTO (0x80); marshal's first byte is a type code, never 0x80.
+    return pickle.loads(data) if data[:1] == b"\x80" else marshal.loads(data)
+
+
+def _records_of(record) -> list:
+    kind, value, identities, payload = _unpack(record[1])
+    if kind == COUNTS:
+        payload = shared_values(value, payload)
+    elif kind == SINGLES:
+        payload = zip(payload)
+    return list(zip(identities, payload))
+
+
+def unpacked(records):
+    """The `(identity, values)` records (see `record_values`) of the shuffle records
+    a reducer received (`column_records`), in order."""
+    return chain.from_iterable(map(_records_of, records))
+
+
+def shared_values(value, sizes: list):
+    """`(value,) * n` for each n of `sizes` (a `Repeated` from `REPEATED_FROM` on),
+    one object per distinct n.
+
+    Keys share few distinct counts, and neither object can change: sharing
+    one costs no allocation per key, and a spilled run pickles it once (then
+    a memo reference). Values reach the user's code only as iterators.
+    """
+    shared = {n: (value,) * n if n < REPEATED_FROM else Repeated(value, n) for n in set(sizes)}
+    return map(shared.__getitem__, sizes)
 
 
 _NOTHING = object()
@@ -270,32 +388,20 @@ class CountedGroups:
         return dict(zip(counts, map(mul, repeat([self.value]), counts.values())))
 
     def split(self, threshold: int):
-        """`split_groups` for counted groups: a key's values are `(value,) * count`.
+        """`split_groups` for counted groups: a key's values are `value` `count` times.
 
         Ends the batch: the keys to combine leave `counts` (popped, so the
-        others' records are built from what is left in one pass, in order).
+        others' `GroupColumns` are what is left, in order), then `counts` is emptied.
         """
         counts, value = self.counts, self.value
         if threshold <= 1:
-            return list(counts), map(repeat, repeat(value), counts.values()), []
+            return (list(counts), map(repeat, repeat(value), counts.values()),
+                    GroupColumns(COUNTS, value, [], []))
         enough = list(compress(counts, map(threshold.__le__, counts.values())))
         combined = list(map(counts.pop, enough))
-        records = grouped_records(counts, self.shared_values(list(counts.values())))
-        return enough, map(repeat, repeat(value), combined), records
-
-    def shared_values(self, sizes: list):
-        """`(value,) * n` for each n of `sizes` (a `Repeated` from `REPEATED_FROM` on),
-        one object per distinct n.
-
-        Keys of a task share few distinct counts, and neither object can
-        change: sharing one costs no allocation per key here, and pickle
-        writes it once per batch (then a memo reference), so the reduce side
-        unpickles it once too. Values reach the user's code only as iterators.
-        """
-        value = self.value
-        shared = {n: (value,) * n if n < REPEATED_FROM else Repeated(value, n)
-                  for n in set(sizes)}
-        return map(shared.__getitem__, sizes)
+        rest = GroupColumns(COUNTS, value, list(counts), list(counts.values()))
+        counts.clear()
+        return enough, map(repeat, repeat(value), combined), rest
 
 
 class JSONPath:
@@ -359,10 +465,10 @@ class JSONPath:
         else:
             stored.append(value)
 
-    def flat(self, pairs) -> list:
-        """Shuffle records [(identity, (stored value,))], one per pair, ungrouped.
+    def flat(self, pairs) -> GroupColumns:
+        """The pairs as `GroupColumns` (SINGLES): each identity with its stored value, ungrouped.
 
-        Checked in bulk: the usual list of (str, number) tuples is rebuilt in C.
+        Checked in bulk: the usual list of (str, number) tuples is split in C.
         """
         out = pairs if type(pairs) is list else list(pairs)
         try:
@@ -370,11 +476,10 @@ class JSONPath:
                      and PLAIN_TYPES.issuperset(map(type, map(_second, out))))
         except TypeError:
             plain = False
-        if plain:
-            return list(zip(map(_first, out), zip(map(_second, out))))
-        stored_pair = self.stored_pair
-        return [(key, (value,)) if type(key) is str and type(value) in PLAIN_TYPES
-                else _one_value(*stored_pair(key, value)) for key, value in out]
+        if not plain:
+            stored_pair = self.stored_pair
+            out = [stored_pair(key, value) for key, value in out]
+        return GroupColumns(SINGLES, None, list(map(_first, out)), list(map(_second, out)))
 
     @staticmethod
     def stored_pair(key, value) -> tuple:
@@ -513,9 +618,10 @@ class LinePath:
             else:
                 stored.append(line)
 
-    def flat(self, pairs) -> list:
-        """Shuffle records [(key field, (line,))], one per pair, ungrouped."""
-        return [(identity, (line,)) for identity, line in self._flat(pairs)]
+    def flat(self, pairs) -> GroupColumns:
+        """The pairs as `GroupColumns` (SINGLES): each line with its key field, ungrouped."""
+        out = list(self._flat(pairs))
+        return GroupColumns(SINGLES, None, list(map(_first, out)), list(map(_second, out)))
 
     def _flat(self, pairs):
         as_line = self.line

@@ -4,8 +4,9 @@ Plan, for a job of steps s1..sN over input files:
 
     textFile(inputs)                           (stdin: a parallelized list of lines;
                                                 mapper_raw: one partition per file)
-      -> mapPartitionsWithIndex(MapTask s1)    mapper + hooks, group, combiner
-      -> partitionBy(reducers of s1)           the engine's shuffle, keys hashed
+      -> mapPartitionsWithIndex(MapTask s1)    mapper + hooks, group, combiner; groups in
+                                               columns, cut by reducer (keys hashed)
+      -> partitionBy(reducers of s1)           the engine's shuffle: a record per block of keys
       -> mapPartitionsWithIndex(ReduceTask s1) merge, sort keys, reducer + hooks
       -> mapPartitionsWithIndex(MapTask s2)    pipelined in the same task as s1's reducer
       -> partitionBy(...) -> ReduceTask s2 ... -> one block of output lines per partition
@@ -133,13 +134,15 @@ class MRJobRunner:
             accumulators.append(counters)
             last = n == len(steps) - 1
             shuffle = step.has_shuffle
+            reducers = self._reducers(sc, conf, step) if shuffle else 1
             rdd = rdd.mapPartitionsWithIndex(MapTask(
                 spec, n, len(steps), counters, final=last and not shuffle, shuffle=shuffle,
                 sources=sources if n == 0 else None,
-                combine_min_values=combine_min_values_from({**conf, **step.jobconf})))
+                combine_min_values=combine_min_values_from({**conf, **step.jobconf}),
+                reducers=reducers))
             rdd.setName(f"{name} step {n + 1}/{len(steps)} mapper")
             if shuffle:
-                reducers = self._reducers(sc, conf, step)
+                # The map task's records are keyed by their reducer's index (`column_records`).
                 rdd = rdd.partitionBy(reducers).mapPartitionsWithIndex(ReduceTask(
                     spec, n, len(steps), counters, final=last, sort_values=bool(job.sort_values())))
                 rdd.setName(f"{name} step {n + 1}/{len(steps)} reducer")

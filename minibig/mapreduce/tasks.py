@@ -42,11 +42,13 @@ from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
 from minibig.errors import FetchFailedError
-from minibig.mapreduce.internal import CountedGroups, batch_records, path_for, split_groups
+from minibig.mapreduce.internal import (CountedGroups, column_records, columns_of, path_for,
+                                        split_groups, unpacked)
 from minibig.core.task import task_memory
 from minibig.mapreduce.memory import GroupsMeter, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
 from minibig.rdd.textfile import read_split
+from minibig.shuffle.spill import effective_budget
 
 _first = itemgetter(0)
 _second = itemgetter(1)
@@ -308,15 +310,17 @@ class MapTask(StepTask):
 
     `sources[split]` describes the input of step 0's partition `split` for
     error messages: ("file", path, start, end), ("stdin", first line index)
-    or ("raw", path).
+    or ("raw", path). With a shuffle, the task's records are its groups in
+    columns, already cut for the step's `reducers` (`internal.column_records`).
     """
 
     def __init__(self, spec, step_num, num_steps, counters, final, shuffle: bool,
-                 sources: list | None = None, combine_min_values: int = 1):
+                 sources: list | None = None, combine_min_values: int = 1, reducers: int = 1):
         super().__init__(spec, step_num, num_steps, counters, final)
         self.shuffle = shuffle
         self.sources = sources
         self.combine_min_values = combine_min_values
+        self.reducers = reducers
 
     def __call__(self, split: int, records):
         if self.shuffle:
@@ -330,7 +334,7 @@ class MapTask(StepTask):
         return chain.from_iterable(self.annotated_batches(split, records))
 
     def annotated_batches(self, split: int, records):
-        """Generator of the lists of shuffle records; a failure is annotated, and the
+        """Generator of the iterators of shuffle records; a failure is annotated, and the
         counters are reported once the last list is out."""
         job, step = self.job_and_step()
         pos = Position()
@@ -347,7 +351,7 @@ class MapTask(StepTask):
         return self.streamed(split, records, Position(), self.mapped)
 
     def shuffle_batches(self, job, step, records, pos: Position, path):
-        """Lists of shuffle records: each batch of groups, through the combiner if there is one.
+        """Iterators of shuffle records: each batch of groups, through the combiner if there is one.
 
         combiner_init runs before the first batch's combiner calls (once the
         first batch is full: after mapper_final when there is only one) and
@@ -357,13 +361,18 @@ class MapTask(StepTask):
         combiner = step["combiner"]
         if combiner is None:
             for groups in batches:
-                yield batch_records(groups)
+                yield self.records(columns_of(groups))
             return
         for n, groups in enumerate(batches):
             if n == 0:
-                yield path.flat(_hook(pos, "combiner_init", step["combiner_init"]))
+                yield self.records(path.flat(_hook(pos, "combiner_init", step["combiner_init"])))
             yield self.combined(combiner, path, groups, pos)
-        yield path.flat(_hook(pos, "combiner_final", step["combiner_final"]))
+        yield self.records(path.flat(_hook(pos, "combiner_final", step["combiner_final"])))
+
+    def records(self, columns):
+        """The shuffle records of `columns` (an iterator), each at most 1/32 of the
+        task's budget."""
+        return column_records(columns, self.reducers, effective_budget(task_memory()[0]) // 32)
 
     def group_batches(self, job, step, records, pos: Position, path):
         """The mapper's pairs (and its hooks') grouped by key, one dict at a time.
@@ -426,8 +435,8 @@ class MapTask(StepTask):
                      _enter(pos, "mapper", mapper), body,
                      _hook(pos, "mapper_final", step["mapper_final"]))
 
-    def combined(self, combiner, path, groups, pos: Position) -> list:
-        """Shuffle records after running the combiner over the keys with enough values.
+    def combined(self, combiner, path, groups, pos: Position):
+        """Shuffle records (an iterator) after running the combiner over the keys with enough values.
 
         A key with fewer than `combine_min_values` values is sent as it is:
         calling the combiner costs more than sending a few values (combiners
@@ -436,9 +445,8 @@ class MapTask(StepTask):
         identities, stored, rest = split_groups(groups, self.combine_min_values)
         body = chain.from_iterable(starmap(_as_generator(combiner),
                                            path.keyed(identities, stored, pos)))
-        records = path.flat(chain(_enter(pos, "combiner", combiner), body))
-        records.extend(rest)
-        return records
+        return chain(self.records(path.flat(chain(_enter(pos, "combiner", combiner), body))),
+                     self.records(rest))
 
     def where(self, pos: Position, split: int) -> dict:
         """The context of a failure, with the input file and line for the mapper."""
@@ -498,7 +506,7 @@ class ReduceTask(StepTask):
         stream from the sorted records to the reducer.
         """
         path = path_for(job.internal_protocol())
-        keyed = path.reducer_input(records, self.sort_values, pos, *task_memory())
+        keyed = path.reducer_input(unpacked(records), self.sort_values, pos, *task_memory())
         reducer = step["reducer"]
         body = chain.from_iterable(starmap(
             _identity_reducer if reducer is None else _as_generator(reducer), keyed))
