@@ -590,7 +590,7 @@ def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray], p
         first[1:] = pc.not_equal(ordered[1:], ordered[:-1]).to_numpy(zero_copy_only=False)
     rank = np.empty(len(every), np.int64)                   # dense index of each id of `every`
     rank[order] = np.cumsum(first) - 1
-    ids = ordered.filter(pa.array(first))
+    ids = ordered if first.all() else ordered.filter(pa.array(first))
     bounds = np.cumsum([0, *map(len, pieces)])
     return VertexIndex(ids), [rank[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])], ids
 
