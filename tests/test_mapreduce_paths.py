@@ -28,6 +28,11 @@ from minibig.mapreduce.protocols import json_text
 from minibig.mapreduce.tasks import Position
 
 
+class Odd(str):
+    """A str subclass: it encodes as its str; marshal refuses it (a record holding one
+    is pickled)."""
+
+
 def _general(chunks) -> dict:
     groups: dict = {}
     for chunk in chunks:
@@ -57,7 +62,7 @@ def test_counted_groups_hold_what_the_general_path_holds(seed):
     rng = random.Random(seed)
     one = 1
     odd = [True, 1.0, 2, "1", None, [1], (1,)]
-    keys = ["a", "b", "é", 'q"', "wow!", "wow", 7, (1, "x")]
+    keys = ["a", "b", "é", 'q"', "wow!", "wow", 7, (1, "x"), ["l"], Odd("a"), Odd("new"), True]
     chunks = []
     for _ in range(rng.randrange(1, 12)):
         chunk = [(rng.choice(keys[:6]), one) for _ in range(rng.randrange(1, 40))]
@@ -79,8 +84,18 @@ def test_counted_groups_refuse_what_they_cannot_count():
     assert groups.as_lists() == {"a": ["v"], "b": ["v"]}
 
 
-class Odd(str):
-    """A str subclass: marshal refuses it, so a record holding one is pickled."""
+@pytest.mark.parametrize("odd", [7, True, 1.0, ["l"], {"d": 1}, (1, "x"), Odd("new"), None])
+def test_a_chunk_refused_after_counting_leaves_the_counts_as_they_were(odd):
+    """Keys are counted before their types are checked: a chunk with a key that is
+    not a str (unhashable ones stop the count half-way) is taken back out whole."""
+    groups = CountedGroups()
+    assert groups.add([("a", 1), ("b", 1), ("a", 1)])
+    before = dict(groups.counts)
+    chunk = [("a", 1), ("c", 1), (odd, 1), ("b", 1), ("d", 1), (odd, 1)]
+    assert not groups.add(chunk)
+    assert groups.counts == before and list(groups.counts) == list(before)
+    assert groups.add([("a", 1), (Odd("b"), 1)])   # a subclass equal to a counted key counts
+    assert groups.counts == {"a": 3, "b": 2} and {type(k) for k in groups.counts} == {str}
 
 
 def _sent(columns, reducers: int = 1, limit: int = 1 << 20) -> list:
