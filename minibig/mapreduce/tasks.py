@@ -8,9 +8,11 @@ A step becomes two narrow functions of the engine around one shuffle:
                 pairs by key in a dict (see `internal`) and run the combiner
                 over each key's values, combiner_init/_final around it. The
                 dict may hold a quarter of the task's memory budget: past
-                it, it is combined and sent, and a new one starts (see `memory`)
-    (shuffle)   partitionBy(num_reducers): hash of the key, the engine's own
-                map output files and fetch, spilling past the budget
+                it, it is combined and sent, and a new one starts (see `memory`).
+                The groups go out as columns cut by reducer, a record per
+                block of keys (`internal.column_records`)
+    (shuffle)   partitionBy(num_reducers): each record to its reducer, the
+                engine's own map output files and fetch, spilling past the budget
     ReduceTask  mapPartitionsWithIndex over one reducer's partition: sort what
                 every map task sent by the encoded key, within the budget
                 (the engine's ExternalSorter), and run reducer_init,
