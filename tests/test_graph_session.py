@@ -12,6 +12,7 @@ loop with the same answer; the web UI shows its supersteps as a stepwise run's.
 
 import json
 import os
+import pickle
 import stat
 import subprocess
 import sys
@@ -300,6 +301,14 @@ def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound
         assert 0.3 <= time.monotonic() - started < 5
         driver.send(b"abort")
         assert b.inbox(7, task_end) is None
+        task_end.recv()
+        # "the same destinations as last time" from a sender whose last ones never came: lost
+        stranger = zctx.socket(zmq.DEALER)
+        stranger.connect(b.address)
+        stranger.send(pickle.dumps((8, 2, Messages(None, np.ones(3)), [], True)))
+        with pytest.raises(GraphStateLostError, match="never got the destinations partition 2"):
+            b.inbox(8, task_end)
+        stranger.close(0)
     finally:
         a.close()
         b.close()

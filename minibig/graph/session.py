@@ -303,6 +303,9 @@ class Peers:
         """Receive one segment: into `got` when it is of `superstep`, else kept for its own."""
         _, head, *frames = self.sock.recv_multipart(copy=False)
         step, sender, batch, requests, same = pickle.loads(head.buffer, buffers=[f.buffer for f in frames])
+        if same and sender not in self.got_dst:    # a segment lost on the way: the session is
+            raise GraphStateLostError(f"graph session: partition {self.partition} never got the "
+                                      f"destinations partition {sender} refers to")
         if same:
             batch = Messages(self.got_dst[sender], batch.values)
         elif isinstance(batch, Messages):
@@ -310,7 +313,7 @@ class Peers:
         (got if step == superstep else self.early.setdefault(step, {}))[sender] = (batch, requests)
 
     def close(self) -> None:
-        """Close every socket and the context (unsent segments are dropped: nobody waits for them)."""
+        """Close every socket (unsent segments are dropped: nobody waits for them)."""
         for sock in [self.sock, *self.out.values()]:
             sock.close(0)
 
@@ -481,7 +484,7 @@ class Session:
                 raise self.failure
             return
         while self.sock.poll(0):
-            identity, blob = self.sock.recv_multipart()
+            identity, blob, *_ = self.sock.recv_multipart()
             self.received_bytes += len(blob)
             message = pickle.loads(blob)
             p = message["partition"]
