@@ -131,6 +131,11 @@ def test_what_keeps_an_aggregations_keys_keeps_the_mark_and_nothing_else_gets_it
         assert not loses._unique_keys, loses
     # Shuffled from an aggregation by another partitioner: each key still once.
     assert summed_pairs.groupByKey(3)._unique_keys
+    # A checkpoint cuts the lineage, not what the records are.
+    checkpointed = sc.parallelize(RIGHT, 2).reduceByKey(add)
+    checkpointed.localCheckpoint()
+    assert checkpointed.count() == len(dict(RIGHT))
+    assert type(checkpointed).__name__ == "CheckpointedRDD" and checkpointed._unique_keys
 
 
 def test_the_table_of_a_side_with_each_key_once_is_the_general_tables():

@@ -39,7 +39,8 @@ from minibig.rdd.saving import read_pickle_file, save_as_pickle_file
 # Attributes a dataset keeps once truncated; every other one (parents,
 # functions, slices) goes, so nothing of the old lineage stays reachable.
 _KEPT = ("ctx", "_id", "_num_partitions", "partitioner", "creation_site", "_name",
-         "_storage_level", "is_cached", "is_checkpointed", "_checkpoint_kind", "_checkpoint_file")
+         "_storage_level", "is_cached", "is_checkpointed", "_checkpoint_kind", "_checkpoint_file",
+         "_unique_keys")
 
 _writing = threading.local()            # set while this thread writes a checkpoint
 
