@@ -346,9 +346,8 @@ class CountedGroups:
     pair; counting each key's pairs (Counter's C loop) holds the same groups
     as lists of that value would, without a Python step per pair. Decided by
     the data alone: a chunk of pairs is counted when every pair is a 2-tuple
-    whose key is a `str` (or equals one already counted, as only a str or a
-    subclass does) and whose value is the very object every value of the
-    chunks before was, of a type a JSON round trip keeps (`PLAIN_TYPES`).
+    whose key is a `str` and whose value is the very object every value of
+    the chunks before was, of a type a JSON round trip keeps (`PLAIN_TYPES`).
     The first chunk that is not so turns the counts into lists (`as_lists`)
     and the general path goes on from there: values keep the order the
     mapper made them in.
@@ -376,36 +375,12 @@ class CountedGroups:
         value = chunk[0][1] if self.value is _NOTHING else self.value
         if type(value) not in PLAIN_TYPES or not all(map(is_, map(_second, chunk), repeat(value))):
             return False
-        # Counted first, checked after: a key that finds a str key's count is a str
-        # (or a subclass, which encodes as its str: the general path stores it so),
-        # so only the keys the chunk added need their type checked. Those are the
-        # dict's last ones; a chunk with any other is taken back out.
-        counts = self.counts
-        before = len(counts)
-        try:
-            _count_elements(counts, map(_first, chunk))
-        except TypeError:                         # an unhashable key: counting stopped there
-            self._uncount(chunk)
+        keys = list(map(_first, chunk))
+        if set(map(type, keys)) != {str}:
             return False
-        added = len(counts) - before
-        if added and set(map(type, islice(reversed(counts), added))) != {str}:
-            self._uncount(chunk)
-            return False
+        _count_elements(self.counts, keys)
         self.value = value
         return True
-
-    def _uncount(self, chunk: list) -> None:
-        """Take back what counting `chunk` added, up to its first unhashable key."""
-        counts = self.counts
-        for key, _ in chunk:
-            try:
-                left = counts[key] - 1
-            except TypeError:
-                return
-            if left:
-                counts[key] = left
-            else:
-                del counts[key]
 
     def as_lists(self) -> dict:
         """The same groups as {key: [values]}."""
