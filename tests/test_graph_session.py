@@ -16,6 +16,7 @@ import pickle
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -281,7 +282,8 @@ def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound
     driver, task_end = zctx.socket(zmq.PAIR), zctx.socket(zmq.PAIR)
     driver.bind(f"ipc://{folder}/driver-test")
     task_end.connect(f"ipc://{folder}/driver-test")
-    a, b = session.Peers(driver_address, 0, 0, wait=0.3), session.Peers(driver_address, 1, 0, wait=0.3)
+    a, b = (session.Peers(driver_address, 0, 0, lost_after=10.0, wait=0.3),
+            session.Peers(driver_address, 1, 0, lost_after=10.0, wait=0.3))
     try:
         for peers in (a, b):
             peers.connect({0: a.address, 1: b.address})
@@ -316,6 +318,38 @@ def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound
         task_end.close(0)
 
 
+def test_a_peer_slower_than_lost_after_is_not_declared_lost(tmp_path):
+    """A task does not give up on a live peer after `lost_after` (a dead one is the driver's
+    to find, by its heartbeats): a segment that comes three `lost_after`s late is still
+    taken; only the backstop, `PEER_WAIT_FACTOR` of them, ends the wait."""
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o700)
+    zctx = zmq.Context.instance()
+    driver, task_end = zctx.socket(zmq.PAIR), zctx.socket(zmq.PAIR)
+    driver.bind(f"ipc://{folder}/driver-test")
+    task_end.connect(f"ipc://{folder}/driver-test")
+    lost_after = 0.1
+    a, b = (session.Peers(f"ipc://{folder}/session", q, 0, lost_after) for q in (0, 1))
+    late = threading.Timer(3 * lost_after, lambda: a.send(4, {1: Messages(np.arange(1, 3), np.ones(2))}, {}))
+    try:
+        for peers in (a, b):
+            peers.connect({0: a.address, 1: b.address})
+        started = time.monotonic()
+        late.start()                      # the delay is the point: the segment comes late
+        (sender, batch, _), = b.inbox(4, task_end)
+        assert sender == 0 and batch.dst.tolist() == [1, 2]
+        assert time.monotonic() - started >= 3 * lost_after
+        assert b.wait == session.PEER_WAIT_FACTOR * lost_after >= 3.0
+    finally:
+        late.cancel()
+        if late.ident is not None:
+            late.join(5)
+        a.close()
+        b.close()
+        driver.close(0)
+        task_end.close(0)
+
+
 PEERS_OVER_TCP = """
 import pickle, sys, zmq
 from minibig.graph.errors import GraphStateLostError
@@ -324,7 +358,7 @@ from minibig.graph.session import Peers
 import numpy as np
 zctx = zmq.Context.instance()
 idle = zctx.socket(zmq.PAIR)                     # the driver's socket: it says nothing here
-a, b = Peers("tcp://127.0.0.1:1", 0, 0, wait=1.0), Peers("tcp://127.0.0.1:1", 1, 0, wait=1.0)
+a, b = Peers("tcp://127.0.0.1:1", 0, 0, 10.0, wait=1.0), Peers("tcp://127.0.0.1:1", 1, 0, 10.0, wait=1.0)
 for peers in (a, b):
     peers.connect({0: a.address, 1: b.address})
 a.send(3, {1: Messages(np.arange(5), np.ones(5))}, {})

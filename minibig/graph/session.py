@@ -42,15 +42,20 @@ before.
 
 Faults: each task's heartbeat thread beats to the driver every
 `lost_after / 4` seconds. A partition that is silent for `lost_after`
-seconds while the driver waits for it (its worker died), one whose task
-starts a second time (the master ran it again elsewhere), one whose task
-does not find its partition, or one whose task waited `lost_after` seconds
-for a peer's segments (the peer died after reporting, its segment unsent)
-(`lost`) ends the session with `GraphStateLostError`: the driver tells every
-task to stop (`abort`; a task waiting for peers sees it too), waits for the
-`run_code` call to end (answering any late task `abort`), and the run rolls
-back to its last checkpoint. A task whose driver stays silent for
-`DRIVER_TIMEOUT` seconds gives up, so a dead driver never holds a slot.
+seconds while the driver waits for it (its worker died: a peer that died
+after reporting, its segment unsent, never reports the next superstep), one
+whose task starts a second time (the master ran it again elsewhere), one
+whose task does not find its partition, or one whose task waited
+`PEER_WAIT_FACTOR * lost_after` seconds for a live peer's segment (a
+backstop: a segment lost on the way) (`lost`) ends the session with
+`GraphStateLostError`: the driver tells every task to stop (`abort`; a task
+waiting for peers sees it too), waits for the `run_code` call to end
+(answering any late task `abort`), and the run rolls back to its last
+checkpoint. A task does not itself declare a slow peer lost after
+`lost_after`: a big segment over TCP with CurveZMQ may take that long, and
+a loss costs a rollback and the run's sessions. A task whose driver stays
+silent for `DRIVER_TIMEOUT` seconds gives up, so a dead driver never holds
+a slot.
 An error in the user's program comes back in a report, as in a superstep task.
 """
 
@@ -79,6 +84,9 @@ START_TIMEOUT = 5.0       # seconds for every task of a session to say hello
 DRIVER_TIMEOUT = 600.0    # seconds a task waits for its driver's next word
 POLL_MS = 50              # the driver's wait between checks for silent partitions
 JOIN_TIMEOUT = 300.0      # seconds the driver waits for an aborted session's tasks to end
+# a task's wait for its peers' segments, in `lost_after`s: only a backstop for a segment lost from
+# a live peer (a dead one is the driver's to find, by its heartbeats; the task then sees the abort)
+PEER_WAIT_FACTOR = 30
 
 
 class SessionUnavailable(Exception):
@@ -219,10 +227,15 @@ class SessionCode(TaskCode):
 
 class Peers:
     """One session task's links to the other partitions' tasks (see the module docstring):
-    the ROUTER it receives their segments on, a DEALER to each of theirs."""
+    the ROUTER it receives their segments on, a DEALER to each of theirs.
 
-    def __init__(self, driver: str, partition: int, attempt: int, wait: float):
-        self.partition, self.wait = partition, wait
+    `wait`: the backstop on a wait for peers' segments, `PEER_WAIT_FACTOR * lost_after` unless given.
+    """
+
+    def __init__(self, driver: str, partition: int, attempt: int, lost_after: float,
+                 wait: float | None = None):
+        self.partition = partition
+        self.wait = PEER_WAIT_FACTOR * lost_after if wait is None else wait
         # the worker's context: its sockets' I/O thread, and its authenticator of the cluster key
         self.zctx = zmq.Context.instance()
         self.sock = self.zctx.socket(zmq.ROUTER)
@@ -277,7 +290,8 @@ class Peers:
     def inbox(self, superstep: int, driver) -> list | None:
         """The `(sender, batch, requests)` the other partitions sent at `superstep`, in sending
         order; None when the driver spoke meanwhile (an abort: the caller reads it).
-        `GraphStateLostError` when a peer's segment does not come within `wait` seconds."""
+        `GraphStateLostError` when a peer's segment does not come within `wait` seconds (a
+        backstop: the driver aborts the session well before when a peer's worker died)."""
         got = self.early.pop(superstep, {})
         while self.sock.poll(0):                   # most often every segment is here already
             self.take(superstep, got)
@@ -291,7 +305,7 @@ class Peers:
                 missing = sorted(set(self.out) - set(got))
                 raise GraphStateLostError(
                     f"graph session: partition {self.partition} waited {self.wait:g}s for partition "
-                    f"{missing[0]}'s messages of superstep {superstep} (its worker died?)")
+                    f"{missing[0]}'s messages of superstep {superstep} (lost on the way?)")
             ready = dict(self.poller.poll(min(left, 1.0) * 1000))
             if driver in ready:
                 return None
