@@ -270,20 +270,32 @@ def test_messages_go_worker_to_worker_and_a_repeated_destination_array_crosses_o
     check_pagerank(pagerank(g, tol=1e-10, max_iter=1000, session=True).collectAsMap(), G)
 
 
-def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound_their_wait(tmp_path):
-    """Two `Peers` on real sockets (socket files, as in a local session): segments arrive as
-    sent; the same destinations again cross as values only and are put back; a sender that
-    never sends ends the wait with `GraphStateLostError` after `wait`; a word from the driver
-    ends it at once (None: the caller reads the abort)."""
+@pytest.fixture
+def driver_link(tmp_path):
+    """A 0700 folder for `Peers`' socket files, and a pair of sockets standing for a task's
+    link to its driver: (folder, the driver's end, the task's end)."""
     folder = tmp_path / "s"
     folder.mkdir(mode=0o700)
-    driver_address = f"ipc://{folder}/session"
     zctx = zmq.Context.instance()
     driver, task_end = zctx.socket(zmq.PAIR), zctx.socket(zmq.PAIR)
     driver.bind(f"ipc://{folder}/driver-test")
     task_end.connect(f"ipc://{folder}/driver-test")
+    yield folder, driver, task_end
+    driver.close(0)
+    task_end.close(0)
+
+
+def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound_their_wait(driver_link):
+    """Two `Peers` on real sockets (socket files, as in a local session): segments arrive as
+    sent; the same destinations again cross as values only and are put back; a sender that
+    never sends ends the wait with `GraphStateLostError` after `wait`; a word from the driver
+    ends it at once (None: the caller reads the abort)."""
+    folder, driver, task_end = driver_link
+    driver_address = f"ipc://{folder}/session"
+    zctx = zmq.Context.instance()
     a, b = (session.Peers(driver_address, 0, 0, lost_after=10.0, wait=0.3),
             session.Peers(driver_address, 1, 0, lost_after=10.0, wait=0.3))
+    c = None
     try:
         for peers in (a, b):
             peers.connect({0: a.address, 1: b.address})
@@ -305,29 +317,26 @@ def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound
         assert b.inbox(7, task_end) is None
         task_end.recv()
         # "the same destinations as last time" from a sender whose last ones never came: lost
+        c = session.Peers(driver_address, 2, 0, lost_after=10.0, wait=0.3)
+        c.connect({0: a.address, 2: c.address})
         stranger = zctx.socket(zmq.DEALER)
-        stranger.connect(b.address)
-        stranger.send(pickle.dumps((8, 2, Messages(None, np.ones(3)), [], True)))
-        with pytest.raises(GraphStateLostError, match="never got the destinations partition 2"):
-            b.inbox(8, task_end)
+        stranger.connect(c.address)
+        stranger.send(pickle.dumps((b"", 8, 0, Messages(None, np.ones(3)), [], True)))
+        with pytest.raises(GraphStateLostError, match="never got the destinations partition 0"):
+            c.inbox(8, task_end)
         stranger.close(0)
     finally:
         a.close()
         b.close()
-        driver.close(0)
-        task_end.close(0)
+        if c is not None:
+            c.close()
 
 
-def test_a_peer_slower_than_lost_after_is_not_declared_lost(tmp_path):
+def test_a_peer_slower_than_lost_after_is_not_declared_lost(driver_link):
     """A task does not give up on a live peer after `lost_after` (a dead one is the driver's
     to find, by its heartbeats): a segment that comes three `lost_after`s late is still
     taken; only the backstop, `PEER_WAIT_FACTOR` of them, ends the wait."""
-    folder = tmp_path / "s"
-    folder.mkdir(mode=0o700)
-    zctx = zmq.Context.instance()
-    driver, task_end = zctx.socket(zmq.PAIR), zctx.socket(zmq.PAIR)
-    driver.bind(f"ipc://{folder}/driver-test")
-    task_end.connect(f"ipc://{folder}/driver-test")
+    folder, driver, task_end = driver_link
     lost_after = 0.1
     a, b = (session.Peers(f"ipc://{folder}/session", q, 0, lost_after) for q in (0, 1))
     late = threading.Timer(3 * lost_after, lambda: a.send(4, {1: Messages(np.arange(1, 3), np.ones(2))}, {}))
@@ -346,8 +355,30 @@ def test_a_peer_slower_than_lost_after_is_not_declared_lost(tmp_path):
             late.join(5)
         a.close()
         b.close()
-        driver.close(0)
-        task_end.close(0)
+
+
+def test_a_segment_from_outside_the_session_is_not_taken_for_a_peers(driver_link):
+    """A segment with another session's token (a lingering task of an earlier session whose
+    socket reached this one), or from a partition that is not a peer, is dropped and
+    counted; the peer's own segment, sent after them on the same socket, is the one taken."""
+    folder, driver, task_end = driver_link
+    zctx = zmq.Context.instance()
+    token = b"this session"
+    receiver = session.Peers(f"ipc://{folder}/session", 1, 0, 10.0, wait=5.0, token=token)
+    sender = zctx.socket(zmq.DEALER)
+    try:
+        receiver.connect({0: f"ipc://{folder}/nobody", 1: receiver.address})
+        sender.connect(receiver.address)
+        for segment in [(b"an earlier session", 3, 0, Messages(np.arange(1, 3), np.full(2, 9.0)), [], False),
+                        (token, 3, 2, Messages(np.arange(1, 3), np.full(2, 8.0)), [], False),
+                        (token, 3, 0, Messages(np.arange(1, 3), np.ones(2)), [], False)]:
+            sender.send(pickle.dumps(segment))
+        (q, batch, _), = receiver.inbox(3, task_end)
+        assert q == 0 and batch.values.tolist() == [1.0, 1.0]
+        assert receiver.foreign == 2
+    finally:
+        sender.close(0)
+        receiver.close()
 
 
 PEERS_OVER_TCP = """

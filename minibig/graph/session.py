@@ -20,7 +20,11 @@ each other task. After computing superstep s a task sends every other task
 one message (its outbox segment for it, or an empty one: the receiver counts
 on one per sender) and only then its report, so when the driver sends step
 s+1 every segment of s is on its way; a task waits for all of them before
-computing s+1. A destination array the same as the one last sent to that
+computing s+1. Each segment carries the session's token (random, made by the
+driver, in every task's payload): a segment with another token (a lingering
+task of an earlier session whose socket reached a reused port) or from a
+partition that is not a peer is dropped and counted (`Peers.foreign`), not
+taken for a peer's. A destination array the same as the one last sent to that
 partition (PageRank's: its edges' targets there, every superstep) is not sent
 again: the receiver keeps each sender's last one, for the session only (a
 rollback ends the session).
@@ -61,7 +65,9 @@ An error in the user's program comes back in a report, as in a superstep task.
 
 from __future__ import annotations
 
+import logging
 import pickle
+import secrets
 import shutil
 import tempfile
 import threading
@@ -87,6 +93,8 @@ JOIN_TIMEOUT = 300.0      # seconds the driver waits for an aborted session's ta
 # a task's wait for its peers' segments, in `lost_after`s: only a backstop for a segment lost from
 # a live peer (a dead one is the driver's to find, by its heartbeats; the task then sees the abort)
 PEER_WAIT_FACTOR = 30
+
+log = logging.getLogger("minibig.graph.session")
 
 
 class SessionUnavailable(Exception):
@@ -133,7 +141,7 @@ def _release(sc, partitions: int) -> None:
 class SessionCode(TaskCode):
     """One partition's supersteps, for as long as its driver sends `step`s; see the module docstring.
 
-    The payload is the driver's address.
+    The payload is (the driver's address, the session's token).
     """
 
     prefix: str
@@ -145,7 +153,7 @@ class SessionCode(TaskCode):
 
     def run(self, ctx):
         # the superstep code's payload is its inbox: none (the resident one, or what `Peers` got)
-        address, ctx.payloads["task"] = ctx.payloads["task"], None
+        (address, token), ctx.payloads["task"] = ctx.payloads["task"], None
         sock = dealer(address, linger=1000)
         stop = threading.Event()
         beats = threading.Thread(target=_beat, args=(address, ctx.partition, stop, self.lost_after / 4),
@@ -153,7 +161,7 @@ class SessionCode(TaskCode):
         beats.start()
         peers = None
         try:
-            peers = Peers(address, ctx.partition, ctx.attempt, self.lost_after)
+            peers = Peers(address, ctx.partition, ctx.attempt, self.lost_after, token=token)
             return self.serve(ctx, sock, peers)
         finally:
             stop.set()
@@ -229,12 +237,14 @@ class Peers:
     """One session task's links to the other partitions' tasks (see the module docstring):
     the ROUTER it receives their segments on, a DEALER to each of theirs.
 
-    `wait`: the backstop on a wait for peers' segments, `PEER_WAIT_FACTOR * lost_after` unless given.
+    `wait`: the backstop on a wait for peers' segments, `PEER_WAIT_FACTOR * lost_after` unless given;
+    `token`: the session's, sent with every segment and required of every segment received.
     """
 
     def __init__(self, driver: str, partition: int, attempt: int, lost_after: float,
-                 wait: float | None = None):
-        self.partition = partition
+                 wait: float | None = None, token: bytes = b""):
+        self.partition, self.token = partition, token
+        self.foreign = 0                           # segments dropped: another session's, or a non-peer's
         self.wait = PEER_WAIT_FACTOR * lost_after if wait is None else wait
         # the worker's context: its sockets' I/O thread, and its authenticator of the cluster key
         self.zctx = zmq.Context.instance()
@@ -279,7 +289,7 @@ class Peers:
                 if same:                           # the receiver has it: only the values cross
                     batch = Messages(None, batch.values)
             buffers = []
-            head = pickle.dumps((superstep, self.partition, batch, requests, same), protocol=5,
+            head = pickle.dumps((self.token, superstep, self.partition, batch, requests, same), protocol=5,
                                 buffer_callback=buffers.append)
             frames = [head, *(buffer.raw() for buffer in buffers)]
             sock.send_multipart(frames)
@@ -314,9 +324,17 @@ class Peers:
         return [(q, *got[q]) for q in sorted(got)]
 
     def take(self, superstep: int, got: dict) -> None:
-        """Receive one segment: into `got` when it is of `superstep`, else kept for its own."""
+        """Receive one segment: into `got` when it is of `superstep`, else kept for its own;
+        dropped (counted in `foreign`) when it is not of this session or not from a peer."""
         _, head, *frames = self.sock.recv_multipart(copy=False)
-        step, sender, batch, requests, same = pickle.loads(head.buffer, buffers=[f.buffer for f in frames])
+        segment = pickle.loads(head.buffer, buffers=[f.buffer for f in frames])
+        if not (isinstance(segment, tuple) and len(segment) == 6 and segment[0] == self.token
+                and isinstance(segment[2], int) and segment[2] in self.out):
+            self.foreign += 1
+            log.warning("graph session: partition %d dropped a segment from outside its session",
+                        self.partition)
+            return
+        _, step, sender, batch, requests, same = segment
         if same and sender not in self.got_dst:    # a segment lost on the way: the session is
             raise GraphStateLostError(f"graph session: partition {self.partition} never got the "
                                       f"destinations partition {sender} refers to")
@@ -376,6 +394,7 @@ class Session:
     def __init__(self, sc, parts: list[int], lost_after: float, name: str):
         self.sc, self.parts, self.lost_after = sc, parts, lost_after
         self.name = name                           # the run's: its job is "graph <name> session"
+        self.token = secrets.token_bytes(16)       # in every peer segment (see `Peers`)
         master = sc.master if isinstance(sc.master, str) else ""
         host = master.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
         # a master on loopback: every task runs on this machine, and reaches the driver through a
@@ -435,7 +454,7 @@ class Session:
         def job():
             try:
                 self.sc._dag.run_code(code, self.parts, f"graph {self.name} session",
-                                      payloads={p: address for p in self.parts}, prefer=prefer,
+                                      payloads={p: (address, self.token) for p in self.parts}, prefer=prefer,
                                       speculate=False)
                 self.summary = self.sc._dag.last_job      # this thread's: the session's job
             except BaseException as exc:            # noqa: BLE001 - the driver's loop decides
