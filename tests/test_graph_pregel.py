@@ -7,7 +7,7 @@ import pytest
 
 from minibig.graph import Graph, Max, Sum, VectorProgram, VertexProgram, connected_components
 from minibig.graph.barrier import master_step
-from minibig.graph.messages import Messages, deliver
+from minibig.graph.messages import Messages, deliver, edge_plan, send_along_plan
 from minibig.graph.examples import (GASComponents, GASPageRank, GASShortestPaths, PregelComponents, PregelPageRank,
                                     PregelShortestPaths)
 from minibig.graph.partition import restore, snapshot
@@ -311,3 +311,27 @@ def test_combined_delivery_of_tuple_sums_and_of_a_misrouted_message():
     stranger = g.partitions[1].vertices[:1]
     with pytest.raises(ValueError, match=f"message for vertex {int(stranger[0])}, owned by partition 1"):
         deliver(part, [Messages(stranger, np.ones(1))], "sum", distinct=True)
+
+
+@pytest.mark.parametrize("combiner", ["sum", "min", "max"])
+def test_unmasked_combined_sends_use_the_plans_pieces(combiner):
+    """Along every edge with a combiner, each partition's batch has every target there: its
+    destinations are the plan's piece itself (the same object every superstep, which a
+    session sends once and `deliver` maps once), not a copy; a mask still selects targets."""
+    g = Graph.from_edges(None, [(i, (i * 7 + 3) % 60) for i in range(60)], num_partitions=3)
+    part = g.partitions[0]
+    plan = edge_plan(part, "out")
+    values = np.arange(len(part.out_dst), dtype=np.float64)
+    outbox = send_along_plan(plan, values, None, combiner)
+    assert sorted(outbox) == [p for p in range(3) if len(plan.pieces[p])]
+    reduce = {"sum": np.add, "min": np.minimum, "max": np.maximum}[combiner]
+    for p, batch in outbox.items():
+        assert batch.dst is plan.pieces[p]
+        expected = {}
+        for target, value in zip(part.out_dst.tolist(), values.tolist()):
+            expected[target] = reduce(expected[target], value) if target in expected else value
+        assert dict(zip(batch.dst.tolist(), batch.values.tolist())) == {
+            t: v for t, v in expected.items() if t in set(batch.dst.tolist())}
+    mask = values % 2 == 0
+    masked = send_along_plan(plan, values, mask, combiner)
+    assert sum(len(batch) for batch in masked.values()) == len(np.unique(part.out_dst[mask]))

@@ -178,7 +178,9 @@ def send_along_plan(plan: EdgePlan, edge_values: np.ndarray, edge_mask, combiner
     for p in range(len(plan.bounds) - 1):
         lo, hi = plan.bounds[p], plan.bounds[p + 1]
         sent = np.flatnonzero(counts[lo:hi]) + lo
-        if len(sent):
+        if len(sent) == hi - lo > 0:             # every target of p (no mask): the plan's piece, no copy
+            out[p] = Messages(plan.pieces[p], combined[lo:hi])
+        elif len(sent):
             out[p] = Messages(plan.targets[sent], combined[sent])
     return out
 
