@@ -12,6 +12,7 @@ from minibig.graph import (Graph, bfs, connected_components, label_propagation, 
 from minibig.graph.algorithms import ConnectedComponents, PageRank, ShortestPaths
 from minibig.graph.barrier import master_step
 from minibig.graph.local import LocalRun
+from minibig.graph.messages import Messages
 from minibig.graph.superstep import prepare, run_superstep
 
 from graph_oracles import (DATASETS, SHIPPED_GRAPHS, check_components, check_distances, check_label_propagation,
@@ -119,6 +120,26 @@ def test_pagerank_spreads_by_gather_or_repeat_to_the_same_bits(weighted):
                 for program in (SpreadBy(g.num_vertices, way, weighted=weighted, **TIGHT) for way in (True, False))]
         assert runs[0] == runs[1]
         check_pagerank(runs[0], G, **({"weight": "weight"} if weighted else {}))
+
+
+def test_uniform_pagerank_keeps_no_personal_vector_and_a_restored_partition_goes_on():
+    """Uniform PageRank adds 1/N as a scalar: no n-length personalisation vector per run (its
+    key stays, None, marking the derived state as made); a partition restored from a pickle
+    (no scratch) makes it again and computes the same ranks as one that was never pickled."""
+    g, _ = random_graph("directed", partitions=2)
+    program = PageRank(g.num_vertices)
+    part = g.partitions[0]
+    kept = prepare(part, program)
+    run_superstep(kept, program, [], 0, {})
+    assert "pr_p" in kept.scratch and kept.scratch["pr_p"] is None
+    personal = _initialised(part, PageRank(g.num_vertices, personal=(np.array([0]), np.ones(1))))
+    assert personal.scratch["pr_p"].shape == (len(part),)
+    restored = pickle.loads(pickle.dumps(kept))
+    assert restored.scratch == {}
+    inbox = [Messages(part.vertices, np.full(len(part), 0.25))]
+    for state in (kept, restored):
+        run_superstep(state, program, inbox, 1, {"dangling": 0.125})
+    assert "pr_p" in restored.scratch and restored.values.tolist() == kept.values.tolist()
 
 
 def test_each_run_of_a_partition_has_its_own_scratch_buffers():

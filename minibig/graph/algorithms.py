@@ -81,9 +81,11 @@ class PageRank(VectorProgram):
         part.values = np.full(len(part), 1.0 / self.n)
         part.active = np.ones(len(part), dtype=bool)
 
-    def _personal_vector(self, part) -> np.ndarray:
+    def _personal_vector(self, part) -> np.ndarray | None:
+        """This partition's share of the personalisation vector; None for uniform PageRank (1/N
+        everywhere: `compute` adds it as a scalar)."""
         if self.personal is None:
-            return np.full(len(part), 1.0 / self.n)
+            return None
         dense, weight = self.personal
         mine = part.owner[dense] == part.index
         p = np.zeros(len(part))
@@ -91,7 +93,7 @@ class PageRank(VectorProgram):
         return p
 
     def compute(self, part, ctx) -> None:
-        if "pr_p" not in part.scratch:               # restored from a snapshot: derived state
+        if "pr_p" not in part.scratch:               # restored from a snapshot: derived state (None: uniform)
             values, active = part.values, part.active
             self.init(part)
             part.values, part.active = values, active
