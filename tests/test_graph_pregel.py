@@ -317,7 +317,8 @@ def test_combined_delivery_of_tuple_sums_and_of_a_misrouted_message():
 def test_unmasked_combined_sends_use_the_plans_pieces(combiner):
     """Along every edge with a combiner, each partition's batch has every target there: its
     destinations are the plan's piece itself (the same object every superstep, which a
-    session sends once and `deliver` maps once), not a copy; a mask still selects targets."""
+    session sends once and `deliver` maps once: read-only), not a copy; a mask still selects
+    targets."""
     g = Graph.from_edges(None, [(i, (i * 7 + 3) % 60) for i in range(60)], num_partitions=3)
     part = g.partitions[0]
     plan = edge_plan(part, "out")
@@ -326,7 +327,7 @@ def test_unmasked_combined_sends_use_the_plans_pieces(combiner):
     assert sorted(outbox) == [p for p in range(3) if len(plan.pieces[p])]
     reduce = {"sum": np.add, "min": np.minimum, "max": np.maximum}[combiner]
     for p, batch in outbox.items():
-        assert batch.dst is plan.pieces[p]
+        assert batch.dst is plan.pieces[p] and not batch.dst.flags.writeable
         expected = {}
         for target, value in zip(part.out_dst.tolist(), values.tolist()):
             expected[target] = reduce(expected[target], value) if target in expected else value

@@ -306,6 +306,7 @@ def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound
         b.send(5, {}, {})
         (sender, batch, requests), = b.inbox(5, task_end)
         assert sender == 0 and batch.dst.tolist() == dst.tolist() and batch.values.tolist() == [1.0] * 1000
+        assert not batch.dst.flags.writeable          # kept for the next segments: never written
         (sender, batch, requests), = b.inbox(6, task_end)
         assert batch.dst.tolist() == dst.tolist() and batch.values[0] == 2.0 and requests == [("request",)]
         assert a.inbox(5, task_end) == [(1, None, [])]          # an empty segment still arrives

@@ -46,7 +46,7 @@ class EdgePlan(NamedTuple):
     slot: np.ndarray          # per edge: position of its destination in `targets`
     bounds: np.ndarray        # targets[bounds[p]:bounds[p+1]] are owned by partition p
     # those slices, made once: the same array objects every superstep, so a receiver can tell
-    # it has seen them (`deliver` keeps their local positions, a session sends them once)
+    # it has seen them (`deliver` keeps their local positions, a session sends them once); read-only
     pieces: tuple
 
 
@@ -70,6 +70,7 @@ def edge_plan(part, direction: str) -> EdgePlan:
             rank[order] = np.arange(len(order))
             targets, slot = distinct[order], rank[slot.reshape(-1)]
             bounds = np.searchsorted(part.owner[targets], np.arange(part.num_partitions + 1))
+        targets.setflags(write=False)            # its pieces are told apart by identity: never written
         part.cache[key] = EdgePlan(targets, slot, bounds,
                                    tuple(targets[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])))
     return part.cache[key]

@@ -341,6 +341,7 @@ class Peers:
         if same:
             batch = Messages(self.got_dst[sender], batch.values)
         elif isinstance(batch, Messages):
+            batch.dst.setflags(write=False)        # kept and told apart by identity: never written
             self.got_dst[sender] = batch.dst
         (got if step == superstep else self.early.setdefault(step, {}))[sender] = (batch, requests)
 
