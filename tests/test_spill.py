@@ -39,8 +39,10 @@ from minibig import Context
 from minibig.core.dependency import Aggregator
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.hashing import portable_hash
+from minibig.shuffle.partitioners import Partitioner
 from minibig.shuffle.sizing import estimate
 from minibig.shuffle.spill import ExternalMap, ExternalSorter
+from minibig.shuffle.writer import MapOutputWriter
 
 BUDGET = 16 << 20
 WORKERS = 2
@@ -374,6 +376,34 @@ def test_external_sorter_is_a_stable_sort(tmp_path_factory, records, reverse):
     sorter = ExternalSorter(lambda kv: kv[0], reverse, 1024, lambda: str(folder))
     assert list(sorter.sort(records)) == sorted(records, key=lambda kv: kv[0], reverse=reverse)
     assert not os.listdir(folder)
+
+
+def test_the_shuffle_writer_holds_big_records_after_a_small_one_within_its_budget(tmp_path):
+    """One 100-byte record, then 300 of 1/32 of the 16 MiB budget each (a MapReduce
+    task's packed blocks of keys: a reducer's small last block, then full ones). The
+    small one, sampled for all, let a chunk of 1,024 records be taken before the next
+    check: 150 MiB held before the first spill. Now at most one record past the budget."""
+    budget, block = 16 << 20, (16 << 20) // 32
+    writer = MapOutputWriter(Partitioner(4), budget, _spill_folder(tmp_path))
+    seen = {"runs": 0, "held": 100, "peak": 0}
+
+    def records():                      # counts what the writer has taken since its last spill
+        yield 0, b"s" * 100
+        for i in range(300):
+            if len(writer.runs) != seen["runs"]:
+                seen["runs"], seen["held"] = len(writer.runs), 0
+            seen["held"] += block
+            seen["peak"] = max(seen["peak"], seen["held"])
+            yield i % 4, bytes([i % 256]) * block
+
+    writer.insert(records())
+    assert seen["runs"] >= 8
+    assert seen["peak"] <= budget + block
+    spilled = sum(offsets[-1] for _, offsets in writer.runs)
+    for path, _ in writer.runs:
+        os.unlink(path)
+    assert spilled + sum(map(len, map(operator.itemgetter(1), itertools.chain(*writer.buckets)))) \
+        >= 300 * block
 
 
 def test_a_join_hot_key_between_half_and_the_whole_budget_spills_instead_of_failing():

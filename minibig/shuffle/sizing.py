@@ -18,7 +18,9 @@ cost more than the shuffle itself, so the estimate is built from samples:
   After each chunk the owner measures one record of it (`sample`) and asks
   `next_chunk(estimate)`: the next chunk is as long as fills a quarter of the
   room left before the budget at the current rate, between 1 and 1024
-  records. Small records are so measured once per 1024, big ones almost one
+  records and at most twice the last chunk (a chunk is taken whole before
+  it is measured, and the record sampled may be far smaller than those
+  that follow). Small records are so measured once per 1024, big ones almost one
   by one, so the estimate never runs far past the budget and costs a few
   nanoseconds per record.
 
@@ -120,7 +122,9 @@ class SizeTracker:
         self.last_estimate = estimate_now
         room = self.budget - estimate_now
         per_record = max(self.rate, self.mean * 0.25, 1.0)
-        self.chunk = int(max(1, min(MAX_CHUNK, room / 4 / per_record)))
+        # At most twice the last chunk: a sampled record may be far smaller than
+        # the ones that follow it, and a chunk is taken whole before it is measured.
+        self.chunk = int(max(1, min(MAX_CHUNK, 2 * self.chunk, room / 4 / per_record)))
         return self.chunk
 
     def reset(self) -> None:
