@@ -174,6 +174,26 @@ def test_columns_reach_the_reducer_of_their_keys_whole_and_in_order(reducers):
                 assert typed == [(i, [(type(v), repr(v)) for v in vs]) for i, vs in mine]
 
 
+@pytest.mark.parametrize("reducers", [1, 3])
+@pytest.mark.parametrize("layout", ["small first", "big where not sampled"])
+def test_a_record_stays_within_its_limit_whatever_keys_come_first(reducers, layout):
+    """The keys per record came from the first 8 keys' size: 8 keys of one value,
+    then keys of 1,000, made records of 1.7 MB at a 64 KiB limit. Now the sample
+    is spread over the batch, and a block packed over the limit is cut smaller."""
+    limit, n = 1 << 16, 2000
+    if layout == "small first":
+        big = [i >= 8 for i in range(n)]
+    else:                                           # the spread sample sees small keys only
+        big = [i % (n // 8) != 0 for i in range(n)]
+    keys = [f"k{i}" for i in range(n)]
+    values = [list(range(1000)) if b else [i] for i, b in enumerate(big)]
+    records = list(column_records(GroupColumns(LISTS, None, list(keys), list(values)),
+                                  reducers, limit))
+    assert max(len(data) for _, data in records) <= limit
+    got = sorted((i, list(v)) for i, v in unpacked(records))
+    assert got == sorted(zip(keys, values))
+
+
 def test_reduce_side_orders_keys_by_their_json_text():
     keys = ["wow", "wow!", 'wow"', "wowa", "é", "Z", "a b", "", 10, 9, -1, 2.5, None, True,
             [1, "x"], {"k": 1}]

@@ -247,7 +247,10 @@ def column_records(columns: GroupColumns, reducers: int, limit: int = 1 << 20):
     """Shuffle records `(reducer, bytes)` for `columns` (a generator): the partition
     of each identity under `portable_hash` (as `partitionBy(reducers)` would send
     an `(identity, values)` record), at most RECORD_KEYS identities per record,
-    and fewer when their values would make a record bigger than `limit` bytes.
+    and fewer when their values would make a record bigger than `limit` bytes
+    (only a record of one key is bigger: the number of keys per record comes
+    from a sample of the batch's keys, and shrinks, with the block packed
+    again, whenever a packed block turns out over `limit`).
 
     The record's key is the reducer's index, which `partitionBy(reducers)`
     sends to that reducer (`portable_hash(p) == p`). Its bytes are marshal's
@@ -262,16 +265,24 @@ def column_records(columns: GroupColumns, reducers: int, limit: int = 1 << 20):
     del columns
     if not identities:
         return
-    sample = min(len(identities), 8)
-    per_key = (estimate(identities[:sample]) + estimate(payload[:sample])) / sample
+    spread = max(1, len(identities) // 8)       # keys sampled across the batch, not its first
+    sampled = identities[::spread]
+    per_key = (estimate(sampled) + estimate(payload[::spread])) / len(sampled)
     step = int(max(1, min(RECORD_KEYS, limit // max(per_key, 1))))
     parts = _by_reducer(identities, payload, reducers)
     nones = [None] * step
     for p, ids, load in parts:
-        for start in range(0, len(ids), step):
+        start = 0
+        while start < len(ids):
             end = min(start + step, len(ids))
             data = _pack((kind, value, ids[start:end], load[start:end]))
+            if len(data) > limit and end - start > 1:
+                # Keys bigger than the sample's: this block again, and the next ones,
+                # in as many keys as would have fit by the packed size.
+                step = max(1, (end - start) * limit // len(data))
+                continue
             ids[start:end] = load[start:end] = nones[:end - start]
+            start = end
             yield p, data
 
 
