@@ -120,6 +120,17 @@ def test_split_of_counted_groups_matches_split_of_lists(threshold):
     assert plain(split_groups(CountedGroups(), threshold)) == ([], [])
 
 
+@pytest.mark.parametrize("threshold", [0, 1, 2, 1 << 62])
+def test_a_split_empties_its_groups(threshold):
+    counted, lists = CountedGroups(), {"a": [1, 1], "b": [1]}
+    assert counted.add([("a", 1), ("a", 1), ("b", 1)])
+    for groups in (counted, lists):
+        identities, stored, _ = split_groups(groups, threshold)
+        assert len(groups) == 0
+        assert {i: list(v) for i, v in zip(identities, stored)} == \
+            {i: v for i, v in {"a": [1, 1], "b": [1]}.items() if len(v) >= threshold}
+
+
 def test_records_are_identity_and_values():
     assert _sent(JSONPath().flat([("a", 1), (7, (2, 3))])) == [("a", (1,)), (b"7", ([2, 3],))]
 

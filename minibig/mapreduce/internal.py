@@ -406,8 +406,9 @@ class CountedGroups:
         """
         counts, value = self.counts, self.value
         if threshold <= 1:
-            return (list(counts), map(repeat, repeat(value), counts.values()),
-                    GroupColumns(COUNTS, value, [], []))
+            enough, combined = list(counts), list(counts.values())
+            counts.clear()
+            return enough, map(repeat, repeat(value), combined), GroupColumns(COUNTS, value, [], [])
         enough = list(compress(counts, map(threshold.__le__, counts.values())))
         combined = list(map(counts.pop, enough))
         rest = GroupColumns(COUNTS, value, list(counts), list(counts.values()))
