@@ -255,11 +255,16 @@ def column_records(columns: GroupColumns, reducers: int, limit: int = 1 << 20):
     The record's key is the reducer's index, which `partitionBy(reducers)`
     sends to that reducer (`portable_hash(p) == p`). Its bytes are marshal's
     (version 2: no table of the objects written, as the engine's `Columns`
-    batches): the exact types of what JSON gives back and of LinePath's
-    lines; any other stored object is pickled. The columns' lists are
-    emptied as their records are made, so that what a record holds is let go
-    once it is packed: the shuffle writer, which holds the records until its
-    budget, measures what they take.
+    batches). That is exact for what the paths store: JSONPath the exact
+    types JSON gives back, CountedGroups plain ones, LinePath `bytes` lines.
+    It is not for any object: marshal writes whatever has the buffer
+    interface (a `bytes` subclass, a bytearray, a memoryview, numpy scalars
+    and arrays) as plain `bytes`, silently; only a block holding an object
+    marshal refuses (ValueError: a `str` subclass, say) is pickled instead.
+
+    The columns' lists are emptied as their records are made, so that what a
+    record holds is let go once it is packed: the shuffle writer, which holds
+    the records until its budget, measures what they take.
     """
     kind, value, identities, payload = columns
     del columns
