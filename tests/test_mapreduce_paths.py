@@ -20,9 +20,9 @@ import random
 import pytest
 
 from minibig.mapreduce import MRJob
-from minibig.mapreduce.internal import (LISTS, REPEATED_FROM, CountedGroups, GroupColumns, JSONPath,
-                                        LinePath, Repeated, column_records, columns_of,
-                                        split_groups, unpacked)
+from minibig.mapreduce.internal import (COUNTS, LISTS, REPEATED_FROM, SINGLES, CountedGroups,
+                                        GroupColumns, JSONPath, LinePath, Repeated, column_records,
+                                        columns_of, split_groups, unpacked)
 from minibig.mapreduce.protocols import PickleProtocol
 from minibig.mapreduce.protocols import json_text
 from minibig.mapreduce.tasks import Position
@@ -114,7 +114,9 @@ def test_split_of_counted_groups_matches_split_of_lists(threshold):
                 [(i, list(v)) for i, v in _sent(rest)])      # both in the groups' order
     assert plain(split_groups(counted_groups(), threshold)) == plain(split_groups(lists, threshold))
     records = _sent(split_groups(counted_groups(), threshold)[2])
-    assert pickle.loads(pickle.dumps(records)) == records       # shared tuples travel as values
+    # The values a reducer rebuilds (shared tuples, Repeated) come back equal from a
+    # pickle, as from a reduce side's spilled run.
+    assert pickle.loads(pickle.dumps(records)) == records
     assert {type(values) for _, values in records} <= {tuple, Repeated}
     assert [type(values) for key, values in records if key == "d"] in ([], [Repeated])
     assert plain(split_groups(CountedGroups(), threshold)) == ([], [])
@@ -177,9 +179,9 @@ def test_columns_reach_the_reducer_of_their_keys_whole_and_in_order(reducers):
             for p, received in got.items():
                 mine = [(i, list(v) if type(v) is list else v) for i, v in expected
                         if portable_hash(i) % reducers == p]
-                if columns[0] == 1:              # counted: n times the value
+                if columns[0] == COUNTS:         # counted: n times the value
                     mine = [(i, [1] * n) for i, n in mine]
-                elif columns[0] == 2:            # one value each
+                elif columns[0] == SINGLES:      # one value each
                     mine = [(i, [v]) for i, v in mine]
                 typed = [(i, [(type(v), repr(v)) for v in vs]) for i, vs in received]
                 assert typed == [(i, [(type(v), repr(v)) for v in vs]) for i, vs in mine]
