@@ -357,7 +357,7 @@ def build(ctx, spec: Spec, pieces: list, is_int: bool, weighted: bool) -> tuple[
     """Number partition `ctx.partition`'s edges from every range's piece (`pieces_of`), in
     range order, build the partition and keep it resident; (its vertices, its edges, the
     graph's vertices)."""
-    index, dense, packed = _index([piece[0] for piece in pieces], is_int)
+    index, dense = _index([piece[0] for piece in pieces], is_int)
     out_edges = _numbered([piece[2] for piece in pieces], dense, weighted)
     n = len(index)
     out_edges = _with_weights(collapse_duplicates(*out_edges, n))   # by (src, dst), last line wins
@@ -369,7 +369,7 @@ def build(ctx, spec: Spec, pieces: list, is_int: bool, weighted: bool) -> tuple[
     for ids, piece in zip(dense, pieces):
         owner[ids] = piece[1]
     local = local_positions(owner, spec.num_partitions)
-    part = make_partition(ctx.partition, spec.num_partitions, index.ids if packed is None else packed, owner,
+    part = make_partition(ctx.partition, spec.num_partitions, index.packed, owner,
                           local, out_edges, in_edges, weighted, spec.partitioner)
     key = partition_key(spec.key, ctx.partition)
     ctx.resident.put(key, (part, index))
@@ -569,16 +569,16 @@ def _groups(owner: np.ndarray, num_partitions: int) -> list:
     return [order[bounds[q]:bounds[q + 1]] for q in range(num_partitions)]
 
 
-def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray], pa.Array | None]:
-    """The sorted union of every range's distinct ids, for each range the dense index of
+def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray]]:
+    """The sorted union of every range's distinct ids, and for each range the dense index of
     each of its distinct ids (int ids: by binary search; str ids: one sort of them all, equal
-    neighbours then one id), and str ids' sorted Arrow array (None for ints). An empty
-    range's ids may be of the other kind."""
+    neighbours then one id; the index keeps them as Arrow). An empty range's ids may be of
+    the other kind."""
     if is_int:
         pieces = [piece if len(piece) else np.zeros(0, np.int64) for piece in pieces]
         ids = np.sort(np.concatenate(pieces).astype(np.int64))
         ids = ids[run_ends(ids)]
-        return VertexIndex(ids), [np.searchsorted(ids, piece).astype(np.int64) for piece in pieces], None
+        return VertexIndex(ids), [np.searchsorted(ids, piece).astype(np.int64) for piece in pieces]
     pieces = [piece if len(piece) else pa.array([], pa.string()) for piece in pieces]
     # sorting them all at once beats hashing them into one dictionary and sorting that (Debian,
     # two ranges of ~40k ids: 33 against 49 ms); file ids are never null (see load.py)
@@ -592,7 +592,7 @@ def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray], p
     rank[order] = np.cumsum(first) - 1
     ids = ordered if first.all() else ordered.filter(pa.array(first))
     bounds = np.cumsum([0, *map(len, pieces)])
-    return VertexIndex(ids), [rank[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])], ids
+    return VertexIndex(ids), [rank[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def _numbered(edges: list, dense: list, weighted: bool):

@@ -44,6 +44,11 @@ class VertexIndex:
             self._ids = self._arrow.to_numpy(zero_copy_only=False) if len(self._arrow) else np.zeros(0, object)
         return self._ids
 
+    @property
+    def packed(self):
+        """The ids as kept: str ids' Arrow array (no object array made), else `ids`."""
+        return self._arrow if self._arrow is not None else self.ids
+
     def __len__(self) -> int:
         return len(self._arrow) if self._ids is None else len(self._ids)
 

@@ -75,7 +75,7 @@ from json.encoder import encode_basestring_ascii
 from operator import is_, itemgetter, mul
 
 from minibig.mapreduce.protocols import JSONProtocol, json_text
-from minibig.shuffle.hashing import hash_partitions
+from minibig.shuffle.hashing import hash_partitions, split_by_partition
 from minibig.shuffle.sizing import estimate
 from minibig.shuffle.spill import ExternalSorter
 
@@ -234,7 +234,8 @@ class GroupColumns(tuple):
     """Groups as columns: (kind, value, identities, payload); see LISTS, COUNTS, SINGLES.
 
     A map task's groups go out this way, not as a tuple per key: the columns
-    are cut by reducer in C passes and packed by marshal (`column_records`).
+    are cut by reducer in one pass (`split_by_partition`) and packed by
+    marshal (`column_records`).
     """
 
     __slots__ = ()
@@ -292,25 +293,15 @@ def column_records(columns: GroupColumns, reducers: int, limit: int = 1 << 20):
 
 
 def _by_reducer(identities: list, payload: list, reducers: int) -> list:
-    """[(reducer, its identities, their payload)] for each reducer that has any, in C:
-    positions sorted by reducer (stably), then cut where the reducer changes. With
-    more than one reducer, `identities` and `payload` are emptied."""
+    """[(reducer, its identities, their payload)] for each reducer that has any, in
+    their order. With more than one reducer, `identities` and `payload` are emptied."""
     if reducers == 1:
         return [(0, identities, payload)]
-    where = hash_partitions(identities, reducers)
-    order = sorted(range(len(where)), key=where.__getitem__)
-    sizes: dict = {}
-    _count_elements(sizes, where)
-    out, start = [], 0
-    for p in sorted(sizes):
-        end = start + sizes[p]
-        chosen = order[start:end]
-        out.append((p, list(map(identities.__getitem__, chosen)),
-                    list(map(payload.__getitem__, chosen))))
-        start = end
+    by_key, by_value = split_by_partition(identities, payload, hash_partitions(identities, reducers),
+                                          reducers)
     identities.clear()
     payload.clear()
-    return out
+    return [(p, ids, load) for p, (ids, load) in enumerate(zip(by_key, by_value)) if ids]
 
 
 def _pack(columns: tuple) -> bytes:

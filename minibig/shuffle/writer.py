@@ -39,7 +39,7 @@ from operator import itemgetter
 
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.blocks import write_output_stream
-from minibig.shuffle.hashing import hash_partitions
+from minibig.shuffle.hashing import hash_partitions, split_by_partition
 from minibig.shuffle.partitioners import RangePartitioner, columnar_op, identity, is_hash_partitioner
 from minibig.shuffle.sizing import SizeTracker, estimate
 from minibig.shuffle.spill import ExternalMap, batch_records, effective_budget, open_run
@@ -179,12 +179,7 @@ class MapOutputWriter:
         kinds = set(map(type, keys))        # once for the hash and for marshal
         partitions = self._partitions_of(keys, kinds)
         flat_keys = kinds <= MARSHAL_ATOMS
-        by_key: list[list] = [[] for _ in range(self.n)]
-        by_value: list[list] = [[] for _ in range(self.n)]
-        add_key, add_value = [b.append for b in by_key], [b.append for b in by_value]
-        for key, value, p in zip(keys, combined.values(), partitions):
-            add_key[p](key)
-            add_value[p](value)
+        by_key, by_value = split_by_partition(keys, combined.values(), partitions, self.n)
         combined.clear()                     # the lists hold the entries now
         return [Columns(k, v, flat_keys) for k, v in zip(by_key, by_value)]
 
