@@ -62,6 +62,36 @@ def test_worker_killed_during_a_reduce_stage(cluster, tmp_path):
     assert join() == EXPECTED
 
 
+@pytest.mark.parametrize("stage", ["map", "reduce"])
+def test_worker_killed_during_an_mrjob_stage(cluster, tmp_path, stage):
+    # MRJob's map tasks send their groups as packed column blocks: a killed map task runs
+    # again, a reduce task whose worker died fetches the blocks made again, same output.
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "jobs"))
+    from mr_pausing_word_freq import MRPausingWordFreq
+    words = [f"w{i % 997}" for i in range(20000)]
+    inputs = []
+    for part in range(4):                           # one map task per input file
+        path = tmp_path / f"part{part}.txt"
+        path.write_text("\n".join(" ".join(words[i:i + 10]) for i in range(part, len(words), 40)))
+        inputs.append(str(path))
+    expected = collections.Counter(w for path in inputs for w in open(path).read().split())
+    folder, release = tmp_path / "markers", str(tmp_path / "go")
+    folder.mkdir()
+    job = MRPausingWordFreq(args=[*inputs, "--folder", str(folder), "--release", release,
+                                  "--stage", stage, "--num-reducers", "3", "--master", cluster.master])
+
+    def run_job():
+        with job.make_runner() as runner:
+            runner.run()
+            return dict(job.parse_output(runner.cat_output()))
+    join = faults.run_in_thread(run_job)
+    victim = faults.wait_for_marker(str(folder), stage)[0]
+    os.kill(victim, signal.SIGKILL)
+    faults.touch(release)
+    assert join(240.0, f"the MRJob with a worker killed in its {stage} stage") == dict(expected)
+
+
 def test_lost_map_outputs_are_recomputed_for_the_lost_partitions_only(tmp_path):
     # No backup copies: this test counts how often each map partition ran.
     with Context(workers=3, worker_timeout=3.0, fetch_timeout=3.0,
