@@ -110,6 +110,33 @@ def test_worker_killed_while_its_peer_sends_it_messages(cluster, tmp_path):
     check_pagerank(g.values(run, program), G)
 
 
+def test_worker_killed_while_the_tasks_run_the_barrier_rolls_back_to_their_checkpoint(cluster, tmp_path,
+                                                                                       monkeypatch):
+    """PageRank's session tasks run the barrier themselves and tell the driver only their
+    checkpoints (here before supersteps 3 and 6) and outputs. A worker is SIGKILLed in
+    superstep 7, its peer then waits for the dead task's segment; the driver finds the victim
+    silent by its heartbeats, aborts the peer, and the run rolls back to the checkpoint the
+    tasks sent before superstep 6 (no later superstep than 6 is run again) and meets the oracle."""
+    path = f"{DATASETS}/roget.txt"
+    g, G = Graph.from_edge_file(cluster, path, num_partitions=2), nx_from_file(path)
+    release = str(tmp_path / "go")
+    program = AnnouncingPageRank(g.num_vertices, str(tmp_path), release, at=7, tol=1e-10, max_iter=1000)
+    stepwise = []
+    run_code = cluster._dag.run_code
+    monkeypatch.setattr(cluster._dag, "run_code", lambda code, parts, description, **k:
+                        stepwise.append((type(code).__name__, getattr(code, "superstep", None)))
+                        or run_code(code, parts, description, **k))
+    box = faults.run_in_thread(lambda: g.run(program, checkpoint_every=3, session=True))
+    victim = faults.wait_for_marker(str(tmp_path), "superstep")[0]
+    os.kill(victim, signal.SIGKILL)
+    faults.touch(release)
+    run = box(120, "the run")
+    assert run.rollbacks >= 1 and run.traffic["answers"] == 4       # two checkpoints per partition
+    steps = [s for kind, s in stepwise if kind == "SuperstepCode"]    # after the rollback, one by one
+    assert steps[0] == 6 and steps == list(range(6, run.supersteps))
+    check_pagerank(g.values(run, program), G)
+
+
 class AnnouncingPartitioner:
     """The hash partitioner, one id at a time; routing `stop_at` announces itself and waits."""
 

@@ -86,6 +86,62 @@ def test_a_run_is_one_session_job_with_the_superstep_loops_answers(sc, roget, st
     assert stages == ["SessionCode"]
 
 
+class DriverSidePageRank(PageRank):
+    """PageRank whose master logic runs on the driver: it records the supersteps it saw there."""
+
+    master_on_driver = True
+
+    def __init__(self, n, **options):
+        super().__init__(n, **options)
+        self.seen = []
+
+    def master_compute(self, superstep, aggregates):
+        self.seen.append(superstep)
+        return super().master_compute(superstep, aggregates)
+
+
+class FailingMaster(PageRank):
+    """PageRank whose master logic raises after superstep 3, on every task that runs it."""
+
+    def master_compute(self, superstep, aggregates):
+        if superstep == 3:
+            raise ZeroDivisionError(f"master at superstep {superstep}")
+        return super().master_compute(superstep, aggregates)
+
+
+def test_the_tasks_run_the_barrier_and_the_driver_hears_only_checkpoints_and_outputs(sc, roget, stages):
+    """A vectorised program's barrier runs on every task (`master_on_driver` False): the driver
+    gets no report per superstep, only each partition's output, plus a checkpoint per
+    partition every `checkpoint_every` supersteps, with the stepwise run's answer. A program
+    whose master logic runs on the driver still gets a report per superstep and partition,
+    and its `master_compute` runs there; an error in master logic run by the tasks keeps its type."""
+    g, G = roget
+    parts = g.num_partitions
+    program = PageRank(g.num_vertices, max_iter=20, tol=0.0)
+    run = g.run(program, checkpoint_every=0, session=True)
+    assert run.supersteps == 21 and run.traffic["answers"] == parts and run.barrier.reason == "master"
+    stepwise = g.run(program, session=False)
+    assert g.values(run, program) == pytest.approx(g.values(stepwise, program), rel=1e-12, abs=0)
+    assert run.barrier.aggregates == pytest.approx(stepwise.barrier.aggregates, rel=1e-12)
+    assert run.traffic["messages"] > 0 and run.timings["worker"] > 0
+    checkpointed = g.run(program, checkpoint_every=5, session=True)
+    assert checkpointed.traffic["answers"] == parts * (1 + 4)        # before supersteps 5, 10, 15, 20
+    converging = PageRank(g.num_vertices, max_iter=1000, tol=1e-6)     # stops on the tasks' aggregates
+    run = g.run(converging, checkpoint_every=0, session=True)
+    assert run.supersteps == g.run(converging, session=False).supersteps < 1000
+    assert run.traffic["answers"] == parts
+    driven = DriverSidePageRank(g.num_vertices, max_iter=20, tol=0.0)
+    run = g.run(driven, checkpoint_every=0, session=True)
+    assert driven.seen == list(range(21)) and run.traffic["answers"] == parts * 21
+    assert g.values(run, driven) == pytest.approx(g.values(stepwise, program), rel=1e-12, abs=0)
+    with pytest.raises(ZeroDivisionError, match="master at superstep 3"):
+        g.run(FailingMaster(g.num_vertices, max_iter=20, tol=0.0), checkpoint_every=0, session=True)
+    stages.clear()
+    exact = PageRank(g.num_vertices, max_iter=1000, tol=1e-10)
+    check_pagerank(g.values(g.run(exact, session=True), exact), G)     # the next session is fine
+    assert stages == ["SessionCode"]
+
+
 @pytest.mark.parametrize("make", [lambda g: ShortestPaths(g.dense(1), weighted=False),
                                   lambda g: PregelShortestPaths(1), lambda g: GASShortestPaths(1),
                                   lambda g: ShortestPathsEndingEarly(g.dense(1), weighted=False)])
@@ -303,13 +359,13 @@ def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound
         first = a.send(5, {1: Messages(dst, np.ones(len(dst)))}, {})
         again = a.send(6, {1: Messages(dst.copy(), np.full(len(dst), 2.0))}, {1: [("request",)]})
         assert first[0] == again[0] == 0 and again[1] < first[1] - 7000      # 8 KB of dst stayed home
-        b.send(5, {}, {})
-        (sender, batch, requests), = b.inbox(5, task_end)
+        b.send(5, {}, {}, partial="b's report")
+        (sender, batch, requests, _), = b.inbox(5, task_end)
         assert sender == 0 and batch.dst.tolist() == dst.tolist() and batch.values.tolist() == [1.0] * 1000
         assert not batch.dst.flags.writeable          # kept for the next segments: never written
-        (sender, batch, requests), = b.inbox(6, task_end)
+        (sender, batch, requests, _), = b.inbox(6, task_end)
         assert batch.dst.tolist() == dst.tolist() and batch.values[0] == 2.0 and requests == [("request",)]
-        assert a.inbox(5, task_end) == [(1, None, [])]          # an empty segment still arrives
+        assert a.inbox(5, task_end) == [(1, None, [], "b's report")]    # an empty segment still arrives
         started = time.monotonic()
         with pytest.raises(GraphStateLostError, match="partition 1's messages of superstep 6"):
             a.inbox(6, task_end)
@@ -322,7 +378,7 @@ def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound
         c.connect({0: a.address, 2: c.address})
         stranger = zctx.socket(zmq.DEALER)
         stranger.connect(c.address)
-        stranger.send(pickle.dumps((b"", 8, 0, Messages(None, np.ones(3)), [], True)))
+        stranger.send(pickle.dumps((b"", 8, 0, Messages(None, np.ones(3)), [], True, None)))
         with pytest.raises(GraphStateLostError, match="never got the destinations partition 0"):
             c.inbox(8, task_end)
         stranger.close(0)
@@ -346,7 +402,7 @@ def test_a_peer_slower_than_lost_after_is_not_declared_lost(driver_link):
             peers.connect({0: a.address, 1: b.address})
         started = time.monotonic()
         late.start()                      # the delay is the point: the segment comes late
-        (sender, batch, _), = b.inbox(4, task_end)
+        (sender, batch, _, _), = b.inbox(4, task_end)
         assert sender == 0 and batch.dst.tolist() == [1, 2]
         assert time.monotonic() - started >= 3 * lost_after
         assert b.wait == session.PEER_WAIT_FACTOR * lost_after >= 3.0
@@ -370,11 +426,11 @@ def test_a_segment_from_outside_the_session_is_not_taken_for_a_peers(driver_link
     try:
         receiver.connect({0: f"ipc://{folder}/nobody", 1: receiver.address})
         sender.connect(receiver.address)
-        for segment in [(b"an earlier session", 3, 0, Messages(np.arange(1, 3), np.full(2, 9.0)), [], False),
-                        (token, 3, 2, Messages(np.arange(1, 3), np.full(2, 8.0)), [], False),
-                        (token, 3, 0, Messages(np.arange(1, 3), np.ones(2)), [], False)]:
+        for segment in [(b"an earlier session", 3, 0, Messages(np.arange(1, 3), np.full(2, 9.0)), [], False, None),
+                        (token, 3, 2, Messages(np.arange(1, 3), np.full(2, 8.0)), [], False, None),
+                        (token, 3, 0, Messages(np.arange(1, 3), np.ones(2)), [], False, None)]:
             sender.send(pickle.dumps(segment))
-        (q, batch, _), = receiver.inbox(3, task_end)
+        (q, batch, _, _), = receiver.inbox(3, task_end)
         assert q == 0 and batch.values.tolist() == [1.0, 1.0]
         assert receiver.foreign == 2
     finally:
@@ -394,7 +450,7 @@ a, b = Peers("tcp://127.0.0.1:1", 0, 0, 10.0, wait=1.0), Peers("tcp://127.0.0.1:
 for peers in (a, b):
     peers.connect({0: a.address, 1: b.address})
 a.send(3, {1: Messages(np.arange(5), np.ones(5))}, {})
-(sender, batch, _), = b.inbox(3, idle)
+(sender, batch, _, _), = b.inbox(3, idle)
 assert sender == 0 and batch.dst.tolist() == [0, 1, 2, 3, 4], batch
 stranger = zctx.socket(zmq.DEALER)               # no key: CurveZMQ never lets it through
 stranger.connect(b.address.replace(b.address.split("//")[1].split(":")[0], "127.0.0.1"))

@@ -3,7 +3,9 @@
 Each partition folds its vertices' contributions into one partial; the master
 reduces the partials of all partitions (`reduce_partials`) and hands the
 result to `master_compute` and to every vertex of the next superstep. The
-reduction must be commutative and associative: partials arrive in any order.
+reduction must be commutative and associative, and deterministic: in a
+session every task reduces the partials itself, in partition order
+(`session.py`), and all of them must reach the same value.
 
 >>> reduce_partials({"n": Sum(), "lo": Min()}, [{"n": 2, "lo": 5}, {"n": 3}, {}])
 {'n': 5, 'lo': 5}
@@ -15,7 +17,8 @@ import operator
 
 
 class Aggregator:
-    """A commutative, associative `reduce(a, b)` with the value seen when nobody contributed."""
+    """A commutative, associative, deterministic `reduce(a, b)` with the value seen when nobody
+    contributed (it may run on every task of a run: see the module docstring)."""
 
     def __init__(self, reduce, zero=None, name: str | None = None):
         self.reduce = reduce

@@ -5,10 +5,12 @@
 
 Sessions (the default; `session=False` turns them off): when every partition can have a
 task slot at once, the whole run is one session (`session.py`): one long task per partition,
-each superstep a small message each way between the driver and each task and the outboxes
-sent from task to task, no `run_code` per superstep. A session whose tasks do not all start in time gives way to the
-superstep-by-superstep loop below, and a lost partition rolls back as below
-(the next attempt is a session again). The rest of this docstring is that loop.
+the outboxes sent from task to task, no `run_code` per superstep; the tasks run the barrier
+themselves (the driver hears from them at checkpoints and at the end) unless the program's
+`master_on_driver` asks for a small message each way per superstep. A session whose tasks
+do not all start in time gives way to the superstep-by-superstep loop below, and a lost
+partition rolls back as below (the rest of the run then goes superstep by superstep:
+`_Run.run_session` says why). The rest of this docstring is that loop.
 
 Each partition is put in a worker's resident store for the run once
 (`LoadCode`; the master remembers which worker holds it): a graph the
@@ -54,13 +56,13 @@ import itertools
 import time
 from dataclasses import dataclass, field
 
-from minibig.errors import FetchFailedError, TaskError
+from minibig.errors import FetchFailedError
 from minibig.graph.barrier import Barrier, SuperstepResult, master_step
 from minibig.graph.errors import GraphRunError, GraphStateLostError
 from minibig.graph.session import Session, SessionCode, SessionUnavailable, usable
 from minibig.graph.superstep import as_runnable
 from minibig.graph.tasks import (FlushCode, LoadCode, OutputCode, ShuffleRef, SuperstepCode,
-                                 resident_key)
+                                 raise_user_errors, resident_key)
 
 DEFAULT_CHECKPOINT_EVERY = 10
 MAX_ROLLBACKS = 8
@@ -93,7 +95,9 @@ class ClusterRun:
     # partition's task time on its worker, summed over the supersteps
     timings: dict = field(default_factory=dict)
     # bytes: "messages", the outbox segments partitions sent each other; "session", what crossed
-    # the driver's session socket (steps, reports, outputs: messages go worker to worker)
+    # the driver's session socket (steps, reports, outputs: messages go worker to worker); and
+    # "answers", how many reports, checkpoints and outputs the tasks sent the driver (a report
+    # per superstep and partition when the driver runs the barrier; none when the tasks do)
     traffic: dict = field(default_factory=dict)
 
 
@@ -125,7 +129,8 @@ class _Run:
         self.rollbacks = 0
         self.written: list[str] = []             # shuffles of this generation not dropped yet
         self.timings = {"load": 0.0, "supersteps": 0.0, "worker": 0.0, "output": 0.0}
-        self.traffic = {"messages": 0, "session": 0}
+        self.traffic = {"messages": 0, "session": 0, "answers": 0}
+        self.taking: dict[int, dict] = {}        # tasks running the barrier: superstep -> {partition: blob}
         self.barrier: Barrier | None = None
         self.big = False                         # the last outboxes were over INLINE_LIMIT
         self.last = last_superstep(program, max_supersteps)
@@ -195,6 +200,7 @@ class _Run:
         finally:
             self.timings["supersteps"] += time.perf_counter() - started
             self.traffic["session"] += session.received_bytes + session.sent_bytes
+            self.traffic["answers"] += session.answers
         self.outputs = outputs if outputs is not None else self.outputs
         return ClusterRun(self.outputs, self.barrier.superstep + 1, self.barrier, self.rollbacks, self.timings,
                           self.traffic)
@@ -219,6 +225,22 @@ class _Run:
         if final and self.barrier.halt:
             self.outputs = [r.output for r in sorted(reports, key=lambda r: r.partition)]
         return self.barrier.halt, self.barrier.halt and self.outputs is None
+
+    def checkpointed(self, partition: int, superstep: int, aggregates: dict, blob: bytes) -> None:
+        """A session task's checkpoint before `superstep` (the tasks run the barrier, and do not
+        wait for the driver): the run's checkpoint once every partition's has come."""
+        blobs = self.taking.setdefault(superstep, {})
+        blobs[partition] = blob
+        if len(blobs) == len(self.parts):       # each task sends its checkpoints in order: older ones are complete
+            self.checkpoint = Checkpoint(superstep, aggregates, [blobs[p] for p in self.parts])
+            self.taking = {s: b for s, b in self.taking.items() if s > superstep}
+
+    def finished(self, answers: list) -> list:
+        """The tasks that ran the barrier halted: their last barrier and counts; the outputs."""
+        self.barrier = answers[0]["barrier"]     # the same on every task
+        self.timings["worker"] += answers[0]["worker"]
+        self.traffic["messages"] += sum(a["sent"] for a in answers)
+        return [a["output"] for a in answers]
 
     def load(self, checkpoint: Checkpoint) -> None:
         """Put every partition, at `checkpoint`, in its worker's resident store for this run."""
@@ -348,15 +370,3 @@ def last_superstep(program, max_supersteps: int | None) -> int | None:
         known.append(declared())
     return min(known) if known else None
 
-
-def raise_user_errors(reports: list) -> None:
-    """Raise the first exception a partition's program raised, with the worker's traceback."""
-    for report in reports:
-        if report.error is None:
-            continue
-        exc, text = report.error
-        if exc is None:
-            exc = TaskError(text.strip().splitlines()[-1] if text.strip() else "vertex program failed")
-        exc.add_note(f"minibig: vertex program failed in partition {report.partition}\n"
-                     f"--- remote traceback ---\n{text.rstrip()}")
-        raise exc

@@ -80,6 +80,8 @@ def as_vertex_program(gas: GASProgram) -> "GASAdapter":
 class GASAdapter(VertexProgram):
     """A `GASProgram` as a `VertexProgram` (messages: ("hello", src, w, data), ("data", src, data), ("signal",))."""
 
+    master_on_driver = False             # a GAS program has no master logic: the tasks run the barrier
+
     def __init__(self, gas: GASProgram):
         self.gas = gas
         used = {gas.gather_edges, gas.scatter_edges}

@@ -71,6 +71,9 @@ class VertexProgram:
 
     aggregators: dict = {}
     combine = None                       # define `combine(self, a, b)` to combine messages on the sender
+    # `master_compute` runs on the driver, between supersteps (it may keep state there); False
+    # lets every task of a session run the barrier itself (`VectorProgram.master_on_driver`)
+    master_on_driver = True
 
     def initial_value(self, vertex) -> Any:
         """The value of `vertex` before superstep 0 (and of a vertex a message or edge creates)."""

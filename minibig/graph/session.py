@@ -1,7 +1,24 @@
-"""A graph run's supersteps as one long task per partition, driven over a socket of the driver.
+"""A graph run's supersteps as one long task per partition, the barrier run by the tasks themselves.
 
     session = Session(sc, parts, lost_after=10.0, name=run_name)
     outputs = session.run(code, prefer, first_superstep, driver)   # until the barrier halts
+
+The barrier on the tasks (a program whose `master_on_driver` is False: the
+vectorised ones and GAS): the driver sends each task one `step` and hears
+nothing more per superstep. After superstep s each task sends every other task its
+segment of s together with its partial report (aggregator partials, active
+vertices, messages sent, seconds); once it holds every peer's segment of s it
+knows everyone finished s, reduces the partials itself in partition order
+(`barrier.master_step`: the aggregators' `reduce` and `master_compute` run
+on every task, on the same partials in the same order, so every task reaches
+the same aggregates and the same halting decision) and goes on to s+1. One
+partition alone loops with no socket at all. The driver hears from a task
+only at checkpoints (every K supersteps it sends its blob and goes on: the
+driver keeps the checkpoint once every partition's came), at the end (its
+outputs, and the run's last barrier and counts), and on a program's error,
+plus the heartbeats below. A program whose `master_on_driver` is True
+(per-vertex Pregel programs, whose `master_compute` may keep state on the
+driver) is driven superstep by superstep as follows.
 
 A superstep as a `run_code` call costs a task round trip through the master
 (~4.5 ms on a 2-core machine) and, past `INLINE_LIMIT`, a shuffle file per
@@ -61,6 +78,10 @@ a loss costs a rollback and the run's sessions. A task whose driver stays
 silent for `DRIVER_TIMEOUT` seconds gives up, so a dead driver never holds
 a slot.
 An error in the user's program comes back in a report, as in a superstep task.
+A task running the barrier itself looks at its driver socket before each
+superstep and while it waits for peers, so an abort stops it; its peer
+sockets linger `SEND_LINGER_MS` when it ends, so a last segment its peers
+still wait for is delivered.
 """
 
 from __future__ import annotations
@@ -80,9 +101,11 @@ import zmq
 
 from minibig.cluster.runtime import bind_address, is_loopback
 from minibig.core.task import TaskCode
+from minibig.graph.barrier import SuperstepResult, master_step
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.messages import Messages
-from minibig.graph.tasks import LoadCode, SuperstepCode, find_resident, partition_output
+from minibig.graph.tasks import (LoadCode, StepReport, SuperstepCode, find_resident, partition_output,
+                                 raise_user_errors, user_error)
 from minibig.net.protocol import limit_socket
 from minibig.net.security import cluster_key, dealer, stop_authenticator
 
@@ -93,6 +116,7 @@ JOIN_TIMEOUT = 300.0      # seconds the driver waits for an aborted session's ta
 # a task's wait for its peers' segments, in `lost_after`s: only a backstop for a segment lost from
 # a live peer (a dead one is the driver's to find, by its heartbeats; the task then sees the abort)
 PEER_WAIT_FACTOR = 30
+SEND_LINGER_MS = 2000     # how long a closed peer socket still tries to deliver a queued segment
 
 log = logging.getLogger("minibig.graph.session")
 
@@ -171,7 +195,8 @@ class SessionCode(TaskCode):
                 peers.close()
 
     def serve(self, ctx, sock, peers: "Peers") -> SessionLog:
-        """Say hello, then answer the driver's `step`s until it says `end` or `abort`."""
+        """Say hello, then answer the driver's `step`s until it says `end` or `abort`, or (the
+        tasks running the barrier) until the run halts."""
         log = SessionLog()
         try:
             if self.load is not None:
@@ -184,7 +209,11 @@ class SessionCode(TaskCode):
         while True:
             wait_for_driver(sock, ctx.partition, self.prefix)
             order = pickle.loads(sock.recv())
-            if order["kind"] == "step":
+            if order["kind"] == "step" and order["alone"] is not None:
+                answer = self.run_alone(ctx, order, peers, sock, log)
+                if answer is None:                 # the driver spoke while this task ran: abort
+                    continue
+            elif order["kind"] == "step":
                 started, clock = time.time(), time.perf_counter()
                 answer = self.step(ctx, order, peers, sock)
                 if answer is None:                 # the driver spoke while this task waited: abort
@@ -198,7 +227,7 @@ class SessionCode(TaskCode):
                 return log
             answer["partition"] = ctx.partition
             sock.send(pickle.dumps(answer, protocol=5))
-            if order["kind"] == "end":
+            if answer["kind"] == "output":
                 return log
 
     def result_fields(self, value):
@@ -220,9 +249,10 @@ class SessionCode(TaskCode):
                 peers.connect(order["peers"])
             received = None                        # the first superstep of a session: the resident inbox
             if order["sent"]:
-                received = peers.inbox(order["superstep"] - 1, sock)
-                if received is None:
+                got = peers.inbox(order["superstep"] - 1, sock)
+                if got is None:
                     return None
+                received = [(q, batch, requests) for q, batch, requests, _ in got]
             started = time.perf_counter()
             report, outbox, mutations = code.compute(ctx, received)
         except GraphStateLostError as exc:
@@ -231,6 +261,56 @@ class SessionCode(TaskCode):
             report.sizes = peers.send(order["superstep"], outbox, mutations)
         report.seconds = time.perf_counter() - started
         return {"kind": "report", "report": report}
+
+
+    def run_alone(self, ctx, order: dict, peers: "Peers", sock, log: "SessionLog") -> dict | None:
+        """Supersteps from `order`'s on, this task running the barrier itself (see the module
+        docstring), until it halts: the answer for the driver (the outputs, a user's error, a
+        lost partition), or None (the driver spoke meanwhile: an abort, which the caller reads)."""
+        superstep, aggregates = order["superstep"], order["aggregates"]
+        every, max_supersteps = order["alone"]
+        peers.connect(order["peers"])
+        received = None                            # the first superstep's inbox: the resident one
+        worker = 0.0                               # per superstep, the slowest partition's seconds
+        sent = 0                                   # bytes of outbox segments this task sent
+        while True:
+            if sock.poll(0):                       # one partition has no peer to wait for: look here
+                return None
+            take = bool(every) and superstep > 0 and superstep % every == 0
+            code = SuperstepCode(self.prefix, self.program, superstep, aggregates, None, None, self.partitions,
+                                 self.combine_on_sender, take)
+            started, clock = time.time(), time.perf_counter()
+            try:
+                report, outbox, mutations = code.compute(ctx, received)
+            except GraphStateLostError as exc:
+                return {"kind": "lost", "why": str(exc)}
+            if report.error is not None:
+                return {"kind": "report", "report": report}
+            if take:                               # the driver keeps it; this task does not wait
+                sock.send(pickle.dumps({"kind": "checkpoint", "partition": ctx.partition, "superstep": superstep,
+                                        "aggregates": aggregates, "blob": report.checkpoint}, protocol=5))
+            mine = (report.aggregates, report.active, report.messages_sent, time.perf_counter() - clock)
+            report.sizes = peers.send(superstep, outbox, mutations, mine)
+            sent += sum(report.sizes)
+            log.note(superstep, started, time.perf_counter() - clock, report)
+            got = peers.inbox(superstep, sock)
+            if got is None:
+                return None
+            partials = {q: partial for q, _, _, partial in got}
+            partials[ctx.partition] = mine
+            worker += max(partial[3] for partial in partials.values())
+            results = [SuperstepResult(q, superstep, {}, *partials[q][:3]) for q in sorted(partials)]
+            try:                                   # the user's master_compute and reduce: as in a superstep
+                barrier = master_step(self.program, superstep, results, max_supersteps)
+            except Exception as exc:
+                return {"kind": "report", "report": StepReport(ctx.partition, {}, 0, 0, [], error=user_error(exc))}
+            if barrier.halt:
+                entry = find_resident(ctx, self.prefix, superstep + 1)
+                return {"kind": "output", "output": partition_output(entry.state, self.program),
+                        "barrier": barrier, "worker": worker, "sent": sent}
+            received = [(q, batch, requests) for q, batch, requests, _ in got]
+            aggregates = barrier.aggregates
+            superstep += 1
 
 
 class Peers:
@@ -274,9 +354,10 @@ class Peers:
             if q != self.partition:
                 self.out[q] = dealer(address, ctx=self.zctx)
 
-    def send(self, superstep: int, outbox: dict, mutations: dict) -> list:
-        """Send each other partition its segment of `superstep` (an empty one too); the bytes
-        sent to each partition (0 for this one)."""
+    def send(self, superstep: int, outbox: dict, mutations: dict, partial=None) -> list:
+        """Send each other partition its segment of `superstep` (an empty one too), with this
+        task's `partial` report when the tasks run the barrier; the bytes sent to each
+        partition (0 for this one)."""
         sizes = [0] * (len(self.out) + 1)
         for q, sock in self.out.items():
             batch, requests = outbox.get(q), mutations.get(q) or []
@@ -289,7 +370,7 @@ class Peers:
                 if same:                           # the receiver has it: only the values cross
                     batch = Messages(None, batch.values)
             buffers = []
-            head = pickle.dumps((self.token, superstep, self.partition, batch, requests, same), protocol=5,
+            head = pickle.dumps((self.token, superstep, self.partition, batch, requests, same, partial), protocol=5,
                                 buffer_callback=buffers.append)
             frames = [head, *(buffer.raw() for buffer in buffers)]
             sock.send_multipart(frames)
@@ -298,8 +379,9 @@ class Peers:
         return sizes
 
     def inbox(self, superstep: int, driver) -> list | None:
-        """The `(sender, batch, requests)` the other partitions sent at `superstep`, in sending
-        order; None when the driver spoke meanwhile (an abort: the caller reads it).
+        """The `(sender, batch, requests, partial report)` the other partitions sent at
+        `superstep`, in sending order; None when the driver spoke meanwhile (an abort: the
+        caller reads it).
         `GraphStateLostError` when a peer's segment does not come within `wait` seconds (a
         backstop: the driver aborts the session well before when a peer's worker died)."""
         got = self.early.pop(superstep, {})
@@ -328,13 +410,13 @@ class Peers:
         dropped (counted in `foreign`) when it is not of this session or not from a peer."""
         _, head, *frames = self.sock.recv_multipart(copy=False)
         segment = pickle.loads(head.buffer, buffers=[f.buffer for f in frames])
-        if not (isinstance(segment, tuple) and len(segment) == 6 and segment[0] == self.token
+        if not (isinstance(segment, tuple) and len(segment) == 7 and segment[0] == self.token
                 and isinstance(segment[2], int) and segment[2] in self.out):
             self.foreign += 1
             log.warning("graph session: partition %d dropped a segment from outside its session",
                         self.partition)
             return
-        _, step, sender, batch, requests, same = segment
+        _, step, sender, batch, requests, same, partial = segment
         if same and sender not in self.got_dst:    # a segment lost on the way: the session is
             raise GraphStateLostError(f"graph session: partition {self.partition} never got the "
                                       f"destinations partition {sender} refers to")
@@ -343,12 +425,15 @@ class Peers:
         elif isinstance(batch, Messages):
             batch.dst.setflags(write=False)        # kept and told apart by identity: never written
             self.got_dst[sender] = batch.dst
-        (got if step == superstep else self.early.setdefault(step, {}))[sender] = (batch, requests)
+        (got if step == superstep else self.early.setdefault(step, {}))[sender] = (batch, requests, partial)
 
     def close(self) -> None:
-        """Close every socket (unsent segments are dropped: nobody waits for them)."""
-        for sock in [self.sock, *self.out.values()]:
-            sock.close(0)
+        """Close every socket. A segment still queued goes on for `SEND_LINGER_MS` (the worker's
+        context lives on): a task that ran the barrier itself ends right after its last segment,
+        which its peers wait for."""
+        self.sock.close(0)
+        for sock in self.out.values():
+            sock.close(SEND_LINGER_MS)
 
 
 @dataclass
@@ -406,6 +491,7 @@ class Session:
         self.identities: dict[int, bytes] = {}
         self.peers: dict[int, str] = {}            # where each task receives its peers' segments
         self.received_bytes = self.sent_bytes = 0  # through the driver's socket (messages go around it)
+        self.answers = 0                           # reports, checkpoints and outputs it received
         self.seen: dict[int, float] = {}
         self.failure: BaseException | None = None
         self.folder: str | None = None             # the ipc socket's folder
@@ -474,22 +560,44 @@ class Session:
             self.receive(POLL_MS)
 
     def loop(self, superstep: int, driver) -> list | None:
+        if not driver.program.master_on_driver:
+            return self.alone(superstep, driver)
         first = superstep
         while True:
             aggregates, take, final = driver.plan(superstep)
             # the first step also tells each task where the others listen (see `Peers`)
             self.send_all({"kind": "step", "superstep": superstep, "aggregates": aggregates,
                            "checkpoint": take, "output": final, "sent": superstep > first,
-                           "peers": self.peers if superstep == first else None})
+                           "peers": self.peers if superstep == first else None, "alone": None})
             answers = self.gather("report")
             halt, outputs_wanted = driver.after(superstep, [a["report"] for a in answers])
             if halt:
-                return self.end(superstep, outputs_wanted)
+                self.send_all({"kind": "end", "superstep": superstep, "output": outputs_wanted})
+                return self.end([a["output"] for a in self.gather("output")] if outputs_wanted else None)
             superstep += 1
 
-    def end(self, superstep: int, outputs_wanted: bool) -> list | None:
-        self.send_all({"kind": "end", "superstep": superstep, "output": outputs_wanted})
-        outputs = [a["output"] for a in self.gather("output")] if outputs_wanted else None
+    def alone(self, first: int, driver) -> list:
+        """The tasks run the barrier themselves from superstep `first` to the run's end (see the
+        module docstring): one `step` starts them; the driver keeps their checkpoints
+        (`driver.checkpointed`), raises a program's error, watches for silent partitions, and
+        hands the outputs to `driver.finished`."""
+        self.send_all({"kind": "step", "superstep": first, "aggregates": driver.plan(first)[0],
+                       "peers": self.peers, "alone": (driver.every, driver.max_supersteps)})
+        answers: dict[int, dict] = {}
+        while len(answers) < len(self.parts):
+            for message in self.receive(POLL_MS):
+                if message["kind"] == "checkpoint":
+                    driver.checkpointed(message["partition"], message["superstep"], message["aggregates"],
+                                        message["blob"])
+                elif message["kind"] == "report":   # a program's error: the tasks stopped there
+                    raise_user_errors([message["report"]])
+                elif message["kind"] == "output":
+                    answers[message["partition"]] = message
+            self.check_silent(answers)
+        return self.end(driver.finished([answers[p] for p in self.parts]))
+
+    def end(self, outputs: list | None) -> list | None:
+        """`outputs`, once the session's `run_code` call ended."""
         self.thread.join(JOIN_TIMEOUT)
         if self.failure is not None:
             raise self.failure
@@ -501,22 +609,31 @@ class Session:
         """Every partition's next `kind` answer, in partition order."""
         answers: dict[int, dict] = {}
         while len(answers) < len(self.parts):
-            self.receive(POLL_MS, answers, kind)
-            now = time.monotonic()
-            silent = [p for p in self.parts if p not in answers and now - self.seen[p] > self.lost_after]
-            if silent:
-                raise GraphStateLostError(f"graph session: partition {silent[0]}'s task was silent for "
-                                          f"{self.lost_after:g}s (its worker died?)")
-            if self.failure is not None and not self.thread.is_alive():
-                raise self.failure
+            for message in self.receive(POLL_MS):
+                if message["kind"] == kind:
+                    answers[message["partition"]] = message
+            self.check_silent(answers)
         return [answers[p] for p in self.parts]
 
-    def receive(self, timeout_ms: int, answers: dict | None = None, kind: str = "") -> None:
-        """Take what the tasks sent within `timeout_ms`: hellos, beats, answers, losses."""
+    def check_silent(self, answered: dict) -> None:
+        """`GraphStateLostError` when a partition that has not `answered` was silent for
+        `lost_after` seconds; the `run_code` call's failure when it ended with one."""
+        now = time.monotonic()
+        silent = [p for p in self.parts if p not in answered and now - self.seen[p] > self.lost_after]
+        if silent:
+            raise GraphStateLostError(f"graph session: partition {silent[0]}'s task was silent for "
+                                      f"{self.lost_after:g}s (its worker died?)")
+        if self.failure is not None and not self.thread.is_alive():
+            raise self.failure
+
+    def receive(self, timeout_ms: int) -> list:
+        """What the tasks sent within `timeout_ms`: hellos and beats taken, a loss raised, the
+        rest (reports, checkpoints, outputs) returned and counted in `answers`."""
         if not self.sock.poll(timeout_ms):
             if self.failure is not None and not self.thread.is_alive():
                 raise self.failure
-            return
+            return []
+        taken = []
         while self.sock.poll(0):
             identity, blob, *_ = self.sock.recv_multipart()
             self.received_bytes += len(blob)
@@ -530,8 +647,10 @@ class Session:
                 self.identities[p], self.peers[p] = identity, message["peer"]
             elif message["kind"] == "lost":
                 raise GraphStateLostError(f"graph session: {message['why']}")
-            elif message["kind"] == kind and answers is not None:
-                answers[p] = message
+            elif message["kind"] != "beat":
+                taken.append(message)
+                self.answers += 1
+        return taken
 
     def send_all(self, message: dict) -> None:
         """Send every task `message` (pickled once)."""

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from minibig.core.task import TaskCode
-from minibig.errors import format_user_traceback
+from minibig.errors import TaskError, format_user_traceback
 from minibig.graph.distload import partition_key
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.ids import packed_ids
@@ -229,7 +229,7 @@ class SuperstepCode(TaskCode):
                                    mutations=mutations, combine_on_sender=self.combine_on_sender)
         except Exception as exc:             # the user's error: no retry elsewhere would help
             entry.superstep = -1             # the state is half-updated: never run on it again
-            return StepReport(ctx.partition, {}, 0, 0, [], error=_user_error(exc)), {}, {}
+            return StepReport(ctx.partition, {}, 0, 0, [], error=user_error(exc)), {}, {}
         entry.superstep, entry.inbox, entry.mutations = self.superstep + 1, None, []
         sent = result.messages_sent + sum(len(m) for m in result.mutations.values())
         report = StepReport(ctx.partition, result.aggregates, result.active, sent, [], blob)
@@ -364,7 +364,22 @@ def write_messages(ctx, ref: ShuffleRef, outbox: dict, mutations: dict) -> list[
     return write_output_stream(ctx.work_dir, ref.shuffle_key, ctx.partition, ref.num_maps, segment)
 
 
-def _user_error(exc: BaseException):
+def raise_user_errors(reports: list) -> None:
+    """Raise the first exception a partition's program raised, with the worker's traceback."""
+    for report in reports:
+        if report.error is None:
+            continue
+        exc, text = report.error
+        if exc is None:
+            exc = TaskError(text.strip().splitlines()[-1] if text.strip() else "vertex program failed")
+        exc.add_note(f"minibig: vertex program failed in partition {report.partition}\n"
+                     f"--- remote traceback ---\n{text.rstrip()}")
+        raise exc
+
+
+def user_error(exc: BaseException):
+    """`(exc or None, formatted traceback)` of a user's exception, for a report: None when `exc`
+    does not pickle (the driver raises a `TaskError` with the traceback instead)."""
     text = format_user_traceback(exc)
     exc.__traceback__ = None
     try:

@@ -37,6 +37,11 @@ class VectorProgram:
     combiner: str | None = "sum"
     message_dtype = np.float64
     aggregators: dict = {}
+    # False: in a session every task runs the barrier itself (`session.py`), so `master_compute`
+    # and the aggregators' `reduce` run on every task, on the same partials in the same order:
+    # they must be deterministic, with no side effects. True: the driver runs `master_compute`
+    # between supersteps (a round trip through it each superstep).
+    master_on_driver = False
 
     def init(self, part) -> None:
         """Set `part.values` and `part.active` before superstep 0."""
