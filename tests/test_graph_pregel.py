@@ -300,6 +300,26 @@ def test_combined_batches_are_delivered_as_the_general_path_delivers_them(combin
     assert empty.values.tolist() == deliver(part, [], combiner, dtype).values.tolist()
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")   # NaN through ufunc.at
+@pytest.mark.parametrize("combiner", ["sum", "min", "max"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_first_batch_assigned_in_place_keeps_the_general_paths_zeros_and_nans(combiner, dtype):
+    """The first combined batch is assigned onto the identity, not added (`_deliver_combined`):
+    -0.0, NaN and the dtype come out as the concatenate-and-reduce path gives them."""
+    g = Graph.from_edges(None, [(i, i + 1) for i in range(20)], num_partitions=2)
+    part = g.partitions[1]
+    dst = part.vertices[:4]
+    for batches in ([Messages(dst, np.array([-0.0, np.nan, 2.5, -1.0], dtype))],
+                    [Messages(dst, np.array([-0.0, np.nan, 2.5, -1.0], dtype)),
+                     Messages(dst[:2], np.array([-0.0, 1.0], dtype))]):
+        fast, general = (deliver(part, batches, combiner, dtype, distinct=True),
+                         deliver(part, batches, combiner, dtype))
+        assert fast.values.dtype == general.values.dtype == dtype
+        assert np.array_equal(fast.values, general.values, equal_nan=True)
+        assert np.signbit(fast.values).tolist() == np.signbit(general.values).tolist()
+        assert fast.count.tolist() == general.count.tolist()
+
+
 def test_combined_delivery_of_tuple_sums_and_of_a_misrouted_message():
     g = Graph.from_edges(None, [(i, i + 1) for i in range(10)], num_partitions=2)
     part = g.partitions[0]
