@@ -44,8 +44,7 @@ import sys
 import threading
 import uuid
 from collections import _count_elements   # Counter's C counting loop, works on any dict
-from itertools import repeat
-from operator import add, itemgetter
+from operator import itemgetter
 
 
 from minibig.errors import MemoryBudgetError
@@ -59,7 +58,6 @@ UNLIMITED = 1 << 62
 # keys, their hashes and the sort order (three 8-byte slots).
 SPILL_OVERHEAD = 24
 _MISSING = object()
-_ONES = object()              # `_sum_zero`: every value is the int 1
 _ONE = 1                      # CPython's one int 1 (small ints are cached): a cheap first test
 _first = itemgetter(0)
 
@@ -68,49 +66,29 @@ def fold_sum(d: dict, chunk: list) -> None:
     """Fold (key, value) pairs into `d` as reduceByKey(operator.add) does.
 
     The same as `d[k] = v if k is new else d[k] + v` for every pair, in the
-    cheapest loop the chunk's values allow, decided by their types only
-    (`_sum_zero`): all the int 1 (a count): Counter's C loop; all ints or all
-    floats: `get(k, zero) + v`; anything else: the same fold without the zero.
+    cheapest loop the chunk's values allow, decided by their types only: all
+    the int 1 (a count): Counter's C loop; anything else that very loop (no
+    zero to start a sum from: a first pass over the values to choose one, and
+    the check in the loop it saves, cost the same as the loop itself: 46
+    against 31 ms for 156k (str, float) pairs into 29k keys).
     """
-    values = [value for _, value in chunk]     # each record a pair, as the general fold says
-    zero = _sum_zero(values)
-    if zero is _ONES:
-        _count_elements(d, map(_first, chunk))
-    elif zero is not None:
-        get = d.get
-        for key, value in chunk:
-            d[key] = get(key, zero) + value
-    else:
-        _fold_added(d, chunk)
+    first = chunk[0] if chunk else None
+    if type(first) is tuple and len(first) == 2 and first[1] is _ONE:   # may be counts
+        values = [value for _, value in chunk]     # each record a pair, as the general fold says
+        if _all_int_ones(values):
+            _count_elements(d, map(_first, chunk))
+            return
+    _fold_added(d, chunk)
 
 
 def fold_sum_columns(d: dict, keys: list, values: list) -> None:
     """`fold_sum` of the pairs `zip(keys, values)` (a `Columns` batch: how a map-side
-    combine's dict reaches its reducer), with no tuple per pair. Ints and floats fold
-    in C-level passes: `dict.update` takes each sum just before it stores it, so a
-    key met twice adds up as in `fold_sum`'s loop."""
-    zero = _sum_zero(values)
-    if zero is _ONES:
+    combine's dict reaches its reducer), with no tuple per pair: counts with Counter's
+    C loop, anything else with `fold_sum`'s loop."""
+    if values and values[0] is _ONE and _all_int_ones(values):
         _count_elements(d, keys)
-    elif zero is not None:
-        d.update(zip(keys, map(add, map(d.get, keys, repeat(zero)), values)))
     else:
         _fold_added(d, zip(keys, values))
-
-
-def _sum_zero(values: list):
-    """What starts a new key's sum of these values, by their types only: _ONES when all
-    are the int 1 (then counted), 0 for ints (0 + v is v for an int, not for a bool, a
-    float -0.0, a str or a list), -0.0 for floats (-0.0 + x is x, signed zeros and NaN
-    included), None for anything else (a new key keeps its first value as it is)."""
-    # No pass over the values first: their equality may be anything (numpy arrays),
-    # and a first value that is not the int 1 rules the counting loop out at once.
-    if values and values[0] is _ONE and _all_int_ones(values):
-        return _ONES
-    kinds = set(map(type, values))
-    if kinds == {int}:
-        return 0
-    return -0.0 if kinds == {float} else None
 
 
 def _all_int_ones(values: list) -> bool:
@@ -130,10 +108,15 @@ def _marshalled_ones(n: int) -> bytes:
 
 
 def _fold_added(d: dict, pairs) -> None:
+    """reduceByKey(add)'s definition: a new key's first value as it is, then `old + value`."""
     get = d.get
     for key, value in pairs:
         old = get(key, _MISSING)
         d[key] = value if old is _MISSING else old + value
+
+
+def _update(d: dict, keys: list, values: list) -> None:
+    d.update(zip(keys, values))
 
 
 def effective_budget(budget: int | None) -> int:
@@ -243,14 +226,20 @@ class ExternalMap:
 
     def insert_columns(self, keys: list, values: list) -> "ExternalMap":
         """Fold (key, combiner) pairs given as two lists (a `Columns` batch) with
-        mergeCombiners; reduceByKey(add)'s with `fold_sum_columns`, no tuple per pair."""
-        if self.op != "sum":
+        mergeCombiners; reduceByKey(add)'s with `fold_sum_columns`, distinct's with
+        `dict.update` (a known key keeps its first object, as `_fold` keeps it), no tuple
+        per pair."""
+        if self.op == "sum":
+            fold = fold_sum_columns
+        elif self.op == "distinct":
+            fold = _update
+        else:
             return self.insert_combiners(zip(keys, values))
         start = 0
         while start < len(keys):
             end = start + self.tracker.chunk
             chunk_keys = keys[start:end]
-            fold_sum_columns(self.map, chunk_keys, values[start:end])
+            fold(self.map, chunk_keys, values[start:end])
             self._after_chunk(chunk_keys[-1], len(chunk_keys))
             start = end
         return self

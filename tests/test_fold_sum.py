@@ -1,0 +1,172 @@
+"""reduceByKey(operator.add)'s folds against the definition, for values of any type.
+
+`minibig.shuffle.spill.fold_sum` (a chunk of pairs) and `fold_sum_columns` (a
+reducer's `Columns`) count in C only when every value is the int 1, and
+otherwise fold with the definition's loop itself; a reducer folds a map
+task's `Columns` as its two lists (`ExternalMap.insert_columns`), and an Arrow
+frame that comes after them as its pairs. Every answer here is compared with
+plain Python, value for value and type for type.
+"""
+
+from __future__ import annotations
+
+import decimal
+import operator
+import random
+
+import numpy
+import pytest
+
+from minibig.shuffle.partitioners import reducing
+from minibig.shuffle.spill import ExternalMap, fold_sum, fold_sum_columns
+
+MISSING = object()
+
+
+def oracle_fold(pairs) -> dict:
+    """The definition: a key's first value as it is, then `old + value`, in order."""
+    out: dict = {}
+    for key, value in pairs:
+        old = out.get(key, MISSING)
+        out[key] = value if old is MISSING else old + value
+    return out
+
+
+def typed(d: dict) -> list:
+    return [(type(k), repr(k), type(v), repr(v)) for k, v in d.items()]
+
+
+# Values whose sum differs, in value or type, from a sum started at 0 or -0.0, or that
+# look like counts without being the int 1.
+KINDS = {
+    "numpy_floats": lambda rng: numpy.float64(rng.choice([0.5, -0.0, 2.0])),
+    "numpy_ints": lambda rng: numpy.int64(rng.randrange(-3, 3)),
+    "ones_then_numpy_ones": lambda rng: rng.choice([1, 1, 1, numpy.int64(1)]),
+    "decimals": lambda rng: decimal.Decimal(rng.choice(["0.1", "-0", "2"])),
+    "bools": lambda rng: rng.random() < 0.5,
+    "ones_and_floats": lambda rng: rng.choice([1, 1, 0.5, -0.0]),
+    "ones_and_bools": lambda rng: rng.choice([1, 1, 1, True, False]),
+    "ints_and_floats": lambda rng: rng.choice([2, -0.0, 1.5]),
+    "floats": lambda rng: rng.choice([-0.0, 0.1, 1e308, float("inf")]),
+    "ones": lambda rng: 1,
+}
+
+
+def _pairs(kind: str) -> list:
+    rng = random.Random(kind)
+    make = KINDS[kind]
+    # The first value of every chunk is the int 1 in half the chunks: the count test
+    # must then look at every value before it counts.
+    return [(rng.choice([1, 1.0, True, "a", "b", ("t", 1)]), 1 if i % 128 == 0 else make(rng))
+            for i in range(1000)]
+
+
+def _by_chunks(pairs: list, fold) -> dict:
+    got: dict = {}
+    for start in range(0, len(pairs), 64):
+        fold(got, pairs[start:start + 64])
+    return got
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_fold_sum_of_pairs_is_the_definition(kind):
+    pairs = _pairs(kind)
+    assert typed(_by_chunks(pairs, fold_sum)) == typed(oracle_fold(pairs))
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_fold_sum_of_columns_is_the_definition(kind):
+    pairs = _pairs(kind)
+
+    def fold(d, chunk):
+        fold_sum_columns(d, [k for k, _ in chunk], [v for _, v in chunk])
+    assert typed(_by_chunks(pairs, fold)) == typed(oracle_fold(pairs))
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_reducers_columns_fold_as_the_definition(kind):
+    pairs = _pairs(kind)
+    folded = ExternalMap(reducing(operator.add), None, None)
+    for start in range(0, len(pairs), 300):                # one Columns batch per map task
+        batch = pairs[start:start + 300]
+        folded.insert_columns([k for k, _ in batch], [v for _, v in batch])
+    assert typed(dict(folded.items())) == typed(oracle_fold(pairs))
+
+
+def test_an_empty_chunk_folds_nothing():
+    got = {"a": 1}
+    fold_sum(got, [])
+    fold_sum_columns(got, [], [])
+    assert got == {"a": 1}
+
+
+@pytest.mark.parametrize("record", [["a", 1], ("a", 1, 2), ("a",)])
+def test_records_that_are_not_tuple_pairs_fold_or_fail_as_the_definition(record):
+    chunk = [("a", 1.5), record, ("a", 2.5)]
+    try:
+        expected = oracle_fold(chunk)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=str(exc).split("(")[0]):
+            fold_sum({}, chunk)
+    else:
+        assert typed(_by_chunks(chunk, fold_sum)) == typed(expected)
+
+
+def test_distinct_columns_keep_the_first_key_object():
+    """distinct's reducer folds a map task's Columns with dict.update: a key met again
+    (1.0 after 1, True after 1) keeps its first object, as the record fold does."""
+    from minibig.core.dependency import Aggregator
+    from minibig.shuffle.partitioners import identity
+
+    def first(a, _):
+        return a
+    agg = Aggregator(identity, first, first, "distinct")
+    keys = [1, "a", 1.0, True, ("t", 1), "a", 2.0, 2]
+    by_columns = ExternalMap(agg, None, None).insert_columns(keys, [None] * len(keys))
+    by_records = ExternalMap(agg, None, None).insert_combiners(zip(keys, [None] * len(keys)))
+    expected: dict = {}
+    for key in keys:
+        expected.setdefault(key, None)
+    assert typed(dict(by_columns.items())) == typed(dict(by_records.items())) == typed(expected)
+
+
+# -- a reducer that meets Columns first, then an Arrow frame ------------------------------
+
+
+def _load_kernels(_):
+    import os
+    import sys
+    import minibig.shuffle.kernels  # noqa: F401
+    return os.getpid(), "minibig.shuffle.kernels" in sys.modules
+
+
+def _engine_order_fold(partitions: list) -> dict:
+    """reduceByKey(add) folded in the engine's order: each map partition left to right,
+    then the partial sums in map order (a reducer reads its segments in map order)."""
+    result: dict = {}
+    for part in partitions:
+        for key, value in oracle_fold(part).items():
+            old = result.get(key, MISSING)
+            result[key] = value if old is MISSING else old + value
+    return result
+
+
+def test_a_frame_after_columns_folds_in_map_order(sc):
+    """Map task 0 holds a few keys (its dict goes out as Columns), map task 1 more than
+    the columnar path's minimum (an Arrow frame, the kernels being loaded): the reducer
+    starts on the row path and folds the frame's pairs after the Columns, so float sums
+    are the same left-to-right sums, bit for bit."""
+    from minibig.shuffle.arrowpath import MIN_GROUPS
+    for _ in range(20):                                    # every worker loads the kernels
+        pids = {pid for pid, loaded in sc.parallelize(range(8), 8).map(_load_kernels).collect()
+                if loaded}
+        if len(pids) >= sc.defaultParallelism:
+            break
+    else:
+        pytest.fail("the workers did not load the kernels")
+    rng = random.Random(7)
+    small = [(k, rng.choice([0.1, -0.0, 1e16])) for k in range(40)]
+    big = [(k, rng.choice([0.2, 3.0, -1e16])) for k in range(MIN_GROUPS + 500)]
+    rdd = sc.parallelize([small, big], 2).flatMap(lambda part: part)
+    got = dict(rdd.reduceByKey(operator.add, 1).collect())
+    assert sorted(typed(got)) == sorted(typed(_engine_order_fold([small, big])))
