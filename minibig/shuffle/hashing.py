@@ -84,12 +84,14 @@ def portable_hash(key) -> int:
     return _other_hash(key)
 
 
-def hash_partitions(keys, n: int, kinds: set | None = None) -> list:
+def hash_partitions(keys, n: int, kinds: set | None = None, total: int = 0) -> list:
     """`[portable_hash(k) % n for k in keys]`, in C-level passes when the keys are all
     `str` or all `int` (a third of the per-record cost of calling the partitioner),
     or tuples of one width (mixed a column at a time; in numpy from UINT64_BATCH
     keys: 160k pairs of str 0.30 -> 0.13 s): the partitioning of a batch of records.
-    `kinds`, the set of the keys' types, when the caller has it already.
+    `kinds`, the set of the keys' types, when the caller has it already; `total`, the
+    keys of the whole batch when these are a cut of it (numpy then pays for itself
+    from the batch's size: 160k pairs in cuts of 4096, 61 against 117 ms).
 
     >>> hash_partitions(["a", "b", 3], 7) == [portable_hash(k) % 7 for k in ["a", "b", 3]]
     True
@@ -106,7 +108,7 @@ def hash_partitions(keys, n: int, kinds: set | None = None) -> list:
     if kinds == {tuple} and len(set(map(len, keys))) == 1:
         width = len(keys[0])
         columns = [list(map(itemgetter(i), keys)) for i in range(width)]
-        if len(keys) >= UINT64_BATCH:
+        if max(len(keys), total) >= UINT64_BATCH:
             return (_mixed_columns_uint64(columns, width, len(keys)) % n).tolist()
         hashes = _mixed_columns(columns, width, len(keys))
     else:

@@ -196,7 +196,7 @@ class MapOutputWriter:
                 kinds = set(map(type, cut_keys))          # once for the hash and for marshal
                 flat = flat and kinds <= MARSHAL_ATOMS
                 by_key, by_value = split_by_partition(
-                    cut_keys, cut_values, self._partitions_of(cut_keys, kinds), n)
+                    cut_keys, cut_values, self._partitions_of(cut_keys, kinds, len(keys)), n)
             for p in range(n):
                 if len(pending_keys[p]) + len(by_key[p]) > cut:     # a batch holds at most `cut`
                     parts[p].append(Columns(pending_keys[p], pending_values[p], flat).ahead())
@@ -217,10 +217,11 @@ class MapOutputWriter:
         elif part is not None:
             yield part
 
-    def _partitions_of(self, keys, kinds: set | None = None):
-        """The partition of each key: under portable_hash a batch at a time (`hash_partitions`)."""
+    def _partitions_of(self, keys, kinds: set | None = None, total: int = 0):
+        """The partition of each key: under portable_hash a batch at a time (`hash_partitions`;
+        `total`, the keys of the dict these are cut from)."""
         if self.hash_partitioned:
-            return hash_partitions(keys, self.n, kinds)
+            return hash_partitions(keys, self.n, kinds, total)
         return map(self.part, keys)
 
     def commit(self, work_dir: str, shuffle_key: str, map_index: int,
