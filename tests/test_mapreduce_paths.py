@@ -78,6 +78,12 @@ def test_counted_groups_refuse_what_they_cannot_count():
     assert not CountedGroups().add([("a", 1), (2, 1)])           # a non-str key
     assert not CountedGroups().add([("a", 1), ["b", 1]])         # a list, not a tuple
     assert not CountedGroups().add([("a", 1, "x")])              # not a pair
+    assert not CountedGroups().add([("a",), ("b", 1)])
+    assert not CountedGroups().add([()])
+    for odd_pair in [("b", 1, "x"), ("b",), ()]:                 # not a pair, after pairs
+        groups = CountedGroups()
+        assert groups.add([("a", 1)]) and not groups.add([("c", 1), ("a", 1), odd_pair])
+        assert groups.counts == {"a": 1}
     assert not CountedGroups().add([("a", [1])])                 # a value JSON changes
     groups = CountedGroups()
     assert groups.add([("a", "v"), ("b", "v")]) and not groups.add([("a", "w")])
@@ -211,14 +217,19 @@ def test_reduce_side_orders_keys_by_their_json_text():
     keys = ["wow", "wow!", 'wow"', "wowa", "é", "Z", "a b", "", 10, 9, -1, 2.5, None, True,
             [1, "x"], {"k": 1}]
     rng = random.Random(3)
-    records = []
-    for _ in range(5):                          # as several map tasks would send them
+    blocks = []                                 # the shuffle records, as a reducer receives them
+    for n in range(5):                          # as several map tasks would send them
         groups: dict = {}
         JSONPath().group([(rng.choice(keys), rng.randrange(9)) for _ in range(40)], groups)
-        records += _sent(columns_of(groups))
-    records[3:3] = [("solo", (1,)), ("pair", [2]), ("many", Repeated(6, 70))]
-    records.append(("pair", (3, 4)))                  # keys in one and two records
-    records.append(("many", Repeated(True, 65)))      # a counted key's many values
+        blocks += column_records(columns_of(groups), 1)
+        if n == 0:
+            blocks += column_records(GroupColumns(LISTS, None, ["solo", "pair"], [[1], [2]]), 1)
+            blocks += column_records(GroupColumns(COUNTS, 6, ["many"], [70]), 1)
+    blocks += column_records(GroupColumns(SINGLES, None, ["pair", "pair"], [3, 4]), 1)
+    blocks += column_records(GroupColumns(COUNTS, True, ["many"], [65]), 1)   # many values
+    records = list(unpacked(blocks))
+    assert [r for r in records if r[0] in ("solo", "pair")] == [("solo", [1]), ("pair", [2]),
+                                                             ("pair", (3,)), ("pair", (4,))]
     got = [(identity, list(values)) for identity, values in JSONPath().grouped(records, False)]
     oracle: dict = {}
     for identity, values in records:
@@ -230,7 +241,7 @@ def test_reduce_side_orders_keys_by_their_json_text():
 
     position = Position()
     seen = [(key, list(values)) for key, values in
-            JSONPath().reducer_input(iter(records), False, position)]
+            JSONPath().reducer_input(iter(blocks), False, position)]
     assert seen == [(JSONPath.key_of(identity), values) for identity, values in got]
     assert {len([r for r in records if r[0] == identity]) for identity, _ in got} >= {1, 2, 3}
     assert position.current_key() == (True, seen[-1][0])

@@ -45,7 +45,7 @@ from operator import itemgetter
 
 from minibig.errors import FetchFailedError
 from minibig.mapreduce.internal import (CountedGroups, column_records, columns_of, path_for,
-                                        split_groups, unpacked)
+                                        split_groups)
 from minibig.core.task import task_memory
 from minibig.mapreduce.memory import GroupsMeter, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
@@ -508,7 +508,7 @@ class ReduceTask(StepTask):
         stream from the sorted records to the reducer.
         """
         path = path_for(job.internal_protocol())
-        keyed = path.reducer_input(unpacked(records), self.sort_values, pos, *task_memory())
+        keyed = path.reducer_input(records, self.sort_values, pos, *task_memory())
         reducer = step["reducer"]
         body = chain.from_iterable(starmap(
             _identity_reducer if reducer is None else _as_generator(reducer), keyed))
