@@ -473,3 +473,28 @@ def test_peers_of_a_remote_master_speak_curvezmq_and_refuse_unkeyed_peers():
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["ok", "tcp"]
+
+
+def test_tasks_running_the_barrier_end_on_the_drivers_end_once_every_output_is_in(sc, roget, monkeypatch):
+    """A task that halts has sent its last segment, which a peer may still be receiving (a big
+    one over TCP with CurveZMQ): it sends its output and waits for the driver's `end`, sent once
+    every output is in, before it closes its peer sockets. The session's job is still running
+    when the driver says `end`, and every task's log says it ended on it."""
+    g, G = roget
+    sent = []
+    seen = []
+    send_all = session.Session.send_all
+
+    def spy(self, message):
+        seen.append(self)
+        sent.append((message["kind"], self.thread.is_alive()))
+        return send_all(self, message)
+    monkeypatch.setattr(session.Session, "send_all", spy)
+    program = PageRank(g.num_vertices, max_iter=10, tol=0.0)
+    run = g.run(program, checkpoint_every=0, session=True)
+    assert run.supersteps == 11 and run.rollbacks == 0
+    assert sent == [("step", True), ("end", True)]          # the tasks waited for the driver's word
+    driver, = set(seen)
+    assert [log.ended for log in driver.logs] == ["end"] * g.num_partitions
+    assert g.values(run, program) == pytest.approx(g.values(g.run(program, session=False), program),
+                                                   rel=1e-12, abs=0)

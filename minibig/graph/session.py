@@ -81,9 +81,10 @@ the master kills a dead driver's running tasks, and the kill lands between
 its peer waits' one-second slices).
 An error in the user's program comes back in a report, as in a superstep task.
 A task running the barrier itself looks at its driver socket before each
-superstep and while it waits for peers, so an abort stops it; its peer
-sockets linger `SEND_LINGER_MS` when it ends, so a last segment its peers
-still wait for is delivered.
+superstep and while it waits for peers, so an abort stops it; once it sent
+its outputs it waits for the driver's `end`, sent when every task's outputs
+are in (so every task then holds every segment it waits for: its own last
+one, perhaps still on its way, is never cut off when it closes its sockets).
 """
 
 from __future__ import annotations
@@ -118,7 +119,6 @@ JOIN_TIMEOUT = 300.0      # seconds the driver waits for an aborted session's ta
 # a task's wait for its peers' segments, in `lost_after`s: only a backstop for a segment lost from
 # a live peer (a dead one is the driver's to find, by its heartbeats; the task then sees the abort)
 PEER_WAIT_FACTOR = 30
-SEND_LINGER_MS = 2000     # how long a closed peer socket still tries to deliver a queued segment
 
 log = logging.getLogger("minibig.graph.session")
 
@@ -226,11 +226,14 @@ class SessionCode(TaskCode):
                 entry = find_resident(ctx, self.prefix, order["superstep"] + 1)
                 answer = {"kind": "output", "output": partition_output(entry.state, self.program)}
             else:                                  # end without outputs, or abort
+                log.ended = order["kind"]
                 return log
             answer["partition"] = ctx.partition
             sock.send(pickle.dumps(answer, protocol=5))
-            if answer["kind"] == "output":
+            if answer["kind"] == "output" and order["kind"] == "end":
+                log.ended = "end"
                 return log
+            # the tasks running the barrier: the driver's `end` (every output is in) or `abort` next
 
     def result_fields(self, value):
         """The supersteps the task ran, for the web UI's graph view (`minibig/ui/graphs.py`):
@@ -430,12 +433,11 @@ class Peers:
         (got if step == superstep else self.early.setdefault(step, {}))[sender] = (batch, requests, partial)
 
     def close(self) -> None:
-        """Close every socket. A segment still queued goes on for `SEND_LINGER_MS` (the worker's
-        context lives on): a task that ran the barrier itself ends right after its last segment,
-        which its peers wait for."""
+        """Close every socket, dropping what is still queued: a task ends on its driver's word,
+        once its peers hold (or no longer need) every segment it sent."""
         self.sock.close(0)
         for sock in self.out.values():
-            sock.close(SEND_LINGER_MS)
+            sock.close(0)
 
 
 @dataclass
@@ -447,6 +449,7 @@ class SessionLog:
     steps: list = field(default_factory=list)
     messages_sent: list = field(default_factory=list)
     active_vertices: list = field(default_factory=list)
+    ended: str | None = None                       # the driver's word it ended on: "end" or "abort"
 
     def note(self, superstep: int, started: float, seconds: float, report) -> None:
         """Record one superstep's report."""
@@ -498,6 +501,7 @@ class Session:
         self.failure: BaseException | None = None
         self.folder: str | None = None             # the ipc socket's folder
         self.summary = None                        # the session job's JobSummary, once it ended
+        self.logs: list | None = None              # each task's SessionLog, once the job ended
 
     def run(self, code: SessionCode, prefer: dict, first: int, driver) -> list | None:
         """Run supersteps from `first` until the barrier halts; the outputs when the tasks
@@ -542,7 +546,7 @@ class Session:
     def launch(self, code: SessionCode, prefer: dict, address: str) -> threading.Thread:
         def job():
             try:
-                self.sc._dag.run_code(code, self.parts, f"graph {self.name} session",
+                self.logs = self.sc._dag.run_code(code, self.parts, f"graph {self.name} session",
                                       payloads={p: (address, self.token) for p in self.parts}, prefer=prefer,
                                       speculate=False)
                 self.summary = self.sc._dag.last_job      # this thread's: the session's job
@@ -596,6 +600,8 @@ class Session:
                 elif message["kind"] == "output":
                     answers[message["partition"]] = message
             self.check_silent(answers)
+        # every task holds every segment of the last superstep now: each may close its sockets
+        self.send_all({"kind": "end", "superstep": None, "output": False})
         return self.end(driver.finished([answers[p] for p in self.parts]))
 
     def end(self, outputs: list | None) -> list | None:
