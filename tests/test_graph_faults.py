@@ -15,7 +15,8 @@ import pytest
 
 import faults
 from minibig import Context
-from minibig.graph import Graph, HashPartitioner, pagerank
+from minibig.graph import Graph, HashPartitioner, pagerank, session
+from minibig.graph import cluster as cluster_module
 from minibig.graph.algorithms import PageRank
 
 from graph_oracles import DATASETS, check_pagerank, nx_from_file
@@ -80,12 +81,12 @@ class PeerPausingPageRank(PageRank):
     """PageRank whose superstep KILL_AT announces itself: partition 0 waits for `release` there,
     the others go on (sending partition 0 their messages, and reporting)."""
 
-    def __init__(self, n, folder, release, **options):
+    def __init__(self, n, folder, release, at=KILL_AT, **options):
         super().__init__(n, **options)
-        self.folder, self.release = folder, release
+        self.folder, self.release, self.at = folder, release, at
 
     def compute(self, part, ctx):
-        if ctx.superstep == KILL_AT:
+        if ctx.superstep == self.at:
             faults.announce_and_wait(self.folder, f"p{part.index}", self.release if part.index == 0 else None)
         super().compute(part, ctx)
 
@@ -169,3 +170,38 @@ def test_worker_killed_while_the_workers_load_the_file(cluster, tmp_path):
     for ours, theirs in zip(g.partitions, reference.partitions):
         assert ours.out_dst.tolist() == theirs.out_dst.tolist() and ours.ids.tolist() == theirs.ids.tolist()
     check_pagerank(dict(pagerank(g, tol=1e-10, max_iter=1000).collect()), nx_from_file(path))
+
+
+def test_a_peer_wait_that_runs_out_while_the_tasks_run_the_barrier_rolls_back_with_its_reason(
+        cluster, tmp_path, monkeypatch):
+    """Partition 0 pauses in superstep 2 (alive: it still beats) while the tasks run the barrier;
+    partition 1's wait for its segment runs out (`PEER_WAIT_FACTOR * lost_after`, lost_after
+    made short for the driver's side here), and it tells the driver the partition is lost: the
+    run rolls back with that reason, and the session's tasks all end on the driver's abort,
+    none of them failed nor run again. The driver's abort releases partition 0."""
+    path = f"{DATASETS}/roget.txt"
+    g, G = Graph.from_edge_file(cluster, path, num_partitions=2), nx_from_file(path)
+    release = str(tmp_path / "go")
+    program = PeerPausingPageRank(g.num_vertices, str(tmp_path), release, tol=1e-10, max_iter=1000, at=2)
+    monkeypatch.setattr(cluster.conf, "worker_timeout", 0.5)     # the session's lost_after: waits of 15 s
+    reasons, sessions = [], []
+    roll_back, abort = cluster_module._Run.roll_back, session.Session.abort
+
+    def spy_roll_back(self, checkpoint, exc):
+        reasons.append(str(exc))
+        return roll_back(self, checkpoint, exc)
+
+    def spy_abort(self, thread):
+        faults.touch(release)                     # partition 0 goes on, and sees the abort
+        sessions.append(self)
+        return abort(self, thread)
+    monkeypatch.setattr(cluster_module._Run, "roll_back", spy_roll_back)
+    monkeypatch.setattr(session.Session, "abort", spy_abort)
+    run = faults.run_in_thread(lambda: g.run(program, checkpoint_every=0, session=True))(120, "the run")
+    assert run.rollbacks == 1
+    reason, = reasons
+    assert "partition 1 waited 15s for partition 0's messages of superstep 2" in reason, reason
+    driver, = sessions
+    assert driver.summary is not None and driver.summary.tasks == 2          # no task failed and ran again
+    assert [log.ended for log in driver.logs] == ["abort", "abort"]
+    check_pagerank(g.values(run, program), G)

@@ -298,7 +298,10 @@ class SessionCode(TaskCode):
             report.sizes = peers.send(superstep, outbox, mutations, mine)
             sent += sum(report.sizes)
             log.note(superstep, started, time.perf_counter() - clock, report)
-            got = peers.inbox(superstep, sock)
+            try:                                   # a peer's segment lost on the way: as in `step`
+                got = peers.inbox(superstep, sock)
+            except GraphStateLostError as exc:
+                return {"kind": "lost", "why": str(exc)}
             if got is None:
                 return None
             partials = {q: partial for q, _, _, partial in got}
