@@ -4,6 +4,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
+from operator import add
 
 import pytest
 
@@ -65,6 +67,28 @@ def test_forked_workers_start_without_asyncio_and_with_the_zygotes_objects_froze
     forking.discard_prewarmed()
     with Context(workers=1) as ctx:
         assert ctx.parallelize([0], 1).mapPartitions(_start_state).collect() == [(False, True)]
+
+
+def _numpy_loaded(_):
+    import sys
+    return ["numpy" in sys.modules]
+
+
+def test_a_fresh_clusters_word_count_and_distinct_pairs_do_not_import_numpy():
+    """numpy's import costs a fresh worker ~0.13 s: more than the columnar path or the
+    uint64 mix of tuple keys saves below their cold thresholds (`columnar_size_pays`,
+    `hashing.UINT64_BATCH_COLD`), so a shuffle that small leaves it unloaded, and the
+    answer is the same."""
+    words = [f"w{i % 3000}" for i in range(20_000)]
+    edges = [(f"a{i % 5000}", f"b{i % 7}") for i in range(30_000)]     # all distinct: 15k a map task
+    forking.discard_prewarmed()
+    with Context(workers=2) as ctx:
+        counts = dict(ctx.parallelize(words, 2).map(lambda w: (w, 1)).reduceByKey(add, 2).collect())
+        pairs = ctx.parallelize(edges, 2).distinct(2).collect()
+        loaded = ctx.parallelize(range(2), 2).mapPartitions(_numpy_loaded).collect()
+    assert counts == dict(Counter(words))
+    assert sorted(pairs) == sorted(set(edges))
+    assert loaded == [False, False]
 
 
 def test_handles_report_signals_and_stop_leaves_no_process_not_even_the_zygote():

@@ -133,11 +133,11 @@ def test_distinct_columns_keep_the_first_key_object():
 # -- a reducer that meets Columns first, then an Arrow frame ------------------------------
 
 
-def _load_kernels(_):
-    import os
-    import sys
+def _parts_with_kernels(part):
+    """A map task's records, once its worker has loaded the kernels (so its combine takes
+    the columnar path from MIN_GROUPS keys, whichever worker runs it)."""
     import minibig.shuffle.kernels  # noqa: F401
-    return os.getpid(), "minibig.shuffle.kernels" in sys.modules
+    return part
 
 
 def _engine_order_fold(partitions: list) -> dict:
@@ -156,17 +156,10 @@ def test_a_frame_after_columns_folds_in_map_order(sc):
     the columnar path's minimum (an Arrow frame, the kernels being loaded): the reducer
     starts on the row path and folds the frame's pairs after the Columns, so float sums
     are the same left-to-right sums, bit for bit."""
-    from minibig.shuffle.arrowpath import MIN_GROUPS
-    for _ in range(20):                                    # every worker loads the kernels
-        pids = {pid for pid, loaded in sc.parallelize(range(8), 8).map(_load_kernels).collect()
-                if loaded}
-        if len(pids) >= sc.defaultParallelism:
-            break
-    else:
-        pytest.fail("the workers did not load the kernels")
+    from minibig.shuffle.partitioners import MIN_GROUPS
     rng = random.Random(7)
     small = [(k, rng.choice([0.1, -0.0, 1e16])) for k in range(40)]
     big = [(k, rng.choice([0.2, 3.0, -1e16])) for k in range(MIN_GROUPS + 500)]
-    rdd = sc.parallelize([small, big], 2).flatMap(lambda part: part)
+    rdd = sc.parallelize([small, big], 2).flatMap(_parts_with_kernels)
     got = dict(rdd.reduceByKey(operator.add, 1).collect())
     assert sorted(typed(got)) == sorted(typed(_engine_order_fold([small, big])))

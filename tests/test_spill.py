@@ -151,12 +151,27 @@ class Watch:
                                      f"{BUDGET >> 20} MiB + 25% + 8 MiB")
 
 
+def _load_libraries(_):
+    import numpy  # noqa: F401
+    import pyarrow  # noqa: F401
+    import minibig.shuffle.kernels  # noqa: F401
+    return os.getpid()
+
+
 @pytest.fixture
 def watch(small, work_dirs):
     """A Watch whose baseline is taken after a warm-up shuffle (imports, stage code)."""
     small.range(2000, numSlices=4).map(lambda x: (x % 7, x)).groupByKey(2).count()
     small.range(2000, numSlices=4).map(lambda x: (x % 7, x)).sortByKey(True, 2).count()
-    # The columnar path's libraries (pyarrow, the numba kernels) load on first use.
+    # Libraries load once per worker, on first use (numpy by a spill's sort; pyarrow and the
+    # numba kernels by the columnar path): code, not data, so loaded before the baseline.
+    loaded: set = set()
+    for _ in range(20):
+        loaded.update(small.parallelize(range(16), 16).map(_load_libraries).collect())
+        if len(loaded) == WORKERS:
+            break
+    else:
+        pytest.fail(f"libraries loaded on {len(loaded)} workers only")
     small.range(40_000, numSlices=2).map(lambda x: (x, x)).reduceByKey(operator.add, 2).count()
     time.sleep(0.3)
     return Watch(small, work_dirs)

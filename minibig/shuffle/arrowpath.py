@@ -46,26 +46,16 @@ path off, to measure it against the row path (`bench/groupby.py --compare`).
 
 from __future__ import annotations
 
-import builtins
 import itertools
-import operator
-import os
-import sys
 
 import numpy as np
 
-from minibig.shuffle.partitioners import columnar_op  # noqa: F401  (re-exported)
+from minibig.shuffle.partitioners import columnar_size_pays
 from minibig.shuffle.spill import ExternalMap, effective_budget
 from minibig.shuffle.writer import Columns
 
 CHUNK = 65536
 INT_SUM_LIMIT = float(2 ** 62)
-# Below this many keys a dict goes out as pickled pairs: the columnar path saves
-# too little there. In a worker that has not loaded Arrow and the kernels yet,
-# the first use costs 0.5-1 s, which only a big dict repays (measured on word
-# count: 2.4M keys over 8 map tasks came out 0.4-0.8 s slower on a fresh cluster).
-MIN_GROUPS = 10_000
-MIN_GROUPS_COLD = 1_000_000
 
 
 def to_columns(combined: dict):
@@ -215,8 +205,7 @@ def dict_frames(combined: dict, n: int) -> list | None:
     """One Arrow frame (or None) per reduce partition for a map task's combined dict,
     or None when its keys or values do not fit the columnar path, or when it
     is too small to gain from it (`MIN_GROUPS`). Empties the dict if it fits."""
-    loaded = "minibig.shuffle.kernels" in sys.modules
-    if len(combined) < (MIN_GROUPS if loaded else MIN_GROUPS_COLD):
+    if not columnar_size_pays(len(combined)):
         return None
     columns = to_columns(combined)
     if columns is None:

@@ -51,12 +51,16 @@ import dataclasses
 import datetime
 import enum
 import numbers
+import sys
 from itertools import repeat
 from operator import and_, itemgetter, mod, mul, xor
 from zlib import crc32
 
 _MASK = (1 << 63) - 1
 UINT64_BATCH = 8192          # tuple keys mixed in numpy from this many (see hash_partitions)
+# ... once numpy is loaded; before, only from this many: numpy's import (~0.13 s in a
+# fresh worker) costs more than its mix saves on fewer (cuts of 4096: ~0.35 us a key).
+UINT64_BATCH_COLD = 500_000
 _MICROSECOND = datetime.timedelta(microseconds=1)
 
 
@@ -88,7 +92,7 @@ def hash_partitions(keys, n: int, kinds: set | None = None, total: int = 0) -> l
     """`[portable_hash(k) % n for k in keys]`, in C-level passes when the keys are all
     `str` or all `int` (a third of the per-record cost of calling the partitioner),
     or tuples of one width (mixed a column at a time; in numpy from UINT64_BATCH
-    keys: 160k pairs of str 0.30 -> 0.13 s): the partitioning of a batch of records.
+    keys, `_numpy_mix_pays`: 160k pairs of str 0.30 -> 0.13 s): the partitioning of a batch of records.
     `kinds`, the set of the keys' types, when the caller has it already; `total`, the
     keys of the whole batch when these are a cut of it (numpy then pays for itself
     from the batch's size: 160k pairs in cuts of 4096, 61 against 117 ms).
@@ -108,7 +112,7 @@ def hash_partitions(keys, n: int, kinds: set | None = None, total: int = 0) -> l
     if kinds == {tuple} and len(set(map(len, keys))) == 1:
         width = len(keys[0])
         columns = [list(map(itemgetter(i), keys)) for i in range(width)]
-        if max(len(keys), total) >= UINT64_BATCH:
+        if _numpy_mix_pays(max(len(keys), total)):
             return (_mixed_columns_uint64(columns, width, len(keys)) % n).tolist()
         hashes = _mixed_columns(columns, width, len(keys))
     else:
@@ -131,6 +135,12 @@ def split_by_partition(keys, values, partitions: list, n: int) -> tuple[list, li
         add_key[p](key)
         add_value[p](value)
     return by_key, by_value
+
+
+def _numpy_mix_pays(batch: int) -> bool:
+    """Whether a batch of this many tuple keys is mixed in numpy: from UINT64_BATCH keys
+    where numpy is loaded already, from UINT64_BATCH_COLD where it would be imported."""
+    return batch >= (UINT64_BATCH if "numpy" in sys.modules else UINT64_BATCH_COLD)
 
 
 def _hashes(keys, kinds: set):
