@@ -67,3 +67,9 @@ def master_step(program, superstep: int, results: list[SuperstepResult],
     elif max_supersteps is not None and superstep + 1 >= max_supersteps:
         reason = "max_supersteps"
     return Barrier(superstep, aggregates, reason is not None, reason, active, messages)
+
+
+def checkpoint_due(every: int | None, superstep: int) -> bool:
+    """Whether a run checkpointing every `every` supersteps (0 or None: never) takes one before
+    `superstep` (never before the first: the loaded graph is the run's first checkpoint)."""
+    return bool(every) and superstep > 0 and superstep % every == 0

@@ -57,7 +57,7 @@ import time
 from dataclasses import dataclass, field
 
 from minibig.errors import FetchFailedError
-from minibig.graph.barrier import Barrier, SuperstepResult, master_step
+from minibig.graph.barrier import Barrier, SuperstepResult, checkpoint_due, master_step
 from minibig.graph.errors import GraphRunError, GraphStateLostError
 from minibig.graph.session import Session, SessionCode, SessionUnavailable, usable
 from minibig.graph.superstep import as_runnable
@@ -207,7 +207,7 @@ class _Run:
 
     def plan(self, superstep: int) -> tuple[dict, bool, bool]:
         """A session superstep's (aggregates, checkpoint?, outputs?)."""
-        take = bool(self.every) and superstep > 0 and superstep % self.every == 0
+        take = checkpoint_due(self.every, superstep)
         return self.received, take, superstep == self.last
 
     def after(self, superstep: int, reports: list) -> tuple[bool, bool]:
@@ -275,7 +275,7 @@ class _Run:
         started = time.perf_counter()
         final = superstep == self.last
         writes = self.shuffle(superstep) if self.big and not final else None
-        take = bool(self.every) and superstep > 0 and superstep % self.every == 0
+        take = checkpoint_due(self.every, superstep)
         reads = inbox if isinstance(inbox, ShuffleRef) else None
         load, self.pending_load = self.pending_load, None
         code = SuperstepCode(self.prefix, self.program, superstep, aggregates, reads, writes,

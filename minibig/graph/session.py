@@ -104,7 +104,7 @@ import zmq
 
 from minibig.cluster.runtime import bind_address, is_loopback
 from minibig.core.task import TaskCode
-from minibig.graph.barrier import SuperstepResult, master_step
+from minibig.graph.barrier import SuperstepResult, checkpoint_due, master_step
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.messages import Messages
 from minibig.graph.tasks import (LoadCode, StepReport, SuperstepCode, find_resident, partition_output,
@@ -281,7 +281,7 @@ class SessionCode(TaskCode):
         while True:
             if sock.poll(0):                       # one partition has no peer to wait for: look here
                 return None
-            take = bool(every) and superstep > 0 and superstep % every == 0
+            take = checkpoint_due(every, superstep)
             code = SuperstepCode(self.prefix, self.program, superstep, aggregates, None, None, self.partitions,
                                  self.combine_on_sender, take)
             started, clock = time.time(), time.perf_counter()
