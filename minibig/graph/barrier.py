@@ -73,3 +73,11 @@ def checkpoint_due(every: int | None, superstep: int) -> bool:
     """Whether a run checkpointing every `every` supersteps (0 or None: never) takes one before
     `superstep` (never before the first: the loaded graph is the run's first checkpoint)."""
     return bool(every) and superstep > 0 and superstep % every == 0
+
+
+def partition_barrier(program, superstep: int, partials: dict, max_supersteps: int | None = None) -> Barrier:
+    """`master_step` on each partition's partial report of `superstep` (partition -> (aggregator
+    partials, active vertices, messages sent, anything more)), in partition order: the order
+    that every task running the barrier, and the driver, reduce them in."""
+    results = [SuperstepResult(q, superstep, {}, *partials[q][:3]) for q in sorted(partials)]
+    return master_step(program, superstep, results, max_supersteps)

@@ -57,7 +57,7 @@ import time
 from dataclasses import dataclass, field
 
 from minibig.errors import FetchFailedError
-from minibig.graph.barrier import Barrier, SuperstepResult, checkpoint_due, master_step
+from minibig.graph.barrier import Barrier, checkpoint_due, partition_barrier
 from minibig.graph.errors import GraphRunError, GraphStateLostError
 from minibig.graph.session import Session, SessionCode, SessionUnavailable, usable
 from minibig.graph.superstep import as_runnable
@@ -218,9 +218,7 @@ class _Run:
         aggregates, take, final = self.plan(superstep)
         if take:
             self.checkpoint = Checkpoint(superstep, aggregates, [r.checkpoint for r in reports])
-        results = [SuperstepResult(r.partition, superstep, {}, r.aggregates, r.active, r.messages_sent)
-                   for r in reports]
-        self.barrier = master_step(self.program, superstep, results, self.max_supersteps)
+        self.barrier = partition_barrier(self.program, superstep, partials_of(reports), self.max_supersteps)
         self.received = self.barrier.aggregates
         if final and self.barrier.halt:
             self.outputs = [r.output for r in sorted(reports, key=lambda r: r.partition)]
@@ -291,9 +289,7 @@ class _Run:
         raise_user_errors(reports)
         self.timings["worker"] += max(r.seconds for r in reports)
         self.traffic["messages"] += sum(sum(r.sizes) for r in reports)
-        results = [SuperstepResult(r.partition, superstep, {}, r.aggregates, r.active, r.messages_sent)
-                   for r in reports]
-        barrier = master_step(self.program, superstep, results, self.max_supersteps)
+        barrier = partition_barrier(self.program, superstep, partials_of(reports), self.max_supersteps)
         if final and barrier.halt:
             self.outputs = [r.output for r in sorted(reports, key=lambda r: r.partition)]
         self.big = any(sum(r.sizes) > INLINE_LIMIT for r in reports)
@@ -360,6 +356,11 @@ class _Run:
         if done and (everything or len(done) >= DROP_BATCH):
             self.backend.drop_shuffles(done)
             del self.written[:len(done)]
+
+
+def partials_of(reports: list) -> dict:
+    """The superstep reports' partials for `barrier.partition_barrier`."""
+    return {r.partition: (r.aggregates, r.active, r.messages_sent) for r in reports}
 
 
 def last_superstep(program, max_supersteps: int | None) -> int | None:

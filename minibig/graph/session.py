@@ -104,7 +104,7 @@ import zmq
 
 from minibig.cluster.runtime import bind_address, is_loopback
 from minibig.core.task import TaskCode
-from minibig.graph.barrier import SuperstepResult, checkpoint_due, master_step
+from minibig.graph.barrier import checkpoint_due, partition_barrier
 from minibig.graph.errors import GraphStateLostError
 from minibig.graph.messages import Messages
 from minibig.graph.tasks import (LoadCode, StepReport, SuperstepCode, find_resident, partition_output,
@@ -307,9 +307,8 @@ class SessionCode(TaskCode):
             partials = {q: partial for q, _, _, partial in got}
             partials[ctx.partition] = mine
             worker += max(partial[3] for partial in partials.values())
-            results = [SuperstepResult(q, superstep, {}, *partials[q][:3]) for q in sorted(partials)]
             try:                                   # the user's master_compute and reduce: as in a superstep
-                barrier = master_step(self.program, superstep, results, max_supersteps)
+                barrier = partition_barrier(self.program, superstep, partials, max_supersteps)
             except Exception as exc:
                 return {"kind": "report", "report": StepReport(ctx.partition, {}, 0, 0, [], error=user_error(exc))}
             if barrier.halt:
