@@ -360,12 +360,13 @@ def test_peers_deliver_in_order_send_a_repeated_destination_array_once_and_bound
         again = a.send(6, {1: Messages(dst.copy(), np.full(len(dst), 2.0))}, {1: [("request",)]})
         assert first[0] == again[0] == 0 and again[1] < first[1] - 7000      # 8 KB of dst stayed home
         b.send(5, {}, {}, partial="b's report")
-        (sender, batch, requests, _), = b.inbox(5, task_end)
+        ((sender, batch, requests),), partials = b.inbox(5, task_end)
         assert sender == 0 and batch.dst.tolist() == dst.tolist() and batch.values.tolist() == [1.0] * 1000
+        assert partials == {0: None}                  # a sent no partial report (the driver's barrier)
         assert not batch.dst.flags.writeable          # kept for the next segments: never written
-        (sender, batch, requests, _), = b.inbox(6, task_end)
+        ((sender, batch, requests),), _ = b.inbox(6, task_end)
         assert batch.dst.tolist() == dst.tolist() and batch.values[0] == 2.0 and requests == [("request",)]
-        assert a.inbox(5, task_end) == [(1, None, [], "b's report")]    # an empty segment still arrives
+        assert a.inbox(5, task_end) == ([(1, None, [])], {1: "b's report"})    # an empty segment still arrives
         started = time.monotonic()
         with pytest.raises(GraphStateLostError, match="partition 1's messages of superstep 6"):
             a.inbox(6, task_end)
@@ -402,7 +403,7 @@ def test_a_peer_slower_than_lost_after_is_not_declared_lost(driver_link):
             peers.connect({0: a.address, 1: b.address})
         started = time.monotonic()
         late.start()                      # the delay is the point: the segment comes late
-        (sender, batch, _, _), = b.inbox(4, task_end)
+        ((sender, batch, _),), _ = b.inbox(4, task_end)
         assert sender == 0 and batch.dst.tolist() == [1, 2]
         assert time.monotonic() - started >= 3 * lost_after
         assert b.wait == session.PEER_WAIT_FACTOR * lost_after >= 3.0
@@ -430,7 +431,7 @@ def test_a_segment_from_outside_the_session_is_not_taken_for_a_peers(driver_link
                         (token, 3, 2, Messages(np.arange(1, 3), np.full(2, 8.0)), [], False, None),
                         (token, 3, 0, Messages(np.arange(1, 3), np.ones(2)), [], False, None)]:
             sender.send(pickle.dumps(segment))
-        (q, batch, _, _), = receiver.inbox(3, task_end)
+        ((q, batch, _),), _ = receiver.inbox(3, task_end)
         assert q == 0 and batch.values.tolist() == [1.0, 1.0]
         assert receiver.foreign == 2
     finally:
@@ -450,7 +451,7 @@ a, b = Peers("tcp://127.0.0.1:1", 0, 0, 10.0, wait=1.0), Peers("tcp://127.0.0.1:
 for peers in (a, b):
     peers.connect({0: a.address, 1: b.address})
 a.send(3, {1: Messages(np.arange(5), np.ones(5))}, {})
-(sender, batch, _, _), = b.inbox(3, idle)
+((sender, batch, _),), _ = b.inbox(3, idle)
 assert sender == 0 and batch.dst.tolist() == [0, 1, 2, 3, 4], batch
 stranger = zctx.socket(zmq.DEALER)               # no key: CurveZMQ never lets it through
 stranger.connect(b.address.replace(b.address.split("//")[1].split(":")[0], "127.0.0.1"))

@@ -257,7 +257,7 @@ class SessionCode(TaskCode):
                 got = peers.inbox(order["superstep"] - 1, sock)
                 if got is None:
                     return None
-                received = [(q, batch, requests) for q, batch, requests, _ in got]
+                received, _ = got
             started = time.perf_counter()
             report, outbox, mutations = code.compute(ctx, received)
         except GraphStateLostError as exc:
@@ -304,7 +304,7 @@ class SessionCode(TaskCode):
                 return {"kind": "lost", "why": str(exc)}
             if got is None:
                 return None
-            partials = {q: partial for q, _, _, partial in got}
+            received, partials = got
             partials[ctx.partition] = mine
             worker += max(partial[3] for partial in partials.values())
             try:                                   # the user's master_compute and reduce: as in a superstep
@@ -315,7 +315,6 @@ class SessionCode(TaskCode):
                 entry = find_resident(ctx, self.prefix, superstep + 1)
                 return {"kind": "output", "output": partition_output(entry.state, self.program),
                         "barrier": barrier, "worker": worker, "sent": sent}
-            received = [(q, batch, requests) for q, batch, requests, _ in got]
             aggregates = barrier.aggregates
             superstep += 1
 
@@ -338,7 +337,7 @@ class Peers:
         self.sock = self.zctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.out: dict[int, zmq.Socket] = {}
-        self.early: dict[int, dict] = {}           # superstep -> {sender: (batch, requests)}
+        self.early: dict[int, dict] = {}           # superstep -> {sender: (batch, requests, partial)}
         self.sent_dst: dict[int, np.ndarray] = {}  # receiver -> the last destination array sent it
         self.got_dst: dict[int, np.ndarray] = {}   # sender -> the last destination array it sent
         try:
@@ -385,10 +384,10 @@ class Peers:
                 sizes[q] = sum(len(frame) if isinstance(frame, bytes) else frame.nbytes for frame in frames)
         return sizes
 
-    def inbox(self, superstep: int, driver) -> list | None:
-        """The `(sender, batch, requests, partial report)` the other partitions sent at
-        `superstep`, in sending order; None when the driver spoke meanwhile (an abort: the
-        caller reads it).
+    def inbox(self, superstep: int, driver) -> tuple[list, dict] | None:
+        """What the other partitions sent at `superstep`: their `(sender, batch, requests)`, in
+        sending order, and sender -> its partial report; None when the driver spoke meanwhile
+        (an abort: the caller reads it).
         `GraphStateLostError` when a peer's segment does not come within `wait` seconds (a
         backstop: the driver aborts the session well before when a peer's worker died)."""
         got = self.early.pop(superstep, {})
@@ -410,7 +409,8 @@ class Peers:
                 return None
             while self.sock.poll(0):
                 self.take(superstep, got)
-        return [(q, *got[q]) for q in sorted(got)]
+        senders = sorted(got)
+        return [(q, *got[q][:2]) for q in senders], {q: got[q][2] for q in senders}
 
     def take(self, superstep: int, got: dict) -> None:
         """Receive one segment: into `got` when it is of `superstep`, else kept for its own;
