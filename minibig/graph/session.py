@@ -76,9 +76,9 @@ checkpoint. A task does not itself declare a slow peer lost after
 `lost_after`: a big segment over TCP with CurveZMQ may take that long, and
 a loss costs a rollback and the run's sessions. A task whose driver stays
 silent for `DRIVER_TIMEOUT` seconds gives up, so a dead driver never holds
-a slot (a task running the barrier itself waits for no word from its driver:
-the master kills a dead driver's running tasks, and the kill lands between
-its peer waits' one-second slices).
+a slot (a task running the barrier itself waits for no word from its driver
+until it sent its outputs: the master kills a dead driver's running tasks,
+and the kill lands between its peer waits' one-second slices).
 An error in the user's program comes back in a report, as in a superstep task.
 A task running the barrier itself looks at its driver socket before each
 superstep and while it waits for peers, so an abort stops it; once it sent
