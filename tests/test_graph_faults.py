@@ -183,7 +183,9 @@ def test_a_peer_wait_that_runs_out_while_the_tasks_run_the_barrier_rolls_back_wi
     g, G = Graph.from_edge_file(cluster, path, num_partitions=2), nx_from_file(path)
     release = str(tmp_path / "go")
     program = PeerPausingPageRank(g.num_vertices, str(tmp_path), release, tol=1e-10, max_iter=1000, at=2)
-    monkeypatch.setattr(cluster.conf, "worker_timeout", 0.5)     # the session's lost_after: waits of 15 s
+    # The session's lost_after (waits of 30 s): short, yet four beats long enough that a busy
+    # machine's stall does not make partition 0 look silent before partition 1's wait runs out.
+    monkeypatch.setattr(cluster.conf, "worker_timeout", 1.0)
     reasons, sessions = [], []
     roll_back, abort = cluster_module._Run.roll_back, session.Session.abort
 
@@ -200,7 +202,7 @@ def test_a_peer_wait_that_runs_out_while_the_tasks_run_the_barrier_rolls_back_wi
     run = faults.run_in_thread(lambda: g.run(program, checkpoint_every=0, session=True))(120, "the run")
     assert run.rollbacks == 1
     reason, = reasons
-    assert "partition 1 waited 15s for partition 0's messages of superstep 2" in reason, reason
+    assert "partition 1 waited 30s for partition 0's messages of superstep 2" in reason, reason
     driver, = sessions
     assert driver.summary is not None and driver.summary.tasks == 2          # no task failed and ran again
     assert [log.ended for log in driver.logs] == ["abort", "abort"]
