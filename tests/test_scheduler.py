@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+import support  # noqa: F401  (the test session's cluster key, for the frames test's own sockets)
 from minibig import Context
 from minibig.net import protocol as P
 from minibig.net.security import dealer
@@ -95,6 +96,50 @@ def test_exclusions_never_exclude_the_last_worker():
     assert ex.usable(["w1", "w2"], 2.0) == ["w2"]
     assert ex.usable(["w1"], 2.0) == ["w1"]
     assert ex.usable(["w1", "w2"], 6.5) == ["w1", "w2"]
+
+
+def test_a_task_that_failed_its_last_attempt_leaves_no_worker_excluded():
+    ex = Exclusions(max_failures=2, window=10, exclude_for=5)
+    ex.record_failure("w1", 0.0, ("bad", 0))
+    ex.record_failure("w1", 1.0, ("bad", 0))
+    ex.record_failure("w2", 1.0, ("flaky", 3))
+    assert ex.usable(["w1", "w2"], 2.0) == ["w2"]
+    ex.forgive(("bad", 0))                       # it failed wherever it ran: not w1's fault
+    assert ex.usable(["w1", "w2"], 2.0) == ["w1", "w2"]
+    ex.record_failure("w2", 2.0, ("flaky", 4))   # w2's own failures still add up
+    assert ex.usable(["w1", "w2"], 2.5) == ["w1"]
+    ex.record_failure("w1", 3.0, ("bad", 1))
+    ex.record_failure("w1", 3.5, ("other", 0))
+    ex.forgive(("bad", 7))                       # forgiving another task lifts nothing
+    assert ex.excluded(4.0) == ["w1", "w2"]
+    ex.forgive(("bad", 1))                       # w1 keeps one failure of its own: not enough
+    assert ex.excluded(4.0) == ["w2"]
+
+
+def _pid(_):
+    import os
+    return os.getpid()
+
+
+def _always_fails(_):
+    raise ValueError("a user's bug, raised on every worker")
+
+
+def test_jobs_failing_on_a_users_exception_leave_both_workers_for_the_next_job():
+    """Five jobs whose one task fails its one attempt: three failures on one worker would
+    exclude it for 30 s (the other holds at most two), yet each failure followed the task,
+    not the worker, so the next job runs on both workers again."""
+    with Context(workers=2, max_task_attempts=1, speculation=False, appName="forgive",
+                 progress=False) as ctx:
+        for _ in range(5):
+            with pytest.raises(ValueError, match="a user's bug"):
+                ctx.parallelize(range(1), 1).map(_always_fails).collect()
+        seen: set = set()
+        for _ in range(20):                      # bounded: tiny jobs until both workers ran one
+            seen.update(ctx.parallelize(range(16), 16).map(_pid).collect())
+            if len(seen) == 2:
+                break
+        assert len(seen) == 2, "a worker stayed excluded after the failed jobs"
 
 
 def test_iterations_over_a_cached_dataset_run_process_local(sc):

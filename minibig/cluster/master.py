@@ -404,11 +404,12 @@ class Master:
     def fail_task(self, worker: WorkerInfo, taskset: TaskSet, partition: int, attempt: int,
                   error: str, report) -> None:
         """An attempt failed: queue it again, or fail its stage after max_attempts."""
-        self.exclusions.record_failure(worker.worker_id, time.monotonic())
+        self.exclusions.record_failure(worker.worker_id, time.monotonic(), (taskset.key, partition))
         if taskset.fail(partition, attempt, worker.worker_id):
             log.info("task %s/%d attempt %d failed on %s; retrying",
                      taskset.key, partition, attempt, worker.worker_id)
             return
+        self.exclusions.forgive((taskset.key, partition))
         self.events.stage_aborted(taskset, error)
         self.drop_taskset(taskset.key)
         self.to_driver(taskset.driver_id, P.STAGE_FAILED, {

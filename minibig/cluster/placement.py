@@ -62,24 +62,45 @@ def _main_writer(reducer: int, outputs: dict, sizes: dict):
 
 
 class Exclusions:
-    """Workers excluded for a while after repeated task failures."""
+    """Workers excluded for a while after repeated task failures.
+
+    A task that fails its last attempt failed for what it does (a user's exception
+    raised wherever it runs), not for where it ran: `forgive` takes its failures back,
+    so a failed job does not leave healthy workers excluded for the next one.
+    """
 
     def __init__(self, max_failures: int = 3, window: float = 60.0, exclude_for: float = 30.0):
         self.max_failures = max_failures
         self.window = window
         self.exclude_for = exclude_for
-        self.failures: dict[str, deque] = defaultdict(deque)
+        self.failures: dict[str, deque] = defaultdict(deque)    # worker -> (time, task) of failures
         self.until: dict[str, float] = {}
+        self.causes: dict[str, list] = {}                        # worker -> tasks that excluded it
 
-    def record_failure(self, worker: str, now: float) -> None:
-        """Count a failed attempt on `worker`; exclude it once failures pile up."""
+    def record_failure(self, worker: str, now: float, task=None) -> None:
+        """Count a failed attempt of `task` on `worker`; exclude it once failures pile up."""
         times = self.failures[worker]
-        times.append(now)
-        while times and times[0] < now - self.window:
+        times.append((now, task))
+        while times and times[0][0] < now - self.window:
             times.popleft()
         if len(times) >= self.max_failures:
             self.until[worker] = now + self.exclude_for
+            self.causes[worker] = [t for _, t in times]
             times.clear()
+
+    def forgive(self, task) -> None:
+        """Take back `task`'s failures (it failed its last attempt): an exclusion stays only
+        if the worker's other failures would have excluded it."""
+        for times in self.failures.values():
+            kept = [entry for entry in times if entry[1] != task]
+            times.clear()
+            times.extend(kept)
+        for worker, causes in list(self.causes.items()):
+            if task in causes:
+                causes[:] = [t for t in causes if t != task]
+                if len(causes) < self.max_failures:
+                    self.until.pop(worker, None)
+                    del self.causes[worker]
 
     def excluded(self, now: float) -> list[str]:
         """Workers excluded right now."""
