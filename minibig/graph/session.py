@@ -523,8 +523,10 @@ class Session:
             self.sock, self.thread = sock, thread
             self.wait_for_hellos()
             return self.loop(first, driver)
-        except BaseException:
+        except BaseException as exc:
             if thread is not None:
+                log.warning("graph session %s ends (%s: %s); stopping its tasks", self.name,
+                            type(exc).__name__, exc)
                 self.abort(thread)
             raise
         finally:
