@@ -16,7 +16,7 @@ import pytest
 
 import faults
 from minibig import Context
-from minibig.graph import Graph
+from minibig.graph import Graph, HashPartitioner, pagerank
 from minibig.graph.algorithms import PageRank
 
 from graph_oracles import DATASETS, check_pagerank, nx_from_file
@@ -140,6 +140,40 @@ def test_worker_killed_while_the_tasks_run_the_barrier_rolls_back_to_their_check
     assert all(runs[s] == 2 for s in range(6)), runs                  # both partitions, once
     assert runs[6] == 4 and all(runs[s] == 2 for s in range(8, run.supersteps)), runs   # 6 on: again
     check_pagerank(g.values(run, program), G)
+
+
+class AnnouncingPartitioner:
+    """The hash partitioner, one id at a time; routing `stop_at` announces itself and waits."""
+
+    def __init__(self, num_partitions, stop_at, folder, release):
+        self.hash = HashPartitioner(num_partitions)
+        self.stop_at, self.folder, self.release = stop_at, folder, release
+
+    def __call__(self, vertex):
+        if vertex == self.stop_at:
+            faults.announce_and_wait(self.folder, "route", self.release)
+        return self.hash(vertex)
+
+
+def test_worker_killed_while_the_workers_load_the_file(cluster, tmp_path):
+    """The routing task dies with its worker: the master runs it again elsewhere, which reads the
+    byte range again; routed edges lost with the worker make the driver load the file again."""
+    path = f"{DATASETS}/roget.txt"
+    last = Graph.from_edge_file(None, path).index.ids[-1]          # a vertex some range routes
+    release = str(tmp_path / "go")
+    partitioner = AnnouncingPartitioner(2, int(last), str(tmp_path), release)
+    box = faults.run_in_thread(lambda: Graph.from_edge_file(cluster, path, num_partitions=2,
+                                                            partitioner=partitioner))
+    victim = faults.wait_for_marker(str(tmp_path), "route")[0]
+    os.kill(victim, signal.SIGKILL)
+    faults.touch(release)
+    g = box(120, "the load")
+    assert len(faults.markers(str(tmp_path), "route")) > 1          # its range was routed again
+    reference = Graph.from_edge_file(None, path, num_partitions=2, partitioner=HashPartitioner(2))
+    assert (g.num_vertices, g.num_edges) == (reference.num_vertices, reference.num_edges)
+    for ours, theirs in zip(g.partitions, reference.partitions):
+        assert ours.out_dst.tolist() == theirs.out_dst.tolist() and ours.ids.tolist() == theirs.ids.tolist()
+    check_pagerank(dict(pagerank(g, tol=1e-10, max_iter=1000).collect()), nx_from_file(path))
 
 
 class _ReleaseOnSessionEnd(logging.Handler):
