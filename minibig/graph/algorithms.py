@@ -100,18 +100,30 @@ class PageRank(VectorProgram):
         x = part.values
         if ctx.superstep > 0:
             dangling = ctx.aggregates["dangling"]
+            # this superstep's arrays go into the run's buffers: a worker gives a fresh array of
+            # the partition's size new pages (glibc hands a freed one back to the system), each
+            # a page fault on first touch
+            new = _buffer(part, "pr_new", x)
             if self.personal is None:                # p is 1/N everywhere: two passes, no temporaries
-                new = np.multiply(ctx.messages, self.damping)
+                np.multiply(ctx.messages, self.damping, out=new)
                 new += (self.damping * dangling + 1 - self.damping) / self.n
             else:
                 p = part.scratch["pr_p"]
-                new = self.damping * (ctx.messages + dangling * p) + (1 - self.damping) * p
-            ctx.aggregate("change", float(np.abs(new - x).sum()))
-            part.values = x = new
+                np.multiply(p, dangling, out=new)
+                new += ctx.messages
+                new *= self.damping
+                new += (1 - self.damping) * p
+            change = np.subtract(new, x, out=_buffer(part, "pr_change", x))
+            ctx.aggregate("change", float(np.abs(change, out=change).sum()))
+            # the last values become the next superstep's `new`: nobody else holds them (a
+            # checkpoint or an output is a copy, made before the next superstep)
+            part.values, part.scratch["pr_new"] = new, x
+            x = new
         if ctx.superstep >= self.max_iter:           # the last iteration: nobody reads what it sends
             return
         share = part.scratch["pr_vertex_share"]
-        per_vertex = x * share if share is not None else x    # unweighted: no product per edge
+        # unweighted: no product per edge
+        per_vertex = np.multiply(x, share, out=_buffer(part, "pr_change", x)) if share is not None else x
         if part.scratch["pr_gather"]:      # over the out-edges (see init), into this run's buffer
             buffer = part.scratch.get("pr_per_edge")
             if buffer is None:
@@ -277,3 +289,11 @@ def neighbourhoods(part):
         part.cache["neighbourhoods"] = union_neighbours(part.out_indptr, part.out_dst, part.in_indptr,
                                                         part.in_src[in_order], part.vertices)
     return part.cache["neighbourhoods"]
+
+
+def _buffer(part, name: str, like: np.ndarray) -> np.ndarray:
+    """The run's buffer `name` shaped as `like` (made on first use: see `Partition.scratch`)."""
+    buffer = part.scratch.get(name)
+    if buffer is None or buffer.shape != like.shape or buffer.dtype != like.dtype:
+        buffer = part.scratch[name] = np.empty_like(like)
+    return buffer
