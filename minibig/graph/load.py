@@ -129,7 +129,12 @@ def doubtful(values) -> bool:
     starts, lengths = offsets[:-1], np.diff(offsets)
     if not lengths.all():
         return True
-    return bool((data[starts] == ord("#")).any() or _WHITESPACE[data[offsets[0]:offsets[-1]]].any())
+    if (data[starts] == ord("#")).any():
+        return True
+    # the table only for bytes up to a space, where every whitespace byte is: one comparison
+    # pass instead of a table lookup per byte (Debian's 1.2 MB of distinct ids: 0.1 against 2.5 ms)
+    text = data[offsets[0]:offsets[-1]]
+    return bool(_WHITESPACE[text[text <= 32]].any())
 
 
 def read_edge_parquet(path: str, directed: bool = True) -> EdgeList:

@@ -3,7 +3,9 @@
 A `Partition` holds the vertices a partitioner gave it and their edges:
 
     vertices   int64[n]      dense global indices, ascending (local i <-> vertices[i])
-    ids        [n]           the same vertices' original ids (int64 or object str)
+    names      [n]           the same vertices' original ids as kept: int64 or object (str)
+                             numpy, or str ids as an Arrow array (a graph the workers loaded);
+                             `ids` gives them as numpy, made on first use
     out_indptr int64[n+1]    CSR of out-edges: vertex i's edges are out_indptr[i]:out_indptr[i+1]
     out_dst    int64[m]      dense index of each out-edge's destination, ascending per vertex
     out_weight float64[m]    its weight (1.0 in an unweighted graph)
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from minibig.graph.ids import packed_ids
 from minibig.graph.load import EdgeList
 from minibig.graph.partitioning import partitions_of
 
@@ -47,7 +50,7 @@ class Partition:
     num_partitions: int
     num_vertices: int                 # of the whole graph (N)
     vertices: np.ndarray
-    ids: np.ndarray
+    names: object
     out_indptr: np.ndarray
     out_dst: np.ndarray
     out_weight: np.ndarray
@@ -65,6 +68,21 @@ class Partition:
     # in-edges, so a graph the workers load builds them on first use. A list, so that the
     # copies `fresh` makes share what the first use builds.
     in_edges: list = field(default_factory=lambda: [None], repr=False)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The vertices' original ids: int64, or object (str). Str ids kept as Arrow become numpy
+        on first use (a vectorised program's run never asks: 65k Debian ids, 3 ms of a load)."""
+        if isinstance(self.names, np.ndarray):
+            return self.names
+        if "ids" not in self.cache:              # two threads may both convert: either result serves
+            self.cache["ids"] = self.names.to_numpy(zero_copy_only=False) if len(self.names) else np.zeros(0, object)
+        return self.cache["ids"]
+
+    @property
+    def packed_ids(self):
+        """The vertices' original ids as they travel best (`ids.packed_ids`)."""
+        return packed_ids(self.names) if isinstance(self.names, np.ndarray) else self.names
 
     @property
     def in_indptr(self) -> np.ndarray:
@@ -175,15 +193,12 @@ def make_partition(p: int, num_partitions: int, ids: np.ndarray, owner: np.ndarr
     def in_csr():
         in_key, in_other, in_w = in_edges() if callable(in_edges) else in_edges
         return _indptr(local[in_key], len(vertices)), in_other, in_w
-    packed = None if isinstance(ids, np.ndarray) else ids.take(vertices)
     part = Partition(
         index=p, num_partitions=num_partitions, num_vertices=len(ids), vertices=vertices,
-        ids=ids[vertices] if packed is None else packed.to_numpy(zero_copy_only=False),
+        names=ids[vertices] if isinstance(ids, np.ndarray) else ids.take(vertices),
         out_indptr=_indptr(local[out_key], len(vertices)), out_dst=out_other, out_weight=out_w,
         owner=owner, local=local, weighted=weighted, partitioner=partitioner,
         in_edges=[in_csr if callable(in_edges) else in_csr()])
-    if packed is not None:                  # and as Arrow, for the outputs (`ids.packed_ids`)
-        part.cache["packed_ids"] = packed
     return part
 
 

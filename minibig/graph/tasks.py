@@ -58,7 +58,6 @@ from minibig.core.task import TaskCode
 from minibig.errors import TaskError, format_user_traceback
 from minibig.graph.distload import partition_key
 from minibig.graph.errors import GraphStateLostError
-from minibig.graph.ids import packed_ids
 from minibig.graph.partition import Partition
 from minibig.graph.superstep import prepare, run_superstep
 from minibig.graph.vectorized import VectorProgram
@@ -303,8 +302,7 @@ def partition_output(state, program) -> tuple:
     """`(ids, outputs)` of a partition: numpy arrays (str ids as Arrow: buffers pickle fast) or
     lists (per-vertex programs)."""
     if isinstance(program, VectorProgram):
-        ids = state.cache.get("packed_ids")                   # the load's Arrow ids (distload.py)
-        return (packed_ids(state.ids) if ids is None else ids), np.asarray(program.output(state))
+        return state.packed_ids, np.asarray(program.output(state))
     out = state.output(program)
     return list(out), list(out.values())
 
