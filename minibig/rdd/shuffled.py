@@ -8,7 +8,6 @@ from minibig.rdd.base import RDD
 from minibig.shuffle.reader import read_batches
 from minibig.shuffle.partitioners import columnar_op
 from minibig.shuffle.spill import ExternalMap
-from minibig.shuffle.writer import Columns
 
 
 class ShuffledRDD(RDD):
@@ -54,13 +53,4 @@ class ShuffledRDD(RDD):
         if op is not None and type(first) is bytes:    # numeric reduceByKey: Arrow frames, kernels
             from minibig.shuffle.arrowpath import combine_columnar   # numpy: only here
             return combine_columnar(batches, op, agg, task.memory_budget, task.spill_dir)
-        combined = ExternalMap(agg, task.memory_budget, task.spill_dir)
-        for batch in batches:
-            if type(batch) is Columns:
-                combined.insert_columns(batch.keys, batch.values)
-            elif type(batch) is bytes:                  # a frame after other batches
-                from minibig.shuffle.arrowpath import frame_records
-                combined.insert_combiners(frame_records(batch))
-            else:
-                combined.insert_combiners(batch)
-        return combined.items()
+        return ExternalMap(agg, task.memory_budget, task.spill_dir).insert_batches(batches).items()

@@ -52,7 +52,6 @@ import numpy as np
 
 from minibig.shuffle.partitioners import columnar_size_pays
 from minibig.shuffle.spill import ExternalMap, effective_budget
-from minibig.shuffle.writer import Columns
 
 CHUNK = 65536
 INT_SUM_LIMIT = float(2 ** 62)
@@ -237,28 +236,26 @@ def combine_columnar(batches, op: str, aggregator, budget: int | None, spill_dir
     """Merge a reducer's batches (Arrow frames, `Columns` and lists of pairs, as
     `read_batches(..., frames=True)` gives them) into (key, value) pairs."""
     combiner = ColumnarCombiner(op, budget)
-    rows: ExternalMap | None = None
     limit = combiner.budget // 2
+    batches = iter(batches)
     for batch in batches:
-        if type(batch) is bytes:
-            keys, values = from_frame(batch)
-            if rows is None and combiner.accepts(keys, values):
-                combiner.add(keys, values)
-                if combiner.nbytes() > limit:
-                    combiner.fold()
-                    if combiner.nbytes() > limit:        # too many keys: the row path spills
-                        rows = ExternalMap(aggregator, budget, spill_dir)
-                        rows.insert_combiners(combiner.python_pairs())
-                continue
+        if type(batch) is not bytes:
+            break
+        keys, values = from_frame(batch)
+        if not combiner.accepts(keys, values):
             batch = pairs_of(keys, values)
-        if rows is None:
-            rows = ExternalMap(aggregator, budget, spill_dir)
-            rows.insert_combiners(combiner.python_pairs())
-        if type(batch) is Columns:
-            rows.insert_columns(batch.keys, batch.values)
-        else:
-            rows.insert_combiners(batch)
-    if rows is None:
+            break
+        combiner.add(keys, values)
+        if combiner.nbytes() > limit:
+            combiner.fold()
+            if combiner.nbytes() > limit:                # too many keys: the row path spills
+                batch = None
+                break
+    else:
         keys, values = combiner.take()
         return iter(()) if keys is None else pairs_of(keys, values)
-    return rows.items()
+    # The row path from here on: the kernels' sums so far, then every batch left.
+    rows = ExternalMap(aggregator, budget, spill_dir)
+    rows.insert_combiners(combiner.python_pairs())
+    rest = batches if batch is None else itertools.chain([batch], batches)
+    return rows.insert_batches(rest).items()

@@ -244,6 +244,22 @@ class ExternalMap:
             start = end
         return self
 
+    def insert_batches(self, batches) -> "ExternalMap":
+        """Merge a reducer's batches of (key, combiner) pairs as `read_batches(...,
+        frames=True)` gives them: a `Columns` as its two lists (`insert_columns`), an
+        Arrow frame (bytes) as its records (numpy imported only when one comes), any
+        other batch as its pairs."""
+        from minibig.shuffle.writer import Columns    # the writer imports this module
+        for batch in batches:
+            if type(batch) is Columns:
+                self.insert_columns(batch.keys, batch.values)
+            elif type(batch) is bytes:
+                from minibig.shuffle.arrowpath import frame_records
+                self.insert_combiners(frame_records(batch))
+            else:
+                self.insert_combiners(batch)
+        return self
+
     def insert_sides(self, records, sides: tuple, width: int, list_type=list) -> "ExternalMap":
         """A cogroup's fold: append the value of each (key, value) record to the lists
         `group[s]`, s in `sides`, of its key's group: a tuple of `width` lists of
