@@ -23,6 +23,7 @@ from minibig import Context
 from minibig.mapreduce import MRJob
 from minibig.mapreduce.internal import JSONPath, LinePath, column_records, columns_of, unpacked
 from minibig.mapreduce.protocols import PickleProtocol
+from minibig.mapreduce.tasks import Position
 from minibig.shuffle.sizing import estimate
 
 GROUP_BYTES = 4 * WORKERS * BUDGET
@@ -179,25 +180,29 @@ def _shuffle_records(path, pairs, rng) -> list:
         end = start + rng.randrange(1, 60)
         groups: dict = {}
         path.group(pairs[start:end], groups)
-        records += unpacked(column_records(columns_of(groups), 1))
+        records += column_records(columns_of(groups), 1)
         start = end
     return records
 
 
 def _oracle(path, records, sort_values: bool) -> list:
-    """The grouping as plain Python: a dict in arrival order, keys sorted by their
-    encoding, and each key's values too with SORT_VALUES (stable sorts)."""
+    """What the reducer gets, as plain Python: the groups in a dict in arrival order,
+    keys sorted by their encoding, and each key's values too with SORT_VALUES (stable
+    sorts), each read back as the reducer sees it."""
     from minibig.mapreduce.internal import record_values
     from minibig.mapreduce.protocols import json_text
     groups: dict = {}
-    for record in records:
+    for record in unpacked(records):
         groups.setdefault(record[0], []).extend(record_values(record))
     json_path = isinstance(path, JSONPath)
     order = sorted(groups, key=JSONPath.sort_key if json_path else None)
     if sort_values:
         for values in groups.values():
             values.sort(key=json_text if json_path else None)
-    return [(identity, groups[identity]) for identity in order]
+    if json_path:
+        return [(JSONPath.key_of(identity), groups[identity]) for identity in order]
+    return [(path.read(groups[identity][0])[0], [path.read(line)[1] for line in groups[identity]])
+            for identity in order]
 
 
 @pytest.mark.parametrize("path", [JSONPath(), LinePath(PickleProtocol())],
@@ -216,8 +221,8 @@ def test_grouping_within_a_tiny_budget_equals_grouping_in_memory(tmp_path, path,
         return str(tmp_path)
 
     def grouped(budget):
-        return [(identity, list(values)) for identity, values in
-                path.grouped(iter(records), sort_values, budget, spill_dir)]
+        return [(key, list(values)) for key, values in
+                path.reducer_input(iter(records), sort_values, Position(), budget, spill_dir)]
     in_memory = grouped(None)
     assert not spills
     assert grouped(4096) == in_memory == _oracle(path, records, sort_values)

@@ -32,14 +32,11 @@ Both give the same interface to the tasks:
     group(pairs, groups)        map side: add pairs to {identity: [stored values]}
     flat(pairs)                 map side: the pairs as `GroupColumns`, one value per identity
     keyed(ids, stored, pos)     map side: (key, iterator of values) for the combiner
-    grouped(records, sort_values, budget, spill_dir)
-                                reduce side: (identity, iterator of stored values) per
-                                key, keys in the order of their encoding, and with
-                                SORT_VALUES each key's values too
-    keyed_groups(groups, pos)   reduce side: (key, iterator of values) for the reducer
     reducer_input(records, sort_values, pos, budget, spill_dir)
-                                reduce side: the two above in one, from the
-                                shuffle records as received (`column_records`)
+                                reduce side: (key, iterator of values) per key for
+                                the reducer, from the shuffle records as received
+                                (`column_records`), keys in the order of their
+                                encoding, and with SORT_VALUES each key's values too
     roundtrip(key, value)       a pair as the next step's mapper will see it
 
 The reduce side is Hadoop's: what every map task sent is sorted by the
@@ -58,11 +55,10 @@ marshal, and `unpacked` turns what a reducer receives back into
 >>> path = JSONPath()
 >>> groups = {}
 >>> path.group([("a", 1), ("a", (2, 3)), ((1, "x"), 4), ([1, "x"], 5), (7, None)], groups)
->>> records = list(unpacked(column_records(columns_of(groups), 1)))
->>> [(identity, list(values)) for identity, values in path.grouped(records, False)]
-[('a', [1, [2, 3]]), (b'7', [None]), (b'[1, "x"]', [4, 5])]
->>> path.decode(b'[1, "x"]', [4, 5])[0]
-[1, 'x']
+>>> records = column_records(columns_of(groups), 1)
+>>> from minibig.mapreduce.tasks import Position
+>>> [(key, list(values)) for key, values in path.reducer_input(records, False, Position())]
+[('a', [1, [2, 3]]), (7, [None]), ([1, 'x'], [4, 5])]
 """
 
 from __future__ import annotations
@@ -71,7 +67,7 @@ import json
 import marshal
 import pickle
 from collections import _count_elements   # Counter's C counting loop, works on any dict
-from itertools import chain, compress, groupby, islice, repeat, starmap
+from itertools import chain, compress, groupby, repeat, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter, mul
 
@@ -169,40 +165,29 @@ def _sort_texts(identities: list):
     return map(JSONPath.sort_key, identities)
 
 
-def _decorated(chunk: list) -> list:
-    """[(JSON text of the key, identity, values)] for a chunk of `(identity, values)` records."""
-    return _decorated_columns(list(map(_first, chunk)), map(_second, chunk))
-
-
 def _decorated_columns(identities: list, values) -> list:
     """[(JSON text of the key, identity, values)] for identities and their values."""
     return list(zip(_sort_texts(identities), identities, values))
 
 
 def _decorated_block(record) -> list:
-    """`_decorated` of the records of one shuffle record (`column_records`), straight from
-    its columns: no `(identity, values)` tuple per key first."""
+    """[(JSON text of the key, identity, values)] for the keys of one shuffle record
+    (`column_records`), straight from its columns: no `(identity, values)` tuple first."""
     return _decorated_columns(*_block_columns(record))
 
 
-def text_sorted(records, budget=None, spill_dir=None, chunk: int = 4096):
-    """`records` decorated as (JSON text of the key, identity, values), sorted on the text,
-    without a Python call per record.
+def text_sorted(records, budget=None, spill_dir=None):
+    """The keys of the shuffle records a reducer received (`column_records`), decorated
+    as (JSON text of the key, identity, values) and sorted on the text, stably.
 
-    Each record is decorated in bulk (one C pass per chunk when the keys are
-    str) and sorted with a C key function, by the engine's `ExternalSorter`
-    (stable, within `budget`). Identities are equal exactly when their texts
-    are, so grouping the sorted stream by identity groups it by key.
+    Each block is decorated in one C pass when its keys are str, and sorted
+    with a C key function by the engine's `ExternalSorter` (sorted runs
+    spilled into `spill_dir()` past `budget`, merged back). Identities are
+    equal exactly when their texts are, so equal identities end up adjacent,
+    in the order they arrived.
     """
-    records = iter(records)
-    decorated = chain.from_iterable(map(_decorated, iter(lambda: list(islice(records, chunk)), [])))
+    decorated = chain.from_iterable(map(_decorated_block, records))
     return ExternalSorter(_first, False, budget, spill_dir).sort(decorated)
-
-
-def text_sorted_groups(records, budget=None, spill_dir=None):
-    """`sorted_groups` by the keys' JSON texts: (identity, iterator of values) per key."""
-    return ((identity, chain.from_iterable(map(_third, run)))
-            for identity, run in groupby(text_sorted(records, budget, spill_dir), _second))
 
 
 def split_groups(groups, threshold: int):
@@ -548,23 +533,10 @@ class JSONPath:
         """
         return cls.sort_key(record[0]) + "\0" + json_text(record[1])
 
-    def grouped(self, records, sort_values: bool, budget=None, spill_dir=None):
-        """Reduce side: (identity, values) per key, in the order of the keys' JSON texts.
-
-        Values keep their arrival order, or with SORT_VALUES follow their JSON text.
-        """
-        if sort_values:
-            return sorted_groups(records, self.value_order, True, budget, spill_dir)
-        return text_sorted_groups(records, budget, spill_dir)
-
     @staticmethod
     def key_of(identity):
         """The key a combiner or reducer receives for an identity."""
         return identity if type(identity) is str else json.loads(identity)
-
-    def decode(self, identity, stored: list):
-        """(key, values iterator) as the user's combiner or reducer receives them."""
-        return self.key_of(identity), iter(stored)
 
     def keyed(self, identities: list, stored, position):
         """(key, values iterator) for each identity and its stored values, iterated in C.
@@ -577,7 +549,8 @@ class JSONPath:
         return zip(keys, map(iter, stored))
 
     def keyed_groups(self, groups, position):
-        """(key, values iterator) for each of `grouped`'s groups, as the reducer sees them."""
+        """(key, values iterator) for each (identity, values) group of `sorted_groups`, as the
+        reducer sees them."""
         key_of = self.key_of
         for identity, values in groups:
             key = key_of(identity)
@@ -589,15 +562,13 @@ class JSONPath:
         from the shuffle records the reducer received (`column_records`).
 
         Sorted by the engine's `ExternalSorter` (spilling past the budget) and
-        streamed a key at a time, each key's values in the order they arrived.
-        Each block is decorated for the sort straight from its columns.
+        streamed a key at a time, each key's values in the order they arrived
+        (`text_sorted`), or with SORT_VALUES in the order of their JSON texts.
         """
         if sort_values:
-            return self.keyed_groups(self.grouped(unpacked(records), True, budget, spill_dir),
-                                     position)
-        decorated = chain.from_iterable(map(_decorated_block, records))
-        return self.streamed_keys(ExternalSorter(_first, False, budget, spill_dir).sort(decorated),
-                                  position)
+            return self.keyed_groups(sorted_groups(unpacked(records), self.value_order, True,
+                                                   budget, spill_dir), position)
+        return self.streamed_keys(text_sorted(records, budget, spill_dir), position)
 
     @staticmethod
     def streamed_keys(ordered, position):

@@ -6,28 +6,22 @@ SIGKILL a worker while the stage runs (tests/test_faults.py).
 """
 
 import os
+import sys
 import time
 
-from minibig.mapreduce import MRJob
+# The word count itself is the example job's (jobs/ is not a package).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "jobs"))
+from mr_word_freq import MRWordFreqCount  # noqa: E402
 
 
-class MRPausingWordFreq(MRJob):
+class MRPausingWordFreq(MRWordFreqCount):
+    """jobs/mr_word_freq.py's word count, its map or reduce tasks pausing after their input."""
 
     def configure_args(self):
         super().configure_args()
         self.add_passthru_arg("--folder", required=True, help="where tasks announce themselves")
         self.add_passthru_arg("--release", required=True, help="the file that lets them go on")
         self.add_passthru_arg("--stage", choices=["map", "reduce"], required=True)
-
-    def mapper(self, _, line):
-        for word in line.split():
-            yield word, 1
-
-    def combiner(self, word, counts):
-        yield word, sum(counts)
-
-    def reducer(self, word, counts):
-        yield word, sum(counts)
 
     def mapper_final(self):
         if self.options.stage == "map":
