@@ -14,7 +14,7 @@ import pytest
 from minibig import Context
 from minibig.graph import Graph, pagerank
 from minibig.graph.ids import packed_ids, plain_list
-from minibig.graph.load import doubtful, edges_from_tuples, read_edge_file, read_edge_parquet
+from minibig.graph.load import _SPREAD, _blocks, doubtful, edges_from_tuples, read_edge_file, read_edge_parquet
 
 from graph_oracles import DATASETS, SHIPPED_GRAPHS, check_pagerank, nx_from_edges, nx_from_file
 
@@ -259,6 +259,30 @@ def test_str_ids_travel_as_one_arrow_array_and_come_back_as_python_values():
     ints = np.array([3, -1], dtype=np.int64)
     assert packed_ids(ints) is ints
     assert [type(v) for v in plain_list(ints)] == [int, int] and plain_list([2.5]) == [2.5]
+
+
+def test_a_one_partition_graph_of_several_blocks_reads_as_the_driver_does(sc, tmp_path):
+    """A one-partition graph of a few megabytes is parsed in a block per core (`load._blocks`):
+    the driver's graph still, str ids with weights and int ids, and a malformed line in a
+    later block still names its line."""
+    rng = np.random.default_rng(8)
+    count = 2 * _SPREAD // 20                                   # lines: a few megabytes
+    names = [f"package-{i}" if i % 5 else f"\u00e9t\u00e9-{i}" for i in range(5000)]
+    ends = rng.integers(5000, size=(count, 2))
+    str_text = "".join(f"{names[a]} {names[b]} {i % 9}\n" for i, (a, b) in enumerate(ends))
+    int_text = "".join(f"{a * 7919} {b}\n" for a, b in ends)
+    for name, text in [("s.txt", str_text), ("i.txt", int_text)]:
+        path = write(tmp_path, text, name)
+        size = len(text.encode())
+        assert pa.cpu_count() == 1 or _blocks(pa.py_buffer(b"-" * size), spread=True)["block_size"] < size
+        g = Graph.from_edge_file(sc, path, num_partitions=1)
+        reference = Graph.from_edge_file(None, path, num_partitions=1)
+        assert (g.num_vertices, g.num_edges, g.weighted) == \
+            (reference.num_vertices, reference.num_edges, reference.weighted)
+        assert g.index.ids.tolist() == reference.index.ids.tolist()
+        assert_same_partitions(g.partitions, reference.partitions)
+    with pytest.raises(ValueError, match=rf"b\.txt, line {count + 1}: weight 'heavy' is not a number"):
+        Graph.from_edge_file(sc, write(tmp_path, str_text + "a b heavy\n", "b.txt"), num_partitions=1)
 
 
 def test_a_one_partition_graph_is_read_and_built_in_one_task(sc, tmp_path):

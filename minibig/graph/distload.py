@@ -112,7 +112,9 @@ class Spec:
         if end < 0:                                   # .gz: one reader, the file's own line numbers
             return read_edge_columns(self.path, self.path, as_strings, check=False), self.path
         source = read_range(self.path, start, end)
-        return read_edge_columns(source, self.path, as_strings, check=False), source
+        # one range: one task reads the whole graph, on its worker's cores (`load._blocks`)
+        spread = len(self.ranges) == 1
+        return read_edge_columns(source, self.path, as_strings, check=False, spread=spread), source
 
     def lines_before(self, r: int) -> int:
         """How many lines of the file start before range r (to number a malformed line)."""

@@ -40,6 +40,7 @@ from minibig.graph.ids import VertexIndex, string_buffers
 _FIELD_ERROR = "expected 'src dst [weight]'"
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _BLOCK = 1 << 24                                      # bytes the CSV reader parses at a time
+_SPREAD = 1 << 20                                     # the smallest block `spread` cuts (see `_blocks`)
 _WHITESPACE = np.zeros(256, bool)                    # the bytes of the regex class \s
 _WHITESPACE[[9, 10, 12, 13, 32]] = True
 
@@ -89,7 +90,7 @@ def read_edge_file(path: str, directed: bool = True) -> EdgeList:
     return edges_from_columns(src, dst, weight, directed=directed, source=path)
 
 
-def read_edge_columns(source, name: str, as_strings: bool = False, check: bool = True):
+def read_edge_columns(source, name: str, as_strings: bool = False, check: bool = True, spread: bool = False):
     """(src, dst, weight) of edge text: `source` is a path (`.gz` too) or a `pyarrow.Buffer`
     holding whole lines; `src` and `dst` are int64 columns when the ids are all integers (and
     not `as_strings`), else string columns as written; `weight` a float64 array or None. A
@@ -97,8 +98,9 @@ def read_edge_columns(source, name: str, as_strings: bool = False, check: bool =
 
     `check=False` leaves string ids unchecked: the caller then calls `doubtful` on their
     distinct values and, when it says so, `read_exact` (it has the distinct values anyway).
+    `spread`: the reader has the machine's cores to itself (see `_blocks`).
     """
-    columns = _read_fast(source, as_strings, check)
+    columns = _read_fast(source, as_strings, check, spread)
     if columns is None:
         columns = _read_exact(source, name)
     return columns
@@ -279,7 +281,7 @@ def _head_lines(source, size: int = 1 << 16) -> list[str]:
     return data.decode("utf-8", "replace").splitlines()
 
 
-def _read_fast(source, as_strings: bool = False, check: bool = True):
+def _read_fast(source, as_strings: bool = False, check: bool = True, spread: bool = False):
     """(src, dst, weight) read with the file's single delimiter, or None when unsure."""
     head = _head_lines(source)
     skip = 0
@@ -295,10 +297,10 @@ def _read_fast(source, as_strings: bool = False, check: bool = True):
     names = ["src", "dst", "weight"][:width]
     table = None
     if not as_strings and all(_INTEGER.fullmatch(field) for field in first.split(delimiter)[:2]):
-        table = _read_table(source, skip, names, delimiter, pa.int64())    # None: not all integers
+        table = _read_table(source, skip, names, delimiter, pa.int64(), spread)    # None: not all integers
         if table is not None:                        # integers cannot be empty, comments or spaces
             return _columns_of(table, width)
-    table = _read_table(source, skip, names, delimiter, pa.string())
+    table = _read_table(source, skip, names, delimiter, pa.string(), spread)
     if table is None:
         return None
     src, dst = table.column("src"), table.column("dst")
@@ -308,21 +310,25 @@ def _read_fast(source, as_strings: bool = False, check: bool = True):
     return _columns_of(table, width)
 
 
-def _several_blocks(source) -> bool:
-    """Whether the CSV reader's threads have blocks to share: one block is parsed by one
-    thread anyway, and the pool's hand-offs cost (a byte range of the Debian graph: 100 ms
-    against 130 ms on a busy 2-core machine, the same CPU)."""
-    return not isinstance(source, pa.Buffer) or source.size > _BLOCK
+def _blocks(source, spread: bool = False) -> dict:
+    """The CSV reader's block size and whether its threads share the blocks. `spread`: a
+    buffer of a few megabytes is cut into a block per core (a graph of one partition, read
+    whole by one task: Debian's 10 MB parse in 11 against 21 ms on two cores). Otherwise the
+    threads only for a source of several blocks: one block is parsed by one thread anyway,
+    and the pool's hand-offs cost (a byte range of the Debian graph, each worker of two
+    reading one: 100 ms against 130 ms on a busy 2-core machine, the same CPU)."""
+    if spread and isinstance(source, pa.Buffer) and source.size > _SPREAD:
+        return {"block_size": max(_SPREAD, -(-source.size // pa.cpu_count())), "use_threads": True}
+    return {"block_size": _BLOCK, "use_threads": not isinstance(source, pa.Buffer) or source.size > _BLOCK}
 
 
-def _read_table(source, skip: int, names: list, delimiter: str, id_type):
+def _read_table(source, skip: int, names: list, delimiter: str, id_type, spread: bool = False):
     """The table of (src, dst[, weight]) with ids of `id_type`, or None when a line does not fit."""
     types = {"src": id_type, "dst": id_type, "weight": pa.float64()}
     try:
         return csv.read_csv(
             _open(source),
-            read_options=csv.ReadOptions(skip_rows=skip, column_names=names, block_size=_BLOCK,
-                                         use_threads=_several_blocks(source)),
+            read_options=csv.ReadOptions(skip_rows=skip, column_names=names, **_blocks(source, spread)),
             parse_options=csv.ParseOptions(delimiter=delimiter, quote_char=False, escape_char=False,
                                            ignore_empty_lines=True),
             # UTF-8 is checked on the distinct ids, not on every field (`doubtful`): Debian's
@@ -351,7 +357,7 @@ def _read_exact(source, name: str):
         return pa.array([], pa.string()), pa.array([], pa.string()), None
     table = csv.read_csv(
         _open(source),
-        read_options=csv.ReadOptions(column_names=["line"], block_size=_BLOCK, use_threads=_several_blocks(source)),
+        read_options=csv.ReadOptions(column_names=["line"], **_blocks(source)),
         parse_options=csv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False,
                                        ignore_empty_lines=False, newlines_in_values=False),
         convert_options=csv.ConvertOptions(column_types={"line": pa.string()},
