@@ -178,16 +178,19 @@ class MapOutputWriter:
                 return frames
         keys, values = list(combined), list(combined.values())
         combined.clear()                     # the lists hold the entries now
-        n, size = self.n, batch_records(self.tracker.mean, self.budget)
-        cut = min(size, CUT_KEYS)
+        n = self.n
+        # A batch holds at most `size` keys, what the budget allows and at most a cut; the cut
+        # itself does not shrink with the budget (a 1 MiB budget made cuts of a few hundred
+        # keys, each typed, hashed and split on its own).
+        size = min(batch_records(self.tracker.mean, self.budget), CUT_KEYS)
         parts: list[list] = [[] for _ in range(n)]
         pending_keys: list[list] = [[] for _ in range(n)]
         pending_values: list[list] = [[] for _ in range(n)]
         # Every key cut so far is a marshal atom (known from the hash's look at the types;
         # one partition has no hash, and `Columns` then looks at each batch itself).
         flat = n > 1
-        for start in range(0, len(keys), cut):
-            end = start + cut
+        for start in range(0, len(keys), CUT_KEYS):
+            end = start + CUT_KEYS
             cut_keys, cut_values = keys[start:end], values[start:end]
             # Let the cut go with its batches: marshalled, they are all that stays of it.
             keys[start:end] = values[start:end] = _NONES[:len(cut_keys)]
@@ -199,12 +202,14 @@ class MapOutputWriter:
                 by_key, by_value = split_by_partition(
                     cut_keys, cut_values, self._partitions_of(cut_keys, kinds, len(keys)), n)
             for p in range(n):
-                if len(pending_keys[p]) + len(by_key[p]) > cut:     # a batch holds at most `cut`
-                    parts[p].append(Columns(pending_keys[p], pending_values[p], flat).ahead())
-                    pending_keys[p], pending_values[p] = by_key[p], by_value[p]
-                else:
-                    pending_keys[p] += by_key[p]
-                    pending_values[p] += by_value[p]
+                held_keys, held_values = pending_keys[p], pending_values[p]
+                held_keys += by_key[p]
+                held_values += by_value[p]
+                full = len(held_keys) - len(held_keys) % size
+                for first in range(0, full, size):      # full batches go while their keys are cached
+                    parts[p].append(Columns(held_keys[first:first + size],
+                                            held_values[first:first + size], flat).ahead())
+                del held_keys[:full], held_values[:full]
         for p in range(n):
             if pending_keys[p]:
                 parts[p].append(Columns(pending_keys[p], pending_values[p], flat).ahead())
@@ -287,16 +292,14 @@ class Columns:
         return None
 
     def ahead(self):
-        """What to hold until the batch is written: its marshal bytes, made now while its
-        keys are in the CPU's cache (`MapOutputWriter._dict_parts`), or the batch itself,
-        pickled straight into the file when written (its objects may be big)."""
+        """What to pickle for the batch: its marshal bytes, made now while its keys are in
+        the CPU's cache (`MapOutputWriter._dict_parts`), or the batch itself, pickled as it
+        is when written (its objects may be big): the one place the two are chosen, so
+        the batch's own pickle never looks at its types again."""
         data = self.marshalled()
         return self if data is None else _MarshalledColumns(data)
 
     def __reduce__(self):
-        data = self.marshalled()
-        if data is not None:
-            return _marshalled_columns, (data,)
         return Columns, (self.keys, self.values)
 
 
