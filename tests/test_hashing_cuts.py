@@ -21,6 +21,7 @@ def test_a_cut_hashes_as_portable_hash_in_either_mix(n):
 
 
 def test_the_batchs_size_decides_the_mix(monkeypatch):
+    import numpy  # noqa: F401  (loaded, as in a worker that has it: UINT64_BATCH decides)
     calls = []
     mix = hashing._mixed_columns_uint64
     monkeypatch.setattr(hashing, "_mixed_columns_uint64",

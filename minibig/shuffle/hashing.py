@@ -61,6 +61,7 @@ UINT64_BATCH = 8192          # tuple keys mixed in numpy from this many (see has
 # ... once numpy is loaded; before, only from this many: numpy's import (~0.13 s in a
 # fresh worker) costs more than its mix saves on fewer (cuts of 4096: ~0.35 us a key).
 UINT64_BATCH_COLD = 500_000
+LOW_BITS_WIDTH = 4             # tuple keys this wide at most mixed unmasked (see hash_partitions)
 _MICROSECOND = datetime.timedelta(microseconds=1)
 
 
@@ -114,6 +115,12 @@ def hash_partitions(keys, n: int, kinds: set | None = None, total: int = 0) -> l
         columns = [list(map(itemgetter(i), keys)) for i in range(width)]
         if _numpy_mix_pays(max(len(keys), total)):
             return (_mixed_columns_uint64(columns, width, len(keys)) % n).tolist()
+        if n & (n - 1) == 0 and n <= _MASK + 1 and width <= LOW_BITS_WIDTH:
+            # n a power of two: a hash % n is its low bits, which the mix's masks (bits 63
+            # and up) never change, nor carry into: mixed without them, two passes fewer for
+            # pairs (158k (str, str) keys in two: 131 -> 99 ms).
+            mixed = _mixed_columns(columns, width, len(keys), masked=False)
+            return list(map(and_, mixed, repeat(n - 1)))
         hashes = _mixed_columns(columns, width, len(keys))
     else:
         hashes = _hashes(keys, kinds)
@@ -164,13 +171,16 @@ def _str_hashes(keys) -> list | None:
         return None
 
 
-def _mixed_columns(columns: list, width: int, count: int):
+def _mixed_columns(columns: list, width: int, count: int, masked: bool = True):
     """`_mix_items` of `count` tuples of one width given as columns: the same mix, a column
-    at a time."""
+    at a time; not `masked`, its low 63 bits alone are the mix's (each column's product
+    then grows by 20 bits)."""
     value = repeat(0x345678, count)
     for column in columns:
         hashes = _hashes(column, set(map(type, column)))
-        value = map(and_, map(mul, map(xor, value, hashes), repeat(1000003)), repeat(_MASK))
+        value = map(mul, map(xor, value, hashes), repeat(1000003))
+        if masked:
+            value = map(and_, value, repeat(_MASK))
     return map(xor, value, repeat(width))
 
 
