@@ -112,6 +112,32 @@ def test_records_that_are_not_tuple_pairs_fold_or_fail_as_the_definition(record)
         assert typed(_by_chunks(chunk, fold_sum)) == typed(expected)
 
 
+class Tally:
+    """A value that adds to anything, None included (its __radd__ takes None)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __add__(self, other):
+        return Tally(self.n + (other.n if isinstance(other, Tally) else 1))
+
+    __radd__ = __add__
+
+    def __repr__(self) -> str:
+        return f"Tally({self.n})"
+
+
+@pytest.mark.parametrize("fold", [fold_sum, lambda d, chunk: fold_sum_columns(
+    d, [k for k, _ in chunk], [v for _, v in chunk])], ids=["pairs", "columns"])
+def test_a_none_kept_is_added_to_as_the_definition_adds_to_it(fold):
+    # A None found in the dict is a key's value, not a new key: None + Tally(1) is
+    # Tally(1).__radd__(None), and None + 1 fails as it does in plain Python.
+    pairs = [("a", None), ("a", Tally(1)), ("b", Tally(2)), ("b", None), ("d", None)]
+    assert typed(_by_chunks(pairs, fold)) == typed(oracle_fold(pairs))
+    with pytest.raises(TypeError, match="unsupported operand"):
+        fold({}, [("c", None), ("c", 1)])
+
+
 def test_distinct_columns_keep_the_first_key_object():
     """distinct's reducer folds a map task's Columns with dict.update: a key met again
     (1.0 after 1, True after 1) keeps its first object, as the record fold does."""
