@@ -26,10 +26,10 @@ that raised it.
 A value that is a list of records (a plain `list`, or `Records` wrapping an
 iterator, which collect hands its tasks) streams: on a worker, `run_task`
 encodes it a frame of about FRAME_BYTES at a time (marshal for flat records,
-pickle otherwise: `encode_frame`) and hands each frame to `ctx.send_frame`
-as it is made, so the driver decodes one frame while the worker makes the
-next; the rest of the list rides with the task's report, which says how
-many frames came before it. The driver keeps an attempt's frames apart from every
+a piece at a time, pickle otherwise: `encode_frame`) and hands each frame to
+`ctx.send_frame` as it is made, so the driver decodes one frame while the
+worker makes the next; the last few records (fewer than FIRST_FRAME_RECORDS)
+ride with the task's report, which says how many frames came before it. The driver keeps an attempt's frames apart from every
 other attempt's and uses them only when that attempt's report arrives
 (`core/dag.py`), so a failed, killed or superseded attempt leaves nothing
 in the answer.
@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 import uuid
-from itertools import islice
+from itertools import chain, islice
 from dataclasses import dataclass, field
 
 from minibig.core import serialization
@@ -200,27 +200,66 @@ FRAME_BYTES = 1 << 20
 # types) go through marshal, which memoizes only objects referenced more than
 # once where pickle memoizes every tuple and string: a frame of 500k (str, int)
 # pairs is made 6-8x faster and read back as fast or faster, shared objects still
-# shared.
+# shared (within a piece: see PIECE_RECORDS).
 MARSHAL, PICKLE = "marshal", "pickle"
+# A marshal frame is the marshal of a list of pieces' marshal bytes, a piece PIECE_RECORDS
+# records pulled from the task and checked and marshalled at once, while its records are
+# in the CPU's cache: a frame's ~50k records taken whole first, then looked over and then
+# marshalled, missed the cache in both passes (357k (str, int) pairs of a reducer's dict:
+# 0.111 -> 0.084 s to encode; 0.027 -> 0.029 s to decode).
+PIECE_RECORDS = 1024
 
 
 def encode_frame(chunk: list) -> tuple[str, bytes]:
     """(codec, bytes) of a list of records: marshal for `flat_records`, pickle otherwise."""
-    if flat_records(chunk):
-        return MARSHAL, marshal.dumps(chunk)
-    return PICKLE, dumps_result(chunk)
+    held: list = []
+    return _encode(_pieces(iter(chunk), len(chunk), held), held)
+
+
+def _pieces(records, count: int, held: list):
+    """At most `count` records of `records`, in lists of PIECE_RECORDS, each kept in `held` too."""
+    while count > 0:
+        piece = list(islice(records, min(PIECE_RECORDS, count)))
+        if not piece:
+            return
+        held.append(piece)
+        count -= len(piece)
+        yield piece
+
+
+def _encode(pieces, held: list) -> tuple[str, bytes]:
+    """(codec, bytes) of the records of `pieces` (which keeps them in `held`): each piece
+    marshalled as it comes while every one is `flat_records`, else a pickle of them all."""
+    marshalled = []
+    for piece in pieces:
+        if not flat_records(piece):
+            for _ in pieces:                      # the rest of the frame, into `held`
+                pass
+            return PICKLE, dumps_result(list(chain.from_iterable(held)))
+        marshalled.append(marshal.dumps(piece))
+    return MARSHAL, marshal.dumps(marshalled)
+
+
+def _load_pieces(data) -> list:
+    records: list = []
+    for piece in marshal.loads(data):
+        records += marshal.loads(piece)
+    return records
 
 
 def decode_frame(codec: str, data) -> list:
     """The records of a frame `encode_frame` made (the cyclic GC paused meanwhile)."""
-    return serialization.loads_without_gc(data, marshal.loads if codec == MARSHAL else pickle.loads)
+    return serialization.loads_without_gc(data, _load_pieces if codec == MARSHAL else pickle.loads)
 
 
 def stream_result(value, ctx: "TaskContext", max_result_size: int):
     """Send a list-valued result's frames; (what is left of the value, frames, bytes sent).
 
-    Without `ctx.send_frame` (an inline task) a `Records` value becomes its
-    list and nothing streams.
+    Records are pulled and encoded a piece at a time (`PIECE_RECORDS`); once they end,
+    a frame of fewer than FIRST_FRAME_RECORDS records is not sent: they ride with the
+    report (a small result sends no frame), a bigger one goes as the last frame.
+    Without `ctx.send_frame` (an inline task) a `Records` value becomes its list and
+    nothing streams.
     """
     if isinstance(value, Records):
         records = iter(value.records)
@@ -233,14 +272,17 @@ def stream_result(value, ctx: "TaskContext", max_result_size: int):
     frames = sent = 0
     count = FIRST_FRAME_RECORDS
     while True:
-        chunk = list(islice(records, count))
-        if len(chunk) < count:
-            return chunk, frames, sent          # the last records ride with the report
-        codec, data = encode_frame(chunk)
+        held: list = []
+        codec, data = _encode(_pieces(records, count, held), held)
+        taken = sum(map(len, held))
+        if taken < count and taken < FIRST_FRAME_RECORDS:
+            return list(chain.from_iterable(held)), frames, sent
         sent += len(data)
         check_result_size(sent, max_result_size, ctx.partition)
         ctx.send_frame(frames, codec, data)
         frames += 1
+        if taken < count:
+            return [], frames, sent
         count = max(1, count * FRAME_BYTES // len(data))
 
 
