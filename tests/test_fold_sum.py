@@ -17,6 +17,7 @@ import random
 import numpy
 import pytest
 
+from minibig.core.dependency import Aggregator
 from minibig.shuffle.partitioners import reducing
 from minibig.shuffle.spill import ExternalMap, fold_sum, fold_sum_columns
 
@@ -136,6 +137,18 @@ def test_a_none_kept_is_added_to_as_the_definition_adds_to_it(fold):
     assert typed(_by_chunks(pairs, fold)) == typed(oracle_fold(pairs))
     with pytest.raises(TypeError, match="unsupported operand"):
         fold({}, [("c", None), ("c", 1)])
+
+
+def test_a_none_combiner_kept_is_merged_as_any_other():
+    # reduceByKey(f) and combineByKey's general folds: a None in the dict is a combiner.
+    def merge(a, b):
+        return ("merged", a, b)
+    pairs = [("a", None), ("a", 2), ("b", 3)]
+    by_reduce = ExternalMap(reducing(merge), None, None).insert_values(pairs).map
+    assert by_reduce == {"a": ("merged", None, 2), "b": 3}
+    combine = Aggregator(lambda v: None if v == 0 else v, merge, merge)
+    by_combine = ExternalMap(combine, None, None).insert_values([("a", 0), ("a", 5)]).map
+    assert by_combine == {"a": ("merged", None, 5)}
 
 
 def test_distinct_columns_keep_the_first_key_object():

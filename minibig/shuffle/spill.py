@@ -57,7 +57,6 @@ UNLIMITED = 1 << 62
 # Bytes per entry a spill needs on top of the entries themselves: the list of
 # keys, their hashes and the sort order (three 8-byte slots).
 SPILL_OVERHEAD = 24
-_MISSING = object()
 _ONE = 1                      # CPython's one int 1 (small ints are cached): a cheap first test
 _first = itemgetter(0)
 
@@ -313,14 +312,21 @@ class ExternalMap:
                         d[key] = create(value)
                     else:
                         group.append(value)
+            # A key is new when get finds None and `in` does not find it (see _fold_added).
             elif create is None or create is identity:   # reduceByKey(f): a value is its combiner
                 for key, comb in chunk:
-                    old = get(key, _MISSING)
-                    d[key] = comb if old is _MISSING else merge(old, comb)
+                    old = get(key)
+                    if old is None and key not in d:
+                        d[key] = comb
+                    else:
+                        d[key] = merge(old, comb)
             else:
                 for key, value in chunk:
-                    old = get(key, _MISSING)
-                    d[key] = create(value) if old is _MISSING else merge(old, value)
+                    old = get(key)
+                    if old is None and key not in d:
+                        d[key] = create(value)
+                    else:
+                        d[key] = merge(old, value)
             self._after_chunk(chunk[-1][0], len(chunk))
 
     def _after_chunk(self, key, count: int) -> None:
