@@ -26,8 +26,7 @@ def test_the_batchs_size_decides_the_mix(monkeypatch):
     mix = hashing._mixed_columns_uint64
     monkeypatch.setattr(hashing, "_mixed_columns_uint64",
                         lambda *args: calls.append(args[2]) or mix(*args))
-    # Three partitions: two take the items' parity, no mix (tests/test_hashing_low_bits.py).
-    hash_partitions(KEYS, 3, {tuple})
+    hash_partitions(KEYS, 2, {tuple})
     assert calls == []                       # a small batch: Python's ints, no numpy import
-    hash_partitions(KEYS, 3, {tuple}, total=UINT64_BATCH)
+    hash_partitions(KEYS, 2, {tuple}, total=UINT64_BATCH)
     assert calls == [len(KEYS)]

@@ -113,16 +113,17 @@ def hash_partitions(keys, n: int, kinds: set | None = None, total: int = 0) -> l
     if kinds == {tuple} and len(set(map(len, keys))) == 1:
         width = len(keys[0])
         columns = [list(map(itemgetter(i), keys)) for i in range(width)]
+        if _numpy_mix_pays(max(len(keys), total)):
+            return (_mixed_columns_uint64(columns, width, len(keys)) % n).tolist()
         if n == 2:
             # A hash's parity. The mix's multiplier is odd and its masks keep bit 0, so the
             # parity is that of 0x345678 (even) ^ every item's hash ^ the width: one xor a
-            # column, no product (158k (str, str) keys: 128 -> 89-97 ms, 113-119 into four).
+            # column, no product (158k (str, str) keys: 128 -> 89-97 ms, 113-119 into four;
+            # numpy's mix, once loaded, 72).
             value = repeat(width, len(keys))
             for column in columns:
                 value = map(xor, value, _hashes(column, set(map(type, column))))
             return list(map(and_, value, repeat(1)))
-        if _numpy_mix_pays(max(len(keys), total)):
-            return (_mixed_columns_uint64(columns, width, len(keys)) % n).tolist()
         if n & (n - 1) == 0 and n <= _MASK + 1 and width <= LOW_BITS_WIDTH:
             # n a power of two: a hash % n is its low bits, which the mix's masks (bits 63
             # and up) never change, nor carry into: mixed without them, two passes fewer for
