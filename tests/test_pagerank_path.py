@@ -108,6 +108,43 @@ def test_copied_lists_read_as_unpickled_records_do(records):
                                                    for r in records]))
 
 
+class Name(str):
+    """A str subclass: equal to its plain str, yet another type."""
+
+
+def _apart(*strings) -> ResultIterable:
+    """The strings, each a new object, as a shuffle gives them (one per occurrence)."""
+    return ResultIterable(s.encode().decode() for s in strings)
+
+
+@pytest.mark.parametrize("records", [
+    [("libc6", _apart("zlib1g", "perl-base")), ("perl-base", _apart("libc6", "zlib1g", "libc6"))],
+    [_apart("zlib1g", "perl-base"), _apart("perl-base", "zlib1g", "zlib1g")],
+    [(1, _apart("zlib1g")), (2.5, _apart("zlib1g", "zlib1g"))],        # keys not str
+])
+def test_a_block_of_str_lists_shares_one_object_a_value(records):
+    block = CopiedLists.of(records)
+    read = list(block)
+    assert typed(read) == typed(records) == typed(loads_records(dumps_records(records)))
+    lists = [r[1] if type(r) is tuple else r for r in read]
+    items = [item for items in lists for item in items]
+    assert len({id(item) for item in items}) == len(set(items)) < len(items)
+    keys = [r[0] for r in read if type(r) is tuple]
+    if keys and all(type(k) is str for k in keys):                # keys share them too
+        assert all(k is item for k in keys for item in items if item == k)
+    lists[0].append("spoiled")                                    # a read's own lists
+    lists[1].clear()
+    assert typed(block) == typed(records)
+
+
+def test_equal_items_of_other_types_are_never_taken_for_one_another():
+    numbers = [("a", ResultIterable(["x1", "x1"])), ("b", ResultIterable([1, 1.0, True, "1"]))]
+    assert typed(CopiedLists.of(numbers)) == typed(numbers)
+    names = [("a", ResultIterable(["x1", Name("x1")]))]
+    block = CopiedLists.of(names)
+    assert block is None or typed(block) == typed(names)          # kept pickled: not atoms
+
+
 def test_copied_lists_refuse_what_a_copy_would_change():
     tagged = Tagged([1])
     tagged.note = "kept by pickle, lost by a copy"
