@@ -202,14 +202,23 @@ class MapOutputWriter:
                 by_key, by_value = split_by_partition(
                     cut_keys, cut_values, self._partitions_of(cut_keys, kinds, len(keys)), n)
             for p in range(n):
-                held_keys, held_values = pending_keys[p], pending_values[p]
-                held_keys += by_key[p]
-                held_values += by_value[p]
-                full = len(held_keys) - len(held_keys) % size
-                for first in range(0, full, size):      # full batches go while their keys are cached
-                    parts[p].append(Columns(held_keys[first:first + size],
-                                            held_values[first:first + size], flat).ahead())
-                del held_keys[:full], held_values[:full]
+                held_keys, new_keys, new_values = pending_keys[p], by_key[p], by_value[p]
+                if len(held_keys) + len(new_keys) <= size:
+                    held_keys += new_keys
+                    pending_values[p] += new_values
+                    continue
+                if held_keys:
+                    parts[p].append(Columns(held_keys, pending_values[p], flat).ahead())
+                if len(new_keys) <= size:
+                    pending_keys[p], pending_values[p] = new_keys, new_values
+                    continue
+                # A share of the cut past a batch (a small budget's) goes in full batches now,
+                # while its keys are cached; what is left waits for the next cut's.
+                full = len(new_keys) - len(new_keys) % size
+                for first in range(0, full, size):
+                    parts[p].append(Columns(new_keys[first:first + size],
+                                            new_values[first:first + size], flat).ahead())
+                pending_keys[p], pending_values[p] = new_keys[full:], new_values[full:]
         for p in range(n):
             if pending_keys[p]:
                 parts[p].append(Columns(pending_keys[p], pending_values[p], flat).ahead())
