@@ -29,10 +29,10 @@ encodes it a frame of about FRAME_BYTES at a time (marshal for flat records,
 a piece at a time, pickle otherwise: `encode_frame`) and hands each frame to
 `ctx.send_frame` as it is made, so the driver decodes one frame while the
 worker makes the next; the last few records (fewer than FIRST_FRAME_RECORDS)
-ride with the task's report, which says how many frames came before it. The driver keeps an attempt's frames apart from every
-other attempt's and uses them only when that attempt's report arrives
-(`core/dag.py`), so a failed, killed or superseded attempt leaves nothing
-in the answer.
+ride with the task's report, which says how many frames came before it. The
+driver keeps an attempt's frames apart from every other attempt's and uses
+them only when that attempt's report arrives (`core/dag.py`), so a failed,
+killed or superseded attempt leaves nothing in the answer.
 """
 
 from __future__ import annotations
