@@ -38,7 +38,10 @@ A side read in place from a dataset whose partitions hold each key once
 as PageRank's cached links and its ranks) needs no check for repeated keys:
 the right side goes into the table with `dict.update`, one dict operation a
 record instead of three, and the left side is probed without tracking the
-first of its equal keys, which is then each record's own key.
+first of its equal keys, which is then each record's own key. A left side
+read straight from a cached block of groups (`minibig.core.cache.CopiedPairs`)
+has a key's list made afresh only when the table has the key (PageRank's
+pages without in-links: the iterations' CPU -6..-21%, alternated in one process).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from __future__ import annotations
 import itertools
 import sys
 
+from minibig.core.cache import CopiedPairs
 from minibig.core.dependency import Aggregator, OneToOneDependency, Partitioner, ShuffleDependency
 from minibig.rdd.pairs import ResultIterable
 from minibig.rdd.base import RDD
@@ -215,6 +219,15 @@ def _probe(records, first: dict, more: dict, unique: bool = False):
     with `unique` (no two records have equal keys), the record's own.
     """
     get = first.get
+    if unique and not more and type(records) is CopiedPairs:
+        # A cached block read afresh: a key's list is made only when the table has the key.
+        block, missing = records.block, _MISSING
+        kind = block.kind
+        for key, items in zip(block.keys, block.items):
+            found = get(key, missing)
+            if found is not missing:
+                yield key, (kind(items), found)
+        return
     if unique and not more:                        # each key is its own first
         for key, value in records:
             found = get(key, _MISSING)
