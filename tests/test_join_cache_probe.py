@@ -8,6 +8,7 @@ types (`ResultIterable`), its order and the freshness of each list must not chan
 
 from __future__ import annotations
 
+import pickle
 from operator import add
 
 from minibig.core.cache import CopiedLists, CopiedPairs
@@ -54,3 +55,11 @@ def test_a_join_of_cached_groups_with_a_side_lacking_keys_is_plain_pythons(sc):
     assert links.join(ranks).getNumPartitions() == 2 and len(expected) > len(
         [src for src in expected if src in weights])              # some keys are missing
     links.unpersist()
+
+
+def test_a_cached_read_pickles_as_the_zip_it_reads_as():
+    read = iter(CopiedLists.of(GROUPS))
+    next(read)
+    again = pickle.loads(pickle.dumps(read))
+    assert type(again) is zip and _typed((k, (v, 0)) for k, v in again) == _typed(
+        (k, (v, 0)) for k, v in GROUPS[1:])

@@ -198,6 +198,10 @@ class CopiedPairs(zip):
         read.block = block
         return read
 
+    def __reduce__(self):
+        """Pickled (a task's records may hold their iterator) as the plain zip it reads as."""
+        return zip, super().__reduce__()[1]
+
 
 def _shared_strs(keys: list | None, lists: list) -> tuple[list | None, list]:
     """The keys, and the lists as tuples, every str in them one object per value: the
