@@ -248,6 +248,11 @@ class DAGScheduler:
             self.shuffle_stages.pop(shuffle_id, None)
             self.available.pop(shuffle_key, None)
 
+    def has_output(self, shuffle_key: str) -> bool:
+        """Whether some map output of the shuffle exists (a plan that skips the shuffle
+        would recompute what is there to read)."""
+        return bool(self.available.get(shuffle_key))
+
     def missing(self, stage: Stage) -> list[int]:
         """Partitions of a map stage whose output is not available."""
         done = self.available[stage.dep.shuffle_key]

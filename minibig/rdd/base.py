@@ -79,6 +79,8 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
     #: True when no partition holds two records with equal keys (an aggregation's output,
     #: and what keeps its keys): a join reads such a side without checking (`rdd.cogroup`).
     _unique_keys = False
+    #: The dataset this one holds the distinct records of (set by `distinct`), else None.
+    _distinct_of = None
 
     def __init__(self, ctx, deps: list, num_partitions: int, partitioner=None):
         self.ctx = ctx
@@ -123,6 +125,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
     def __getstate__(self):
         state = self.__dict__.copy()
         state["ctx"] = None          # the driver's context never travels
+        state.pop("_distinct_of", None)   # a plan's choice, and lineage behind a shuffle
         return state
 
     def describe(self) -> str:
@@ -346,13 +349,14 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> sorted(sc.parallelize([1, 1, 2, 3]).distinct().collect())
         [1, 2, 3]
         """
-        def first(a, _):
-            return a
         # Values are all None: the "distinct" fold keeps each record's first copy with dict.update.
-        return (self.mapPartitions(_with_none)
-                ._combine(Aggregator(identity, first, first, "distinct"), numPartitions,
-                          portable_hash, map_side_combine=True)
-                .keys())
+        records = (self.mapPartitions(_with_none)
+                   ._combine(DISTINCT, numPartitions, portable_hash, map_side_combine=True)
+                   .keys())
+        # An aggregation by key of the records may take them from here in one shuffle
+        # (`minibig.rdd.pairs.PairRDDFunctions._combine`).
+        records._distinct_of = self
+        return records
 
     def groupBy(self, f: Callable, numPartitions: int | None = None,
                 partitionFunc: Callable = portable_hash) -> "RDD":
@@ -513,6 +517,14 @@ class ParallelCollectionRDD(RDD):
         state = super().__getstate__()
         state.pop("_slices", None)     # slices go with tasks, never with the stage code
         return state
+
+
+def _keep_first(first, _):
+    return first
+
+
+#: distinct's aggregator: each record a key whose value is None, its first copy kept.
+DISTINCT = Aggregator(identity, _keep_first, _keep_first, "distinct")
 
 
 def _with_none(records):

@@ -84,6 +84,11 @@ class PairRDDFunctions:
             combined = self.mapPartitions(lambda it: _combine_in_task(it, aggregator), True)
             combined._unique_keys = True
             return combined
+        source = _unshuffled_distinct(self)
+        if source is not None:
+            # distinct() then this: one shuffle by key instead of two (see DistinctCombinedRDD).
+            from minibig.rdd.shuffled import DistinctCombinedRDD   # an RDD subclass: see _shuffled
+            return DistinctCombinedRDD(source, partitioner, aggregator)
         return _shuffled(self, partitioner, aggregator, map_side_combine)
 
     def reduceByKey(self, func: Callable, numPartitions: int | None = None,
@@ -381,6 +386,18 @@ def _sort_in_task(records, keyfunc, ascending: bool):
 def _shuffled(rdd, partitioner, aggregator, map_side_combine: bool = False):
     from minibig.rdd.shuffled import ShuffledRDD   # a subclass of RDD, whose mixin this is (minibig.rdd.base)
     return ShuffledRDD(rdd, ShuffleDependency(rdd, partitioner, aggregator, map_side_combine))
+
+
+def _unshuffled_distinct(rdd):
+    """The dataset `rdd` holds the distinct records of (`RDD.distinct`), when reading
+    that dataset instead costs nothing already paid for: `rdd` is not persisted nor marked
+    for a checkpoint, and its shuffle has not written any output; else None."""
+    source = rdd._distinct_of
+    if source is None or rdd._persisted() or rdd._checkpoint_kind is not None:
+        return None
+    if rdd.ctx._dag.has_output(rdd.prev.dep.shuffle_key):
+        return None
+    return source
 
 
 def _cogroup(rdds: list, numPartitions):
