@@ -229,7 +229,9 @@ class SessionCode(TaskCode):
                 log.ended = order["kind"]
                 return log
             answer["partition"] = ctx.partition
-            sock.send(pickle.dumps(answer, protocol=5))
+            # not copied: the outputs' arrays are nobody's to write once the run halted (a copy of
+            # a megabyte in the pickle, then in ZeroMQ, then on the driver cost more than sending)
+            sock.send_multipart(frames_of(answer), copy=False)
             if answer["kind"] == "output" and order["kind"] == "end":
                 log.ended = "end"
                 return log
@@ -375,10 +377,7 @@ class Peers:
                 self.sent_dst[q] = batch.dst
                 if same:                           # the receiver has it: only the values cross
                     batch = Messages(None, batch.values)
-            buffers = []
-            head = pickle.dumps((self.token, superstep, self.partition, batch, requests, same, partial), protocol=5,
-                                buffer_callback=buffers.append)
-            frames = [head, *(buffer.raw() for buffer in buffers)]
+            frames = frames_of((self.token, superstep, self.partition, batch, requests, same, partial))
             sock.send_multipart(frames)
             if batch is not None or requests:
                 sizes[q] = sum(len(frame) if isinstance(frame, bytes) else frame.nbytes for frame in frames)
@@ -415,8 +414,7 @@ class Peers:
     def take(self, superstep: int, got: dict) -> None:
         """Receive one segment: into `got` when it is of `superstep`, else kept for its own;
         dropped (counted in `foreign`) when it is not of this session or not from a peer."""
-        _, head, *frames = self.sock.recv_multipart(copy=False)
-        segment = pickle.loads(head.buffer, buffers=[f.buffer for f in frames])
+        segment = from_frames(self.sock.recv_multipart(copy=False)[1:])
         if not (isinstance(segment, tuple) and len(segment) == 7 and segment[0] == self.token
                 and isinstance(segment[2], int) and segment[2] in self.out):
             self.foreign += 1
@@ -458,6 +456,21 @@ class SessionLog:
         self.steps.append([superstep, round(started, 6), round(seconds, 6), sum(report.sizes)])
         self.messages_sent.append(int(report.messages_sent))
         self.active_vertices.append(int(report.active))
+
+
+def frames_of(message) -> list:
+    """`message` pickled for a multipart send: the pickle, then each buffer it holds (numpy's,
+    Arrow's) as a frame of its own, not copied into the pickle."""
+    buffers = []
+    head = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
+    return [head, *(buffer.raw() for buffer in buffers)]
+
+
+def from_frames(frames: list):
+    """The message `frames_of` made (or a plain pickle, one frame), from the `zmq.Frame`s a
+    `recv_multipart(copy=False)` gave: its arrays are views of the frames, not copies."""
+    head, *buffers = (frame.buffer for frame in frames)
+    return pickle.loads(head, buffers=buffers)
 
 
 def wait_for_driver(sock, partition: int, prefix: str) -> None:
@@ -647,9 +660,9 @@ class Session:
             return []
         taken = []
         while self.sock.poll(0):
-            identity, blob, *_ = self.sock.recv_multipart()
-            self.received_bytes += len(blob)
-            message = pickle.loads(blob)
+            identity, *frames = self.sock.recv_multipart(copy=False)
+            self.received_bytes += sum(len(frame) for frame in frames)
+            message = from_frames(frames)
             p = message["partition"]
             self.seen[p] = time.monotonic()
             if message["kind"] == "hello":
@@ -679,6 +692,6 @@ class Session:
         deadline = time.monotonic() + JOIN_TIMEOUT
         while thread.is_alive() and time.monotonic() < deadline:
             if self.sock.poll(POLL_MS):
-                identity, blob, *_ = self.sock.recv_multipart()
-                if pickle.loads(blob)["kind"] == "hello":
+                identity, *frames = self.sock.recv_multipart(copy=False)
+                if from_frames(frames)["kind"] == "hello":
                     self.sock.send_multipart([identity, abort])
