@@ -203,8 +203,9 @@ def collapse_duplicates(src, dst, weight, n):
     if weight is None:                               # no weight to choose: any duplicate will do
         key.sort()                                   # key is this function's own
         kept = key[run_ends(key)]
-        if high:
-            return kept >> 32, kept & np.int64(0xFFFFFFFF), None
+        if high:                                     # dst in kept's place: one fresh array less
+            src = kept >> 32
+            return src, np.bitwise_and(kept, np.int64(0xFFFFFFFF), out=kept), None
         src, dst = np.divmod(kept, np.int64(n))
         return src, dst, None
     order = np.argsort(key, kind="stable")           # equal keys stay in line order: keep the last
