@@ -21,6 +21,7 @@ import time
 import urllib.request
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import zmq
 
@@ -84,6 +85,22 @@ def test_a_run_is_one_session_job_with_the_superstep_loops_answers(sc, roget, st
     stages.clear()
     check_pagerank(pagerank(g, tol=1e-10, max_iter=1000, session=True).collectAsMap(), G)   # a built-in
     assert stages == ["SessionCode"]
+
+
+def test_a_sessions_outputs_are_the_stepwise_runs_arrays(sc, tmp_path):
+    """The outputs cross from the tasks in frames of their own, not copied (`session.frames_of`):
+    the same Arrow str ids and the same writable float64 ranks as a stepwise run's, arrays the
+    driver may write to."""
+    path = tmp_path / "edges.txt"
+    path.write_text("".join(f"{u} {v}\n" for u, v in random_edges(7, 300, 2000, string_ids=True)))
+    g = Graph.from_edge_file(sc, str(path), num_partitions=2)
+    program = PageRank(g.num_vertices, max_iter=10, tol=0.0)
+    ours, theirs = (g.run(program, checkpoint_every=0, session=s).outputs for s in (True, False))
+    for (ids, ranks), (their_ids, their_ranks) in zip(ours, theirs):
+        assert isinstance(ids, pa.StringArray) and ids.equals(their_ids) and len(ids) > 0
+        assert ranks.dtype == np.float64 and ranks.tolist() == their_ranks.tolist()
+        ranks += 1.0                                  # the driver's own: writable, not a frame's copy
+        assert ranks.tolist() == (their_ranks + 1.0).tolist()
 
 
 class DriverSidePageRank(PageRank):
