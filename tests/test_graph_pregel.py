@@ -333,6 +333,24 @@ def test_combined_delivery_of_tuple_sums_and_of_a_misrouted_message():
         deliver(part, [Messages(stranger, np.ones(1))], "sum", distinct=True)
 
 
+@pytest.mark.parametrize("parts", [1, 3, 11])
+def test_an_edge_plan_is_its_partitions_targets_by_owner_then_id(parts):
+    """Against plain Python: the distinct targets of a partition's out- and in-edges ordered by
+    (owner, id), each edge's slot the position of its target there, the bounds each owner's."""
+    g = Graph.from_edges(None, random_edges(parts, 90, 400), num_partitions=parts)
+    for part in g.partitions:
+        for direction, targets_of_edges in (("out", part.out_dst), ("in", part.in_src)):
+            plan = edge_plan(part, direction)
+            owner = part.owner.tolist()
+            expected = sorted(set(targets_of_edges.tolist()), key=lambda t: (owner[t], t))
+            assert plan.targets.tolist() == expected
+            assert plan.slot.dtype == np.int64
+            assert [expected[s] for s in plan.slot.tolist()] == targets_of_edges.tolist()
+            assert plan.bounds.tolist() == [sum(owner[t] < q for t in expected) for q in range(parts + 1)]
+            assert [piece.tolist() for piece in plan.pieces] == [
+                [t for t in expected if owner[t] == q] for q in range(parts)]
+
+
 @pytest.mark.parametrize("combiner", ["sum", "min", "max"])
 def test_unmasked_combined_sends_use_the_plans_pieces(combiner):
     """Along every edge with a combiner, each partition's batch has every target there: its

@@ -64,7 +64,7 @@ from minibig.graph.ids import VertexIndex
 from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, doubtful, read_edge_columns,
                                 read_exact, run_ends, strings_as_ints)
 from minibig.graph.partition import local_positions, make_partition
-from minibig.graph.partitioning import partitions_of
+from minibig.graph.partitioning import partitions_of, rows_by_owner
 from minibig.shuffle.blocks import write_output_stream
 from minibig.shuffle.reader import read_batches
 
@@ -308,8 +308,8 @@ def pieces_of(spec: Spec, parsed: Range, is_int: bool):
     owners = _owners(spec.partitioner, distinct, spec.num_partitions)
     if spec.num_partitions == 1:                      # every edge is partition 0's, both ways
         return lambda q: (distinct, owners, (src, dst, weight), (dst, src, weight))
-    out_groups = _groups(owners[src], spec.num_partitions)
-    in_groups = _groups(owners[dst], spec.num_partitions)
+    out_groups = rows_by_owner(owners[src], spec.num_partitions)
+    in_groups = rows_by_owner(owners[dst], spec.num_partitions)
 
     def piece(q):
         o, i = out_groups[q], in_groups[q]
@@ -558,17 +558,6 @@ def _owners(partitioner, distinct, num_partitions: int) -> np.ndarray:
         raise ValueError(f"partitioner put vertex {vertex!r} in partition {owners[bad[0]]}, "
                          f"outside [0, {num_partitions})")
     return owners
-
-
-def _groups(owner: np.ndarray, num_partitions: int) -> list:
-    """Per partition, the rows it owns, in row order."""
-    if num_partitions <= 8:                           # a few masks beat any sort
-        return [np.flatnonzero(owner == q) for q in range(num_partitions)]
-    if num_partitions <= 1 << 16:                     # numpy sorts 16-bit keys by radix: O(n)
-        owner = owner.astype(np.uint16)
-    order = np.argsort(owner, kind="stable")
-    bounds = np.searchsorted(owner[order], np.arange(num_partitions + 1))
-    return [order[bounds[q]:bounds[q + 1]] for q in range(num_partitions)]
 
 
 def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray]]:

@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minibig.graph.partitioning import rows_by_owner
+
 COMBINERS = ("sum", "min", "max")
 
 
@@ -61,35 +63,31 @@ def edge_plan(part, direction: str) -> EdgePlan:
     key = "plan_" + direction
     if key not in part.cache:
         targets_of_edges = part.out_dst if direction == "out" else part.in_src
-        distinct, slot = distinct_and_inverse(targets_of_edges, part.num_vertices)
+        # the distinct targets by marking an array of the graph's size (no sort), grouped by owner
+        # with a mask per partition; then each edge's slot in one gather through a table of their
+        # positions (a gather per edge, not two: each a fresh array of the edges' size)
+        seen = np.zeros(part.num_vertices, dtype=bool)
+        seen[targets_of_edges] = True
+        distinct = np.flatnonzero(seen)
         if part.num_partitions == 1:             # one owner: the sorted targets are grouped already
-            targets, slot, bounds = distinct, slot.reshape(-1), np.array([0, len(distinct)])
+            targets, counts = distinct, [len(distinct)]
         else:
-            order = np.argsort(part.owner[distinct], kind="stable")
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            targets, slot = distinct[order], rank[slot.reshape(-1)]
-            bounds = np.searchsorted(part.owner[targets], np.arange(part.num_partitions + 1))
+            groups = rows_by_owner(part.owner[distinct], part.num_partitions)
+            targets, counts = np.concatenate([distinct[g] for g in groups]), [len(g) for g in groups]
+        position = np.empty(part.num_vertices, np.int64)     # read only at the targets
+        position[targets] = np.arange(len(targets))
+        slot = position[targets_of_edges]
+        bounds = np.concatenate(([0], np.cumsum(counts)))
         targets.setflags(write=False)            # its pieces are told apart by identity: never written
         part.cache[key] = EdgePlan(targets, slot, bounds,
                                    tuple(targets[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])))
     return part.cache[key]
 
 
-def distinct_and_inverse(values: np.ndarray, bound: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted distinct values, position of each value in them), like np.unique's return_inverse.
-
-    With `bound` (values are in [0, bound)) by marking an array of that size,
-    else by one argsort: numpy 2's np.unique hashes first and is ten times
-    slower on millions of values.
+def distinct_and_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, position of each value in them), like np.unique's return_inverse,
+    by one argsort: numpy 2's np.unique hashes first and is ten times slower on millions of values.
     """
-    if bound is not None:
-        seen = np.zeros(bound, dtype=bool)
-        seen[values] = True
-        distinct = np.flatnonzero(seen)
-        position = np.zeros(bound, dtype=np.int64)
-        position[distinct] = np.arange(len(distinct))
-        return distinct, position[values]
     order = np.argsort(values)
     ordered = values[order]
     starts = np.ones(len(ordered), dtype=bool)

@@ -66,6 +66,17 @@ def partitions_of(partitioner, ids) -> np.ndarray:
     return np.fromiter((partitioner(v) for v in ids.tolist()), dtype=np.int64, count=len(ids))
 
 
+def rows_by_owner(owner: np.ndarray, num_partitions: int) -> list[np.ndarray]:
+    """Per partition q, the positions i where `owner[i] == q`, ascending."""
+    if num_partitions <= 8:                           # a few masks beat any sort
+        return [np.flatnonzero(owner == q) for q in range(num_partitions)]
+    if num_partitions <= 1 << 16:                     # numpy sorts 16-bit keys by radix: O(n)
+        owner = owner.astype(np.uint16)
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(num_partitions + 1))
+    return [order[bounds[q]:bounds[q + 1]] for q in range(num_partitions)]
+
+
 def portable_hashes(ids) -> np.ndarray:
     """`portable_hash` of every id, as int64: numpy for ints, a CRC-32 over the UTF-8 bytes
     for str (a numpy object array or an Arrow string array)."""
