@@ -324,3 +324,15 @@ def test_parse_output_reads_what_json_protocol_wrote_line_by_line():
     assert list(job.parse_output([data[:-1]])) == expected        # no newline at the end
     with pytest.raises(ValueError):                                # read line by line: fails
         list(job.parse_output([b'"a"\t1\n"b"\t[1,\n']))
+
+
+def test_parse_output_reads_its_chunks_only_as_its_pairs_are_asked_for():
+    pulled = []
+
+    def chunks():
+        for n in range(3):
+            pulled.append(n)
+            yield b'"k%d"\t%d\n' % (n, n)
+    pairs = MRJob(args=[]).parse_output(chunks())
+    assert pulled == []                         # nothing read before the first pair is asked for
+    assert list(pairs) == [("k0", 0), ("k1", 1), ("k2", 2)] and pulled == [0, 1, 2]
