@@ -25,6 +25,7 @@ import faults
 from minibig import Context
 from minibig.rdd.pairs import ResultIterable
 from minibig.rdd.shuffled import FIRSTS_TRIAL, DistinctCombinedRDD, ShuffledRDD, _first_copies
+from minibig.shuffle.sizing import estimate
 
 Pair = collections.namedtuple("Pair", "key value")
 
@@ -130,6 +131,18 @@ def test_both_sides_drop_copies_within_a_small_budget(tmp_path):
         ends = [e for e in map(json.loads, f) if e.get("event") == "task_end"]
     assert [e["stage"] for e in ends].count(1) == 3
     assert all(e["spill_bytes"] > 0 for e in ends if e["stage"] == 1)
+
+
+def test_a_group_over_half_the_budget_is_as_welcome_as_in_the_general_plan():
+    """Each of the reducer's folds holds half the budget, but one key's group may fill the
+    whole of it, as groupByKey's own reducer allows (0.7 of 1 MiB: it raised
+    MemoryBudgetError)."""
+    hot = 18_000
+    records = [("hot", i) for i in range(hot)] + [(i, -i) for i in range(3000)] * 2
+    assert (1 << 19) < estimate("hot") + estimate(ResultIterable(range(hot))) < (1 << 20)
+    with Context(master="inline", worker_memory=1 << 20, progress=False) as ctx:
+        got = ctx.parallelize(records, 2).distinct().groupByKey(1).collect()
+    assert as_multisets(got) == as_multisets(grouped(records).items())
 
 
 def test_copies_after_the_map_side_stopped_looking_are_dropped_by_the_reducer():

@@ -83,10 +83,14 @@ class DistinctCombinedRDD(ShuffledRDD):
         super().__init__(firsts, ShuffleDependency(firsts, partitioner, aggregator))
 
     def compute(self, split: int, task):
-        budget = task.memory_budget and task.memory_budget // 2
+        # Each fold within half the budget; a record, or a key's combiner, may still take
+        # the whole of it, as in distinct's and the aggregation's own reducers.
+        whole = task.memory_budget
+        half = whole and whole // 2
         records = itertools.chain.from_iterable(read_batches(task.fetch_shuffle(self.dep, split)))
-        distinct = ExternalMap(DISTINCT, budget, task.spill_dir).insert_values(_with_none(records))
-        combined = ExternalMap(self.dep.aggregator, budget, task.spill_dir)
+        distinct = ExternalMap(DISTINCT, half, task.spill_dir, entry_limit=whole)
+        distinct.insert_values(_with_none(records))
+        combined = ExternalMap(self.dep.aggregator, half, task.spill_dir, entry_limit=whole)
         return combined.insert_values(map(_first, distinct.items())).items()
 
 
@@ -117,7 +121,8 @@ def _checked(it):
     def let_pass(seen: dict) -> None:
         passed.extend(seen)
         seen.clear()
-    seen = ExternalMap(DISTINCT, budget and budget // 2, spill_dir, spill=let_pass)
+    seen = ExternalMap(DISTINCT, budget and budget // 2, spill_dir, spill=let_pass,
+                       entry_limit=budget)
     taken, given = 0, 0
     while chunk := list(itertools.islice(it, FIRSTS_CHUNK)):
         seen.insert_values(_with_none(chunk))
