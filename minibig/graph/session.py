@@ -229,8 +229,9 @@ class SessionCode(TaskCode):
                 log.ended = order["kind"]
                 return log
             answer["partition"] = ctx.partition
-            # not copied: the outputs' arrays are nobody's to write once the run halted (a copy of
-            # a megabyte in the pickle, then in ZeroMQ, then on the driver cost more than sending)
+            # not copied (the outputs' arrays: a megabyte copied into the pickle, by ZeroMQ, then on
+            # the driver cost more than sending it): nothing writes them before the driver holds
+            # them, as it sends its next word only once every partition's answer is in
             sock.send_multipart(frames_of(answer), copy=False)
             if answer["kind"] == "output" and order["kind"] == "end":
                 log.ended = "end"
