@@ -389,6 +389,18 @@ class _Job:
                 owner.watchers.add(self)              # WAKE comes when the owner is done with it
                 continue
             self.launch(stage, splits)
+        self.prepare_next()
+
+    def prepare_next(self) -> None:
+        """Serialize the code of each waiting stage whose parents all run or are done, now
+        that the driver waits for them: the stage then launches as soon as they finish (a
+        stage's code was 0.7 ms of a warm cluster's 4.9 ms two-stage job, more for a long
+        narrow pipeline). A stage whose code cannot be pickled fails the job as it would
+        at its launch, only sooner."""
+        for stage in self.waiting:
+            if stage.code is None and all(p.id in self.active or not self.dag.missing(p)
+                                          for p in stage.parents):
+                stage.code, stage.broadcasts = collect_ids_while(stage.serialize_code)
 
     def launch(self, stage: Stage, splits: list[int]) -> None:
         dag = self.dag
