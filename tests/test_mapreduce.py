@@ -26,6 +26,7 @@ from minibig.mapreduce.internal import REPEATED_FROM  # noqa: E402
 from mr_combiner_shape_job import MRCombinerShapeJob  # noqa: E402
 from mr_counters_job import MRCountersJob  # noqa: E402
 from mr_flaky_job import MRFlakyJob  # noqa: E402
+from mr_growing_lists_job import MRGrowingListsJob  # noqa: E402
 from mr_hooks_job import MRHooksJob  # noqa: E402
 from mr_inverted_index import MRInvertedIndex  # noqa: E402
 from mr_json_keys_job import MRJSONKeysJob  # noqa: E402
@@ -264,6 +265,30 @@ def test_map_only_steps_keep_input_order_and_json_semantics(sc, small_text):
     assert [p[0] for p in pairs] == ["list"] * 4            # the tuple became a list
 
 
+@pytest.mark.parametrize("internal", ["json", "pickle"])
+def test_a_yielded_list_grown_afterwards_is_read_as_it_was_yielded(sc, internal):
+    """mrjob encodes a pair at its yield: a mapper's or reducer's list changed after
+    it was yielded must not change the pair (each is taken before the next is made)."""
+    rng = __import__("random").Random(4)
+    vocabulary = [f"w{i}" for i in range(30)]
+    lines = [" ".join(rng.choice(vocabulary) for _ in range(rng.randrange(1, 12)))
+             for _ in range(300)]
+    lengths = collections.defaultdict(list)
+    for line in lines:
+        for position, word in enumerate(line.split()):
+            lengths[word].append(position + 1)
+    expected = sorted((word, sorted(ns)[:k]) for word, ns in lengths.items()
+                      for k in range(1, len(ns) + 1))
+    job_cls = MRGrowingListsJob
+    if internal == "pickle":                     # lines between the phases (`LinePath`)
+        from minibig.mapreduce import PickleProtocol
+
+        class job_cls(MRGrowingListsJob):
+            INTERNAL_PROTOCOL = PickleProtocol
+    pairs, _ = run(job_cls, "--num-reducers", "2", sc=sc, stdin="\n".join(lines).encode())
+    assert sorted(pairs) == expected
+
+
 def test_mixed_key_types_group_and_sort_by_json_text(sc):
     rows = [["b", 1], [2, 2], ["b", 3], [[1, "x"], 4], [["tuple", 1, "x"], 5], [1.0, 6],
             [1, 7], [True, 8], [None, 9], [{"k": 1}, 10], [10, 11], ["é", 12]]
@@ -486,14 +511,18 @@ def test_error_inline_keeps_type_and_context(small_text):
     assert f"input {small_text} line 4" in notes(info.value)
 
 
-def test_unencodable_output_is_named(sc):
+@pytest.mark.parametrize("first", ["x", "a list first"])
+def test_unencodable_output_is_named(sc, first):
     class MRSet(MRJob):
         def mapper(self, _, line):
-            yield line, {1, 2}
+            yield line, ({1, 2} if line == "x" else [line])
 
+    # "a list first": the set comes once the output is written pair by pair
+    stdin = b"x\n" if first == "x" else b"a\nx\nb\nc\n"   # two partitions: a, x and b, c
     with pytest.raises(TypeError, match="not JSON serializable") as info:
-        run(MRSet, sc=sc, stdin=b"x\n")
+        run(MRSet, sc=sc, stdin=stdin)
     assert "JSONProtocol cannot write the output pair ('x', {1, 2})" in notes(info.value)
+    assert info.value.mapreduce_context["phase"] == "output"
 
 
 def test_jobconf_maps_and_a_step_own_reducers(sc, tmp_path):

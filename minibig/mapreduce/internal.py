@@ -55,6 +55,7 @@ marshal, and `unpacked` turns what a reducer receives back into
 >>> path = JSONPath()
 >>> groups = {}
 >>> path.group([("a", 1), ("a", (2, 3)), ((1, "x"), 4), ([1, "x"], 5), (7, None)], groups)
+(7, None)
 >>> records = column_records(columns_of(groups), 1)
 >>> from minibig.mapreduce.tasks import Position
 >>> [(key, list(values)) for key, values in path.reducer_input(records, False, Position())]
@@ -432,21 +433,26 @@ class JSONPath:
         """An empty batch of groups for `group` to fill: counted while the pairs allow it."""
         return CountedGroups()
 
-    def group(self, pairs, groups: dict) -> None:
-        """Add (key, value) pairs to `groups` (the map side's hot loop).
+    def group(self, pairs, groups: dict) -> tuple | None:
+        """Add (key, value) pairs to `groups` (the map side's hot loop); the last pair
+        taken, as the mapper made it, or None if there was none.
 
-        While every key seen is a `str`, a key that finds its group needs no
-        check: only a `str` (or a subclass, which encodes the same) equals a
-        `str`. So keys are checked once per new group; the first key of any
-        other type (or an unhashable one) switches to checking every pair.
-        Values are checked one by one, except a value that is the very object
-        checked just before (mappers often emit one constant, like 1).
+        Each pair is stored as it is taken from `pairs` (a non-plain value as its
+        JSON round trip), before the next is asked for: a mapper may change
+        an object it yielded once it goes on. While every key seen is a
+        `str`, a key that finds its group needs no check: only a `str` (or a
+        subclass, which encodes the same) equals a `str`. So keys are checked
+        once per new group; the first key of any other type (or an unhashable
+        one) switches to checking every pair. Values are checked one by one,
+        except a value that is the very object checked just before (mappers
+        often emit one constant, like 1).
         """
         pairs = iter(pairs)
         get = groups.get
         plain = PLAIN_TYPES
         add_other = self.add_other
         checked = None                            # the last value found plain
+        key = value = _NOTHING
         for key, value in pairs:
             if value is checked or type(value) in plain:
                 checked = value                   # `yield word, 1`: one object, checked once
@@ -465,7 +471,7 @@ class JSONPath:
             if not isinstance(key, str):
                 break
         else:
-            return
+            return None if key is _NOTHING else (key, value)
         for key, value in pairs:
             if type(key) is str and type(value) in plain:
                 stored = get(key)
@@ -475,6 +481,7 @@ class JSONPath:
                     stored.append(value)
             else:
                 add_other(groups, key, value)
+        return key, value
 
     def add_other(self, groups: dict, key, value) -> None:
         """Add a pair whose key is not a str or whose value is not plain."""
@@ -619,15 +626,18 @@ class LinePath:
             line = line.encode("utf-8") if isinstance(line, str) else bytes(line)
         return line
 
-    def group(self, pairs, groups: dict) -> None:
-        """Write each pair as a line and group the lines by their key field."""
+    def group(self, pairs, groups: dict) -> tuple | None:
+        """Write each pair as a line as it is taken, and group the lines by their key
+        field; the last (key field, line), or None if there was none."""
         get = groups.get
+        identity = line = _NOTHING
         for identity, line in self._flat(pairs):
             stored = get(identity)
             if stored is None:
                 groups[identity] = [line]
             else:
                 stored.append(line)
+        return None if identity is _NOTHING else (identity, line)
 
     def flat(self, pairs) -> GroupColumns:
         """The pairs as `GroupColumns` (SINGLES): each line with its key field, ungrouped."""

@@ -39,13 +39,14 @@ import inspect
 import itertools
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
 from minibig.errors import FetchFailedError
-from minibig.mapreduce.internal import (CountedGroups, column_records, columns_of, path_for,
-                                        split_groups)
+from minibig.mapreduce.internal import (PLAIN_TYPES, CountedGroups, column_records, columns_of,
+                                        path_for, split_groups)
 from minibig.core.task import task_memory
 from minibig.mapreduce.memory import GroupsMeter, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
@@ -180,6 +181,20 @@ def _json_texts(items: list):
     return map(json_text, items)
 
 
+def _unchanging(pairs: list) -> bool:
+    """Whether no pair of `pairs` (encoded already: each of two items) can change once
+    made: tuples of str, int, float, bool or None, or tuples of those (what the job's
+    code does next cannot alter them)."""
+    if set(map(type, pairs)) != {tuple}:
+        return False
+    kinds = set(map(type, chain.from_iterable(pairs)))
+    if tuple in kinds:
+        kinds.discard(tuple)
+        kinds.update(map(type, chain.from_iterable(item for item in chain.from_iterable(pairs)
+                                                    if type(item) is tuple)))
+    return PLAIN_TYPES.issuperset(kinds)
+
+
 def encode_output(protocol, pairs: list) -> bytes:
     """`pairs` as OUTPUT_PROTOCOL lines, newline-terminated, in one block."""
     if not pairs:
@@ -190,14 +205,18 @@ def encode_output(protocol, pairs: list) -> bytes:
             lines = map("\t".join, zip(_json_texts(keys), _json_texts(values)))
             return ("\n".join(lines) + "\n").encode("ascii")
         write = protocol.write
-        lines = [write(key, value) for key, value in pairs]
-        if set(map(type, lines)) != {bytes}:
-            lines = [line.encode("utf-8") if isinstance(line, str) else bytes(line)
-                     for line in lines]
-        return b"\n".join(lines) + b"\n"
+        return joined_lines([write(key, value) for key, value in pairs])
     except Exception as exc:
         _name_culprit(exc, protocol, pairs)
         raise
+
+
+def joined_lines(lines: list) -> bytes:
+    """Lines a protocol wrote (bytes, or str as UTF-8) as one newline-terminated block."""
+    if set(map(type, lines)) != {bytes}:
+        lines = [line.encode("utf-8") if isinstance(line, str) else bytes(line)
+                 for line in lines]
+    return b"\n".join(lines) + b"\n"
 
 
 def _name_culprit(exc: BaseException, protocol, pairs: list) -> None:
@@ -234,19 +253,51 @@ class StepTask:
         `pairs_of(job, step, records, pos)` makes the pairs, encoded
         `OUTPUT_PAIRS` at a time, so a partition's output is never held
         whole (`-o DIR` writes each block as it comes).
+
+        The batches grow from one pair to OUTPUT_PAIRS while their pairs cannot
+        change once made (`_unchanging`: checked until the batches are full,
+        4,095 pairs). A batch holding any other object turns to encoding each
+        pair as it is taken, before the job's code makes the next: mrjob
+        encodes a pair at its yield, and the code may change an object it
+        yielded (one list grown across a key's values, say).
         """
         job, step = self.job_and_step()
         protocol = job.output_protocol()
         pairs = iter(pairs_of(job, step, records, pos))
+        name, write = type(protocol).__name__, protocol.write
+        encode_batch = partial(encode_output, protocol)
+
+        def encoded(encode, items) -> bytes:
+            phase = pos.phase, pos.func
+            pos.phase, pos.func = "output", name
+            block = encode(items)
+            pos.phase, pos.func = phase
+            return block
+
+        def written(pair) -> bytes:
+            try:
+                key, value = pair
+                return write(key, value)
+            except Exception as exc:
+                pos.phase, pos.func = "output", name
+                _name_culprit(exc, protocol, [pair])
+                raise
+        size, one_by_one = 1, False
         try:
             while True:
-                batch = list(itertools.islice(pairs, OUTPUT_PAIRS))
+                if one_by_one:                    # each line written as its pair is taken
+                    lines = list(map(written, itertools.islice(pairs, OUTPUT_PAIRS)))
+                    if not lines:
+                        break
+                    yield encoded(joined_lines, lines)
+                    continue
+                batch = list(itertools.islice(pairs, size))
                 if not batch:
                     break
-                phase = pos.phase, pos.func
-                pos.phase, pos.func = "output", type(protocol).__name__
-                yield encode_output(protocol, batch)
-                pos.phase, pos.func = phase
+                yield encoded(encode_batch, batch)
+                if size < OUTPUT_PAIRS:
+                    one_by_one = not _unchanging(batch)
+                    size = min(2 * size, OUTPUT_PAIRS)
         except Exception as exc:
             self.annotate(exc, pos, split)
             raise
@@ -382,23 +433,37 @@ class MapTask(StepTask):
         One dict for the whole input unless it reaches its share of the task's
         memory budget (see `minibig.mapreduce.memory`); then it goes out and
         a new one starts.
+
+        Pairs are counted a chunk at a time while they are (str, the same
+        plain value): such a pair cannot change once made. From the first
+        chunk that is not so on, each pair is grouped as it is taken (`group`),
+        before the mapper makes the next: mrjob encodes a pair at its yield,
+        and a mapper may change an object it yielded (one list grown across
+        a line, say). Chunks start at one pair, so a mapper whose first pair
+        is such an object is read exactly from the start.
         """
         meter = GroupsMeter(task_memory()[0])
         pairs = self.mapped(job, step, records, pos)
         groups = path.new_groups()
         while True:
-            chunk = list(itertools.islice(pairs, meter.chunk))
-            if not chunk:
-                break
-            if not (type(groups) is CountedGroups and groups.add(chunk)):
-                if type(groups) is CountedGroups:
+            if type(groups) is CountedGroups:
+                chunk = list(itertools.islice(pairs, meter.chunk))
+                if not chunk:
+                    break
+                if not groups.add(chunk):
                     groups = groups.as_lists()
-                path.group(chunk, groups)
-            key, value = chunk[-1]
+                    path.group(chunk, groups)
+                last, taken = chunk[-1], len(chunk)
+            else:
+                taken = meter.chunk               # fewer only at the end of the input
+                last = path.group(itertools.islice(pairs, taken), groups)
+                if last is None:
+                    break
+            key, value = last
             held = groups.counts if type(groups) is CountedGroups else groups
-            if meter.full(held, key, value_size(value), len(chunk)):
+            if meter.full(held, key, value_size(value), taken):
                 yield from _handed_over(groups, pos)
-                groups = path.new_groups()
+                groups = path.new_groups() if type(groups) is CountedGroups else {}
         yield groups
 
     @staticmethod
