@@ -26,6 +26,7 @@ from minibig.mapreduce.internal import REPEATED_FROM  # noqa: E402
 from mr_combiner_shape_job import MRCombinerShapeJob  # noqa: E402
 from mr_counters_job import MRCountersJob  # noqa: E402
 from mr_flaky_job import MRFlakyJob  # noqa: E402
+from mr_growing_combiner_job import MRGrowingCombinerJob  # noqa: E402
 from mr_growing_lists_job import MRGrowingListsJob  # noqa: E402
 from mr_hooks_job import MRHooksJob  # noqa: E402
 from mr_inverted_index import MRInvertedIndex  # noqa: E402
@@ -287,6 +288,15 @@ def test_a_yielded_list_grown_afterwards_is_read_as_it_was_yielded(sc, internal)
             INTERNAL_PROTOCOL = PickleProtocol
     pairs, _ = run(job_cls, "--num-reducers", "2", sc=sc, stdin="\n".join(lines).encode())
     assert sorted(pairs) == expected
+
+
+def test_a_combiner_list_grown_afterwards_is_read_as_it_was_yielded(sc, tmp_path):
+    text = tmp_path / "words.txt"
+    text.write_text("b a b c b a\n" * 40 + "d\n")
+    pairs, _ = run(MRGrowingCombinerJob, str(text), "-D", "mapreduce.job.maps=1",
+                   "-D", "minibig.combine.min.values=1", sc=sc)
+    counts = collections.Counter(text.read_text().split())    # one map task: one combine
+    assert sorted(pairs) == sorted((word, list(range(1, n + 1))) for word, n in counts.items())
 
 
 def test_mixed_key_types_group_and_sort_by_json_text(sc):

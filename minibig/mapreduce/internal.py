@@ -68,7 +68,7 @@ import json
 import marshal
 import pickle
 from collections import _count_elements   # Counter's C counting loop, works on any dict
-from itertools import chain, compress, groupby, repeat, starmap
+from itertools import chain, compress, groupby, islice, repeat, starmap
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter, mul
 
@@ -495,17 +495,28 @@ class JSONPath:
     def flat(self, pairs) -> GroupColumns:
         """The pairs as `GroupColumns` (SINGLES): each identity with its stored value, ungrouped.
 
-        Checked in bulk: the usual list of (str, number) tuples is split in C.
+        Taken in batches that grow from one pair, each checked in bulk (the
+        usual (str, number) tuples are split in C). From the first batch that
+        holds anything else, each pair is stored as it is taken (`stored_pair`),
+        before the combiner makes the next: it may change an object it yielded.
         """
-        out = pairs if type(pairs) is list else list(pairs)
-        try:
-            plain = (set(map(len, out)) <= {2} and set(map(type, map(_first, out))) <= {str}
-                     and PLAIN_TYPES.issuperset(map(type, map(_second, out))))
-        except TypeError:
-            plain = False
-        if not plain:
-            stored_pair = self.stored_pair
-            out = [stored_pair(key, value) for key, value in out]
+        pairs = iter(pairs)
+        out, size = [], 1
+        while True:
+            batch = list(islice(pairs, size))
+            if not batch:
+                break
+            try:
+                plain = (set(map(len, batch)) <= {2} and set(map(type, map(_first, batch))) <= {str}
+                         and PLAIN_TYPES.issuperset(map(type, map(_second, batch))))
+            except TypeError:
+                plain = False
+            if not plain:
+                stored_pair = self.stored_pair
+                out += [stored_pair(key, value) for key, value in chain(batch, pairs)]
+                break
+            out += batch
+            size = min(2 * size, RECORD_KEYS)
         return GroupColumns(SINGLES, None, list(map(_first, out)), list(map(_second, out)))
 
     @staticmethod
