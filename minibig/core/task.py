@@ -23,10 +23,12 @@ folder is removed when the task ends, whatever the outcome.
 the user's frames of the traceback and, when the code can tell, the dataset
 that raised it.
 
-A value that is a list of records (a plain `list`, or `Records` wrapping an
-iterator, which collect hands its tasks) streams: on a worker, `run_task`
+A value that is a list of records (a plain `list`, `Records` wrapping an
+iterator, which collect hands its tasks, or `DictRecords`, a combine's dict
+that collect hands on whole) streams: on a worker, `run_task`
 encodes it a frame of about FRAME_BYTES at a time (marshal for flat records,
-a piece at a time, pickle otherwise: `encode_frame`) and hands each frame to
+a piece at a time, pickle otherwise: `encode_frame`; a dict's flat keys and
+values as columns) and hands each frame to
 `ctx.send_frame` as it is made, so the driver decodes one frame while the
 worker makes the next; the last few records (fewer than FIRST_FRAME_RECORDS)
 ride with the task's report, which says how many frames came before it. The
@@ -189,6 +191,19 @@ class Records:
         self.records = records
 
 
+class DictRecords:
+    """A task's value: the (key, value) items of a dict, which the driver gets as the list
+    of them, in the dict's order (a collect of a combine that never spilled: see
+    `minibig.shuffle.spill.DictItems`). Streamed as columns (`COLUMNS`) when its keys and
+    values are flat: no tuple per item is made, checked and marshalled on the worker
+    (a reducer's 307k (str, int) counts: 0.135 -> 0.09 s to encode)."""
+
+    __slots__ = ("dict",)
+
+    def __init__(self, items: dict):
+        self.dict = items
+
+
 # A result's first frame holds FIRST_FRAME_RECORDS records; later ones are sized
 # from the bytes per record of the last one, to about FRAME_BYTES. A worker keeps
 # at most a few frames of an attempt ahead of the driver (cluster/worker.py:
@@ -202,6 +217,9 @@ FRAME_BYTES = 1 << 20
 # pairs is made 6-8x faster and read back as fast or faster, shared objects still
 # shared (within a piece: see PIECE_RECORDS).
 MARSHAL, PICKLE = "marshal", "pickle"
+# A `DictRecords` value's frames: a slice of its keys and the same slice of its values,
+# marshalled together (what is shared within the frame stays shared).
+COLUMNS = "columns"
 # A marshal frame is the marshal of a list of pieces' marshal bytes, a piece PIECE_RECORDS
 # records pulled from the task and checked and marshalled at once, while its records are
 # in the CPU's cache: a frame's ~50k records taken whole first, then looked over and then
@@ -247,9 +265,17 @@ def _load_pieces(data) -> list:
     return records
 
 
+def _load_columns(data) -> list:
+    keys, values = marshal.loads(data)
+    return list(zip(keys, values))
+
+
+_LOADS = {MARSHAL: _load_pieces, COLUMNS: _load_columns, PICKLE: pickle.loads}
+
+
 def decode_frame(codec: str, data) -> list:
-    """The records of a frame `encode_frame` made (the cyclic GC paused meanwhile)."""
-    return serialization.loads_without_gc(data, _load_pieces if codec == MARSHAL else pickle.loads)
+    """The records of a frame `stream_result` sent (the cyclic GC paused meanwhile)."""
+    return serialization.loads_without_gc(data, _LOADS[codec])
 
 
 def stream_result(value, ctx: "TaskContext", max_result_size: int):
@@ -258,9 +284,19 @@ def stream_result(value, ctx: "TaskContext", max_result_size: int):
     Records are pulled and encoded a piece at a time (`PIECE_RECORDS`); once they end,
     a frame of fewer than FIRST_FRAME_RECORDS records is not sent: they ride with the
     report (a small result sends no frame), a bigger one goes as the last frame.
-    Without `ctx.send_frame` (an inline task) a `Records` value becomes its list and
-    nothing streams.
+    A `DictRecords` value goes as `COLUMNS` frames, cut the same way, when its keys and
+    values are `flat_records`, else as the `Records` of its items.
+    Without `ctx.send_frame` (an inline task) a `Records` or `DictRecords` value becomes
+    its list and nothing streams.
     """
+    if type(value) is DictRecords:
+        items = value.dict
+        if ctx.send_frame is None or len(items) <= FIRST_FRAME_RECORDS:
+            return list(items.items()), 0, 0
+        keys, values = list(items), list(items.values())
+        if flat_records(keys) and flat_records(values):
+            return _stream_columns(keys, values, ctx, max_result_size)
+        value = Records(items.items())
     if isinstance(value, Records):
         records = iter(value.records)
     elif type(value) is list and ctx.send_frame is not None and len(value) > FIRST_FRAME_RECORDS:
@@ -284,6 +320,23 @@ def stream_result(value, ctx: "TaskContext", max_result_size: int):
         if taken < count:
             return [], frames, sent
         count = max(1, count * FRAME_BYTES // len(data))
+
+
+def _stream_columns(keys: list, values: list, ctx: "TaskContext", max_result_size: int):
+    """`stream_result` of the items `zip(keys, values)` (both `flat_records`) in COLUMNS
+    frames, sized as its record frames are."""
+    frames = sent = start = 0
+    count = FIRST_FRAME_RECORDS
+    while len(keys) - start >= FIRST_FRAME_RECORDS:
+        end = start + count
+        data = marshal.dumps((keys[start:end], values[start:end]))
+        sent += len(data)
+        check_result_size(sent, max_result_size, ctx.partition)
+        ctx.send_frame(frames, COLUMNS, data)
+        frames += 1
+        start = end
+        count = max(1, count * FRAME_BYTES // len(data))
+    return list(zip(keys[start:], values[start:])), frames, sent
 
 
 def check_result_size(size: int, max_result_size: int, partition: int) -> None:

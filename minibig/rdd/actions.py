@@ -6,7 +6,9 @@ result travels back: `count` sends a number per partition, `top` and
 `takeOrdered` send at most `num` records per partition, `take` scans as few
 partitions as it can. Records collected to the driver (collect,
 toLocalIterator, countByValue's counts) stream in frames as a task makes
-them (`core.task.Records`), decoded while the task goes on. Output actions
+them (`core.task.Records`), decoded while the task goes on; a reducer's
+combined dict that nothing read from yet goes as its keys and values in
+columns (`core.task.DictRecords`), no tuple per record on the worker. Output actions
 (`saveAsTextFile`, `saveAsPickleFile`) write through the committer of
 `minibig.core.output`.
 """
@@ -20,8 +22,9 @@ from collections import Counter, defaultdict
 from typing import Callable
 
 from minibig.core.output import save_as_text_file
-from minibig.core.task import Records
+from minibig.core.task import DictRecords, Records
 from minibig.rdd.saving import save_as_binary_records, save_as_pickle_file
+from minibig.shuffle.spill import DictItems
 
 
 class ActionFunctions:
@@ -41,7 +44,7 @@ class ActionFunctions:
         >>> sc.parallelize([1, 2, 3], 2).collect()
         [1, 2, 3]
         """
-        return list(itertools.chain.from_iterable(self._run(Records)))
+        return list(itertools.chain.from_iterable(self._run(_records_of)))
 
     def count(self) -> int:
         """Number of records.
@@ -329,7 +332,7 @@ class ActionFunctions:
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
         """
         for split in range(self.getNumPartitions()):
-            yield from self._run(Records, [split])[0]
+            yield from self._run(_records_of, [split])[0]
 
     def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
         """Write str(record) lines (bytes as they are) into part-NNNNN files under `path`.
@@ -398,3 +401,12 @@ class ActionFunctions:
         [b'abc', b'def']
         """
         save_as_binary_records(self, path)
+
+
+def _records_of(records):
+    """A partition's records as the value of a task that collects them: a combine's dict
+    nothing has read from yet as the dict (`DictRecords`, sent as columns), anything
+    else as `Records`."""
+    if type(records) is DictItems and records.untouched():
+        return DictRecords(records.dict)
+    return Records(records)

@@ -44,6 +44,7 @@ import sys
 import threading
 import uuid
 from collections import _count_elements   # Counter's C counting loop, works on any dict
+import operator
 from operator import itemgetter
 
 
@@ -373,9 +374,9 @@ class ExternalMap:
 
     # -- reading ------------------------------------------------------------------
     def items(self):
-        """Every (key, combiner): straight from the dict, or merged from the runs."""
+        """Every (key, combiner): straight from the dict (`DictItems`), or merged from the runs."""
         if not self.runs:
-            return iter(self.map.items())
+            return DictItems(self.map)
         self.spill()
         while len(self.runs) > FAN_IN:                # merge the oldest runs into one
             head, self.runs = self.runs[:FAN_IN], self.runs[FAN_IN:]
@@ -428,6 +429,36 @@ class ExternalMap:
                 combs.append(comb)
         for pair in zip(keys, combs):
             yield current, pair
+
+
+class DictItems:
+    """An iterator over a dict's (key, value) items that keeps the dict: what a combine
+    that never spilled gives (`ExternalMap.items`), so that a collect may send the dict
+    as two columns (`minibig.core.task.DictRecords`), no tuple per item. `iter()` of it
+    is the dict's own C iterator, which `next()` of it advances too, so a reader that
+    loops over it pays nothing per item."""
+
+    __slots__ = ("dict", "_items")
+
+    def __init__(self, d: dict):
+        self.dict = d
+        self._items = iter(d.items())
+
+    def __iter__(self):
+        return self._items
+
+    def __next__(self):
+        return next(self._items)
+
+    def __length_hint__(self) -> int:
+        return operator.length_hint(self._items)
+
+    def untouched(self) -> bool:
+        """Whether no item has been taken yet."""
+        return operator.length_hint(self._items) == len(self.dict)
+
+    def __reduce__(self):
+        return self._items.__reduce__()       # what is left, as the dict's iterator pickles
 
 
 def _run_entries(path: str):
