@@ -13,6 +13,7 @@ import pytest
 
 from minibig import Context
 from minibig.graph import Graph, pagerank
+from minibig.graph.buffers import pooled, pooled_like
 from minibig.graph.ids import packed_ids, plain_list
 from minibig.graph.load import (_SPREAD, _blocks, collapse_duplicates, doubtful, edges_from_tuples, read_edge_file,
                                 read_edge_parquet)
@@ -330,6 +331,21 @@ def test_duplicate_edges_collapse_to_the_last_line_on_both_key_layouts(n):
         assert list(zip(got_src.tolist(), got_dst.tolist())) == expected
         if w is not None:
             assert got_weight.tolist() == [last[edge] for edge in expected]
+
+
+def test_pooled_arrays_are_writable_arrays_of_their_own():
+    """Arrays in Arrow's pool (`buffers.pooled`, a load's and a run's big temporaries): writable,
+    of their dtype and shape, never sharing memory while alive, and pickled as plain arrays."""
+    a, b = pooled(200_000, np.int64), pooled_like(np.zeros((3, 5), np.float32))
+    assert (a.dtype, a.shape, b.dtype, b.shape) == (np.int64, (200_000,), np.float32, (3, 5))
+    a[:] = 7
+    b[:] = 1.5
+    c = pooled(200_000, np.int64)
+    c[:] = -1
+    assert not np.shares_memory(a, c) and (a == 7).all() and (b == 1.5).all()
+    back = pickle.loads(pickle.dumps(a, protocol=5))
+    assert back.dtype == np.int64 and back.flags.writeable and (back == 7).all()
+    assert len(pooled(0, np.float64)) == 0
 
 
 def test_doubtful_ids_are_those_arrows_kernels_find():

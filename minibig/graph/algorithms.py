@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from minibig.graph.aggregators import Sum
+from minibig.graph.buffers import pooled, pooled_like
 from minibig.graph.vectorized import VectorProgram
 
 
@@ -127,7 +128,7 @@ class PageRank(VectorProgram):
         if part.scratch["pr_gather"]:      # over the out-edges (see init), into this run's buffer
             buffer = part.scratch.get("pr_per_edge")
             if buffer is None:
-                buffer = part.scratch["pr_per_edge"] = np.empty(len(part.out_dst))
+                buffer = part.scratch["pr_per_edge"] = pooled(len(part.out_dst), np.float64)
             # mode="clip": with "raise", numpy takes into a new array and copies it to `out`
             # (the indices are the partition's own, always in range)
             per_edge = np.take(per_vertex, part.out_src_local, out=buffer, mode="clip")
@@ -295,5 +296,5 @@ def _buffer(part, name: str, like: np.ndarray) -> np.ndarray:
     """The run's buffer `name` shaped as `like` (made on first use: see `Partition.scratch`)."""
     buffer = part.scratch.get(name)
     if buffer is None or buffer.shape != like.shape or buffer.dtype != like.dtype:
-        buffer = part.scratch[name] = np.empty_like(like)
+        buffer = part.scratch[name] = pooled_like(like)
     return buffer

@@ -59,6 +59,7 @@ import pyarrow.compute as pc
 
 from minibig.core.task import TaskCode
 from minibig.errors import FetchFailedError
+from minibig.graph.buffers import pooled
 from minibig.graph.errors import GraphRunError, GraphStateLostError
 from minibig.graph.ids import VertexIndex
 from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, doubtful, read_edge_columns,
@@ -588,11 +589,24 @@ def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray]]:
 
 def _numbered(edges: list, dense: list, weighted: bool):
     """(key, other, weight) of the ranges' edges, concatenated in range order, as dense indices."""
-    key = joined([d[e[0]] for e, d in zip(edges, dense)], np.int64)
-    other = joined([d[e[1]] for e, d in zip(edges, dense)], np.int64)
+    key = _gathered(dense, [e[0] for e in edges])
+    other = _gathered(dense, [e[1] for e in edges])
     weight = (joined([np.ones(len(e[0])) if e[2] is None else e[2] for e in edges], np.float64)
               if weighted and edges else None)             # a range without weights: 1 each
     return key, other, weight
+
+
+def _gathered(tables: list, positions: list) -> np.ndarray:
+    """`tables[r][positions[r]]` end to end, each range's taken straight into its place in an
+    array of Arrow's pool (buffers.py): no piece of its own, then a copy of them all."""
+    out = pooled(sum(map(len, positions)), np.int64)
+    at = 0
+    for table, rows in zip(tables, positions):
+        # mode="clip": with "raise" numpy takes into a new array first (the positions are the
+        # range's own, in range)
+        np.take(table, rows, out=out[at:at + len(rows)], mode="clip")
+        at += len(rows)
+    return out
 
 
 def _with_weights(edges: tuple) -> tuple:

@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
 
+from minibig.graph.buffers import pooled
 from minibig.graph.ids import VertexIndex, string_buffers
 
 _FIELD_ERROR = "expected 'src dst [weight]'"
@@ -194,17 +195,23 @@ def collapse_duplicates(src, dst, weight, n):
     """One edge per (src, dst), the last occurrence's weight, sorted by (src, dst)."""
     # a key orders as (src, dst): src in the high 32 bits where ids fit in 31 (a shift and a mask
     # take it apart 20x faster than a division), else src * n (n < 3e9 keeps it inside int64)
+    # (the edges' arrays in Arrow's pool: see buffers.py)
     high = n <= 1 << 31
-    key = np.left_shift(src, 32, dtype=np.int64) if high else np.asarray(src, np.int64) * np.int64(n)
+    key = pooled(len(src), np.int64)
+    if high:
+        np.left_shift(src, 32, out=key, dtype=np.int64)
+    else:
+        np.multiply(src, np.int64(n), out=key, dtype=np.int64)
     key += dst                                       # in place: no second array of the edges' size
     if not len(key):
         return np.asarray(src, np.int64), np.asarray(dst, np.int64), weight
     # np.sort and a mask, not np.unique: numpy 2's np.unique hashes first (20x slower on 8M keys)
     if weight is None:                               # no weight to choose: any duplicate will do
         key.sort()                                   # key is this function's own
-        kept = key[run_ends(key)]
-        if high:                                     # dst in kept's place: one fresh array less
-            src = kept >> 32
+        last = run_ends(key)
+        kept = np.compress(last, key, out=pooled(np.count_nonzero(last), np.int64))
+        if high:                                     # dst in kept's place
+            src = np.right_shift(kept, 32, out=pooled(len(kept), np.int64))
             return src, np.bitwise_and(kept, np.int64(0xFFFFFFFF), out=kept), None
         src, dst = np.divmod(kept, np.int64(n))
         return src, dst, None

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minibig.graph.buffers import pooled
 from minibig.graph.partitioning import rows_by_owner
 
 COMBINERS = ("sum", "min", "max")
@@ -76,7 +77,7 @@ def edge_plan(part, direction: str) -> EdgePlan:
             targets, counts = np.concatenate([distinct[g] for g in groups]), [len(g) for g in groups]
         position = np.empty(part.num_vertices, np.int64)     # read only at the targets
         position[targets] = np.arange(len(targets))
-        slot = position[targets_of_edges]
+        slot = np.take(position, targets_of_edges, out=pooled(len(targets_of_edges), np.int64), mode="clip")
         bounds = np.concatenate(([0], np.cumsum(counts)))
         targets.setflags(write=False)            # its pieces are told apart by identity: never written
         part.cache[key] = EdgePlan(targets, slot, bounds,
