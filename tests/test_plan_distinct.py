@@ -18,6 +18,7 @@ import operator
 import os
 import random
 import signal
+from pathlib import PurePosixPath
 
 import pytest
 
@@ -103,6 +104,22 @@ def test_records_that_are_not_pairs_fail_as_the_general_plan_does(sc):
         distinct.groupByKey().collect()
     with pytest.raises(TypeError):
         distinct.cache().groupByKey().collect()
+    distinct.unpersist()
+
+
+def test_values_without_a_portable_hash_are_grouped_where_distincts_shuffle_refuses(sc):
+    """Partitioned by key, only the keys need a process-independent hash: equal records
+    meet in one reducer, whose dict holds them by their own hash. distinct's own shuffle
+    hashes whole records and refuses such a value (a path: its hash is its str's, salted
+    per process)."""
+    records = [(f"k{i % 5}", PurePosixPath(f"t{i % 3}")) for i in range(60)]
+    distinct = sc.parallelize(records, 3).distinct()
+    got = {key: sorted(map(str, paths)) for key, paths in distinct.groupByKey(2).collect()}
+    assert got == {key: sorted(map(str, paths)) for key, paths in grouped(records).items()}
+    assert all(type(path) is PurePosixPath for _, paths in distinct.groupByKey(2).collect()
+               for path in paths)
+    with pytest.raises(TypeError, match="process-independent hash"):
+        distinct.cache().groupByKey(2).collect()
     distinct.unpersist()
 
 

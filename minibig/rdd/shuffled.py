@@ -67,9 +67,14 @@ class DistinctCombinedRDD(ShuffledRDD):
     copy of a record in one reducer, which drops the copies (distinct's fold, by
     record) and then aggregates by key what is left: the records and the
     answer of distinct then the aggregation, any record type (a str "ab" is
-    not the pair ("a", "b"), and both stay). Map tasks drop the copies they
-    see within half their budget (`_first_copies`), as distinct's map-side
-    combine does; each reducer's two folds share its budget. A record that is
+    not the pair ("a", "b"), and both stay). Only the keys need a
+    process-independent hash here (`portable_hash`), not the whole record, so a
+    record whose value has none (an object hashing by its own __hash__) is
+    taken, where distinct's own shuffle refuses it with TypeError: PySpark's
+    distinct takes it too (checking every value's type for the refusal cost
+    20 ms a task of 160k pairs, more than the copies' trial). Map tasks drop the
+    copies they see within half their budget (`_first_copies`), as distinct's
+    map-side combine does; each reducer's two folds share its budget. A record that is
     not a pair fails as the aggregation would fail on it. Used by
     `PairRDDFunctions._combine` when the distinct dataset's own shuffle would
     be work thrown away (`minibig.rdd.pairs._unshuffled_distinct`), decided when
