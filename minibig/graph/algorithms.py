@@ -117,7 +117,8 @@ class PageRank(VectorProgram):
             change = np.subtract(new, x, out=_buffer(part, "pr_change", x))
             ctx.aggregate("change", float(np.abs(change, out=change).sum()))
             # the last values become the next superstep's `new`: nobody else holds them (a
-            # checkpoint or an output is a copy, made before the next superstep)
+            # checkpoint is a copy, made before the superstep; the outputs are these very values,
+            # but taken only after the run's last superstep, when nothing writes them again)
             part.values, part.scratch["pr_new"] = new, x
             x = new
         if ctx.superstep >= self.max_iter:           # the last iteration: nobody reads what it sends
