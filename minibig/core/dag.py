@@ -144,6 +144,12 @@ class Stage:
             return serialization.dumps(self.task_code)
         return dumps_stage(self.build_code(), self.rdd)
 
+    def ensure_code(self) -> None:
+        """Serialize the stage's code (and note the broadcasts it holds) unless done already:
+        at its launch, or sooner by `prepare_next`."""
+        if self.code is None:
+            self.code, self.broadcasts = collect_ids_while(self.serialize_code)
+
     def task_payload_blobs(self, splits: list[int]) -> list[bytes]:
         if self.kind == CODE:
             per_task = self.task_set.get("payloads") or {}
@@ -405,7 +411,7 @@ class _Job:
         for stage in self.waiting:
             if (stage.code is None and any(p in launched for p in stage.parents)
                     and all(p.id in self.active or not self.dag.missing(p) for p in stage.parents)):
-                stage.code, stage.broadcasts = collect_ids_while(stage.serialize_code)
+                stage.ensure_code()
 
     def launch(self, stage: Stage, splits: list[int]) -> None:
         dag = self.dag
@@ -414,8 +420,7 @@ class _Job:
             if stage.launched_by not in (None, self.job_id):
                 stage.attempt += 1            # a new task set: the last one was another job's
         stage.launched_by = self.job_id
-        if stage.code is None:
-            stage.code, stage.broadcasts = collect_ids_while(stage.serialize_code)
+        stage.ensure_code()
         payloads = stage.task_payload_blobs(splits)
         reads = [p.dep for p in stage.parents] + stage.task_set.get("reads", [])
         header = {
