@@ -144,15 +144,8 @@ def split_by_owner(batch: Messages, owner: np.ndarray, num_partitions: int) -> d
     """The batch cut into one batch per destination partition (empty ones left out)."""
     if len(batch) == 0:
         return {}
-    owners = owner[batch.dst]
-    order = np.argsort(owners, kind="stable")
-    bounds = np.searchsorted(owners[order], np.arange(num_partitions + 1))
-    out = {}
-    for p in range(num_partitions):
-        if bounds[p + 1] > bounds[p]:
-            take = order[bounds[p]:bounds[p + 1]]
-            out[p] = Messages(batch.dst[take], batch.values[take])
-    return out
+    return {p: Messages(batch.dst[take], batch.values[take])
+            for p, take in enumerate(rows_by_owner(owner[batch.dst], num_partitions)) if len(take)}
 
 
 def send_along_plan(plan: EdgePlan, edge_values: np.ndarray, edge_mask, combiner) -> dict[int, Messages]:

@@ -39,7 +39,7 @@ import numpy as np
 
 from minibig.graph.ids import packed_ids
 from minibig.graph.load import EdgeList
-from minibig.graph.partitioning import partitions_of
+from minibig.graph.partitioning import partitions_of, rows_by_owner
 
 
 @dataclass(eq=False)
@@ -205,13 +205,7 @@ def make_partition(p: int, num_partitions: int, ids: np.ndarray, owner: np.ndarr
 def _group_edges(key, other, weight, owner, num_partitions):
     """Split edges sorted by `key` into per-partition (key, other, weight), keeping the order."""
     part_of_edge = owner[key] if len(key) else np.zeros(0, np.int32)
-    order = np.argsort(part_of_edge, kind="stable")
-    bounds = np.searchsorted(part_of_edge[order], np.arange(num_partitions + 1))
-    groups = []
-    for p in range(num_partitions):
-        take = order[bounds[p]:bounds[p + 1]]
-        groups.append((key[take], other[take], weight[take]))
-    return groups
+    return [(key[t], other[t], weight[t]) for t in rows_by_owner(part_of_edge, num_partitions)]
 
 
 def _indptr(local_keys: np.ndarray, n: int) -> np.ndarray:
