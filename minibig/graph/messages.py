@@ -79,7 +79,9 @@ def edge_plan(part, direction: str) -> EdgePlan:
         position[targets] = np.arange(len(targets))
         slot = np.take(position, targets_of_edges, out=pooled(len(targets_of_edges), np.int64), mode="clip")
         bounds = np.concatenate(([0], np.cumsum(counts)))
-        targets.setflags(write=False)            # its pieces are told apart by identity: never written
+        # shared by every run on the partition (the cache): never written
+        for shared in (targets, slot, bounds):   # targets' pieces are told apart by identity
+            shared.setflags(write=False)
         part.cache[key] = EdgePlan(targets, slot, bounds,
                                    tuple(targets[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])))
     return part.cache[key]
