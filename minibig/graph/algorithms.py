@@ -116,9 +116,13 @@ class PageRank(VectorProgram):
                 new += (1 - self.damping) * p
             change = np.subtract(new, x, out=_buffer(part, "pr_change", x))
             ctx.aggregate("change", float(np.abs(change, out=change).sum()))
-            # the last values become the next superstep's `new`: nobody else holds them (a
-            # checkpoint is a copy, made before the superstep; the outputs are these very values,
-            # but taken only after the run's last superstep, when nothing writes them again)
+            # the last values become the next superstep's `new`: nobody else holds them long (a
+            # checkpoint is a copy, made before the superstep). The outputs are these very values,
+            # not a copy, and may be taken while the run may go on (`SuperstepCode(output=True)`
+            # when the driver only expects the end, tasks.py): then the reported array is
+            # overwritten two supersteps later by this swap. Safe only because the outputs leave
+            # first: a task's report is pickled when it returns, and a session's driver holds the
+            # output bytes before it orders the next superstep
             part.values, part.scratch["pr_new"] = new, x
             x = new
         if ctx.superstep >= self.max_iter:           # the last iteration: nobody reads what it sends
