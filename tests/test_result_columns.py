@@ -1,5 +1,5 @@
-"""A collect of a combine's dict streams it as columns (core/task.py: DictRecords, COLUMNS;
-shuffle/spill.py: DictItems; rdd/actions.py: _records_of).
+"""A collect of a combine's dict streams it as columns (core/task.py: _records_of, COLUMNS;
+shuffle/spill.py: DictItems; shuffle/writer.py: Columns).
 
 A reducer whose combine never spilled hands its task the dict itself; a collect sends
 it as frames of a slice of its keys and the same slice of its values, when both are
@@ -22,11 +22,12 @@ import pytest
 
 from minibig import Context
 from minibig.core import dag
-from minibig.core.task import (COLUMNS, FIRST_FRAME_RECORDS, MARSHAL, PICKLE, DictRecords,
-                               decode_frame, stream_result)
+from minibig.core.task import (COLUMNS, FIRST_FRAME_RECORDS, MARSHAL, PICKLE, Records,
+                               _records_of, decode_frame, stream_result)
 from minibig.errors import ResultTooLargeError
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.spill import DictItems
+from minibig.shuffle.writer import Columns
 
 MAPS, REDUCERS = 3, 2
 
@@ -126,7 +127,7 @@ def test_items_marshal_would_change_go_as_records(sc, codecs, odd):
 
 def test_a_dict_read_from_first_goes_as_records(sc, codecs):
     """A partition function that takes records before collect sees them (mapPartitions),
-    then the rest as they come: no DictRecords, the records as the oracle's."""
+    then the rest as they come: no Columns, the records as the oracle's."""
     parts = _parts(VALUES["ints"])
     summed = sc.parallelize(parts, MAPS).flatMap(lambda part: part).reduceByKey(_add, REDUCERS)
     got = summed.mapPartitions(lambda it: [next(it)] + list(it)).collect()
@@ -169,13 +170,52 @@ def test_stream_result_cuts_columns_as_it_cuts_records():
     sent = []
     ctx = types.SimpleNamespace(partition=0, send_frame=lambda seq, codec, data: sent.append(
         (seq, codec, data)))
-    rest, frames, size = stream_result(DictRecords(items), ctx, 1 << 40)
+    rest, frames, size = stream_result(_records_of(DictItems(items)), ctx, 1 << 40)
     assert [seq for seq, _, _ in sent] == list(range(frames)) and frames >= 2
     assert {codec for _, codec, _ in sent} == {COLUMNS} and size == sum(len(d) for *_, d in sent)
     decoded = [decode_frame(codec, data) for _, codec, data in sent]
     assert len(decoded[0]) == FIRST_FRAME_RECORDS and len(rest) < FIRST_FRAME_RECORDS
     assert [r for part in decoded for r in part] + rest == list(items.items())
     assert decoded[0][1][1] is decoded[0][3][1]
+
+
+def _streamed(value) -> tuple[list, list]:
+    """(the records left to ride with the report, the decoded frames) of `value`."""
+    sent = []
+    ctx = types.SimpleNamespace(partition=0, send_frame=lambda seq, codec, data: sent.append(
+        (codec, data)))
+    rest, frames, _ = stream_result(value, ctx, 1 << 40)
+    assert frames == len(sent)
+    return rest, [decode_frame(codec, data) for codec, data in sent]
+
+
+@pytest.mark.parametrize("n", [FIRST_FRAME_RECORDS - 1, FIRST_FRAME_RECORDS,
+                               FIRST_FRAME_RECORDS + 1, 3 * FIRST_FRAME_RECORDS + 5])
+@pytest.mark.parametrize("values", ["ints", "lists"])
+def test_a_dict_is_cut_into_frames_as_its_records_are(n, values):
+    """A dict's items and the same records go as frames of the same sizes, the same
+    records riding with the report: fewer than FIRST_FRAME_RECORDS ride, exactly that
+    many go as one frame (as columns when flat, as records when not)."""
+    items = {f"k{i}": (i if values == "ints" else [i]) for i in range(n)}
+    rest, frames = _streamed(_records_of(DictItems(items)))
+    rest_r, frames_r = _streamed(Records(iter(list(items.items()))))
+    assert [len(f) for f in frames] == [len(f) for f in frames_r] and len(rest) == len(rest_r)
+    assert [r for f in frames for r in f] + rest == list(items.items())
+    assert (n >= FIRST_FRAME_RECORDS) == bool(frames)
+    if n == FIRST_FRAME_RECORDS:
+        assert rest == [] and [len(f) for f in frames] == [n]
+
+
+def test_an_inline_task_gets_a_dicts_items():
+    items = {"a": 1, ("t", 2): [3]}
+    ctx = types.SimpleNamespace(partition=0, send_frame=None)
+    assert stream_result(_records_of(DictItems(items)), ctx, 1 << 40) == (list(items.items()), 0, 0)
+
+
+def test_columns_are_flat_when_both_lists_are():
+    assert Columns(["a", 1], [2, "b"]).flat() and Columns([("a", 1)], [("b", None)]).flat()
+    assert not Columns([["a"]], [1]).flat() and not Columns(["a"], [[1]]).flat()
+    assert Columns([["a"]], [1], flat_keys=True).flat()      # the writer's word for its keys
 
 
 def test_dict_items_iterate_as_the_dicts_own_iterator():

@@ -8,7 +8,7 @@ partitions as it can. Records collected to the driver (collect,
 toLocalIterator, countByValue's counts) stream in frames as a task makes
 them (`core.task.Records`), decoded while the task goes on; a reducer's
 combined dict that nothing read from yet goes as its keys and values in
-columns (`core.task.DictRecords`), no tuple per record on the worker. Output actions
+columns (`core.task._records_of`), no tuple per record on the worker. Output actions
 (`saveAsTextFile`, `saveAsPickleFile`) write through the committer of
 `minibig.core.output`.
 """
@@ -22,9 +22,8 @@ from collections import Counter, defaultdict
 from typing import Callable
 
 from minibig.core.output import save_as_text_file
-from minibig.core.task import DictRecords, Records
+from minibig.core.task import Records, _records_of
 from minibig.rdd.saving import save_as_binary_records, save_as_pickle_file
-from minibig.shuffle.spill import DictItems
 
 
 class ActionFunctions:
@@ -401,12 +400,3 @@ class ActionFunctions:
         [b'abc', b'def']
         """
         save_as_binary_records(self, path)
-
-
-def _records_of(records):
-    """A partition's records as the value of a task that collects them: a combine's dict
-    nothing has read from yet as the dict (`DictRecords`, sent as columns), anything
-    else as `Records`."""
-    if type(records) is DictItems and records.untouched():
-        return DictRecords(records.dict)
-    return Records(records)

@@ -294,11 +294,15 @@ class Columns:
         """The (key, value) records, in order."""
         return list(zip(self.keys, self.values))
 
+    def flat(self) -> bool:
+        """Whether both lists are `flat_records`; the values looked at first, the likelier
+        not to be (groupByKey's lists, Decimals), so that a batch that is not flat is
+        rejected without a pass over its keys."""
+        return flat_records(self.values) and (self.flat_keys or flat_records(self.keys))
+
     def marshalled(self) -> bytes | None:
         """The two lists in marshal's bytes if both are `flat_records`, else None."""
-        if (self.flat_keys or flat_records(self.keys)) and flat_records(self.values):
-            return marshal.dumps((self.keys, self.values), 2)
-        return None
+        return marshal.dumps((self.keys, self.values), 2) if self.flat() else None
 
     def ahead(self):
         """What to pickle for the batch: its marshal bytes, made now while its keys are in
