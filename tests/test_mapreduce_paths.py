@@ -326,6 +326,26 @@ def test_parse_output_reads_what_json_protocol_wrote_line_by_line():
         list(job.parse_output([b'"a"\t1\n"b"\t[1,\n']))
 
 
+@pytest.mark.parametrize("data", [
+    b'"a"\t1\t2\n3\n',                      # two tabs, then a line without one: was [("a", 1), (2, 3)]
+    b'[1\t2]\n"a",1\t2\n',                   # brackets and commas across the tab: was [([1, 2], "a"), (1, 2)]
+    b'[1\t2],3\n',                            # one line that decodes as two items
+    b'"x\ty",1\n',                            # a raw tab inside a string
+    b'"x\ty"\t1\n',
+    b'"a"\t1\n"b"\n',                         # a line without a tab
+    b'1\t[2\n3\t4]\n',                        # brackets across lines
+    b'"a",1\t2\n3\t4\n',
+    b'"a"\t\n',
+])
+def test_parse_output_raises_on_malformed_lines_as_the_line_reader_does(data):
+    from minibig.mapreduce.protocols import JSONProtocol
+    lines = data.split(b"\n")[:-1]
+    with pytest.raises(ValueError) as by_line:
+        [JSONProtocol().read(line) for line in lines]
+    with pytest.raises(type(by_line.value)):
+        list(MRJob(args=[]).parse_output([data]))
+
+
 def test_parse_output_reads_its_chunks_only_as_its_pairs_are_asked_for():
     pulled = []
 

@@ -72,22 +72,35 @@ def _line_blocks(chunks, size: int = 1 << 20):
         yield b"".join(pending)
 
 
+_SEPARATORS_AND_BRACKETS = bytes(range(256)).translate(None, b"\t\n[]{}")
+
+
 def _json_pairs(block: bytes):
     """Decode a block of JSONProtocol lines in one `json.loads`, or None if it cannot be.
 
-    A JSON text holds no raw tab or newline, so each line is `key<TAB>value`
-    and the block becomes one flat JSON array, key, value, key, value...:
-    one list for the whole block, not one per line for the cyclic garbage
-    collector to walk (word count's output decodes 3x faster). A block of n
-    lines is taken when it gives 2n items, which is one per field for any
-    block JSONProtocol wrote; else its lines are read one by one.
+    The block becomes one flat JSON array, key, value, key, value...: one
+    list for the whole block, not one per line for the cyclic garbage
+    collector to walk (word count's output decodes 3x faster). It is taken
+    only where that is sure to give what reading line by line gives, else
+    None and its lines are read one by one (which raises on a bad line):
+
+    - exactly one tab per line, and no bracket or brace byte anywhere
+      (one C pass);
+    - the tabs and newlines stay in the text (a comma added after each):
+      a string holding either is an error for json.loads, so each field
+      lies between two separators;
+    - 2n items for n lines: with no brackets every comma outside a string
+      separates two items, so no field holds a comma, and a field of one
+      line is then one JSON scalar, the one its line's read decodes.
+
+    Lists and objects (or brackets in strings) are read line by line.
     """
     body = block[:-1] if block.endswith(b"\n") else block
     lines = body.count(b"\n") + 1
-    if not body or body.count(b"\t") != lines:
+    if not body or body.translate(None, _SEPARATORS_AND_BRACKETS) != b"\t\n" * (lines - 1) + b"\t":
         return None
     try:
-        items = json.loads(b"[" + body.replace(b"\t", b",").replace(b"\n", b",") + b"]")
+        items = json.loads(b"[" + body.replace(b"\t", b"\t,").replace(b"\n", b"\n,") + b"]")
     except ValueError:
         return None
     if len(items) != 2 * lines:
