@@ -7,8 +7,9 @@ result travels back: `count` sends a number per partition, `top` and
 partitions as it can. Records collected to the driver (collect,
 toLocalIterator, countByValue's counts) stream in frames as a task makes
 them (`core.task.Records`), decoded while the task goes on; a reducer's
-combined dict that nothing read from yet goes as its keys and values in
-columns (`core.task._records_of`), no tuple per record on the worker. Output actions
+combined dict that nothing read from yet, and a partition's Counter in countByValue
+(countByKey), go as their keys and values in columns (`core.task._records_of`), no
+tuple per record on the worker. Output actions
 (`saveAsTextFile`, `saveAsPickleFile`) write through the committer of
 `minibig.core.output`.
 """
@@ -22,8 +23,9 @@ from collections import Counter, defaultdict
 from typing import Callable
 
 from minibig.core.output import save_as_text_file
-from minibig.core.task import Records, _records_of
+from minibig.core.task import _records_of
 from minibig.rdd.saving import save_as_binary_records, save_as_pickle_file
+from minibig.shuffle.spill import DictItems
 
 
 class ActionFunctions:
@@ -260,7 +262,8 @@ class ActionFunctions:
         [(1, 2), (2, 3)]
         """
         total: dict = defaultdict(int)
-        for counts in self._run(lambda it: Records(Counter(it).items())):
+        # A partition's counts go as the Counter's keys and values (as columns when flat)
+        for counts in self._run(lambda it: _records_of(DictItems(Counter(it)))):
             for k, v in counts:
                 total[k] += v
         return total
