@@ -309,12 +309,14 @@ def pieces_of(spec: Spec, parsed: Range, is_int: bool):
     owners = _owners(spec.partitioner, distinct, spec.num_partitions)
     if spec.num_partitions == 1:                      # every edge is partition 0's, both ways
         return lambda q: (distinct, owners, (src, dst, weight), (dst, src, weight))
-    # each edge's owner, in Arrow's pool (buffers.py): an array of the range's edges. mode="clip":
-    # with "raise" numpy takes into a new array first (R-MAT scale 20: its read stage 0.2-0.4 s
-    # slower); the positions are the range's own, in range
-    out_groups = rows_by_owner(np.take(owners, src, out=pooled(len(src), owners.dtype), mode="clip"),
+    # each edge's owner, in Arrow's pool (buffers.py): an array of the range's edges, 16-bit where
+    # the partitions allow (rows_by_owner sorts those by radix; the small table cast once, not
+    # every edge's owner). mode="clip": with "raise" numpy takes into a new array first (R-MAT
+    # scale 20: its read stage 0.2-0.4 s slower); the positions are the range's own, in range
+    table = owners.astype(np.uint16) if spec.num_partitions <= 1 << 16 else owners
+    out_groups = rows_by_owner(np.take(table, src, out=pooled(len(src), table.dtype), mode="clip"),
                                spec.num_partitions)
-    in_groups = rows_by_owner(np.take(owners, dst, out=pooled(len(dst), owners.dtype), mode="clip"),
+    in_groups = rows_by_owner(np.take(table, dst, out=pooled(len(dst), table.dtype), mode="clip"),
                               spec.num_partitions)
 
     def piece(q):

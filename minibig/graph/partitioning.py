@@ -71,7 +71,7 @@ def rows_by_owner(owner: np.ndarray, num_partitions: int) -> list[np.ndarray]:
     if num_partitions <= 8:                           # a few masks beat any sort
         return [np.flatnonzero(owner == q) for q in range(num_partitions)]
     if num_partitions <= 1 << 16:                     # numpy sorts 16-bit keys by radix: O(n)
-        owner = owner.astype(np.uint16)
+        owner = owner.astype(np.uint16, copy=False)
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(num_partitions + 1))
     return [order[bounds[q]:bounds[q + 1]] for q in range(num_partitions)]
