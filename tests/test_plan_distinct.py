@@ -25,7 +25,7 @@ import pytest
 import faults
 from minibig import Context
 from minibig.rdd.pairs import ResultIterable
-from minibig.rdd.shuffled import FIRSTS_TRIAL, DistinctCombinedRDD, ShuffledRDD, _first_copies
+from minibig.rdd.shuffled import DistinctCombinedRDD, ShuffledRDD, _first_copies
 from minibig.shuffle.sizing import estimate
 
 Pair = collections.namedtuple("Pair", "key value")
@@ -162,16 +162,37 @@ def test_a_group_over_half_the_budget_is_as_welcome_as_in_the_general_plan():
     assert as_multisets(got) == as_multisets(grouped(records).items())
 
 
-def test_copies_after_the_map_side_stopped_looking_are_dropped_by_the_reducer():
-    """A map task whose first FIRSTS_TRIAL records hold almost no copies lets the rest
-    pass unchecked: the copies that come later are the reducer's to drop."""
-    fresh = [(i % 5000, i) for i in range(FIRSTS_TRIAL + 5000)]
+def test_the_map_side_drops_every_copy_it_holds_however_rare():
+    """Copies rare among many fresh records are still dropped by the map task (it checks
+    every record), and the answer is distinct's then the aggregation's."""
+    fresh = [(i % 5000, i) for i in range(21_000)]
     records = fresh[:1000] + [(1, 1)] * 50 + fresh[1000:] + fresh[:3000]
-    assert len(list(_first_copies(records))) == len(records) - 50     # those within the trial
+    assert list(_first_copies(records)) == fresh
     with Context(master="inline", progress=False) as ctx:
         got = ctx.parallelize(records, 1).distinct().groupByKey(2).collect()
     assert sum(map(len, (values for _, values in got))) == len(fresh)
     assert as_multisets(got) == as_multisets(grouped(records).items())
+
+
+def test_the_map_sides_first_copies_and_writer_share_one_budget(tmp_path):
+    """A map task's first copies (half its budget) and its shuffle writer hold memory at
+    once: the writer takes only the other half, so 6000 fresh pairs, which the writer alone
+    holds within 1 MiB, spill it (it held a whole budget beside the first copies' half)."""
+    records = [(i, i) for i in range(6000)]
+    folder = str(tmp_path / "log")
+    with Context(workers=1, worker_memory=1 << 20, event_log=folder, speculation=False,
+                 appName="plan-share") as ctx:
+        got = ctx.parallelize(records, 1).distinct().groupByKey(2).collect()
+        plain = ctx.parallelize(records, 1).partitionBy(2).count()
+    assert plain == len(records)
+    assert as_multisets(got) == as_multisets(grouped(records).items())
+    (log,) = [os.path.join(folder, name) for name in os.listdir(folder)]
+    with open(log) as f:
+        ends = [e for e in map(json.loads, f) if e.get("event") == "task_end"]
+    maps = [e["spill_bytes"] for e in ends if e["stage"] == 0]
+    alone = [e["spill_bytes"] for e in ends if e["stage"] == 2]
+    assert maps and maps[0] > 0
+    assert alone == [0]
 
 
 def test_a_worker_killed_in_the_reduce_stage_costs_time_not_the_answer(tmp_path):

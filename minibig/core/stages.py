@@ -60,14 +60,22 @@ class ShuffleMapCode(TaskCode):
         ensure_recursion_limit(len(self.rdd.lineage()))
         with young_threshold():
             return write_shuffle(self.rdd.iterator(ctx.partition, ctx), self.dep, ctx.work_dir,
-                                 self.dep.shuffle_key, ctx.partition, ctx.memory_budget,
-                                 ctx.spill_dir)
+                                 self.dep.shuffle_key, ctx.partition,
+                                 _writer_budget(ctx.memory_budget, self.dep), ctx.spill_dir)
 
     def result_fields(self, value):
         return {"sizes": value}              # lets the master place reducers near their input
 
     def failure_site(self, exc):
         return dataset_site(exc, self.rdd)
+
+
+def _writer_budget(budget: int | None, dep) -> int | None:
+    """The map task's budget for its shuffle writer: all of it, or `dep.writer_share` of it
+    where the records' own computation holds the rest while the writer runs
+    (`minibig.rdd.shuffled.DistinctCombinedRDD`'s map side)."""
+    share = getattr(dep, "writer_share", None)
+    return budget if not budget or share is None else int(budget * share)
 
 
 def _with_young_threshold(records):

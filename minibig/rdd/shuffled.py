@@ -72,24 +72,31 @@ class DistinctCombinedRDD(ShuffledRDD):
     record whose value has none (an object hashing by its own __hash__) is
     taken, where distinct's own shuffle refuses it with TypeError: PySpark's
     distinct takes it too (checking every value's type for the refusal cost
-    20 ms a task of 160k pairs, more than the copies' trial). Map tasks drop the
-    copies they see within half their budget (`_first_copies`), as distinct's
-    map-side combine does; each reducer's two folds share its budget. A record that is
-    not a pair fails as the aggregation would fail on it. Used by
-    `PairRDDFunctions._combine` when the distinct dataset's own shuffle would
+    20 ms a task of 160k pairs). Map tasks drop the copies they see within half
+    their budget (`_first_copies`), as distinct's map-side combine does, and write
+    within the other half (`WRITER_SHARE`); each reducer's two folds share its
+    budget. A record that is not a pair fails as the aggregation would fail on it.
+
+    Used by `PairRDDFunctions._combine` when the distinct dataset's own shuffle would
     be work thrown away (`minibig.rdd.pairs._unshuffled_distinct`), decided when
     the aggregation is called: a distinct dataset persisted after that is not
     read by it, and one aggregated twice runs its source twice, as two
     aggregations of any dataset not persisted do (persist the source, or the
-    distinct dataset before aggregating it, to share the work). PageRank's
-    links (`distinct().groupByKey()` of the Debian graph's 318k edges, 2 workers):
-    1.05-1.23 s of CPU against 1.49-1.74 in two shuffles; the whole job 2.3-2.6
-    against 2.9-3.2 s (old and new alternated, loaded machine).
+    distinct dataset before aggregating it, to share the work).
+
+    PageRank's links (`distinct().groupByKey()` of the Debian graph's 318k edges,
+    2 workers): 1.05-1.23 s of CPU against 1.49-1.74 in two shuffles; the whole job
+    2.3-2.6 against 2.9-3.2 s (old and new alternated, loaded machine). The same
+    plan built from distinct's own shuffle partitioned by the records' keys (the
+    writer's map-side combine, no plan of its own) cost the whole job 6-9% more
+    CPU (2.74-2.86 s against 2.58-2.64, 4 rounds alternated, load ~1): each
+    record's partition is then a Python call, not a batch of `hash_partitions`.
     """
 
     def __init__(self, source: RDD, partitioner, aggregator):
         firsts = source.mapPartitions(_first_copies)
         super().__init__(firsts, ShuffleDependency(firsts, partitioner, aggregator))
+        self.dep.writer_share = WRITER_SHARE     # the map task's writer: see ShuffleMapCode
 
     def compute(self, split: int, task):
         # Each fold within half the budget; a record, or a key's combiner, may still take
@@ -99,14 +106,15 @@ class DistinctCombinedRDD(ShuffledRDD):
         distinct = ExternalMap(DISTINCT, half, task.spill_dir, entry_limit=whole)
         for batch in read_batches(task.fetch_shuffle(self.dep, split)):
             _drop_copies(distinct, batch)
+        # Never spilled: the dict's keys are the records, no pair made and taken apart.
+        records = map(_first, distinct.items()) if distinct.runs else iter(distinct.map)
         combined = ExternalMap(self.dep.aggregator, half, task.spill_dir, entry_limit=whole)
-        return combined.insert_values(map(_first, distinct.items())).items()
+        return combined.insert_values(records).items()
 
 
 _first = itemgetter(0)
 FIRSTS_CHUNK = 4096           # records a map task checks for copies at a time
-FIRSTS_TRIAL = 16384          # ... and how many before it may stop checking:
-FIRSTS_WORTH = 0.1            # when fewer than this share of them were copies
+WRITER_SHARE = 0.5            # of a map task's budget: its writer's; `_first_copies` the rest
 
 
 def _drop_copies(seen: ExternalMap, records: list) -> None:
@@ -117,37 +125,31 @@ def _drop_copies(seen: ExternalMap, records: list) -> None:
 
 
 def _first_copies(records):
-    """The records less the copies met within half the task's memory budget: the map
-    side of `DistinctCombinedRDD`, whose reducers drop the copies left. After
-    FIRSTS_TRIAL records with fewer than FIRSTS_WORTH copies the rest pass as they are,
-    as Spark's partial aggregation gives up where it reduces little: each record's
-    look-up would cost more than the copies cost the shuffle. Records pass in C-level
-    chains of lists (`_checked`), not one by one through a generator (160k records of
-    the Debian graph, 1.6% of copies: 20 -> 8 ms a task, 5 to iterate them; a trial of
-    64k records, 16k now, and a generator cost the 12 more)."""
+    """The records less the copies met within half the task's memory budget (the
+    writer holds the other half: `WRITER_SHARE`): the map side of
+    `DistinctCombinedRDD`, whose reducers drop the copies left. Records pass in C-level
+    chains of lists (`_checked`), not one by one through a generator. Every record is
+    checked: a trial that let the rest pass unchecked once copies were rare (as Spark's
+    partial aggregation gives up) belongs in write_shuffle's map-side combine, for every
+    aggregation, not in this plan alone; without it 160k records of the Debian graph
+    (1.6% of copies) take 27 ms against 7 (one process), the whole PageRank job's CPU
+    2.46-2.74 s against 2.51-2.65 with the trial (3 rounds alternated: within noise)."""
     return itertools.chain.from_iterable(_checked(iter(records)))
 
 
 def _checked(it):
-    """`_first_copies`'s records as iterables: the first copies of `it`'s records, then,
-    once they are too few to pay, `it` itself with the rest."""
+    """`_first_copies`'s records as lists: the first copies that each spill of the map of
+    those seen lets pass, then those it holds at the end."""
     budget, spill_dir = task_memory()
-    passed: list = []
+    passed: list = []                 # the lists of records let pass, not yet yielded
 
     def let_pass(seen: dict) -> None:
-        passed.extend(seen)
+        passed.append(list(seen))
         seen.clear()
-    seen = ExternalMap(DISTINCT, budget and budget // 2, spill_dir, spill=let_pass,
-                       entry_limit=budget)
-    taken, given = 0, 0
+    share = budget and int(budget * (1 - WRITER_SHARE))
+    seen = ExternalMap(DISTINCT, share, spill_dir, spill=let_pass, entry_limit=budget)
     while chunk := list(itertools.islice(it, FIRSTS_CHUNK)):
         _drop_copies(seen, chunk)
-        taken += len(chunk)
-        if passed:
-            given += len(passed)
-            yield passed.copy()
-            passed.clear()
-        if taken >= FIRSTS_TRIAL and given + len(seen.map) > taken * (1 - FIRSTS_WORTH):
-            break
+        while passed:           # handed on, not copied: the chain holds each list alone
+            yield passed.pop(0)
     yield seen.map              # not changed again: the generator ends once it is read
-    yield it
