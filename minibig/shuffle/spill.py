@@ -450,9 +450,6 @@ class DictItems:
     def __next__(self):
         return next(self._items)
 
-    def __length_hint__(self) -> int:
-        return operator.length_hint(self._items)
-
     def untouched(self) -> bool:
         """Whether no item has been taken yet."""
         return operator.length_hint(self._items) == len(self.dict)
