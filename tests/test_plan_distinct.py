@@ -195,6 +195,20 @@ def test_the_map_sides_first_copies_and_writer_share_one_budget(tmp_path):
     assert alone == [0]
 
 
+def test_a_distinct_dataset_persisted_before_its_aggregation_feeds_both_sides(sc):
+    """The plan reads the distinct dataset's source, not the dataset: another use of it
+    runs the source again, which a nondeterministic source answers differently. Persisted
+    before the aggregation is made, both sides of a join read the same records."""
+    src = sc.parallelize(range(400), 4).map(lambda i: (i % 20, random.random()))
+    distinct = src.distinct().cache()
+    groups = distinct.groupByKey()
+    assert type(groups) is ShuffledRDD
+    joined = distinct.join(groups).collect()
+    assert len(joined) == 400
+    assert all(value in list(group) for _, (value, group) in joined)
+    distinct.unpersist()
+
+
 def test_a_worker_killed_in_the_reduce_stage_costs_time_not_the_answer(tmp_path):
     records = records_with_copies(seed=9, count=2000)
     release = str(tmp_path / "go")

@@ -78,11 +78,14 @@ class DistinctCombinedRDD(ShuffledRDD):
     budget. A record that is not a pair fails as the aggregation would fail on it.
 
     Used by `PairRDDFunctions._combine` when the distinct dataset's own shuffle would
-    be work thrown away (`minibig.rdd.pairs._unshuffled_distinct`), decided when
-    the aggregation is called: a distinct dataset persisted after that is not
-    read by it, and one aggregated twice runs its source twice, as two
-    aggregations of any dataset not persisted do (persist the source, or the
-    distinct dataset before aggregating it, to share the work).
+    be work thrown away (`minibig.rdd.pairs._unshuffled_distinct`), decided when the
+    aggregation is called. The distinct dataset is then not what the aggregation
+    reads: any other use of it (a count, a join with the aggregation, a second
+    aggregation) runs `source` again, as any dataset used twice without persist()
+    runs its lineage twice, and with a nondeterministic source (sample, a random
+    map) the two runs can disagree. Persist the distinct dataset (or the source)
+    before aggregating it to share one run; one persisted only after the
+    aggregation was made is not read by it.
 
     PageRank's links (`distinct().groupByKey()` of the Debian graph's 318k edges,
     2 workers): 1.05-1.23 s of CPU against 1.49-1.74 in two shuffles; the whole job
