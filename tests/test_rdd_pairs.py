@@ -58,6 +58,41 @@ def test_reduce_fold_aggregate_combine_by_key(sc, data, n, k):
         assert result.getNumPartitions() == (n if k is None else k)
 
 
+def test_reduce_by_key_locally_folds_partitions_in_order_as_plain_python(sc):
+    """Each partition's values folded in order, then the partitions' results merged in
+    partition order with the function: a non-commutative function (concatenation) pins
+    the order; a dict's columns and a Decimal's records (not flat) both come back."""
+    from decimal import Decimal
+    rng = random.Random(4)
+    data = [(rng.choice(["a", "b", ("t", 1), 7]), str(i)) for i in range(3000)]
+    rdd = sc.parallelize(data, 3)
+    want: dict = {}
+    for part in rdd.glom().collect():
+        local: dict = {}
+        for key, value in part:
+            local[key] = local[key] + value if key in local else value
+        for key, value in local.items():
+            want[key] = want[key] + value if key in want else value
+    got = rdd.reduceByKeyLocally(operator.add)
+    assert got == want and list(got) == list(want)
+    decimals = sc.parallelize([(i % 5, Decimal(i)) for i in range(100)], 2)
+    assert decimals.reduceByKeyLocally(operator.add) == {
+        k: sum(Decimal(i) for i in range(100) if i % 5 == k) for k in range(5)}
+    assert sc.parallelize([], 2).reduceByKeyLocally(operator.add) == {}
+
+
+def test_reduce_by_key_locally_within_a_small_budget_spills_and_agrees():
+    """A partition's combine past its task's budget spills; its merged records come back
+    (as records, not a dict) with the same answer."""
+    from minibig import Context
+    data = [(i % 40_000, i) for i in range(120_000)]
+    want: dict = collections.defaultdict(int)
+    for key, value in data:
+        want[key] += value
+    with Context(master="inline", worker_memory=1 << 20, progress=False) as ctx:
+        assert ctx.parallelize(data, 2).reduceByKeyLocally(operator.add) == want
+
+
 def test_fold_by_key_copies_a_mutable_zero_value(sc):
     rdd = sc.parallelize([("a", 1), ("b", 2), ("a", 3)], 2)
     got = dict(rdd.foldByKey([], lambda acc, v: acc + [v] if isinstance(v, int) else acc + v)
