@@ -7,8 +7,10 @@ state really stays on the workers (PROCESS_LOCAL tasks), and that the
 inline backend runs the same loop.
 """
 
+import copy
 import math
 
+import numpy as np
 import pytest
 
 from minibig import Context
@@ -18,6 +20,7 @@ from minibig.graph import (Graph, VectorProgram, bfs, connected_components, labe
 from minibig.graph import cluster
 from minibig.graph.algorithms import PageRank, ShortestPaths
 from minibig.graph.graph import output_pairs
+from minibig.graph.partition import restore, snapshot
 from minibig.graph.examples import (GASComponents, GASPageRank, GASShortestPaths, PregelComponents,
                                     PregelPageRank, PregelShortestPaths)
 from minibig.graph.tasks import StepReport, SuperstepCode, in_sending_order
@@ -242,3 +245,34 @@ def test_pairs_name_each_vertex_once_partition_by_partition(sc, roget):
     assert [sorted(part) for part in parts] == [sorted(output_pairs(output)) for output in run.outputs]
     assert sorted(sum(parts, [])) == sorted(pairs)
     assert all(type(v) is int and type(d) is float for part in parts for v, d in part)
+
+
+def test_an_unweighted_graphs_weights_are_the_same_read_only_ones_however_it_was_made(sc, tmp_path):
+    """An unweighted graph's out- and in-weights are one read-only 1.0 per edge whether the
+    workers loaded it, the driver cut it (from_edges) or read its file: the same flags
+    everywhere, kept through a pickle (a fetch from the workers, a checkpoint), which carries
+    no float64 per edge for them; the answers agree."""
+    edges = random_edges(5, 80, 400)
+    path = tmp_path / "edges.txt"
+    path.write_text("".join(f"{u} {v}\n" for u, v in edges))
+    loaded = Graph.from_edge_file(sc, str(path), num_partitions=2)
+    cut = Graph.from_edges(sc, edges, num_partitions=2)
+    read = Graph.from_edge_file(None, str(path), num_partitions=2)
+
+    def unit(part):
+        for weights, m in ((part.out_weight, len(part.out_dst)), (part.in_weight, len(part.in_src))):
+            assert len(weights) == m and not weights.flags.writeable and (weights == 1.0).all()
+    for g in (loaded, cut, read):
+        assert not g.weighted
+        for part in g.partitions:
+            unit(part)
+            back, _ = restore(snapshot(part))
+            unit(back)
+            twin = copy.copy(part)              # the same partition with its ones as m float64s
+            twin.weighted, twin.out_weight = True, np.ones(len(part.out_dst))
+            twin.in_edges = [(part.in_indptr, part.in_src, np.ones(len(part.in_src)))]
+            assert len(snapshot(twin)) - len(snapshot(part)) >= 8 * (len(part.out_dst) + len(part.in_src))
+    G = nx_from_edges(edges)
+    for g in (loaded, cut):
+        check_pagerank(pagerank(g, **TIGHT).collectAsMap(), G)
+        check_distances(sssp(g, edges[0][0]).collectAsMap(), G, edges[0][0], weighted=False)

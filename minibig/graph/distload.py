@@ -370,11 +370,11 @@ def build(ctx, spec: Spec, pieces: list, is_int: bool, weighted: bool) -> tuple[
     index, dense = _index([piece[0] for piece in pieces], is_int)
     out_edges = _numbered([piece[2] for piece in pieces], dense, weighted)
     n = len(index)
-    out_edges = _with_weights(collapse_duplicates(*out_edges, n))   # by (src, dst), last line wins
+    out_edges = collapse_duplicates(*out_edges, n)  # by (src, dst), last line wins; unweighted: make_partition's ones
     routed_in = [piece[3] for piece in pieces]
 
     def in_edges():                           # on first use (PageRank and SSSP never ask)
-        return _with_weights(collapse_duplicates(*_numbered(routed_in, dense, weighted), n))
+        return collapse_duplicates(*_numbered(routed_in, dense, weighted), n)
     owner = np.zeros(n, np.int32)                 # as the ranges found it: no id is hashed twice
     for ids, piece in zip(dense, pieces):
         owner[ids] = piece[1]
@@ -614,11 +614,3 @@ def _gathered(tables: list, positions: list) -> np.ndarray:
         np.take(table, rows, out=out[at:at + len(rows)], mode="clip")
         at += len(rows)
     return out
-
-
-def _with_weights(edges: tuple) -> tuple:
-    """The edges with their weights: an unweighted graph's are one 1.0 seen m times (read-only,
-    no memory: m fresh float64s were a page fault per 512 edges on a worker, for a column that
-    the programs of an unweighted graph never read)."""
-    key, other, weight = edges
-    return key, other, (np.broadcast_to(np.float64(1.0), len(key)) if weight is None else weight)

@@ -8,7 +8,8 @@ A `Partition` holds the vertices a partitioner gave it and their edges:
                              `ids` gives them as numpy, made on first use
     out_indptr int64[n+1]    CSR of out-edges: vertex i's edges are out_indptr[i]:out_indptr[i+1]
     out_dst    int64[m]      dense index of each out-edge's destination, ascending per vertex
-    out_weight float64[m]    its weight (1.0 in an unweighted graph)
+    out_weight float64[m]    its weight; in an unweighted graph one 1.0 seen m times
+                             (`unit_weights`: read-only, no memory, not pickled)
     in_indptr, in_src, in_weight   the same for in-edges (edges whose destination is here);
                              a graph the workers loaded builds them on first use
     owner      int32[N]      partition of every dense index (the routing table, shared)
@@ -96,7 +97,7 @@ class Partition:
 
     @property
     def in_weight(self) -> np.ndarray:
-        """Weight of each in-edge (1.0 in an unweighted graph)."""
+        """Weight of each in-edge (an unweighted graph's: `unit_weights`, read-only)."""
         return self._in()[2]
 
     def _in(self) -> tuple:
@@ -118,7 +119,17 @@ class Partition:
         state["cache"] = {}                          # derived; rebuilt where it is used
         state["scratch"] = {}
         state["in_edges"] = [self._in()]             # a pickle carries no builder
+        if not self.weighted:                        # all ones: rebuilt, not m float64s pickled
+            indptr, src, _ = state["in_edges"][0]
+            state["out_weight"], state["in_edges"] = None, [(indptr, src, None)]
         return state
+
+    def __setstate__(self, state):
+        if not state.get("weighted"):
+            indptr, src, _ = state["in_edges"][0]
+            state["out_weight"] = unit_weights(len(state["out_dst"]))
+            state["in_edges"] = [(indptr, src, unit_weights(len(src)))]
+        self.__dict__.update(state)
 
     @property
     def out_degree(self) -> np.ndarray:
@@ -152,10 +163,11 @@ class Partition:
 def build_partitions(edges: EdgeList, num_partitions: int, partitioner) -> list[Partition]:
     """Cut `edges` into `num_partitions` partitions, vertex v going to `partitioner(original id of v)`."""
     owner, local = routing_tables(edges.index, num_partitions, partitioner)
-    weight = edges.weights_or_ones()
+    weight = edges.weight                            # None: unweighted (make_partition's ones)
     out_groups = _group_edges(edges.src, edges.dst, weight, owner, num_partitions)
     in_order = np.lexsort((edges.src, edges.dst))    # by destination, then source
-    in_groups = _group_edges(edges.dst[in_order], edges.src[in_order], weight[in_order], owner, num_partitions)
+    in_groups = _group_edges(edges.dst[in_order], edges.src[in_order],
+                             None if weight is None else weight[in_order], owner, num_partitions)
     return [make_partition(p, num_partitions, edges.index.ids, owner, local, out_groups[p], in_groups[p],
                            edges.weight is not None, partitioner)
             for p in range(num_partitions)]
@@ -186,13 +198,16 @@ def make_partition(p: int, num_partitions: int, ids: np.ndarray, owner: np.ndarr
     """Partition p from its vertices' out-edges `(src, dst, weight)` sorted by (src, dst) and
     in-edges `(dst, src, weight)` sorted by (dst, src), all in dense indices; `in_edges` may
     be a function returning them, called on first use. `ids`: the graph's sorted ids, numpy or
-    (str) Arrow."""
+    (str) Arrow. Not `weighted`: the weights given (None or any) are ignored, `unit_weights`
+    used instead, as every path and every unpickled partition has them."""
     vertices = np.flatnonzero(owner == p)
     out_key, out_other, out_w = out_edges
+    if not weighted:
+        out_w = unit_weights(len(out_key))
 
     def in_csr():
         in_key, in_other, in_w = in_edges() if callable(in_edges) else in_edges
-        return _indptr(local[in_key], len(vertices)), in_other, in_w
+        return _indptr(local[in_key], len(vertices)), in_other, in_w if weighted else unit_weights(len(in_other))
     part = Partition(
         index=p, num_partitions=num_partitions, num_vertices=len(ids), vertices=vertices,
         names=ids[vertices] if isinstance(ids, np.ndarray) else ids.take(vertices),
@@ -202,10 +217,19 @@ def make_partition(p: int, num_partitions: int, ids: np.ndarray, owner: np.ndarr
     return part
 
 
+def unit_weights(m: int) -> np.ndarray:
+    """An unweighted graph's weights: one 1.0 seen m times (read-only, no memory: m fresh
+    float64s were a page fault per 512 edges on a worker, for a column that the programs of an
+    unweighted graph hardly read)."""
+    return np.broadcast_to(np.float64(1.0), m)
+
+
 def _group_edges(key, other, weight, owner, num_partitions):
-    """Split edges sorted by `key` into per-partition (key, other, weight), keeping the order."""
+    """Split edges sorted by `key` into per-partition (key, other, weight), keeping the order
+    (`weight` None: None each)."""
     part_of_edge = owner[key] if len(key) else np.zeros(0, np.int32)
-    return [(key[t], other[t], weight[t]) for t in rows_by_owner(part_of_edge, num_partitions)]
+    return [(key[t], other[t], None if weight is None else weight[t])
+            for t in rows_by_owner(part_of_edge, num_partitions)]
 
 
 def _indptr(local_keys: np.ndarray, n: int) -> np.ndarray:
