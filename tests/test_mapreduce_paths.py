@@ -346,6 +346,13 @@ def test_parse_output_raises_on_malformed_lines_as_the_line_reader_does(data):
         list(MRJob(args=[]).parse_output([data]))
 
 
+def test_parse_output_names_the_line_it_cannot_read():
+    chunks = [b'"a"\t1\n"b"\t2\n', b'"c"\t[3]\n"d"', b"\n\"e\"\t5\n"]
+    with pytest.raises(ValueError) as failed:
+        list(MRJob(args=[]).parse_output(chunks))
+    assert failed.value.__notes__ == ["output line 4: b'\"d\"'"]
+
+
 def test_parse_output_reads_its_chunks_only_as_its_pairs_are_asked_for():
     pulled = []
 

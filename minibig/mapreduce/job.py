@@ -109,15 +109,34 @@ def _json_pairs(block: bytes):
     return zip(fields, fields)                  # key, value, key, value...: no copy of each half
 
 
-def _block_pairs(protocol, block: bytes):
-    """The (key, value) pairs of a block of whole output lines, read with `protocol`."""
+def _block_pairs(protocol, lines_before: list, block: bytes):
+    """The (key, value) pairs of a block of whole output lines, read with `protocol`.
+
+    `lines_before[0]`: the output's lines before this block, moved on past it.
+    """
+    first = lines_before[0]
+    lines_before[0] += block.count(b"\n") + (not block.endswith(b"\n"))
     pairs = _json_pairs(block) if type(protocol) is JSONProtocol else None
     if pairs is None:
         lines = block.split(b"\n")
         if block.endswith(b"\n"):
             lines.pop()
-        pairs = map(protocol.read, lines)
+        pairs = _read_lines(protocol, lines, first)
     return pairs
+
+
+def _read_lines(protocol, lines: list, first: int):
+    """`lines` read one by one; a line that fails is named (its index in the output)."""
+    try:
+        yield from map(protocol.read, lines)
+    except Exception as exc:
+        for index, line in enumerate(lines):    # the first that fails: the one map stopped at
+            try:
+                protocol.read(line)
+            except Exception:
+                exc.add_note(f"output line {first + index + 1}: {line[:200]!r}")
+                break
+        raise
 
 
 class MRJob:
@@ -351,7 +370,7 @@ class MRJob:
         Python step per pair (a word count's 615k: 0.03 s less, in the driver
         while the cluster waits).
         """
-        return chain.from_iterable(map(_block_pairs, repeat(self.output_protocol()),
+        return chain.from_iterable(map(_block_pairs, repeat(self.output_protocol()), repeat([0]),
                                        _line_blocks(chunks)))
 
     def parse_output_line(self, line: bytes):
