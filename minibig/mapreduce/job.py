@@ -72,7 +72,9 @@ def _line_blocks(chunks, size: int = 1 << 20):
         yield b"".join(pending)
 
 
-_SEPARATORS_AND_BRACKETS = bytes(range(256)).translate(None, b"\t\n[]{}")
+_NOT_SEPARATORS = bytes(range(256)).translate(None, b"\t\n")
+#: What a field may decode to for the block to be taken whole: no list or dict.
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def _json_pairs(block: bytes):
@@ -84,26 +86,29 @@ def _json_pairs(block: bytes):
     only where that is sure to give what reading line by line gives, else
     None and its lines are read one by one (which raises on a bad line):
 
-    - exactly one tab per line, and no bracket or brace byte anywhere
-      (one C pass);
+    - exactly one tab per line (one C pass);
     - the tabs and newlines stay in the text (a comma added after each):
       a string holding either is an error for json.loads, so each field
       lies between two separators;
-    - 2n items for n lines: with no brackets every comma outside a string
-      separates two items, so no field holds a comma, and a field of one
-      line is then one JSON scalar, the one its line's read decodes.
+    - every item a scalar (no list or dict: one C pass over their types),
+      so no bracket or brace stood outside a string (json.loads would have
+      made it a list or a dict); a word's `[` inside a key is fine;
+    - 2n items for n lines: with no brackets outside strings every comma
+      outside a string separates two items, so no field holds a comma, and
+      a field of one line is then one JSON scalar, the one its line's read
+      decodes.
 
-    Lists and objects (or brackets in strings) are read line by line.
+    Lines with lists or objects are read line by line.
     """
     body = block[:-1] if block.endswith(b"\n") else block
     lines = body.count(b"\n") + 1
-    if not body or body.translate(None, _SEPARATORS_AND_BRACKETS) != b"\t\n" * (lines - 1) + b"\t":
+    if not body or body.translate(None, _NOT_SEPARATORS) != b"\t\n" * (lines - 1) + b"\t":
         return None
     try:
         items = json.loads(b"[" + body.replace(b"\t", b"\t,").replace(b"\n", b"\n,") + b"]")
     except ValueError:
         return None
-    if len(items) != 2 * lines:
+    if len(items) != 2 * lines or not _SCALARS.issuperset(map(type, items)):
         return None
     fields = iter(items)
     return zip(fields, fields)                  # key, value, key, value...: no copy of each half
