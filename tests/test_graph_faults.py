@@ -190,28 +190,27 @@ class _ReleaseOnSessionEnd(logging.Handler):
 
 
 def test_a_peer_wait_that_runs_out_while_the_tasks_run_the_barrier_rolls_back_with_its_reason(
-        cluster, tmp_path, monkeypatch):
+        cluster, tmp_path):
     """Partition 0 pauses in superstep 2 (alive: it still beats) while the tasks run the barrier;
     partition 1's wait for its segment runs out (`PEER_WAIT_FACTOR * lost_after`, lost_after
-    made short for the driver's side here), and it tells the driver the partition is lost: the
+    the cluster's worker_timeout), and it tells the driver the partition is lost: the
     session ends with that reason, the driver's abort releases partition 0, and the run rolls
     back and meets the oracle."""
     path = f"{DATASETS}/roget.txt"
     g, G = Graph.from_edge_file(cluster, path, num_partitions=2), nx_from_file(path)
     release = str(tmp_path / "go")
     program = PeerPausingPageRank(g.num_vertices, str(tmp_path), release, tol=1e-10, max_iter=1000, at=2)
-    # The session's lost_after (waits of 30 s): short, yet four beats long enough that a busy
-    # machine's stall does not make partition 0 look silent before partition 1's wait runs out.
-    monkeypatch.setattr(cluster.conf, "worker_timeout", 1.0)
+    # The cluster's own worker_timeout (2 s, set when it started) is the session's lost_after:
+    # partition 0 beats every 0.5 s while paused, and partition 1's wait runs out after 60 s.
     handler = _ReleaseOnSessionEnd(release)
     logger = logging.getLogger("minibig.graph.session")
     logger.addHandler(handler)
     try:
-        run = faults.run_in_thread(lambda: g.run(program, checkpoint_every=0, session=True))(120, "the run")
+        run = faults.run_in_thread(lambda: g.run(program, checkpoint_every=0, session=True))(240, "the run")
     finally:
         logger.removeHandler(handler)
     assert run.rollbacks == 1
     reason, = [r for r in handler.reasons if "ends (" in r]
-    assert "partition 1 waited 30s for partition 0's messages of superstep 2" in reason, reason
+    assert "partition 1 waited 60s for partition 0's messages of superstep 2" in reason, reason
     assert len(faults.markers(str(tmp_path), "p0")) == 2     # paused once, then superstep 2 again
     check_pagerank(g.values(run, program), G)
