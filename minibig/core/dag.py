@@ -89,7 +89,14 @@ class JobSummary:
     seconds: float = 0.0
     locality: Counter = field(default_factory=Counter)
     counters: Counter = field(default_factory=Counter)   # engine counters tasks reported
-    frames: int = 0                       # result frames decoded as they came, any attempt's
+    # result frames decoded as they came (any attempt's), by codec: "marshal", "pickle",
+    # "columns" (a reducer's dict as its keys and values), so a user sees which path ran
+    frame_codecs: Counter = field(default_factory=Counter)
+
+    @property
+    def frames(self) -> int:
+        """Result frames decoded as they came, any attempt's."""
+        return sum(self.frame_codecs.values())
 
     def share(self, level: str) -> float:
         """Fraction of the job's tasks that ran at locality `level`."""
@@ -551,7 +558,7 @@ class _Job:
             raise JobAbortedError(f"{self.description}: frame {h['seq']} of partition "
                                   f"{partition}'s result came after {len(held[0])} frames")
         held[1] += len(blob)
-        self.summary.frames += 1
+        self.summary.frame_codecs[h["codec"]] += 1
         self.check_result_bytes(self.result_bytes + held[1])
         held[0].append(decode_frame(h["codec"], P.blob_bytes(blob)))
         self.dag.backend.frame_taken(h)          # the worker may send one more

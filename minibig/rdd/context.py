@@ -166,7 +166,8 @@ class Context:
 
     @property
     def lastJob(self):
-        """Summary of the last action: stages, tasks, seconds, tasks per locality level.
+        """Summary of the last action: stages, tasks, seconds, tasks per locality level,
+        result frames by codec (`frame_codecs`).
 
         >>> _ = sc.parallelize(range(4), 2).count()
         >>> sc.lastJob.tasks, sc.lastJob.stages
