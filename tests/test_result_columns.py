@@ -1,4 +1,4 @@
-"""A collect of a combine's dict streams it as columns (core/task.py: _records_of, COLUMNS;
+"""A collect of a combine's dict streams it as columns (core/task.py: collected_records, COLUMNS;
 shuffle/spill.py: DictItems; shuffle/writer.py: Columns).
 
 A reducer whose combine never spilled hands its task the dict itself; a collect sends
@@ -22,7 +22,7 @@ import pytest
 
 from minibig import Context
 from minibig.core.task import (COLUMNS, FIRST_FRAME_RECORDS, MARSHAL, PICKLE, Records,
-                               _records_of, decode_frame, stream_result)
+                               collected_records, decode_frame, stream_result)
 from minibig.errors import ResultTooLargeError
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.spill import DictItems
@@ -161,7 +161,7 @@ def test_stream_result_cuts_columns_as_it_cuts_records():
     sent = []
     ctx = types.SimpleNamespace(partition=0, send_frame=lambda seq, codec, data: sent.append(
         (seq, codec, data)))
-    rest, frames, size = stream_result(_records_of(DictItems(items)), ctx, 1 << 40)
+    rest, frames, size = stream_result(collected_records(DictItems(items)), ctx, 1 << 40)
     assert [seq for seq, _, _ in sent] == list(range(frames)) and frames >= 2
     assert {codec for _, codec, _ in sent} == {COLUMNS} and size == sum(len(d) for *_, d in sent)
     decoded = [decode_frame(codec, data) for _, codec, data in sent]
@@ -188,7 +188,7 @@ def test_a_dict_is_cut_into_frames_as_its_records_are(n, values):
     records riding with the report: fewer than FIRST_FRAME_RECORDS ride, exactly that
     many go as one frame (as columns when flat, as records when not)."""
     items = {f"k{i}": (i if values == "ints" else [i]) for i in range(n)}
-    rest, frames = _streamed(_records_of(DictItems(items)))
+    rest, frames = _streamed(collected_records(DictItems(items)))
     rest_r, frames_r = _streamed(Records(iter(list(items.items()))))
     assert [len(f) for f in frames] == [len(f) for f in frames_r] and len(rest) == len(rest_r)
     assert [r for f in frames for r in f] + rest == list(items.items())
@@ -200,7 +200,7 @@ def test_a_dict_is_cut_into_frames_as_its_records_are(n, values):
 def test_an_inline_task_gets_a_dicts_items():
     items = {"a": 1, ("t", 2): [3]}
     ctx = types.SimpleNamespace(partition=0, send_frame=None)
-    assert stream_result(_records_of(DictItems(items)), ctx, 1 << 40) == (list(items.items()), 0, 0)
+    assert stream_result(collected_records(DictItems(items)), ctx, 1 << 40) == (list(items.items()), 0, 0)
 
 
 def test_columns_are_flat_when_both_lists_are():

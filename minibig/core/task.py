@@ -25,7 +25,7 @@ that raised it.
 
 A value that is a list of records (a plain `list`, `Records` wrapping an
 iterator, which collect hands its tasks, or a `Columns` of a combine's dict
-that collect hands on whole: `_records_of`) streams: on a worker, `run_task`
+that collect hands on whole: `collected_records`) streams: on a worker, `run_task`
 encodes it a frame of about FRAME_BYTES at a time (marshal for flat records,
 a piece at a time, pickle otherwise: `encode_frame`; a dict's flat keys and
 values as columns) and hands each frame to
@@ -191,7 +191,7 @@ class Records:
         self.records = records
 
 
-def _records_of(records):
+def collected_records(records):
     """A partition's records as the value of a task that collects them: a combine's dict
     nothing has read from yet (`minibig.shuffle.spill.DictItems`) as its keys and values,
     a `Columns` (sent as `COLUMNS` frames when both are flat: no tuple per item is made,

@@ -8,7 +8,7 @@ partitions as it can. Records collected to the driver (collect,
 toLocalIterator, countByValue's counts) stream in frames as a task makes
 them (`core.task.Records`), decoded while the task goes on; a reducer's
 combined dict that nothing read from yet, and a partition's Counter in countByValue
-(countByKey), go as their keys and values in columns (`core.task._records_of`), no
+(countByKey), go as their keys and values in columns (`core.task.collected_records`), no
 tuple per record on the worker. Output actions
 (`saveAsTextFile`, `saveAsPickleFile`) write through the committer of
 `minibig.core.output`.
@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from typing import Callable
 
 from minibig.core.output import save_as_text_file
-from minibig.core.task import _records_of
+from minibig.core.task import collected_records
 from minibig.rdd.saving import save_as_binary_records, save_as_pickle_file
 from minibig.shuffle.spill import DictItems
 
@@ -45,7 +45,7 @@ class ActionFunctions:
         >>> sc.parallelize([1, 2, 3], 2).collect()
         [1, 2, 3]
         """
-        return list(itertools.chain.from_iterable(self._run(_records_of)))
+        return list(itertools.chain.from_iterable(self._run(collected_records)))
 
     def count(self) -> int:
         """Number of records.
@@ -263,7 +263,7 @@ class ActionFunctions:
         """
         total: dict = defaultdict(int)
         # A partition's counts go as the Counter's keys and values (as columns when flat)
-        for counts in self._run(lambda it: _records_of(DictItems(Counter(it)))):
+        for counts in self._run(lambda it: collected_records(DictItems(Counter(it)))):
             for k, v in counts:
                 total[k] += v
         return total
@@ -334,7 +334,7 @@ class ActionFunctions:
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
         """
         for split in range(self.getNumPartitions()):
-            yield from self._run(_records_of, [split])[0]
+            yield from self._run(collected_records, [split])[0]
 
     def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
         """Write str(record) lines (bytes as they are) into part-NNNNN files under `path`.

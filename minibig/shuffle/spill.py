@@ -434,7 +434,7 @@ class ExternalMap:
 class DictItems:
     """An iterator over a dict's (key, value) items that keeps the dict: what a combine
     that never spilled gives (`ExternalMap.items`), so that a collect may send the dict
-    as two columns (`minibig.core.task._records_of`), no tuple per item. `iter()` of it
+    as two columns (`minibig.core.task.collected_records`), no tuple per item. `iter()` of it
     is the dict's own C iterator, which `next()` of it advances too, so a reader that
     loops over it pays nothing per item."""
 
