@@ -9,6 +9,7 @@ distributed run must match the local one exactly.
 """
 
 import random
+import threading
 import time
 
 import pytest
@@ -91,6 +92,50 @@ def test_a_failing_user_function_names_its_operator_and_the_cluster_stays_up(sc)
     assert caught.value.operator == "stateful_map-2" and caught.value.record == (0, (0, 0))
     assert "ZeroDivisionError" in str(caught.value) and "streaming task" in str(caught.value.__notes__)
     assert sc.parallelize(range(10), 2).sum() == 45
+
+
+class BadReading(Exception):
+    """A user's own exception type, defined in the job's module."""
+
+
+def reject_negative(x):
+    if x < 0:
+        raise BadReading(f"negative reading {x}")      # the line the remote traceback must name
+    return x
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_a_failing_user_function_keeps_its_exception_type_and_line_as_the_cause(sc, on_cluster):
+    ssc = StreamingContext(sc if on_cluster else None, parallelism=2)
+    ssc.source([1, -2, 3], timestamp=lambda x: abs(x)).map(reject_negative).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    cause = caught.value.__cause__
+    assert type(cause) is BadReading and str(cause) == "negative reading -2"   # the driver's own class
+    assert caught.value.operator == "map-1" and caught.value.record == (2, -2)
+    if on_cluster:
+        line = reject_negative.__code__.co_firstlineno + 2
+        notes = "\n".join(caught.value.__notes__)
+        assert f'test_streaming_cluster.py", line {line}, in reject_negative' in notes
+
+
+class LockedError(Exception):
+    """An exception that cannot be pickled: it holds a lock."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def test_a_cause_that_cannot_be_pickled_still_fails_the_job_with_a_stream_error(sc):
+    def fail(x):
+        raise LockedError(f"locked {x}")
+    ssc = StreamingContext(sc, parallelism=2)
+    ssc.source([5], timestamp=int).map(fail).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    assert caught.value.operator == "map-1" and caught.value.__cause__ is None
+    assert "LockedError: locked 5" in str(caught.value)
 
 
 def test_a_job_wider_than_the_cluster_is_refused(sc):

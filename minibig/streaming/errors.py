@@ -2,7 +2,9 @@
 
 It names the operator (its plan name, e.g. ``window-4``) and the record, and
 chains the original exception (``raise ... from exc``) so its type and
-traceback stay visible.
+traceback stay visible. The chained exception travels with it when it is
+pickled (a stream task's error, sent to the driver), so ``__cause__`` is the
+user's own exception on a cluster as in this process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ class StreamError(Exception):
         super().__init__(f"{operator}: {problem} (record {_preview(record)})")
 
     def __reduce__(self):
-        return (StreamError, (self.operator, self.record, self.problem))
+        return (_rebuilt, (self.operator, self.record, self.problem, self.__cause__), self.__dict__)
+
+
+def _rebuilt(operator, record, problem, cause) -> StreamError:
+    """A pickled StreamError, chained again to the exception that caused it."""
+    error = StreamError(operator, record, problem)
+    error.__cause__ = cause
+    return error
 
 
 def _preview(record) -> str:

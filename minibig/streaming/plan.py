@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cloudpickle
+from minibig.core import serialization
 
 KINDS = ("source", "map", "flat_map", "filter", "key_by", "union", "side_output", "window",
          "stateful_map", "join", "collect", "sink")
@@ -101,13 +101,13 @@ class Plan:
         return list(self.nodes.values())
 
     def to_bytes(self) -> bytes:
-        """The plan pickled, user functions by value."""
-        return cloudpickle.dumps(self)
+        """The plan pickled, user functions by value with their file and lines (remote tracebacks name them)."""
+        return serialization.dumps(self)
 
     @staticmethod
     def from_bytes(data: bytes) -> "Plan":
         """A plan ``to_bytes`` made."""
-        return cloudpickle.loads(data)
+        return serialization.loads(data)
 
     def describe(self) -> str:
         """One line per node: name, parallelism, inputs."""

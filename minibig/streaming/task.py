@@ -296,11 +296,12 @@ class StreamTask:
 
     def _report_error(self, exc: BaseException) -> None:
         text = format_user_traceback(exc)
-        try:
-            blob = serialization.dumps(exc)
-            pickle.loads(blob)
-        except Exception:
-            blob = None
+        blob = _pickled(exc)
+        if blob is None and exc.__cause__ is not None:
+            # A cause that does not pickle (it holds a lock, a socket): the error without it, its
+            # type and message still in the error's own message and in the remote traceback.
+            exc.__cause__ = None
+            blob = _pickled(exc)
         self._report("error", exception=blob, message=f"{type(exc).__name__}: {exc}", traceback=text)
 
     def close(self) -> None:
@@ -315,3 +316,13 @@ class StreamTask:
                 sock.close(self.linger)
             self.pull.close(0)
             self.control.close()      # its linger lets the last report leave
+
+
+def _pickled(exc: BaseException) -> bytes | None:
+    """``exc`` pickled, if it pickles and unpickles; else None."""
+    try:
+        blob = serialization.dumps(exc)
+        pickle.loads(blob)
+    except Exception:
+        return None
+    return blob
