@@ -208,12 +208,29 @@ class PacedSource(Source):
         self.position = offset
 
 
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_without_a_timestamp_function_event_time_is_the_wall_clock_at_ingestion(sc, on_cluster):
+    # Flink's ingestion time: comparable between hosts and across a restore elsewhere (a
+    # monotonic clock counts from each machine's boot), and what a watermark's lag is taken from.
+    ssc = StreamingContext(sc if on_cluster else None, parallelism=2)
+    out = ssc.source(["a", "b", "a"]).key_by(lambda w: w).window(TumblingWindow(1)).count().collect()
+    before = time.time()
+    ssc.run()
+    after = time.time()
+    results = out.result()
+    totals = {}
+    for key, start, end, n in results:
+        totals[key] = totals.get(key, 0) + n
+        assert int(before) <= start <= after and end == start + 1
+    assert totals == {"a": 2, "b": 1}
+
+
 def test_processing_time_windows_fire_on_the_workers_clock_as_time_passes(sc):
     count, rate, size = 300, 200, 0.25          # 1.5 s of records, windows of 0.25 s
     ssc = StreamingContext(sc, parallelism=2)
     out = (ssc.source(PacedSource(count, rate)).key_by(lambda r: r[1])
               .window(TumblingWindow(size, processing_time=True)).count()
-              .map(lambda w: (w, time.monotonic())).collect())      # stamped as it leaves the window
+              .map(lambda w: (w, time.time())).collect())      # stamped as it leaves the window
     ssc.run()
     results = out.result()
     assert sum(w[3] for w, _ in results) == count

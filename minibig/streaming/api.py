@@ -33,7 +33,8 @@ class StreamingContext:
     """The entry point of a streaming job: sources, then ``run()``.
 
     ``parallelism`` is the number of instances of each keyed operator;
-    ``clock`` (seconds, monotonic) drives processing time and idleness.
+    ``clock`` (seconds; default ``time.time``, unix time as Flink's) drives
+    processing time, ingestion time and idleness.
     With ``sc`` a Context on a cluster, ``run()`` runs the job on its
     workers (``cluster.py``): ``checkpoint_interval`` seconds between
     checkpoints (None: none), ``max_restarts`` recoveries from lost tasks,
@@ -64,7 +65,8 @@ class StreamingContext:
         """A stream of ``data`` (an iterable, read once now, or a ``Source``).
 
         ``timestamp(record)`` gives event time (a number); without it, the
-        arrival time. The source's watermark trails its largest timestamp by
+        arrival time (ingestion time: the clock, unix seconds by default).
+        The source's watermark trails its largest timestamp by
         ``max_out_of_orderness``; after ``idle_timeout`` seconds without data
         it stops holding back the operators it feeds.
 

@@ -48,7 +48,8 @@ class LocalExecutor:
 
     def __init__(self, plan: Plan, clock=None, batch_size: int = 1024):
         self.plan = plan
-        self.clock = clock or time.monotonic
+        # Processing (and ingestion) time is wall-clock time, as Flink's: the same on every host
+        self.clock = clock or time.time
         self.batch_size = batch_size
         self.readers: dict[int, list] = {}
         self.instances: dict[int, list[OperatorInstance]] = {}

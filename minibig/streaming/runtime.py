@@ -54,7 +54,8 @@ class TaskDataflow:
         self.remote = remote
         self.report = report
         self.on_snapshot = on_snapshot or (lambda cid, parts: report("ack", cid=cid, parts=parts))
-        self.clock = clock or time.monotonic
+        # Processing (and ingestion) time is wall-clock time, as Flink's: the same on every host
+        self.clock = clock or time.time
         self.batch_size = batch_size
         self.readers: dict[int, object] = {}
         self.instances: dict[int, OperatorInstance] = {}
