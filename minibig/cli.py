@@ -31,7 +31,7 @@ from minibig.errors import InvalidArgumentError, UserError, format_user_tracebac
 from minibig.net import protocol as P
 from minibig.net.security import dealer, generate_key_file, unanswered_hint, use_key_file
 
-USAGE = """minibig <command> [options]
+USAGE = """minibig <command> [options]     (minibig --version: the installed version)
 
 commands:
   submit job.py [args]     run a job file on a cluster (embedded unless --master)
@@ -339,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, end="")
         return 0 if argv else 2
+    if argv[0] == "--version":                  # as spark-submit --version: what a bug report needs
+        from minibig import __version__
+        print(f"minibig {__version__} (Python {sys.version.split()[0]})")
+        return 0
     command, rest = argv[0], argv[1:]
     try:
         if command == "submit":

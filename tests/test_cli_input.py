@@ -135,3 +135,10 @@ def test_minibig_master_inline_in_the_environment_runs_in_process(monkeypatch):
     monkeypatch.setenv("MINIBIG_MASTER", "localhost:7077")
     with pytest.raises(InvalidArgumentError, match="MINIBIG_MASTER 'localhost:7077'"):
         Context()
+
+
+def test_version_prints_the_installed_version_and_exits_0():
+    import minibig
+    done = _run("--version")
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout == f"minibig {minibig.__version__} (Python {sys.version.split()[0]})\n"
