@@ -15,6 +15,8 @@ from minibig import Context
 from minibig.graph import Graph, pagerank
 from minibig.graph.buffers import pooled, pooled_like
 from minibig.graph.ids import packed_ids, plain_list
+from minibig.graph.partitioning import HashPartitioner
+from minibig.shuffle.hashing import portable_hash
 from minibig.graph.load import (_SPREAD, _blocks, collapse_duplicates, doubtful, edges_from_tuples, read_edge_file,
                                 read_edge_parquet)
 
@@ -378,3 +380,15 @@ def test_an_id_that_is_not_utf8_is_the_csv_readers_error_however_it_is_read(sc, 
         else:
             Graph.from_edge_file(sc, str(path), num_partitions=parts)
     assert doubtful(pa.array([b"ok", b"\xff"], pa.binary()).cast(pa.string(), safe=False))
+
+
+def test_owners_of_str_ids_hashed_a_word_at_a_time_equal_portable_hash_id_by_id():
+    """The vectorised CRC-32 (whole words, each string padded at its start) against
+    portable_hash per id: every length 0..40 and long ones (each padding and word count),
+    multi-byte UTF-8, an array sliced off its buffer's start (the padding reads no byte of
+    another id)."""
+    ids = ["".join("aé漢😀-9"[(i * 7 + j) % 6] for j in range(length)) for i, length in
+           enumerate([*range(41), 0, 300, 1001, 5, 6, 7, 8])]
+    for strings in (pa.array(ids), pa.array(["xyz", *ids, "q"]).slice(1, len(ids))):
+        for n in (2, 7):
+            assert HashPartitioner(n).partitions_of(strings).tolist() == [portable_hash(v) % n for v in ids]

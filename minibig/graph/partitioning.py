@@ -91,33 +91,75 @@ def portable_hashes(ids) -> np.ndarray:
 def crc32_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     """zlib.crc32 of every string of an Arrow string array's buffers (offsets, UTF-8 bytes).
 
-    Vectorised across the strings, one byte position at a time: the strings
-    sorted longest first, so the ones still going at position j are a prefix.
-    numpy, not numba: a worker's first numba call costs a second, more than
-    hashing a few million ids this way.
+    Vectorised across the strings, four bytes at a time (two lookups in 16-bit tables per
+    word, against four byte steps of six numpy passes each: Debian's ~40k distinct ids of a
+    range, 6.3 -> ~3 ms): the strings sorted by their count of words, most first, so the ones
+    still going at word j are a prefix. Each string is aligned on its end: a string of L bytes
+    starts with (-L) % 4 zero bytes, from a start state that these zeros take to CRC-32's
+    0xFFFFFFFF (`_PAD_START`), so every string is whole words, no byte steps at its end.
+    numpy, not numba: a worker's first numba call costs a second, more than hashing a few
+    million ids this way.
     """
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    order = np.argsort(-lengths, kind="stable")
-    starts, lengths = starts[order], lengths[order]
-    crc = np.full(len(order), 0xFFFFFFFF, np.uint32)
-    going = len(order)
-    for j in range(int(lengths[0]) if len(order) else 0):
-        going = int(np.searchsorted(-lengths, -j, side="left"))   # lengths[:going] > j
-        c = crc[:going]
-        crc[:going] = _CRC_TABLE[(c ^ data[starts[:going] + j]) & 0xFF] ^ (c >> np.uint32(8))
+    lengths = np.diff(offsets)
+    if not len(lengths):
+        return np.zeros(0, np.int64)
+    pad = (-lengths) & 3
+    words = (lengths + 3) >> 2
+    most = int(words.max())
+    # numpy sorts 16-bit keys by radix (a string of 256 KB or more: a general sort)
+    order = np.argsort((most - words).astype(np.uint16 if most < 1 << 16 else np.int64), kind="stable")
+    pad = pad[order]
+    # a word per byte position, aligned (an unaligned gather costs 2.5x): 3 zero bytes before
+    # the first string's padding, and the last word's 3 bytes after the end
+    padded = np.concatenate((np.zeros(3, np.uint8), data[:offsets[-1]], np.zeros(3, np.uint8)))
+    word = np.ascontiguousarray(np.ndarray((len(padded) - 3,), "<u4", buffer=padded, strides=(1,)))
+    first = offsets[:-1][order] + 3 - pad        # where each string's first (padded) word starts
+    crc = _PAD_START[pad]
+    going_at = np.searchsorted(-words[order], -np.arange(most), side="left")   # words[:going] > j
+    for j in range(most):
+        going = int(going_at[j])
+        w = word[first[:going] + 4 * j]
+        if j == 0:                               # the padding: zeros, not the bytes before
+            w &= _PAD_MASK[pad[:going]]
+        c = crc[:going] ^ w
+        crc[:going] = _CRC_LOW[c & 0xFFFF] ^ _CRC_HIGH[c >> np.uint32(16)]
     out = np.empty(len(order), np.int64)
     out[order] = (crc ^ np.uint32(0xFFFFFFFF)).astype(np.int64)
     return out
 
 
-def _crc_table() -> np.ndarray:
+def _crc_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CRC-32's byte table, and the two 16-bit tables of a word step: for c = crc ^ word
+    (little-endian), the next crc is low[c & 0xFFFF] ^ high[c >> 16] (slicing by four,
+    two slices merged in each table)."""
     c = np.arange(256, dtype=np.uint32)
     for _ in range(8):
         c = np.where(c & 1, np.uint32(0xEDB88320) ^ (c >> np.uint32(1)), c >> np.uint32(1)).astype(np.uint32)
-    return c
+    sliced = [c]                                 # sliced[k]: a byte followed by k zero bytes
+    for _ in range(3):
+        sliced.append((sliced[-1] >> np.uint32(8)) ^ c[sliced[-1] & 0xFF])
+    x = np.arange(1 << 16, dtype=np.uint32)
+    low = sliced[3][x & 0xFF] ^ sliced[2][x >> np.uint32(8)]
+    high = sliced[1][x & 0xFF] ^ sliced[0][x >> np.uint32(8)]
+    return c, low, high
 
 
-_CRC_TABLE = _crc_table()
+def _pad_starts(table: np.ndarray) -> np.ndarray:
+    """The state that k zero bytes take to 0xFFFFFFFF, for k in 0..3 (a zero byte's step
+    s -> (s >> 8) ^ table[s & 0xFF] is invertible: the tables' top bytes are all distinct)."""
+    by_top = np.empty(256, np.int64)
+    by_top[table >> np.uint32(24)] = np.arange(256)
+    states = [0xFFFFFFFF]
+    for _ in range(3):
+        after = states[-1]
+        low = int(by_top[after >> 24])
+        states.append((((after ^ int(table[low])) << 8) | low) & 0xFFFFFFFF)
+    return np.array(states, np.uint32)
+
+
+_CRC_TABLE, _CRC_LOW, _CRC_HIGH = _crc_tables()
+_PAD_START = _pad_starts(_CRC_TABLE)
+_PAD_MASK = np.array([0xFFFFFFFF, 0xFFFFFF00, 0xFFFF0000, 0xFF000000], np.uint32)   # k zero bytes, low first
 
 
 def _as_arrow_strings(ids):
