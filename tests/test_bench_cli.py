@@ -76,6 +76,13 @@ def test_a_failing_job_is_one_clear_error(tmp_path):
     assert missing.returncode == 2 and "job file not found" in missing.stderr
 
 
+@pytest.mark.parametrize("option", [["--repeat", "0"], ["--warmup", "-1"], ["--timeout", "0"]])
+def test_a_bad_count_or_timeout_is_refused_before_any_run(option, capsys):
+    assert main([os.path.join(ROOT, "jobs", "wordcount.py"), "--workers", "1", *option]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minibig: error: --repeat must be at least 1") and "[bench]" not in err
+
+
 def test_help_lists_bench():
     out = subprocess.run([sys.executable, "-m", "minibig", "--help"], capture_output=True, text=True,
                          timeout=30, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))

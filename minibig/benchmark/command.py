@@ -111,8 +111,9 @@ def main(argv: list[str]) -> int:
     if not os.path.isfile(opts.job):
         print(f"minibig: error: job file not found: {opts.job}", file=sys.stderr)
         return 2
-    if opts.repeat < 1 or opts.warmup < 0:
-        print("minibig: error: --repeat must be at least 1 and --warmup at least 0", file=sys.stderr)
+    if opts.repeat < 1 or opts.warmup < 0 or not opts.timeout > 0:
+        print("minibig: error: --repeat must be at least 1, --warmup at least 0 and --timeout above 0 s",
+              file=sys.stderr)
         return 2
     if opts.weak and opts.compare:
         print("minibig: error: --compare times the other engines at one input size; it does not "
