@@ -580,18 +580,18 @@ def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray]]:
         return VertexIndex(ids), [np.searchsorted(ids, piece).astype(np.int64) for piece in pieces]
     pieces = [piece if len(piece) else pa.array([], pa.string()) for piece in pieces]
     # sorting them all at once beats hashing them into one dictionary and sorting that (Debian,
-    # two ranges of ~40k ids: 33 against 49 ms); file ids are never null (see load.py)
+    # two ranges of ~40k ids: 33 against 49 ms); Arrow's dense rank is that sort and each id's
+    # index in one kernel (12.5 against 13.7 ms: no take, comparison of neighbours, cumsum).
+    # File ids are never null (see load.py).
     every = pa.concat_arrays(pieces) if len(pieces) > 1 else pieces[0]
-    order = pc.sort_indices(every).to_numpy()
-    ordered = every.take(order)
-    first = np.ones(len(ordered), bool)                     # of each run of equal ids
-    if len(pieces) > 1 and len(ordered) > 1:                # a range's ids are distinct already
-        first[1:] = pc.not_equal(ordered[1:], ordered[:-1]).to_numpy(zero_copy_only=False)
-    rank = np.empty(len(every), np.int64)                   # dense index of each id of `every`
-    rank[order] = np.cumsum(first) - 1
-    ids = ordered if first.all() else ordered.filter(pa.array(first))
+    if not len(every):
+        return VertexIndex(every), [np.zeros(0, np.int64) for _ in pieces]
+    rank = pc.rank(every, sort_keys="ascending", tiebreaker="dense").to_numpy().astype(np.int64)
+    rank -= 1                                               # dense index of each id of `every`
+    where = np.empty(int(rank.max()) + 1, np.int64)         # an occurrence of each distinct id
+    where[rank] = np.arange(len(every))
     bounds = np.cumsum([0, *map(len, pieces)])
-    return VertexIndex(ids), [rank[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return VertexIndex(every.take(where)), [rank[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def _numbered(edges: list, dense: list, weighted: bool):
