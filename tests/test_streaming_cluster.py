@@ -8,6 +8,7 @@ Chosen streams have one source per keyed input or no late data, where a
 distributed run must match the local one exactly.
 """
 
+import os
 import random
 import threading
 import time
@@ -136,6 +137,33 @@ def test_a_cause_that_cannot_be_pickled_still_fails_the_job_with_a_stream_error(
         ssc.run()
     assert caught.value.operator == "map-1" and caught.value.__cause__ is None
     assert "LockedError: locked 5" in str(caught.value)
+
+
+DRIVER_PID = os.getpid()
+
+
+def _rebuilt_on_a_worker(message):
+    if os.getpid() == DRIVER_PID:
+        raise ImportError("this exception's class imports on the workers only")
+    return WorkerOnlyError(message)
+
+
+class WorkerOnlyError(Exception):
+    """An exception that unpickles on the workers but not on the driver."""
+
+    def __reduce__(self):
+        return _rebuilt_on_a_worker, (str(self),)
+
+
+def test_a_cause_the_driver_cannot_unpickle_still_fails_the_job_with_a_stream_error(sc):
+    def fail(x):
+        raise WorkerOnlyError(f"only here {x}")
+    ssc = StreamingContext(sc, parallelism=2)
+    ssc.source([6], timestamp=int).map(fail).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    assert caught.value.operator == "map-1" and caught.value.__cause__ is None
+    assert "WorkerOnlyError: only here 6" in str(caught.value)
 
 
 def test_a_job_wider_than_the_cluster_is_refused(sc):

@@ -405,11 +405,12 @@ def _cancel(thread: threading.Thread) -> None:
 
 def _remote_error(msg: dict, index: int) -> BaseException:
     exc = None
-    if msg.get("exception"):
+    for blob in msg.get("exceptions", ()):     # the error with its cause first, then without
         try:
-            exc = pickle.loads(msg["exception"])
+            exc = pickle.loads(blob)
+            break
         except Exception:
-            exc = None
+            continue
     if not isinstance(exc, BaseException):
         exc = JobAbortedError(msg.get("message", "a streaming task failed"))
     exc.add_note(f"minibig: streaming task {index} failed\n--- remote traceback ---\n"

@@ -296,13 +296,16 @@ class StreamTask:
 
     def _report_error(self, exc: BaseException) -> None:
         text = format_user_traceback(exc)
-        blob = _pickled(exc)
-        if blob is None and exc.__cause__ is not None:
-            # A cause that does not pickle (it holds a lock, a socket): the error without it, its
-            # type and message still in the error's own message and in the remote traceback.
-            exc.__cause__ = None
-            blob = _pickled(exc)
-        self._report("error", exception=blob, message=f"{type(exc).__name__}: {exc}", traceback=text)
+        blobs = [_pickled(exc)]
+        if exc.__cause__ is not None:
+            # The error without its cause too, for a cause that does not pickle here (it holds a
+            # lock) or does not unpickle on the driver (its class importable on the workers only):
+            # its type and message stay in the error's message and in the remote traceback.
+            cause, exc.__cause__ = exc.__cause__, None
+            blobs.append(_pickled(exc))
+            exc.__cause__ = cause
+        self._report("error", exceptions=[blob for blob in blobs if blob is not None],
+                     message=f"{type(exc).__name__}: {exc}", traceback=text)
 
     def close(self) -> None:
         """Stop the heartbeat, close the dataflow and every socket."""
