@@ -41,7 +41,7 @@ from minibig.net.security import dealer
 from minibig.errors import FetchFailedError
 from minibig.shuffle.blocks import read_segment_range, segment_bounds
 from minibig.shuffle.spill import count_spilled
-from minibig.shuffle.writer import Columns
+from minibig.shuffle.writer import ArrowColumns, Columns
 
 WINDOW = 4                    # remote requests in flight
 CHUNK = 4 << 20               # biggest reply of a block server
@@ -197,7 +197,8 @@ def read_batches(segments, frames: bool = False):
     one or more pickles back to back.
 
     A pickled `bytes` is an Arrow frame (`minibig.shuffle.arrowpath`), a
-    `Columns` a combine's keys and values in two lists (`minibig.shuffle.writer`):
+    `Columns` (or `ArrowColumns`) a combine's keys and values in two columns
+    (`minibig.shuffle.writer`):
     each is turned into a list of records, or given as it is if `frames`.
     """
     for segment in segments:
@@ -219,7 +220,7 @@ def read_batches(segments, frames: bool = False):
 def _batch(loaded, frames: bool):
     if frames or type(loaded) is list:
         return loaded
-    if type(loaded) is Columns:
+    if type(loaded) is Columns or type(loaded) is ArrowColumns:
         return loaded.records()
     if type(loaded) is bytes:
         from minibig.shuffle.arrowpath import frame_records   # numpy: only for Arrow frames

@@ -220,6 +220,9 @@ class ExternalMap:
         # Not `spill or self._spill_run`: a bound method kept on self is a reference
         # cycle, and the dict would then wait for the cyclic GC to be freed.
         self._spill = spill
+        self.arrow: list = []         # ArrowColumns' record batches kept for the Arrow sum
+        self.arrow_bytes = 0
+        self.arrow_bound = 0          # the sum of every |value| kept, or more
 
     # -- filling ------------------------------------------------------------------
     def insert_values(self, records) -> "ExternalMap":
@@ -256,17 +259,59 @@ class ExternalMap:
         """Merge a reducer's batches of (key, combiner) pairs as `read_batches(...,
         frames=True)` gives them: a `Columns` as its two lists (`insert_columns`), an
         Arrow frame (bytes) as its records (numpy imported only when one comes), any
-        other batch as its pairs."""
-        from minibig.shuffle.writer import Columns    # the writer imports this module
+        other batch as its pairs. reduceByKey(add)'s `ArrowColumns` (str keys, int sums)
+        are kept as they are while nothing else came, then summed in Arrow (`items`),
+        a `Columns` after them taken in Arrow too when its types fit; anything else turns
+        them into pairs first, in order."""
+        from minibig.shuffle.writer import ArrowColumns, Columns    # the writer imports this module
         for batch in batches:
-            if type(batch) is Columns:
+            kind = type(batch)
+            if (kind is ArrowColumns or self.arrow and kind is Columns) and self._take_arrow(batch):
+                continue
+            if self.arrow:
+                self._arrow_to_rows()
+            if kind is Columns:
                 self.insert_columns(batch.keys, batch.values)
-            elif type(batch) is bytes:
+            elif kind is ArrowColumns:
+                self.insert_columns(*batch.columns())
+            elif kind is bytes:
                 from minibig.shuffle.arrowpath import frame_records
                 self.insert_combiners(frame_records(batch))
             else:
                 self.insert_combiners(batch)
         return self
+
+    def _take_arrow(self, batch) -> bool:
+        """Keep a batch for the Arrow sum (`ArrowColumns`, or a `Columns` whose types fit)
+        if it may: a reduceByKey(add) with nothing folded as pairs yet, whose sums cannot
+        leave int64 (the sum of every |value| taken stays below 2**63), holding at most
+        half the budget (past it, what it holds goes to the dict, which spills)."""
+        if self.op != "sum" or self.map or self.runs:
+            return False
+        from minibig.shuffle.writer import ArrowColumns
+        if type(batch) is not ArrowColumns:
+            batch = ArrowColumns.of(batch.keys, batch.values)
+            if batch is None:
+                return False
+        if not len(batch):
+            return True
+        import pyarrow.compute as pc
+        low, high = pc.min_max(batch.batch.column(1)).values()
+        bound = self.arrow_bound + max(-low.as_py(), high.as_py()) * len(batch)
+        if bound >= 1 << 63:
+            return False
+        self.arrow_bound = bound
+        self.arrow.append(batch.batch)
+        self.arrow_bytes += batch.batch.nbytes
+        if self.arrow_bytes > self.budget // 2:
+            self._arrow_to_rows()
+        return True
+
+    def _arrow_to_rows(self) -> None:
+        """Fold the batches kept for the Arrow sum as pairs, in the order they came."""
+        held, self.arrow, self.arrow_bytes, self.arrow_bound = self.arrow, [], 0, 0
+        for batch in held:
+            self.insert_columns(batch.column(0).to_pylist(), batch.column(1).to_pylist())
 
     def insert_sides(self, records, sides: tuple, width: int, list_type=list) -> "ExternalMap":
         """A cogroup's fold: append the value of each (key, value) record to the lists
@@ -374,7 +419,10 @@ class ExternalMap:
 
     # -- reading ------------------------------------------------------------------
     def items(self):
-        """Every (key, combiner): straight from the dict (`DictItems`), or merged from the runs."""
+        """Every (key, combiner): straight from the dict (`DictItems`), summed in Arrow
+        (`ArrowItems`), or merged from the runs."""
+        if self.arrow:
+            return ArrowItems(self.arrow)
         if not self.runs:
             return DictItems(self.map)
         self.spill()
@@ -456,6 +504,56 @@ class DictItems:
 
     def __reduce__(self):
         return self._items.__reduce__()       # what is left, as the dict's iterator pickles
+
+
+class ArrowItems:
+    """The (key, sum) pairs of reduceByKey(add)'s `ArrowColumns` record batches, in the
+    order the keys first came (the order of the dict they would have been folded into):
+    Arrow's dictionary encoding numbers the keys so, and numpy adds each value into its
+    key's sum (exact: `ExternalMap._take_arrow` keeps the sums within int64). Arrow's
+    own hash aggregation is 30% faster but gives the keys in another order. Iterating
+    gives the pairs (Python str and int); a collect that nothing has read from yet sends
+    `columns` slices instead (`minibig.core.task.collected_records`), no tuple per pair.
+
+    The sum of 357k keys of two map tasks into 307k: 0.06 s, against 0.25 s to unmarshal
+    them, fold them into a dict and list it again for the result."""
+
+    __slots__ = ("keys", "values", "_items")
+
+    def __init__(self, batches: list):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        table = pa.Table.from_batches(batches)
+        encoded = pc.dictionary_encode(table.column("key").combine_chunks())
+        self.keys = encoded.dictionary
+        sums = np.zeros(len(self.keys), dtype=np.int64)
+        np.add.at(sums, encoded.indices.to_numpy(), table.column("value").combine_chunks().to_numpy())
+        self.values = pa.array(sums)
+        self._items = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def columns(self, start: int, end: int) -> tuple[list, list]:
+        """The keys and the sums of the pairs [start, end), as two fresh lists."""
+        return (self.keys.slice(start, end - start).to_pylist(),
+                self.values.slice(start, end - start).to_pylist())
+
+    def __iter__(self):
+        if self._items is None:
+            self._items = zip(*self.columns(0, len(self)))
+        return self._items
+
+    def __next__(self):
+        return next(iter(self))
+
+    def untouched(self) -> bool:
+        """Whether no pair has been asked for yet."""
+        return self._items is None
+
+    def __reduce__(self):
+        return iter, (list(self),)
 
 
 def _run_entries(path: str):

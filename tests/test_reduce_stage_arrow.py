@@ -1,0 +1,206 @@
+"""reduceByKey(operator.add) of str keys and int values: a big combine goes out as
+`ArrowColumns`, its reducer sums them in Arrow (`ArrowItems`) and a collect sends the
+sums as column frames (shuffle/writer.py, shuffle/spill.py, core/task.py).
+
+The oracle is plain Python: each map task's fold, then in each reduce partition the map
+outputs' sums in map order, which is also the order of the records (Arrow numbers the
+keys as they first come, as the dict does). What must fall back to the dict, with the
+same answer, types and order: values that are not exact ints (True, 1.0, a numpy int,
+an int past int64), sums that could leave int64, keys that are not exact str or have
+no UTF-8 (a lone surrogate), batches of both kinds in one reducer, a budget too small
+for the batches (the dict spills), and records a reader wants as they are.
+"""
+
+from __future__ import annotations
+
+import operator
+import pickle
+import types
+
+import numpy
+import pytest
+
+from minibig import Context
+from minibig.cluster import forking
+from minibig.core.task import COLUMNS, FIRST_FRAME_RECORDS, collected_records, decode_frame, stream_result
+from minibig.shuffle import writer as writer_module
+from minibig.shuffle.blocks import segment_bounds
+from minibig.shuffle.partitioners import Partitioner, reducing
+from minibig.shuffle.reader import FileSegment, read_batches
+from minibig.shuffle.spill import ArrowItems, DictItems, ExternalMap
+from minibig.shuffle.writer import ArrowColumns, Columns, write_shuffle
+
+from test_result_columns import oracle as fold_oracle, typed
+
+ADD = reducing(operator.add)
+
+
+def oracle(maps: list, reducers: int) -> list:
+    """reduceByKey(add).collect(): each map's fold, then each reducer's in map order."""
+    return fold_oracle(maps, operator.add, reducers)
+
+
+def words(start: int, stop: int, value=lambda i: i % 3 + 1) -> list:
+    """(str, int) pairs; each key twice, so the map side has something to sum."""
+    return [(f"w{i}", value(i)) for i in range(start, stop)] * 2
+
+
+@pytest.fixture
+def arrow_from_few_keys(monkeypatch):
+    """The Arrow path from a few keys in this process, as in a worker that loaded pyarrow."""
+    monkeypatch.setattr(writer_module, "ARROW_MIN_KEYS", 16)
+    monkeypatch.setattr(writer_module, "ARROW_MIN_KEYS_COLD", 16)
+
+
+def shuffle(tmp_path, maps: list, reducers: int, budget: int | None = None) -> list:
+    """Write each map's records as a map task does; each reducer's batches, as it reads them."""
+    dep = types.SimpleNamespace(partitioner=Partitioner(reducers), aggregator=ADD,
+                                map_side_combine=True)
+    for m, records in enumerate(maps):
+        write_shuffle(iter(records), dep, str(tmp_path), "s", m, budget, lambda: str(tmp_path))
+    out = []
+    for p in range(reducers):
+        segments = []
+        for m in range(len(maps)):
+            path, start, end = segment_bounds(str(tmp_path), "s", m, p)
+            segments.append(FileSegment(open(path, "rb"), start, end))
+        out.append(list(read_batches(segments, frames=True)))
+    return out
+
+
+def reduce(batches: list, budget: int | None = None, tmp_path=None):
+    return ExternalMap(ADD, budget, lambda: str(tmp_path)).insert_batches(batches).items()
+
+
+def test_a_big_str_count_is_summed_in_arrow_in_the_dicts_order(tmp_path, arrow_from_few_keys):
+    maps = [words(0, 3000), words(2000, 5000)]
+    got = []
+    for batches in shuffle(tmp_path, maps, 2):
+        assert {type(b) for b in batches} == {ArrowColumns}
+        items = reduce(batches)
+        assert type(items) is ArrowItems
+        got += items
+    assert typed(got) == typed(oracle(maps, 2))
+
+
+@pytest.mark.parametrize("odd", [True, 1.0, numpy.int64(2), 2 ** 63, -(2 ** 70)])
+def test_a_value_arrow_would_change_sends_its_batch_as_columns(tmp_path, arrow_from_few_keys, odd):
+    """One odd value in the second map: its batch goes as Columns, and the reducer, having
+    summed the first map's batches in Arrow, folds them all as pairs, in order."""
+    maps = [words(0, 3000), words(2000, 5000) + [("odd", odd)]]
+    got, kinds = [], set()
+    for batches in shuffle(tmp_path, maps, 2):
+        kinds |= {type(b) for b in batches}
+        got += reduce(batches)
+    assert kinds == {ArrowColumns, Columns}
+    assert typed(got) == typed(oracle(maps, 2))
+
+
+def test_sums_that_could_leave_int64_are_python_ints(tmp_path, arrow_from_few_keys):
+    big = 2 ** 61                      # each map's sums 2**62: within int64; both, not
+    maps = [words(0, 3000, lambda i: big), words(0, 3000, lambda i: big)]
+    got = []
+    for batches in shuffle(tmp_path, maps, 2):
+        assert {type(b) for b in batches} == {ArrowColumns}      # each map's sums fit
+        items = reduce(batches)
+        assert type(items) is DictItems                          # their sum would not
+        got += items
+    assert typed(got) == typed(oracle(maps, 2))
+    assert got[0][1] == 4 * big
+
+
+@pytest.mark.parametrize("key", ["\udc80", numpy.str_("np"), 7])
+def test_keys_arrow_cannot_hold_as_they_are_go_as_columns(tmp_path, arrow_from_few_keys, key):
+    maps = [words(0, 3000) + [(key, 5)], words(2000, 5000)]
+    got = []
+    for batches in shuffle(tmp_path, maps, 1):
+        assert Columns in {type(b) for b in batches}
+        got += reduce(batches)
+    assert typed(got) == typed(oracle(maps, 1))
+
+
+def test_a_small_map_output_in_columns_joins_the_arrow_sum(tmp_path, arrow_from_few_keys, monkeypatch):
+    """A map task under the threshold writes Columns; after Arrow batches its reducer
+    takes them into the Arrow sum."""
+    monkeypatch.setattr(writer_module, "ARROW_MIN_KEYS", 2000)
+    maps = [words(0, 3000), words(2000, 2500)]
+    got = []
+    for batches in shuffle(tmp_path, maps, 1):
+        assert {type(b) for b in batches} == {ArrowColumns, Columns}
+        items = reduce(batches)
+        assert type(items) is ArrowItems
+        got += items
+    assert typed(got) == typed(oracle(maps, 1))
+
+
+def test_batches_past_half_the_budget_go_to_the_dict_which_spills(tmp_path, arrow_from_few_keys):
+    maps = [words(0, 20000), words(10000, 30000)]
+    batches = shuffle(tmp_path, maps, 1)[0]
+    combine = ExternalMap(ADD, 256 << 10, lambda: str(tmp_path)).insert_batches(batches)
+    assert combine.runs and not combine.arrow
+    assert sorted(typed(combine.items())) == sorted(typed(oracle(maps, 1)))
+
+
+def test_a_reader_that_wants_records_gets_them(tmp_path, arrow_from_few_keys):
+    maps = [words(0, 3000)]
+    batches = shuffle(tmp_path, maps, 1)[0]
+    records = [r for b in batches for r in b.records()]
+    assert typed(records) == typed(oracle(maps, 1))
+    segment = pickle.dumps(batches[0], protocol=5)
+    assert typed(next(read_batches([segment]))) == typed(batches[0].records())
+
+
+def test_sums_are_collected_as_column_frames_of_the_same_records(tmp_path, arrow_from_few_keys):
+    maps = [words(0, 3 * FIRST_FRAME_RECORDS + 5), words(100, 2 * FIRST_FRAME_RECORDS)]
+    items = reduce(shuffle(tmp_path, maps, 1)[0])
+    sent = []
+    ctx = types.SimpleNamespace(partition=0, send_frame=lambda seq, codec, data: sent.append(
+        (codec, data)))
+    rest, frames, _ = stream_result(collected_records(items), ctx, 1 << 40)
+    assert frames == len(sent) >= 2 and {codec for codec, _ in sent} == {COLUMNS}
+    got = [r for codec, data in sent for r in decode_frame(codec, data)] + rest
+    assert typed(got) == typed(oracle(maps, 1))
+
+
+def test_sums_read_before_the_collect_come_as_records(tmp_path, arrow_from_few_keys):
+    maps = [words(0, 3000)]
+    items = reduce(shuffle(tmp_path, maps, 1)[0])
+    first = next(items)
+    value = collected_records(items)
+    assert type(value) is not ArrowItems
+    assert typed([first] + list(value.records)) == typed(oracle(maps, 1))
+    again = reduce(shuffle(tmp_path, maps, 1)[0])
+    assert typed(pickle.loads(pickle.dumps(again))) == typed(oracle(maps, 1))
+
+
+def _loaded(_):
+    import sys
+    return ["pyarrow" in sys.modules]
+
+
+def test_a_fresh_clusters_big_str_count_goes_through_arrow_with_the_same_answer():
+    """Two map tasks of 210k distinct words each (past ARROW_MIN_KEYS_COLD): the workers
+    load pyarrow for it, and the answer is the oracle's, order and types too; reading the
+    sums with mapValues gives the records."""
+    assert writer_module.ARROW_MIN_KEYS_COLD <= 210_000
+    maps = [[(f"w{i}", 1 + i % 2) for i in range(m * 100_000, m * 100_000 + 210_000)]
+            for m in range(2)]
+    forking.discard_prewarmed()
+    with Context(workers=2) as ctx:
+        pairs = ctx.parallelize(maps, 2).flatMap(lambda part: part)
+        got = pairs.reduceByKey(operator.add, 2).collect()
+        assert set(ctx.lastJob.frame_codecs) == {COLUMNS}
+        loaded = ctx.parallelize(range(2), 2).mapPartitions(_loaded).collect()
+        doubled = pairs.reduceByKey(operator.add, 2).mapValues(lambda v: 2 * v).collect()
+    expected = oracle(maps, 2)
+    assert typed(got) == typed(expected)
+    assert loaded == [True, True]
+    assert doubled == [(k, 2 * v) for k, v in expected]
+
+
+def test_inline_collect_of_arrow_sums(arrow_from_few_keys):
+    maps = [words(0, 3000), words(2000, 5000)]
+    with Context(master="inline") as ctx:
+        got = ctx.parallelize(maps, 2).flatMap(lambda part: part).reduceByKey(operator.add,
+                                                                               2).collect()
+    assert typed(got) == typed(oracle(maps, 2))
