@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from minibig import Context
 from minibig.streaming import (SessionWindow, SlidingWindow, Source, StreamError, StreamingContext,
                                TumblingWindow)
 
@@ -155,6 +156,23 @@ def test_a_cause_that_cannot_reach_the_driver_still_fails_the_job_with_a_stream_
         ssc.run()
     assert caught.value.operator == "map-1" and caught.value.__cause__ is None
     assert f"{error_class.__name__}: failed on 5" in str(caught.value)
+
+
+def test_keyed_operators_default_to_the_clusters_slots_so_a_one_worker_cluster_runs_a_job(sc):
+    events = seeded(6, 200, keys=3, spread=0)
+
+    def build(ssc):
+        return (ssc.source(events, timestamp=lambda e: e[0]).key_by(lambda e: e[1])
+                   .window(TumblingWindow(20)).count().collect())
+    oracle = StreamingContext()
+    want = build(oracle)
+    oracle.run()
+    assert oracle.parallelism == 2 and StreamingContext(sc).parallelism == sc.defaultParallelism == 2
+    with Context(workers=1) as one:
+        ssc = StreamingContext(one)
+        out = build(ssc)
+        ssc.run()
+    assert ssc.parallelism == 1 and sorted(out.result()) == sorted(want.result())
 
 
 def test_a_job_wider_than_the_cluster_is_refused(sc):

@@ -32,7 +32,9 @@ from minibig.streaming.windows import WindowAssigner
 class StreamingContext:
     """The entry point of a streaming job: sources, then ``run()``.
 
-    ``parallelism`` is the number of instances of each keyed operator;
+    ``parallelism`` is the number of instances of each keyed operator
+    (default: the cluster's task slots, ``sc.defaultParallelism``, as
+    Flink's local default is the machine's; 2 in this process);
     ``clock`` (seconds; default ``time.time``, unix time as Flink's) drives
     processing time, ingestion time and idleness.
     With ``sc`` a Context on a cluster, ``run()`` runs the job on its
@@ -43,7 +45,7 @@ class StreamingContext:
     Context's appName).
     """
 
-    def __init__(self, sc=None, parallelism: int = 2, clock=None, batch_size: int = 1024,
+    def __init__(self, sc=None, parallelism: int | None = None, clock=None, batch_size: int = 1024,
                  checkpoint_interval: float | None = None, max_restarts: int = 3,
                  task_timeout: float = 3.0, on_checkpoint=None, name: str | None = None):
         self.sc = sc
@@ -53,6 +55,8 @@ class StreamingContext:
         self.task_timeout = task_timeout
         self.on_checkpoint = on_checkpoint
         self.executor = None
+        if parallelism is None:        # a job that fits the cluster it is given, one worker included
+            parallelism = sc.defaultParallelism if self._on_cluster() else 2
         self.parallelism = parallelism
         self.clock = clock
         self.batch_size = batch_size
