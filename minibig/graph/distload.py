@@ -607,10 +607,14 @@ def _gathered(tables: list, positions: list) -> np.ndarray:
     """`tables[r][positions[r]]` end to end, each range's taken straight into its place in an
     array of Arrow's pool (buffers.py): no piece of its own, then a copy of them all."""
     out = pooled(sum(map(len, positions)), np.int64)
+    # int32 positions: numpy casts the indices of a take to int64 first, in a fresh array (page
+    # faults on a worker: see buffers.py), so they are cast into a pooled one here
+    index = pooled(max(map(len, positions), default=0), np.int64)
     at = 0
     for table, rows in zip(tables, positions):
+        np.copyto(index[:len(rows)], rows)
         # mode="clip": with "raise" numpy takes into a new array first (the positions are the
         # range's own, in range)
-        np.take(table, rows, out=out[at:at + len(rows)], mode="clip")
+        np.take(table, index[:len(rows)], out=out[at:at + len(rows)], mode="clip")
         at += len(rows)
     return out

@@ -208,11 +208,12 @@ def collapse_duplicates(src, dst, weight, n):
     # np.sort and a mask, not np.unique: numpy 2's np.unique hashes first (20x slower on 8M keys)
     if weight is None:                               # no weight to choose: any duplicate will do
         key.sort()                                   # key is this function's own
-        last = run_ends(key)
-        kept = np.compress(last, key, out=pooled(np.count_nonzero(last), np.int64))
-        if high:                                     # dst in kept's place
+        # Arrow's filter, into its pool: np.compress took into a fresh array, then copied into
+        # `out` (a Debian partition's 160k keys on a worker: 615 page faults, 1.8 against 0.3 ms)
+        kept = pc.filter(pa.array(key), pa.array(run_ends(key))).to_numpy()     # read-only
+        if high:
             src = np.right_shift(kept, 32, out=pooled(len(kept), np.int64))
-            return src, np.bitwise_and(kept, np.int64(0xFFFFFFFF), out=kept), None
+            return src, np.bitwise_and(kept, np.int64(0xFFFFFFFF), out=pooled(len(kept), np.int64)), None
         src, dst = np.divmod(kept, np.int64(n))
         return src, dst, None
     order = np.argsort(key, kind="stable")           # equal keys stay in line order: keep the last
