@@ -27,3 +27,15 @@ def pooled(count: int, dtype) -> np.ndarray:
 def pooled_like(like: np.ndarray) -> np.ndarray:
     """`pooled` shaped and typed as `like`."""
     return pooled(like.size, like.dtype).reshape(like.shape)
+
+
+def pooled_indices(rows: np.ndarray) -> np.ndarray:
+    """`rows` as int64, numpy's index type: the array itself when it is already, else a copy in
+    Arrow's pool. numpy casts the int32 indices of a take or a bincount to int64 in a fresh
+    array first: a page fault per 512 indices on a worker (a Debian range's take of 158k
+    positions: 1.9 against 0.5 ms with a pooled cast)."""
+    if rows.dtype == np.int64:
+        return rows
+    out = pooled(len(rows), np.int64)
+    np.copyto(out, rows)
+    return out

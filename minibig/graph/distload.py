@@ -59,7 +59,7 @@ import pyarrow.compute as pc
 
 from minibig.core.task import TaskCode
 from minibig.errors import FetchFailedError
-from minibig.graph.buffers import pooled
+from minibig.graph.buffers import pooled, pooled_indices
 from minibig.graph.errors import GraphRunError, GraphStateLostError
 from minibig.graph.ids import VertexIndex
 from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, doubtful, read_edge_columns,
@@ -314,9 +314,10 @@ def pieces_of(spec: Spec, parsed: Range, is_int: bool):
     # every edge's owner). mode="clip": with "raise" numpy takes into a new array first (R-MAT
     # scale 20: its read stage 0.2-0.4 s slower); the positions are the range's own, in range
     table = owners.astype(np.uint16) if spec.num_partitions <= 1 << 16 else owners
-    out_groups = rows_by_owner(np.take(table, src, out=pooled(len(src), table.dtype), mode="clip"),
+    # (int32 positions cast in the pool too: `pooled_indices`)
+    out_groups = rows_by_owner(np.take(table, pooled_indices(src), out=pooled(len(src), table.dtype), mode="clip"),
                                spec.num_partitions)
-    in_groups = rows_by_owner(np.take(table, dst, out=pooled(len(dst), table.dtype), mode="clip"),
+    in_groups = rows_by_owner(np.take(table, pooled_indices(dst), out=pooled(len(dst), table.dtype), mode="clip"),
                               spec.num_partitions)
 
     def piece(q):
@@ -607,14 +608,10 @@ def _gathered(tables: list, positions: list) -> np.ndarray:
     """`tables[r][positions[r]]` end to end, each range's taken straight into its place in an
     array of Arrow's pool (buffers.py): no piece of its own, then a copy of them all."""
     out = pooled(sum(map(len, positions)), np.int64)
-    # int32 positions: numpy casts the indices of a take to int64 first, in a fresh array (page
-    # faults on a worker: see buffers.py), so they are cast into a pooled one here
-    index = pooled(max(map(len, positions), default=0), np.int64)
     at = 0
     for table, rows in zip(tables, positions):
-        np.copyto(index[:len(rows)], rows)
         # mode="clip": with "raise" numpy takes into a new array first (the positions are the
-        # range's own, in range)
-        np.take(table, index[:len(rows)], out=out[at:at + len(rows)], mode="clip")
+        # range's own, in range); int32 positions cast in Arrow's pool (`pooled_indices`)
+        np.take(table, pooled_indices(rows), out=out[at:at + len(rows)], mode="clip")
         at += len(rows)
     return out

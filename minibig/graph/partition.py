@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from minibig.graph.buffers import pooled_indices
 from minibig.graph.ids import packed_ids
 from minibig.graph.load import EdgeList
 from minibig.graph.partitioning import partitions_of, rows_by_owner
@@ -233,7 +234,9 @@ def _group_edges(key, other, weight, owner, num_partitions):
 
 
 def _indptr(local_keys: np.ndarray, n: int) -> np.ndarray:
-    return np.concatenate(([0], np.cumsum(np.bincount(local_keys, minlength=n)))).astype(np.int64)
+    # `local` is int32: its keys cast for bincount into Arrow's pool, not a fresh array
+    keys = pooled_indices(local_keys)
+    return np.concatenate(([0], np.cumsum(np.bincount(keys, minlength=n)))).astype(np.int64)
 
 
 def snapshot(state, inbox=None) -> bytes:
