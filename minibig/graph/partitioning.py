@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa          # a hard dependency of minibig.graph (see load.py)
 
+from minibig.graph.buffers import pooled
 from minibig.graph.ids import string_buffers
 from minibig.shuffle.hashing import portable_hash
 
@@ -110,19 +111,31 @@ def crc32_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     order = np.argsort((most - words).astype(np.uint16 if most < 1 << 16 else np.int64), kind="stable")
     pad = pad[order]
     # a word per byte position, aligned (an unaligned gather costs 2.5x): 3 zero bytes before
-    # the first string's padding, and the last word's 3 bytes after the end
-    padded = np.concatenate((np.zeros(3, np.uint8), data[:offsets[-1]], np.zeros(3, np.uint8)))
-    word = np.ascontiguousarray(np.ndarray((len(padded) - 3,), "<u4", buffer=padded, strides=(1,)))
+    # the first string's padding, and the last word's 3 bytes after the end. It and every
+    # temporary of the loop are arrays of Arrow's pool, written in place: on a worker a fresh
+    # array of a megabyte or more is fresh pages, and one of a few hundred KB often is too (glibc
+    # trims the heap's top), a page fault per 4 KB (buffers.py; a Debian range: 1,300 faults)
+    padded = pooled(int(offsets[-1]) + 6, np.uint8)
+    padded[:3] = padded[-3:] = 0
+    padded[3:-3] = data[:offsets[-1]]
+    word = pooled(len(padded) - 3, np.uint32)
+    np.copyto(word, np.ndarray((len(word),), "<u4", buffer=padded, strides=(1,)))
     first = offsets[:-1][order] + 3 - pad        # where each string's first (padded) word starts
     crc = _PAD_START[pad]
     going_at = np.searchsorted(-words[order], -np.arange(most), side="left")   # words[:going] > j
+    at, c, half, low = (pooled(len(order), dtype) for dtype in (np.int64, np.uint32, np.int64, np.uint32))
     for j in range(most):
         going = int(going_at[j])
-        w = word[first[:going] + 4 * j]
+        np.add(first[:going], 4 * j, out=at[:going])
+        np.take(word, at[:going], out=c[:going], mode="clip")     # in range: whole words of the data
         if j == 0:                               # the padding: zeros, not the bytes before
-            w &= _PAD_MASK[pad[:going]]
-        c = crc[:going] ^ w
-        crc[:going] = _CRC_LOW[c & 0xFFFF] ^ _CRC_HIGH[c >> np.uint32(16)]
+            c &= _PAD_MASK[pad]
+        c[:going] ^= crc[:going]
+        np.bitwise_and(c[:going], 0xFFFF, out=half[:going])
+        np.take(_CRC_LOW, half[:going], out=low[:going], mode="clip")
+        np.right_shift(c[:going], 16, out=half[:going])
+        np.take(_CRC_HIGH, half[:going], out=crc[:going], mode="clip")
+        crc[:going] ^= low[:going]
     out = np.empty(len(order), np.int64)
     out[order] = (crc ^ np.uint32(0xFFFFFFFF)).astype(np.int64)
     return out
