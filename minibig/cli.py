@@ -114,7 +114,11 @@ def submit(argv: list[str]) -> int:
     except UserError as exc:
         return _fail(str(exc))
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        # As the interpreter ends on it: sys.exit("usage: ...") prints its message and exits 1
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, BrokenPipeError):
         raise
     except BaseException as exc:              # the job's own failure: show the job's frames

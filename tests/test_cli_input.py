@@ -142,3 +142,13 @@ def test_version_prints_the_installed_version_and_exits_0():
     done = _run("--version")
     assert done.returncode == 0 and done.stderr == ""
     assert done.stdout == f"minibig {minibig.__version__} (Python {sys.version.split()[0]})\n"
+
+
+@pytest.mark.parametrize("exit_call, status, stderr", [
+    ('sys.exit("usage: job.py INPUT")', 1, "usage: job.py INPUT\n"), ("sys.exit(3)", 3, ""), ("sys.exit()", 0, "")])
+def test_a_job_exits_as_it_would_under_python(tmp_path, exit_call, status, stderr):
+    job = tmp_path / "exits.py"
+    job.write_text(f"import sys\n{exit_call}\n")
+    alone = subprocess.run([sys.executable, str(job)], capture_output=True, text=True, timeout=TIMEOUT)
+    done = _run("submit", "--workers", "1", str(job))
+    assert (done.returncode, done.stderr) == (alone.returncode, alone.stderr) == (status, stderr)
