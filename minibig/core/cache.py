@@ -64,6 +64,7 @@ from minibig.core import serialization
 
 SIZE_SAMPLE = 64
 BATCH = 1024                  # records per pickle in a serialized block
+POSITION_BYTES = 64           # a key's entry in `CopiedLists.positions`, its int included
 _first = itemgetter(0)
 _second = itemgetter(1)
 _attributes = attrgetter("__dict__")
@@ -147,10 +148,21 @@ class CopiedLists:
     making the lists afresh in C (`kind(items)`), so no task can change what another
     reads, and nothing immutable is copied."""
 
-    __slots__ = ("keys", "items", "kind")
+    __slots__ = ("keys", "items", "kind", "_positions")
 
     def __init__(self, keys: list | None, items: list, kind: type):
         self.keys, self.items, self.kind = keys, items, kind
+        self._positions: dict | None = None
+
+    def positions(self) -> dict | None:
+        """{key: its position in `keys`} of a block of pairs whose keys all differ, made at
+        the first call and kept with the block (a join probes the same cached block every
+        iteration: `minibig.rdd.cogroup._probe`); None for a block of lists, or when two
+        keys are equal. Two tasks may make it at once: each keeps an equal dict."""
+        if self._positions is None and self.keys is not None:
+            positions = dict(zip(self.keys, range(len(self.keys))))
+            self._positions = positions if len(positions) == len(self.keys) else {}
+        return self._positions or None
 
     @classmethod
     def of(cls, records: list) -> "CopiedLists | None":
@@ -283,6 +295,8 @@ class BlockStore:
             stored = records if level.deserialized or all_immutable(records) else (
                 CopiedLists.of(records) or dumps_records(records))
             size = sys.getsizeof(stored) if isinstance(stored, bytes) else estimate_size(records)
+            if type(stored) is CopiedLists and stored.keys is not None:
+                size += POSITION_BYTES * len(stored.keys)     # its positions, once a join asks
             with self.lock:
                 evicted = self._make_room(size, key.rsplit("_", 1)[0], self.pool.storage_limit(task))
                 if evicted is not None:

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from operator import itemgetter
 
 from minibig.core.cache import CopiedPairs
 from minibig.core.dependency import Aggregator, OneToOneDependency, Partitioner, ShuffleDependency
@@ -59,6 +60,9 @@ from minibig.shuffle.sizing import SizeTracker, estimate
 from minibig.shuffle.spill import ExternalMap, effective_budget
 
 _MISSING = object()
+_first = itemgetter(0)
+SMALL_TABLE = 3                 # a table this many times smaller than a cached block probes it
+_PLAIN_KEYS = frozenset({str, int, float, bool, bytes, type(None)})
 _LIST_BYTES = estimate([None])          # a key's list of later values, besides the values
 
 
@@ -223,6 +227,11 @@ def _probe(records, first: dict, more: dict, unique: bool = False):
         # A cached block read afresh: a key's list is made only when the table has the key.
         block, missing = records.block, _MISSING
         kind = block.kind
+        if len(first) * SMALL_TABLE < len(block.keys) and set(map(type, first)) <= _PLAIN_KEYS:
+            positions = block.positions()
+            if positions is not None:
+                yield from _probe_positions(block, positions, first)
+                return
         for key, items in zip(block.keys, block.items):
             found = get(key, missing)
             if found is not missing:
@@ -249,3 +258,20 @@ def _probe(records, first: dict, more: dict, unique: bool = False):
             yield key, (value, found)
             for later in more.get(key, ()):
                 yield key, (value, later)
+
+
+def _probe_positions(block, positions: dict, first: dict):
+    """`_probe` of a cached block of groups by a table of at most a third of its keys (PageRank's
+    ranks, once its pages without in-links are dropped): the table's keys looked up in the
+    block's positions (`CopiedLists.positions`, kept with the block), then the pairs made in
+    the block's order, as walking the block makes them, without walking it (the Debian
+    graph's 28k pages a partition against a table of 6k: 6.0 -> 4.4 ms a probe). The key
+    given out is the block's own. Only for keys of `_PLAIN_KEYS` types, whose equality is
+    transitive and agrees with their hash, so a table key equals one block key at most and
+    finds the same one the walk would."""
+    kind, keys, items = block.kind, block.keys, block.items
+    found = [(at, value) for at, value in zip(map(positions.get, first), first.values())
+             if at is not None]
+    found.sort(key=_first)
+    for at, value in found:
+        yield keys[at], (kind(items[at]), value)
