@@ -185,3 +185,12 @@ def test_a_failing_filter_names_the_record_it_failed_on():
     with pytest.raises(StreamError) as info:
         op.process_batch([(1, 2), (2, 0), (3, 5)])
     assert info.value.operator == "filter-1" and info.value.record == (2, 0)
+
+
+def test_a_job_submitted_to_spark_is_told_streams_are_minibig_only():
+    from minibig.rdd.spark_shim import MinibigOnlyError, SparkEngineContext
+    # What Context() is under `minibig submit --engine spark`; refused before it is used, so
+    # this one needs no Spark started.
+    spark = SparkEngineContext.__new__(SparkEngineContext)
+    with pytest.raises(MinibigOnlyError, match="minibig.streaming is minibig-only.*without --engine spark"):
+        StreamingContext(spark)

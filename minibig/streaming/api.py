@@ -20,6 +20,7 @@ executes it (on the cluster's workers, ``cluster.py``, or in this process,
 
 from __future__ import annotations
 
+from minibig.rdd.spark_shim import MinibigOnlyError, SparkEngineContext
 from minibig.streaming.functions import AggregateWindowFunction
 from minibig.streaming.local import LocalExecutor
 from minibig.streaming.metrics import JobMetrics
@@ -48,6 +49,10 @@ class StreamingContext:
     def __init__(self, sc=None, parallelism: int | None = None, clock=None, batch_size: int = 1024,
                  checkpoint_interval: float | None = None, max_restarts: int = 3,
                  task_timeout: float = 3.0, on_checkpoint=None, name: str | None = None):
+        if isinstance(sc, SparkEngineContext):
+            # Not in this process instead: a job's stream would quietly leave the cluster it names
+            raise MinibigOnlyError("minibig.streaming", "streams run on minibig's engine, so submit "
+                                   "this job without --engine spark")
         self.sc = sc
         self.name = name or getattr(sc, "appName", None) or "stream"
         self.checkpoint_interval = checkpoint_interval
