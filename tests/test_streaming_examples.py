@@ -10,6 +10,7 @@ redis-server (``test_streaming_sinks``' fixture).
 import collections
 import importlib.util
 import os
+import subprocess
 import sys
 
 import cloudpickle
@@ -69,3 +70,16 @@ def test_sessions_job_reads_clicks_from_redis_and_writes_each_session_once(sc, c
         want.append((user, first, last + 30_000, count))
     got = [(f["user"], int(f["start"]), int(f["end"]), int(f["clicks"])) for _, f in client.xrange("sessions")]
     assert sorted(got) == sorted(want)
+
+
+def test_a_stream_job_in_the_drivers_process_prints_the_clusters_answer():
+    # Context(master="inline") runs the stream in this process (LocalExecutor), as for pdb
+    def run(**env):
+        return subprocess.run([sys.executable, os.path.join(REPO, "jobs", "stream_hot_items.py"), "--bids", "3000"],
+                              capture_output=True, text=True, timeout=120, cwd=REPO,
+                              env={**os.environ, "PYTHONPATH": REPO, **env})
+    inline, cluster = run(MINIBIG_MASTER="inline"), run(MINIBIG_WORKERS="2")
+    assert inline.returncode == 0 == cluster.returncode, inline.stderr + cluster.stderr
+    inline_lines, cluster_lines = inline.stdout.splitlines(), cluster.stdout.splitlines()
+    assert inline_lines[:-1] == cluster_lines[:-1] and len(inline_lines) > 5
+    assert inline_lines[-1].endswith(", 0 late bids, 0 checkpoints")

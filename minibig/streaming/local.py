@@ -57,6 +57,7 @@ class LocalExecutor:
         self.queue: deque = deque()
         self.committers = {n: make_committer(plan.nodes[n]) for n in plan.committing()
                            if plan.nodes[n].kind == "sink"}
+        self.checkpoints = 0       # completed, as the cluster's executor counts them: a run here takes none
         self._build()
 
     # -- building ---------------------------------------------------------------------
