@@ -4,12 +4,18 @@ Both compute one partition of the stage's last dataset by pulling records
 through its pipeline of narrow transformations (`rdd.iterator(split, ctx)`),
 then either apply the action's function (`ResultCode`) or write the shuffle
 blocks a later stage reads (`ShuffleMapCode`). Both run with the cyclic
-collector's young threshold raised (`minibig.core.gcpolicy`): a stage
-that builds a table, a cached partition or a shuffle's combine keeps what
-it allocates, so at Python's default a young collection every 700
-containers finds nothing to free, and the survivors it promotes make the
-older collections rescan them (12-17% of an in-process PageRank
-iteration's CPU time; 1-2% at the raised threshold). They are the RDD API's
+collector's young threshold raised (`minibig.core.gcpolicy`) to
+RDD_YOUNG_THRESHOLD: a stage that builds a table, a cached partition or a
+shuffle's combine keeps what it allocates, so at Python's default a young
+collection every 700 containers finds nothing to free, and the survivors it
+promotes make the older collections rescan them (12-17% of an in-process
+PageRank iteration's CPU time; 1-2% at 10,000). A task that keeps a few
+hundred thousand containers (building PageRank's links: distinct's pairs,
+the groups, the cached block) was still scanned by a young collection every
+10,000 of them and by an older one every 100,000: 12% of the links' CPU in
+one process, 0.12-0.3 s of a 2-worker job's tasks; at 100,000 a task of half
+the Debian graph meets one or two. Cyclic garbage waits for at most that
+many new containers before a young collection frees it. They are the RDD API's
 implementation of the task protocol of `minibig.core.task`; the DAG
 scheduler builds them, and knows datasets only through `deps`, `lineage()`,
 `iterator()`, `task_payload()` and `user_functions()`.
@@ -27,6 +33,7 @@ from minibig.shuffle.writer import write_shuffle
 from minibig.core.gcpolicy import young_threshold
 
 BATCH = 1024                  # records computed at a time by a collect's task
+RDD_YOUNG_THRESHOLD = 100_000  # the young threshold while a stage's task runs (see above)
 
 
 @dataclass
@@ -38,7 +45,7 @@ class ResultCode(TaskCode):
 
     def run(self, ctx):
         ensure_recursion_limit(len(self.rdd.lineage()))
-        with young_threshold():
+        with young_threshold(RDD_YOUNG_THRESHOLD):
             value = self.func(self.rdd.iterator(ctx.partition, ctx))
         if isinstance(value, Records):     # computed after run, as it is sent (core/task.py)
             return Records(itertools.chain.from_iterable(_with_young_threshold(value.records)))
@@ -58,7 +65,7 @@ class ShuffleMapCode(TaskCode):
 
     def run(self, ctx):
         ensure_recursion_limit(len(self.rdd.lineage()))
-        with young_threshold():
+        with young_threshold(RDD_YOUNG_THRESHOLD):
             return write_shuffle(self.rdd.iterator(ctx.partition, ctx), self.dep, ctx.work_dir,
                                  self.dep.shuffle_key, ctx.partition,
                                  _writer_budget(ctx.memory_budget, self.dep), ctx.spill_dir)
@@ -85,7 +92,7 @@ def _with_young_threshold(records):
     lock, and must then have nothing to put back."""
     records = iter(records)
     while True:
-        with young_threshold():
+        with young_threshold(RDD_YOUNG_THRESHOLD):
             batch = list(itertools.islice(records, BATCH))
         if not batch:
             return
