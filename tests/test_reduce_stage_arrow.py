@@ -23,7 +23,7 @@ import pytest
 from minibig import Context
 from minibig.cluster import forking
 from minibig.core.task import COLUMNS, FIRST_FRAME_RECORDS, collected_records, decode_frame, stream_result
-from minibig.shuffle import writer as writer_module
+from minibig.shuffle import spill as spill_module, writer as writer_module
 from minibig.shuffle.blocks import segment_bounds
 from minibig.shuffle.partitioners import Partitioner, reducing
 from minibig.shuffle.reader import FileSegment, read_batches
@@ -139,6 +139,18 @@ def test_batches_past_half_the_budget_go_to_the_dict_which_spills(tmp_path, arro
     combine = ExternalMap(ADD, 256 << 10, lambda: str(tmp_path)).insert_batches(batches)
     assert combine.runs and not combine.arrow
     assert sorted(typed(combine.items())) == sorted(typed(oracle(maps, 1)))
+
+
+def test_batches_past_the_held_limit_go_to_the_dict_whatever_the_budget(tmp_path, arrow_from_few_keys,
+                                                                      monkeypatch):
+    """One Arrow string array holds at most 2 GiB of keys (int32 offsets): a reducer keeps
+    at most ARROW_HELD_LIMIT bytes of batches even without a budget."""
+    monkeypatch.setattr(spill_module, "ARROW_HELD_LIMIT", 64 << 10)
+    maps = [words(0, 20000), words(10000, 30000)]
+    combine = ExternalMap(ADD, None, lambda: str(tmp_path)).insert_batches(
+        shuffle(tmp_path, maps, 1)[0])
+    assert not combine.arrow and not combine.runs
+    assert typed(combine.items()) == typed(oracle(maps, 1))
 
 
 def test_a_reader_that_wants_records_gets_them(tmp_path, arrow_from_few_keys):

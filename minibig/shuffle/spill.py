@@ -59,6 +59,9 @@ UNLIMITED = 1 << 62
 # keys, their hashes and the sort order (three 8-byte slots).
 SPILL_OVERHEAD = 24
 _ONE = 1                      # CPython's one int 1 (small ints are cached): a cheap first test
+# Bytes of `ArrowColumns` a reducer keeps for `ArrowItems` at most, whatever its budget:
+# their keys are put in one Arrow string array, whose int32 offsets end at 2 GiB.
+ARROW_HELD_LIMIT = 1 << 30
 _first = itemgetter(0)
 
 
@@ -285,7 +288,8 @@ class ExternalMap:
         """Keep a batch for the Arrow sum (`ArrowColumns`, or a `Columns` whose types fit)
         if it may: a reduceByKey(add) with nothing folded as pairs yet, whose sums cannot
         leave int64 (the sum of every |value| taken stays below 2**63), holding at most
-        half the budget (past it, what it holds goes to the dict, which spills)."""
+        half the budget and ARROW_HELD_LIMIT (past it, what it holds goes to the dict,
+        which spills)."""
         if self.op != "sum" or self.map or self.runs:
             return False
         from minibig.shuffle.writer import ArrowColumns
@@ -303,7 +307,7 @@ class ExternalMap:
         self.arrow_bound = bound
         self.arrow.append(batch.batch)
         self.arrow_bytes += batch.batch.nbytes
-        if self.arrow_bytes > self.budget // 2:
+        if self.arrow_bytes > min(self.budget // 2, ARROW_HELD_LIMIT):
             self._arrow_to_rows()
         return True
 

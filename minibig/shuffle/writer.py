@@ -376,7 +376,7 @@ class ArrowColumns:
         import pyarrow as pa                  # loaded by the first big combine of str keys
         try:
             arrays = [pa.array(keys, pa.string()), pa.array(values, pa.int64())]
-        except (OverflowError, UnicodeError):
+        except (OverflowError, UnicodeError, pa.ArrowException):   # 2 GiB of keys: no int32 offsets
             return None
         return ArrowColumns(pa.record_batch(arrays, schema=arrow_schema()))
 
