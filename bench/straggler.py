@@ -17,6 +17,7 @@ target: with speculation, at most 1.5x the no-straggler time.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -69,7 +70,12 @@ def run(speculation: bool, straggle: bool) -> float:
         return seconds
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                      "results", "straggler.json"))
+    args = parser.parse_args(argv)
     times = {
         "no_straggler": run(speculation=True, straggle=False),
         "straggler_with_speculation": run(speculation=True, straggle=True),
@@ -81,9 +87,8 @@ def main() -> None:
               "no_speculation_vs_no_straggler": round(times["straggler_without_speculation"]
                                                       / times["no_straggler"], 2)}
     print(json.dumps(result, indent=2))
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "straggler.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
 
 

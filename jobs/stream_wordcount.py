@@ -15,6 +15,7 @@ second make a killed worker cost a restore, never a word.
 
 import argparse
 import random
+import time
 
 from minibig import Context
 from minibig.streaming import Source, SocketSource, StreamingContext, TumblingWindow
@@ -68,6 +69,12 @@ def build(ssc, args):
                  .window(TumblingWindow(args.window)).count().collect())
 
 
+def _when(t, args):
+    """A window bound: the time of day for a socket's lines (event time is their arrival, unix
+    seconds), else the generated stream's ms."""
+    return time.strftime("%H:%M:%S", time.localtime(t)) if args.socket else f"{t:g}"
+
+
 def main(argv=None):
     args = parse_args(argv)
     with Context(appName="stream-wordcount") as sc:
@@ -79,7 +86,7 @@ def main(argv=None):
             windows.setdefault((start, end), []).append((n, word))
         for (start, end), words in sorted(windows.items()):
             top = ", ".join(f"{w} {n}" for n, w in sorted(words, reverse=True)[:args.top])
-            print(f"[{start:g}, {end:g}) {top}")
+            print(f"[{_when(start, args)}, {_when(end, args)}) {top}")
         print(f"{sum(c[3] for c in counts.result())} words, {metrics['windows_fired']} windows, "
               f"{ssc.executor.checkpoints} checkpoints")
 
