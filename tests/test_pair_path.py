@@ -25,12 +25,11 @@ import pytest
 
 from minibig import Context
 from minibig.core.dependency import OneToOneDependency, ShuffleDependency
-from minibig.core.stages import BATCH, _with_young_threshold
+from minibig.core.stages import BATCH, RDD_YOUNG_THRESHOLD, _with_young_threshold
 from minibig.rdd.cogroup import JoinedRDD, _hash_table
 from minibig.rdd.pairs import ResultIterable
 from minibig.shuffle.reader import read_batches
 from minibig.shuffle.writer import dump_batch, flat_records
-from minibig.core.gcpolicy import STREAM_YOUNG_THRESHOLD
 
 
 def oracle_join(left, right) -> list:
@@ -151,14 +150,14 @@ def _young_threshold(_):
 def test_tasks_run_with_the_young_threshold_raised(sc):
     """A task keeps most of what it allocates (tables, combines, cached partitions), so it
     runs with the collector's young threshold raised; the process's own comes back after."""
-    assert min(sc.parallelize(range(4), 2).map(_young_threshold).collect()) >= STREAM_YOUNG_THRESHOLD
+    assert min(sc.parallelize(range(4), 2).map(_young_threshold).collect()) >= RDD_YOUNG_THRESHOLD
     pairs = sc.parallelize([(i % 3, i) for i in range(30)], 2)
     assert set(pairs.reduceByKey(operator.add).map(_young_threshold).collect()) == {
-        STREAM_YOUNG_THRESHOLD}
+        RDD_YOUNG_THRESHOLD}
     before = gc.get_threshold()
     with Context(master="inline", progress=False) as ctx:
         assert ctx.parallelize(range(4), 2).map(_young_threshold).collect() == [
-            max(before[0], STREAM_YOUNG_THRESHOLD)] * 4
+            max(before[0], RDD_YOUNG_THRESHOLD)] * 4
     assert gc.get_threshold() == before
 
 
@@ -264,6 +263,6 @@ def test_a_collect_raises_the_threshold_per_batch_never_across_a_yield():
             yield r
     batches = _with_young_threshold(records())
     assert next(batches) == list(range(BATCH))
-    assert min(seen) >= STREAM_YOUNG_THRESHOLD and gc.get_threshold() == before
+    assert min(seen) >= RDD_YOUNG_THRESHOLD and gc.get_threshold() == before
     del batches
     assert gc.get_threshold() == before
