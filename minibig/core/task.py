@@ -25,7 +25,8 @@ that raised it.
 
 A value that is a list of records (a plain `list`, `Records` wrapping an
 iterator, which collect hands its tasks, or a `Columns` of a combine's dict
-that collect hands on whole: `collected_records`) streams: on a worker, `run_task`
+or an `ArrowItems` of a reducer's Arrow sums that collect hands on whole:
+`collected_records`) streams: on a worker, `run_task`
 encodes it a frame of about FRAME_BYTES at a time (marshal for flat records,
 a piece at a time, pickle otherwise: `encode_frame`; a dict's flat keys and
 values as columns) and hands each frame to

@@ -20,10 +20,12 @@ the output file is written segment by segment: partition p is the bytes of
 every run's section p copied as they are, then the batches still in memory.
 So a segment is a sequence of pickled batches, and nothing is ever held as
 one big bytes object. A combine's dict goes out as `Columns` batches (a list
-of keys and a list of their combiners: no tuple per entry on either side),
-or, for a big numeric reduceByKey in a worker that has the kernels loaded,
-as Arrow IPC frames (pickled `bytes` in the same segments), cut by reducer
-with the kernels: the columnar path, `minibig.shuffle.arrowpath`.
+of keys and a list of their combiners: no tuple per entry on either side);
+a big reduceByKey(add) of str keys and int sums as `ArrowColumns` (the same
+batches as Arrow record batches, which its reducer sums without a Python
+object per key); or, for a big numeric reduceByKey in a worker that has the
+kernels loaded, as Arrow IPC frames (pickled `bytes` in the same segments),
+cut by reducer with the kernels: the columnar path, `minibig.shuffle.arrowpath`.
 """
 
 from __future__ import annotations
