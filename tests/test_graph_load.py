@@ -13,7 +13,7 @@ import pytest
 
 from minibig import Context
 from minibig.graph import Graph, pagerank
-from minibig.graph.buffers import pooled, pooled_like
+from minibig.graph.buffers import pooled, pooled_indices, pooled_like
 from minibig.graph.ids import packed_ids, plain_list
 from minibig.graph.partitioning import HashPartitioner
 from minibig.shuffle.hashing import portable_hash
@@ -392,3 +392,12 @@ def test_owners_of_str_ids_hashed_a_word_at_a_time_equal_portable_hash_id_by_id(
     for strings in (pa.array(ids), pa.array(["xyz", *ids, "q"]).slice(1, len(ids))):
         for n in (2, 7):
             assert HashPartitioner(n).partitions_of(strings).tolist() == [portable_hash(v) % n for v in ids]
+
+
+def test_pooled_indices_are_int64_values_of_the_positions_and_int64_ones_are_not_copied():
+    positions = np.array([5, 0, 2 ** 31 - 1, 7], np.int32)
+    cast = pooled_indices(positions)
+    assert cast.dtype == np.int64 and cast.tolist() == positions.tolist()
+    assert not np.shares_memory(cast, positions)
+    already = np.arange(4, dtype=np.int64)
+    assert pooled_indices(already) is already
