@@ -38,6 +38,7 @@ import os
 import pickle
 import sys
 import tempfile
+from array import array
 from operator import itemgetter
 
 from minibig.errors import MemoryBudgetError
@@ -377,7 +378,11 @@ class ArrowColumns:
             return None
         import pyarrow as pa                  # loaded by the first big combine of str keys
         try:
-            arrays = [pa.array(keys, pa.string()), pa.array(values, pa.int64())]
+            # The values through array('q') and its buffer: 2.5x faster than pa.array's
+            # conversion (357k ints: 7 against 18 ms); past int64 it raises OverflowError.
+            ints = array("q", values)
+            arrays = [pa.array(keys, pa.string()),
+                      pa.Array.from_buffers(pa.int64(), len(ints), [None, pa.py_buffer(ints)])]
         except (OverflowError, UnicodeError, pa.ArrowException):   # 2 GiB of keys: no int32 offsets
             return None
         return ArrowColumns(pa.record_batch(arrays, schema=arrow_schema()))
