@@ -229,8 +229,6 @@ def test_a_missing_api_is_no_jvm_error():
     assert not checker.check_output(want, "NameError: name 'x' is not defined\n", 0)
 
 
-@pytest.mark.xfail(strict=True, reason="until /tmp/h6/fixes/01-asDict.patch: asDict's stdev "
-                                        "and variance are PySpark's sample ones by default")
 @pytest.mark.parametrize("values", [[1.0, 2.0, 3.0, 4.0], [5, 5, 8], [-1.5]])
 def test_stats_as_dict_as_pyspark(spark_sc, values):
     """stats().asDict(), with and without `sample`, as PySpark's StatCounter (pure Python) has it."""

@@ -93,11 +93,16 @@ class StatCounter:
         return math.sqrt(self.sampleVariance())
 
     def asDict(self, sample: bool = False) -> dict:
-        """count, mean, sum, min, max, stdev and variance (sample ones if `sample`)."""
+        """count, mean, sum, min, max, stdev and variance, as PySpark's asDict gives them.
+
+        PySpark's `sample` flag reads backwards, and minibig gives PySpark's
+        answers: the sample stdev and variance by default, the population
+        ones with `sample=True`.
+        """
         return {"count": self.count(), "mean": self.mean(), "sum": self.sum(),
                 "min": self.min(), "max": self.max(),
-                "stdev": self.sampleStdev() if sample else self.stdev(),
-                "variance": self.sampleVariance() if sample else self.variance()}
+                "stdev": self.stdev() if sample else self.sampleStdev(),
+                "variance": self.variance() if sample else self.sampleVariance()}
 
     def __repr__(self) -> str:
         return (f"(count: {self.count()}, mean: {self.mean()}, stdev: {self.stdev()}, "
