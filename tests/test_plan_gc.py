@@ -1,19 +1,15 @@
 """An RDD stage's task runs with the collector's young threshold at RDD_YOUNG_THRESHOLD
-(`minibig.core.stages`), and cyclic garbage made by the user's function is still freed
-while the task runs: it waits for at most that many new containers."""
+(`minibig.core.stages`; tests/test_pair_path.py checks the threshold), and cyclic garbage
+made by the user's function is still freed while the task runs: it waits for at most that
+many new containers."""
 
 from __future__ import annotations
 
 import gc
 
-from minibig import Context
 from minibig.core.stages import RDD_YOUNG_THRESHOLD
 
 CYCLES = 3 * RDD_YOUNG_THRESHOLD
-
-
-def _young_threshold(_):
-    return gc.get_threshold()[0]
 
 
 def _make_cycles(records):
@@ -31,17 +27,6 @@ def _collections_and_collected() -> tuple[int, int]:
     """Collections run so far, of every generation, and the objects they freed."""
     stats = gc.get_stats()
     return sum(s["collections"] for s in stats), sum(s["collected"] for s in stats)
-
-
-def test_a_stages_task_runs_with_the_rdd_young_threshold(sc):
-    assert set(sc.parallelize(range(4), 2).map(_young_threshold).collect()) == {RDD_YOUNG_THRESHOLD}
-    pairs = sc.parallelize([(i % 3, i) for i in range(30)], 2)
-    assert set(pairs.groupByKey().map(_young_threshold).collect()) == {RDD_YOUNG_THRESHOLD}
-    before = gc.get_threshold()
-    with Context(master="inline", progress=False) as ctx:
-        assert set(ctx.parallelize(range(4), 2).map(_young_threshold).collect()) == {
-            max(before[0], RDD_YOUNG_THRESHOLD)}
-    assert gc.get_threshold() == before
 
 
 def test_cyclic_garbage_is_freed_while_a_task_runs(sc):
