@@ -139,7 +139,11 @@ def timeline(events_dir: str, started: float, ended: float) -> dict:
     master's event log of the tasks that ran in between."""
     ends: dict = collections.defaultdict(float)
     for path in log_files(events_dir):
-        for ev in read_events(path):
+        try:
+            events = read_events(path)
+        except FileNotFoundError:       # an app that ended since (an MRJob's): renamed, not ours
+            continue
+        for ev in events:
             if ev["event"] == "task_end" and started <= ev["time"] <= ended:
                 ends[ev["stage"]] = max(ends[ev["stage"]], ev["time"] - started)
     if not ends:
