@@ -779,7 +779,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="minibig master", description="Run a minibig master.")
     parser.add_argument("--bind", default="127.0.0.1",
                         help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=int, default=7077, help="port (0: any free port)")
+    parser.add_argument("--port", type=int, default=7077, help="port (default 7077; 0: any free port)")
     parser.add_argument("--locality-wait", type=float, default=Conf.locality_wait,
                         help="seconds a stage waits for a preferred worker before relaxing locality")
     parser.add_argument("--no-speculation", action="store_true", help="never back up slow tasks")
