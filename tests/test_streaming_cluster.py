@@ -10,6 +10,7 @@ distributed run must match the local one exactly.
 
 import os
 import random
+import sys
 import threading
 import time
 
@@ -156,6 +157,24 @@ def test_a_cause_that_cannot_reach_the_driver_still_fails_the_job_with_a_stream_
         ssc.run()
     assert caught.value.operator == "map-1" and caught.value.__cause__ is None
     assert f"{error_class.__name__}: failed on 5" in str(caught.value)
+
+
+def exit_on_three(x):
+    if x == 3:
+        sys.exit(3)
+    return x
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_a_user_function_calling_sys_exit_ends_the_run_with_its_system_exit(sc, on_cluster):
+    # As in this process and as an RDD task's: not a task lost and restarted max_restarts times
+    ssc = StreamingContext(sc if on_cluster else None, parallelism=2)
+    ssc.source(list(range(6)), timestamp=int).map(exit_on_three).collect()
+    with pytest.raises(SystemExit) as caught:
+        ssc.run()
+    assert caught.value.code == 3
+    if on_cluster:
+        assert ssc.executor.restarts == 0 and sc.parallelize(range(10), 2).sum() == 45
 
 
 def test_keyed_operators_default_to_the_clusters_slots_so_a_one_worker_cluster_runs_a_job(sc):

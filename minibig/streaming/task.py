@@ -157,7 +157,9 @@ class StreamTask:
                 self._report("done", blob=pickle.dumps(self.flow.final_parts(), protocol=5),
                              counters=self.flow.counters(), kept=list(self.stored.values()))
             return {"status": status}
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            # SystemExit too (a user function's sys.exit): the driver raises it, as a local run and
+            # an RDD task do, instead of the worker's report of a lost task and max_restarts retries
             self._report_error(exc)
             return {"status": "error"}
 
