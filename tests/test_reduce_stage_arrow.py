@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import operator
 import pickle
+import tracemalloc
 import types
 
 import numpy
@@ -183,6 +184,26 @@ def test_sums_read_before_the_collect_come_as_records(tmp_path, arrow_from_few_k
     assert typed([first] + list(value.records)) == typed(oracle(maps, 1))
     again = reduce(shuffle(tmp_path, maps, 1)[0])
     assert typed(pickle.loads(pickle.dumps(again))) == typed(oracle(maps, 1))
+
+
+def test_iterating_the_sums_holds_the_python_pairs_of_one_slice_at_a_time():
+    """A reducer's output read by a next stage: the pairs are made ARROW_SLICE at a time,
+    not all at once (their Python objects are ~5x the Arrow bytes the budget bounded)."""
+    count = 4 * spill_module.ARROW_SLICE
+    keys = [f"w{i}" for i in range(count)]
+    items = ArrowItems([ArrowColumns.of(keys, list(range(count))).batch])
+    tracemalloc.start()
+    try:
+        whole = items.columns(0, count)
+        every_pair = tracemalloc.get_traced_memory()[0]
+        del whole
+        first = next(items)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert first == ("w0", 0)
+    assert held < every_pair / 2
+    assert [first] + list(items) == list(zip(keys, range(count)))
 
 
 def _loaded(_):
