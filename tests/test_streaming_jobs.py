@@ -4,6 +4,8 @@ checkpoints, plans that travel, and errors that name the operator and the record
 import random
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -194,3 +196,49 @@ def test_a_job_submitted_to_spark_is_told_streams_are_minibig_only():
     spark = SparkEngineContext.__new__(SparkEngineContext)
     with pytest.raises(MinibigOnlyError, match="minibig.streaming is minibig-only.*without --engine spark"):
         StreamingContext(spark)
+
+
+class SteppableClock:
+    """A wall clock NTP may step: time.time() plus ``offset``."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self):
+        return time.time() + self.offset
+
+
+class SteppingBackSource(Source):
+    """``records``, then nothing forever; once dry it steps the wall clock back an hour."""
+
+    def __init__(self, records):
+        self.records, self.position, self.stepped = records, 0, False
+
+    def poll(self, max_records):
+        batch = self.records[self.position:self.position + max_records]
+        self.position += len(batch)
+        if not batch and not self.stepped:
+            self.clock.offset, self.stepped = -3600.0, True
+        return batch
+
+    def offset(self):
+        return self.position
+
+    def seek(self, offset):
+        self.position = offset
+
+
+def test_run_with_a_timeout_ends_on_time_when_the_wall_clock_steps_back():
+    # run(timeout=...) counts seconds elapsed, as the cluster's does: a wall clock stepped back an
+    # hour (NTP) must not keep an endless source's run going for that hour
+    clock = SteppableClock()
+    ssc = StreamingContext(parallelism=2, clock=clock)
+    out = ssc.source(SteppingBackSource([1, 2, 3]), timestamp=int).map(lambda x: 10 * x).collect()
+    ran = threading.Thread(target=ssc.run, kwargs={"timeout": 0.2}, daemon=True)
+    ran.start()
+    ran.join(timeout=15)
+    if ran.is_alive():
+        clock.offset = 7200.0              # let the run end, then fail
+        ran.join(timeout=15)
+        pytest.fail("run(timeout=0.2) still running 15 s later: its deadline is on the wall clock")
+    assert sorted(out.result()) == [10, 20, 30]

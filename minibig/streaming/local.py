@@ -91,7 +91,9 @@ class LocalExecutor:
 
     def run(self, timeout: float | None = None, max_rounds: int | None = None) -> None:
         """Rounds until every source ends (or ``timeout``: drain; ``max_rounds``: just stop)."""
-        deadline = None if timeout is None else self.clock() + timeout
+        # Seconds elapsed, as the cluster's executor counts them: never the processing-time clock,
+        # a wall clock that NTP may step back (the run would go on for the step)
+        deadline = None if timeout is None else time.monotonic() + timeout
         rounds = 0
         with young_threshold():                  # see gcpolicy.py
             while not self.finished:
@@ -100,7 +102,7 @@ class LocalExecutor:
                 progressed = self.run_round()
                 rounds += 1
                 if not progressed:
-                    if deadline is not None and self.clock() >= deadline:
+                    if deadline is not None and time.monotonic() >= deadline:
                         self.drain()
                         break
                     time.sleep(_IDLE_SLEEP)
