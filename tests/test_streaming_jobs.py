@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -242,3 +243,45 @@ def test_run_with_a_timeout_ends_on_time_when_the_wall_clock_steps_back():
         ran.join(timeout=15)
         pytest.fail("run(timeout=0.2) still running 15 s later: its deadline is on the wall clock")
     assert sorted(out.result()) == [10, 20, 30]
+
+
+class StallingSource(Source):
+    """Silent for its first polls, then one record; on its first silent poll the wall clock
+    steps forward an hour (NTP), far past the source's idle timeout."""
+
+    def __init__(self, clock, silent_polls=5):
+        self.clock_box, self.silent, self.step = clock, silent_polls, 0
+
+    def split(self, index, parallelism):
+        return self                       # instance 0 reads it, with the shared clock
+
+    @property
+    def finished(self):
+        return self.step > self.silent
+
+    def poll(self, max_records):
+        self.step += 1
+        self.clock_box.offset = 3600.0
+        return [(5, "b")] if self.step > self.silent else []
+
+    def offset(self):
+        return self.step
+
+    def seek(self, offset):
+        self.step = offset
+
+
+def test_a_wall_clock_step_does_not_make_a_source_idle(monkeypatch):
+    # Idleness counts elapsed seconds (monotonic), as Flink's: an NTP step forward of the default
+    # wall clock would mark the quiet source idle and drop its record as late
+    from minibig.streaming import local
+    wall = SteppableClock()
+    monkeypatch.setattr(local, "time", types.SimpleNamespace(time=wall, monotonic=time.monotonic,
+                                                             sleep=time.sleep))
+    ssc = StreamingContext(parallelism=2, batch_size=10)
+    busy = ssc.source([(t, "a") for t in range(100)], timestamp=lambda e: e[0])
+    quiet = ssc.source(StallingSource(wall), timestamp=lambda e: e[0], idle_timeout=60)
+    counts = busy.union(quiet).key_by(lambda e: e[1]).window(TumblingWindow(10)).count()
+    out, late = counts.collect(), counts.late().collect()
+    ssc.run()
+    assert wall.offset == 3600.0 and late.result() == [] and ("b", 0, 10, 1) in out.result()

@@ -48,8 +48,10 @@ class LocalExecutor:
 
     def __init__(self, plan: Plan, clock=None, batch_size: int = 1024):
         self.plan = plan
-        # Processing (and ingestion) time is wall-clock time, as Flink's: the same on every host
+        # Processing (and ingestion) time is wall-clock time, as Flink's: the same on every host;
+        # a source's idleness is time elapsed, which an NTP step must not fake (a given clock: both)
         self.clock = clock or time.time
+        self.elapsed = clock or time.monotonic
         self.batch_size = batch_size
         self.readers: dict[int, list] = {}
         self.instances: dict[int, list[OperatorInstance]] = {}
@@ -84,7 +86,7 @@ class LocalExecutor:
             committer.open()
         for readers in self.readers.values():
             for reader in readers:
-                reader.open(self.clock)
+                reader.open(self.clock, self.elapsed)
         for instances in self.instances.values():
             for instance in instances:
                 instance.open()

@@ -54,8 +54,10 @@ class TaskDataflow:
         self.remote = remote
         self.report = report
         self.on_snapshot = on_snapshot or (lambda cid, parts: report("ack", cid=cid, parts=parts))
-        # Processing (and ingestion) time is wall-clock time, as Flink's: the same on every host
+        # Processing (and ingestion) time is wall-clock time, as Flink's: the same on every host;
+        # a source's idleness is time elapsed, which an NTP step must not fake (a given clock: both)
         self.clock = clock or time.time
+        self.elapsed = clock or time.monotonic
         self.batch_size = batch_size
         self.readers: dict[int, object] = {}
         self.instances: dict[int, OperatorInstance] = {}
@@ -107,7 +109,7 @@ class TaskDataflow:
     def open(self, restore: dict | None = None) -> None:
         """Open readers and instances, then load a checkpoint's parts for this task."""
         for reader in self.readers.values():
-            reader.open(self.clock)
+            reader.open(self.clock, self.elapsed)
         for instance in self.instances.values():
             instance.open()
         if restore:

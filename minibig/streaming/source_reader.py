@@ -11,9 +11,9 @@ the watermark closes, and fires nothing, so where the watermark sits
 between such records changes no result, while a watermark per record
 doubled what every operator and exchange handled. When the source finishes
 the batch ends with the ``+inf`` watermark and the signal is ``END``; when it
-has delivered nothing for ``idle_timeout`` seconds of processing time the
-signal is ``IDLE`` (once, until data flows again). Without a timestamp
-function a record's timestamp is its ingestion time (the clock: unix time
+has delivered nothing for ``idle_timeout`` seconds (elapsed: monotonic, unless
+the StreamingContext was given a clock) the signal is ``IDLE`` (once, until
+data flows again). Without a timestamp function a record's timestamp is its ingestion time (the clock: unix time
 unless the StreamingContext was given another).
 """
 
@@ -41,11 +41,12 @@ class SourceReader:
         self.idleness = None
         self.clock = None
 
-    def open(self, clock) -> None:
-        """Start the source; ``clock`` gives processing time in seconds."""
+    def open(self, clock, elapsed=None) -> None:
+        """Start the source; ``clock`` gives processing time in seconds, ``elapsed`` (default
+        ``clock``) the seconds its idleness counts: a monotonic clock, which no NTP step moves."""
         self.clock = clock
         self.source.open(clock)
-        self.idleness = IdlenessDetector(self.idle_timeout, clock)
+        self.idleness = IdlenessDetector(self.idle_timeout, elapsed or clock)
 
     def poll(self, max_records: int):
         """Items ready now, and ``None``, ``IDLE`` or ``END``."""
