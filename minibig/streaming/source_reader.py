@@ -13,8 +13,9 @@ doubled what every operator and exchange handled. When the source finishes
 the batch ends with the ``+inf`` watermark and the signal is ``END``; when it
 has delivered nothing for ``idle_timeout`` seconds (elapsed: monotonic, unless
 the StreamingContext was given a clock) the signal is ``IDLE`` (once, until
-data flows again). Without a timestamp function a record's timestamp is its ingestion time (the clock: unix time
-unless the StreamingContext was given another).
+data flows again). Without a timestamp function a record's timestamp is its
+ingestion time (the clock: unix time unless the StreamingContext was given
+another).
 """
 
 from __future__ import annotations

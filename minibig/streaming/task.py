@@ -39,7 +39,6 @@ from collections import deque
 
 import zmq
 
-from minibig.core import serialization
 from minibig.core.task import TaskCode
 from minibig.errors import FetchFailedError, format_user_traceback
 from minibig.net.protocol import ProtocolError
@@ -297,14 +296,15 @@ class StreamTask:
                 time.sleep(0.001)
 
     def _report_error(self, exc: BaseException) -> None:
+        from minibig.cluster.worker import _pickled_or_none     # loaded already: this is a worker
         text = format_user_traceback(exc)
-        blobs = [_pickled(exc)]
+        blobs = [_pickled_or_none(exc)]
         if exc.__cause__ is not None:
             # The error without its cause too, for a cause that does not pickle here (it holds a
             # lock) or does not unpickle on the driver (its class importable on the workers only):
             # its type and message stay in the error's message and in the remote traceback.
             cause, exc.__cause__ = exc.__cause__, None
-            blobs.append(_pickled(exc))
+            blobs.append(_pickled_or_none(exc))
             exc.__cause__ = cause
         self._report("error", exceptions=[blob for blob in blobs if blob is not None],
                      message=f"{type(exc).__name__}: {exc}", traceback=text)
@@ -321,13 +321,3 @@ class StreamTask:
                 sock.close(self.linger)
             self.pull.close(0)
             self.control.close()      # its linger lets the last report leave
-
-
-def _pickled(exc: BaseException) -> bytes | None:
-    """``exc`` pickled, if it pickles and unpickles; else None."""
-    try:
-        blob = serialization.dumps(exc)
-        pickle.loads(blob)
-    except Exception:
-        return None
-    return blob
