@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+import tracemalloc
 from operator import add
 
 from minibig.core.cache import POSITION_BYTES, BlockStore, CopiedLists, estimate_size
@@ -105,6 +106,20 @@ def test_a_cached_block_of_pairs_counts_its_positions(tmp_path):
     assert store.put("d/rdd1_0", GROUPS, StorageLevel.MEMORY_ONLY)
     assert isinstance(store.memory["d/rdd1_0"][0], CopiedLists)
     assert store.memory["d/rdd1_0"][1] == estimate_size(GROUPS) + POSITION_BYTES * len(GROUPS)
+
+
+def test_the_positions_counted_cover_what_they_hold():
+    """The bytes a block is counted for its positions are at least what the dict holds once
+    made: int keys (24-byte entries; a str-keyed dict's are 16) just past a resize, the worst."""
+    for keys in (range(1000, 44691), [f"page{i}" for i in range(43_691)]):
+        block = CopiedLists.of([(key, ResultIterable(["n"])) for key in keys])
+        tracemalloc.start()
+        try:
+            block.positions()
+            held = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert held <= POSITION_BYTES * len(keys), (type(keys[0]), held / len(keys))
 
 
 def test_an_iterated_join_of_cached_links_with_shrinking_ranks_is_plain_pythons(sc):
