@@ -90,7 +90,29 @@ def portable_hashes(ids) -> np.ndarray:
 
 
 def crc32_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """zlib.crc32 of every string of an Arrow string array's buffers (offsets, UTF-8 bytes).
+    """zlib.crc32 of every string of an Arrow string array's buffers (offsets, UTF-8 bytes),
+    in batches of at most `_CRC_BATCH` strings and about `_CRC_BATCH_BYTES` bytes (a batch
+    ends at a string's end; one longer id is a batch alone). The word array is 4 bytes per
+    byte hashed and each string has some 100 bytes of temporaries: all at once, 2M ids of 13
+    bytes peaked at 326 MB (Arrow's pool and numpy), in batches at 42 MB, and faster (400k
+    ids: 42 -> 20 ms; 40k, one batch: the same). A batch copies its strings' bytes only, from
+    its first string's, not from the buffer's start (an array sliced off a long one)."""
+    out = np.empty(len(offsets) - 1, np.int64)
+    lo = 0
+    while lo < len(out):
+        by_bytes = int(np.searchsorted(offsets, offsets[lo] + _CRC_BATCH_BYTES, side="right")) - 1
+        hi = min(len(out), lo + _CRC_BATCH, max(lo + 1, by_bytes))
+        _crc32_batch(offsets[lo:hi + 1], data, out[lo:hi])
+        lo = hi
+    return out
+
+
+_CRC_BATCH, _CRC_BATCH_BYTES = 1 << 16, 1 << 20
+
+
+def _crc32_batch(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
+    """zlib.crc32 of the strings `data[offsets[i]:offsets[i + 1]]` into `out` (int64; a batch of
+    `crc32_strings`).
 
     Vectorised across the strings, four bytes at a time (two lookups in 16-bit tables per
     word, against four byte steps of six numpy passes each: Debian's ~40k distinct ids of a
@@ -102,8 +124,6 @@ def crc32_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     million ids this way.
     """
     lengths = np.diff(offsets)
-    if not len(lengths):
-        return np.zeros(0, np.int64)
     pad = (-lengths) & 3
     words = (lengths + 3) >> 2
     most = int(words.max())
@@ -115,12 +135,14 @@ def crc32_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     # temporary of the loop are arrays of Arrow's pool, written in place: on a worker a fresh
     # array of a megabyte or more is fresh pages, and one of a few hundred KB often is too (glibc
     # trims the heap's top), a page fault per 4 KB (buffers.py; a Debian range: 1,300 faults)
-    padded = pooled(int(offsets[-1]) + 6, np.uint8)
+    # Only the batch's bytes: offsets[0] is the batch's start in the buffer.
+    base = int(offsets[0])
+    padded = pooled(int(offsets[-1]) - base + 6, np.uint8)
     padded[:3] = padded[-3:] = 0
-    padded[3:-3] = data[:offsets[-1]]
+    padded[3:-3] = data[base:offsets[-1]]
     word = pooled(len(padded) - 3, np.uint32)
     np.copyto(word, np.ndarray((len(word),), "<u4", buffer=padded, strides=(1,)))
-    first = offsets[:-1][order] + 3 - pad        # where each string's first (padded) word starts
+    first = offsets[:-1][order] + (3 - base) - pad   # where each string's first (padded) word starts
     crc = _PAD_START[pad]
     going_at = np.searchsorted(-words[order], -np.arange(most), side="left")   # words[:going] > j
     at, c, half, low = (pooled(len(order), dtype) for dtype in (np.int64, np.uint32, np.int64, np.uint32))
@@ -136,9 +158,7 @@ def crc32_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
         np.right_shift(c[:going], 16, out=half[:going])
         np.take(_CRC_HIGH, half[:going], out=crc[:going], mode="clip")
         crc[:going] ^= low[:going]
-    out = np.empty(len(order), np.int64)
     out[order] = (crc ^ np.uint32(0xFFFFFFFF)).astype(np.int64)
-    return out
 
 
 def _crc_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
