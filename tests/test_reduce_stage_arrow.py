@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import operator
 import pickle
+import subprocess
+import sys
 import tracemalloc
 import types
 
@@ -31,6 +33,7 @@ from minibig.shuffle.reader import FileSegment, read_batches
 from minibig.shuffle.spill import ArrowItems, DictItems, ExternalMap
 from minibig.shuffle.writer import ArrowColumns, Columns, write_shuffle
 
+from support import env
 from test_result_columns import oracle as fold_oracle, typed
 
 ADD = reducing(operator.add)
@@ -152,6 +155,46 @@ def test_batches_past_the_held_limit_go_to_the_dict_whatever_the_budget(tmp_path
         shuffle(tmp_path, maps, 1)[0])
     assert not combine.arrow and not combine.runs
     assert typed(combine.items()) == typed(oracle(maps, 1))
+
+
+# Sums 200k distinct keys within a budget (argv[2]: "third", three times the batches; or
+# "fits", what `_take_arrow` counts for their sum), counting Arrow's allocations (a pool
+# of its own: the test's process keeps the default one).
+_ARROW_PEAK = """
+import operator, os, sys
+import pyarrow as pa
+pool = pa.proxy_memory_pool(pa.default_memory_pool())
+pa.set_memory_pool(pool)
+from minibig.shuffle.partitioners import reducing
+from minibig.shuffle.spill import ARROW_SUM_BYTES, ExternalMap
+from minibig.shuffle.writer import ArrowColumns
+count = 100_000
+batches = [ArrowColumns.of([f"w{i:09d}" for i in range(m * count, (m + 1) * count)],
+                           [1] * count) for m in range(2)]
+held = sum(b.batch.nbytes for b in batches)
+budget = 3 * held if sys.argv[2] == "third" else 2 * held + ARROW_SUM_BYTES * 2 * count
+items = ExternalMap(reducing(operator.add), budget, lambda: sys.argv[1]).insert_batches(
+    batches).items()
+pairs = list(items)
+if sorted(pairs) != [(f"w{i:09d}", 1) for i in range(2 * count)]:   # a spilled map: hash order
+    print("wrong sums", flush=True)
+    os._exit(1)
+print(pool.max_memory(), budget, type(items).__name__, flush=True)
+os._exit(0)                 # before the interpreter frees the pool its arrays came from
+"""
+
+
+@pytest.mark.parametrize("budget, summed", [("third", "generator"), ("fits", "ArrowItems")])
+def test_the_arrow_sum_stays_within_the_budget_with_its_hash_table(tmp_path, budget, summed):
+    """What `ArrowItems` allocates besides the batches (their keys combined, the dictionary,
+    Arrow's hash table of the keys: ~7x the batches for distinct keys) counts: batches
+    within a third of the budget go to the dict, which spills, when their sum would not fit;
+    within what is counted for their sum, they are summed within the budget."""
+    done = subprocess.run([sys.executable, "-c", _ARROW_PEAK, str(tmp_path), budget],
+                          capture_output=True, text=True, timeout=120, env=env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    peak, limit, kind = done.stdout.split()
+    assert int(peak) <= int(limit) and kind == summed
 
 
 def test_a_reader_that_wants_records_gets_them(tmp_path, arrow_from_few_keys):

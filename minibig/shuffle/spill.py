@@ -62,6 +62,11 @@ _ONE = 1                      # CPython's one int 1 (small ints are cached): a c
 # Bytes of `ArrowColumns` a reducer keeps for `ArrowItems` at most, whatever its budget:
 # their keys are put in one Arrow string array, whose int32 offsets end at 2 GiB.
 ARROW_HELD_LIMIT = 1 << 30
+# Bytes a row held for the Arrow sum may take while `ArrowItems` sums, besides the held
+# batches and a copy of them (their keys combined, the dictionary): Arrow's hash table of
+# the keys, which grows by doubling, and the indices (1.6M distinct 11-char keys in
+# 37 MB of batches: 230 MB of Arrow and 16 MB of numpy at the peak).
+ARROW_SUM_BYTES = 128
 # Pairs an `ArrowItems` makes Python objects of at a time when it is iterated.
 ARROW_SLICE = 1 << 16
 _first = itemgetter(0)
@@ -227,6 +232,7 @@ class ExternalMap:
         self._spill = spill
         self.arrow: list = []         # ArrowColumns' record batches kept for the Arrow sum
         self.arrow_bytes = 0
+        self.arrow_rows = 0
         self.arrow_bound = 0          # the sum of every |value| kept, or more
 
     # -- filling ------------------------------------------------------------------
@@ -289,9 +295,10 @@ class ExternalMap:
     def _take_arrow(self, batch) -> bool:
         """Keep a batch for the Arrow sum (`ArrowColumns`, or a `Columns` whose types fit)
         if it may: a reduceByKey(add) with nothing folded as pairs yet, whose sums cannot
-        leave int64 (the sum of every |value| taken stays below 2**63), holding at most
-        half the budget and ARROW_HELD_LIMIT (past it, what it holds goes to the dict,
-        which spills)."""
+        leave int64 (the sum of every |value| taken stays below 2**63), within the budget
+        with what the sum will need (twice the batches and ARROW_SUM_BYTES a row: so at
+        most half of it held) and ARROW_HELD_LIMIT (past either, what it holds goes to the
+        dict, which spills)."""
         if self.op != "sum" or self.map or self.runs:
             return False
         from minibig.shuffle.writer import ArrowColumns
@@ -309,13 +316,16 @@ class ExternalMap:
         self.arrow_bound = bound
         self.arrow.append(batch.batch)
         self.arrow_bytes += batch.batch.nbytes
-        if self.arrow_bytes > min(self.budget // 2, ARROW_HELD_LIMIT):
+        self.arrow_rows += len(batch)
+        if (2 * self.arrow_bytes + ARROW_SUM_BYTES * self.arrow_rows > self.budget
+                or self.arrow_bytes > ARROW_HELD_LIMIT):
             self._arrow_to_rows()
         return True
 
     def _arrow_to_rows(self) -> None:
         """Fold the batches kept for the Arrow sum as pairs, in the order they came."""
-        held, self.arrow, self.arrow_bytes, self.arrow_bound = self.arrow, [], 0, 0
+        held, self.arrow = self.arrow, []
+        self.arrow_bytes = self.arrow_rows = self.arrow_bound = 0
         for batch in held:
             self.insert_columns(batch.column(0).to_pylist(), batch.column(1).to_pylist())
 
