@@ -209,24 +209,29 @@ class SteppableClock:
         return time.time() + self.offset
 
 
-class SteppingBackSource(Source):
-    """``records``, then nothing forever; once dry it steps the wall clock back an hour."""
+class SteppingSource(Source):
+    """Its batches, one a poll, then none (forever if ``endless``); at poll ``step_at`` NTP steps
+    the wall clock (the runtime's clock, a SteppableClock) by ``shift`` seconds, once."""
 
-    def __init__(self, records):
-        self.records, self.position, self.stepped = records, 0, False
+    def __init__(self, batches, step_at, shift, endless=False):
+        self.batches, self.step_at, self.shift, self.endless = batches, step_at, shift, endless
+        self.polls = 0
+
+    @property
+    def finished(self):
+        return not self.endless and self.polls >= len(self.batches)
 
     def poll(self, max_records):
-        batch = self.records[self.position:self.position + max_records]
-        self.position += len(batch)
-        if not batch and not self.stepped:
-            self.clock.offset, self.stepped = -3600.0, True
-        return batch
+        if self.polls == self.step_at:
+            self.clock.offset += self.shift
+        self.polls += 1
+        return self.batches[self.polls - 1] if self.polls <= len(self.batches) else []
 
     def offset(self):
-        return self.position
+        return self.polls
 
     def seek(self, offset):
-        self.position = offset
+        self.polls = offset
 
 
 def test_run_with_a_timeout_ends_on_time_when_the_wall_clock_steps_back():
@@ -234,7 +239,8 @@ def test_run_with_a_timeout_ends_on_time_when_the_wall_clock_steps_back():
     # hour (NTP) must not keep an endless source's run going for that hour
     clock = SteppableClock()
     ssc = StreamingContext(parallelism=2, clock=clock)
-    out = ssc.source(SteppingBackSource([1, 2, 3]), timestamp=int).map(lambda x: 10 * x).collect()
+    endless = SteppingSource([[1, 2, 3]], 1, -3600.0, endless=True)
+    out = ssc.source(endless, timestamp=int).map(lambda x: 10 * x).collect()
     ran = threading.Thread(target=ssc.run, kwargs={"timeout": 0.2}, daemon=True)
     ran.start()
     ran.join(timeout=15)
@@ -243,32 +249,6 @@ def test_run_with_a_timeout_ends_on_time_when_the_wall_clock_steps_back():
         ran.join(timeout=15)
         pytest.fail("run(timeout=0.2) still running 15 s later: its deadline is on the wall clock")
     assert sorted(out.result()) == [10, 20, 30]
-
-
-class StallingSource(Source):
-    """Silent for its first polls, then one record; on its first silent poll the wall clock
-    steps forward an hour (NTP), far past the source's idle timeout."""
-
-    def __init__(self, clock, silent_polls=5):
-        self.clock_box, self.silent, self.step = clock, silent_polls, 0
-
-    def split(self, index, parallelism):
-        return self                       # instance 0 reads it, with the shared clock
-
-    @property
-    def finished(self):
-        return self.step > self.silent
-
-    def poll(self, max_records):
-        self.step += 1
-        self.clock_box.offset = 3600.0
-        return [(5, "b")] if self.step > self.silent else []
-
-    def offset(self):
-        return self.step
-
-    def seek(self, offset):
-        self.step = offset
 
 
 def test_a_wall_clock_step_does_not_make_a_source_idle(monkeypatch):
@@ -280,8 +260,22 @@ def test_a_wall_clock_step_does_not_make_a_source_idle(monkeypatch):
                                                              sleep=time.sleep))
     ssc = StreamingContext(parallelism=2, batch_size=10)
     busy = ssc.source([(t, "a") for t in range(100)], timestamp=lambda e: e[0])
-    quiet = ssc.source(StallingSource(wall), timestamp=lambda e: e[0], idle_timeout=60)
+    # silent for five polls, then one record; the wall clock steps forward an hour at the first
+    quiet = ssc.source(SteppingSource([[]] * 5 + [[(5, "b")]], 0, 3600.0), timestamp=lambda e: e[0],
+                       idle_timeout=60)
     counts = busy.union(quiet).key_by(lambda e: e[1]).window(TumblingWindow(10)).count()
     out, late = counts.collect(), counts.late().collect()
     ssc.run()
     assert wall.offset == 3600.0 and late.result() == [] and ("b", 0, 10, 1) in out.result()
+
+
+def test_ingestion_time_does_not_go_back_with_the_wall_clock():
+    # Records read after the step would be an hour behind the source's watermark: all late
+    clock = SteppableClock()
+    ssc = StreamingContext(parallelism=2, clock=clock)
+    counts = (ssc.source(SteppingSource([["a", "b"], ["a", "a"]], 1, -3600.0)).key_by(lambda w: w)
+                 .window(TumblingWindow(3600)).count())
+    out, late = counts.collect(), counts.late().collect()
+    ssc.run()
+    assert clock.offset == -3600.0 and late.result() == []
+    assert sum(n for key, _, _, n in out.result() if key == "a") == 3

@@ -15,7 +15,8 @@ has delivered nothing for ``idle_timeout`` seconds (elapsed: monotonic, unless
 the StreamingContext was given a clock) the signal is ``IDLE`` (once, until
 data flows again). Without a timestamp function a record's timestamp is its
 ingestion time (the clock: unix time unless the StreamingContext was given
-another).
+another), never below the source's highest so far: a wall clock stepped back
+would make the records of the step late.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class SourceReader:
         return items, None
 
     def _stamp(self, raw: list) -> list:
-        timestamp, delay = self.timestamp, self.generator.delay
+        timestamp, delay, clock = self.timestamp, self.generator.delay, self.clock
         highest = self.generator.max_timestamp
         told = pending = highest - delay          # the channel's watermark, and the one to send
         items = []
@@ -74,7 +75,12 @@ class SourceReader:
         record = None
         try:
             for record in raw:
-                ts = self.clock() if timestamp is None else timestamp(record)
+                if timestamp is not None:
+                    ts = timestamp(record)
+                else:               # ingestion time never goes back (NTP steps the wall clock back)
+                    ts = clock()
+                    if ts < highest:
+                        ts = highest
                 if type(ts) is not int and type(ts) is not float or ts != ts:
                     ts = checked_timestamp(ts, self.name, record)
                 if ts <= pending and pending > told:
