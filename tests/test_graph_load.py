@@ -398,16 +398,19 @@ def test_owners_of_str_ids_hashed_a_word_at_a_time_equal_portable_hash_id_by_id(
 
 def test_str_ids_hashed_in_batches_equal_portable_hash_id_by_id_across_batch_ends(monkeypatch):
     """Batches of a few strings and bytes (`crc32_strings`): every batch end, an id longer than
-    the bytes of a batch, empty ids, large_string, a chunked array, an array sliced off its start."""
-    monkeypatch.setattr(partitioning, "_CRC_BATCH", 5)
-    monkeypatch.setattr(partitioning, "_CRC_BATCH_BYTES", 16)
+    the bytes of a batch, the long ids hashed apart (one, several, a batch of them alone), empty
+    ids, large_string, a chunked array, an array sliced off its start."""
     ids = ["".join("aé漢😀-9"[(i * 5 + j) % 6] for j in range(length)) for i, length in
-           enumerate([0, 0, *range(1, 30), 64, 0, 3, 200, 1, 17, 16, 15, 0])]
+           enumerate([0, 0, *range(1, 30), 64, 0, 3, 200, 1, 17, 16, 15, 0, 9])]
     want = [portable_hash(v) for v in ids]
     half = len(ids) // 2
-    for strings in (pa.array(ids), pa.array(ids, pa.large_string()), pa.array(["xyz" * 9, *ids]).slice(1),
-                    pa.chunked_array([pa.array(ids[:half]), pa.array(ids[half:])])):
-        assert partitioning.portable_hashes(strings).tolist() == want
+    for batch, batch_bytes, long in ((5, 16, 1000), (5, 16, 8), (7, 100, 20), (1, 1, 0), (1000, 1 << 20, 8)):
+        monkeypatch.setattr(partitioning, "_CRC_BATCH", batch)
+        monkeypatch.setattr(partitioning, "_CRC_BATCH_BYTES", batch_bytes)
+        monkeypatch.setattr(partitioning, "_CRC_LONG", long)
+        for strings in (pa.array(ids), pa.array(ids, pa.large_string()), pa.array(["xyz" * 9, *ids]).slice(1),
+                        pa.chunked_array([pa.array(ids[:half]), pa.array(ids[half:])])):
+            assert partitioning.portable_hashes(strings).tolist() == want, (batch, batch_bytes, long)
 
 
 def test_hashing_many_str_ids_holds_a_few_batches_of_arrow_memory_not_five_times_their_bytes():

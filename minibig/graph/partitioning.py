@@ -19,6 +19,8 @@ True
 
 from __future__ import annotations
 
+from zlib import crc32
+
 import numpy as np
 import pyarrow as pa          # a hard dependency of minibig.graph (see load.py)
 
@@ -92,27 +94,37 @@ def portable_hashes(ids) -> np.ndarray:
 def crc32_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     """zlib.crc32 of every string of an Arrow string array's buffers (offsets, UTF-8 bytes),
     in batches of at most `_CRC_BATCH` strings and about `_CRC_BATCH_BYTES` bytes (a batch
-    ends at a string's end; one longer id is a batch alone). The word array is 4 bytes per
-    byte hashed and each string has some 100 bytes of temporaries: all at once, 2M ids of 13
-    bytes peaked at 326 MB (Arrow's pool and numpy), in batches at 42 MB, and faster (400k
-    ids: 42 -> 20 ms; 40k, one batch: the same). A batch copies its strings' bytes only, from
-    its first string's, not from the buffer's start (an array sliced off a long one)."""
+    ends at a string's end). The word array is 4 bytes per byte hashed and each string has
+    some 100 bytes of temporaries: all at once, 2M ids of 13 bytes peaked at 326 MB (Arrow's
+    pool and numpy), in batches at ~60 MB, and faster (400k ids: 45 -> 27 ms; 40k, one batch:
+    the same). A batch copies its strings' bytes only, not the buffer's start before them.
+    A batch's loop runs to its longest string: the strings of more than `_CRC_LONG` bytes are
+    left out of theirs (one 4 KB id in each batch made it ~1,000 word steps, not ~4), and
+    hashed one at a time by zlib, the call's cost paid back by their length."""
     out = np.empty(len(offsets) - 1, np.int64)
+    lengths = np.diff(offsets)
+    long = lengths > _CRC_LONG
+    short = np.where(long, 0, lengths) if long.any() else lengths
     lo = 0
     while lo < len(out):
         by_bytes = int(np.searchsorted(offsets, offsets[lo] + _CRC_BATCH_BYTES, side="right")) - 1
         hi = min(len(out), lo + _CRC_BATCH, max(lo + 1, by_bytes))
-        _crc32_batch(offsets[lo:hi + 1], data, out[lo:hi])
+        _crc32_batch(offsets[lo:hi], short[lo:hi], data, out[lo:hi])
         lo = hi
+    rows = np.flatnonzero(long)
+    if len(rows):                                # zlib's own CRC, one long id at a time
+        view = memoryview(data)
+        out[rows] = [crc32(view[lo:hi]) for lo, hi in zip(offsets[rows].tolist(), offsets[rows + 1].tolist())]
     return out
 
 
-_CRC_BATCH, _CRC_BATCH_BYTES = 1 << 16, 1 << 20
+_CRC_BATCH, _CRC_BATCH_BYTES, _CRC_LONG = 1 << 16, 1 << 20, 256
 
 
-def _crc32_batch(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
-    """zlib.crc32 of the strings `data[offsets[i]:offsets[i + 1]]` into `out` (int64; a batch of
-    `crc32_strings`).
+def _crc32_batch(starts: np.ndarray, lengths: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
+    """zlib.crc32 of the strings `data[starts[i]:starts[i] + lengths[i]]`, ascending and each
+    after the one before, into `out` (int64; a batch of `crc32_strings`; a string given a length
+    of 0 where it is longer hashes as an empty one: 0).
 
     Vectorised across the strings, four bytes at a time (two lookups in 16-bit tables per
     word, against four byte steps of six numpy passes each: Debian's ~40k distinct ids of a
@@ -123,10 +135,12 @@ def _crc32_batch(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None
     numpy, not numba: a worker's first numba call costs a second, more than hashing a few
     million ids this way.
     """
-    lengths = np.diff(offsets)
     pad = (-lengths) & 3
     words = (lengths + 3) >> 2
     most = int(words.max())
+    if not most:                                 # empty strings, or all left to another batch
+        out[:] = 0
+        return
     # numpy sorts 16-bit keys by radix (a string of 256 KB or more: a general sort)
     order = np.argsort((most - words).astype(np.uint16 if most < 1 << 16 else np.int64), kind="stable")
     pad = pad[order]
@@ -135,14 +149,14 @@ def _crc32_batch(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None
     # temporary of the loop are arrays of Arrow's pool, written in place: on a worker a fresh
     # array of a megabyte or more is fresh pages, and one of a few hundred KB often is too (glibc
     # trims the heap's top), a page fault per 4 KB (buffers.py; a Debian range: 1,300 faults)
-    # Only the batch's bytes: offsets[0] is the batch's start in the buffer.
-    base = int(offsets[0])
-    padded = pooled(int(offsets[-1]) - base + 6, np.uint8)
+    # Only the batch's bytes: from its first string's start to its last one's end
+    base, end = int(starts[0]), int(starts[-1] + lengths[-1])
+    padded = pooled(end - base + 6, np.uint8)
     padded[:3] = padded[-3:] = 0
-    padded[3:-3] = data[base:offsets[-1]]
+    padded[3:-3] = data[base:end]
     word = pooled(len(padded) - 3, np.uint32)
     np.copyto(word, np.ndarray((len(word),), "<u4", buffer=padded, strides=(1,)))
-    first = offsets[:-1][order] + (3 - base) - pad   # where each string's first (padded) word starts
+    first = starts[order] + (3 - base) - pad     # where each string's first (padded) word starts
     crc = _PAD_START[pad]
     going_at = np.searchsorted(-words[order], -np.arange(most), side="left")   # words[:going] > j
     at, c, half, low = (pooled(len(order), dtype) for dtype in (np.int64, np.uint32, np.int64, np.uint32))
