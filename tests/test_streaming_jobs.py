@@ -52,37 +52,37 @@ def test_keyed_state_keeps_one_running_value_per_key():
     assert sorted(out.result()) == sorted(want)
 
 
+class ClockedSource(Source):
+    """At poll i the fake clock ``clock[0]`` reads ``times[i]``, and the source yields
+    ``arrivals[times[i]]``; it ends after the last time."""
+
+    def __init__(self, clock, times, arrivals):
+        self.clock_box, self.times, self.arrivals, self.polls = clock, list(times), arrivals, 0
+
+    def split(self, index, parallelism):
+        return self
+
+    @property
+    def finished(self):
+        return self.polls >= len(self.times)
+
+    def poll(self, max_records):
+        self.clock_box[0] = self.times[self.polls]
+        self.polls += 1
+        return self.arrivals.get(self.clock_box[0], [])
+
+    def offset(self):
+        return self.polls
+
+    def seek(self, offset):
+        self.polls = offset
+
+
 def test_processing_time_windows_use_the_clock_at_arrival():
     clock = [0.0]
     arrivals = {0: ["a", "b"], 1: ["a"], 12: ["a"], 25: ["b", "b"]}
-
-    class TickingSource(Source):
-        """At tick t (the fake clock's time) yields ``arrivals[t]``."""
-
-        def __init__(self):
-            self.tick = 0
-
-        def split(self, index, parallelism):
-            return self
-
-        @property
-        def finished(self):
-            return self.tick > 30
-
-        def poll(self, max_records):
-            clock[0] = self.tick
-            records = arrivals.get(self.tick, [])
-            self.tick += 1
-            return records
-
-        def offset(self):
-            return self.tick
-
-        def seek(self, offset):
-            self.tick = offset
-
     ssc = StreamingContext(parallelism=2, clock=lambda: clock[0])
-    out = (ssc.source(TickingSource()).key_by(lambda r: r)
+    out = (ssc.source(ClockedSource(clock, range(31), arrivals)).key_by(lambda r: r)
               .window(TumblingWindow(10, processing_time=True)).count().collect())
     ssc.run()
     assert sorted(out.result()) == [("a", 0, 10, 2), ("a", 10, 20, 1), ("b", 0, 10, 1), ("b", 20, 30, 2)]
@@ -279,3 +279,19 @@ def test_ingestion_time_does_not_go_back_with_the_wall_clock():
     ssc.run()
     assert clock.offset == -3600.0 and late.result() == []
     assert sum(n for key, _, _, n in out.result() if key == "a") == 3
+
+
+def test_processing_time_windows_follow_a_clock_stepped_back():
+    # As Flink's processing-time timers: records after the step go to windows of the new time,
+    # never late, and those fire as the clock passes their end; the old window fires at the end
+    clock = [0.0]
+    stepped_back = ClockedSource(clock, [100, 105, 50, 52, 55, 61, 62],
+                                 {105: ["a"], 52: ["b"], 55: ["c"]})
+    ssc = StreamingContext(parallelism=2, clock=lambda: clock[0])
+    counts = (ssc.source(stepped_back).key_by(lambda r: r)
+                 .window(TumblingWindow(10, processing_time=True)).count())
+    out, late = counts.map(lambda w: (w, clock[0])).collect(), counts.late().collect()
+    ssc.run()
+    assert late.result() == []
+    assert sorted(out.result()) == [(("a", 100, 110, 1), 62), (("b", 50, 60, 1), 61),
+                                    (("c", 50, 60, 1), 61)]

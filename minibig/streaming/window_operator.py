@@ -24,7 +24,8 @@ Policy (Flink's, with the watermark definition of ``watermarks.py``):
   a downstream window of the same size groups them together.
 - Processing time: records go to the windows holding the clock's time at
   arrival, never late; windows fire when ``on_processing_time(now)`` reaches
-  their end, and the rest fire at the end of the input.
+  their end, and the rest fire at the end of the input. A clock stepped back
+  takes the operator's time back with it (``_processing_now``).
 
 State: ``panes`` maps a window start to ``{key: accumulator}`` (fixed-size
 assigners: the size gives the end), with two heaps of ``(time, start)``:
@@ -94,7 +95,10 @@ class WindowOperator(Operator):
         return {"main": main, "late": late}
 
     def on_processing_time(self, now):
-        if not self.processing_time or now <= self.trigger_time:
+        if not self.processing_time:
+            return {}
+        if now <= self.trigger_time:
+            self.trigger_time = now         # the clock stepped back (NTP): see _processing_now
             return {}
         main = []
         self._fire_due(now, main)
@@ -163,7 +167,7 @@ class WindowOperator(Operator):
         """Sliding windows, and tumbling ones in processing time."""
         assign, lateness = self.assigner.assign, self.lateness
         panes, add = self.panes, self.function.add
-        now = self.ctx.clock() if self.processing_time else None
+        now = self._processing_now() if self.processing_time else None
         received = 0
         item = None
         try:
@@ -194,7 +198,7 @@ class WindowOperator(Operator):
 
     def _session_batch(self, items, input_index, main, late):
         gap, lateness = self.assigner.gap, self.lateness
-        now = self.ctx.clock() if self.processing_time else None
+        now = self._processing_now() if self.processing_time else None
         received = 0
         item = None
         try:
@@ -276,6 +280,16 @@ class WindowOperator(Operator):
                     self._forget_session(key, session)
             else:
                 self.panes.pop(heapq.heappop(cleanup_heap)[1], None)
+
+    def _processing_now(self):
+        """The clock's time for a batch's records. A clock stepped back (NTP, or a restore on a
+        host whose clock is behind) takes the operator back with it, as Flink's timers: records
+        go to windows of the new time, never late, and fire as it passes their end; windows of
+        the old time fire when it comes again, or at the end of the input."""
+        now = self.ctx.clock()
+        if now < self.trigger_time:
+            self.trigger_time = now
+        return now
 
     def _new_pane(self, start, end) -> dict:
         pane = self.panes[start] = {}
