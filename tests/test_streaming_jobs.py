@@ -295,3 +295,21 @@ def test_processing_time_windows_follow_a_clock_stepped_back():
     assert late.result() == []
     assert sorted(out.result()) == [(("a", 100, 110, 1), 62), (("b", 50, 60, 1), 61),
                                     (("c", 50, 60, 1), 61)]
+
+
+def test_a_paced_generator_keeps_its_rate_after_a_clock_step_back_and_a_restore():
+    from minibig.streaming.sources import GeneratorSource
+    now = [1000.0]
+    source = GeneratorSource(rate=100, seed=1)
+    source.open(lambda: now[0])
+    now[0] = 1000.5
+    assert len(source.poll(1000)) == 50
+    now[0] = 400.0                        # NTP steps the wall clock back 10 minutes
+    assert source.poll(1000) == []
+    now[0] = 400.25                       # 0.25 s later: 25 more, not nothing for 10 minutes
+    assert len(source.poll(1000)) == 25
+    restored = GeneratorSource(rate=100, seed=1)
+    restored.open(lambda: now[0])         # a restore: opened, then sought to the checkpoint's offset
+    restored.seek(source.offset())
+    now[0] = 400.5                        # 0.25 s after it: 25, not nothing for the 0.75 s before
+    assert len(restored.poll(1000)) == 25 and restored.offset() == 100

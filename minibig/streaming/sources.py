@@ -134,7 +134,8 @@ class GeneratorSource(Source):
         self.seed, self.rate = seed, rate
         self.index, self.parallelism = index, parallelism
         self.position = index          # the next record number this instance makes
-        self.started = None
+        self.started = self.last_now = None
+        self.paced_from = index
         self._names = None
 
     def split(self, index, parallelism):
@@ -144,7 +145,8 @@ class GeneratorSource(Source):
 
     def open(self, clock):
         super().open(clock)
-        self.started = clock() if (clock is not None and self.rate) else None
+        self.started = self.last_now = clock() if (clock is not None and self.rate) else None
+        self.paced_from = self.position
 
     @property
     def finished(self):
@@ -153,8 +155,12 @@ class GeneratorSource(Source):
     def poll(self, max_records):
         limit = self.count if self.count is not None else float("inf")
         if self.started is not None:
-            emitted = (self.position - self.index) // self.parallelism
-            due = int((self.clock() - self.started) * self.rate) - emitted
+            now = self.clock()
+            if now < self.last_now:          # the wall clock stepped back (NTP): pace on from here
+                self.started -= self.last_now - now
+            self.last_now = now
+            emitted = (self.position - self.paced_from) // self.parallelism
+            due = int((now - self.started) * self.rate) - emitted
             max_records = min(max_records, max(due, 0))
         end = min(limit, self.position + max(max_records, 0) * self.parallelism)
         batch = self._records(self.position, end) if self.position < end else []
@@ -183,7 +189,11 @@ class GeneratorSource(Source):
         return self.position
 
     def seek(self, offset):
-        self.position = offset
+        """Resume at ``offset``; a paced source's rate counts from here (a restore's records
+        before it are not owed again)."""
+        self.position = self.paced_from = offset
+        if self.started is not None:
+            self.started = self.last_now = self.clock()
 
 
 class TailFileSource(Source):
