@@ -71,8 +71,11 @@ def build(ssc, args):
 
 def _when(t, args):
     """A window bound: the time of day for a socket's lines (event time is their arrival, unix
-    seconds), else the generated stream's ms."""
-    return time.strftime("%H:%M:%S", time.localtime(t)) if args.socket else f"{t:g}"
+    seconds), with ms for windows of part seconds; else the generated stream's ms."""
+    if not args.socket:
+        return f"{t:g}"
+    day = time.strftime("%H:%M:%S", time.localtime(t))
+    return day if float(args.window).is_integer() else f"{day}.{round(t * 1000) % 1000:03d}"
 
 
 def main(argv=None):

@@ -12,6 +12,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 
 import cloudpickle
 
@@ -83,3 +84,12 @@ def test_a_stream_job_in_the_drivers_process_prints_the_clusters_answer():
     inline_lines, cluster_lines = inline.stdout.splitlines(), cluster.stdout.splitlines()
     assert inline_lines[:-1] == cluster_lines[:-1] and len(inline_lines) > 5
     assert inline_lines[-1].endswith(", 0 late bids, 0 checkpoints")
+
+
+def test_wordcount_prints_a_socket_windows_bounds_as_times_of_day_to_its_precision():
+    job = load_job("stream_wordcount")
+    t = time.mktime((2026, 12, 3, 8, 30, 5, 0, 0, -1))         # local 08:30:05
+    assert job._when(t, job.parse_args(["--socket", "h:1", "--window", "5"])) == "08:30:05"
+    half = job.parse_args(["--socket", "h:1", "--window", "0.5"])
+    assert [job._when(t + d, half) for d in (0, 0.5)] == ["08:30:05.000", "08:30:05.500"]
+    assert job._when(1500.0, job.parse_args(["--window", "1000"])) == "1500"
