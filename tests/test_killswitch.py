@@ -168,3 +168,46 @@ def test_a_speculative_copy_killed_inside_an_import_leaves_the_module_whole(tmp_
         assert seen
     bodies = open(os.path.join(folder, "bodies")).read().split()
     assert len(bodies) == len(set(bodies)), f"a module body ran twice in one worker: {bodies}"
+
+
+def test_a_killed_copy_that_left_the_gc_threshold_counted_gives_it_back(tmp_path):
+    """A kill can land inside `gcpolicy`'s bookkeeping, after a holder is counted and
+    before the `try` that would count it down (in a tight loop, 25 of 300 kills did): the
+    count then never comes back to 0, and the worker kept the raised young threshold for
+    life. The copy here leaves exactly that count (`_raise` with no `_lower`) and is
+    killed; once its worker has no attempt left, its tasks see the RDD threshold again."""
+    folder = str(tmp_path)
+    go = os.path.join(folder, "go")
+    leaked = 10 ** 6                                 # above RDD_YOUNG_THRESHOLD: visible
+
+    def hold(x):
+        from minibig.cluster.killswitch import current_attempt_killed
+        from minibig.core import gcpolicy
+        if x == 0:
+            try:
+                os.close(os.open(os.path.join(folder, "first"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:                  # the speculative copy
+                gcpolicy._raise(leaked)              # counted; the kill comes before any _lower
+                faults.announce_and_wait(folder, "copy")
+                faults.wait_until(current_attempt_killed, "the kill of the copy", timeout=120)
+                while True:                          # the kill lands here
+                    pass
+            faults.announce_and_wait(folder, "original", release=go)
+        return x
+
+    with Context(workers=3, worker_timeout=600.0, appName="kill-gc-count") as ctx:
+        join = faults.run_in_thread(lambda: ctx.parallelize(range(24), 24).map(hold).collect())
+        faults.wait_for_marker(folder, "original")
+        copy_pid = faults.wait_for_marker(folder, "copy")[0]
+        faults.touch(go)                             # the original wins; the copy is killed
+        assert sorted(join()) == list(range(24))
+
+        def threshold(_):
+            import gc
+            return os.getpid(), gc.get_threshold()[0]
+        seen = faults.wait_until(
+            lambda: {t for pid, t in ctx.parallelize(range(12), 12).map(threshold).collect()
+                     if pid == copy_pid} or None,
+            "a task on the copy's worker", timeout=120)
+    from minibig.core.stages import RDD_YOUNG_THRESHOLD
+    assert seen == {RDD_YOUNG_THRESHOLD}, f"the copy's worker kept the leaked threshold: {seen}"

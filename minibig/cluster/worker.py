@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import zmq
 
-from minibig.core import serialization
+from minibig.core import gcpolicy, serialization
 from minibig.core.broadcast import store_on_worker, drop_on_worker
 from minibig.core.cache import BlockStore
 from minibig.net import protocol as P
@@ -287,6 +287,8 @@ class Worker:
         if switch.ctx is not None:
             switch.ctx.release()
         self.forget(key)
+        if killed:
+            self.put_back_gc_threshold_if_idle()
         if isinstance(outcome, BaseException) and not isinstance(outcome, TaskKilledError):
             outcome = failure_frames(report, outcome)
         if not isinstance(outcome, list) or killed and outcome[0] != P.TASK_DONE.encode():
@@ -337,6 +339,15 @@ class Worker:
         with self.active_lock:
             self.active.pop(key, None)
             self.credits.pop(key, None)
+
+    def put_back_gc_threshold_if_idle(self) -> None:
+        """After a killed attempt: with no attempt left on this worker, no `young_threshold`
+        block is open, so put back the collector's threshold even if the kill left a holder
+        counted (`gcpolicy.put_back_unheld`). Under `active_lock`, no attempt starts
+        meanwhile: one is made active before its thread runs."""
+        with self.active_lock:
+            if not self.active:
+                gcpolicy.put_back_unheld()
 
     def kill(self, key: tuple) -> None:
         """Stop a launched attempt (see KillSwitch); nothing if it has ended."""

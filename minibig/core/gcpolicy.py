@@ -66,3 +66,17 @@ def _lower() -> None:
         if _holders == 0:
             found, _found = _found, None
             gc.set_threshold(found[0], found[1], found[2])
+
+
+def put_back_unheld() -> None:
+    """Put back the thresholds the first holder found, whatever the count of holders
+    says: for a caller that knows no ``young_threshold`` block is open (a worker with no
+    task attempt left). A task attempt is stopped by an asynchronous exception
+    (`minibig.cluster.killswitch`), which can land between a holder's count and the
+    ``try`` that would end it, or inside ``_lower`` before it counts down: the count then
+    never comes back to 0, and the process would keep the raised threshold for life."""
+    global _holders, _found
+    with _lock:
+        if _holders:
+            found, _found, _holders = _found, None, 0
+            gc.set_threshold(found[0], found[1], found[2])
