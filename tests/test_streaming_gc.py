@@ -137,3 +137,23 @@ def test_stream_tasks_raise_it_on_the_workers_and_put_it_back(sc):
     assert len(seen.result()) == 200
     assert min(seen.result()) >= STREAM_YOUNG_THRESHOLD
     assert _workers_thresholds(sc) == before
+
+
+def test_a_block_ending_after_the_threshold_was_put_back_changes_nothing(thresholds):
+    """`put_back_unheld` (a worker with no task left, after a kill that left a holder
+    counted) ends every count; a block that ends later (a dropped generator finalized
+    then) must not count below zero, which would keep the next holders' threshold for
+    good."""
+    def holder():
+        with young_threshold():
+            yield
+
+    late = holder()
+    next(late)                                     # a block still open
+    gcpolicy._raise(STREAM_YOUNG_THRESHOLD)        # the count a kill left behind
+    gcpolicy.put_back_unheld()
+    assert gc.get_threshold() == (700, 10, 10)
+    late.close()                                   # ends after the put-back
+    with young_threshold():
+        assert gc.get_threshold() == (STREAM_YOUNG_THRESHOLD, 10, 10)
+    assert gc.get_threshold() == (700, 10, 10)

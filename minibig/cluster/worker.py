@@ -287,8 +287,7 @@ class Worker:
         if switch.ctx is not None:
             switch.ctx.release()
         self.forget(key)
-        if killed:
-            self.put_back_gc_threshold_if_idle()
+        self.put_back_gc_threshold_if_idle()
         if isinstance(outcome, BaseException) and not isinstance(outcome, TaskKilledError):
             outcome = failure_frames(report, outcome)
         if not isinstance(outcome, list) or killed and outcome[0] != P.TASK_DONE.encode():
@@ -341,10 +340,11 @@ class Worker:
             self.credits.pop(key, None)
 
     def put_back_gc_threshold_if_idle(self) -> None:
-        """After a killed attempt: with no attempt left on this worker, no `young_threshold`
-        block is open, so put back the collector's threshold even if the kill left a holder
-        counted (`gcpolicy.put_back_unheld`). Under `active_lock`, no attempt starts
-        meanwhile: one is made active before its thread runs."""
+        """After an attempt: with no attempt left on this worker, no `young_threshold` block
+        is open, so put back the collector's threshold even if a kill left a holder counted
+        (`gcpolicy.put_back_unheld`; a kill may have come to another attempt, which ended
+        while this one ran). Under `active_lock`, no attempt starts meanwhile: one is made
+        active before its thread runs."""
         with self.active_lock:
             if not self.active:
                 gcpolicy.put_back_unheld()

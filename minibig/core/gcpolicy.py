@@ -62,6 +62,8 @@ def _raise(threshold: int) -> None:
 def _lower() -> None:
     global _holders, _found
     with _lock:
+        if _holders == 0:                   # put back already (`put_back_unheld`): a block
+            return                          # of a generator finalized after its task ended
         _holders -= 1
         if _holders == 0:
             found, _found = _found, None
