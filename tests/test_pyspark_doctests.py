@@ -193,7 +193,7 @@ def _params():
         yield pytest.param(name, id=name, marks=marks)
 
 
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", list(_params()))
 def test_pyspark_doctest(spark_sc, name):
     """Every example of PySpark's docstring `name` gives PySpark's answer on minibig."""
     assert _documented(name) is not None, (
