@@ -42,6 +42,7 @@ import traceback
 from itertools import chain, repeat
 
 from minibig.mapreduce.counters import increment
+from minibig.mapreduce.internal import PLAIN_TYPES
 from minibig.mapreduce.options import add_runner_args, raising_parser
 from minibig.mapreduce.protocols import JSONProtocol, RawValueProtocol
 from minibig.mapreduce.runner import MRJobRunner
@@ -73,8 +74,6 @@ def _line_blocks(chunks, size: int = 1 << 20):
 
 
 _NOT_SEPARATORS = bytes(range(256)).translate(None, b"\t\n")
-#: What a field may decode to for the block to be taken whole: no list or dict.
-_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def _json_pairs(block: bytes):
@@ -108,7 +107,7 @@ def _json_pairs(block: bytes):
         items = json.loads(b"[" + body.replace(b"\t", b"\t,").replace(b"\n", b"\n,") + b"]")
     except ValueError:
         return None
-    if len(items) != 2 * lines or not _SCALARS.issuperset(map(type, items)):
+    if len(items) != 2 * lines or not PLAIN_TYPES.issuperset(map(type, items)):
         return None
     fields = iter(items)
     return zip(fields, fields)                  # key, value, key, value...: no copy of each half
