@@ -230,7 +230,7 @@ class ExternalMap:
         # Not `spill or self._spill_run`: a bound method kept on self is a reference
         # cycle, and the dict would then wait for the cyclic GC to be freed.
         self._spill = spill
-        self.arrow: list = []         # ArrowColumns' record batches kept for the Arrow sum
+        self.arrow: list = []         # ArrowColumns kept for the Arrow sum
         self.arrow_bytes = 0
         self.arrow_rows = 0
         self.arrow_bound = 0          # the sum of every |value| kept, or more
@@ -314,7 +314,7 @@ class ExternalMap:
         if bound >= 1 << 63:
             return False
         self.arrow_bound = bound
-        self.arrow.append(batch.batch)
+        self.arrow.append(batch)
         self.arrow_bytes += batch.batch.nbytes
         self.arrow_rows += len(batch)
         if (2 * self.arrow_bytes + ARROW_SUM_BYTES * self.arrow_rows > self.budget
@@ -327,7 +327,7 @@ class ExternalMap:
         held, self.arrow = self.arrow, []
         self.arrow_bytes = self.arrow_rows = self.arrow_bound = 0
         for batch in held:
-            self.insert_columns(batch.column(0).to_pylist(), batch.column(1).to_pylist())
+            self.insert_columns(*batch.columns())
 
     def insert_sides(self, records, sides: tuple, width: int, list_type=list) -> "ExternalMap":
         """A cogroup's fold: append the value of each (key, value) record to the lists
@@ -438,7 +438,7 @@ class ExternalMap:
         """Every (key, combiner): straight from the dict (`DictItems`), summed in Arrow
         (`ArrowItems`), or merged from the runs."""
         if self.arrow:
-            return ArrowItems(self.arrow)
+            return ArrowItems([held.batch for held in self.arrow])
         if not self.runs:
             return DictItems(self.map)
         self.spill()
