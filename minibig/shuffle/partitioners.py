@@ -138,6 +138,13 @@ def columnar_op(dep) -> str | None:
     agg = dep.aggregator
     if agg is None or agg.op not in COLUMNAR_OPS or not is_hash_partitioner(dep.partitioner):
         return None
-    if os.environ.get("MINIBIG_SHUFFLE_COLUMNAR", "1") == "0":
+    if not columnar_enabled():
         return None
     return agg.op
+
+
+def columnar_enabled() -> bool:
+    """False when `MINIBIG_SHUFFLE_COLUMNAR=0` (in the workers' environment) turns every
+    columnar shuffle path off: the numeric one (`columnar_op`) and the Arrow sums
+    (`minibig.shuffle.writer.arrow_pays`)."""
+    return os.environ.get("MINIBIG_SHUFFLE_COLUMNAR", "1") != "0"

@@ -44,8 +44,8 @@ from operator import itemgetter
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.blocks import write_output_stream
 from minibig.shuffle.hashing import hash_partitions, split_by_partition
-from minibig.shuffle.partitioners import (RangePartitioner, columnar_op, columnar_size_pays, identity,
-                                          is_hash_partitioner)
+from minibig.shuffle.partitioners import (RangePartitioner, columnar_enabled, columnar_op,
+                                          columnar_size_pays, identity, is_hash_partitioner)
 from minibig.shuffle.sizing import SizeTracker, estimate
 from minibig.shuffle.spill import ExternalMap, batch_records, effective_budget, open_run
 
@@ -76,7 +76,7 @@ def arrow_pays(keys: int) -> bool:
     """Whether a reduceByKey(add) combine of this many str keys goes out as `ArrowColumns`:
     from ARROW_MIN_KEYS where pyarrow is loaded, from ARROW_MIN_KEYS_COLD where not.
     `MINIBIG_SHUFFLE_COLUMNAR=0` turns it off, as it does the numeric columnar path."""
-    if os.environ.get("MINIBIG_SHUFFLE_COLUMNAR", "1") == "0":
+    if not columnar_enabled():
         return False
     return keys >= (ARROW_MIN_KEYS if "pyarrow" in sys.modules else ARROW_MIN_KEYS_COLD)
 
