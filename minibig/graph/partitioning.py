@@ -26,6 +26,7 @@ import pyarrow as pa          # a hard dependency of minibig.graph (see load.py)
 
 from minibig.graph.buffers import pooled
 from minibig.graph.ids import string_buffers
+from minibig.shuffle.crc32_tables import crc32_slicing_tables
 from minibig.shuffle.hashing import portable_hash
 
 _MODULUS = (1 << 61) - 1          # CPython's int hash is x mod (2**61 - 1), sign kept
@@ -179,12 +180,8 @@ def _crc_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CRC-32's byte table, and the two 16-bit tables of a word step: for c = crc ^ word
     (little-endian), the next crc is low[c & 0xFFFF] ^ high[c >> 16] (slicing by four,
     two slices merged in each table)."""
-    c = np.arange(256, dtype=np.uint32)
-    for _ in range(8):
-        c = np.where(c & 1, np.uint32(0xEDB88320) ^ (c >> np.uint32(1)), c >> np.uint32(1)).astype(np.uint32)
-    sliced = [c]                                 # sliced[k]: a byte followed by k zero bytes
-    for _ in range(3):
-        sliced.append((sliced[-1] >> np.uint32(8)) ^ c[sliced[-1] & 0xFF])
+    sliced = crc32_slicing_tables(4)            # sliced[k]: a byte followed by k zero bytes
+    c = sliced[0]
     x = np.arange(1 << 16, dtype=np.uint32)
     low = sliced[3][x & 0xFF] ^ sliced[2][x >> np.uint32(8)]
     high = sliced[1][x & 0xFF] ^ sliced[0][x >> np.uint32(8)]

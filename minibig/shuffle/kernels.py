@@ -68,6 +68,8 @@ import numba
 import numpy as np
 from numba import njit
 
+from minibig.shuffle.crc32_tables import crc32_slicing_tables
+
 # Aggregation ops, passed as small ints so one compiled kernel serves them all.
 SUM, MIN, MAX = 0, 1, 2
 OPS = {"sum": SUM, "min": MIN, "max": MAX}
@@ -79,25 +81,8 @@ _INF_HASH = np.int64(314159)              # CPython's _PyHASH_INF
 _EMPTY = np.int64(-1)
 
 
-def _crc32_tables() -> np.ndarray:
-    """Slicing-by-8 tables of zlib's reflected CRC-32 polynomial (row 0: the classic table).
-
-    Row k advances a byte's contribution by k more zero bytes, so eight table
-    look-ups fold eight input bytes at once (Intel's slicing-by-8).
-    """
-    tables = np.zeros((8, 256), dtype=np.int64)
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-        tables[0, i] = c
-    for k in range(1, 8):
-        tables[k] = (tables[k - 1] >> 8) ^ tables[0, tables[k - 1] & 0xFF]
-    return tables
-
-
 # Global arrays are frozen into the compiled code as constants.
-_CRC_TABLES = _crc32_tables()
+_CRC_TABLES = crc32_slicing_tables(8).astype(np.int64)
 _CRC_TABLE = _CRC_TABLES[0].copy()
 
 
