@@ -159,6 +159,27 @@ def test_a_cause_that_cannot_reach_the_driver_still_fails_the_job_with_a_stream_
     assert f"{error_class.__name__}: failed on 5" in str(caught.value)
 
 
+def fail_on_three(record):
+    if record[0] == 3:
+        raise BadReading("three")
+    return record
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_a_failing_record_that_cannot_be_pickled_still_fails_the_job_with_a_stream_error(sc, on_cluster):
+    # The record holds a lock: on the cluster it travels as its text, the cause as itself
+    ssc = StreamingContext(sc if on_cluster else None, parallelism=2)
+    ssc.source([1, 3], timestamp=int).map(lambda t: (t, threading.Lock())).map(fail_on_three).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    error = caught.value
+    assert error.operator == "map-2" and type(error.__cause__) is BadReading
+    assert repr(error.record).startswith("(3, (3, <unlocked _thread.lock object")
+    assert str(error) == f"map-2: BadReading: three (record {error.record!r})"
+    if on_cluster:
+        assert f"line {fail_on_three.__code__.co_firstlineno + 2}, in fail_on_three" in "\n".join(error.__notes__)
+
+
 def exit_on_three(x):
     if x == 3:
         sys.exit(3)

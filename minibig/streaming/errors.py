@@ -4,7 +4,9 @@ It names the operator (its plan name, e.g. ``window-4``) and the record, and
 chains the original exception (``raise ... from exc``) so its type and
 traceback stay visible. The chained exception travels with it when it is
 pickled (a stream task's error, sent to the driver), so ``__cause__`` is the
-user's own exception on a cluster as in this process.
+user's own exception on a cluster as in this process. A record that does not
+pickle (it holds a lock, a socket) travels as its text (``RecordText``), so
+the driver still raises the ``StreamError``, with the same message.
 """
 
 from __future__ import annotations
@@ -23,6 +25,21 @@ class StreamError(Exception):
 
     def __reduce__(self):
         return (_rebuilt, (self.operator, self.record, self.problem, self.__cause__), self.__dict__)
+
+    def with_record_text(self) -> "StreamError":
+        """This error and its cause with the record replaced by its text
+        (``RecordText``): what can travel when the record itself does not pickle."""
+        return _rebuilt(self.operator, RecordText(repr(self.record)), self.problem, self.__cause__)
+
+
+class RecordText(str):
+    """The ``repr`` of a record that could not leave its worker (it does not pickle);
+    its own ``repr`` is that text, so an error's message reads the same."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return str(self)
 
 
 def _rebuilt(operator, record, problem, cause) -> StreamError:

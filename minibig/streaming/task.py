@@ -44,6 +44,7 @@ from minibig.errors import FetchFailedError, format_user_traceback
 from minibig.net.protocol import ProtocolError
 from minibig.streaming import wire
 from minibig.core.gcpolicy import young_threshold
+from minibig.streaming.errors import StreamError
 from minibig.streaming.live import PUBLISH_EVERY, LiveMetrics
 from minibig.streaming.plan import Plan
 from minibig.streaming.runtime import TaskDataflow
@@ -296,18 +297,13 @@ class StreamTask:
                 time.sleep(0.001)
 
     def _report_error(self, exc: BaseException) -> None:
-        from minibig.cluster.worker import _pickled_or_none     # loaded already: this is a worker
         text = format_user_traceback(exc)
-        blobs = [_pickled_or_none(exc)]
-        if exc.__cause__ is not None:
-            # The error without its cause too, for a cause that does not pickle here (it holds a
-            # lock) or does not unpickle on the driver (its class importable on the workers only):
-            # its type and message stay in the error's message and in the remote traceback.
-            cause, exc.__cause__ = exc.__cause__, None
-            blobs.append(_pickled_or_none(exc))
-            exc.__cause__ = cause
-        self._report("error", exceptions=[blob for blob in blobs if blob is not None],
-                     message=f"{type(exc).__name__}: {exc}", traceback=text)
+        blobs = _error_blobs(exc)
+        if not blobs and isinstance(exc, StreamError):
+            # The failing record does not pickle (it holds a lock): its text stands in for it,
+            # so the driver still raises a StreamError, not the message alone.
+            blobs = _error_blobs(exc.with_record_text())
+        self._report("error", exceptions=blobs, message=f"{type(exc).__name__}: {exc}", traceback=text)
 
     def close(self) -> None:
         """Stop the heartbeat, close the dataflow and every socket."""
@@ -321,3 +317,16 @@ class StreamTask:
                 sock.close(self.linger)
             self.pull.close(0)
             self.control.close()      # its linger lets the last report leave
+
+
+def _error_blobs(exc: BaseException) -> list[bytes]:
+    """``exc`` pickled with its cause, then without it: for a cause that does not pickle here
+    (it holds a lock) or does not unpickle on the driver (its class importable on the workers
+    only), whose type and message stay in the error's message and the remote traceback."""
+    from minibig.cluster.worker import _pickled_or_none     # loaded already: this is a worker
+    blobs = [_pickled_or_none(exc)]
+    if exc.__cause__ is not None:
+        cause, exc.__cause__ = exc.__cause__, None
+        blobs.append(_pickled_or_none(exc))
+        exc.__cause__ = cause
+    return [blob for blob in blobs if blob is not None]
