@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass, field
 
 import faults
-from minibig.streaming import StreamingContext
+from minibig.streaming import Source, StreamingContext
 
 
 @dataclass
@@ -163,3 +163,30 @@ def failure_free(build, folder: str, **options) -> tuple:
     ssc.run()
     os.remove(release)
     return ssc, handles
+
+
+class ScriptedSource(Source):
+    """A source whose polls follow a script of ``(time, records)``: poll i sets the shared
+    fake clock ``clock[0]`` (the StreamingContext's, ``clock=lambda: clock[0]``) to the
+    i-th time and returns its records; it ends after the last poll."""
+
+    def __init__(self, clock, script):
+        self.clock_box, self.script, self.polls = clock, list(script), 0
+
+    def split(self, index, parallelism):
+        return self                       # keep the shared clock (the default split copies)
+
+    @property
+    def finished(self):
+        return self.polls >= len(self.script)
+
+    def poll(self, max_records):
+        self.clock_box[0], records = self.script[self.polls]
+        self.polls += 1
+        return list(records)
+
+    def offset(self):
+        return self.polls
+
+    def seek(self, offset):
+        self.polls = offset

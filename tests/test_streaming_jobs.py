@@ -15,6 +15,7 @@ from minibig.streaming import (SessionWindow, SlidingWindow, Source, StreamError
 from minibig.streaming.local import LocalExecutor
 from minibig.streaming.operators import FilterOperator
 from minibig.streaming.plan import Plan
+from tests import streaming_reference as ref
 
 
 def seeded(seed, n, keys=3, spread=3):
@@ -52,37 +53,12 @@ def test_keyed_state_keeps_one_running_value_per_key():
     assert sorted(out.result()) == sorted(want)
 
 
-class ClockedSource(Source):
-    """At poll i the fake clock ``clock[0]`` reads ``times[i]``, and the source yields
-    ``arrivals[times[i]]``; it ends after the last time."""
-
-    def __init__(self, clock, times, arrivals):
-        self.clock_box, self.times, self.arrivals, self.polls = clock, list(times), arrivals, 0
-
-    def split(self, index, parallelism):
-        return self
-
-    @property
-    def finished(self):
-        return self.polls >= len(self.times)
-
-    def poll(self, max_records):
-        self.clock_box[0] = self.times[self.polls]
-        self.polls += 1
-        return self.arrivals.get(self.clock_box[0], [])
-
-    def offset(self):
-        return self.polls
-
-    def seek(self, offset):
-        self.polls = offset
-
-
 def test_processing_time_windows_use_the_clock_at_arrival():
     clock = [0.0]
     arrivals = {0: ["a", "b"], 1: ["a"], 12: ["a"], 25: ["b", "b"]}
     ssc = StreamingContext(parallelism=2, clock=lambda: clock[0])
-    out = (ssc.source(ClockedSource(clock, range(31), arrivals)).key_by(lambda r: r)
+    script = [(t, arrivals.get(t, [])) for t in range(31)]
+    out = (ssc.source(ref.ScriptedSource(clock, script)).key_by(lambda r: r)
               .window(TumblingWindow(10, processing_time=True)).count().collect())
     ssc.run()
     assert sorted(out.result()) == [("a", 0, 10, 2), ("a", 10, 20, 1), ("b", 0, 10, 1), ("b", 20, 30, 2)]
@@ -254,10 +230,9 @@ def test_run_with_a_timeout_ends_on_time_when_the_wall_clock_steps_back():
 def test_a_wall_clock_step_does_not_make_a_source_idle(monkeypatch):
     # Idleness counts elapsed seconds (monotonic), as Flink's: an NTP step forward of the default
     # wall clock would mark the quiet source idle and drop its record as late
-    from minibig.streaming import local
+    from minibig.streaming import physical
     wall = SteppableClock()
-    monkeypatch.setattr(local, "time", types.SimpleNamespace(time=wall, monotonic=time.monotonic,
-                                                             sleep=time.sleep))
+    monkeypatch.setattr(physical, "time", types.SimpleNamespace(time=wall, monotonic=time.monotonic))
     ssc = StreamingContext(parallelism=2, batch_size=10)
     busy = ssc.source([(t, "a") for t in range(100)], timestamp=lambda e: e[0])
     # silent for five polls, then one record; the wall clock steps forward an hour at the first
@@ -285,8 +260,8 @@ def test_processing_time_windows_follow_a_clock_stepped_back():
     # As Flink's processing-time timers: records after the step go to windows of the new time,
     # never late, and those fire as the clock passes their end; the old window fires at the end
     clock = [0.0]
-    stepped_back = ClockedSource(clock, [100, 105, 50, 52, 55, 61, 62],
-                                 {105: ["a"], 52: ["b"], 55: ["c"]})
+    arrivals = {105: ["a"], 52: ["b"], 55: ["c"]}
+    stepped_back = ref.ScriptedSource(clock, [(t, arrivals.get(t, [])) for t in (100, 105, 50, 52, 55, 61, 62)])
     ssc = StreamingContext(parallelism=2, clock=lambda: clock[0])
     counts = (ssc.source(stepped_back).key_by(lambda r: r)
                  .window(TumblingWindow(10, processing_time=True)).count())

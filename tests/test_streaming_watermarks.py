@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from minibig.streaming import Source, StreamingContext, TumblingWindow
+from minibig.streaming import StreamingContext, TumblingWindow
 from minibig.streaming.elements import END, IDLE
 from minibig.streaming.instance import OperatorInstance
 from minibig.streaming.operators import ForwardOperator, OperatorContext
@@ -88,37 +88,11 @@ def test_instance_forwards_idle_only_when_every_channel_is_quiet_and_end_when_al
     assert forward is END and outputs["main"][-1] == math.inf
 
 
-class ScriptedSource(Source):
-    """A source whose polls follow a script; each poll moves the shared clock one second."""
-
-    def __init__(self, script, clock):
-        self.script, self.clock_box, self.step = list(script), clock, 0
-
-    def split(self, index, parallelism):
-        return self                       # keep the shared clock (the default split copies)
-
-    @property
-    def finished(self):
-        return self.step >= len(self.script)
-
-    def poll(self, max_records):
-        self.clock_box[0] += 1
-        records = self.script[self.step]
-        self.step += 1
-        return records
-
-    def offset(self):
-        return self.step
-
-    def seek(self, offset):
-        self.step = offset
-
-
 def run_with_a_stalling_source(idle_timeout):
     clock = [0.0]
     ssc = StreamingContext(parallelism=2, batch_size=10, clock=lambda: clock[0])
     busy = ssc.source([(t, "a") for t in range(100)], timestamp=lambda e: e[0])
-    stalling = ssc.source(ScriptedSource([[], [], [], [], [(5, "b")]], clock),
+    stalling = ssc.source(ref.ScriptedSource(clock, [(1, []), (2, []), (3, []), (4, []), (5, [(5, "b")])]),
                           timestamp=lambda e: e[0], idle_timeout=idle_timeout)
     counts = busy.union(stalling).key_by(lambda e: e[1]).window(TumblingWindow(10)).count()
     out, late = counts.collect(), counts.late().collect()

@@ -35,7 +35,7 @@ from minibig.core.gcpolicy import young_threshold
 from minibig.streaming.instance import OperatorInstance
 from minibig.streaming.metrics import JobMetrics
 from minibig.streaming.operators import OperatorContext
-from minibig.streaming.physical import make_committer, make_operator, make_source_reader
+from minibig.streaming.physical import job_clocks, make_committer, make_operator, make_source_reader
 from minibig.streaming.plan import Plan
 from minibig.streaming.routing import Route
 from minibig.streaming.topology import number_channels, routes_of
@@ -48,10 +48,7 @@ class LocalExecutor:
 
     def __init__(self, plan: Plan, clock=None, batch_size: int = 1024):
         self.plan = plan
-        # Processing (and ingestion) time is wall-clock time, as Flink's: the same on every host;
-        # a source's idleness is time elapsed, which an NTP step must not fake (a given clock: both)
-        self.clock = clock or time.time
-        self.elapsed = clock or time.monotonic
+        self.clock, self.elapsed = job_clocks(clock)
         self.batch_size = batch_size
         self.readers: dict[int, list] = {}
         self.instances: dict[int, list[OperatorInstance]] = {}

@@ -2,12 +2,15 @@
 
 ``make_operator(node)`` builds the physical operator of a non-source node;
 ``make_source_reader(node, index)`` the reader of a source instance;
-``make_committer(node)`` the driver's half of a sink. Every
+``make_committer(node)`` the driver's half of a sink; ``job_clocks(clock)``
+the two clocks a job reads. Every
 runtime (the local executor now, worker tasks later) builds through here so
 all of them run the same operators.
 """
 
 from __future__ import annotations
+
+import time
 
 from minibig.streaming import functions as fn
 from minibig.streaming.operators import (CollectOperator, FilterOperator, FlatMapOperator,
@@ -59,3 +62,13 @@ def make_source_reader(node: Node, index: int) -> SourceReader:
     source = spec["source"].split(index, node.parallelism)
     return SourceReader(node.name, source, spec["timestamp"], spec["max_out_of_orderness"],
                         spec["idle_timeout"])
+
+
+def job_clocks(clock=None) -> tuple:
+    """``(clock, elapsed)``: the time processing time, ingestion time and processing-time
+    windows read, and the seconds a source's idleness counts.
+
+    Processing time is wall-clock time, as Flink's: the same on every host. Idleness is time
+    elapsed, which an NTP step of the wall clock must not fake. A given clock serves as both.
+    """
+    return clock or time.time, clock or time.monotonic

@@ -27,7 +27,6 @@ restored job's metrics are the failure-free run's.
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from operator import countOf
 
@@ -35,7 +34,7 @@ from minibig.streaming.barriers import Aligner, Barrier
 from minibig.streaming.elements import END, KeyedBatch, Signal
 from minibig.streaming.instance import OperatorInstance
 from minibig.streaming.operators import OperatorContext, SinkOperator
-from minibig.streaming.physical import make_operator, make_source_reader
+from minibig.streaming.physical import job_clocks, make_operator, make_source_reader
 from minibig.streaming.topology import number_channels, routes_of
 
 
@@ -54,10 +53,7 @@ class TaskDataflow:
         self.remote = remote
         self.report = report
         self.on_snapshot = on_snapshot or (lambda cid, parts: report("ack", cid=cid, parts=parts))
-        # Processing (and ingestion) time is wall-clock time, as Flink's: the same on every host;
-        # a source's idleness is time elapsed, which an NTP step must not fake (a given clock: both)
-        self.clock = clock or time.time
-        self.elapsed = clock or time.monotonic
+        self.clock, self.elapsed = job_clocks(clock)
         self.batch_size = batch_size
         self.readers: dict[int, object] = {}
         self.instances: dict[int, OperatorInstance] = {}
