@@ -56,8 +56,23 @@ def test_ended_and_idle_channels_do_not_hold_the_minimum_back():
     assert valve.combined == 5
     assert valve.on_idle(0) == 9
     assert not valve.all_quiet
-    assert valve.on_end(1) is None and valve.all_quiet  # 0 idle, 1 and 2 ended
-    assert valve.on_end(0) == math.inf and valve.all_ended
+    # 0 idle, 1 and 2 ended: as Flink's, whose finished inputs count at their final watermark
+    assert valve.on_end(1) == math.inf and not valve.all_quiet
+    assert valve.on_end(0) is None and valve.all_ended
+
+
+@pytest.mark.parametrize("last", [0, 1])
+def test_when_every_channel_is_idle_the_watermark_is_the_largest_of_theirs(last):
+    # Flink's StatusWatermarkValve flushes (FLINK-38454): which channel went idle first must not matter
+    valve = WatermarkValve(2)
+    valve.on_watermark(0, 5)
+    valve.on_watermark(1, 4)
+    valve.on_idle(1 - last)
+    valve.on_idle(last)
+    assert valve.combined == 5 and valve.all_quiet
+    valve.on_data(1)                                  # back, behind the flushed 5: aligned once caught up
+    assert valve.on_watermark(1, 4.5) is None and not valve.all_quiet
+    assert valve.on_watermark(1, 7) == 7
 
 
 def test_a_channel_back_from_idle_counts_only_once_it_caught_up():
@@ -83,9 +98,10 @@ def test_instance_forwards_idle_only_when_every_channel_is_quiet_and_end_when_al
     assert forward is None
     outputs, forward = instance.signal(0, IDLE)
     assert forward is IDLE
-    instance.signal(0, END)
+    outputs, forward = instance.signal(0, END)      # channel 1 idle, 0 ended: +inf, as in Flink
+    assert forward is None and outputs["main"] == [math.inf]
     outputs, forward = instance.signal(1, END)
-    assert forward is END and outputs["main"][-1] == math.inf
+    assert forward is END
 
 
 def run_with_a_stalling_source(idle_timeout):
@@ -109,6 +125,26 @@ def test_an_idle_source_does_not_hold_back_the_windows():
 def test_without_idleness_a_silent_source_holds_the_watermark_back():
     out, late, metrics = run_with_a_stalling_source(idle_timeout=None)
     assert late == [] and ("b", 0, 10, 1) in out
+
+
+@pytest.mark.parametrize("first_ends,late_at", [(False, 15), (True, 45)])
+def test_idle_inputs_flush_the_watermark_as_flinks_do(first_ends, late_at):
+    """Flink's valve: both sources idle, the watermark is the larger of theirs (30), so [10, 20)
+    has fired and the second source's record at 15 is late; the first source ended and the
+    second idle, it is +inf: every window has fired, and a record at 45 is late too."""
+    clock = [0.0]
+    ssc = StreamingContext(parallelism=2, batch_size=100, clock=lambda: clock[0])
+    quiet = [(t, []) for t in range(2, 8)]
+    first = ssc.source(ref.ScriptedSource(clock, [(1, [(t, "a") for t in range(31)])] + ([] if first_ends else quiet)),
+                       timestamp=lambda e: e[0], idle_timeout=2)
+    second = ssc.source(ref.ScriptedSource(clock, [(1, [(t, "b") for t in range(13)])] + quiet[:3] + [(5, [(late_at, "b")])]),
+                        timestamp=lambda e: e[0], idle_timeout=2)
+    counts = first.union(second).key_by(lambda e: e[1]).window(TumblingWindow(10)).count()
+    out, late = counts.collect(), counts.late().collect()
+    metrics = ssc.run()
+    assert late.result() == [("b", (late_at, "b"))] and metrics["late_records"] == 1
+    assert sorted(out.result()) == [("a", 0, 10, 10), ("a", 10, 20, 10), ("a", 20, 30, 10), ("a", 30, 40, 1),
+                                    ("b", 0, 10, 10), ("b", 10, 20, 3)]
 
 
 def interleave(streams, batch):

@@ -10,7 +10,8 @@ input channels. A runtime hands it what arrives on a channel:
 and routes the outputs. Channel watermarks are replaced by the combined
 watermark before the operator sees them (dropped when it did not rise); with
 a single channel the batch goes through untouched. When every channel is
-quiet the instance forwards ``IDLE``; when every channel has ended the
+idle the instance forwards ``IDLE`` (after the watermark that flushed, see
+``watermarks.py``); when every channel has ended the
 operator gets the ``+inf`` watermark and ``end_input()``, and the instance
 forwards ``END``.
 

@@ -13,12 +13,17 @@ Definitions (the whole package relies on them):
 - An operator instance's input watermark is the minimum over its input
   channels (``WatermarkValve``), never goes back, and ignores channels that
   are idle (no data for ``idle_timeout`` of processing time, announced by
-  the source with the ``IDLE`` signal) or ended. A channel that becomes
-  active again only counts once its watermark has caught up with the
-  combined one (Flink's "aligned" rule), so it cannot stall the others.
-  When no channel is active (each is idle, or ended while another is idle)
-  the watermark stays where it is: an idle source may still resume, so the
-  ended ones alone do not flush everything with ``+inf``.
+  the source with the ``IDLE`` signal). An ended channel counts, at
+  ``+inf``. A channel that becomes active again only counts once its
+  watermark has caught up with the combined one (Flink's "aligned" rule),
+  so it cannot stall the others.
+- As Flink's ``StatusWatermarkValve``: when every channel is idle the
+  watermark becomes the largest of the channels' (Flink "flushes" them:
+  nothing holds it back, and the order in which they went idle must not
+  decide it), and the instance is idle downstream; when the channels still
+  active have all ended (the others idle), it is ``+inf``, so every window
+  fires and what an idle source sends later is late. An ended channel is
+  not idle: it counts, as Flink's finished input with its final watermark.
 """
 
 from __future__ import annotations
@@ -127,9 +132,17 @@ class WatermarkValve:
             self.exact = False
 
     def on_idle(self, channel: int):
-        """``channel`` announced it is idle: it stops holding the minimum back."""
+        """``channel`` announced it is idle: it stops holding the minimum back. The last channel
+        to go idle flushes the watermark to the largest of them all."""
         self.idle[channel] = True
-        return self._recompute()
+        if not self.all_quiet:
+            return self._recompute()
+        self.exact = False
+        highest = max(self.watermarks)
+        if highest > self.combined:
+            self.combined = highest
+            return highest
+        return None
 
     def on_end(self, channel: int):
         """``channel`` ended: its watermark is ``+inf`` from now on."""
@@ -146,16 +159,15 @@ class WatermarkValve:
 
     @property
     def all_quiet(self) -> bool:
-        """No channel is active (each is idle or ended) but not all ended."""
-        return not self.all_ended and all(i or e for i, e in zip(self.idle, self.ended))
+        """Every channel is idle (an ended one is not)."""
+        return all(self.idle)
 
     def _recompute(self):
         counted = [w for w, idle, aligned in zip(self.watermarks, self.idle, self.aligned)
                    if aligned and not idle]
-        if not counted or (math.inf in counted and not self.all_ended
-                           and all(w == math.inf for w in counted)):
+        if not counted:
             self.exact = False
-            return None         # only ended channels speak: an idle one may still resume
+            return None         # the active channels are behind, catching up
         lowest = min(counted)
         self.exact = True       # counted channels are at or above combined: it rises to lowest
         if lowest > self.combined:
