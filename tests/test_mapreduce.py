@@ -373,7 +373,7 @@ def test_protocol_line_formats():
     ("pickle", "json", "tuple/frozenset/5"),
     ("repr", "repr", "tuple/frozenset/5"),
     ("pickle", "pickle", "tuple/frozenset/5"),
-    ("json", "raw", "list/str/5"),
+    ("json", "raw", "list/str/5\n"),      # as mrjob's parse_output: RawProtocol keeps the newline
 ])
 def test_protocols_between_phases_and_for_output(sc, internal, output, expected):
     pairs, _ = run(MRProtocolsJob, "--internal", internal, "--output", output, sc=sc,

@@ -353,10 +353,10 @@ def test_a_block_of_words_holding_brackets_is_decoded_whole_as_the_line_reader_r
     from minibig.mapreduce.protocols import JSONProtocol
     words = ["[1]", "{x", "a]b", 'q"[', "\\[", "}", "plain", "é{"]
     data = b"".join(JSONProtocol().write(w, n) + b"\n" for n, w in enumerate(words))
-    whole = _json_pairs(data)
+    whole = _json_pairs(data, len(words))
     assert whole is not None
     assert list(whole) == [JSONProtocol().read(line) for line in data.split(b"\n")[:-1]]
-    assert _json_pairs(b'"a"\t[1]\n') is None                 # a list value: line by line
+    assert _json_pairs(b'"a"\t[1]\n', 1) is None                 # a list value: line by line
 
 
 def test_parse_output_names_the_line_it_cannot_read():
@@ -364,6 +364,23 @@ def test_parse_output_names_the_line_it_cannot_read():
     with pytest.raises(ValueError) as failed:
         list(MRJob(args=[]).parse_output(chunks))
     assert failed.value.__notes__ == ["output line 4: b'\"d\"'"]
+
+
+def test_parse_output_hands_a_line_protocol_each_line_with_its_newline_as_mrjob_does():
+    # mrjob's parse_output reads each line with its newline (mrjob.util.to_lines keeps it):
+    # a raw value ends in it, the last line of an output without a final newline does not.
+    from minibig.mapreduce import RawProtocol, RawValueProtocol
+
+    class MRRawValues(MRJob):
+        OUTPUT_PROTOCOL = RawValueProtocol
+
+    class MRRawPairs(MRJob):
+        OUTPUT_PROTOCOL = RawProtocol
+    chunks = [b"a b\nc", b"\td\n", b"e"]
+    assert list(MRRawValues(args=[]).parse_output(chunks)) == \
+        [(None, "a b\n"), (None, "c\td\n"), (None, "e")]
+    assert list(MRRawPairs(args=[]).parse_output(chunks)) == \
+        [("a b\n", None), ("c", "d\n"), ("e", None)]
 
 
 def test_parse_output_reads_its_chunks_only_as_its_pairs_are_asked_for():

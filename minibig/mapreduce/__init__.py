@@ -21,7 +21,8 @@ What travels between phases follows INTERNAL_PROTOCOL as Hadoop Streaming
 would (tuples become lists with JSON, keys group by their encoding), but the
 default JSON path skips encoding for the pairs a JSON round trip leaves
 unchanged (`internal.JSONPath`). Protocols are in `protocols`, the command
-line in `options`, counters (engine accumulators) in `counters`.
+line in `options`, counters (engine accumulators) in `counters`, and what
+`jobconf_from_env` finds in a task (its jobconf, its input file) in `taskenv`.
 
 >>> class MRLetters(MRJob):
 ...     def mapper(self, _, line):
@@ -45,9 +46,10 @@ from minibig.mapreduce.protocols import (BytesProtocol, BytesValueProtocol, JSON
                                          TextValueProtocol)
 from minibig.mapreduce.runner import MRJobRunner
 from minibig.mapreduce.step import MRStep
+from minibig.mapreduce.taskenv import jobconf_from_env
 
 __all__ = [
-    "MRJob", "MRStep", "MRJobRunner",
+    "MRJob", "MRStep", "MRJobRunner", "jobconf_from_env",
     "JSONProtocol", "JSONValueProtocol", "PickleProtocol", "PickleValueProtocol",
     "RawProtocol", "RawValueProtocol", "ReprProtocol", "ReprValueProtocol",
     "BytesProtocol", "BytesValueProtocol", "TextProtocol", "TextValueProtocol",

@@ -76,8 +76,8 @@ def _line_blocks(chunks, size: int = 1 << 20):
 _NOT_SEPARATORS = bytes(range(256)).translate(None, b"\t\n")
 
 
-def _json_pairs(block: bytes):
-    """Decode a block of JSONProtocol lines in one `json.loads`, or None if it cannot be.
+def _json_pairs(block: bytes, lines: int):
+    """Decode a block of `lines` JSONProtocol lines in one `json.loads`, or None if it cannot be.
 
     The block becomes one flat JSON array, key, value, key, value...: one
     list for the whole block, not one per line for the cyclic garbage
@@ -100,7 +100,6 @@ def _json_pairs(block: bytes):
     Lines with lists or objects are read line by line.
     """
     body = block[:-1] if block.endswith(b"\n") else block
-    lines = body.count(b"\n") + 1
     if not body or body.translate(None, _NOT_SEPARATORS) != b"\t\n" * (lines - 1) + b"\t":
         return None
     try:
@@ -117,15 +116,19 @@ def _block_pairs(protocol, lines_before: list, block: bytes):
     """The (key, value) pairs of a block of whole output lines, read with `protocol`.
 
     `lines_before[0]`: the output's lines before this block, moved on past it.
+    As mrjob's `parse_output`, `protocol.read` gets each line with its newline
+    (the last without one if the output does not end in one): JSON ignores
+    it, and a raw protocol's value keeps it, as it does with mrjob.
     """
     first = lines_before[0]
-    lines_before[0] += block.count(b"\n") + (not block.endswith(b"\n"))
-    pairs = _json_pairs(block) if type(protocol) is JSONProtocol else None
+    lines = block.count(b"\n") + (not block.endswith(b"\n"))
+    lines_before[0] += lines
+    pairs = _json_pairs(block, lines) if type(protocol) is JSONProtocol else None
     if pairs is None:
-        lines = block.split(b"\n")
-        if block.endswith(b"\n"):
-            lines.pop()
-        pairs = _read_lines(protocol, lines, first)
+        pieces = block.split(b"\n")
+        last = pieces.pop()                     # b"" after a final newline
+        lines_read = [piece + b"\n" for piece in pieces] + ([last] if last else [])
+        pairs = _read_lines(protocol, lines_read, first)
     return pairs
 
 
@@ -138,7 +141,8 @@ def _read_lines(protocol, lines: list, first: int):
             try:
                 protocol.read(line)
             except Exception:
-                exc.add_note(f"output line {first + index + 1}: {line[:200]!r}")
+                shown = line.rstrip(b"\n")[:200]
+                exc.add_note(f"output line {first + index + 1}: {shown!r}")
                 break
         raise
 

@@ -135,16 +135,18 @@ class MRJobRunner:
             last = n == len(steps) - 1
             shuffle = step.has_shuffle
             reducers = self._reducers(sc, conf, step) if shuffle else 1
+            step_conf = {**conf, **step.jobconf}
             rdd = rdd.mapPartitionsWithIndex(MapTask(
                 spec, n, len(steps), counters, final=last and not shuffle, shuffle=shuffle,
                 sources=sources if n == 0 else None,
-                combine_min_values=combine_min_values_from({**conf, **step.jobconf}),
-                reducers=reducers))
+                combine_min_values=combine_min_values_from(step_conf),
+                reducers=reducers, jobconf=step_conf))
             rdd.setName(f"{name} step {n + 1}/{len(steps)} mapper")
             if shuffle:
                 # The map task's records are keyed by their reducer's index (`column_records`).
                 rdd = rdd.partitionBy(reducers).mapPartitionsWithIndex(ReduceTask(
-                    spec, n, len(steps), counters, final=last, sort_values=bool(job.sort_values())))
+                    spec, n, len(steps), counters, final=last, sort_values=bool(job.sort_values()),
+                    jobconf=step_conf))
                 rdd.setName(f"{name} step {n + 1}/{len(steps)} reducer")
                 log.debug("step %d: %d reducers", n + 1, reducers)
         log.info("Running %s: %d step(s) on %s", name, len(steps), sc.master)
@@ -160,6 +162,10 @@ class MRJobRunner:
 
     def _checked_steps(self) -> list:
         steps = self._job.steps()
+        if not steps and callable(getattr(self._job, "spark", None)):
+            raise NotImplementedError(
+                f"{type(self._job).__name__} defines spark(): minibig runs MRStep steps, not "
+                "mrjob's Spark steps (spark(), SparkStep); write it with minibig.Context")
         if not steps:
             raise ValueError(f"{type(self._job).__name__} has no steps: define mapper and/or "
                              "reducer, or steps()")

@@ -50,6 +50,7 @@ from minibig.mapreduce.internal import (PLAIN_TYPES, CountedGroups, column_recor
 from minibig.core.task import task_memory
 from minibig.mapreduce.memory import GroupsMeter, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
+from minibig.mapreduce.taskenv import map_input_env, task_env_at_start
 from minibig.rdd.textfile import read_split
 from minibig.shuffle.spill import effective_budget
 
@@ -91,7 +92,8 @@ class Position:
 
     `counter` counts the mapper's input records; `keys` and `key_counter`
     follow the keys fed to the combiner (both iterated in C); `key` is the
-    key the reducer is at, once `at_key`.
+    key the reducer is at, once `at_key`. `env` is the task's jobconf,
+    set for its thread when its stream starts (`taskenv`).
     """
 
     phase: str = "setup"
@@ -102,6 +104,7 @@ class Position:
     key_of: object = None
     at_key: bool = False
     key: object = None
+    env: dict = field(default_factory=dict)   # the task's jobconf, for `jobconf_from_env`
 
     def track_keys(self, keys: list, key_of):
         """Start following `keys`; returns the counter to zip with them."""
@@ -235,12 +238,21 @@ def _name_culprit(exc: BaseException, protocol, pairs: list) -> None:
 class StepTask:
     """Common part of a step's map side and reduce side."""
 
-    def __init__(self, spec: JobSpec, step_num: int, num_steps: int, counters, final: bool):
+    def __init__(self, spec: JobSpec, step_num: int, num_steps: int, counters, final: bool,
+                 jobconf: dict | None = None):
         self.spec = spec
         self.step_num = step_num
         self.num_steps = num_steps
         self.counters = counters
         self.final = final
+        # Hadoop Streaming's environment holds strings: booleans as Java writes them.
+        self.jobconf = {k: str(v).lower() if isinstance(v, bool) else str(v)
+                        for k, v in (jobconf or {}).items()}
+
+    def task_env(self, split: int, is_map: bool) -> dict:
+        """The jobconf this task's job sees through `jobconf_from_env` (see `taskenv`)."""
+        return {**self.jobconf, "mapreduce.task.partition": str(split),
+                "mapreduce.task.ismap": "true" if is_map else "false"}
 
     def job_and_step(self):
         """A fresh job for this task, and its step object."""
@@ -368,29 +380,39 @@ class MapTask(StepTask):
     """
 
     def __init__(self, spec, step_num, num_steps, counters, final, shuffle: bool,
-                 sources: list | None = None, combine_min_values: int = 1, reducers: int = 1):
-        super().__init__(spec, step_num, num_steps, counters, final)
+                 sources: list | None = None, combine_min_values: int = 1, reducers: int = 1,
+                 jobconf: dict | None = None):
+        super().__init__(spec, step_num, num_steps, counters, final, jobconf)
         self.shuffle = shuffle
         self.sources = sources
+        # Built here, in the driver: an input's absolute path is the driver's.
+        self.input_envs = [map_input_env(source) for source in sources or ()]
         self.combine_min_values = combine_min_values
         self.reducers = reducers
 
     def __call__(self, split: int, records):
+        pos = Position(env=self.map_env(split))
         if self.shuffle:
-            return self.run_shuffle(split, records)
+            return self.run_shuffle(split, records, pos)
         if self.final:
-            return self.output(split, records, Position(), self.mapped)
-        return self.run_streaming(split, records)
+            return self.output(split, records, pos, self.mapped)
+        return self.streamed(split, records, pos, self.mapped)
 
-    def run_shuffle(self, split: int, records):
+    def map_env(self, split: int) -> dict:
+        """What `jobconf_from_env` finds in this map task: its input file in the first step."""
+        env = self.task_env(split, is_map=True)
+        if split < len(self.input_envs):
+            env.update(self.input_envs[split])
+        return env
+
+    def run_shuffle(self, split: int, records, pos: Position):
         """This map task's shuffle records, one batch of groups after another (read in C)."""
-        return chain.from_iterable(self.annotated_batches(split, records))
+        return chain.from_iterable(self.annotated_batches(split, records, pos))
 
-    def annotated_batches(self, split: int, records):
+    def annotated_batches(self, split: int, records, pos: Position):
         """Generator of the iterators of shuffle records; a failure is annotated, and the
         counters are reported once the last list is out."""
         job, step = self.job_and_step()
-        pos = Position()
         path = path_for(job.internal_protocol())
         try:
             yield from self.shuffle_batches(job, step, records, pos, path)
@@ -398,10 +420,6 @@ class MapTask(StepTask):
             self.annotate(exc, pos, split)
             raise
         self.finish(job)
-
-    def run_streaming(self, split: int, records):
-        """Generator of a map-only step's pairs for the next step (not the last one)."""
-        return self.streamed(split, records, Position(), self.mapped)
 
     def shuffle_batches(self, job, step, records, pos: Position, path):
         """Iterators of shuffle records: each batch of groups, through the combiner if there is one.
@@ -497,8 +515,9 @@ class MapTask(StepTask):
 
     @staticmethod
     def hooked(step, pos: Position, mapper, body):
-        """The mapper's pairs `body`, with mapper_init's before and mapper_final's after."""
-        return chain(_hook(pos, "mapper_init", step["mapper_init"]),
+        """The mapper's pairs `body`, with mapper_init's before and mapper_final's after
+        (the task's jobconf set for `jobconf_from_env` before them all)."""
+        return chain(task_env_at_start(pos.env), _hook(pos, "mapper_init", step["mapper_init"]),
                      _enter(pos, "mapper", mapper), body,
                      _hook(pos, "mapper_final", step["mapper_final"]))
 
@@ -555,12 +574,13 @@ def _lines_before(sources: list, file_path: str, start: int) -> int:
 class ReduceTask(StepTask):
     """The reduce side of one step: sort by key, reducer (with hooks), then output."""
 
-    def __init__(self, spec, step_num, num_steps, counters, final, sort_values: bool):
-        super().__init__(spec, step_num, num_steps, counters, final)
+    def __init__(self, spec, step_num, num_steps, counters, final, sort_values: bool,
+                 jobconf: dict | None = None):
+        super().__init__(spec, step_num, num_steps, counters, final, jobconf)
         self.sort_values = sort_values
 
     def __call__(self, split: int, records):
-        pos = Position(phase="shuffle read")
+        pos = Position(phase="shuffle read", env=self.task_env(split, is_map=False))
         if self.final:
             return self.output(split, records, pos, self.reduced)
         return self.streamed(split, records, pos, self.reduced)
@@ -577,6 +597,7 @@ class ReduceTask(StepTask):
         reducer = step["reducer"]
         body = chain.from_iterable(starmap(
             _identity_reducer if reducer is None else _as_generator(reducer), keyed))
-        return chain(_hook(pos, "reducer_init", step["reducer_init"]),
+        return chain(task_env_at_start(pos.env),
+                     _hook(pos, "reducer_init", step["reducer_init"]),
                      _enter(pos, "reducer", reducer), body,
                      _hook(pos, "reducer_final", step["reducer_final"]))

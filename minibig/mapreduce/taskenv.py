@@ -1,0 +1,94 @@
+"""The jobconf a task sees, as Hadoop Streaming's environment gives it: `jobconf_from_env`.
+
+Hadoop Streaming hands each task its job's settings as environment variables
+(dots become underscores), among them which file a map task reads
+(`mapreduce.map.input.file`); mrjob reads them with
+`mrjob.compat.jobconf_from_env`. minibig's tasks are threads of a worker
+process, so one process environment cannot hold each task's own: a task sets
+its settings for its thread when its first record is asked for, and
+`jobconf_from_env` reads them there, then the process environment, as mrjob
+does. Values are strings, as in an environment.
+
+What a task sees: the job's jobconf (`JOBCONF`, `jobconf()`, `-D`, the step's
+own), `mapreduce.task.partition`, `mapreduce.task.ismap`, and in the first
+step's map tasks over files `mapreduce.map.input.file` (`file://` and the
+absolute path, as mrjob's local runners give an absolute input),
+`mapreduce.map.input.start` and `mapreduce.map.input.length` (the byte range
+of the split; no length for a compressed file, read whole). Older Hadoop
+names (`map.input.file`, `mapred.task.partition`, ...) find the same values.
+
+>>> set_task_env({"mapreduce.map.input.file": "file:///data/a.txt"})
+>>> jobconf_from_env("map.input.file"), jobconf_from_env("mapreduce.map.input.file")
+('file:///data/a.txt', 'file:///data/a.txt')
+>>> jobconf_from_env("mapreduce.job.name", "unset")
+'unset'
+>>> set_task_env({})
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from minibig.mapreduce.options import MAPS_KEYS, REDUCES_KEYS
+
+#: Names of one setting in Hadoop 2 and in Hadoop 1 (those minibig sets or reads).
+_SAME = (
+    ("mapreduce.map.input.file", "map.input.file"),
+    ("mapreduce.map.input.start", "map.input.start"),
+    ("mapreduce.map.input.length", "map.input.length"),
+    ("mapreduce.task.partition", "mapred.task.partition"),
+    ("mapreduce.task.ismap", "mapred.task.is.map"),
+    REDUCES_KEYS,
+    MAPS_KEYS,
+)
+_VARIANTS = {name: names for names in _SAME for name in names}
+_task = threading.local()
+
+
+def set_task_env(env: dict) -> None:
+    """Make `env` ({name: str}) the settings `jobconf_from_env` finds in this thread."""
+    _task.env = env
+
+
+def task_env_at_start(env: dict):
+    """A generator that sets `env` for its thread when it is first advanced, and yields nothing.
+
+    Put at the head of a task's stream, it takes effect in the thread that
+    runs the task, before the job's first hook.
+    """
+    set_task_env(env)
+    return
+    yield
+
+
+def jobconf_from_env(variable: str, default=None):
+    """The value of jobconf `variable` in the running task (a str), or `default`.
+
+    As `mrjob.compat.jobconf_from_env`: e.g. `jobconf_from_env("mapreduce.map.input.file")`
+    in a mapper is the URI of the file it reads; other Hadoop versions' names
+    of a setting are tried too. Outside a task, only the environment is read.
+    """
+    env = getattr(_task, "env", None) or {}
+    names = _VARIANTS.get(variable, (variable,))
+    for name in (variable, *names):
+        if name in env:
+            return env[name]
+    for name in (variable, *names):
+        found = os.environ.get(name.replace(".", "_"))
+        if found is not None:
+            return found
+    return default
+
+
+def map_input_env(source) -> dict:
+    """The input settings of a first-step map task reading `source` (see `tasks.MapTask`)."""
+    if source is None or source[0] not in ("file", "raw"):
+        return {}
+    env = {"mapreduce.map.input.file": "file://" + os.path.abspath(source[1])}
+    if source[0] == "file":
+        _, _path, start, end = source
+        env["mapreduce.map.input.start"] = str(start)
+        if end is not None:
+            env["mapreduce.map.input.length"] = str(end - start)
+    return env
