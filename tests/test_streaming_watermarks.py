@@ -164,23 +164,29 @@ def interleave(streams, batch):
     return arrivals, ends_after
 
 
-@pytest.mark.parametrize("seed", [41, 42, 43])
-def test_union_watermark_is_the_minimum_of_its_inputs(seed):
+@pytest.mark.parametrize("seed,on_cluster", [(41, False), (42, False), (43, False), (44, True), (45, True)])
+def test_union_watermark_is_the_minimum_of_its_inputs(sc, seed, on_cluster):
+    """``short`` ends first, behind in event time: from then on it counts at +inf and the
+    other alone holds the watermark, so the other's own stragglers become late. On the cluster
+    both sources poll in one task, in the same turns, and the keys cross the exchange to the
+    window's two tasks."""
     rng = random.Random(seed)
-    fast = [(i * 3 - rng.randint(0, 4), f"k{rng.randrange(3)}", i) for i in range(120)]
-    slow = [(i - rng.randint(0, 9), f"k{rng.randrange(3)}", 1000 + i) for i in range(150)]
+    fast = [(i * 3 - rng.randint(0, 4), f"k{rng.randrange(9)}", i) for i in range(120)]
+    slow = [(i - rng.randint(0, 9), f"k{rng.randrange(9)}", 1000 + i) for i in range(150)]
+    short = [(i - rng.randint(0, 9), f"k{rng.randrange(9)}", 2000 + i) for i in range(30)]
     batch = 6
-    ssc = StreamingContext(parallelism=2, batch_size=batch)
-    a = ssc.source(fast, timestamp=lambda e: e[0], max_out_of_orderness=2)
-    b = ssc.source(slow, timestamp=lambda e: e[0], max_out_of_orderness=2)
-    result = (a.union(b).key_by(lambda e: e[1]).window(TumblingWindow(10))
+    ssc = StreamingContext(sc if on_cluster else None, parallelism=2, batch_size=batch)
+    a, b, c = (ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=2) for events in (fast, slow, short))
+    result = (a.union(b, c).key_by(lambda e: e[1]).window(TumblingWindow(10))
               .process(lambda k, w, rs: sorted(r[2] for r in rs)))
     out, late = result.collect(), result.late().collect()
     metrics = ssc.run()
 
-    arrivals, ends_after = interleave([fast, slow], batch)
-    marks = ref.watermarks(arrivals, ends_after, 2, 2, 0)
+    arrivals, ends_after = interleave([fast, slow, short], batch)
+    marks = ref.watermarks(arrivals, ends_after, 3, 2, 0)
     model = ref.fixed_windows(arrivals, marks, 10, 10, 0)
+    held = ref.fixed_windows(arrivals, ref.watermarks(arrivals, {}, 3, 2, 0), 10, 10, 0)
+    assert len(model.late) > len(held.late), "the ended source's +inf should make stragglers late"
     fired = {}
     for key, start, end, values in out.result():
         fired.setdefault((key, start, end), []).append(values)

@@ -28,8 +28,8 @@ def random_events(seed, n=400, keys=4, disorder=6, late_share=0.08, very_late=40
     return events
 
 
-def run_windowed(events, assigner, source_delay=0, window_delay=0, lateness=0, batch_size=7):
-    ssc = StreamingContext(parallelism=2, batch_size=batch_size)
+def run_windowed(events, assigner, source_delay=0, window_delay=0, lateness=0, batch_size=7, sc=None):
+    ssc = StreamingContext(sc, parallelism=2, batch_size=batch_size)
     result = (ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=source_delay)
                  .key_by(lambda e: e[1])
                  .window(assigner, max_out_of_orderness=window_delay, allowed_lateness=lateness)
@@ -39,11 +39,11 @@ def run_windowed(events, assigner, source_delay=0, window_delay=0, lateness=0, b
     fired = {}
     for key, start, end, values in out.result():
         fired.setdefault((key, start, end), []).append(values)
-    return fired, sorted((key, record[2]) for key, record in late.result()), metrics
+    return fired, sorted(((key, record[2]) for key, record in late.result()), key=repr), metrics
 
 
 def expected(model):
-    return ref.by_window(model.emitted, sorted), sorted(model.late)
+    return ref.by_window(model.emitted, sorted), sorted(model.late, key=repr)
 
 
 def arrivals_of(events):
@@ -190,3 +190,58 @@ def test_windows_chain_downstream():
     metrics = ssc.run()
     assert sorted((s, e, v[3]) for _, s, e, v in totals.result()) == [(0, 10, 10), (10, 20, 10), (20, 30, 10)]
     assert metrics["late_records"] == 0
+
+
+# Flink's rules at their edges, in this process and on the cluster's workers (the window's two
+# instances in two tasks, the records crossing the exchange), against hand-worked answers and
+# the reference model.
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_a_window_s_last_lateness_tick_accepts_and_refires_and_the_next_refuses(sc, on_cluster):
+    # 10 is [10, 20)'s, not [0, 10)'s; W = 14 = end + lateness - 1 still takes 9 and fires again;
+    # W = 15 = end + lateness drops the window, and 8 is late (Flink: maxTimestamp + lateness <= W)
+    events = [(3, "a", 0), (10, "a", 1), (14, "a", 2), (9, "a", 3), (15, "a", 4), (8, "a", 5)]
+    fired, late, metrics = run_windowed(events, TumblingWindow(10), lateness=5, batch_size=1,
+                                        sc=sc if on_cluster else None)
+    assert fired == {("a", 0, 10): [[0], [0, 3]], ("a", 10, 20): [[1, 2, 4]]}
+    assert late == [("a", 5)] and metrics["late_records"] == metrics["late_window_refusals"] == 1
+    arrivals = arrivals_of(events)
+    model = ref.fixed_windows(arrivals, ref.watermarks(arrivals, {}, 1, 0, 0), 10, 10, 5)
+    assert (fired, late) == expected(model)
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_a_record_bridging_two_fired_sessions_fires_their_merge_once(sc, on_cluster):
+    # Flink merges [0, 5), [5, 10) and [10, 15) into [0, 15): still within the lateness, it fires
+    # at once with all three records; the two earlier firings stand (no retraction)
+    events = [(0, "a", 0), (10, "a", 1), (20, "a", 2), (5, "a", 3)]
+    fired, late, _ = run_windowed(events, SessionWindow(5), lateness=20, batch_size=1,
+                                  sc=sc if on_cluster else None)
+    assert fired == {("a", 0, 5): [[0]], ("a", 10, 15): [[1]], ("a", 0, 15): [[0, 1, 3]],
+                     ("a", 20, 25): [[2]]}
+    assert late == []
+
+
+KEYS = ["a", b"a", ("a", 1), None, frozenset({1, "x"}), 7, 2.5, "\u00e9", (None, b"z", (3,)), -1]
+
+
+def mixed_events(seed, n=300):
+    """Negative timestamps, keys of every kind that crosses the exchange, and one key ("gone")
+    whose every record comes too late for its windows."""
+    events = [(t - 150, KEYS[i % len(KEYS)], i) for t, _, i in random_events(seed, n=n)]
+    return events + [(-1000 - i, "gone", n + i) for i in range(3)]
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+@pytest.mark.parametrize("assigner", [TumblingWindow(10), SlidingWindow(10, 4), SessionWindow(3)],
+                         ids=["tumbling", "sliding", "session"])
+def test_keys_of_every_kind_negative_times_and_a_late_only_key_match_the_reference(sc, on_cluster, assigner):
+    events = mixed_events(51)
+    arrivals = arrivals_of(events)
+    marks = ref.watermarks(arrivals, {}, 1, 2, 0)
+    if assigner.merging:
+        model = ref.sessions(arrivals, marks, assigner.gap, 4)
+    else:
+        model = ref.fixed_windows(arrivals, marks, assigner.size, assigner.slide, 4)
+    assert ("gone", len(events) - 1) in model.late
+    check(events, assigner, model, source_delay=2, lateness=4, sc=sc if on_cluster else None)
