@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+import threading
 
 import pytest
 
@@ -558,3 +559,71 @@ def test_pagerank_names_a_malformed_edge_line(sc, tmp_path):
     graph.write_text("1 2\n2 3\n\n# a comment\n3 1\n")
     pairs, _ = run(MRPageRank, str(graph), "--iterations", "1", sc=sc)
     assert sorted(k for k, _ in pairs) == ["1", "2", "3"]
+
+
+# -- what a task sees of its jobconf (Hadoop Streaming's environment) ----------------------
+class MRWhereAmI(MRJob):
+    """Yields what jobconf_from_env tells each phase: input file, jobconf, task kind."""
+
+    def mapper_init(self):
+        from minibig.mapreduce import jobconf_from_env
+        self.first_seen = jobconf_from_env("mapreduce.map.input.file")
+
+    def mapper(self, _, line):
+        from minibig.mapreduce import jobconf_from_env
+        # the Hadoop 1 name of the same setting, and the one mapper_init saw
+        yield jobconf_from_env("map.input.file"), (self.first_seen, jobconf_from_env("my.label"))
+
+    def reducer(self, path, seen):
+        from minibig.mapreduce import jobconf_from_env
+        yield path, [sorted(set(map(tuple, seen))), jobconf_from_env("mapreduce.task.ismap"),
+                     jobconf_from_env("map.input.file", "none")]
+
+
+def test_jobconf_from_env_names_each_map_tasks_file_and_the_jobconf(sc, tmp_path):
+    files = []
+    for name, lines in (("a.txt", 40), ("b.txt", 7)):
+        files.append(str(tmp_path / name))
+        (tmp_path / name).write_text("x y\n" * lines)
+    # several map tasks per file, so splits past the first name their file too
+    pairs, _ = run(MRWhereAmI, *files, "-D", "mapreduce.job.maps=5", "-D", "my.label=L", sc=sc)
+    assert sorted(pairs) == [(f"file://{f}", [[[f"file://{f}", "L"]], "false", "none"])
+                             for f in files]
+
+
+def test_jobconf_from_env_is_each_tasks_own_in_threads_of_one_process(tmp_path):
+    # A worker runs its tasks in threads: each must see its own input file while the other
+    # runs. Each mapper waits until the other task's stream has started (and set its own).
+    from minibig.mapreduce import jobconf_from_env
+    from minibig.mapreduce.tasks import JobSpec, MapTask
+    started = {"a": threading.Event(), "b": threading.Event()}
+
+    class MRFileOfLine(MRJob):
+        def mapper(self, _, line):
+            started[line].set()
+            assert started["b" if line == "a" else "a"].wait(30)
+            yield line, jobconf_from_env("mapreduce.map.input.file")
+    sources = [("file", str(tmp_path / "a.txt"), 0, 2), ("file", str(tmp_path / "b.txt"), 0, 2)]
+    task = MapTask(JobSpec(MRFileOfLine, []), 0, 1, None, final=True, shuffle=False,
+                   sources=sources)
+    out = {}
+
+    def run_task(split, line):
+        out[line] = b"".join(task(split, iter([line])))
+    threads = [threading.Thread(target=run_task, args=(n, line)) for n, line in enumerate("ab")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert out == {line: b'"%s"\t"file://%s"\n' % (line.encode(), str(tmp_path / f"{line}.txt")
+                                                   .encode()) for line in "ab"}
+
+
+def test_a_job_defining_spark_is_refused_by_name():
+    class MRSparkOnly(MRJob):
+        def spark(self, input_path, output_path):
+            raise AssertionError("never run")
+
+    with pytest.raises(NotImplementedError, match=r"MRSparkOnly defines spark\(\)"):
+        with MRSparkOnly(args=["-r", "inline"]).make_runner() as runner:
+            runner.run()
