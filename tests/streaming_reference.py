@@ -11,6 +11,8 @@ all state on every watermark. The rules, written out once:
   multiples of the slide (tumbling: of the size), negative starts included;
 - a record's window refuses it when ``end + lateness <= W``; a record all of
   whose windows refuse it is late (side output); each refusal is counted;
+  a record in no window (slide longer than size) is late when
+  ``t + lateness < W`` (Flink's ``isElementLate``), else dropped;
 - a window emits when W first reaches ``end``, and again for each record
   added while ``end <= W``; its state goes when ``W >= end + lateness``;
 - sessions: ``[t, t + gap)``, merged with every session of the key that it
@@ -83,12 +85,13 @@ def fixed_windows(arrivals, marks, size, slide, lateness) -> Model:
     W = -math.inf
     for arrival, next_mark in zip(arrivals, marks):
         accepted = []
-        for start, end in windows_of(arrival.timestamp, size, slide):
+        windows = windows_of(arrival.timestamp, size, slide)
+        for start, end in windows:
             if end + lateness <= W:
                 model.refusals += 1
             else:
                 accepted.append((start, end))
-        if not accepted:
+        if not accepted and (windows or arrival.timestamp + lateness < W):
             model.late.append((arrival.key, arrival.value))
         for start, end in accepted:
             values = state.setdefault((arrival.key, start, end), [])

@@ -93,7 +93,8 @@ def test_tumbling_counts_match_the_reference(seed, size, source_delay, lateness)
 
 
 @pytest.mark.parametrize("seed,size,slide,delay,lateness", [
-    (11, 10, 5, 0, 0), (12, 12, 4, 3, 0), (13, 10, 3, 2, 6), (14, 6, 6, 0, 0), (15, 20, 1, 1, 2)])
+    (11, 10, 5, 0, 0), (12, 12, 4, 3, 0), (13, 10, 3, 2, 6), (14, 6, 6, 0, 0), (15, 20, 1, 1, 2),
+    (16, 4, 10, 2, 3)])
 def test_sliding_windows_match_the_reference(seed, size, slide, delay, lateness):
     events = random_events(seed, n=250)
     arrivals = arrivals_of(events)
@@ -110,6 +111,18 @@ def test_sliding_record_late_for_some_windows_only_is_kept_in_the_others():
     assert fired[("a", 0, 10)] == [[0]]
     assert late == []
     assert metrics["late_window_refusals"] == 1 and metrics["late_records"] == 0
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_a_record_in_no_sliding_window_is_late_only_when_its_own_time_is(sc, on_cluster):
+    # Slide 10, size 5: [20, 25) and [30, 35) leave 27 out. Flink's isElementLate: at W = 30,
+    # 7 and 27 are late (side output, no window refused them); 36, above W, is just dropped
+    events = [(1, "a", 0), (30, "a", 1), (7, "a", 2), (27, "a", 3), (36, "a", 4)]
+    fired, late, metrics = run_windowed(events, SlidingWindow(5, 10), batch_size=1,
+                                        sc=sc if on_cluster else None)
+    assert fired == {("a", 0, 5): [[0]], ("a", 30, 35): [[1]]}
+    assert late == [("a", 2), ("a", 3)]
+    assert metrics["late_records"] == 2 and metrics["late_window_refusals"] == 0
 
 
 def test_sliding_windows_start_before_zero():

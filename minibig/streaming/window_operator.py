@@ -12,7 +12,11 @@ Policy (Flink's, with the watermark definition of ``watermarks.py``):
   (that window's state is gone or due to go). Each refusal counts in
   ``late_window_refusals``; a record that all of its windows refuse goes to
   the ``"late"`` output as it came (``(key, record)``) and counts in
-  ``late_records``. A record accepted by a window that already fired (``end
+  ``late_records``; so does a record in no window at all (a sliding window
+  whose slide is longer than its size leaves gaps) whose own time is late,
+  ``timestamp + allowed_lateness < W`` (Flink's ``isElementLate``), and the
+  others in no window are dropped, as in Flink. A record accepted by a
+  window that already fired (``end
   <= W``, within lateness) fires that key's window again at once with the
   updated value.
 - Session windows: a record opens ``[t, t + gap)``, which merges with each
@@ -178,7 +182,8 @@ class WindowOperator(Operator):
                 received += 1
                 key, value = item[1]
                 wm = self.trigger_time
-                windows = assign(item[0] if now is None else now)
+                ts = item[0] if now is None else now
+                windows = assign(ts)
                 refused = 0
                 for start, end in windows:
                     if end + lateness <= wm:
@@ -192,12 +197,16 @@ class WindowOperator(Operator):
                         self._emit(main, key, start, end, acc)
                 if refused:
                     self._refuse(item, refused, late if refused == len(windows) else None)
+                elif not windows and ts + lateness < wm:
+                    # In no window (a slide longer than the size leaves gaps): as in Flink, late
+                    # when its own time is (timestamp + lateness <= Flink's watermark, W - 1)
+                    self._refuse(item, 0, late)
         except Exception as exc:
             raise self._record_error(item, exc) from exc
         self.counters["records_in"] += received
 
     def _session_batch(self, items, input_index, main, late):
-        gap, lateness = self.assigner.gap, self.lateness
+        gap = self.assigner.gap
         now = self._processing_now() if self.processing_time else None
         received = 0
         item = None
