@@ -218,6 +218,11 @@ def make_partition(p: int, num_partitions: int, ids: np.ndarray, owner: np.ndarr
     return part
 
 
+def partition_key(key: str, q: int) -> str:
+    """The resident key of partition q of a graph the workers loaded (`distload.py`)."""
+    return f"{key}p{q}"
+
+
 def unit_weights(m: int) -> np.ndarray:
     """An unweighted graph's weights: one 1.0 seen m times (read-only, no memory: m fresh
     float64s were a page fault per 512 edges on a worker, for a column that the programs of an

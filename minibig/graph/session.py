@@ -178,23 +178,7 @@ class SessionCode(TaskCode):
     load: LoadCode | None = None      # put the workers' loaded partition in place first
 
     def run(self, ctx):
-        # the superstep code's payload is its inbox: none (the resident one, or what `Peers` got)
-        (address, token), ctx.payloads["task"] = ctx.payloads["task"], None
-        sock = dealer(address, linger=1000)
-        stop = threading.Event()
-        beats = threading.Thread(target=_beat, args=(address, ctx.partition, stop, self.lost_after / 4),
-                                 daemon=True)
-        beats.start()
-        peers = None
-        try:
-            peers = Peers(address, ctx.partition, ctx.attempt, self.lost_after, token=token)
-            return self.serve(ctx, sock, peers)
-        finally:
-            stop.set()
-            beats.join(timeout=5)
-            sock.close()
-            if peers is not None:
-                peers.close()
+        return linked(ctx, self.lost_after, self.serve)
 
     def serve(self, ctx, sock, peers: "Peers") -> SessionLog:
         """Say hello, then answer the driver's `step`s until it says `end` or `abort`, or (the
@@ -206,8 +190,7 @@ class SessionCode(TaskCode):
         except GraphStateLostError as exc:
             sock.send(pickle.dumps({"kind": "lost", "partition": ctx.partition, "why": str(exc)}))
             return log
-        sock.send(pickle.dumps({"kind": "hello", "partition": ctx.partition, "attempt": ctx.attempt,
-                                "worker": ctx.worker_id, "peer": peers.address}))
+        say_hello(ctx, sock, peers)
         while True:
             wait_for_driver(sock, ctx.partition, self.prefix)
             order = pickle.loads(sock.recv())
@@ -474,6 +457,34 @@ def from_frames(frames: list):
     return pickle.loads(head, buffers=buffers)
 
 
+def linked(ctx, lost_after: float, serve):
+    """`serve(ctx, sock, peers)` for a session task: `sock` its DEALER to the driver, `peers` its
+    `Peers`, a heartbeat to the driver every `lost_after / 4` seconds meanwhile. The task's
+    payload is (the driver's address, the session's token); it is taken (a superstep code's
+    payload is its inbox: none, the resident one or what `Peers` got)."""
+    (address, token), ctx.payloads["task"] = ctx.payloads["task"], None
+    sock = dealer(address, linger=1000)
+    stop = threading.Event()
+    beats = threading.Thread(target=_beat, args=(address, ctx.partition, stop, lost_after / 4), daemon=True)
+    beats.start()
+    peers = None
+    try:
+        peers = Peers(address, ctx.partition, ctx.attempt, lost_after, token=token)
+        return serve(ctx, sock, peers)
+    finally:
+        stop.set()
+        beats.join(timeout=5)
+        sock.close()
+        if peers is not None:
+            peers.close()
+
+
+def say_hello(ctx, sock, peers: Peers) -> None:
+    """Tell the driver this task started, and where it receives its peers' segments."""
+    sock.send(pickle.dumps({"kind": "hello", "partition": ctx.partition, "attempt": ctx.attempt,
+                            "worker": ctx.worker_id, "peer": peers.address}))
+
+
 def wait_for_driver(sock, partition: int, prefix: str) -> None:
     """Until the driver's next message is there, in slices of a second: a kill (the master
     cancelling the job) lands between them; `GraphStateLostError` after `DRIVER_TIMEOUT`."""
@@ -518,6 +529,7 @@ class Session:
         self.folder: str | None = None             # the ipc socket's folder
         self.summary = None                        # the session job's JobSummary, once it ended
         self.logs: list | None = None              # each task's SessionLog, once the job ended
+        self.description = f"graph {name} session"    # its job's (the web UI's graph view reads it)
 
     def run(self, code: SessionCode, prefer: dict, first: int, driver) -> list | None:
         """Run supersteps from `first` until the barrier halts; the outputs when the tasks
@@ -564,13 +576,13 @@ class Session:
     def launch(self, code: SessionCode, prefer: dict, address: str) -> threading.Thread:
         def job():
             try:
-                self.logs = self.sc._dag.run_code(code, self.parts, f"graph {self.name} session",
+                self.logs = self.sc._dag.run_code(code, self.parts, self.description,
                                       payloads={p: (address, self.token) for p in self.parts}, prefer=prefer,
                                       speculate=False)
                 self.summary = self.sc._dag.last_job      # this thread's: the session's job
             except BaseException as exc:            # noqa: BLE001 - the driver's loop decides
                 self.failure = exc
-        thread = threading.Thread(target=job, name=f"graph-session-{code.prefix}", daemon=True)
+        thread = threading.Thread(target=job, name=f"graph-session-{self.name}", daemon=True)
         thread.start()
         return thread
 

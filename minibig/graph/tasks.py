@@ -56,9 +56,8 @@ import numpy as np
 
 from minibig.core.task import TaskCode
 from minibig.errors import TaskError, format_user_traceback
-from minibig.graph.distload import partition_key
 from minibig.graph.errors import GraphStateLostError
-from minibig.graph.partition import Partition
+from minibig.graph.partition import Partition, partition_key
 from minibig.graph.superstep import prepare, run_superstep
 from minibig.graph.vectorized import VectorProgram
 from minibig.shuffle.blocks import write_output_stream
