@@ -258,3 +258,21 @@ def test_keys_of_every_kind_negative_times_and_a_late_only_key_match_the_referen
         model = ref.fixed_windows(arrivals, marks, assigner.size, assigner.slide, 4)
     assert ("gone", len(events) - 1) in model.late
     check(events, assigner, model, source_delay=2, lateness=4, sc=sc if on_cluster else None)
+
+
+def test_keys_of_every_kind_from_two_source_tasks_meet_in_one_window_instance(sc):
+    # Each source task keys and routes its half: a key hashed differently in the two processes
+    # (str, bytes and frozenset hashes are salted per process) would fire its window twice.
+    # In event-time order within each half, so nothing is late whatever the interleaving.
+    events = [(i // 3, KEYS[i % len(KEYS)], i) for i in range(600)]
+    ssc = StreamingContext(sc, parallelism=2, batch_size=16)
+    counts = (ssc.source(events, timestamp=lambda e: e[0], parallelism=2).key_by(lambda e: e[1])
+                 .window(TumblingWindow(25)).count().collect())
+    metrics = ssc.run()
+    want = {}
+    for t, key, _ in events:
+        window = (key, t - t % 25, t - t % 25 + 25)
+        want[window] = want.get(window, 0) + 1
+    assert sorted(counts.result(), key=repr) == sorted(((*w, n) for w, n in want.items()), key=repr)
+    assert metrics["late_records"] == 0
+    assert len(set(ssc.executor.task_workers.values())) == 2          # two processes hashed the keys
