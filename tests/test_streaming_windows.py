@@ -8,6 +8,7 @@ output and the late counters.
 
 import random
 
+import numpy
 import pytest
 
 from minibig.streaming import (AggregateFunction, SessionWindow, SlidingWindow, StreamingContext,
@@ -192,9 +193,11 @@ def test_reduce_aggregate_and_count_agree_with_process(assigner):
     assert sorted((k, s, e, sum(v) / len(v)) for k, s, e, v in lists.result()) == sorted(means.result())
 
 
-def test_windows_chain_downstream():
-    """Results carry their window's largest timestamp, so a second window of the same size regroups them."""
-    events = [(t, f"k{t % 3}", t) for t in range(30)]
+@pytest.mark.parametrize("stamp", [int, numpy.int64])
+def test_windows_chain_downstream(stamp):
+    """Results carry their window's largest timestamp, so a second window of the same size regroups
+    them; integer bounds stay integers (numpy's too), as the first window's are."""
+    events = [(stamp(t), f"k{t % 3}", t) for t in range(30)]
     ssc = StreamingContext(parallelism=2)
     per_key = (ssc.source(events, timestamp=lambda e: e[0]).key_by(lambda e: e[1])
                   .window(TumblingWindow(10)).count())
@@ -202,6 +205,7 @@ def test_windows_chain_downstream():
                      .reduce(lambda a, b: ("all", a[1], a[2], a[3] + b[3])).collect())
     metrics = ssc.run()
     assert sorted((s, e, v[3]) for _, s, e, v in totals.result()) == [(0, 10, 10), (10, 20, 10), (20, 30, 10)]
+    assert {type(bound) for _, s, e, _ in totals.result() for bound in (s, e)} == {stamp}
     assert metrics["late_records"] == 0
 
 

@@ -23,7 +23,7 @@ cheaper to pickle, to unpickle and to walk than a tuple per record.
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 from minibig.streaming.errors import StreamError
 
@@ -105,12 +105,14 @@ def max_timestamp(end):
     """The largest timestamp inside a window ``[start, end)`` (Flink's ``maxTimestamp``).
 
     A window's results carry it, so a downstream window of the same size puts
-    them in the same window: ``end - 1`` for integer bounds, the float just
-    below ``end`` otherwise.
+    them in the same window: ``end - 1`` for integer bounds (numpy's too, so a
+    chained window's bounds stay integers), the float just below ``end``
+    otherwise.
 
-    >>> max_timestamp(10), max_timestamp(1.5) < 1.5
-    (9, True)
+    >>> import numpy
+    >>> max_timestamp(10), max_timestamp(numpy.int64(10)), max_timestamp(1.5) < 1.5
+    (9, np.int64(9), True)
     """
-    if type(end) is int:
+    if isinstance(end, Integral):
         return end - 1
     return math.nextafter(end, -math.inf)
