@@ -571,8 +571,13 @@ class MRWhereAmI(MRJob):
 
     def mapper(self, _, line):
         from minibig.mapreduce import jobconf_from_env
-        # the Hadoop 1 name of the same setting, and the one mapper_init saw
-        yield jobconf_from_env("map.input.file"), (self.first_seen, jobconf_from_env("my.label"))
+        # the Hadoop 1 name of the same setting, and what mapper_init saw
+        yield jobconf_from_env("map.input.file"), [self.first_seen, jobconf_from_env("my.label")]
+
+    def combiner(self, path, seen):
+        from minibig.mapreduce import jobconf_from_env
+        for first_seen, label in seen:
+            yield path, [first_seen, label, jobconf_from_env("mapreduce.map.input.file")]
 
     def reducer(self, path, seen):
         from minibig.mapreduce import jobconf_from_env
@@ -580,15 +585,29 @@ class MRWhereAmI(MRJob):
                      jobconf_from_env("map.input.file", "none")]
 
 
-def test_jobconf_from_env_names_each_map_tasks_file_and_the_jobconf(sc, tmp_path):
+@pytest.mark.parametrize("where", ["cluster", "inline"])
+def test_jobconf_from_env_names_each_map_tasks_file_and_the_jobconf(sc, tmp_path, where):
+    from minibig.mapreduce import jobconf_from_env
     files = []
     for name, lines in (("a.txt", 40), ("b.txt", 7)):
         files.append(str(tmp_path / name))
         (tmp_path / name).write_text("x y\n" * lines)
-    # several map tasks per file, so splits past the first name their file too
-    pairs, _ = run(MRWhereAmI, *files, "-D", "mapreduce.job.maps=5", "-D", "my.label=L", sc=sc)
-    assert sorted(pairs) == [(f"file://{f}", [[[f"file://{f}", "L"]], "false", "none"])
-                             for f in files]
+    # several map tasks per file, so splits past the first name their file too; the
+    # combiner on every key, so it runs in each map task
+    args = [*files, "-D", "mapreduce.job.maps=5", "-D", "my.label=L",
+            "-D", "minibig.combine.min.values=1"]
+    pairs, _ = run(MRWhereAmI, *args, sc=sc) if where == "cluster" else \
+        run(MRWhereAmI, *args, "-r", "inline")
+    assert sorted(pairs) == [(f"file://{f}", [[[f"file://{f}", "L", f"file://{f}"]], "false",
+                                              "none"]) for f in files]
+    assert jobconf_from_env("map.input.file") is None    # the inline driver's thread as it was
+
+
+def test_a_failed_inline_job_leaves_the_drivers_jobconf_as_it_was(small_text):
+    from minibig.mapreduce import jobconf_from_env
+    with pytest.raises(ValueError):
+        run(MRRaisingJob, small_text, "-r", "inline")
+    assert jobconf_from_env("mapreduce.map.input.file") is None
 
 
 def test_jobconf_from_env_is_each_tasks_own_in_threads_of_one_process(tmp_path):

@@ -39,6 +39,7 @@ from minibig.core.output import save_partitions
 from minibig.mapreduce.counters import CounterParam, format_counters
 from minibig.mapreduce.options import (combine_min_values_from, command_line_jobconf, maps_from,
                                        reducers_from)
+from minibig.mapreduce.taskenv import task_env_kept
 from minibig.mapreduce.tasks import JobSpec, MapTask, ReduceTask
 from minibig.rdd.context import Context
 from minibig.rdd.textfile import expand_paths
@@ -150,11 +151,12 @@ class MRJobRunner:
                 rdd.setName(f"{name} step {n + 1}/{len(steps)} reducer")
                 log.debug("step %d: %d reducers", n + 1, reducers)
         log.info("Running %s: %d step(s) on %s", name, len(steps), sc.master)
-        if self._output_dir:
-            save_partitions(rdd, self._output_dir, "", write_blocks)
-            log.info("Output in %s", self._output_dir)
-        else:
-            self._blocks = rdd.collect()
+        with task_env_kept():
+            if self._output_dir:
+                save_partitions(rdd, self._output_dir, "", write_blocks)
+                log.info("Output in %s", self._output_dir)
+            else:
+                self._blocks = rdd.collect()
         self._counters = [dict((g, dict(c)) for g, c in acc.value.items()) for acc in accumulators]
         for n, counters in enumerate(self._counters):
             if counters:

@@ -5,9 +5,9 @@ Hadoop Streaming hands each task its job's settings as environment variables
 (`mapreduce.map.input.file`); mrjob reads them with
 `mrjob.compat.jobconf_from_env`. minibig's tasks are threads of a worker
 process, so one process environment cannot hold each task's own: a task sets
-its settings for its thread when its first record is asked for, and
-`jobconf_from_env` reads them there, then the process environment, as mrjob
-does. Values are strings, as in an environment.
+its settings for its thread when its stream starts (and puts back what was
+there when it ends), and `jobconf_from_env` reads them there, then the
+process environment, as mrjob does. Values are strings, as in an environment.
 
 What a task sees: the job's jobconf (`JOBCONF`, `jobconf()`, `-D`, the step's
 own), `mapreduce.task.partition`, `mapreduce.task.ismap`, and in the first
@@ -16,17 +16,21 @@ absolute path, as mrjob's local runners give an absolute input),
 `mapreduce.map.input.start` and `mapreduce.map.input.length` (the byte range
 of the split; no length for a compressed file, read whole). Older Hadoop
 names (`map.input.file`, `mapred.task.partition`, ...) find the same values.
+A step's mapper pipelined after the previous step's reducer in one task
+sees that reducer's settings while the two run (switching per record would
+cost a Python step per record), its `mapper_final` its own.
 
 >>> set_task_env({"mapreduce.map.input.file": "file:///data/a.txt"})
 >>> jobconf_from_env("map.input.file"), jobconf_from_env("mapreduce.map.input.file")
 ('file:///data/a.txt', 'file:///data/a.txt')
 >>> jobconf_from_env("mapreduce.job.name", "unset")
 'unset'
->>> set_task_env({})
+>>> set_task_env(None)
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -46,20 +50,46 @@ _VARIANTS = {name: names for names in _SAME for name in names}
 _task = threading.local()
 
 
-def set_task_env(env: dict) -> None:
-    """Make `env` ({name: str}) the settings `jobconf_from_env` finds in this thread."""
+def set_task_env(env: dict | None) -> None:
+    """Make `env` ({name: str}, or None: none) the settings `jobconf_from_env` finds in
+    this thread."""
     _task.env = env
 
 
-def task_env_at_start(env: dict):
-    """A generator that sets `env` for its thread when it is first advanced, and yields nothing.
+def task_env_scope(env: dict) -> tuple:
+    """(start, end): generators yielding nothing that set `env` for the thread running them,
+    and put back what the thread had before.
 
-    Put at the head of a task's stream, it takes effect in the thread that
-    runs the task, before the job's first hook.
+    Put at the head and at the end of a task's stream, `start` takes effect in
+    the thread that runs the task, before the job's first hook, and `end`
+    once the stream is exhausted: a step's final hooks see their own task's
+    settings again after a pipelined earlier step's stream ends, and the
+    driver's thread, which runs the tasks of `-r inline`, is left as it was.
     """
-    set_task_env(env)
-    return
-    yield
+    saved = []
+
+    def start():
+        saved.append(getattr(_task, "env", None))
+        set_task_env(env)
+        return
+        yield
+
+    def end():
+        set_task_env(saved.pop() if saved else None)
+        return
+        yield
+    return start(), end()
+
+
+@contextlib.contextmanager
+def task_env_kept():
+    """Put back this thread's settings when the block ends, even if a task failed in it
+    (`-r inline` runs its tasks in the driver's thread; a failed stream never ends)."""
+    saved = getattr(_task, "env", None)
+    try:
+        yield
+    finally:
+        set_task_env(saved)
 
 
 def jobconf_from_env(variable: str, default=None):

@@ -50,7 +50,7 @@ from minibig.mapreduce.internal import (PLAIN_TYPES, CountedGroups, column_recor
 from minibig.core.task import task_memory
 from minibig.mapreduce.memory import GroupsMeter, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
-from minibig.mapreduce.taskenv import map_input_env, task_env_at_start
+from minibig.mapreduce.taskenv import map_input_env, task_env_scope
 from minibig.rdd.textfile import read_split
 from minibig.shuffle.spill import effective_budget
 
@@ -167,6 +167,12 @@ def _handed_over(groups: dict, pos: Position):
     phase = pos.phase, pos.func
     yield groups
     pos.phase, pos.func = phase
+
+
+def _in_env(pos: Position, stream):
+    """`stream`, with the task's jobconf (`pos.env`) set for `jobconf_from_env` around it."""
+    env_start, env_end = task_env_scope(pos.env)
+    return chain(env_start, stream, env_end)
 
 
 def _identity_reducer(key, values):
@@ -395,8 +401,8 @@ class MapTask(StepTask):
         if self.shuffle:
             return self.run_shuffle(split, records, pos)
         if self.final:
-            return self.output(split, records, pos, self.mapped)
-        return self.streamed(split, records, pos, self.mapped)
+            return self.output(split, records, pos, self.mapped_in_env)
+        return self.streamed(split, records, pos, self.mapped_in_env)
 
     def map_env(self, split: int) -> dict:
         """What `jobconf_from_env` finds in this map task: its input file in the first step."""
@@ -414,11 +420,15 @@ class MapTask(StepTask):
         counters are reported once the last list is out."""
         job, step = self.job_and_step()
         path = path_for(job.internal_protocol())
+        # Around the combiner's calls too: the records iterators are read in order.
+        env_start, env_end = task_env_scope(pos.env)
+        yield env_start
         try:
             yield from self.shuffle_batches(job, step, records, pos, path)
         except Exception as exc:
             self.annotate(exc, pos, split)
             raise
+        yield env_end
         self.finish(job)
 
     def shuffle_batches(self, job, step, records, pos: Position, path):
@@ -513,11 +523,14 @@ class MapTask(StepTask):
             starmap(_as_generator(mapper), pairs))
         return self.hooked(step, pos, mapper, body)
 
+    def mapped_in_env(self, job, step, records, pos: Position):
+        """`mapped`, with the task's jobconf set for `jobconf_from_env` around it."""
+        return _in_env(pos, self.mapped(job, step, records, pos))
+
     @staticmethod
     def hooked(step, pos: Position, mapper, body):
-        """The mapper's pairs `body`, with mapper_init's before and mapper_final's after
-        (the task's jobconf set for `jobconf_from_env` before them all)."""
-        return chain(task_env_at_start(pos.env), _hook(pos, "mapper_init", step["mapper_init"]),
+        """The mapper's pairs `body`, with mapper_init's before and mapper_final's after."""
+        return chain(_hook(pos, "mapper_init", step["mapper_init"]),
                      _enter(pos, "mapper", mapper), body,
                      _hook(pos, "mapper_final", step["mapper_final"]))
 
@@ -597,7 +610,6 @@ class ReduceTask(StepTask):
         reducer = step["reducer"]
         body = chain.from_iterable(starmap(
             _identity_reducer if reducer is None else _as_generator(reducer), keyed))
-        return chain(task_env_at_start(pos.env),
-                     _hook(pos, "reducer_init", step["reducer_init"]),
-                     _enter(pos, "reducer", reducer), body,
-                     _hook(pos, "reducer_final", step["reducer_final"]))
+        return _in_env(pos, chain(_hook(pos, "reducer_init", step["reducer_init"]),
+                                  _enter(pos, "reducer", reducer), body,
+                                  _hook(pos, "reducer_final", step["reducer_final"])))
