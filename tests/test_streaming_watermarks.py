@@ -1,11 +1,13 @@
 """Watermarks: generation, the minimum over inputs, idle and ended inputs, unions."""
 
 import math
+import os
 import random
+import time
 
 import pytest
 
-from minibig.streaming import StreamingContext, TumblingWindow
+from minibig.streaming import Source, StreamingContext, TumblingWindow
 from minibig.streaming.elements import END, IDLE
 from minibig.streaming.instance import OperatorInstance
 from minibig.streaming.operators import ForwardOperator, OperatorContext
@@ -145,6 +147,56 @@ def test_idle_inputs_flush_the_watermark_as_flinks_do(first_ends, late_at):
     assert late.result() == [("b", (late_at, "b"))] and metrics["late_records"] == 1
     assert sorted(out.result()) == [("a", 0, 10, 10), ("a", 10, 20, 10), ("a", 20, 30, 10), ("a", 30, 40, 1),
                                     ("b", 0, 10, 10), ("b", 10, 20, 3)]
+
+
+class ResumingSource(Source):
+    """Its records, then nothing (it goes idle) until the file ``resume`` appears (or 60 s pass,
+    bounded), then ``later`` and the end."""
+
+    def __init__(self, records, later, resume):
+        self.records, self.later, self.resume, self.step, self.quiet_since = records, later, resume, 0, None
+
+    @property
+    def finished(self):
+        return self.step >= 2
+
+    def poll(self, max_records):
+        if self.step == 0:
+            self.step = 1
+            return list(self.records)
+        self.quiet_since = self.quiet_since or time.monotonic()
+        if os.path.exists(self.resume) or time.monotonic() - self.quiet_since > 60:
+            self.step = 2
+            return list(self.later)
+        return []
+
+    def offset(self):
+        return self.step
+
+    def seek(self, offset):
+        self.step = offset
+
+
+def test_on_the_cluster_an_ended_input_and_an_idle_one_fire_every_window(sc, tmp_path):
+    # The first source ends; the second goes idle: +inf, as in Flink, so [10, 20) fires although
+    # no input's watermark reached 20. Its result resumes the idle source, whose record is late.
+    resume = str(tmp_path / "fired")
+
+    def mark(result):
+        if result[:3] == ("a", 10, 20):
+            open(resume, "w").close()
+        return result
+    ssc = StreamingContext(sc, parallelism=2, batch_size=8)
+    ended = ssc.source([(t, "a") for t in range(15)], timestamp=lambda e: e[0])
+    idle = ssc.source(ResumingSource([(t, "b") for t in range(5)], [(12, "b")], resume),
+                      timestamp=lambda e: e[0], idle_timeout=0.2)
+    counts = ended.union(idle).key_by(lambda e: e[1]).window(TumblingWindow(10)).count()
+    out, late = counts.map(mark).collect(), counts.late().collect()
+    started = time.monotonic()
+    metrics = ssc.run(timeout=120)
+    assert time.monotonic() - started < 60, "the idle source was resumed by its 60 s bound, not by [10, 20)"
+    assert sorted(out.result()) == [("a", 0, 10, 10), ("a", 10, 20, 5), ("b", 0, 10, 5)]
+    assert late.result() == [("b", (12, "b"))] and metrics["late_records"] == 1
 
 
 def interleave(streams, batch):
