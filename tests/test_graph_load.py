@@ -15,12 +15,13 @@ from minibig import Context
 from minibig.graph import Graph, pagerank
 from minibig.graph.buffers import pooled, pooled_indices, pooled_like
 from minibig.graph.ids import packed_ids, plain_list
-from minibig.graph import partitioning
+from minibig.graph import partitioning, session
 from minibig.graph.partitioning import HashPartitioner
 from minibig.shuffle.hashing import portable_hash
 from minibig.graph.load import (_SPREAD, _blocks, collapse_duplicates, doubtful, edges_from_tuples, read_edge_file,
                                 read_edge_parquet)
 
+import faults
 from graph_oracles import DATASETS, SHIPPED_GRAPHS, check_pagerank, nx_from_edges, nx_from_file
 
 
@@ -174,6 +175,77 @@ def test_str_ids_repeated_across_byte_ranges_get_one_dense_index_everywhere(sc, 
     ranks = pagerank(g, tol=1e-10, max_iter=1000)
     assert [[v for v, _ in part] for part in ranks.glom().collect()] == [p.ids.tolist() for p in g.partitions]
     check_pagerank(ranks.collectAsMap(), G)
+
+
+def one_stage_inputs(tmp_path) -> list:
+    """Files for a two-partition load: str ids (non-ASCII, repeated across the two byte ranges,
+    weighted, a header comment), int ids far apart and negative, ids one of the splitters cuts
+    at (every id the same length, so the splitter is an id), and a second range of comments."""
+    rng = np.random.default_rng(13)
+    names = [f"pkg-{i}" if i % 3 else f"\u00e9t\u00e9{i}" for i in range(400)]
+    str_text = "# header\n" + "".join(f"{names[rng.integers(400)]} {names[rng.integers(400)]} {i % 5}\n"
+                                       for i in range(3000))
+    int_text = "".join(f"{rng.integers(-50, 50) * 10**12} {rng.integers(0, 300)}\n" for _ in range(3000))
+    fixed = "".join(f"v{rng.integers(100):02d} v{rng.integers(100):02d}\n" for _ in range(500))
+    tail = "".join(f"a{i} b{i % 7}\n" for i in range(50)) + "#" * 2000 + "\n"
+    return [write(tmp_path, text, name) for name, text in
+            [("s.txt", str_text), ("i.txt", int_text), ("f.txt", fixed), ("t.txt", tail)]]
+
+
+@pytest.mark.parametrize("directed", [True, False])
+def test_two_partitions_load_in_one_stage_as_the_driver_cuts_them(sc, tmp_path, directed):
+    """The tasks swap their pieces and share the id sort (`distload.ExchangeCode`): the same
+    index and partitions as the driver's cut, no stage of their own, and a run on them meets
+    networkx."""
+    for path in one_stage_inputs(tmp_path):
+        g = Graph.from_edge_file(sc, path, directed=directed, num_partitions=2)
+        assert list(g.on_workers.timings) == ["read and build"], path
+        reference = Graph.from_edge_file(None, path, directed=directed, num_partitions=2)
+        assert (g.num_vertices, g.num_edges, g.weighted) == \
+            (reference.num_vertices, reference.num_edges, reference.weighted)
+        assert g.index.ids.tolist() == reference.index.ids.tolist()
+        assert_same_partitions(g.partitions, reference.partitions)
+    check_pagerank(pagerank(g, tol=1e-10, max_iter=1000).collectAsMap(),
+                   nx_from_edges([line.split() for line in open(path) if not line.startswith("#")],
+                                 directed=directed))
+
+
+def test_an_empty_file_loads_in_one_stage_too(sc, tmp_path):
+    for text in ("", "# only a comment\n\n"):
+        g = Graph.from_edge_file(sc, write(tmp_path, text), num_partitions=2)
+        assert (g.num_vertices, g.num_edges, list(g.on_workers.timings)) == (0, 0, ["read and build"])
+
+
+def test_what_one_stage_cannot_load_the_stages_load_with_their_errors(sc, tmp_path):
+    """Ranges of two kinds (int, then str), a partitioner failing on int ids, a malformed
+    line: every task says so, the driver drops what was built and the stages load the file
+    as before (an exchange, then the stages' timings), with the same partitions and errors."""
+    mixed = write(tmp_path, "".join(f"{i} {i * 7 % 300}\n" for i in range(300)) + "x 12\n", "m.txt")
+    for partitioner in (None, by_length):
+        g = Graph.from_edge_file(sc, mixed, num_partitions=2, partitioner=partitioner)
+        assert list(g.on_workers.timings) == ["exchange", "read", "route", "build"]
+        reference = Graph.from_edge_file(None, mixed, num_partitions=2, partitioner=partitioner)
+        assert g.index.ids.tolist() == reference.index.ids.tolist()
+        assert_same_partitions(g.partitions, reference.partitions)
+    lines = [f"{i} {i + 1}" for i in range(500)]
+    lines[420] = "420 421 heavy"
+    with pytest.raises(ValueError, match=r"g\.txt, line 421: weight 'heavy' is not a number"):
+        Graph.from_edge_file(sc, write(tmp_path, "\n".join(lines) + "\n"), num_partitions=2)
+    with pytest.raises(ValueError, match=r"partitioner put vertex 'a' in partition 2, outside \[0, 2\)"):
+        Graph.from_edge_file(sc, write(tmp_path, "a b\nc d\n" * 50), num_partitions=2, partitioner=lambda v: 2)
+
+
+def test_two_loads_at_once_share_the_slots(sc, tmp_path, monkeypatch):
+    """Two threads load at once: each load is one stage when the slots are free, the stages
+    when the other's session holds them (never a wait for START_TIMEOUT, here ten minutes), and
+    both graphs are the driver's cut."""
+    monkeypatch.setattr(session, "START_TIMEOUT", 600.0)
+    paths = one_stage_inputs(tmp_path)[:2]
+    loads = [faults.run_in_thread(lambda p=p: Graph.from_edge_file(sc, p, num_partitions=2)) for p in paths]
+    for load, path in zip(loads, paths):
+        g = load(120, f"the load of {path}")
+        assert list(g.on_workers.timings) in (["read and build"], ["read", "build"])
+        assert_same_partitions(g.partitions, Graph.from_edge_file(None, path, num_partitions=2).partitions)
 
 
 def test_the_workers_read_str_ids_when_any_range_has_one_and_gz_whole(sc, tmp_path):

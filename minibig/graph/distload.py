@@ -90,6 +90,7 @@ from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, 
 from minibig.graph.partition import local_positions, make_partition, partition_key
 from minibig.graph.partitioning import partitions_of, rows_by_owner
 from minibig.graph.session import Session, SessionUnavailable, linked, say_hello, usable, wait_for_driver
+from minibig.net.protocol import max_frame_bytes
 from minibig.shuffle.blocks import write_output_stream
 from minibig.shuffle.reader import read_batches
 
@@ -477,6 +478,15 @@ class ExchangeCode(TaskCode):
                 "rows": told[3]}
 
 
+def one_stage_fits(spec: Spec) -> bool:
+    """Whether every array a task of `ExchangeCode` sends fits in one socket frame
+    (`max_frame_bytes`: past it, ZeroMQ drops the sender, and its peers would wait for it). A
+    line of `r` bytes holds one edge of at least 4 bytes ("a b\n") or, weighted, 6 ("a b 1\n"):
+    a range's int32 positions take at most its size, its float64 weights 8/6 of it, twice that
+    read both ways."""
+    return all(end - start <= max_frame_bytes() // 4 for start, end in spec.ranges)
+
+
 def index_shared(q: int, count: int, pieces: list, is_int: bool, peers, sock):
     """`_index(pieces, is_int)` with task q of `count` sorting only its share of the ids: those
     between two splitters every task picks alike from the same pieces (`_splitters`), so the
@@ -620,7 +630,7 @@ class WorkerGraph:
             self.weighted = report.weighted
             self.num_vertices, self.num_edges = report.built[2], report.built[1]
             return
-        if len(ranges) == self.num_partitions and usable(self.sc, self.num_partitions):
+        if len(ranges) == self.num_partitions and one_stage_fits(spec) and usable(self.sc, self.num_partitions):
             answers = self.exchange(spec)
             if answers is not None:
                 self.timings = {"read and build": clock.lap()}
