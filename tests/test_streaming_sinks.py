@@ -21,7 +21,7 @@ import pytest
 
 from minibig import Context
 from minibig.errors import OutputExistsError
-from minibig.streaming import (FileSink, RedisStreamSink, RedisStreamSource, Source, StreamingContext,
+from minibig.streaming import (FileSink, RedisStreamSink, RedisStreamSource, StreamingContext,
                                TumblingWindow)
 from minibig.streaming.operators import OperatorContext
 from minibig.streaming.sinks import read_committed
