@@ -8,6 +8,7 @@ import threading
 import time
 import types
 
+import numpy
 import pytest
 
 from minibig.streaming import (SessionWindow, SlidingWindow, Source, StreamError, StreamingContext,
@@ -131,8 +132,8 @@ def test_a_timestamp_function_that_raises_names_the_source_and_the_record():
     assert isinstance(error.__cause__, KeyError) and "{'x': 2}" in str(error)
 
 
-@pytest.mark.parametrize("bad", ["7", None, float("nan"), True])
-def test_a_timestamp_that_is_not_a_number_is_an_error(bad):
+@pytest.mark.parametrize("bad", ["7", None, float("nan"), True, float("inf"), -float("inf"), numpy.float64("inf")])
+def test_a_timestamp_that_is_not_a_finite_number_is_an_error(bad):
     error = run_expecting_error(lambda ssc: ssc.source([("r", bad)], timestamp=lambda r: r[1]))
     assert error.operator == "source-0" and error.record == ("r", bad)
 

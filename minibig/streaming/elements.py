@@ -92,12 +92,19 @@ def keyed_items(timestamps: list, keys: list, values: list, watermark) -> list:
 
 
 def checked_timestamp(timestamp, operator: str, record):
-    """``timestamp`` if it is a real number (not bool, not NaN), else a StreamError."""
+    """``timestamp`` if it is a finite real number (not bool, not NaN), else a StreamError.
+
+    An infinite event time would raise its source's watermark to ``+inf`` (every
+    later record late) and fall in no window (``inf % size`` is NaN): a
+    timestamp in Flink is a long, never infinite.
+    """
     if isinstance(timestamp, bool) or not isinstance(timestamp, Real):
         raise StreamError(operator, record,
                           f"timestamp must be a number, got {type(timestamp).__name__} {timestamp!r}")
     if timestamp != timestamp:
         raise StreamError(operator, record, "timestamp is NaN")
+    if math.isinf(timestamp):
+        raise StreamError(operator, record, f"timestamp must be finite, got {timestamp!r}")
     return timestamp
 
 

@@ -81,7 +81,7 @@ class SourceReader:
                     ts = clock()
                     if ts < highest:
                         ts = highest
-                if type(ts) is not int and type(ts) is not float or ts != ts:
+                if type(ts) is not int and (type(ts) is not float or ts - ts != 0.0):  # NaN, +-inf
                     ts = checked_timestamp(ts, self.name, record)
                 if ts <= pending and pending > told:
                     append(pending)               # this record may be late for it: it goes first
