@@ -9,7 +9,8 @@ Everything is measured in one process, one after the other, so the ratios
 share the machine's load. Engine start-up (the embedded cluster) is timed
 apart from job time. Job time runs from the edge file to the ranks on the
 driver, load included on every side: the graph engine's workers read and
-cut the file themselves (`minibig/graph/distload.py`), then PageRank runs in
+cut the file themselves (`minibig/graph/distload.py`: one stage, the tasks swapping
+their pieces through their own sockets, when every partition has a slot), then PageRank runs in
 a session (`minibig/graph/session.py`; `--stepwise`: a task per superstep); scipy reads with
 pyarrow's CSV reader and Arrow's hash kernels (bench/graph_baselines.py);
 the RDD PageRank is `jobs/pagerank.py` collected with `count()`. Every side

@@ -53,6 +53,10 @@ encryption of PageRank's outboxes cost more than the rest of the superstep.
 A master elsewhere means TCP with the cluster key for every socket (the
 tasks' too: `bind_address`, which admits only the cluster key's holders).
 
+A graph's load uses the same driver side and the same `Peers` (`distload.ExchangeCode`,
+a `Session` whose `loop` hands out the addresses and waits for each task's
+answer): two rounds of segments, then the driver's `end`.
+
 When it cannot be used: a session needs all its tasks running at once, so
 the driver asks for one only when the partitions fit the cluster's slots
 beside those its other running sessions hold (`usable`; another thread's run
