@@ -280,3 +280,22 @@ def test_keys_of_every_kind_from_two_source_tasks_meet_in_one_window_instance(sc
     assert sorted(counts.result(), key=repr) == sorted(((*w, n) for w, n in want.items()), key=repr)
     assert metrics["late_records"] == 0
     assert len(set(ssc.executor.task_workers.values())) == 2          # two processes hashed the keys
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+@pytest.mark.parametrize("assigner", [TumblingWindow(10), SessionWindow(5)], ids=["tumbling", "session"])
+def test_a_downstream_function_mutating_a_result_does_not_change_the_window_s_next_firing(
+        sc, on_cluster, assigner):
+    # The reduce's accumulator is a list the window keeps for its lateness; the map after it
+    # appends to what it gets. Flink gives the map a copy: the late firing is [0, 1, 3], not
+    # [0, 1, 'seen', 3]
+    events = [(1, "a", 0), (3, "a", 1), (20, "a", 2), (4, "a", 3)]
+    ssc = StreamingContext(sc if on_cluster else None, parallelism=2, batch_size=1)
+    lists = (ssc.source(events, timestamp=lambda e: e[0]).key_by(lambda e: e[1])
+                .map(lambda e: (e[0], [e[1][2]]))
+                .key_by(lambda e: "a")
+                .window(assigner, allowed_lateness=30).reduce(lambda a, b: (a[0], a[1] + b[1])))
+    seen = lists.map(lambda r: r[3][1].append("seen") or r).collect()
+    ssc.run()
+    fired = [(start, values) for _, start, _, (_, values) in seen.result() if start < 10]
+    assert fired == [(1 if assigner.merging else 0, [0, 1, "seen"]), (1 if assigner.merging else 0, [0, 1, 3, "seen"])]

@@ -25,7 +25,10 @@ Policy (Flink's, with the watermark definition of ``watermarks.py``):
   is past ``end + allowed_lateness`` is refused. A merged session that ends
   at or before ``W`` fires at once.
 - Results carry the window's largest timestamp (``max_timestamp(end)``), so
-  a downstream window of the same size groups them together.
+  a downstream window of the same size groups them together. With allowed
+  lateness a window keeps its state after firing, so it emits a copy of
+  anything mutable it holds (``detached``): as in Flink, a downstream
+  function mutating its input cannot change the window's next firing.
 - Processing time: records go to the windows holding the clock's time at
   arrival, never late; windows fire when ``on_processing_time(now)`` reaches
   their end, and the rest fire at the end of the input. A clock stepped back
@@ -42,6 +45,7 @@ Firing order: by end time, then start; keys in arrival order.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 
@@ -318,6 +322,8 @@ class WindowOperator(Operator):
     def _emit(self, main, key, start, end, acc):
         timestamp = max_timestamp(end)
         values = self.function.results(key, start, end, acc)
+        if self.lateness:
+            values = list(map(detached, values))
         for value in values:
             main.append((timestamp, (key, start, end, value)))
         self.counters["windows_fired"] += 1
@@ -329,9 +335,10 @@ class WindowOperator(Operator):
         results = self.function.results
         append = main.append
         emitted = 0
+        keep = self.lateness > 0
         for key, acc in pane.items():
             for value in results(key, start, end, acc):
-                append((timestamp, (key, start, end, value)))
+                append((timestamp, (key, start, end, detached(value) if keep else value)))
                 emitted += 1
         self.counters["windows_fired"] += len(pane)
         self.counters["records_out"] += emitted
@@ -349,6 +356,29 @@ class WindowOperator(Operator):
         if isinstance(exc, (TypeError, ValueError)) and type(item) is tuple and not _is_pair(item[1]):
             return StreamError(self.name, item, "a windowed record must be a (key, value) pair")
         return self.failure(item, exc)
+
+
+_IMMUTABLE = frozenset({int, float, complex, bool, str, bytes, type(None), range})
+
+
+def detached(value):
+    """``value``, or a deep copy of it when it may hold something mutable.
+
+    A window with allowed lateness keeps its state after firing, and what it
+    emits may be that state (a reduce's accumulator, the records a process
+    function returns). A downstream function that mutates its input in place
+    (``r[3].append(...)``) would change the window's next firing; Flink
+    hands the next operator a copy (object reuse is off by default), so the
+    window sends one. Scalars and tuples of scalars are shared as they are.
+
+    >>> acc, pair = [1, 2], (1, "a")
+    >>> detached(acc) == acc, detached(acc) is acc, detached(pair) is pair
+    (True, False, True)
+    """
+    kind = type(value)
+    if kind in _IMMUTABLE or (kind is tuple and all(type(item) in _IMMUTABLE for item in value)):
+        return value
+    return copy.deepcopy(value)
 
 
 def _is_pair(value) -> bool:
