@@ -7,6 +7,7 @@ output and the late counters.
 """
 
 import random
+import threading
 
 import numpy
 import pytest
@@ -299,3 +300,31 @@ def test_a_downstream_function_mutating_a_result_does_not_change_the_window_s_ne
     ssc.run()
     fired = [(start, values) for _, start, _, (_, values) in seen.result() if start < 10]
     assert fired == [(1 if assigner.merging else 0, [0, 1, "seen"]), (1 if assigner.merging else 0, [0, 1, 3, "seen"])]
+
+
+def test_a_result_that_cannot_be_copied_is_emitted_as_it_is():
+    # The copy guards the window's kept state; a value holding a lock cannot be copied and is shared
+    events = [(1, "a", 0), (20, "a", 1), (2, "a", 2)]
+    ssc = StreamingContext(parallelism=2, batch_size=1)
+    locked = (ssc.source(events, timestamp=lambda e: e[0]).key_by(lambda e: e[1])
+                 .window(TumblingWindow(10), allowed_lateness=30)
+                 .aggregate(LockedCount()).map(lambda r: (r[:3], r[3][0])).collect())
+    ssc.run()
+    assert sorted(locked.result()) == [(("a", 0, 10), 1), (("a", 0, 10), 2), (("a", 20, 30), 1)]
+
+
+class LockedCount(AggregateFunction):
+    """A count whose accumulator (and result) holds a lock: it cannot be deep-copied."""
+
+    def create_accumulator(self):
+        return [0, threading.Lock()]
+
+    def add(self, value, acc):
+        acc[0] += 1
+        return acc
+
+    def merge(self, a, b):
+        return [a[0] + b[0], a[1]]
+
+    def get_result(self, acc):
+        return acc

@@ -369,7 +369,9 @@ def detached(value):
     function returns). A downstream function that mutates its input in place
     (``r[3].append(...)``) would change the window's next firing; Flink
     hands the next operator a copy (object reuse is off by default), so the
-    window sends one. Scalars and tuples of scalars are shared as they are.
+    window sends one. Scalars and tuples of scalars are shared as they are,
+    and so is a value that cannot be copied (it holds a lock): the copy
+    guards the state, it must not fail the job.
 
     >>> acc, pair = [1, 2], (1, "a")
     >>> detached(acc) == acc, detached(acc) is acc, detached(pair) is pair
@@ -378,7 +380,10 @@ def detached(value):
     kind = type(value)
     if kind in _IMMUTABLE or (kind is tuple and all(type(item) in _IMMUTABLE for item in value)):
         return value
-    return copy.deepcopy(value)
+    try:
+        return copy.deepcopy(value)
+    except Exception:           # noqa: BLE001 - it holds a lock, a socket: shared, as it always was
+        return value
 
 
 def _is_pair(value) -> bool:
