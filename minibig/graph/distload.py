@@ -89,7 +89,9 @@ from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, 
                                 read_exact, run_ends, strings_as_ints)
 from minibig.graph.partition import local_positions, make_partition, partition_key
 from minibig.graph.partitioning import partitions_of, rows_by_owner
-from minibig.graph.session import Session, SessionUnavailable, linked, say_hello, usable, wait_for_driver
+from minibig.graph.session import (POLL_MS, Session, SessionUnavailable, linked, say_hello, usable,
+                                   wait_for_driver)
+from minibig.graph.tasks import raise_remote, user_error
 from minibig.net.protocol import max_frame_bytes
 from minibig.shuffle.blocks import write_output_stream
 from minibig.shuffle.reader import read_batches
@@ -435,7 +437,10 @@ class ExchangeCode(TaskCode):
         if order["kind"] != "go":                  # abort: the driver gave the session up
             return
         peers.connect(order["peers"])
-        answer = self.exchange(ctx, peers, sock, told)
+        try:
+            answer = self.exchange(ctx, peers, sock, told)
+        except Exception as exc:                   # noqa: BLE001 - the driver raises it at once (its
+            answer = {"error": user_error(exc)}    # peers, waiting for this task's segments, are aborted)
         if answer is None:                         # the driver spoke meanwhile: an abort
             return
         sock.send(pickle.dumps({"kind": "loaded", "partition": ctx.partition, **answer}, protocol=5))
@@ -449,8 +454,10 @@ class ExchangeCode(TaskCode):
             parsed = parse_range(self.spec, r)
             is_int = not len(parsed.src) or parsed.as_ints is not None
             return True, is_int, parsed.weight is not None, len(parsed.src), pieces_of(self.spec, parsed, is_int)
-        except Exception:   # noqa: BLE001 - a malformed line, or a partitioner failing on this kind: the
-            return False, True, False, 0, None     # stages load the file and say so, with their errors
+        except Exception:   # noqa: BLE001 - a malformed line, bytes that are not UTF-8, the user's
+            # partitioner failing (on ints, one for str ids): the stages load the file and route in
+            # the graph's kind, or raise the error with its file and line, as they always did
+            return False, True, False, 0, None
 
     def exchange(self, ctx, peers, sock, told: tuple) -> dict | None:
         """Send every task its piece, hear theirs, index and build: the answer for the driver
@@ -474,8 +481,7 @@ class ExchangeCode(TaskCode):
         indexed = index_shared(q, self.spec.num_partitions, [piece[0] for piece in pieces], is_int, peers, sock)
         if indexed is None:
             return None
-        return {"built": build(ctx, self.spec, pieces, is_int, weighted, indexed), "weighted": weighted,
-                "rows": told[3]}
+        return {"built": build(ctx, self.spec, pieces, is_int, weighted, indexed), "weighted": weighted}
 
 
 def one_stage_fits(spec: Spec) -> bool:
@@ -554,9 +560,15 @@ class _LoadSession(Session):
 
     def loop(self, first: int, driver) -> list:
         self.send_all({"kind": "go", "peers": self.peers})
-        answers = self.gather("loaded")
+        answers: dict[int, dict] = {}
+        while len(answers) < len(self.parts):
+            for message in self.receive(POLL_MS):
+                if "error" in message:
+                    raise_remote(message["error"], message["partition"], "graph load failed")
+                answers[message["partition"]] = message
+            self.check_silent(answers)
         self.send_all({"kind": "end"})
-        return self.end(answers)
+        return self.end([answers[p] for p in self.parts])
 
 
 @dataclass
@@ -674,10 +686,8 @@ class WorkerGraph:
             answers = session.run(ExchangeCode(spec, session.lost_after), {}, 0, None)
         except SessionUnavailable:
             return None
-        if any(a["built"] is None for a in answers):
-            self.sc._backend.drop_blocks(self.key)      # the partitions some tasks built
-            return None
-        return answers
+        # every task decided from the same ranges' states: all built, or none did
+        return answers if answers[0]["built"] is not None else None
 
     def index(self) -> VertexIndex:
         """The vertex index, fetched from partition 0's worker."""

@@ -364,14 +364,18 @@ def write_messages(ctx, ref: ShuffleRef, outbox: dict, mutations: dict) -> list[
 def raise_user_errors(reports: list) -> None:
     """Raise the first exception a partition's program raised, with the worker's traceback."""
     for report in reports:
-        if report.error is None:
-            continue
-        exc, text = report.error
-        if exc is None:
-            exc = TaskError(text.strip().splitlines()[-1] if text.strip() else "vertex program failed")
-        exc.add_note(f"minibig: vertex program failed in partition {report.partition}\n"
-                     f"--- remote traceback ---\n{text.rstrip()}")
-        raise exc
+        if report.error is not None:
+            raise_remote(report.error, report.partition, "vertex program failed")
+
+
+def raise_remote(error: tuple, partition: int, what: str) -> None:
+    """Raise a task's `user_error`: its exception (a `TaskError` when it did not pickle), with
+    a note saying `what` happened in `partition` and the worker's traceback."""
+    exc, text = error
+    if exc is None:
+        exc = TaskError(text.strip().splitlines()[-1] if text.strip() else what)
+    exc.add_note(f"minibig: {what} in partition {partition}\n--- remote traceback ---\n{text.rstrip()}")
+    raise exc
 
 
 def user_error(exc: BaseException):
