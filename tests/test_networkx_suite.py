@@ -285,7 +285,7 @@ NETWORKX_ONLY = {
     "test_generic.py::TestAverageShortestPathLength::test_trivial_graph": "one vertex: no path to measure",
 }
 
-# (networkx's own unweighted directed examples agree: no edge goes both ways, or all do)
+# (networkx's own unweighted directed examples happen to agree; random digraphs with edges both ways do not)
 _DIRECTED_LCC = "directed clustering: Graphalytics' LCC differs from networkx's where some edges go both ways"
 _WEIGHTED_LCC = "weighted clustering: minibig's clustering coefficient is unweighted"
 _PARALLEL = "a multigraph's parallel edge weights: minibig keeps one edge per pair"
