@@ -356,8 +356,8 @@ def test_unclaimed_example_is_refused_by_name(name, inputs, sc, tmp_path, monkey
     _reason, error, names = NOT_CLAIMED[name]
     with pytest.raises(error, match=names):
         module = load_port(name, tmp_path, monkeypatch)
-        run_job(job_class(module), [inputs["emma"], "-e", "x"] if name == "mr_grep"
-                else [inputs["emma"], "--master", sc.master])
+        run_job(job_class(module), [inputs["emma"], *(["-e", "x"] if name == "mr_grep" else []),
+                                    "--master", sc.master])
 
 
 def test_every_example_is_compared_or_listed():
