@@ -22,7 +22,7 @@ the read (see the commit that made blocks serialized):
   PageRank's cached links (Debian graph: 28k groups of 156k str a partition)
   read in 12 ms against 30 ms unpickled; its 20 iterations, in one process
   on the same links, took 5.4-6.8 s of CPU against 9.0-10.7 s unpickling.
-  Plain str items (and keys) are kept one object per value (`_shared_strs`):
+  Plain str items (and keys) are kept one object per value (`shared_strs`):
   a shuffle gave one per occurrence, and the iterations touch 5x fewer objects.
 
 Deserialized, every task on the worker shares the same objects, as Scala
@@ -53,6 +53,7 @@ import datetime
 import decimal
 import io
 import itertools
+import operator
 import os
 import pickle
 import sys
@@ -79,9 +80,11 @@ def estimate_size(records: list) -> int:
     if not records:
         return 64
     step = max(1, len(records) // SIZE_SAMPLE)
-    sample = records[::step]
-    per_record = sum(_deep_size(r) for r in sample) / len(sample)
-    return int(per_record * len(records)) + sys.getsizeof(records)
+    return int(_mean_size(records[::step]) * len(records)) + sys.getsizeof(records)
+
+
+def _mean_size(sample: list) -> float:
+    return sum(_deep_size(r) for r in sample) / len(sample)
 
 
 def _deep_size(obj, depth: int = 0) -> int:
@@ -126,7 +129,7 @@ _NOTHING_OF_ITS_OWN = frozenset({"__module__", "__qualname__", "__doc__", "__dic
                                  "__slotnames__"})
 
 
-def _rebuilt_by_its_type(kind: type) -> bool:
+def rebuilt_by_its_type(kind: type) -> bool:
     """Whether `kind(items)` makes what unpickling a `kind` holding `items` makes: list,
     or a subclass whose classes up to list define nothing of their own (nor slots) and
     whose only classes past list are list and object, made by `type`, with no reducer in
@@ -183,16 +186,26 @@ class CopiedLists:
             keys, lists = None, records
         kinds = set(map(type, lists))
         kind = kinds.pop()
-        if kinds or not _rebuilt_by_its_type(kind):
+        if kinds or not rebuilt_by_its_type(kind):
             return None
         # A list subclass's instance may carry attributes, which kind(items) would lose.
         if kind.__dictoffset__ and any(map(_attributes, lists)):
             return None
         if set(map(type, itertools.chain.from_iterable(lists))) == _STR:
-            return cls(*_shared_strs(keys, lists), kind)
+            return cls(*shared_strs(keys, lists), kind)
         if not all_immutable(itertools.chain.from_iterable(lists)):
             return None
         return cls(keys, list(map(tuple, lists)), kind)
+
+    def estimated_size(self) -> int:
+        """`estimate_size` of the records a read gives, from a sample of them."""
+        count = len(self.items)
+        if not count:
+            return 64
+        step = max(1, count // SIZE_SAMPLE)
+        lists = list(map(self.kind, self.items[::step]))
+        sample = lists if self.keys is None else list(zip(self.keys[::step], lists))
+        return int(_mean_size(sample) * count) + sys.getsizeof(self.items)
 
     def __iter__(self):
         lists = map(self.kind, self.items)
@@ -213,12 +226,16 @@ class CopiedPairs(zip):
         read.block = block
         return read
 
+    def untouched(self) -> bool:
+        """Whether no pair has been read yet (zip's own iterator over the keys says)."""
+        return operator.length_hint(super().__reduce__()[1][0]) == len(self.block.keys)
+
     def __reduce__(self):
         """Pickled (a task's records may hold their iterator) as the plain zip it reads as."""
         return zip, super().__reduce__()[1]
 
 
-def _shared_strs(keys: list | None, lists: list) -> tuple[list | None, list]:
+def shared_strs(keys: list | None, lists) -> tuple[list | None, list]:
     """The keys, and the lists as tuples, every str in them one object per value: the
     lists' items, all plain str, and the keys if they are too (1, 1.0 and True are equal,
     not the same). A groupByKey's values come from its shuffle with an object for each
@@ -292,12 +309,19 @@ class BlockStore:
                 stored = f.read()
         return loads_records(stored)              # outside the lock: other tasks read meanwhile
 
-    def put(self, key: str, records: list, level, task=None) -> bool:
-        """Keep a block that `task` computed as `level` says; True if it was kept."""
+    def put(self, key: str, records: "list | CopiedLists", level, task=None) -> bool:
+        """Keep a block that `task` computed as `level` says; True if it was kept. `records`
+        may come as a `CopiedLists` block already (a task that built its groups in that
+        form: `minibig.rdd.shuffled.DistinctCombinedRDD`), kept as it is in memory."""
+        if type(records) is CopiedLists and (level.deserialized or not level.useMemory):
+            records = list(records)           # the records themselves, or their pickle on disk
         if level.useMemory:
-            stored = records if level.deserialized or all_immutable(records) else (
-                CopiedLists.of(records) or dumps_records(records))
-            size = sys.getsizeof(stored) if isinstance(stored, bytes) else estimate_size(records)
+            if type(records) is CopiedLists:
+                stored, size = records, records.estimated_size()
+            else:
+                stored = records if level.deserialized or all_immutable(records) else (
+                    CopiedLists.of(records) or dumps_records(records))
+                size = sys.getsizeof(stored) if isinstance(stored, bytes) else estimate_size(records)
             if type(stored) is CopiedLists and stored.keys is not None:
                 size += POSITION_BYTES * len(stored.keys)     # its positions, once a join asks
             with self.lock:

@@ -60,14 +60,24 @@ class ManyToOneDependency(NarrowDependency):
 
 
 class ShuffleDependency(Dependency):
-    """Every child partition reads a piece of every parent partition."""
+    """Every child partition reads a piece of every parent partition.
+
+    `writer_share`: the share of a map task's memory budget its shuffle writer may hold,
+    where the records' own computation holds the rest while the writer runs (None: all
+    of it). `str_pair_batches`: the map side marks its batches when every record is a
+    (str, str) tuple (`minibig.shuffle.writer.StrPairs`), for a reducer that reads them
+    so. Both are set by the dataset that plans the shuffle
+    (`minibig.rdd.shuffled.DistinctCombinedRDD`)."""
 
     def __init__(self, rdd, partitioner: Partitioner, aggregator: Aggregator | None = None,
-                 map_side_combine: bool = False):
+                 map_side_combine: bool = False, writer_share: float | None = None,
+                 str_pair_batches: bool = False):
         super().__init__(rdd)
         self.partitioner = partitioner
         self.aggregator = aggregator
         self.map_side_combine = map_side_combine and aggregator is not None
+        self.writer_share = writer_share
+        self.str_pair_batches = str_pair_batches
         self.shuffle_id = rdd.ctx._new_shuffle_id()
         self.shuffle_key = f"{rdd.ctx._driver_id}/s{self.shuffle_id}"
         self.num_maps = rdd.getNumPartitions()

@@ -82,7 +82,7 @@ def _writer_budget(budget: int | None, dep) -> int | None:
     """The map task's budget for its shuffle writer: all of it, or `dep.writer_share` of it
     where the records' own computation holds the rest while the writer runs
     (`minibig.rdd.shuffled.DistinctCombinedRDD`'s map side)."""
-    share = getattr(dep, "writer_share", None)
+    share = dep.writer_share
     return budget if not budget or share is None else int(budget * share)
 
 

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 
 from minibig.core import serialization
 from minibig.core.accumulators import begin_task, end_task
+from minibig.core.cache import CopiedPairs
 from minibig.core.taskmetrics import gc_seconds
 from minibig.errors import FetchFailedError, ResultTooLargeError, format_user_traceback
 from minibig.shuffle.reader import CHUNK, fetch_segments
@@ -137,7 +138,11 @@ class TaskContext:
         key = block_key(self.driver_id, rdd.id, split)
         records = self.blocks.get(key)
         if records is None:
-            records = list(rdd.compute(split, self))
+            computed = rdd.compute(split, self)
+            # A fresh read of a block of groups is kept as that block: no list of its pairs
+            # made, then checked and taken apart again (`BlockStore.put`).
+            fresh = type(computed) is CopiedPairs and computed.untouched()
+            records = computed.block if fresh else list(computed)
             if self.blocks.put(key, records, rdd.getStorageLevel(), self):
                 self.cached.append(key)
         return iter(records)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from operator import itemgetter
 
+from minibig.core.cache import CopiedLists, rebuilt_by_its_type, shared_strs
 from minibig.core.dependency import ShuffleDependency
 from minibig.core.task import task_memory
 from minibig.rdd.base import DISTINCT, RDD
 from minibig.shuffle.reader import read_batches
 from minibig.shuffle.partitioners import columnar_op
-from minibig.shuffle.spill import ExternalMap
+from minibig.shuffle.sizing import SizeTracker, estimate
+from minibig.shuffle.writer import StrPairs
+from minibig.shuffle.spill import ExternalMap, effective_budget
 
 
 class ShuffledRDD(RDD):
@@ -98,21 +102,110 @@ class DistinctCombinedRDD(ShuffledRDD):
 
     def __init__(self, source: RDD, partitioner, aggregator):
         firsts = source.mapPartitions(_first_copies)
-        super().__init__(firsts, ShuffleDependency(firsts, partitioner, aggregator))
-        self.dep.writer_share = WRITER_SHARE     # the map task's writer: see ShuffleMapCode
+        # The map task's writer within WRITER_SHARE of its budget (`_first_copies` holds the
+        # rest); its batches marked where StrPairGroups may read them.
+        super().__init__(firsts, ShuffleDependency(
+            firsts, partitioner, aggregator, writer_share=WRITER_SHARE,
+            str_pair_batches=StrPairGroups.kind_of(aggregator) is not None))
 
     def compute(self, split: int, task):
         # Each fold within half the budget; a record, or a key's combiner, may still take
         # the whole of it, as in distinct's and the aggregation's own reducers.
         whole = task.memory_budget
         half = whole and whole // 2
+        # As written: a batch of `StrPairs` as it is (frames), any other as its list.
+        batches = read_batches(task.fetch_shuffle(self.dep, split), True)
         distinct = ExternalMap(DISTINCT, half, task.spill_dir, entry_limit=whole)
-        for batch in read_batches(task.fetch_shuffle(self.dep, split)):
-            _drop_copies(distinct, batch)
+        if self.dep.str_pair_batches:                  # groupByKey's: see StrPairGroups
+            groups = StrPairGroups(StrPairGroups.kind_of(self.dep.aggregator), half)
+            for batch in batches:
+                if type(batch) is not StrPairs:
+                    groups.hand_over(distinct)
+                    _drop_copies(distinct, batch)
+                    break
+                groups.take(batch.records)
+                if groups.over_budget():
+                    groups.hand_over(distinct)
+                    break
+            else:
+                return groups.block()
+        for batch in batches:
+            _drop_copies(distinct, batch.records if type(batch) is StrPairs else batch)
         # Never spilled: the dict's keys are the records, no pair made and taken apart.
         records = map(_first, distinct.items()) if distinct.runs else iter(distinct.map)
         combined = ExternalMap(self.dep.aggregator, half, task.spill_dir, entry_limit=whole)
         return combined.insert_values(records).items()
+
+
+class StrPairGroups:
+    """`DistinctCombinedRDD`'s reduce side for groupByKey (`Aggregator.op` "group") while
+    every record is a (str, str) tuple (exact types: each batch a `StrPairs`, which the map
+    side checked a chunk at a time, while the records were fresh in the cache): each
+    key's distinct values in a dict of their own, in one pass, then the groups as a
+    cached block's form (`minibig.core.cache.CopiedLists`: the keys, each group's values
+    as a tuple, every str one object per value), which a persisted dataset keeps as it
+    is and a read turns into the lists groupByKey makes (`create_combiner`'s type).
+
+    The general path folds the records into distinct's dict of tuples, then into a list a
+    key (a Python call per new key), which the cache then checks item by item and takes
+    apart again; here equal records and keys meet once. The answer is the general path's,
+    in its order: keys as they first came, each key's values as they first came with it,
+    the first object of each (str objects shared, as the cache shares them). Held within
+    `budget` (estimated as `ExternalMap` estimates its groups); past it, or at a batch of
+    other records, what is held goes to the general path (`hand_over`), which spills.
+    PageRank's links (Debian graph, one reducer of 156k edges): ~0.27 -> ~0.17 s."""
+
+    def __init__(self, kind: type, budget: int | None):
+        self.kind = kind
+        self.groups: dict = {}
+        self.budget = effective_budget(budget)
+        self.tracker = SizeTracker(self.budget)
+
+    @staticmethod
+    def kind_of(aggregator) -> type | None:
+        """The list type of groupByKey's combiners (`create_combiner`'s), or None where a
+        `CopiedLists` read would not make what it makes: a list type rebuilt by its type,
+        a new one holding the first value alone."""
+        if aggregator.op != "group":
+            return None
+        made = aggregator.create_combiner("")
+        kind = type(made)
+        if (isinstance(made, list) and rebuilt_by_its_type(kind) and made == [""]
+                and not (kind.__dictoffset__ and vars(made))):
+            return kind
+        return None
+
+    def take(self, records: list) -> None:
+        """Fold a batch of (str, str) tuples in."""
+        groups = self.groups
+        get = groups.get
+        for key, value in records:
+            group = get(key)
+            if group is None:
+                groups[key] = {value: None}
+            else:
+                group[value] = None
+        if records:
+            key = records[-1][0]
+            self.tracker.sample(estimate(key) + estimate(groups[key]))
+
+    def over_budget(self) -> bool:
+        """Whether what is held is estimated past the budget."""
+        return sys.getsizeof(self.groups) + len(self.groups) * self.tracker.mean >= self.budget
+
+    def hand_over(self, distinct: ExternalMap) -> None:
+        """Give what is held to distinct's fold of the general path, keys in their order."""
+        records = ((key, value) for key, group in self.groups.items() for value in group)
+        while chunk := list(itertools.islice(records, FIRSTS_CHUNK)):
+            _drop_copies(distinct, chunk)
+        self.groups.clear()
+
+    def block(self):
+        """A fresh read (`CopiedPairs`) of the groups as a `CopiedLists` block."""
+        groups = self.groups
+        if not groups:
+            return iter(())
+        return iter(CopiedLists(*shared_strs(list(groups), groups.values()), self.kind))
 
 
 _first = itemgetter(0)

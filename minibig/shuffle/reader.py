@@ -41,7 +41,7 @@ from minibig.net.security import dealer
 from minibig.errors import FetchFailedError
 from minibig.shuffle.blocks import read_segment_range, segment_bounds
 from minibig.shuffle.spill import count_spilled
-from minibig.shuffle.writer import ArrowColumns, Columns
+from minibig.shuffle.writer import ArrowColumns, Columns, StrPairs
 
 WINDOW = 4                    # remote requests in flight
 CHUNK = 4 << 20               # biggest reply of a block server
@@ -222,6 +222,8 @@ def _batch(loaded, frames: bool):
         return loaded
     if type(loaded) is Columns or type(loaded) is ArrowColumns:
         return loaded.records()
+    if type(loaded) is StrPairs:
+        return loaded.records
     if type(loaded) is bytes:
         from minibig.shuffle.arrowpath import frame_records   # numpy: only for Arrow frames
         return frame_records(loaded)

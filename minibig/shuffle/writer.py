@@ -97,7 +97,7 @@ def combine_values(records, aggregator, budget: int | None = None, spill_dir=Non
 class MapOutputWriter:
     """One map task's records, bucketed by reducer, spilled as runs past the budget."""
 
-    def __init__(self, partitioner, budget: int | None, spill_dir):
+    def __init__(self, partitioner, budget: int | None, spill_dir, str_pairs: bool = False):
         self.n = partitioner.numPartitions
         self.part = _partition_function(partitioner)
         self.hash_partitioned = is_hash_partitioner(partitioner)
@@ -110,6 +110,9 @@ class MapOutputWriter:
         self.tracker = SizeTracker(self.budget)
         self.columnar = False         # a combine's dict may go out as Arrow frames
         self.sums = False             # a reduceByKey(add) combine: may go out as ArrowColumns
+        # Every record inserted so far a (str, str) tuple, where the dependency asks
+        # (`ShuffleDependency.str_pair_batches`): the batches then go out as `StrPairs`.
+        self.str_pairs = str_pairs
 
     def insert(self, records) -> None:
         """Bucket (key, value) records by partition, spilling when over budget."""
@@ -118,6 +121,8 @@ class MapOutputWriter:
             chunk = list(itertools.islice(it, tracker.chunk))
             if not chunk:
                 return
+            # Checked while the chunk is fresh in the cache, not when its bucket is written.
+            self.str_pairs = self.str_pairs and str_pairs(chunk)
             if self.n == 1:
                 buckets[0].extend(chunk)
             else:
@@ -166,7 +171,7 @@ class MapOutputWriter:
             for p in range(self.n):
                 offsets.append(f.tell())
                 for batch in batches_of(p):
-                    dump_batch(batch, f)
+                    self._dump(batch, f)
             offsets.append(f.tell())
         self.runs.append((path, offsets))
         self.tracker.reset()
@@ -252,6 +257,14 @@ class MapOutputWriter:
                 parts[p].append(column_batch(pending_keys[p], pending_values[p], flat, arrow))
         return parts
 
+    def _dump(self, batch, out) -> None:
+        """Write one batch: as `StrPairs` while every record so far was a (str, str) tuple
+        (no look at its types again), else `dump_batch`."""
+        if self.str_pairs and type(batch) is list:
+            pickle.dump(StrPairs(batch), out, protocol=5)
+        else:
+            dump_batch(batch, out)
+
     def _part_batches(self, parts: list, p: int):
         """The batches of part p of `_dict_parts`, which is let go once they are written."""
         part, parts[p] = parts[p], None
@@ -287,7 +300,7 @@ class MapOutputWriter:
             for f, offsets in runs:
                 _copy_range(f, offsets[p], offsets[p + 1], out)
             for batch in memory_batches(p):
-                dump_batch(batch, out)
+                self._dump(batch, out)
         try:
             return write_output_stream(work_dir, shuffle_key, map_index, self.n, write_segment)
         finally:
@@ -444,6 +457,38 @@ class _Marshalled:
         return marshal.loads, (self.data,)
 
 
+class StrPairs:
+    """A batch of records each known to be a tuple of two exact str (the writer checked its
+    chunks as they came: `MapOutputWriter.str_pairs`), written through marshal; a reader
+    that asks for frames gets it as it is, so needs no pass over the records' types
+    (`minibig.rdd.shuffled.StrPairGroups`), any other reader its list of records."""
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list):
+        self.records = records
+
+    def __reduce__(self):
+        return _str_pairs_batch, (marshal.dumps(self.records),)
+
+
+def _str_pairs_batch(data: bytes) -> StrPairs:
+    return StrPairs(marshal.loads(data))
+
+
+_TUPLE, _TWO = {tuple}, {2}
+
+
+def str_pairs(records: list) -> bool:
+    """Whether every record is a tuple of two exact str (three C-level passes).
+
+    >>> str_pairs([("a", "b")]), str_pairs([("a", "b", "c")]), str_pairs(["ab"]), str_pairs([("a", 1)])
+    (True, False, False, False)
+    """
+    return (set(map(type, records)) == _TUPLE and set(map(len, records)) == _TWO
+            and set(map(type, itertools.chain.from_iterable(records))) == _STR)
+
+
 # Types marshal writes and reads back exactly (a subclass of one is refused; marshal
 # would turn another buffer, a bytearray say, into bytes).
 MARSHAL_ATOMS = frozenset({str, int, float, complex, bool, type(None), bytes})
@@ -503,7 +548,7 @@ def write_shuffle(records, dep, work_dir: str, shuffle_key: str, map_index: int,
     """Run the map side of `dep` over `records`; return each segment's size."""
     if spill_dir is None:
         spill_dir = tempfile.gettempdir
-    writer = MapOutputWriter(dep.partitioner, budget, spill_dir)
+    writer = MapOutputWriter(dep.partitioner, budget, spill_dir, dep.str_pair_batches)
     if dep.aggregator is not None and dep.map_side_combine:
         writer.columnar = columnar_op(dep) is not None
         writer.sums = dep.aggregator.op == "sum"
