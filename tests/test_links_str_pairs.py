@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 
 import numpy
 import pytest
 
+import faults
 from minibig import Context, StorageLevel
 from minibig.rdd.pairs import ResultIterable
 from minibig.rdd.shuffled import DistinctCombinedRDD
@@ -113,3 +115,23 @@ def test_past_the_budget_the_groups_go_to_the_general_path_which_spills(tmp_path
         ends = [e for e in map(json.loads, f) if e.get("event") == "task_end"]
     reducers = [e["spill_bytes"] for e in ends if e["stage"] == max(e["stage"] for e in ends)]
     assert len(reducers) == 2 and all(spilled > 0 for spilled in reducers)
+
+
+def test_a_worker_killed_while_the_cached_links_are_read_costs_time_not_the_answer(tmp_path):
+    """The reduce stage that groups the pairs and keeps them cached loses a worker mid-task:
+    its partitions are grouped again elsewhere, from lineage, with the same answer."""
+    records = edges(seed=12, count=3000)
+    release = str(tmp_path / "go")
+
+    def after_grouping(group):
+        faults.announce_and_wait(str(tmp_path), "reduce", release)
+        return group
+    with Context(workers=3, worker_timeout=3.0, fetch_timeout=3.0, appName="links-kill") as ctx:
+        links = ctx.parallelize(records, 6).distinct().groupByKey(3).cache()
+        join = faults.run_in_thread(lambda: links.map(after_grouping).glom().collect())
+        victim = faults.wait_for_marker(str(tmp_path), "reduce")[0]
+        os.kill(victim, signal.SIGKILL)
+        faults.touch(release)
+        got = join()
+        again = links.glom().collect()
+    assert typed(got) == per_partition(records, 3) == typed(again)
