@@ -5,7 +5,8 @@ The answer must be the general path's to the object types and the order: each re
 keys as they first came, each key's distinct values as they first came with it, the
 values a `ResultIterable`, every read a fresh list; a batch of other records (a str
 subclass, an int) hands what is held over to the general path; past the budget too,
-which then spills. Checked against plain Python on a real 2-worker cluster.
+which then spills. Checked against plain Python on a real 2-worker cluster (a worker
+killed in the reduce stage: tests/test_plan_distinct.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 
 import numpy
 import pytest
 
-import faults
 from minibig import Context, StorageLevel
 from minibig.rdd.pairs import ResultIterable
 from minibig.rdd.shuffled import DistinctCombinedRDD
@@ -116,22 +115,3 @@ def test_past_the_budget_the_groups_go_to_the_general_path_which_spills(tmp_path
     reducers = [e["spill_bytes"] for e in ends if e["stage"] == max(e["stage"] for e in ends)]
     assert len(reducers) == 2 and all(spilled > 0 for spilled in reducers)
 
-
-def test_a_worker_killed_while_the_cached_links_are_read_costs_time_not_the_answer(tmp_path):
-    """The reduce stage that groups the pairs and keeps them cached loses a worker mid-task:
-    its partitions are grouped again elsewhere, from lineage, with the same answer."""
-    records = edges(seed=12, count=3000)
-    release = str(tmp_path / "go")
-
-    def after_grouping(group):
-        faults.announce_and_wait(str(tmp_path), "reduce", release)
-        return group
-    with Context(workers=3, worker_timeout=3.0, fetch_timeout=3.0, appName="links-kill") as ctx:
-        links = ctx.parallelize(records, 6).distinct().groupByKey(3).cache()
-        join = faults.run_in_thread(lambda: links.map(after_grouping).glom().collect())
-        victim = faults.wait_for_marker(str(tmp_path), "reduce")[0]
-        os.kill(victim, signal.SIGKILL)
-        faults.touch(release)
-        got = join()
-        again = links.glom().collect()
-    assert typed(got) == per_partition(records, 3) == typed(again)

@@ -209,8 +209,14 @@ def test_a_distinct_dataset_persisted_before_its_aggregation_feeds_both_sides(sc
     distinct.unpersist()
 
 
-def test_a_worker_killed_in_the_reduce_stage_costs_time_not_the_answer(tmp_path):
-    records = records_with_copies(seed=9, count=2000)
+@pytest.mark.parametrize("str_pairs", [False, True])
+def test_a_worker_killed_in_the_reduce_stage_costs_time_not_the_answer(tmp_path, str_pairs):
+    """Mixed records (the general fold), or (str, str) pairs grouped in one pass and kept
+    cached (`StrPairGroups`, PageRank's links): the lost partitions are grouped again
+    elsewhere, from lineage, and a later read of the cache agrees."""
+    rng = random.Random(12)
+    records = ([(f"p{rng.randrange(300)}", f"p{rng.randrange(300)}") for _ in range(3000)]
+               if str_pairs else records_with_copies(seed=9, count=2000))
     release = str(tmp_path / "go")
 
     def after_shuffle(group):
@@ -218,10 +224,13 @@ def test_a_worker_killed_in_the_reduce_stage_costs_time_not_the_answer(tmp_path)
         return group
     with Context(workers=3, worker_timeout=3.0, fetch_timeout=3.0, appName="plan-kill") as ctx:
         groups = ctx.parallelize(records, 6).distinct().groupByKey(6)
-        assert type(groups) is DistinctCombinedRDD
+        assert type(groups) is DistinctCombinedRDD and groups.dep.str_pair_batches
+        if str_pairs:
+            groups.cache()
         join = faults.run_in_thread(lambda: groups.map(after_shuffle).collect())
         victim = faults.wait_for_marker(str(tmp_path), "reduce")[0]
         os.kill(victim, signal.SIGKILL)
         faults.touch(release)
         got = join()
-    assert as_multisets(got) == as_multisets(grouped(records).items())
+        again = groups.collect()
+    assert as_multisets(got) == as_multisets(grouped(records).items()) == as_multisets(again)
