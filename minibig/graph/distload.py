@@ -628,7 +628,8 @@ class WorkerGraph:
             from lost
 
     def load_once(self) -> None:
-        """Run the stages; set the vertex and edge counts and `timings` (seconds per stage)."""
+        """Load in one stage where it can (`exchange`), else run the stages; set the vertex and
+        edge counts and `timings` (seconds per stage)."""
         dag, parts = self.sc._dag, list(range(self.num_partitions))
         self.timings = {}
         spec = Spec(self.key, os.path.abspath(self.path), _byte_ranges(self.path, self.num_partitions), self.directed,
