@@ -109,7 +109,7 @@ def test_a_spilled_combine_writes_its_runs_and_its_dict_as_columns(tmp_path):
     rest; every segment holds Columns only, and their records give the oracle's answer."""
     pairs = [(f"k{i % 2000}", i % 5) for i in range(20000)] + [("big", 2 ** 80), ("nan", math.nan)]
     dep = types.SimpleNamespace(partitioner=Partitioner(3), aggregator=reducing(operator.add),
-                                map_side_combine=True)
+                                map_side_combine=True, str_pair_batches=False)
     write_shuffle(iter(pairs), dep, str(tmp_path), "s", 0, budget=64 << 10,
                   spill_dir=lambda: str(tmp_path))
     assert take_spilled(str(tmp_path)) > 0

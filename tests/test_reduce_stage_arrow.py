@@ -59,7 +59,7 @@ def arrow_from_few_keys(monkeypatch):
 def shuffle(tmp_path, maps: list, reducers: int, budget: int | None = None) -> list:
     """Write each map's records as a map task does; each reducer's batches, as it reads them."""
     dep = types.SimpleNamespace(partitioner=Partitioner(reducers), aggregator=ADD,
-                                map_side_combine=True)
+                                map_side_combine=True, str_pair_batches=False)
     for m, records in enumerate(maps):
         write_shuffle(iter(records), dep, str(tmp_path), "s", m, budget, lambda: str(tmp_path))
     out = []

@@ -88,7 +88,7 @@ def test_a_spilling_combine_cuts_its_dict_the_same_way(tmp_path):
     """spill_dict takes the same cuts: the run and the final output together hold each
     key's partial combiners."""
     dep = types.SimpleNamespace(partitioner=Partitioner(2), aggregator=reducing(operator.add),
-                                map_side_combine=True)
+                                map_side_combine=True, str_pair_batches=False)
     pairs = [(f"k{i % 30000}", 1) for i in range(60000)]
     write_shuffle(iter(pairs), dep, str(tmp_path), "s", 0, budget=256 << 10,
                   spill_dir=lambda: str(tmp_path))
