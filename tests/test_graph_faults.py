@@ -157,9 +157,9 @@ class AnnouncingPartitioner:
 
 def test_worker_killed_while_the_workers_load_the_file(cluster, tmp_path):
     """The routing task dies with its worker. Two partitions load in one stage (a session:
-    `distload.ExchangeCode`): the driver finds the task silent and ends the session, and loads
-    the file again, by the stages now that one worker is left (which runs the task again); with
-    the stages alone, routed edges lost with the worker make the driver load again."""
+    `distload.ExchangeCode`): the driver finds the task silent, ends the session and loads the
+    file again, by the stages now that one worker is left. (With the stages alone, routed edges
+    lost with the worker make the driver load again.)"""
     path = f"{DATASETS}/roget.txt"
     last = Graph.from_edge_file(None, path).index.ids[-1]          # a vertex some range routes
     release = str(tmp_path / "go")
