@@ -153,7 +153,9 @@ class StrPairGroups:
     the first object of each (str objects shared, as the cache shares them). Held within
     `budget` (estimated as `ExternalMap` estimates its groups); past it, or at a batch of
     other records, what is held goes to the general path (`hand_over`), which spills.
-    PageRank's links (Debian graph, one reducer of 156k edges): ~0.27 -> ~0.17 s."""
+    PageRank's links (Debian graph, 317k edges, both reduce tasks in one process, min of 24
+    runs alternated with the general path): 0.47 -> 0.36 s of CPU; on a 2-worker cluster
+    the links' four tasks 0.99-1.10 -> 0.89-1.00 s (15 runs each)."""
 
     def __init__(self, kind: type, budget: int | None):
         self.kind = kind
