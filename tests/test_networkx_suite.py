@@ -325,7 +325,6 @@ NOT_CLAIMED: dict[str, tuple[str, type]] = {
 
 # a difference from networkx's definition, fixed by a patch of minibig/graph: (patch, how it fails now)
 FIXED_BY: dict[str, tuple[str, type]] = {
-    "test_pagerank.py::TestPageRank::test_empty": ("01-pagerank-null-graph", ZeroDivisionError),
     "test_cluster.py::TestWeightedClustering::test_triangle_and_edge": ("05-wedge-check-empty-inbox", IndexError),
     "test_connected.py::TestConnected::test_is_connected": ("06-isolated-vertices", NotClaimed),
     "test_generic.py::TestAverageShortestPathLength::test_undirected_not_connected":

@@ -27,6 +27,8 @@ from minibig.graph.graph import output_pairs
 def pagerank(g, damping: float = 0.85, max_iter: int = 100, tol: float = 1e-6, personalization: dict | None = None,
              weight: bool = False, **options) -> dict:
     """PageRank as networkx.pagerank defines it (weighted only when `weight=True`)."""
+    if g.num_vertices == 0:                  # networkx: the null graph has no ranks (and 1/N has no N)
+        return _result(g, [], options)
     personal = None
     if personalization is not None:
         personal = _personal_vector(g, personalization)
