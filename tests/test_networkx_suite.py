@@ -441,7 +441,6 @@ def _ids(result) -> list:
     return sorted(map(repr, ids))
 
 
-@_until("02-tuple-ids-keep-their-type", AssertionError)
 def test_ids_that_are_strings_of_digits_stay_strings(sc):
     """networkx's node "10" is a str: minibig answers for "10", not for the int 10."""
     G = nx.DiGraph([("1", "2"), ("2", "10"), ("10", "1"), ("10", "3")])

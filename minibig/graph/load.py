@@ -17,7 +17,8 @@ last line's weight wins (`add_edge` overwrites); self-loops stay; with
 `directed=False` each line is an edge both ways (so `u v 1` then `v u 2`
 leaves weight 2 on both directions, as networkx's Graph does).
 
-Ids: when both id columns are all integers the ids are int, otherwise str.
+Ids: when both id columns are all integers the ids are int, otherwise str;
+tuples' ids keep their Python type (the str "1" stays a str).
 A malformed line (one field, more than three, a weight that is not a
 number) raises `ValueError` naming the file and the line number.
 """
@@ -165,12 +166,14 @@ def edges_from_tuples(edges, directed: bool = True) -> EdgeList:
     weight = np.array([r[2] for r in rows], dtype=np.float64) if widths == {3} else None
     kind = _id_kind(src + dst)
     return edges_from_columns(pa.array(src, kind), pa.array(dst, kind), weight, directed=directed,
-                              source="edge list")
+                              source="edge list", typed=True)
 
 
-def edges_from_columns(src, dst, weight, directed: bool = True, source: str = "edges") -> EdgeList:
-    """Index, orient and deduplicate edge columns (pyarrow arrays of int or str ids)."""
-    src, dst = _as_id_columns(src, dst)
+def edges_from_columns(src, dst, weight, directed: bool = True, source: str = "edges",
+                       typed: bool = False) -> EdgeList:
+    """Index, orient and deduplicate edge columns (pyarrow arrays of int or str ids). `typed`: the
+    columns' types are the ids' own (Python's "1" is a str), not text that may hold integers."""
+    src, dst = (as_chunked(src), as_chunked(dst)) if typed else _as_id_columns(src, dst)
     if len(src) and (pc.any(pc.is_null(src)).as_py() or pc.any(pc.is_null(dst)).as_py()):
         raise ValueError(f"{source}: an edge has a missing (null) vertex id")
     if weight is not None:
