@@ -449,7 +449,6 @@ def test_ids_that_are_strings_of_digits_stay_strings(sc):
         _same_as_networkx(sc, name, G, *args)
 
 
-@_until("03-pagerank-zero-out-weight", AssertionError)
 def test_weighted_pagerank_of_a_vertex_whose_out_edges_weigh_nothing(sc):
     """networkx: such a vertex is dangling (its row of the weight matrix stays 0); not NaN for all."""
     G = nx.DiGraph()

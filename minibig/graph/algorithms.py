@@ -66,7 +66,11 @@ class PageRank(VectorProgram):
         degree = part.cache["pr_degree"] = part.out_degree
         if self.weighted:
             total = np.bincount(part.out_src_local, weights=part.out_weight, minlength=len(part))
-            part.scratch["pr_edge_factor"] = part.out_weight / total[part.out_src_local]
+            # a vertex whose out-edges weigh 0 in all sends nothing and is dangling, as in networkx
+            # (0 / 0 would send NaN to every rank)
+            per_edge = total[part.out_src_local]
+            part.scratch["pr_edge_factor"] = np.divide(part.out_weight, per_edge, out=np.zeros(len(per_edge)),
+                                                       where=per_edge != 0)
             part.scratch["pr_vertex_share"] = None
         else:                            # every edge of a vertex carries the same share: scale per vertex
             total = degree.astype(np.float64)
