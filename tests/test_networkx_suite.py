@@ -456,7 +456,6 @@ def test_weighted_pagerank_of_a_vertex_whose_out_edges_weigh_nothing(sc):
     _same_as_networkx(sc, "pagerank", G)
 
 
-@_until("04-missing-vertex-message", AssertionError)
 def test_a_missing_source_is_named_as_the_user_wrote_it(sc):
     """The KeyError names vertex 8, not numpy's np.int64(8)."""
     with pytest.raises(KeyError, match=r"vertex 8 is not in the graph"):

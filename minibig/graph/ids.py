@@ -87,7 +87,8 @@ class VertexIndex:
         pos = np.minimum(pos, max(len(self.ids) - 1, 0))
         missing = (len(self.ids) == 0) | (self.ids[pos] != values) if len(values) else np.zeros(0, bool)
         if np.any(missing):
-            raise KeyError(f"vertex {values[np.flatnonzero(missing)[0]]!r} is not in the graph")
+            # tolist: the id as the user wrote it (8, not numpy's np.int64(8))
+            raise KeyError(f"vertex {values[np.flatnonzero(missing)[:1]].tolist()[0]!r} is not in the graph")
         return pos.astype(np.int64)
 
     def original(self, dense: int):
@@ -138,7 +139,7 @@ def _as_id_array(ids, like: np.ndarray | None = None) -> np.ndarray:
             raise TypeError("vertex ids must be all integers or all strings, not a mix: "
                             f"{sorted({type(v).__name__ for v in items})}")
     if like is not None and like.dtype.kind != values.dtype.kind and len(values):
-        raise KeyError(f"vertex {values[0]!r} is not in the graph "
+        raise KeyError(f"vertex {values[:1].tolist()[0]!r} is not in the graph "
                        f"(its ids are {'int' if like.dtype.kind == 'i' else 'str'})")
     return values
 
