@@ -254,10 +254,12 @@ class _WedgeCheck(VectorProgram):
             ctx.send(u, np.stack((centre, w), axis=1))
         elif ctx.superstep == 1:
             receiver = np.repeat(np.arange(len(part)), ctx.count)
+            # (centre, w) rows; the inbox of a partition that no question reached is a flat empty array
+            asked = ctx.messages.reshape(len(receiver), 2)
             indptr, targets = self.adjacency(part)
-            linked = kernels.has_edge(indptr, targets, receiver, ctx.messages[:, 1]) if len(receiver) else \
+            linked = kernels.has_edge(indptr, targets, receiver, asked[:, 1]) if len(receiver) else \
                 np.zeros(0, bool)
-            centres, counts = np.unique(ctx.messages[linked, 0], return_counts=True)
+            centres, counts = np.unique(asked[linked, 0], return_counts=True)
             ctx.send(centres, counts.astype(np.int64))
         else:
             segment = np.repeat(np.arange(len(part)), ctx.count)
