@@ -22,9 +22,7 @@ A test that reaches no adapter fails: it would prove nothing about minibig.
 NOT_CLAIMED lists, one line each, the networkx tests that need what minibig
 does not claim: they are strict xfails that must fail with the exception
 given, so the rest of such a test still runs against minibig and an entry
-that starts passing is noticed. FIXED_BY (and `_until` on this module's
-own tests) ties a test to a patch of minibig/graph in /tmp/n1/fixes/ until
-the patch is applied; the patch removes the entry.
+that starts passing is noticed.
 
 The graphs are cut into PARTITIONS partitions, more than the workers: a
 small graph then leaves partitions that receive nothing in a superstep.
@@ -76,14 +74,11 @@ def _graph(sc, G, weight: str | None = None) -> Graph:
     if weight is not None and G.is_multigraph() and G.number_of_edges() > len(set(G.edges())):
         raise NotClaimed("parallel edges' weights: minibig keeps one edge per pair (the last weight); "
                          "networkx adds them up (PageRank) or takes the lightest (Dijkstra)")
-    isolated = [v for v in G if G.degree(v) == 0]
-    if isolated:
-        raise NotClaimed(f"a minibig graph is made of edges: isolated vertices {isolated[:5]} have none")
     if weight is None:
         edges = list(G.edges())
     else:
         edges = [(u, v, data.get(weight, 1)) for u, v, data in G.edges(data=True)]
-    return Graph.from_edges(sc, edges, directed=G.is_directed(), num_partitions=PARTITIONS)
+    return Graph.from_edges(sc, edges, directed=G.is_directed(), num_partitions=PARTITIONS, vertices=list(G))
 
 
 def _values(G, result) -> dict:
@@ -324,18 +319,6 @@ NOT_CLAIMED: dict[str, tuple[str, type]] = {
     "test_cluster.py::TestAverageClustering::test_average_clustering_signed": (_WEIGHTED_LCC, NotClaimed),
 }
 
-# a difference from networkx's definition, fixed by a patch of minibig/graph: (patch, how it fails now)
-FIXED_BY: dict[str, tuple[str, type]] = {
-    "test_connected.py::TestConnected::test_is_connected": ("06-isolated-vertices", NotClaimed),
-    "test_generic.py::TestAverageShortestPathLength::test_undirected_not_connected":
-        ("06-isolated-vertices", NotClaimed),
-}
-
-
-def _until(patch: str, raises: type):
-    """A strict xfail of this module's own test until /tmp/n1/fixes/`patch`.patch is applied."""
-    return pytest.mark.xfail(reason=f"a bug: fixed by /tmp/n1/fixes/{patch}.patch", raises=raises, strict=True)
-
 
 def _key(request) -> str | None:
     """The networkx node id of this test (`test_pagerank.py::TestPageRank::test_x[alg]`), None
@@ -359,8 +342,6 @@ def _minibig_answers(request, monkeypatch):
     if key in NETWORKX_ONLY:
         pytest.skip(f"tests networkx only: {NETWORKX_ONLY[key]}")
     listed = NOT_CLAIMED.get(key)
-    if key in FIXED_BY:
-        listed = (f"a bug: fixed by /tmp/n1/fixes/{FIXED_BY[key][0]}.patch", FIXED_BY[key][1])
     if listed is not None:
         request.applymarker(pytest.mark.xfail(reason=listed[0], raises=listed[1], strict=True))
     calls = []
@@ -406,7 +387,7 @@ def test_adapters_take_networkx_arguments():
 
 
 def test_listed_tests_exist():
-    """Every NETWORKX_ONLY, NOT_CLAIMED and FIXED_BY entry names a networkx test this module runs."""
+    """Every NETWORKX_ONLY and NOT_CLAIMED entry names a networkx test this module runs."""
     known = set()
     for short, names in EXPOSED.items():
         for name in names:
@@ -414,7 +395,7 @@ def test_listed_tests_exist():
             funcs = [obj] if inspect.isfunction(obj) else \
                 [getattr(obj, a) for a in dir(obj) if a.startswith("test") and getattr(obj, a) is not None]
             known |= {f"{short}.py::{f.__qualname__.replace('.', '::')}" for f in funcs}
-    for key in [*NETWORKX_ONLY, *NOT_CLAIMED, *FIXED_BY]:
+    for key in [*NETWORKX_ONLY, *NOT_CLAIMED]:
         assert key.partition("[")[0] in known, key
 
 
@@ -468,7 +449,6 @@ def test_triangles_and_clustering_when_a_partition_is_asked_nothing(sc):
         _same_as_networkx(sc, name, nx.path_graph(3))
 
 
-@_until("06-isolated-vertices", NotClaimed)
 def test_isolated_vertices(sc):
     """Vertices without edges: dangling in PageRank, a component each, unreachable, no triangle."""
     G = nx.DiGraph([(0, 1), (1, 2), (2, 0)])

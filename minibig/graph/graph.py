@@ -75,11 +75,12 @@ class Graph:
 
     @classmethod
     def from_edges(cls, sc, edges, directed: bool = True, num_partitions: int | None = None,
-                   partitioner=None) -> "Graph":
-        """A graph from `(src, dst)` or `(src, dst, weight)` tuples: an iterable, or an RDD of them."""
+                   partitioner=None, vertices=()) -> "Graph":
+        """A graph from `(src, dst)` or `(src, dst, weight)` tuples: an iterable, or an RDD of them;
+        `vertices`: ids that are in the graph whether or not an edge names them (isolated vertices)."""
         if hasattr(edges, "collect") and hasattr(edges, "getNumPartitions"):
             edges = edges.collect()               # the driver cuts the partitions
-        return cls(sc, edges_from_tuples(edges, directed), num_partitions, partitioner, directed)
+        return cls(sc, edges_from_tuples(edges, directed, vertices), num_partitions, partitioner, directed)
 
     @property
     def num_vertices(self) -> int:

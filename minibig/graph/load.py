@@ -155,8 +155,9 @@ def read_edge_parquet(path: str, directed: bool = True) -> EdgeList:
                               directed=directed, source=path)
 
 
-def edges_from_tuples(edges, directed: bool = True) -> EdgeList:
-    """Edges from an iterable of `(src, dst)` or `(src, dst, weight)` tuples (all of one shape)."""
+def edges_from_tuples(edges, directed: bool = True, vertices=()) -> EdgeList:
+    """Edges from an iterable of `(src, dst)` or `(src, dst, weight)` tuples (all of one shape),
+    over their ids and `vertices` (ids in the graph with or without an edge)."""
     rows = [tuple(e) for e in edges]
     widths = {len(r) for r in rows}
     if widths - {2, 3} or len(widths) > 1:
@@ -164,24 +165,27 @@ def edges_from_tuples(edges, directed: bool = True) -> EdgeList:
     src = [r[0] for r in rows]
     dst = [r[1] for r in rows]
     weight = np.array([r[2] for r in rows], dtype=np.float64) if widths == {3} else None
-    kind = _id_kind(src + dst)
+    vertices = list(vertices)
+    kind = _id_kind(src + dst + vertices)
     return edges_from_columns(pa.array(src, kind), pa.array(dst, kind), weight, directed=directed,
-                              source="edge list", typed=True)
+                              source="edge list", typed=True, vertices=pa.array(vertices, kind))
 
 
 def edges_from_columns(src, dst, weight, directed: bool = True, source: str = "edges",
-                       typed: bool = False) -> EdgeList:
+                       typed: bool = False, vertices=None) -> EdgeList:
     """Index, orient and deduplicate edge columns (pyarrow arrays of int or str ids). `typed`: the
-    columns' types are the ids' own (Python's "1" is a str), not text that may hold integers."""
+    columns' types are the ids' own (Python's "1" is a str), not text that may hold integers.
+    `vertices` (typed only): a column of ids that are vertices with or without edges."""
     src, dst = (as_chunked(src), as_chunked(dst)) if typed else _as_id_columns(src, dst)
+    extra = [] if vertices is None or not len(vertices) else [as_chunked(vertices)]
     if len(src) and (pc.any(pc.is_null(src)).as_py() or pc.any(pc.is_null(dst)).as_py()):
         raise ValueError(f"{source}: an edge has a missing (null) vertex id")
     if weight is not None:
         weight = np.asarray(weight, dtype=np.float64)
-    if len(src) == 0:
+    if len(src) == 0 and not extra:
         index = VertexIndex(np.zeros(0, np.int64) if pa.types.is_integer(src.type) else np.zeros(0, object))
         return EdgeList(index, np.zeros(0, np.int64), np.zeros(0, np.int64), weight)
-    index, (s, d) = VertexIndex.from_arrow(src, dst)
+    index, (s, d, *_) = VertexIndex.from_arrow(src, dst, *extra)
     if not directed:
         s, d = _both_ways(s, d), _both_ways(d, s)
         weight = None if weight is None else np.repeat(weight, 2)
