@@ -195,6 +195,33 @@ def test_a_failing_record_that_cannot_be_pickled_still_fails_the_job_with_a_stre
         assert f"line {fail_on_three.__code__.co_firstlineno + 2}, in fail_on_three" in "\n".join(error.__notes__)
 
 
+class UnprintableRecord:
+    """A record whose ``repr`` raises: the error about it must still be a StreamError."""
+
+    def __repr__(self):
+        raise RuntimeError("no text for this record")
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_a_failing_record_whose_repr_raises_still_fails_the_job_with_a_stream_error(sc, on_cluster):
+    ssc = StreamingContext(sc if on_cluster else None, parallelism=2)
+    ssc.source([1, 3], timestamp=int).map(lambda t: (t, UnprintableRecord())).map(fail_on_three).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    assert caught.value.operator == "map-2" and type(caught.value.__cause__) is BadReading
+    assert "(record <tuple object, repr raised RuntimeError>)" in str(caught.value)
+
+
+def test_a_huge_failing_record_that_cannot_be_pickled_travels_as_its_preview_only(sc):
+    ssc = StreamingContext(sc, parallelism=2)
+    ssc.source([1, 3], timestamp=int).map(lambda t: (t, threading.Lock(), "x" * 1_000_000)).map(fail_on_three).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    error = caught.value
+    assert error.operator == "map-2" and type(error.__cause__) is BadReading
+    assert len(error.record) < 300 and str(error) == f"map-2: BadReading: three (record {error.record!r})"
+
+
 def exit_on_three(x):
     if x == 3:
         sys.exit(3)

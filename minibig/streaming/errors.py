@@ -28,8 +28,9 @@ class StreamError(Exception):
 
     def with_record_text(self) -> "StreamError":
         """This error and its cause with the record replaced by its text
-        (``RecordText``): what can travel when the record itself does not pickle."""
-        return _rebuilt(self.operator, RecordText(repr(self.record)), self.problem, self.__cause__)
+        (``RecordText``, the preview the message shows, so a huge record does not
+        travel whole): what can travel when the record itself does not pickle."""
+        return _rebuilt(self.operator, RecordText(_preview(self.record)), self.problem, self.__cause__)
 
 
 class RecordText(str):
@@ -50,5 +51,10 @@ def _rebuilt(operator, record, problem, cause) -> StreamError:
 
 
 def _preview(record) -> str:
-    text = repr(record)
+    """``repr(record)``, cut at ``_RECORD_PREVIEW`` characters; a ``repr`` that raises must not
+    replace the error being reported, so its type stands in for the text."""
+    try:
+        text = repr(record)
+    except Exception as exc:          # noqa: BLE001 - the user's __repr__, any failure
+        return f"<{type(record).__name__} object, repr raised {type(exc).__name__}>"
     return text if len(text) <= _RECORD_PREVIEW else text[:_RECORD_PREVIEW] + "..."
