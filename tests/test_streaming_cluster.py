@@ -202,6 +202,25 @@ class UnprintableRecord:
         raise RuntimeError("no text for this record")
 
 
+def _record_rebuilt_on_a_worker(n):
+    if os.getpid() == DRIVER_PID:
+        raise ImportError("this record's class imports on the workers only")
+    return WorkerOnlyRecord(n)
+
+
+class WorkerOnlyRecord:
+    """A record that pickles and unpickles on the workers, but does not unpickle on the driver."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __reduce__(self):
+        return _record_rebuilt_on_a_worker, (self.n,)
+
+    def __repr__(self):
+        return f"WorkerOnlyRecord({self.n})"
+
+
 @pytest.mark.parametrize("on_cluster", [False, True])
 def test_a_failing_record_whose_repr_raises_still_fails_the_job_with_a_stream_error(sc, on_cluster):
     ssc = StreamingContext(sc if on_cluster else None, parallelism=2)
@@ -210,6 +229,16 @@ def test_a_failing_record_whose_repr_raises_still_fails_the_job_with_a_stream_er
         ssc.run()
     assert caught.value.operator == "map-2" and type(caught.value.__cause__) is BadReading
     assert "(record <tuple object, repr raised RuntimeError>)" in str(caught.value)
+
+
+def test_a_failing_record_that_only_unpickles_on_the_workers_fails_the_job_with_a_stream_error(sc):
+    ssc = StreamingContext(sc, parallelism=2)
+    ssc.source([1, 3], timestamp=int).map(lambda t: (t, WorkerOnlyRecord(t))).map(fail_on_three).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    error = caught.value
+    assert error.operator == "map-2" and type(error.__cause__) is BadReading
+    assert repr(error.record) == "(3, (3, WorkerOnlyRecord(3)))"
 
 
 def test_a_huge_failing_record_that_cannot_be_pickled_travels_as_its_preview_only(sc):

@@ -44,7 +44,7 @@ from minibig.errors import FetchFailedError, format_user_traceback
 from minibig.net.protocol import ProtocolError
 from minibig.streaming import wire
 from minibig.core.gcpolicy import young_threshold
-from minibig.streaming.errors import StreamError
+from minibig.streaming.errors import RecordText, StreamError
 from minibig.streaming.live import PUBLISH_EVERY, LiveMetrics
 from minibig.streaming.plan import Plan
 from minibig.streaming.runtime import TaskDataflow
@@ -299,10 +299,11 @@ class StreamTask:
     def _report_error(self, exc: BaseException) -> None:
         text = format_user_traceback(exc)
         blobs = _error_blobs(exc)
-        if not blobs and isinstance(exc, StreamError):
-            # The failing record does not pickle (it holds a lock): its text stands in for it,
-            # so the driver still raises a StreamError, not the message alone.
-            blobs = _error_blobs(exc.with_record_text())
+        if isinstance(exc, StreamError) and type(exc.record) is not RecordText:
+            # Last, the error with the failing record's text in its place: for a record that does
+            # not pickle (it holds a lock) or does not unpickle on the driver (its class imports
+            # on the workers only), so the driver still raises a StreamError, not the message alone.
+            blobs += _error_blobs(exc.with_record_text())
         self._report("error", exceptions=blobs, message=f"{type(exc).__name__}: {exc}", traceback=text)
 
     def close(self) -> None:
