@@ -443,6 +443,13 @@ def test_a_missing_source_is_named_as_the_user_wrote_it(sc):
         adapters(sc)["single_source_shortest_path_length"](nx.path_graph(3), 8)
 
 
+def test_a_source_in_a_graph_without_vertices_is_missing(sc):
+    """networkx: NodeNotFound; minibig: the KeyError of any missing vertex (it raised IndexError)."""
+    for name in ("single_source_shortest_path_length", "single_source_dijkstra_path_length"):
+        with pytest.raises(KeyError, match=r"vertex 1 is not in the graph"):
+            adapters(sc)[name](nx.DiGraph(), 1)
+
+
 def test_triangles_and_clustering_when_a_partition_is_asked_nothing(sc):
     """A path of three vertices on PARTITIONS partitions: some partition gets no wedge question."""
     for name in ("triangles", "clustering"):

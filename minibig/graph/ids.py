@@ -85,7 +85,9 @@ class VertexIndex:
         values = _as_id_array(ids, like=self.ids)
         pos = np.searchsorted(self.ids, values)
         pos = np.minimum(pos, max(len(self.ids) - 1, 0))
-        missing = (len(self.ids) == 0) | (self.ids[pos] != values) if len(values) else np.zeros(0, bool)
+        # a graph without vertices has none of them (and no ids[0] to compare with)
+        missing = self.ids[pos] != values if len(self.ids) and len(values) else \
+            np.full(len(values), not len(self.ids))
         if np.any(missing):
             # tolist: the id as the user wrote it (8, not numpy's np.int64(8))
             raise KeyError(f"vertex {values[np.flatnonzero(missing)[:1]].tolist()[0]!r} is not in the graph")
