@@ -2,7 +2,9 @@
 
 import gc
 import gzip
+import os
 import pickle
+import time
 
 import networkx as nx
 import numpy as np
@@ -246,6 +248,49 @@ def test_two_loads_at_once_share_the_slots(sc, tmp_path, monkeypatch):
         g = load(120, f"the load of {path}")
         assert list(g.on_workers.timings) in (["read and build"], ["read", "build"])
         assert_same_partitions(g.partitions, Graph.from_edge_file(None, path, num_partitions=2).partitions)
+
+
+class SlowToStart(HashPartitioner):
+    """HashPartitioner whose unpickling, on a worker with its task's code, announces itself and
+    waits for `release` (tests/faults.py): a task slow to start, as on a cold worker that
+    imports the graph modules first."""
+
+    def __init__(self, num_partitions, folder, release):
+        super().__init__(num_partitions)
+        self.folder, self.release = folder, release
+
+    def __reduce__(self):
+        return slow_to_start, (self.num_partitions, self.folder, self.release)
+
+
+def slow_to_start(num_partitions, folder, release):
+    faults.announce_and_wait(folder, "start", release)
+    return SlowToStart(num_partitions, folder, release)
+
+
+def test_tasks_that_all_start_late_still_load_in_one_stage(sc, tmp_path, monkeypatch):
+    """Every task of the load starts later than START_TIMEOUT (cold workers: seconds on a busy
+    machine), the two together: START_TIMEOUT counts from the first hello, so the load is one
+    stage and sessions stay usable. (Before: the stages loaded the file, and the driver took
+    the cluster for one with no slot: no session for any run after.)"""
+    monkeypatch.setattr(session, "START_TIMEOUT", 1.0)
+    monkeypatch.setattr(session, "_STARTED", session.weakref.WeakKeyDictionary())
+    folder, release = str(tmp_path / "marks"), str(tmp_path / "go")
+    os.mkdir(folder)
+    path = write(tmp_path, "".join(f"{i} {i * 7 % 300}\n" for i in range(300)))
+    began = time.monotonic()
+    load = faults.run_in_thread(lambda: Graph.from_edge_file(sc, path, num_partitions=2,
+                                                             partitioner=SlowToStart(2, folder, release)))
+    try:
+        faults.wait_for_marker(folder, "start", count=2)                   # both tasks held
+        faults.wait_until(lambda: time.monotonic() - began > 2 * session.START_TIMEOUT,
+                          "the tasks being late by START_TIMEOUT")
+    finally:
+        faults.touch(release)
+    g = load(120, "the load")
+    assert list(g.on_workers.timings) == ["read and build"]
+    assert session.usable(sc, 2)
+    assert_same_partitions(g.partitions, Graph.from_edge_file(None, path, num_partitions=2).partitions)
 
 
 def test_the_workers_read_str_ids_when_any_range_has_one_and_gz_whole(sc, tmp_path):

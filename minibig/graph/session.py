@@ -62,8 +62,12 @@ the driver asks for one only when the partitions fit the cluster's slots
 beside those its other running sessions hold (`usable`; another thread's run
 then goes superstep by superstep, its tasks queued behind the session's),
 and gives up (`SessionUnavailable`, nothing run) when they have not all said
-hello within `START_TIMEOUT`; the run then goes on superstep by superstep as
-before.
+hello within `START_TIMEOUT` of the first one's; the run then goes on superstep
+by superstep as before. The first hello may take longer (`FIRST_START_TIMEOUT`):
+a cold worker imports the graph modules before its first graph task starts,
+which takes seconds on a busy machine, and delays every task alike (a graph's
+load is often a cold cluster's first session); a slot short is the rest not
+following the first.
 
 Faults: each task's heartbeat thread beats to the driver every
 `lost_after / 4` seconds. A partition that is silent for `lost_after`
@@ -116,7 +120,8 @@ from minibig.graph.tasks import (LoadCode, StepReport, SuperstepCode, find_resid
 from minibig.net.protocol import limit_socket
 from minibig.net.security import cluster_key, dealer, stop_authenticator
 
-START_TIMEOUT = 5.0       # seconds for every task of a session to say hello
+START_TIMEOUT = 5.0       # seconds for every task of a session to say hello, after the first did
+FIRST_START_TIMEOUT = 60.0    # seconds for the first one (cold workers import the graph modules first)
 DRIVER_TIMEOUT = 600.0    # seconds a task waits for its driver's next word
 POLL_MS = 50              # the driver's wait between checks for silent partitions
 JOIN_TIMEOUT = 300.0      # seconds the driver waits for an aborted session's tasks to end
@@ -591,12 +596,17 @@ class Session:
         return thread
 
     def wait_for_hellos(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+        """Every task's hello; `SessionUnavailable` (remembered in `_STARTED`) when the others
+        do not follow the first within `START_TIMEOUT` (see the module docstring)."""
+        deadline, first = time.monotonic() + FIRST_START_TIMEOUT, True
         while len(self.identities) < len(self.parts):
+            if first and self.identities:
+                deadline, first = time.monotonic() + START_TIMEOUT, False
             if time.monotonic() > deadline:
                 _STARTED[self.sc] = (self.sc.defaultParallelism, len(self.identities))
-                raise SessionUnavailable(f"{len(self.identities)} of {len(self.parts)} session tasks "
-                                         f"started within {START_TIMEOUT:g}s")
+                raise SessionUnavailable(
+                    f"{len(self.identities)} of {len(self.parts)} session tasks started within "
+                    + (f"{START_TIMEOUT:g}s of the first" if self.identities else f"{FIRST_START_TIMEOUT:g}s"))
             self.receive(POLL_MS)
 
     def loop(self, superstep: int, driver) -> list | None:
