@@ -369,21 +369,33 @@ def detached(value):
     function returns). A downstream function that mutates its input in place
     (``r[3].append(...)``) would change the window's next firing; Flink
     hands the next operator a copy (object reuse is off by default), so the
-    window sends one. Scalars and tuples of scalars are shared as they are,
-    and so is a value that cannot be copied (it holds a lock): the copy
-    guards the state, it must not fail the job.
+    window sends one. Scalars, and tuples and frozensets of them (nested
+    too: a record ``(key, (t, v))``), are shared as they are, and so is a
+    value that cannot be copied (it holds a lock): the copy guards the state,
+    it must not fail the job.
 
-    >>> acc, pair = [1, 2], (1, "a")
+    >>> acc, pair = [1, 2], (1, ("a", frozenset({2.5})))
     >>> detached(acc) == acc, detached(acc) is acc, detached(pair) is pair
     (True, False, True)
     """
-    kind = type(value)
-    if kind in _IMMUTABLE or (kind is tuple and all(type(item) in _IMMUTABLE for item in value)):
+    if type(value) in _IMMUTABLE:
         return value
     try:
-        return copy.deepcopy(value)
+        return value if _shareable(value) else copy.deepcopy(value)
     except Exception:           # noqa: BLE001 - it holds a lock, a socket: shared, as it always was
         return value
+
+
+def _shareable(value) -> bool:
+    """Nothing in ``value`` can change: a scalar, or a tuple or frozenset of such values
+    (checked all the way down, much cheaper than the deep copy that would find the same)."""
+    kind = type(value)
+    if kind is not tuple and kind is not frozenset:
+        return kind in _IMMUTABLE
+    for item in value:
+        if type(item) not in _IMMUTABLE and not _shareable(item):
+            return False
+    return True
 
 
 def _is_pair(value) -> bool:
