@@ -190,6 +190,11 @@ class Range:
     dst: np.ndarray
     weight: np.ndarray | None
 
+    def report(self) -> RangeReport:
+        """Its rows, its kind (int when all its ids are integers; an empty range: int), whether it
+        has weights."""
+        return RangeReport(len(self.src), not len(self.src) or self.as_ints is not None, self.weight is not None)
+
     def ids(self, is_int: bool):
         """The distinct ids in the graph's kind: int64 numpy, or an Arrow string array."""
         if is_int:
@@ -282,9 +287,8 @@ class ReadCode(TaskCode):
         except EdgeLineError as exc:
             return RangeReport(0, False, False, error=(self.spec.lines_before(r) + exc.line, exc.detail),
                                sizes=write_nothing(ctx, self.writes, r, self.spec.num_partitions))
-        is_int = not len(parsed.src) or parsed.as_ints is not None
-        report = RangeReport(len(parsed.src), is_int, parsed.weight is not None)
-        if not is_int:                    # str ids here: the graph's ids are str
+        report = parsed.report()
+        if not report.is_int:             # str ids here: the graph's ids are str
             report.sizes = route(ctx, self.spec, parsed, False, self.writes)
             return report
         try:                              # int here, and in the graph unless another range says str
@@ -384,9 +388,8 @@ class WholeCode(TaskCode):
             parsed = parse_range(self.spec, 0)
         except EdgeLineError as exc:
             return RangeReport(0, False, False, error=(exc.line, exc.detail))
-        is_int = not len(parsed.src) or parsed.as_ints is not None
-        report = RangeReport(len(parsed.src), is_int, parsed.weight is not None)
-        report.built = build(ctx, self.spec, [pieces_of(self.spec, parsed, is_int)(0)], is_int,
+        report = parsed.report()
+        report.built = build(ctx, self.spec, [pieces_of(self.spec, parsed, report.is_int)(0)], report.is_int,
                              report.weighted)
         return report
 
@@ -448,36 +451,33 @@ class ExchangeCode(TaskCode):
         wait_for_driver(sock, ctx.partition, self.spec.key)
 
     def read(self, r: int) -> tuple:
-        """What range r tells every task: (parsed and routed in its own kind?, its kind is int,
-        it has weights, its rows, its piece function or None)."""
+        """What range r tells every task (its `RangeReport`: not `routed` when it could not be
+        read or routed in its own kind), and its piece function (`pieces_of`) or None."""
         try:
             parsed = parse_range(self.spec, r)
-            is_int = not len(parsed.src) or parsed.as_ints is not None
-            return True, is_int, parsed.weight is not None, len(parsed.src), pieces_of(self.spec, parsed, is_int)
+            report = parsed.report()
+            return report, pieces_of(self.spec, parsed, report.is_int)
         except Exception:   # noqa: BLE001 - a malformed line, bytes that are not UTF-8, the user's
             # partitioner failing (on ints, one for str ids): the stages load the file and route in
             # the graph's kind, or raise the error with its file and line, as they always did
-            return False, True, False, 0, None
+            return RangeReport(0, True, False, routed=False), None
 
     def exchange(self, ctx, peers, sock, told: tuple) -> dict | None:
         """Send every task its piece, hear theirs, index and build: the answer for the driver
         (None: the driver spoke meanwhile)."""
         q = ctx.partition
-        piece = told[4]
-        peers.send(0, {p: (told[:4], piece(p) if piece else None) for p in peers.out}, {})
+        report, piece = told
+        peers.send(0, {p: (report, piece(p) if piece else None) for p in peers.out}, {})
         got = peers.inbox(0, sock)
         if got is None:
             return None
-        heard = {q: (told[:4], piece(q) if piece else None)}
+        heard = {q: (report, piece(q) if piece else None)}
         heard.update((sender, batch) for sender, batch, _ in got[0])
         ranges = [heard[r] for r in range(self.spec.num_partitions)]
-        is_int = all(state[1] for state, _ in ranges)
-        # a range of the other kind (some int, some str: the graph's ids are str) is routed again
-        # in the graph's kind by the stages (RouteCode), as is a range that could not be read
-        if not all(state[0] and (state[1] == is_int or not state[3]) for state, _ in ranges):
+        is_int, weighted, routed = graph_kind([report for report, _ in ranges])
+        if not routed:                 # the stages route again in the graph's kind (or raise)
             return {"built": None}
         pieces = [piece for _, piece in ranges]
-        weighted = any(state[2] for state, _ in ranges)
         indexed = index_shared(q, self.spec.num_partitions, [piece[0] for piece in pieces], is_int, peers, sock)
         if indexed is None:
             return None
@@ -659,11 +659,8 @@ class WorkerGraph:
                                    writes=shuffle, speculate=False)
             self.timings["read"] = clock.lap()
             _raise_line_error(self.path, reports)
-            is_int = all(r.is_int for r in reports)
-            self.weighted = any(r.weighted for r in reports)
-            # an int range of a str graph, or one whose routing failed: route again in the graph's
-            # kind (an empty range routed nothing, in either kind)
-            if not all(r.routed and (r.is_int == is_int or not r.rows) for r in reports):
+            is_int, self.weighted, routed = graph_kind(reports)
+            if not routed:
                 shuffle = EdgeShuffle(f"{self.key}edges-again", len(ranges))
                 written.append(shuffle.shuffle_key)
                 dag.run_code(RouteCode(spec, is_int, shuffle), ranges, f"graph load {self.path}: route",
@@ -740,6 +737,15 @@ def _byte_ranges(path: str, count: int) -> list:
     size = os.path.getsize(path)
     cuts = [size * i // count for i in range(count + 1)]
     return list(zip(cuts, cuts[1:]))
+
+
+def graph_kind(reports: list) -> tuple[bool, bool, bool]:
+    """From every range's `RangeReport`: (the graph's ids are int, it has weights, every range is
+    routed in the graph's kind). Not routed: an int range of a str graph, or one whose routing
+    failed (an empty range routed nothing, in either kind)."""
+    is_int = all(r.is_int for r in reports)
+    return (is_int, any(r.weighted for r in reports),
+            all(r.routed and (r.is_int == is_int or not r.rows) for r in reports))
 
 
 def _raise_line_error(path: str, reports: list) -> None:
