@@ -431,9 +431,10 @@ def test_ids_that_are_strings_of_digits_stay_strings(sc):
 
 
 def test_weighted_pagerank_of_a_vertex_whose_out_edges_weigh_nothing(sc):
-    """networkx: such a vertex is dangling (its row of the weight matrix stays 0); not NaN for all."""
+    """networkx: such a vertex is dangling (its row of the weight matrix stays 0); not NaN for all.
+    1's one edge weighs 0, 3's weigh 2 - 2 (dangling too); 2 mixes 0 and 1, 4 mixes 3 and -1 (not)."""
     G = nx.DiGraph()
-    G.add_weighted_edges_from([(1, 2, 0), (2, 1, 1), (2, 3, 1), (3, 1, 2)])
+    G.add_weighted_edges_from([(1, 2, 0), (2, 1, 1), (2, 3, 0), (3, 1, 2), (3, 4, -2), (4, 1, 3), (4, 2, -1)])
     _same_as_networkx(sc, "pagerank", G)
 
 
