@@ -311,10 +311,9 @@ class BlockStore:
 
     def put(self, key: str, records: "list | CopiedLists", level, task=None) -> bool:
         """Keep a block that `task` computed as `level` says; True if it was kept. `records`
-        may come as a `CopiedLists` block already (a task that built its groups in that
-        form: `minibig.rdd.shuffled.DistinctCombinedRDD`), kept as it is in memory."""
-        if type(records) is CopiedLists and (level.deserialized or not level.useMemory):
-            records = list(records)           # the records themselves, or their pickle on disk
+        may come as a `CopiedLists` block already, for a serialized memory level (a task
+        that built its groups in that form: `minibig.rdd.shuffled.DistinctCombinedRDD`),
+        kept as it is in memory, or pickled as its records where it goes to disk."""
         if level.useMemory:
             if type(records) is CopiedLists:
                 stored, size = records, records.estimated_size()

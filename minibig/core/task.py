@@ -138,12 +138,15 @@ class TaskContext:
         key = block_key(self.driver_id, rdd.id, split)
         records = self.blocks.get(key)
         if records is None:
-            computed = rdd.compute(split, self)
-            # A fresh read of a block of groups is kept as that block: no list of its pairs
-            # made, then checked and taken apart again (`BlockStore.put`).
-            fresh = type(computed) is CopiedPairs and computed.untouched()
+            computed, level = rdd.compute(split, self), rdd.getStorageLevel()
+            # A fresh read of a block of groups, for a level that keeps its memory blocks in
+            # that form, is kept as that block: no list of its pairs made, then checked and
+            # taken apart again (`BlockStore.put`). Deserialized or on disk, its list, as
+            # the general path's: the block itself, or what is pickled, read once.
+            fresh = (type(computed) is CopiedPairs and level.useMemory and not level.deserialized
+                     and computed.untouched())
             records = computed.block if fresh else list(computed)
-            if self.blocks.put(key, records, rdd.getStorageLevel(), self):
+            if self.blocks.put(key, records, level, self):
                 self.cached.append(key)
         return iter(records)
 
