@@ -66,12 +66,14 @@ def _refuse(**arguments) -> None:
             raise NotClaimed(f"minibig.graph does not take networkx's {name}=")
 
 
-def _graph(sc, G, weight: str | None = None) -> Graph:
+def _graph(sc, G, weight: str | None = None, counts_parallel: bool = False) -> Graph:
     """G as a minibig Graph on `sc`: the same vertices and directions, and edge weights read
-    from attribute `weight` (1 where an edge lacks it) unless `weight` is None."""
+    from attribute `weight` (1 where an edge lacks it) unless `weight` is None. `counts_parallel`:
+    the networkx function counts a multigraph's parallel edges even unweighted (PageRank)."""
     if callable(weight):
         raise NotClaimed("minibig.graph weighs edges by a number, not by a function")
-    if weight is not None and G.is_multigraph() and G.number_of_edges() > len(set(G.edges())):
+    if (weight is not None or counts_parallel) and G.is_multigraph() and \
+            G.number_of_edges() > len(set(G.edges())):
         raise NotClaimed("parallel edges' weights: minibig keeps one edge per pair (the last weight); "
                          "networkx adds them up (PageRank) or takes the lightest (Dijkstra)")
     if weight is None:
@@ -101,7 +103,7 @@ def adapters(sc) -> dict:
     def pagerank_(G, alpha=0.85, personalization=None, max_iter=100, tol=1.0e-6, nstart=None, weight="weight",
                   dangling=None):
         _refuse(nstart=nstart, dangling=dangling)
-        ranks = pagerank(_graph(sc, G, weight), damping=alpha, max_iter=max_iter, tol=tol,
+        ranks = pagerank(_graph(sc, G, weight, counts_parallel=True), damping=alpha, max_iter=max_iter, tol=tol,
                          personalization=personalization, weight=weight is not None)
         return _values(G, ranks)
 
@@ -442,6 +444,14 @@ def test_a_missing_source_is_named_as_the_user_wrote_it(sc):
     """The KeyError names vertex 8, not numpy's np.int64(8)."""
     with pytest.raises(KeyError, match=r"vertex 8 is not in the graph"):
         adapters(sc)["single_source_shortest_path_length"](nx.path_graph(3), 8)
+
+
+def test_unweighted_pagerank_of_parallel_edges_is_not_claimed(sc):
+    """networkx's unweighted PageRank counts a multigraph's parallel edges; minibig keeps one."""
+    G = nx.MultiDiGraph([(1, 2), (1, 2), (1, 3), (2, 1), (3, 1)])
+    with pytest.raises(NotClaimed, match="parallel edges"):
+        adapters(sc)["pagerank"](G, weight=None)
+    assert adapters(sc)["single_source_shortest_path_length"](G, 1) == {1: 0, 2: 1, 3: 1}
 
 
 def test_a_source_in_a_graph_without_vertices_is_missing(sc):
