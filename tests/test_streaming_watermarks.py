@@ -77,6 +77,41 @@ def test_when_every_channel_is_idle_the_watermark_is_the_largest_of_theirs(last)
     assert valve.on_watermark(1, 7) == 7
 
 
+def drive_valve(steps, restore_before=None):
+    """``steps`` of ``(kind, channel, watermark)`` on a three-channel valve, its answers after
+    each; with ``restore_before=i`` the valve is checkpointed (``state()``) and a fresh one
+    loaded with it before step i, as a restored task's is."""
+    valve, answers = WatermarkValve(3), []
+    for i, (kind, channel, watermark) in enumerate(steps):
+        if i == restore_before:
+            state, valve = valve.state(), WatermarkValve(3)
+            valve.load(state)
+        if valve.ended[channel]:
+            continue
+        if kind == "watermark":
+            valve.on_data(channel)
+            answers.append(valve.on_watermark(channel, watermark))
+        elif kind == "idle":
+            answers.append(valve.on_idle(channel))
+        else:
+            answers.append(valve.on_end(channel))
+        answers.append((valve.combined, valve.all_quiet, valve.all_ended))
+    return answers
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_restored_valve_goes_on_as_the_uninterrupted_one(seed):
+    # Idleness, the flushed watermark and an ended channel's +inf are all in the checkpoint:
+    # restored at any step, the valve answers what it would have without the restore
+    rng = random.Random(seed)
+    for _ in range(200):
+        steps = [(rng.choice(["watermark", "watermark", "idle", "end"]), rng.randrange(3), rng.randint(0, 30))
+                 for _ in range(rng.randint(1, 20))]
+        want = drive_valve(steps)
+        for cut in range(len(steps)):
+            assert drive_valve(steps, restore_before=cut) == want, (steps, cut)
+
+
 def test_a_channel_back_from_idle_counts_only_once_it_caught_up():
     valve = WatermarkValve(2)
     valve.on_watermark(0, 3)
