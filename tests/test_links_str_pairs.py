@@ -115,3 +115,24 @@ def test_past_the_budget_the_groups_go_to_the_general_path_which_spills(tmp_path
     reducers = [e["spill_bytes"] for e in ends if e["stage"] == max(e["stage"] for e in ends)]
     assert len(reducers) == 2 and all(spilled > 0 for spilled in reducers)
 
+
+
+def test_batches_a_map_task_spilled_as_str_pairs_before_another_record_came(tmp_path):
+    """One map task past its writer's budget: its first chunks, all (str, str) pairs, go
+    to a run as `StrPairs`; an int value near the end turns the rest into plain batches.
+    Each reducer (not spilling: a quarter of the records) groups the marked batches, hands
+    them over at the first plain one, and gives the general path's answer in its order."""
+    rng = random.Random(13)
+    records = [(f"page-{rng.randrange(3000):05d}", f"dep-{i:06d}") for i in range(30000)]
+    records.insert(len(records) - 50, ("page-00001", 7))
+    folder = str(tmp_path / "log")
+    with Context(workers=1, worker_memory=4 << 20, event_log=folder, speculation=False,
+                 appName="links-mixed") as ctx:
+        got = ctx.parallelize(records, 1).distinct().groupByKey(4).glom().collect()
+    assert typed(got) == per_partition(records, 4)
+    (log,) = [os.path.join(folder, name) for name in os.listdir(folder)]
+    with open(log) as f:
+        ends = [e for e in map(json.loads, f) if e.get("event") == "task_end"]
+    last = max(e["stage"] for e in ends)
+    assert [e["spill_bytes"] > 0 for e in ends] == [True] + [False] * 4     # the map task's run
+    assert all(e["stage"] == last for e in ends[1:])
