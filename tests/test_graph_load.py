@@ -5,6 +5,8 @@ import gzip
 import os
 import pickle
 import time
+import types
+import weakref
 
 import networkx as nx
 import numpy as np
@@ -17,7 +19,7 @@ from minibig import Context
 from minibig.graph import Graph, pagerank
 from minibig.graph.buffers import pooled, pooled_indices, pooled_like
 from minibig.graph.ids import packed_ids, plain_list
-from minibig.graph import partitioning, session
+from minibig.graph import distload, partitioning, session
 from minibig.graph.partitioning import HashPartitioner
 from minibig.shuffle.hashing import portable_hash
 from minibig.graph.load import (_SPREAD, _blocks, collapse_duplicates, doubtful, edges_from_tuples, read_edge_file,
@@ -291,6 +293,46 @@ def test_tasks_that_all_start_late_still_load_in_one_stage(sc, tmp_path, monkeyp
     assert list(g.on_workers.timings) == ["read and build"]
     assert session.usable(sc, 2)
     assert_same_partitions(g.partitions, Graph.from_edge_file(None, path, num_partitions=2).partitions)
+
+
+def test_a_one_stage_load_task_drops_its_range_arrays_once_its_pieces_are_sent(monkeypatch):
+    """`ExchangeCode`'s task keeps its own piece, not the range's routed arrays (`pieces_of`'s:
+    as much again as the pieces), through the id sort and the build. In process: a driver that
+    says `go`, one peer whose piece is there, and a look when the task waits for round 1."""
+    path = f"{DATASETS}/roget.txt"
+    spec = distload.Spec("k/", path, distload._byte_ranges(path, 2), False, 2, HashPartitioner(2))
+    theirs = distload.parse_range(spec, 1)
+    theirs = (theirs.report(), distload.pieces_of(spec, theirs, True)(0))
+    held, freed = [], []
+
+    def pieces_of(*args):
+        piece = distload.pieces_of.__wrapped__(*args)
+        held.append(weakref.ref(dict(zip(piece.__code__.co_freevars, piece.__closure__))["src"].cell_contents))
+        return piece
+    pieces_of.__wrapped__ = distload.pieces_of
+    monkeypatch.setattr(distload, "pieces_of", pieces_of)
+
+    class Peers:
+        out, address = {1: None}, "peer"
+
+        def connect(self, addresses):
+            pass
+
+        def send(self, superstep, outbox, mutations):
+            assert list(outbox) == [1]
+
+        def inbox(self, superstep, driver):
+            if superstep == 0:
+                return [(1, theirs, None)], {}
+            gc.collect()
+            freed.append(held[0]() is None)
+            return None                                     # the driver spoke: an abort
+
+    driver = types.SimpleNamespace(send=lambda blob: None, poll=lambda timeout=0: True,
+                                   recv=lambda: pickle.dumps({"kind": "go", "peers": {}}))
+    ctx = types.SimpleNamespace(partition=0, attempt=0, worker_id="w")
+    distload.ExchangeCode(spec, 10.0).serve(ctx, driver, Peers())
+    assert freed == [True]
 
 
 def test_the_workers_read_str_ids_when_any_range_has_one_and_gz_whole(sc, tmp_path):

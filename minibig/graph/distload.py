@@ -441,7 +441,11 @@ class ExchangeCode(TaskCode):
             return
         peers.connect(order["peers"])
         try:
-            answer = self.exchange(ctx, peers, sock, told)
+            mine = send_pieces(peers, ctx.partition, *told)
+            # the range's arrays (`pieces_of`'s, as much again as the pieces) are not held
+            # through the exchange and the build: only the pieces are needed now
+            told = None
+            answer = self.exchange(ctx, peers, sock, mine)
         except Exception as exc:                   # noqa: BLE001 - the driver raises it at once (its
             answer = {"error": user_error(exc)}    # peers, waiting for this task's segments, are aborted)
         if answer is None:                         # the driver spoke meanwhile: an abort
@@ -462,16 +466,14 @@ class ExchangeCode(TaskCode):
             # the graph's kind, or raise the error with its file and line, as they always did
             return RangeReport(0, True, False, routed=False), None
 
-    def exchange(self, ctx, peers, sock, told: tuple) -> dict | None:
-        """Send every task its piece, hear theirs, index and build: the answer for the driver
-        (None: the driver spoke meanwhile)."""
+    def exchange(self, ctx, peers, sock, mine: tuple) -> dict | None:
+        """Hear the other tasks' pieces (this task's own: `mine`), index and build: the answer
+        for the driver (None: the driver spoke meanwhile)."""
         q = ctx.partition
-        report, piece = told
-        peers.send(0, {p: (report, piece(p) if piece else None) for p in peers.out}, {})
         got = peers.inbox(0, sock)
         if got is None:
             return None
-        heard = {q: (report, piece(q) if piece else None)}
+        heard = {q: mine}
         heard.update((sender, batch) for sender, batch, _ in got[0])
         ranges = [heard[r] for r in range(self.spec.num_partitions)]
         is_int, weighted, routed = graph_kind([report for report, _ in ranges])
@@ -482,6 +484,13 @@ class ExchangeCode(TaskCode):
         if indexed is None:
             return None
         return {"built": build(ctx, self.spec, pieces, is_int, weighted, indexed), "weighted": weighted}
+
+
+def send_pieces(peers, q: int, report: RangeReport, piece) -> tuple:
+    """Send every other task its piece of range q with the range's report (round 0 of
+    `ExchangeCode`); task q's own."""
+    peers.send(0, {p: (report, piece(p) if piece else None) for p in peers.out}, {})
+    return report, piece(q) if piece else None
 
 
 def one_stage_fits(spec: Spec) -> bool:
