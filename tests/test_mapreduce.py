@@ -646,3 +646,78 @@ def test_a_job_defining_spark_is_refused_by_name():
     with pytest.raises(NotImplementedError, match=r"MRSparkOnly defines spark\(\)"):
         with MRSparkOnly(args=["-r", "inline"]).make_runner() as runner:
             runner.run()
+
+
+class MRStepSettings(MRJob):
+    """Two steps with their own jobconf: what each phase (and each task's job, as it is
+    built) finds with jobconf_from_env."""
+
+    def __init__(self, *args, **kwargs):
+        from minibig.mapreduce import jobconf_from_env
+        super().__init__(*args, **kwargs)
+        self.built_with = jobconf_from_env("step.label")      # in a task: its step's
+
+    def steps(self):
+        return [MRStep(mapper=self.first_mapper, reducer=self.first_reducer,
+                       jobconf={"step.label": "one"}),
+                MRStep(mapper=self.second_mapper, mapper_final=self.second_mapper_final,
+                       reducer=self.second_reducer, jobconf={"step.label": "two"})]
+
+    def seen(self, phase):
+        from minibig.mapreduce import jobconf_from_env
+        return [phase, jobconf_from_env("step.label"), jobconf_from_env("mapreduce.task.ismap"),
+                self.built_with]
+
+    def first_mapper(self, _, line):
+        yield line, self.seen("m1")
+
+    def first_reducer(self, key, seen):
+        yield key, [*seen, self.seen("r1")]
+
+    def second_mapper(self, key, seen):
+        # pipelined in the task of the first step's reducer
+        yield key, [*seen, self.seen("m2")]
+
+    def second_mapper_final(self):
+        yield "final", [self.seen("m2 final")]
+
+    def second_reducer(self, key, seen):
+        for value in seen:
+            yield key, [*value, self.seen("r2")]
+
+
+def test_a_pipelined_steps_mapper_and_each_tasks_job_see_their_own_steps_settings(sc, tmp_path):
+    data = tmp_path / "in.txt"
+    data.write_text("a\nb\nc\n")
+    pairs, _ = run(MRStepSettings, str(data), "--num-reducers", "2", sc=sc)
+    expected = [["m1", "one", "true", "one"], ["r1", "one", "false", "one"],
+                ["m2", "two", "true", "two"], ["r2", "two", "false", "two"]]
+    finals = [("final", [["m2 final", "two", "true", "two"], ["r2", "two", "false", "two"]])] * 2
+    assert sorted(pairs) == [(key, expected) for key in "abc"] + finals   # 2 second-step mappers
+
+
+@pytest.mark.parametrize("final", [True, False])
+def test_a_failed_task_puts_its_threads_settings_back(tmp_path, final):
+    # A worker's pool thread runs task after task: a task whose job fails must not leave
+    # its settings behind for what the thread runs next (a last step, or one feeding the next).
+    from minibig.mapreduce import jobconf_from_env
+    from minibig.mapreduce.tasks import JobSpec, MapTask
+
+    class MRFailsOnB(MRJob):
+        def mapper(self, _, line):
+            if line == "b":
+                raise ValueError("b")
+            yield line, 1
+    sources = [("file", str(tmp_path / "a.txt"), 0, 4)]
+    task = MapTask(JobSpec(MRFailsOnB, []), 0, 2 - final, None, final=final, shuffle=False,
+                   sources=sources)
+    seen = {}
+
+    def run_task():
+        with pytest.raises(ValueError):
+            list(task(0, iter(["a", "b"])))
+        seen["after"] = jobconf_from_env("mapreduce.map.input.file")
+    thread = threading.Thread(target=run_task)
+    thread.start()
+    thread.join(60)
+    assert seen == {"after": None}

@@ -5,9 +5,10 @@ Hadoop Streaming hands each task its job's settings as environment variables
 (`mapreduce.map.input.file`); mrjob reads them with
 `mrjob.compat.jobconf_from_env`. minibig's tasks are threads of a worker
 process, so one process environment cannot hold each task's own: a task sets
-its settings for its thread when its stream starts (and puts back what was
-there when it ends), and `jobconf_from_env` reads them there, then the
-process environment, as mrjob does. Values are strings, as in an environment.
+its settings for its thread when its stream starts, before its job is built
+(and puts back what was there when it ends or fails), and `jobconf_from_env`
+reads them there, then the process environment, as mrjob does. Values are
+strings, as in an environment.
 
 What a task sees: the job's jobconf (`JOBCONF`, `jobconf()`, `-D`, the step's
 own), `mapreduce.task.partition`, `mapreduce.task.ismap`, and in the first
@@ -16,9 +17,10 @@ absolute path, as mrjob's local runners give an absolute input),
 `mapreduce.map.input.start` and `mapreduce.map.input.length` (the byte range
 of the split; no length for a compressed file, read whole). Older Hadoop
 names (`map.input.file`, `mapred.task.partition`, ...) find the same values.
-A step's mapper pipelined after the previous step's reducer in one task
-sees that reducer's settings while the two run (switching per record would
-cost a Python step per record), its `mapper_final` its own.
+A step's mapper pipelined after the previous step's reducer (or map-only
+mapper) in one task sees its own step's settings: the earlier step hands
+each pair over with them set back, and sets its own again when asked for
+the next (`tasks.StepTask.streamed`).
 
 >>> set_task_env({"mapreduce.map.input.file": "file:///data/a.txt"})
 >>> jobconf_from_env("map.input.file"), jobconf_from_env("mapreduce.map.input.file")
@@ -56,36 +58,24 @@ def set_task_env(env: dict | None) -> None:
     _task.env = env
 
 
-def task_env_scope(env: dict) -> tuple:
-    """(start, end): generators yielding nothing that set `env` for the thread running them,
-    and put back what the thread had before.
+def thread_env_slot() -> dict:
+    """This thread's own dict of the thread-local, where `set_task_env` stores "env": a task
+    switching settings per record stores there directly."""
+    return _task.__dict__
 
-    Put at the head and at the end of a task's stream, `start` takes effect in
-    the thread that runs the task, before the job's first hook, and `end`
-    once the stream is exhausted: a step's final hooks see their own task's
-    settings again after a pipelined earlier step's stream ends, and the
-    driver's thread, which runs the tasks of `-r inline`, is left as it was.
-    """
-    saved = []
 
-    def start():
-        saved.append(getattr(_task, "env", None))
-        set_task_env(env)
-        return
-        yield
-
-    def end():
-        set_task_env(saved.pop() if saved else None)
-        return
-        yield
-    return start(), end()
+def thread_task_env() -> dict | None:
+    """The settings set for this thread (None: none), for a task to put back when it ends."""
+    return getattr(_task, "env", None)
 
 
 @contextlib.contextmanager
 def task_env_kept():
-    """Put back this thread's settings when the block ends, even if a task failed in it
-    (`-r inline` runs its tasks in the driver's thread; a failed stream never ends)."""
-    saved = getattr(_task, "env", None)
+    """Put back this thread's settings when the block ends, whatever stopped it (`-r inline`
+    runs its tasks in the driver's thread: a task's stream puts its thread's settings back
+    when it ends or its job's code fails, not when the engine stops reading it or a
+    KeyboardInterrupt stops it)."""
+    saved = thread_task_env()
     try:
         yield
     finally:
@@ -99,7 +89,7 @@ def jobconf_from_env(variable: str, default=None):
     in a mapper is the URI of the file it reads; other Hadoop versions' names
     of a setting are tried too. Outside a task, only the environment is read.
     """
-    env = getattr(_task, "env", None) or {}
+    env = thread_task_env() or {}
     names = _VARIANTS.get(variable, (variable,))
     for name in (variable, *names):
         if name in env:

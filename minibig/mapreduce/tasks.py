@@ -50,7 +50,8 @@ from minibig.mapreduce.internal import (PLAIN_TYPES, CountedGroups, column_recor
 from minibig.core.task import task_memory
 from minibig.mapreduce.memory import GroupsMeter, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
-from minibig.mapreduce.taskenv import map_input_env, task_env_scope
+from minibig.mapreduce.taskenv import (map_input_env, set_task_env, thread_env_slot,
+                                       thread_task_env)
 from minibig.rdd.textfile import read_split
 from minibig.shuffle.spill import effective_budget
 
@@ -169,12 +170,6 @@ def _handed_over(groups: dict, pos: Position):
     pos.phase, pos.func = phase
 
 
-def _in_env(pos: Position, stream):
-    """`stream`, with the task's jobconf (`pos.env`) set for `jobconf_from_env` around it."""
-    env_start, env_end = task_env_scope(pos.env)
-    return chain(env_start, stream, env_end)
-
-
 def _identity_reducer(key, values):
     for value in values:
         yield key, value
@@ -260,10 +255,21 @@ class StepTask:
         return {**self.jobconf, "mapreduce.task.partition": str(split),
                 "mapreduce.task.ismap": "true" if is_map else "false"}
 
-    def job_and_step(self):
-        """A fresh job for this task, and its step object."""
-        job = self.spec.make_job()
-        return job, job.steps()[self.step_num]
+    def start(self, pos: Position) -> tuple:
+        """(the thread's settings before, a fresh job for this task, its step object).
+
+        The task's settings (`pos.env`) are set for its thread first, so the job
+        is built under them, as a Hadoop task runs the job script in its
+        environment; the caller puts `outer` back when its stream ends or fails.
+        """
+        outer = thread_task_env()
+        set_task_env(pos.env)
+        try:
+            job = self.spec.make_job()
+            return outer, job, job.steps()[self.step_num]
+        except Exception:
+            set_task_env(outer)
+            raise
 
     def output(self, split: int, records, pos: Position, pairs_of):
         """Generator of the last phase's output: blocks of OUTPUT_PROTOCOL lines.
@@ -279,7 +285,43 @@ class StepTask:
         encodes a pair at its yield, and the code may change an object it
         yielded (one list grown across a key's values, say).
         """
-        job, step = self.job_and_step()
+        return self.run_as_task(split, pos, partial(self.blocks, records, pos, pairs_of))
+
+    def run_as_task(self, split: int, pos: Position, items_of, roundtrip_of=None):
+        """Generator of what `items_of(job, step)` gives, run as this task: its settings set
+        for its thread before its job is built and put back once the items are out or a
+        failure is raised (`taskenv`), a failure annotated, the counters reported at the end.
+
+        `roundtrip_of(job)`, for `streamed`: the items are pairs for the next step's
+        mapper in this thread, each passed through that function and handed over with
+        the mapper's own settings back; this task's are set again when it asks for the
+        next. Otherwise the consumer is the engine (it writes the blocks, or reads the
+        shuffle iterators, running the combiner as it reads them): the settings stay
+        set until the end.
+        """
+        outer, job, step = self.start(pos)
+        try:
+            items = items_of(job, step)
+            if roundtrip_of is None:
+                yield from items
+            else:
+                roundtrip = roundtrip_of(job)
+                mine, held = pos.env, thread_env_slot()      # a dict store per switch, no call
+                for key, value in items:
+                    pair = roundtrip(key, value)
+                    held["env"] = outer
+                    yield pair
+                    held["env"] = mine
+        except Exception as exc:
+            set_task_env(outer)
+            self.annotate(exc, pos, split)
+            raise
+        set_task_env(outer)
+        self.finish(job)
+
+    @staticmethod
+    def blocks(records, pos: Position, pairs_of, job, step):
+        """`output`'s blocks, made by `job`'s step (see there)."""
         protocol = job.output_protocol()
         pairs = iter(pairs_of(job, step, records, pos))
         name, write = type(protocol).__name__, protocol.write
@@ -301,25 +343,20 @@ class StepTask:
                 _name_culprit(exc, protocol, [pair])
                 raise
         size, one_by_one = 1, False
-        try:
-            while True:
-                if one_by_one:                    # each line written as its pair is taken
-                    lines = list(map(written, itertools.islice(pairs, OUTPUT_PAIRS)))
-                    if not lines:
-                        break
-                    yield encoded(joined_lines, lines)
-                    continue
-                batch = list(itertools.islice(pairs, size))
-                if not batch:
+        while True:
+            if one_by_one:                        # each line written as its pair is taken
+                lines = list(map(written, itertools.islice(pairs, OUTPUT_PAIRS)))
+                if not lines:
                     break
-                yield encoded(encode_batch, batch)
-                if size < OUTPUT_PAIRS:
-                    one_by_one = not _unchanging(batch)
-                    size = min(2 * size, OUTPUT_PAIRS)
-        except Exception as exc:
-            self.annotate(exc, pos, split)
-            raise
-        self.finish(job)
+                yield encoded(joined_lines, lines)
+                continue
+            batch = list(itertools.islice(pairs, size))
+            if not batch:
+                break
+            yield encoded(encode_batch, batch)
+            if size < OUTPUT_PAIRS:
+                one_by_one = not _unchanging(batch)
+                size = min(2 * size, OUTPUT_PAIRS)
 
     def finish(self, job) -> None:
         """Report the task's counters to the step's accumulator."""
@@ -342,16 +379,12 @@ class StepTask:
         `pairs_of(job, step, records, pos)` makes the pairs; a failure is
         annotated with the step and phase, and the counters are reported once
         the pairs are all out.
+
+        The consumer is the next step's mapper in the same task and thread: each
+        pair is handed to it with its own settings back (`run_as_task`).
         """
-        job, step = self.job_and_step()
-        roundtrip = path_for(job.internal_protocol()).roundtrip
-        try:
-            for key, value in pairs_of(job, step, records, pos):
-                yield roundtrip(key, value)
-        except Exception as exc:
-            self.annotate(exc, pos, split)
-            raise
-        self.finish(job)
+        return self.run_as_task(split, pos, partial(pairs_of, records=records, pos=pos),
+                                lambda job: path_for(job.internal_protocol()).roundtrip)
 
     def annotate(self, exc: BaseException, pos: Position, split: int) -> None:
         """Add the step, phase and input (or key) to a user's exception, once."""
@@ -401,8 +434,8 @@ class MapTask(StepTask):
         if self.shuffle:
             return self.run_shuffle(split, records, pos)
         if self.final:
-            return self.output(split, records, pos, self.mapped_in_env)
-        return self.streamed(split, records, pos, self.mapped_in_env)
+            return self.output(split, records, pos, self.mapped)
+        return self.streamed(split, records, pos, self.mapped)
 
     def map_env(self, split: int) -> dict:
         """What `jobconf_from_env` finds in this map task: its input file in the first step."""
@@ -417,19 +450,11 @@ class MapTask(StepTask):
 
     def annotated_batches(self, split: int, records, pos: Position):
         """Generator of the iterators of shuffle records; a failure is annotated, and the
-        counters are reported once the last list is out."""
-        job, step = self.job_and_step()
-        path = path_for(job.internal_protocol())
-        # Around the combiner's calls too: the records iterators are read in order.
-        env_start, env_end = task_env_scope(pos.env)
-        yield env_start
-        try:
-            yield from self.shuffle_batches(job, step, records, pos, path)
-        except Exception as exc:
-            self.annotate(exc, pos, split)
-            raise
-        yield env_end
-        self.finish(job)
+        counters are reported once the last list is out. The task's settings stay set
+        while the engine reads the iterators: the combiner runs as it reads them."""
+        def batches(job, step):
+            return self.shuffle_batches(job, step, records, pos, path_for(job.internal_protocol()))
+        return self.run_as_task(split, pos, batches)
 
     def shuffle_batches(self, job, step, records, pos: Position, path):
         """Iterators of shuffle records: each batch of groups, through the combiner if there is one.
@@ -523,10 +548,6 @@ class MapTask(StepTask):
             starmap(_as_generator(mapper), pairs))
         return self.hooked(step, pos, mapper, body)
 
-    def mapped_in_env(self, job, step, records, pos: Position):
-        """`mapped`, with the task's jobconf set for `jobconf_from_env` around it."""
-        return _in_env(pos, self.mapped(job, step, records, pos))
-
     @staticmethod
     def hooked(step, pos: Position, mapper, body):
         """The mapper's pairs `body`, with mapper_init's before and mapper_final's after."""
@@ -610,6 +631,6 @@ class ReduceTask(StepTask):
         reducer = step["reducer"]
         body = chain.from_iterable(starmap(
             _identity_reducer if reducer is None else _as_generator(reducer), keyed))
-        return _in_env(pos, chain(_hook(pos, "reducer_init", step["reducer_init"]),
-                                  _enter(pos, "reducer", reducer), body,
-                                  _hook(pos, "reducer_final", step["reducer_final"])))
+        return chain(_hook(pos, "reducer_init", step["reducer_init"]),
+                     _enter(pos, "reducer", reducer), body,
+                     _hook(pos, "reducer_final", step["reducer_final"]))
