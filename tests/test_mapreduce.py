@@ -721,3 +721,24 @@ def test_a_failed_task_puts_its_threads_settings_back(tmp_path, final):
     thread.start()
     thread.join(60)
     assert seen == {"after": None}
+
+
+class MRClearedSettings(MRJob):
+    """A None jobconf value unsets the setting (mrjob's combine_jobconfs), a step's None the
+    job's value too."""
+    JOBCONF = {"my.kept": True, "my.cleared": "job's", "my.none": None}
+
+    def steps(self):
+        return [MRStep(mapper=self.mapper, jobconf={"my.cleared": None})]
+
+    def mapper(self, _, line):
+        from minibig.mapreduce import jobconf_from_env
+        yield line, [jobconf_from_env(name, "unset") for name in ("my.kept", "my.cleared",
+                                                                     "my.none")]
+
+
+def test_a_none_jobconf_value_unsets_the_setting_as_in_mrjob(sc, tmp_path):
+    data = tmp_path / "in.txt"
+    data.write_text("a\n")
+    pairs, _ = run(MRClearedSettings, str(data), sc=sc)
+    assert pairs == [("a", ["true", "unset", "unset"])]       # mrjob's inline runner's answer

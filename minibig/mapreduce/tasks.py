@@ -246,9 +246,10 @@ class StepTask:
         self.num_steps = num_steps
         self.counters = counters
         self.final = final
-        # Hadoop Streaming's environment holds strings: booleans as Java writes them.
+        # Hadoop Streaming's environment holds strings: booleans as Java writes them; a None
+        # value unsets the setting (a step's, the job's too), as mrjob's combine_jobconfs.
         self.jobconf = {k: str(v).lower() if isinstance(v, bool) else str(v)
-                        for k, v in (jobconf or {}).items()}
+                        for k, v in (jobconf or {}).items() if v is not None}
 
     def task_env(self, split: int, is_map: bool) -> dict:
         """The jobconf this task's job sees through `jobconf_from_env` (see `taskenv`)."""
