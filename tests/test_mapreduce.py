@@ -742,3 +742,19 @@ def test_a_none_jobconf_value_unsets_the_setting_as_in_mrjob(sc, tmp_path):
     data.write_text("a\n")
     pairs, _ = run(MRClearedSettings, str(data), sc=sc)
     assert pairs == [("a", ["true", "unset", "unset"])]       # mrjob's inline runner's answer
+
+
+class MRInputRange(MRJob):
+    def mapper(self, _, line):
+        from minibig.mapreduce import jobconf_from_env
+        yield line, [jobconf_from_env(f"mapreduce.map.input.{name}")
+                     for name in ("file", "start", "length")]
+
+
+def test_a_compressed_inputs_length_is_the_files_as_in_mrjob(sc, tmp_path):
+    import gzip
+    data = tmp_path / "in.txt.gz"
+    data.write_bytes(gzip.compress(b"g1\ng2\n"))
+    pairs, _ = run(MRInputRange, str(data), sc=sc)
+    seen = [f"file://{data}", "0", str(data.stat().st_size)]   # one split, read whole
+    assert sorted(pairs) == [("g1", seen), ("g2", seen)]

@@ -15,7 +15,7 @@ own), `mapreduce.task.partition`, `mapreduce.task.ismap`, and in the first
 step's map tasks over files `mapreduce.map.input.file` (`file://` and the
 absolute path, as mrjob's local runners give an absolute input),
 `mapreduce.map.input.start` and `mapreduce.map.input.length` (the byte range
-of the split; no length for a compressed file, read whole). Older Hadoop
+of the split; a compressed file is read whole, its length the file's). Older Hadoop
 names (`map.input.file`, `mapred.task.partition`, ...) find the same values.
 A step's mapper pipelined after the previous step's reducer (or map-only
 mapper) in one task sees its own step's settings: the earlier step hands
@@ -107,8 +107,17 @@ def map_input_env(source) -> dict:
         return {}
     env = {"mapreduce.map.input.file": "file://" + os.path.abspath(source[1])}
     if source[0] == "file":
-        _, _path, start, end = source
+        _, path, start, end = source
         env["mapreduce.map.input.start"] = str(start)
-        if end is not None:
-            env["mapreduce.map.input.length"] = str(end - start)
+        # a compressed file is one split, read whole: its length is the file's, as in mrjob
+        length = end - start if end is not None else _size(path)
+        if length is not None:
+            env["mapreduce.map.input.length"] = str(length)
     return env
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
