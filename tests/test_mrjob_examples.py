@@ -121,9 +121,11 @@ def run_job(cls, args: list) -> tuple[list, list]:
 
 
 def mrjob_run(name: str, args: list) -> tuple[list, list]:
-    """The example itself (imported from mrjob) on mrjob's inline runner."""
+    """The example itself (imported from mrjob) on mrjob's inline runner (which keeps its
+    temporary folder in /tmp after a failure unless told not to)."""
     module = importlib.import_module(f"mrjob.examples.{name}")
-    return run_job(job_class(module), [*args, "-r", "inline", "--no-conf"])
+    return run_job(job_class(module), [*args, "-r", "inline", "--no-conf",
+                                       "--cleanup-on-failure", "ALL"])
 
 
 class Runs:
