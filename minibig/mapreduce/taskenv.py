@@ -15,12 +15,12 @@ own), `mapreduce.task.partition`, `mapreduce.task.ismap`, and in the first
 step's map tasks over files `mapreduce.map.input.file` (`file://` and the
 absolute path, as mrjob's local runners give an absolute input),
 `mapreduce.map.input.start` and `mapreduce.map.input.length` (the byte range
-of the split; a compressed file is read whole, its length the file's). Older Hadoop
-names (`map.input.file`, `mapred.task.partition`, ...) find the same values.
-A step's mapper pipelined after the previous step's reducer (or map-only
-mapper) in one task sees its own step's settings: the earlier step hands
-each pair over with them set back, and sets its own again when asked for
-the next (`tasks.StepTask.streamed`).
+of the split; a compressed file is read whole, its length the file's).
+Older Hadoop names (`map.input.file`, `mapred.task.partition`, ...) find
+the same values. A step's mapper pipelined after the previous step's
+reducer (or map-only mapper) in one task sees its own step's settings: the
+earlier step hands each pair over with them set back, and sets its own
+again when asked for the next (`tasks.StepTask.run_as_task`).
 
 >>> set_task_env({"mapreduce.map.input.file": "file:///data/a.txt"})
 >>> jobconf_from_env("map.input.file"), jobconf_from_env("mapreduce.map.input.file")
