@@ -13,7 +13,7 @@ strings, as in an environment.
 What a task sees: the job's jobconf (`JOBCONF`, `jobconf()`, `-D`, the step's
 own), `mapreduce.task.partition`, `mapreduce.task.ismap`, and in the first
 step's map tasks over files `mapreduce.map.input.file` (`file://` and the
-absolute path, as mrjob's local runners give an absolute input),
+absolute path; mrjob's inline runner gives a relative input as given),
 `mapreduce.map.input.start` and `mapreduce.map.input.length` (the byte range
 of the split; a compressed file is read whole, its length the file's).
 Older Hadoop names (`map.input.file`, `mapred.task.partition`, ...) find
