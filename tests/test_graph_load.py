@@ -241,14 +241,15 @@ def test_what_one_stage_cannot_load_the_stages_load_with_their_errors(sc, tmp_pa
 
 def test_two_loads_at_once_share_the_slots(sc, tmp_path, monkeypatch):
     """Two threads load at once: each load is one stage when the slots are free, the stages
-    when the other's session holds them (never a wait for START_TIMEOUT, here ten minutes), and
-    both graphs are the driver's cut."""
+    when the other's session holds them (never a wait for START_TIMEOUT, here ten minutes;
+    the other's session may take them after `usable` said yes, and this one is refused at
+    once: an exchange, then the stages), and both graphs are the driver's cut."""
     monkeypatch.setattr(session, "START_TIMEOUT", 600.0)
     paths = one_stage_inputs(tmp_path)[:2]
     loads = [faults.run_in_thread(lambda p=p: Graph.from_edge_file(sc, p, num_partitions=2)) for p in paths]
     for load, path in zip(loads, paths):
         g = load(120, f"the load of {path}")
-        assert list(g.on_workers.timings) in (["read and build"], ["read", "build"])
+        assert list(g.on_workers.timings) in (["read and build"], ["read", "build"], ["exchange", "read", "build"])
         assert_same_partitions(g.partitions, Graph.from_edge_file(None, path, num_partitions=2).partitions)
 
 
