@@ -791,12 +791,11 @@ def _index(pieces: list, is_int: bool) -> tuple[VertexIndex, list[np.ndarray]]:
     each of its distinct ids (int ids: by binary search; str ids: one sort of them all, equal
     neighbours then one id; the index keeps them as Arrow). An empty range's ids may be of
     the other kind."""
+    pieces = [_of_kind(piece, is_int) for piece in pieces]
     if is_int:
-        pieces = [piece if len(piece) else np.zeros(0, np.int64) for piece in pieces]
         ids = np.sort(np.concatenate(pieces).astype(np.int64))
         ids = ids[run_ends(ids)]
         return VertexIndex(ids), [np.searchsorted(ids, piece).astype(np.int64) for piece in pieces]
-    pieces = [piece if len(piece) else pa.array([], pa.string()) for piece in pieces]
     # sorting them all at once beats hashing them into one dictionary and sorting that (Debian,
     # two ranges of ~40k ids: 33 against 49 ms); Arrow's dense rank is that sort and each id's
     # index in one kernel (12.5 against 13.7 ms: no take, comparison of neighbours, cumsum).
