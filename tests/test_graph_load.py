@@ -253,6 +253,26 @@ def test_two_loads_at_once_share_the_slots(sc, tmp_path, monkeypatch):
         assert_same_partitions(g.partitions, Graph.from_edge_file(None, path, num_partitions=2).partitions)
 
 
+class OneOwnerTooMany(HashPartitioner):
+    """A vectorised partitioner answering one owner more than it was asked for: the read takes
+    it, and every task's build fails."""
+
+    def partitions_of(self, ids):
+        return np.append(super().partitions_of(ids), 0)
+
+
+def test_an_error_after_the_read_ends_the_one_stage_load_with_its_type(sc, tmp_path):
+    """The tasks fail once they swapped their pieces: the driver raises the first error it
+    hears, with its type and the task's traceback, ends the session (no task waits for a
+    peer that failed), and the slots are free for the next load."""
+    path = write(tmp_path, "".join(f"{i} {i * 7 % 300}\n" for i in range(300)))
+    with pytest.raises(ValueError, match="broadcast") as caught:
+        Graph.from_edge_file(sc, path, num_partitions=2, partitioner=OneOwnerTooMany(2))
+    assert "graph load failed in partition" in "".join(caught.value.__notes__)
+    assert session.usable(sc, 2)
+    assert list(Graph.from_edge_file(sc, path, num_partitions=2).on_workers.timings) == ["read and build"]
+
+
 class SlowToStart(HashPartitioner):
     """HashPartitioner whose unpickling, on a worker with its task's code, announces itself and
     waits for `release` (tests/faults.py): a task slow to start, as on a cold worker that
