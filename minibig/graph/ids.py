@@ -8,7 +8,8 @@ fancy indexing instead of dict lookups. `VertexIndex` keeps the sorted
 original ids so results are given back under the user's names.
 
 A graph's ids are all of one kind: `int64` when every id column of the input
-is made of integers, `str` otherwise (a file mixing "7" and "x" has str ids).
+is made of integers, `str` otherwise (a file mixing "7" and "x" has str ids;
+ids given as Python values keep their type: the str "7" stays a str).
 
 >>> index, dense = VertexIndex.from_ids(["b", "a", "b", "c"])
 >>> index.ids.tolist(), dense.tolist()
