@@ -231,6 +231,29 @@ def test_a_failing_record_whose_repr_raises_still_fails_the_job_with_a_stream_er
     assert "(record <tuple object, repr raised RuntimeError>)" in str(caught.value)
 
 
+class Unspeakable(Exception):
+    """A user's exception whose ``__str__`` raises."""
+
+    def __str__(self):
+        raise RuntimeError("no text for this error")
+
+
+def raise_unspeakable_on_three(x):
+    if x == 3:
+        raise Unspeakable()
+    return x
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_an_exception_whose_str_raises_still_fails_the_job_with_a_stream_error(sc, on_cluster):
+    ssc = StreamingContext(sc if on_cluster else None, parallelism=2)
+    ssc.source([1, 3], timestamp=int).map(raise_unspeakable_on_three).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    assert type(caught.value.__cause__) is Unspeakable
+    assert "Unspeakable: <str() raised RuntimeError>" in str(caught.value)
+
+
 def test_a_failing_record_that_only_unpickles_on_the_workers_fails_the_job_with_a_stream_error(sc):
     ssc = StreamingContext(sc, parallelism=2)
     ssc.source([1, 3], timestamp=int).map(lambda t: (t, WorkerOnlyRecord(t))).map(fail_on_three).collect()

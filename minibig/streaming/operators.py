@@ -103,7 +103,16 @@ class Operator:
         """A StreamError naming this operator and ``record``, for ``raise ... from exc``."""
         if isinstance(exc, StreamError):
             return exc
-        return StreamError(self.name, record, f"{type(exc).__name__}: {exc}")
+        return StreamError(self.name, record, f"{type(exc).__name__}: {_exception_text(exc)}")
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``str(exc)``; a user's exception whose ``__str__`` raises must not replace the error being
+    reported (the StreamError, with the exception as its cause), so a placeholder stands in."""
+    try:
+        return str(exc)
+    except Exception as failure:      # noqa: BLE001 - the user's __str__, any failure
+        return f"<str() raised {type(failure).__name__}>"
 
 
 class MapOperator(Operator):
