@@ -50,11 +50,17 @@ def _rebuilt(operator, record, problem, cause) -> StreamError:
     return error
 
 
-def _preview(record) -> str:
-    """``repr(record)``, cut at ``_RECORD_PREVIEW`` characters; a ``repr`` that raises must not
-    replace the error being reported, so its type stands in for the text."""
+def user_text(describe, value, stand_in: str) -> str:
+    """``describe(value)`` (``repr`` or ``str``, the user's own): one that raises must not replace
+    the error being reported, so ``stand_in`` does, its ``{type}`` and ``{failure}`` filled in."""
     try:
-        text = repr(record)
-    except Exception as exc:          # noqa: BLE001 - the user's __repr__, any failure
-        return f"<{type(record).__name__} object, repr raised {type(exc).__name__}>"
+        return describe(value)
+    except Exception as failure:      # noqa: BLE001 - the user's __repr__ or __str__, any failure
+        return stand_in.format(type=type(value).__name__, failure=type(failure).__name__)
+
+
+def _preview(record) -> str:
+    """``repr(record)``, cut at ``_RECORD_PREVIEW`` characters; its type stands in for a ``repr``
+    that raises."""
+    text = user_text(repr, record, "<{type} object, repr raised {failure}>")
     return text if len(text) <= _RECORD_PREVIEW else text[:_RECORD_PREVIEW] + "..."

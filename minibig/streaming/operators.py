@@ -30,7 +30,7 @@ from typing import Callable
 import cloudpickle
 
 from minibig.streaming.elements import keyed_items
-from minibig.streaming.errors import StreamError
+from minibig.streaming.errors import StreamError, user_text
 from minibig.streaming.state import ValueState
 
 
@@ -103,16 +103,8 @@ class Operator:
         """A StreamError naming this operator and ``record``, for ``raise ... from exc``."""
         if isinstance(exc, StreamError):
             return exc
-        return StreamError(self.name, record, f"{type(exc).__name__}: {_exception_text(exc)}")
-
-
-def _exception_text(exc: BaseException) -> str:
-    """``str(exc)``; a user's exception whose ``__str__`` raises must not replace the error being
-    reported (the StreamError, with the exception as its cause), so a placeholder stands in."""
-    try:
-        return str(exc)
-    except Exception as failure:      # noqa: BLE001 - the user's __str__, any failure
-        return f"<str() raised {type(failure).__name__}>"
+        return StreamError(self.name, record, f"{type(exc).__name__}: "
+                           + user_text(str, exc, "<str() raised {failure}>"))
 
 
 class MapOperator(Operator):
