@@ -125,10 +125,8 @@ def _block_pairs(protocol, lines_before: list, block: bytes):
     lines_before[0] += lines
     pairs = _json_pairs(block, lines) if type(protocol) is JSONProtocol else None
     if pairs is None:
-        pieces = block.split(b"\n")
-        last = pieces.pop()                     # b"" after a final newline
-        lines_read = [piece + b"\n" for piece in pieces] + ([last] if last else [])
-        pairs = _read_lines(protocol, lines_read, first)
+        # split at b"\n" alone, each line with its newline (the last without one if none)
+        pairs = _read_lines(protocol, io.BytesIO(block).readlines(), first)
     return pairs
 
 
