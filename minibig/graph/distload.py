@@ -87,7 +87,7 @@ from minibig.graph.errors import GraphRunError, GraphStateLostError
 from minibig.graph.ids import VertexIndex
 from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, doubtful, read_edge_columns,
                                 read_exact, run_ends, strings_as_ints)
-from minibig.graph.partition import local_positions, make_partition, partition_key
+from minibig.graph.partition import local_positions, make_partition, partition_key, rows_of
 from minibig.graph.partitioning import partitions_of, rows_by_owner
 from minibig.graph.session import (POLL_MS, Session, SessionUnavailable, linked, say_hello, usable,
                                    wait_for_driver)
@@ -510,7 +510,7 @@ def index_shared(q: int, count: int, pieces: list, is_int: bool, peers, sock):
     pieces = [_of_kind(piece, is_int) for piece in pieces]
     splitters = _splitters(pieces, count, is_int)
     rows = [rows_by_owner(_share_of(piece, splitters, is_int), count) for piece in pieces]
-    share, ranks = _index([_rows_of(piece, cut[q]) for piece, cut in zip(pieces, rows)], is_int)
+    share, ranks = _index([rows_of(piece, cut[q]) for piece, cut in zip(pieces, rows)], is_int)
     mine = (share.packed, ranks)
     peers.send(1, {p: mine for p in peers.out}, {})
     got = peers.inbox(1, sock)
@@ -556,11 +556,6 @@ def _share_of(ids, splitters: list, is_int: bool) -> np.ndarray:
     for splitter in splitters:
         share += (ids >= splitter) if is_int else pc.greater_equal(ids, splitter).to_numpy(zero_copy_only=False)
     return share
-
-
-def _rows_of(ids, rows: np.ndarray):
-    """Those of `ids` at `rows`: numpy or Arrow."""
-    return ids[rows] if isinstance(ids, np.ndarray) else ids.take(rows)
 
 
 class _LoadSession(Session):

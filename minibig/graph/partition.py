@@ -211,11 +211,16 @@ def make_partition(p: int, num_partitions: int, ids: np.ndarray, owner: np.ndarr
         return _indptr(local[in_key], len(vertices)), in_other, in_w if weighted else unit_weights(len(in_other))
     part = Partition(
         index=p, num_partitions=num_partitions, num_vertices=len(ids), vertices=vertices,
-        names=ids[vertices] if isinstance(ids, np.ndarray) else ids.take(vertices),
+        names=rows_of(ids, vertices),
         out_indptr=_indptr(local[out_key], len(vertices)), out_dst=out_other, out_weight=out_w,
         owner=owner, local=local, weighted=weighted, partitioner=partitioner,
         in_edges=[in_csr if callable(in_edges) else in_csr()])
     return part
+
+
+def rows_of(ids, rows: np.ndarray):
+    """Those of `ids` at `rows`: numpy or (str) Arrow."""
+    return ids[rows] if isinstance(ids, np.ndarray) else ids.take(rows)
 
 
 def partition_key(key: str, q: int) -> str:
