@@ -104,9 +104,11 @@ class DistinctCombinedRDD(ShuffledRDD):
         firsts = source.mapPartitions(_first_copies)
         # The map task's writer within WRITER_SHARE of its budget (`_first_copies` holds the
         # rest); its batches marked where StrPairGroups may read them.
+        kind = StrPairGroups.kind_of(aggregator)
         super().__init__(firsts, ShuffleDependency(
             firsts, partitioner, aggregator, writer_share=WRITER_SHARE,
-            str_pair_batches=StrPairGroups.kind_of(aggregator) is not None))
+            str_pair_batches=kind is not None))
+        self.group_kind = kind            # StrPairGroups' list type, found once when planned
 
     def compute(self, split: int, task):
         # Each fold within half the budget; a record, or a key's combiner, may still take
@@ -117,7 +119,7 @@ class DistinctCombinedRDD(ShuffledRDD):
         batches = read_batches(task.fetch_shuffle(self.dep, split), True)
         distinct = ExternalMap(DISTINCT, half, task.spill_dir, entry_limit=whole)
         if self.dep.str_pair_batches:                  # groupByKey's: see StrPairGroups
-            groups = StrPairGroups(StrPairGroups.kind_of(self.dep.aggregator), half)
+            groups = StrPairGroups(self.group_kind, half)
             for batch in batches:
                 if type(batch) is not StrPairs:
                     groups.hand_over(distinct)
