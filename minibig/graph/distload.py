@@ -89,8 +89,7 @@ from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, 
                                 read_exact, run_ends, strings_as_ints)
 from minibig.graph.partition import local_positions, make_partition, partition_key, rows_of
 from minibig.graph.partitioning import partitions_of, rows_by_owner
-from minibig.graph.session import (POLL_MS, Session, SessionUnavailable, linked, say_hello, usable,
-                                   wait_for_driver)
+from minibig.graph.session import Session, SessionUnavailable, linked, say_hello, usable, wait_for_driver
 from minibig.graph.tasks import raise_remote, user_error
 from minibig.net.protocol import max_frame_bytes
 from minibig.shuffle.blocks import write_output_stream
@@ -564,15 +563,18 @@ class _LoadSession(Session):
 
     def loop(self, first: int, driver) -> list:
         self.send_all({"kind": "go", "peers": self.peers})
-        answers: dict[int, dict] = {}
-        while len(answers) < len(self.parts):
-            for message in self.receive(POLL_MS):
-                if "error" in message:
-                    raise_remote(message["error"], message["partition"], "graph load failed")
-                answers[message["partition"]] = message
-            self.check_silent(answers)
+        answers = self.gather("loaded")
         self.send_all({"kind": "end"})
-        return self.end([answers[p] for p in self.parts])
+        return self.end(answers)
+
+    def receive(self, timeout_ms: int) -> list:
+        """`Session.receive`, a task's error raised as soon as it comes (its peers wait for its
+        segments: they would never answer)."""
+        taken = super().receive(timeout_ms)
+        for message in taken:
+            if "error" in message:
+                raise_remote(message["error"], message["partition"], "graph load failed")
+        return taken
 
 
 @dataclass
