@@ -469,12 +469,9 @@ class ExchangeCode(TaskCode):
         """Hear the other tasks' pieces (this task's own: `mine`), index and build: the answer
         for the driver (None: the driver spoke meanwhile)."""
         q = ctx.partition
-        got = peers.inbox(0, sock)
-        if got is None:
+        ranges = heard(peers, sock, 0, q, mine, self.spec.num_partitions)
+        if ranges is None:
             return None
-        heard = {q: mine}
-        heard.update((sender, batch) for sender, batch, _ in got[0])
-        ranges = [heard[r] for r in range(self.spec.num_partitions)]
         is_int, weighted, routed = graph_kind([report for report, _ in ranges])
         if not routed:                 # the stages route again in the graph's kind (or raise)
             return {"built": None}
@@ -490,6 +487,17 @@ def send_pieces(peers, q: int, report: RangeReport, piece) -> tuple:
     `ExchangeCode`); task q's own."""
     peers.send(0, {p: (report, piece(p) if piece else None) for p in peers.out}, {})
     return report, piece(q) if piece else None
+
+
+def heard(peers, sock, round_: int, q: int, mine, count: int) -> list | None:
+    """Every task's batch of round `round_` of `ExchangeCode`, in task order, task q's own
+    `mine` (None: the driver spoke meanwhile)."""
+    got = peers.inbox(round_, sock)
+    if got is None:
+        return None
+    batches = {q: mine}
+    batches.update((sender, batch) for sender, batch, _ in got[0])
+    return [batches[r] for r in range(count)]
 
 
 def one_stage_fits(spec: Spec) -> bool:
@@ -512,11 +520,9 @@ def index_shared(q: int, count: int, pieces: list, is_int: bool, peers, sock):
     share, ranks = _index([rows_of(piece, cut[q]) for piece, cut in zip(pieces, rows)], is_int)
     mine = (share.packed, ranks)
     peers.send(1, {p: mine for p in peers.out}, {})
-    got = peers.inbox(1, sock)
-    if got is None:
+    shares = heard(peers, sock, 1, q, mine, count)
+    if shares is None:
         return None
-    shares = {q: mine}
-    shares.update((sender, batch) for sender, batch, _ in got[0])
     dense = [np.empty(len(piece), np.int64) for piece in pieces]
     start = 0
     for b in range(count):
