@@ -254,6 +254,28 @@ def test_an_exception_whose_str_raises_still_fails_the_job_with_a_stream_error(s
     assert "Unspeakable: <str() raised RuntimeError>" in str(caught.value)
 
 
+class UnspeakableSource(Source):
+    """A user's source whose reading raises an exception whose ``__str__`` raises."""
+
+    def split(self, index, parallelism):
+        return self
+
+    def poll(self, max_records):
+        raise Unspeakable()
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_a_source_raising_an_exception_whose_str_raises_fails_the_job_with_that_exception(sc, on_cluster):
+    # Outside any operator: the task's own error report must not raise while formatting it
+    # (it did: the task died and was restarted until the job gave up with a JobAbortedError)
+    ssc = StreamingContext(sc if on_cluster else None, parallelism=2)
+    ssc.source(UnspeakableSource(), timestamp=int).collect()
+    with pytest.raises(Unspeakable):
+        ssc.run()
+    if on_cluster:
+        assert ssc.executor.restarts == 0 and sc.parallelize(range(10), 2).sum() == 45
+
+
 def test_a_failing_record_that_only_unpickles_on_the_workers_fails_the_job_with_a_stream_error(sc):
     ssc = StreamingContext(sc, parallelism=2)
     ssc.source([1, 3], timestamp=int).map(lambda t: (t, WorkerOnlyRecord(t))).map(fail_on_three).collect()

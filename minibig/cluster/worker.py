@@ -424,19 +424,8 @@ def failure_frames(report: dict, exc: BaseException, code=None) -> list:
         name = f"{type(exc).__module__}.{type(exc).__qualname__}"
         message = f"(the exception could not be described: {type(bad).__name__}: {bad})"
         blob = pickle.dumps({"type": name, "message": message, "traceback": "", "dataset": "",
-                             "exception": _pickled_or_none(exc)}, protocol=5)
+                             "exception": serialization.exception_blob(exc)}, protocol=5)
         return P.encode(P.TASK_FAILED, {**report, "error": f"{name}: {message}"[:2000]}, [blob])
-
-
-def _pickled_or_none(exc: BaseException) -> bytes | None:
-    """The exception pickled so that the driver raises it in its own type, if it can be."""
-    try:
-        exc.__traceback__ = None
-        blob = serialization.dumps(exc)
-        pickle.loads(blob)
-        return blob
-    except Exception:
-        return None
 
 
 def parse_size(text: str) -> int:

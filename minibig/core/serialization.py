@@ -67,6 +67,18 @@ _gc_pausers = 0              # threads inside loads_without_gc
 _gc_was_enabled = False      # the collector's state before the first of them
 
 
+def exception_blob(exc: BaseException) -> bytes | None:
+    """``exc`` pickled (its traceback dropped) so that the driver raises it in its own type;
+    None when it does not pickle here or does not unpickle again (checked by unpickling it)."""
+    try:
+        exc.__traceback__ = None
+        blob = dumps(exc)
+        pickle.loads(blob)
+        return blob
+    except Exception:                   # noqa: BLE001 - any failure: the caller sends its text alone
+        return None
+
+
 def loads_without_gc(data, loads=pickle.loads):
     """pickle.loads (or `loads`) with the cyclic garbage collector paused.
 

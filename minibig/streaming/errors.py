@@ -59,6 +59,11 @@ def user_text(describe, value, stand_in: str) -> str:
         return stand_in.format(type=type(value).__name__, failure=type(failure).__name__)
 
 
+def exception_text(exc: BaseException) -> str:
+    """``"Type: message"`` of a user's exception, whose own ``__str__`` may raise."""
+    return f"{type(exc).__name__}: " + user_text(str, exc, "<str() raised {failure}>")
+
+
 def _preview(record) -> str:
     """``repr(record)``, cut at ``_RECORD_PREVIEW`` characters; its type stands in for a ``repr``
     that raises."""

@@ -30,7 +30,7 @@ from typing import Callable
 import cloudpickle
 
 from minibig.streaming.elements import keyed_items
-from minibig.streaming.errors import StreamError, user_text
+from minibig.streaming.errors import StreamError, exception_text
 from minibig.streaming.state import ValueState
 
 
@@ -103,8 +103,7 @@ class Operator:
         """A StreamError naming this operator and ``record``, for ``raise ... from exc``."""
         if isinstance(exc, StreamError):
             return exc
-        return StreamError(self.name, record, f"{type(exc).__name__}: "
-                           + user_text(str, exc, "<str() raised {failure}>"))
+        return StreamError(self.name, record, exception_text(exc))
 
 
 class MapOperator(Operator):

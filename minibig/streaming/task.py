@@ -39,12 +39,13 @@ from collections import deque
 
 import zmq
 
+from minibig.core.serialization import exception_blob
 from minibig.core.task import TaskCode
 from minibig.errors import FetchFailedError, format_user_traceback
 from minibig.net.protocol import ProtocolError
 from minibig.streaming import wire
 from minibig.core.gcpolicy import young_threshold
-from minibig.streaming.errors import RecordText, StreamError
+from minibig.streaming.errors import RecordText, StreamError, exception_text
 from minibig.streaming.live import PUBLISH_EVERY, LiveMetrics
 from minibig.streaming.plan import Plan
 from minibig.streaming.runtime import TaskDataflow
@@ -304,7 +305,7 @@ class StreamTask:
             # not pickle (it holds a lock) or does not unpickle on the driver (its class imports
             # on the workers only), so the driver still raises a StreamError, not the message alone.
             blobs += _error_blobs(exc.with_record_text())
-        self._report("error", exceptions=blobs, message=f"{type(exc).__name__}: {exc}", traceback=text)
+        self._report("error", exceptions=blobs, message=exception_text(exc), traceback=text)
 
     def close(self) -> None:
         """Stop the heartbeat, close the dataflow and every socket."""
@@ -324,10 +325,9 @@ def _error_blobs(exc: BaseException) -> list[bytes]:
     """``exc`` pickled with its cause, then without it: for a cause that does not pickle here
     (it holds a lock) or does not unpickle on the driver (its class importable on the workers
     only), whose type and message stay in the error's message and the remote traceback."""
-    from minibig.cluster.worker import _pickled_or_none     # loaded already: this is a worker
-    blobs = [_pickled_or_none(exc)]
+    blobs = [exception_blob(exc)]
     if exc.__cause__ is not None:
         cause, exc.__cause__ = exc.__cause__, None
-        blobs.append(_pickled_or_none(exc))
+        blobs.append(exception_blob(exc))
         exc.__cause__ = cause
     return [blob for blob in blobs if blob is not None]
