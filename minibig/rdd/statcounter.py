@@ -1,8 +1,44 @@
-"""Running count, mean, variance, min and max (Welford), mergeable across partitions."""
+"""Running count, mean, variance, min and max (Welford), mergeable across partitions.
+
+The values may be numbers or numpy arrays of one shape (statistics per
+element, as in PySpark, whose StatCounter uses numpy's maximum, minimum and
+sqrt): an array's min, max and stdev are taken elementwise.
+"""
 
 from __future__ import annotations
 
 import math
+
+
+def _is_array(value) -> bool:
+    """True for a numpy array (per-element statistics); numbers take the plain path."""
+    return hasattr(value, "__array__") and getattr(value, "ndim", 0) > 0
+
+
+def _larger(a, b):
+    if _is_array(a) or _is_array(b):
+        import numpy
+        return numpy.maximum(a, b)
+    return max(a, b)
+
+
+def _smaller(a, b):
+    if _is_array(a) or _is_array(b):
+        import numpy
+        return numpy.minimum(a, b)
+    return min(a, b)
+
+
+def _as_float(value):
+    """A number as a float; an array (per-element values) as it is."""
+    return value if _is_array(value) else float(value)
+
+
+def _sqrt(value):
+    if _is_array(value):
+        import numpy
+        return numpy.sqrt(value)
+    return math.sqrt(value)
 
 
 class StatCounter:
@@ -13,23 +49,25 @@ class StatCounter:
     (3, 2.0, 0.6666666666666666, 1.0)
     """
 
-    def __init__(self, values=()):
+    def __init__(self, values=None):
         self.n = 0
         self.mu = 0.0
         self.m2 = 0.0
         self.maxValue = float("-inf")
         self.minValue = float("inf")
-        for v in values:
+        for v in values if values is not None else ():
             self.merge(v)
 
     def merge(self, value) -> "StatCounter":
         """Add one value."""
+        # `x = x + y`, not `x += y`: an array's += would change it in place, and mergeStats
+        # may have made this counter share its arrays with another one.
         delta = value - self.mu
         self.n += 1
-        self.mu += delta / self.n
-        self.m2 += delta * (value - self.mu)
-        self.maxValue = max(self.maxValue, value)
-        self.minValue = min(self.minValue, value)
+        self.mu = self.mu + delta / self.n
+        self.m2 = self.m2 + delta * (value - self.mu)
+        self.maxValue = _larger(self.maxValue, value)
+        self.minValue = _smaller(self.minValue, value)
         return self
 
     def mergeStats(self, other: "StatCounter") -> "StatCounter":
@@ -44,10 +82,10 @@ class StatCounter:
             delta = other.mu - self.mu
             total = self.n + other.n
             self.mu = (self.mu * self.n + other.mu * other.n) / total
-            self.m2 += other.m2 + delta * delta * self.n * other.n / total
+            self.m2 = self.m2 + other.m2 + delta * delta * self.n * other.n / total
             self.n = total
-        self.maxValue = max(self.maxValue, other.maxValue)
-        self.minValue = min(self.minValue, other.minValue)
+        self.maxValue = _larger(self.maxValue, other.maxValue)
+        self.minValue = _smaller(self.minValue, other.minValue)
         return self
 
     def copy(self) -> "StatCounter":
@@ -69,12 +107,12 @@ class StatCounter:
         return self.n * self.mu
 
     def min(self) -> float:
-        """The smallest value, as a float (inf when there is none)."""
-        return float(self.minValue)
+        """The smallest value, as a float (inf when there is none; elementwise for arrays)."""
+        return _as_float(self.minValue)
 
     def max(self) -> float:
-        """The largest value, as a float (-inf when there is none)."""
-        return float(self.maxValue)
+        """The largest value, as a float (-inf when there is none; elementwise for arrays)."""
+        return _as_float(self.maxValue)
 
     def variance(self) -> float:
         """Population variance (divides by N)."""
@@ -86,11 +124,11 @@ class StatCounter:
 
     def stdev(self) -> float:
         """Population standard deviation."""
-        return math.sqrt(self.variance())
+        return _sqrt(self.variance())
 
     def sampleStdev(self) -> float:
         """Sample standard deviation."""
-        return math.sqrt(self.sampleVariance())
+        return _sqrt(self.sampleVariance())
 
     def asDict(self, sample: bool = False) -> dict:
         """count, mean, sum, min, max, stdev and variance, as PySpark's asDict gives them.

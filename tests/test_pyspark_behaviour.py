@@ -1,0 +1,77 @@
+"""Behaviours PySpark's own unit tests (python/pyspark/tests/) check, on minibig.
+
+Running PySpark's test_rdd, test_statcounter, test_serializers, test_context
+and their neighbours against minibig (a harness swapping SparkContext for a
+2-worker Context) found the differences these tests pin down. Each test uses
+its own data and compares with plain Python or numpy, or with what PySpark
+documents; none of PySpark's test code is kept here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy
+import pytest
+
+from minibig import Context
+from minibig.rdd.statcounter import StatCounter
+
+
+@pytest.fixture(scope="module")
+def sc():
+    """One 2-worker cluster for the whole module."""
+    with Context(workers=2, appName="pyspark-behaviour") as ctx:
+        yield ctx
+
+
+# -- StatCounter --------------------------------------------------------------------------
+
+def test_a_stat_counter_made_of_none_is_empty():
+    """StatCounter(None), as PySpark's: nothing merged, mean 0, variances nan, min inf, max -inf."""
+    for nothing in (None, [], ()):
+        stats = StatCounter(nothing)
+        assert stats.count() == 0 and stats.mean() == 0.0 and stats.sum() == 0.0
+        assert math.isnan(stats.variance()) and math.isnan(stats.sampleVariance())
+        assert stats.min() == math.inf and stats.max() == -math.inf
+
+
+def test_stats_of_numpy_vectors_are_taken_per_element(sc):
+    """stats() of equal-shaped arrays: mean, min, max, sum and deviations per element (numpy's)."""
+    rows = numpy.array([[4.0, -1.0, 7.5], [0.5, 2.0, 7.5], [9.0, -3.0, 7.5], [2.5, 8.0, 7.5],
+                        [6.0, 0.0, 7.5]])
+    stats = sc.parallelize(list(rows), 3).stats()
+    assert stats.count() == len(rows)
+    numpy.testing.assert_allclose(stats.mean(), rows.mean(axis=0))
+    numpy.testing.assert_array_equal(stats.min(), rows.min(axis=0))
+    numpy.testing.assert_array_equal(stats.max(), rows.max(axis=0))
+    numpy.testing.assert_allclose(stats.sum(), rows.sum(axis=0))
+    numpy.testing.assert_allclose(stats.variance(), rows.var(axis=0), atol=1e-12)
+    numpy.testing.assert_allclose(stats.sampleStdev(), rows.std(axis=0, ddof=1), atol=1e-12)
+    # asDict's `sample` reads backwards in PySpark: the default gives the sample deviation.
+    numpy.testing.assert_allclose(stats.asDict()["stdev"], rows.std(axis=0, ddof=1), atol=1e-12)
+    numpy.testing.assert_allclose(stats.asDict(sample=True)["variance"], rows.var(axis=0),
+                                  atol=1e-12)
+
+
+def test_numbers_keep_float_min_and_max(sc):
+    """The per-element path is taken for arrays only: numbers still give float min and max."""
+    stats = sc.parallelize([3, 1, 2], 2).stats()
+    assert (stats.min(), stats.max()) == (1.0, 3.0)
+    assert type(stats.min()) is float and type(stats.max()) is float
+
+
+def test_merging_array_stats_leaves_the_merged_counter_as_it_was():
+    """A counter that took another's arrays (mergeStats into an empty one) never changes them."""
+    source = StatCounter([numpy.array([1.0, 2.0]), numpy.array([3.0, 6.0])])
+    before = (source.mean().copy(), source.variance().copy(), source.max().copy())
+    target = StatCounter()
+    target.mergeStats(source)
+    target.merge(numpy.array([10.0, -4.0]))
+    target.mergeStats(StatCounter([numpy.array([0.0, 0.0])]))
+    numpy.testing.assert_array_equal(source.mean(), before[0])
+    numpy.testing.assert_array_equal(source.variance(), before[1])
+    numpy.testing.assert_array_equal(source.max(), before[2])
+    all_rows = numpy.array([[1.0, 2.0], [3.0, 6.0], [10.0, -4.0], [0.0, 0.0]])
+    numpy.testing.assert_allclose(target.mean(), all_rows.mean(axis=0))
+    numpy.testing.assert_allclose(target.variance(), all_rows.var(axis=0))
