@@ -11,7 +11,8 @@ apart from job time. Job time runs from the edge file to the ranks on the
 driver, load included on every side: the graph engine's workers read and
 cut the file themselves (`minibig/graph/distload.py`: one stage, the tasks swapping
 their pieces through their own sockets, when every partition has a slot), then PageRank runs in
-a session (`minibig/graph/session.py`; `--stepwise`: a task per superstep); scipy reads with
+a session (`minibig/graph/session.py`; `--stepwise`: a task per superstep); a one-stage load's
+line also says where its time went (per step, the slowest task's: `WorkerGraph.phases`); scipy reads with
 pyarrow's CSV reader and Arrow's hash kernels (bench/graph_baselines.py);
 the RDD PageRank is `jobs/pagerank.py` collected with `count()`. Every side
 runs twice: the first run pays its imports (scipy, pyarrow in this process;
@@ -78,9 +79,17 @@ def time_graph_job(sc, path: str, directed: bool, iterations: int, session: bool
     pagerank(g, max_iter=iterations, tol=0.0, checkpoint_every=0, session=session)   # ranks on the driver
     done = time.perf_counter()
     out = {"job": done - started, "cpu": cpu_seconds() - cpu, "load": loaded - started, "pagerank": done - loaded,
-           "stages": dict(g.on_workers.timings), "vertices": g.num_vertices, "edges": g.num_edges}
+           "stages": dict(g.on_workers.timings), "phases": dict(g.on_workers.phases),
+           "vertices": g.num_vertices, "edges": g.num_edges}
     g.on_workers.drop()
     return out
+
+
+def phases_text(phases: dict) -> str:
+    """' (slowest task: parse 12 ms, ...)' for a one-stage load's `phases`, '' for none."""
+    if not phases:
+        return ""
+    return " (slowest task: " + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in phases.items()) + ")"
 
 
 def time_rdd(sc, path: str, directed: bool, iterations: int) -> float:
@@ -146,7 +155,8 @@ def main(argv=None) -> None:
                 f"= {first['job'] / scipy_s[0]:.2f}x scipy's first, second {second['job']:.2f}s "
                 f"= {second['job'] / scipy_s[1]:.2f}x scipy's second "
                 f"(warm jobs: {' '.join(f'{t:.2f}' for t in r['warm_jobs'])}; load {second['load']:.2f}s "
-                f"{ {k: round(v, 2) for k, v in second['stages'].items()} }, "
+                f"{ {k: round(v, 2) for k, v in second['stages'].items()} }"
+                f"{phases_text(second['phases'])}, "
                 f"pagerank {second['pagerank']:.2f}s); CPU of a warm job (median) {warm_cpu:.2f}s "
                 f"= {warm_cpu / scipy_cpu_warm:.2f}x scipy's")
         if "rdd" in r:

@@ -214,6 +214,20 @@ def test_two_partitions_load_in_one_stage_as_the_driver_cuts_them(sc, tmp_path, 
                                  directed=directed))
 
 
+def test_a_one_stage_load_says_where_its_time_went(sc, tmp_path):
+    """`phases`: the slowest task's seconds per step of the one-stage load, each within the
+    load's own time; a load by the stages has none."""
+    path = write(tmp_path, "".join(f"v{i} v{i * 7 % 300}\n" for i in range(300)))
+    g = Graph.from_edge_file(sc, path, num_partitions=2)
+    phases = g.on_workers.phases
+    assert list(phases) == ["parse", "pieces", "index", "build"]
+    assert all(0 <= seconds <= g.on_workers.timings["read and build"] for seconds in phases.values())
+    packed = tmp_path / "g.txt.gz"                   # one byte range: the stages load it
+    packed.write_bytes(gzip.compress(open(path, "rb").read()))
+    staged = Graph.from_edge_file(sc, str(packed), num_partitions=2).on_workers
+    assert (list(staged.timings), staged.phases) == (["read", "build"], {})
+
+
 def test_an_empty_file_loads_in_one_stage_too(sc, tmp_path):
     for text in ("", "# only a comment\n\n"):
         g = Graph.from_edge_file(sc, write(tmp_path, text), num_partitions=2)

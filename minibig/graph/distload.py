@@ -1,7 +1,7 @@
 """Loading an edge file on the workers: the driver never holds the graph.
 
     data = WorkerGraph(sc, path, directed, num_partitions, partitioner)
-    data.key, data.num_vertices, data.num_edges, data.weighted, data.timings
+    data.key, data.num_vertices, data.num_edges, data.weighted, data.timings, data.phases
 
 The file is cut into byte ranges, one per partition (a `.gz` file is one
 range, read whole by one worker); every worker must see the path (made
@@ -26,6 +26,9 @@ disagree on the kind, a partitioner that fails on the kind), every task says
 so and the driver loads with the stages below, which report it as before;
 when the tasks do not all start in time (`SessionUnavailable`), the stages
 load too.
+`data.phases` tells where a one-stage load's time went: per step (parse,
+pieces: sending this range's and waiting for the others', index, build) the
+slowest task's seconds ({} when the stages loaded).
 
 Otherwise two stages, each one `run_code` call (one, for one partition: see
 below):
@@ -432,8 +435,10 @@ class ExchangeCode(TaskCode):
 
     def serve(self, ctx, sock, peers) -> None:
         """Say hello, read the range while the driver hears the others, then the exchange."""
+        clock = _Clock()
         say_hello(ctx, sock, peers)
         told = self.read(ctx.partition)
+        phases = {"parse": clock.lap()}
         wait_for_driver(sock, ctx.partition, self.spec.key)
         order = pickle.loads(sock.recv())
         if order["kind"] != "go":                  # abort: the driver gave the session up
@@ -444,12 +449,13 @@ class ExchangeCode(TaskCode):
             # the range's arrays (`pieces_of`'s, as much again as the pieces) are not held
             # through the exchange and the build: only the pieces are needed now
             told = None
-            answer = self.exchange(ctx, peers, sock, mine)
+            answer = self.exchange(ctx, peers, sock, mine, clock, phases)
         except Exception as exc:                   # noqa: BLE001 - the driver raises it at once (its
             answer = {"error": user_error(exc)}    # peers, waiting for this task's segments, are aborted)
         if answer is None:                         # the driver spoke meanwhile: an abort
             return
-        sock.send(pickle.dumps({"kind": "loaded", "partition": ctx.partition, **answer}, protocol=5))
+        sock.send(pickle.dumps({"kind": "loaded", "partition": ctx.partition, "phases": phases, **answer},
+                               protocol=5))
         # the driver's `end` (every task built: none waits for a segment of this one) or `abort`
         wait_for_driver(sock, ctx.partition, self.spec.key)
 
@@ -465,13 +471,15 @@ class ExchangeCode(TaskCode):
             # the graph's kind, or raise the error with its file and line, as they always did
             return RangeReport(0, True, False, routed=False), None
 
-    def exchange(self, ctx, peers, sock, mine: tuple) -> dict | None:
+    def exchange(self, ctx, peers, sock, mine: tuple, clock: "_Clock", phases: dict) -> dict | None:
         """Hear the other tasks' pieces (this task's own: `mine`), index and build: the answer
-        for the driver (None: the driver spoke meanwhile)."""
+        for the driver (None: the driver spoke meanwhile). Each step's seconds go in `phases`
+        (`WorkerGraph.phases`)."""
         q = ctx.partition
         ranges = heard(peers, sock, 0, q, mine, self.spec.num_partitions)
         if ranges is None:
             return None
+        phases["pieces"] = clock.lap()             # sending this range's, waiting for the others'
         is_int, weighted, routed = graph_kind([report for report, _ in ranges])
         if not routed:                 # the stages route again in the graph's kind (or raise)
             return {"built": None}
@@ -479,7 +487,10 @@ class ExchangeCode(TaskCode):
         indexed = index_shared(q, self.spec.num_partitions, [piece[0] for piece in pieces], is_int, peers, sock)
         if indexed is None:
             return None
-        return {"built": build(ctx, self.spec, pieces, is_int, weighted, indexed), "weighted": weighted}
+        phases["index"] = clock.lap()
+        built = build(ctx, self.spec, pieces, is_int, weighted, indexed)
+        phases["build"] = clock.lap()
+        return {"built": built, "weighted": weighted}
 
 
 def send_pieces(peers, q: int, report: RangeReport, piece) -> tuple:
@@ -643,7 +654,7 @@ class WorkerGraph:
         """Load in one stage where it can (`exchange`), else run the stages; set the vertex and
         edge counts and `timings` (seconds per stage)."""
         dag, parts = self.sc._dag, list(range(self.num_partitions))
-        self.timings = {}
+        self.timings, self.phases = {}, {}
         spec = Spec(self.key, os.path.abspath(self.path), _byte_ranges(self.path, self.num_partitions), self.directed,
                     self.num_partitions, self.partitioner)
         ranges = list(range(len(spec.ranges)))
@@ -659,6 +670,7 @@ class WorkerGraph:
             answers = self.exchange(spec)
             if answers is not None:
                 self.timings = {"read and build": clock.lap()}
+                self.phases = slowest_phases(answers)
                 self.weighted = answers[0]["weighted"]
                 self.num_vertices = answers[0]["built"][2]
                 self.num_edges = sum(a["built"][1] for a in answers)
@@ -721,6 +733,11 @@ class WorkerGraph:
     def drop(self) -> None:
         """Forget the partitions on the workers."""
         self.sc._backend.drop_blocks(self.key)
+
+
+def slowest_phases(answers: list) -> dict:
+    """Per step of the one-stage load (parse, pieces, index, build), the slowest task's seconds."""
+    return {name: max(a["phases"].get(name, 0.0) for a in answers) for name in answers[0]["phases"]}
 
 
 def _drop_quietly(backend, name: str) -> None:
