@@ -9,7 +9,10 @@ documents; none of PySpark's test code is kept here.
 
 from __future__ import annotations
 
+import importlib
 import math
+import os
+import sys
 
 import numpy
 import pytest
@@ -75,3 +78,43 @@ def test_merging_array_stats_leaves_the_merged_counter_as_it_was():
     all_rows = numpy.array([[1.0, 2.0], [3.0, 6.0], [10.0, -4.0], [0.0, 0.0]])
     numpy.testing.assert_allclose(target.mean(), all_rows.mean(axis=0))
     numpy.testing.assert_allclose(target.variance(), all_rows.var(axis=0))
+
+
+# -- addPyFile ---------------------------------------------------------------------------
+
+def _write_module(folder, name, text):
+    path = folder / f"{name}.py"
+    path.write_text(text)
+    return str(path)
+
+
+def test_an_added_py_file_imports_in_the_driver_as_on_the_workers(sc, tmp_path):
+    """addPyFile makes the module importable here too (PySpark puts it on the driver's sys.path)."""
+    name = f"t1_shipped_{tmp_path.name.replace('-', '_')}"
+    path = _write_module(tmp_path, name, "def shout(word):\n    return word.upper() + '!'\n")
+    with pytest.raises(ImportError):
+        importlib.import_module(name)
+    try:
+        sc.addPyFile(path)
+        module = importlib.import_module(name)
+        assert module.shout("hey") == "HEY!"
+        # A function of the shipped module, pickled by reference, runs on the workers.
+        assert sc.parallelize(["a", "b"], 2).map(module.shout).collect() == ["A!", "B!"]
+    finally:
+        sys.modules.pop(name, None)
+
+
+def test_stop_takes_the_drivers_copy_of_added_files_off_sys_path(tmp_path):
+    """What addPyFile put on the driver's sys.path leaves it, and the disk, with the Context."""
+    name = f"t1_inline_{tmp_path.name.replace('-', '_')}"
+    path = _write_module(tmp_path, name, "VALUE = 7\n")
+    before = list(sys.path)
+    try:
+        with Context(master="inline", progress=False) as ctx:
+            ctx.addPyFile(path)
+            added = [p for p in sys.path if p not in before]
+            assert len(added) == 1 and os.path.isfile(added[0])
+            assert importlib.import_module(name).VALUE == 7
+        assert sys.path == before and not os.path.exists(added[0])
+    finally:
+        sys.modules.pop(name, None)

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import importlib
 import itertools
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from collections import Counter
 
@@ -104,6 +107,7 @@ class Context:
         self._rdd_ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._py_file_ids: list[str] = []
+        self._driver_py_files: str | None = None     # folder of the zips this driver imports
         self._broadcast_ids = itertools.count()
         self._broadcasts: dict = {}
         self._accumulator_ids = itertools.count()
@@ -362,7 +366,18 @@ class Context:
 
     # -- shipping code -----------------------------------------------------------
     def addPyFile(self, path: str) -> None:
-        """Make a .py file, a package folder, a folder of modules or a .zip importable on workers."""
+        """Make a .py file, a package folder, a folder of modules or a .zip importable on
+        the workers and, as in PySpark, in this driver too (from the same zip).
+
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> with open(os.path.join(folder, "shipped_answer.py"), "w") as f:
+        ...     _ = f.write("ANSWER = 42\\n")
+        >>> sc.addPyFile(os.path.join(folder, "shipped_answer.py"))
+        >>> import shipped_answer
+        >>> sc.parallelize([0]).map(lambda _: shipped_answer.ANSWER).collect()
+        [42]
+        """
         path = os.path.abspath(path)
         if path.endswith((".zip", ".egg")):
             with open(path, "rb") as f:
@@ -373,6 +388,24 @@ class Context:
         if file_id not in self._py_file_ids:
             self._backend.add_file(file_id, data)
             self._py_file_ids.append(file_id)
+            self._import_in_driver(file_id, data)
+
+    def _import_in_driver(self, file_id: str, data: bytes) -> None:
+        """Put the shipped zip second on sys.path, where PySpark puts an added file, so the
+        driver imports the snapshot the workers import (removed again by stop())."""
+        if self._driver_py_files is None:
+            self._driver_py_files = tempfile.mkdtemp(prefix="minibig-driver-pyfiles-")
+        zipped = os.path.join(self._driver_py_files, f"{file_id}.zip")
+        with open(zipped, "wb") as out:
+            out.write(data)
+        sys.path.insert(1, zipped)
+        importlib.invalidate_caches()
+
+    def _forget_driver_py_files(self) -> None:
+        folder, self._driver_py_files = self._driver_py_files, None
+        if folder is not None:
+            sys.path[:] = [p for p in sys.path if os.path.dirname(str(p)) != folder]
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- lifecycle ---------------------------------------------------------------
     def stop(self) -> None:
@@ -384,6 +417,7 @@ class Context:
         try:
             self._backend.stop()
         finally:
+            self._forget_driver_py_files()
             if self._cluster is not None:
                 self._cluster.stop()
 
