@@ -13,6 +13,7 @@ from __future__ import annotations
 import decimal
 import operator
 import random
+import re
 
 import numpy
 import pytest
@@ -202,3 +203,38 @@ def test_a_frame_after_columns_folds_in_map_order(sc):
     rdd = sc.parallelize([small, big], 2).flatMap(_parts_with_kernels)
     got = dict(rdd.reduceByKey(operator.add, 1).collect())
     assert sorted(typed(got)) == sorted(typed(_engine_order_fold([small, big])))
+
+
+class One(int):
+    """An int subclass equal to 1: not a count (its sum keeps no subclass, but a key met
+    once keeps it as it is)."""
+
+
+@pytest.mark.parametrize("other", [One(1), True, 1.0, numpy.int64(1), decimal.Decimal(1)],
+                         ids=["int_subclass", "true", "float", "numpy", "decimal"])
+@pytest.mark.parametrize("where", [1, 63])
+def test_a_value_equal_to_one_that_is_not_the_int_one_is_not_counted(other, where):
+    # fold_sum counts a chunk only when every value is CPython's int 1 object: any other
+    # value equal to 1, anywhere in the chunk, sends it to the definition's loop.
+    pairs = [(f"k{i % 5}", 1) for i in range(64)]
+    pairs[where] = (pairs[where][0], other)
+    pairs.append(("once", other))
+    assert typed(_by_chunks(pairs, fold_sum)) == typed(oracle_fold(pairs))
+
+
+def test_pairs_that_are_not_tuples_unpack_as_the_definition_unpacks_them():
+    # The first record a tuple (k, 1), then lists, a str of two characters and a
+    # two-key dict: unpacked as `for key, value in chunk` unpacks them.
+    chunk = [("a", 1), ["b", 1], "c1", {"d": 0, 1: 0}, ("a", 1)]
+    assert typed(_by_chunks(chunk, fold_sum)) == typed(oracle_fold(chunk))
+    chunk = [("a", 1), ["b", 1], ("a", 1)]
+    assert typed(_by_chunks(chunk, fold_sum)) == typed(oracle_fold(chunk))
+
+
+@pytest.mark.parametrize("record", [("x", 1, 2), ("x",), 7, None])
+def test_a_record_that_is_no_pair_after_counts_fails_as_the_definition(record):
+    chunk = [("a", 1), ("b", 1), record, ("a", 1)]
+    with pytest.raises(Exception) as expected:
+        oracle_fold(chunk)
+    with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
+        fold_sum({}, chunk)

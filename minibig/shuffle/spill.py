@@ -81,12 +81,21 @@ def fold_sum(d: dict, chunk: list) -> None:
     zero to start a sum from: a first pass over the values to choose one, and
     the check in the loop it saves, cost the same as the loop itself: 46
     against 31 ms for 156k (str, float) pairs into 29k keys).
+
+    Counts are found in one pass that unpacks each record as the general fold
+    does (a record that is no pair fails there with the same error) and keeps
+    the keys whose value is CPython's one int 1 object: `is` it, the value is
+    an exact int (True, 1.0, numpy.int64(1) or an int subclass are other objects);
+    an int 1 that is another object (none of CPython's own paths makes one)
+    only sends the chunk to the general loop. Then the keys are counted as a
+    list: 2.69M word counts 463 -> 430 ms, against a list of the values marshalled
+    and compared with `[1] * n`'s bytes and the keys taken by itemgetter.
     """
     first = chunk[0] if chunk else None
     if type(first) is tuple and len(first) == 2 and first[1] is _ONE:   # may be counts
-        values = [value for _, value in chunk]     # each record a pair, as the general fold says
-        if _all_int_ones(values):
-            _count_elements(d, map(_first, chunk))
+        keys = [key for key, value in chunk if value is _ONE]
+        if len(keys) == len(chunk):
+            _count_elements(d, keys)
             return
     _fold_added(d, chunk)
 
