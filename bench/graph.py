@@ -12,7 +12,9 @@ driver, load included on every side: the graph engine's workers read and
 cut the file themselves (`minibig/graph/distload.py`: one stage, the tasks swapping
 their pieces through their own sockets, when every partition has a slot), then PageRank runs in
 a session (`minibig/graph/session.py`; `--stepwise`: a task per superstep); a one-stage load's
-line also says where its time went (per step, the slowest task's: `WorkerGraph.phases`); scipy reads with
+line also says where its time went (per step, the slowest task's: `WorkerGraph.phases`), and
+with `--breakdown` PageRank's does too (its session against the slowest partition's compute,
+summed over the supersteps: `ClusterRun.timings`); scipy reads with
 pyarrow's CSV reader and Arrow's hash kernels (bench/graph_baselines.py);
 the RDD PageRank is `jobs/pagerank.py` collected with `count()`. Every side
 runs twice: the first run pays its imports (scipy, pyarrow in this process;
@@ -46,6 +48,7 @@ from graph_baselines import load_edges, pagerank_scipy  # noqa: E402
 
 from minibig import Context  # noqa: E402
 from minibig.graph import Graph, pagerank  # noqa: E402
+from minibig.graph.algorithms import PageRank  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -70,16 +73,23 @@ def time_scipy(path: str, directed: bool, iterations: int) -> tuple[float, float
     return time.perf_counter() - started, cpu_seconds() - cpu
 
 
-def time_graph_job(sc, path: str, directed: bool, iterations: int, session: bool = True) -> dict:
+def time_graph_job(sc, path: str, directed: bool, iterations: int, session: bool = True,
+                   breakdown: bool = False) -> dict:
     """One graph-engine job: load on the workers, PageRank (in a session unless `session` is
-    False: see minibig/graph/session.py), ranks on the driver."""
+    False: see minibig/graph/session.py), ranks on the driver. `breakdown`: PageRank's run
+    through `Graph.run` (the program and run `pagerank` makes), to keep its `ClusterRun.timings`."""
     started, cpu = time.perf_counter(), cpu_seconds()
     g = Graph.from_edge_file(sc, path, directed=directed)
     loaded = time.perf_counter()
-    pagerank(g, max_iter=iterations, tol=0.0, checkpoint_every=0, session=session)   # ranks on the driver
+    run = None
+    if breakdown:
+        run = g.run(PageRank(g.num_vertices, max_iter=iterations, tol=0.0), checkpoint_every=0, session=session)
+    else:
+        pagerank(g, max_iter=iterations, tol=0.0, checkpoint_every=0, session=session)   # ranks on the driver
     done = time.perf_counter()
     out = {"job": done - started, "cpu": cpu_seconds() - cpu, "load": loaded - started, "pagerank": done - loaded,
            "stages": dict(g.on_workers.timings), "phases": dict(g.on_workers.phases),
+           "run": dict(run.timings) if run is not None else {},
            "vertices": g.num_vertices, "edges": g.num_edges}
     g.on_workers.drop()
     return out
@@ -92,6 +102,15 @@ def phases_text(phases: dict) -> str:
     return " (slowest task: " + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in phases.items()) + ")"
 
 
+def run_text(timings: dict) -> str:
+    """' (supersteps 30 ms, the slowest partition computing 13 ms of them)' for a run's
+    `ClusterRun.timings`, '' for none."""
+    if not timings:
+        return ""
+    return (f" (supersteps {timings['supersteps'] * 1000:.0f} ms, the slowest partition computing "
+            f"{timings['worker'] * 1000:.0f} ms of them)")
+
+
 def time_rdd(sc, path: str, directed: bool, iterations: int) -> float:
     """Seconds for the RDD PageRank of jobs/pagerank.py."""
     cloudpickle.register_pickle_by_value(rdd_pagerank)    # workers cannot import jobs/
@@ -101,17 +120,17 @@ def time_rdd(sc, path: str, directed: bool, iterations: int) -> float:
 
 
 def time_engine(path: str, directed: bool, iterations: int, workers: int, rdd: bool, runs: int = 2,
-                session: bool = True) -> dict:
+                session: bool = True, breakdown: bool = False) -> dict:
     """Start-up, `runs` graph-engine jobs (the first, and the median of the others as
     "second") and (optionally) the RDD PageRank on `workers` workers."""
     started = time.perf_counter()
     with Context(workers=workers, progress=False, appName="bench-graph") as sc:
         out = {"startup": time.perf_counter() - started}
-        out["first"] = time_graph_job(sc, path, directed, iterations, session)
+        out["first"] = time_graph_job(sc, path, directed, iterations, session, breakdown)
         warm = []
         for _ in range(runs - 1):
             gc.collect()
-            warm.append(time_graph_job(sc, path, directed, iterations, session))
+            warm.append(time_graph_job(sc, path, directed, iterations, session, breakdown))
         out["warm_jobs"] = [job["job"] for job in warm]
         out["warm_cpus"] = [job["cpu"] for job in warm]
         out["second"] = sorted(warm, key=lambda job: job["job"])[(len(warm) - 1) // 2]   # the median (low)
@@ -132,6 +151,9 @@ def main(argv=None) -> None:
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--stepwise", action="store_true",
                         help="run PageRank superstep by superstep, not in a session")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="say where PageRank's time went: its run's supersteps against the slowest "
+                             "partition's compute (PageRank through Graph.run, as pagerank() runs it)")
     args = parser.parse_args(argv)
     directed = not args.undirected
     if args.runs < 2:
@@ -148,7 +170,8 @@ def main(argv=None) -> None:
                "runs": args.runs, "session": not args.stepwise, "workers": {}, "load_average": os.getloadavg()}
     for workers in [int(w) for w in args.workers.split(",")]:
         r = results["workers"][workers] = time_engine(args.input, directed, args.iterations, workers,
-                                                      not args.no_rdd, args.runs, not args.stepwise)
+                                                      not args.no_rdd, args.runs, not args.stepwise,
+                                                      args.breakdown)
         first, second = r["first"], r["second"]
         warm_cpu = r["warm_cpu"] = statistics.median_low(r["warm_cpus"])
         line = (f"{workers} worker(s): start-up {r['startup']:.2f}s; graph engine first {first['job']:.2f}s "
@@ -157,7 +180,7 @@ def main(argv=None) -> None:
                 f"(warm jobs: {' '.join(f'{t:.2f}' for t in r['warm_jobs'])}; load {second['load']:.2f}s "
                 f"{ {k: round(v, 2) for k, v in second['stages'].items()} }"
                 f"{phases_text(second['phases'])}, "
-                f"pagerank {second['pagerank']:.2f}s); CPU of a warm job (median) {warm_cpu:.2f}s "
+                f"pagerank {second['pagerank']:.2f}s{run_text(second['run'])}); CPU of a warm job (median) {warm_cpu:.2f}s "
                 f"= {warm_cpu / scipy_cpu_warm:.2f}x scipy's")
         if "rdd" in r:
             line += f"; RDD PageRank {r['rdd']:.2f}s = {r['rdd'] / second['job']:.1f}x the graph engine's second"
