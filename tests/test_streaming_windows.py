@@ -7,12 +7,13 @@ output and the late counters.
 """
 
 import random
+import re
 import threading
 
 import numpy
 import pytest
 
-from minibig.streaming import (AggregateFunction, SessionWindow, SlidingWindow, StreamingContext,
+from minibig.streaming import (AggregateFunction, SessionWindow, SlidingWindow, StreamError, StreamingContext,
                                TumblingWindow)
 from tests import streaming_reference as ref
 
@@ -328,3 +329,24 @@ class LockedCount(AggregateFunction):
 
     def get_result(self, acc):
         return acc
+
+
+@pytest.mark.parametrize("assigner", [TumblingWindow(10), SlidingWindow(10, 5), SlidingWindow(100, 0.5),
+                                      SessionWindow(10)], ids=repr)
+@pytest.mark.parametrize("timestamp", [2.0 ** 60, 1.5e300])
+def test_a_float_timestamp_too_large_for_its_window_fails_the_job_naming_it(assigner, timestamp):
+    # At 2**60 a float cannot hold start + 10 apart from start: the window had no length, its
+    # first record fired it at once and the others were counted late (a count of 1 for 3 records)
+    ssc = StreamingContext(None, parallelism=1)
+    ssc.source([1, 2, 3], timestamp=lambda x: timestamp).key_by(lambda x: 0).window(assigner).count().collect()
+    with pytest.raises(StreamError, match=re.escape(f"timestamp {timestamp!r} is too large for a window")):
+        ssc.run()
+
+
+@pytest.mark.parametrize("assigner", [TumblingWindow(10), SlidingWindow(10, 5), SessionWindow(10)], ids=repr)
+def test_float_timestamps_that_still_tell_a_window_apart_count_every_record(assigner):
+    ssc = StreamingContext(None, parallelism=1)
+    counts = (ssc.source([1, 2, 3], timestamp=lambda x: 2.0 ** 53).key_by(lambda x: 0)
+              .window(assigner).count().collect())
+    ssc.run()
+    assert {c[-1] for c in counts.result()} == {3}

@@ -53,7 +53,7 @@ from minibig.streaming.elements import max_timestamp
 from minibig.streaming.errors import StreamError
 from minibig.streaming.functions import MISSING, CountFunction, WindowFunction
 from minibig.streaming.operators import Operator
-from minibig.streaming.windows import TumblingWindow, WindowAssigner
+from minibig.streaming.windows import TumblingWindow, WindowAssigner, timestamp_too_large
 
 NEG_INF = -math.inf
 
@@ -155,11 +155,15 @@ class WindowOperator(Operator):
                 start = ts - (ts - offset) % size
                 end = start + size
                 if end + lateness <= wm:
+                    if end <= ts:                 # a float too large for the size: no window
+                        raise timestamp_too_large(ts, size)
                     self._refuse((ts, pair), 1, late)
                     continue
                 key, value = pair
                 pane = panes.get(start)
                 if pane is None:
+                    if end <= ts:
+                        raise timestamp_too_large(ts, size)
                     pane = self._new_pane(start, end)
                 if counting:
                     acc = pane[key] = pane.get(key, 0) + 1
@@ -222,7 +226,10 @@ class WindowOperator(Operator):
                 received += 1
                 key, value = item[1]
                 start = item[0] if now is None else now
-                self._add_to_session(item, key, value, start, start + gap, input_index, main, late)
+                end = start + gap
+                if end <= start:                  # a float too large for the gap: no session
+                    raise timestamp_too_large(start, gap)
+                self._add_to_session(item, key, value, start, end, input_index, main, late)
         except Exception as exc:
             raise self._record_error(item, exc) from exc
         self.counters["records_in"] += received

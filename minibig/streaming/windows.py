@@ -28,6 +28,22 @@ def _positive(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
+def _holding(timestamp, start, end, length) -> tuple:
+    """``(start, end)``, checked to hold ``timestamp``."""
+    if not start <= timestamp < end:
+        raise timestamp_too_large(timestamp, length)
+    return start, end
+
+
+def timestamp_too_large(timestamp, length) -> ValueError:
+    """The error for a float timestamp so large that adding a window's length does not change
+    it (1e300, or 2**60 for a length of 10): it has no window, and would otherwise be counted
+    late or lost without a word."""
+    return ValueError(f"timestamp {timestamp!r} is too large for a window of length {length!r}: "
+                      f"at that magnitude a {type(timestamp).__name__} cannot tell the window's "
+                      f"start from its end; use int timestamps (Flink's are int milliseconds)")
+
+
 class WindowAssigner:
     """Base of the assigners: ``assign(timestamp) -> [(start, end), ...]``."""
 
@@ -58,7 +74,7 @@ class TumblingWindow(WindowAssigner):
     def assign(self, timestamp) -> list[tuple]:
         """The one window holding ``timestamp``."""
         start = timestamp - (timestamp - self.offset) % self.size
-        return [(start, start + self.size)]
+        return [_holding(timestamp, start, start + self.size, self.size)]
 
 
 class SlidingWindow(WindowAssigner):
@@ -74,6 +90,8 @@ class SlidingWindow(WindowAssigner):
 
     def assign(self, timestamp) -> list[tuple]:
         """Every window holding ``timestamp``, the latest start first."""
+        if timestamp - self.slide == timestamp or timestamp - self.size == timestamp:
+            raise timestamp_too_large(timestamp, min(self.slide, self.size))
         start = timestamp - (timestamp - self.offset) % self.slide
         windows = []
         while start > timestamp - self.size:
@@ -94,4 +112,4 @@ class SessionWindow(WindowAssigner):
 
     def assign(self, timestamp) -> list[tuple]:
         """The record's own session ``[t, t + gap)``, before merging."""
-        return [(timestamp, timestamp + self.gap)]
+        return [_holding(timestamp, timestamp, timestamp + self.gap, self.gap)]
