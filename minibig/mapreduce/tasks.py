@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import json
 import threading
 from dataclasses import dataclass, field
 from functools import partial
@@ -175,13 +176,26 @@ def _identity_reducer(key, values):
         yield key, value
 
 
+#: A list of scalars as JSON, one item a line: json's own C encoder, as `json.dumps` runs it.
+_SCALAR_LINES = json.JSONEncoder(separators=("\n", ":"), check_circular=False)
+
+
 def _json_texts(items: list):
-    """JSON texts of `items`, in C for lists of only str or only int."""
+    """JSON texts of `items`, in C when they are all scalars (`PLAIN_TYPES`).
+
+    Only str or only int: one C function per item. Other scalars (floats,
+    booleans, None, mixed): the whole list in one call of json's C encoder
+    with a newline between items, split at the newlines: a scalar's JSON
+    text never holds a raw newline (a string's is escaped). A float column
+    costs ~0.3 less that way than `json_text` per item.
+    """
     kinds = set(map(type, items))
     if kinds <= {str}:
         return map(encode_basestring_ascii, items)
     if kinds <= {int}:
         return map(int.__repr__, items)
+    if items and PLAIN_TYPES.issuperset(kinds):
+        return _SCALAR_LINES.encode(items)[1:-1].split("\n")
     return map(json_text, items)
 
 
