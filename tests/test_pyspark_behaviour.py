@@ -13,6 +13,7 @@ import importlib
 import math
 import os
 import sys
+import threading
 
 import numpy
 import pytest
@@ -118,3 +119,33 @@ def test_stop_takes_the_drivers_copy_of_added_files_off_sys_path(tmp_path):
         assert sys.path == before and not os.path.exists(added[0])
     finally:
         sys.modules.pop(name, None)
+
+
+def test_py_files_added_from_several_threads_all_import_and_all_leave(tmp_path):
+    """Threads adding files at once: each imports once, and stop() leaves no copy behind."""
+    names = [f"t1_threaded_{i}_{tmp_path.name.replace('-', '_')}" for i in range(8)]
+    paths = [_write_module(tmp_path, name, f"INDEX = {i}\n") for i, name in enumerate(names)]
+    before = list(sys.path)
+    start = threading.Barrier(len(paths))
+
+    def add(ctx, path):
+        start.wait(timeout=30)
+        ctx.addPyFile(path)
+        ctx.addPyFile(path)                       # the same file twice: shipped once
+
+    try:
+        with Context(master="inline", progress=False) as ctx:
+            threads = [threading.Thread(target=add, args=(ctx, p)) for p in paths]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            added = [p for p in sys.path if p not in before]
+            assert len(added) == len(names) == len(ctx._py_file_ids)
+            assert len({os.path.dirname(p) for p in added}) == 1
+            assert [importlib.import_module(n).INDEX for n in names] == list(range(len(names)))
+        assert sys.path == before
+        assert not os.path.exists(os.path.dirname(added[0]))
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)

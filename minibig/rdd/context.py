@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import uuid
 from collections import Counter
 
@@ -108,6 +109,7 @@ class Context:
         self._shuffle_ids = itertools.count()
         self._py_file_ids: list[str] = []
         self._driver_py_files: str | None = None     # folder of the zips this driver imports
+        self._py_files_lock = threading.Lock()       # addPyFile from several threads
         self._broadcast_ids = itertools.count()
         self._broadcasts: dict = {}
         self._accumulator_ids = itertools.count()
@@ -385,10 +387,11 @@ class Context:
         else:
             data = zip_modules(path)
         file_id = hashlib.sha1(data).hexdigest()[:16]
-        if file_id not in self._py_file_ids:
-            self._backend.add_file(file_id, data)
-            self._py_file_ids.append(file_id)
-            self._import_in_driver(file_id, data)
+        with self._py_files_lock:
+            if file_id not in self._py_file_ids:
+                self._backend.add_file(file_id, data)
+                self._py_file_ids.append(file_id)
+                self._import_in_driver(file_id, data)
 
     def _import_in_driver(self, file_id: str, data: bytes) -> None:
         """Put the shipped zip second on sys.path, where PySpark puts an added file, so the
@@ -402,7 +405,8 @@ class Context:
         importlib.invalidate_caches()
 
     def _forget_driver_py_files(self) -> None:
-        folder, self._driver_py_files = self._driver_py_files, None
+        with self._py_files_lock:
+            folder, self._driver_py_files = self._driver_py_files, None
         if folder is not None:
             sys.path[:] = [p for p in sys.path if os.path.dirname(str(p)) != folder]
             shutil.rmtree(folder, ignore_errors=True)
