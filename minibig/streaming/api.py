@@ -21,6 +21,7 @@ executes it (on the cluster's workers, ``cluster.py``, or in this process,
 from __future__ import annotations
 
 from minibig.rdd.spark_shim import MinibigOnlyError, SparkEngineContext
+from minibig.streaming import checks
 from minibig.streaming.functions import AggregateWindowFunction
 from minibig.streaming.local import LocalExecutor
 from minibig.streaming.metrics import JobMetrics
@@ -84,6 +85,13 @@ class StreamingContext:
         >>> _ = ssc.run(); out.result()
         [3, 1, 2]
         """
+        if timestamp is not None:
+            checks.function("source(timestamp=...)", timestamp)
+        checks.non_negative("max_out_of_orderness", max_out_of_orderness)
+        if idle_timeout is not None:
+            checks.positive("idle_timeout", idle_timeout)
+        if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
+            raise ValueError(f"parallelism must be a positive int, got {parallelism!r}")
         if not isinstance(data, Source):
             data = IterableSource(data)
         node = self.plan.add("source", (), parallelism, source=data, timestamp=timestamp,
@@ -135,6 +143,7 @@ class DataStream:
         self.node = node
 
     def _narrow(self, kind: str, f, stream_class=None) -> "DataStream":
+        checks.function(f"{kind}()", f)
         node = self.ssc.plan.add(kind, (Edge(self.node.id),), self.node.parallelism, f=f)
         return (stream_class or DataStream)(self.ssc, node)
 
@@ -235,8 +244,7 @@ class KeyedStream(DataStream):
 
     def window(self, assigner: WindowAssigner, max_out_of_orderness=0, allowed_lateness=0) -> "WindowedStream":
         """Windows per key; the operator's watermark trails its input's by ``max_out_of_orderness``."""
-        if not isinstance(assigner, WindowAssigner):
-            raise TypeError(f"window() needs a window assigner, got {assigner!r}")
+        _window_options("window()", assigner, max_out_of_orderness, allowed_lateness)
         return WindowedStream(self, assigner, max_out_of_orderness, allowed_lateness)
 
     def map_with_state(self, f) -> DataStream:
@@ -251,6 +259,7 @@ class KeyedStream(DataStream):
         >>> _ = ssc.run(); out.result()
         [1, 3, 6]
         """
+        checks.function("map_with_state()", f)
         return self._keyed("stateful_map", (Edge(self.node.id, partitioning="hash"),), DataStream, f=f)
 
     def join(self, other: "KeyedStream", assigner: WindowAssigner, max_out_of_orderness=0,
@@ -267,10 +276,19 @@ class KeyedStream(DataStream):
         """
         if not isinstance(other, KeyedStream):
             raise TypeError("join() needs another keyed stream (use key_by first)")
+        _window_options("join()", assigner, max_out_of_orderness, allowed_lateness)
         edges = (Edge(self.node.id, partitioning="hash", input_index=0),
                  Edge(other.node.id, partitioning="hash", input_index=1))
         return self._keyed("join", edges, WindowResultStream, function="join", assigner=assigner,
                            max_out_of_orderness=max_out_of_orderness, allowed_lateness=allowed_lateness)
+
+
+def _window_options(method: str, assigner, max_out_of_orderness, allowed_lateness) -> None:
+    """Refuse a wrong window option when the plan is built (as Flink does), not mid-stream."""
+    if not isinstance(assigner, WindowAssigner):
+        raise TypeError(f"{method} needs a window assigner, got {assigner!r}")
+    checks.non_negative("max_out_of_orderness", max_out_of_orderness)
+    checks.non_negative("allowed_lateness", allowed_lateness)
 
 
 class WindowedStream:
@@ -283,6 +301,8 @@ class WindowedStream:
         self.allowed_lateness = allowed_lateness
 
     def _apply(self, function: str, f=None) -> "WindowResultStream":
+        if function in ("reduce", "process"):
+            checks.function(f"{function}()", f)
         return self.keyed._keyed(
             "window", (Edge(self.keyed.node.id, partitioning="hash"),), WindowResultStream,
             function=function, f=f, assigner=self.assigner,

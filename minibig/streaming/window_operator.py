@@ -50,7 +50,7 @@ import heapq
 import math
 
 from minibig.streaming.elements import max_timestamp
-from minibig.streaming.errors import StreamError
+from minibig.streaming.errors import StreamError, exception_text
 from minibig.streaming.functions import MISSING, CountFunction, WindowFunction
 from minibig.streaming.operators import Operator
 from minibig.streaming.windows import TumblingWindow, WindowAssigner, timestamp_too_large
@@ -171,6 +171,8 @@ class WindowOperator(Operator):
                     acc = pane[key] = add(pane.get(key, MISSING), value, input_index)
                 if end <= wm:
                     self._emit(main, key, start, end, acc)
+        except StreamError:               # a window that fired and failed: named already
+            raise
         except Exception as exc:
             raise self._record_error((ts, pair), exc) from exc
         self.counters["records_in"] += received
@@ -209,6 +211,8 @@ class WindowOperator(Operator):
                     # In no window (a slide longer than the size leaves gaps): as in Flink, late
                     # when its own time is (timestamp + lateness <= Flink's watermark, W - 1)
                     self._refuse(item, 0, late)
+        except StreamError:               # a window that fired and failed: named already
+            raise
         except Exception as exc:
             raise self._record_error(item, exc) from exc
         self.counters["records_in"] += received
@@ -230,6 +234,8 @@ class WindowOperator(Operator):
                 if end <= start:                  # a float too large for the gap: no session
                     raise timestamp_too_large(start, gap)
                 self._add_to_session(item, key, value, start, end, input_index, main, late)
+        except StreamError:               # a window that fired and failed: named already
+            raise
         except Exception as exc:
             raise self._record_error(item, exc) from exc
         self.counters["records_in"] += received
@@ -328,7 +334,10 @@ class WindowOperator(Operator):
 
     def _emit(self, main, key, start, end, acc):
         timestamp = max_timestamp(end)
-        values = self.function.results(key, start, end, acc)
+        try:
+            values = self.function.results(key, start, end, acc)
+        except Exception as exc:
+            raise self._firing_error(key, start, end, exc) from exc
         if self.lateness:
             values = list(map(detached, values))
         for value in values:
@@ -343,10 +352,14 @@ class WindowOperator(Operator):
         append = main.append
         emitted = 0
         keep = self.lateness > 0
-        for key, acc in pane.items():
-            for value in results(key, start, end, acc):
-                append((timestamp, (key, start, end, detached(value) if keep else value)))
-                emitted += 1
+        key = None
+        try:
+            for key, acc in pane.items():
+                for value in results(key, start, end, acc):
+                    append((timestamp, (key, start, end, detached(value) if keep else value)))
+                    emitted += 1
+        except Exception as exc:
+            raise self._firing_error(key, start, end, exc) from exc
         self.counters["windows_fired"] += len(pane)
         self.counters["records_out"] += emitted
 
@@ -357,9 +370,13 @@ class WindowOperator(Operator):
             self.counters["late_records"] += 1
             late.append(item)
 
+    def _firing_error(self, key, start, end, exc) -> StreamError:
+        """The user's window function (``process``, ``get_result``) raised as a window fired: the
+        error names the operator and the window ``(key, start, end)``, whatever made it fire (a
+        record, a watermark, the clock, the end of the input)."""
+        return StreamError(self.name, (key, start, end), f"firing the window: {exception_text(exc)}")
+
     def _record_error(self, item, exc) -> StreamError:
-        if isinstance(exc, StreamError):
-            return exc
         if isinstance(exc, (TypeError, ValueError)) and type(item) is tuple and not _is_pair(item[1]):
             return StreamError(self.name, item, "a windowed record must be a (key, value) pair")
         return self.failure(item, exc)

@@ -20,12 +20,7 @@ arrival instead of the record's event time.
 
 from __future__ import annotations
 
-from numbers import Real
-
-
-def _positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+from minibig.streaming.checks import finite, positive
 
 
 def _holding(timestamp, start, end, length) -> tuple:
@@ -65,7 +60,8 @@ class TumblingWindow(WindowAssigner):
     """Fixed-size windows that do not overlap: ``[k*size + offset, (k+1)*size + offset)``."""
 
     def __init__(self, size, offset=0, processing_time: bool = False):
-        _positive("size", size)
+        positive("size", size)
+        finite("offset", offset)
         super().__init__(processing_time)
         self.size = size
         self.offset = offset
@@ -81,8 +77,9 @@ class SlidingWindow(WindowAssigner):
     """Windows of ``size`` starting every ``slide``; a timestamp is in ``ceil(size/slide)`` of them."""
 
     def __init__(self, size, slide, offset=0, processing_time: bool = False):
-        _positive("size", size)
-        _positive("slide", slide)
+        positive("size", size)
+        positive("slide", slide)
+        finite("offset", offset)
         super().__init__(processing_time)
         self.size = size
         self.slide = slide
@@ -106,7 +103,7 @@ class SessionWindow(WindowAssigner):
     merging = True
 
     def __init__(self, gap, processing_time: bool = False):
-        _positive("gap", gap)
+        positive("gap", gap)
         super().__init__(processing_time)
         self.gap = gap
 

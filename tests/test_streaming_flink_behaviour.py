@@ -1,0 +1,230 @@
+"""What Flink's own PyFlink tests assert, asked of minibig.streaming.
+
+Each case is a test of ``flink-python/pyflink/datastream/tests`` (``test_window.py``,
+``test_data_stream.py``) rewritten with minibig's API and its expected answer
+carried over: the same windows, bounds and values, on the cluster as in this
+process. Where minibig's model differs by design (``key_by`` emits ``(key,
+record)``; a watermark after every record, where Flink's test sees none until
+the end) the case says so. Then what Flink refuses when the job is written
+(a negative lateness, a window offset that is no number), and a window
+function that raises as its window fires.
+"""
+
+import math
+
+import pytest
+
+from minibig.streaming import (AggregateFunction, SessionWindow, SlidingWindow, StreamError, StreamingContext,
+                               TumblingWindow)
+
+HI = [("hi", 1), ("hi", 2), ("hi", 3), ("hi", 4), ("hi", 5), ("hi", 8), ("hi", 9), ("hi", 15)]
+AB = [("a", 1), ("a", 2), ("b", 3), ("a", 6), ("b", 8), ("b", 9), ("a", 15)]
+
+
+def second(record):
+    return record[1]
+
+
+def count_records(key, window, records):
+    return len(records)
+
+
+class EvenMinusOdd(AggregateFunction):
+    """test_window_aggregate_passthrough's function: a dict accumulator mutated in place."""
+
+    def create_accumulator(self):
+        return "", {0: 0, 1: 0}
+
+    def add(self, value, accumulator):
+        accumulator[1][value[1] % 2] += 1
+        return value[0], accumulator[1]
+
+    def get_result(self, accumulator):
+        return accumulator[0], accumulator[1][0] - accumulator[1][1]
+
+    def merge(self, a, b):
+        return a[0], {0: a[1][0] + b[1][0], 1: a[1][1] + b[1][1]}
+
+
+def keyed(ssc, events, **source_options):
+    return ssc.source(events, timestamp=second, **source_options).key_by(lambda r: r[0])
+
+
+def tumbling(ssc):
+    return keyed(ssc, HI).window(TumblingWindow(5)).process(count_records)
+
+
+def sliding(ssc):
+    return keyed(ssc, HI).window(SlidingWindow(5, 2)).process(count_records)
+
+
+def session(ssc):
+    return keyed(ssc, [r for r in HI if r[1] != 5]).window(SessionWindow(5)).process(count_records)
+
+
+def session_reduce(ssc):
+    return keyed(ssc, AB).window(SessionWindow(2)).reduce(lambda a, b: (b[0], a[1] + b[1]))
+
+
+def session_aggregate(ssc):
+    return keyed(ssc, AB).window(SessionWindow(2)).aggregate(EvenMinusOdd())
+
+
+def session_merged_by_a_late_record(ssc):
+    # Flink's test sees no watermark before 4 arrives (periodic watermarks); a delay of 8 does that here
+    return keyed(ssc, [("hi", 0), ("hi", 8), ("hi", 4)], max_out_of_orderness=8).window(
+        SessionWindow(5)).process(count_records)
+
+
+def session_with_a_watermark_after_every_record(ssc):
+    # the same records with Flink's PerElementWatermarkGenerator: [0, 5) fires before 4 comes
+    return keyed(ssc, [("hi", 0), ("hi", 8), ("hi", 4)]).window(SessionWindow(5)).process(count_records)
+
+
+def window_all_session_reduce(ssc):
+    # window_all: one constant key
+    return (ssc.source(AB, timestamp=second).key_by(lambda r: 0).window(SessionWindow(2))
+               .reduce(lambda a, b: (a[0], a[1] + b[1])))
+
+
+def chained_window(ssc):
+    minute = 1676461680000
+    rows = [(minute, "a1", "b1", 1), (minute, "a1", "b1", 1), (minute, "a2", "b2", 1), (minute, "a1", "b2", 1),
+            (minute + 60000, "a1", "b1", 1), (minute + 60000, "a2", "b2", 1)]
+    return (ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: r[:3]).window(TumblingWindow(60000))
+               .reduce(lambda x, y: (x[0], x[1], x[2], x[3] + y[3])).map(lambda out: out[3]))
+
+
+def values(rows):
+    return sorted(row[3] for row in rows)
+
+
+FLINK_CASES = {
+    # test name in Flink: (job, what minibig's output must be, Flink's expected answer in that shape)
+    "test_event_time_tumbling_window": (tumbling, sorted, [("hi", 0, 5, 4), ("hi", 5, 10, 3), ("hi", 15, 20, 1)]),
+    "test_event_time_sliding_window": (sliding, sorted, [("hi", s, s + 5, n) for s, n in [
+        (-2, 2), (0, 4), (2, 4), (4, 3), (6, 2), (8, 2), (12, 1), (14, 1)]]),
+    "test_event_time_session_window": (session, sorted, [("hi", 1, 14, 6), ("hi", 15, 20, 1)]),
+    "test_window_reduce_passthrough": (session_reduce, values,
+                                       sorted([("a", 3), ("a", 6), ("a", 15), ("b", 3), ("b", 17)])),
+    "test_window_aggregate_passthrough": (session_aggregate, values,
+                                          sorted([("a", -1), ("a", 0), ("a", 1), ("b", -1), ("b", 0)])),
+    "test_session_window_late_merge": (session_merged_by_a_late_record, sorted, [("hi", 0, 13, 3)]),
+    "test_session_window_late_merge, per-element watermarks": (
+        session_with_a_watermark_after_every_record, sorted, [("hi", 0, 5, 1), ("hi", 4, 13, 2)]),
+    "test_window_all_reduce": (window_all_session_reduce, values, sorted([("a", 15), ("a", 6), ("a", 23)])),
+    "test_chained_window": (chained_window, sorted, sorted([
+        (1676461680000, "a1", "b1", 2), (1676461680000, "a2", "b2", 1), (1676461680000, "a1", "b2", 1),
+        (1676461740000, "a1", "b1", 1), (1676461740000, "a2", "b2", 1)])),
+}
+
+
+def contexts(sc):
+    return {"local": None, "cluster": sc}
+
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+@pytest.mark.parametrize("name", list(FLINK_CASES))
+def test_flinks_window_tests_give_flinks_answers(sc, name, where):
+    job, shape, want = FLINK_CASES[name]
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    out = job(ssc).collect()
+    ssc.run(timeout=60)
+    assert shape(out.result()) == want
+
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_side_output_late_data_as_flinks_test(sc, where):
+    """test_side_output_late_data: 4 comes after 8 closed [0, 5); [5, 10) still counts 6."""
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    counts = keyed(ssc, [("a", 0), ("a", 8), ("a", 4), ("a", 6)]).window(
+        TumblingWindow(5), allowed_lateness=0).process(count_records)
+    out, late = counts.collect(), counts.late().collect()
+    metrics = ssc.run(timeout=60)
+    assert sorted(out.result()) == [("a", 0, 5, 1), ("a", 5, 10, 2)]
+    assert late.result() == [("a", ("a", 4))]
+    assert metrics["late_records"] == 1
+
+
+# -- a window function that raises as its window fires ------------------------------------------
+
+def boom(*args):
+    raise KeyError("boom")
+
+
+class FailingResult(AggregateFunction):
+    def create_accumulator(self):
+        return 0
+
+    def add(self, value, accumulator):
+        return accumulator + 1
+
+    def merge(self, a, b):
+        return a + b
+
+    def get_result(self, accumulator):
+        raise KeyError("boom")
+
+
+FAILING_WINDOWS = {
+    "tumbling process": (TumblingWindow(5), lambda w: w.process(boom), ("k", 0, 5)),
+    "tumbling aggregate": (TumblingWindow(5), lambda w: w.aggregate(FailingResult()), ("k", 0, 5)),
+    "sliding process": (SlidingWindow(5, 5), lambda w: w.process(boom), ("k", 0, 5)),
+    "session process": (SessionWindow(3), lambda w: w.process(boom), ("k", 1, 9)),
+}
+
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+@pytest.mark.parametrize("kind", list(FAILING_WINDOWS))
+def test_a_window_function_raising_as_its_window_fires_names_the_operator_and_the_window(sc, kind, where):
+    assigner, apply, window = FAILING_WINDOWS[kind]
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    apply(keyed(ssc, [("k", 1), ("k", 3), ("k", 6), ("k", 12)]).window(assigner)).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run(timeout=60)
+    assert caught.value.operator.startswith("window-")
+    assert caught.value.record == window
+    assert type(caught.value.__cause__) is KeyError
+
+
+# -- what Flink refuses when the job is written ---------------------------------------------------
+
+def on_window(**options):
+    return lambda ssc: keyed(ssc, AB).window(TumblingWindow(5), **options)
+
+
+REFUSED = {
+    "offset NaN (lost every record)": (ValueError, lambda ssc: TumblingWindow(5, offset=math.nan)),
+    "offset inf (lost every record)": (ValueError, lambda ssc: SlidingWindow(5, 1, offset=math.inf)),
+    "offset not a number": (ValueError, lambda ssc: TumblingWindow(5, offset="1")),
+    "negative allowed_lateness": (ValueError, on_window(allowed_lateness=-1)),
+    "allowed_lateness NaN": (ValueError, on_window(allowed_lateness=math.nan)),
+    "max_out_of_orderness NaN (lost every record)": (ValueError, on_window(max_out_of_orderness=math.nan)),
+    "max_out_of_orderness not a number": (ValueError, on_window(max_out_of_orderness="2")),
+    "source max_out_of_orderness negative": (ValueError, lambda ssc: keyed(ssc, AB, max_out_of_orderness=-1)),
+    "source idle_timeout negative": (ValueError, lambda ssc: keyed(ssc, AB, idle_timeout=-1)),
+    "source parallelism 0": (ValueError, lambda ssc: ssc.source(AB, timestamp=second, parallelism=0)),
+    "timestamp not callable": (TypeError, lambda ssc: ssc.source(AB, timestamp=1)),
+    "map not callable": (TypeError, lambda ssc: ssc.source(AB, timestamp=second).map(None)),
+    "key_by not callable": (TypeError, lambda ssc: ssc.source(AB, timestamp=second).key_by("x")),
+    "map_with_state not callable": (TypeError, lambda ssc: keyed(ssc, AB).map_with_state(3)),
+    "window process not callable": (TypeError, lambda ssc: on_window()(ssc).process(5)),
+    "join without a window assigner": (TypeError, lambda ssc: keyed(ssc, AB).join(keyed(ssc, AB), 5)),
+    "join with a negative lateness": (ValueError, lambda ssc: keyed(ssc, AB).join(
+        keyed(ssc, AB), TumblingWindow(5), allowed_lateness=-1)),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_a_wrong_option_is_refused_when_the_job_is_written(case):
+    error, build = REFUSED[case]
+    with pytest.raises(error):
+        build(StreamingContext(parallelism=2))
+
+
+def test_an_infinite_lateness_is_allowed_and_keeps_every_window():
+    ssc = StreamingContext(parallelism=2, batch_size=1)
+    counts = keyed(ssc, [("k", 1), ("k", 12), ("k", 2)]).window(TumblingWindow(5), allowed_lateness=math.inf)
+    out = counts.count().collect()
+    ssc.run()
+    assert out.result() == [("k", 0, 5, 1), ("k", 0, 5, 2), ("k", 10, 15, 1)]
