@@ -10,7 +10,9 @@ the end) the case says so. Then what Flink refuses when the job is written
 function that raises as its window fires.
 """
 
+import functools
 import math
+import random
 
 import pytest
 
@@ -70,6 +72,43 @@ def session_aggregate(ssc):
     return keyed(ssc, AB).window(SessionWindow(2)).aggregate(EvenMinusOdd())
 
 
+def describe_reduced(key, window, folded):
+    return f"current window start at {window[0]}, reduce result {next(iter(folded))}"
+
+
+def session_reduce_through_a_window_function(ssc):
+    return keyed(ssc, AB).window(SessionWindow(2)).reduce(lambda a, b: (b[0], a[1] + b[1]),
+                                                          window_function=describe_reduced)
+
+
+class SumOfTimestamps(AggregateFunction):
+    """test_window_aggregate_accumulator_type's function: a tuple accumulator."""
+
+    def create_accumulator(self):
+        return 0, ""
+
+    def add(self, value, accumulator):
+        return value[1] + accumulator[0], value[0]
+
+    def get_result(self, accumulator):
+        return accumulator[1], accumulator[0]
+
+    def merge(self, a, b):
+        return a[0] + b[0], a[1]
+
+
+def session_aggregate_through_a_window_function(ssc):
+    def describe(key, window, results):
+        key, total = next(iter(results))
+        return f"key {key} timestamp sum {total}"
+    return keyed(ssc, AB).window(SessionWindow(2)).aggregate(SumOfTimestamps(), window_function=describe)
+
+
+def window_all_reduce_through_a_window_function(ssc):
+    return (ssc.source(AB, timestamp=second).key_by(lambda r: 0).window(SessionWindow(2))
+               .reduce(lambda a, b: (a[0], a[1] + b[1]), window_function=describe_reduced))
+
+
 def session_merged_by_a_late_record(ssc):
     # Flink's test sees no watermark before 4 arrives (periodic watermarks); a delay of 8 does that here
     return keyed(ssc, [("hi", 0), ("hi", 8), ("hi", 4)], max_out_of_orderness=8).window(
@@ -109,6 +148,18 @@ FLINK_CASES = {
                                        sorted([("a", 3), ("a", 6), ("a", 15), ("b", 3), ("b", 17)])),
     "test_window_aggregate_passthrough": (session_aggregate, values,
                                           sorted([("a", -1), ("a", 0), ("a", 1), ("b", -1), ("b", 0)])),
+    "test_window_aggregate_accumulator_type": (lambda ssc: keyed(ssc, AB).window(SessionWindow(2)).aggregate(
+        SumOfTimestamps()), values, sorted([("a", 15), ("a", 3), ("a", 6), ("b", 17), ("b", 3)])),
+    "test_window_reduce_process": (session_reduce_through_a_window_function, values, sorted([
+        "current window start at 1, reduce result ('a', 3)", "current window start at 15, reduce result ('a', 15)",
+        "current window start at 3, reduce result ('b', 3)", "current window start at 6, reduce result ('a', 6)",
+        "current window start at 8, reduce result ('b', 17)"])),
+    "test_window_aggregate_process": (session_aggregate_through_a_window_function, values, sorted([
+        "key a timestamp sum 15", "key a timestamp sum 3", "key a timestamp sum 6", "key b timestamp sum 17",
+        "key b timestamp sum 3"])),
+    "test_window_all_reduce_process": (window_all_reduce_through_a_window_function, values, sorted([
+        "current window start at 1, reduce result ('a', 6)", "current window start at 6, reduce result ('a', 23)",
+        "current window start at 15, reduce result ('a', 15)"])),
     "test_session_window_late_merge": (session_merged_by_a_late_record, sorted, [("hi", 0, 13, 3)]),
     "test_session_window_late_merge, per-element watermarks": (
         session_with_a_watermark_after_every_record, sorted, [("hi", 0, 5, 1), ("hi", 4, 13, 2)]),
@@ -209,6 +260,7 @@ REFUSED = {
     "key_by not callable": (TypeError, lambda ssc: ssc.source(AB, timestamp=second).key_by("x")),
     "map_with_state not callable": (TypeError, lambda ssc: keyed(ssc, AB).map_with_state(3)),
     "window process not callable": (TypeError, lambda ssc: on_window()(ssc).process(5)),
+    "window_function not callable": (TypeError, lambda ssc: on_window()(ssc).reduce(min, window_function=1)),
     "join without a window assigner": (TypeError, lambda ssc: keyed(ssc, AB).join(keyed(ssc, AB), 5)),
     "join with a negative lateness": (ValueError, lambda ssc: keyed(ssc, AB).join(
         keyed(ssc, AB), TumblingWindow(5), allowed_lateness=-1)),
@@ -228,3 +280,35 @@ def test_an_infinite_lateness_is_allowed_and_keeps_every_window():
     out = counts.count().collect()
     ssc.run()
     assert out.result() == [("k", 0, 5, 1), ("k", 0, 5, 2), ("k", 10, 15, 1)]
+
+
+# -- reduce / aggregate with a window_function: as process over the folded records ------------
+
+def seeded_events(seed, n=300):
+    rng = random.Random(seed)
+    return [(i - rng.randint(0, 12), f"k{rng.randrange(3)}", i) for i in range(n)]
+
+
+def label(key, window, folded):
+    return (key, window, list(folded))
+
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+@pytest.mark.parametrize("assigner", [TumblingWindow(10), SlidingWindow(10, 4), SessionWindow(3)], ids=repr)
+def test_a_window_function_after_reduce_sees_what_process_would_have_folded(sc, assigner, where):
+    def run(apply):
+        ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=5)
+        windows = ssc.source(seeded_events(7), timestamp=lambda e: e[0]).key_by(lambda e: e[1]).window(
+            assigner, allowed_lateness=4)
+        result = apply(windows)
+        out, late = result.collect(), result.late().collect()
+        ssc.run(timeout=60)
+        return sorted(out.result(), key=repr), sorted(late.result())
+
+    def fold(a, b):
+        return (a[0], a[1], a[2] + b[2])
+
+    through = run(lambda w: w.reduce(fold, window_function=label))
+    general = run(lambda w: w.process(lambda key, window, records: label(key, window, [functools.reduce(fold, records)])))
+    assert through == general
+    assert through[1]                       # some records came too late for every window

@@ -300,22 +300,39 @@ class WindowedStream:
         self.max_out_of_orderness = max_out_of_orderness
         self.allowed_lateness = allowed_lateness
 
-    def _apply(self, function: str, f=None) -> "WindowResultStream":
+    def _apply(self, function: str, f=None, window_function=None) -> "WindowResultStream":
         if function in ("reduce", "process"):
             checks.function(f"{function}()", f)
+        if window_function is not None:
+            checks.function(f"{function}(window_function=...)", window_function)
         return self.keyed._keyed(
             "window", (Edge(self.keyed.node.id, partitioning="hash"),), WindowResultStream,
-            function=function, f=f, assigner=self.assigner,
+            function=function, f=f, window_function=window_function, assigner=self.assigner,
             max_out_of_orderness=self.max_out_of_orderness, allowed_lateness=self.allowed_lateness)
 
-    def reduce(self, f) -> "WindowResultStream":
-        """``(key, start, end, record)``, ``f(a, b)`` folding the window's records (associative)."""
-        return self._apply("reduce", f)
+    def reduce(self, f, window_function=None) -> "WindowResultStream":
+        """``(key, start, end, record)``, ``f(a, b)`` folding the window's records (associative).
 
-    def aggregate(self, aggregate) -> "WindowResultStream":
-        """``(key, start, end, get_result(acc))`` with a Flink-style ``AggregateFunction``."""
+        With ``window_function`` (Flink's option), ``(key, start, end, window_function(key,
+        (start, end), [record]))``: the records folded as they come, the bounds for the result.
+
+        >>> from minibig.streaming import SessionWindow
+        >>> ssc = StreamingContext(sc)
+        >>> out = (ssc.source([("a", 1), ("a", 2), ("a", 6)], timestamp=lambda r: r[1])
+        ...           .key_by(lambda r: r[0]).window(SessionWindow(2))
+        ...           .reduce(lambda a, b: (a[0], a[1] + b[1]),
+        ...                   window_function=lambda key, window, folded: f"{window[0]}: {folded[0]}")
+        ...           .collect())
+        >>> _ = ssc.run(); out.result()
+        [('a', 1, 4, "1: ('a', 3)"), ('a', 6, 8, "6: ('a', 6)")]
+        """
+        return self._apply("reduce", f, window_function)
+
+    def aggregate(self, aggregate, window_function=None) -> "WindowResultStream":
+        """``(key, start, end, get_result(acc))`` with a Flink-style ``AggregateFunction``;
+        ``window_function`` as in ``reduce``, given ``[get_result(acc)]``."""
         AggregateWindowFunction(aggregate)          # refuse a wrong object now, not mid-stream
-        return self._apply("aggregate", aggregate)
+        return self._apply("aggregate", aggregate, window_function)
 
     def process(self, f) -> "WindowResultStream":
         """``(key, start, end, f(key, (start, end), records))`` with all the window's records."""

@@ -129,6 +129,25 @@ class ProcessFunction(WindowFunction):
         return [self.f(key, (start, end), list(acc))]
 
 
+class ThroughWindowFunction(WindowFunction):
+    """A reduce or an aggregate whose result goes through ``window_function(key, (start, end),
+    [result])`` when the window fires (Flink's ``reduce(f, window_function=...)``): incremental
+    state, and the window's bounds and key for the value emitted."""
+
+    def __init__(self, incremental: WindowFunction, window_function):
+        self.incremental = incremental
+        self.window_function = window_function
+
+    def add(self, acc, value, input_index):
+        return self.incremental.add(acc, value, input_index)
+
+    def merge(self, a, b):
+        return self.incremental.merge(a, b)
+
+    def results(self, key, start, end, acc):
+        return [self.window_function(key, (start, end), self.incremental.results(key, start, end, acc))]
+
+
 class JoinFunction(WindowFunction):
     """Inner join of two inputs: every ``(left, right)`` pair of one key and window."""
 

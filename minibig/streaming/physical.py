@@ -33,6 +33,13 @@ _WINDOW_FUNCTIONS = {
 }
 
 
+def _window_function(spec) -> fn.WindowFunction:
+    function = _WINDOW_FUNCTIONS[spec["function"]](spec)
+    if spec.get("window_function") is not None:
+        function = fn.ThroughWindowFunction(function, spec["window_function"])
+    return function
+
+
 def make_operator(node: Node) -> Operator:
     """A fresh physical operator for one instance of ``node`` (not a source)."""
     spec = node.spec
@@ -45,8 +52,7 @@ def make_operator(node: Node) -> Operator:
     if node.kind == "sink":
         return spec["sink"].operator(node.name)
     if node.kind in ("window", "join"):
-        function = _WINDOW_FUNCTIONS[spec["function"]](spec)
-        return WindowOperator(node.name, spec["assigner"], function,
+        return WindowOperator(node.name, spec["assigner"], _window_function(spec),
                               spec["max_out_of_orderness"], spec["allowed_lateness"])
     raise ValueError(f"{node.name}: no physical operator for kind {node.kind!r}")
 
