@@ -193,3 +193,13 @@ class ScriptedSource(Source):
 
     def seek(self, offset):
         self.polls = offset
+
+
+def rolling_reduce(pairs, f):
+    """Flink's rolling ``KeyedStream.reduce`` over ``(key, record)`` pairs in arrival order:
+    ``(key, running)`` for each, ``running`` the key's records so far folded with ``f``."""
+    running, out = {}, []
+    for key, record in pairs:
+        running[key] = f(running[key], record) if key in running else record
+        out.append((key, running[key]))
+    return out

@@ -18,6 +18,7 @@ import pytest
 
 from minibig.streaming import (AggregateFunction, SessionWindow, SlidingWindow, StreamError, StreamingContext,
                                TumblingWindow)
+from tests import streaming_reference as ref
 
 HI = [("hi", 1), ("hi", 2), ("hi", 3), ("hi", 4), ("hi", 5), ("hi", 8), ("hi", 9), ("hi", 15)]
 AB = [("a", 1), ("a", 2), ("b", 3), ("a", 6), ("b", 8), ("b", 9), ("a", 15)]
@@ -312,3 +313,77 @@ def test_a_window_function_after_reduce_sees_what_process_would_have_folded(sc, 
     general = run(lambda w: w.process(lambda key, window, records: label(key, window, [functools.reduce(fold, records)])))
     assert through == general
     assert through[1]                       # some records came too late for every window
+
+
+# -- rolling KeyedStream.reduce (Flink's test_reduce) ----------------------------------------------
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_a_rolling_reduce_emits_every_running_value_as_flinks_test_reduce(sc, where):
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    rows = [(1, "a"), (2, "a"), (3, "a"), (4, "b")]
+    out = ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: r[1]).reduce(
+        lambda a, b: (a[0] + b[0], b[1])).collect()
+    ssc.run(timeout=60)
+    assert sorted(out.result()) == [("a", (1, "a")), ("a", (3, "a")), ("a", (6, "a")), ("b", (4, "b"))]
+
+
+def per_key(pairs):
+    sequences = {}
+    for key, value in pairs:
+        sequences.setdefault(key, []).append(value)
+    return sequences
+
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_a_rolling_reduce_matches_the_reference_model_key_by_key(sc, where):
+    """Per key, in the source's order (None is a running value like any other); downstream of
+    it a window sees the running values as a keyed stream."""
+    events = [(ts, key, i) for ts, key, i in seeded_events(11, n=2000)]
+
+    def fold(a, b):
+        return None if (a is None or b[2] % 97 == 0) else (a[0], a[1], a[2] + b[2])
+
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=7)
+    running = ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=12).key_by(
+        lambda e: e[1]).reduce(fold)
+    out = running.collect()
+    last = running.window(TumblingWindow(50)).reduce(lambda a, b: b).collect()
+    ssc.run(timeout=60)
+    want = ref.rolling_reduce([(e[1], e) for e in events], fold)
+    assert per_key(out.result()) == per_key(want)
+    assert len(last.result()) >= 40
+
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_a_rolling_reduce_hands_on_a_copy_so_a_mutating_consumer_cannot_change_its_state(sc, where):
+    def grab(pair):
+        pair[1].append("changed downstream")          # mutates what the reduce emitted
+        return list(pair[1])
+
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    out = ssc.source([1, 2, 3], timestamp=int).map(lambda x: [x]).key_by(lambda r: "k").reduce(
+        lambda a, b: a + b).map(grab).collect()
+    ssc.run(timeout=60)
+    assert out.result() == [[1, "changed downstream"], [1, 2, "changed downstream"],
+                            [1, 2, 3, "changed downstream"]]
+
+
+class Unbalanced(Exception):
+    pass
+
+
+def refuse_three(a, b):
+    if b == 3:
+        raise Unbalanced("three")
+    return a + b
+
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_a_rolling_reduce_that_raises_names_its_operator_and_record(sc, where):
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    ssc.source([1, 2, 3], timestamp=int).key_by(lambda x: "k").reduce(refuse_three).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run(timeout=60)
+    assert caught.value.operator.startswith("rolling_reduce-")
+    assert caught.value.record == (3, ("k", 3))
+    assert type(caught.value.__cause__) is Unbalanced

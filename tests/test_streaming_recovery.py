@@ -33,7 +33,8 @@ def build(ssc, folder):
                 .key_by(lambda e: e[1]))
     counts = keyed.window(TumblingWindow(40)).reduce(lambda a, b: (a[0], a[1], a[2] + b[2]))
     totals = keyed.map_with_state(lambda state, e: (e[1], state.update(state.value(0) + 1) or state.value()))
-    return counts.collect(), counts.late().collect(), totals.collect()
+    running = keyed.reduce(lambda a, b: (max(a[0], b[0]), a[1], a[2] + b[2]))    # rolling, keyed state
+    return counts.collect(), counts.late().collect(), totals.collect(), running.collect()
 
 
 def pid_of(worker_id: str) -> int:
@@ -129,14 +130,15 @@ class StallingAtCheckpoint(Source):
 
 def build_aligned(ssc, folder):
     source = StallingAtCheckpoint(EVENTS, folder, 1200)
-    keyed = (ssc.source(source, timestamp=lambda e: e[0], max_out_of_orderness=12, parallelism=2)
-                .key_by(lambda e: e[1]))
+    events = ssc.source(source, timestamp=lambda e: e[0], max_out_of_orderness=12, parallelism=2)
+    keyed = events.key_by(lambda e: e[1])
     # Two sources interleave differently on every run: what is collected must not depend
     # on it. Counts do; no record is late (each source's disorder is under its delay);
-    # the running totals are 1..n per key in some order.
+    # the running totals are 1..n per key in some order, from keyed state and from a rolling reduce.
     counts = keyed.window(TumblingWindow(40)).count()
     totals = keyed.map_with_state(lambda state, e: (e[1], state.update(state.value(0) + 1) or state.value()))
-    return counts.collect(), counts.late().collect(), totals.collect()
+    running = events.map(lambda e: (e[1], 1)).key_by(lambda p: p[0]).reduce(lambda a, b: (a[0], a[1] + b[1]))
+    return counts.collect(), counts.late().collect(), totals.collect(), running.collect()
 
 
 def test_a_kill_during_barrier_alignment_goes_back_to_the_previous_checkpoint(tmp_path):

@@ -262,6 +262,23 @@ class KeyedStream(DataStream):
         checks.function("map_with_state()", f)
         return self._keyed("stateful_map", (Edge(self.node.id, partitioning="hash"),), DataStream, f=f)
 
+    def reduce(self, f) -> "KeyedStream":
+        """Flink's rolling reduce: ``(key, running)`` for every record, ``running`` its key's
+        records so far folded with ``f(running, record)`` (the first one as it is).
+
+        The running values are keyed state, checkpointed and restored as ``map_with_state``'s;
+        the result is a keyed stream of the same shape, ``(key, value)`` pairs.
+
+        >>> ssc = StreamingContext(sc)
+        >>> rows = [(1, "a"), (2, "a"), (3, "a"), (4, "b")]
+        >>> out = (ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: r[1])
+        ...           .reduce(lambda a, b: (a[0] + b[0], b[1])).collect())
+        >>> _ = ssc.run(); sorted(out.result())
+        [('a', (1, 'a')), ('a', (3, 'a')), ('a', (6, 'a')), ('b', (4, 'b'))]
+        """
+        checks.function("reduce()", f)
+        return self._keyed("rolling_reduce", (Edge(self.node.id, partitioning="hash"),), KeyedStream, f=f)
+
     def join(self, other: "KeyedStream", assigner: WindowAssigner, max_out_of_orderness=0,
              allowed_lateness=0) -> "WindowResultStream":
         """Inner join per key and window: ``(key, start, end, (left, right))`` for every pair.

@@ -29,8 +29,10 @@ from typing import Callable
 
 import cloudpickle
 
+from minibig.streaming.copies import detached
 from minibig.streaming.elements import keyed_items
 from minibig.streaming.errors import StreamError, exception_text
+from minibig.streaming.functions import MISSING
 from minibig.streaming.state import ValueState
 
 
@@ -245,6 +247,35 @@ class StatefulMapOperator(Operator):
 
     def load(self, state):
         self.values = dict(state)
+
+
+class RollingReduceOperator(StatefulMapOperator):
+    """Flink's rolling ``KeyedStream.reduce``: per key, ``f(running, record)`` folds each record
+    into the key's running value and emits ``(key, running)``, with the record's timestamp.
+
+    A stateful map whose state is the running value (the first record of a key as it is), so
+    it is checkpointed and restored as ``map_with_state``'s. It emits a copy of anything
+    mutable in it (``copies.detached``): a downstream function changing its input cannot
+    change the state.
+    """
+
+    def __init__(self, name, f):
+        super().__init__(name, _Rolling(f))
+
+
+class _Rolling:
+    """``f`` as a stateful map's function: fold, keep, emit ``(key, copy)``."""
+
+    __slots__ = ("f",)
+
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, state, record):
+        running = state.value(MISSING)
+        running = record if running is MISSING else self.f(running, record)
+        state.update(running)
+        return state.key, detached(running)
 
 
 class SinkOperator(Operator):

@@ -45,10 +45,10 @@ Firing order: by end time, then start; keys in arrival order.
 
 from __future__ import annotations
 
-import copy
 import heapq
 import math
 
+from minibig.streaming.copies import detached
 from minibig.streaming.elements import max_timestamp
 from minibig.streaming.errors import StreamError, exception_text
 from minibig.streaming.functions import MISSING, CountFunction, WindowFunction
@@ -380,46 +380,6 @@ class WindowOperator(Operator):
         if isinstance(exc, (TypeError, ValueError)) and type(item) is tuple and not _is_pair(item[1]):
             return StreamError(self.name, item, "a windowed record must be a (key, value) pair")
         return self.failure(item, exc)
-
-
-_IMMUTABLE = frozenset({int, float, complex, bool, str, bytes, type(None), range})
-
-
-def detached(value):
-    """``value``, or a deep copy of it when it may hold something mutable.
-
-    A window with allowed lateness keeps its state after firing, and what it
-    emits may be that state (a reduce's accumulator, the records a process
-    function returns). A downstream function that mutates its input in place
-    (``r[3].append(...)``) would change the window's next firing; Flink
-    hands the next operator a copy (object reuse is off by default), so the
-    window sends one. Scalars, and tuples and frozensets of them (nested
-    too: a record ``(key, (t, v))``), are shared as they are, and so is a
-    value that cannot be copied (it holds a lock): the copy guards the state,
-    it must not fail the job.
-
-    >>> acc, pair = [1, 2], (1, ("a", frozenset({2.5})))
-    >>> detached(acc) == acc, detached(acc) is acc, detached(pair) is pair
-    (True, False, True)
-    """
-    if type(value) in _IMMUTABLE:
-        return value
-    try:
-        return value if _shareable(value) else copy.deepcopy(value)
-    except Exception:           # noqa: BLE001 - it holds a lock, a socket: shared, as it always was
-        return value
-
-
-def _shareable(value) -> bool:
-    """Nothing in ``value`` can change: a scalar, or a tuple or frozenset of such values
-    (checked all the way down, much cheaper than the deep copy that would find the same)."""
-    kind = type(value)
-    if kind is not tuple and kind is not frozenset:
-        return kind in _IMMUTABLE
-    for item in value:
-        if type(item) not in _IMMUTABLE and not _shareable(item):
-            return False
-    return True
 
 
 def _is_pair(value) -> bool:
