@@ -8,7 +8,9 @@ operators), ``instance`` (an operator with its input valve), ``routing``
 ``sinks`` (two-phase commit sinks: files, Redis Streams), ``plan`` (the logical
 DAG), ``physical`` (plan node to operator), ``local`` (the in-process
 executor), ``inprocess`` (a job's cluster tasks in one process, for the
-benchmark and tests), ``metrics``, ``state``, ``errors``.
+benchmark and tests), ``metrics``, ``state``, ``copies`` (what stateful
+operators emit of their state), ``checks`` (the API's argument checks),
+``errors``.
 """
 
 from minibig.streaming.api import (Collected, DataStream, KeyedStream, StreamingContext, WindowedStream,
