@@ -219,9 +219,10 @@ class ClusterBackend(JobQueues):
         """Ship a file (a broadcast value, a zip of modules) to every worker."""
         self._send(P.ADD_FILE, {"driver_id": self.driver_id, "file_id": file_id}, [data])
 
-    def drop_files(self, ids: list) -> None:
-        """Delete shipped files from the workers."""
-        self._send(P.DROP_FILES, {"files": ids})
+    def drop_files(self, ids: list, workers_only: bool = False) -> None:
+        """Delete shipped files from the workers (and from the master unless `workers_only`:
+        then the master keeps them and ships them again to the next task that needs one)."""
+        self._send(P.DROP_FILES, {"files": ids, "workers_only": workers_only})
 
     def drop_blocks(self, prefix: str) -> None:
         """Drop cached partitions whose key starts with `prefix` from every worker."""

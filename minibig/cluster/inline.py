@@ -99,8 +99,9 @@ class InlineBackend(JobQueues):
         if broadcast:
             store_on_worker(file_id, data)
 
-    def drop_files(self, ids: list) -> None:
-        drop_on_worker(ids)
+    def drop_files(self, ids: list, workers_only: bool = False) -> None:
+        if not workers_only:            # this process is the only worker and holds the only copy
+            drop_on_worker(ids)
 
     def drop_blocks(self, prefix: str) -> None:
         self.blocks.drop(prefix)

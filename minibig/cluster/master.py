@@ -606,8 +606,9 @@ class Master:
 
     def on_drop_files(self, msg: P.Message) -> None:
         ids = [str(f) for f in msg.header.get("files", [])]
-        for fid in ids:
-            self.files.pop(fid, None)
+        if not msg.header.get("workers_only"):    # else kept, and sent again to whoever needs it
+            for fid in ids:
+                self.files.pop(fid, None)
         for worker in self.workers.values():
             worker.has_files.difference_update(ids)
             self.send(worker.identity, P.DROP_FILES, {"files": ids})

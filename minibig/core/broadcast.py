@@ -41,14 +41,21 @@ class Broadcast:
         return self._value
 
     def unpersist(self, blocking: bool = False) -> None:
-        """Drop the copies held by the workers (they are re-sent if used again)."""
+        """Drop the copies held by the workers; a task that uses it again gets it again
+        (the bytes pickled when it was made: later changes to the driver's value never travel).
+
+        >>> b = sc.broadcast([1, 2, 3])
+        >>> b.unpersist()
+        >>> sc.parallelize([0, 0], 2).map(lambda _: sum(b.value)).collect()
+        [6, 6]
+        """
         if self._ctx is not None:
-            self._ctx._backend.drop_files([self.bid])
+            self._ctx._backend.drop_files([self.bid], workers_only=True)
 
     def destroy(self, blocking: bool = False) -> None:
         """Drop every copy; the broadcast cannot be used afterwards."""
-        self.unpersist()
         if self._ctx is not None:
+            self._ctx._backend.drop_files([self.bid])
             self._ctx._broadcasts.pop(self.bid, None)
 
     def __reduce__(self):
