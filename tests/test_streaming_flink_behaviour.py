@@ -13,7 +13,9 @@ function that raises as its window fires.
 import functools
 import math
 import random
+from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from minibig.streaming import (AggregateFunction, SessionWindow, SlidingWindow, StreamError, StreamingContext,
@@ -387,3 +389,55 @@ def test_a_rolling_reduce_that_raises_names_its_operator_and_record(sc, where):
     assert caught.value.operator.startswith("rolling_reduce-")
     assert caught.value.record == (3, ("k", 3))
     assert type(caught.value.__cause__) is Unbalanced
+
+
+def fold_in_place(running, record):
+    running.append(record[0])            # Flink's idiom: fold into the accumulator, return it
+    return running
+
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_a_rolling_reduce_folding_in_place_leaves_its_input_records_alone(sc, where):
+    """The first record of a key starts the running value as a copy: folding into it must not
+    change the record a window on the same stream still holds, nor the user's source list."""
+    rows = [[1], [2], [3]]
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    keyed_rows = ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: "k")
+    running = keyed_rows.reduce(fold_in_place).collect()
+    held = keyed_rows.window(TumblingWindow(10)).process(lambda key, window, records: sorted(records)).collect()
+    ssc.run(timeout=60)
+    assert running.result() == [("k", [1]), ("k", [1, 2]), ("k", [1, 2, 3])]
+    assert held.result() == [("k", 0, 10, [[1], [2], [3]])]
+    assert rows == [[1], [2], [3]]
+
+
+# -- options that worked before the checks: still accepted, same answers --------------------------
+
+class Second:
+    def __call__(self, record):
+        return record[1]
+
+    def key(self, record):
+        return record[0]
+
+
+ACCEPTED = {
+    "numpy int parallelism": lambda ssc: ssc.source(AB, timestamp=second, parallelism=np.int64(2)).key_by(
+        lambda r: r[0]).window(TumblingWindow(5)),
+    "int lateness too large for a float (never drop)": on_window(allowed_lateness=10 ** 400),
+    "int offset too large for a float": lambda ssc: keyed(ssc, AB).window(TumblingWindow(5, offset=10 ** 400)),
+    "Fraction lateness, numpy delay": on_window(allowed_lateness=Fraction(1, 2), max_out_of_orderness=np.float64(0)),
+    "callable object, bound method, partial": lambda ssc: ssc.source(AB, timestamp=Second()).key_by(
+        Second().key).window(TumblingWindow(5, offset=np.int64(0))),
+}
+
+
+@pytest.mark.parametrize("case", list(ACCEPTED))
+def test_an_option_that_worked_before_the_checks_is_still_accepted(case):
+    def counts(build):
+        ssc = StreamingContext(parallelism=2, batch_size=1)
+        out = build(ssc).process(functools.partial(count_records)).collect()
+        ssc.run()
+        return sorted(out.result())
+
+    assert counts(ACCEPTED[case]) == counts(on_window())

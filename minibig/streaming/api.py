@@ -90,8 +90,7 @@ class StreamingContext:
         checks.non_negative("max_out_of_orderness", max_out_of_orderness)
         if idle_timeout is not None:
             checks.positive("idle_timeout", idle_timeout)
-        if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
-            raise ValueError(f"parallelism must be a positive int, got {parallelism!r}")
+        parallelism = checks.count("parallelism", parallelism)
         if not isinstance(data, Source):
             data = IterableSource(data)
         node = self.plan.add("source", (), parallelism, source=data, timestamp=timestamp,
@@ -264,7 +263,8 @@ class KeyedStream(DataStream):
 
     def reduce(self, f) -> "KeyedStream":
         """Flink's rolling reduce: ``(key, running)`` for every record, ``running`` its key's
-        records so far folded with ``f(running, record)`` (the first one as it is).
+        records so far folded with ``f(running, record)`` (starting from a copy of the first, so
+        ``f`` may fold into ``running`` in place).
 
         The running values are keyed state, checkpointed and restored as ``map_with_state``'s;
         the result is a keyed stream of the same shape, ``(key, value)`` pairs.

@@ -10,11 +10,13 @@ windows never fire and records vanish without an error.
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 
 def _number(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
+    # value != value is NaN's test for any Real: math.isnan would turn an int too large for a
+    # float (a lateness of 10**400, "never") into an OverflowError
+    if isinstance(value, bool) or not isinstance(value, Real) or value != value:
         raise ValueError(f"{name} must be a number, got {value!r}")
 
 
@@ -35,8 +37,15 @@ def non_negative(name: str, value) -> None:
 def finite(name: str, value) -> None:
     """``value`` is a finite number."""
     _number(name, value)
-    if not math.isfinite(value):
+    if not -math.inf < value < math.inf:        # compared, not converted: a huge int is finite
         raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+def count(name: str, value) -> int:
+    """``value`` is an integer of at least 1 (a numpy integer too), returned as an int."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def function(name: str, value) -> None:

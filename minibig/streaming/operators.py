@@ -253,10 +253,10 @@ class RollingReduceOperator(StatefulMapOperator):
     """Flink's rolling ``KeyedStream.reduce``: per key, ``f(running, record)`` folds each record
     into the key's running value and emits ``(key, running)``, with the record's timestamp.
 
-    A stateful map whose state is the running value (the first record of a key as it is), so
-    it is checkpointed and restored as ``map_with_state``'s. It emits a copy of anything
-    mutable in it (``copies.detached``): a downstream function changing its input cannot
-    change the state.
+    A stateful map whose state is the running value (a copy of a key's first record, then what
+    ``f`` returns), so it is checkpointed and restored as ``map_with_state``'s. It emits a copy
+    of anything mutable in it (``copies.detached``): a downstream function changing its input
+    cannot change the state.
     """
 
     def __init__(self, name, f):
@@ -273,7 +273,10 @@ class _Rolling:
 
     def __call__(self, state, record):
         running = state.value(MISSING)
-        running = record if running is MISSING else self.f(running, record)
+        # the first record starts the state as a copy: an f that folds into its accumulator in
+        # place (a.append(b); return a) must not change the record another branch, a window
+        # holding it, or the user's own source list still sees (Flink's reduce gets a copy too)
+        running = detached(record) if running is MISSING else self.f(running, record)
         state.update(running)
         return state.key, detached(running)
 
