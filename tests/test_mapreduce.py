@@ -638,6 +638,31 @@ def test_jobconf_from_env_is_each_tasks_own_in_threads_of_one_process(tmp_path):
                                                    .encode()) for line in "ab"}
 
 
+class MRWordsOfLines(MRJob):
+    """Each word of each line, with 1 (defined here: pickled by value to the workers)."""
+
+    def mapper(self, _, line):
+        for word in line.split():
+            yield word, 1
+
+
+@pytest.mark.parametrize("partitions", [1, 2])
+def test_a_task_stream_abandoned_half_way_leaves_no_jobconf_on_its_pool_thread(sc, partitions):
+    # take() stops reading a map task's output blocks after the first: the job's generator
+    # is left suspended with the task's settings set for its thread (as when a result is
+    # too large for max_result_size, or a kill lands between two blocks). A later task on
+    # the same pool thread (each worker has one) is not a MapReduce task: it must see none.
+    from minibig.mapreduce import jobconf_from_env
+    from minibig.mapreduce.tasks import JobSpec, MapTask
+    task = MapTask(JobSpec(MRWordsOfLines, []), 0, 1, None, final=True, shuffle=False,
+                   jobconf={"my.label": "L"})
+    lines = sc.parallelize([f"w{n} x" for n in range(20_000)], partitions)
+    assert len(lines.mapPartitionsWithIndex(task).take(1)) == 1
+    seen = sc.parallelize(range(8), 8).map(
+        lambda _: (jobconf_from_env("my.label"), jobconf_from_env("mapreduce.task.ismap"))).collect()
+    assert seen == [(None, None)] * 8
+
+
 def test_a_job_defining_spark_is_refused_by_name():
     class MRSparkOnly(MRJob):
         def spark(self, input_path, output_path):

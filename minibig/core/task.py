@@ -18,7 +18,8 @@ without knowing which API made it:
 While it runs, the task is the thread's `current_task()` (PySpark's
 TaskContext.get()), so code below a `mapPartitions` (sorting a partition,
 combining in place) can find the task's memory budget and spill folder; the
-folder is removed when the task ends, whatever the outcome.
+folder is removed when the task ends, whatever the outcome, and thread-local
+state an API keeps for its task (`task_local`: mapreduce's jobconf) is put back.
 `describe_failure` packs an exception for the trip back to the driver, with
 the user's frames of the traceback and, when the code can tell, the dataset
 that raised it.
@@ -159,6 +160,29 @@ class TaskContext:
 
 
 _current = threading.local()
+_task_locals: list = []
+
+
+def task_local() -> threading.local:
+    """A thread-local whose attributes belong to the task running on the thread: `run_task`
+    puts them back as they were before each task when it ends, whatever ended it. A task's
+    code cannot do that itself when the engine stops reading its result half-way (too large
+    for max_result_size, a kill, an interrupt): the generator that set them is left
+    suspended, so what it set would stay for the next task on the pool thread."""
+    local = threading.local()
+    _task_locals.append(local)
+    return local
+
+
+def _task_locals_state() -> list:
+    return [dict(local.__dict__) for local in _task_locals]
+
+
+def _put_back_task_locals(saved: list) -> None:
+    for local, state in zip(_task_locals, saved):
+        held = local.__dict__                 # the same dict: a task may keep a reference to it
+        held.clear()
+        held.update(state)
 
 
 def current_task() -> TaskContext | None:
@@ -408,11 +432,12 @@ def run_task(code: TaskCode, ctx: TaskContext, max_result_size: int) -> tuple[di
     have gone ahead in frames (`stream_result`), and then the bytes hold the
     rest of it. The header has the task's own time, its GC time
     (`taskmetrics`), the bytes it spilled (counted by the shuffle as it
-    writes runs: `shuffle.spill.take_spilled`) and the frames sent.
+    writes runs: `shuffle.spill.take_spilled`) and the frames sent. The
+    thread's `task_local` state is put back as it was when the task ends.
     """
     started, gc_before = time.perf_counter(), gc_seconds()
     frames = sent = 0
-    _current.task = ctx
+    _current.task, outer = ctx, _task_locals_state()
     try:
         value = code.run(ctx)
         fields = code.result_fields(value)
@@ -421,6 +446,7 @@ def run_task(code: TaskCode, ctx: TaskContext, max_result_size: int) -> tuple[di
             value, frames, sent = stream_result(value, ctx, max_result_size)
     finally:
         _current.task = None
+        _put_back_task_locals(outer)
         ctx.release()
     data = dumps_result((value, end_task()))
     if code.returns_to_driver:

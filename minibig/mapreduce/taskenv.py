@@ -6,7 +6,9 @@ Hadoop Streaming hands each task its job's settings as environment variables
 `mrjob.compat.jobconf_from_env`. minibig's tasks are threads of a worker
 process, so one process environment cannot hold each task's own: a task sets
 its settings for its thread when its stream starts, before its job is built
-(and puts back what was there when it ends or fails), and `jobconf_from_env`
+(and puts back what was there when it ends or fails; a stream the engine stops
+reading half-way, a result too large or a kill, cannot: the engine puts them
+back when the task ends, as `core.task.task_local` state), and `jobconf_from_env`
 reads them there, then the process environment, as mrjob does. Values are
 strings, as in an environment.
 
@@ -34,8 +36,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 
+from minibig.core.task import task_local
 from minibig.mapreduce.options import MAPS_KEYS, REDUCES_KEYS
 
 #: Names of one setting in Hadoop 2 and in Hadoop 1 (those minibig sets or reads).
@@ -49,7 +51,7 @@ _SAME = (
     MAPS_KEYS,
 )
 _VARIANTS = {name: names for names in _SAME for name in names}
-_task = threading.local()
+_task = task_local()   # put back by the engine when each task ends
 
 
 def set_task_env(env: dict | None) -> None:
