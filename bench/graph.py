@@ -102,6 +102,12 @@ def phases_text(phases: dict) -> str:
     return " (slowest task: " + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in phases.items()) + ")"
 
 
+def times_text(value: float, base: float) -> str:
+    """'2.50x' for `value / base`; 'n/a' when `base` is 0 (a small graph's scipy run can take
+    less CPU than psutil's clock tick)."""
+    return f"{value / base:.2f}x" if base > 0 else "n/a"
+
+
 def run_text(timings: dict) -> str:
     """' (supersteps 30 ms, the slowest partition computing 13 ms of them)' for a run's
     `ClusterRun.timings`, '' for none."""
@@ -181,7 +187,7 @@ def main(argv=None) -> None:
                 f"{ {k: round(v, 2) for k, v in second['stages'].items()} }"
                 f"{phases_text(second['phases'])}, "
                 f"pagerank {second['pagerank']:.2f}s{run_text(second['run'])}); CPU of a warm job (median) {warm_cpu:.2f}s "
-                f"= {warm_cpu / scipy_cpu_warm:.2f}x scipy's")
+                f"= {times_text(warm_cpu, scipy_cpu_warm)} scipy's")
         if "rdd" in r:
             line += f"; RDD PageRank {r['rdd']:.2f}s = {r['rdd'] / second['job']:.1f}x the graph engine's second"
         print(line, flush=True)

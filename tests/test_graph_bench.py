@@ -34,3 +34,17 @@ def test_the_breakdown_names_the_load_steps_and_the_supersteps(tmp_path, capsys)
     assert 0 < job["run"]["worker"] <= job["run"]["supersteps"] <= job["pagerank"]
     line = capsys.readouterr().out.splitlines()[-1]
     assert "(slowest task: parse " in line and "the slowest partition computing" in line
+
+
+def test_a_scipy_run_under_the_cpu_clocks_tick_gives_no_ratio_not_a_crash(monkeypatch, capsys):
+    """psutil counts CPU in clock ticks: a small graph's warm scipy run can show 0 s, and the
+    line says its CPU ratio is n/a (it divided by zero)."""
+    bench = load_bench()
+    job = {"job": 0.05, "cpu": 0.02, "load": 0.03, "pagerank": 0.02, "stages": {}, "phases": {},
+           "run": {}, "vertices": 3, "edges": 2}
+    monkeypatch.setattr(bench, "time_scipy", lambda *args: (0.01, 0.0))
+    monkeypatch.setattr(bench, "time_engine", lambda *args: {
+        "startup": 0.5, "first": job, "second": job, "warm_jobs": [0.05], "warm_cpus": [0.02]})
+    bench.main(["unused.txt", "--runs", "2", "--workers", "2", "--no-rdd"])
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.endswith("CPU of a warm job (median) 0.02s = n/a scipy's")
