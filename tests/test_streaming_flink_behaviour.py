@@ -270,6 +270,15 @@ REFUSED = {
 }
 
 
+@pytest.mark.parametrize("options", [{"batch_size": 0}, {"batch_size": -1}, {"parallelism": 0},
+                                     {"parallelism": 1.5}, {"parallelism": "2"}], ids=repr)
+def test_a_context_option_that_loses_records_is_refused_when_the_context_is_made(options):
+    """batch_size 0 read no record and -1 dropped the last, without an error; a parallelism of 0
+    failed at run() on 'an operator instance needs at least one input channel'."""
+    with pytest.raises(ValueError, match=next(iter(options))):
+        StreamingContext(**options)
+
+
 @pytest.mark.parametrize("case", list(REFUSED))
 def test_a_wrong_option_is_refused_when_the_job_is_written(case):
     error, build = REFUSED[case]

@@ -63,9 +63,9 @@ class StreamingContext:
         self.executor = None
         if parallelism is None:        # a job that fits the cluster it is given, one worker included
             parallelism = sc.defaultParallelism if self._on_cluster() else 2
-        self.parallelism = parallelism
+        self.parallelism = checks.count("parallelism", parallelism)
         self.clock = clock
-        self.batch_size = batch_size
+        self.batch_size = checks.count("batch_size", batch_size)     # 0 or below read no record
         self.plan = Plan()
         self._collected: dict[int, "Collected"] = {}
         self._metrics: JobMetrics | None = None
