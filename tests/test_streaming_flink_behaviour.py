@@ -420,6 +420,22 @@ def test_a_rolling_reduce_folding_in_place_leaves_its_input_records_alone(sc, wh
     assert rows == [[1], [2], [3]]
 
 
+
+@pytest.mark.parametrize("where", ["local", "cluster"])
+def test_a_window_reduce_folding_in_place_starts_each_window_from_a_copy(sc, where):
+    """A record is the first of every sliding window holding it: folding into it in place gave
+    [-5, 5) and [0, 10) one accumulator ([1, 2, 2, 7] in both), and changed the record a window
+    on the same stream held and the user's source list."""
+    rows = [[1], [2], [7]]
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    keyed_rows = ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: "k")
+    folded = keyed_rows.window(SlidingWindow(10, 5)).reduce(fold_in_place).collect()
+    held = keyed_rows.window(TumblingWindow(20)).process(lambda key, window, records: sorted(records)).collect()
+    ssc.run(timeout=60)
+    assert sorted(folded.result()) == [("k", -5, 5, [1, 2]), ("k", 0, 10, [1, 2, 7]), ("k", 5, 15, [7])]
+    assert held.result() == [("k", 0, 20, [[1], [2], [7]])]
+    assert rows == [[1], [2], [7]]
+
 # -- options that worked before the checks: still accepted, same answers --------------------------
 
 class Second:

@@ -10,6 +10,8 @@ end, acc)``, the values emitted when the window fires. A user's
 
 from __future__ import annotations
 
+from minibig.streaming.copies import detached
+
 
 class _Missing:
     __slots__ = ()
@@ -61,13 +63,16 @@ class WindowFunction:
 
 
 class ReduceFunction(WindowFunction):
-    """``f(a, b)`` folds the records of one key and window; emits the folded record."""
+    """``f(a, b)`` folds the records of one key and window, from a copy of the first one; emits
+    the folded record."""
 
     def __init__(self, f):
         self.f = f
 
     def add(self, acc, value, input_index):
-        return value if acc is MISSING else self.f(acc, value)
+        # a window starts from a copy of its first record: f may fold into its accumulator in
+        # place, and the record is also the first of the other sliding windows holding it
+        return detached(value) if acc is MISSING else self.f(acc, value)
 
     def merge(self, a, b):
         return self.f(a, b)
