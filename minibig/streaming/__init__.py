@@ -9,7 +9,7 @@ operators), ``instance`` (an operator with its input valve), ``routing``
 DAG), ``physical`` (plan node to operator), ``local`` (the in-process
 executor), ``inprocess`` (a job's cluster tasks in one process, for the
 benchmark and tests), ``metrics``, ``state``, ``copies`` (what stateful
-operators emit of their state), ``checks`` (the API's argument checks),
+operators keep of their input and emit of their state), ``checks`` (the API's argument checks),
 ``errors``.
 """
 

@@ -1,10 +1,12 @@
-"""Copies of state a stateful operator hands downstream while it keeps it.
+"""Copies between a stateful operator's state and the records around it.
 
 A window with allowed lateness keeps its state after firing, and a rolling
 ``KeyedStream.reduce`` keeps its running value after emitting it; what they
-emit may be that very object. Flink hands the next operator a copy (object
-reuse is off by default); ``detached`` does the same, cheaply for what
-cannot change.
+emit may be that very object. The other way, a reduce's state starts as its
+first record, which a user's ``f`` may fold into in place while another
+branch (or another sliding window) still holds it. Flink hands each
+operator a copy (object reuse is off by default); ``detached`` does the
+same, cheaply for what cannot change.
 """
 
 from __future__ import annotations
