@@ -36,8 +36,9 @@ def test_checkpoint_writes_files_after_the_next_action_and_cuts_the_lineage(sc, 
     assert lineage_shuffles(rdd), "marking alone changes nothing"
     assert sorted(rdd.collect()) == [(k, 20) for k in range(10)]
     assert rdd.isCheckpointed() and not rdd.isLocallyCheckpointed()
-    folder = rdd.getCheckpointFile()
-    assert folder.startswith(str(checkpoint_dir))
+    uri = rdd.getCheckpointFile()                     # a file: URI, as PySpark's
+    assert uri.startswith("file:" + str(checkpoint_dir))
+    folder = uri[len("file:"):]
     assert sorted(f for f in os.listdir(folder) if f.startswith("part-")) == [
         f"part-{i:05d}" for i in range(3)]
     assert rdd.deps == [] and lineage_shuffles(rdd) == set()

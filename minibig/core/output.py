@@ -17,6 +17,7 @@ import shutil
 import time
 import uuid
 
+from minibig.core.paths import local_path
 from minibig.errors import OutputExistsError
 
 TEMPORARY = "_temporary"
@@ -34,8 +35,9 @@ def _codec_suffix(codec: str | None) -> str:
 
 
 def prepare_output_dir(path: str) -> str:
-    """Create the output folder and its _temporary folder; refuse an existing one."""
-    path = os.path.abspath(path)
+    """Create the output folder (a path or a file: URI) and its _temporary folder; refuse an
+    existing one."""
+    path = os.path.abspath(local_path(path))
     if os.path.exists(path):
         raise OutputExistsError(f"output directory {path} already exists")
     os.makedirs(os.path.join(path, TEMPORARY))

@@ -35,6 +35,7 @@ from minibig.core import serialization
 from minibig.core.accumulators import Accumulator, AccumulatorParam, default_param
 from minibig.core.broadcast import Broadcast
 from minibig.core.callsite import user_call_site
+from minibig.core.paths import file_uri, local_path
 from minibig.core.cleaner import ContextCleaner
 from minibig.conf import Conf
 from minibig.errors import UserError
@@ -183,21 +184,25 @@ class Context:
 
     # -- checkpointing ----------------------------------------------------------
     def setCheckpointDir(self, dirName: str) -> None:
-        """Set the folder under which checkpoint() writes datasets (as in PySpark, a
-        new folder inside it for this context; it must be visible to every worker).
+        """Set the folder (a path or a file: URI) under which checkpoint() writes datasets (as
+        in PySpark, a new folder inside it for this context; it must be visible to every worker).
 
-        >>> import tempfile
-        >>> sc.setCheckpointDir(tempfile.mkdtemp())
-        >>> sc.getCheckpointDir() is not None
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> sc.setCheckpointDir("file://" + folder)
+        >>> os.path.dirname(sc.getCheckpointDir()) == "file:" + folder
         True
         """
-        path = os.path.join(os.path.abspath(os.path.expanduser(str(dirName))), str(uuid.uuid4()))
+        folder = os.path.abspath(os.path.expanduser(local_path(dirName)))
+        path = os.path.join(folder, str(uuid.uuid4()))
         os.makedirs(path)
         self._checkpoint_dir = path
 
     def getCheckpointDir(self) -> str | None:
-        """The folder checkpoint() writes under, or None when setCheckpointDir was not called."""
-        return getattr(self, "_checkpoint_dir", None)
+        """The folder checkpoint() writes under, as PySpark gives it (a file: URI), or None
+        when setCheckpointDir was not called."""
+        path = getattr(self, "_checkpoint_dir", None)
+        return None if path is None else file_uri(path)
 
     @property
     def uiWebUrl(self) -> str | None:

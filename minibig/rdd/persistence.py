@@ -10,6 +10,7 @@ prefers those workers when it schedules tasks that read them.
 
 from __future__ import annotations
 
+from minibig.core.paths import file_uri
 from minibig.core.storagelevel import StorageLevel
 from minibig.core.task import block_prefix
 
@@ -142,7 +143,8 @@ class PersistenceMixin:
         return self._checkpoint_kind == "local"
 
     def getCheckpointFile(self) -> str | None:
-        """The folder this dataset was checkpointed to (None before, or when local).
+        """The folder this dataset was checkpointed to, as PySpark gives it (a file: URI
+        under sc.getCheckpointDir()); None before, or when local.
 
         >>> rdd = sc.range(5)
         >>> rdd.checkpoint()
@@ -157,7 +159,7 @@ class PersistenceMixin:
         >>> rdd.getCheckpointFile() == None
         False
         """
-        return self._checkpoint_file
+        return None if self._checkpoint_file is None else file_uri(self._checkpoint_file)
 
     def _persisted(self) -> bool:
         level = self._storage_level

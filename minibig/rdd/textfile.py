@@ -28,6 +28,7 @@ import lzma
 import os
 import re
 
+from minibig.core.paths import local_path
 from minibig.errors import InputPathError
 from minibig.rdd.base import RDD
 
@@ -38,10 +39,11 @@ _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def expand_paths(path: str) -> list[str]:
-    """Files named by a path, a directory, a glob, or a comma-separated list of them."""
+    """Files named by a path (or file: URI), a directory, a glob, or a comma-separated list
+    of them; absolute, so that the workers read what the driver's folder names."""
     files: list[str] = []
     for part in str(path).split(","):
-        part = os.path.expanduser(part.strip())
+        part = os.path.abspath(os.path.expanduser(local_path(part.strip())))
         matches = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
         found = []
         for match in matches:
