@@ -206,6 +206,15 @@ def test_a_session_whose_tasks_do_not_start_in_time_gives_way_to_the_superstep_l
     stages.clear()                            # remembered: the next run does not try
     g.run(program, session=True)
     assert "SessionCode" not in stages
+    # ... for RETRY_SESSIONS_AFTER seconds: the slots it lacked may have been another job's
+    slots, started, when = session._STARTED[sc]
+    session._STARTED[sc] = (slots, started, when - session.RETRY_SESSIONS_AFTER - 1)
+    assert session.usable(sc, g.num_partitions)
+    monkeypatch.setattr(session, "FIRST_START_TIMEOUT", 60.0)
+    monkeypatch.setattr(session, "START_TIMEOUT", 60.0)
+    stages.clear()
+    check_pagerank(g.values(g.run(program, session=True), program), G)
+    assert stages == ["SessionCode"]
 
 
 def test_a_session_by_default_but_not_on_the_inline_backend(sc, roget, stages):

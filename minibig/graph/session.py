@@ -63,7 +63,8 @@ beside those its other running sessions hold (`usable`; another thread's run
 then goes superstep by superstep, its tasks queued behind the session's),
 and gives up (`SessionUnavailable`, nothing run) when they have not all said
 hello within `START_TIMEOUT` of the first one's; the run then goes on superstep
-by superstep as before. The first hello may take longer (`FIRST_START_TIMEOUT`):
+by superstep as before, and so do the context's runs of as many partitions for
+`RETRY_SESSIONS_AFTER` seconds (the slots may have been another job's, which end). The first hello may take longer (`FIRST_START_TIMEOUT`):
 a cold worker imports the graph modules before its first graph task starts,
 which takes seconds on a busy machine, and delays every task alike (a graph's
 load is often a cold cluster's first session); a slot short is the rest not
@@ -125,6 +126,9 @@ FIRST_START_TIMEOUT = 60.0    # seconds for the first one (cold workers import t
 DRIVER_TIMEOUT = 600.0    # seconds a task waits for its driver's next word
 POLL_MS = 50              # the driver's wait between checks for silent partitions
 JOIN_TIMEOUT = 300.0      # seconds the driver waits for an aborted session's tasks to end
+# seconds a session that did not start in time keeps a context's later runs from trying one: the
+# slots it lacked may have been held by another job's tasks, which end
+RETRY_SESSIONS_AFTER = 60.0
 # a task's wait for its peers' segments, in `lost_after`s: only a backstop for a segment lost from
 # a live peer (a dead one is the driver's to find, by its heartbeats; the task then sees the abort)
 PEER_WAIT_FACTOR = 30
@@ -136,8 +140,8 @@ class SessionUnavailable(Exception):
     """The session's tasks did not all start in time: run superstep by superstep instead."""
 
 
-# Context -> (its slots then, how many of a session's tasks started): the master tells a driver
-# of new workers, not of lost ones, so a cluster that lost a worker still counts its slots
+# Context -> (its slots then, how many of a session's tasks started, when): the master tells a
+# driver of new workers, not of lost ones, so a cluster that lost a worker still counts its slots
 _STARTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # Context -> slots its running sessions hold: two runs of one driver at once must not both wait
 # for slots the other holds (each would time out, and sessions would look unusable after)
@@ -147,13 +151,14 @@ _HELD_LOCK = threading.Lock()
 
 def usable(sc, partitions: int) -> bool:
     """True when `sc` runs tasks on worker processes with a slot for each of `partitions`
-    (and no session of as many tasks failed to start since the cluster last grew), beside
-    the slots this driver's running sessions hold."""
+    (and no session of as many tasks failed to start in the last `RETRY_SESSIONS_AFTER`
+    seconds, unless the cluster grew since), beside the slots this driver's running sessions
+    hold."""
     if not hasattr(sc._backend, "url"):
         return False
     slots = sc.defaultParallelism
     known = _STARTED.get(sc)
-    if known is not None and known[0] == slots:
+    if known is not None and known[0] == slots and time.monotonic() - known[2] < RETRY_SESSIONS_AFTER:
         slots = known[1]
     return partitions + _HELD.get(sc, 0) <= slots
 
@@ -603,7 +608,7 @@ class Session:
             if first and self.identities:
                 deadline, first = time.monotonic() + START_TIMEOUT, False
             if time.monotonic() > deadline:
-                _STARTED[self.sc] = (self.sc.defaultParallelism, len(self.identities))
+                _STARTED[self.sc] = (self.sc.defaultParallelism, len(self.identities), time.monotonic())
                 raise SessionUnavailable(
                     f"{len(self.identities)} of {len(self.parts)} session tasks started within "
                     + (f"{START_TIMEOUT:g}s of the first" if self.identities else f"{FIRST_START_TIMEOUT:g}s"))
