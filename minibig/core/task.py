@@ -425,6 +425,28 @@ def load_stage(blob: bytes) -> TaskCode:
     return serialization.loads(blob)
 
 
+#: PySpark's words (SPARK-23754) for a StopIteration that left a user's function.
+USER_STOP_ITERATION = "Caught StopIteration thrown from user's code; failing the task"
+
+
+def user_stop_iteration(stop: StopIteration) -> RuntimeError:
+    """The RuntimeError that replaces `stop`, with its traceback (the user's frames) and cause."""
+    error = RuntimeError(USER_STOP_ITERATION).with_traceback(stop.__traceback__)
+    error.__cause__ = stop
+    return error
+
+
+def fail_on_stopiteration(f):
+    """`f`, raising RuntimeError where it would raise StopIteration: a StopIteration
+    let out would end any loop around the call, as if its input were exhausted."""
+    def call(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except StopIteration as stop:
+            raise user_stop_iteration(stop) from stop
+    return call
+
+
 def run_task(code: TaskCode, ctx: TaskContext, max_result_size: int) -> tuple[dict, bytes]:
     """Run one task loaded by `load_stage`; return (header fields, result bytes).
 
@@ -444,6 +466,8 @@ def run_task(code: TaskCode, ctx: TaskContext, max_result_size: int) -> tuple[di
         if code.returns_to_driver:
             # Inside the task: the records may still be computed as they are pickled.
             value, frames, sent = stream_result(value, ctx, max_result_size)
+    except StopIteration as stop:      # from a user's function: fail as PySpark does, loudly
+        raise user_stop_iteration(stop) from stop
     finally:
         _current.task = None
         _put_back_task_locals(outer)

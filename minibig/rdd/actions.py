@@ -20,10 +20,11 @@ import heapq
 import itertools
 import math
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from minibig.core.output import save_as_text_file
-from minibig.core.task import collected_records
+from minibig.core.task import collected_records, fail_on_stopiteration
 from minibig.rdd.saving import save_as_binary_records, save_as_pickle_file
 from minibig.shuffle.spill import DictItems
 
@@ -151,9 +152,9 @@ class ActionFunctions:
         values = list(itertools.chain.from_iterable(self._run(part)))
         if not values:
             raise ValueError("Can not reduce() empty RDD")
-        acc = values[0]
+        acc, merge = values[0], fail_on_stopiteration(f)
         for x in values[1:]:
-            acc = f(acc, x)
+            acc = merge(acc, x)
         return acc
 
     def fold(self, zeroValue, op: Callable):
@@ -180,9 +181,9 @@ class ActionFunctions:
             for x in it:
                 acc = seqOp(acc, x)
             return acc
-        acc = zeroValue
+        acc, merge = zeroValue, fail_on_stopiteration(combOp)
         for value in self._run(part):
-            acc = combOp(acc, value)
+            acc = merge(acc, value)
         return acc
 
     def treeAggregate(self, zeroValue, seqOp: Callable, combOp: Callable, depth: int = 2):
@@ -326,14 +327,39 @@ class ActionFunctions:
     def toLocalIterator(self, prefetchPartitions: bool = False):
         """An iterator over all records that holds one partition at a time in the driver.
 
-        Runs one job per partition, when the iteration reaches it.
+        Runs one job per partition, when the iteration reaches it. With
+        `prefetchPartitions`, as in PySpark, the next partition's job runs (in
+        a thread) while the current partition is read: two partitions at a
+        time in the driver, and no wait between them.
 
         >>> rdd = sc.parallelize(range(10))
         >>> [x for x in rdd.toLocalIterator()]
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+        >>> list(rdd.toLocalIterator(prefetchPartitions=True)) == rdd.collect()
+        True
         """
-        for split in range(self.getNumPartitions()):
+        splits = list(range(self.getNumPartitions()))
+        if prefetchPartitions:
+            yield from self._partitions_read_ahead(splits)
+            return
+        for split in splits:
             yield from self._run(collected_records, [split])[0]
+
+    def _partitions_read_ahead(self, splits: list):
+        """The records of `splits` in order, the next one's job started before these are read.
+
+        Leaving the iteration early (close(), or the generator collected) waits for
+        the one job running ahead, so no thread outlives the iterator.
+        """
+        if not splits:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="minibig-prefetch") as pool:
+            ahead = pool.submit(self._run, collected_records, [splits[0]])
+            for following in splits[1:] + [None]:
+                records = ahead.result()[0]
+                if following is not None:
+                    ahead = pool.submit(self._run, collected_records, [following])
+                yield from records
 
     def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:
         """Write str(record) lines (bytes as they are) into part-NNNNN files under `path`.

@@ -37,6 +37,7 @@ from typing import Callable
 
 from minibig.rdd.actions import ActionFunctions
 from minibig.core.callsite import user_call_site
+from minibig.core.task import USER_STOP_ITERATION
 from minibig.core.dependency import (ManyToOneDependency, NarrowDependency, OneToOneDependency,
                                 RangeDependency)
 from minibig.rdd.numeric import NumericFunctions
@@ -233,7 +234,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> sorted(sc.parallelize(["b", "a", "c"]).map(lambda x: (x, 1)).collect())
         [('a', 1), ('b', 1), ('c', 1)]
         """
-        return PipelinedRDD(self, lambda _, it: map(f, it), f, preservesPartitioning)
+        return PipelinedRDD(self, lambda _, it: _to_the_end(map, f, it), f, preservesPartitioning)
 
     def flatMap(self, f: Callable, preservesPartitioning: bool = False) -> "RDD":
         """Apply f to every record and flatten the iterables it returns.
@@ -244,9 +245,11 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> sorted(rdd.flatMap(lambda x: [(x, x), (x, x)]).collect())
         [(2, 2), (2, 2), (3, 3), (3, 3), (4, 4), (4, 4)]
         """
-        # chain.from_iterable(map(...)) keeps the per-record loop in C.
-        return PipelinedRDD(self, lambda _, it: itertools.chain.from_iterable(map(f, it)), f,
-                            preservesPartitioning)
+        # chain.from_iterable(map(...)) keeps the per-record loop in C; the check of map's end
+        # is per input record, not per output record.
+        return PipelinedRDD(
+            self, lambda _, it: itertools.chain.from_iterable(_to_the_end(map, f, it)), f,
+            preservesPartitioning)
 
     def filter(self, f: Callable) -> "RDD":
         """Keep the records for which f is true.
@@ -254,7 +257,7 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         >>> sc.parallelize([1, 2, 3, 4, 5]).filter(lambda x: x % 2 == 0).collect()
         [2, 4]
         """
-        filtered = PipelinedRDD(self, lambda _, it: filter(f, it), f, True)
+        filtered = PipelinedRDD(self, lambda _, it: _to_the_end(filter, f, it), f, True)
         filtered._unique_keys = self._unique_keys
         return filtered
 
@@ -525,6 +528,29 @@ def _keep_first(first, _):
 
 #: distinct's aggregator: each record a key whose value is None, its first copy kept.
 DISTINCT = Aggregator(identity, _keep_first, _keep_first, "distinct")
+
+
+def _to_the_end(apply, f, records):
+    """apply(f, records) (builtin map or filter, in C), failing if it ends before `records` do.
+
+    A StopIteration raised by f ends builtin map and filter as if the input were
+    exhausted, silently dropping the rest of the partition; PySpark fails the task
+    instead. The input's end is marked, and the output's end checks that it came
+    first; both marks are iterators chained in C, so no Python runs per record.
+    """
+    ended = []
+
+    def mark_input_end():
+        ended.append(True)
+        yield from ()
+
+    def check_output_end():
+        if not ended:
+            raise RuntimeError(USER_STOP_ITERATION)
+        yield from ()
+
+    return itertools.chain(apply(f, itertools.chain(records, mark_input_end())),
+                           check_output_end())
 
 
 def _with_none(records):

@@ -24,7 +24,7 @@ import random
 from typing import Callable
 
 from minibig.core.dependency import ShuffleDependency
-from minibig.core.task import collected_records, task_memory
+from minibig.core.task import collected_records, fail_on_stopiteration, task_memory
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.partitioners import Aggregator, Partitioner, RangePartitioner, identity, reducing
 from minibig.shuffle.spill import ExternalSorter
@@ -338,11 +338,12 @@ class PairRDDFunctions:
         """
         aggregator = reducing(func)
         merged: dict = {}
+        merge = fail_on_stopiteration(func)
         # Each partition's combine, within its task's budget, sent as collect sends one: a
         # dict as its keys and values (no dict rebuilt a tuple at a time), records if spilled.
         for part in self._run(lambda it: collected_records(_combine_in_task(it, aggregator))):
             for key, value in part:
-                merged[key] = func(merged[key], value) if key in merged else value
+                merged[key] = merge(merged[key], value) if key in merged else value
         return merged
 
     def collectAsMap(self) -> dict:
