@@ -52,6 +52,17 @@ def _jobconf_pair(text: str) -> tuple[str, str]:
     return key, value
 
 
+class _JobconfAction(argparse.Action):
+    """-D KEY=VALUE into a dict, later ones winning: `options.jobconf` is mrjob's dict
+    (None when no -D is given), which a job may read."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        key, value = value
+        conf = dict(getattr(namespace, self.dest, None) or {})
+        conf[key] = value
+        setattr(namespace, self.dest, conf)
+
+
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
     """Add the input paths and the switches every job accepts."""
     parser.add_argument(dest="args", nargs="*", metavar="input",
@@ -70,7 +81,7 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
                         help="do not stream the output to stdout")
     parser.add_argument("--num-reducers", dest="num_reducers", type=int, default=None,
                         help="reducers per step (default: the cluster's task slots)")
-    parser.add_argument("-D", "--jobconf", dest="jobconf", action="append", default=[],
+    parser.add_argument("-D", "--jobconf", dest="jobconf", action=_JobconfAction, default=None,
                         type=_jobconf_pair, metavar="KEY=VALUE",
                         help="a Hadoop-style setting, e.g. mapreduce.job.reduces=4 (repeatable)")
     parser.add_argument("-q", "--quiet", action="store_true", help="log nothing to stderr")
@@ -82,7 +93,9 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_jobconf(pairs) -> dict:
-    """{key: value} from "KEY=VALUE" strings or (key, value) pairs; later ones win."""
+    """{key: value} from a dict, "KEY=VALUE" strings or (key, value) pairs; later ones win."""
+    if isinstance(pairs, dict):
+        return dict(pairs)
     conf = {}
     for pair in pairs or ():
         key, value = _jobconf_pair(pair) if isinstance(pair, str) else pair

@@ -73,7 +73,10 @@ class MRStep:
     def description(self, step_num: int = 0) -> dict:
         """A summary of the step: which phases it has (mrjob's step description)."""
         desc = {"type": "streaming"}
-        for phase, present in (("mapper", self.has_explicit_mapper),
+        # As mrjob's: the first step always reads its input through a mapper (the identity
+        # when none is given), and a combiner needs a mapper before it.
+        mapper = step_num == 0 or self.has_explicit_mapper or self.has_explicit_combiner
+        for phase, present in (("mapper", mapper),
                                ("combiner", self.has_explicit_combiner),
                                ("reducer", self.has_explicit_reducer)):
             if present:
