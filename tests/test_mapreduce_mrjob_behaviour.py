@@ -105,3 +105,22 @@ def test_step_description_as_mrjob_describes_it(given, step_num):
     ours = minibig_api.MRStep(**given).description(step_num)
     theirs = mrjob.step.MRStep(**given).description(step_num)
     assert ours == theirs
+
+
+# -- mapper_raw over stdin reads mrjob's copy of it -------------------------------------------
+def sizing_job(MRJob, MRStep):
+    """Yields the name and size of each file its raw mapper is given."""
+    class MRFileSizer(MRJob):
+        def mapper_raw(self, path, uri):
+            with open(path, "rb") as f:
+                yield uri.rsplit("/", 1)[-1], len(f.read())
+    return MRFileSizer
+
+
+@pytest.mark.parametrize("stdin", [b"two lines\nno newline at the end", b"ends\n", b""])
+def test_mapper_raw_over_stdin_gets_mrjobs_copy(stdin, sc):
+    # mrjob copies stdin to a file named STDIN, ending its last line with a newline;
+    # minibig's copy was named `stdin` and kept a missing newline missing.
+    ours, theirs = both(sizing_job, [], stdin, sc)
+    assert theirs == [("STDIN", len(stdin.rstrip(b"\n")) + (1 if stdin else 0))]
+    assert ours == theirs

@@ -239,12 +239,15 @@ class MRJobRunner:
         return rdd, sources
 
     def _stdin_file(self) -> str:
+        """stdin copied to a file for `mapper_raw`, as mrjob's runner copies it: named
+        STDIN, its last line ended with a newline if it had none."""
         folder = tempfile.mkdtemp(prefix="minibig-mr-stdin-")
         self._temp_dirs.append(folder)
-        path = os.path.join(folder, "stdin")
+        path = os.path.join(folder, "STDIN")
         stream = self._job.stdin
+        data = stream.read() if hasattr(stream, "read") else b"".join(stream)
         with open(path, "wb") as out:
-            out.write(stream.read() if hasattr(stream, "read") else b"".join(stream))
+            out.write(data if not data or data.endswith(b"\n") else data + b"\n")
         return path
 
     # -- results -----------------------------------------------------------------------
