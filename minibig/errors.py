@@ -115,6 +115,12 @@ class TaskKilledError(MinibigError):
     """Raised inside a task attempt that the master cancelled (another attempt won)."""
 
 
+class WorkerLostError(MinibigError):
+    """A task's worker died on each of its attempts: the task itself may end its process
+    (`os._exit`, a crash in native code, the kernel's OOM killer), as Spark counts an
+    executor lost while running it against `spark.task.maxFailures`."""
+
+
 class JobAbortedError(MinibigError):
     """A job was cancelled or lost its cluster before it finished."""
 

@@ -42,10 +42,12 @@ JOB_QUIET_AFTER = 5.0
 class ClusterBackend(JobQueues):
     """A driver's connection to one master."""
 
-    def __init__(self, url: str, conf, app_name: str = "", alive=None):
+    def __init__(self, url: str, conf, app_name: str = "", alive=None, workers_alive=None):
         self.url = url
         self.conf = conf
         self.alive = alive or (lambda: True)
+        # an embedded cluster's workers: once none runs, no task can (nothing adds one by itself)
+        self.workers_alive = workers_alive or (lambda: True)
         self.driver_id = f"d{uuid.uuid4().hex[:10]}"
         self.sock = dealer(url, linger=1000)
         self.info = {"workers": 0, "slots": 0, "hosts": []}
@@ -174,6 +176,11 @@ class ClusterBackend(JobQueues):
                 continue
             if not self.alive():
                 raise JobAbortedError("the embedded cluster's master has exited")
+            if not self.workers_alive():
+                raise JobAbortedError(
+                    "every worker of the embedded cluster has exited, so no task can run (a task "
+                    "that ends its own process, by os._exit, a crash in native code or the "
+                    "kernel's OOM killer, takes its worker with it)")
             if self._master_silent_for() > self.conf.master_timeout:
                 raise JobAbortedError(f"the master at {self.url} stopped answering "
                                       f"({self._master_silent_for():.0f}s without a heartbeat)")

@@ -203,6 +203,10 @@ class LocalCluster:
         """True while the master process runs."""
         return self.master.poll() is None
 
+    def workers_alive(self) -> bool:
+        """True while at least one of this cluster's worker processes runs."""
+        return any(worker.poll() is None for worker in self.workers)
+
     def processes(self) -> list:
         """The master's and the workers' process handles (`.pid`, `.poll()`, `.kill()`...)."""
         return [p for p in (self.master, *self.workers) if p is not None]

@@ -44,7 +44,7 @@ from minibig.cluster.eventlog import EventRecorder
 from minibig.cluster.live_streams import StreamBoard
 from minibig.cluster.placement import Exclusions, task_prefs
 from minibig.cluster.taskset import Policy, TaskScheduler, TaskSet
-from minibig.errors import JobAbortedError
+from minibig.errors import JobAbortedError, WorkerLostError
 
 log = logging.getLogger("minibig.master")
 
@@ -410,12 +410,32 @@ class Master:
                      taskset.key, partition, attempt, worker.worker_id)
             return
         self.exclusions.forgive((taskset.key, partition))
+        self.abort_taskset(taskset, partition, attempt, worker, error, report)
+
+    def abort_taskset(self, taskset: TaskSet, partition: int, attempt: int, worker: WorkerInfo,
+                      error: str, report) -> None:
+        """Fail the stage: drop its task set and send its driver the last attempt's report."""
         self.events.stage_aborted(taskset, error)
         self.drop_taskset(taskset.key)
         self.to_driver(taskset.driver_id, P.STAGE_FAILED, {
             "stage_id": taskset.stage_id, "job_id": taskset.job_id, "taskset": taskset.key,
             "partition": partition, "attempt": attempt, "worker": worker.worker_id,
             "host": worker.host, "error": error}, [report])
+
+    def task_lost_too_often(self, taskset: TaskSet, partition: int, attempt: int,
+                            worker: WorkerInfo, reason: str) -> None:
+        """A task's worker died under each of its attempts: fail its stage with a
+        `WorkerLostError` rather than kill worker after worker (or wait for ever once none
+        is left)."""
+        error = (f"WorkerLostError: partition {partition}'s worker died under each of its "
+                 f"{taskset.max_attempts} attempts, the last {worker.worker_id} ({reason}); "
+                 "the task may end its own process (os._exit, a crash in native code, "
+                 "the kernel's OOM killer)")
+        exc = WorkerLostError(error.split(": ", 1)[1])
+        report = pickle.dumps({"type": "minibig.errors.WorkerLostError", "message": str(exc),
+                               "traceback": "", "dataset": "",
+                               "exception": pickle.dumps(exc, protocol=5)}, protocol=5)
+        self.abort_taskset(taskset, partition, attempt, worker, error, report)
 
     def finish_attempt(self, h: dict):
         """Free the slot of a reported attempt: (worker, taskset, partition, attempt, locality)."""
@@ -438,8 +458,8 @@ class Master:
         self.events.worker_lost(worker, reason)
         for key, partition, attempt in worker.running:
             taskset = self.scheduler.tasksets.get(key)
-            if taskset is not None:
-                taskset.lose(partition, attempt)
+            if taskset is not None and not taskset.lose(partition, attempt):
+                self.task_lost_too_often(taskset, partition, attempt, worker, reason)
         for holders in self.blocks.values():
             holders.discard(worker_id)
         self.forget_outputs_of(worker_id)

@@ -9,6 +9,7 @@ each task would like to be near. Per task set the master keeps plain state:
     done         set of partitions whose result reached the driver
     attempts     partition -> attempts launched so far
     failures     partition -> attempts that failed with an error
+    lost         partition -> attempts lost with their worker
     failed_on    partition -> workers where an attempt failed (not retried there)
     prefs        partition -> Prefs(workers, hosts) it would like to run on
     durations    seconds of each successful attempt (for speculation)
@@ -28,7 +29,10 @@ sits in another worker's memory unless that worker stays busy.
 retried on the worker where it failed (unless no other worker is left) until
 it has failed `max_attempts` times; then the set is aborted. An attempt lost
 with its worker goes back without counting as a failure, and so does a
-finished map task whose output was on that worker (`rerun`).
+finished map task whose output was on that worker (`rerun`); but a task whose
+worker died under each of `max_attempts` attempts aborts the set too (it may be
+what kills them: `os._exit`, a crash, the OOM killer), as Spark counts an
+executor lost while running a task against its maxFailures.
 
 **Speculation** (LATE, Zaharia et al. 2008). Once `quantile` of the tasks
 have finished, a running attempt whose estimated time to finish — from its
@@ -101,6 +105,7 @@ class TaskSet:
     done: set = field(default_factory=set)
     attempts: dict = field(default_factory=dict)
     failures: dict = field(default_factory=dict)
+    lost: dict = field(default_factory=dict)
     failed_on: dict = field(default_factory=dict)
     durations: list = field(default_factory=list)
     locality: Counter = field(default_factory=Counter)
@@ -266,11 +271,17 @@ class TaskSet:
             if partition not in self.running and partition not in self.pending:
                 self.pending.appendleft(partition)
 
-    def lose(self, partition: int, attempt: int) -> None:
-        """The attempt's worker died: run the task again, not as a failure."""
-        if self._stop_attempt(partition, attempt) and partition not in self.done \
-                and partition not in self.running and partition not in self.pending:
+    def lose(self, partition: int, attempt: int) -> bool:
+        """The attempt's worker died: run the task again, not as a failure; False (the set
+        must abort) when its worker died under each of `max_attempts` attempts."""
+        if not self._stop_attempt(partition, attempt) or partition in self.done:
+            return True
+        self.lost[partition] = self.lost.get(partition, 0) + 1
+        if self.lost[partition] >= self.max_attempts:
+            return False
+        if partition not in self.running and partition not in self.pending:
             self.pending.appendleft(partition)
+        return True
 
     def report_progress(self, partition: int, attempt: int, progress: float) -> None:
         """A worker's heartbeat says how far an attempt has got (0..1)."""

@@ -146,7 +146,8 @@ class Context:
         self._cluster = LocalCluster(count, self.conf)
         try:
             backend = ClusterBackend(self._cluster.url, self.conf, self.appName,
-                                     alive=self._cluster.alive)
+                                     alive=self._cluster.alive,
+                                     workers_alive=self._cluster.workers_alive)
             backend.wait_for_workers(count, self.conf.startup_timeout)
         except BaseException:
             self._cluster.kill()
