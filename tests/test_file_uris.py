@@ -67,3 +67,14 @@ def test_a_colon_in_a_relative_path_is_still_a_path(sc, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sc.parallelize(["x"], 1).saveAsTextFile("notes:2024")
     assert sc.textFile("notes:2024").collect() == ["x"]
+
+
+def test_a_hash_or_question_mark_in_a_file_uri_is_part_of_the_name(sc, tmp_path):
+    # urlparse took them for a fragment and a query: the job wrote /…/c and read another file
+    out = tmp_path / "c#notes?v2"
+    sc.parallelize(["fir", "oak"], 1).saveAsTextFile("file://" + str(out))
+    assert sorted(os.listdir(tmp_path)) == ["c#notes?v2"]
+    assert sc.textFile("file:" + str(out)).collect() == ["fir", "oak"]
+    spaced = tmp_path / "a b"
+    sc.parallelize(["elm"], 1).saveAsTextFile((tmp_path / "a b").as_uri())   # %20, as pathlib writes
+    assert sc.textFile(spaced.as_uri()).collect() == ["elm"]

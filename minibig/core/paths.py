@@ -12,7 +12,7 @@ named "hdfs:". A name without "//" after its colon ("notes:2024") is a path.
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 from minibig.errors import InvalidArgumentError
 
@@ -25,6 +25,8 @@ def local_path(name) -> str:
 
     >>> local_path("file:///tmp/logs"), local_path("file:/tmp/logs"), local_path("logs/a b")
     ('/tmp/logs', '/tmp/logs', 'logs/a b')
+    >>> local_path("file:///tmp/c#notes?v2"), local_path("file://localhost/tmp/a%20b")
+    ('/tmp/c#notes?v2', '/tmp/a b')
     >>> local_path("hdfs://namenode/logs")
     Traceback (most recent call last):
     ...
@@ -32,16 +34,26 @@ def local_path(name) -> str:
     """
     name = str(name)
     if _FILE_URI.match(name):
-        parsed = urlparse(name)
-        if parsed.netloc not in ("", "localhost"):
-            raise InvalidArgumentError(f"{name}: a file: URI names a local path; "
-                                       f"host {parsed.netloc!r} is not this machine")
-        return unquote(parsed.path)
+        return _path_of_file_uri(name)
     if _OTHER_URI.match(name):
         scheme = name.split(":", 1)[0]
         raise InvalidArgumentError(
             f"{name}: minibig reads and writes local paths (or file: URIs), not {scheme}:")
     return name
+
+
+def _path_of_file_uri(uri: str) -> str:
+    """The path of a file: URI, all of it after the host: a '#' or '?' in a file's name is
+    part of the name, as in Hadoop's Path (urlparse would cut it off as a fragment or a
+    query, and read or write another file); %XX escapes decoded, as pathlib writes them."""
+    rest = uri[len("file:"):]
+    if rest.startswith("//"):
+        host, slash, path = rest[2:].partition("/")
+        if host.lower() not in ("", "localhost"):
+            raise InvalidArgumentError(f"{uri}: a file: URI names a local path; "
+                                       f"host {host!r} is not this machine")
+        rest = slash + path
+    return unquote(rest)
 
 
 def file_uri(path: str) -> str:
