@@ -10,8 +10,10 @@ cluster has no worker left fails at once instead of waiting for ever.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
+import faults
 import pytest
 
 from minibig import Context
@@ -39,8 +41,39 @@ def test_a_task_that_kills_its_worker_on_every_attempt_fails_with_a_worker_lost_
 
 
 def test_a_job_whose_embedded_cluster_lost_every_worker_fails_instead_of_waiting():
-    with Context(workers=2, appName="no-worker-left") as ctx:
+    # the driver gives the cluster worker_timeout to get a worker again: 2 s, not the default 10
+    with Context(workers=2, worker_timeout=2.0, appName="no-worker-left") as ctx:
         started = time.monotonic()
         with pytest.raises(JobAbortedError, match="every worker of the embedded cluster has exited"):
             ctx.parallelize([1, 2], 2).mapPartitions(_end_the_process).collect()
         assert time.monotonic() - started < 60 and _survivors(ctx) == 0
+
+
+def _end_the_first_attempt(folder):
+    """f(records) whose first attempt ends its worker's process; a later one gives the records."""
+    def run(records):
+        marker = os.path.join(folder, "ended-once")
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(42)
+        return records
+    return run
+
+
+def test_a_worker_added_in_place_of_the_last_one_to_die_runs_the_job(tmp_path):
+    with Context(workers=1, worker_timeout=2.0, appName="replaced-worker") as ctx:
+        backend, no_worker = ctx._backend, threading.Event()
+        workers_alive = backend.workers_alive
+
+        def watched():                          # the driver has looked, and seen none running
+            alive = workers_alive()
+            if not alive:
+                no_worker.set()
+            return alive
+        backend.workers_alive = watched
+        join = faults.run_in_thread(
+            lambda: ctx.parallelize([1, 2], 1).mapPartitions(_end_the_first_attempt(str(tmp_path)))
+            .collect())
+        assert no_worker.wait(60), "the driver never saw the cluster without a worker"
+        ctx._cluster.add_worker()               # the program replaces the worker it lost
+        assert join(60, "the job rerun on the added worker") == [1, 2]

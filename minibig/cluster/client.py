@@ -48,6 +48,7 @@ class ClusterBackend(JobQueues):
         self.alive = alive or (lambda: True)
         # an embedded cluster's workers: once none runs, no task can (nothing adds one by itself)
         self.workers_alive = workers_alive or (lambda: True)
+        self._no_worker_since: float | None = None
         self.driver_id = f"d{uuid.uuid4().hex[:10]}"
         self.sock = dealer(url, linger=1000)
         self.info = {"workers": 0, "slots": 0, "hosts": []}
@@ -134,6 +135,19 @@ class ClusterBackend(JobQueues):
         finally:
             sock.close(0)
 
+    def _no_worker_for(self) -> float:
+        """How long the embedded cluster has had no worker running (0 while one runs). A job
+        fails only after `worker_timeout` of it, the master's own wait for a silent worker:
+        a worker the program adds (`add_worker`) in place of the last one to die, or one
+        it adds while its last one dies, must not fail the job it was added for."""
+        if self.workers_alive():
+            self._no_worker_since = None
+            return 0.0
+        now = time.monotonic()
+        if self._no_worker_since is None:
+            self._no_worker_since = now
+        return now - self._no_worker_since
+
     def _master_silent_for(self) -> float:
         """How long the master has left our beats unanswered: from its last answer to our
         last beat, so a driver that was itself stopped (SIGSTOP, a paused machine) does
@@ -176,7 +190,7 @@ class ClusterBackend(JobQueues):
                 continue
             if not self.alive():
                 raise JobAbortedError("the embedded cluster's master has exited")
-            if not self.workers_alive():
+            if self._no_worker_for() > self.conf.worker_timeout:
                 raise JobAbortedError(
                     "every worker of the embedded cluster has exited, so no task can run (a task "
                     "that ends its own process, by os._exit, a crash in native code or the "
