@@ -4,7 +4,8 @@ Each such attempt loses a worker. A lost attempt is rerun without counting as a 
 (a worker killed from outside must cost time only), but a task whose worker died under
 each of its `max_task_attempts` attempts fails its job with a `WorkerLostError`, as Spark
 counts an executor lost while running a task against maxFailures; and a job whose embedded
-cluster has no worker left fails at once instead of waiting for ever.
+cluster has had no worker running for worker_timeout fails instead of waiting for ever
+(a worker the program adds in its place meanwhile runs it).
 """
 
 from __future__ import annotations
