@@ -38,7 +38,6 @@ def _sessions_tried_afresh():
     session._STARTED.clear()
 
 
-
 def edge_dict(edges):
     """{(src, dst): weight} under original ids."""
     ids = edges.index.ids

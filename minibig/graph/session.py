@@ -64,11 +64,12 @@ then goes superstep by superstep, its tasks queued behind the session's),
 and gives up (`SessionUnavailable`, nothing run) when they have not all said
 hello within `START_TIMEOUT` of the first one's; the run then goes on superstep
 by superstep as before, and so do the context's runs of as many partitions for
-`RETRY_SESSIONS_AFTER` seconds (the slots may have been another job's, which end). The first hello may take longer (`FIRST_START_TIMEOUT`):
-a cold worker imports the graph modules before its first graph task starts,
-which takes seconds on a busy machine, and delays every task alike (a graph's
-load is often a cold cluster's first session); a slot short is the rest not
-following the first.
+`RETRY_SESSIONS_AFTER` seconds (the slots may have been another job's, which
+end). The first hello may take longer (`FIRST_START_TIMEOUT`): a cold worker
+imports the graph modules before its first graph task starts, which takes
+seconds on a busy machine, and delays every task alike (a graph's load is
+often a cold cluster's first session); a slot short is the rest not following
+the first.
 
 Faults: each task's heartbeat thread beats to the driver every
 `lost_after / 4` seconds. A partition that is silent for `lost_after`
@@ -157,8 +158,9 @@ def usable(sc, partitions: int) -> bool:
     if not hasattr(sc._backend, "url"):
         return False
     slots = sc.defaultParallelism
-    known = _STARTED.get(sc)
-    if known is not None and known[0] == slots and time.monotonic() - known[2] < RETRY_SESSIONS_AFTER:
+    known = _STARTED.get(sc)                # (slots then, tasks that started, when)
+    if known is not None and known[0] == slots \
+            and time.monotonic() - known[2] < RETRY_SESSIONS_AFTER:
         slots = known[1]
     return partitions + _HELD.get(sc, 0) <= slots
 
