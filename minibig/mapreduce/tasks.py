@@ -467,17 +467,16 @@ class MapTask(StepTask):
         """Generator of the iterators of shuffle records; a failure is annotated, and the
         counters are reported once the last list is out. The task's settings stay set
         while the engine reads the iterators: the combiner runs as it reads them."""
-        def batches(job, step):
-            return self.shuffle_batches(job, step, records, pos, path_for(job.internal_protocol()))
-        return self.run_as_task(split, pos, batches)
+        return self.run_as_task(split, pos, partial(self.shuffle_batches, records=records, pos=pos))
 
-    def shuffle_batches(self, job, step, records, pos: Position, path):
+    def shuffle_batches(self, job, step, records, pos: Position):
         """Iterators of shuffle records: each batch of groups, through the combiner if there is one.
 
         combiner_init runs before the first batch's combiner calls (once the
         first batch is full: after mapper_final when there is only one) and
         combiner_final after the last batch's.
         """
+        path = path_for(job.internal_protocol())
         batches = self.group_batches(job, step, records, pos, path)
         combiner = step["combiner"]
         if combiner is None:
