@@ -49,12 +49,12 @@ from minibig.errors import JobAbortedError, WorkerLostError
 log = logging.getLogger("minibig.master")
 
 
-def engine_failure_report(error: str) -> bytes:
+def engine_failure_report(error: str, kind: type = JobAbortedError) -> bytes:
     """A failure report (as `describe_failure` packs one) for an error of the engine itself:
-    the driver raises it as JobAbortedError."""
-    return pickle.dumps({"type": "minibig.errors.JobAbortedError", "message": error,
+    the driver raises it as `kind` (JobAbortedError unless said)."""
+    return pickle.dumps({"type": f"minibig.errors.{kind.__name__}", "message": error,
                          "traceback": "", "dataset": "",
-                         "exception": pickle.dumps(JobAbortedError(error))}, protocol=5)
+                         "exception": pickle.dumps(kind(error), protocol=5)}, protocol=5)
 
 
 @dataclass
@@ -427,15 +427,12 @@ class Master:
         """A task's worker died under each of its attempts: fail its stage with a
         `WorkerLostError` rather than kill worker after worker (or wait for ever once none
         is left)."""
-        error = (f"WorkerLostError: partition {partition}'s worker died under each of its "
-                 f"{taskset.max_attempts} attempts, the last {worker.worker_id} ({reason}); "
-                 "the task may end its own process (os._exit, a crash in native code, "
-                 "the kernel's OOM killer)")
-        exc = WorkerLostError(error.split(": ", 1)[1])
-        report = pickle.dumps({"type": "minibig.errors.WorkerLostError", "message": str(exc),
-                               "traceback": "", "dataset": "",
-                               "exception": pickle.dumps(exc, protocol=5)}, protocol=5)
-        self.abort_taskset(taskset, partition, attempt, worker, error, report)
+        message = (f"partition {partition}'s worker died under each of its "
+                   f"{taskset.max_attempts} attempts, the last {worker.worker_id} ({reason}); "
+                   "the task may end its own process (os._exit, a crash in native code, "
+                   "the kernel's OOM killer)")
+        self.abort_taskset(taskset, partition, attempt, worker, f"WorkerLostError: {message}",
+                           engine_failure_report(message, WorkerLostError))
 
     def finish_attempt(self, h: dict):
         """Free the slot of a reported attempt: (worker, taskset, partition, attempt, locality)."""

@@ -496,11 +496,6 @@ def describe_failure(exc: BaseException, code: TaskCode | None) -> tuple[dict, b
         except Exception:                 # naming the site is best effort; the error is not
             site = ""
     report = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": str(exc),
-              "traceback": text, "dataset": site, "exception": None}
-    exc.__traceback__ = None
-    try:
-        report["exception"] = serialization.dumps(exc)
-        pickle.loads(report["exception"])          # must also come back to life
-    except Exception:
-        report["exception"] = None
+              "traceback": text, "dataset": site,
+              "exception": serialization.exception_blob(exc)}   # None unless it comes back to life
     return header, pickle.dumps(report, protocol=5)
