@@ -254,6 +254,27 @@ def test_an_exception_whose_str_raises_still_fails_the_job_with_a_stream_error(s
     assert "Unspeakable: <str() raised RuntimeError>" in str(caught.value)
 
 
+def unspeakable_on_three(x):
+    if x == 3:
+        raise Unspeakable()
+    return x
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+@pytest.mark.parametrize("where", ["key_by", "timestamp"])
+def test_a_key_or_timestamp_function_raising_an_exception_whose_str_raises_names_it(sc, on_cluster, where):
+    # Their messages formatted the exception with str() themselves, which raised in turn
+    ssc = StreamingContext(sc if on_cluster else None, parallelism=2)
+    if where == "key_by":
+        ssc.source([1, 3], timestamp=int).key_by(unspeakable_on_three).collect()
+    else:
+        ssc.source([1, 3], timestamp=unspeakable_on_three).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    assert type(caught.value.__cause__) is Unspeakable
+    assert "Unspeakable: <str() raised RuntimeError>" in str(caught.value)
+
+
 class UnspeakableSource(Source):
     """A user's source whose reading raises an exception whose ``__str__`` raises."""
 

@@ -199,7 +199,7 @@ class KeyByOperator(Operator):
                 else:
                     append(item)
         except Exception as exc:
-            raise StreamError(self.name, item, f"cannot key the record: {type(exc).__name__}: {exc}") from exc
+            raise StreamError(self.name, item, "cannot key the record: " + exception_text(exc)) from exc
         return {"main": out}
 
 

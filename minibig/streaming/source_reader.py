@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 from minibig.streaming.elements import END, IDLE, checked_timestamp
-from minibig.streaming.errors import StreamError
+from minibig.streaming.errors import StreamError, exception_text
 from minibig.streaming.sources import Source
 from minibig.streaming.watermarks import BoundedOutOfOrderness, IdlenessDetector
 
@@ -96,7 +96,7 @@ class SourceReader:
             raise
         except Exception as exc:
             raise StreamError(self.name, record,
-                              f"the timestamp function raised {type(exc).__name__}: {exc}") from exc
+                              "the timestamp function raised " + exception_text(exc)) from exc
         finally:
             self.generator.max_timestamp = highest
         return items
