@@ -11,6 +11,7 @@ named "hdfs:". A name without "//" after its colon ("notes:2024") is a path.
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import unquote
 
@@ -40,6 +41,12 @@ def local_path(name) -> str:
         raise InvalidArgumentError(
             f"{name}: minibig reads and writes local paths (or file: URIs), not {scheme}:")
     return name
+
+
+def absolute_local_path(name) -> str:
+    """`local_path(name)` with a leading ~ expanded, made absolute: the path every worker
+    finds, whatever its own folder."""
+    return os.path.abspath(os.path.expanduser(local_path(name)))
 
 
 def _path_of_file_uri(uri: str) -> str:

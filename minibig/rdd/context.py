@@ -35,7 +35,7 @@ from minibig.core import serialization
 from minibig.core.accumulators import Accumulator, AccumulatorParam, default_param
 from minibig.core.broadcast import Broadcast
 from minibig.core.callsite import user_call_site
-from minibig.core.paths import file_uri, local_path
+from minibig.core.paths import absolute_local_path, file_uri
 from minibig.core.cleaner import ContextCleaner
 from minibig.conf import Conf
 from minibig.errors import UserError
@@ -194,7 +194,7 @@ class Context:
         >>> os.path.dirname(sc.getCheckpointDir()) == "file:" + folder
         True
         """
-        folder = os.path.abspath(os.path.expanduser(local_path(dirName)))
+        folder = absolute_local_path(dirName)
         path = os.path.join(folder, str(uuid.uuid4()))
         os.makedirs(path)
         self._checkpoint_dir = path

@@ -28,7 +28,7 @@ import lzma
 import os
 import re
 
-from minibig.core.paths import local_path
+from minibig.core.paths import absolute_local_path
 from minibig.errors import InputPathError
 from minibig.rdd.base import RDD
 
@@ -43,7 +43,7 @@ def expand_paths(path: str) -> list[str]:
     of them; absolute, so that the workers read what the driver's folder names."""
     files: list[str] = []
     for part in str(path).split(","):
-        part = os.path.abspath(os.path.expanduser(local_path(part.strip())))
+        part = absolute_local_path(part.strip())
         matches = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
         found = []
         for match in matches:
