@@ -28,7 +28,7 @@ import lzma
 import os
 import re
 
-from minibig.core.paths import absolute_local_path
+from minibig.core.paths import absolute_local_path, file_uri
 from minibig.errors import InputPathError
 from minibig.rdd.base import RDD
 
@@ -272,7 +272,7 @@ class WholeTextFileRDD(RDD):
 
     def compute(self, split: int, task):
         for path in self.groups[split]:
-            name = "file:" + os.path.abspath(path)
+            name = file_uri(os.path.abspath(path))
             data = read_whole(path)
             text, replaced = decode_counting(data)
             self.replaced.add(replaced)
