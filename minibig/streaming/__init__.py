@@ -2,7 +2,7 @@
 
 Modules, one job each: ``windows`` (assigners), ``watermarks`` (generation,
 combining, idleness), ``elements`` (what a channel carries), ``functions``
-(what a window computes), ``operators`` and ``window_operator`` (physical
+(what a window computes), ``aggregations`` (rolling sum/min/max/min_by/max_by), ``operators`` and ``window_operator`` (physical
 operators), ``instance`` (an operator with its input valve), ``routing``
 (key partitioning), ``sources``, ``redis_source`` and ``source_reader``,
 ``sinks`` (two-phase commit sinks: files, Redis Streams), ``plan`` (the logical

@@ -21,7 +21,7 @@ executes it (on the cluster's workers, ``cluster.py``, or in this process,
 from __future__ import annotations
 
 from minibig.rdd.spark_shim import MinibigOnlyError, SparkEngineContext
-from minibig.streaming import checks
+from minibig.streaming import aggregations, checks
 from minibig.streaming.functions import AggregateWindowFunction
 from minibig.streaming.local import LocalExecutor
 from minibig.streaming.metrics import JobMetrics
@@ -278,6 +278,62 @@ class KeyedStream(DataStream):
         """
         checks.function("reduce()", f)
         return self._keyed("rolling_reduce", (Edge(self.node.id, partitioning="hash"),), KeyedStream, f=f)
+
+    def _aggregate(self, kind: str, field, first: bool = True) -> "KeyedStream":
+        aggregations.check_field(f"{kind}()", field)
+        if not isinstance(first, bool):
+            raise TypeError(f"{kind}(first=...) needs True or False, got {first!r}")
+        aggregation = aggregations.FieldAggregation(kind, field, first)
+        return self._keyed("rolling_aggregate", (Edge(self.node.id, partitioning="hash"),), KeyedStream,
+                           f=aggregation)
+
+    def sum(self, field=0) -> "KeyedStream":
+        """Flink's rolling sum: ``(key, running)`` per record, ``running`` the key's first record
+        with ``field`` (a position, or a dict key / attribute name) summed so far.
+
+        A record that is a single value is its own field 0. The running values are keyed state,
+        as ``reduce``'s.
+
+        >>> ssc = StreamingContext(sc)
+        >>> rows = [("a", 1, "x"), ("a", 2, "y"), ("b", 5, "z")]
+        >>> out = ssc.source(rows, timestamp=lambda r: r[1]).key_by(lambda r: r[0]).sum(1).collect()
+        >>> _ = ssc.run(); sorted(out.result())
+        [('a', ('a', 1, 'x')), ('a', ('a', 3, 'x')), ('b', ('b', 5, 'z'))]
+        """
+        return self._aggregate("sum", field)
+
+    def min(self, field=0) -> "KeyedStream":
+        """Flink's rolling min: as ``sum``, the first record with ``field`` the least so far
+        (its other fields stay the first record's; ``min_by`` gives the whole record).
+
+        >>> ssc = StreamingContext(sc)
+        >>> rows = [{"k": "a", "v": 3, "t": 1}, {"k": "a", "v": 1, "t": 2}]
+        >>> out = ssc.source(rows, timestamp=lambda r: r["t"]).key_by(lambda r: r["k"]).min("v").collect()
+        >>> _ = ssc.run(); [running for _, running in out.result()]
+        [{'k': 'a', 'v': 3, 't': 1}, {'k': 'a', 'v': 1, 't': 1}]
+        """
+        return self._aggregate("min", field)
+
+    def max(self, field=0) -> "KeyedStream":
+        """Flink's rolling max: as ``min``, with the greatest ``field`` so far."""
+        return self._aggregate("max", field)
+
+    def min_by(self, field=0, first: bool = True) -> "KeyedStream":
+        """Flink's rolling ``minBy``: ``(key, record)`` per record, ``record`` the key's record
+        with the least ``field`` so far; on a tie the first of them, or the latest with
+        ``first=False``.
+
+        >>> ssc = StreamingContext(sc)
+        >>> rows = [("a", 3, 1), ("a", 1, 2), ("a", 1, 3)]
+        >>> out = ssc.source(rows, timestamp=lambda r: r[2]).key_by(lambda r: r[0]).min_by(1).collect()
+        >>> _ = ssc.run(); out.result()
+        [('a', ('a', 3, 1)), ('a', ('a', 1, 2)), ('a', ('a', 1, 2))]
+        """
+        return self._aggregate("min_by", field, first)
+
+    def max_by(self, field=0, first: bool = True) -> "KeyedStream":
+        """Flink's rolling ``maxBy``: as ``min_by``, with the greatest ``field``."""
+        return self._aggregate("max_by", field, first)
 
     def join(self, other: "KeyedStream", assigner: WindowAssigner, max_out_of_orderness=0,
              allowed_lateness=0) -> "WindowResultStream":

@@ -29,6 +29,7 @@ from typing import Callable
 
 import cloudpickle
 
+from minibig.streaming.aggregations import field_value
 from minibig.streaming.copies import detached
 from minibig.streaming.elements import keyed_items
 from minibig.streaming.errors import StreamError, exception_text
@@ -279,6 +280,26 @@ class _Rolling:
         running = detached(record) if running is MISSING else self.f(running, record)
         state.update(running)
         return state.key, detached(running)
+
+
+class RollingAggregateOperator(StatefulMapOperator):
+    """Flink's ``KeyedStream.sum/min/max/min_by/max_by``: a rolling reduce whose fold is an
+    ``aggregations.FieldAggregation`` (keyed state, checkpointed as ``reduce``'s). A key's first
+    record must have the field too: Flink refuses a wrong field before any record is folded."""
+
+    def __init__(self, name, aggregation):
+        super().__init__(name, _RollingAggregate(aggregation))
+
+
+class _RollingAggregate(_Rolling):
+    """``_Rolling`` that checks a key's first record has the aggregated field."""
+
+    __slots__ = ()
+
+    def __call__(self, state, record):
+        if state.value(MISSING) is MISSING:
+            field_value(record, self.f.field)
+        return super().__call__(state, record)
 
 
 class SinkOperator(Operator):

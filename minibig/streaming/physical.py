@@ -15,14 +15,16 @@ import time
 from minibig.streaming import functions as fn
 from minibig.streaming.operators import (CollectOperator, FilterOperator, FlatMapOperator,
                                          ForwardOperator, KeyByOperator, MapOperator, Operator,
-                                         RollingReduceOperator, StatefulMapOperator)
+                                         RollingAggregateOperator, RollingReduceOperator,
+                                         StatefulMapOperator)
 from minibig.streaming.plan import Node
 from minibig.streaming.sinks import CollectCommitter
 from minibig.streaming.source_reader import SourceReader
 from minibig.streaming.window_operator import WindowOperator
 
 _SIMPLE = {"map": MapOperator, "flat_map": FlatMapOperator, "filter": FilterOperator,
-           "key_by": KeyByOperator, "stateful_map": StatefulMapOperator, "rolling_reduce": RollingReduceOperator}
+           "key_by": KeyByOperator, "stateful_map": StatefulMapOperator, "rolling_reduce": RollingReduceOperator,
+           "rolling_aggregate": RollingAggregateOperator}
 
 _WINDOW_FUNCTIONS = {
     "reduce": lambda spec: fn.ReduceFunction(spec["f"]),
