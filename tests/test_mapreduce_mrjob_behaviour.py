@@ -11,8 +11,6 @@ the same code runs on mrjob's inline runner (the oracle) and on the session's
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
 import minibig.mapreduce as minibig_api
@@ -21,25 +19,7 @@ pytest.importorskip("mrjob.job", reason="mrjob is not installed (it is in the te
 import mrjob.compat  # noqa: E402
 import mrjob.job  # noqa: E402
 import mrjob.step  # noqa: E402
-
-MRJOB = (mrjob.job.MRJob, mrjob.step.MRStep)
-MINIBIG = (minibig_api.MRJob, minibig_api.MRStep)
-
-
-def run(job_class, args: list, stdin: bytes) -> list:
-    """The output pairs of one run of `job_class` over `stdin`, through its runner."""
-    job = job_class(args=args)
-    job.sandbox(stdin=io.BytesIO(stdin))
-    with job.make_runner() as runner:
-        runner.run()
-        return list(job.parse_output(runner.cat_output()))
-
-
-def both(make_job, args: list, stdin: bytes, sc) -> tuple[list, list]:
-    """(minibig's pairs on the cluster, mrjob's on its inline runner), each sorted."""
-    ours = run(make_job(*MINIBIG), [*args, "--master", sc.master], stdin)
-    theirs = run(make_job(*MRJOB), [*args, "-r", "inline", "--no-conf"], stdin)
-    return sorted(ours, key=repr), sorted(theirs, key=repr)
+from mrjob_oracle import both  # noqa: E402
 
 
 # -- -D settings are a dict in self.options.jobconf ------------------------------------------

@@ -7,10 +7,12 @@ for `-`) and the arguments it adds in `configure_args`:
                           local (default): a cluster (Context(): $MINIBIG_MASTER,
                           as set by `minibig submit`, or an embedded one)
     --master URL          run on an already running cluster
-    --workers N           size of the embedded cluster
+    --workers N           size of the embedded cluster (mrjob's local runner calls it
+                          --num-cores, accepted too)
     -o, --output-dir DIR  write part-NNNNN files and _SUCCESS there (not to stdout)
     --cat-output / --no-cat-output
-                          stream the output to stdout (default: unless -o)
+                          stream the output to stdout (default: unless -o); --no-output is
+                          mrjob's older name for --no-cat-output, accepted too
     --num-reducers N      reducers per step (same as -D mapreduce.job.reduces=N)
     -D, --jobconf K=V     Hadoop-style settings; minibig reads mapreduce.job.reduces
                           (mapred.reduce.tasks), mapreduce.job.maps (mapred.map.tasks)
@@ -73,12 +75,17 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--master", default=None, help="URL of a running minibig master")
     parser.add_argument("--workers", type=int, default=None,
                         help="workers of the embedded cluster (default: the machine's cores)")
+    # mrjob's local runner sizes its pool of task processes with --num-cores.
+    parser.add_argument("--num-cores", dest="workers", type=int, help=argparse.SUPPRESS)
     parser.add_argument("-o", "--output-dir", dest="output_dir", default=None,
                         help="write the output as part files in this (new) folder")
     parser.add_argument("--cat-output", dest="cat_output", action="store_true", default=None,
                         help="stream the output to stdout (the default unless -o is given)")
     parser.add_argument("--no-cat-output", dest="cat_output", action="store_false",
                         help="do not stream the output to stdout")
+    # mrjob's deprecated alias of --no-cat-output, still in its docs' examples.
+    parser.add_argument("--no-output", dest="cat_output", action="store_false",
+                        help=argparse.SUPPRESS)
     parser.add_argument("--num-reducers", dest="num_reducers", type=int, default=None,
                         help="reducers per step (default: the cluster's task slots)")
     parser.add_argument("-D", "--jobconf", dest="jobconf", action=_JobconfAction, default=None,

@@ -182,6 +182,13 @@ class MRJobRunner:
             if n > 0 and step["mapper_raw"]:
                 raise ValueError(f"step {n + 1}: mapper_raw is only possible in the first step")
         job = self._job
+        if callable(getattr(job, "pick_protocols", None)):
+            # mrjob's hook for a protocol per step and phase; ignoring it would write
+            # other bytes than the job asks for.
+            raise NotImplementedError(
+                f"{type(job).__name__} defines pick_protocols(): minibig reads and writes pairs "
+                "with INPUT_PROTOCOL, INTERNAL_PROTOCOL and OUTPUT_PROTOCOL (or input_protocol(), "
+                "internal_protocol(), output_protocol()), one each for the whole job")
         for what, value in (("HADOOP_INPUT_FORMAT", job.HADOOP_INPUT_FORMAT),
                             ("HADOOP_OUTPUT_FORMAT", job.HADOOP_OUTPUT_FORMAT),
                             ("PARTITIONER", job.partitioner())):
