@@ -27,7 +27,6 @@ import math
 import os
 from dataclasses import dataclass, field
 
-import faults
 from minibig.streaming import Source, StreamingContext
 
 
@@ -156,9 +155,15 @@ def by_window(emitted, result=lambda values: values) -> dict:
     return grouped
 
 
+def contexts(sc) -> dict:
+    """Where a test runs a job: ``"local"`` in this process, ``"cluster"`` on ``sc``'s workers."""
+    return {"local": None, "cluster": sc}
+
+
 def failure_free(build, folder: str, **options) -> tuple:
     """(the StreamingContext, ``build``'s handles) of a local run of a job whose
     sources pause (``faults.PausingSource``): the pause released, so it runs through."""
+    import faults                # here: workers unpickling a test's class import this module, not tests/
     release = os.path.join(folder, "release")
     faults.touch(release)
     ssc = StreamingContext(**options)

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from minibig.streaming import StreamError, StreamingContext
-from tests.streaming_reference import rolling_reduce
+from tests.streaming_reference import contexts, rolling_reduce
 
 Row2 = namedtuple("Row2", "v1 v2")
 Row3 = namedtuple("Row3", "v1 v2 v3")
@@ -26,10 +26,6 @@ def Pojo(f0, f1):
     """AggregationFunctionTest's MyPojo: an object with attributes f0 and f1 (a stdlib class,
     so the workers can unpickle it)."""
     return SimpleNamespace(f0=f0, f1=f1)
-
-
-def contexts(sc):
-    return {"local": None, "cluster": sc}
 
 
 def run(sc, where, build, parallelism=2):

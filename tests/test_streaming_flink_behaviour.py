@@ -21,9 +21,9 @@ import pytest
 from minibig.streaming import (AggregateFunction, SessionWindow, SlidingWindow, StreamError, StreamingContext,
                                TumblingWindow)
 from tests import streaming_reference as ref
+from tests.test_streaming_window_all import AB, EvenMinusOdd, SumWithLastName     # test_window.py's data, functions
 
 HI = [("hi", 1), ("hi", 2), ("hi", 3), ("hi", 4), ("hi", 5), ("hi", 8), ("hi", 9), ("hi", 15)]
-AB = [("a", 1), ("a", 2), ("b", 3), ("a", 6), ("b", 8), ("b", 9), ("a", 15)]
 
 
 def second(record):
@@ -32,23 +32,6 @@ def second(record):
 
 def count_records(key, window, records):
     return len(records)
-
-
-class EvenMinusOdd(AggregateFunction):
-    """test_window_aggregate_passthrough's function: a dict accumulator mutated in place."""
-
-    def create_accumulator(self):
-        return "", {0: 0, 1: 0}
-
-    def add(self, value, accumulator):
-        accumulator[1][value[1] % 2] += 1
-        return value[0], accumulator[1]
-
-    def get_result(self, accumulator):
-        return accumulator[0], accumulator[1][0] - accumulator[1][1]
-
-    def merge(self, a, b):
-        return a[0], {0: a[1][0] + b[1][0], 1: a[1][1] + b[1][1]}
 
 
 def keyed(ssc, events, **source_options):
@@ -84,32 +67,11 @@ def session_reduce_through_a_window_function(ssc):
                                                           window_function=describe_reduced)
 
 
-class SumOfTimestamps(AggregateFunction):
-    """test_window_aggregate_accumulator_type's function: a tuple accumulator."""
-
-    def create_accumulator(self):
-        return 0, ""
-
-    def add(self, value, accumulator):
-        return value[1] + accumulator[0], value[0]
-
-    def get_result(self, accumulator):
-        return accumulator[1], accumulator[0]
-
-    def merge(self, a, b):
-        return a[0] + b[0], a[1]
-
-
 def session_aggregate_through_a_window_function(ssc):
     def describe(key, window, results):
         key, total = next(iter(results))
         return f"key {key} timestamp sum {total}"
-    return keyed(ssc, AB).window(SessionWindow(2)).aggregate(SumOfTimestamps(), window_function=describe)
-
-
-def window_all_reduce_through_a_window_function(ssc):
-    return (ssc.source(AB, timestamp=second).key_by(lambda r: 0).window(SessionWindow(2))
-               .reduce(lambda a, b: (a[0], a[1] + b[1]), window_function=describe_reduced))
+    return keyed(ssc, AB).window(SessionWindow(2)).aggregate(SumWithLastName(), window_function=describe)
 
 
 def session_merged_by_a_late_record(ssc):
@@ -121,12 +83,6 @@ def session_merged_by_a_late_record(ssc):
 def session_with_a_watermark_after_every_record(ssc):
     # the same records with Flink's PerElementWatermarkGenerator: [0, 5) fires before 4 comes
     return keyed(ssc, [("hi", 0), ("hi", 8), ("hi", 4)]).window(SessionWindow(5)).process(count_records)
-
-
-def window_all_session_reduce(ssc):
-    # window_all: one constant key
-    return (ssc.source(AB, timestamp=second).key_by(lambda r: 0).window(SessionWindow(2))
-               .reduce(lambda a, b: (a[0], a[1] + b[1])))
 
 
 def chained_window(ssc):
@@ -142,7 +98,8 @@ def values(rows):
 
 
 FLINK_CASES = {
-    # test name in Flink: (job, what minibig's output must be, Flink's expected answer in that shape)
+    # test name in Flink: (job, what minibig's output must be, Flink's expected answer in that shape);
+    # its window_all tests are in test_streaming_window_all.py
     "test_event_time_tumbling_window": (tumbling, sorted, [("hi", 0, 5, 4), ("hi", 5, 10, 3), ("hi", 15, 20, 1)]),
     "test_event_time_sliding_window": (sliding, sorted, [("hi", s, s + 5, n) for s, n in [
         (-2, 2), (0, 4), (2, 4), (4, 3), (6, 2), (8, 2), (12, 1), (14, 1)]]),
@@ -152,7 +109,7 @@ FLINK_CASES = {
     "test_window_aggregate_passthrough": (session_aggregate, values,
                                           sorted([("a", -1), ("a", 0), ("a", 1), ("b", -1), ("b", 0)])),
     "test_window_aggregate_accumulator_type": (lambda ssc: keyed(ssc, AB).window(SessionWindow(2)).aggregate(
-        SumOfTimestamps()), values, sorted([("a", 15), ("a", 3), ("a", 6), ("b", 17), ("b", 3)])),
+        SumWithLastName()), values, sorted([("a", 15), ("a", 3), ("a", 6), ("b", 17), ("b", 3)])),
     "test_window_reduce_process": (session_reduce_through_a_window_function, values, sorted([
         "current window start at 1, reduce result ('a', 3)", "current window start at 15, reduce result ('a', 15)",
         "current window start at 3, reduce result ('b', 3)", "current window start at 6, reduce result ('a', 6)",
@@ -160,28 +117,20 @@ FLINK_CASES = {
     "test_window_aggregate_process": (session_aggregate_through_a_window_function, values, sorted([
         "key a timestamp sum 15", "key a timestamp sum 3", "key a timestamp sum 6", "key b timestamp sum 17",
         "key b timestamp sum 3"])),
-    "test_window_all_reduce_process": (window_all_reduce_through_a_window_function, values, sorted([
-        "current window start at 1, reduce result ('a', 6)", "current window start at 6, reduce result ('a', 23)",
-        "current window start at 15, reduce result ('a', 15)"])),
     "test_session_window_late_merge": (session_merged_by_a_late_record, sorted, [("hi", 0, 13, 3)]),
     "test_session_window_late_merge, per-element watermarks": (
         session_with_a_watermark_after_every_record, sorted, [("hi", 0, 5, 1), ("hi", 4, 13, 2)]),
-    "test_window_all_reduce": (window_all_session_reduce, values, sorted([("a", 15), ("a", 6), ("a", 23)])),
     "test_chained_window": (chained_window, sorted, sorted([
         (1676461680000, "a1", "b1", 2), (1676461680000, "a2", "b2", 1), (1676461680000, "a1", "b2", 1),
         (1676461740000, "a1", "b1", 1), (1676461740000, "a2", "b2", 1)])),
 }
 
 
-def contexts(sc):
-    return {"local": None, "cluster": sc}
-
-
 @pytest.mark.parametrize("where", ["local", "cluster"])
 @pytest.mark.parametrize("name", list(FLINK_CASES))
 def test_flinks_window_tests_give_flinks_answers(sc, name, where):
     job, shape, want = FLINK_CASES[name]
-    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    ssc = StreamingContext(ref.contexts(sc)[where], parallelism=2, batch_size=1)
     out = job(ssc).collect()
     ssc.run(timeout=60)
     assert shape(out.result()) == want
@@ -190,7 +139,7 @@ def test_flinks_window_tests_give_flinks_answers(sc, name, where):
 @pytest.mark.parametrize("where", ["local", "cluster"])
 def test_side_output_late_data_as_flinks_test(sc, where):
     """test_side_output_late_data: 4 comes after 8 closed [0, 5); [5, 10) still counts 6."""
-    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    ssc = StreamingContext(ref.contexts(sc)[where], parallelism=2, batch_size=1)
     counts = keyed(ssc, [("a", 0), ("a", 8), ("a", 4), ("a", 6)]).window(
         TumblingWindow(5), allowed_lateness=0).process(count_records)
     out, late = counts.collect(), counts.late().collect()
@@ -232,7 +181,7 @@ FAILING_WINDOWS = {
 @pytest.mark.parametrize("kind", list(FAILING_WINDOWS))
 def test_a_window_function_raising_as_its_window_fires_names_the_operator_and_the_window(sc, kind, where):
     assigner, apply, window = FAILING_WINDOWS[kind]
-    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    ssc = StreamingContext(ref.contexts(sc)[where], parallelism=2, batch_size=1)
     apply(keyed(ssc, [("k", 1), ("k", 3), ("k", 6), ("k", 12)]).window(assigner)).collect()
     with pytest.raises(StreamError) as caught:
         ssc.run(timeout=60)
@@ -309,7 +258,7 @@ def label(key, window, folded):
 @pytest.mark.parametrize("assigner", [TumblingWindow(10), SlidingWindow(10, 4), SessionWindow(3)], ids=repr)
 def test_a_window_function_after_reduce_sees_what_process_would_have_folded(sc, assigner, where):
     def run(apply):
-        ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=5)
+        ssc = StreamingContext(ref.contexts(sc)[where], parallelism=2, batch_size=5)
         windows = ssc.source(seeded_events(7), timestamp=lambda e: e[0]).key_by(lambda e: e[1]).window(
             assigner, allowed_lateness=4)
         result = apply(windows)
@@ -330,7 +279,7 @@ def test_a_window_function_after_reduce_sees_what_process_would_have_folded(sc, 
 
 @pytest.mark.parametrize("where", ["local", "cluster"])
 def test_a_rolling_reduce_emits_every_running_value_as_flinks_test_reduce(sc, where):
-    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    ssc = StreamingContext(ref.contexts(sc)[where], parallelism=2, batch_size=1)
     rows = [(1, "a"), (2, "a"), (3, "a"), (4, "b")]
     out = ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: r[1]).reduce(
         lambda a, b: (a[0] + b[0], b[1])).collect()
@@ -354,7 +303,7 @@ def test_a_rolling_reduce_matches_the_reference_model_key_by_key(sc, where):
     def fold(a, b):
         return None if (a is None or b[2] % 97 == 0) else (a[0], a[1], a[2] + b[2])
 
-    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=7)
+    ssc = StreamingContext(ref.contexts(sc)[where], parallelism=2, batch_size=7)
     running = ssc.source(events, timestamp=lambda e: e[0], max_out_of_orderness=12).key_by(
         lambda e: e[1]).reduce(fold)
     out = running.collect()
@@ -371,7 +320,7 @@ def test_a_rolling_reduce_hands_on_a_copy_so_a_mutating_consumer_cannot_change_i
         pair[1].append("changed downstream")          # mutates what the reduce emitted
         return list(pair[1])
 
-    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    ssc = StreamingContext(ref.contexts(sc)[where], parallelism=2, batch_size=1)
     out = ssc.source([1, 2, 3], timestamp=int).map(lambda x: [x]).key_by(lambda r: "k").reduce(
         lambda a, b: a + b).map(grab).collect()
     ssc.run(timeout=60)
@@ -391,7 +340,7 @@ def refuse_three(a, b):
 
 @pytest.mark.parametrize("where", ["local", "cluster"])
 def test_a_rolling_reduce_that_raises_names_its_operator_and_record(sc, where):
-    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    ssc = StreamingContext(ref.contexts(sc)[where], parallelism=2, batch_size=1)
     ssc.source([1, 2, 3], timestamp=int).key_by(lambda x: "k").reduce(refuse_three).collect()
     with pytest.raises(StreamError) as caught:
         ssc.run(timeout=60)
@@ -410,7 +359,7 @@ def test_a_rolling_reduce_folding_in_place_leaves_its_input_records_alone(sc, wh
     """The first record of a key starts the running value as a copy: folding into it must not
     change the record a window on the same stream still holds, nor the user's source list."""
     rows = [[1], [2], [3]]
-    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    ssc = StreamingContext(ref.contexts(sc)[where], parallelism=2, batch_size=1)
     keyed_rows = ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: "k")
     running = keyed_rows.reduce(fold_in_place).collect()
     held = keyed_rows.window(TumblingWindow(10)).process(lambda key, window, records: sorted(records)).collect()
@@ -427,7 +376,7 @@ def test_a_window_reduce_folding_in_place_starts_each_window_from_a_copy(sc, whe
     [-5, 5) and [0, 10) one accumulator ([1, 2, 2, 7] in both), and changed the record a window
     on the same stream held and the user's source list."""
     rows = [[1], [2], [7]]
-    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    ssc = StreamingContext(ref.contexts(sc)[where], parallelism=2, batch_size=1)
     keyed_rows = ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: "k")
     folded = keyed_rows.window(SlidingWindow(10, 5)).reduce(fold_in_place).collect()
     held = keyed_rows.window(TumblingWindow(20)).process(lambda key, window, records: sorted(records)).collect()

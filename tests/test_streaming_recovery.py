@@ -35,8 +35,9 @@ def build(ssc, folder):
     totals = keyed.map_with_state(lambda state, e: (e[1], state.update(state.value(0) + 1) or state.value()))
     running = keyed.reduce(lambda a, b: (max(a[0], b[0]), a[1], a[2] + b[2]))    # rolling, keyed state
     summed, latest = keyed.sum(2), keyed.max_by(0, first=False)                   # rolling aggregations
+    overall = keyed.window_all(TumblingWindow(100)).reduce(lambda a, b: (a[0], (a[1][0], a[1][1], a[1][2] + b[1][2])))
     return (counts.collect(), counts.late().collect(), totals.collect(), running.collect(), summed.collect(),
-            latest.collect())
+            latest.collect(), overall.collect(), overall.late().collect())
 
 
 def pid_of(worker_id: str) -> int:

@@ -2,7 +2,8 @@
 
 Modules, one job each: ``windows`` (assigners), ``watermarks`` (generation,
 combining, idleness), ``elements`` (what a channel carries), ``functions``
-(what a window computes), ``aggregations`` (rolling sum/min/max/min_by/max_by), ``operators`` and ``window_operator`` (physical
+(what a window computes), ``aggregations`` (rolling sum/min/max/min_by/max_by),
+``operators``, ``window_operator`` and ``all_window_operator`` (physical
 operators), ``instance`` (an operator with its input valve), ``routing``
 (key partitioning), ``sources``, ``redis_source`` and ``source_reader``,
 ``sinks`` (two-phase commit sinks: files, Redis Streams), ``plan`` (the logical
@@ -13,8 +14,8 @@ operators keep of their input and emit of their state), ``checks`` (the API's ar
 ``errors``.
 """
 
-from minibig.streaming.api import (Collected, DataStream, KeyedStream, StreamingContext, WindowedStream,
-                                   WindowResultStream)
+from minibig.streaming.api import (AllWindowedStream, AllWindowResultStream, Collected, DataStream, KeyedStream,
+                                   StreamingContext, WindowedStream, WindowResultStream)
 from minibig.streaming.errors import StreamError
 from minibig.streaming.functions import AggregateFunction
 from minibig.streaming.sinks import FileSink, RedisStreamSink, Sink
@@ -24,7 +25,8 @@ from minibig.streaming.sources import (DirectorySource, GeneratorSource, Iterabl
 from minibig.streaming.state import ValueState
 from minibig.streaming.windows import SessionWindow, SlidingWindow, TumblingWindow, WindowAssigner
 
-__all__ = ["StreamingContext", "DataStream", "KeyedStream", "WindowedStream", "WindowResultStream", "Collected",
+__all__ = ["StreamingContext", "DataStream", "KeyedStream", "WindowedStream", "WindowResultStream",
+           "AllWindowedStream", "AllWindowResultStream", "Collected",
            "TumblingWindow", "SlidingWindow", "SessionWindow", "WindowAssigner", "AggregateFunction",
            "ValueState", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
            "TailFileSource", "SocketSource", "RedisStreamSource", "Sink", "FileSink", "RedisStreamSink"]

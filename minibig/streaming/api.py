@@ -186,6 +186,13 @@ class DataStream:
         """
         return self._narrow("key_by", f, KeyedStream)
 
+    def window_all(self, assigner: WindowAssigner, max_out_of_orderness=0,
+                   allowed_lateness=0) -> "AllWindowedStream":
+        """Windows over the whole stream, every record in the same windows (Flink's
+        ``windowAll``), run by one instance; see ``AllWindowedStream``."""
+        _window_options("window_all()", assigner, max_out_of_orderness, allowed_lateness)
+        return AllWindowedStream(self, assigner, max_out_of_orderness, allowed_lateness)
+
     def union(self, *others: "DataStream") -> "DataStream":
         """The records of this stream and ``others``; the watermark is the least of theirs.
 
@@ -378,10 +385,12 @@ class WindowedStream:
             checks.function(f"{function}()", f)
         if window_function is not None:
             checks.function(f"{function}(window_function=...)", window_function)
-        return self.keyed._keyed(
-            "window", (Edge(self.keyed.node.id, partitioning="hash"),), WindowResultStream,
-            function=function, f=f, window_function=window_function, assigner=self.assigner,
-            max_out_of_orderness=self.max_out_of_orderness, allowed_lateness=self.allowed_lateness)
+        return self._node(function=function, f=f, window_function=window_function, assigner=self.assigner,
+                          max_out_of_orderness=self.max_out_of_orderness, allowed_lateness=self.allowed_lateness)
+
+    def _node(self, **spec) -> "WindowResultStream":
+        return self.keyed._keyed("window", (Edge(self.keyed.node.id, partitioning="hash"),),
+                                 WindowResultStream, **spec)
 
     def reduce(self, f, window_function=None) -> "WindowResultStream":
         """``(key, start, end, record)``, ``f(a, b)`` folding the window's records (associative).
@@ -416,6 +425,27 @@ class WindowedStream:
         return self._apply("count")
 
 
+class AllWindowedStream(WindowedStream):
+    """A whole stream cut into windows (Flink's ``windowAll``), run by one instance: ``reduce``,
+    ``aggregate``, ``process`` or ``count`` it as a keyed ``WindowedStream``, without the key:
+    results are ``(start, end, value)``, ``process``'s ``f(window, records)`` and a
+    ``window_function(window, [result])`` take no key, ``late()`` gives the records as they came.
+
+    >>> from minibig.streaming import TumblingWindow
+    >>> ssc = StreamingContext(sc)
+    >>> out = (ssc.source([1, 2, 7, 12, 14], timestamp=int).window_all(TumblingWindow(10))
+    ...           .process(lambda window, records: sum(records)).collect())
+    >>> _ = ssc.run(); out.result()
+    [(0, 10, 10), (10, 20, 26)]
+    """
+
+    def _node(self, **spec) -> "AllWindowResultStream":
+        stream = self.keyed
+        # parallelism 1, as Flink's all-window operator: every record and watermark to one instance
+        node = stream.ssc.plan.add("window_all", (Edge(stream.node.id, partitioning="rebalance"),), 1, **spec)
+        return AllWindowResultStream(stream.ssc, node)
+
+
 class WindowResultStream(DataStream):
     """The results of a window operator, with its late-data side output."""
 
@@ -432,6 +462,15 @@ class WindowResultStream(DataStream):
         """
         node = self.ssc.plan.add("side_output", (Edge(self.node.id, output="late"),), self.node.parallelism)
         return KeyedStream(self.ssc, node)
+
+
+class AllWindowResultStream(DataStream):
+    """The results of ``window_all``, ``(start, end, value)``, with its late-data side output."""
+
+    def late(self) -> DataStream:
+        """Records every window refused, as they came."""
+        node = self.ssc.plan.add("side_output", (Edge(self.node.id, output="late"),), self.node.parallelism)
+        return DataStream(self.ssc, node)
 
 
 class Collected:

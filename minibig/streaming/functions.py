@@ -153,6 +153,19 @@ class ThroughWindowFunction(WindowFunction):
         return [self.window_function(key, (start, end), self.incremental.results(key, start, end, acc))]
 
 
+class WithoutKey:
+    """A user's window function for ``window_all``: ``f(window, values)``, called as a keyed
+    window's ``(key, window, values)`` (the operator's one key is ``None``)."""
+
+    __slots__ = ("f",)
+
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, key, window, values):
+        return self.f(window, values)
+
+
 class JoinFunction(WindowFunction):
     """Inner join of two inputs: every ``(left, right)`` pair of one key and window."""
 

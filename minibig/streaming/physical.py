@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 from minibig.streaming import functions as fn
+from minibig.streaming.all_window_operator import AllWindowOperator
 from minibig.streaming.operators import (CollectOperator, FilterOperator, FlatMapOperator,
                                          ForwardOperator, KeyByOperator, MapOperator, Operator,
                                          RollingAggregateOperator, RollingReduceOperator,
@@ -42,6 +43,15 @@ def _window_function(spec) -> fn.WindowFunction:
     return function
 
 
+def _all_window_function(spec) -> fn.WindowFunction:
+    """A keyed window's function for ``window_all``, whose user functions take no key."""
+    spec = dict(spec)
+    for name in ("window_function", "f"):
+        if spec.get(name) is not None and (name == "window_function" or spec["function"] == "process"):
+            spec[name] = fn.WithoutKey(spec[name])
+    return _window_function(spec)
+
+
 def make_operator(node: Node) -> Operator:
     """A fresh physical operator for one instance of ``node`` (not a source)."""
     spec = node.spec
@@ -56,6 +66,9 @@ def make_operator(node: Node) -> Operator:
     if node.kind in ("window", "join"):
         return WindowOperator(node.name, spec["assigner"], _window_function(spec),
                               spec["max_out_of_orderness"], spec["allowed_lateness"])
+    if node.kind == "window_all":
+        return AllWindowOperator(node.name, spec["assigner"], _all_window_function(spec),
+                                 spec["max_out_of_orderness"], spec["allowed_lateness"])
     raise ValueError(f"{node.name}: no physical operator for kind {node.kind!r}")
 
 

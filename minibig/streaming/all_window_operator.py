@@ -1,0 +1,58 @@
+"""Non-keyed windows (Flink's ``windowAll``, its ``AllWindowedStream``): every record of the
+stream in the same windows, run by one instance.
+
+An ``AllWindowOperator`` is a ``WindowOperator`` (``window_operator.py``: the same
+assigners, watermarks, lateness, firing and state) whose records all share one key,
+``None``: it gives each record that key as it comes, and takes it off what it emits
+(``(start, end, value)`` results, late records as they came) and off the record an error
+names. The plan gives it parallelism 1 and a rebalance edge, so every record and every
+input channel's watermark reach its single instance, as in Flink (an all-window
+operator's parallelism is always 1).
+"""
+
+from __future__ import annotations
+
+from minibig.streaming.errors import StreamError
+from minibig.streaming.operators import Operator
+from minibig.streaming.window_operator import WindowOperator
+
+
+class AllWindowOperator(WindowOperator):
+    """Windows over the whole stream; ``main`` is ``(start, end, value)``, ``late`` the records."""
+
+    def process_batch(self, items, input_index=0):
+        keyed = [(item[0], (None, item[1])) if type(item) is tuple else item for item in items]
+        return self._unkeyed(super().process_batch, keyed, input_index)
+
+    def process_keyed(self, timestamps, keys, values, watermark, input_index=0):
+        # a keyed stream's (key, record) pairs are this operator's records: as a batch
+        return Operator.process_keyed(self, timestamps, keys, values, watermark, input_index)
+
+    def on_processing_time(self, now):
+        return self._unkeyed(super().on_processing_time, now)
+
+    def end_input(self):
+        return self._unkeyed(super().end_input)
+
+    def _unkeyed(self, step, *args) -> dict:
+        try:
+            outputs = step(*args)
+        except StreamError as exc:
+            raise StreamError(exc.operator, _without_key(exc.record), exc.problem).with_traceback(
+                exc.__traceback__) from exc.__cause__
+        main, late = outputs.get("main"), outputs.get("late")
+        if main:
+            outputs["main"] = [(item[0], item[1][1:]) if type(item) is tuple else item for item in main]
+        if late:
+            outputs["late"] = [(item[0], item[1][1]) if type(item) is tuple else item for item in late]
+        return outputs
+
+
+def _without_key(record):
+    """An error's record without the operator's key: ``(timestamp, value)`` for a record,
+    ``(start, end)`` for a window that failed as it fired."""
+    if type(record) is tuple and len(record) == 3 and record[0] is None:
+        return record[1:]                                       # (None, start, end)
+    if type(record) is tuple and len(record) == 2 and type(record[1]) is tuple and len(record[1]) == 2:
+        return record[0], record[1][1]                          # (timestamp, (None, value))
+    return record
