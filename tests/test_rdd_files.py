@@ -67,7 +67,8 @@ def test_text_file_through_the_split_size_setting(sc, tmp_path, split_size):
             assert rdd.getNumPartitions() == len(text.encode("utf-8"))
 
 
-def test_text_file_reads_directories_globs_lists_and_compressed_files(sc, tmp_path):
+def test_text_file_reads_directories_globs_lists_and_compressed_files(sc, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("in")
     (tmp_path / "a.txt").write_text("a1\na2\n")
     (tmp_path / "b.log").write_text("b1\r\nb2")
     with gzip.open(tmp_path / "c.txt.gz", "wt", encoding="utf-8", newline="") as f:
@@ -76,8 +77,7 @@ def test_text_file_reads_directories_globs_lists_and_compressed_files(sc, tmp_pa
         f.write("d1\n")
     (tmp_path / "_SUCCESS").write_text("")
     (tmp_path / ".hidden").write_text("never\n")
-    sub = tmp_path / "sub"
-    sub.mkdir()
+    sub = tmp_path_factory.mktemp("sub")
     (sub / "e.txt").write_text("e1\n")
     everything = ["a1", "a2", "b1", "b2", "c1", "c2", "東京", "d1"]
     assert sorted(sc.textFile(str(tmp_path)).collect()) == sorted(everything)

@@ -17,7 +17,7 @@ import shutil
 import time
 import uuid
 
-from minibig.core.paths import local_path
+from minibig.core.paths import absolute_local_path
 from minibig.errors import OutputExistsError
 
 TEMPORARY = "_temporary"
@@ -35,9 +35,9 @@ def _codec_suffix(codec: str | None) -> str:
 
 
 def prepare_output_dir(path: str) -> str:
-    """Create the output folder (a path or a file: URI) and its _temporary folder; refuse an
-    existing one."""
-    path = os.path.abspath(local_path(path))
+    """Create the output folder (a path or a file: URI; ~ is the home folder, as for
+    input) and its _temporary folder; refuse an existing one."""
+    path = absolute_local_path(path)
     if os.path.exists(path):
         raise OutputExistsError(f"output directory {path} already exists")
     os.makedirs(os.path.join(path, TEMPORARY))
@@ -93,10 +93,15 @@ def save_partitions(rdd, path: str, suffix: str, to_bytes) -> None:
 
 
 def _text_line(record) -> bytes:
-    # As PySpark: bytes are written as they are, anything else as str(record) in UTF-8.
+    # As PySpark: bytes as they are, except that what is not UTF-8 becomes U+FFFD (its JVM
+    # makes a String of them); anything else as str(record) in UTF-8, a lone surrogate
+    # refused with UnicodeEncodeError, as PySpark's str.encode("utf-8") refuses it.
     if isinstance(record, (bytes, bytearray)):
-        return bytes(record) + b"\n"
-    return f"{record}\n".encode("utf-8", "surrogateescape")
+        data = bytes(record)
+        if not data.isascii():
+            data = data.decode("utf-8", "replace").encode("utf-8")
+        return data + b"\n"
+    return f"{record}\n".encode("utf-8")
 
 
 def _text_lines(records, out) -> None:

@@ -8,7 +8,9 @@ holding byte start - 1 (the previous split reads that line to its end), and
 the last line a split owns may run past `end`. So every line is read by
 exactly one split, whatever the split size, even one byte. Compressed files
 (.gz, .bz2, .xz) cannot be cut and become one split each. Split size follows
-Hadoop's rule: max(1, min(total / minPartitions, block size)).
+Hadoop's rule: max(1, min(total / minPartitions, block size)), where total
+counts every file, compressed ones too. A UTF-8 byte order mark at the start
+of a file is not part of its first line (Hadoop's LineRecordReader drops it).
 
 Input is UTF-8. As in PySpark (whose JVM decodes each line with Hadoop's
 Text, replacing what is not UTF-8), each undecodable byte sequence becomes
@@ -29,41 +31,113 @@ import os
 import re
 
 from minibig.core.paths import absolute_local_path, file_uri
-from minibig.errors import InputPathError
+from minibig.errors import InputPathError, InvalidArgumentError
 from minibig.rdd.base import RDD
 
 CHUNK = 4 << 20
 REPLACED = "replaced_characters"         # the job counter of U+FFFD put for undecodable bytes
 _FFFD = "\ufffd".encode("utf-8")
+_BOM = "\ufeff".encode("utf-8")
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
-def expand_paths(path: str) -> list[str]:
+def expand_paths(path: str, subfolders: str = "refuse") -> list[str]:
     """Files named by a path (or file: URI), a directory, a glob, or a comma-separated list
-    of them; absolute, so that the workers read what the driver's folder names."""
+    of them; absolute, so that the workers read what the driver's folder names.
+
+    As Hadoop's FileInputFormat: a glob may hold *, ?, [ab], [!ab] and {a,b}; the commas
+    of a {a,b} do not cut the list; a glob, and a directory's listing, leave out names
+    that start with "." or "_" (_SUCCESS, .crc files); a directory's files are listed one
+    level deep, and a folder inside it is refused (subfolders="refuse", as textFile) or
+    skipped ("skip", as wholeTextFiles). A file named in full is read whatever its name.
+    """
     files: list[str] = []
-    for part in str(path).split(","):
-        part = absolute_local_path(part.strip())
-        matches = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
-        found = []
+    for part in split_path_list(str(path)):
+        part = absolute_local_path(part)
+        patterns = expand_braces(part)
+        if len(patterns) > 1 or glob.has_magic(part):
+            matches = sorted({m for p in patterns for m in glob.glob(p.replace("[^", "[!"))
+                              if not _hidden(m)})
+            if not matches:
+                raise InputPathError(f"input pattern {part} matches 0 files")
+        else:
+            matches = [part]
         for match in matches:
             if os.path.isdir(match):
-                found.extend(os.path.join(match, f) for f in sorted(os.listdir(match))
-                             if not f.startswith((".", "_"))
-                             and os.path.isfile(os.path.join(match, f)))
+                files.extend(_folder_files(match, subfolders))
             elif os.path.isfile(match):
-                found.append(match)
-        if not found and not (matches and all(os.path.isdir(m) for m in matches)):
-            raise InputPathError(f"input path does not exist: {part}")
-        files.extend(found)
+                files.append(match)
+            else:
+                raise InputPathError(f"input path does not exist: {part}")
     return files
+
+
+def _hidden(path: str) -> bool:
+    return os.path.basename(path).startswith((".", "_"))
+
+
+def _folder_files(folder: str, subfolders: str) -> list[str]:
+    """The files of a folder, by name, hidden ones left out; a subfolder refused or skipped."""
+    found = []
+    for name in sorted(os.listdir(folder)):
+        full = os.path.join(folder, name)
+        if _hidden(name):
+            continue
+        if os.path.isdir(full):
+            if subfolders == "refuse":
+                raise InputPathError(f"input folder {folder} holds a folder, {name}: as in "
+                                     "Hadoop, a folder's files are read, not its subfolders "
+                                     f"(name them with a glob: {folder}/*)")
+            continue
+        found.append(full)
+    return found
+
+
+def split_path_list(path: str) -> list[str]:
+    """The paths of a comma-separated list, as Hadoop cuts it: not at a comma inside {}.
+
+    >>> split_path_list("a.txt,logs/{x,y}/*, b")
+    ['a.txt', 'logs/{x,y}/*', 'b']
+    """
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(path):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth <= 0:
+            parts.append(path[start:i])
+            start = i + 1
+    parts.append(path[start:])
+    stripped = [p.strip() for p in parts]
+    if "" in stripped:
+        raise InvalidArgumentError(f"input path {path!r} names an empty path")
+    return stripped
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """The patterns a {a,b} alternation (nested or not) stands for; Python's glob has none.
+
+    >>> expand_braces("logs/{2024,2025-{01,02}}/*.gz")
+    ['logs/2024/*.gz', 'logs/2025-01/*.gz', 'logs/2025-02/*.gz']
+    """
+    start = pattern.find("{")
+    depth, cuts = 0, []
+    for i in range(start, len(pattern)) if start >= 0 else ():
+        depth += {"{": 1, "}": -1}.get(pattern[i], 0)
+        if pattern[i] == "," and depth == 1:
+            cuts.append(i)
+        if depth == 0:
+            head, tail = pattern[:start], expand_braces(pattern[i + 1:])
+            bounds = [start] + cuts + [i]
+            options = [pattern[a + 1:b] for a, b in zip(bounds, bounds[1:])]
+            return [head + o + t for option in options for o in expand_braces(option)
+                    for t in tail]
+    return [pattern]
 
 
 def plan_splits(files: list[str], min_partitions: int, block_size: int) -> list[tuple]:
     """(path, start, end) splits; end is None for a whole compressed file."""
     sizes = {f: os.path.getsize(f) for f in files}
     plain = [f for f in files if os.path.splitext(f)[1] not in _OPENERS]
-    total = sum(sizes[f] for f in plain)
+    total = sum(sizes.values())          # compressed files count too, as in Hadoop's goal size
     split_size = max(1, min(total // max(1, min_partitions) or 1, block_size))
     splits = []
     for f in files:
@@ -154,7 +228,22 @@ def read_split(path: str, start: int, end: int | None, use_unicode: bool = True,
         blocks = _compressed_blocks(path, use_unicode, on_replaced)
     else:
         blocks = _split_blocks(path, start, end, use_unicode, on_progress, on_replaced)
+    if start == 0:
+        blocks = _without_bom(blocks)
     return itertools.chain.from_iterable(blocks)
+
+
+def _without_bom(blocks):
+    """The blocks of a file's start, the UTF-8 byte order mark dropped from its first line,
+    as Hadoop's LineRecordReader does (wholeTextFiles keeps it, as Spark's)."""
+    for lines in blocks:
+        first = lines[0]
+        bom = "\ufeff" if isinstance(first, str) else _BOM
+        if first.startswith(bom):
+            lines[0] = first[len(bom):]
+        yield lines
+        yield from blocks
+        return
 
 
 def _split_blocks(path: str, start: int, end: int, use_unicode: bool, on_progress, on_replaced):

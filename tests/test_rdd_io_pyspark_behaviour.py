@@ -1,0 +1,142 @@
+"""Files users bring, read and written as PySpark 4 (local[2], Hadoop 3) does.
+
+Each case was run on PySpark and on minibig with the same files: a UTF-8 byte
+order mark is not part of a file's first line; globs take {a,b} and leave out
+"_" and "." names; a comma inside {} does not cut a path list; a folder holding
+a folder is refused, not half read; an empty path is an error, not the current
+folder; the split size counts compressed files; saveAsTextFile writes bytes that
+are not UTF-8 as U+FFFD and refuses a lone surrogate; ~ is the home folder for
+output as for input. The word count at the end runs the same files through a
+shuffle, on two workers.
+"""
+
+import gzip
+import os
+from collections import Counter
+
+import pytest
+
+from minibig import Context
+from minibig.errors import InputPathError, InvalidArgumentError
+
+BOM = "\ufeff".encode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def sc():
+    with Context(workers=2) as ctx:
+        yield ctx
+
+
+def write(path, data: bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("min_partitions", [1, 2, 5, 40])
+def test_a_byte_order_mark_is_not_part_of_the_first_line(sc, tmp_path, min_partitions):
+    plain = write(tmp_path / "notes.txt", BOM + "première\r\nseconde\n".encode() + BOM + b"mid\n")
+    assert sc.textFile(plain, min_partitions).collect() == ["première", "seconde", "\ufeffmid"]
+    raw = sc.textFile(plain, min_partitions, use_unicode=False).collect()
+    assert raw == ["première".encode(), b"seconde", BOM + b"mid"]
+    zipped = write(tmp_path / "z" / "notes.txt.gz", BOM + b"zipped\n")
+    assert sc.textFile(zipped).collect() == ["zipped"]
+    # wholeTextFiles gives the file's text as it is, the mark included (as Spark's).
+    assert sc.wholeTextFiles(plain).values().first().startswith("\ufeffpremière")
+
+
+def test_globs_take_braces_and_leave_out_hidden_names(sc, tmp_path):
+    for name in ["jan.log", "feb.log", "mar.log", "_draft.log", ".swap.log"]:
+        write(tmp_path / name, f"{name}\n".encode())
+    write(tmp_path / "2024" / "q1" / "x.log", b"deep\n")
+
+    def read(pattern):
+        return sorted(sc.textFile(str(tmp_path / pattern)).collect())
+    assert read("{jan,mar}.log") == ["jan.log", "mar.log"]
+    assert read("{jan,nothing}.log") == ["jan.log"]
+    assert read("{j,f}*.log") == ["feb.log", "jan.log"]
+    assert read("{2024/{q1,q2},none}/x.log") == ["deep"]
+    assert read("*.log") == ["feb.log", "jan.log", "mar.log"]
+    assert read("[^j]*.log") == ["feb.log", "mar.log"]
+    listed = f"{tmp_path}/{{jan,feb}}.log,{tmp_path}/mar.log"
+    assert sorted(sc.textFile(listed).collect()) == ["feb.log", "jan.log", "mar.log"]
+    with pytest.raises(InputPathError, match="matches 0 files"):
+        sc.textFile(str(tmp_path / "{apr,may}.log"))
+
+
+def test_a_folder_holding_a_folder_is_refused_not_half_read(sc, tmp_path):
+    write(tmp_path / "logs" / "today.txt", b"today\n")
+    write(tmp_path / "logs" / "archive" / "old.txt", b"old\n")
+    write(tmp_path / "logs" / "_tmp" / "skipped.txt", b"hidden folder\n")
+    with pytest.raises(InputPathError, match="archive"):
+        sc.textFile(str(tmp_path / "logs")).collect()
+    sc.parallelize([1, 2]).saveAsPickleFile(str(tmp_path / "pickles"))
+    os.mkdir(tmp_path / "pickles" / "more")
+    with pytest.raises(InputPathError, match="more"):
+        sc.pickleFile(str(tmp_path / "pickles"))
+    # Named one level down, every file is read; a hidden folder is never looked into.
+    assert sorted(sc.textFile(str(tmp_path / "logs" / "*")).collect()) == ["old", "today"]
+
+
+@pytest.mark.parametrize("name", ["", " ", "{d},", ",{d}", "{d},,{d}"])
+def test_an_empty_path_is_an_error_not_the_current_folder(sc, tmp_path, monkeypatch, name):
+    write(tmp_path / "here.txt", b"current folder\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidArgumentError, match="empty path"):
+        sc.textFile(name.replace("{d}", str(tmp_path / "here.txt")))
+
+
+def test_the_split_size_counts_compressed_files(sc, tmp_path):
+    write(tmp_path / "small.txt", b"p1\np2\r\n")
+    write(tmp_path / "big.gz", os.urandom(600))      # 600+ bytes on disk
+    rdd = sc.textFile(str(tmp_path / "small.txt") + "," + str(tmp_path / "big.gz"), 3,
+                      use_unicode=False)
+    # goal size (7 + |big.gz|) / 3 is over 7 bytes: small.txt stays one split, as in Hadoop
+    assert rdd.getNumPartitions() == 2
+    assert rdd.glom().collect()[0] == [b"p1", b"p2"]
+
+
+def test_saved_text_is_utf8_as_pyspark_writes_it(sc, tmp_path):
+    out = tmp_path / "out"
+    sc.parallelize([b"ok \xff\xfe end", "é".encode(), "plain"], 2).saveAsTextFile(str(out))
+    written = b"".join((out / f).read_bytes() for f in sorted(os.listdir(out)))
+    assert written == "ok \ufffd\ufffd end\né\nplain\n".encode()
+    with pytest.raises(UnicodeEncodeError):
+        sc.parallelize(["fine", "lone \udcff surrogate"], 2).saveAsTextFile(str(tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()
+
+
+def test_tilde_is_the_home_folder_for_output_as_for_input(sc, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    sc.parallelize(["a", "b"], 2).saveAsTextFile("~/saved")
+    sc.parallelize([("k", 1)], 1).saveAsPickleFile("~/pickled")
+    assert not (tmp_path / "~").exists()
+    assert sorted(os.listdir(tmp_path / "home" / "saved")) == ["_SUCCESS", "part-00000",
+                                                               "part-00001"]
+    assert sc.textFile("~/saved").collect() == ["a", "b"]
+    assert sc.pickleFile("~/pickled").collect() == [("k", 1)]
+
+
+@pytest.mark.parametrize("min_partitions", [1, 3, 17, 400])
+def test_word_count_over_awkward_files_matches_plain_python(sc, tmp_path, min_partitions):
+    files = {
+        "crlf.txt": b"the cat\r\nthe dog\r\n\r\n",
+        "cr.txt": b"cat  dog\rthe end\r",
+        "bom.txt": BOM + b"the start\nno final newline",
+        "wide.txt": b"word " * 3000 + b"\n" + b"end\r\n" * 200,
+        "gz.txt.gz": BOM + b"cat\r\ncat dog\n",
+        "_ignored.txt": b"never counted\n",
+    }
+    for name, data in files.items():
+        write(tmp_path / name, data)
+    expected = Counter()
+    for name, data in files.items():
+        if not name.startswith("_"):
+            expected.update(data.removeprefix(BOM).decode().split())
+    counts = (sc.textFile(str(tmp_path), min_partitions)
+              .flatMap(str.split).map(lambda w: (w, 1)).reduceByKey(lambda a, b: a + b))
+    assert sorted(counts.collect()) == sorted(expected.items())
