@@ -208,3 +208,12 @@ def rolling_reduce(pairs, f):
         running[key] = f(running[key], record) if key in running else record
         out.append((key, running[key]))
     return out
+
+
+def by_key(pairs) -> dict:
+    """``(key, value)`` pairs as ``{key: [values in order]}``: what a keyed operator promises
+    (each key's outputs in order) whatever the order of keys over instances."""
+    grouped = {}
+    for key, value in pairs:
+        grouped.setdefault(key, []).append(value)
+    return grouped

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from minibig.streaming import StreamError, StreamingContext
-from tests.streaming_reference import contexts, rolling_reduce
+from tests.streaming_reference import by_key, contexts, rolling_reduce
 
 Row2 = namedtuple("Row2", "v1 v2")
 Row3 = namedtuple("Row3", "v1 v2 v3")
@@ -122,13 +122,6 @@ def test_aggregations_match_a_plain_python_fold_on_many_keys(sc, where):
         got = run(sc, where, lambda ssc: getattr(source(ssc, records).key_by(key), kind)(field))
         want = rolling_reduce([(key(r), r) for r in records], fold)
         assert by_key(got) == by_key(want)
-
-
-def by_key(pairs):
-    grouped = {}
-    for key, value in pairs:
-        grouped.setdefault(key, []).append(value)
-    return grouped
 
 
 def test_the_state_is_a_copy_the_users_records_stay_as_they_were():

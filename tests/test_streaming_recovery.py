@@ -36,8 +36,9 @@ def build(ssc, folder):
     running = keyed.reduce(lambda a, b: (max(a[0], b[0]), a[1], a[2] + b[2]))    # rolling, keyed state
     summed, latest = keyed.sum(2), keyed.max_by(0, first=False)                   # rolling aggregations
     overall = keyed.window_all(TumblingWindow(100)).reduce(lambda a, b: (a[0], (a[1][0], a[1][1], a[1][2] + b[1][2])))
+    sliding, tumbling = keyed.count_window(7, 3).count(), keyed.count_window(5).process(lambda k, rs: [r[2] for r in rs])
     return (counts.collect(), counts.late().collect(), totals.collect(), running.collect(), summed.collect(),
-            latest.collect(), overall.collect(), overall.late().collect())
+            latest.collect(), overall.collect(), overall.late().collect(), sliding.collect(), tumbling.collect())
 
 
 def pid_of(worker_id: str) -> int:

@@ -16,6 +16,7 @@ import pytest
 from minibig.streaming import (AggregateFunction, SessionWindow, SlidingWindow, StreamError, StreamingContext,
                                TumblingWindow)
 from tests.streaming_reference import contexts
+from tests.streaming_reference import contexts
 
 AB = [("a", 1), ("a", 2), ("b", 3), ("a", 6), ("b", 8), ("b", 9), ("a", 15)]
 HI = [("hi", 1), ("hello", 2), ("hi", 3), ("hello", 4), ("hello", 5), ("hi", 8), ("hi", 9), ("hi", 15)]

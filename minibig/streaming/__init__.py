@@ -2,20 +2,21 @@
 
 Modules, one job each: ``windows`` (assigners), ``watermarks`` (generation,
 combining, idleness), ``elements`` (what a channel carries), ``functions``
-(what a window computes), ``aggregations`` (rolling sum/min/max/min_by/max_by),
-``operators``, ``window_operator`` and ``all_window_operator`` (physical
-operators), ``instance`` (an operator with its input valve), ``routing``
-(key partitioning), ``sources``, ``redis_source`` and ``source_reader``,
-``sinks`` (two-phase commit sinks: files, Redis Streams), ``plan`` (the logical
-DAG), ``physical`` (plan node to operator), ``local`` (the in-process
-executor), ``inprocess`` (a job's cluster tasks in one process, for the
-benchmark and tests), ``metrics``, ``state``, ``copies`` (what stateful
-operators keep of their input and emit of their state), ``checks`` (the API's argument checks),
+(what a window computes), ``aggregations`` (rolling
+sum/min/max/min_by/max_by), ``operators``, ``window_operator``,
+``all_window_operator`` and ``count_window_operator`` (physical operators),
+``instance`` (an operator with its input valve), ``routing`` (key
+partitioning), ``sources``, ``redis_source`` and ``source_reader``, ``sinks``
+(two-phase commit sinks: files, Redis Streams), ``plan`` (the logical DAG),
+``physical`` (plan node to operator), ``local`` (the in-process executor),
+``inprocess`` (a job's cluster tasks in one process, for the benchmark and
+tests), ``metrics``, ``state``, ``copies`` (what stateful operators keep of
+their input and emit of their state), ``checks`` (the API's argument checks),
 ``errors``.
 """
 
-from minibig.streaming.api import (AllWindowedStream, AllWindowResultStream, Collected, DataStream, KeyedStream,
-                                   StreamingContext, WindowedStream, WindowResultStream)
+from minibig.streaming.api import (AllWindowedStream, AllWindowResultStream, Collected, CountWindowedStream,
+                                   DataStream, KeyedStream, StreamingContext, WindowedStream, WindowResultStream)
 from minibig.streaming.errors import StreamError
 from minibig.streaming.functions import AggregateFunction
 from minibig.streaming.sinks import FileSink, RedisStreamSink, Sink
@@ -26,7 +27,7 @@ from minibig.streaming.state import ValueState
 from minibig.streaming.windows import SessionWindow, SlidingWindow, TumblingWindow, WindowAssigner
 
 __all__ = ["StreamingContext", "DataStream", "KeyedStream", "WindowedStream", "WindowResultStream",
-           "AllWindowedStream", "AllWindowResultStream", "Collected",
+           "AllWindowedStream", "AllWindowResultStream", "CountWindowedStream", "Collected",
            "TumblingWindow", "SlidingWindow", "SessionWindow", "WindowAssigner", "AggregateFunction",
            "ValueState", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
            "TailFileSource", "SocketSource", "RedisStreamSource", "Sink", "FileSink", "RedisStreamSink"]

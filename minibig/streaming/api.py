@@ -253,6 +253,15 @@ class KeyedStream(DataStream):
         _window_options("window()", assigner, max_out_of_orderness, allowed_lateness)
         return WindowedStream(self, assigner, max_out_of_orderness, allowed_lateness)
 
+    def count_window(self, size: int, slide: int | None = None) -> "CountWindowedStream":
+        """Count windows per key (Flink's ``countWindow``): tumbling, every ``size`` records of
+        a key; or sliding, every ``slide`` records with the key's last ``size``. See
+        ``count_window_operator.py``; a window not full at the end of the input never fires."""
+        size = checks.count("count_window(size)", size)
+        if slide is not None:
+            slide = checks.count("count_window(slide)", slide)
+        return CountWindowedStream(self, size, slide)
+
     def map_with_state(self, f) -> DataStream:
         """``f(state, record)`` per record, ``state`` a ValueState of the record's key.
 
@@ -422,6 +431,47 @@ class WindowedStream:
 
     def count(self) -> "WindowResultStream":
         """``(key, start, end, number of records)``."""
+        return self._apply("count")
+
+
+class CountWindowedStream(WindowedStream):
+    """A keyed stream cut into count windows; results are ``(key, value)``, a keyed stream.
+
+    >>> ssc = StreamingContext(sc)
+    >>> rows = [(1, "hi"), (2, "hello"), (3, "hi"), (4, "hello"), (5, "hi"), (6, "hello"), (7, "hello")]
+    >>> out = (ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: r[1]).count_window(3)
+    ...           .process(lambda key, records: sum(r[0] for r in records)).collect())
+    >>> _ = ssc.run(); sorted(out.result())
+    [('hello', 12), ('hi', 9)]
+    """
+
+    def __init__(self, keyed: KeyedStream, size: int, slide: int | None):
+        super().__init__(keyed, None, 0, 0)
+        self.size = size
+        self.slide = slide
+
+    def _node(self, assigner, max_out_of_orderness, allowed_lateness, **spec) -> KeyedStream:
+        return self.keyed._keyed("count_window", (Edge(self.keyed.node.id, partitioning="hash"),), KeyedStream,
+                                 size=self.size, slide=self.slide, **spec)
+
+    def reduce(self, f, window_function=None) -> KeyedStream:
+        """``(key, record)``, ``f(a, b)`` folding the window's records; with ``window_function``,
+        ``(key, window_function(key, [record]))``."""
+        return self._apply("reduce", f, window_function)
+
+    def aggregate(self, aggregate, window_function=None) -> KeyedStream:
+        """``(key, get_result(acc))`` with a Flink-style ``AggregateFunction``; ``window_function``
+        as in ``reduce``."""
+        AggregateWindowFunction(aggregate)
+        return self._apply("aggregate", aggregate, window_function)
+
+    def process(self, f) -> KeyedStream:
+        """``(key, f(key, records))`` with the window's records, oldest first."""
+        return self._apply("process", f)
+
+    def count(self) -> KeyedStream:
+        """``(key, number of records)``: ``size`` for a full window, fewer in a sliding
+        window's first firings."""
         return self._apply("count")
 
 

@@ -166,6 +166,19 @@ class WithoutKey:
         return self.f(window, values)
 
 
+class WithoutWindow:
+    """A user's count-window function: ``f(key, values)``, called as a time window's ``(key,
+    window, values)`` (a count window has no bounds)."""
+
+    __slots__ = ("f",)
+
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, key, window, values):
+        return self.f(key, values)
+
+
 class JoinFunction(WindowFunction):
     """Inner join of two inputs: every ``(left, right)`` pair of one key and window."""
 

@@ -14,6 +14,7 @@ import time
 
 from minibig.streaming import functions as fn
 from minibig.streaming.all_window_operator import AllWindowOperator
+from minibig.streaming.count_window_operator import CountWindowOperator
 from minibig.streaming.operators import (CollectOperator, FilterOperator, FlatMapOperator,
                                          ForwardOperator, KeyByOperator, MapOperator, Operator,
                                          RollingAggregateOperator, RollingReduceOperator,
@@ -43,12 +44,13 @@ def _window_function(spec) -> fn.WindowFunction:
     return function
 
 
-def _all_window_function(spec) -> fn.WindowFunction:
-    """A keyed window's function for ``window_all``, whose user functions take no key."""
+def _adapted_window_function(spec, adapter) -> fn.WindowFunction:
+    """A time window's function whose user functions take other arguments: ``window_all``'s
+    no key (``fn.WithoutKey``), a count window's no bounds (``fn.WithoutWindow``)."""
     spec = dict(spec)
     for name in ("window_function", "f"):
         if spec.get(name) is not None and (name == "window_function" or spec["function"] == "process"):
-            spec[name] = fn.WithoutKey(spec[name])
+            spec[name] = adapter(spec[name])
     return _window_function(spec)
 
 
@@ -67,8 +69,11 @@ def make_operator(node: Node) -> Operator:
         return WindowOperator(node.name, spec["assigner"], _window_function(spec),
                               spec["max_out_of_orderness"], spec["allowed_lateness"])
     if node.kind == "window_all":
-        return AllWindowOperator(node.name, spec["assigner"], _all_window_function(spec),
+        return AllWindowOperator(node.name, spec["assigner"], _adapted_window_function(spec, fn.WithoutKey),
                                  spec["max_out_of_orderness"], spec["allowed_lateness"])
+    if node.kind == "count_window":
+        return CountWindowOperator(node.name, spec["size"], spec["slide"],
+                                   _adapted_window_function(spec, fn.WithoutWindow))
     raise ValueError(f"{node.name}: no physical operator for kind {node.kind!r}")
 
 
