@@ -4,7 +4,9 @@ Each case was run on PySpark and on minibig with the same files: a UTF-8 byte
 order mark is not part of a file's first line; globs take {a,b} and leave out
 "_" and "." names; a comma inside {} does not cut a path list; a folder holding
 a folder is refused, not half read; an empty path is an error, not the current
-folder; the split size counts compressed files; saveAsTextFile writes bytes that
+folder; the split size counts compressed files; a partition holds the lines
+PySpark's holds (those starting in (start, end]), and an empty file makes none;
+saveAsTextFile writes bytes that
 are not UTF-8 as U+FFFD and refuses a lone surrogate; ~ is the home folder for
 output as for input. The word count at the end runs the same files through a
 shuffle, on two workers.
@@ -12,6 +14,7 @@ shuffle, on two workers.
 
 import gzip
 import os
+import re
 from collections import Counter
 
 import pytest
@@ -140,3 +143,40 @@ def test_word_count_over_awkward_files_matches_plain_python(sc, tmp_path, min_pa
     counts = (sc.textFile(str(tmp_path), min_partitions)
               .flatMap(str.split).map(lambda w: (w, 1)).reduceByKey(lambda a, b: a + b))
     assert sorted(counts.collect()) == sorted(expected.items())
+
+
+def hadoop_partitions(data: bytes, min_partitions: int) -> list[list[bytes]]:
+    """The lines of each split as Hadoop's LineRecordReader gives them: split [s, e) holds
+    the lines that start at p with s < p <= e (and the split at 0 the first line)."""
+    split = max(1, len(data) // min_partitions)
+    bounds, s = [], 0
+    while s < len(data):
+        e = len(data) if len(data) - s <= split * 1.1 else s + split
+        bounds.append((s, e))
+        s = e
+    starts, lines, pos = [], [], 0
+    for m in re.finditer(rb"\r\n|\r|\n", data):
+        starts.append(pos)
+        lines.append(data[pos:m.start()])
+        pos = m.end()
+    if pos < len(data):
+        starts.append(pos)
+        lines.append(data[pos:])
+    return [[line for p, line in zip(starts, lines) if s < p <= e or p == s == 0]
+            for s, e in bounds]
+
+
+@pytest.mark.parametrize("min_partitions", [2, 3, 4, 6, 9, 14])
+def test_each_partition_holds_the_lines_pysparks_holds(sc, tmp_path, min_partitions):
+    # Lines start right at split boundaries, and "\r\n" pairs straddle them.
+    data = b"ab\ncd\nef\r\ngh\rij\r\n\r\nkl\n\nmn\rop"
+    path = write(tmp_path / "edges.txt", data)
+    got = sc.textFile(path, min_partitions, use_unicode=False).glom().collect()
+    assert got == hadoop_partitions(data, min_partitions)
+
+
+def test_an_empty_file_makes_no_partition(sc, tmp_path):
+    write(tmp_path / "empty.txt", b"")
+    write(tmp_path / "one.txt", b"one\n")
+    assert sc.textFile(str(tmp_path / "empty.txt")).getNumPartitions() == 0
+    assert sc.textFile(str(tmp_path), 1).glom().collect() == [["one"]]

@@ -2,11 +2,13 @@
 
 A line ends at "\n", "\r\n" or a lone "\r", as in Hadoop's LineReader (and
 Python's universal newlines), and the terminator is not part of the record.
-A split [start, end) of a plain file owns every line whose first byte lies
-in it: a split that does not start at 0 first skips to the end of the line
-holding byte start - 1 (the previous split reads that line to its end), and
-the last line a split owns may run past `end`. So every line is read by
-exactly one split, whatever the split size, even one byte. Compressed files
+A split [start, end) of a plain file owns, as in Hadoop's LineRecordReader,
+every line whose first byte lies in (start, end], and the split at 0 the
+file's first line: a split that does not start at 0 first skips to the end of
+the line holding byte start (the previous split reads that line), and a
+split reads on to the end of the line holding byte end. So every line is
+read by exactly one split, whatever the split size, even one byte, and a
+partition holds the lines PySpark's does. Compressed files
 (.gz, .bz2, .xz) cannot be cut and become one split each. Split size follows
 Hadoop's rule: max(1, min(total / minPartitions, block size)), where total
 counts every file, compressed ones too. A UTF-8 byte order mark at the start
@@ -134,19 +136,20 @@ def expand_braces(pattern: str) -> list[str]:
 
 
 def plan_splits(files: list[str], min_partitions: int, block_size: int) -> list[tuple]:
-    """(path, start, end) splits; end is None for a whole compressed file."""
+    """(path, start, end) splits; end is None for a whole compressed file; an empty file has
+    none."""
     sizes = {f: os.path.getsize(f) for f in files}
     plain = [f for f in files if os.path.splitext(f)[1] not in _OPENERS]
     total = sum(sizes.values())          # compressed files count too, as in Hadoop's goal size
     split_size = max(1, min(total // max(1, min_partitions) or 1, block_size))
     splits = []
     for f in files:
+        if sizes[f] == 0:
+            continue                     # as Spark (ignoreEmptySplits): no empty partition
         if f not in plain:
             splits.append((f, 0, None))
             continue
         size, start = sizes[f], 0
-        if size == 0:
-            splits.append((f, 0, 0))
         while start < size:
             # Like Hadoop, let the last split be up to 10% bigger than the others.
             end = size if size - start <= split_size * 1.1 else start + split_size
@@ -247,21 +250,22 @@ def _without_bom(blocks):
 
 
 def _split_blocks(path: str, start: int, end: int, use_unicode: bool, on_progress, on_replaced):
-    """The lines of split [start, end) of a plain file, a list per chunk read."""
+    """The lines of split [start, end) of a plain file, a list per chunk read: those whose
+    first byte lies in (start, end], and the file's first line if start is 0."""
     with open(path, "rb") as f:
-        base = _first_line_start(f, start)     # file offset of data[0]
-        if base >= end:
+        base = _first_line_start(f, start + 1 if start else 0)    # file offset of data[0]
+        if base > end:
             return
         f.seek(base)
         data = b""
         while True:
-            to_end = end - base - len(data)
+            to_end = end + 1 - base - len(data)
             chunk = f.read(min(CHUNK, to_end) if to_end > 0 else SKIP_CHUNK)
             data += chunk
             if on_progress is not None:
                 on_progress(min(1.0, (base + len(data) - start) / max(1, end - start)))
             whole = len(data) if not chunk else _complete_length(data)
-            owned = end - base                 # lines starting before data[owned] are ours
+            owned = end + 1 - base             # lines starting before data[owned] are ours
             if owned <= whole:
                 # The line holding byte owned - 1 is the split's last one.
                 match = _TERMINATOR.search(data, owned - 1)
