@@ -16,6 +16,7 @@ tuple per record on the worker. Output actions
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import math
@@ -181,7 +182,9 @@ class ActionFunctions:
             for x in it:
                 acc = seqOp(acc, x)
             return acc
-        acc, merge = zeroValue, fail_on_stopiteration(combOp)
+        # The driver merges into a copy: combOp may mutate its first argument, and the
+        # caller's zeroValue stays as it was (Spark clones it; PySpark merges into it).
+        acc, merge = copy.deepcopy(zeroValue), fail_on_stopiteration(combOp)
         for value in self._run(part):
             acc = merge(acc, value)
         return acc
@@ -208,7 +211,7 @@ class ActionFunctions:
         if depth < 1:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
         if self.getNumPartitions() == 0:
-            return zeroValue
+            return copy.deepcopy(zeroValue)
 
         def part(it):
             acc = zeroValue

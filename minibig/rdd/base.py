@@ -38,6 +38,7 @@ from typing import Callable
 from minibig.rdd.actions import ActionFunctions
 from minibig.core.callsite import user_call_site
 from minibig.core.task import USER_STOP_ITERATION
+from minibig.errors import UserError
 from minibig.core.dependency import (ManyToOneDependency, NarrowDependency, OneToOneDependency,
                                 RangeDependency)
 from minibig.rdd.numeric import NumericFunctions
@@ -68,6 +69,25 @@ class _IdField:
 
     def __set__(self, rdd, value) -> None:
         rdd.__dict__["_id"] = _RDDId(value)
+
+
+class _NoContextInTasks:
+    """The Context of a dataset unpickled in a task: any use of it raises UserError.
+
+    Actions and transformations run in the driver only (as in Spark, SPARK-5063),
+    so a dataset captured by a function that a task runs cannot be used there.
+    """
+
+    __slots__ = ("_dataset",)
+
+    def __init__(self, dataset: str):
+        self._dataset = dataset
+
+    def __getattr__(self, name):
+        raise UserError(
+            f"{self._dataset} was used inside a task: a dataset's transformations and actions "
+            "run only in the driver, never in a function a task runs (Spark's SPARK-5063); "
+            "compute what the function needs first (collect it, broadcast it, or join on it)")
 
 
 class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions, PersistenceMixin):
@@ -128,6 +148,12 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         state["ctx"] = None          # the driver's context never travels
         state.pop("_distinct_of", None)   # a plan's choice, and lineage behind a shuffle
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        # Unpickled in a task: a dataset the user's function holds and uses there
+        # (`rdd.map(lambda x: other.count())`) fails with the reason, not None's AttributeError.
+        self.ctx = _NoContextInTasks(self.describe())
 
     def describe(self) -> str:
         """'name [id]' as shown in errors and progress lines."""

@@ -58,6 +58,7 @@ from minibig.core.dependency import Aggregator, OneToOneDependency, Partitioner,
 from minibig.rdd.pairs import ResultIterable
 from minibig.rdd.base import RDD
 from minibig.shuffle.hashing import portable_hash
+from minibig.shuffle.partitioners import shuffle_partition_count
 from minibig.shuffle.reader import read_batches
 from minibig.shuffle.sizing import SizeTracker, estimate
 from minibig.shuffle.spill import ExternalMap, effective_budget
@@ -81,8 +82,7 @@ def cogroup_partitioner(rdds: list, numPartitions: int | None) -> Partitioner:
         first = rdds[0].partitioner
         if first is not None and all(r.partitioner == first for r in rdds):
             return first
-        numPartitions = sum(r.getNumPartitions() for r in rdds)
-    return Partitioner(int(numPartitions), portable_hash)
+    return Partitioner(shuffle_partition_count(numPartitions, rdds), portable_hash)
 
 
 class CoGroupedRDD(RDD):

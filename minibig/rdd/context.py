@@ -224,7 +224,9 @@ class Context:
         >>> sc.parallelize([1, 2, 3, 4, 5], 3).glom().collect()
         [[1], [2, 3], [4, 5]]
         """
-        n = max(1, int(numSlices or self.defaultParallelism))
+        n = self.defaultParallelism if numSlices is None else int(numSlices)
+        if n < 1:   # Spark refuses it too (PySpark: ZeroDivisionError or an empty dataset)
+            raise ValueError(f"Number of slices ({numSlices}) must be positive.")
         data = c if isinstance(c, (range, list, tuple)) else list(c)
         size = len(data)
         slices = [data[i * size // n:(i + 1) * size // n] for i in range(n)]

@@ -26,7 +26,8 @@ from typing import Callable
 from minibig.core.dependency import ShuffleDependency
 from minibig.core.task import collected_records, fail_on_stopiteration, task_memory
 from minibig.shuffle.hashing import portable_hash
-from minibig.shuffle.partitioners import Aggregator, Partitioner, RangePartitioner, identity, reducing
+from minibig.shuffle.partitioners import (Aggregator, Partitioner, RangePartitioner, identity, reducing,
+                                          shuffle_partition_count)
 from minibig.shuffle.spill import ExternalSorter
 from minibig.shuffle.writer import combine_values
 
@@ -40,7 +41,7 @@ class ResultIterable(list):
 
 
 def _default_partitions(rdd, numPartitions):
-    return rdd.getNumPartitions() if numPartitions is None else int(numPartitions)
+    return shuffle_partition_count(numPartitions, [rdd])
 
 
 class PairRDDFunctions:

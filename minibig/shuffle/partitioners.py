@@ -18,6 +18,24 @@ from typing import Callable
 from minibig.shuffle.hashing import portable_hash
 
 
+def shuffle_partition_count(numPartitions, parents: list) -> int:
+    """The number of partitions a shuffle of `parents` writes to: numPartitions, or
+    without it the parents' partitions in all (one parent: its count, as PySpark).
+
+    Fewer than one is refused with ValueError, as Spark's HashPartitioner refuses a
+    negative count: a shuffle into no partition drops every record it is given
+    (PySpark returns [] without a word). Zero stays allowed where the parents have
+    no partition at all (`emptyRDD().reduceByKey(f, 0)`), so a count taken from
+    an empty input still works.
+    """
+    if numPartitions is None:
+        return sum(p.getNumPartitions() for p in parents)
+    n = int(numPartitions)
+    if n < 0 or (n == 0 and any(p.getNumPartitions() for p in parents)):
+        raise ValueError(f"Number of partitions ({numPartitions}) must be positive.")
+    return n
+
+
 def identity(x):
     """The identity function: the default key function and reduceByKey's combiner."""
     return x
