@@ -8,19 +8,20 @@ folder; the split size counts compressed files; a partition holds the lines
 PySpark's holds (those starting in (start, end]), and an empty file makes none;
 saveAsTextFile writes bytes that
 are not UTF-8 as U+FFFD and refuses a lone surrogate; ~ is the home folder for
-output as for input. The word count at the end runs the same files through a
+output as for input; of two jobs saving to one path at once, one wins. The word count at the end runs the same files through a
 shuffle, on two workers.
 """
 
 import gzip
 import os
 import re
+import threading
 from collections import Counter
 
 import pytest
 
 from minibig import Context
-from minibig.errors import InputPathError, InvalidArgumentError
+from minibig.errors import InputPathError, InvalidArgumentError, OutputExistsError
 
 BOM = "\ufeff".encode("utf-8")
 
@@ -180,3 +181,26 @@ def test_an_empty_file_makes_no_partition(sc, tmp_path):
     write(tmp_path / "one.txt", b"one\n")
     assert sc.textFile(str(tmp_path / "empty.txt")).getNumPartitions() == 0
     assert sc.textFile(str(tmp_path), 1).glom().collect() == [["one"]]
+
+
+def test_two_jobs_saving_to_one_path_at_once_one_wins_whole(sc, tmp_path):
+    out = str(tmp_path / "contested")
+    start = threading.Barrier(4)
+    outcomes = []
+
+    def save(tag):
+        start.wait(timeout=60)
+        try:
+            sc.parallelize([f"{tag}{i}" for i in range(50)], 3).saveAsTextFile(out)
+            outcomes.append(("saved", tag))
+        except OutputExistsError:
+            outcomes.append(("refused", tag))
+    threads = [threading.Thread(target=save, args=(tag,)) for tag in "abcd"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(kind for kind, _ in outcomes) == ["refused"] * 3 + ["saved"]
+    winner = next(tag for kind, tag in outcomes if kind == "saved")
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000", "part-00001", "part-00002"]
+    assert sc.textFile(out).collect() == [f"{winner}{i}" for i in range(50)]

@@ -38,9 +38,13 @@ def prepare_output_dir(path: str) -> str:
     """Create the output folder (a path or a file: URI; ~ is the home folder, as for
     input) and its _temporary folder; refuse an existing one."""
     path = absolute_local_path(path)
-    if os.path.exists(path):
-        raise OutputExistsError(f"output directory {path} already exists")
-    os.makedirs(os.path.join(path, TEMPORARY))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        # One mkdir, so that of two jobs writing to the same path at once exactly one gets it.
+        os.mkdir(path)
+    except FileExistsError:
+        raise OutputExistsError(f"output directory {path} already exists") from None
+    os.mkdir(os.path.join(path, TEMPORARY))
     return path
 
 
