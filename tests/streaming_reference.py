@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 from minibig.streaming import Source, StreamingContext
@@ -217,3 +218,7 @@ def by_key(pairs) -> dict:
     for key, value in pairs:
         grouped.setdefault(key, []).append(value)
     return grouped
+
+
+# PyFlink's Row of three fields as a record (here, where the workers can unpickle it)
+Row = namedtuple("Row", "f0 f1 f2")

@@ -20,12 +20,28 @@ import signal
 import pytest
 
 from minibig import Context
-from minibig.streaming import Source, StreamingContext, TumblingWindow
+from minibig.streaming import (KeyedProcessFunction, Source, StreamingContext, TumblingWindow,
+                               ValueStateDescriptor)
 
 import faults
 from streaming_reference import failure_free
 
 EVENTS = [(i - (i * 7919) % 9, f"k{(i * 31) % 11}", i) for i in range(6000)]
+
+
+class CountAndRemind(KeyedProcessFunction):
+    """Keyed state and event-time timers through a restore: each record counts and sets a
+    timer 30 later (one per key and time); a timer emits the key's count then."""
+
+    def open(self, runtime_context):
+        self.count = runtime_context.get_state(ValueStateDescriptor("count"))
+
+    def process_element(self, event, ctx):
+        self.count.update((self.count.value() or 0) + 1)
+        ctx.timer_service().register_event_time_timer(ctx.timestamp() + 30)
+
+    def on_timer(self, timestamp, ctx):
+        yield ctx.get_current_key(), timestamp, self.count.value()
 
 
 def build(ssc, folder):
@@ -37,8 +53,10 @@ def build(ssc, folder):
     summed, latest = keyed.sum(2), keyed.max_by(0, first=False)                   # rolling aggregations
     overall = keyed.window_all(TumblingWindow(100)).reduce(lambda a, b: (a[0], (a[1][0], a[1][1], a[1][2] + b[1][2])))
     sliding, tumbling = keyed.count_window(7, 3).count(), keyed.count_window(5).process(lambda k, rs: [r[2] for r in rs])
+    reminded = keyed.process(CountAndRemind())
     return (counts.collect(), counts.late().collect(), totals.collect(), running.collect(), summed.collect(),
-            latest.collect(), overall.collect(), overall.late().collect(), sliding.collect(), tumbling.collect())
+            latest.collect(), overall.collect(), overall.late().collect(), sliding.collect(), tumbling.collect(),
+            reminded.collect())
 
 
 def pid_of(worker_id: str) -> int:

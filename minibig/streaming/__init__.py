@@ -4,7 +4,8 @@ Modules, one job each: ``windows`` (assigners), ``watermarks`` (generation,
 combining, idleness), ``elements`` (what a channel carries), ``functions``
 (what a window computes), ``aggregations`` (rolling
 sum/min/max/min_by/max_by), ``operators``, ``window_operator``,
-``all_window_operator`` and ``count_window_operator`` (physical operators),
+``all_window_operator`` and ``count_window_operator`` and ``process_operator`` (physical operators),
+``process_function`` (what a keyed process function is handed),
 ``instance`` (an operator with its input valve), ``routing`` (key
 partitioning), ``sources``, ``redis_source`` and ``source_reader``, ``sinks``
 (two-phase commit sinks: files, Redis Streams), ``plan`` (the logical DAG),
@@ -23,11 +24,14 @@ from minibig.streaming.sinks import FileSink, RedisStreamSink, Sink
 from minibig.streaming.redis_source import RedisStreamSource
 from minibig.streaming.sources import (DirectorySource, GeneratorSource, IterableSource, SocketSource, Source,
                                        TailFileSource)
-from minibig.streaming.state import ValueState
+from minibig.streaming.process_function import KeyedProcessFunction, TimeDomain
+from minibig.streaming.state import (ListState, ListStateDescriptor, MapState, MapStateDescriptor, ValueState,
+                                     ValueStateDescriptor)
 from minibig.streaming.windows import SessionWindow, SlidingWindow, TumblingWindow, WindowAssigner
 
 __all__ = ["StreamingContext", "DataStream", "KeyedStream", "WindowedStream", "WindowResultStream",
            "AllWindowedStream", "AllWindowResultStream", "CountWindowedStream", "Collected",
            "TumblingWindow", "SlidingWindow", "SessionWindow", "WindowAssigner", "AggregateFunction",
-           "ValueState", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
+           "ValueState", "ValueStateDescriptor", "ListState", "ListStateDescriptor", "MapState",
+           "MapStateDescriptor", "KeyedProcessFunction", "TimeDomain", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
            "TailFileSource", "SocketSource", "RedisStreamSource", "Sink", "FileSink", "RedisStreamSink"]

@@ -21,7 +21,7 @@ executes it (on the cluster's workers, ``cluster.py``, or in this process,
 from __future__ import annotations
 
 from minibig.rdd.spark_shim import MinibigOnlyError, SparkEngineContext
-from minibig.streaming import aggregations, checks
+from minibig.streaming import aggregations, checks, process_function
 from minibig.streaming.functions import AggregateWindowFunction
 from minibig.streaming.local import LocalExecutor
 from minibig.streaming.metrics import JobMetrics
@@ -261,6 +261,33 @@ class KeyedStream(DataStream):
         if slide is not None:
             slide = checks.count("count_window(slide)", slide)
         return CountWindowedStream(self, size, slide)
+
+    def process(self, function) -> DataStream:
+        """Flink's ``KeyedStream.process``: a ``KeyedProcessFunction`` per record, with keyed
+        state (``runtime_context.get_state``) and event- and processing-time timers
+        (``ctx.timer_service()``); the stream of what it returns. See ``process_function.py``
+        and ``process_operator.py``.
+
+        >>> from minibig.streaming import KeyedProcessFunction, ValueStateDescriptor
+        >>> class LastSeen(KeyedProcessFunction):
+        ...     def open(self, runtime_context):
+        ...         self.last = runtime_context.get_state(ValueStateDescriptor("last"))
+        ...     def process_element(self, value, ctx):
+        ...         self.last.update(ctx.timestamp())
+        ...         ctx.timer_service().register_event_time_timer(ctx.timestamp() + 5)
+        ...     def on_timer(self, timestamp, ctx):
+        ...         if self.last.value() + 5 == timestamp:          # no record since: quiet
+        ...             yield ctx.get_current_key(), "quiet at", timestamp
+        >>> ssc = StreamingContext(sc, batch_size=1)          # a watermark after every record
+        >>> events = [("a", 1), ("b", 2), ("a", 4), ("c", 12), ("a", 20)]
+        >>> out = (ssc.source(events, timestamp=lambda e: e[1]).key_by(lambda e: e[0])
+        ...           .process(LastSeen()).collect())
+        >>> _ = ssc.run(); sorted(out.result(), key=lambda r: r[2])
+        [('b', 'quiet at', 7), ('a', 'quiet at', 9), ('c', 'quiet at', 17), ('a', 'quiet at', 25)]
+        """
+        process_function.check(function)
+        return self._keyed("keyed_process", (Edge(self.node.id, partitioning="hash"),), DataStream,
+                           function=function)
 
     def map_with_state(self, f) -> DataStream:
         """``f(state, record)`` per record, ``state`` a ValueState of the record's key.

@@ -50,21 +50,8 @@ class CountWindowOperator(Operator):
 
     def process_batch(self, items, input_index=0):
         out = []
-        received = 0
-        item = None
-        try:
-            for item in items:
-                if type(item) is not tuple:
-                    out.append(item)
-                    continue
-                received += 1
-                key, value = item[1]
-                self._add(key, item[0], value, input_index, out)
-        except StreamError:
-            raise
-        except Exception as exc:
-            raise self.failure(item, exc) from exc
-        self.counters["records_in"] += received
+        self.each_keyed_record(items, lambda timestamp, key, value: self._add(key, timestamp, value, input_index, out),
+                               out.append)
         return {"main": out}
 
     def _add(self, key, timestamp, value, input_index, out):

@@ -102,6 +102,26 @@ class Operator:
     def close(self) -> None:
         """Release what ``open`` took."""
 
+    def each_keyed_record(self, items: list, on_record, on_watermark) -> None:
+        """``on_record(timestamp, key, value)`` for each record ``(timestamp, (key, value))`` of a
+        batch and ``on_watermark(watermark)`` for each watermark, in order; a failure names this
+        operator and the record (a ``StreamError`` raised already passes as it is)."""
+        received = 0
+        item = None
+        try:
+            for item in items:
+                if type(item) is not tuple:
+                    on_watermark(item)
+                    continue
+                received += 1
+                key, value = item[1]
+                on_record(item[0], key, value)
+        except StreamError:
+            raise
+        except Exception as exc:
+            raise self.failure(item, exc) from exc
+        self.counters["records_in"] += received
+
     def failure(self, record, exc: BaseException) -> StreamError:
         """A StreamError naming this operator and ``record``, for ``raise ... from exc``."""
         if isinstance(exc, StreamError):

@@ -1,4 +1,5 @@
-"""Keyed state for a stateful map: Flink's ValueState, scoped to the current key."""
+"""Keyed state, scoped to the current key: Flink's ValueState (``map_with_state`` and process
+functions), ListState and MapState, and the descriptors a process function names them with."""
 
 from __future__ import annotations
 
@@ -29,3 +30,123 @@ class ValueState:
     def clear(self) -> None:
         """Forget the current key's value."""
         self._store.pop(self.key, None)
+
+
+class StateDescriptor:
+    """Names one keyed state of a process function (Flink's descriptors); ``type_info`` is
+    accepted for PyFlink's signature and unused: any picklable value can be kept."""
+
+    kind = "value"
+
+    def __init__(self, name: str, type_info=None):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a state needs a non-empty name, got {name!r}")
+        self.name = name
+        self.type_info = type_info
+
+
+class ValueStateDescriptor(StateDescriptor):
+    """A ``ValueState``: one value per key."""
+
+
+class ListStateDescriptor(StateDescriptor):
+    """A ``ListState``: a list per key."""
+
+    kind = "list"
+
+
+class MapStateDescriptor(StateDescriptor):
+    """A ``MapState``: a dict per key (``key_type_info`` and ``value_type_info`` unused)."""
+
+    kind = "map"
+
+    def __init__(self, name: str, key_type_info=None, value_type_info=None):
+        super().__init__(name, (key_type_info, value_type_info))
+
+
+class ListState(ValueState):
+    """Flink's ListState of the current key: ``get``, ``add``, ``add_all``, ``update``, ``clear``.
+
+    >>> state = ListState({}); state.key = "a"
+    >>> state.add(1); state.add_all([2, 3]); list(state.get())
+    [1, 2, 3]
+    """
+
+    __slots__ = ()
+
+    def get(self) -> list:
+        """The current key's values (a copy: adding to it changes nothing)."""
+        return list(self._store.get(self.key, ()))
+
+    def add(self, value) -> None:
+        """Append ``value`` to the current key's list."""
+        self._store.setdefault(self.key, []).append(value)
+
+    def add_all(self, values) -> None:
+        """Append every one of ``values``."""
+        self._store.setdefault(self.key, []).extend(values)
+
+    def update(self, values) -> None:
+        """Replace the current key's list with ``values``."""
+        self._store[self.key] = list(values)
+
+
+class MapState(ValueState):
+    """Flink's MapState of the current key, also usable as a dict (``in``, ``[]``, ``del``).
+
+    >>> state = MapState({}); state.key = "a"
+    >>> state.put("x", 1); state["y"] = 2; ("x" in state, state.get("y"), sorted(state.keys()))
+    (True, 2, ['x', 'y'])
+    """
+
+    __slots__ = ()
+
+    def _map(self) -> dict:
+        return self._store.setdefault(self.key, {})
+
+    def get(self, key):
+        """The value under ``key``, or None."""
+        return self._store.get(self.key, {}).get(key)
+
+    def put(self, key, value) -> None:
+        """Set ``key`` to ``value``."""
+        self._map()[key] = value
+
+    def put_all(self, mapping) -> None:
+        """Set every key of ``mapping``."""
+        self._map().update(mapping)
+
+    def remove(self, key) -> None:
+        """Forget ``key``."""
+        self._store.get(self.key, {}).pop(key, None)
+
+    def contains(self, key) -> bool:
+        """Whether ``key`` has a value."""
+        return key in self._store.get(self.key, {})
+
+    def items(self) -> list:
+        """``(key, value)`` pairs."""
+        return list(self._store.get(self.key, {}).items())
+
+    def keys(self) -> list:
+        """The keys."""
+        return list(self._store.get(self.key, {}))
+
+    def values(self) -> list:
+        """The values."""
+        return list(self._store.get(self.key, {}).values())
+
+    def is_empty(self) -> bool:
+        """No key has a value."""
+        return not self._store.get(self.key)
+
+    __contains__ = contains
+    __getitem__ = get
+    __setitem__ = put
+    __delitem__ = remove
+
+    def __iter__(self):
+        return iter(self.keys())
+
+
+STATES = {"value": ValueState, "list": ListState, "map": MapState}

@@ -1,0 +1,169 @@
+"""Flink's ``KeyedProcessFunction`` and what it is handed: the runtime context (keyed
+state), the element and timer contexts, and the timer service.
+
+A user subclasses ``KeyedProcessFunction`` (or passes any object with a
+``process_element`` method) to ``KeyedStream.process``; each parallel instance
+gets its own copy. PyFlink's names, in Python:
+
+    class Alarm(KeyedProcessFunction):
+        def open(self, runtime_context):
+            self.seen = runtime_context.get_state(ValueStateDescriptor("seen"))
+        def process_element(self, value, ctx):
+            self.seen.update(value)
+            ctx.timer_service().register_event_time_timer(ctx.timestamp() + 10)
+            yield ctx.get_current_key(), value
+        def on_timer(self, timestamp, ctx):
+            yield "quiet since", self.seen.value()
+
+``process_element`` and ``on_timer`` may return an iterable of outputs (a
+list, a generator) or None. The operator (``process_operator.py``) runs them;
+this module holds only what the user's code touches.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from minibig.streaming import checks
+from minibig.streaming.state import STATES, StateDescriptor
+
+
+class TimeDomain(Enum):
+    """Which clock a timer follows (``OnTimerContext.time_domain()``)."""
+
+    EVENT_TIME = 0
+    PROCESSING_TIME = 1
+
+
+class KeyedProcessFunction:
+    """Flink's KeyedProcessFunction: override ``process_element``, and ``on_timer`` to use timers."""
+
+    def open(self, runtime_context: "RuntimeContext") -> None:
+        """Called once per instance before any record: get keyed state here."""
+
+    def process_element(self, value, ctx: "Context"):
+        """Handle one record; return (or yield) its outputs."""
+        raise NotImplementedError
+
+    def on_timer(self, timestamp, ctx: "OnTimerContext"):
+        """A timer of ``ctx.get_current_key()`` fired at ``timestamp``; return (or yield) outputs."""
+        return None
+
+    def close(self) -> None:
+        """Called once per instance after the last record."""
+
+
+class RuntimeContext:
+    """What ``open`` gets: keyed state by descriptor, and where the instance runs."""
+
+    def __init__(self, operator):
+        self._operator = operator
+
+    def get_state(self, descriptor: StateDescriptor):
+        """The ``ValueState`` a ``ValueStateDescriptor`` names (the same state for the same name)."""
+        return self._operator.state_handle(descriptor, "value")
+
+    def get_list_state(self, descriptor: StateDescriptor):
+        """The ``ListState`` a ``ListStateDescriptor`` names."""
+        return self._operator.state_handle(descriptor, "list")
+
+    def get_map_state(self, descriptor: StateDescriptor):
+        """The ``MapState`` a ``MapStateDescriptor`` names."""
+        return self._operator.state_handle(descriptor, "map")
+
+    def get_index_of_this_subtask(self) -> int:
+        """This instance's index, from 0."""
+        return self._operator.ctx.index
+
+    def get_number_of_parallel_subtasks(self) -> int:
+        """How many instances the operator has."""
+        return self._operator.ctx.parallelism
+
+
+class TimerService:
+    """Timers of the current key, and the two clocks (``ctx.timer_service()``).
+
+    A timer is one per (key, time, domain): registering it again does nothing, deleting
+    it cancels it. An event-time timer fires once the watermark reaches its time; a
+    processing-time timer once the clock does.
+    """
+
+    __slots__ = ("_operator",)
+
+    def __init__(self, operator):
+        self._operator = operator
+
+    def current_processing_time(self):
+        """The processing-time clock (unix seconds by default, the job's ``clock``)."""
+        return self._operator.ctx.clock()
+
+    def current_watermark(self):
+        """The operator's watermark (``-inf`` before the first)."""
+        return self._operator.watermark
+
+    def register_event_time_timer(self, timestamp) -> None:
+        """Call ``on_timer(timestamp)`` for the current key once the watermark reaches ``timestamp``."""
+        checks.finite("register_event_time_timer(timestamp)", timestamp)
+        self._operator.timers[TimeDomain.EVENT_TIME].register(timestamp, self._operator.key)
+
+    def register_processing_time_timer(self, timestamp) -> None:
+        """Call ``on_timer(timestamp)`` for the current key once the clock reaches ``timestamp``."""
+        checks.finite("register_processing_time_timer(timestamp)", timestamp)
+        self._operator.timers[TimeDomain.PROCESSING_TIME].register(timestamp, self._operator.key)
+
+    def delete_event_time_timer(self, timestamp) -> None:
+        """Cancel the current key's event-time timer at ``timestamp`` (none: nothing happens)."""
+        self._operator.timers[TimeDomain.EVENT_TIME].delete(timestamp, self._operator.key)
+
+    def delete_processing_time_timer(self, timestamp) -> None:
+        """Cancel the current key's processing-time timer at ``timestamp``."""
+        self._operator.timers[TimeDomain.PROCESSING_TIME].delete(timestamp, self._operator.key)
+
+
+class Context:
+    """What ``process_element`` gets: the record's time and key, the timer service."""
+
+    __slots__ = ("_operator", "_timestamp")
+
+    def __init__(self, operator):
+        self._operator = operator
+        self._timestamp = None
+
+    def timestamp(self):
+        """The record's event time (in ``on_timer``: the timer's time)."""
+        return self._timestamp
+
+    def get_current_key(self):
+        """The key of the record (or of the timer) being handled."""
+        return self._operator.key
+
+    def timer_service(self) -> TimerService:
+        """Register and delete the current key's timers; read the clocks."""
+        return self._operator.timer_service
+
+
+class OnTimerContext(Context):
+    """What ``on_timer`` gets: a ``Context`` and the timer's ``time_domain()``."""
+
+    __slots__ = ("_domain",)
+
+    def time_domain(self) -> TimeDomain:
+        """``TimeDomain.EVENT_TIME`` or ``TimeDomain.PROCESSING_TIME``."""
+        return self._domain
+
+
+def check(function) -> None:
+    """Refuse, when the job is written, an object that cannot be a keyed process function."""
+    if not callable(getattr(function, "process_element", None)):
+        raise TypeError(f"process() needs a KeyedProcessFunction (an object with process_element), "
+                        f"got {function!r}")
+
+
+def state_class(descriptor, kind: str):
+    """The state class a descriptor asks for, refusing a descriptor of another kind."""
+    if not isinstance(descriptor, StateDescriptor):
+        raise TypeError(f"keyed state needs a state descriptor (ValueStateDescriptor...), got {descriptor!r}")
+    if descriptor.kind != kind:
+        raise TypeError(f"{type(descriptor).__name__} {descriptor.name!r} names a {descriptor.kind} state, "
+                        f"not a {kind} state")
+    return STATES[kind]

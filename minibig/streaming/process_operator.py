@@ -1,0 +1,203 @@
+"""The keyed process operator: a user's ``KeyedProcessFunction`` with keyed state and timers.
+
+Policy (Flink's ``KeyedProcessOperator`` and ``InternalTimerService``):
+
+- Each record ``(t, (key, value))`` makes ``key`` the current key (of every
+  state handle and of the timer service) and calls ``process_element(value,
+  ctx)``, ``ctx.timestamp()`` being ``t``; its outputs carry ``t``.
+- A timer is one per ``(key, time)`` and domain: registering it again does
+  nothing, deleting it cancels it. When the watermark ``W`` arrives, every
+  event-time timer with ``time <= W`` fires, in time order (ties in the order
+  they were first registered), ``on_timer(time, ctx)`` with its key current;
+  a timer registered meanwhile at or before ``W`` fires in the same pass.
+  Then ``W`` goes downstream, after the outputs it caused. The last watermark
+  (``+inf``, the end of the input) fires every event-time timer left.
+- Processing-time timers fire when the clock (``ctx.timer_service().
+  current_processing_time()``, the job's clock) reaches their time, at the
+  runtime's ticks. As in Flink, those still pending when the input ends
+  never fire.
+- A timer's outputs carry the timer's time.
+
+State, all checkpointed: ``states[name][key]`` (one dict per named state,
+updated in place on restore because the user's handles hold it), and per
+domain a ``Timers``: a heap of ``(time, seq, key)`` and the set of live
+``(time, key)`` (a deleted timer's heap entry is skipped when popped). The
+user's function is copied for each instance (as each worker's copy of the
+plan), so instances never share its attributes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import cloudpickle
+
+from minibig.streaming.copies import detached
+from minibig.streaming.errors import StreamError, exception_text
+from minibig.streaming.operators import Operator
+from minibig.streaming.process_function import (Context, OnTimerContext, RuntimeContext, TimeDomain, TimerService,
+                                                state_class)
+
+
+class Timers:
+    """One domain's timers: a heap by time, deduplicated per ``(time, key)``."""
+
+    __slots__ = ("heap", "live", "seq")
+
+    def __init__(self):
+        self.heap: list = []
+        self.live: set = set()
+        self.seq = 0
+
+    def register(self, time, key) -> None:
+        """A timer of ``key`` at ``time``, unless it exists."""
+        if (time, key) in self.live:
+            return
+        self.live.add((time, key))
+        heapq.heappush(self.heap, (time, self.seq, key))
+        self.seq += 1
+
+    def delete(self, time, key) -> None:
+        """Cancel ``key``'s timer at ``time`` (its heap entry is skipped later)."""
+        self.live.discard((time, key))
+
+    def pop_due(self, now):
+        """The earliest live timer at or before ``now`` as ``(time, key)``, removed; else None."""
+        heap, live = self.heap, self.live
+        while heap and heap[0][0] <= now:
+            time, _, key = heapq.heappop(heap)
+            if (time, key) in live:
+                live.discard((time, key))
+                return time, key
+        return None
+
+    def state(self) -> tuple:
+        """Plain data for a checkpoint."""
+        return self.heap, self.live, self.seq
+
+    @staticmethod
+    def loaded(state) -> "Timers":
+        """Timers back from ``state()``."""
+        timers = Timers()
+        heap, live, timers.seq = state
+        timers.heap, timers.live = list(heap), set(live)
+        return timers
+
+
+class KeyedProcessOperator(Operator):
+    """Runs a ``KeyedProcessFunction`` (see the module docstring); emits what it returns."""
+
+    def __init__(self, name: str, function):
+        super().__init__(name)
+        self.function = cloudpickle.loads(cloudpickle.dumps(function))
+        self.states: dict = {}
+        self.kinds: dict = {}
+        self.handles: list = []
+        self.timers = {TimeDomain.EVENT_TIME: Timers(), TimeDomain.PROCESSING_TIME: Timers()}
+        self.watermark = -math.inf
+        self.key = None
+        self.timer_service = TimerService(self)
+        self.element_context = Context(self)
+        self.timer_context = OnTimerContext(self)
+
+    def open(self, ctx):
+        super().open(ctx)
+        opener = getattr(self.function, "open", None)
+        if opener is not None:
+            try:
+                opener(RuntimeContext(self))
+            except Exception as exc:
+                raise StreamError(self.name, None, f"open() failed: {exception_text(exc)}") from exc
+
+    def close(self):
+        closer = getattr(self.function, "close", None)
+        if closer is not None:
+            closer()
+
+    def state_handle(self, descriptor, kind: str):
+        """A handle on the named keyed state (``RuntimeContext.get_state`` and the others)."""
+        cls = state_class(descriptor, kind)
+        name = descriptor.name
+        if self.kinds.setdefault(name, kind) != kind:
+            raise TypeError(f"state {name!r} is a {self.kinds[name]} state, asked for as a {kind} state")
+        handle = cls(self.states.setdefault(name, {}))
+        handle.key = self.key
+        self.handles.append(handle)
+        return handle
+
+    def _set_key(self, key) -> None:
+        self.key = key
+        for handle in self.handles:
+            handle.key = key
+
+    # -- the protocol ---------------------------------------------------------------
+
+    def process_batch(self, items, input_index=0):
+        out = []
+        self.each_keyed_record(items, lambda timestamp, key, value: self._process(timestamp, key, value, out),
+                               lambda watermark: self._advance(watermark, out))
+        return {"main": out}
+
+    def _process(self, timestamp, key, value, out) -> None:
+        self._set_key(key)
+        ctx = self.element_context
+        ctx._timestamp = timestamp
+        self._collect(self.function.process_element(value, ctx), timestamp, out)
+
+    def on_processing_time(self, now):
+        out = []
+        self._fire(TimeDomain.PROCESSING_TIME, now, out)
+        return {"main": out} if out else {}
+
+    def _advance(self, watermark, out) -> None:
+        if watermark <= self.watermark:
+            return
+        self.watermark = watermark
+        self._fire(TimeDomain.EVENT_TIME, watermark, out)
+        out.append(watermark)
+
+    def _fire(self, domain, now, out) -> None:
+        """Every timer of ``domain`` due at ``now``, in time order, new ones due included."""
+        timers = self.timers[domain]
+        on_timer = self.function.on_timer if hasattr(self.function, "on_timer") else None
+        ctx = self.timer_context
+        ctx._domain = domain
+        due = timers.pop_due(now)
+        while due is not None:
+            time, key = due
+            self._set_key(key)
+            ctx._timestamp = time
+            try:
+                if on_timer is not None:
+                    self._collect(on_timer(time, ctx), time, out)
+            except Exception as exc:
+                raise StreamError(self.name, (key, time),
+                                  f"on_timer failed: {exception_text(exc)}") from exc
+            self.counters["timers_fired"] += 1
+            due = timers.pop_due(now)
+
+    def _collect(self, results, timestamp, out) -> None:
+        """The outputs of one call (an iterable or None), each with ``timestamp``; copies of
+        what may change, so a downstream function cannot change the state they came from."""
+        if results is None:
+            return
+        before = len(out)
+        out.extend((timestamp, detached(value)) for value in results)
+        self.counters["records_out"] += len(out) - before
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def state(self):
+        return {"states": self.states, "kinds": self.kinds, "watermark": self.watermark,
+                "timers": {domain.name: timers.state() for domain, timers in self.timers.items()}}
+
+    def load(self, state):
+        for name, store in self.states.items():       # in place: the user's handles hold these dicts
+            store.clear()
+            store.update(state["states"].get(name, {}))
+        for name, store in state["states"].items():
+            self.states.setdefault(name, dict(store))
+        self.kinds.update(state["kinds"])
+        self.watermark = state["watermark"]
+        self.timers = {domain: Timers.loaded(state["timers"][domain.name]) for domain in TimeDomain}
