@@ -22,6 +22,7 @@ import os
 import runpy
 import sys
 import time
+import traceback
 
 from minibig.cluster.client import ClusterBackend
 from minibig.cluster.local import LocalCluster, worker_count
@@ -90,6 +91,10 @@ def submit(argv: list[str]) -> int:
     job = os.path.abspath(opts.job)
     if not os.path.isfile(job):
         return _fail(f"job file not found: {opts.job}")
+    syntax_error = _syntax_error_of(job)
+    if syntax_error:                        # before any cluster starts, as python job.py says it
+        sys.stderr.write(syntax_error)
+        return 1
     job_dir = os.path.dirname(job)
     py_files = [job_dir] + [os.path.abspath(p) for p in opts.py_files.split(",") if p]
     os.environ["MINIBIG_PY_FILES"] = os.pathsep.join(py_files)
@@ -128,6 +133,21 @@ def submit(argv: list[str]) -> int:
         if cluster is not None:
             cluster.stop()
     return 0
+
+
+def _syntax_error_of(path: str) -> str | None:
+    """What `python job.py` prints for a job file that does not compile, or None if it does.
+
+    Run by runpy, such an error would come with a traceback of minibig's and
+    runpy's frames only (the job has none yet), so format_user_traceback keeps them all.
+    """
+    with open(path, "rb") as f:
+        source = f.read()
+    try:
+        compile(source, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return "".join(traceback.format_exception_only(type(exc), exc))
+    return None
 
 
 def _spark_master(opts) -> str | None:

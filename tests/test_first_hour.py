@@ -1,0 +1,41 @@
+"""What a new user gets wrong in the first hour gets an answer as clear as Python's own:
+the mistake named, in the user's words and lines, without minibig's frames around it."""
+
+import subprocess
+import sys
+
+from support import env
+
+TIMEOUT = 120
+
+
+def _submit(*args):
+    return subprocess.run([sys.executable, "-m", "minibig", "submit", *args], capture_output=True,
+                          text=True, env=env(), timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+
+
+def test_a_job_file_that_does_not_compile_is_reported_as_python_reports_it(tmp_path):
+    job = tmp_path / "typo.py"
+    job.write_text("from minibig import Context\n"
+                   "print('started')\n"
+                   "with Context() as sc:\n"
+                   "    print(sc.parallelize([1, 2]).map(lambda x: x +).collect())\n")
+    alone = subprocess.run([sys.executable, str(job)], capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    done = _submit("--workers", "1", str(job))
+    assert (done.returncode, done.stdout, done.stderr) == (alone.returncode, "", alone.stderr)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[0] == f'  File "{job}", line 4', done.stderr
+    assert done.stderr.endswith("SyntaxError: invalid syntax\n"), done.stderr
+
+
+def test_a_syntax_error_in_a_module_the_job_imports_names_the_job_line_that_imports_it(tmp_path):
+    (tmp_path / "helpers.py").write_text("def double(x):\n    return x *\n")
+    job = tmp_path / "job.py"
+    job.write_text("import helpers\n")
+    done = _submit("--workers", "1", str(job))
+    assert done.returncode == 1, done.stderr
+    assert f'File "{job}", line 1, in <module>' in done.stderr, done.stderr
+    assert "minibig" not in done.stderr and "runpy" not in done.stderr, done.stderr
+    assert f'File "{tmp_path / "helpers.py"}", line 2' in done.stderr, done.stderr
+    assert done.stderr.endswith("SyntaxError: invalid syntax\n"), done.stderr
