@@ -78,7 +78,8 @@ def submit(argv: list[str]) -> int:
     parser.add_argument("--event-log", metavar="DIR",
                         help="the embedded cluster writes the job's event log into DIR (docs/event-log.md)")
     parser.add_argument("job", help="the job file")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments given to the job")
+    # Optional: argparse counts a REMAINDER as required and named it in "required: job, args"
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments given to the job").required = False
     opts = parser.parse_args(argv)
     spark = _spark_master(opts)
     if spark and "PYTHONHASHSEED" not in os.environ:

@@ -39,3 +39,10 @@ def test_a_syntax_error_in_a_module_the_job_imports_names_the_job_line_that_impo
     assert "minibig" not in done.stderr and "runpy" not in done.stderr, done.stderr
     assert f'File "{tmp_path / "helpers.py"}", line 2' in done.stderr, done.stderr
     assert done.stderr.endswith("SyntaxError: invalid syntax\n"), done.stderr
+
+
+def test_submit_without_a_job_file_asks_for_the_job_alone():
+    done = _submit()
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1] == ("minibig submit: error: the following arguments are "
+                                            "required: job"), done.stderr
