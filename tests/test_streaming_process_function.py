@@ -4,8 +4,9 @@ First Java's ``KeyedProcessOperatorTest`` (``flink-streaming-java``), case by ca
 operator itself with a fake clock, comparing the whole output (records, their
 timestamps and the watermarks, in order) with Flink's expected output; where Flink's
 record has no timestamp (processing time) minibig's carries the record's own. Then
-PyFlink's ``test_keyed_process_function_with_state`` (value, list and map state) in this
-process and on the 2-worker cluster, with its expected strings; then timers end to end
+PyFlink's ``test_keyed_process_function_with_state`` (value, list and map state),
+``test_reducing_state`` and ``test_aggregating_state`` in this process and on the
+2-worker cluster, with their expected answers; then timers end to end
 against a plain-Python oracle (event-time order, one firing per key and time,
 deletion, a timer registered while timers fire), processing-time timers on the cluster
 (the timer itself releases the paused source: no sleeps), errors, and a snapshot
@@ -20,7 +21,8 @@ import os
 import pytest
 
 import faults
-from minibig.streaming import (KeyedProcessFunction, ListStateDescriptor, MapStateDescriptor, StreamError,
+from minibig.streaming import (AggregateFunction, AggregatingStateDescriptor, KeyedProcessFunction,
+                               ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, StreamError,
                                StreamingContext, TimeDomain, ValueStateDescriptor)
 from minibig.streaming.operators import OperatorContext
 from minibig.streaming.process_operator import KeyedProcessOperator
@@ -209,6 +211,47 @@ def test_keyed_process_function_with_state_as_pyflinks_test(sc, where):
         "current value: Row(f0=5, f1='hi', f2='1603708291000')",
         "current key: hello, current value state: 4, current list state: [2, 4], current map state: {2: hello, "
         "4: hello}, current value: Row(f0=6, f1='hello', f2='1603708293000')"])
+
+
+class Summing(AggregateFunction):
+    def create_accumulator(self):
+        return 0
+
+    def add(self, value, accumulator):
+        return value + accumulator
+
+    def get_result(self, accumulator):
+        return accumulator
+
+    def merge(self, a, b):
+        return a + b
+
+
+class FoldingState(KeyedProcessFunction):
+    """test_reducing_state's and test_aggregating_state's function: fold the first field."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def open(self, runtime_context):
+        if self.kind == "reducing":
+            self.state = runtime_context.get_reducing_state(ReducingStateDescriptor("s", lambda a, b: a + b))
+        else:
+            self.state = runtime_context.get_aggregating_state(AggregatingStateDescriptor("s", Summing()))
+
+    def process_element(self, value, ctx):
+        self.state.add(value[0])
+        yield self.state.get(), value[1]
+
+
+@WHERE
+@pytest.mark.parametrize("kind", ["reducing", "aggregating"])
+def test_reducing_and_aggregating_state_as_pyflinks_tests(sc, where, kind):
+    rows = [(1, "hi"), (2, "hello"), (3, "hi"), (4, "hello"), (5, "hi"), (6, "hello")]
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=2)
+    out = ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: r[1]).process(FoldingState(kind)).collect()
+    ssc.run(timeout=60)
+    assert sorted(out.result()) == sorted([(1, "hi"), (2, "hello"), (4, "hi"), (6, "hello"), (9, "hi"), (12, "hello")])
 
 
 # -- timers end to end -----------------------------------------------------------------------
@@ -403,3 +446,23 @@ def test_each_instance_has_its_own_copy_of_the_function_and_outputs_do_not_alias
     ssc.run()
     assert sorted(out.result(), key=repr) == sorted([[k, "!"] for k in range(4)] + [[k, k + 4, "!"] for k in range(4)],
                                                     key=repr)
+
+
+class AsksPerRecord(KeyedProcessFunction):
+    """Keeps the runtime context and asks for its state on every record, as some users do."""
+
+    def open(self, runtime_context):
+        self.runtime_context = runtime_context
+
+    def process_element(self, value, ctx):
+        state = self.runtime_context.get_state(ValueStateDescriptor("n"))
+        state.update((state.value() or 0) + 1)
+        yield state.value()
+
+
+def test_state_asked_for_on_every_record_is_one_handle():
+    operator = KeyedProcessOperator("keyed_process-1", AsksPerRecord())
+    operator.open(OperatorContext("keyed_process-1"))
+    out = operator.process_batch([(t, (t % 2, t)) for t in range(1000)])["main"]
+    assert [value for _, value in out][-4:] == [499, 499, 500, 500]
+    assert len(operator.handles) == 1

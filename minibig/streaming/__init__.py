@@ -25,7 +25,8 @@ from minibig.streaming.redis_source import RedisStreamSource
 from minibig.streaming.sources import (DirectorySource, GeneratorSource, IterableSource, SocketSource, Source,
                                        TailFileSource)
 from minibig.streaming.process_function import KeyedProcessFunction, TimeDomain
-from minibig.streaming.state import (ListState, ListStateDescriptor, MapState, MapStateDescriptor, ValueState,
+from minibig.streaming.state import (AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor,
+                                     MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState,
                                      ValueStateDescriptor)
 from minibig.streaming.windows import SessionWindow, SlidingWindow, TumblingWindow, WindowAssigner
 
@@ -33,5 +34,6 @@ __all__ = ["StreamingContext", "DataStream", "KeyedStream", "WindowedStream", "W
            "AllWindowedStream", "AllWindowResultStream", "CountWindowedStream", "Collected",
            "TumblingWindow", "SlidingWindow", "SessionWindow", "WindowAssigner", "AggregateFunction",
            "ValueState", "ValueStateDescriptor", "ListState", "ListStateDescriptor", "MapState",
-           "MapStateDescriptor", "KeyedProcessFunction", "TimeDomain", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
+           "MapStateDescriptor", "ReducingState", "ReducingStateDescriptor", "AggregatingState",
+           "AggregatingStateDescriptor", "KeyedProcessFunction", "TimeDomain", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
            "TailFileSource", "SocketSource", "RedisStreamSource", "Sink", "FileSink", "RedisStreamSink"]

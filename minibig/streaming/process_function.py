@@ -71,6 +71,14 @@ class RuntimeContext:
         """The ``MapState`` a ``MapStateDescriptor`` names."""
         return self._operator.state_handle(descriptor, "map")
 
+    def get_reducing_state(self, descriptor: StateDescriptor):
+        """The ``ReducingState`` a ``ReducingStateDescriptor`` names."""
+        return self._operator.state_handle(descriptor, "reducing")
+
+    def get_aggregating_state(self, descriptor: StateDescriptor):
+        """The ``AggregatingState`` an ``AggregatingStateDescriptor`` names."""
+        return self._operator.state_handle(descriptor, "aggregating")
+
     def get_index_of_this_subtask(self) -> int:
         """This instance's index, from 0."""
         return self._operator.ctx.index

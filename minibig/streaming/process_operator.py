@@ -93,7 +93,7 @@ class KeyedProcessOperator(Operator):
         self.function = cloudpickle.loads(cloudpickle.dumps(function))
         self.states: dict = {}
         self.kinds: dict = {}
-        self.handles: list = []
+        self.handles: dict = {}
         self.timers = {TimeDomain.EVENT_TIME: Timers(), TimeDomain.PROCESSING_TIME: Timers()}
         self.watermark = -math.inf
         self.key = None
@@ -121,14 +121,15 @@ class KeyedProcessOperator(Operator):
         name = descriptor.name
         if self.kinds.setdefault(name, kind) != kind:
             raise TypeError(f"state {name!r} is a {self.kinds[name]} state, asked for as a {kind} state")
-        handle = cls(self.states.setdefault(name, {}))
-        handle.key = self.key
-        self.handles.append(handle)
+        handle = self.handles.get(name)
+        if handle is None:          # one handle per name: asked for per record, it is the same one
+            handle = self.handles[name] = cls.named(self.states.setdefault(name, {}), descriptor)
+            handle.key = self.key
         return handle
 
     def _set_key(self, key) -> None:
         self.key = key
-        for handle in self.handles:
+        for handle in self.handles.values():
             handle.key = key
 
     # -- the protocol ---------------------------------------------------------------

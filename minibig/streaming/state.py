@@ -31,6 +31,11 @@ class ValueState:
         """Forget the current key's value."""
         self._store.pop(self.key, None)
 
+    @classmethod
+    def named(cls, store: dict, descriptor) -> "ValueState":
+        """The state a descriptor names, on ``store`` (a reducing state takes its function)."""
+        return cls(store)
+
 
 class StateDescriptor:
     """Names one keyed state of a process function (Flink's descriptors); ``type_info`` is
@@ -149,4 +154,74 @@ class MapState(ValueState):
         return iter(self.keys())
 
 
-STATES = {"value": ValueState, "list": ListState, "map": MapState}
+class ReducingStateDescriptor(StateDescriptor):
+    """A ``ReducingState``: one value per key, each ``add`` folded in with ``reduce_function``."""
+
+    kind = "reducing"
+
+    def __init__(self, name: str, reduce_function, type_info=None):
+        super().__init__(name, type_info)
+        if not callable(reduce_function):
+            raise TypeError(f"ReducingStateDescriptor needs a function, got {reduce_function!r}")
+        self.function = reduce_function
+
+
+class AggregatingStateDescriptor(StateDescriptor):
+    """An ``AggregatingState``: an ``AggregateFunction``'s accumulator per key."""
+
+    kind = "aggregating"
+
+    def __init__(self, name: str, agg_function, state_type_info=None):
+        super().__init__(name, state_type_info)
+        for method in ("create_accumulator", "add", "get_result"):
+            if not callable(getattr(agg_function, method, None)):
+                raise TypeError(f"AggregatingStateDescriptor needs an AggregateFunction, got {agg_function!r}")
+        self.function = agg_function
+
+
+class ReducingState(ValueState):
+    """Flink's ReducingState: ``add(value)`` folds ``value`` into the current key's, ``get()``.
+
+    >>> state = ReducingState({}, lambda a, b: a + b); state.key = "a"
+    >>> state.add(1); state.add(2); state.get()
+    3
+    """
+
+    __slots__ = ("function",)
+
+    def __init__(self, store: dict, function):
+        super().__init__(store)
+        self.function = function
+
+    @classmethod
+    def named(cls, store, descriptor):
+        return cls(store, descriptor.function)
+
+    def get(self):
+        """The folded value, or None before the first ``add``."""
+        return self._store.get(self.key)
+
+    def add(self, value) -> None:
+        """Fold ``value`` in."""
+        store, key = self._store, self.key
+        store[key] = self.function(store[key], value) if key in store else value
+
+
+class AggregatingState(ReducingState):
+    """Flink's AggregatingState: ``add(value)`` into an accumulator, ``get()`` its result."""
+
+    __slots__ = ()
+
+    def get(self):
+        """``get_result`` of the key's accumulator, or None before the first ``add``."""
+        store = self._store
+        return self.function.get_result(store[self.key]) if self.key in store else None
+
+    def add(self, value) -> None:
+        """Add ``value`` to the accumulator."""
+        store, key, function = self._store, self.key, self.function
+        store[key] = function.add(value, store[key] if key in store else function.create_accumulator())
+
+
+STATES = {"value": ValueState, "list": ListState, "map": MapState, "reducing": ReducingState,
+          "aggregating": AggregatingState}
