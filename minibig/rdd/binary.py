@@ -13,6 +13,11 @@ record's bytes as they are, one after the other, in part-NNNNN files,
 through the same committer as saveAsTextFile: all of them, or none.
 
 TeraSort's 100-byte records are the example (`jobs/terasort.py`).
+
+`sc.binaryFiles(path)` reads each file whole, as PySpark's does: one
+(file:/path, bytes) record per file, its bytes as they are on disk (a .gz file
+is not decompressed), files grouped into partitions as wholeTextFiles groups
+them, a folder's subfolders and hidden files left out.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import os
 import struct
 from functools import lru_cache
 
-from minibig.rdd.textfile import FileSplitRDD, expand_paths
+from minibig.rdd.textfile import FileSplitRDD, WholeFileRDD, expand_paths, plan_whole_files
 
 READ_RECORDS = 8192            # records read from the file at once
 
@@ -90,3 +95,28 @@ def binary_records(ctx, path: str, record_length: int,
     wanted = ctx.defaultMinPartitions if min_partitions is None else min_partitions
     splits = plan_record_splits(expand_paths(path), int(record_length), wanted, ctx.conf.split_size)
     return BinaryRecordsRDD(ctx, splits, int(record_length), path)
+
+
+class BinaryFilesRDD(WholeFileRDD):
+    """One (path, bytes) record per file, the bytes as they are on disk."""
+
+    def content(self, name: str, path: str) -> tuple:
+        with open(path, "rb") as f:
+            return name, f.read()
+
+
+def binary_files(ctx, path: str, min_partitions: int | None = None) -> BinaryFilesRDD:
+    """The dataset of `sc.binaryFiles(path, minPartitions)`.
+
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for name, data in [("a.bin", b"\\x00\\x01"), ("b.bin", b"\\xff")]:
+    ...         with open(os.path.join(d, name), "wb") as f:
+    ...             _ = f.write(data)
+    ...     found = sorted(binary_files(sc, d).collect())
+    >>> [(name.rsplit("/", 1)[1], data) for name, data in found]
+    [('a.bin', b'\\x00\\x01'), ('b.bin', b'\\xff')]
+    """
+    wanted = ctx.defaultMinPartitions if min_partitions is None else min_partitions
+    groups = plan_whole_files(expand_paths(path, subfolders="skip"), wanted)
+    return BinaryFilesRDD(ctx, groups, path)

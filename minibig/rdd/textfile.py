@@ -349,27 +349,38 @@ def read_whole(path: str) -> bytes:
         return f.read()
 
 
-class WholeTextFileRDD(RDD):
-    """One (path, content) record per file, as Spark's wholeTextFiles.
+class WholeFileRDD(RDD):
+    """One (path, content) record per file; a partition reads a group of whole files, a
+    file is never cut. Paths read "file:/absolute/path", as Spark writes local paths.
+    Subclasses say what a file's content is (`content`)."""
 
-    Paths read "file:/absolute/path", as Spark writes local paths. A
-    partition reads a group of whole files; a file is never cut.
-    """
-
-    def __init__(self, ctx, groups: list[list[str]], path: str, use_unicode: bool = True):
+    def __init__(self, ctx, groups: list[list[str]], path: str):
         super().__init__(ctx, [], len(groups))
         self.groups = groups
-        self.use_unicode = use_unicode
-        self.replaced = ctx._job_counter(REPLACED)
         self._name = path
 
     def compute(self, split: int, task):
         for path in self.groups[split]:
-            name = file_uri(os.path.abspath(path))
-            data = read_whole(path)
-            text, replaced = decode_counting(data)
-            self.replaced.add(replaced)
-            if self.use_unicode:
-                yield name, text
-            else:
-                yield name.encode("utf-8"), text.encode("utf-8") if replaced else data
+            yield self.content(file_uri(os.path.abspath(path)), path)
+
+    def content(self, name: str, path: str) -> tuple:
+        """The record of the file at `path`, named `name`."""
+        raise NotImplementedError
+
+
+class WholeTextFileRDD(WholeFileRDD):
+    """One (path, text) record per file, as Spark's wholeTextFiles; compressed files are
+    decompressed."""
+
+    def __init__(self, ctx, groups: list[list[str]], path: str, use_unicode: bool = True):
+        super().__init__(ctx, groups, path)
+        self.use_unicode = use_unicode
+        self.replaced = ctx._job_counter(REPLACED)
+
+    def content(self, name: str, path: str) -> tuple:
+        data = read_whole(path)
+        text, replaced = decode_counting(data)
+        self.replaced.add(replaced)
+        if self.use_unicode:
+            return name, text
+        return name.encode("utf-8"), text.encode("utf-8") if replaced else data
