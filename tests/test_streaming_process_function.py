@@ -5,8 +5,8 @@ operator itself with a fake clock, comparing the whole output (records, their
 timestamps and the watermarks, in order) with Flink's expected output; where Flink's
 record has no timestamp (processing time) minibig's carries the record's own. Then
 PyFlink's ``test_keyed_process_function_with_state`` (value, list and map state),
-``test_reducing_state`` and ``test_aggregating_state`` in this process and on the
-2-worker cluster, with their expected answers; then timers end to end
+``test_reducing_state``, ``test_aggregating_state`` and ``test_keyed_process_side_output``
+in this process and on the 2-worker cluster, with their expected answers; then timers end to end
 against a plain-Python oracle (event-time order, one firing per key and time,
 deletion, a timer registered while timers fire), processing-time timers on the cluster
 (the timer itself releases the paused source: no sleeps), errors, and a snapshot
@@ -22,7 +22,7 @@ import pytest
 
 import faults
 from minibig.streaming import (AggregateFunction, AggregatingStateDescriptor, KeyedProcessFunction,
-                               ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, StreamError,
+                               ListStateDescriptor, MapStateDescriptor, OutputTag, ReducingStateDescriptor, StreamError,
                                StreamingContext, TimeDomain, ValueStateDescriptor)
 from minibig.streaming.operators import OperatorContext
 from minibig.streaming.process_operator import KeyedProcessOperator
@@ -252,6 +252,47 @@ def test_reducing_and_aggregating_state_as_pyflinks_tests(sc, where, kind):
     out = ssc.source(rows, timestamp=lambda r: r[0]).key_by(lambda r: r[1]).process(FoldingState(kind)).collect()
     ssc.run(timeout=60)
     assert sorted(out.result()) == sorted([(1, "hi"), (2, "hello"), (4, "hi"), (6, "hello"), (9, "hi"), (12, "hello")])
+
+
+SIDE = OutputTag("side")
+
+
+class RunningSumAside(KeyedProcessFunction):
+    """test_keyed_process_side_output's function: the value out, the key's running sum aside."""
+
+    def open(self, runtime_context):
+        self.total = runtime_context.get_reducing_state(ReducingStateDescriptor("reduce", lambda a, b: a + b))
+
+    def process_element(self, value, ctx):
+        yield value[1]
+        self.total.add(value[1])
+        yield SIDE, self.total.get()
+        ctx.timer_service().register_event_time_timer(ctx.timestamp() + 100)
+
+    def on_timer(self, timestamp, ctx):
+        yield OutputTag("side"), ("timer", ctx.get_current_key(), timestamp)
+        yield OutputTag("nobody reads this"), timestamp
+
+
+@WHERE
+def test_keyed_process_side_output_as_pyflinks_test(sc, where):
+    """Main ['1', '2', '3', '4'] and side ['1', '2', '4', '6'] as in PyFlink; here the timers
+    also write to the side output, and a tag nobody reads is dropped."""
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    rows = [("a", 1), ("b", 2), ("a", 3), ("b", 4)]
+    processed = ssc.source(rows, timestamp=lambda r: r[1]).key_by(lambda r: r[0]).process(RunningSumAside())
+    main, side = processed.collect(), processed.get_side_output(SIDE).collect()
+    ssc.run(timeout=60)
+    assert sorted(main.result()) == [1, 2, 3, 4]
+    assert sorted(side.result(), key=repr) == sorted(
+        [1, 2, 4, 6, ("timer", "a", 101), ("timer", "a", 103), ("timer", "b", 102), ("timer", "b", 104)], key=repr)
+
+
+def test_a_side_output_gets_the_watermarks_too():
+    operator = KeyedProcessOperator("keyed_process-1", RunningSumAside(), [SIDE.output])
+    operator.open(OperatorContext("keyed_process-1"))
+    assert operator.process_batch([(5, ("a", ("a", 5))), 5, 200]) == {
+        "main": [(5, 5), 5, 200], SIDE.output: [(5, 5), 5, (105, ("timer", "a", 105)), 200]}
 
 
 # -- timers end to end -----------------------------------------------------------------------

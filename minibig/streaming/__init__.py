@@ -17,23 +17,24 @@ their input and emit of their state), ``checks`` (the API's argument checks),
 """
 
 from minibig.streaming.api import (AllWindowedStream, AllWindowResultStream, Collected, CountWindowedStream,
-                                   DataStream, KeyedStream, StreamingContext, WindowedStream, WindowResultStream)
+                                   DataStream, KeyedStream, ProcessResultStream, StreamingContext, WindowedStream,
+                                   WindowResultStream)
 from minibig.streaming.errors import StreamError
 from minibig.streaming.functions import AggregateFunction
 from minibig.streaming.sinks import FileSink, RedisStreamSink, Sink
 from minibig.streaming.redis_source import RedisStreamSource
 from minibig.streaming.sources import (DirectorySource, GeneratorSource, IterableSource, SocketSource, Source,
                                        TailFileSource)
-from minibig.streaming.process_function import KeyedProcessFunction, TimeDomain
+from minibig.streaming.process_function import KeyedProcessFunction, OutputTag, TimeDomain
 from minibig.streaming.state import (AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor,
                                      MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState,
                                      ValueStateDescriptor)
 from minibig.streaming.windows import SessionWindow, SlidingWindow, TumblingWindow, WindowAssigner
 
 __all__ = ["StreamingContext", "DataStream", "KeyedStream", "WindowedStream", "WindowResultStream",
-           "AllWindowedStream", "AllWindowResultStream", "CountWindowedStream", "Collected",
+           "AllWindowedStream", "AllWindowResultStream", "CountWindowedStream", "ProcessResultStream", "Collected",
            "TumblingWindow", "SlidingWindow", "SessionWindow", "WindowAssigner", "AggregateFunction",
            "ValueState", "ValueStateDescriptor", "ListState", "ListStateDescriptor", "MapState",
            "MapStateDescriptor", "ReducingState", "ReducingStateDescriptor", "AggregatingState",
-           "AggregatingStateDescriptor", "KeyedProcessFunction", "TimeDomain", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
+           "AggregatingStateDescriptor", "KeyedProcessFunction", "OutputTag", "TimeDomain", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
            "TailFileSource", "SocketSource", "RedisStreamSource", "Sink", "FileSink", "RedisStreamSink"]

@@ -286,8 +286,8 @@ class KeyedStream(DataStream):
         [('b', 'quiet at', 7), ('a', 'quiet at', 9), ('c', 'quiet at', 17), ('a', 'quiet at', 25)]
         """
         process_function.check(function)
-        return self._keyed("keyed_process", (Edge(self.node.id, partitioning="hash"),), DataStream,
-                           function=function)
+        return self._keyed("keyed_process", (Edge(self.node.id, partitioning="hash"),), ProcessResultStream,
+                           function=function, side_outputs=[])
 
     def map_with_state(self, f) -> DataStream:
         """``f(state, record)`` per record, ``state`` a ValueState of the record's key.
@@ -539,6 +539,32 @@ class WindowResultStream(DataStream):
         """
         node = self.ssc.plan.add("side_output", (Edge(self.node.id, output="late"),), self.node.parallelism)
         return KeyedStream(self.ssc, node)
+
+
+class ProcessResultStream(DataStream):
+    """What a process function emits, with its side outputs."""
+
+    def get_side_output(self, tag: "process_function.OutputTag") -> DataStream:
+        """What the function sent to ``tag`` (``yield tag, value``), with the function's timestamps.
+
+        >>> from minibig.streaming import KeyedProcessFunction, OutputTag
+        >>> odd = OutputTag("odd")
+        >>> class Split(KeyedProcessFunction):
+        ...     def process_element(self, value, ctx):
+        ...         yield (odd, value) if value % 2 else value
+        >>> ssc = StreamingContext(sc)
+        >>> evens = ssc.source(range(6), timestamp=int).key_by(lambda x: x % 3).process(Split())
+        >>> main, side = evens.collect(), evens.get_side_output(odd).collect()
+        >>> _ = ssc.run(); sorted(main.result()), sorted(side.result())
+        ([0, 2, 4], [1, 3, 5])
+        """
+        if not isinstance(tag, process_function.OutputTag):
+            raise TypeError(f"get_side_output() needs an OutputTag, got {tag!r}")
+        outputs = self.node.spec["side_outputs"]
+        if tag.output not in outputs:
+            outputs.append(tag.output)
+        node = self.ssc.plan.add("side_output", (Edge(self.node.id, output=tag.output),), self.node.parallelism)
+        return DataStream(self.ssc, node)
 
 
 class AllWindowResultStream(DataStream):

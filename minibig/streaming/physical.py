@@ -73,7 +73,7 @@ def make_operator(node: Node) -> Operator:
         return AllWindowOperator(node.name, spec["assigner"], _adapted_window_function(spec, fn.WithoutKey),
                                  spec["max_out_of_orderness"], spec["allowed_lateness"])
     if node.kind == "keyed_process":
-        return KeyedProcessOperator(node.name, spec["function"])
+        return KeyedProcessOperator(node.name, spec["function"], spec["side_outputs"])
     if node.kind == "count_window":
         return CountWindowOperator(node.name, spec["size"], spec["slide"],
                                    _adapted_window_function(spec, fn.WithoutWindow))

@@ -16,7 +16,8 @@ gets its own copy. PyFlink's names, in Python:
             yield "quiet since", self.seen.value()
 
 ``process_element`` and ``on_timer`` may return an iterable of outputs (a
-list, a generator) or None. The operator (``process_operator.py``) runs them;
+list, a generator) or None; an output ``(tag, value)`` with ``tag`` an
+``OutputTag`` goes to that side output. The operator (``process_operator.py``) runs them;
 this module holds only what the user's code touches.
 """
 
@@ -33,6 +34,37 @@ class TimeDomain(Enum):
 
     EVENT_TIME = 0
     PROCESSING_TIME = 1
+
+
+class OutputTag:
+    """Names a side output of a process function: ``yield tag, value`` sends ``value`` there,
+    ``stream.get_side_output(tag)`` reads it (Flink's ``OutputTag``; ``type_info`` unused).
+
+    >>> OutputTag("late") == OutputTag("late")
+    True
+    """
+
+    __slots__ = ("tag_id", "type_info")
+
+    def __init__(self, tag_id: str, type_info=None):
+        if not isinstance(tag_id, str) or not tag_id:
+            raise TypeError(f"an OutputTag needs a non-empty name, got {tag_id!r}")
+        self.tag_id = tag_id
+        self.type_info = type_info
+
+    @property
+    def output(self) -> str:
+        """The name of the operator output it is (``plan.Edge.output``)."""
+        return "side:" + self.tag_id
+
+    def __eq__(self, other):
+        return isinstance(other, OutputTag) and other.tag_id == self.tag_id
+
+    def __hash__(self):
+        return hash(("OutputTag", self.tag_id))
+
+    def __repr__(self):
+        return f"OutputTag({self.tag_id!r})"
 
 
 class KeyedProcessFunction:

@@ -17,6 +17,9 @@ Policy (Flink's ``KeyedProcessOperator`` and ``InternalTimerService``):
   runtime's ticks. As in Flink, those still pending when the input ends
   never fire.
 - A timer's outputs carry the timer's time.
+- An output ``(tag, value)`` with ``tag`` an ``OutputTag`` goes to the side
+  output ``"side:<name>"`` when the plan reads it (``get_side_output``),
+  which gets every watermark too; to no one otherwise, as in Flink.
 
 State, all checkpointed: ``states[name][key]`` (one dict per named state,
 updated in place on restore because the user's handles hold it), and per
@@ -36,8 +39,8 @@ import cloudpickle
 from minibig.streaming.copies import detached
 from minibig.streaming.errors import StreamError, exception_text
 from minibig.streaming.operators import Operator
-from minibig.streaming.process_function import (Context, OnTimerContext, RuntimeContext, TimeDomain, TimerService,
-                                                state_class)
+from minibig.streaming.process_function import (Context, OnTimerContext, OutputTag, RuntimeContext, TimeDomain,
+                                                TimerService, state_class)
 
 
 class Timers:
@@ -88,8 +91,9 @@ class Timers:
 class KeyedProcessOperator(Operator):
     """Runs a ``KeyedProcessFunction`` (see the module docstring); emits what it returns."""
 
-    def __init__(self, name: str, function):
+    def __init__(self, name: str, function, side_outputs=()):
         super().__init__(name)
+        self.side_outputs = {output: [] for output in side_outputs}     # read downstream
         self.function = cloudpickle.loads(cloudpickle.dumps(function))
         self.states: dict = {}
         self.kinds: dict = {}
@@ -138,7 +142,16 @@ class KeyedProcessOperator(Operator):
         out = []
         self.each_keyed_record(items, lambda timestamp, key, value: self._process(timestamp, key, value, out),
                                lambda watermark: self._advance(watermark, out))
-        return {"main": out}
+        return self._outputs(out)
+
+    def _outputs(self, main) -> dict:
+        """``main`` and what each side output received since the last call."""
+        outputs = {"main": main}
+        for output, items in self.side_outputs.items():
+            if items:
+                outputs[output] = items
+                self.side_outputs[output] = []
+        return outputs
 
     def _process(self, timestamp, key, value, out) -> None:
         self._set_key(key)
@@ -149,7 +162,8 @@ class KeyedProcessOperator(Operator):
     def on_processing_time(self, now):
         out = []
         self._fire(TimeDomain.PROCESSING_TIME, now, out)
-        return {"main": out} if out else {}
+        outputs = self._outputs(out)
+        return outputs if out or len(outputs) > 1 else {}
 
     def _advance(self, watermark, out) -> None:
         if watermark <= self.watermark:
@@ -157,6 +171,8 @@ class KeyedProcessOperator(Operator):
         self.watermark = watermark
         self._fire(TimeDomain.EVENT_TIME, watermark, out)
         out.append(watermark)
+        for items in self.side_outputs.values():
+            items.append(watermark)
 
     def _fire(self, domain, now, out) -> None:
         """Every timer of ``domain`` due at ``now``, in time order, new ones due included."""
@@ -183,9 +199,16 @@ class KeyedProcessOperator(Operator):
         what may change, so a downstream function cannot change the state they came from."""
         if results is None:
             return
-        before = len(out)
-        out.extend((timestamp, detached(value)) for value in results)
-        self.counters["records_out"] += len(out) - before
+        emitted = 0
+        for value in results:
+            emitted += 1
+            if type(value) is tuple and len(value) == 2 and isinstance(value[0], OutputTag):
+                side = self.side_outputs.get(value[0].output)
+                if side is not None:            # a tag nobody reads: dropped, as in Flink
+                    side.append((timestamp, detached(value[1])))
+                continue
+            out.append((timestamp, detached(value)))
+        self.counters["records_out"] += emitted
 
     # -- checkpoints ------------------------------------------------------------------
 
