@@ -13,7 +13,8 @@ Each program follows a reference definition exactly:
   smallest original id because dense indices keep the ids' order (HashMin).
 * `ShortestPaths`: SSSP, Bellman-Ford by messages: a vertex whose distance
   dropped sends distance + weight along its out-edges; unreachable is inf.
-  Along a path of n vertices it takes n supersteps. Weights must be >= 0.
+  Along a path of n vertices it takes n supersteps. Weights must be >= 0
+  (a negative or NaN weight is a ValueError naming the edge's source).
 * `LabelPropagation`: LDBC Graphalytics CDLP. Labels start as the vertex
   ids; each iteration every vertex takes the most frequent label among its
   in- and out-neighbours (a neighbour on both sides counts twice), the
@@ -189,8 +190,8 @@ class ShortestPaths(VectorProgram):
         self.weighted = weighted
 
     def init(self, part) -> None:
-        if self.weighted and len(part.out_weight) and (part.out_weight < 0).any():
-            raise ValueError("shortest paths need non-negative edge weights")
+        if self.weighted:
+            _refuse_negative_weights(part)
         part.values = np.full(len(part), np.inf)
         part.active = np.ones(len(part), dtype=bool)
 
@@ -291,6 +292,18 @@ class LocalClustering(_WedgeCheck):
     def finish(self, links, degree):
         pairs = degree * (degree - 1.0)
         return np.divide(links, pairs, out=np.zeros(len(links)), where=pairs > 0)
+
+
+def _refuse_negative_weights(part) -> None:
+    """A ValueError naming the first out-edge of the partition that weighs less than 0 or NaN
+    (a NaN is no distance: it would leave the vertices behind it unreachable, silently)."""
+    bad = np.flatnonzero(~(part.out_weight >= 0))
+    if len(bad):
+        edge = int(bad[0])
+        vertex = part.ids[part.out_src_local[edge]]
+        vertex = vertex.item() if isinstance(vertex, np.generic) else vertex
+        raise ValueError(f"shortest paths need non-negative edge weights: an edge from vertex {vertex!r} "
+                         f"weighs {float(part.out_weight[edge])}")
 
 
 def neighbourhoods(part):

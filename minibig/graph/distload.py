@@ -88,8 +88,8 @@ from minibig.errors import FetchFailedError
 from minibig.graph.buffers import pooled, pooled_indices
 from minibig.graph.errors import GraphRunError, GraphStateLostError
 from minibig.graph.ids import VertexIndex
-from minibig.graph.load import (EdgeLineError, as_chunked, collapse_duplicates, doubtful, read_edge_columns,
-                                read_exact, run_ends, strings_as_ints)
+from minibig.graph.load import (PLAIN, EdgeFormat, EdgeLineError, as_chunked, collapse_duplicates, doubtful,
+                                read_edge_columns, read_exact, read_vertex_column, run_ends, strings_as_ints)
 from minibig.graph.partition import local_positions, make_partition, partition_key, rows_of
 from minibig.graph.partitioning import partitions_of, rows_by_owner
 from minibig.graph.session import Session, SessionUnavailable, linked, say_hello, usable, wait_for_driver
@@ -115,7 +115,7 @@ class EdgeShuffle:
 class RangeReport:
     """What `ReadCode` tells the driver about one byte range."""
 
-    rows: int
+    rows: int                     # its ids (0: it routed nothing)
     is_int: bool                  # all its ids are integers (an empty range: True)
     weighted: bool
     routed: bool = True           # its map output is written, in its own kind
@@ -134,17 +134,28 @@ class Spec:
     directed: bool
     num_partitions: int
     partitioner: object
+    fmt: EdgeFormat = PLAIN
+    vertex_path: str | None = None  # a vertex file (ids with or without edges), cut as `vertex_ranges`
+    vertex_ranges: list = field(default_factory=list)
 
     def columns(self, r: int, as_strings: bool = False):
         """(src, dst, weight) of range r (int64 or string ids, unchecked: see `parse_range`),
         and what to read it from again."""
         start, end = self.ranges[r]
         if end < 0:                                   # .gz: one reader, the file's own line numbers
-            return read_edge_columns(self.path, self.path, as_strings, check=False), self.path
+            return read_edge_columns(self.path, self.path, as_strings, check=False, fmt=self.fmt), self.path
         source = read_range(self.path, start, end)
         # one range: one task reads the whole graph, on its worker's cores (`load._blocks`)
         spread = len(self.ranges) == 1
-        return read_edge_columns(source, self.path, as_strings, check=False, spread=spread), source
+        return read_edge_columns(source, self.path, as_strings, check=False, spread=spread, fmt=self.fmt), source
+
+    def listed(self, r: int):
+        """The ids of the vertex file's range r (a string column as written), or None."""
+        if self.vertex_path is None or r >= len(self.vertex_ranges):
+            return None
+        start, end = self.vertex_ranges[r]
+        source = self.vertex_path if end < 0 else read_range(self.vertex_path, start, end)
+        return read_vertex_column(source, self.fmt)
 
     def lines_before(self, r: int) -> int:
         """How many lines of the file start before range r (to number a malformed line)."""
@@ -193,9 +204,10 @@ class Range:
     weight: np.ndarray | None
 
     def report(self) -> RangeReport:
-        """Its rows, its kind (int when all its ids are integers; an empty range: int), whether it
+        """Its ids, its kind (int when all its ids are integers; an empty range: int), whether it
         has weights."""
-        return RangeReport(len(self.src), not len(self.src) or self.as_ints is not None, self.weight is not None)
+        return RangeReport(len(self.distinct), not len(self.distinct) or self.as_ints is not None,
+                           self.weight is not None)
 
     def ids(self, is_int: bool):
         """The distinct ids in the graph's kind: int64 numpy, or an Arrow string array."""
@@ -205,35 +217,45 @@ class Range:
 
 
 def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
-    """Read and parse range r; string work happens once per distinct id, not per edge."""
+    """Read and parse range r (of the edge file, and of the vertex file when there is one: its
+    ids join the range's distinct ids after the edges'); string work happens once per distinct
+    id, not per edge."""
+    listed = spec.listed(r)
+    listed_ints = strings_as_ints(as_chunked(listed)) if listed is not None and len(listed) else None
+    if listed is not None and len(listed) and listed_ints is None:
+        as_strings = True                             # a listed id is no integer: every id is text
     (src, dst, weight), source = spec.columns(r, as_strings)
     src, dst = as_chunked(src), as_chunked(dst)
     if pa.types.is_integer(src.type) and pa.types.is_integer(dst.type):
         src, dst = src.cast(pa.int64()), dst.cast(pa.int64())
-        span = _span(src, dst)
+        extra = listed_ints if listed_ints is not None else pa.chunked_array([], pa.int64())
+        span = _span(src, dst, extra)
         if span is not None:
-            return _numbered_by_marking(src, dst, weight, *span)
-        distinct, positions = numbered(src, dst, pa.int64())
+            return _numbered_by_marking(src, dst, weight, *span, extra=extra)
+        distinct, positions = numbered(src, dst, pa.int64(), extra)
     else:
+        extra = as_chunked(listed) if listed is not None else pa.chunked_array([], pa.string())
         src, dst = src.cast(pa.string()), dst.cast(pa.string())
-        distinct, positions = numbered(src, dst, pa.string())
-        if doubtful(distinct):                        # the fast reader misread a line: read it whole
-            src, dst, weight = read_exact(source, spec.path)
-            distinct, positions = numbered(as_chunked(src), as_chunked(dst), pa.string())
+        distinct, positions = numbered(src, dst, pa.string(), extra)
+        if doubtful(distinct, spec.fmt.comments):     # the fast reader misread a line: read it whole
+            src, dst, weight = read_exact(source, spec.path, spec.fmt)
+            distinct, positions = numbered(as_chunked(src), as_chunked(dst), pa.string(), extra)
     ints = strings_as_ints(pa.chunked_array([distinct])) if len(distinct) else None
     as_ints = np.asarray(ints.to_numpy(), np.int64) if ints is not None else None
     return Range(distinct, as_ints, positions[0], positions[1], weight)
 
 
-def numbered(src, dst, type_) -> tuple[pa.Array, list[np.ndarray]]:
+def numbered(src, dst, type_, extra=None) -> tuple[pa.Array, list[np.ndarray]]:
     """(distinct ids in order of first appearance, [src, dst] as int32 positions in them) of two
-    chunked id columns, in one hash pass (Arrow's dictionary encoding; `unique` then `index_in`
-    hashed every id twice)."""
-    encoded = pc.dictionary_encode(pa.chunked_array(src.chunks + dst.chunks, type_), null_encoding="encode")
+    chunked id columns, and of the ids of `extra` (a chunked column of vertices with or without
+    edges: last, so they leave the edges' positions as they are), in one hash pass (Arrow's
+    dictionary encoding; `unique` then `index_in` hashed every id twice)."""
+    more = [c for c in extra.chunks if len(c)] if extra is not None else []
+    encoded = pc.dictionary_encode(pa.chunked_array(src.chunks + dst.chunks + more, type_), null_encoding="encode")
     positions = [np.asarray(c.indices.to_numpy(zero_copy_only=False), np.int32) for c in encoded.chunks]
-    split = len(src.chunks)
+    split, end = len(src.chunks), len(src.chunks) + len(dst.chunks)
     return (_dictionary(encoded, type_),
-            [joined(p, np.int32) for p in (positions[:split], positions[split:])])
+            [joined(p, np.int32) for p in (positions[:split], positions[split:end])])
 
 
 def joined(arrays: list, dtype) -> np.ndarray:
@@ -250,14 +272,17 @@ def _dictionary(encoded, type_) -> pa.Array:
     return encoded.chunks[-1].dictionary if encoded.num_chunks else pa.array([], type_)
 
 
-def _numbered_by_marking(src, dst, weight, low: int, high: int) -> Range:
-    """A range of int ids in the span [low, high]: distinct ids and positions without hashing."""
+def _numbered_by_marking(src, dst, weight, low: int, high: int, extra=None) -> Range:
+    """A range of int ids in the span [low, high]: distinct ids and positions without hashing
+    (`extra`: ids of vertices with or without edges, marked too)."""
     src, dst = (np.asarray(c.to_numpy(), np.int64) for c in (src, dst))
     if low:
         src, dst = src - low, dst - low
     seen = np.zeros(high - low + 1, dtype=bool)
     seen[src] = True
     seen[dst] = True
+    if extra is not None and len(extra):
+        seen[np.asarray(extra.to_numpy(), np.int64) - low] = True
     distinct = np.flatnonzero(seen)
     position = np.zeros(len(seen), dtype=np.int32)
     position[distinct] = np.arange(len(distinct), dtype=np.int32)
@@ -265,14 +290,15 @@ def _numbered_by_marking(src, dst, weight, low: int, high: int) -> Range:
     return Range(pa.array(distinct), distinct, position[src], position[dst], weight)
 
 
-def _span(src, dst) -> tuple[int, int] | None:
-    """(lowest, highest) int id when they are close enough to number the ids by marking an
-    array (no hashing), else None."""
-    if not len(src):
+def _span(src, dst, extra) -> tuple[int, int] | None:
+    """(lowest, highest) int id of the columns when they are close enough to number the ids by
+    marking an array (no hashing), else None."""
+    columns = [c for c in (src, dst, extra) if len(c)]
+    if not columns:
         return None
-    low = min(pc.min(src).as_py(), pc.min(dst).as_py())
-    high = max(pc.max(src).as_py(), pc.max(dst).as_py())
-    return (low, high) if high - low < 2 * (len(src) + len(dst)) + (1 << 20) else None
+    low = min(pc.min(c).as_py() for c in columns)
+    high = max(pc.max(c).as_py() for c in columns)
+    return (low, high) if high - low < 2 * sum(map(len, columns)) + (1 << 20) else None
 
 
 @dataclass
@@ -516,8 +542,14 @@ def one_stage_fits(spec: Spec) -> bool:
     (`max_frame_bytes`: past it, ZeroMQ drops the sender, and its peers would wait for it). A
     line of `r` bytes holds one edge of at least 4 bytes ("a b\n") or, weighted, 6 ("a b 1\n"):
     a range's int32 positions take at most its size, its float64 weights 8/6 of it, twice that
-    read both ways."""
-    return all(end - start <= max_frame_bytes() // 4 for start, end in spec.ranges)
+    read both ways; its distinct int64 ids four times its size, and those of the vertex file's
+    range r ("7\n") four times that one's, in the same array (a compressed vertex file's size
+    is not known before it is read: the stages load it)."""
+    if any(end < 0 for _, end in spec.vertex_ranges):
+        return False
+    listed = [end - start for start, end in spec.vertex_ranges]
+    listed += [0] * (len(spec.ranges) - len(listed))
+    return all(end - start + more <= max_frame_bytes() // 4 for (start, end), more in zip(spec.ranges, listed))
 
 
 def index_shared(q: int, count: int, pieces: list, is_int: bool, peers, sock):
@@ -612,9 +644,11 @@ class FetchCode(TaskCode):
 class WorkerGraph:
     """A graph whose partitions live on the workers; see the module docstring."""
 
-    def __init__(self, sc, path: str, directed: bool, num_partitions: int, partitioner):
+    def __init__(self, sc, path: str, directed: bool, num_partitions: int, partitioner, fmt: EdgeFormat = PLAIN,
+                 vertices: str | None = None):
         self.sc, self.path, self.directed = sc, os.fspath(path), directed
         self.num_partitions, self.partitioner = num_partitions, partitioner
+        self.fmt, self.vertices = fmt, None if vertices is None else os.fspath(vertices)
         self.name = f"{sc._driver_id}/edges{next(_graph_ids)}-g"      # "-": edges1- is no prefix of edges10-
         self.generation = -1
         self.load()
@@ -655,8 +689,12 @@ class WorkerGraph:
         edge counts and `timings` (seconds per stage)."""
         dag, parts = self.sc._dag, list(range(self.num_partitions))
         self.timings, self.phases = {}, {}
-        spec = Spec(self.key, os.path.abspath(self.path), _byte_ranges(self.path, self.num_partitions), self.directed,
-                    self.num_partitions, self.partitioner)
+        ranges = _byte_ranges(self.path, self.num_partitions)
+        spec = Spec(self.key, os.path.abspath(self.path), ranges, self.directed, self.num_partitions,
+                    self.partitioner, self.fmt)
+        if self.vertices is not None:             # cut alike: range r of each file goes to task r
+            spec.vertex_path = os.path.abspath(self.vertices)
+            spec.vertex_ranges = _byte_ranges(self.vertices, len(ranges))
         ranges = list(range(len(spec.ranges)))
         clock = _Clock()
         if self.num_partitions == 1:              # one range (see _byte_ranges): one task

@@ -22,7 +22,7 @@ import numpy as np
 from minibig.graph.cluster import run_cluster
 from minibig.graph.distload import WorkerGraph
 from minibig.graph.ids import plain_list
-from minibig.graph.load import EdgeList, edges_from_tuples, read_edge_file, read_edge_parquet
+from minibig.graph.load import EdgeFormat, EdgeList, edges_from_tuples, read_edge_file, read_edge_parquet
 from minibig.graph.local import run_local
 from minibig.graph.partition import build_partitions
 from minibig.graph.partitioning import HashPartitioner
@@ -54,18 +54,23 @@ class Graph:
 
     @classmethod
     def from_edge_file(cls, sc, path: str, directed: bool = True, num_partitions: int | None = None,
-                       partitioner=None) -> "Graph":
+                       partitioner=None, vertices: str | None = None, comments: str = "#",
+                       extra_columns: bool = False) -> "Graph":
         """A graph from a `src dst [weight]` text file (`.gz` too); see `load.py` for the format.
 
-        With a cluster (`sc`), the workers read the file, each its byte range, and keep the
-        partitions (`distload.py`): the path must be readable where the workers run.
+        `vertices`: a vertex file (Graphalytics' `.v`: one id per line) whose ids are in the graph
+        with or without an edge. `comments`: the prefix of a comment line (KONECT's files: "%").
+        `extra_columns`: lines may carry fields after the weight (KONECT's timestamp), skipped.
+        With a cluster (`sc`), the workers read the files, each its byte range, and keep the
+        partitions (`distload.py`): the paths must be readable where the workers run.
         """
+        fmt = EdgeFormat(comments, extra_columns)
         if sc is None:
-            return cls(sc, read_edge_file(path, directed), num_partitions, partitioner, directed)
+            return cls(sc, read_edge_file(path, directed, fmt, vertices), num_partitions, partitioner, directed)
         num_partitions = num_partitions or _default_parallelism(sc)
         partitioner = partitioner or HashPartitioner(num_partitions)
         return cls(sc, None, directed=directed,
-                   on_workers=WorkerGraph(sc, path, directed, num_partitions, partitioner))
+                   on_workers=WorkerGraph(sc, path, directed, num_partitions, partitioner, fmt, vertices))
 
     @classmethod
     def from_parquet(cls, sc, path: str, directed: bool = True, num_partitions: int | None = None,

@@ -2,7 +2,11 @@
 
 An edge file has one edge per line, `src dst [weight]`, fields separated by
 spaces or tabs; `#` starts a comment line; blank lines are skipped; a `.gz`
-file is read through gzip. Reading is done by pyarrow's multi-threaded CSV
+file is read through gzip. `EdgeFormat` says otherwise: another comment
+prefix (KONECT's `%`), or more fields after the weight (KONECT's timestamp),
+which are then skipped. A vertex file (Graphalytics' `.v`: one id per line,
+first field of the line) names vertices that are in the graph with or without
+an edge. Reading is done by pyarrow's multi-threaded CSV
 reader, never by a Python loop over lines:
 
 * fast path: the leading comment lines are skipped and the rest is read with
@@ -19,8 +23,9 @@ leaves weight 2 on both directions, as networkx's Graph does).
 
 Ids: when both id columns are all integers the ids are int, otherwise str;
 tuples' ids keep their Python type (the str "1" stays a str).
-A malformed line (one field, more than three, a weight that is not a
-number) raises `ValueError` naming the file and the line number.
+A malformed line (one field, more than three unless the format allows extra
+fields, a weight that is not a number) raises `ValueError` naming the file and
+the line number.
 """
 
 from __future__ import annotations
@@ -45,6 +50,26 @@ _BLOCK = 1 << 24                                      # bytes the CSV reader par
 _SPREAD = 1 << 20                                     # the smallest block `spread` cuts (see `_blocks`)
 _WHITESPACE = np.zeros(256, bool)                    # the bytes of the regex class \s
 _WHITESPACE[[9, 10, 12, 13, 32]] = True
+
+
+@dataclass(frozen=True)
+class EdgeFormat:
+    """How an edge file is written beyond `src dst [weight]` lines.
+
+    `comments`: the prefix of a comment line (networkx's `comments=`; KONECT's files use "%").
+    `extra_columns`: lines may have fields after the weight (KONECT's timestamp), skipped;
+    without it such a line is malformed.
+    """
+
+    comments: str = "#"
+    extra_columns: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.comments, str) or len(self.comments) != 1 or self.comments.isspace():
+            raise ValueError(f"comments must be one character that is not whitespace, not {self.comments!r}")
+
+
+PLAIN = EdgeFormat()
 
 
 @dataclass
@@ -85,14 +110,31 @@ class EdgeLineError(ValueError):
         return EdgeLineError, (self.name, self.line, self.detail)
 
 
-def read_edge_file(path: str, directed: bool = True) -> EdgeList:
-    """Edges of a `src dst [weight]` text file (or `.gz`); see the module docstring."""
+def read_edge_file(path: str, directed: bool = True, fmt: EdgeFormat = PLAIN, vertices: str | None = None) -> EdgeList:
+    """Edges of a `src dst [weight]` text file (or `.gz`), over their ids and those of the
+    vertex file `vertices` (if given); see the module docstring."""
     path = os.fspath(path)
-    src, dst, weight = read_edge_columns(path, path)
-    return edges_from_columns(src, dst, weight, directed=directed, source=path)
+    src, dst, weight = read_edge_columns(path, path, fmt=fmt)
+    listed = None
+    if vertices is not None:
+        vertices = os.fspath(vertices)
+        listed = read_vertex_column(vertices, fmt)
+    return edges_from_columns(src, dst, weight, directed=directed, source=path, vertices=listed)
 
 
-def read_edge_columns(source, name: str, as_strings: bool = False, check: bool = True, spread: bool = False):
+def read_vertex_column(source, fmt: EdgeFormat = PLAIN):
+    """The ids of a vertex file (a path, `.gz` too, or a `pyarrow.Buffer` of whole lines): the
+    first field of each line that is not blank or a comment, as written (a string column)."""
+    if _is_empty(source):
+        return pa.array([], pa.string())
+    _, trimmed = _lines(source)
+    keep = ~_blank_or_comment(trimmed, fmt)
+    fields = pc.utf8_split_whitespace(trimmed.filter(pa.array(keep)), max_splits=1)
+    return pc.list_element(fields, 0)
+
+
+def read_edge_columns(source, name: str, as_strings: bool = False, check: bool = True, spread: bool = False,
+                      fmt: EdgeFormat = PLAIN):
     """(src, dst, weight) of edge text: `source` is a path (`.gz` too) or a `pyarrow.Buffer`
     holding whole lines; `src` and `dst` are int64 columns when the ids are all integers (and
     not `as_strings`), else string columns as written; `weight` a float64 array or None. A
@@ -102,20 +144,20 @@ def read_edge_columns(source, name: str, as_strings: bool = False, check: bool =
     distinct values and, when it says so, `read_exact` (it has the distinct values anyway).
     `spread`: the reader has the machine's cores to itself (see `_blocks`).
     """
-    columns = _read_fast(source, as_strings, check, spread)
+    columns = _read_fast(source, as_strings, check, spread, fmt)
     if columns is None:
-        columns = _read_exact(source, name)
+        columns = _read_exact(source, name, fmt)
     return columns
 
 
-def read_exact(source, name: str):
+def read_exact(source, name: str, fmt: EdgeFormat = PLAIN):
     """(src, dst, weight) of edge text, every line split on whitespace (the slow, sure path)."""
-    return _read_exact(source, name)
+    return _read_exact(source, name, fmt)
 
 
-def doubtful(values) -> bool:
+def doubtful(values, comments: str = "#") -> bool:
     """Whether string ids read by the fast path show that it misread the lines: an empty
-    field (a doubled delimiter, a trailing space), a comment line, a whitespace character
+    field (a doubled delimiter, a trailing space), a comment line (`comments` first), a whitespace character
     inside (the regex class \\s: tab, newline, form feed, carriage return, space), or bytes
     that are not UTF-8 (the fast path does not check them: the exact path then reports it).
 
@@ -133,7 +175,7 @@ def doubtful(values) -> bool:
     starts, lengths = offsets[:-1], np.diff(offsets)
     if not lengths.all():
         return True
-    if (data[starts] == ord("#")).any():
+    if (data[starts] == ord(comments)).any():
         return True
     # the table only for bytes up to a space, where every whitespace byte is: one comparison
     # pass instead of a table lookup per byte (Debian's 1.2 MB of distinct ids: 0.1 against 2.5 ms)
@@ -175,9 +217,13 @@ def edges_from_columns(src, dst, weight, directed: bool = True, source: str = "e
                        typed: bool = False, vertices=None) -> EdgeList:
     """Index, orient and deduplicate edge columns (pyarrow arrays of int or str ids). `typed`: the
     columns' types are the ids' own (Python's "1" is a str), not text that may hold integers.
-    `vertices` (typed only): a column of ids that are vertices with or without edges."""
-    src, dst = (as_chunked(src), as_chunked(dst)) if typed else _as_id_columns(src, dst)
-    extra = [] if vertices is None or not len(vertices) else [as_chunked(vertices)]
+    `vertices`: a column of ids that are vertices with or without edges (of the edges' kind:
+    text read from a file is int when it and the edges' ids are all integers)."""
+    listed = [] if vertices is None or not len(vertices) else [vertices]
+    if typed:
+        src, dst, *extra = (as_chunked(c) for c in (src, dst, *listed))
+    else:
+        src, dst, *extra = _as_id_columns(src, dst, *listed)
     if len(src) and (pc.any(pc.is_null(src)).as_py() or pc.any(pc.is_null(dst)).as_py()):
         raise ValueError(f"{source}: an edge has a missing (null) vertex id")
     if weight is not None:
@@ -235,13 +281,13 @@ def run_ends(ordered: np.ndarray) -> np.ndarray:
     return ends
 
 
-def _as_id_columns(src, dst):
-    """Both columns int64 when both are integers, else both str."""
-    src, dst = as_chunked(src), as_chunked(dst)
-    as_int = [strings_as_ints(c) for c in (src, dst)]
+def _as_id_columns(*columns) -> list:
+    """Every column int64 when all are integers, else every one str."""
+    columns = [as_chunked(c) for c in columns]
+    as_int = [strings_as_ints(c) for c in columns]
     if all(c is not None for c in as_int):
-        return as_int[0], as_int[1]
-    return as_id_kind(src, False), as_id_kind(dst, False)
+        return as_int
+    return [as_id_kind(c, False) for c in columns]
 
 
 def as_chunked(column):
@@ -303,20 +349,21 @@ def _head_lines(source, size: int = 1 << 16) -> list[str]:
     return data.decode("utf-8", "replace").splitlines()
 
 
-def _read_fast(source, as_strings: bool = False, check: bool = True, spread: bool = False):
+def _read_fast(source, as_strings: bool = False, check: bool = True, spread: bool = False,
+               fmt: EdgeFormat = PLAIN):
     """(src, dst, weight) read with the file's single delimiter, or None when unsure."""
     head = _head_lines(source)
     skip = 0
-    while skip < len(head) and (not head[skip].strip() or head[skip].lstrip().startswith("#")):
+    while skip < len(head) and (not head[skip].strip() or head[skip].lstrip().startswith(fmt.comments)):
         skip += 1
     if skip == len(head):
         return None
     first = head[skip]
     delimiter = "\t" if "\t" in first else " "
     width = len(first.split(delimiter))
-    if width not in (2, 3) or first != first.strip() or "  " in first:
+    if width < 2 or (width > 3 and not fmt.extra_columns) or first != first.strip() or "  " in first:
         return None
-    names = ["src", "dst", "weight"][:width]
+    names = ["src", "dst", "weight"][:width] + [f"extra{i}" for i in range(3, width)]
     table = None
     if not as_strings and all(_INTEGER.fullmatch(field) for field in first.split(delimiter)[:2]):
         table = _read_table(source, skip, names, delimiter, pa.int64(), spread)    # None: not all integers
@@ -327,7 +374,7 @@ def _read_fast(source, as_strings: bool = False, check: bool = True, spread: boo
         return None
     src, dst = table.column("src"), table.column("dst")
     # checked on the distinct values (ids repeat: a few times fewer strings to scan)
-    if check and any(doubtful(pc.unique(column)) for column in (src, dst)):
+    if check and any(doubtful(pc.unique(column), fmt.comments) for column in (src, dst)):
         return None                                  # let the exact path judge
     return _columns_of(table, width)
 
@@ -347,6 +394,7 @@ def _blocks(source, spread: bool = False) -> dict:
 def _read_table(source, skip: int, names: list, delimiter: str, id_type, spread: bool = False):
     """The table of (src, dst[, weight]) with ids of `id_type`, or None when a line does not fit."""
     types = {"src": id_type, "dst": id_type, "weight": pa.float64()}
+    kept = names[:3]                                 # fields after the weight: read as text, not kept
     try:
         return csv.read_csv(
             _open(source),
@@ -355,7 +403,8 @@ def _read_table(source, skip: int, names: list, delimiter: str, id_type, spread:
                                            ignore_empty_lines=True),
             # UTF-8 is checked on the distinct ids, not on every field (`doubtful`): Debian's
             # whole file parses in 34 ms against 41
-            convert_options=csv.ConvertOptions(column_types={n: types[n] for n in names}, null_values=[],
+            convert_options=csv.ConvertOptions(column_types={n: types[n] for n in kept}, include_columns=kept,
+                                               null_values=[],
                                                strings_can_be_null=False, quoted_strings_can_be_null=False,
                                                check_utf8=False))
     except (pa.ArrowInvalid, UnicodeDecodeError):
@@ -365,7 +414,7 @@ def _read_table(source, skip: int, names: list, delimiter: str, id_type, spread:
 def _columns_of(table, width: int):
     """(src, dst, weight) of a fast-path table; None when a weight is missing."""
     weight = None
-    if width == 3:
+    if width >= 3:
         w = table.column("weight")
         if w.null_count:
             return None
@@ -373,10 +422,8 @@ def _columns_of(table, width: int):
     return table.column("src"), table.column("dst"), weight
 
 
-def _read_exact(source, name: str):
-    """(src, dst, weight) from whole lines split on any whitespace; errors name the line."""
-    if _is_empty(source):                            # Arrow's CSV reader refuses an empty file
-        return pa.array([], pa.string()), pa.array([], pa.string()), None
+def _lines(source):
+    """(every line of edge text, the same lines trimmed of whitespace) as Arrow string arrays."""
     table = csv.read_csv(
         _open(source),
         read_options=csv.ReadOptions(column_names=["line"], **_blocks(source)),
@@ -385,13 +432,24 @@ def _read_exact(source, name: str):
         convert_options=csv.ConvertOptions(column_types={"line": pa.string()},
                                            strings_can_be_null=False, quoted_strings_can_be_null=False))
     lines = table.column("line").combine_chunks()
-    trimmed = pc.utf8_trim_whitespace(lines)         # so that splitting gives no empty first/last field
+    return lines, pc.utf8_trim_whitespace(lines)
+
+
+def _blank_or_comment(trimmed, fmt: EdgeFormat) -> np.ndarray:
+    """Mask of the trimmed lines that are blank or comments."""
+    blank = pc.equal(pc.utf8_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    return blank | pc.starts_with(trimmed, fmt.comments).to_numpy(zero_copy_only=False)
+
+
+def _read_exact(source, name: str, fmt: EdgeFormat = PLAIN):
+    """(src, dst, weight) from whole lines split on any whitespace; errors name the line."""
+    if _is_empty(source):                            # Arrow's CSV reader refuses an empty file
+        return pa.array([], pa.string()), pa.array([], pa.string()), None
+    lines, trimmed = _lines(source)                  # trimmed: splitting gives no empty first/last field
     fields = pc.utf8_split_whitespace(trimmed)
     counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
-    blank = pc.equal(pc.utf8_length(trimmed), 0).to_numpy(zero_copy_only=False)
-    comment = pc.starts_with(trimmed, "#").to_numpy(zero_copy_only=False)
-    edge_line = ~blank & ~comment
-    bad = edge_line & ((counts < 2) | (counts > 3))
+    edge_line = ~_blank_or_comment(trimmed, fmt)
+    bad = edge_line & ((counts < 2) | ((counts > 3) & (not fmt.extra_columns)))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise EdgeLineError(name, row + 1, f"{_FIELD_ERROR}, got {lines[row].as_py()!r}")
@@ -401,17 +459,17 @@ def _read_exact(source, name: str):
     src = pc.list_element(fields, 0)
     dst = pc.list_element(fields, 1)
     weight = None
-    if (counts == 3).any():
-        raw = pc.list_element(fields.filter(pa.array(counts == 3)), 2)
+    if (counts >= 3).any():
+        raw = pc.list_element(fields.filter(pa.array(counts >= 3)), 2)
         try:
             values = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False)
         except pa.ArrowInvalid:
             at = _first_non_number(raw.to_pylist())
-            row = int(rows[np.flatnonzero(counts == 3)[at]])
+            row = int(rows[np.flatnonzero(counts >= 3)[at]])
             raise EdgeLineError(name, row + 1, f"weight {raw[at].as_py()!r} is not a number "
                                                f"({_FIELD_ERROR})") from None
         weight = np.ones(len(rows))
-        weight[counts == 3] = values
+        weight[counts >= 3] = values
     return src, dst, weight
 
 
