@@ -8,12 +8,14 @@ folder; the split size counts compressed files; a partition holds the lines
 PySpark's holds (those starting in (start, end]), and an empty file makes none;
 saveAsTextFile writes bytes that
 are not UTF-8 as U+FFFD and refuses a lone surrogate; ~ is the home folder for
-output as for input; of two jobs saving to one path at once, one wins. The word count at the end runs the same files through a
+output as for input; of two jobs saving to one path at once, one wins; a damaged pickle file is an
+error, not fewer records. The word count at the end runs the same files through a
 shuffle, on two workers.
 """
 
 import gzip
 import os
+import pickle
 import re
 import threading
 from collections import Counter
@@ -204,3 +206,15 @@ def test_two_jobs_saving_to_one_path_at_once_one_wins_whole(sc, tmp_path):
     winner = next(tag for kind, tag in outcomes if kind == "saved")
     assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000", "part-00001", "part-00002"]
     assert sc.textFile(out).collect() == [f"{winner}{i}" for i in range(50)]
+
+
+def test_a_damaged_pickle_file_is_an_error_naming_it_not_fewer_records(sc, tmp_path):
+    out = tmp_path / "pickles"
+    sc.parallelize(range(100), 2).saveAsPickleFile(str(out), 10)
+    part = out / "part-00001"
+    part.write_bytes(part.read_bytes()[:-7])                  # the last batch cut short
+    with pytest.raises(pickle.UnpicklingError, match="part-00001"):
+        sc.pickleFile(str(out)).count()
+    (tmp_path / "notes.txt").write_text("A plain text file\n")
+    with pytest.raises(pickle.UnpicklingError, match="notes.txt"):
+        sc.pickleFile(str(tmp_path / "notes.txt")).collect()

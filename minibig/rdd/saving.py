@@ -12,6 +12,7 @@ all part files, or none.
 from __future__ import annotations
 
 import itertools
+import os
 import pickle
 
 from minibig.core.output import save_partitions
@@ -40,13 +41,19 @@ def save_as_pickle_file(rdd, path: str, batch_size: int = 10) -> None:
 
 
 def read_pickle_file(path: str):
-    """The records of one part file written by save_as_pickle_file."""
+    """The records of one part file written by save_as_pickle_file.
+
+    A file that is not one, or is cut short, raises pickle.UnpicklingError naming it:
+    the batch it was reading is not dropped as if the file had ended there.
+    """
+    size = os.path.getsize(path)
     with open(path, "rb") as f:
-        while True:
+        while f.tell() < size:
             try:
                 batch = pickle.load(f)
-            except EOFError:
-                return
+            except (pickle.UnpicklingError, EOFError) as e:
+                raise pickle.UnpicklingError(f"{path}: not a whole file written by "
+                                             f"saveAsPickleFile ({e})") from e
             yield from batch
 
 
