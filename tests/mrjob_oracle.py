@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 
+import mrjob.compat
 import mrjob.job
 import mrjob.step
 
@@ -37,3 +38,10 @@ def both(make_job, args: list, stdin: bytes, sc) -> tuple[list, list]:
     ours = run(make_job(*MINIBIG), [*args, "--master", sc.master], stdin)
     theirs = run(make_job(*MRJOB), [*args, "-r", "inline", "--no-conf"], stdin)
     return sorted(ours, key=repr), sorted(theirs, key=repr)
+
+
+def jobconf_reader(MRJob):
+    """The `jobconf_from_env` that goes with the API `MRJob` comes from."""
+    if MRJob is minibig_api.MRJob:
+        return minibig_api.jobconf_from_env
+    return mrjob.compat.jobconf_from_env

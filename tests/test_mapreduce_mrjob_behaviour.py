@@ -16,17 +16,15 @@ import pytest
 import minibig.mapreduce as minibig_api
 
 pytest.importorskip("mrjob.job", reason="mrjob is not installed (it is in the test extra)")
-import mrjob.compat  # noqa: E402
 import mrjob.job  # noqa: E402
 import mrjob.step  # noqa: E402
-from mrjob_oracle import both  # noqa: E402
+from mrjob_oracle import both, jobconf_reader  # noqa: E402
 
 
 # -- -D settings are a dict in self.options.jobconf ------------------------------------------
 def shelving_job(MRJob, MRStep):
     """Files each line under a label its `jobconf()` derives from the `-D shelf=...` given."""
-    from_env = (minibig_api.jobconf_from_env if MRJob is minibig_api.MRJob
-                else mrjob.compat.jobconf_from_env)
+    from_env = jobconf_reader(MRJob)
 
     class MRShelver(MRJob):
         def jobconf(self):

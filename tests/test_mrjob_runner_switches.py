@@ -15,11 +15,12 @@ import bz2
 import gzip
 import io
 import os
+import re
 
 import pytest
 
 pytest.importorskip("mrjob.job", reason="mrjob is not installed (it is in the test extra)")
-from mrjob_oracle import MINIBIG, MRJOB, run_with_counters  # noqa: E402
+from mrjob_oracle import MINIBIG, MRJOB, jobconf_reader, run_with_counters  # noqa: E402
 
 
 def counting_job(MRJob, MRStep):
@@ -228,3 +229,79 @@ def test_runner_before_and_after_its_run(sc):
                 list(runner.cat_output())
             runner.run()
             assert sorted(job.parse_output(runner.cat_output())) == [("a", 1), ("b", 1)]
+
+
+# -- the job's and the task's ids, as mrjob's runners simulate Hadoop's -----------------------
+def id_job(MRJob, MRStep):
+    """Yields each task's ids; writes a side file named by its attempt (--side-dir), and a
+    map task fails its first attempt when --marker is given."""
+    env = jobconf_reader(MRJob)
+
+    class MRIds(MRJob):
+        def configure_args(self):
+            super().configure_args()
+            self.add_passthru_arg("--side-dir")
+            self.add_passthru_arg("--marker")
+
+        def steps(self):
+            return [MRStep(mapper_init=self.ids, mapper=self.skip, mapper_final=self.side_file,
+                           reducer=self.pass_on, reducer_final=self.reducer_ids),
+                    MRStep(reducer=self.pass_on, reducer_final=self.reducer_ids)]
+
+        def ids(self):
+            yield "map", [env("mapreduce.job.id"), env("mapreduce.task.id"), env("mapred.task.id")]
+
+        def skip(self, _, line):
+            return None
+
+        def side_file(self):
+            if self.options.side_dir:
+                open(os.path.join(self.options.side_dir, env("mapreduce.task.attempt.id")), "w").close()
+            marker = self.options.marker
+            if marker and not os.path.exists(marker):
+                open(marker, "w").close()
+                raise RuntimeError("the first attempt fails")
+
+        def pass_on(self, kind, ids):
+            for found in ids:
+                yield kind, found
+
+        def reducer_ids(self):
+            yield f"reducer {env('mapreduce.task.attempt.id')}", env("mapreduce.job.id")
+    return MRIds
+
+
+def test_task_ids_as_mrjob_names_them(sc):
+    # mrjob's runners give tasks mapreduce.job.id (the runner's job key), mapreduce.task.id
+    # and mapreduce.task.attempt.id; minibig gave None.
+    for api, args in ((MINIBIG, ["--master", sc.master, "--num-reducers", "1"]),
+                      (MRJOB, ["-r", "inline", "--no-conf", "--num-cores", "1"])):
+        job = id_job(*api)(args=args)
+        job.sandbox(stdin=io.BytesIO(b"one line\n"))
+        with job.make_runner() as runner:
+            runner.run()
+            key = runner.get_job_key()
+            pairs = dict(job.parse_output(runner.cat_output()))
+        assert key.startswith(f"{os.path.basename(__file__)[:-3]}.")
+        expected = {"map": [key, f"task_{key}_mapper_00000", f"attempt_{key}_mapper_00000_0"],
+                    f"reducer attempt_{key}_reducer_00000_0": key,          # step 1
+                    f"reducer attempt_{key}_reducer_00010_0": key}          # step 2
+        # mrjob's inline runner may add a reduce task with no keys: its reducer_final's pair.
+        assert expected.items() <= pairs.items(), api
+        assert all(re.fullmatch(f"reducer attempt_{re.escape(key)}_reducer_00[01]{{3}}_0", name)
+                   for name in pairs.keys() - expected.keys())
+
+
+def test_a_retried_task_has_its_own_attempt_id(sc, tmp_path):
+    side = tmp_path / "side"
+    side.mkdir()
+    job = id_job(*MINIBIG)(args=["--master", sc.master, "--side-dir", str(side),
+                                 "--marker", str(tmp_path / "failed-once")])
+    job.sandbox(stdin=io.BytesIO(b"one line\n"))
+    with job.make_runner() as runner:
+        runner.run()
+        key = runner.get_job_key()
+    names = sorted(os.listdir(side))
+    assert len(names) == 2 and names[0][:-1] == names[1][:-1]
+    assert names[0].startswith(f"attempt_{key}_mapper_0000")
+    assert [name[-2:] for name in names] == ["_0", "_1"]             # the failed one, its retry

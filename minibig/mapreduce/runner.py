@@ -26,6 +26,8 @@ on the workers, as with `minibig submit`.
 
 from __future__ import annotations
 
+import datetime
+import getpass
 import logging
 import os
 import shutil
@@ -98,6 +100,18 @@ def _ship_job_code(sc, job_cls) -> None:
             sc.addPyFile(folder)
 
 
+def _unique_job_key(job_cls) -> str:
+    """mrjob's job key: the job file's name (or no_script), the user (or no_user), the time."""
+    script = job_cls.mr_job_script()
+    label = os.path.basename(script).split(".")[0] if script else "no_script"
+    try:
+        owner = getpass.getuser()
+    except Exception:                     # no user name in this environment, as mrjob allows
+        owner = "no_user"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"{label}.{owner}.{now:%Y%m%d.%H%M%S}.{now.microsecond:06d}"
+
+
 class MRJobRunner:
     """Runs one job once; then gives its output and counters (mrjob's runner API).
 
@@ -114,6 +128,7 @@ class MRJobRunner:
         self._counters: list = []
         self._temp_dirs: list = []
         self._ran = False
+        self._job_key = _unique_job_key(type(job))
 
     # -- running --------------------------------------------------------------------
     def run(self) -> None:
@@ -125,7 +140,7 @@ class MRJobRunner:
         steps = self._checked_steps()
         sc = self._sc = self._context()
         _ship_job_code(sc, type(job))
-        spec = JobSpec(type(job), list(job._cl_args), job.file_args())
+        spec = JobSpec(type(job), list(job._cl_args), job.file_args(), self._job_key)
         conf = {**job.jobconf(), **command_line_jobconf(self._opts)}
         rdd, sources = self._input(sc, steps[0], conf)
         accumulators = []
@@ -287,6 +302,11 @@ class MRJobRunner:
     def counters(self) -> list:
         """Counters of the run: one `{group: {counter: amount}}` dict per step."""
         return [{g: dict(c) for g, c in step.items()} for step in self._counters]
+
+    def get_job_key(self) -> str:
+        """This run's unique key, `label.owner.YYYYMMDD.HHMMSS.microseconds` as mrjob
+        makes it (the job file's name, the user); its tasks see it as `mapreduce.job.id`."""
+        return self._job_key
 
     def get_output_dir(self) -> str | None:
         """The folder holding the part files (given with -o), or None for in-memory output."""

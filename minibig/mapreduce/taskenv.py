@@ -13,7 +13,11 @@ reads them there, then the process environment, as mrjob does. Values are
 strings, as in an environment.
 
 What a task sees: the job's jobconf (`JOBCONF`, `jobconf()`, `-D`, the step's
-own), `mapreduce.task.partition`, `mapreduce.task.ismap`, and in the first
+own), `mapreduce.task.partition`, `mapreduce.task.ismap`, the job's and the
+task's ids (`mapreduce.job.id`, the runner's `get_job_key()`;
+`mapreduce.task.id` and `mapreduce.task.attempt.id`, named as mrjob's inline
+and local runners name them, the attempt counted from 0 as in Hadoop, so a
+retried task's side files need not collide), and in the first
 step's map tasks over files `mapreduce.map.input.file` (`file://` and the
 absolute path; mrjob's inline runner gives a relative input as given),
 `mapreduce.map.input.start` and `mapreduce.map.input.length` (the byte range
@@ -37,7 +41,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from minibig.core.task import task_local
+from minibig.core.task import current_task, task_local
 from minibig.mapreduce.options import MAPS_KEYS, REDUCES_KEYS
 
 #: Names of one setting in Hadoop 2 and in Hadoop 1 (those minibig sets or reads).
@@ -47,6 +51,9 @@ _SAME = (
     ("mapreduce.map.input.length", "map.input.length"),
     ("mapreduce.task.partition", "mapred.task.partition"),
     ("mapreduce.task.ismap", "mapred.task.is.map"),
+    ("mapreduce.job.id", "mapred.job.id"),
+    ("mapreduce.task.id", "mapred.tip.id"),
+    ("mapreduce.task.attempt.id", "mapred.task.id"),
     REDUCES_KEYS,
     MAPS_KEYS,
 )
@@ -101,6 +108,18 @@ def jobconf_from_env(variable: str, default=None):
         if found is not None:
             return found
     return default
+
+
+def task_ids(job_key: str, step_num: int, split: int, is_map: bool) -> dict:
+    """The job's, the task's and this attempt's ids, as mrjob's runners write them.
+
+    >>> task_ids("wc.ann.20261203.150000.000001", 1, 3, False)["mapreduce.task.attempt.id"]
+    'attempt_wc.ann.20261203.150000.000001_reducer_00013_0'
+    """
+    task = current_task()
+    name = "%s_%s_%04d%d" % (job_key, "mapper" if is_map else "reducer", step_num, split)
+    return {"mapreduce.job.id": job_key, "mapreduce.task.id": "task_" + name,
+            "mapreduce.task.attempt.id": f"attempt_{name}_{task.attempt if task else 0}"}
 
 
 def map_input_env(source) -> dict:

@@ -51,7 +51,7 @@ from minibig.mapreduce.internal import (PLAIN_TYPES, CountedGroups, column_recor
 from minibig.core.task import task_memory
 from minibig.mapreduce.memory import GroupsMeter, value_size
 from minibig.mapreduce.protocols import JSONProtocol, TextValueProtocol, json_text
-from minibig.mapreduce.taskenv import (map_input_env, set_task_env, thread_env_slot,
+from minibig.mapreduce.taskenv import (map_input_env, set_task_env, task_ids, thread_env_slot,
                                        thread_task_env)
 from minibig.rdd.textfile import read_split
 from minibig.shuffle.spill import effective_budget
@@ -75,6 +75,7 @@ class JobSpec:
     job_cls: type
     args: list
     file_args: dict = field(default_factory=dict)
+    job_key: str = ""                     # the runner's get_job_key(): mapreduce.job.id
 
     def make_job(self):
         """A fresh job instance, as the task's own copy of the job script."""
@@ -268,7 +269,8 @@ class StepTask:
     def task_env(self, split: int, is_map: bool) -> dict:
         """The jobconf this task's job sees through `jobconf_from_env` (see `taskenv`)."""
         return {**self.jobconf, "mapreduce.task.partition": str(split),
-                "mapreduce.task.ismap": "true" if is_map else "false"}
+                "mapreduce.task.ismap": "true" if is_map else "false",
+                **task_ids(self.spec.job_key, self.step_num, split, is_map)}
 
     def start(self, pos: Position) -> tuple:
         """(the thread's settings before, a fresh job for this task, its step object).
