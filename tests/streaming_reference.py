@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import namedtuple
 from dataclasses import dataclass, field
 
 from minibig.streaming import Source, StreamingContext
@@ -220,5 +219,15 @@ def by_key(pairs) -> dict:
     return grouped
 
 
-# PyFlink's Row of three fields as a record (here, where the workers can unpickle it)
-Row = namedtuple("Row", "f0 f1 f2")
+class Row(tuple):
+    """PyFlink's Row of positional fields as a record, printed as PyFlink prints it,
+    ``Row(f0=1, f1='hi')`` (here, where the workers can unpickle it)."""
+
+    def __new__(cls, *fields):
+        return super().__new__(cls, fields)
+
+    def __getnewargs__(self):
+        return tuple(self)
+
+    def __repr__(self):
+        return "Row(" + ", ".join(f"f{i}={value!r}" for i, value in enumerate(self)) + ")"

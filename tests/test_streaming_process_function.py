@@ -5,8 +5,9 @@ operator itself with a fake clock, comparing the whole output (records, their
 timestamps and the watermarks, in order) with Flink's expected output; where Flink's
 record has no timestamp (processing time) minibig's carries the record's own. Then
 PyFlink's ``test_keyed_process_function_with_state`` (value, list and map state),
-``test_reducing_state``, ``test_aggregating_state`` and ``test_keyed_process_side_output``
-in this process and on the 2-worker cluster, with their expected answers; then timers end to end
+``test_reducing_state``, ``test_aggregating_state``, ``test_keyed_process_side_output``,
+and for ``DataStream.process`` ``test_process_function`` and the side output tests, in
+this process and on the 2-worker cluster, with their expected answers; then timers end to end
 against a plain-Python oracle (event-time order, one firing per key and time,
 deletion, a timer registered while timers fire), processing-time timers on the cluster
 (the timer itself releases the paused source: no sleeps), errors, and a snapshot
@@ -22,8 +23,8 @@ import pytest
 
 import faults
 from minibig.streaming import (AggregateFunction, AggregatingStateDescriptor, KeyedProcessFunction,
-                               ListStateDescriptor, MapStateDescriptor, OutputTag, ReducingStateDescriptor, StreamError,
-                               StreamingContext, TimeDomain, ValueStateDescriptor)
+                               ListStateDescriptor, MapStateDescriptor, OutputTag, ProcessFunction,
+                               ReducingStateDescriptor, StreamError, StreamingContext, TimeDomain, ValueStateDescriptor)
 from minibig.streaming.operators import OperatorContext
 from minibig.streaming.process_operator import KeyedProcessOperator
 from tests.streaming_reference import Row, by_key, contexts
@@ -293,6 +294,80 @@ def test_a_side_output_gets_the_watermarks_too():
     operator.open(OperatorContext("keyed_process-1"))
     assert operator.process_batch([(5, ("a", ("a", 5))), 5, 200]) == {
         "main": [(5, 5), 5, 200], SIDE.output: [(5, 5), 5, (105, ("timer", "a", 105)), 200]}
+
+
+# -- PyFlink's ProcessFunction tests: no key -------------------------------------------------
+
+TAG1, TAG2 = OutputTag("side1"), OutputTag("side2")
+
+
+class Stamped(ProcessFunction):
+    """test_process_function's function."""
+
+    def process_element(self, value, ctx):
+        yield f"current timestamp: {ctx.timestamp()}, current_value: {value}"
+
+
+class TwoSides(ProcessFunction):
+    """test_process_multiple_side_output's function (its first side is test_process_side_output's)."""
+
+    def process_element(self, value, ctx):
+        yield value[0]
+        yield TAG1, value[1]
+        yield TAG2, value[0] + str(value[1])
+
+
+@WHERE
+def test_process_function_as_pyflinks_test(sc, where):
+    rows = [Row(1, "1603708211000"), Row(2, "1603708224000"), Row(3, "1603708226000"), Row(4, "1603708289000")]
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    out = ssc.source(rows, timestamp=lambda r: int(r[1])).process(Stamped()).collect()
+    ssc.run(timeout=60)
+    assert sorted(out.result()) == [
+        "current timestamp: 1603708211000, current_value: Row(f0=1, f1='1603708211000')",
+        "current timestamp: 1603708224000, current_value: Row(f0=2, f1='1603708224000')",
+        "current timestamp: 1603708226000, current_value: Row(f0=3, f1='1603708226000')",
+        "current timestamp: 1603708289000, current_value: Row(f0=4, f1='1603708289000')"]
+
+
+@WHERE
+@pytest.mark.parametrize("chained, side1", [(False, [0, 1, 2]), (True, [1, 2, 3])])
+def test_process_side_outputs_as_pyflinks_tests(sc, where, chained, side1):
+    """test_process_side_output, test_process_multiple_side_output and (chained after a map)
+    test_side_output_chained_with_upstream_operator."""
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    stream = ssc.source([("a", 0), ("b", 1), ("c", 2)], timestamp=lambda r: r[1], parallelism=2)
+    if chained:
+        stream = stream.map(lambda e: (e[0], e[1] + 1))
+    processed = stream.process(TwoSides())
+    main, one, two = (processed.collect(), processed.get_side_output(TAG1).collect(),
+                      processed.get_side_output(TAG2).collect())
+    ssc.run(timeout=60)
+    assert sorted(main.result()) == ["a", "b", "c"]
+    assert sorted(one.result()) == side1
+    assert sorted(two.result()) == [f"{c}{n}" for c, n in zip("abc", side1)]
+
+
+class KeyedOnlyThings(ProcessFunction):
+    def __init__(self, asks):
+        self.asks = asks
+
+    def open(self, runtime_context):
+        if self.asks == "state":
+            runtime_context.get_state(ValueStateDescriptor("x"))
+
+    def process_element(self, value, ctx):
+        ctx.timer_service().register_event_time_timer(5)
+
+
+@pytest.mark.parametrize("asks", ["state", "timer"])
+def test_keyed_state_and_timers_off_a_keyed_stream_are_refused(asks):
+    ssc = StreamingContext(parallelism=2)
+    ssc.source([1], timestamp=int).process(KeyedOnlyThings(asks)).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    assert caught.value.operator.startswith("process-")
+    assert type(caught.value.__cause__) is TypeError
 
 
 # -- timers end to end -----------------------------------------------------------------------

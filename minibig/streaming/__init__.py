@@ -25,7 +25,7 @@ from minibig.streaming.sinks import FileSink, RedisStreamSink, Sink
 from minibig.streaming.redis_source import RedisStreamSource
 from minibig.streaming.sources import (DirectorySource, GeneratorSource, IterableSource, SocketSource, Source,
                                        TailFileSource)
-from minibig.streaming.process_function import KeyedProcessFunction, OutputTag, TimeDomain
+from minibig.streaming.process_function import KeyedProcessFunction, OutputTag, ProcessFunction, TimeDomain
 from minibig.streaming.state import (AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor,
                                      MapState, MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState,
                                      ValueStateDescriptor)
@@ -36,5 +36,5 @@ __all__ = ["StreamingContext", "DataStream", "KeyedStream", "WindowedStream", "W
            "TumblingWindow", "SlidingWindow", "SessionWindow", "WindowAssigner", "AggregateFunction",
            "ValueState", "ValueStateDescriptor", "ListState", "ListStateDescriptor", "MapState",
            "MapStateDescriptor", "ReducingState", "ReducingStateDescriptor", "AggregatingState",
-           "AggregatingStateDescriptor", "KeyedProcessFunction", "OutputTag", "TimeDomain", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
+           "AggregatingStateDescriptor", "KeyedProcessFunction", "ProcessFunction", "OutputTag", "TimeDomain", "StreamError", "Source", "IterableSource", "GeneratorSource", "DirectorySource",
            "TailFileSource", "SocketSource", "RedisStreamSource", "Sink", "FileSink", "RedisStreamSink"]

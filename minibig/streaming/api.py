@@ -176,6 +176,25 @@ class DataStream:
         """
         return self._narrow("filter", f)
 
+    def process(self, function) -> "ProcessResultStream":
+        """Flink's ``DataStream.process``: a ``ProcessFunction`` per record, chained to this
+        stream; ``ctx.timestamp()``, the clocks and side outputs (keyed state and timers need
+        ``key_by`` first: ``KeyedStream.process``).
+
+        >>> from minibig.streaming import ProcessFunction
+        >>> class Stamped(ProcessFunction):
+        ...     def process_element(self, value, ctx):
+        ...         yield f"current timestamp: {ctx.timestamp()}, current_value: {value}"
+        >>> ssc = StreamingContext(sc)
+        >>> out = ssc.source([(1, "x"), (2, "y")], timestamp=lambda r: r[0] * 1000).process(Stamped()).collect()
+        >>> _ = ssc.run(); out.result()
+        ["current timestamp: 1000, current_value: (1, 'x')", "current timestamp: 2000, current_value: (2, 'y')"]
+        """
+        process_function.check(function)
+        node = self.ssc.plan.add("process", (Edge(self.node.id),), self.node.parallelism, function=function,
+                                 side_outputs=[])
+        return ProcessResultStream(self.ssc, node)
+
     def key_by(self, f) -> "KeyedStream":
         """Each record as ``(f(record), record)``; the key must be hashable.
 

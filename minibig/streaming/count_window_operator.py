@@ -50,8 +50,8 @@ class CountWindowOperator(Operator):
 
     def process_batch(self, items, input_index=0):
         out = []
-        self.each_keyed_record(items, lambda timestamp, key, value: self._add(key, timestamp, value, input_index, out),
-                               out.append)
+        self.each_record(items, lambda timestamp, key, value: self._add(key, timestamp, value, input_index, out),
+                         out.append)
         return {"main": out}
 
     def _add(self, key, timestamp, value, input_index, out):

@@ -102,10 +102,11 @@ class Operator:
     def close(self) -> None:
         """Release what ``open`` took."""
 
-    def each_keyed_record(self, items: list, on_record, on_watermark) -> None:
+    def each_record(self, items: list, on_record, on_watermark, keyed: bool = True) -> None:
         """``on_record(timestamp, key, value)`` for each record ``(timestamp, (key, value))`` of a
-        batch and ``on_watermark(watermark)`` for each watermark, in order; a failure names this
-        operator and the record (a ``StreamError`` raised already passes as it is)."""
+        batch (``(timestamp, value)`` and key None unless ``keyed``) and ``on_watermark(watermark)``
+        for each watermark, in order; a failure names this operator and the record (a
+        ``StreamError`` raised already passes as it is)."""
         received = 0
         item = None
         try:
@@ -114,7 +115,10 @@ class Operator:
                     on_watermark(item)
                     continue
                 received += 1
-                key, value = item[1]
+                if keyed:
+                    key, value = item[1]
+                else:
+                    key, value = None, item[1]
                 on_record(item[0], key, value)
         except StreamError:
             raise

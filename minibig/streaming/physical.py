@@ -20,7 +20,7 @@ from minibig.streaming.operators import (CollectOperator, FilterOperator, FlatMa
                                          RollingAggregateOperator, RollingReduceOperator,
                                          StatefulMapOperator)
 from minibig.streaming.plan import Node
-from minibig.streaming.process_operator import KeyedProcessOperator
+from minibig.streaming.process_operator import KeyedProcessOperator, ProcessOperator
 from minibig.streaming.sinks import CollectCommitter
 from minibig.streaming.source_reader import SourceReader
 from minibig.streaming.window_operator import WindowOperator
@@ -72,8 +72,9 @@ def make_operator(node: Node) -> Operator:
     if node.kind == "window_all":
         return AllWindowOperator(node.name, spec["assigner"], _adapted_window_function(spec, fn.WithoutKey),
                                  spec["max_out_of_orderness"], spec["allowed_lateness"])
-    if node.kind == "keyed_process":
-        return KeyedProcessOperator(node.name, spec["function"], spec["side_outputs"])
+    if node.kind in ("keyed_process", "process"):
+        operator = KeyedProcessOperator if node.kind == "keyed_process" else ProcessOperator
+        return operator(node.name, spec["function"], spec["side_outputs"])
     if node.kind == "count_window":
         return CountWindowOperator(node.name, spec["size"], spec["slide"],
                                    _adapted_window_function(spec, fn.WithoutWindow))

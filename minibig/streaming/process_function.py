@@ -85,6 +85,11 @@ class KeyedProcessFunction:
         """Called once per instance after the last record."""
 
 
+class ProcessFunction(KeyedProcessFunction):
+    """Flink's ProcessFunction, for ``DataStream.process``: ``process_element(value, ctx)``
+    with ``ctx.timestamp()``, the clocks and side outputs; no keyed state, no timers."""
+
+
 class RuntimeContext:
     """What ``open`` gets: keyed state by descriptor, and where the instance runs."""
 
@@ -144,20 +149,25 @@ class TimerService:
     def register_event_time_timer(self, timestamp) -> None:
         """Call ``on_timer(timestamp)`` for the current key once the watermark reaches ``timestamp``."""
         checks.finite("register_event_time_timer(timestamp)", timestamp)
-        self._operator.timers[TimeDomain.EVENT_TIME].register(timestamp, self._operator.key)
+        self._timers(TimeDomain.EVENT_TIME).register(timestamp, self._operator.key)
 
     def register_processing_time_timer(self, timestamp) -> None:
         """Call ``on_timer(timestamp)`` for the current key once the clock reaches ``timestamp``."""
         checks.finite("register_processing_time_timer(timestamp)", timestamp)
-        self._operator.timers[TimeDomain.PROCESSING_TIME].register(timestamp, self._operator.key)
+        self._timers(TimeDomain.PROCESSING_TIME).register(timestamp, self._operator.key)
 
     def delete_event_time_timer(self, timestamp) -> None:
         """Cancel the current key's event-time timer at ``timestamp`` (none: nothing happens)."""
-        self._operator.timers[TimeDomain.EVENT_TIME].delete(timestamp, self._operator.key)
+        self._timers(TimeDomain.EVENT_TIME).delete(timestamp, self._operator.key)
 
     def delete_processing_time_timer(self, timestamp) -> None:
         """Cancel the current key's processing-time timer at ``timestamp``."""
-        self._operator.timers[TimeDomain.PROCESSING_TIME].delete(timestamp, self._operator.key)
+        self._timers(TimeDomain.PROCESSING_TIME).delete(timestamp, self._operator.key)
+
+    def _timers(self, domain: TimeDomain):
+        if not self._operator.keyed:
+            raise TypeError("timers are only for keyed streams (key_by first), as in Flink")
+        return self._operator.timers[domain]
 
 
 class Context:

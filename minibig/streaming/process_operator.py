@@ -91,6 +91,8 @@ class Timers:
 class KeyedProcessOperator(Operator):
     """Runs a ``KeyedProcessFunction`` (see the module docstring); emits what it returns."""
 
+    keyed = True
+
     def __init__(self, name: str, function, side_outputs=()):
         super().__init__(name)
         self.side_outputs = {output: [] for output in side_outputs}     # read downstream
@@ -121,6 +123,8 @@ class KeyedProcessOperator(Operator):
 
     def state_handle(self, descriptor, kind: str):
         """A handle on the named keyed state (``RuntimeContext.get_state`` and the others)."""
+        if not self.keyed:
+            raise TypeError("keyed state needs a keyed stream (key_by first), as in Flink")
         cls = state_class(descriptor, kind)
         name = descriptor.name
         if self.kinds.setdefault(name, kind) != kind:
@@ -140,8 +144,8 @@ class KeyedProcessOperator(Operator):
 
     def process_batch(self, items, input_index=0):
         out = []
-        self.each_keyed_record(items, lambda timestamp, key, value: self._process(timestamp, key, value, out),
-                               lambda watermark: self._advance(watermark, out))
+        self.each_record(items, lambda timestamp, key, value: self._process(timestamp, key, value, out),
+                         lambda watermark: self._advance(watermark, out), self.keyed)
         return self._outputs(out)
 
     def _outputs(self, main) -> dict:
@@ -225,3 +229,11 @@ class KeyedProcessOperator(Operator):
         self.kinds.update(state["kinds"])
         self.watermark = state["watermark"]
         self.timers = {domain: Timers.loaded(state["timers"][domain.name]) for domain in TimeDomain}
+
+
+class ProcessOperator(KeyedProcessOperator):
+    """Flink's ``ProcessOperator``: a ``ProcessFunction`` on a stream without keys, chained to
+    its input. It has the clocks, ``ctx.timestamp()`` and side outputs; keyed state and timers
+    are refused (a ``TypeError`` from the call), as Flink refuses them off a keyed stream."""
+
+    keyed = False
