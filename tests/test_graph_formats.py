@@ -162,3 +162,31 @@ def test_tol_zero_runs_exactly_max_iter_iterations_as_graphalytics_pagerank_does
         ranks = as_dict(pagerank(g, damping=0.85, max_iter=iterations, tol=0))
         expected = graphalytics_pagerank(G, 0.85, iterations)
         assert all(math.isclose(ranks[v], expected[v], rel_tol=1e-9) for v in G), iterations
+
+
+MATRIX_MARKET = {
+    "symmetric": "%%MatrixMarket matrix coordinate real symmetric\n% from a collection\n5 5 5\n1 1 2.0\n"
+                 "2 1 0.5\n3 2 1.5e0\n4 3 2\n4 1 7.25\n",
+    "pattern": "%%MatrixMarket matrix coordinate pattern general\n6 6 4\n1 2\n2 3\n3 1\n5 4\n",
+    "integer": "%%MatrixMarket matrix coordinate integer general\n4 4 3\n1 2 3\n2 3 4\n1 3 9\n",
+}
+
+
+@pytest.mark.parametrize("where", ["driver", "workers"])
+@pytest.mark.parametrize("kind", sorted(MATRIX_MARKET))
+def test_matrix_market_files_are_the_graph_networkx_makes_of_their_matrix(request, tmp_path, where, kind):
+    import scipy.io
+    path = tmp_path / f"{kind}.mtx"
+    path.write_text(MATRIX_MARKET[kind])
+    G = nx.from_scipy_sparse_array(scipy.io.mmread(str(path)), create_using=nx.DiGraph)
+    g = Graph.from_matrix_market(context(request, where), str(path), num_partitions=2)
+    assert (g.num_vertices, g.num_edges, g.weighted) == (G.number_of_nodes(), G.number_of_edges(), kind != "pattern")
+    check_distances(as_dict(sssp(g, 0)), G, 0, weighted=kind != "pattern")
+    check_components(as_dict(connected_components(g)), G)
+
+
+def test_a_matrix_that_is_not_square_is_no_graph(tmp_path):
+    path = tmp_path / "m.mtx"
+    path.write_text("%%MatrixMarket matrix coordinate real general\n2 3 1\n1 3 1.0\n")
+    with pytest.raises(ValueError, match="square, not 2 x 3"):
+        Graph.from_matrix_market(None, str(path))

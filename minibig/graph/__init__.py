@@ -7,7 +7,7 @@
 Modules, one job each:
 
     ids.py           original vertex ids <-> dense global indices
-    load.py          edge files (pyarrow CSV), Parquet, tuples -> EdgeList
+    load.py          edge (and vertex) files (pyarrow CSV), Parquet, Matrix Market, tuples -> EdgeList
     distload.py      an edge file loaded by the workers (byte ranges, routed edges)
     partitioning.py  vertex id -> partition (portable hash, pluggable)
     partition.py     Partition: one partition's CSR arrays; snapshot/restore

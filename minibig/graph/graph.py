@@ -22,7 +22,8 @@ import numpy as np
 from minibig.graph.cluster import run_cluster
 from minibig.graph.distload import WorkerGraph
 from minibig.graph.ids import plain_list
-from minibig.graph.load import EdgeFormat, EdgeList, edges_from_tuples, read_edge_file, read_edge_parquet
+from minibig.graph.load import (EdgeFormat, EdgeList, edges_from_tuples, read_edge_file, read_edge_parquet,
+                                read_matrix_market)
 from minibig.graph.local import run_local
 from minibig.graph.partition import build_partitions
 from minibig.graph.partitioning import HashPartitioner
@@ -77,6 +78,13 @@ class Graph:
                      partitioner=None) -> "Graph":
         """A graph from Parquet with columns `src`, `dst` and optionally `weight`."""
         return cls(sc, read_edge_parquet(path, directed), num_partitions, partitioner, directed)
+
+    @classmethod
+    def from_matrix_market(cls, sc, path: str, num_partitions: int | None = None, partitioner=None) -> "Graph":
+        """A graph from a Matrix Market file (`.mtx`: SuiteSparse's collection), as networkx
+        builds one from the matrix: vertices 0..n-1, an edge per entry, the entry its weight;
+        read on the driver (`load.read_matrix_market`)."""
+        return cls(sc, read_matrix_market(path), num_partitions, partitioner)
 
     @classmethod
     def from_edges(cls, sc, edges, directed: bool = True, num_partitions: int | None = None,

@@ -1,4 +1,4 @@
-"""Reading edges: text files, Parquet, and Python iterables, into one `EdgeList`.
+"""Reading edges: text files, Parquet, Matrix Market, and Python iterables, into one `EdgeList`.
 
 An edge file has one edge per line, `src dst [weight]`, fields separated by
 spaces or tabs; `#` starts a comment line; blank lines are skipped; a `.gz`
@@ -195,6 +195,24 @@ def read_edge_parquet(path: str, directed: bool = True) -> EdgeList:
         weight = pc.cast(table.column("weight"), "float64").to_numpy()
     return edges_from_columns(table.column("src"), table.column("dst"), weight,
                               directed=directed, source=path)
+
+
+def read_matrix_market(path: str) -> EdgeList:
+    """Edges of a Matrix Market file (`.mtx`, `.mtx.gz`) as networkx makes a graph of its matrix
+    (`nx.from_scipy_sparse_array(scipy.io.mmread(path), create_using=nx.DiGraph)`): vertices
+    0..n-1, all of them, an edge per stored entry (a symmetric file's both ways), the entry its
+    weight (a `pattern` file: unweighted). Read by scipy, in this process."""
+    import scipy.io                     # only Matrix Market input needs it
+    path = os.fspath(path)
+    rows, columns, _, _, field, _ = scipy.io.mminfo(path)
+    if rows != columns:
+        raise ValueError(f"{path}: a graph's adjacency matrix is square, not {rows} x {columns}")
+    if field == "complex":
+        raise ValueError(f"{path}: complex entries are no edge weights")
+    matrix = scipy.io.mmread(path, spmatrix=False).tocoo()
+    weight = None if field == "pattern" else np.asarray(matrix.data, np.float64)
+    return edges_from_columns(pa.array(matrix.row, pa.int64()), pa.array(matrix.col, pa.int64()), weight,
+                              source=path, typed=True, vertices=pa.array(np.arange(rows), pa.int64()))
 
 
 def edges_from_tuples(edges, directed: bool = True, vertices=()) -> EdgeList:
