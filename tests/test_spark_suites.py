@@ -253,3 +253,47 @@ def test_updates_of_a_failed_job_count_only_its_successful_tasks(sc):
     with pytest.raises(KeyError):
         sc.parallelize(range(10), 2).mapPartitionsWithIndex(fail_second).collect()
     assert seen.value == 5
+
+
+# -- ShuffleSuite: keys of the job's own classes ------------------------------------------
+
+def _job_classes():
+    """A frozen dataclass and a namedtuple made inside a function: plain pickle cannot
+    name them, as it cannot name a job's `__main__` classes in a worker."""
+    import collections
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Point:
+        x: int
+        y: int
+    return Point, collections.namedtuple("Pair", "left right")
+
+
+def test_a_shuffle_takes_keys_and_values_of_the_jobs_own_classes(sc):
+    """A worker got these classes by value (cloudpickle); its shuffle wrote records with
+    plain pickle and failed with PicklingError. PySpark takes them."""
+    point, pair = _job_classes()
+    data = sc.parallelize([(point(i % 3, 0), pair(i, -i)) for i in range(30)], 3)
+    sums = data.mapValues(lambda p: p.left).reduceByKey(add, 2).collect()
+    assert sorted((k.x, v) for k, v in sums) == [(0, 135), (1, 145), (2, 155)]
+    made_in_tasks = sc.parallelize(range(12), 4).map(lambda i: (pair(i % 2, 0), point(i, i)))
+    groups = made_in_tasks.groupByKey(3).mapValues(lambda ps: sorted(p.x for p in ps)).collect()
+    assert sorted(groups) == [(pair(0, 0), [0, 2, 4, 6, 8, 10]), (pair(1, 0), [1, 3, 5, 7, 9, 11])]
+    assert [k.x for k, _ in data.sortByKey(numPartitions=2, keyfunc=lambda p: p.x).collect()] == \
+        sorted(i % 3 for i in range(30))
+
+
+def test_spilled_runs_take_records_of_the_jobs_own_classes(tmp_path):
+    from minibig.shuffle.partitioners import Aggregator
+    from minibig.shuffle.spill import ExternalMap, ExternalSorter
+    point, _ = _job_classes()
+    records = [(point(i % 300, 0), i) for i in range(6000)]
+    grouped = ExternalMap(Aggregator(lambda v: [v], lambda a, v: a + [v], lambda a, b: a + b),
+                          64 << 10, lambda: str(tmp_path))
+    got = {k: sorted(v) for k, v in grouped.insert_values(records).items()}
+    assert grouped.spills > 0, "the budget is small enough to spill"
+    assert got == {point(x, 0): list(range(x, 6000, 300)) for x in range(300)}
+    ordered = ExternalSorter(lambda kv: kv[0].x, False, 64 << 10, lambda: str(tmp_path))
+    assert [kv[1] for kv in ordered.sort(iter(records))] == sorted(range(6000), key=lambda i: i % 300)
+    assert ordered.spills > 0

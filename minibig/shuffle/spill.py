@@ -205,6 +205,25 @@ def take_spilled(folder: str) -> int:
         return _spilled.pop(folder, 0)
 
 
+def dump_into(obj, out) -> None:
+    """pickle.dump(obj, out) into a seekable file; where plain pickle cannot, cloudpickle.
+
+    A task holds classes that came to it by value (a dataclass or namedtuple of the
+    job's own `__main__`): plain pickle names them by module and cannot find them
+    there, so a record of one would fail its shuffle or spill. What the failed
+    pickle wrote is cut off first; `pickle.load` reads either, and cloudpickle gives
+    a class it sees again in this process its first copy, so equal keys stay equal.
+    """
+    start = out.tell()
+    try:
+        pickle.dump(obj, out, protocol=5)
+    except Exception:
+        import cloudpickle        # only here: a worker that never needs it does not load it
+        out.seek(start)
+        out.truncate()
+        cloudpickle.dump(obj, out, protocol=5)
+
+
 @contextlib.contextmanager
 def open_run(folder: str, kind: str):
     """(path, file) of a new run in `folder`, its bytes counted when it is closed."""
@@ -464,8 +483,7 @@ class ExternalMap:
             for start in range(0, len(keys), step):
                 rows = order[start:start + step]
                 batch_keys = [keys[i] for i in rows.tolist()]
-                pickle.dump((hashes[rows].tolist(), batch_keys, [d.pop(k) for k in batch_keys]),
-                            f, protocol=5)
+                dump_into((hashes[rows].tolist(), batch_keys, [d.pop(k) for k in batch_keys]), f)
         self.runs.append(path)
 
     # -- reading ------------------------------------------------------------------
@@ -491,8 +509,8 @@ class ExternalMap:
                 batch = list(itertools.islice(merged, step))
                 if not batch:
                     break
-                pickle.dump(([h for h, _ in batch], [kc[0] for _, kc in batch],
-                             [kc[1] for _, kc in batch]), f, protocol=5)
+                dump_into(([h for h, _ in batch], [kc[0] for _, kc in batch],
+                           [kc[1] for _, kc in batch]), f)
         return path
 
     def _merge(self, runs: list):
@@ -677,7 +695,7 @@ class ExternalSorter:
                 batch = list(itertools.islice(records, step))
                 if not batch:
                     break
-                pickle.dump(batch, f, protocol=5)
+                dump_into(batch, f)
         if owned is not None:
             owned.clear()
         return path

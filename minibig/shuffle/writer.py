@@ -47,7 +47,7 @@ from minibig.shuffle.hashing import hash_partitions, split_by_partition
 from minibig.shuffle.partitioners import (RangePartitioner, columnar_enabled, columnar_op,
                                           columnar_size_pays, identity, is_hash_partitioner)
 from minibig.shuffle.sizing import SizeTracker, estimate
-from minibig.shuffle.spill import ExternalMap, batch_records, effective_budget, open_run
+from minibig.shuffle.spill import ExternalMap, batch_records, dump_into, effective_budget, open_run
 
 _COPY = 1 << 20
 # Entries of a combine's dict cut, typed, hashed and split at a time (`_dict_parts`):
@@ -514,7 +514,7 @@ def dump_batch(batch, out) -> None:
     if type(batch) is list and flat_records(batch):
         pickle.dump(_Marshalled(marshal.dumps(batch)), out, protocol=5)
     else:
-        pickle.dump(batch, out, protocol=5)
+        dump_into(batch, out)
 
 
 def _partition_function(partitioner):
