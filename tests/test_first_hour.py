@@ -1,10 +1,12 @@
 """What a new user gets wrong in the first hour gets an answer as clear as Python's own:
 the mistake named, in the user's words and lines, without minibig's frames around it."""
 
+import json
 import subprocess
 import sys
+import threading
 
-from support import env
+from support import cleanup, env
 
 TIMEOUT = 120
 
@@ -46,3 +48,38 @@ def test_submit_without_a_job_file_asks_for_the_job_alone():
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.splitlines()[-1] == ("minibig submit: error: the following arguments are "
                                             "required: job"), done.stderr
+
+
+def _stderr_line(proc, timeout: float = TIMEOUT) -> str:
+    """The next line `proc` writes on stderr, read in a thread so that a silent process fails
+    the test after `timeout` instead of hanging it."""
+    box = []
+    reader = threading.Thread(target=lambda: box.append(proc.stderr.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert box, f"nothing on stderr within {timeout}s"
+    return box[0]
+
+
+def test_a_master_and_a_worker_started_by_hand_say_where_they_are_and_that_they_joined():
+    procs = []
+    try:
+        master = subprocess.Popen([sys.executable, "-m", "minibig", "master", "--port", "0"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  stdin=subprocess.DEVNULL, env=env())
+        procs.append(master)
+        url = json.loads(master.stdout.readline())["url"]         # the line for programs
+        assert _stderr_line(master) == (f"minibig: master at {url}; workers join it with "
+                                        f"`minibig worker --master {url}` (Ctrl-C stops it)\n")
+        worker = subprocess.Popen([sys.executable, "-m", "minibig", "worker", "--master", url,
+                                   "--slots", "2", "--memory", "1g"], stderr=subprocess.PIPE,
+                                  text=True, stdin=subprocess.DEVNULL, env=env())
+        procs.append(worker)
+        joined = _stderr_line(worker)
+        assert joined.startswith("minibig: worker ") and f"joined the master at {url}: " in joined
+        assert "2 slot(s), 1.0 GiB, blocks served at tcp://127.0.0.1:" in joined, joined
+        status = subprocess.run([sys.executable, "-m", "minibig", "status", "--master", url, "--json"],
+                                capture_output=True, text=True, env=env(), timeout=TIMEOUT)
+        assert [w["id"] for w in json.loads(status.stdout)["workers"]] == [joined.split()[2]]
+    finally:
+        cleanup(procs)

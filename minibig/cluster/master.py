@@ -841,6 +841,9 @@ def main(argv=None) -> int:
         master.events.start_ui(args.ui_bind, args.ui_port, announce=not args.die_with_parent)
     print(json.dumps({"url": url, "pid": os.getpid(), "ui": master.events.ui_url}), flush=True)
     record_master(url, private_key=args.key_file == "-", ui=master.events.ui_url)
+    if not args.die_with_parent:          # started by hand: the JSON line above is for programs
+        print(f"minibig: master at {url}; workers join it with `minibig worker --master {url}` "
+              "(Ctrl-C stops it)", file=sys.stderr, flush=True)
     try:
         master.serve(sock)
     except KeyboardInterrupt:

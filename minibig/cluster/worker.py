@@ -112,8 +112,11 @@ class Worker:
     """Event loop of one worker process."""
 
     def __init__(self, master_url: str, slots: int, host: str, work_dir: str,
-                 memory: int, heartbeat_interval: float = 0.5, block_port: int = 0):
+                 memory: int, heartbeat_interval: float = 0.5, block_port: int = 0,
+                 announce: bool = False):
         self.master_url = master_url
+        self.announce = announce                  # started by hand: say when the master takes it
+        self.joined = False
         self.slots = slots
         self.host = host
         self.block_port = block_port              # 0: any free port
@@ -215,8 +218,19 @@ class Worker:
             self.stopping = True
         elif msg.kind == P.REGISTERED:
             self.heartbeat_interval = float(msg.header.get("heartbeat_interval", self.heartbeat_interval))
+            if self.announce:
+                self.say_joined()
         else:
             log.warning("dropped a message of unknown kind %r", msg.kind)
+
+    def say_joined(self) -> None:
+        """Tell whoever started this worker by hand that the master took it, and again after
+        a master restart: the worker is silent otherwise, so a wait said nothing."""
+        again = " again" if self.joined else ""
+        self.joined = True
+        print(f"minibig: worker {self.worker_id} joined the master at {self.master_url}{again}: "
+              f"{self.slots} slot(s), {self.memory_budget / 2**30:.1f} GiB, blocks served at "
+              f"{self.block_addr} (Ctrl-C stops it)", file=sys.stderr, flush=True)
 
     def on_launch_or_report(self, msg: P.Message) -> None:
         """Start a launched attempt; one that cannot start is reported failed, not dropped
@@ -504,7 +518,8 @@ def main(argv=None) -> int:
         os.makedirs(work_dir, exist_ok=True)
     try:
         pin_mmap_threshold()                  # freed shuffle buffers go back to the OS
-        Worker(master, args.slots, args.host, work_dir, memory, block_port=args.block_port).run()
+        Worker(master, args.slots, args.host, work_dir, memory, block_port=args.block_port,
+               announce=not args.die_with_parent).run()
     except UserError as exc:
         print(f"minibig worker: {exc}", file=sys.stderr)
         return 1
