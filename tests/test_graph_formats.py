@@ -77,6 +77,21 @@ def test_a_vertex_file_of_graphalytics_lines_gz_with_comments_loads_undirected(r
 
 
 @pytest.mark.parametrize("where", ["driver", "workers"])
+@pytest.mark.parametrize("words", [False, True])
+def test_byte_ranges_with_vertices_and_no_edges_or_edges_and_no_vertices(request, tmp_path, where, words):
+    name = (lambda v: f"w{v}") if words else (lambda v: v)
+    (tmp_path / "g.e").write_text(f"{name(1)} {name(2)}\n")
+    (tmp_path / "g.v").write_text("".join(f"{name(v)}\n" for v in range(1, 40)))
+    (tmp_path / "h.e").write_text("".join(f"{name(v)} {name(v + 1)}\n" for v in range(1, 40)))
+    (tmp_path / "h.v").write_text(f"{name(50)}\n")
+    sc = context(request, where)
+    g = Graph.from_edge_file(sc, str(tmp_path / "g.e"), vertices=str(tmp_path / "g.v"), num_partitions=4)
+    assert as_dict(bfs(g, name(1))) == {name(v): {1: 0, 2: 1}.get(v, math.inf) for v in range(1, 40)}
+    h = Graph.from_edge_file(sc, str(tmp_path / "h.e"), vertices=str(tmp_path / "h.v"), num_partitions=4)
+    assert as_dict(bfs(h, name(1))) == {**{name(v): v - 1 for v in range(1, 41)}, name(50): math.inf}
+
+
+@pytest.mark.parametrize("where", ["driver", "workers"])
 def test_a_vertex_file_with_a_word_makes_every_id_a_string(request, tmp_path, where):
     (tmp_path / "g.e").write_text("1 2\n2 3\n")
     (tmp_path / "g.v").write_text("1\n2\n3\nhub\n")

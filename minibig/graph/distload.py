@@ -250,10 +250,12 @@ def numbered(src, dst, type_, extra=None) -> tuple[pa.Array, list[np.ndarray]]:
     chunked id columns, and of the ids of `extra` (a chunked column of vertices with or without
     edges: last, so they leave the edges' positions as they are), in one hash pass (Arrow's
     dictionary encoding; `unique` then `index_in` hashed every id twice)."""
-    more = [c for c in extra.chunks if len(c)] if extra is not None else []
-    encoded = pc.dictionary_encode(pa.chunked_array(src.chunks + dst.chunks + more, type_), null_encoding="encode")
+    # the kernel drops empty chunks: only non-empty ones go in, so its chunks are theirs in order
+    extra = extra if extra is not None else pa.chunked_array([], type_)
+    src, dst, more = ([c for c in column.chunks if len(c)] for column in (src, dst, extra))
+    encoded = pc.dictionary_encode(pa.chunked_array(src + dst + more, type_), null_encoding="encode")
     positions = [np.asarray(c.indices.to_numpy(zero_copy_only=False), np.int32) for c in encoded.chunks]
-    split, end = len(src.chunks), len(src.chunks) + len(dst.chunks)
+    split, end = len(src), len(src) + len(dst)
     return (_dictionary(encoded, type_),
             [joined(p, np.int32) for p in (positions[:split], positions[split:end])])
 
