@@ -305,3 +305,56 @@ def test_a_retried_task_has_its_own_attempt_id(sc, tmp_path):
     assert len(names) == 2 and names[0][:-1] == names[1][:-1]
     assert names[0].startswith(f"attempt_{key}_mapper_0000")
     assert [name[-2:] for name in names] == ["_0", "_1"]             # the failed one, its retry
+
+
+# -- a job written for mrjob 0.5: configure_options, optparse's keywords --------------------
+def options_job(MRJob, MRStep, old_names: bool):
+    """Repeats each line --times times, upper-cased unless --no-shout, after the first line
+    of --prefix-file, with --mood and the --label-with values; its options declared with
+    mrjob 0.5's names and optparse's keywords (`old_names`) or with mrjob 0.6's."""
+    class MRRepeat(MRJob):
+        def declare(self, add, add_file):
+            typed = {"int": "int", "choice": "choice"} if old_names else {"int": int}
+            add("--times", "-n", type=typed["int"], default=1)
+            add("--no-shout", action="store_false", dest="shout", default=True)
+            add("--mood", type=typed.get("choice", str), choices=["calm", "loud"], default="calm")
+            add("--label-with", "-l", action="append", dest="labels", default=[])
+            add_file("--prefix-file")
+
+        if old_names:
+            def configure_options(self):
+                super().configure_options()
+                self.declare(self.add_passthrough_option, self.add_file_option)
+        else:
+            def configure_args(self):
+                super().configure_args()
+                self.declare(self.add_passthru_arg, self.add_file_arg)
+
+        def mapper_init(self):
+            with open(self.options.prefix_file) as f:
+                self.prefix = f.readline().rstrip("\n")
+
+        def mapper(self, _, line):
+            text = line.upper() if self.options.shout else line
+            for n in range(self.options.times):
+                yield f"{self.prefix}{text}", [n, self.options.mood, self.options.labels]
+    return MRRepeat
+
+
+def test_a_job_written_for_mrjob_0_5_reads_its_options(sc, tmp_path):
+    # minibig offers mrjob 0.5's configure_options, add_passthrough_option and
+    # add_file_option, but never called a job's configure_options (mrjob 0.6 did), and
+    # passed optparse's type names ("int", "choice") to argparse, which refused them.
+    prefix = tmp_path / "prefix.txt"
+    prefix.write_text("> \nnot this line\n")
+    args = ["-n2", "--no-shout", "--mood", "loud", "-l", "a", "--label-with", "b", "--prefix-file",
+            str(prefix)]
+    ours = sorted_run(options_job(*MINIBIG, old_names=True), [*args, "--master", sc.master],
+                      b"ab\ncd\n")
+    theirs = sorted_run(options_job(*MRJOB, old_names=False), [*args, "-r", "inline",
+                                                                "--no-conf"], b"ab\ncd\n")
+    assert theirs[0] == [("> ab", [0, "loud", ["a", "b"]]), ("> ab", [1, "loud", ["a", "b"]]),
+                         ("> cd", [0, "loud", ["a", "b"]]), ("> cd", [1, "loud", ["a", "b"]])]
+    assert ours == theirs
+    with pytest.raises(ValueError, match="invalid choice"):
+        options_job(*MINIBIG, old_names=True)(args=["--mood", "sad"])

@@ -43,7 +43,7 @@ from itertools import chain, repeat
 
 from minibig.mapreduce.counters import increment
 from minibig.mapreduce.internal import PLAIN_TYPES
-from minibig.mapreduce.options import add_runner_args, raising_parser
+from minibig.mapreduce.options import add_runner_args, optparse_kwargs, raising_parser
 from minibig.mapreduce.protocols import JSONProtocol, RawValueProtocol
 from minibig.mapreduce.runner import MRJobRunner
 from minibig.mapreduce.step import STEP_FUNCS, MRStep
@@ -180,6 +180,8 @@ class MRJob:
         self._stdin = self._stdout = self._stderr = None
         self.arg_parser = argparse.ArgumentParser(usage=self._usage(), allow_abbrev=False)
         self.configure_args()
+        if type(self).configure_options is not MRJob.configure_options:
+            self.configure_options()          # a job written for mrjob 0.5, as mrjob 0.6 ran it
         if args is None:
             self._cl_args = sys.argv[1:]
         else:
@@ -314,18 +316,18 @@ class MRJob:
                 return
         raise ValueError(f"unknown arg: {opt_str}")
 
-    # mrjob < 0.6 names of the same methods
+    # mrjob < 0.6 names of the same methods, with optparse's keywords (type="int", ...)
     def configure_options(self) -> None:
-        """Deprecated mrjob name of configure_args."""
-        MRJob.configure_args(self)
+        """Deprecated mrjob name of configure_args: a job that redefines it has it called
+        after configure_args (which added the built-in switches), as mrjob 0.6 did."""
 
     def add_passthrough_option(self, *args, **kwargs) -> None:
         """Deprecated mrjob name of add_passthru_arg."""
-        self.add_passthru_arg(*args, **kwargs)
+        self.add_passthru_arg(*args, **optparse_kwargs(kwargs))
 
     def add_file_option(self, *args, **kwargs) -> None:
         """Deprecated mrjob name of add_file_arg."""
-        self.add_file_arg(*args, **kwargs)
+        self.add_file_arg(*args, **optparse_kwargs(kwargs))
 
     def file_args(self) -> dict:
         """{dest: absolute path(s)} of the file arguments given."""

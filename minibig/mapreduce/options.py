@@ -99,6 +99,30 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
                         help=argparse.SUPPRESS)
 
 
+#: optparse's type names, which mrjob 0.5's add_passthrough_option took, as argparse types.
+_OPTPARSE_TYPES = {"string": str, "str": str, "int": int, "long": int, "float": float,
+                   "complex": complex}
+
+
+def optparse_kwargs(kwargs: dict) -> dict:
+    """mrjob 0.5's optparse-style keywords (`type="int"`, `type="choice"`) as argparse's.
+
+    >>> optparse_kwargs({"type": "int", "default": 5}), optparse_kwargs({"type": "choice", "choices": "ab"})
+    ({'type': <class 'int'>, 'default': 5}, {'choices': 'ab'})
+    """
+    if kwargs.get("action") == "callback":
+        raise TypeError("optparse callbacks are not supported: use an argparse action")
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("opt_group", "callback_args")}
+    kind = kwargs.get("type")
+    if kind == "choice":
+        del kwargs["type"]
+    elif isinstance(kind, str):
+        if kind not in _OPTPARSE_TYPES:
+            raise TypeError(f"unknown option type {kind!r}")
+        kwargs["type"] = _OPTPARSE_TYPES[kind]
+    return kwargs
+
+
 def parse_jobconf(pairs) -> dict:
     """{key: value} from a dict, "KEY=VALUE" strings or (key, value) pairs; later ones win."""
     if isinstance(pairs, dict):
