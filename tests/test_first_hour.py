@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
 from support import cleanup, env
 
@@ -61,25 +62,59 @@ def _stderr_line(proc, timeout: float = TIMEOUT) -> str:
     return box[0]
 
 
+def _by_hand(*command: str) -> subprocess.Popen:
+    """`minibig COMMAND...` as a user starts it in a terminal, its stdout and stderr read here."""
+    return subprocess.Popen([sys.executable, "-m", "minibig", *command], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=env())
+
+
+def _worker_ids(url: str) -> list:
+    status = subprocess.run([sys.executable, "-m", "minibig", "status", "--master", url, "--json"],
+                            capture_output=True, text=True, env=env(), timeout=TIMEOUT)
+    return [w["id"] for w in json.loads(status.stdout)["workers"]]
+
+
 def test_a_master_and_a_worker_started_by_hand_say_where_they_are_and_that_they_joined():
     procs = []
     try:
-        master = subprocess.Popen([sys.executable, "-m", "minibig", "master", "--port", "0"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  stdin=subprocess.DEVNULL, env=env())
+        master = _by_hand("master", "--port", "0")
         procs.append(master)
         url = json.loads(master.stdout.readline())["url"]         # the line for programs
         assert _stderr_line(master) == (f"minibig: master at {url}; workers join it with "
                                         f"`minibig worker --master {url}` (Ctrl-C stops it)\n")
-        worker = subprocess.Popen([sys.executable, "-m", "minibig", "worker", "--master", url,
-                                   "--slots", "2", "--memory", "1g"], stderr=subprocess.PIPE,
-                                  text=True, stdin=subprocess.DEVNULL, env=env())
+        worker = _by_hand("worker", "--master", url, "--slots", "2", "--memory", "1g")
         procs.append(worker)
         joined = _stderr_line(worker)
         assert joined.startswith("minibig: worker ") and f"joined the master at {url}: " in joined
         assert "2 slot(s), 1.0 GiB, blocks served at tcp://127.0.0.1:" in joined, joined
-        status = subprocess.run([sys.executable, "-m", "minibig", "status", "--master", url, "--json"],
-                                capture_output=True, text=True, env=env(), timeout=TIMEOUT)
-        assert [w["id"] for w in json.loads(status.stdout)["workers"]] == [joined.split()[2]]
+        assert _worker_ids(url) == [joined.split()[2]]
+    finally:
+        cleanup(procs)
+
+
+def test_a_worker_joins_a_restarted_master_once_however_long_it_was_away():
+    procs = []
+    try:
+        master = _by_hand("master", "--port", "0")
+        procs.append(master)
+        url = json.loads(master.stdout.readline())["url"]
+        worker = _by_hand("worker", "--master", url)
+        procs.append(worker)
+        assert "joined the master" in _stderr_line(worker)
+        master.terminate()                          # the user stops the master (Ctrl-C, kill)
+        master.wait(TIMEOUT)
+        time.sleep(3)                               # meanwhile the worker's heartbeats queue
+        restarted = _by_hand("master", "--port", url.rpartition(":")[2])
+        procs.append(restarted)
+        assert json.loads(restarted.stdout.readline())["url"] == url
+        joined = _stderr_line(worker)
+        assert f"joined the master at {url} again" in joined, joined
+        assert _worker_ids(url) == [joined.split()[2]]
+        worker.terminate()
+        restarted.terminate()
+        worker_said = worker.communicate(timeout=TIMEOUT)[1]
+        master_said = restarted.communicate(timeout=TIMEOUT)[1]
+        assert "joined" not in worker_said, worker_said        # it registered once
+        assert "re-registered" not in master_said, master_said
     finally:
         cleanup(procs)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import pickle
 import sys
@@ -122,6 +123,7 @@ class Master:
         self.blocks: dict[str, set] = {}          # persisted partition -> worker ids
         self.shutting_down = False
         self.unreachable: set[bytes] = set()      # peers a message could not go to (`send`)
+        self.reregister_asked: dict[str, float] = {}   # unknown worker -> when it was asked
         self.started = time.time()
         self.events = EventRecorder(self, conf.event_log)   # the event log and the web UI
 
@@ -250,6 +252,7 @@ class Master:
     def on_register(self, msg: P.Message) -> None:
         h = msg.header
         wid = str(h["worker_id"])
+        self.reregister_asked.pop(wid, None)
         old = self.workers.get(wid)
         if old is not None:
             self.lose_worker(wid, "re-registered")
@@ -271,7 +274,7 @@ class Master:
         if "worker_id" in msg.header:
             worker = self.workers.get(msg.header["worker_id"])
             if worker is None:
-                self.send(msg.identity, P.REREGISTER)
+                self.ask_to_register_again(str(msg.header["worker_id"]), msg.identity, now)
             else:
                 worker.last_seen = now
                 worker.reserved = int(msg.header.get("reserved", 0))
@@ -653,6 +656,17 @@ class Master:
             if freed:
                 worker.has_files.difference_update(freed)
                 self.send(worker.identity, P.DROP_FILES, {"files": freed})
+
+    def ask_to_register_again(self, worker_id: str, identity: bytes, now: float) -> None:
+        """A worker this master does not know beats (the master restarted, or judged it lost):
+        ask it to register, once per a few heartbeats. While its master is down a worker's
+        heartbeats queue, and all of them reach the next master at once: answering each one
+        made the worker register as many times, each registration dropping the one before
+        ("lost: re-registered" twice a second of the master's absence)."""
+        if now - self.reregister_asked.get(worker_id, -math.inf) < 4 * self.conf.heartbeat_interval:
+            return
+        self.reregister_asked[worker_id] = now
+        self.send(identity, P.REREGISTER)
 
     def on_bye(self, msg: P.Message) -> None:
         if "worker_id" in msg.header:
