@@ -297,3 +297,28 @@ def test_spilled_runs_take_records_of_the_jobs_own_classes(tmp_path):
     ordered = ExternalSorter(lambda kv: kv[0].x, False, 64 << 10, lambda: str(tmp_path))
     assert [kv[1] for kv in ordered.sort(iter(records))] == sorted(range(6000), key=lambda i: i % 300)
     assert ordered.spills > 0
+
+
+# -- RDDSuite: runJob ------------------------------------------------------------------
+
+def test_run_job_refuses_a_partition_the_dataset_does_not_have(sc):
+    """RDDSuite's "runJob on an invalid partition": -1 used to run the last partition,
+    and 2 of 2 failed inside the scheduler with IndexError."""
+    data = sc.parallelize(range(10), 2)
+    for bad in ([0, 2], [-1]):
+        with pytest.raises(ValueError, match=r"non-existent partition: -?\d\. Total number of partitions: 2"):
+            sc.runJob(data, lambda it: [sum(it)], bad)
+    with pytest.raises(TypeError):
+        sc.runJob(data, lambda it: [sum(it)], [1.0])
+
+
+def test_run_job_answers_a_partition_asked_for_twice(sc):
+    """The job waited for ever for the second answer of a partition listed twice."""
+    import threading
+    data = sc.parallelize(range(10), 2)
+    answer = []
+    job = threading.Thread(target=lambda: answer.append(sc.runJob(data, lambda it: [sum(it)], [1, 0, 1])),
+                           daemon=True)
+    job.start()
+    job.join(timeout=120)
+    assert answer == [[35, 10, 35]]

@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import itertools
 import logging
+import operator
 import os
 import shutil
 import sys
@@ -38,7 +39,7 @@ from minibig.core.callsite import user_call_site
 from minibig.core.paths import absolute_local_path, file_uri
 from minibig.core.cleaner import ContextCleaner
 from minibig.conf import Conf
-from minibig.errors import UserError
+from minibig.errors import InvalidArgumentError, UserError
 from minibig.core.progress import Progress
 from minibig.rdd.base import ParallelCollectionRDD, UnionRDD
 from minibig.rdd.binary import binary_records
@@ -64,6 +65,21 @@ def _show_user_errors_briefly() -> None:
             previous(kind, value, tb)
     hook._minibig = True
     sys.excepthook = hook
+
+
+def _partition_indexes(rdd, partitions) -> list[int]:
+    """`partitions` (all of rdd's when None) as a list of ints, each one of rdd's: Spark
+    refuses another (IllegalArgumentException); a negative one would pick a partition from
+    the end, and one past the last failed inside the scheduler."""
+    count = rdd.getNumPartitions()
+    if partitions is None:
+        return list(range(count))
+    wanted = [operator.index(p) for p in partitions]
+    for p in wanted:
+        if not 0 <= p < count:
+            raise InvalidArgumentError(f"Attempting to access a non-existent partition: {p}. "
+                                       f"Total number of partitions: {count}")
+    return wanted
 
 
 def _warn_of_replaced_input(summary) -> None:
@@ -363,12 +379,16 @@ class Context:
         self._check_running()
         if self._cleaner is not None:
             self._cleaner.clean()
-        if partitions is None:
-            partitions = range(rdd.getNumPartitions())
+        wanted = _partition_indexes(rdd, partitions)
+        distinct = list(dict.fromkeys(wanted))     # a partition asked for twice runs once
         try:
-            return self._dag.run_job(rdd, func, list(partitions), f"job at {user_call_site()}")
+            results = self._dag.run_job(rdd, func, distinct, f"job at {user_call_site()}")
         finally:
             _warn_of_replaced_input(self._dag.last_job)
+        if len(distinct) == len(wanted):
+            return results
+        by_partition = dict(zip(distinct, results))
+        return [by_partition[p] for p in wanted]
 
     def _check_running(self) -> None:
         if self._stopped:
