@@ -171,3 +171,44 @@ def test_a_wrong_function_is_refused_when_the_job_is_written():
         windows.reduce(None)
     with pytest.raises(TypeError):
         windows.aggregate(object())
+
+
+# -- count_window_all: Flink's countWindowAll ------------------------------------------------
+
+@WHERE
+@pytest.mark.parametrize("size, slide", [(4, None), (4, 2)])
+def test_count_window_all_is_one_window_over_every_instance(sc, where, size, slide):
+    """Two source instances, one operator instance: every `slide` records of the whole stream,
+    the last `size` (the windows' sizes, and the tumbling windows' total, whatever order the
+    two instances' records interleave in)."""
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=3)
+    stream = ssc.source(list(range(30)), timestamp=int, parallelism=2)
+    counts = stream.count_window_all(size, slide).count().collect()
+    sums = stream.count_window_all(size, slide).process(lambda records: sum(records)).collect()
+    ssc.run(timeout=60)
+    fired = [min(size, n) for n in range(slide or size, 31, slide or size)]
+    assert counts.result() == fired
+    assert len(sums.result()) == len(fired)
+    if slide is None:
+        assert sum(sums.result()) == sum(range(28))        # 28 records in 7 full windows; 2 never fire
+
+
+@WHERE
+def test_count_window_all_as_javas_test_with_a_key_ignored(sc, where):
+    """EvictingWindowOperatorTest.testCountTrigger's records through countWindowAll(4, 2) from one
+    source: every 2 records of the stream, the sum of the last 4, keys ignored."""
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    out = ssc.source([(key, 1, t) for key, t in JAVA_EVICTING], timestamp=lambda r: r[2]).count_window_all(4, 2).reduce(
+        lambda a, b: (b[0], a[1] + b[1], b[2]), window_function=lambda results: results[0][1]).collect()
+    ssc.run(timeout=60)
+    assert out.result() == [2, 4, 4, 4, 4]
+
+
+def test_count_window_all_errors_name_the_records_without_a_key():
+    ssc = StreamingContext(parallelism=2)
+    ssc.source([1, 2, 3], timestamp=int).count_window_all(2).process(lambda records: records[5]).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run()
+    assert caught.value.operator.startswith("count_window_all-")
+    assert caught.value.record == [1, 2]
+    assert type(caught.value.__cause__) is IndexError

@@ -16,9 +16,9 @@ their input and emit of their state), ``checks`` (the API's argument checks),
 ``errors``.
 """
 
-from minibig.streaming.api import (AllWindowedStream, AllWindowResultStream, Collected, CountWindowedStream,
-                                   DataStream, KeyedStream, ProcessResultStream, StreamingContext, WindowedStream,
-                                   WindowResultStream)
+from minibig.streaming.api import (AllCountWindowedStream, AllWindowedStream, AllWindowResultStream, Collected,
+                                   CountWindowedStream, DataStream, KeyedStream, ProcessResultStream, StreamingContext,
+                                   WindowedStream, WindowResultStream)
 from minibig.streaming.errors import StreamError
 from minibig.streaming.functions import AggregateFunction
 from minibig.streaming.sinks import FileSink, RedisStreamSink, Sink
@@ -32,7 +32,7 @@ from minibig.streaming.state import (AggregatingState, AggregatingStateDescripto
 from minibig.streaming.windows import SessionWindow, SlidingWindow, TumblingWindow, WindowAssigner
 
 __all__ = ["StreamingContext", "DataStream", "KeyedStream", "WindowedStream", "WindowResultStream",
-           "AllWindowedStream", "AllWindowResultStream", "CountWindowedStream", "ProcessResultStream", "Collected",
+           "AllWindowedStream", "AllWindowResultStream", "AllCountWindowedStream", "CountWindowedStream", "ProcessResultStream", "Collected",
            "TumblingWindow", "SlidingWindow", "SessionWindow", "WindowAssigner", "AggregateFunction",
            "ValueState", "ValueStateDescriptor", "ListState", "ListStateDescriptor", "MapState",
            "MapStateDescriptor", "ReducingState", "ReducingStateDescriptor", "AggregatingState",

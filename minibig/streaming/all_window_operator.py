@@ -38,8 +38,7 @@ class AllWindowOperator(WindowOperator):
         try:
             outputs = step(*args)
         except StreamError as exc:
-            raise StreamError(exc.operator, _without_key(exc.record), exc.problem).with_traceback(
-                exc.__traceback__) from exc.__cause__
+            raise unkeyed_error(exc) from exc.__cause__
         main, late = outputs.get("main"), outputs.get("late")
         if main:
             outputs["main"] = [(item[0], item[1][1:]) if type(item) is tuple else item for item in main]
@@ -48,11 +47,21 @@ class AllWindowOperator(WindowOperator):
         return outputs
 
 
+def unkeyed_error(exc: StreamError) -> StreamError:
+    """``exc`` naming its record without the operator's one key, ``None`` (an all-window
+    operator's, ``window_all`` or ``count_window_all``), with its traceback."""
+    return StreamError(exc.operator, _without_key(exc.record), exc.problem).with_traceback(exc.__traceback__)
+
+
 def _without_key(record):
-    """An error's record without the operator's key: ``(timestamp, value)`` for a record,
-    ``(start, end)`` for a window that failed as it fired."""
-    if type(record) is tuple and len(record) == 3 and record[0] is None:
+    """An error's record without the key: ``(timestamp, value)`` for a record, ``(start, end)``
+    for a time window that failed as it fired, its records for a count window."""
+    if type(record) is not tuple:
+        return record
+    if len(record) == 3 and record[0] is None:
         return record[1:]                                       # (None, start, end)
-    if type(record) is tuple and len(record) == 2 and type(record[1]) is tuple and len(record[1]) == 2:
+    if len(record) == 2 and record[0] is None:
+        return record[1]                                        # (None, records)
+    if len(record) == 2 and type(record[1]) is tuple and len(record[1]) == 2:
         return record[0], record[1][1]                          # (timestamp, (None, value))
     return record

@@ -212,6 +212,12 @@ class DataStream:
         _window_options("window_all()", assigner, max_out_of_orderness, allowed_lateness)
         return AllWindowedStream(self, assigner, max_out_of_orderness, allowed_lateness)
 
+    def count_window_all(self, size: int, slide: int | None = None) -> "AllCountWindowedStream":
+        """Count windows over the whole stream (Flink's ``countWindowAll``), run by one instance:
+        as ``KeyedStream.count_window`` without the key; see ``AllCountWindowedStream``."""
+        size, slide = _count_window_options(size, slide)
+        return AllCountWindowedStream(self, size, slide)
+
     def union(self, *others: "DataStream") -> "DataStream":
         """The records of this stream and ``others``; the watermark is the least of theirs.
 
@@ -276,9 +282,7 @@ class KeyedStream(DataStream):
         """Count windows per key (Flink's ``countWindow``): tumbling, every ``size`` records of
         a key; or sliding, every ``slide`` records with the key's last ``size``. See
         ``count_window_operator.py``; a window not full at the end of the input never fires."""
-        size = checks.count("count_window(size)", size)
-        if slide is not None:
-            slide = checks.count("count_window(slide)", slide)
+        size, slide = _count_window_options(size, slide)
         return CountWindowedStream(self, size, slide)
 
     def process(self, function) -> DataStream:
@@ -418,6 +422,12 @@ class KeyedStream(DataStream):
                            max_out_of_orderness=max_out_of_orderness, allowed_lateness=allowed_lateness)
 
 
+def _count_window_options(size, slide) -> tuple:
+    """``(size, slide)`` as ints, refusing anything but positive ints (slide None: tumbling)."""
+    size = checks.count("count_window(size)", size)
+    return size, None if slide is None else checks.count("count_window(slide)", slide)
+
+
 def _window_options(method: str, assigner, max_out_of_orderness, allowed_lateness) -> None:
     """Refuse a wrong window option when the plan is built (as Flink does), not mid-stream."""
     if not isinstance(assigner, WindowAssigner):
@@ -518,6 +528,42 @@ class CountWindowedStream(WindowedStream):
     def count(self) -> KeyedStream:
         """``(key, number of records)``: ``size`` for a full window, fewer in a sliding
         window's first firings."""
+        return self._apply("count")
+
+
+class AllCountWindowedStream(CountWindowedStream):
+    """A whole stream cut into count windows, run by one instance (Flink's ``countWindowAll``):
+    results are the values alone; ``process(f)`` calls ``f(records)``, a ``window_function``
+    ``window_function([result])``.
+
+    >>> ssc = StreamingContext(sc)
+    >>> out = ssc.source(range(7), timestamp=int).count_window_all(3).process(sum).collect()
+    >>> _ = ssc.run(); out.result()
+    [3, 12]
+    """
+
+    def _node(self, assigner, max_out_of_orderness, allowed_lateness, **spec) -> DataStream:
+        stream = self.keyed
+        node = stream.ssc.plan.add("count_window_all", (Edge(stream.node.id, partitioning="rebalance"),), 1,
+                                   size=self.size, slide=self.slide, **spec)
+        return DataStream(stream.ssc, node)
+
+    def reduce(self, f, window_function=None) -> DataStream:
+        """The window's records folded with ``f(a, b)``; with ``window_function``,
+        ``window_function([folded])``."""
+        return self._apply("reduce", f, window_function)
+
+    def aggregate(self, aggregate, window_function=None) -> DataStream:
+        """``get_result(acc)`` of a Flink-style ``AggregateFunction``."""
+        AggregateWindowFunction(aggregate)
+        return self._apply("aggregate", aggregate, window_function)
+
+    def process(self, f) -> DataStream:
+        """``f(records)`` with the window's records, oldest first."""
+        return self._apply("process", f)
+
+    def count(self) -> DataStream:
+        """The number of records."""
         return self._apply("count")
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from minibig.streaming.all_window_operator import unkeyed_error
 from minibig.streaming.copies import detached
 from minibig.streaming.errors import StreamError, exception_text
 from minibig.streaming.functions import MISSING, WindowFunction
@@ -92,3 +93,17 @@ class CountWindowOperator(Operator):
 
     def load(self, state):
         self.buffers = {key: [deque(records, maxlen=self.size), since] for key, (records, since) in state.items()}
+
+
+class AllCountWindowOperator(CountWindowOperator):
+    """Flink's ``countWindowAll``: count windows over the whole stream, one instance (the plan
+    gives it parallelism 1 and a rebalance edge); results are the values alone, and an error
+    names the window's records without the operator's one key, ``None``."""
+
+    def process_batch(self, items, input_index=0):
+        keyed = [(item[0], (None, item[1])) if type(item) is tuple else item for item in items]
+        try:
+            out = super().process_batch(keyed, input_index)["main"]
+        except StreamError as exc:
+            raise unkeyed_error(exc) from exc.__cause__
+        return {"main": [(item[0], item[1][1]) if type(item) is tuple else item for item in out]}

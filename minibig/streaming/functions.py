@@ -179,6 +179,19 @@ class WithoutWindow:
         return self.f(key, values)
 
 
+class WithoutKeyOrWindow:
+    """A user's ``count_window_all`` function: ``f(values)``, called as a time window's ``(key,
+    window, values)``."""
+
+    __slots__ = ("f",)
+
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, key, window, values):
+        return self.f(values)
+
+
 class JoinFunction(WindowFunction):
     """Inner join of two inputs: every ``(left, right)`` pair of one key and window."""
 

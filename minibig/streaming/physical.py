@@ -14,7 +14,7 @@ import time
 
 from minibig.streaming import functions as fn
 from minibig.streaming.all_window_operator import AllWindowOperator
-from minibig.streaming.count_window_operator import CountWindowOperator
+from minibig.streaming.count_window_operator import AllCountWindowOperator, CountWindowOperator
 from minibig.streaming.operators import (CollectOperator, FilterOperator, FlatMapOperator,
                                          ForwardOperator, KeyByOperator, MapOperator, Operator,
                                          RollingAggregateOperator, RollingReduceOperator,
@@ -78,6 +78,9 @@ def make_operator(node: Node) -> Operator:
     if node.kind == "count_window":
         return CountWindowOperator(node.name, spec["size"], spec["slide"],
                                    _adapted_window_function(spec, fn.WithoutWindow))
+    if node.kind == "count_window_all":
+        return AllCountWindowOperator(node.name, spec["size"], spec["slide"],
+                                      _adapted_window_function(spec, fn.WithoutKeyOrWindow))
     raise ValueError(f"{node.name}: no physical operator for kind {node.kind!r}")
 
 

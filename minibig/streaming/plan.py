@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from minibig.core import serialization
 
-KINDS = ("source", "map", "flat_map", "filter", "key_by", "union", "side_output", "window", "window_all", "count_window",
+KINDS = ("source", "map", "flat_map", "filter", "key_by", "union", "side_output", "window", "window_all", "count_window", "count_window_all",
          "stateful_map", "rolling_reduce", "rolling_aggregate", "keyed_process", "process", "join", "collect", "sink")
 PARTITIONINGS = ("forward", "hash", "rebalance")
 
