@@ -74,7 +74,7 @@ def test_a_killed_worker_costs_a_restore_never_a_record(tmp_path, lost):
     oracle, handles = failure_free(build, folder, parallelism=2, batch_size=50)
     want = [sorted(h.result(), key=repr) for h in handles]
 
-    with Context(workers=2, worker_timeout=1.0, appName="stream-kill") as ctx:
+    with Context(workers=2, worker_timeout=2.5, appName="stream-kill") as ctx:
         killed = []
 
         def on_checkpoint(cid):
@@ -168,7 +168,7 @@ def test_a_kill_during_barrier_alignment_goes_back_to_the_previous_checkpoint(tm
     oracle, handles = failure_free(build_aligned, folder, parallelism=2, batch_size=50)
     want = [sorted(h.result(), key=repr) for h in handles]
 
-    with Context(workers=2, worker_timeout=1.0, appName="stream-align") as ctx:
+    with Context(workers=2, worker_timeout=2.5, appName="stream-align") as ctx:
         ssc = StreamingContext(ctx, parallelism=2, batch_size=50, checkpoint_interval=0.05,
                                task_timeout=1.0,
                                on_checkpoint=lambda cid: faults.touch(os.path.join(folder, "armed")))

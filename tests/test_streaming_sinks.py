@@ -213,7 +213,7 @@ def test_a_killed_worker_never_loses_or_repeats_a_sink_record(kind, tmp_path, cl
     oracle.run()
     os.remove(os.path.join(folder, "release"))
 
-    with Context(workers=2, worker_timeout=1.0, appName=f"stream-kill-{kind}") as ctx:
+    with Context(workers=2, worker_timeout=2.5, appName=f"stream-kill-{kind}") as ctx:
         killed = []
 
         def on_checkpoint(cid):
