@@ -122,6 +122,8 @@ def submit(argv: list[str]) -> int:
     except SystemExit as exc:
         # As the interpreter ends on it: sys.exit("usage: ...") prints its message and exits 1
         if exc.code is None or isinstance(exc.code, int):
+            if exc.code == 2:                 # argparse's status for a bad command line
+                _hint_misplaced_options(parser, opts)
             return exc.code or 0
         print(exc.code, file=sys.stderr)
         return 1
@@ -134,6 +136,22 @@ def submit(argv: list[str]) -> int:
         if cluster is not None:
             cluster.stop()
     return 0
+
+
+def _hint_misplaced_options(parser: argparse.ArgumentParser, opts) -> None:
+    """The job refused its command line, and it holds an option of `minibig submit`'s: say
+    where that goes, since everything after the job file is the job's."""
+    ours = {flag: action for action in parser._actions for flag in action.option_strings
+            if flag not in ("-h", "--help")}
+    for i, arg in enumerate(opts.args):
+        flag = arg.split("=", 1)[0]
+        if flag in ours:
+            takes_value = "=" not in arg and ours[flag].nargs != 0 and i + 1 < len(opts.args)
+            shown = f"{arg} {opts.args[i + 1]}" if takes_value else arg
+            print(f"minibig: note: {flag} is an option of minibig submit, and what follows the "
+                  f"job file goes to the job: write `minibig submit {shown} {opts.job} ...`",
+                  file=sys.stderr)
+            return
 
 
 def _syntax_error_of(path: str) -> str | None:

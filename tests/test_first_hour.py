@@ -118,3 +118,16 @@ def test_a_worker_joins_a_restarted_master_once_however_long_it_was_away():
         assert "re-registered" not in master_said, master_said
     finally:
         cleanup(procs)
+
+
+def test_an_option_of_submit_written_after_the_job_file_is_pointed_out(tmp_path):
+    job = tmp_path / "job.py"
+    job.write_text("import argparse\nargparse.ArgumentParser().parse_args()\nprint('ran')\n")
+    done = _submit(str(job), "--workers", "1")
+    assert done.returncode == 2 and done.stdout == "", done
+    assert "error: unrecognized arguments: --workers 1" in done.stderr, done.stderr   # the job's
+    assert done.stderr.splitlines()[-1] == (
+        "minibig: note: --workers is an option of minibig submit, and what follows the job file "
+        f"goes to the job: write `minibig submit --workers 1 {job} ...`"), done.stderr
+    refused = _submit(str(job), "--top", "3")                   # the job's own mistake: no note
+    assert refused.returncode == 2 and "minibig: note" not in refused.stderr, refused.stderr
