@@ -220,15 +220,19 @@ def test_counters_of_a_retried_reducer_in_a_later_step_count_once(sc, inputs):
 
 
 def test_runner_before_and_after_its_run(sc):
+    # Output asked for before run(), or a second run(): mrjob raises ValueError, minibig
+    # raised RuntimeError.
     for api, args in ((MINIBIG, ["--master", sc.master]), (MRJOB, ["-r", "inline", "--no-conf"])):
         job = counting_job(*api)(args=args)
         job.sandbox(stdin=io.BytesIO(b"a b\n"))
         with job.make_runner() as runner:
             assert runner.counters() == []
-            with pytest.raises(Exception, match="(?i)run"):
+            with pytest.raises(ValueError, match="(?i)run"):
                 list(runner.cat_output())
             runner.run()
             assert sorted(job.parse_output(runner.cat_output())) == [("a", 1), ("b", 1)]
+            with pytest.raises(ValueError):
+                runner.run()
 
 
 # -- the job's and the task's ids, as mrjob's runners simulate Hadoop's -----------------------

@@ -134,7 +134,8 @@ class MRJobRunner:
     def run(self) -> None:
         """Run every step of the job on the cluster; raises the job's own exceptions."""
         if self._ran:
-            raise RuntimeError("this runner has already run its job; make a new runner")
+            # ValueError, as mrjob raises it (a test ported from mrjob expects that type)
+            raise ValueError("this runner has already run its job; make a new runner")
         self._ran = True
         job = self._job
         steps = self._checked_steps()
@@ -276,7 +277,7 @@ class MRJobRunner:
     def cat_output(self):
         """The job's output as bytes chunks (whole lines), part after part, as in mrjob."""
         if not self._ran:
-            raise RuntimeError("run() the job before reading its output")
+            raise ValueError("run() the job before reading its output")
         for block in self._output_blocks():
             if block:
                 yield block if block.endswith(b"\n") else block + b"\n"
