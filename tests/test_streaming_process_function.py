@@ -18,6 +18,7 @@ restored after a lost worker.
 import itertools
 import math
 import os
+import threading
 
 import pytest
 
@@ -540,6 +541,40 @@ def test_the_wrong_function_or_descriptor_is_refused():
         keyed.process(lambda value, ctx: [value])
     with pytest.raises(TypeError):
         KeyedProcessOperator("p", EveryState()).state_handle(ListStateDescriptor("x"), "value")
+
+
+class Locking(ProcessFunction):
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def process_element(self, value, ctx):
+        yield value
+
+
+def test_a_function_that_cannot_be_pickled_is_refused_when_the_job_is_written():
+    """Each instance runs a pickled copy: a function holding a lock is refused by process(),
+    naming it, not by a bare pickling error once the job runs (locally too)."""
+    stream = StreamingContext(parallelism=2).source([1], timestamp=int)
+    for process in (stream.process, stream.key_by(lambda x: x).process):
+        with pytest.raises(TypeError, match="pickled.*Locking.*_thread.lock"):
+            process(Locking())
+
+
+class InitialisingInOpen(KeyedProcessFunction):
+    def open(self, runtime_context):
+        self.seen = runtime_context.get_state(ValueStateDescriptor("seen"))
+        self.seen.update(0)             # no key yet: Flink's "No key set"
+
+    def process_element(self, value, ctx):
+        yield ctx.get_current_key(), self.seen.value()
+
+
+def test_keyed_state_used_in_open_is_refused_not_kept_as_the_key_nones():
+    """None is a key like any other: state written in open() must not become its value."""
+    ssc = StreamingContext(parallelism=1)
+    ssc.source([None, "a"], timestamp=lambda x: 0).key_by(lambda x: x).process(InitialisingInOpen()).collect()
+    with pytest.raises(StreamError, match=r"open\(\) failed: TypeError: keyed state used outside a keyed context"):
+        ssc.run()
 
 
 class Counting(KeyedProcessFunction):

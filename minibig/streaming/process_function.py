@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+import cloudpickle
+
 from minibig.streaming import checks
 from minibig.streaming.state import STATES, StateDescriptor
 
@@ -203,10 +205,17 @@ class OnTimerContext(Context):
 
 
 def check(function) -> None:
-    """Refuse, when the job is written, an object that cannot be a keyed process function."""
+    """Refuse, when the job is written, an object that cannot be a keyed process function, or
+    one that cannot be pickled (each instance runs its own copy; Flink refuses a function
+    that is not serializable when the job is written too)."""
     if not callable(getattr(function, "process_element", None)):
         raise TypeError(f"process() needs a KeyedProcessFunction (an object with process_element), "
                         f"got {function!r}")
+    try:
+        cloudpickle.dumps(function)
+    except Exception as exc:            # noqa: BLE001 - whatever pickling raises, named
+        raise TypeError(f"process() needs a function that can be pickled (each instance runs its own "
+                        f"copy): {function!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def state_class(descriptor, kind: str):

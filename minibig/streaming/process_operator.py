@@ -88,6 +88,24 @@ class Timers:
         return timers
 
 
+class _NoKey:
+    """The current key before the first record: keyed state used in ``open`` raises (Flink's
+    "No key set") instead of reading or writing the state of a real key (``None`` is one).
+    Every state access hashes the key, so the check costs the records nothing."""
+
+    __slots__ = ()
+
+    def __hash__(self):
+        raise TypeError("keyed state used outside a keyed context (in open()): there is no current "
+                        "key before process_element or on_timer, as in Flink")
+
+    def __repr__(self):
+        return "<no key>"
+
+
+NO_KEY = _NoKey()
+
+
 class KeyedProcessOperator(Operator):
     """Runs a ``KeyedProcessFunction`` (see the module docstring); emits what it returns."""
 
@@ -102,7 +120,7 @@ class KeyedProcessOperator(Operator):
         self.handles: dict = {}
         self.timers = {TimeDomain.EVENT_TIME: Timers(), TimeDomain.PROCESSING_TIME: Timers()}
         self.watermark = -math.inf
-        self.key = None
+        self.key = NO_KEY
         self.timer_service = TimerService(self)
         self.element_context = Context(self)
         self.timer_context = OnTimerContext(self)
