@@ -146,12 +146,14 @@ def test_a_comment_prefix_is_one_character():
 @pytest.mark.parametrize("bad", ["nan", "-0.5", "NaN"])
 def test_sssp_refuses_a_nan_or_negative_weight_naming_the_edge(request, tmp_path, where, bad):
     path = tmp_path / "w.txt"
-    path.write_text(f"1 2 0.5\n2 3 {bad}\n3 4 1\n")
+    path.write_text(f"# weighted\n1 2 0.5\n\n2 3 {bad}\n3 4 1\n4 5 -2\n")
     g = Graph.from_edge_file(context(request, where), str(path))
-    with pytest.raises(ValueError, match=r"non-negative edge weights: an edge from vertex 2 weighs (nan|-0.5)"):
+    with pytest.raises(ValueError, match=r"non-negative edge weights: an edge from vertex [24] weighs (nan|-0.5|-2)") \
+            as caught:
         as_dict(sssp(g, 1))
+    assert f"{path}, line 4: weight {bad!r} (the file's first negative or NaN weight)" in caught.value.__notes__
     # unweighted, the weights do not matter
-    assert as_dict(sssp(g, 1, weight=False)) == {1: 0.0, 2: 1.0, 3: 2.0, 4: 3.0}
+    assert as_dict(sssp(g, 1, weight=False)) == {1: 0.0, 2: 1.0, 3: 2.0, 4: 3.0, 5: 4.0}
 
 
 def graphalytics_pagerank(G: nx.DiGraph, damping: float, iterations: int) -> dict:

@@ -41,6 +41,7 @@ import numpy as np
 
 from minibig.graph.aggregators import Sum
 from minibig.graph.buffers import pooled, pooled_like
+from minibig.graph.errors import NegativeWeightError
 from minibig.graph.vectorized import VectorProgram
 
 
@@ -295,15 +296,14 @@ class LocalClustering(_WedgeCheck):
 
 
 def _refuse_negative_weights(part) -> None:
-    """A ValueError naming the first out-edge of the partition that weighs less than 0 or NaN
+    """A `NegativeWeightError` (a ValueError) naming the first out-edge of the partition that weighs less than 0 or NaN
     (a NaN is no distance: it would leave the vertices behind it unreachable, silently)."""
     bad = np.flatnonzero(~(part.out_weight >= 0))
     if len(bad):
         edge = int(bad[0])
         vertex = part.ids[part.out_src_local[edge]]
         vertex = vertex.item() if isinstance(vertex, np.generic) else vertex
-        raise ValueError(f"shortest paths need non-negative edge weights: an edge from vertex {vertex!r} "
-                         f"weighs {float(part.out_weight[edge])}")
+        raise NegativeWeightError(vertex, float(part.out_weight[edge]))
 
 
 def neighbourhoods(part):

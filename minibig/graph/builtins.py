@@ -21,7 +21,8 @@ import numpy as np
 
 from minibig.graph.algorithms import (ConnectedComponents, LabelPropagation, LocalClustering, PageRank,
                                       ShortestPaths, Triangles)
-from minibig.graph.graph import output_pairs
+from minibig.graph.errors import NegativeWeightError
+from minibig.graph.graph import name_the_line, output_pairs
 
 
 def pagerank(g, damping: float = 0.85, max_iter: int = 100, tol: float = 1e-6, personalization: dict | None = None,
@@ -60,7 +61,11 @@ def connected_components(g, **options) -> dict:
 def sssp(g, source, weight: bool = True, **options) -> dict:
     """Shortest-path distance from `source` (edge weights when the graph has them, else 1); inf if unreachable."""
     program = ShortestPaths(g.dense(source), weighted=weight and g.weighted)
-    return _outputs(g, program, options)
+    try:
+        return _outputs(g, program, options)
+    except NegativeWeightError as exc:
+        name_the_line(g, exc)
+        raise
 
 
 def bfs(g, source, **options) -> dict:

@@ -22,8 +22,8 @@ import numpy as np
 from minibig.graph.cluster import run_cluster
 from minibig.graph.distload import WorkerGraph
 from minibig.graph.ids import plain_list
-from minibig.graph.load import (EdgeFormat, EdgeList, edges_from_tuples, read_edge_file, read_edge_parquet,
-                                read_matrix_market)
+from minibig.graph.load import (EdgeFormat, EdgeList, edges_from_tuples, first_negative_weight, read_edge_file,
+                                read_edge_parquet, read_matrix_market)
 from minibig.graph.local import run_local
 from minibig.graph.partition import build_partitions
 from minibig.graph.partitioning import HashPartitioner
@@ -39,6 +39,7 @@ class Graph:
         self.sc = sc
         self.directed = directed
         self.on_workers = on_workers
+        self.source: tuple | None = None         # (path, EdgeFormat) of the edge file it was read from
         if on_workers is not None:               # the workers loaded it: nothing is on the driver
             self.edges, self._index, self._partitions = None, None, None
             self.num_partitions, self.partitioner = on_workers.num_partitions, on_workers.partitioner
@@ -67,11 +68,14 @@ class Graph:
         """
         fmt = EdgeFormat(comments, extra_columns)
         if sc is None:
-            return cls(sc, read_edge_file(path, directed, fmt, vertices), num_partitions, partitioner, directed)
-        num_partitions = num_partitions or _default_parallelism(sc)
-        partitioner = partitioner or HashPartitioner(num_partitions)
-        return cls(sc, None, directed=directed,
-                   on_workers=WorkerGraph(sc, path, directed, num_partitions, partitioner, fmt, vertices))
+            g = cls(sc, read_edge_file(path, directed, fmt, vertices), num_partitions, partitioner, directed)
+        else:
+            num_partitions = num_partitions or _default_parallelism(sc)
+            partitioner = partitioner or HashPartitioner(num_partitions)
+            g = cls(sc, None, directed=directed,
+                    on_workers=WorkerGraph(sc, path, directed, num_partitions, partitioner, fmt, vertices))
+        g.source = (path, fmt)
+        return g
 
     @classmethod
     def from_parquet(cls, sc, path: str, directed: bool = True, num_partitions: int | None = None,
@@ -163,6 +167,20 @@ class Graph:
             else:
                 out.extend(state.output(program).items())
         return out
+
+
+def name_the_line(g: Graph, exc: Exception) -> None:
+    """Add to `exc` (a weight a program cannot use) a note naming the first line of `g`'s edge
+    file with a negative or NaN weight, when `g` was read from a file this process can read."""
+    if g.source is None:
+        return
+    path, fmt = g.source
+    try:
+        found = first_negative_weight(path, fmt)
+    except (OSError, ValueError):            # not readable here (a remote worker's path), or changed
+        return
+    if found is not None:
+        exc.add_note(f"{path}, line {found[0]}: weight {found[1]!r} (the file's first negative or NaN weight)")
 
 
 def output_pairs(output: tuple) -> zip:

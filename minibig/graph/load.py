@@ -122,6 +122,21 @@ def read_edge_file(path: str, directed: bool = True, fmt: EdgeFormat = PLAIN, ve
     return edges_from_columns(src, dst, weight, directed=directed, source=path, vertices=listed)
 
 
+def first_negative_weight(path: str, fmt: EdgeFormat = PLAIN) -> tuple[int, str] | None:
+    """(line, weight as written) of the first line of an edge file whose weight is below 0 or
+    NaN, or None (read whole, line by line: for an error's message, not for loading)."""
+    if _is_empty(path):
+        return None
+    _, trimmed = _lines(path)
+    fields = pc.utf8_split_whitespace(trimmed)
+    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(~_blank_or_comment(trimmed, fmt) & (counts >= 3))
+    raw = pc.list_element(fields.take(pa.array(rows)), 2)
+    weights = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(~(weights >= 0))
+    return (int(rows[bad[0]]) + 1, raw[int(bad[0])].as_py()) if len(bad) else None
+
+
 def read_vertex_column(source, fmt: EdgeFormat = PLAIN):
     """The ids of a vertex file (a path, `.gz` too, or a `pyarrow.Buffer` of whole lines): the
     first field of each line that is not blank or a comment, as written (a string column)."""
