@@ -218,3 +218,38 @@ def test_a_damaged_pickle_file_is_an_error_naming_it_not_fewer_records(sc, tmp_p
     (tmp_path / "notes.txt").write_text("A plain text file\n")
     with pytest.raises(pickle.UnpicklingError, match="notes.txt"):
         sc.pickleFile(str(tmp_path / "notes.txt")).collect()
+
+
+def test_a_backslash_makes_a_glob_character_plain(sc, tmp_path):
+    # PySpark: a[1].txt is a glob (it matches a1.txt); a\[1\].txt names the file a[1].txt.
+    for name in ["a[1].txt", "a1.txt", "n{1}.txt", "n1.txt", "c,d.txt", "c.txt"]:
+        write(tmp_path / name, f"{name}\n".encode())
+    read = {pattern: sc.textFile(str(tmp_path / pattern)).collect()
+            for pattern in [r"a\[1\].txt", "a[1].txt", r"n\{1\}.txt", "n{1}.txt",
+                            r"{c\,d,x}.txt", r"a\[1].txt"]}
+    assert read == {r"a\[1\].txt": ["a[1].txt"], "a[1].txt": ["a1.txt"],
+                    r"n\{1\}.txt": ["n{1}.txt"], "n{1}.txt": ["n1.txt"],
+                    r"{c\,d,x}.txt": ["c,d.txt"], r"a\[1].txt": ["a[1].txt"]}
+
+
+def test_a_file_holding_only_a_byte_order_mark_has_no_line(sc, tmp_path):
+    # An empty file saved as "UTF-8 with BOM": Hadoop reads no line from it, as from "".
+    only = write(tmp_path / "only.txt", BOM)
+    assert sc.textFile(only).collect() == []
+    assert sc.textFile(write(tmp_path / "z" / "only.txt.gz", BOM)).collect() == []
+    assert sc.textFile(write(tmp_path / "nl.txt", BOM + b"\n"), 3).collect() == [""]
+    assert sc.textFile(write(tmp_path / "x.txt", BOM + b"x"), 3).collect() == ["x"]
+
+
+def test_a_damaged_compressed_file_is_an_error_naming_it(sc, tmp_path):
+    whole = gzip.compress(b"".join(b"line %d\n" % i for i in range(5000)))
+    write(tmp_path / "ok.txt", b"fine\n")
+    (tmp_path / "cut.gz").write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(EOFError, match="cut.gz"):
+        sc.textFile(str(tmp_path)).count()
+    (tmp_path / "cut.gz").write_bytes(whole[:20] + bytes(len(whole) - 20))
+    with pytest.raises(Exception, match="cut.gz") as info:
+        sc.textFile(str(tmp_path)).count()
+    assert type(info.value).__name__ in ("error", "BadGzipFile")     # zlib's own types kept
+    with pytest.raises(Exception, match="cut.gz"):
+        sc.wholeTextFiles(str(tmp_path)).collect()

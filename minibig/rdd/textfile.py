@@ -31,6 +31,7 @@ import itertools
 import lzma
 import os
 import re
+import zlib
 
 from minibig.core.paths import absolute_local_path, file_uri
 from minibig.errors import InputPathError, InvalidArgumentError
@@ -47,23 +48,24 @@ def expand_paths(path: str, subfolders: str = "refuse") -> list[str]:
     """Files named by a path (or file: URI), a directory, a glob, or a comma-separated list
     of them; absolute, so that the workers read what the driver's folder names.
 
-    As Hadoop's FileInputFormat: a glob may hold *, ?, [ab], [!ab] and {a,b}; the commas
-    of a {a,b} do not cut the list; a glob, and a directory's listing, leave out names
-    that start with "." or "_" (_SUCCESS, .crc files); a directory's files are listed one
-    level deep, and a folder inside it is refused (subfolders="refuse", as textFile) or
+    As Hadoop's FileInputFormat: a glob may hold *, ?, [ab], [^ab] and {a,b}, and a
+    backslash makes the next character plain (a file named a[1].txt is a\\[1\\].txt);
+    the commas of a {a,b} do not cut the list; a glob, and a directory's listing, leave out
+    names that start with "." or "_" (_SUCCESS, .crc files); a directory's files are listed
+    one level deep, and a folder inside it is refused (subfolders="refuse", as textFile) or
     skipped ("skip", as wholeTextFiles). A file named in full is read whatever its name.
     """
     files: list[str] = []
     for part in split_path_list(str(path)):
         part = absolute_local_path(part)
         patterns = expand_braces(part)
-        if len(patterns) > 1 or glob.has_magic(part):
-            matches = sorted({m for p in patterns for m in glob.glob(p.replace("[^", "[!"))
+        if patterns != [part] or has_wildcard(part):
+            matches = sorted({m for p in patterns for m in glob.glob(python_glob(p))
                               if not _hidden(m)})
             if not matches:
                 raise InputPathError(f"input pattern {part} matches 0 files")
         else:
-            matches = [part]
+            matches = [unescape(part)]
         for match in matches:
             if os.path.isdir(match):
                 files.extend(_folder_files(match, subfolders))
@@ -72,6 +74,49 @@ def expand_paths(path: str, subfolders: str = "refuse") -> list[str]:
             else:
                 raise InputPathError(f"input path does not exist: {part}")
     return files
+
+
+def _characters(pattern: str):
+    """(character, escaped) for each character of a Hadoop glob; a backslash escapes the next."""
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            yield next(chars, "\\"), True
+        else:
+            yield char, False
+
+
+def has_wildcard(pattern: str) -> bool:
+    """Whether a Hadoop glob holds a *, ? or [ that is not escaped."""
+    return any(char in "*?[" and not escaped for char, escaped in _characters(pattern))
+
+
+def unescape(pattern: str) -> str:
+    """The path a Hadoop glob without wildcards names: its escaping backslashes dropped.
+
+    >>> unescape(r"logs/a\\[1\\].txt")
+    'logs/a[1].txt'
+    """
+    return "".join(char for char, _ in _characters(pattern))
+
+
+def python_glob(pattern: str) -> str:
+    """A Hadoop glob (no braces left) as Python's glob writes it: escaped characters plain,
+    [^ab] as [!ab].
+
+    >>> python_glob(r"logs/a\\[1\\]-[^x]*.txt")
+    'logs/a[[]1]-[!x]*.txt'
+    """
+    out, previous = [], None
+    for char, escaped in _characters(pattern):
+        if escaped:
+            out.append(glob.escape(char))
+        elif char == "^" and previous == "[":
+            out.append("!")
+        else:
+            out.append(char)
+        previous = None if escaped else char
+    return "".join(out)
 
 
 def _hidden(path: str) -> bool:
@@ -116,22 +161,31 @@ def split_path_list(path: str) -> list[str]:
 
 def expand_braces(pattern: str) -> list[str]:
     """The patterns a {a,b} alternation (nested or not) stands for; Python's glob has none.
+    An escaped brace or comma (\\{) is plain.
 
     >>> expand_braces("logs/{2024,2025-{01,02}}/*.gz")
     ['logs/2024/*.gz', 'logs/2025-01/*.gz', 'logs/2025-02/*.gz']
     """
-    start = pattern.find("{")
-    depth, cuts = 0, []
-    for i in range(start, len(pattern)) if start >= 0 else ():
-        depth += {"{": 1, "}": -1}.get(pattern[i], 0)
-        if pattern[i] == "," and depth == 1:
+    depth, start, cuts, i = 0, -1, [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "{":
+            start = i if depth == 0 else start
+            depth += 1
+        elif char == "," and depth == 1:
             cuts.append(i)
-        if depth == 0:
-            head, tail = pattern[:start], expand_braces(pattern[i + 1:])
-            bounds = [start] + cuts + [i]
-            options = [pattern[a + 1:b] for a, b in zip(bounds, bounds[1:])]
-            return [head + o + t for option in options for o in expand_braces(option)
-                    for t in tail]
+        elif char == "}" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                head, tail = pattern[:start], expand_braces(pattern[i + 1:])
+                bounds = [start] + cuts + [i]
+                options = [pattern[a + 1:b] for a, b in zip(bounds, bounds[1:])]
+                return [head + o + t for option in options for o in expand_braces(option)
+                        for t in tail]
+        i += 1
     return [pattern]
 
 
@@ -232,21 +286,29 @@ def read_split(path: str, start: int, end: int | None, use_unicode: bool = True,
     else:
         blocks = _split_blocks(path, start, end, use_unicode, on_progress, on_replaced)
     if start == 0:
-        blocks = _without_bom(blocks)
+        blocks = _without_bom(blocks, path)
     return itertools.chain.from_iterable(blocks)
 
 
-def _without_bom(blocks):
+def _without_bom(blocks, path: str):
     """The blocks of a file's start, the UTF-8 byte order mark dropped from its first line,
-    as Hadoop's LineRecordReader does (wholeTextFiles keeps it, as Spark's)."""
+    as Hadoop's LineRecordReader does (wholeTextFiles keeps it, as Spark's); a file that is
+    nothing but the mark (an empty file saved as "UTF-8 with BOM") has no line, as there."""
     for lines in blocks:
         first = lines[0]
         bom = "\ufeff" if isinstance(first, str) else _BOM
         if first.startswith(bom):
             lines[0] = first[len(bom):]
+            if first == bom and len(lines) == 1 and _only_bom(path):
+                return
         yield lines
         yield from blocks
         return
+
+
+def _only_bom(path: str) -> bool:
+    with _open(path) as f:
+        return read_bytes(f, path, len(_BOM) + 1) == _BOM
 
 
 def _split_blocks(path: str, start: int, end: int, use_unicode: bool, on_progress, on_replaced):
@@ -280,10 +342,10 @@ def _split_blocks(path: str, start: int, end: int, use_unicode: bool, on_progres
 
 def _compressed_blocks(path: str, use_unicode: bool, on_replaced=None):
     """The lines of a whole compressed file, a list per chunk of its decompressed bytes."""
-    with _OPENERS[os.path.splitext(path)[1]](path, "rb") as f:
+    with _open(path) as f:
         data = b""
         while True:
-            chunk = f.read(CHUNK)
+            chunk = read_bytes(f, path, CHUNK)
             data += chunk
             whole = len(data) if not chunk else _complete_length(data)
             if whole:
@@ -342,11 +404,24 @@ def plan_whole_files(files: list[str], min_partitions: int) -> list[list[str]]:
     return groups
 
 
+def _open(path: str):
+    """A file opened for its bytes, decompressed if its name says it is compressed."""
+    return _OPENERS.get(os.path.splitext(path)[1], open)(path, "rb")
+
+
+def read_bytes(f, path: str, size: int = -1) -> bytes:
+    """`f.read(size)`; a compressed file that cannot be decompressed raises its error's type
+    with the file named (gzip's "invalid code lengths set" said nothing of which file)."""
+    try:
+        return f.read(size)
+    except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        raise type(exc)(f"{path}: {exc} (a damaged or cut compressed file)") from exc
+
+
 def read_whole(path: str) -> bytes:
     """A file's bytes, decompressed if its name says it is compressed."""
-    opener = _OPENERS.get(os.path.splitext(path)[1], open)
-    with opener(path, "rb") as f:
-        return f.read()
+    with _open(path) as f:
+        return read_bytes(f, path)
 
 
 class WholeFileRDD(RDD):
