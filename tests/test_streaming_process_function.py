@@ -518,6 +518,42 @@ def test_a_failing_function_names_the_operator_and_the_record_or_timer(sc, where
     assert type(caught.value.__cause__) is cause
 
 
+class FailingClose(KeyedProcessFunction):
+    def __init__(self, element_fails):
+        self.element_fails = element_fails
+
+    def process_element(self, value, ctx):
+        if self.element_fails:
+            raise KeyError(value)
+        yield value
+
+    def close(self):
+        raise OSError("closing")
+
+
+@WHERE
+def test_a_records_failure_is_the_one_reported_when_close_fails_too(sc, where):
+    """As Flink disposes a failed task: the close failure is a note on the first, never
+    instead of it. One instance: a second, failing only as it closes, would race."""
+    ssc = StreamingContext(contexts(sc)[where], parallelism=1)
+    ssc.source([7], timestamp=int).key_by(lambda x: x).process(FailingClose(True)).collect()
+    with pytest.raises(StreamError) as caught:
+        ssc.run(timeout=60)
+    assert caught.value.operator.startswith("keyed_process-")
+    assert (type(caught.value.__cause__), caught.value.record) == (KeyError, (7, (7, 7)))
+
+
+def test_a_failing_close_fails_the_job_naming_the_operator():
+    """As a failing open() does. (On the cluster too, after the task's retries: it closes
+    after reporting that it is done, outside the task's own error report.)"""
+    ssc = StreamingContext(parallelism=2)
+    ssc.source([7], timestamp=int).key_by(lambda x: x).process(FailingClose(False)).collect()
+    with pytest.raises(StreamError, match=r"close\(\) failed: OSError: closing") as caught:
+        ssc.run()
+    assert caught.value.operator.startswith("keyed_process-")
+    assert type(caught.value.__cause__) is OSError
+
+
 class Registering(KeyedProcessFunction):
     def __init__(self, timestamp):
         self.timestamp = timestamp

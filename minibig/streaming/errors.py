@@ -69,3 +69,13 @@ def _preview(record) -> str:
     that raises."""
     text = user_text(repr, record, "<{type} object, repr raised {failure}>")
     return text if len(text) <= _RECORD_PREVIEW else text[:_RECORD_PREVIEW] + "..."
+
+
+def close_after(failure: BaseException, close) -> None:
+    """``close()`` what a failed run leaves: ``failure`` stays the error to report (as Flink
+    disposes a failed task's functions), and one that ``close`` raises too is noted on it
+    rather than replacing it."""
+    try:
+        close()
+    except Exception as exc:                # noqa: BLE001 - kept, as a note on the first failure
+        failure.add_note(f"closing after this failure failed too: {exception_text(exc)}")

@@ -127,17 +127,19 @@ class KeyedProcessOperator(Operator):
 
     def open(self, ctx):
         super().open(ctx)
-        opener = getattr(self.function, "open", None)
-        if opener is not None:
-            try:
-                opener(RuntimeContext(self))
-            except Exception as exc:
-                raise StreamError(self.name, None, f"open() failed: {exception_text(exc)}") from exc
+        self._lifecycle("open", RuntimeContext(self))
 
     def close(self):
-        closer = getattr(self.function, "close", None)
-        if closer is not None:
-            closer()
+        self._lifecycle("close")
+
+    def _lifecycle(self, method: str, *args) -> None:
+        """The function's ``open`` or ``close``, when it has one; a failure names this operator."""
+        call = getattr(self.function, method, None)
+        if call is not None:
+            try:
+                call(*args)
+            except Exception as exc:
+                raise StreamError(self.name, None, f"{method}() failed: {exception_text(exc)}") from exc
 
     def state_handle(self, descriptor, kind: str):
         """A handle on the named keyed state (``RuntimeContext.get_state`` and the others)."""

@@ -45,7 +45,7 @@ from minibig.errors import FetchFailedError, format_user_traceback
 from minibig.net.protocol import ProtocolError
 from minibig.streaming import wire
 from minibig.core.gcpolicy import young_threshold
-from minibig.streaming.errors import RecordText, StreamError, exception_text
+from minibig.streaming.errors import RecordText, StreamError, close_after, exception_text
 from minibig.streaming.live import PUBLISH_EVERY, LiveMetrics
 from minibig.streaming.plan import Plan
 from minibig.streaming.runtime import TaskDataflow
@@ -75,9 +75,12 @@ class StreamTaskCode(TaskCode):
         task = StreamTask(self, Plan.from_bytes(self.plan_bytes), job, ctx)
         try:
             with young_threshold():             # a young collection per batch found nothing
-                return task.run()
-        finally:
-            task.close()
+                result = task.run()
+        except BaseException as failure:
+            close_after(failure, task.close)
+            raise
+        task.close()
+        return result
 
 
 class StreamTask:
