@@ -90,8 +90,6 @@ NOT_CLAIMED = {
     "SparkContext.version": "Spark's version",
     "SparkContext.setLogLevel": "sets log4j's level: Java logging",
     "SparkContext.getSystemProperty": "reads a Java system property",
-    "SparkContext.binaryFiles": "whole files as (path, bytes); minibig reads binary data with "
-                                "binaryRecords",
     "SparkContext.hadoopFile": "Hadoop InputFormats (Java classes)",
     "SparkContext.hadoopRDD": "Hadoop InputFormats (Java classes)",
     "SparkContext.newAPIHadoopFile": "Hadoop InputFormats (Java classes)",

@@ -42,7 +42,7 @@ from minibig.conf import Conf
 from minibig.errors import InvalidArgumentError, UserError
 from minibig.core.progress import Progress
 from minibig.rdd.base import ParallelCollectionRDD, UnionRDD
-from minibig.rdd.binary import binary_records
+from minibig.rdd.binary import binary_files, binary_records
 from minibig.rdd.pickled import pickle_file
 from minibig.rdd.shipping import zip_modules
 from minibig.rdd.spark_shim import engine, engine_context
@@ -296,8 +296,9 @@ class Context:
         [('.../1.txt', '123'), ('.../2.txt', 'xyz')]
         """
         wanted = self.defaultMinPartitions if minPartitions is None else minPartitions
-        return WholeTextFileRDD(self, plan_whole_files(expand_paths(path), wanted), path,
-                                use_unicode)
+        # As Spark's (CombineFileInputFormat), a folder's subfolders are skipped, not refused.
+        files = expand_paths(path, subfolders="skip")
+        return WholeTextFileRDD(self, plan_whole_files(files, wanted), path, use_unicode)
 
     def pickleFile(self, name: str, minPartitions: int | None = None):
         """The records saved by RDD.saveAsPickleFile (one partition per part file)."""
@@ -309,6 +310,11 @@ class Context:
         Files are cut into splits at record boundaries; see `minibig.rdd.binary`.
         """
         return binary_records(self, path, recordLength, minPartitions)
+
+    def binaryFiles(self, path: str, minPartitions: int | None = None):
+        """(path, bytes) pairs, one per file of a directory, glob or list of them: its bytes
+        as they are on disk (a .gz file is not decompressed); see `minibig.rdd.binary`."""
+        return binary_files(self, path, minPartitions)
 
     def union(self, rdds: list):
         """The records of several datasets.
