@@ -16,6 +16,7 @@ import os
 import pickle
 
 from minibig.core.output import save_partitions
+from minibig.shuffle.spill import dump_into
 
 WRITE_RECORDS = 8192            # binary records joined into one write
 
@@ -36,7 +37,7 @@ def save_as_pickle_file(rdd, path: str, batch_size: int = 10) -> None:
 
     def write(records, out):
         for batch in batches(records, size):
-            pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+            dump_into(batch, out)     # cloudpickle for classes the task got by value
     save_partitions(rdd, path, "", write)
 
 
