@@ -453,6 +453,36 @@ def test_timers_fire_in_time_order_once_per_key_and_time_as_the_oracle(sc, where
     assert any(t % 1 == 0.5 for _, t, _, _ in want) and any(t % 1 == 0 for _, t, _, _ in want)
 
 
+class Heartbeat(KeyedProcessFunction):
+    """Every 10 after a key's record, for ever: each firing registers the next one."""
+
+    def open(self, runtime_context):
+        self.fired = runtime_context.get_state(ValueStateDescriptor("fired"))
+
+    def process_element(self, value, ctx):
+        ctx.timer_service().register_event_time_timer(ctx.timestamp() + 10)
+
+    def on_timer(self, timestamp, ctx):
+        fired = (self.fired.value() or 0) + 1
+        if fired > 50:                      # what the old code did, hanging, growing
+            raise RuntimeError("the end of the input fires timers for ever")
+        self.fired.update(fired)
+        ctx.timer_service().register_event_time_timer(timestamp + 10)
+        yield ctx.get_current_key(), timestamp
+
+
+@WHERE
+def test_a_timer_registering_the_next_one_stops_at_the_end_of_the_input(sc, where):
+    """The last watermark fires the timers there are and those registered meanwhile up to the
+    latest of them (a at 31 and 40, b at 35 were there: from the watermark 30's firings and
+    the last record), not the next ones for ever."""
+    ssc = StreamingContext(contexts(sc)[where], parallelism=2, batch_size=1)
+    records = [("a", 1), ("b", 5), ("a", 30)]
+    out = ssc.source(records, timestamp=lambda r: r[1]).key_by(lambda r: r[0]).process(Heartbeat()).collect()
+    ssc.run(timeout=60)
+    assert by_key(out.result()) == {"a": [11, 21, 31, 40], "b": [15, 25, 35]}
+
+
 class ReleasingOnTimer(KeyedProcessFunction):
     """A processing-time timer due now; firing, it releases the paused source."""
 

@@ -11,7 +11,10 @@ Policy (Flink's ``KeyedProcessOperator`` and ``InternalTimerService``):
   they were first registered), ``on_timer(time, ctx)`` with its key current;
   a timer registered meanwhile at or before ``W`` fires in the same pass.
   Then ``W`` goes downstream, after the outputs it caused. The last watermark
-  (``+inf``, the end of the input) fires every event-time timer left.
+  (``+inf``, the end of the input) fires every event-time timer left, and those
+  registered meanwhile up to the latest of them; later ones never fire. (Flink
+  fires those too, so a timer that registers the next one, ``t + 60``, fires
+  for ever at the end of a bounded input: the job would hang, growing.)
 - Processing-time timers fire when the clock (``ctx.timer_service().
   current_processing_time()``, the job's clock) reaches their time, at the
   runtime's ticks. As in Flink, those still pending when the input ends
@@ -193,6 +196,9 @@ class KeyedProcessOperator(Operator):
         if watermark <= self.watermark:
             return
         self.watermark = watermark
+        timers = self.timers[TimeDomain.EVENT_TIME]
+        if watermark == math.inf:               # the end: bounded by the timers there are (see above)
+            watermark = max((time for time, _ in timers.live), default=-math.inf)
         self._fire(TimeDomain.EVENT_TIME, watermark, out)
         out.append(watermark)
         for items in self.side_outputs.values():
