@@ -2,7 +2,8 @@
 
 Plan, for a job of steps s1..sN over input files:
 
-    textFile(inputs)                           (stdin: a parallelized list of lines;
+    textFile(inputs)                           (read as mrjob reads them, see inputs;
+                                                stdin: a parallelized list of lines;
                                                 mapper_raw: one partition per file)
       -> mapPartitionsWithIndex(MapTask s1)    mapper + hooks, group, combiner; groups in
                                                columns, cut by reducer (keys hashed)
@@ -39,12 +40,12 @@ import cloudpickle
 
 from minibig.core.output import save_partitions
 from minibig.mapreduce.counters import CounterParam, format_counters
+from minibig.mapreduce.inputs import input_files, text_input
 from minibig.mapreduce.options import (combine_min_values_from, command_line_jobconf, maps_from,
                                        reducers_from)
 from minibig.mapreduce.taskenv import task_env_kept
 from minibig.mapreduce.tasks import JobSpec, MapTask, ReduceTask
 from minibig.rdd.context import Context
-from minibig.rdd.textfile import expand_paths
 
 log = logging.getLogger("minibig.mapreduce")
 
@@ -236,7 +237,7 @@ class MRJobRunner:
         files = [p for p in paths if p != "-"]
         parts, sources = [], []
         if first_step["mapper_raw"]:
-            found = [os.path.abspath(f) for p in files for f in expand_paths(p)]
+            found = input_files(files)
             if use_stdin:
                 found.append(self._stdin_file())
             if found:
@@ -244,7 +245,7 @@ class MRJobRunner:
                 sources += [("raw", f) for f in found]
         else:
             if files:
-                text = sc.textFile(",".join(files), maps_from(conf))
+                text = text_input(sc, input_files(files), maps_from(conf), ",".join(files))
                 parts.append(text)
                 sources += [("file", *split) for split in getattr(text, "splits", [])]
             if use_stdin:
