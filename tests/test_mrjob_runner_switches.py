@@ -14,6 +14,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import optparse
 import os
 import re
 
@@ -362,3 +363,23 @@ def test_a_job_written_for_mrjob_0_5_reads_its_options(sc, tmp_path):
     assert ours == theirs
     with pytest.raises(ValueError, match="invalid choice"):
         options_job(*MINIBIG, old_names=True)(args=["--mood", "sad"])
+
+
+def test_optparse_help_of_a_mrjob_0_5_option_prints_as_optparse_prints_it():
+    # optparse prints help as written, %default put in; argparse %-formats help, so this
+    # one made `--help` raise TypeError.
+    declared = dict(type="float", default=0.25, help="share kept (default: %default), 100% safe")
+
+    class MRShare(MINIBIG[0]):
+        def configure_options(self):
+            super().configure_options()
+            self.add_passthrough_option("--share", **declared)
+
+        def mapper(self, _, line):
+            yield line, self.options.share
+
+    reference = optparse.OptionParser()
+    reference.add_option("--share", **declared)
+    expected = " ".join(reference.format_option_help().split("--share=SHARE")[1].split())
+    assert expected == "share kept (default: 0.25), 100% safe"
+    assert expected in " ".join(MRShare(args=[]).arg_parser.format_help().split())

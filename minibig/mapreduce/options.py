@@ -105,7 +105,8 @@ _OPTPARSE_TYPES = {"string": str, "str": str, "int": int, "long": int, "float": 
 
 
 def optparse_kwargs(kwargs: dict) -> dict:
-    """mrjob 0.5's optparse-style keywords (`type="int"`, `type="choice"`) as argparse's.
+    """mrjob 0.5's optparse-style keywords (`type="int"`, `type="choice"`, `%default` in the
+    help) as argparse's.
 
     >>> optparse_kwargs({"type": "int", "default": 5}), optparse_kwargs({"type": "choice", "choices": "ab"})
     ({'type': <class 'int'>, 'default': 5}, {'choices': 'ab'})
@@ -120,6 +121,10 @@ def optparse_kwargs(kwargs: dict) -> dict:
         if kind not in _OPTPARSE_TYPES:
             raise TypeError(f"unknown option type {kind!r}")
         kwargs["type"] = _OPTPARSE_TYPES[kind]
+    if isinstance(kwargs.get("help"), str):
+        # optparse prints help as written but for %default; argparse %-formats it
+        # (a lone % made --help raise TypeError).
+        kwargs["help"] = kwargs["help"].replace("%", "%%").replace("%%default", "%(default)s")
     return kwargs
 
 
