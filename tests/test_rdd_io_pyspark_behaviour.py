@@ -253,3 +253,33 @@ def test_a_damaged_compressed_file_is_an_error_naming_it(sc, tmp_path):
     assert type(info.value).__name__ in ("error", "BadGzipFile")     # zlib's own types kept
     with pytest.raises(Exception, match="cut.gz"):
         sc.wholeTextFiles(str(tmp_path)).collect()
+
+
+def test_a_long_line_is_read_in_a_few_reads_not_one_per_64_kb(monkeypatch, tmp_path):
+    # Each read copied all that was held of the line: 80 MB in one line took 108 s.
+    from minibig.rdd import textfile
+    line = b"x" * (12 << 20)
+    path = write(tmp_path / "long.txt", line + b"\nafter\n")
+    reads = []
+
+    class Counting:
+        def __init__(self, f):
+            self.f = f
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def read(self, size=-1):
+            reads.append(size)
+            return self.f.read(size)
+
+    monkeypatch.setattr(textfile, "open", lambda *a: Counting(open(*a)), raising=False)
+    assert [len(x) for x in textfile.read_split(path, 0, 1 << 20)] == [len(line)]
+    assert len(reads) < 40, f"{len(reads)} reads"
+    assert list(textfile.read_split(path, 1 << 20, len(line) + 7)) == ["after"]
