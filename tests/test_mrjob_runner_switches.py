@@ -383,3 +383,20 @@ def test_optparse_help_of_a_mrjob_0_5_option_prints_as_optparse_prints_it():
     expected = " ".join(reference.format_option_help().split("--share=SHARE")[1].split())
     assert expected == "share kept (default: 0.25), 100% safe"
     assert expected in " ".join(MRShare(args=[]).arg_parser.format_help().split())
+
+
+@pytest.mark.parametrize("declared, refused", [
+    (dict(action="callback", callback=print), "optparse callbacks are not supported"),
+    (dict(type="date"), "unknown option type 'date'"),
+])
+def test_an_optparse_keyword_minibig_cannot_take_is_refused_naming_the_option(declared, refused):
+    class MRDeclares(MINIBIG[0]):
+        def configure_options(self):
+            super().configure_options()
+            self.add_passthrough_option("--since", "-s", **declared)
+
+        def mapper(self, _, line):
+            yield line, 1
+
+    with pytest.raises(TypeError, match=f"--since/-s: {refused}"):
+        MRDeclares(args=[])

@@ -323,11 +323,11 @@ class MRJob:
 
     def add_passthrough_option(self, *args, **kwargs) -> None:
         """Deprecated mrjob name of add_passthru_arg."""
-        self.add_passthru_arg(*args, **optparse_kwargs(kwargs))
+        self.add_passthru_arg(*args, **optparse_kwargs(kwargs, args))
 
     def add_file_option(self, *args, **kwargs) -> None:
         """Deprecated mrjob name of add_file_arg."""
-        self.add_file_arg(*args, **optparse_kwargs(kwargs))
+        self.add_file_arg(*args, **optparse_kwargs(kwargs, args))
 
     def file_args(self) -> dict:
         """{dest: absolute path(s)} of the file arguments given."""

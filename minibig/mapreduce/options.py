@@ -104,22 +104,23 @@ _OPTPARSE_TYPES = {"string": str, "str": str, "int": int, "long": int, "float": 
                    "complex": complex}
 
 
-def optparse_kwargs(kwargs: dict) -> dict:
+def optparse_kwargs(kwargs: dict, names: tuple = ()) -> dict:
     """mrjob 0.5's optparse-style keywords (`type="int"`, `type="choice"`, `%default` in the
-    help) as argparse's.
+    help) as argparse's; an error names the option (`names`, its switches).
 
     >>> optparse_kwargs({"type": "int", "default": 5}), optparse_kwargs({"type": "choice", "choices": "ab"})
     ({'type': <class 'int'>, 'default': 5}, {'choices': 'ab'})
     """
+    option = "/".join(map(str, names)) or "an option"
     if kwargs.get("action") == "callback":
-        raise TypeError("optparse callbacks are not supported: use an argparse action")
+        raise TypeError(f"{option}: optparse callbacks are not supported: use an argparse action")
     kwargs = {k: v for k, v in kwargs.items() if k not in ("opt_group", "callback_args")}
     kind = kwargs.get("type")
     if kind == "choice":
         del kwargs["type"]
     elif isinstance(kind, str):
         if kind not in _OPTPARSE_TYPES:
-            raise TypeError(f"unknown option type {kind!r}")
+            raise TypeError(f"{option}: unknown option type {kind!r}")
         kwargs["type"] = _OPTPARSE_TYPES[kind]
     if isinstance(kwargs.get("help"), str):
         # optparse prints help as written but for %default; argparse %-formats it
