@@ -99,6 +99,42 @@ def test_a_vertex_file_with_a_word_makes_every_id_a_string(request, tmp_path, wh
     assert as_dict(connected_components(g)) == {"1": "1", "2": "1", "3": "1", "hub": "hub"}
 
 
+@pytest.mark.parametrize("where", ["driver", "workers"])
+@pytest.mark.parametrize("edges", ["", "# no edge yet\n\n"])
+def test_a_vertex_file_of_integers_beside_an_edge_file_of_no_edge_keeps_int_ids(request, tmp_path, where, edges):
+    """No edge says nothing of the ids' kind: the vertex file's integers stay int, on the driver
+    as on the workers (the driver made them str: the empty edge columns are text)."""
+    (tmp_path / "g.e").write_text(edges)
+    (tmp_path / "g.v").write_text("3\n1\n2\n")
+    g = Graph.from_edge_file(context(request, where), str(tmp_path / "g.e"), vertices=str(tmp_path / "g.v"))
+    assert as_dict(connected_components(g)) == {1: 1, 2: 2, 3: 3}
+
+
+@pytest.mark.parametrize("where", ["driver", "workers"])
+@pytest.mark.parametrize("int_edges, vertices", [(True, "7\nb\nc\n"), (False, "c\nb\r\n7 0.5\n")])
+def test_the_one_stage_load_and_the_stages_load_a_vertex_file_alike(request, tmp_path, monkeypatch, where, int_edges,
+                                                                    vertices):
+    """Int edges beside a vertex file with a word, str edges beside one of integers (CRLF, a
+    weight column): the one-stage load, the stages (forced) and the driver read the same graph,
+    every id a str."""
+    sc = context(request, where)
+    name = (lambda v: v) if int_edges else (lambda v: f"w{v}")
+    lines = [f"{name(i)} {name(i * 7 % 40)}" for i in range(40)]
+    (tmp_path / "g.e").write_text("\n".join(lines) + "\n")
+    (tmp_path / "g.v").write_bytes(vertices.encode())
+    G = nx.DiGraph(line.split() for line in lines)
+    G.add_nodes_from(line.split()[0] for line in vertices.splitlines())
+    load = lambda: Graph.from_edge_file(sc, str(tmp_path / "g.e"), vertices=str(tmp_path / "g.v"), num_partitions=2)
+    graphs = [load()]
+    if sc is not None:
+        from minibig.graph import distload
+        monkeypatch.setattr(distload, "usable", lambda *args: False)
+        graphs.append(load())
+        assert list(graphs[-1].on_workers.timings)[0] == "read"
+    for g in graphs:
+        check_components(as_dict(connected_components(g)), G)
+
+
 def konect_text(seed: int, lines: int = 300) -> tuple[str, dict]:
     """A KONECT `out.*` file (% header, src dst weight timestamp) and its edges as networkx keeps them."""
     rng = random.Random(seed)
@@ -207,3 +243,17 @@ def test_a_matrix_that_is_not_square_is_no_graph(tmp_path):
     path.write_text("%%MatrixMarket matrix coordinate real general\n2 3 1\n1 3 1.0\n")
     with pytest.raises(ValueError, match="square, not 2 x 3"):
         Graph.from_matrix_market(None, str(path))
+
+
+@pytest.mark.parametrize("where", ["driver", "workers"])
+def test_a_dense_matrix_market_file_is_the_graph_of_its_non_zero_entries(request, tmp_path, where):
+    """An `array` file (column by column, zeros written out): an edge per non-zero entry, as
+    networkx's from_numpy_array has them (it was an AttributeError: scipy reads it as an ndarray)."""
+    import scipy.io
+    path = tmp_path / "dense.mtx.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("%%MatrixMarket matrix array real general\n3 3\n0\n1.5\n0\n2\n0\n0\n0\n4\n0\n")
+    G = nx.from_numpy_array(scipy.io.mmread(str(path)), create_using=nx.DiGraph)
+    g = Graph.from_matrix_market(context(request, where), str(path), num_partitions=2)
+    assert (g.num_vertices, g.num_edges) == (3, 3) == (G.number_of_nodes(), G.number_of_edges())
+    check_distances(as_dict(sssp(g, 0)), G, 0, weighted=True)

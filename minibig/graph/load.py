@@ -218,13 +218,16 @@ def read_matrix_market(path: str) -> EdgeList:
     0..n-1, all of them, an edge per stored entry (a symmetric file's both ways), the entry its
     weight (a `pattern` file: unweighted). Read by scipy, in this process."""
     import scipy.io                     # only Matrix Market input needs it
+    import scipy.sparse
     path = os.fspath(path)
     rows, columns, _, _, field, _ = scipy.io.mminfo(path)
     if rows != columns:
         raise ValueError(f"{path}: a graph's adjacency matrix is square, not {rows} x {columns}")
     if field == "complex":
         raise ValueError(f"{path}: complex entries are no edge weights")
-    matrix = scipy.io.mmread(path, spmatrix=False).tocoo()
+    # a dense (`array`) file is an ndarray: its non-zero entries are the edges, as networkx's
+    # from_numpy_array has them; a coordinate file keeps its stored entries, zeros too
+    matrix = scipy.sparse.coo_array(scipy.io.mmread(path, spmatrix=False))
     weight = None if field == "pattern" else np.asarray(matrix.data, np.float64)
     return edges_from_columns(pa.array(matrix.row, pa.int64()), pa.array(matrix.col, pa.int64()), weight,
                               source=path, typed=True, vertices=pa.array(np.arange(rows), pa.int64()))
@@ -315,9 +318,10 @@ def run_ends(ordered: np.ndarray) -> np.ndarray:
 
 
 def _as_id_columns(*columns) -> list:
-    """Every column int64 when all are integers, else every one str."""
+    """Every column int64 when all are integers (an empty one, as an edge file of no edge
+    reads, fits either kind: the workers' ranges say so too), else every one str."""
     columns = [as_chunked(c) for c in columns]
-    as_int = [strings_as_ints(c) for c in columns]
+    as_int = [strings_as_ints(c) if len(c) else pa.chunked_array([], pa.int64()) for c in columns]
     if all(c is not None for c in as_int):
         return as_int
     return [as_id_kind(c, False) for c in columns]
