@@ -108,11 +108,16 @@ def test_min_by_max_by_first_and_last_as_flinks_test(sc, where):
 
 @WHERE
 def test_aggregations_match_a_plain_python_fold_on_many_keys(sc, where):
-    """Dict records by key name, lists by position, 40 keys over 2 instances: each key's
-    outputs in order are the oracle's."""
+    """Dict records by key name, lists and tuples by position (plain tuples take a shorter
+    path: the same answers and types, ints, floats and bools mixed), 40 keys over 2
+    instances: each key's outputs in order are the oracle's."""
     dicts = [{"k": f"k{i % 40}", "v": (i * 7919) % 101, "n": i} for i in range(600)]
     lists = [[f"k{i % 40}", (i * 31) % 17, i] for i in range(600)]
+    tuples = [(f"k{i % 40}", ((i * 13) % 23, (i % 7) / 2, i % 5 == 0)[i % 3], i) for i in range(600)]
     cases = [
+        (tuples, lambda r: r[0], "sum", 1, lambda a, b: (a[0], a[1] + b[1], a[2])),
+        (tuples, lambda r: r[0], "max", 1, lambda a, b: (a[0], b[1] if b[1] > a[1] else a[1], a[2])),
+        (tuples, lambda r: r[0], "min_by", 1, lambda a, b: b if b[1] < a[1] else a),
         (dicts, lambda r: r["k"], "sum", "v", lambda a, b: {**a, "v": a["v"] + b["v"]}),
         (dicts, lambda r: r["k"], "max_by", "v", lambda a, b: b if b["v"] > a["v"] else a),
         (lists, lambda r: r[0], "min", 1, lambda a, b: [a[0], min(a[1], b[1]), a[2]]),
@@ -122,6 +127,13 @@ def test_aggregations_match_a_plain_python_fold_on_many_keys(sc, where):
         got = run(sc, where, lambda ssc: getattr(source(ssc, records).key_by(key), kind)(field))
         want = rolling_reduce([(key(r), r) for r in records], fold)
         assert by_key(got) == by_key(want)
+        assert field_types(by_key(got)) == field_types(by_key(want))        # 1 == True == 1.0
+
+
+def field_types(grouped: dict) -> dict:
+    """The type of every field of every record, per key."""
+    return {key: [[type(v) for v in (r.values() if isinstance(r, dict) else r)] for r in records]
+            for key, records in grouped.items()}
 
 
 def test_the_state_is_a_copy_the_users_records_stay_as_they_were():

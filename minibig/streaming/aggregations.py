@@ -55,6 +55,8 @@ def field_value(record, field):
 def with_field(record, field, value):
     """``record`` with ``field`` set to ``value``: ``record`` itself edited when it is a mutable
     copy the operator owns, a new tuple for a tuple, ``value`` for a single-value record."""
+    if type(record) is tuple and type(field) is int:      # the common case, one slice
+        return record[:field] + (value,) + record[field + 1:]
     if isinstance(record, tuple):
         if isinstance(field, str):
             return record._replace(**{field: value})       # a namedtuple; any other tuple has no names
@@ -90,7 +92,10 @@ class FieldAggregation:
 
     def __call__(self, running, record):
         field = self.field
-        current, new = field_value(running, field), field_value(record, field)
+        if type(field) is int and type(running) is tuple and type(record) is tuple:
+            current, new = running[field], record[field]            # field_value's, inlined
+        else:
+            current, new = field_value(running, field), field_value(record, field)
         kind = self.kind
         if kind == "sum":
             return with_field(running, field, current + new)

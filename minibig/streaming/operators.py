@@ -298,12 +298,16 @@ class _Rolling:
 
     def __call__(self, state, record):
         running = state.value(MISSING)
-        # the first record starts the state as a copy: an f that folds into its accumulator in
-        # place (a.append(b); return a) must not change the record another branch, a window
-        # holding it, or the user's own source list still sees (Flink's reduce gets a copy too)
-        running = detached(record) if running is MISSING else self.f(running, record)
+        running = self.first(record) if running is MISSING else self.f(running, record)
         state.update(running)
         return state.key, detached(running)
+
+    def first(self, record):
+        """A key's first running value: a copy of its first record. An f that folds into its
+        accumulator in place (a.append(b); return a) must not change the record another
+        branch, a window holding it, or the user's own source list still sees (Flink's
+        reduce gets a copy too)."""
+        return detached(record)
 
 
 class RollingAggregateOperator(StatefulMapOperator):
@@ -320,10 +324,9 @@ class _RollingAggregate(_Rolling):
 
     __slots__ = ()
 
-    def __call__(self, state, record):
-        if state.value(MISSING) is MISSING:
-            field_value(record, self.f.field)
-        return super().__call__(state, record)
+    def first(self, record):
+        field_value(record, self.f.field)
+        return detached(record)
 
 
 class SinkOperator(Operator):
