@@ -400,3 +400,21 @@ def test_an_optparse_keyword_minibig_cannot_take_is_refused_naming_the_option(de
 
     with pytest.raises(TypeError, match=f"--since/-s: {refused}"):
         MRDeclares(args=[])
+
+
+def test_output_of_a_run_that_failed(sc):
+    # mrjob raises ValueError; minibig read the output folder it did not have (TypeError).
+    def failing_job(MRJob, MRStep):
+        class MRFails(MRJob):
+            def mapper(self, _, line):
+                raise KeyError(line)
+        return MRFails
+
+    for api, args in ((MINIBIG, ["--master", sc.master]), (MRJOB, ["-r", "inline", "--no-conf"])):
+        job = failing_job(*api)(args=args)
+        job.sandbox(stdin=io.BytesIO(b"a b\n"))
+        with job.make_runner() as runner:
+            with pytest.raises(KeyError):
+                runner.run()
+            with pytest.raises(ValueError):
+                list(runner.cat_output())

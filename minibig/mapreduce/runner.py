@@ -129,6 +129,7 @@ class MRJobRunner:
         self._counters: list = []
         self._temp_dirs: list = []
         self._ran = False
+        self._succeeded = False                # run() returned: there is output to read
         self._job_key = _unique_job_key(type(job))
 
     # -- running --------------------------------------------------------------------
@@ -175,6 +176,7 @@ class MRJobRunner:
             else:
                 self._blocks = rdd.collect()
         self._counters = [dict((g, dict(c)) for g, c in acc.value.items()) for acc in accumulators]
+        self._succeeded = True
         for n, counters in enumerate(self._counters):
             if counters:
                 log.info("%s", format_counters(counters, step=n + 1))
@@ -279,6 +281,8 @@ class MRJobRunner:
         """The job's output as bytes chunks (whole lines), part after part, as in mrjob."""
         if not self._ran:
             raise ValueError("run() the job before reading its output")
+        if not self._succeeded:
+            raise ValueError("the job's run() failed: it has no output")
         for block in self._output_blocks():
             if block:
                 yield block if block.endswith(b"\n") else block + b"\n"
