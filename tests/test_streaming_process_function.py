@@ -584,6 +584,20 @@ def test_a_failing_close_fails_the_job_naming_the_operator():
     assert type(caught.value.__cause__) is OSError
 
 
+class TaggingThree(ProcessFunction):
+    def process_element(self, value, ctx):
+        yield OutputTag("odd"), value, "extra"
+
+
+def test_a_tagged_tuple_of_three_fails_naming_the_record_not_passed_on_holding_the_tag():
+    ssc = StreamingContext(parallelism=1)
+    processed = ssc.source([3], timestamp=int).process(TaggingThree())
+    processed.collect(), processed.get_side_output(OutputTag("odd")).collect()
+    with pytest.raises(StreamError, match=r"yielded as \(tag, value\), got 3 items") as caught:
+        ssc.run()
+    assert caught.value.record == (3, 3) and type(caught.value.__cause__) is TypeError
+
+
 class Registering(KeyedProcessFunction):
     def __init__(self, timestamp):
         self.timestamp = timestamp

@@ -22,7 +22,9 @@ Policy (Flink's ``KeyedProcessOperator`` and ``InternalTimerService``):
 - A timer's outputs carry the timer's time.
 - An output ``(tag, value)`` with ``tag`` an ``OutputTag`` goes to the side
   output ``"side:<name>"`` when the plan reads it (``get_side_output``),
-  which gets every watermark too; to no one otherwise, as in Flink.
+  which gets every watermark too; to no one otherwise, as in Flink. A tuple
+  of another length that starts with a tag fails the job (a mistake, never
+  a main output holding a tag).
 
 State, all checkpointed: ``states[name][key]`` (one dict per named state,
 updated in place on restore because the user's handles hold it), and per
@@ -232,7 +234,10 @@ class KeyedProcessOperator(Operator):
         emitted = 0
         for value in results:
             emitted += 1
-            if type(value) is tuple and len(value) == 2 and isinstance(value[0], OutputTag):
+            if type(value) is tuple and value and isinstance(value[0], OutputTag):
+                if len(value) != 2:             # PyFlink would send value[1] and drop the rest
+                    raise TypeError(f"a side output is yielded as (tag, value), got {len(value)} items: "
+                                    f"{value!r}")
                 side = self.side_outputs.get(value[0].output)
                 if side is not None:            # a tag nobody reads: dropped, as in Flink
                     side.append((timestamp, detached(value[1])))
