@@ -155,27 +155,38 @@ class AnnouncingPartitioner:
         return self.hash(vertex)
 
 
-def test_worker_killed_while_the_workers_load_the_file(cluster, tmp_path):
+@pytest.mark.parametrize("lonely", [0, 40])
+def test_worker_killed_while_the_workers_load_the_file(cluster, tmp_path, lonely):
     """The routing task dies with its worker. Two partitions load in one stage (a session:
     `distload.ExchangeCode`): the driver finds the task silent, ends the session and loads the
     file again, by the stages now that one worker is left. (With the stages alone, routed edges
-    lost with the worker make the driver load again.)"""
+    lost with the worker make the driver load again.) With a vertex file (`lonely` vertices
+    without an edge), the task stops on its last vertex, which only that file names: the load
+    again reads both files."""
     path = f"{DATASETS}/roget.txt"
+    vertices = None
     last = Graph.from_edge_file(None, path).index.ids[-1]          # a vertex some range routes
+    if lonely:
+        vertices = str(tmp_path / "lonely.v")
+        with open(vertices, "w") as f:
+            f.write("".join(f"{10_000 + v}\n" for v in range(1, lonely + 1)))
+        last = 10_000 + lonely
     release = str(tmp_path / "go")
     partitioner = AnnouncingPartitioner(2, int(last), str(tmp_path), release)
     box = faults.run_in_thread(lambda: Graph.from_edge_file(cluster, path, num_partitions=2,
-                                                            partitioner=partitioner))
+                                                            partitioner=partitioner, vertices=vertices))
     victim = faults.wait_for_marker(str(tmp_path), "route")[0]
     os.kill(victim, signal.SIGKILL)
     faults.touch(release)
     g = box(120, "the load")
     assert len(faults.markers(str(tmp_path), "route")) > 1          # its range was routed again
-    reference = Graph.from_edge_file(None, path, num_partitions=2, partitioner=HashPartitioner(2))
+    reference = Graph.from_edge_file(None, path, num_partitions=2, partitioner=HashPartitioner(2), vertices=vertices)
     assert (g.num_vertices, g.num_edges) == (reference.num_vertices, reference.num_edges)
     for ours, theirs in zip(g.partitions, reference.partitions):
         assert ours.out_dst.tolist() == theirs.out_dst.tolist() and ours.ids.tolist() == theirs.ids.tolist()
-    check_pagerank(dict(pagerank(g, tol=1e-10, max_iter=1000).collect()), nx_from_file(path))
+    G = nx_from_file(path)
+    G.add_nodes_from(range(10_001, 10_001 + lonely))
+    check_pagerank(dict(pagerank(g, tol=1e-10, max_iter=1000).collect()), G)
 
 
 class _ReleaseOnSessionEnd(logging.Handler):
