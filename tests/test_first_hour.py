@@ -92,7 +92,7 @@ def test_a_master_and_a_worker_started_by_hand_say_where_they_are_and_that_they_
         cleanup(procs)
 
 
-def test_a_worker_joins_a_restarted_master_once_however_long_it_was_away():
+def test_a_worker_says_its_master_went_away_and_joins_it_once_when_it_is_back():
     procs = []
     try:
         master = _by_hand("master", "--port", "0")
@@ -103,6 +103,9 @@ def test_a_worker_joins_a_restarted_master_once_however_long_it_was_away():
         assert "joined the master" in _stderr_line(worker)
         master.terminate()                          # the user stops the master (Ctrl-C, kill)
         master.wait(TIMEOUT)
+        gone = _stderr_line(worker)
+        assert gone.endswith(f": the master at {url} went away; it joins it again when it is "
+                             "back (Ctrl-C stops it)\n"), gone
         time.sleep(3)                               # meanwhile the worker's heartbeats queue
         restarted = _by_hand("master", "--port", url.rpartition(":")[2])
         procs.append(restarted)
@@ -110,11 +113,11 @@ def test_a_worker_joins_a_restarted_master_once_however_long_it_was_away():
         joined = _stderr_line(worker)
         assert f"joined the master at {url} again" in joined, joined
         assert _worker_ids(url) == [joined.split()[2]]
-        worker.terminate()
-        restarted.terminate()
+        worker.terminate()                          # before the master: it must not see it go
         worker_said = worker.communicate(timeout=TIMEOUT)[1]
+        restarted.terminate()
         master_said = restarted.communicate(timeout=TIMEOUT)[1]
-        assert "joined" not in worker_said, worker_said        # it registered once
+        assert "joined" not in worker_said and "went away" not in worker_said, worker_said
         assert "re-registered" not in master_said, master_said
     finally:
         cleanup(procs)

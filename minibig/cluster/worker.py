@@ -116,7 +116,7 @@ class Worker:
                  announce: bool = False):
         self.master_url = master_url
         self.announce = announce                  # started by hand: say when the master takes it
-        self.joined = False
+        self.joined = self.joined_before = False   # to this master connection; to any
         self.slots = slots
         self.host = host
         self.block_port = block_port              # 0: any free port
@@ -156,6 +156,11 @@ class Worker:
         poller = zmq.Poller()
         for sock in (self.master, self.block_server, self.done):
             poller.register(sock, zmq.POLLIN)
+        # Started by hand: say when the master's connection drops (a stopped master), which
+        # nothing else shows; the worker waits for it to come back.
+        master_gone = self.master.get_monitor_socket(zmq.EVENT_DISCONNECTED) if self.announce else None
+        if master_gone is not None:
+            poller.register(master_gone, zmq.POLLIN)
         next_beat = time.monotonic()
         while not self.stopping:
             timeout = max(0.0, next_beat - time.monotonic())
@@ -165,6 +170,9 @@ class Worker:
                         self.on_master(P.recv(sock))
                     elif sock is self.block_server:
                         self.on_block_request(P.recv(sock, routed=True))
+                    elif sock is master_gone:
+                        sock.recv_multipart()             # the event: the connection dropped
+                        self.say_master_gone()
                     else:
                         self.master.send_multipart(sock.recv_multipart(copy=False), copy=False)
                 except P.ProtocolError as exc:
@@ -223,11 +231,18 @@ class Worker:
         else:
             log.warning("dropped a message of unknown kind %r", msg.kind)
 
+    def say_master_gone(self) -> None:
+        """Tell whoever started this worker by hand that its master went away (once per join)."""
+        if self.joined:
+            self.joined = False
+            print(f"minibig: worker {self.worker_id}: the master at {self.master_url} went away; "
+                  "it joins it again when it is back (Ctrl-C stops it)", file=sys.stderr, flush=True)
+
     def say_joined(self) -> None:
         """Tell whoever started this worker by hand that the master took it, and again after
         a master restart: the worker is silent otherwise, so a wait said nothing."""
-        again = " again" if self.joined else ""
-        self.joined = True
+        again = " again" if self.joined_before else ""
+        self.joined = self.joined_before = True
         print(f"minibig: worker {self.worker_id} joined the master at {self.master_url}{again}: "
               f"{self.slots} slot(s), {self.memory_budget / 2**30:.1f} GiB, blocks served at "
               f"{self.block_addr} (Ctrl-C stops it)", file=sys.stderr, flush=True)
