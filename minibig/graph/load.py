@@ -21,7 +21,8 @@ last line's weight wins (`add_edge` overwrites); self-loops stay; with
 `directed=False` each line is an edge both ways (so `u v 1` then `v u 2`
 leaves weight 2 on both directions, as networkx's Graph does).
 
-Ids: when both id columns are all integers the ids are int, otherwise str;
+Ids: when both id columns (and a vertex file's ids) are all integers the ids
+are int, otherwise str (a file of no edge leaves the kind to its vertex file);
 tuples' ids keep their Python type (the str "1" stays a str).
 A malformed line (one field, more than three unless the format allows extra
 fields, a weight that is not a number) raises `ValueError` naming the file and
@@ -215,8 +216,9 @@ def read_edge_parquet(path: str, directed: bool = True) -> EdgeList:
 def read_matrix_market(path: str) -> EdgeList:
     """Edges of a Matrix Market file (`.mtx`, `.mtx.gz`) as networkx makes a graph of its matrix
     (`nx.from_scipy_sparse_array(scipy.io.mmread(path), create_using=nx.DiGraph)`): vertices
-    0..n-1, all of them, an edge per stored entry (a symmetric file's both ways), the entry its
-    weight (a `pattern` file: unweighted). Read by scipy, in this process."""
+    0..n-1, all of them, an edge per stored entry (a symmetric file's both ways; a dense `array`
+    file's non-zero entries, as `nx.from_numpy_array`), the entry its weight (a `pattern` file:
+    unweighted). Read by scipy, in this process."""
     import scipy.io                     # only Matrix Market input needs it
     import scipy.sparse
     path = os.fspath(path)
