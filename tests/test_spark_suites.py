@@ -141,6 +141,36 @@ def test_by_key_aggregations_copy_the_zero_value_per_key_and_partition(sc):
     assert sorted(spread.foldByKey(10, add, 1).collect()) == [("a", 37), ("b", 13)]
 
 
+class _RootSum:
+    """A zero value holding a module (a task gets it by reference): deepcopy cannot
+    copy it, Spark's serializer clone and a task's pickling can."""
+
+    def __init__(self, lib):
+        self.lib, self.total = lib, 0.0
+
+    def add(self, x):
+        self.total += self.lib.sqrt(x)
+        return self
+
+    def merge(self, other):
+        self.total += other.total
+        return self
+
+
+def test_a_zero_value_deepcopy_cannot_copy_is_copied_as_a_task_gets_it(sc):
+    import math
+    squares = sc.parallelize([1, 4, 9, 16, 25], 2)
+    assert squares.aggregate(_RootSum(math), _RootSum.add, _RootSum.merge).total == 15.0
+    assert squares.map(lambda x: _RootSum(math).add(x)).fold(_RootSum(math), _RootSum.merge).total == 15.0
+    assert sc.emptyRDD().treeAggregate(_RootSum(math), _RootSum.add, _RootSum.merge).total == 0.0
+    by_parity = squares.keyBy(lambda x: x % 2)
+    assert sorted(by_parity.aggregateByKey(_RootSum(math), _RootSum.add, _RootSum.merge)
+                  .mapValues(lambda r: r.total).collect()) == [(0, 6.0), (1, 9.0)]
+    assert sorted(by_parity.mapValues(lambda x: _RootSum(math).add(x))
+                  .foldByKey(_RootSum(math), _RootSum.merge).mapValues(lambda r: r.total)
+                  .collect()) == [(0, 6.0), (1, 9.0)]
+
+
 def test_coalesce_without_shuffle_merges_neighbours(sc):
     data = sc.parallelize(range(1, 11), 10)
     assert data.coalesce(2).glom().collect() == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]

@@ -17,6 +17,8 @@ the line that created it.
 
 from __future__ import annotations
 
+import copy
+import functools
 import gc
 import io
 import marshal
@@ -54,6 +56,30 @@ def dumps(obj, protocol: int = 5) -> bytes:
 
 
 loads = cloudpickle.loads
+
+
+def copy_of(value):
+    """A fresh copy of `value`: the zero value of fold and aggregate, which the user's
+    functions may mutate, as Spark clones it with its serializer.
+
+    `copy.deepcopy` (cheap for small zeros and for the job's own classes), and where it
+    cannot copy the value (a zero holding a module, which a task gets by reference) a
+    cloudpickle of it unpickled: whatever a task can be sent, the zero can be copied from.
+    """
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return loads(dumps(value))
+
+
+def copies_of(value):
+    """A function returning a `copy_of(value)` at each call (a by-key zero, copied per
+    key), the way of copying chosen once: `value` pickled once if deepcopy cannot."""
+    try:
+        copy.deepcopy(value)
+    except Exception:
+        return functools.partial(loads, dumps(value))
+    return functools.partial(copy.deepcopy, value)
 
 # Frames a narrow pipeline of n datasets may need: pickling nests a few calls per
 # dataset (the object, its state dict, its parent), and computing a partition

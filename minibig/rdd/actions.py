@@ -16,7 +16,6 @@ tuple per record on the worker. Output actions
 
 from __future__ import annotations
 
-import copy
 import heapq
 import itertools
 import math
@@ -25,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from minibig.core.output import save_as_text_file
+from minibig.core.serialization import copy_of
 from minibig.core.task import collected_records, fail_on_stopiteration
 from minibig.rdd.saving import save_as_binary_records, save_as_pickle_file
 from minibig.shuffle.spill import DictItems
@@ -184,7 +184,7 @@ class ActionFunctions:
             return acc
         # The driver merges into a copy: combOp may mutate its first argument, and the
         # caller's zeroValue stays as it was (Spark clones it; PySpark merges into it).
-        acc, merge = copy.deepcopy(zeroValue), fail_on_stopiteration(combOp)
+        acc, merge = copy_of(zeroValue), fail_on_stopiteration(combOp)
         for value in self._run(part):
             acc = merge(acc, value)
         return acc
@@ -211,7 +211,7 @@ class ActionFunctions:
         if depth < 1:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
         if self.getNumPartitions() == 0:
-            return copy.deepcopy(zeroValue)
+            return copy_of(zeroValue)
 
         def part(it):
             acc = zeroValue

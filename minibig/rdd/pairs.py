@@ -16,7 +16,6 @@ partition counts (PySpark groups the union of the parents).
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import operator
@@ -24,6 +23,7 @@ import random
 from typing import Callable
 
 from minibig.core.dependency import ShuffleDependency
+from minibig.core.serialization import copies_of
 from minibig.core.task import collected_records, fail_on_stopiteration, task_memory
 from minibig.shuffle.hashing import portable_hash
 from minibig.shuffle.partitioners import (Aggregator, Partitioner, RangePartitioner, identity, reducing,
@@ -112,8 +112,8 @@ class PairRDDFunctions:
         >>> sorted(rdd.foldByKey(0, add).collect())
         [('a', 2), ('b', 1)]
         """
-        return self.combineByKey(lambda v: func(copy.deepcopy(zeroValue), v), func, func,
-                                 numPartitions, partitionFunc)
+        zero = copies_of(zeroValue)
+        return self.combineByKey(lambda v: func(zero(), v), func, func, numPartitions, partitionFunc)
 
     def aggregateByKey(self, zeroValue, seqFunc: Callable, combFunc: Callable,
                        numPartitions: int | None = None, partitionFunc: Callable = portable_hash):
@@ -125,7 +125,8 @@ class PairRDDFunctions:
         >>> sorted(rdd.aggregateByKey((0, 0), seqFunc, combFunc).collect())
         [('a', (3, 2)), ('b', (1, 1))]
         """
-        return self.combineByKey(lambda v: seqFunc(copy.deepcopy(zeroValue), v), seqFunc, combFunc,
+        zero = copies_of(zeroValue)
+        return self.combineByKey(lambda v: seqFunc(zero(), v), seqFunc, combFunc,
                                  numPartitions, partitionFunc)
 
     def groupByKey(self, numPartitions: int | None = None, partitionFunc: Callable = portable_hash):
