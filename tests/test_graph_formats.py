@@ -163,6 +163,25 @@ def test_konect_files_read_with_their_comment_prefix_and_timestamps_skipped(requ
 
 
 @pytest.mark.parametrize("where", ["driver", "workers"])
+def test_extra_columns_mixed_with_lines_of_two_fields_and_a_hash_line_under_percent_comments(request, tmp_path, where):
+    """Lines of 2, 3 and 4+ fields mixed (the fast reader refuses them: the exact one reads
+    them, a 2-field line weighs 1); with comments="%" a `#` line is an edge, as networkx's
+    read_edgelist(comments="%") reads it."""
+    lines = ["% header"] + [f"w{i} w{i * 3 % 50}" + ["", f" {i % 4 + 0.5}", f" {i % 3 + 1} 1230000{i} x"][i % 3]
+                            for i in range(60)] + ["# w7"]
+    path = tmp_path / "out.mixed"
+    path.write_text("\n".join(lines) + "\n")
+    G = nx.DiGraph()
+    for line in lines[1:]:
+        fields = line.split()
+        G.add_edge(fields[0], fields[1], weight=float(fields[2]) if len(fields) > 2 else 1.0)
+    g = Graph.from_edge_file(context(request, where), str(path), comments="%", extra_columns=True, num_partitions=2)
+    assert (g.num_vertices, g.num_edges) == (G.number_of_nodes(), G.number_of_edges())
+    check_distances(as_dict(sssp(g, "w1")), G, "w1", weighted=True)
+    check_components(as_dict(connected_components(g)), G)
+
+
+@pytest.mark.parametrize("where", ["driver", "workers"])
 def test_fields_after_the_weight_are_an_error_unless_asked_for(request, tmp_path, where):
     path = tmp_path / "out.konect"
     path.write_text("% sym\n1 2 1 99\n2 3 1 98\n")
