@@ -283,3 +283,12 @@ def test_a_long_line_is_read_in_a_few_reads_not_one_per_64_kb(monkeypatch, tmp_p
     assert [len(x) for x in textfile.read_split(path, 0, 1 << 20)] == [len(line)]
     assert len(reads) < 40, f"{len(reads)} reads"
     assert list(textfile.read_split(path, 1 << 20, len(line) + 7)) == ["after"]
+
+
+def test_a_pickle_file_of_a_newer_protocol_keeps_its_error_and_names_the_file(sc, tmp_path):
+    out = tmp_path / "pickles"
+    sc.parallelize(range(20), 2).saveAsPickleFile(str(out))
+    (out / "part-00001").write_bytes(b"\x80\xc8" + bytes(20))   # pickle protocol 200
+    with pytest.raises(ValueError, match="unsupported pickle protocol") as info:
+        sc.pickleFile(str(out)).collect()
+    assert "part-00001" in "\n".join(getattr(info.value, "__notes__", []))

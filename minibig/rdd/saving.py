@@ -45,7 +45,9 @@ def read_pickle_file(path: str):
     """The records of one part file written by save_as_pickle_file.
 
     A file that is not one, or is cut short, raises pickle.UnpicklingError naming it:
-    the batch it was reading is not dropped as if the file had ended there.
+    the batch it was reading is not dropped as if the file had ended there. Any other
+    error of unpickling (a newer pickle protocol's ValueError, a record's class raising)
+    keeps its type and gets a note naming the file.
     """
     size = os.path.getsize(path)
     with open(path, "rb") as f:
@@ -55,6 +57,9 @@ def read_pickle_file(path: str):
             except (pickle.UnpicklingError, EOFError) as e:
                 raise pickle.UnpicklingError(f"{path}: not a whole file written by "
                                              f"saveAsPickleFile ({e})") from e
+            except Exception as e:
+                e.add_note(f"minibig: while unpickling {path} at byte {f.tell()}")
+                raise
             yield from batch
 
 
