@@ -352,3 +352,13 @@ def test_run_job_answers_a_partition_asked_for_twice(sc):
     job.start()
     job.join(timeout=120)
     assert answer == [[35, 10, 35]]
+
+
+def test_a_dataset_copied_in_the_driver_stays_usable(sc):
+    import copy
+    squares = sc.parallelize(range(5), 2).map(lambda x: x * x)
+    settings = {"input": squares, "limit": 3}
+    copied = copy.deepcopy(settings)
+    assert copied["input"].filter(lambda x: x < copied["limit"]).collect() == [0, 1]
+    assert copy.copy(squares).count() == 5
+    assert copied["input"] is squares      # one handle: persist() and names stay shared

@@ -155,6 +155,15 @@ class RDD(ActionFunctions, PairRDDFunctions, NumericFunctions, SamplingFunctions
         # (`rdd.map(lambda x: other.count())`) fails with the reason, not None's AttributeError.
         self.ctx = _NoContextInTasks(self.describe())
 
+    def __copy__(self):
+        # A dataset is a handle on a lazy computation, copied by sharing it: a copy through
+        # pickling's state (ctx left behind, `__setstate__`) would fail in the driver as a
+        # dataset used inside a task (`copy.deepcopy` of the user's structure holding one).
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
     def describe(self) -> str:
         """'name [id]' as shown in errors and progress lines."""
         kind = self._name or type(self).__name__
