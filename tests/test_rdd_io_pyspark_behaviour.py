@@ -292,3 +292,28 @@ def test_a_pickle_file_of_a_newer_protocol_keeps_its_error_and_names_the_file(sc
     with pytest.raises(ValueError, match="unsupported pickle protocol") as info:
         sc.pickleFile(str(out)).collect()
     assert "part-00001" in "\n".join(getattr(info.value, "__notes__", []))
+
+
+class Tagged(str):
+    """A str whose str() differs from its text."""
+
+    def __str__(self):
+        return "tag"
+
+
+class Formatted:
+    """An object whose format() differs from its str()."""
+
+    def __str__(self):
+        return "as str"
+
+    def __format__(self, spec):
+        return "as format"
+
+
+def test_save_as_text_file_writes_what_pyspark_writes_for_each_type(sc, tmp_path):
+    # PySpark 4 local[1] wrote: raw, as str, bytearray(b'ab'), by, 1.5, None
+    out = tmp_path / "typed"
+    records = [Tagged("raw"), Formatted(), bytearray(b"ab"), b"by", 1.5, None]
+    sc.parallelize(records, 1).saveAsTextFile(str(out))
+    assert (out / "part-00000").read_bytes() == b"raw\nas str\nbytearray(b'ab')\nby\n1.5\nNone\n"

@@ -98,14 +98,19 @@ def save_partitions(rdd, path: str, suffix: str, to_bytes) -> None:
 
 def _text_line(record) -> bytes:
     # As PySpark: bytes as they are, except that what is not UTF-8 becomes U+FFFD (its JVM
-    # makes a String of them); anything else as str(record) in UTF-8, a lone surrogate
-    # refused with UnicodeEncodeError, as PySpark's str.encode("utf-8") refuses it.
-    if isinstance(record, (bytes, bytearray)):
+    # makes a String of them); a str as it is (a subclass's own __str__ unused); anything
+    # else, bytearray included, as str(record) (not format(), which a class may define
+    # apart), in UTF-8; a lone surrogate refused with UnicodeEncodeError, as PySpark's
+    # str.encode("utf-8") refuses it.
+    if type(record) is str:
+        return f"{record}\n".encode("utf-8")
+    if isinstance(record, bytes):
         data = bytes(record)
         if not data.isascii():
             data = data.decode("utf-8", "replace").encode("utf-8")
         return data + b"\n"
-    return f"{record}\n".encode("utf-8")
+    text = str.__str__(record) if isinstance(record, str) else str(record)
+    return f"{text}\n".encode("utf-8")
 
 
 def _text_lines(records, out) -> None:
