@@ -5,7 +5,8 @@ Each such attempt loses a worker. A lost attempt is rerun without counting as a 
 each of its `max_task_attempts` attempts fails its job with a `WorkerLostError`, as Spark
 counts an executor lost while running a task against maxFailures; and a job whose embedded
 cluster has had no worker running for worker_timeout fails instead of waiting for ever
-(a worker the program adds in its place meanwhile runs it).
+(a worker the program adds in its place meanwhile runs it), and the next job starts the
+cluster's workers again, as Spark's standalone master replaces lost executors.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def test_a_job_whose_embedded_cluster_lost_every_worker_fails_instead_of_waiting
         with pytest.raises(JobAbortedError, match="every worker of the embedded cluster has exited"):
             ctx.parallelize([1, 2], 2).mapPartitions(_end_the_process).collect()
         assert time.monotonic() - started < 60 and _survivors(ctx) == 0
+        assert ctx.parallelize(range(10), 2).sum() == 45  # the next job gets workers again
+        assert _survivors(ctx) == 2
 
 
 def _end_the_first_attempt(folder):

@@ -25,6 +25,7 @@ fails it too.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -35,6 +36,8 @@ from minibig.net import protocol as P
 from minibig.net.security import dealer, unanswered_hint
 from minibig.errors import ClusterStartError, JobAbortedError, MasterUnreachableError
 
+log = logging.getLogger("minibig")
+
 #: Seconds a job may hear nothing before its scheduler asks the master what it holds.
 JOB_QUIET_AFTER = 5.0
 
@@ -42,12 +45,16 @@ JOB_QUIET_AFTER = 5.0
 class ClusterBackend(JobQueues):
     """A driver's connection to one master."""
 
-    def __init__(self, url: str, conf, app_name: str = "", alive=None, workers_alive=None):
+    def __init__(self, url: str, conf, app_name: str = "", alive=None, workers_alive=None,
+                 revive_workers=None):
         self.url = url
         self.conf = conf
         self.alive = alive or (lambda: True)
-        # an embedded cluster's workers: once none runs, no task can (nothing adds one by itself)
+        # an embedded cluster's workers: once none runs, no task of the running jobs can,
+        # and the next job starts them again (revive_workers)
         self.workers_alive = workers_alive or (lambda: True)
+        self.revive_workers = revive_workers or (lambda: 0)
+        self.revive_lock = threading.Lock()       # two threads' jobs start workers once
         self._no_worker_since: float | None = None
         self.driver_id = f"d{uuid.uuid4().hex[:10]}"
         self.sock = dealer(url, linger=1000)
@@ -148,6 +155,15 @@ class ClusterBackend(JobQueues):
             self._no_worker_since = now
         return now - self._no_worker_since
 
+    def start_job(self, job_id: int) -> None:
+        """Open a job's queue; an embedded cluster whose every worker has exited gets its
+        workers again first (an earlier job's tasks ended them), so this job can run."""
+        with self.revive_lock:
+            started = self.revive_workers()
+        if started:
+            log.warning("every worker of the embedded cluster had exited; started %d new one(s)", started)
+        super().start_job(job_id)
+
     def _master_silent_for(self) -> float:
         """How long the master has left our beats unanswered: from its last answer to our
         last beat, so a driver that was itself stopped (SIGSTOP, a paused machine) does
@@ -194,7 +210,7 @@ class ClusterBackend(JobQueues):
                 raise JobAbortedError(
                     "every worker of the embedded cluster has exited, so no task can run (a task "
                     "that ends its own process, by os._exit, a crash in native code or the "
-                    "kernel's OOM killer, takes its worker with it)")
+                    "kernel's OOM killer, takes its worker with it); the next job starts new workers")
             if self._master_silent_for() > self.conf.master_timeout:
                 raise JobAbortedError(f"the master at {self.url} stopped answering "
                                       f"({self._master_silent_for():.0f}s without a heartbeat)")

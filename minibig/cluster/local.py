@@ -106,6 +106,7 @@ class LocalCluster:
         self.zygote = None
         self.master = None
         self.workers = []
+        self.size, self.slots = workers, slots    # what revive_workers starts again
         policy = ["--locality-wait", str(conf.locality_wait), "--scheduler", conf.scheduler_mode.upper()]
         if not conf.speculation:
             policy.append("--no-speculation")
@@ -187,6 +188,18 @@ class LocalCluster:
             self._send_url(worker)
         self.workers.append(worker)
         return worker
+
+    def revive_workers(self) -> int:
+        """When every worker process has exited (tasks that ended their own process: os._exit,
+        a native crash, the OOM killer) while the master runs, start the cluster's workers
+        again and return how many; else 0. A driver calls it as a job starts, so one job that
+        killed every worker fails (JobAbortedError) but the next ones run, as Spark's
+        standalone master launches new executors in place of lost ones."""
+        if self.workers_alive() or not self.alive():
+            return 0
+        for _ in range(self.size):
+            self.add_worker(self.slots)
+        return self.size
 
     def _read_master_line(self, timeout: float) -> dict | None:
         ready, _, _ = select.select([self.master.stdout], [], [], timeout)

@@ -163,7 +163,8 @@ class Context:
         try:
             backend = ClusterBackend(self._cluster.url, self.conf, self.appName,
                                      alive=self._cluster.alive,
-                                     workers_alive=self._cluster.workers_alive)
+                                     workers_alive=self._cluster.workers_alive,
+                                     revive_workers=self._cluster.revive_workers)
             backend.wait_for_workers(count, self.conf.startup_timeout)
         except BaseException:
             self._cluster.kill()
