@@ -362,3 +362,18 @@ def test_a_dataset_copied_in_the_driver_stays_usable(sc):
     assert copied["input"].filter(lambda x: x < copied["limit"]).collect() == [0, 1]
     assert copy.copy(squares).count() == 5
     assert copied["input"] is squares      # one handle: persist() and names stay shared
+
+
+def test_a_zero_value_no_task_can_be_sent_fails_as_the_stage_pickling_names_it(sc):
+    import threading
+    from minibig.errors import PicklingError
+
+    class Guarded:
+        def __init__(self):
+            self.lock, self.seen = threading.Lock(), 0
+    numbers = sc.parallelize(range(4), 2)
+    with pytest.raises(PicklingError, match="cannot serialise the stage"):
+        numbers.aggregate(Guarded(), lambda acc, x: acc, lambda a, b: a)
+    with pytest.raises(PicklingError, match="cannot serialise the stage"):
+        numbers.keyBy(lambda x: x % 2).aggregateByKey(Guarded(), lambda acc, x: acc,
+                                                      lambda a, b: a).collect()

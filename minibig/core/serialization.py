@@ -77,9 +77,14 @@ def copies_of(value):
     key), the way of copying chosen once: `value` pickled once if deepcopy cannot."""
     try:
         copy.deepcopy(value)
+        return functools.partial(copy.deepcopy, value)
     except Exception:
+        pass
+    try:
         return functools.partial(loads, dumps(value))
-    return functools.partial(copy.deepcopy, value)
+    except Exception:
+        # Nor can a task be sent it: the stage's pickling fails, naming the dataset.
+        return functools.partial(copy.deepcopy, value)
 
 # Frames a narrow pipeline of n datasets may need: pickling nests a few calls per
 # dataset (the object, its state dict, its parent), and computing a partition

@@ -182,10 +182,11 @@ class ActionFunctions:
             for x in it:
                 acc = seqOp(acc, x)
             return acc
+        partials = self._run(part)    # first: a zero no task can be sent fails here, named
         # The driver merges into a copy: combOp may mutate its first argument, and the
         # caller's zeroValue stays as it was (Spark clones it; PySpark merges into it).
         acc, merge = copy_of(zeroValue), fail_on_stopiteration(combOp)
-        for value in self._run(part):
+        for value in partials:
             acc = merge(acc, value)
         return acc
 
