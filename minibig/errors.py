@@ -51,6 +51,16 @@ def format_user_traceback(exc: BaseException) -> str:
     return "".join(parts)
 
 
+def format_interrupt(exc: BaseException) -> str:
+    """A Ctrl-C's traceback down to the user's line that called into minibig, where the job was:
+    the frames below it are the scheduler's waits and pyzmq's poll."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    first_engine = next((i for i, f in enumerate(frames) if _is_engine_frame(f)), len(frames))
+    return ("Traceback (most recent call last):\n"
+            + "".join(traceback.format_list(frames[:first_engine] or frames))
+            + "".join(traceback.format_exception_only(type(exc), exc)))
+
+
 class MinibigError(Exception):
     """Base class of every error raised by the engine itself."""
 

@@ -39,7 +39,7 @@ from minibig.core.callsite import user_call_site
 from minibig.core.paths import absolute_local_path, file_uri
 from minibig.core.cleaner import ContextCleaner
 from minibig.conf import Conf
-from minibig.errors import InvalidArgumentError, UserError
+from minibig.errors import InvalidArgumentError, UserError, format_interrupt
 from minibig.core.progress import Progress
 from minibig.rdd.base import ParallelCollectionRDD, UnionRDD
 from minibig.rdd.binary import binary_files, binary_records
@@ -53,7 +53,9 @@ from minibig.core.dag import DAGScheduler
 
 
 def _show_user_errors_briefly() -> None:
-    """Make an uncaught UserError (bad path, unreachable master) one line, not a traceback."""
+    """Make an uncaught UserError (bad path, unreachable master) one line, not a traceback,
+    and a Ctrl-C during an action the user's frames only: the line the job was at, not the
+    scheduler's and pyzmq's poll under it."""
     previous = sys.excepthook
     if getattr(previous, "_minibig", False):
         return
@@ -61,6 +63,8 @@ def _show_user_errors_briefly() -> None:
     def hook(kind, value, tb):
         if issubclass(kind, UserError):
             print(f"minibig: error: {value}", file=sys.stderr)
+        elif issubclass(kind, KeyboardInterrupt) and previous is sys.__excepthook__:
+            sys.stderr.write(format_interrupt(value))
         else:
             previous(kind, value, tb)
     hook._minibig = True
