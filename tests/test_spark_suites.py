@@ -354,6 +354,13 @@ def test_run_job_answers_a_partition_asked_for_twice(sc):
     assert answer == [[35, 10, 35]]
 
 
+def test_run_job_answers_a_partition_asked_for_twice_with_two_objects(sc):
+    # PySpark runs it twice and unpickles each answer: mutating one leaves the other.
+    first, again = sc.runJob(sc.parallelize(range(6), 3), lambda it: [list(it)], [1, 1])
+    first.append("mine")
+    assert (first, again) == ([2, 3, "mine"], [2, 3])
+
+
 def test_a_dataset_copied_in_the_driver_stays_usable(sc):
     import copy
     squares = sc.parallelize(range(5), 2).map(lambda x: x * x)

@@ -86,6 +86,17 @@ def _partition_indexes(rdd, partitions) -> list[int]:
     return wanted
 
 
+def _answer_each(wanted: list, by_partition: dict) -> list:
+    """The result of each partition in `wanted`, a partition listed again answered with a
+    copy of its result (as Spark, which runs it again: the caller may mutate one answer)."""
+    answered = set()
+    answers = []
+    for p in wanted:
+        answers.append(serialization.copy_of(by_partition[p]) if p in answered else by_partition[p])
+        answered.add(p)
+    return answers
+
+
 def _warn_of_replaced_input(summary) -> None:
     """Say when a job read input that is not UTF-8 (textFile replaced it with U+FFFD)."""
     replaced = summary.counters.get("replaced_characters", 0) if summary is not None else 0
@@ -398,8 +409,7 @@ class Context:
             _warn_of_replaced_input(self._dag.last_job)
         if len(distinct) == len(wanted):
             return results
-        by_partition = dict(zip(distinct, results))
-        return [by_partition[p] for p in wanted]
+        return _answer_each(wanted, dict(zip(distinct, results)))
 
     def _check_running(self) -> None:
         if self._stopped:
