@@ -12,7 +12,9 @@ partition holds the lines PySpark's does. Compressed files
 (.gz, .bz2, .xz) cannot be cut and become one split each. Split size follows
 Hadoop's rule: max(1, min(total / minPartitions, block size)), where total
 counts every file, compressed ones too. A UTF-8 byte order mark at the start
-of a file is not part of its first line (Hadoop's LineRecordReader drops it).
+of a file is not part of its first line (Hadoop's LineRecordReader drops it),
+and a file that is nothing but the mark has no line. A compressed file that
+cannot be decompressed raises its error's type, the file named.
 
 Input is UTF-8. As in PySpark (whose JVM decodes each line with Hadoop's
 Text, replacing what is not UTF-8), each undecodable byte sequence becomes
