@@ -127,7 +127,7 @@ def test_tilde_is_the_home_folder_for_output_as_for_input(sc, tmp_path, monkeypa
     assert sc.pickleFile("~/pickled").collect() == [("k", 1)]
 
 
-@pytest.mark.parametrize("min_partitions", [1, 3, 17, 400])
+@pytest.mark.parametrize("min_partitions", [1, 3, 17, 90])
 def test_word_count_over_awkward_files_matches_plain_python(sc, tmp_path, min_partitions):
     files = {
         "crlf.txt": b"the cat\r\nthe dog\r\n\r\n",
