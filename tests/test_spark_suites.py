@@ -329,6 +329,28 @@ def test_spilled_runs_take_records_of_the_jobs_own_classes(tmp_path):
     assert ordered.spills > 0
 
 
+def test_a_batch_whose_late_record_plain_pickle_cannot_write_is_written_once(tmp_path):
+    """Plain pickle writes frames into the file as it goes: a batch failing at its last
+    record (past the first 64 KiB frame) is cut back before cloudpickle writes it, so the
+    file holds each batch once and another process, where the class cannot be imported,
+    reads them all."""
+    import subprocess
+    import sys
+    from minibig.shuffle.spill import dump_into
+    point, _ = _job_classes()
+    path = tmp_path / "run"
+    with open(path, "wb") as out:
+        dump_into([f"{i:0100}" for i in range(3000)] + [point(7, 8)], out)
+        dump_into([1, 2.5, "three"], out)
+    read = ("import pickle, sys\n"
+            "with open(sys.argv[1], 'rb') as f:\n"
+            "    first, second = pickle.load(f), pickle.load(f)\n"
+            "    print(len(first), first[-1].x, first[-1].y, second, f.read() == b'')")
+    done = subprocess.run([sys.executable, "-c", read, str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.split("\n")[0] == "3001 7 8 [1, 2.5, 'three'] True", done.stderr
+
+
 # -- RDDSuite: runJob ------------------------------------------------------------------
 
 def test_run_job_refuses_a_partition_the_dataset_does_not_have(sc):
