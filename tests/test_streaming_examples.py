@@ -93,3 +93,14 @@ def test_wordcount_prints_a_socket_windows_bounds_as_times_of_day_to_its_precisi
     half = job.parse_args(["--socket", "h:1", "--window", "0.5"])
     assert [job._when(t + d, half) for d in (0, 0.5)] == ["08:30:05.000", "08:30:05.500"]
     assert job._when(1500.0, job.parse_args(["--window", "1000"])) == "1500"
+
+
+def test_wordcount_summary_counts_time_windows_not_one_per_word_in_each():
+    # 2,500 generated lines stamped 0..2499 ms in 1 s windows: 3 time windows of ~15 words each
+    done = subprocess.run([sys.executable, os.path.join(REPO, "jobs", "stream_wordcount.py"), "--lines", "2500",
+                           "--window", "1000"], capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": REPO, "MINIBIG_MASTER": "inline"})
+    assert done.returncode == 0, done.stderr
+    *windows, summary = done.stdout.splitlines()
+    assert [line.split(")")[0] for line in windows] == ["[0, 1000", "[1000, 2000", "[2000, 3000"]
+    assert summary == "15000 words, 3 windows, 0 checkpoints"
