@@ -153,40 +153,38 @@ class ThroughWindowFunction(WindowFunction):
         return [self.window_function(key, (start, end), self.incremental.results(key, start, end, acc))]
 
 
-class WithoutKey:
-    """A user's window function for ``window_all``: ``f(window, values)``, called as a keyed
-    window's ``(key, window, values)`` (the operator's one key is ``None``)."""
+class _Adapted:
+    """A user's window function that takes fewer arguments than a keyed time window's
+    ``(key, window, values)``; each subclass's ``__call__`` passes on the ones it takes."""
 
     __slots__ = ("f",)
 
     def __init__(self, f):
         self.f = f
+
+
+class WithoutKey(_Adapted):
+    """``window_all``'s ``f(window, values)`` (the operator's one key is ``None``)."""
+
+    __slots__ = ()
 
     def __call__(self, key, window, values):
         return self.f(window, values)
 
 
-class WithoutWindow:
-    """A user's count-window function: ``f(key, values)``, called as a time window's ``(key,
-    window, values)`` (a count window has no bounds)."""
+class WithoutWindow(_Adapted):
+    """A count window's ``f(key, values)`` (a count window has no bounds)."""
 
-    __slots__ = ("f",)
-
-    def __init__(self, f):
-        self.f = f
+    __slots__ = ()
 
     def __call__(self, key, window, values):
         return self.f(key, values)
 
 
-class WithoutKeyOrWindow:
-    """A user's ``count_window_all`` function: ``f(values)``, called as a time window's ``(key,
-    window, values)``."""
+class WithoutKeyOrWindow(_Adapted):
+    """``count_window_all``'s ``f(values)``."""
 
-    __slots__ = ("f",)
-
-    def __init__(self, f):
-        self.f = f
+    __slots__ = ()
 
     def __call__(self, key, window, values):
         return self.f(values)
