@@ -21,8 +21,7 @@ class AllWindowOperator(WindowOperator):
     """Windows over the whole stream; ``main`` is ``(start, end, value)``, ``late`` the records."""
 
     def process_batch(self, items, input_index=0):
-        keyed = [(item[0], (None, item[1])) if type(item) is tuple else item for item in items]
-        return self._unkeyed(super().process_batch, keyed, input_index)
+        return self._unkeyed(super().process_batch, keyed_by_none(items), input_index)
 
     def process_keyed(self, timestamps, keys, values, watermark, input_index=0):
         # a keyed stream's (key, record) pairs are this operator's records: as a batch
@@ -35,16 +34,27 @@ class AllWindowOperator(WindowOperator):
         return self._unkeyed(super().end_input)
 
     def _unkeyed(self, step, *args) -> dict:
-        try:
-            outputs = step(*args)
-        except StreamError as exc:
-            raise unkeyed_error(exc) from exc.__cause__
+        outputs = unkeyed_step(step, *args)
         main, late = outputs.get("main"), outputs.get("late")
         if main:
             outputs["main"] = [(item[0], item[1][1:]) if type(item) is tuple else item for item in main]
         if late:
             outputs["late"] = [(item[0], item[1][1]) if type(item) is tuple else item for item in late]
         return outputs
+
+
+def keyed_by_none(items: list) -> list:
+    """A batch's records ``(timestamp, value)`` as a keyed operator's, ``(timestamp, (None,
+    value))``; its watermarks as they are."""
+    return [(item[0], (None, item[1])) if type(item) is tuple else item for item in items]
+
+
+def unkeyed_step(step, *args) -> dict:
+    """``step(*args)``'s outputs; a ``StreamError`` it raises names its record without the key."""
+    try:
+        return step(*args)
+    except StreamError as exc:
+        raise unkeyed_error(exc) from exc.__cause__
 
 
 def unkeyed_error(exc: StreamError) -> StreamError:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from minibig.streaming.all_window_operator import unkeyed_error
+from minibig.streaming.all_window_operator import keyed_by_none, unkeyed_step
 from minibig.streaming.copies import detached
 from minibig.streaming.errors import StreamError, exception_text
 from minibig.streaming.functions import MISSING, WindowFunction
@@ -101,9 +101,5 @@ class AllCountWindowOperator(CountWindowOperator):
     names the window's records without the operator's one key, ``None``."""
 
     def process_batch(self, items, input_index=0):
-        keyed = [(item[0], (None, item[1])) if type(item) is tuple else item for item in items]
-        try:
-            out = super().process_batch(keyed, input_index)["main"]
-        except StreamError as exc:
-            raise unkeyed_error(exc) from exc.__cause__
+        out = unkeyed_step(super().process_batch, keyed_by_none(items), input_index)["main"]
         return {"main": [(item[0], item[1][1]) if type(item) is tuple else item for item in out]}
