@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from minibig.rdd.spark_shim import MinibigOnlyError, SparkEngineContext
 from minibig.streaming import aggregations, checks, process_function
-from minibig.streaming.errors import close_after
+from minibig.streaming.errors import closed_after
 from minibig.streaming.functions import AggregateWindowFunction
 from minibig.streaming.local import LocalExecutor
 from minibig.streaming.metrics import JobMetrics
@@ -116,12 +116,8 @@ class StreamingContext:
             executor = LocalExecutor(self.plan, clock=self.clock, batch_size=self.batch_size)
             self.executor = executor
             executor.open()
-            try:
+            with closed_after(executor.close):
                 executor.run(timeout=timeout)
-            except BaseException as failure:
-                close_after(failure, executor.close)
-                raise
-            executor.close()
         for sink_id, handle in self._collected.items():
             handle._values = executor.collected(sink_id)
         self._metrics = executor.metrics()

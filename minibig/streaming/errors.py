@@ -11,6 +11,8 @@ the driver still raises the ``StreamError``, with the same message.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 _RECORD_PREVIEW = 200
 
 
@@ -71,11 +73,17 @@ def _preview(record) -> str:
     return text if len(text) <= _RECORD_PREVIEW else text[:_RECORD_PREVIEW] + "..."
 
 
-def close_after(failure: BaseException, close) -> None:
-    """``close()`` what a failed run leaves: ``failure`` stays the error to report (as Flink
-    disposes a failed task's functions), and one that ``close`` raises too is noted on it
-    rather than replacing it."""
+@contextmanager
+def closed_after(close):
+    """Run the ``with`` body, then ``close()`` what it ran. When the body fails, its failure
+    stays the error to report (as Flink disposes a failed task's functions), and one that
+    ``close`` raises too is noted on it rather than replacing it."""
     try:
-        close()
-    except Exception as exc:                # noqa: BLE001 - kept, as a note on the first failure
-        failure.add_note(f"closing after this failure failed too: {exception_text(exc)}")
+        yield
+    except BaseException as failure:
+        try:
+            close()
+        except Exception as exc:            # noqa: BLE001 - kept, as a note on the first failure
+            failure.add_note(f"closing after this failure failed too: {exception_text(exc)}")
+        raise
+    close()

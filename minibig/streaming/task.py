@@ -45,7 +45,7 @@ from minibig.errors import FetchFailedError, format_user_traceback
 from minibig.net.protocol import ProtocolError
 from minibig.streaming import wire
 from minibig.core.gcpolicy import young_threshold
-from minibig.streaming.errors import RecordText, StreamError, close_after, exception_text
+from minibig.streaming.errors import RecordText, StreamError, closed_after, exception_text
 from minibig.streaming.live import PUBLISH_EVERY, LiveMetrics
 from minibig.streaming.plan import Plan
 from minibig.streaming.runtime import TaskDataflow
@@ -73,14 +73,8 @@ class StreamTaskCode(TaskCode):
         """Run task ``ctx.payloads["task"]["index"]`` until its dataflow ends; a small status dict."""
         job = ctx.payloads["task"]
         task = StreamTask(self, Plan.from_bytes(self.plan_bytes), job, ctx)
-        try:
-            with young_threshold():             # a young collection per batch found nothing
-                result = task.run()
-        except BaseException as failure:
-            close_after(failure, task.close)
-            raise
-        task.close()
-        return result
+        with closed_after(task.close), young_threshold():   # a young collection per batch found nothing
+            return task.run()
 
 
 class StreamTask:
