@@ -49,9 +49,10 @@ def _adapted_window_function(spec, adapter) -> fn.WindowFunction:
     """A time window's function whose user functions take other arguments: ``window_all``'s
     no key (``fn.WithoutKey``), a count window's no bounds (``fn.WithoutWindow``)."""
     spec = dict(spec)
-    for name in ("window_function", "f"):
-        if spec.get(name) is not None and (name == "window_function" or spec["function"] == "process"):
-            spec[name] = adapter(spec[name])
+    if spec.get("window_function") is not None:
+        spec["window_function"] = adapter(spec["window_function"])
+    if spec["function"] == "process":           # process's f is called as a window function too
+        spec["f"] = adapter(spec["f"])
     return _window_function(spec)
 
 
