@@ -107,11 +107,16 @@ class MapState(ValueState):
     __slots__ = ()
 
     def _map(self) -> dict:
+        """The current key's dict, made on first write."""
         return self._store.setdefault(self.key, {})
+
+    def _view(self) -> dict:
+        """The current key's dict to read: an empty one, not stored, for a key without one."""
+        return self._store.get(self.key, {})
 
     def get(self, key):
         """The value under ``key``, or None."""
-        return self._store.get(self.key, {}).get(key)
+        return self._view().get(key)
 
     def put(self, key, value) -> None:
         """Set ``key`` to ``value``."""
@@ -123,23 +128,23 @@ class MapState(ValueState):
 
     def remove(self, key) -> None:
         """Forget ``key``."""
-        self._store.get(self.key, {}).pop(key, None)
+        self._view().pop(key, None)
 
     def contains(self, key) -> bool:
         """Whether ``key`` has a value."""
-        return key in self._store.get(self.key, {})
+        return key in self._view()
 
     def items(self) -> list:
         """``(key, value)`` pairs."""
-        return list(self._store.get(self.key, {}).items())
+        return list(self._view().items())
 
     def keys(self) -> list:
         """The keys."""
-        return list(self._store.get(self.key, {}))
+        return list(self._view())
 
     def values(self) -> list:
         """The values."""
-        return list(self._store.get(self.key, {}).values())
+        return list(self._view().values())
 
     def is_empty(self) -> bool:
         """No key has a value."""
