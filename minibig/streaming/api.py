@@ -517,8 +517,7 @@ class CountWindowedStream(WindowedStream):
     def aggregate(self, aggregate, window_function=None) -> KeyedStream:
         """``(key, get_result(acc))`` with a Flink-style ``AggregateFunction``; ``window_function``
         as in ``reduce``."""
-        AggregateWindowFunction(aggregate)
-        return self._apply("aggregate", aggregate, window_function)
+        return super().aggregate(aggregate, window_function)
 
     def process(self, f) -> KeyedStream:
         """``(key, f(key, records))`` with the window's records, oldest first."""
@@ -554,8 +553,7 @@ class AllCountWindowedStream(CountWindowedStream):
 
     def aggregate(self, aggregate, window_function=None) -> DataStream:
         """``get_result(acc)`` of a Flink-style ``AggregateFunction``."""
-        AggregateWindowFunction(aggregate)
-        return self._apply("aggregate", aggregate, window_function)
+        return super().aggregate(aggregate, window_function)
 
     def process(self, f) -> DataStream:
         """``f(records)`` with the window's records, oldest first."""
