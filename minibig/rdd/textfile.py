@@ -296,16 +296,17 @@ def _without_bom(blocks, path: str):
     """The blocks of a file's start, the UTF-8 byte order mark dropped from its first line,
     as Hadoop's LineRecordReader does (wholeTextFiles keeps it, as Spark's); a file that is
     nothing but the mark (an empty file saved as "UTF-8 with BOM") has no line, as there."""
-    for lines in blocks:
-        first = lines[0]
-        bom = "\ufeff" if isinstance(first, str) else _BOM
-        if first.startswith(bom):
-            lines[0] = first[len(bom):]
-            if first == bom and len(lines) == 1 and _only_bom(path):
-                return
-        yield lines
-        yield from blocks
+    lines = next(blocks, None)
+    if lines is None:
         return
+    first = lines[0]
+    bom = "\ufeff" if isinstance(first, str) else _BOM
+    if first.startswith(bom):
+        lines[0] = first[len(bom):]
+        if first == bom and len(lines) == 1 and _only_bom(path):
+            return
+    yield lines
+    yield from blocks
 
 
 def _only_bom(path: str) -> bool:
