@@ -310,7 +310,7 @@ def _without_bom(blocks, path: str):
 
 
 def _only_bom(path: str) -> bool:
-    with _open(path) as f:
+    with open_input(path) as f:
         return read_bytes(f, path, len(_BOM) + 1) == _BOM
 
 
@@ -349,7 +349,7 @@ def _split_blocks(path: str, start: int, end: int, use_unicode: bool, on_progres
 
 def _compressed_blocks(path: str, use_unicode: bool, on_replaced=None):
     """The lines of a whole compressed file, a list per chunk of its decompressed bytes."""
-    with _open(path) as f:
+    with open_input(path) as f:
         data = b""
         while True:
             chunk = read_bytes(f, path, max(CHUNK, len(data)))     # as _split_blocks
@@ -411,8 +411,9 @@ def plan_whole_files(files: list[str], min_partitions: int) -> list[list[str]]:
     return groups
 
 
-def _open(path: str):
-    """A file opened for its bytes, decompressed if its name says it is compressed."""
+def open_input(path: str):
+    """A file opened for its bytes, decompressed if its name says it is compressed
+    (.gz, .bz2, .xz); for every reader of input files, so that they decompress alike."""
     return _OPENERS.get(os.path.splitext(path)[1], open)(path, "rb")
 
 
@@ -427,7 +428,7 @@ def read_bytes(f, path: str, size: int = -1) -> bytes:
 
 def read_whole(path: str) -> bytes:
     """A file's bytes, decompressed if its name says it is compressed."""
-    with _open(path) as f:
+    with open_input(path) as f:
         return read_bytes(f, path)
 
 
