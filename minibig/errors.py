@@ -37,12 +37,7 @@ def format_user_traceback(exc: BaseException) -> str:
         seen.add(id(exc))
         frames = traceback.extract_tb(exc.__traceback__)
         mine = [f for f in frames if not _is_engine_frame(f)]
-        frames = mine or frames
-        text = "".join(traceback.format_exception_only(type(exc), exc))
-        if frames:
-            text = ("Traceback (most recent call last):\n"
-                    + "".join(traceback.format_list(frames)) + text)
-        parts.append(text)
+        parts.append(_traceback_text(mine or frames, exc))
         cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         if cause is not None:
             parts.append("\nThe above was raised while handling:\n\n" if exc.__cause__ is None
@@ -56,9 +51,15 @@ def format_interrupt(exc: BaseException) -> str:
     the frames below it are the scheduler's waits and pyzmq's poll."""
     frames = traceback.extract_tb(exc.__traceback__)
     first_engine = next((i for i, f in enumerate(frames) if _is_engine_frame(f)), len(frames))
-    return ("Traceback (most recent call last):\n"
-            + "".join(traceback.format_list(frames[:first_engine] or frames))
-            + "".join(traceback.format_exception_only(type(exc), exc)))
+    return _traceback_text(frames[:first_engine] or frames, exc)
+
+
+def _traceback_text(frames: list, exc: BaseException) -> str:
+    """`exc` as the interpreter prints it, with `frames` for its traceback (none: no header)."""
+    text = "".join(traceback.format_exception_only(type(exc), exc))
+    if not frames:
+        return text
+    return "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + text
 
 
 class MinibigError(Exception):
