@@ -251,7 +251,7 @@ def shared_strs(keys: list | None, lists) -> tuple[list | None, list]:
 
 def dumps_records(records: list) -> bytes:
     """The pickled bytes of a block: pickled lists of BATCH records one after the other
-    (plain pickle, cloudpickle for what it cannot pickle).
+    (`serialization.pickled`).
 
     Batches let a reader unpickle as it goes: the records of one batch are
     freed before the next is made, so the garbage collector, which scans
@@ -260,11 +260,7 @@ def dumps_records(records: list) -> bytes:
     """
     out = io.BytesIO()
     for start in range(0, len(records), BATCH):
-        batch = records[start:start + BATCH]
-        try:
-            out.write(pickle.dumps(batch, protocol=5))
-        except Exception:
-            out.write(serialization.dumps(batch))
+        out.write(serialization.pickled(records[start:start + BATCH]))
     return out.getvalue()
 
 

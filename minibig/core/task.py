@@ -291,7 +291,7 @@ def _encode(pieces, held: list) -> tuple[str, bytes]:
         if not flat_records(piece):
             for _ in pieces:                      # the rest of the frame, into `held`
                 pass
-            return PICKLE, dumps_result(list(chain.from_iterable(held)))
+            return PICKLE, serialization.pickled(list(chain.from_iterable(held)))
         marshalled.append(marshal.dumps(piece))
     return MARSHAL, marshal.dumps(marshalled)
 
@@ -411,14 +411,6 @@ def check_result_size(size: int, max_result_size: int, partition: int) -> None:
             "saveAsTextFile or reduce it before collecting")
 
 
-def dumps_result(value) -> bytes:
-    """Serialise a task result: plain pickle, cloudpickle when that fails."""
-    try:
-        return pickle.dumps(value, protocol=5)
-    except Exception:
-        return serialization.dumps(value)
-
-
 def load_stage(blob: bytes) -> TaskCode:
     """Unpickle a stage's code for one task (each task gets its own accumulators)."""
     begin_task()
@@ -472,7 +464,7 @@ def run_task(code: TaskCode, ctx: TaskContext, max_result_size: int) -> tuple[di
         _current.task = None
         _put_back_task_locals(outer)
         ctx.release()
-    data = dumps_result((value, end_task()))
+    data = serialization.pickled((value, end_task()))
     if code.returns_to_driver:
         check_result_size(sent + len(data), max_result_size, ctx.partition)
     return {"seconds": round(time.perf_counter() - started, 6), "result_size": sent + len(data),

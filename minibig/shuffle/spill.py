@@ -48,6 +48,7 @@ import operator
 from operator import itemgetter
 
 
+from minibig.core.serialization import pickled
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.hashing import local_hash
 from minibig.shuffle.partitioners import identity
@@ -206,22 +207,9 @@ def take_spilled(folder: str) -> int:
 
 
 def dump_into(obj, out) -> None:
-    """pickle.dump(obj, out) into a seekable file; where plain pickle cannot, cloudpickle.
-
-    A task holds classes that came to it by value (a dataclass or namedtuple of the
-    job's own `__main__`): plain pickle names them by module and cannot find them
-    there, so a record of one would fail its shuffle or spill. What the failed
-    pickle wrote is cut off first; `pickle.load` reads either, and cloudpickle gives
-    a class it sees again in this process its first copy, so equal keys stay equal.
-    """
-    start = out.tell()
-    try:
-        pickle.dump(obj, out, protocol=5)
-    except Exception:
-        import cloudpickle        # only here: a worker that never needs it does not load it
-        out.seek(start)
-        out.truncate()
-        cloudpickle.dump(obj, out, protocol=5)
+    """Write `obj` pickled into the file `out`: plain pickle, cloudpickle for the classes
+    a task got by value (`serialization.pickled`)."""
+    out.write(pickled(obj))
 
 
 @contextlib.contextmanager
