@@ -195,15 +195,14 @@ def plan_splits(files: list[str], min_partitions: int, block_size: int) -> list[
     """(path, start, end) splits; end is None for a whole compressed file; an empty file has
     none."""
     sizes = {f: os.path.getsize(f) for f in files}
-    plain = [f for f in files if os.path.splitext(f)[1] not in _OPENERS]
     total = sum(sizes.values())          # compressed files count too, as in Hadoop's goal size
     split_size = max(1, min(total // max(1, min_partitions) or 1, block_size))
     splits = []
     for f in files:
         if sizes[f] == 0:
             continue                     # as Spark (ignoreEmptySplits): no empty partition
-        if f not in plain:
-            splits.append((f, 0, None))
+        if os.path.splitext(f)[1] in _OPENERS:
+            splits.append((f, 0, None))     # compressed: not cut
             continue
         size, start = sizes[f], 0
         while start < size:
