@@ -62,6 +62,7 @@ from collections import OrderedDict
 from operator import attrgetter, itemgetter
 
 from minibig.core import serialization
+from minibig.shuffle.spill import pickled
 
 SIZE_SAMPLE = 64
 BATCH = 1024                  # records per pickle in a serialized block
@@ -251,7 +252,7 @@ def shared_strs(keys: list | None, lists) -> tuple[list | None, list]:
 
 def dumps_records(records: list) -> bytes:
     """The pickled bytes of a block: pickled lists of BATCH records one after the other
-    (`serialization.pickled`).
+    (`pickled`: plain pickle, cloudpickle for what it cannot pickle).
 
     Batches let a reader unpickle as it goes: the records of one batch are
     freed before the next is made, so the garbage collector, which scans
@@ -260,7 +261,7 @@ def dumps_records(records: list) -> bytes:
     """
     out = io.BytesIO()
     for start in range(0, len(records), BATCH):
-        out.write(serialization.pickled(records[start:start + BATCH]))
+        out.write(pickled(records[start:start + BATCH], serialization.dumps))
     return out.getvalue()
 
 

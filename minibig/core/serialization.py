@@ -58,18 +58,6 @@ def dumps(obj, protocol: int = 5) -> bytes:
 loads = cloudpickle.loads
 
 
-def pickled(obj) -> bytes:
-    """`obj` pickled for the engine's own blocks, spill files and results: plain pickle,
-    and where plain pickle cannot, `dumps`. A task holds classes that came to it by value
-    (a dataclass or namedtuple of the job's own `__main__`): plain pickle names them by a
-    module it cannot find there. `pickle.loads` reads either, and cloudpickle gives a
-    class it sees again in this process its first copy, so equal keys stay equal.
-    """
-    try:
-        return pickle.dumps(obj, protocol=5)
-    except Exception:
-        return dumps(obj)
-
 
 def copy_of(value):
     """A fresh copy of `value`: the zero value of fold and aggregate, which the user's

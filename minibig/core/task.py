@@ -58,7 +58,7 @@ from minibig.core.cache import CopiedPairs
 from minibig.core.taskmetrics import gc_seconds
 from minibig.errors import FetchFailedError, ResultTooLargeError, format_user_traceback
 from minibig.shuffle.reader import CHUNK, fetch_segments
-from minibig.shuffle.spill import ArrowItems, DictItems, take_spilled
+from minibig.shuffle.spill import ArrowItems, DictItems, pickled, take_spilled
 from minibig.shuffle.writer import Columns, flat_records
 
 
@@ -291,7 +291,7 @@ def _encode(pieces, held: list) -> tuple[str, bytes]:
         if not flat_records(piece):
             for _ in pieces:                      # the rest of the frame, into `held`
                 pass
-            return PICKLE, serialization.pickled(list(chain.from_iterable(held)))
+            return PICKLE, pickled(list(chain.from_iterable(held)), serialization.dumps)
         marshalled.append(marshal.dumps(piece))
     return MARSHAL, marshal.dumps(marshalled)
 
@@ -464,7 +464,7 @@ def run_task(code: TaskCode, ctx: TaskContext, max_result_size: int) -> tuple[di
         _current.task = None
         _put_back_task_locals(outer)
         ctx.release()
-    data = serialization.pickled((value, end_task()))
+    data = pickled((value, end_task()), serialization.dumps)
     if code.returns_to_driver:
         check_result_size(sent + len(data), max_result_size, ctx.partition)
     return {"seconds": round(time.perf_counter() - started, 6), "result_size": sent + len(data),

@@ -28,7 +28,7 @@ estimated size exceeds the budget. Runs live in the task's spill folder
 the outcome; a finished merge deletes its runs at once.
 
 Batches are small enough that FAN_IN of them fit in half the budget; each is
-pickled straight into the run file (pickle frames, no whole-run bytes).
+pickled and written to the run file (one batch's bytes at a time, never a run's).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import operator
 from operator import itemgetter
 
 
-from minibig.core.serialization import pickled
 from minibig.errors import MemoryBudgetError
 from minibig.shuffle.hashing import local_hash
 from minibig.shuffle.partitioners import identity
@@ -206,9 +205,27 @@ def take_spilled(folder: str) -> int:
         return _spilled.pop(folder, 0)
 
 
+def pickled(obj, fallback=None) -> bytes:
+    """`obj` pickled for the engine's own spill and shuffle files, blocks and results:
+    plain pickle, and where plain pickle cannot, `fallback(obj)` (cloudpickle's dumps
+    when None; the engine core passes `serialization.dumps`, which keeps code whole).
+
+    A task holds classes that came to it by value (a dataclass or namedtuple of the
+    job's own `__main__`): plain pickle names them by a module it cannot find there.
+    `pickle.loads` reads either, and cloudpickle gives a class it sees again in this
+    process its first copy, so equal keys stay equal.
+    """
+    try:
+        return pickle.dumps(obj, protocol=5)
+    except Exception:
+        if fallback is None:
+            import cloudpickle    # only here: a process that never needs it does not load it
+            fallback = cloudpickle.dumps
+        return fallback(obj)
+
+
 def dump_into(obj, out) -> None:
-    """Write `obj` pickled into the file `out`: plain pickle, cloudpickle for the classes
-    a task got by value (`serialization.pickled`)."""
+    """Write `obj` `pickled` into the file `out`."""
     out.write(pickled(obj))
 
 
