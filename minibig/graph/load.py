@@ -128,10 +128,8 @@ def first_negative_weight(path: str, fmt: EdgeFormat = PLAIN) -> tuple[int, str]
     NaN, or None (read whole, line by line: for an error's message, not for loading)."""
     if _is_empty(path):
         return None
-    _, trimmed = _lines(path)
-    fields = pc.utf8_split_whitespace(trimmed)
-    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
-    rows = np.flatnonzero(~_blank_or_comment(trimmed, fmt) & (counts >= 3))
+    _, fields, counts, edge_line = _split_lines(path, fmt)
+    rows = np.flatnonzero(edge_line & (counts >= 3))
     raw = pc.list_element(fields.take(pa.array(rows)), 2)
     weights = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False)
     bad = np.flatnonzero(~(weights >= 0))
@@ -480,14 +478,20 @@ def _blank_or_comment(trimmed, fmt: EdgeFormat) -> np.ndarray:
     return blank | pc.starts_with(trimmed, fmt.comments).to_numpy(zero_copy_only=False)
 
 
+def _split_lines(source, fmt: EdgeFormat):
+    """(every line of edge text, each line's whitespace-separated fields, how many, mask of the
+    lines that are neither blank nor comments) of non-empty edge text."""
+    lines, trimmed = _lines(source)                  # trimmed: splitting gives no empty first/last field
+    fields = pc.utf8_split_whitespace(trimmed)
+    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+    return lines, fields, counts, ~_blank_or_comment(trimmed, fmt)
+
+
 def _read_exact(source, name: str, fmt: EdgeFormat = PLAIN):
     """(src, dst, weight) from whole lines split on any whitespace; errors name the line."""
     if _is_empty(source):                            # Arrow's CSV reader refuses an empty file
         return pa.array([], pa.string()), pa.array([], pa.string()), None
-    lines, trimmed = _lines(source)                  # trimmed: splitting gives no empty first/last field
-    fields = pc.utf8_split_whitespace(trimmed)
-    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
-    edge_line = ~_blank_or_comment(trimmed, fmt)
+    lines, fields, counts, edge_line = _split_lines(source, fmt)
     bad = edge_line & ((counts < 2) | ((counts > 3) & (not fmt.extra_columns)))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
