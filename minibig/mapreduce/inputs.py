@@ -17,19 +17,16 @@ taken as it is, even when its name holds a comma or glob characters.
 
 from __future__ import annotations
 
-import bz2
 import glob
-import gzip
 import itertools
-import lzma
 import os
 
 from minibig.core.paths import absolute_local_path
 from minibig.errors import InputPathError
-from minibig.rdd.textfile import TextFileRDD, expand_braces, plan_splits, split_path_list
+from minibig.rdd.textfile import (TextFileRDD, expand_braces, open_input, plan_splits,
+                                  split_path_list)
 
 _BOM = "\ufeff"
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def input_files(paths: list[str]) -> list[str]:
@@ -92,6 +89,5 @@ class MRTextInput(TextFileRDD):
 
 
 def _starts_with_bom(path: str) -> bool:
-    opener = _OPENERS.get(os.path.splitext(path)[1], open)
-    with opener(path, "rb") as f:
+    with open_input(path) as f:
         return f.read(3) == _BOM.encode("utf-8")
