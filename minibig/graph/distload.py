@@ -231,7 +231,7 @@ def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
         extra = listed_ints if listed_ints is not None else pa.chunked_array([], pa.int64())
         span = _span(src, dst, extra)
         if span is not None:
-            return _numbered_by_marking(src, dst, weight, *span, extra=extra)
+            return _numbered_by_marking(src, dst, weight, *span, extra)
         distinct, positions = numbered(src, dst, pa.int64(), extra)
     else:
         extra = as_chunked(listed) if listed is not None else pa.chunked_array([], pa.string())
@@ -245,13 +245,12 @@ def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
     return Range(distinct, as_ints, positions[0], positions[1], weight)
 
 
-def numbered(src, dst, type_, extra=None) -> tuple[pa.Array, list[np.ndarray]]:
+def numbered(src, dst, type_, extra) -> tuple[pa.Array, list[np.ndarray]]:
     """(distinct ids in order of first appearance, [src, dst] as int32 positions in them) of two
     chunked id columns, and of the ids of `extra` (a chunked column of vertices with or without
     edges: last, so they leave the edges' positions as they are), in one hash pass (Arrow's
     dictionary encoding; `unique` then `index_in` hashed every id twice)."""
     # the kernel drops empty chunks: only non-empty ones go in, so its chunks are theirs in order
-    extra = extra if extra is not None else pa.chunked_array([], type_)
     src, dst, more = ([c for c in column.chunks if len(c)] for column in (src, dst, extra))
     encoded = pc.dictionary_encode(pa.chunked_array(src + dst + more, type_), null_encoding="encode")
     positions = [np.asarray(c.indices.to_numpy(zero_copy_only=False), np.int32) for c in encoded.chunks]
@@ -274,7 +273,7 @@ def _dictionary(encoded, type_) -> pa.Array:
     return encoded.chunks[-1].dictionary if encoded.num_chunks else pa.array([], type_)
 
 
-def _numbered_by_marking(src, dst, weight, low: int, high: int, extra=None) -> Range:
+def _numbered_by_marking(src, dst, weight, low: int, high: int, extra) -> Range:
     """A range of int ids in the span [low, high]: distinct ids and positions without hashing
     (`extra`: ids of vertices with or without edges, marked too)."""
     src, dst = (np.asarray(c.to_numpy(), np.int64) for c in (src, dst))
@@ -283,7 +282,7 @@ def _numbered_by_marking(src, dst, weight, low: int, high: int, extra=None) -> R
     seen = np.zeros(high - low + 1, dtype=bool)
     seen[src] = True
     seen[dst] = True
-    if extra is not None and len(extra):
+    if len(extra):
         seen[np.asarray(extra.to_numpy(), np.int64) - low] = True
     distinct = np.flatnonzero(seen)
     position = np.zeros(len(seen), dtype=np.int32)
