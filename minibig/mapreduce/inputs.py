@@ -8,7 +8,7 @@ line keeps a UTF-8 byte order mark (mrjob hands the line's bytes on as they
 are). The engine's `textFile` reads as Hadoop and PySpark do: a folder one
 level deep (a folder inside it refused), `_` and `.` names left out, the
 mark dropped. So the runner finds the files here and reads them with
-`MRTextInput`, which is `textFile`'s reader with the mark put back.
+`MRTextInput`, which is `textFile`'s reader keeping the mark (`keep_bom`).
 
 Beyond mrjob, as `textFile`: a comma-separated list of paths, `{a,b}` in a
 glob, `[^a]` as `[!a]`, and `~` and `file:` URIs. A path that exists is
@@ -18,16 +18,12 @@ taken as it is, even when its name holds a comma or glob characters.
 from __future__ import annotations
 
 import glob
-import itertools
 import os
 
 from minibig.core.paths import absolute_local_path
 from minibig.errors import InputPathError
-from minibig.rdd.textfile import (TextFileRDD, expand_braces, open_input, plan_splits,
+from minibig.rdd.textfile import (TextFileRDD, expand_braces, plan_splits,
                                   split_path_list)
-
-_BOM = "\ufeff"
-
 
 def input_files(paths: list[str]) -> list[str]:
     """The absolute paths of the files the job reads for `paths`, in order.
@@ -77,17 +73,7 @@ def text_input(sc, files: list[str], min_partitions: int | None, name: str) -> "
 
 
 class MRTextInput(TextFileRDD):
-    """textFile's lines, with a UTF-8 byte order mark kept at the start of a file's first line."""
+    """textFile's lines, with a UTF-8 byte order mark kept at the start of a file's first line
+    (a file that is only the mark: one line, the mark)."""
 
-    def read(self, path: str, start: int, end: int, on_progress):
-        lines = super().read(path, start, end, on_progress)
-        if start != 0 or not _starts_with_bom(path):
-            return lines
-        mark = _BOM if self.use_unicode else _BOM.encode("utf-8")
-        first = next(lines, mark[:0])          # a file that is only the mark: one line, the mark
-        return itertools.chain([mark + first], lines)
-
-
-def _starts_with_bom(path: str) -> bool:
-    with open_input(path) as f:
-        return f.read(3) == _BOM.encode("utf-8")
+    keep_bom = True

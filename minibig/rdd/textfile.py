@@ -274,19 +274,21 @@ def _complete_length(data: bytes) -> int:
 
 
 def read_split(path: str, start: int, end: int | None, use_unicode: bool = True,
-               on_progress=None, on_replaced=None):
+               on_progress=None, on_replaced=None, keep_bom: bool = False):
     """The lines of one split, without their line terminators (an iterator).
 
     `on_progress(fraction)`, if given, hears how much of the split has been
     read after each chunk (the scheduler's speculation uses it);
     `on_replaced(n)` hears of each n undecodable sequences put as U+FFFD.
     The lines of each chunk are a list, chained in C: no generator step per line.
+    A file's UTF-8 byte order mark is dropped, as Hadoop does, unless `keep_bom`
+    (mrjob's runners hand the first line's bytes on as they are).
     """
     if end is None:
         blocks = _compressed_blocks(path, use_unicode, on_replaced)
     else:
         blocks = _split_blocks(path, start, end, use_unicode, on_progress, on_replaced)
-    if start == 0:
+    if start == 0 and not keep_bom:
         blocks = _without_bom(blocks, path)
     return itertools.chain.from_iterable(blocks)
 
@@ -385,6 +387,8 @@ class FileSplitRDD(RDD):
 class TextFileRDD(FileSplitRDD):
     """One record per line of the input files."""
 
+    keep_bom = False                     # a subclass may keep a file's byte order mark
+
     def __init__(self, ctx, splits: list[tuple], path: str, use_unicode: bool = True):
         super().__init__(ctx, splits, path)
         self.use_unicode = use_unicode
@@ -392,7 +396,7 @@ class TextFileRDD(FileSplitRDD):
 
     def read(self, path: str, start: int, end: int, on_progress):
         return read_split(path, start, end, self.use_unicode, on_progress=on_progress,
-                          on_replaced=self.replaced.add)
+                          on_replaced=self.replaced.add, keep_bom=self.keep_bom)
 
 
 def plan_whole_files(files: list[str], min_partitions: int) -> list[list[str]]:
