@@ -29,7 +29,8 @@ combiner on every key, a very large number never.
 Arguments are parsed with `parse_intermixed_args`, so options may follow the
 input paths, as with mrjob.
 
->>> parse_jobconf(["mapreduce.job.reduces=3", "a.b=x=y"])
+>>> parser = argparse.ArgumentParser(); add_runner_args(parser)
+>>> command_line_jobconf(parser.parse_args(["-D", "mapreduce.job.reduces=3", "-D", "a.b=x=y"]))
 {'mapreduce.job.reduces': '3', 'a.b': 'x=y'}
 >>> reducers_from({"mapred.reduce.tasks": "4"}), reducers_from({})
 (4, None)
@@ -129,17 +130,6 @@ def optparse_kwargs(kwargs: dict, names: tuple = ()) -> dict:
     return kwargs
 
 
-def parse_jobconf(pairs) -> dict:
-    """{key: value} from a dict, "KEY=VALUE" strings or (key, value) pairs; later ones win."""
-    if isinstance(pairs, dict):
-        return dict(pairs)
-    conf = {}
-    for pair in pairs or ():
-        key, value = _jobconf_pair(pair) if isinstance(pair, str) else pair
-        conf[key] = value
-    return conf
-
-
 def _int_setting(conf: dict, keys: tuple) -> int | None:
     for key in keys:
         if conf.get(key) not in (None, ""):
@@ -167,8 +157,9 @@ def combine_min_values_from(conf: dict) -> int:
 
 
 def command_line_jobconf(options) -> dict:
-    """The jobconf given on the command line, with --num-reducers folded in."""
-    conf = parse_jobconf(getattr(options, "jobconf", None))
+    """The jobconf given on the command line (`-D`: a dict already, see `_JobconfAction`),
+    with --num-reducers folded in."""
+    conf = dict(getattr(options, "jobconf", None) or {})
     if getattr(options, "num_reducers", None) is not None:
         conf[REDUCES_KEYS[0]] = str(options.num_reducers)
         conf.pop(REDUCES_KEYS[1], None)
