@@ -58,7 +58,6 @@ def dumps(obj, protocol: int = 5) -> bytes:
 loads = cloudpickle.loads
 
 
-
 def copy_of(value):
     """A fresh copy of `value`: the zero value of fold and aggregate, which the user's
     functions may mutate, as Spark clones it with its serializer.
@@ -78,14 +77,13 @@ def copies_of(value):
     key), the way of copying chosen once: `value` pickled once if deepcopy cannot."""
     try:
         copy.deepcopy(value)
-        return functools.partial(copy.deepcopy, value)
     except Exception:
-        pass
-    try:
-        return functools.partial(loads, dumps(value))
-    except Exception:
-        # Nor can a task be sent it: the stage's pickling fails, naming the dataset.
-        return functools.partial(copy.deepcopy, value)
+        try:
+            return functools.partial(loads, dumps(value))
+        except Exception:
+            pass      # nor can a task be sent it: the stage's pickling fails, naming the dataset
+    return functools.partial(copy.deepcopy, value)
+
 
 # Frames a narrow pipeline of n datasets may need: pickling nests a few calls per
 # dataset (the object, its state dict, its parent), and computing a partition
