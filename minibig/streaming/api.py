@@ -145,6 +145,11 @@ class DataStream:
         node = self.ssc.plan.add(kind, (Edge(self.node.id),), self.node.parallelism, f=f)
         return (stream_class or DataStream)(self.ssc, node)
 
+    def _side_output(self, output: str, stream_class=None) -> "DataStream":
+        """The stream of this operator's output ``output`` (late records, a process function's tag)."""
+        node = self.ssc.plan.add("side_output", (Edge(self.node.id, output=output),), self.node.parallelism)
+        return (stream_class or DataStream)(self.ssc, node)
+
     def map(self, f) -> "DataStream":
         """``f(record)`` for each record.
 
@@ -599,8 +604,7 @@ class WindowResultStream(DataStream):
         >>> metrics = ssc.run(); late.result(), metrics["late_records"]
         ([('k', 3)], 1)
         """
-        node = self.ssc.plan.add("side_output", (Edge(self.node.id, output="late"),), self.node.parallelism)
-        return KeyedStream(self.ssc, node)
+        return self._side_output("late", KeyedStream)
 
 
 class ProcessResultStream(DataStream):
@@ -625,8 +629,7 @@ class ProcessResultStream(DataStream):
         outputs = self.node.spec["side_outputs"]
         if tag.output not in outputs:
             outputs.append(tag.output)
-        node = self.ssc.plan.add("side_output", (Edge(self.node.id, output=tag.output),), self.node.parallelism)
-        return DataStream(self.ssc, node)
+        return self._side_output(tag.output)
 
 
 class AllWindowResultStream(DataStream):
@@ -634,8 +637,7 @@ class AllWindowResultStream(DataStream):
 
     def late(self) -> DataStream:
         """Records every window refused, as they came."""
-        node = self.ssc.plan.add("side_output", (Edge(self.node.id, output="late"),), self.node.parallelism)
-        return DataStream(self.ssc, node)
+        return self._side_output("late")
 
 
 class Collected:
