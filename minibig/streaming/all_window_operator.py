@@ -39,7 +39,7 @@ class AllWindowOperator(WindowOperator):
         if main:
             outputs["main"] = [(item[0], item[1][1:]) if type(item) is tuple else item for item in main]
         if late:
-            outputs["late"] = [(item[0], item[1][1]) if type(item) is tuple else item for item in late]
+            outputs["late"] = unkeyed_records(late)
         return outputs
 
 
@@ -47,6 +47,12 @@ def keyed_by_none(items: list) -> list:
     """A batch's records ``(timestamp, value)`` as a keyed operator's, ``(timestamp, (None,
     value))``; its watermarks as they are."""
     return [(item[0], (None, item[1])) if type(item) is tuple else item for item in items]
+
+
+def unkeyed_records(items: list) -> list:
+    """``keyed_by_none`` undone: records ``(timestamp, (None, value))`` back to ``(timestamp,
+    value)``; watermarks as they are."""
+    return [(item[0], item[1][1]) if type(item) is tuple else item for item in items]
 
 
 def unkeyed_step(step, *args) -> dict:

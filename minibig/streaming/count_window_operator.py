@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from minibig.streaming.all_window_operator import keyed_by_none, unkeyed_step
+from minibig.streaming.all_window_operator import keyed_by_none, unkeyed_records, unkeyed_step
 from minibig.streaming.copies import detached
 from minibig.streaming.errors import StreamError, exception_text
 from minibig.streaming.functions import MISSING, WindowFunction
@@ -102,4 +102,4 @@ class AllCountWindowOperator(CountWindowOperator):
 
     def process_batch(self, items, input_index=0):
         out = unkeyed_step(super().process_batch, keyed_by_none(items), input_index)["main"]
-        return {"main": [(item[0], item[1][1]) if type(item) is tuple else item for item in out]}
+        return {"main": unkeyed_records(out)}
