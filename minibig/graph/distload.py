@@ -150,9 +150,9 @@ class Spec:
         return read_edge_columns(source, self.path, as_strings, check=False, spread=spread, fmt=self.fmt), source
 
     def listed(self, r: int):
-        """The ids of the vertex file's range r (a string column as written), or None."""
+        """The ids of the vertex file's range r (a string column as written; none without one)."""
         if self.vertex_path is None or r >= len(self.vertex_ranges):
-            return None
+            return pa.array([], pa.string())
         start, end = self.vertex_ranges[r]
         source = self.vertex_path if end < 0 else read_range(self.vertex_path, start, end)
         return read_vertex_column(source, self.fmt)
@@ -220,26 +220,25 @@ def parse_range(spec: Spec, r: int, as_strings: bool = False) -> Range:
     """Read and parse range r (of the edge file, and of the vertex file when there is one: its
     ids join the range's distinct ids after the edges'); string work happens once per distinct
     id, not per edge."""
-    listed = spec.listed(r)
-    listed_ints = strings_as_ints(as_chunked(listed)) if listed is not None and len(listed) else None
-    if listed is not None and len(listed) and listed_ints is None:
+    listed = as_chunked(spec.listed(r))
+    listed_ints = strings_as_ints(listed) if len(listed) else pa.chunked_array([], pa.int64())
+    if listed_ints is None:
         as_strings = True                             # a listed id is no integer: every id is text
     (src, dst, weight), source = spec.columns(r, as_strings)
     src, dst = as_chunked(src), as_chunked(dst)
     if pa.types.is_integer(src.type) and pa.types.is_integer(dst.type):
         src, dst = src.cast(pa.int64()), dst.cast(pa.int64())
-        extra = listed_ints if listed_ints is not None else pa.chunked_array([], pa.int64())
-        span = _span(src, dst, extra)
+        # (as_strings when a listed id is no integer: then the edges' ids are strings too)
+        span = _span(src, dst, listed_ints)
         if span is not None:
-            return _numbered_by_marking(src, dst, weight, *span, extra)
-        distinct, positions = numbered(src, dst, pa.int64(), extra)
+            return _numbered_by_marking(src, dst, weight, *span, listed_ints)
+        distinct, positions = numbered(src, dst, pa.int64(), listed_ints)
     else:
-        extra = as_chunked(listed) if listed is not None else pa.chunked_array([], pa.string())
         src, dst = src.cast(pa.string()), dst.cast(pa.string())
-        distinct, positions = numbered(src, dst, pa.string(), extra)
+        distinct, positions = numbered(src, dst, pa.string(), listed)
         if doubtful(distinct, spec.fmt.comments):     # the fast reader misread a line: read it whole
             src, dst, weight = read_exact(source, spec.path, spec.fmt)
-            distinct, positions = numbered(as_chunked(src), as_chunked(dst), pa.string(), extra)
+            distinct, positions = numbered(as_chunked(src), as_chunked(dst), pa.string(), listed)
     ints = strings_as_ints(pa.chunked_array([distinct])) if len(distinct) else None
     as_ints = np.asarray(ints.to_numpy(), np.int64) if ints is not None else None
     return Range(distinct, as_ints, positions[0], positions[1], weight)
