@@ -277,6 +277,10 @@ class KeyedStream(DataStream):
         node = self.ssc.plan.add(kind, inputs, self.ssc.parallelism, **spec)
         return stream_class(self.ssc, node)
 
+    def _by_key(self, kind: str, stream_class, **spec):
+        """A keyed operator reading this stream partitioned by key (``_keyed`` with one hash edge)."""
+        return self._keyed(kind, (Edge(self.node.id, partitioning="hash"),), stream_class, **spec)
+
     def window(self, assigner: WindowAssigner, max_out_of_orderness=0, allowed_lateness=0) -> "WindowedStream":
         """Windows per key; the operator's watermark trails its input's by ``max_out_of_orderness``."""
         _window_options("window()", assigner, max_out_of_orderness, allowed_lateness)
@@ -313,8 +317,7 @@ class KeyedStream(DataStream):
         [('b', 'quiet at', 7), ('a', 'quiet at', 9), ('c', 'quiet at', 17), ('a', 'quiet at', 25)]
         """
         process_function.check(function)
-        return self._keyed("keyed_process", (Edge(self.node.id, partitioning="hash"),), ProcessResultStream,
-                           function=function, side_outputs=[])
+        return self._by_key("keyed_process", ProcessResultStream, function=function, side_outputs=[])
 
     def map_with_state(self, f) -> DataStream:
         """``f(state, record)`` per record, ``state`` a ValueState of the record's key.
@@ -329,7 +332,7 @@ class KeyedStream(DataStream):
         [1, 3, 6]
         """
         checks.function("map_with_state()", f)
-        return self._keyed("stateful_map", (Edge(self.node.id, partitioning="hash"),), DataStream, f=f)
+        return self._by_key("stateful_map", DataStream, f=f)
 
     def reduce(self, f) -> "KeyedStream":
         """Flink's rolling reduce: ``(key, running)`` for every record, ``running`` its key's
@@ -347,15 +350,14 @@ class KeyedStream(DataStream):
         [('a', (1, 'a')), ('a', (3, 'a')), ('a', (6, 'a')), ('b', (4, 'b'))]
         """
         checks.function("reduce()", f)
-        return self._keyed("rolling_reduce", (Edge(self.node.id, partitioning="hash"),), KeyedStream, f=f)
+        return self._by_key("rolling_reduce", KeyedStream, f=f)
 
     def _aggregate(self, kind: str, field, first: bool = True) -> "KeyedStream":
         aggregations.check_field(f"{kind}()", field)
         if not isinstance(first, bool):
             raise TypeError(f"{kind}(first=...) needs True or False, got {first!r}")
         aggregation = aggregations.FieldAggregation(kind, field, first)
-        return self._keyed("rolling_aggregate", (Edge(self.node.id, partitioning="hash"),), KeyedStream,
-                           f=aggregation)
+        return self._by_key("rolling_aggregate", KeyedStream, f=aggregation)
 
     def sum(self, field=0) -> "KeyedStream":
         """Flink's rolling sum: ``(key, running)`` per record, ``running`` the key's first record
@@ -458,8 +460,7 @@ class WindowedStream:
                           max_out_of_orderness=self.max_out_of_orderness, allowed_lateness=self.allowed_lateness)
 
     def _node(self, **spec) -> "WindowResultStream":
-        return self.keyed._keyed("window", (Edge(self.keyed.node.id, partitioning="hash"),),
-                                 WindowResultStream, **spec)
+        return self.keyed._by_key("window", WindowResultStream, **spec)
 
     def reduce(self, f, window_function=None) -> "WindowResultStream":
         """``(key, start, end, record)``, ``f(a, b)`` folding the window's records (associative).
@@ -511,8 +512,7 @@ class CountWindowedStream(WindowedStream):
         self.slide = slide
 
     def _node(self, assigner, max_out_of_orderness, allowed_lateness, **spec) -> KeyedStream:
-        return self.keyed._keyed("count_window", (Edge(self.keyed.node.id, partitioning="hash"),), KeyedStream,
-                                 size=self.size, slide=self.slide, **spec)
+        return self.keyed._by_key("count_window", KeyedStream, size=self.size, slide=self.slide, **spec)
 
     def reduce(self, f, window_function=None) -> KeyedStream:
         """``(key, record)``, ``f(a, b)`` folding the window's records; with ``window_function``,
