@@ -116,10 +116,7 @@ def read_edge_file(path: str, directed: bool = True, fmt: EdgeFormat = PLAIN, ve
     vertex file `vertices` (if given); see the module docstring."""
     path = os.fspath(path)
     src, dst, weight = read_edge_columns(path, path, fmt=fmt)
-    listed = None
-    if vertices is not None:
-        vertices = os.fspath(vertices)
-        listed = read_vertex_column(vertices, fmt)
+    listed = None if vertices is None else read_vertex_column(os.fspath(vertices), fmt)
     return edges_from_columns(src, dst, weight, directed=directed, source=path, vertices=listed)
 
 
