@@ -145,6 +145,11 @@ class DataStream:
         node = self.ssc.plan.add(kind, (Edge(self.node.id),), self.node.parallelism, f=f)
         return (stream_class or DataStream)(self.ssc, node)
 
+    def _one_instance(self, kind: str, **spec):
+        """A node of one instance that every record and watermark of this stream reaches (a
+        rebalance edge): the collect sink, an all-window operator (parallelism 1, as Flink's)."""
+        return self.ssc.plan.add(kind, (Edge(self.node.id, partitioning="rebalance"),), 1, **spec)
+
     def _side_output(self, output: str, stream_class=None) -> "DataStream":
         """The stream of this operator's output ``output`` (late records, a process function's tag)."""
         node = self.ssc.plan.add("side_output", (Edge(self.node.id, output=output),), self.node.parallelism)
@@ -264,7 +269,7 @@ class DataStream:
 
     def collect(self) -> "Collected":
         """A sink: its ``result()`` is every record that reached it, after ``ssc.run()``."""
-        node = self.ssc.plan.add("collect", (Edge(self.node.id, partitioning="rebalance"),), 1)
+        node = self._one_instance("collect")
         handle = Collected(node.name)
         self.ssc._collected[node.id] = handle
         return handle
@@ -546,10 +551,8 @@ class AllCountWindowedStream(CountWindowedStream):
     """
 
     def _node(self, assigner, max_out_of_orderness, allowed_lateness, **spec) -> DataStream:
-        stream = self.keyed
-        node = stream.ssc.plan.add("count_window_all", (Edge(stream.node.id, partitioning="rebalance"),), 1,
-                                   size=self.size, slide=self.slide, **spec)
-        return DataStream(stream.ssc, node)
+        node = self.keyed._one_instance("count_window_all", size=self.size, slide=self.slide, **spec)
+        return DataStream(self.keyed.ssc, node)
 
     def reduce(self, f, window_function=None) -> DataStream:
         """The window's records folded with ``f(a, b)``; with ``window_function``,
@@ -584,10 +587,8 @@ class AllWindowedStream(WindowedStream):
     """
 
     def _node(self, **spec) -> "AllWindowResultStream":
-        stream = self.keyed
-        # parallelism 1, as Flink's all-window operator: every record and watermark to one instance
-        node = stream.ssc.plan.add("window_all", (Edge(stream.node.id, partitioning="rebalance"),), 1, **spec)
-        return AllWindowResultStream(stream.ssc, node)
+        node = self.keyed._one_instance("window_all", **spec)
+        return AllWindowResultStream(self.keyed.ssc, node)
 
 
 class WindowResultStream(DataStream):
