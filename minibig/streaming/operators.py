@@ -274,20 +274,6 @@ class StatefulMapOperator(Operator):
         self.values = dict(state)
 
 
-class RollingReduceOperator(StatefulMapOperator):
-    """Flink's rolling ``KeyedStream.reduce``: per key, ``f(running, record)`` folds each record
-    into the key's running value and emits ``(key, running)``, with the record's timestamp.
-
-    A stateful map whose state is the running value (a copy of a key's first record, then what
-    ``f`` returns), so it is checkpointed and restored as ``map_with_state``'s. It emits a copy
-    of anything mutable in it (``copies.detached``): a downstream function changing its input
-    cannot change the state.
-    """
-
-    def __init__(self, name, f):
-        super().__init__(name, _Rolling(f))
-
-
 class _Rolling:
     """``f`` as a stateful map's function: fold, keep, emit ``(key, copy)``."""
 
@@ -310,15 +296,6 @@ class _Rolling:
         return detached(record)
 
 
-class RollingAggregateOperator(StatefulMapOperator):
-    """Flink's ``KeyedStream.sum/min/max/min_by/max_by``: a rolling reduce whose fold is an
-    ``aggregations.FieldAggregation`` (keyed state, checkpointed as ``reduce``'s). A key's first
-    record must have the field too: Flink refuses a wrong field before any record is folded."""
-
-    def __init__(self, name, aggregation):
-        super().__init__(name, _RollingAggregate(aggregation))
-
-
 class _RollingAggregate(_Rolling):
     """``_Rolling`` that checks a key's first record has the aggregated field."""
 
@@ -326,7 +303,31 @@ class _RollingAggregate(_Rolling):
 
     def first(self, record):
         field_value(record, self.f.field)
-        return detached(record)
+        return super().first(record)
+
+
+class RollingReduceOperator(StatefulMapOperator):
+    """Flink's rolling ``KeyedStream.reduce``: per key, ``f(running, record)`` folds each record
+    into the key's running value and emits ``(key, running)``, with the record's timestamp.
+
+    A stateful map whose state is the running value (a copy of a key's first record, then what
+    ``f`` returns), so it is checkpointed and restored as ``map_with_state``'s. It emits a copy
+    of anything mutable in it (``copies.detached``): a downstream function changing its input
+    cannot change the state.
+    """
+
+    fold = _Rolling
+
+    def __init__(self, name, f):
+        super().__init__(name, self.fold(f))
+
+
+class RollingAggregateOperator(RollingReduceOperator):
+    """Flink's ``KeyedStream.sum/min/max/min_by/max_by``: a rolling reduce whose fold is an
+    ``aggregations.FieldAggregation`` (keyed state, checkpointed as ``reduce``'s). A key's first
+    record must have the field too: Flink refuses a wrong field before any record is folded."""
+
+    fold = _RollingAggregate
 
 
 class SinkOperator(Operator):
